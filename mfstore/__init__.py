@@ -1,0 +1,1 @@
+"""mfstore: Metaflow's runs, artifacts and Client API in one SQLite file."""

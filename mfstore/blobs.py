@@ -1,0 +1,136 @@
+"""Content-addressed bytes: one row per distinct value, chunked, zstd where it helps.
+
+The key is the sha1 hex of the raw bytes (for artifacts: the pickled bytes, which is
+the ``sha`` Metaflow reports). This module never pickles; see ``artifacts.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .exception import MetaflowDataCorruption, MetaflowNotFound
+
+if TYPE_CHECKING:
+    from .store import Store
+
+#: Raw bytes per chunk; values above SQLite's 1 GB blob limit span several chunks.
+CHUNK_SIZE = 256 * 1024 * 1024
+ZSTD_LEVEL = 3
+
+
+def sha1_hex(raw: bytes | memoryview) -> str:
+    """The content address of ``raw``."""
+    return hashlib.sha1(raw).hexdigest()
+
+
+def _pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+    import zstandard
+
+    packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+    if len(packed) < len(raw):
+        return "zstd", packed
+    return "raw", bytes(raw)
+
+
+def _unpack_chunk(codec: str, data: bytes) -> bytes:
+    if codec == "raw":
+        return data
+    if codec == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompress(data)
+    raise MetaflowDataCorruption("unknown blob codec %r" % codec)
+
+
+class PackedBlob:
+    """Bytes ready to insert: sha, raw size and (codec, payload) chunks."""
+
+    __slots__ = ("sha", "size", "chunks")
+
+    def __init__(self, sha: str, size: int, chunks: list[tuple[str, bytes]]) -> None:
+        self.sha = sha
+        self.size = size
+        self.chunks = chunks
+
+    @property
+    def stored_size(self) -> int:
+        return sum(len(data) for _, data in self.chunks)
+
+
+def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
+    """Hash and compress ``raw`` (outside any transaction: this is the slow part)."""
+    view = memoryview(raw)
+    sha = sha or sha1_hex(view)
+    chunks = [_pack_chunk(view[start : start + CHUNK_SIZE]) for start in range(0, max(len(view), 1), CHUNK_SIZE)]
+    return PackedBlob(sha, len(view), chunks)
+
+
+def insert_blob(store: Store, blob: PackedBlob) -> bool:
+    """Insert a packed blob unless its sha is present; True if inserted. Inside ``store.write()``."""
+    if store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (blob.sha,)):
+        return False
+    store.execute(
+        "INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)",
+        (blob.sha, blob.size, blob.stored_size, len(blob.chunks)),
+    )
+    store.executemany(
+        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
+        [(blob.sha, seq, codec, data) for seq, (codec, data) in enumerate(blob.chunks)],
+    )
+    return True
+
+
+def has_blob(store: Store, sha: str) -> bool:
+    """True if the file holds blob ``sha``."""
+    return bool(store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (sha,)))
+
+
+def put_blob(store: Store, raw: bytes) -> str:
+    """Store ``raw`` once (packing it only if new); return its sha."""
+    sha = sha1_hex(raw)
+    if not has_blob(store, sha):
+        packed = pack_blob(raw, sha)
+        with store.write():
+            insert_blob(store, packed)
+    return sha
+
+
+def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
+    """The raw bytes of a blob, chunk by chunk (unverified)."""
+    row = store.one("SELECT chunks FROM blobs WHERE sha = ?", (sha,))
+    if row is None:
+        raise MetaflowNotFound("blob %s is missing from %s" % (sha, store.path))
+    for seq in range(row[0]):
+        chunk = store.one("SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq))
+        if chunk is None:
+            raise MetaflowDataCorruption("blob %s in %s lacks chunk %d" % (sha, store.path, seq))
+        yield _unpack_chunk(chunk[0], chunk[1])
+
+
+def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
+    """The raw bytes of blob ``sha``, checked against the sha.
+
+    ``what`` names the value for the error (e.g. an artifact pathspec).
+    """
+    label = what or "blob %s" % sha
+    try:
+        with store.read():
+            parts = list(iter_blob_chunks(store, sha))
+    except MetaflowDataCorruption as exc:
+        raise MetaflowDataCorruption("%s is damaged in %s: %s" % (label, store.path, exc)) from None
+    except Exception as exc:  # zstd errors on damaged payloads
+        if isinstance(exc, MetaflowNotFound):
+            raise
+        raise MetaflowDataCorruption(
+            "%s is damaged in %s (cannot decompress: %s); run `mfstore verify`" % (label, store.path, exc)
+        ) from None
+    raw = parts[0] if len(parts) == 1 else b"".join(parts)
+    actual = sha1_hex(raw)
+    if actual != sha:
+        raise MetaflowDataCorruption(
+            "%s is damaged in %s: its content has sha %s, expected %s; "
+            "run `mfstore verify` and use a good copy of the file" % (label, store.path, actual, sha)
+        )
+    return raw

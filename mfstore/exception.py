@@ -1,0 +1,220 @@
+"""Every exception mfstore raises on purpose.
+
+The names users catch are Metaflow's (``from mfstore.exception import
+MetaflowNotFound``); the file-level errors are mfstore's own and all share the
+same base, so ``except MetaflowException`` catches anything mfstore reports::
+
+    MetaflowException                 (alias MfstoreError)  .headline, .message
+    ├── MetaflowNotFound              object or file does not exist
+    ├── MetaflowNamespaceMismatch     object exists, not in the current namespace
+    ├── MetaflowInvalidPathspec       pathspec of the wrong shape
+    ├── MetaflowInternalError
+    ├── MetaflowTaggingError          a tag edit breaks a tag rule
+    ├── MetaflowUnknownUser           no user name in the environment
+    ├── MetaflowDataCorruption        a stored value does not match its sha
+    ├── UnsafeArtifactError           safe loading refused a non-plain type
+    ├── CommandException              bad command-line input to a flow or `mfstore`
+    ├── FlowGraphError                the flow's graph is invalid (names the step)
+    ├── IncorrectProductionToken      production deploy with the wrong token
+    └── StoreError                    the .mfdb file itself
+        ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
+        ├── TruncatedFileError        shorter than its header says
+        ├── SchemaTooNewError         written by a newer mfstore
+        ├── StoreBusyError            locked by other writers for too long
+        ├── StoreReadOnlyError        opened read-only (or the place is read-only)
+        ├── StoreFullError            the disk is full
+        └── StoreCorruptError         SQLite reports damage
+
+Driver (apsw) errors are translated into these only in ``mfstore.store``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommandException",
+    "FlowGraphError",
+    "IncorrectProductionToken",
+    "MetaflowDataCorruption",
+    "MetaflowExceptionWrapper",
+    "MetaflowException",
+    "MetaflowInternalError",
+    "MetaflowInvalidPathspec",
+    "MetaflowNamespaceMismatch",
+    "MetaflowNotFound",
+    "MetaflowTaggingError",
+    "MetaflowUnknownUser",
+    "MfstoreError",
+    "NotAnMfdbError",
+    "SchemaTooNewError",
+    "StoreBusyError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreFullError",
+    "StoreReadOnlyError",
+    "TruncatedFileError",
+    "UnsafeArtifactError",
+]
+
+
+class MetaflowException(Exception):
+    """Base of every mfstore error; ``str(e)`` is the message, ``headline`` a short title."""
+
+    headline = "Flow failed"
+
+    def __init__(self, msg: str = "", lineno: int | None = None) -> None:
+        self.message = msg
+        self.line_no = lineno
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        prefix = "line %d: " % self.line_no if self.line_no else ""
+        return "%s%s" % (prefix, self.message)
+
+
+MfstoreError = MetaflowException
+
+
+class MetaflowNotFound(MetaflowException):
+    """The object (or file) does not exist."""
+
+    headline = "Object not found"
+
+
+class MetaflowNamespaceMismatch(MetaflowException):
+    """The object exists but is not in the current namespace."""
+
+    headline = "Object not in the current namespace"
+
+    def __init__(self, namespace: str | None) -> None:
+        super().__init__("Object not in namespace '%s'" % namespace)
+
+
+class MetaflowInvalidPathspec(MetaflowException):
+    """A pathspec does not have the shape the object needs."""
+
+    headline = "Invalid pathspec"
+
+
+class MetaflowInternalError(MetaflowException):
+    """Something mfstore did not expect; please report it."""
+
+    headline = "Internal error"
+
+
+class MetaflowTaggingError(MetaflowException):
+    """A tag edit violates a tag rule (empty, too long, system tag, ...)."""
+
+    headline = "Tagging error"
+
+
+class MetaflowUnknownUser(MetaflowException):
+    """No user name could be determined from the environment."""
+
+    headline = "Unknown user"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Metaflow could not determine your user name based on "
+            "environment variables ($USERNAME etc.)"
+        )
+
+
+class MetaflowDataCorruption(MetaflowException):
+    """A stored value does not match its sha (the file is damaged)."""
+
+    headline = "Data corruption"
+
+
+class UnsafeArtifactError(MetaflowException):
+    """Safe loading met a type that is not plain data."""
+
+    headline = "Unsafe artifact"
+
+
+class CommandException(MetaflowException):
+    """Bad command-line input."""
+
+    headline = "Invalid command"
+
+
+class FlowGraphError(MetaflowException):
+    """The flow's graph is invalid; the message names the step."""
+
+    headline = "Validity checker found an issue"
+
+
+class IncorrectProductionToken(MetaflowException):
+    """A production deployment was attempted with the wrong token."""
+
+    headline = "Incorrect production token"
+
+
+class StoreError(MetaflowException):
+    """A problem with the .mfdb file itself."""
+
+    headline = "mfstore file error"
+
+
+class NotAnMfdbError(StoreError):
+    """The file is not SQLite, or is SQLite but not an .mfdb."""
+
+
+class TruncatedFileError(StoreError):
+    """The file is shorter than its own header says (an incomplete copy)."""
+
+
+class SchemaTooNewError(StoreError):
+    """The file was written by a newer mfstore."""
+
+
+class StoreBusyError(StoreError):
+    """Other processes held the write lock for too long."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was attempted on a file opened read-only."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the file system) is full."""
+
+
+class StoreCorruptError(StoreError):
+    """SQLite reports that the file is damaged."""
+
+
+class MetaflowExceptionWrapper(Exception):
+    """A task's exception as stored (``Task.exception``): picklable whatever the original.
+
+    ``type`` is the qualified class name (``'builtins.ValueError'``), ``exception`` the
+    message and ``stacktrace`` the formatted traceback; ``str()`` is the stack trace.
+    """
+
+    def __init__(self, exc: BaseException | None = None) -> None:
+        import sys
+        import traceback
+
+        self.type: str = ""
+        self.exception: str = ""
+        self.stacktrace: str | None = None
+        if exc is not None:
+            self.exception = str(exc)
+            self.type = "%s.%s" % (exc.__class__.__module__, exc.__class__.__name__)
+            if sys.exc_info()[0] is None:
+                self.stacktrace = None
+            else:
+                self.stacktrace = traceback.format_exc()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (self.__class__, (), self.__dict__)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        if self.stacktrace:
+            return self.stacktrace
+        return "[no stacktrace]\n%s: %s" % (self.type, self.exception)

@@ -1,0 +1,119 @@
+"""Which .mfdb file is in use: discovery, ``metadata()``, ``get_metadata()``.
+
+Like Metaflow's local provider finds ``.metaflow``, mfstore looks for ``metaflow.mfdb``
+in the current directory, then its parents. ``MFSTORE_DB`` overrides the search;
+``metadata('x.mfdb')`` / ``metadata('local@x.mfdb')`` switch files for this process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .store import Store
+
+#: The file name searched for in the current directory and its parents.
+DEFAULT_FILE_NAME = "metaflow.mfdb"
+#: Environment variable naming the file to use (skips the search).
+ENV_VAR = "MFSTORE_DB"
+
+_selected: Path | None = None
+_stores: dict[tuple[str, int], Store] = {}
+
+
+def discover(start: Path | None = None) -> Path | None:
+    """The file to use: ``$MFSTORE_DB``, else ``metaflow.mfdb`` in cwd or a parent; None if none."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser().absolute()
+    here = (start or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / DEFAULT_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_write_path() -> Path:
+    """Where a run writes when nothing is selected: the discovered file, else ./metaflow.mfdb."""
+    return current_path() or (Path.cwd() / DEFAULT_FILE_NAME).absolute()
+
+
+def current_path() -> Path | None:
+    """The selected file (``metadata()``), else the discovered one."""
+    return _selected if _selected is not None else discover()
+
+
+def _parse(ms: str) -> Path:
+    if not isinstance(ms, str) or not ms:
+        raise ValueError("metadata() takes a path to an .mfdb file, e.g. metadata('runs.mfdb')")
+    if "@" in ms and not os.path.exists(ms):
+        kind, _, info = ms.partition("@")
+        if kind != "local":
+            raise ValueError(
+                "Metadata provider '%s' is not supported by mfstore: use a path to an .mfdb file "
+                "or 'local@<path>'" % kind
+            )
+        ms = info
+    elif ms.startswith(("http://", "https://")):
+        raise ValueError("mfstore has no metadata service: use a path to an .mfdb file, not %s" % ms)
+    path = Path(ms).expanduser().absolute()
+    if path.is_dir():
+        path = path / DEFAULT_FILE_NAME
+    if not path.is_file():
+        raise ValueError("Could not find the mfstore file %s" % path)
+    return path
+
+
+def metadata(ms: str) -> str:
+    """Switch to the .mfdb file ``ms`` (a path, ``local@<path>``, or a directory holding
+    ``metaflow.mfdb``); returns ``get_metadata()``. On error the previous file stays selected."""
+    global _selected
+    _selected = _parse(ms)
+    return get_metadata()
+
+
+def get_metadata() -> str:
+    """``'local@<absolute path of the .mfdb file>'`` of the file in use."""
+    path = current_path()
+    if path is None:
+        return "local@<No %s found in current working tree>" % DEFAULT_FILE_NAME
+    return "local@%s" % path
+
+
+def default_metadata() -> str:
+    """Forget ``metadata()`` calls: back to ``$MFSTORE_DB`` or the discovered file."""
+    global _selected
+    _selected = None
+    return get_metadata()
+
+
+def open_store(path: Path | str, *, create: bool = False, readonly: bool | None = None) -> Store:
+    """A shared Store for ``path`` in this process (re-opened after a fork)."""
+    key = (str(Path(path).absolute()), os.getpid())
+    store = _stores.get(key)
+    if store is None:
+        store = Store(path, create=create, readonly=readonly)
+        _stores[key] = store
+    return store
+
+
+_empty: dict[int, Store] = {}
+
+
+def reading_store() -> Store:
+    """The store the Client API reads: the file in use, or an empty one if there is none."""
+    path = current_path()
+    if path is None or not path.exists():
+        pid = os.getpid()
+        if pid not in _empty:
+            _empty[pid] = Store(":memory:")
+        return _empty[pid]
+    return open_store(path)
+
+
+def forget_stores() -> None:
+    """Close every cached store (tests; after a file was replaced)."""
+    for store in _stores.values():
+        store.close()
+    _stores.clear()

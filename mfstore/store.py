@@ -1,0 +1,464 @@
+"""The one module that opens SQLite connections and starts transactions.
+
+``Store(path)`` validates the file before SQLite touches it (header, application_id,
+user_version, length), applies the connection policy, migrates older formats forward
+in one transaction, and offers ``store.write()`` (``BEGIN IMMEDIATE`` with bounded
+retry; nested blocks become savepoints) and ``store.read()`` (one consistent
+snapshot). apsw errors are translated into ``mfstore.exception`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from .exception import (
+    MetaflowNotFound,
+    NotAnMfdbError,
+    SchemaTooNewError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreReadOnlyError,
+    TruncatedFileError,
+)
+
+#: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
+APPLICATION_ID = 0x6D666462
+#: Format version written by this mfstore (PRAGMA user_version).
+FORMAT_VERSION = 1
+#: Oldest format this mfstore can migrate forward.
+OLDEST_FORMAT = 1
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: How long one BEGIN IMMEDIATE waits inside SQLite for the write lock (ms).
+BUSY_TIMEOUT_MS = 5_000
+#: Total time a write keeps retrying (with backoff) before StoreBusyError.
+WRITE_RETRY_SECONDS = 120.0
+
+Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
+
+
+def load_schema_sql() -> str:
+    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
+    from importlib import resources
+
+    try:
+        return resources.files("mfstore").joinpath("schema.sql").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return (Path(__file__).resolve().parent.parent / "schema.sql").read_text("utf-8")
+
+
+# -- connection policy (named steps, as in apsw's bestpractice) ---------------------
+
+
+def _policy_foreign_keys(conn: apsw.Connection) -> None:
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _policy_busy_timeout(conn: apsw.Connection) -> None:
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+
+
+def _policy_wal(conn: apsw.Connection) -> None:
+    # WAL: readers never block the writer; NORMAL sync is durable against process
+    # crashes (kill -9), which is the failure the file must survive.
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def _policy_memory(conn: apsw.Connection) -> None:
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -32000")
+
+
+# -- header checks (before SQLite sees the file) ----------------------------------
+
+
+def _check_header(path: Path) -> None:
+    """Raise a one-line error if ``path`` is not a (complete) .mfdb; read-only."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise NotAnMfdbError(
+            "%s is not an mfstore file (not an SQLite database): check the path, "
+            "or choose another file name for a new .mfdb" % path
+        )
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, n_pages = struct.unpack(">II", header[24:32])
+    version_valid_for = struct.unpack(">I", header[92:96])[0]
+    user_version = struct.unpack(">i", header[60:64])[0]
+    app_id = struct.unpack(">i", header[68:72])[0]
+    if app_id != APPLICATION_ID:
+        raise NotAnMfdbError(
+            "%s is an SQLite database but not an mfstore file (application_id %#x): "
+            "check the path, or choose another file name for a new .mfdb" % (path, app_id & 0xFFFFFFFF)
+        )
+    if change_counter == version_valid_for and n_pages and size < n_pages * page_size:
+        raise TruncatedFileError(
+            "%s is truncated (%d of %d bytes): it is an incomplete copy; copy it again "
+            "from its source (use `mfstore snapshot` to copy a file that is being written)"
+            % (path, size, n_pages * page_size)
+        )
+    if user_version > FORMAT_VERSION:
+        raise SchemaTooNewError(
+            "%s was written by a newer mfstore (file format %d, this mfstore reads up to %d): "
+            "upgrade mfstore (pip install -U mfstore)" % (path, user_version, FORMAT_VERSION)
+        )
+
+
+def _is_writable(path: Path) -> bool:
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return os.access(directory, os.W_OK)
+
+
+class Store:
+    """An open .mfdb file.
+
+    Parameters
+    ----------
+    path
+        The file. ``":memory:"`` gives a private in-memory store.
+    create
+        Create (and initialize) the file if it does not exist. Readers pass False: a
+        missing file raises ``MetaflowNotFound`` and nothing is created.
+    readonly
+        None (default): read-only exactly when the file or its directory is not
+        writable. True forces read-only.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        readonly: bool | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.tracer = tracer
+        self._depth = 0
+        self._savepoint_seq = 0
+        self._lock = threading.RLock()
+        self.memory = str(path) == ":memory:"
+        self.path = Path(path) if not self.memory else Path(":memory:")
+        if self.memory:
+            self.readonly = False
+            self.conn = apsw.Connection(":memory:")
+            self._configure(wal=False)
+            self._initialize()
+            return
+        p = self.path
+        if not p.exists():
+            if not create:
+                raise MetaflowNotFound("%s does not exist" % p)
+            if readonly:
+                raise StoreReadOnlyError("%s does not exist and cannot be created read-only" % p)
+            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+                raise StoreReadOnlyError(
+                    "cannot create %s: its directory is not writable; choose another place "
+                    "(set MFSTORE_DB or pass --mfdb)" % p
+                )
+        elif p.is_dir():
+            raise NotAnMfdbError("%s is a directory, not an mfstore file" % p)
+        else:
+            _check_header(p)
+        self.readonly = (not _is_writable(p)) if readonly is None else readonly
+        self.conn = self._open(p)
+        try:
+            self._configure(wal=not self.readonly)
+            self._initialize()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # -- opening ----------------------------------------------------------------
+
+    def _open(self, p: Path) -> apsw.Connection:
+        flags = apsw.SQLITE_OPEN_URI
+        if self.readonly:
+            uri = "file:%s?mode=ro" % _uri_path(p)
+            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+                # Nobody can write here, and SQLite could not create the WAL index:
+                # read the file as immutable.
+                uri += "&immutable=1"
+            flags |= apsw.SQLITE_OPEN_READONLY
+        else:
+            uri = "file:%s" % _uri_path(p)
+            flags |= apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        try:
+            return apsw.Connection(uri, flags=flags)
+        except apsw.Error as exc:
+            raise _translate(exc, p) from exc
+
+    def _configure(self, *, wal: bool) -> None:
+        try:
+            _policy_busy_timeout(self.conn)
+            _policy_foreign_keys(self.conn)
+            _policy_memory(self.conn)
+            if wal:
+                _policy_wal(self.conn)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+        if self.tracer is not None:
+            self.conn.exec_trace = self._trace
+
+    def _trace(self, cursor: Any, sql: str, bindings: Any) -> bool:
+        assert self.tracer is not None
+        self.tracer(sql, bindings)
+        return True
+
+    def _initialize(self) -> None:
+        """Create the schema in a new file, or check and migrate an existing one."""
+        version = self.scalar("PRAGMA user_version")
+        app_id = self.scalar("PRAGMA application_id")
+        n_objects = self.scalar("SELECT count(*) FROM sqlite_master")
+        if n_objects == 0 and version == 0:
+            if self.readonly:
+                return  # an empty file opened read-only reads as an empty store
+            with self.write():
+                if self.scalar("SELECT count(*) FROM sqlite_master") == 0:
+                    self.conn.execute(load_schema_sql())
+                    self.conn.execute("PRAGMA application_id = %d" % APPLICATION_ID)
+                    self.conn.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+            return
+        if app_id != APPLICATION_ID:
+            raise NotAnMfdbError(
+                "%s is an SQLite database but not an mfstore file: check the path" % self.path
+            )
+        if version > FORMAT_VERSION:
+            raise SchemaTooNewError(
+                "%s was written by a newer mfstore (file format %d, this mfstore reads up to %d): "
+                "upgrade mfstore (pip install -U mfstore)" % (self.path, version, FORMAT_VERSION)
+            )
+        if version < FORMAT_VERSION:
+            from .migrations import apply_migrations
+
+            if self.readonly:
+                raise StoreReadOnlyError(
+                    "%s uses file format %d and must be migrated to %d, but it is read-only: "
+                    "copy it somewhere writable first" % (self.path, version, FORMAT_VERSION)
+                )
+            apply_migrations(self, version)
+
+    # -- statements -------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> apsw.Cursor:
+        """Run one statement and return its cursor (errors translated)."""
+        try:
+            return self.conn.execute(sql, params)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one statement."""
+        try:
+            return list(self.conn.execute(sql, params))
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
+        """First row of one statement, or None."""
+        try:
+            for row in self.conn.execute(sql, params):
+                return tuple(row)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+        return None
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """First column of the first row, or None."""
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per row."""
+        try:
+            self.conn.executemany(sql, rows)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    # -- transactions -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Store]:
+        """A write transaction: ``BEGIN IMMEDIATE``; nested blocks are savepoints.
+
+        Waiting for other writers is bounded: SQLite's busy timeout, then retries with
+        jittered backoff up to ``WRITE_RETRY_SECONDS``, then ``StoreBusyError``. The
+        block is committed when it exits normally and rolled back on any exception.
+        """
+        if self.readonly:
+            raise StoreReadOnlyError(
+                "%s is open read-only (the file or its directory is not writable): "
+                "copy it somewhere writable to change it" % self.path
+            )
+        with self._lock:
+            if self._depth > 0:
+                self._savepoint_seq += 1
+                name = "mf_sp_%d" % self._savepoint_seq
+                self.execute("SAVEPOINT " + name)
+                self._depth += 1
+                try:
+                    yield self
+                except BaseException:
+                    self.execute("ROLLBACK TO " + name)
+                    self.execute("RELEASE " + name)
+                    raise
+                else:
+                    self.execute("RELEASE " + name)
+                finally:
+                    self._depth -= 1
+                return
+            self._begin_immediate()
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(apsw.Error):
+                    self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._commit()
+
+    def _begin_immediate(self) -> None:
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except (apsw.BusyError, apsw.LockedError) as exc:
+                if time.monotonic() > deadline:
+                    raise StoreBusyError(
+                        "%s stayed locked by other writers for %d s: another process is "
+                        "holding a long write; try again when it has finished"
+                        % (self.path, WRITE_RETRY_SECONDS)
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    def _commit(self) -> None:
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        while True:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except apsw.BusyError as exc:
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(apsw.Error):
+                        self.conn.execute("ROLLBACK")
+                    raise StoreBusyError("%s: could not commit, the file stayed busy" % self.path) from exc
+                time.sleep(0.05)
+            except apsw.Error as exc:
+                with contextlib.suppress(apsw.Error):
+                    self.conn.execute("ROLLBACK")
+                raise _translate(exc, self.path) from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Store]:
+        """A consistent read snapshot across several statements (no-op when nested)."""
+        with self._lock:
+            if self._depth > 0 or not self.conn.get_autocommit():
+                yield self
+                return
+            self.execute("BEGIN")
+            self._depth = 1
+            try:
+                yield self
+            finally:
+                self._depth = 0
+                with contextlib.suppress(apsw.Error):
+                    self.conn.execute("COMMIT")
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``read()`` or ``write()``."""
+        return self._depth > 0
+
+    # -- maintenance ------------------------------------------------------------
+
+    def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the main file (so ``cp`` carries everything).
+
+        Returns True when the log was fully folded in and truncated.
+        """
+        if self.readonly or self.memory:
+            return True
+        for _ in range(50):
+            try:
+                log_frames, done_frames = self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+            except apsw.BusyError:
+                pass
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+            else:
+                if log_frames == done_frames:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        """Close the connection (the WAL files go away with the last one)."""
+        with contextlib.suppress(apsw.Error):
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "Store(%r%s)" % (str(self.path), ", readonly" if self.readonly else "")
+
+
+def _uri_path(p: Path) -> str:
+    from urllib.parse import quote
+
+    return quote(str(p.absolute()))
+
+
+def _translate(exc: apsw.Error, path: Path) -> StoreError:
+    """One-line mfstore error for an apsw error."""
+    if isinstance(exc, apsw.FullError):
+        return StoreFullError(
+            "%s: the disk is full; nothing of the failed write was kept; free some space and retry" % path
+        )
+    if isinstance(exc, apsw.ReadOnlyError):
+        return StoreReadOnlyError(
+            "%s cannot be written (read-only file or place): copy it somewhere writable" % path
+        )
+    if isinstance(exc, apsw.NotADBError):
+        return NotAnMfdbError("%s is not an mfstore file (not an SQLite database): check the path" % path)
+    if isinstance(exc, apsw.CorruptError):
+        return StoreCorruptError(
+            "%s is damaged (%s): run `mfstore verify %s`, and use a good copy" % (path, exc, path)
+        )
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return StoreBusyError("%s is locked by another process: try again" % path)
+    if isinstance(exc, apsw.CantOpenError):
+        return StoreError("cannot open %s: %s" % (path, exc))
+    if isinstance(exc, apsw.IOError):
+        return StoreError("%s: I/O error (%s); is the disk full or removed?" % (path, exc))
+    if isinstance(exc, apsw.ConstraintError):
+        return StoreError("%s: %s" % (path, exc))
+    return StoreError("%s: %s" % (path, exc))

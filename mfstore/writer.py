@@ -1,0 +1,482 @@
+"""The documented way to write runs into a .mfdb: the runtime, the importer and the
+tests all go through ``Writer``.
+
+Every method is one transaction (``BEGIN IMMEDIATE``), so a process killed at any
+moment leaves the file readable. A task attempt's artifacts, its status and its
+``attempt-done`` metadata are written by ``end_attempt`` in a single transaction: a
+reader either sees the finished attempt whole, or sees it running.
+
+Typical use::
+
+    w = Writer(store)
+    run = w.begin_run("HelloFlow", user_name="alice", system_tags=["user:alice"])
+    w.add_step(run, "start")
+    task = w.add_task(run, "start")
+    w.begin_attempt(task, 0)
+    w.add_log_lines(task, 0, "stdout", [(ts_us, "hello")])
+    w.end_attempt(task, 0, artifacts=prepare_artifacts({"x": 1}), task_ok=True, success=True)
+    w.end_run(run, successful=True)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import artifacts as _artifacts
+from .blobs import PackedBlob, has_blob, insert_blob, pack_blob, sha1_hex
+from .exception import MetaflowInternalError, MetaflowNotFound, MetaflowTaggingError
+from .identity import new_run_id, now_ms
+from .store import Store
+from .tags import tagset_digest, validate_tags
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run being written (or already in the file)."""
+
+    run_pk: int
+    """Row id in ``runs``."""
+    flow_id: str
+    """Flow name."""
+    run_number: str
+    """Run id."""
+
+    @property
+    def pathspec(self) -> str:
+        return "%s/%s" % (self.flow_id, self.run_number)
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task being written."""
+
+    task_pk: int
+    """Row id in ``tasks``."""
+    run: RunRef
+    """The task's run."""
+    step_name: str
+    """Step name."""
+    task_id: str
+    """Task id."""
+
+    @property
+    def pathspec(self) -> str:
+        return "%s/%s/%s" % (self.run.pathspec, self.step_name, self.task_id)
+
+
+@dataclass
+class PreparedArtifact:
+    """An artifact pickled, hashed and compressed, ready for ``end_attempt``."""
+
+    blob: PackedBlob | None
+    """Packed bytes, or None when only the sha is known to be in the file already."""
+    sha: str
+    """sha1 of the pickled bytes."""
+    type: str
+    """Qualified type name of the value."""
+    value_json: str | None = None
+    """The value as JSON when it is plain data."""
+
+
+@dataclass
+class MetadataEntry:
+    """One task metadata event (Metaflow's ``sysmeta``)."""
+
+    field_name: str
+    value: Any
+    """A string; anything else (e.g. the foreach-stack list) is stored as JSON."""
+    type: str | None = None
+    """Metadata type; defaults to ``field_name``."""
+    attempt: int | None = None
+    """Attempt it belongs to; None for task-level metadata."""
+    ts_epoch: int = field(default_factory=now_ms)
+
+
+def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedArtifact:
+    """Pickle (cloudpickle, protocol 4), hash and compress one value."""
+    raw = _artifacts.dumps(value)
+    sha = sha1_hex(raw)
+    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
+    return PreparedArtifact(blob, sha, _artifacts.type_name(value), _artifacts.to_json(value))
+
+
+def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
+    """``prepare_artifact`` for each item."""
+    return {name: prepare_artifact(value) for name, value in values.items()}
+
+
+def prepare_raw_artifact(raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None) -> PreparedArtifact:
+    """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
+    blob = pack_blob(raw, sha)
+    return PreparedArtifact(blob, blob.sha, type_name, value_json)
+
+
+class Writer:
+    """Writes runs, steps, tasks, attempts, artifacts, metadata and logs to a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- flows and runs -----------------------------------------------------------
+
+    def _ensure_flow(self, flow_id: str, ts_epoch: int) -> None:
+        self.store.execute(
+            "INSERT INTO flows (flow_id, ts_epoch) VALUES (?, ?) ON CONFLICT (flow_id) DO NOTHING",
+            (flow_id, ts_epoch),
+        )
+
+    def tagset_id(self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str]) -> int:
+        """Id of the tag set (creating it); inside ``store.write()``."""
+        user = sorted(set(user_tags))
+        system = sorted(set(system_tags))
+        digest = tagset_digest(user, system)
+        found = self.store.scalar(
+            "SELECT tagset_id FROM tagsets WHERE flow_id = ? AND digest = ?", (flow_id, digest)
+        )
+        if found is not None:
+            return int(found)
+        self.store.execute("INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest))
+        tagset_id = int(self.store.conn.last_insert_rowid())
+        self.store.executemany(
+            "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
+            [(flow_id, t, tagset_id, 0) for t in user] + [(flow_id, t, tagset_id, 1) for t in system],
+        )
+        return tagset_id
+
+    def put_code_package(self, tarball: bytes, *, script_name: str, info: Mapping[str, Any] | None = None) -> str:
+        """Store a code package (deduplicated by content); return its sha."""
+        packed = pack_blob(tarball)
+        with self.store.write():
+            insert_blob(self.store, packed)
+            self.store.execute(
+                "INSERT INTO code_packages (sha, script_name, info) VALUES (?, ?, ?) "
+                "ON CONFLICT (sha) DO NOTHING",
+                (packed.sha, script_name, json.dumps(dict(info or {}), sort_keys=True)),
+            )
+        return packed.sha
+
+    def begin_run(
+        self,
+        flow_id: str,
+        *,
+        user_name: str | None,
+        user_tags: Iterable[str] = (),
+        system_tags: Iterable[str] = (),
+        run_number: str | None = None,
+        ts_epoch: int | None = None,
+        end_step: str = "end",
+        origin_run_number: str | None = None,
+        code_sha: str | None = None,
+    ) -> RunRef:
+        """Record a new run (status running) and return it.
+
+        ``run_number`` defaults to a new globally unique id; an id that already exists in
+        this flow raises ``MetaflowInternalError`` (for generated ids a new one is drawn).
+        """
+        user_tags = validate_tags(user_tags)
+        system_tags = list(system_tags)
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            self._ensure_flow(flow_id, ts)
+            tagset = self.tagset_id(flow_id, user_tags, system_tags)
+            number = run_number or new_run_id()
+            while self.store.scalar(
+                "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, number)
+            ):
+                if run_number is not None:
+                    raise MetaflowInternalError("Run %s/%s already exists in %s" % (flow_id, number, self.store.path))
+                number = new_run_id()
+            self.store.execute(
+                "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, end_step, "
+                "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (flow_id, number, user_name, tagset, ts, end_step, origin_run_number, code_sha),
+            )
+            run_pk = int(self.store.conn.last_insert_rowid())
+        return RunRef(run_pk, flow_id, number)
+
+    def end_run(self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True) -> None:
+        """Mark the run ended (successful or failed), then fold the WAL into the file."""
+        with self.store.write():
+            self.store.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
+                ("successful" if successful else "failed", now_ms() if ts_epoch is None else ts_epoch, run.run_pk),
+            )
+        if checkpoint:
+            self.store.checkpoint()
+
+    def set_run_code(self, run: RunRef, code_sha: str) -> None:
+        """Attach a stored code package to a run."""
+        with self.store.write():
+            self.store.execute("UPDATE runs SET code_sha = ? WHERE run_pk = ?", (code_sha, run.run_pk))
+
+    def replace_user_tags(
+        self,
+        run_pk: int,
+        tags_to_remove: Iterable[str],
+        tags_to_add: Iterable[str],
+        *,
+        user_name: str | None,
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Apply a tag edit atomically; return the run's new ``(user_tags, system_tags)``.
+
+        Rules (Metaflow's): additions that are system tags are dropped silently; removing
+        a system tag raises; removal happens first; the 50-tag cap only blocks growth.
+        The current tags are read inside the write transaction, so concurrent edits from
+        other processes are never lost. ``created_at`` is not changed; the edit is
+        recorded in ``tag_events``.
+        """
+        remove = set(tags_to_remove)
+        add = set(tags_to_add)
+        with self.store.write():
+            row = self.store.one("SELECT flow_id, tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+            if row is None:
+                raise MetaflowNotFound("run %d does not exist" % run_pk)
+            flow_id, tagset = row
+            user, system = self.read_tagset(tagset)
+            add -= system
+            bad = sorted(remove & system)
+            if bad:
+                raise MetaflowTaggingError("Cannot remove a tag that is an existing system tag (%s)" % bad)
+            new_user = (user - remove) | add
+            if new_user != user:
+                validate_tags(new_user, existing_tags=user)
+                new_tagset = self.tagset_id(flow_id, new_user, system)
+                self.store.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (new_tagset, run_pk))
+                self.store.execute(
+                    "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        run_pk,
+                        now_ms(),
+                        user_name,
+                        json.dumps(sorted(user - new_user), ensure_ascii=False),
+                        json.dumps(sorted(new_user - user), ensure_ascii=False),
+                    ),
+                )
+            return frozenset(new_user), frozenset(system)
+
+    def read_tagset(self, tagset_id: int) -> tuple[set[str], set[str]]:
+        """``(user_tags, system_tags)`` of a tag set."""
+        user: set[str] = set()
+        system: set[str] = set()
+        for tag, is_system in self.store.query(
+            "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = ?", (tagset_id,)
+        ):
+            (system if is_system else user).add(tag)
+        return user, system
+
+    def add_trigger_events(self, run: RunRef, events: Iterable[Mapping[str, Any]]) -> None:
+        """Record the events that started ``run`` (keys: name, event_id, type, ts_epoch, pathspec, payload)."""
+        with self.store.write():
+            self.store.executemany(
+                "INSERT INTO trigger_events (run_pk, name, event_id, type, ts_epoch, pathspec, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run.run_pk,
+                        e["name"],
+                        e["event_id"],
+                        e.get("type", "event"),
+                        e.get("ts_epoch", now_ms()),
+                        e.get("pathspec"),
+                        json.dumps(e.get("payload", {}), sort_keys=True, ensure_ascii=False),
+                    )
+                    for e in events
+                ],
+            )
+
+    # -- steps and tasks ----------------------------------------------------------
+
+    def add_step(self, run: RunRef, step_name: str, *, ts_epoch: int | None = None) -> None:
+        """Record a step of a run (no-op if it exists)."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch),
+            )
+
+    def add_task(
+        self,
+        run: RunRef,
+        step_name: str,
+        task_id: str | None = None,
+        *,
+        ts_epoch: int | None = None,
+        origin_task_pk: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> TaskRef:
+        """Record a task (and its step if new). ``task_id`` defaults to the run's next id."""
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                (run.run_pk, step_name, ts),
+            )
+            if task_id is None:
+                task_id = self.next_task_id(run)
+            self.store.execute(
+                "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+                (run.run_pk, step_name, task_id, ts, origin_task_pk),
+            )
+            task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            self._insert_metadata(task, metadata)
+        return task
+
+    def next_task_id(self, run: RunRef) -> str:
+        """The next per-run task id (Metaflow's local scheme: 1, 2, ...; 0 is _parameters)."""
+        top = self.store.scalar(
+            "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = ?", (run.run_pk,)
+        )
+        return str(1 if top is None else int(top) + 1)
+
+    def begin_attempt(
+        self, task: TaskRef, attempt: int, *, ts_epoch: int | None = None, metadata: Iterable[MetadataEntry] = ()
+    ) -> None:
+        """Record that an attempt started (its logs and metadata may follow)."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at) VALUES (?, ?, ?)",
+                (task.task_pk, attempt, now_ms() if ts_epoch is None else ts_epoch),
+            )
+            self._insert_metadata(task, metadata)
+
+    def add_metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
+        """Record metadata events."""
+        with self.store.write():
+            self._insert_metadata(task, entries)
+
+    def _insert_metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
+        rows = []
+        for e in entries:
+            is_json = not isinstance(e.value, str)
+            value = json.dumps(e.value, ensure_ascii=False) if is_json else e.value
+            rows.append(
+                (task.task_pk, e.attempt, e.field_name, value, int(is_json), e.type or e.field_name, e.ts_epoch)
+            )
+        if rows:
+            self.store.executemany(
+                "INSERT INTO metadata (task_pk, attempt, field_name, value, is_json, type, ts_epoch) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def add_log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str = "task",
+    ) -> None:
+        """Record log lines ``(utc_microseconds, text_without_newline)``."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError("stream must be 'stdout' or 'stderr', not %r" % (stream,))
+        rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
+        if rows:
+            with self.store.write():
+                self.store.executemany(
+                    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def end_attempt(
+        self,
+        task: TaskRef,
+        attempt: int,
+        *,
+        artifacts: Mapping[str, PreparedArtifact],
+        task_ok: bool,
+        success: bool,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> None:
+        """Write an attempt's artifacts and end it, in one transaction.
+
+        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records.
+        """
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            self._insert_artifacts(task, attempt, artifacts, ts)
+            self._insert_metadata(
+                task,
+                [
+                    *metadata,
+                    MetadataEntry("attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts),
+                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+                ],
+            )
+            self.store.execute(
+                "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
+                (ts, int(task_ok), int(success), task.task_pk, attempt),
+            )
+            if self.store.conn.changes() != 1:
+                raise MetaflowInternalError("attempt %d of %s was never begun" % (attempt, task.pathspec))
+
+    def _insert_artifacts(
+        self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
+    ) -> None:
+        for name, art in artifacts.items():
+            if art.blob is not None:
+                insert_blob(self.store, art.blob)
+            elif not has_blob(self.store, art.sha):
+                raise MetaflowInternalError("artifact %s refers to blob %s, which is not in the file" % (name, art.sha))
+        self.store.executemany(
+            "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(task.task_pk, attempt, name, a.sha, a.type, a.value_json, ts) for name, a in artifacts.items()],
+        )
+
+    def clone_task(
+        self,
+        run: RunRef,
+        origin_task_pk: int,
+        *,
+        task_id: str | None = None,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> TaskRef:
+        """Copy a finished task of another run into ``run`` (resume): same task id, the
+        artifacts of its latest done attempt (same blobs), metadata, no logs."""
+        origin = self.store.one(
+            "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
+            "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
+            "WHERE t.task_pk = ? AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
+            (origin_task_pk,),
+        )
+        if origin is None:
+            raise MetaflowInternalError("task %d has no finished attempt to clone" % origin_task_pk)
+        step_name, origin_task_id, attempt, started, ended, task_ok, success = origin
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            task = self.add_task(
+                run, step_name, task_id or origin_task_id, ts_epoch=ts, origin_task_pk=origin_task_pk
+            )
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
+                (task.task_pk, attempt, ts, ts, task_ok, success),
+            )
+            self.store.execute(
+                "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) "
+                "SELECT ?, attempt, name, sha, type, value_json, ? FROM artifacts WHERE task_pk = ? AND attempt = ?",
+                (task.task_pk, ts, origin_task_pk, attempt),
+            )
+            self._insert_metadata(task, metadata)
+            self._insert_metadata(
+                task,
+                [
+                    MetadataEntry("attempt_ok", "True" if task_ok else "False", "internal_attempt_status", attempt, ts),
+                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+                ],
+            )
+        return task
+
+    def find_run(self, flow_id: str, run_number: str) -> RunRef:
+        """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""
+        pk = self.store.scalar("SELECT run_pk FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number))
+        if pk is None:
+            raise MetaflowNotFound("Run('%s/%s') does not exist" % (flow_id, run_number))
+        return RunRef(int(pk), flow_id, run_number)

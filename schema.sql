@@ -1,0 +1,196 @@
+-- mfstore file format, version 1: the single source of the .mfdb schema.
+--
+-- A .mfdb file is identified by PRAGMA application_id = 0x6d666462 ('mfdb') and
+-- versioned by PRAGMA user_version (mfstore/migrations.py moves older files forward).
+-- Vocabulary follows Metaflow: flow_id (flow name), run_number (run id), step_name,
+-- task_id, attempt, ts_epoch (milliseconds since the Unix epoch, UTC).
+--
+-- Raw tables may change between format versions; the documented views
+-- (docs/sql.md) are the stable interface for ad-hoc SQL.
+
+CREATE TABLE flows (
+    flow_id     TEXT PRIMARY KEY,           -- the FlowSpec class name
+    ts_epoch    INTEGER NOT NULL            -- first time a run of this flow was recorded
+) STRICT, WITHOUT ROWID;
+
+-- Tag sets: every distinct set of (tag, kind) pairs carried by runs of a flow is stored
+-- once. A run points at its tag set, so "runs having all of tags A, B and namespace N"
+-- is answered by intersecting the (few) tag sets that contain A, B and N, then one
+-- index seek per matching tag set into runs - never a scan of the flow's runs, even
+-- when A and B are each common but never together (the intersection is then empty).
+CREATE TABLE tagsets (
+    tagset_id   INTEGER PRIMARY KEY,
+    flow_id     TEXT NOT NULL REFERENCES flows (flow_id),
+    digest      TEXT NOT NULL,              -- sha1 of the canonical JSON of the sorted pairs
+    UNIQUE (flow_id, digest)
+) STRICT;
+
+-- The tags join table: one row per (tag set, tag, kind).
+CREATE TABLE tagset_tags (
+    flow_id     TEXT NOT NULL,              -- copied from tagsets so the filter index is per flow
+    tag         TEXT NOT NULL,
+    tagset_id   INTEGER NOT NULL REFERENCES tagsets (tagset_id) ON DELETE CASCADE,
+    is_system   INTEGER NOT NULL CHECK (is_system IN (0, 1)),
+    PRIMARY KEY (flow_id, tag, tagset_id, is_system)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX tagset_tags_by_set ON tagset_tags (tagset_id);
+
+CREATE TABLE code_packages (
+    sha         TEXT PRIMARY KEY REFERENCES blobs (sha),  -- the tarball's blob
+    script_name TEXT NOT NULL,              -- file name of the flow script, e.g. 'flow.py'
+    info        TEXT NOT NULL DEFAULT '{}'  -- JSON object (MetaflowCode.info)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE runs (
+    run_pk      INTEGER PRIMARY KEY,
+    flow_id     TEXT NOT NULL REFERENCES flows (flow_id),
+    run_number  TEXT NOT NULL,              -- Metaflow run id: digits, unique across machines
+    user_name   TEXT,                       -- who started the run
+    tagset_id   INTEGER NOT NULL REFERENCES tagsets (tagset_id),
+    ts_epoch    INTEGER NOT NULL,           -- created_at; never changed by tag edits
+    status      TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'successful', 'failed')),
+                -- 'running' also covers a runtime that died before ending the run
+    finished_at INTEGER,                    -- ms; set when the run ends (successful or not)
+    end_step    TEXT NOT NULL DEFAULT 'end',
+    origin_run_number TEXT,                 -- resume: the run this one was resumed from
+    code_sha    TEXT REFERENCES code_packages (sha),
+    UNIQUE (flow_id, run_number)
+) STRICT;
+-- latest_run / runs(*tags) per tag set, newest first.
+CREATE INDEX runs_by_tagset ON runs (flow_id, tagset_id, ts_epoch, run_number);
+-- latest_run / iteration in the global namespace.
+CREATE INDEX runs_by_time ON runs (flow_id, ts_epoch, run_number);
+-- latest_successful_run, with and without a namespace.
+CREATE INDEX runs_ok_by_tagset ON runs (flow_id, tagset_id, ts_epoch, run_number)
+    WHERE status = 'successful';
+CREATE INDEX runs_ok_by_time ON runs (flow_id, ts_epoch, run_number)
+    WHERE status = 'successful';
+
+-- Who changed a run's user tags, when, and how (tag edits never change runs.ts_epoch).
+CREATE TABLE tag_events (
+    event_pk    INTEGER PRIMARY KEY,
+    run_pk      INTEGER NOT NULL REFERENCES runs (run_pk) ON DELETE CASCADE,
+    ts_epoch    INTEGER NOT NULL,
+    user_name   TEXT,
+    removed     TEXT NOT NULL,              -- JSON list of user tags removed
+    added       TEXT NOT NULL               -- JSON list of user tags added
+) STRICT;
+CREATE INDEX tag_events_by_run ON tag_events (run_pk);
+
+CREATE TABLE steps (
+    run_pk      INTEGER NOT NULL REFERENCES runs (run_pk) ON DELETE CASCADE,
+    step_name   TEXT NOT NULL,
+    ts_epoch    INTEGER NOT NULL,
+    PRIMARY KEY (run_pk, step_name)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE tasks (
+    task_pk     INTEGER PRIMARY KEY,
+    run_pk      INTEGER NOT NULL,
+    step_name   TEXT NOT NULL,
+    task_id     TEXT NOT NULL,              -- per-run counter in scheduling order; '0' = _parameters
+    ts_epoch    INTEGER NOT NULL,
+    origin_task_pk INTEGER,                 -- resume: the task this one was cloned from (may be in another run)
+    FOREIGN KEY (run_pk, step_name) REFERENCES steps (run_pk, step_name) ON DELETE CASCADE,
+    UNIQUE (run_pk, step_name, task_id)
+) STRICT;
+CREATE INDEX tasks_by_step_time ON tasks (run_pk, step_name, ts_epoch);
+
+CREATE TABLE attempts (
+    task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL CHECK (attempt >= 0),
+    started_at  INTEGER NOT NULL,           -- ms
+    ended_at    INTEGER,                    -- ms; NULL while running or if the task process died
+    task_ok     INTEGER CHECK (task_ok IN (0, 1)),   -- the attempt ran to its end without an uncaught error
+    success     INTEGER CHECK (success IN (0, 1)),   -- Task.successful
+    PRIMARY KEY (task_pk, attempt)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE blobs (
+    sha         TEXT PRIMARY KEY,           -- sha1 hex of the raw (pickled) bytes, as Metaflow reports it
+    size        INTEGER NOT NULL,           -- raw size in bytes (DataArtifact.size)
+    stored_size INTEGER NOT NULL,           -- bytes kept in blob_chunks
+    chunks      INTEGER NOT NULL CHECK (chunks >= 1)
+) STRICT, WITHOUT ROWID;
+
+-- Blob payloads, split so that values above SQLite's 1 GB limit fit; each chunk is
+-- compressed on its own and kept raw when compression does not help.
+CREATE TABLE blob_chunks (
+    chunk_pk    INTEGER PRIMARY KEY,
+    sha         TEXT NOT NULL REFERENCES blobs (sha) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL CHECK (seq >= 0),
+    codec       TEXT NOT NULL CHECK (codec IN ('raw', 'zstd')),
+    data        BLOB NOT NULL,
+    UNIQUE (sha, seq)
+) STRICT;
+
+CREATE TABLE artifacts (
+    task_pk     INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    sha         TEXT NOT NULL REFERENCES blobs (sha),
+    type        TEXT NOT NULL,              -- qualified type name of the value, e.g. 'builtins.int'
+    value_json  TEXT,                       -- the value as JSON when it is plain data, else NULL
+    ts_epoch    INTEGER NOT NULL,
+    PRIMARY KEY (task_pk, attempt, name),
+    FOREIGN KEY (task_pk, attempt) REFERENCES attempts (task_pk, attempt) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX artifacts_by_sha ON artifacts (sha);
+
+CREATE TABLE metadata (
+    metadata_pk INTEGER PRIMARY KEY,
+    task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
+    attempt     INTEGER,                    -- NULL for task-level metadata (e.g. start_step of _parameters)
+    field_name  TEXT NOT NULL,
+    value       TEXT NOT NULL,              -- a string, or JSON text when is_json = 1
+    is_json     INTEGER NOT NULL DEFAULT 0 CHECK (is_json IN (0, 1)),
+    type        TEXT NOT NULL,
+    ts_epoch    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX metadata_by_task ON metadata (task_pk, attempt);
+
+CREATE TABLE log_lines (
+    line_pk     INTEGER PRIMARY KEY,
+    task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    stream      TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr')),
+    source      TEXT NOT NULL,              -- 'task' (user code) or 'runtime' (mfstore itself)
+    ts_us       INTEGER NOT NULL,           -- UTC microseconds since the epoch
+    line        TEXT NOT NULL               -- without its trailing newline
+) STRICT;
+CREATE INDEX log_lines_by_task ON log_lines (task_pk, attempt, stream, ts_us);
+
+-- Events that started runs (MetaflowTrigger / MetaflowEvent).
+CREATE TABLE trigger_events (
+    trigger_pk  INTEGER PRIMARY KEY,
+    run_pk      INTEGER NOT NULL REFERENCES runs (run_pk) ON DELETE CASCADE,  -- the triggered run
+    name        TEXT NOT NULL,              -- event name, or the triggering flow's name
+    event_id    TEXT NOT NULL,
+    type        TEXT NOT NULL CHECK (type IN ('event', 'run')),
+    ts_epoch    INTEGER NOT NULL,
+    pathspec    TEXT,                       -- type 'run': pathspec of the triggering run
+    payload     TEXT NOT NULL DEFAULT '{}'  -- JSON object
+) STRICT;
+CREATE INDEX trigger_events_by_run ON trigger_events (run_pk);
+
+-- Production deployments of a flow (python flow.py production create).
+CREATE TABLE deployments (
+    deployment_pk INTEGER PRIMARY KEY,
+    flow_id     TEXT NOT NULL,
+    token       TEXT NOT NULL,              -- production token; namespace is 'production:<token>'
+    deployed_by TEXT NOT NULL,
+    ts_epoch    INTEGER NOT NULL,
+    code_sha    TEXT NOT NULL REFERENCES code_packages (sha),
+    triggers    TEXT NOT NULL DEFAULT '[]'  -- JSON list of {"type": "event"|"run", "name": ...}
+) STRICT;
+CREATE INDEX deployments_by_flow ON deployments (flow_id, deployment_pk);
+
+-- Events sent with `production trigger --event` (whether or not they started a run).
+CREATE TABLE events (
+    event_pk    INTEGER PRIMARY KEY,
+    event_id    TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    ts_epoch    INTEGER NOT NULL,
+    payload     TEXT NOT NULL DEFAULT '{}'
+) STRICT;
