@@ -1,0 +1,34 @@
+"""Linear flow with Parameters of several types; prints to stdout and stderr."""
+import sys
+
+from metaflow import FlowSpec, Parameter, step
+
+
+class LinearParamsFlow(FlowSpec):
+    alpha = Parameter("alpha", help="an int", default=3)
+    name_ = Parameter("label", help="a str", default="hello")
+    ratio = Parameter("ratio", help="a float", default=0.5)
+    needed = Parameter("needed", help="required but defaulted", required=True, default="dflt")
+
+    @step
+    def start(self):
+        print("alpha=%r label=%r ratio=%r needed=%r" % (self.alpha, self.name_, self.ratio, self.needed))
+        print("to stderr", file=sys.stderr)
+        self.x = self.alpha * 2
+        self.next(self.middle)
+
+    @step
+    def middle(self):
+        print("line one")
+        print("line two")
+        self.y = self.x + 1
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.result = "%s:%d:%s" % (self.name_, self.y, self.ratio)
+        print("result", self.result)
+
+
+if __name__ == "__main__":
+    LinearParamsFlow()

@@ -1,0 +1,370 @@
+"""Differential-test harness: run the same flow files under real Metaflow and under
+mfstore, dump what the Client API answers in a normalized form, and diff the dumps.
+
+Usage sketch::
+
+    from tests.compat.harness import run_flow, snapshot, diff, FLOWS
+    run_flow("metaflow", FLOWS / "foreach_flow.py", wd_mf, ["run"])
+    run_flow("mfstore", FLOWS / "foreach_flow.py", wd_ms, ["run"])
+    a = snapshot("metaflow", wd_mf, "ForeachFlow", "user:alice")
+    b = snapshot("mfstore", wd_ms, "ForeachFlow", "user:alice")
+    assert diff(a, b, ignore=KNOWN_DIFFERENCES) == []
+
+Only the dumper (`_dump.py`) touches a client library, always in a fresh subprocess,
+so both libraries never share one interpreter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable
+
+HERE = Path(__file__).resolve().parent
+FLOWS = HERE / "flows"
+REPO_ROOT = HERE.parent.parent
+DUMPER = HERE / "_dump.py"
+
+LIBS = ("metaflow", "mfstore")
+DEFAULT_TIMEOUT = 180
+
+# Snapshot paths (see `diff`) that differ between Metaflow and mfstore *on purpose*
+# (reference section 7) or depend on the storage implementation.  Paths use `*`
+# as a wildcard for one path component.
+KNOWN_DIFFERENCES: set[str] = {
+    # finished of failed runs/tasks is True in mfstore, False in Metaflow
+    "runs.*.finished",
+    "runs.*.steps.*.tasks.*.finished",
+    # origin_pathspec of a non-resumed run: "F/None" in Metaflow, None in mfstore
+    "runs.*.origin_pathspec",
+    "runs.*.steps.*.origin_pathspec",
+    # Run.code: None for local Metaflow runs, present in mfstore
+    "runs.*.code_is_none",
+    # ties in created_at: filesystem order in Metaflow, newest id first in mfstore
+    "runs.*.step_order",
+    "runs.*.steps.*.task_order",
+    # Metaflow().flows raw order (the sorted list is compared)
+    "metaflow_flows_raw_order",
+}
+
+# Paths that depend on the storage layer / pickling details rather than on semantics;
+# compare them only when you mean to.
+STORAGE_DETAILS: set[str] = {
+    "runs.*.steps.*.tasks.*.artifacts.*.sha",
+    "runs.*.steps.*.tasks.*.artifacts.*.size",
+    "runs.*.steps.*.tasks.*.metadata_values.ds-type",
+    "runs.*.steps.*.tasks.*.metadata_values.ds-root",
+    "metadata_type",
+    "runs.*.steps.*.tasks.*.stdout_size",
+    "runs.*.steps.*.tasks.*.stderr_size",
+}
+
+
+def flow_class_name(flow_file: Path) -> str:
+    """`foreach_flow.py` -> `ForeachFlow` (the convention all flows here follow)."""
+    return "".join(p.capitalize() for p in Path(flow_file).stem.split("_"))
+
+
+def _snake(name: str) -> str:
+    """`ForeachFlow` -> `foreach_flow`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+_FROM_RE = re.compile(r"^(\s*)from\s+metaflow(?=[\s.])", re.M)
+_IMPORT_RE = re.compile(r"^(\s*)import\s+metaflow\s*$", re.M)
+
+
+def rewrite_source(src: str, lib: str) -> str:
+    """Rewrite `from metaflow ...` / `import metaflow` to the library under test."""
+    if lib == "metaflow":
+        return src
+    src = _FROM_RE.sub(lambda m: m.group(1) + "from " + lib, src)
+    src = _IMPORT_RE.sub(lambda m: m.group(1) + "import %s as metaflow" % lib, src)
+    return src
+
+
+def _clean_env(extra: dict | None = None) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("METAFLOW_") or k.startswith("MFSTORE_"))
+    }
+    # deterministic-ish interpreter, no stray user names
+    for k in ("USERNAME", "SUDO_USER"):
+        env.pop(k, None)
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if extra:
+        env.update({k: str(v) for k, v in extra.items() if v is not None})
+    return env
+
+
+def _lib_env(lib: str, workdir: Path, env: dict | None) -> dict:
+    if lib not in LIBS:
+        raise ValueError("lib must be one of %r, got %r" % (LIBS, lib))
+    extra: dict = {}
+    if lib == "mfstore":
+        extra["MFSTORE_DB"] = str(Path(workdir) / "metaflow.mfdb")
+        pp = os.environ.get("PYTHONPATH")
+        extra["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + pp if pp else "")
+    else:
+        # keep the client blob cache out of /tmp/metaflow_client (shared, racy)
+        extra["METAFLOW_CLIENT_CACHE_PATH"] = str(Path(workdir) / ".mf_client_cache")
+    if env:
+        extra.update(env)
+    return _clean_env(extra)
+
+
+class FlowRunError(subprocess.CalledProcessError):
+    """A flow run exited non-zero; str() includes the tails of its output."""
+
+    def __str__(self):
+        return "%s\n--- stdout (tail) ---\n%s\n--- stderr (tail) ---\n%s" % (
+            super().__str__(), (self.output or "")[-3000:], (self.stderr or "")[-3000:])
+
+
+def run_flow(
+    lib: str,
+    flow_file: Path,
+    workdir: Path,
+    args: list[str],
+    user: str = "alice",
+    env: dict | None = None,
+    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> subprocess.CompletedProcess:
+    """Copy `flow_file` into `workdir` (rewritten for `lib`) and run
+    `python <file> <args>` there as METAFLOW_USER=`user`.
+
+    For mfstore, MFSTORE_DB=workdir/metaflow.mfdb and the repo root is on PYTHONPATH.
+    Output is captured (text).  With `check`, a non-zero exit raises `FlowRunError` (a
+    `subprocess.CalledProcessError`) whose str() includes the output tails.
+    """
+    flow_file = Path(flow_file)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    dest = workdir / flow_file.name
+    dest.write_text(rewrite_source(flow_file.read_text(), lib))
+    full_env = _lib_env(lib, workdir, env)
+    full_env["METAFLOW_USER"] = user
+    cp = subprocess.run(
+        [sys.executable, dest.name] + [str(a) for a in args],
+        cwd=str(workdir),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and cp.returncode != 0:
+        raise FlowRunError(cp.returncode, cp.args, output=cp.stdout, stderr=cp.stderr)
+    return cp
+
+
+def snapshot(
+    lib: str,
+    root: Path,
+    flow_name: str,
+    ns,
+    tag: str | None = None,
+    user: str = "alice",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
+    """Dump, in a fresh subprocess running `_dump.py`, a normalized description of
+    everything the Client API of `lib` answers about `flow_name` stored under `root`.
+
+    `root`: for metaflow the directory containing `.metaflow`; for mfstore either the
+    `.mfdb` file or a directory containing `metaflow.mfdb`.
+    `ns`: namespace for the dump (a string, or None for the global namespace).
+    `tag`: tag used for the `Flow(name).runs(tag)` query (None: skipped).
+    If the flow file (snake-case name of the flow) is in the workdir, the dumper imports it
+    so that artifacts of classes defined in the flow file can be unpickled.
+    """
+    root = Path(root)
+    if lib == "mfstore" and root.is_dir():
+        target = root / "metaflow.mfdb"
+        workdir = root
+    else:
+        target = root
+        workdir = root if root.is_dir() else root.parent
+    env = _lib_env(lib, workdir, None)
+    env["METAFLOW_USER"] = user
+    if lib == "mfstore":
+        env["MFSTORE_DB"] = str(target)
+    flow_file = workdir / (_snake(flow_name) + ".py")
+    cfg = {"lib": lib, "root": str(target), "flow": flow_name, "ns": ns, "tag": tag,
+           "flow_file": str(flow_file) if flow_file.exists() else None}
+    cp = subprocess.run(
+        [sys.executable, str(DUMPER), json.dumps(cfg)],
+        cwd=str(workdir),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if cp.returncode != 0:
+        raise RuntimeError(
+            "dumper failed for %s (rc=%d):\n%s\n%s"
+            % (cfg, cp.returncode, cp.stdout[-3000:], cp.stderr[-5000:])
+        )
+    return json.loads(cp.stdout)
+
+
+# ----------------------------------------------------------------------------- diff
+
+
+def _match(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """A pattern matches a path if it matches a prefix of it (`*` = one component)."""
+    if len(pattern) > len(path):
+        return False
+    return all(p == "*" or p == q for p, q in zip(pattern, path))
+
+
+def _ignored(path: tuple[str, ...], patterns: list[tuple[str, ...]]) -> bool:
+    return any(_match(path, p) for p in patterns)
+
+
+def _short(v, limit: int = 200) -> str:
+    s = json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def diff(a: dict, b: dict, ignore: Iterable[str] = frozenset()) -> list[str]:
+    """Readable differences between two snapshots.
+
+    `ignore`: dotted paths such as `runs.*.finished` or `errors`; `*` matches one
+    component; a pattern also ignores everything below the path it matches.
+    List elements are addressed by their index (`runs.0.user_tags`).
+    """
+    patterns = [tuple(p.split(".")) for p in ignore]
+    out: list[str] = []
+
+    def walk(x, y, path: tuple[str, ...]):
+        if _ignored(path, patterns):
+            return
+        where = ".".join(path) or "<root>"
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y), key=str):
+                p = path + (str(k),)
+                if _ignored(p, patterns):
+                    continue
+                if k not in x:
+                    out.append("%s: only in b: %s" % (".".join(p), _short(y[k])))
+                elif k not in y:
+                    out.append("%s: only in a: %s" % (".".join(p), _short(x[k])))
+                else:
+                    walk(x[k], y[k], p)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                out.append(
+                    "%s: length %d != %d: a=%s b=%s" % (where, len(x), len(y), _short(x), _short(y))
+                )
+                # still compare common prefix for detail
+            for i, (xi, yi) in enumerate(zip(x, y)):
+                walk(xi, yi, path + (str(i),))
+        elif x != y or type(x) is not type(y):
+            out.append("%s: a=%s b=%s" % (where, _short(x), _short(y)))
+
+    walk(a, b, ())
+    return out
+
+
+# ------------------------------------------------------------------- scenarios
+
+# Every scenario is a list of (user, args) executions of one flow file, in order.
+# `resume` needs a previous `run` of the same flow in the same workdir.
+SCENARIOS: dict[str, list[tuple[str, list[str]]]] = {
+    "linear_params_flow.py": [
+        ("alice", ["run", "--tag", "exp1"]),
+        ("bob", ["run", "--tag", "exp1", "--alpha", "5"]),
+        ("alice", ["run", "--tag", "exp2", "--label", "bye", "--ratio", "1.5"]),
+    ],
+    "team_collab_flow.py": [("alice", ["run"])],
+    "current_flow.py": [
+        ("alice", ["run", "--tag", "t1"]),
+        ("alice", ["resume", "end"]),
+    ],
+    "branch_join_flow.py": [("alice", ["run"])],
+    "foreach_flow.py": [("alice", ["run", "--max-workers", "1"])],
+    "nested_foreach_flow.py": [("alice", ["run", "--max-workers", "1"])],
+    "retry_flow.py": [("alice", ["run"])],
+    "catch_flow.py": [("alice", ["run"])],
+    "failing_flow.py": [("alice", ["run"])],
+    "artifact_types_flow.py": [("alice", ["run"])],
+}
+
+# The flows whose runs are expected to fail (non-zero exit).
+EXPECTED_FAILURES = {"failing_flow.py"}
+
+# Tag used for `runs(tag)` in the snapshot, per flow file.
+SNAPSHOT_TAGS = {"linear_params_flow.py": "exp1", "current_flow.py": "t1"}
+
+
+def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = None) -> dict:
+    """Run every scenario (or those of `flow_files`) under `lib` in `workdir`.
+    Returns {flow file: [CompletedProcess...]}."""
+    results = {}
+    for fname, steps in SCENARIOS.items():
+        if flow_files is not None and fname not in flow_files:
+            continue
+        results[fname] = []
+        for user, args in steps:
+            cp = run_flow(
+                lib, FLOWS / fname, workdir, args, user=user,
+                check=fname not in EXPECTED_FAILURES,
+            )
+            results[fname].append(cp)
+    return results
+
+
+def snapshot_history(lib: str, root: Path, flow_files: Iterable[str] | None = None,
+                     namespaces=("user:alice", None)) -> dict:
+    """Snapshots of every scenario flow under every namespace in `namespaces`:
+    {"<FlowName>@<ns>": snapshot}."""
+    out = {}
+    for fname in SCENARIOS:
+        if flow_files is not None and fname not in flow_files:
+            continue
+        name = flow_class_name(fname)
+        for ns in namespaces:
+            out["%s@%s" % (name, ns)] = snapshot(lib, root, name, ns, tag=SNAPSHOT_TAGS.get(fname))
+    return out
+
+
+def differential(flow_files: Iterable[str], workdir: Path, namespaces=("user:alice", None),
+                 ignore: Iterable[str] = KNOWN_DIFFERENCES | STORAGE_DETAILS) -> list[str]:
+    """Build the same history under both libraries (in workdir/metaflow and
+    workdir/mfstore) and return the differences of their snapshots."""
+    workdir = Path(workdir)
+    snaps = {}
+    for lib in LIBS:
+        wd = workdir / lib
+        build_history(lib, wd, flow_files)
+        snaps[lib] = snapshot_history(lib, wd, flow_files, namespaces)
+    out = []
+    for key in sorted(set(snaps["metaflow"]) | set(snaps["mfstore"])):
+        a, b = snaps["metaflow"].get(key), snaps["mfstore"].get(key)
+        if a is None or b is None:
+            out.append("%s: missing in %s" % (key, "metaflow" if a is None else "mfstore"))
+            continue
+        a = dict(a, lib=None)
+        b = dict(b, lib=None)
+        out.extend("%s: %s" % (key, d) for d in diff(a, b, ignore))
+    return out
+
+
+def main(argv=None):  # pragma: no cover - manual use
+    """`python -m tests.compat.harness LIB WORKDIR [FLOWFILE...]`: build the history and
+    print the snapshots as JSON."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    lib, workdir = argv[0], Path(argv[1])
+    files = argv[2:] or None
+    build_history(lib, workdir, files)
+    json.dump(snapshot_history(lib, workdir, files), sys.stdout, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
