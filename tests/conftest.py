@@ -1,0 +1,32 @@
+"""Shared fixtures: a fresh .mfdb per test and a report header with the driver versions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("METAFLOW_USER", "tester")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    import apsw
+
+    return ["apsw %s, SQLite %s" % (apsw.apsw_version(), apsw.sqlite_lib_version())]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """Path of a not-yet-created .mfdb under tmp_path."""
+    return tmp_path / "test.mfdb"
+
+
+@pytest.fixture
+def store(store_path: Path):
+    """A new, empty .mfdb opened for writing."""
+    from mfstore.store import Store
+
+    s = Store(store_path, create=True)
+    yield s
+    s.close()

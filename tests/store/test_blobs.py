@@ -1,0 +1,72 @@
+"""Content-addressed blobs: sha, dedup, compression choice, chunking, corruption."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+
+import pytest
+
+from mfstore import blobs
+from mfstore.exception import MetaflowDataCorruption
+from mfstore.store import Store
+from mfstore.writer import Writer, prepare_artifact, prepare_artifacts
+
+
+def test_sha_and_size_are_metaflows(store: Store) -> None:
+    value = {"a": [1, 2, 3], "b": "x"}
+    art = prepare_artifact(value)
+    raw = pickle.dumps(value, protocol=4)
+    assert art.sha == hashlib.sha1(raw).hexdigest()
+    assert art.blob is not None and art.blob.size == len(raw)
+
+
+def test_same_value_is_stored_once(store: Store) -> None:
+    w = Writer(store)
+    big = bytes(5 * 1024 * 1024)
+    for flow in ("A", "B"):
+        run = w.begin_run(flow, user_name="u", system_tags=["user:u"])
+        for _ in range(3):
+            task = w.add_task(run, "start")
+            w.begin_attempt(task, 0)
+            w.end_attempt(task, 0, artifacts=prepare_artifacts({"big": big}), task_ok=True, success=True)
+    assert store.scalar("SELECT count(*) FROM artifacts") == 6
+    assert store.scalar("SELECT count(*) FROM blobs") == 1
+    size, stored = store.one("SELECT size, stored_size FROM blobs")
+    assert size == 5242889  # Metaflow reports this size for 5 MiB of bytes
+    assert stored < size // 100
+
+
+def test_incompressible_blob_is_kept_raw(store: Store) -> None:
+    raw = os.urandom(100_000)
+    with store.write():
+        blobs.insert_blob(store, blobs.pack_blob(raw))
+    codec, data = store.one("SELECT codec, data FROM blob_chunks")
+    assert codec == "raw" and data == raw
+    assert blobs.get_blob(store, hashlib.sha1(raw).hexdigest()) == raw
+
+
+def test_chunked_blob_round_trip(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1000)
+    raw = os.urandom(2500) + bytes(3000)
+    sha = blobs.put_blob(store, raw)
+    assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (sha,)) == 6
+    assert [r[0] for r in store.query("SELECT seq FROM blob_chunks ORDER BY seq")] == list(range(6))
+    assert blobs.get_blob(store, sha) == raw
+
+
+def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None:
+    sha = blobs.put_blob(store, pickle.dumps(list(range(1000)), protocol=4))
+    with store.write():
+        store.execute("UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (pickle.dumps([1], protocol=4), sha))
+    with pytest.raises(MetaflowDataCorruption, match="F/1/start/2/x is damaged"):
+        blobs.get_blob(store, sha, what="F/1/start/2/x")
+
+
+def test_undecompressible_blob_is_a_clear_error(store: Store) -> None:
+    sha = blobs.put_blob(store, bytes(10_000))
+    with store.write():
+        store.execute("UPDATE blob_chunks SET data = ? WHERE sha = ?", (b"garbage", sha))
+    with pytest.raises(MetaflowDataCorruption, match="cannot decompress"):
+        blobs.get_blob(store, sha, what="the artifact")
