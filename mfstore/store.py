@@ -36,7 +36,7 @@ from .exception import (
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
 #: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Oldest format this mfstore can migrate forward.
 OLDEST_FORMAT = 1
 
@@ -169,6 +169,8 @@ class Store:
                 raise MetaflowNotFound("%s does not exist" % p)
             if readonly:
                 raise StoreReadOnlyError("%s does not exist and cannot be created read-only" % p)
+            if not p.absolute().parent.is_dir():
+                raise StoreError("cannot create %s: the directory %s does not exist" % (p, p.absolute().parent))
             if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 raise StoreReadOnlyError(
                     "cannot create %s: its directory is not writable; choose another place "
@@ -193,6 +195,8 @@ class Store:
         flags = apsw.SQLITE_OPEN_URI
         if self.readonly:
             uri = "file:%s?mode=ro" % _uri_path(p)
+            if not p.absolute().parent.is_dir():
+                raise StoreError("cannot create %s: the directory %s does not exist" % (p, p.absolute().parent))
             if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
