@@ -1,4 +1,4 @@
--- mfstore file format, version 1: the single source of the .mfdb schema.
+-- mfstore file format, version 2: the single source of the .mfdb schema.
 --
 -- A .mfdb file is identified by PRAGMA application_id = 0x6d666462 ('mfdb') and
 -- versioned by PRAGMA user_version (mfstore/migrations.py moves older files forward).
@@ -194,3 +194,213 @@ CREATE TABLE events (
     ts_epoch    INTEGER NOT NULL,
     payload     TEXT NOT NULL DEFAULT '{}'
 ) STRICT;
+
+-- ==================================================================================
+-- Documented views (format 2, issue 5): the stable interface for ad-hoc SQL.
+-- Described column by column in docs/sql.md. They may only grow: a column, once
+-- documented, keeps its name and meaning in every later format. They use nothing newer
+-- than SQLite 3.38 (json1 built in), so the stock sqlite3 shell 3.40 can read them.
+-- Times are ISO 8601 text in UTC ('2024-05-01T12:00:00.123Z'); durations are seconds.
+-- mfstore/migrations.py rebuilds every view below from this file after a migration.
+-- ==================================================================================
+
+CREATE VIEW mf_flows AS
+SELECT
+    f.flow_id AS flow,
+    strftime('%Y-%m-%dT%H:%M:%fZ', f.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    (SELECT count(*) FROM runs r WHERE r.flow_id = f.flow_id) AS runs,
+    (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', max(r.ts_epoch) / 1000.0, 'unixepoch')
+       FROM runs r WHERE r.flow_id = f.flow_id) AS last_run_at
+FROM flows f;
+
+CREATE VIEW mf_runs AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    r.flow_id || '/' || r.run_number AS pathspec,
+    r.user_name AS user,
+    -- JSON arrays, sorted: json_each(tags) gives one row per tag
+    (SELECT json_group_array(tag) FROM (SELECT t.tag FROM tagset_tags t
+       WHERE t.tagset_id = r.tagset_id AND t.is_system = 0 ORDER BY t.tag)) AS tags,
+    (SELECT json_group_array(tag) FROM (SELECT t.tag FROM tagset_tags t
+       WHERE t.tagset_id = r.tagset_id AND t.is_system = 1 ORDER BY t.tag)) AS system_tags,
+    r.status AS status,
+    strftime('%Y-%m-%dT%H:%M:%fZ', r.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', r.finished_at / 1000.0, 'unixepoch') AS finished_at,
+    (r.finished_at - r.ts_epoch) / 1000.0 AS duration_s,
+    r.ts_epoch AS created_ms,
+    r.finished_at AS finished_ms,
+    r.end_step AS end_step,
+    r.origin_run_number AS origin_run_id,
+    r.tagset_id AS tagset_id,
+    r.run_pk AS run_pk
+FROM runs r;
+
+CREATE VIEW mf_run_tags AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    r.flow_id || '/' || r.run_number AS pathspec,
+    t.tag AS tag,
+    CASE t.is_system WHEN 1 THEN 'system' ELSE 'user' END AS kind,
+    r.run_pk AS run_pk
+FROM runs r
+JOIN tagset_tags t ON t.tagset_id = r.tagset_id;
+
+-- Tag sets: the indexed route from tags to runs (docs/sql.md, "Namespaces and tags").
+CREATE VIEW mf_tagset_tags AS
+SELECT
+    t.flow_id AS flow,
+    t.tagset_id AS tagset_id,
+    t.tag AS tag,
+    CASE t.is_system WHEN 1 THEN 'system' ELSE 'user' END AS kind
+FROM tagset_tags t;
+
+-- One row per task attempt. status: 'running' while the attempt has not ended and its
+-- run is still running; an attempt that never ended in a run that did is 'failed'.
+CREATE VIEW mf_attempts AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    t.step_name AS step,
+    t.task_id AS task_id,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
+    a.attempt AS attempt,
+    CASE
+        WHEN a.ended_at IS NULL THEN CASE r.status WHEN 'running' THEN 'running' ELSE 'failed' END
+        WHEN a.success = 1 THEN 'successful'
+        ELSE 'failed'
+    END AS status,
+    strftime('%Y-%m-%dT%H:%M:%fZ', a.started_at / 1000.0, 'unixepoch') AS started_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', a.ended_at / 1000.0, 'unixepoch') AS finished_at,
+    (a.ended_at - a.started_at) / 1000.0 AS duration_s,
+    a.task_ok AS task_ok,
+    a.success AS success,
+    t.task_pk AS task_pk,
+    r.run_pk AS run_pk
+FROM attempts a
+JOIN tasks t ON t.task_pk = a.task_pk
+JOIN runs r ON r.run_pk = t.run_pk;
+
+-- One row per task, described by its latest attempt. foreach_index is the task's index
+-- in its innermost foreach (Metaflow's Task.index): the number after the last ':' of the
+-- 'foreach-execution-path' metadata ("outer:2,inner:1" -> 1); NULL outside a foreach.
+CREATE VIEW mf_tasks AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    t.step_name AS step,
+    t.task_id AS task_id,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
+    a.attempt AS attempt,
+    (SELECT count(*) FROM attempts x WHERE x.task_pk = t.task_pk) AS attempts,
+    CASE
+        WHEN a.attempt IS NULL OR a.ended_at IS NULL
+            THEN CASE r.status WHEN 'running' THEN 'running' ELSE 'failed' END
+        WHEN a.success = 1 THEN 'successful'
+        ELSE 'failed'
+    END AS status,
+    (SELECT CAST(substr(m.value, length(rtrim(m.value, replace(m.value, ':', ''))) + 1) AS INTEGER)
+       FROM metadata m WHERE m.task_pk = t.task_pk AND m.field_name = 'foreach-execution-path'
+       ORDER BY m.metadata_pk DESC LIMIT 1) AS foreach_index,
+    strftime('%Y-%m-%dT%H:%M:%fZ', t.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', a.started_at / 1000.0, 'unixepoch') AS started_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', a.ended_at / 1000.0, 'unixepoch') AS finished_at,
+    (a.ended_at - a.started_at) / 1000.0 AS duration_s,
+    (SELECT o.step_name || '/' || o.task_id FROM tasks o WHERE o.task_pk = t.origin_task_pk) AS origin_task,
+    t.task_pk AS task_pk,
+    r.run_pk AS run_pk
+FROM tasks t
+JOIN runs r ON r.run_pk = t.run_pk
+LEFT JOIN attempts a ON a.task_pk = t.task_pk
+    AND a.attempt = (SELECT max(y.attempt) FROM attempts y WHERE y.task_pk = t.task_pk);
+
+-- One row per step. status: 'running' if a task is running, else 'failed' if a task
+-- failed, else 'successful'. duration_s spans the first start to the last end.
+CREATE VIEW mf_steps AS
+SELECT
+    flow,
+    run_id,
+    step,
+    flow || '/' || run_id || '/' || step AS pathspec,
+    CASE
+        WHEN max(status = 'running') = 1 THEN 'running'
+        WHEN max(status = 'failed') = 1 THEN 'failed'
+        ELSE 'successful'
+    END AS status,
+    count(*) AS tasks,
+    min(started_at) AS started_at,
+    CASE WHEN max(finished_at IS NULL) = 0 THEN max(finished_at) END AS finished_at,
+    CASE WHEN max(finished_at IS NULL) = 0
+        THEN round((julianday(max(finished_at)) - julianday(min(started_at))) * 86400.0, 3) END AS duration_s,
+    run_pk
+FROM mf_tasks
+GROUP BY run_pk, step;
+
+-- Artifacts of each task's latest attempt that stored artifacts (what Task.data shows).
+-- value: the value itself for plain data (numbers sort as numbers, strings as text,
+-- true/false as 1/0, lists and dicts as JSON text); NULL when the value is not plain
+-- data - it is then only in the pickle, which SQL never reads.
+CREATE VIEW mf_artifacts AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    t.step_name AS step,
+    t.task_id AS task_id,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name AS pathspec,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS task_pathspec,
+    a.name AS name,
+    a.attempt AS attempt,
+    a.sha AS sha,
+    a.type AS type,
+    b.size AS size,
+    b.stored_size AS stored_size,
+    json_extract(a.value_json, '$') AS value,
+    a.value_json AS value_json,
+    strftime('%Y-%m-%dT%H:%M:%fZ', a.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    t.task_pk AS task_pk,
+    r.run_pk AS run_pk
+FROM artifacts a
+JOIN tasks t ON t.task_pk = a.task_pk
+JOIN runs r ON r.run_pk = t.run_pk
+JOIN blobs b ON b.sha = a.sha
+WHERE a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = a.task_pk);
+
+CREATE VIEW mf_metadata AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    t.step_name AS step,
+    t.task_id AS task_id,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
+    m.attempt AS attempt,
+    m.field_name AS field_name,
+    m.value AS value,
+    m.is_json AS is_json,
+    m.type AS type,
+    strftime('%Y-%m-%dT%H:%M:%fZ', m.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    m.ts_epoch AS created_ms,
+    t.task_pk AS task_pk,
+    r.run_pk AS run_pk
+FROM metadata m
+JOIN tasks t ON t.task_pk = m.task_pk
+JOIN runs r ON r.run_pk = t.run_pk;
+
+CREATE VIEW mf_log_lines AS
+SELECT
+    r.flow_id AS flow,
+    r.run_number AS run_id,
+    t.step_name AS step,
+    t.task_id AS task_id,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
+    l.attempt AS attempt,
+    l.stream AS stream,
+    l.source AS source,
+    strftime('%Y-%m-%dT%H:%M:%S', l.ts_us / 1000000, 'unixepoch') || printf('.%06dZ', l.ts_us % 1000000) AS ts,
+    l.ts_us AS ts_us,
+    l.line AS line,
+    l.line_pk AS line_pk,
+    t.task_pk AS task_pk
+FROM log_lines l
+JOIN tasks t ON t.task_pk = l.task_pk
+JOIN runs r ON r.run_pk = t.run_pk;
