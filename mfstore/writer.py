@@ -219,6 +219,7 @@ class Writer:
         tags_to_add: Iterable[str],
         *,
         user_name: str | None,
+        ts_epoch: int | None = None,
     ) -> tuple[frozenset[str], frozenset[str]]:
         """Apply a tag edit atomically; return the run's new ``(user_tags, system_tags)``.
 
@@ -226,7 +227,8 @@ class Writer:
         a system tag raises; removal happens first; the 50-tag cap only blocks growth.
         The current tags are read inside the write transaction, so concurrent edits from
         other processes are never lost. ``created_at`` is not changed; the edit is
-        recorded in ``tag_events``.
+        recorded in ``tag_events`` (at ``ts_epoch``, default now: the importer passes
+        the time Metaflow recorded the edit).
         """
         remove = set(tags_to_remove)
         add = set(tags_to_add)
@@ -249,7 +251,7 @@ class Writer:
                     "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
                     (
                         run_pk,
-                        now_ms(),
+                        now_ms() if ts_epoch is None else ts_epoch,
                         user_name,
                         json.dumps(sorted(user - new_user), ensure_ascii=False),
                         json.dumps(sorted(new_user - user), ensure_ascii=False),
