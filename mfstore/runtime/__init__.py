@@ -1,0 +1,9 @@
+"""Running flows: FlowSpec, steps, decorators, parameters and ``current``; every run is
+recorded into the .mfdb by the runtime process (see ``scheduler``)."""
+
+from .current import current
+from .decorators import catch, retry, step
+from .flowspec import FlowSpec
+from .parameters import JSONType, Parameter
+
+__all__ = ["FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step"]

@@ -1,0 +1,101 @@
+"""``@step``, ``@retry`` and ``@catch``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mfstore.exception import MetaflowException
+
+#: Largest ``@retry(times=)`` (attempts are 0..times and Metaflow caps attempts at 6).
+MAX_ATTEMPTS = 6
+
+
+class StepDecorator:
+    """A decorator attached to a step; ``attributes`` as in Metaflow's ``_graph_info``."""
+
+    name = "step_decorator"
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, **attributes: Any) -> None:
+        unknown = set(attributes) - set(self.defaults)
+        if unknown:
+            raise MetaflowException(
+                "Decorator @%s does not accept the argument(s) %s" % (self.name, ", ".join(sorted(unknown)))
+            )
+        self.attributes = {**self.defaults, **attributes}
+        self.statically_defined = True
+        self.inserted_by = None
+
+    def to_info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "attributes": dict(self.attributes),
+            "statically_defined": self.statically_defined,
+            "inserted_by": self.inserted_by,
+        }
+
+
+class RetryDecorator(StepDecorator):
+    name = "retry"
+    defaults = {"times": 3, "minutes_between_retries": 2}
+
+    @property
+    def times(self) -> int:
+        return int(self.attributes["times"])
+
+
+class CatchDecorator(StepDecorator):
+    name = "catch"
+    defaults = {"var": None, "print_exception": True}
+
+
+def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]:
+    if not hasattr(func, "is_step"):
+        raise MetaflowException(
+            "@%s must be placed above @step (the @step decorator is missing on %s)"
+            % (deco.name, getattr(func, "__name__", func))
+        )
+    if any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
+        raise MetaflowException("Step *%s* already has a decorator @%s" % (func.__name__, deco.name))
+    func.decorators.append(deco)  # type: ignore[attr-defined]
+    return func
+
+
+def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
+    def decorator(f: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        if f is not None and callable(f):
+            return _attach(f, cls())
+        return lambda func: _attach(func, cls(**kwargs))
+
+    decorator.__name__ = cls.name
+    decorator.__doc__ = cls.__doc__
+    return decorator
+
+
+retry = _make(RetryDecorator)
+retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
+catch = _make(CatchDecorator)
+catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
+
+
+def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:
+    """Mark a method of a FlowSpec as a step."""
+
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.is_step = True  # type: ignore[attr-defined]
+        func.decorators = []  # type: ignore[attr-defined]
+        func.is_start_step = start  # type: ignore[attr-defined]
+        func.is_end_step = end  # type: ignore[attr-defined]
+        return func
+
+    if f is not None:
+        return mark(f)
+    return mark
+
+
+def get_decorator(func: Any, name: str) -> StepDecorator | None:
+    for deco in getattr(func, "decorators", ()):
+        if deco.name == name:
+            return deco  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,279 @@
+"""``FlowSpec``: the base class of flows (``self.next``, ``inputs``, ``merge_artifacts``,
+``index``/``input``/``foreach_stack``). Artifacts are whatever ``self.x = ...`` a step assigns;
+values inherited from the parent task are loaded lazily from a ``TaskInputs`` source."""
+
+from __future__ import annotations
+
+import reprlib
+import sys
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any
+
+from mfstore.exception import MetaflowException
+
+#: Longest foreach value kept in a ForeachFrame (Metaflow's MAXIMUM_FOREACH_VALUE_CHARS).
+MAX_FOREACH_VALUE_CHARS = 30
+
+#: Attributes of a flow object that are never persisted as artifacts.
+EPHEMERAL = frozenset(
+    {"_datastore", "_cached_input", "_graph", "_passdown", "_steps", "_input_refs", "_loaded_refs", "_step_funcs"}
+)
+#: Internal artifacts ``merge_artifacts`` never merges.
+INTERNAL_ARTIFACTS = frozenset({"_foreach_values", "_unbounded_foreach", "_control_mapper_tasks"})
+
+
+class InvalidNextException(MetaflowException):
+    headline = "Invalid self.next() transition detected"
+
+
+class UnhandledInMergeArtifactsException(MetaflowException):
+    headline = "Unhandled artifacts in merge"
+
+    def __init__(self, msg: str, unhandled: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = unhandled
+
+
+class MissingInMergeArtifactsException(MetaflowException):
+    headline = "Missing artifacts in merge"
+
+    def __init__(self, msg: str, missing: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = missing
+
+
+def foreach_item_value(item: Any) -> str:
+    """Metaflow's ``_get_foreach_item_value``: primitives as str, others via reprlib."""
+    value = item if isinstance(item, (str, int, float, bool)) else reprlib.Repr().repr(item)
+    return str(value)[:MAX_FOREACH_VALUE_CHARS]
+
+
+class FlowSpec:
+    """Base class of a flow. Subclass it, decorate methods with ``@step``, and end the
+    file with ``if __name__ == '__main__': MyFlow()``: instantiating the class runs the
+    command line (``python flow.py run``)."""
+
+    def __init__(self, use_cli: bool = True) -> None:
+        self._datastore: Any = None
+        self._cached_input: dict[int, Any] = {}
+        self._passdown: dict[str, Any] = {}
+        if use_cli:
+            from .cli import main
+
+            main(self.__class__)
+
+    # -- artifacts -------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: load an artifact of the parent task.
+        if name.startswith("__") or name in EPHEMERAL:
+            raise AttributeError(name)
+        ds = self.__dict__.get("_datastore")
+        if ds is not None and name in ds:
+            value = ds.load(name)
+            self.__dict__[name] = value
+            self.__dict__.setdefault("_loaded_refs", {})[name] = (value, ds.ref(name))
+            return value
+        raise AttributeError(
+            "Flow %s has no attribute '%s'" % (type(self).__name__, name)
+        )
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __str__(self) -> str:
+        step = self.__dict__.get("_current_step")
+        return "<flow %s step %s>" % (self.name, step) if step else "<flow %s>" % self.name
+
+    # -- foreach ---------------------------------------------------------------
+
+    @property
+    def index(self) -> int | None:
+        """The zero-based index of this foreach task, or None outside a foreach."""
+        stack = self._foreach_stack_value()
+        return stack[-1].index if stack else None
+
+    @property
+    def input(self) -> Any:
+        """The element of the foreach list this task processes, or None."""
+        return self._find_input()
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]] | None:
+        """``[(index, num_splits, value), ...]`` for each enclosing foreach."""
+        stack = self._foreach_stack_value()
+        return [(f.index, f.num_splits, self._find_input(i)) for i, f in enumerate(stack)]
+
+    def _foreach_stack_value(self) -> list[Any]:
+        try:
+            return list(getattr(self, "_foreach_stack") or [])
+        except AttributeError:
+            return []
+
+    def _find_input(self, stack_index: int | None = None) -> Any:
+        stack = self._foreach_stack_value()
+        if stack_index is None:
+            stack_index = len(stack) - 1
+        cache = self.__dict__.setdefault("_cached_input", {})
+        if stack_index in cache:
+            return cache[stack_index]
+        if not stack:
+            return None
+        frame = stack[stack_index]
+        try:
+            var = getattr(self, frame.var)
+        except AttributeError:
+            cache[stack_index] = None
+        else:
+            try:
+                cache[stack_index] = var[frame.index]
+            except TypeError:
+                cache[stack_index] = next(islice(var, frame.index, frame.index + 1))
+        return cache[stack_index]
+
+    # -- transitions -------------------------------------------------------------
+
+    def next(self, *dsts: Callable[..., Any], **kwargs: Any) -> None:
+        """Name the next step(s): ``self.next(self.a)``, ``self.next(self.a, self.b)``,
+        or ``self.next(self.a, foreach='items')``."""
+        step = self.__dict__.get("_current_step", "?")
+        foreach = kwargs.pop("foreach", None)
+        if kwargs:
+            raise InvalidNextException(
+                "Step *%s* passes an unknown keyword argument '%s' to self.next()." % (step, next(iter(kwargs)))
+            )
+        if self.__dict__.get("_transition") is not None:
+            raise InvalidNextException(
+                "Multiple self.next() calls detected in step *%s*. Call self.next() only once." % step
+            )
+        funcs = []
+        for i, dst in enumerate(dsts):
+            func = getattr(dst, "__func__", dst)
+            if not getattr(func, "is_step", False):
+                raise InvalidNextException(
+                    "In step *%s* the %d. argument in self.next() is not a function. Make sure all "
+                    "arguments in self.next() are methods of the Flow class." % (step, i + 1)
+                )
+            funcs.append(func.__name__)
+        if foreach is not None:
+            if not isinstance(foreach, str):
+                raise InvalidNextException(
+                    "Step *%s* has an invalid self.next() transition. The argument to 'foreach' must "
+                    "be a string." % step
+                )
+            if len(dsts) != 1:
+                raise InvalidNextException(
+                    "Step *%s* has an invalid self.next() transition. Specify exactly one target for "
+                    "'foreach'." % step
+                )
+            try:
+                foreach_iter = getattr(self, foreach)
+            except AttributeError:
+                raise InvalidNextException(
+                    "Foreach variable *self.%s* in step *%s* does not exist. Check your variable."
+                    % (foreach, step)
+                ) from None
+            try:
+                values = [foreach_item_value(item) for item in foreach_iter]
+            except Exception as e:
+                raise InvalidNextException(
+                    "Foreach variable *self.%s* in step *%s* is not iterable. Please check details: %s"
+                    % (foreach, step, e)
+                ) from None
+            if not values:
+                raise InvalidNextException(
+                    "Foreach iterator over *%s* in step *%s* produced zero splits. Check your variable."
+                    % (foreach, step)
+                )
+            self._foreach_var = foreach
+            self._foreach_values = values
+            self._foreach_num_splits = len(values)
+        graph = self.__dict__.get("_graph")
+        if graph is not None and step in graph:
+            expected = graph[step].out_funcs
+            if funcs != expected:
+                raise InvalidNextException(
+                    "Step *%s* specified a transition to %s at runtime, but the graph (from the source "
+                    "code) says it goes to %s." % (step, ", ".join(funcs), ", ".join(expected))
+                )
+        self._transition = (funcs, foreach)
+
+    # -- joins -------------------------------------------------------------------
+
+    def merge_artifacts(
+        self, inputs: Inputs, exclude: list[str] | None = None, include: list[str] | None = None
+    ) -> None:
+        """Copy the artifacts of the join's inputs that are not set yet and agree (same sha)
+        across inputs; raise on conflicts (``UnhandledInMergeArtifactsException``)."""
+        include = include or []
+        exclude = exclude or []
+        step = self.__dict__.get("_current_step")
+        graph = self.__dict__.get("_graph")
+        if graph is not None and graph[step].type != "join":
+            raise MetaflowException(
+                "merge_artifacts can only be called in a join and step *%s* is not a join" % step
+            )
+        if exclude and include:
+            raise MetaflowException("`exclude` and `include` are mutually exclusive in merge_artifacts")
+
+        def is_set(var: str) -> bool:
+            return var in self.__dict__ or var in self.__dict__.get("_passdown", {})
+
+        to_merge: dict[str, tuple[Any, Any]] = {}
+        unresolved: list[str] = []
+        for inp in inputs:
+            ds = inp._datastore
+            for var in ds.names():
+                if include:
+                    if var not in include or is_set(var):
+                        continue
+                elif var in exclude or is_set(var) or var in INTERNAL_ARTIFACTS:
+                    continue
+                ref = ds.ref(var)
+                _, prev = to_merge.setdefault(var, (ds, ref))
+                if prev.sha != ref.sha and var not in unresolved:
+                    unresolved.append(var)
+        missing = [v for v in include if v not in to_merge and not is_set(v)]
+        if unresolved:
+            raise UnhandledInMergeArtifactsException(
+                "Step *%s* cannot merge the following artifacts due to them having conflicting values:\n"
+                "[%s].\nTo remedy this issue, be sure to explicitly set those artifacts (using "
+                "self.<artifact_name> = ...) prior to calling merge_artifacts." % (step, ", ".join(unresolved)),
+                unresolved,
+            )
+        if missing:
+            raise MissingInMergeArtifactsException(
+                "Step *%s* specifies that [%s] should be merged but [%s] are not present.\nTo remedy this "
+                "issue, make sure that the values specified in only come from at least one branch"
+                % (step, ", ".join(include), ", ".join(missing)),
+                missing,
+            )
+        passdown = self.__dict__.setdefault("_passdown", {})
+        for var, (ds, ref) in to_merge.items():
+            passdown[var] = (ds, ref)
+
+
+class Inputs:
+    """The inputs of a join step: iterate them, index them, or get one by step name
+    (``inputs.a``)."""
+
+    def __init__(self, flows: list[FlowSpec]) -> None:
+        self.flows = flows
+        for flow in flows:
+            step = flow.__dict__.get("_current_step")
+            if step:
+                setattr(self, step, flow)
+
+    def __getitem__(self, idx: int) -> FlowSpec:
+        return self.flows[idx]
+
+    def __iter__(self) -> Iterator[FlowSpec]:
+        return iter(self.flows)
+
+    def __len__(self) -> int:
+        return len(self.flows)
+
+
+def is_flow_main(cls: type) -> bool:
+    return getattr(sys.modules.get(cls.__module__), "__name__", None) == "__main__"

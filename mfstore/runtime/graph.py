@@ -1,0 +1,381 @@
+"""Parse a FlowSpec class into a graph and check it before anything runs (Metaflow's
+``graph.py`` + ``lint.py``); produce the ``_graph_info`` artifact."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+import sys
+import textwrap
+from typing import Any
+
+from mfstore.exception import FlowGraphError
+
+
+def _deindent(doc: str | None) -> str:
+    return textwrap.dedent(doc).strip() if doc else ""
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except Exception:
+        return None
+
+
+class DAGNode:
+    """One step."""
+
+    def __init__(self, name: str, func: Any, func_ast: ast.FunctionDef, source_file: str, lineno: int) -> None:
+        self.name = name
+        self.func = func
+        self.source_file = source_file
+        self.func_lineno = lineno + func_ast.lineno - 1
+        self.decorators = list(getattr(func, "decorators", []))
+        self.doc = _deindent(func.__doc__)
+        self.is_start_step = bool(getattr(func, "is_start_step", False))
+        self.is_end_step = bool(getattr(func, "is_end_step", False))
+        self.type: str | None = None
+        self.out_funcs: list[str] = []
+        self.has_tail_next = False
+        self.invalid_tail_next = False
+        self.tail_next_lineno = self.func_lineno
+        self.num_args = len(func_ast.args.args)
+        self.foreach_param: str | None = None
+        self.in_funcs: list[str] = []
+        self.split_parents: list[str] = []
+        self.split_branches: list[str] = []
+        self.matching_join: str | None = None
+        self._parse(func_ast, lineno)
+
+    def _parse(self, func_ast: ast.FunctionDef, lineno: int) -> None:
+        tail = func_ast.body[-1]
+        if not isinstance(tail, ast.Expr) or not isinstance(tail.value, ast.Call):
+            return
+        call = tail.value
+        if not (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr == "next"
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "self"
+        ):
+            return
+        self.has_tail_next = True
+        self.invalid_tail_next = True
+        self.tail_next_lineno = lineno + tail.lineno - 1
+        if not all(
+            isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self"
+            for a in call.args
+        ):
+            return
+        self.out_funcs = [a.attr for a in call.args]  # type: ignore[attr-defined]
+        keywords = {k.arg: _literal(k.value) for k in call.keywords}
+        if len(keywords) == 1 and "foreach" in keywords:
+            self.type = "foreach"
+            if len(self.out_funcs) == 1 and isinstance(keywords["foreach"], str):
+                self.foreach_param = keywords["foreach"]
+                self.invalid_tail_next = False
+        elif not keywords:
+            if len(self.out_funcs) > 1:
+                self.type = "split"
+                self.invalid_tail_next = False
+            elif len(self.out_funcs) == 1:
+                self.type = "join" if self.num_args > 1 else "linear"
+                self.invalid_tail_next = False
+
+    @property
+    def info_type(self) -> str:
+        return {"split": "split-static", "foreach": "split-foreach"}.get(self.type or "", self.type or "unknown")
+
+
+class FlowGraph:
+    """The steps of a flow class, with types, edges and split/join matching."""
+
+    def __init__(self, flow_cls: type) -> None:
+        self.name = flow_cls.__name__
+        self.doc = _deindent(flow_cls.__doc__)
+        self.nodes: dict[str, DAGNode] = {}
+        for element in dir(flow_cls):
+            func = getattr(flow_cls, element, None)
+            if callable(func) and getattr(func, "is_step", False):
+                source_file = inspect.getsourcefile(func) or inspect.getfile(func)
+                lines, lineno = inspect.getsourcelines(func)
+                func_ast = ast.parse(textwrap.dedent("".join(lines))).body[0]
+                assert isinstance(func_ast, (ast.FunctionDef, ast.AsyncFunctionDef))
+                self.nodes[element] = DAGNode(element, func, func_ast, source_file, lineno)  # type: ignore[arg-type]
+        self.start_step = self._resolve("is_start_step", "start")
+        self.end_step = self._resolve("is_end_step", "end")
+        if self.end_step in self.nodes:
+            self.nodes[self.end_step].type = "end"
+        if self.start_step in self.nodes and self.start_step != self.end_step:
+            node = self.nodes[self.start_step]
+            if node.type in (None, "linear"):
+                node.type = "start"
+        self.sorted_nodes: list[str] = []
+        self._traverse()
+
+    def _resolve(self, attr: str, fallback: str) -> str | None:
+        marked = [n for n, node in self.nodes.items() if getattr(node, attr)]
+        if len(marked) > 1:
+            raise FlowGraphError(
+                "Only one step can be marked with @step(%s=True); found %s."
+                % (attr[3:-5], ", ".join("*%s*" % m for m in sorted(marked)))
+            )
+        if marked:
+            return marked[0]
+        return fallback if fallback in self.nodes else None
+
+    def _traverse(self) -> None:
+        in_funcs: dict[str, set[str]] = {n: set() for n in self.nodes}
+
+        def traverse(node: DAGNode, seen: list[str], split_parents: list[str], split_branches: list[str]) -> None:
+            add_branch = False
+            if node.name in self.sorted_nodes:
+                self.sorted_nodes.remove(node.name)
+            self.sorted_nodes.append(node.name)
+            if node.type in ("split", "foreach"):
+                node.split_parents = split_parents
+                node.split_branches = split_branches
+                add_branch = True
+                split_parents = split_parents + [node.name]
+            elif node.type == "join":
+                if split_parents:
+                    self.nodes[split_parents[-1]].matching_join = node.name
+                    node.split_parents = split_parents
+                    node.split_branches = split_branches[:-1]
+                    split_parents = split_parents[:-1]
+                    split_branches = split_branches[:-1]
+            else:
+                node.split_parents = split_parents
+                node.split_branches = split_branches
+            for n in node.out_funcs:
+                if n not in seen and n in self.nodes:
+                    in_funcs[n].add(node.name)
+                    traverse(self.nodes[n], seen + [n], split_parents, split_branches + ([n] if add_branch else []))
+
+        if self.start_step in self.nodes:
+            traverse(self.nodes[self.start_step], [], [], [])
+        for name, node in self.nodes.items():
+            node.in_funcs = sorted(in_funcs[name])
+
+    def __getitem__(self, name: str) -> DAGNode:
+        return self.nodes[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __iter__(self) -> Any:
+        return iter(self.nodes.values())
+
+    # -- validation (Metaflow's lint.py messages) --------------------------------
+
+    def check(self) -> None:
+        """Raise ``FlowGraphError`` naming the step and the problem, or return."""
+        if not self.nodes:
+            raise FlowGraphError("The flow has no steps: decorate methods with @step.")
+        if self.start_step is None:
+            raise FlowGraphError("Add a step called *start* (the entry point of the flow).")
+        if self.end_step is None:
+            raise FlowGraphError("Add a step called *end* (the last step of the flow).")
+        for node in self:
+            if re.search("[^a-z0-9_]", node.name) or node.name[0] == "_":
+                raise self._err(
+                    "Step *%s* has an invalid name. Only lowercase ascii characters, underscores, "
+                    "and digits are allowed." % node.name, node)
+            if node.name in ("name", "next", "input", "index", "cmd", "foreach_stack", "merge_artifacts"):
+                raise self._err("Step name *%s* is a reserved word. Choose another name for the step." % node.name, node)
+        if self.nodes[self.end_step].num_args > 1:
+            raise self._err("The end step *%s* can not be a join step." % self.end_step, self.nodes[self.end_step])
+        for node in self:
+            if node.num_args > 2:
+                raise self._err(
+                    "Step %s has too many arguments. Normal steps take only 'self' as an argument. "
+                    "Join steps take 'self' and 'inputs'." % node.name, node)
+            if node.num_args == 2 and node.type not in ("join",) and node.type != "end":
+                raise self._err(
+                    "Step *%s* is both a join step (it takes an extra argument) and a split step "
+                    "(it transitions to multiple steps). This is not allowed. Add a new step so that "
+                    "split and join become separate steps." % node.name, node)
+            if node.num_args == 0:
+                raise self._err("Step *%s* is missing the 'self' argument." % node.name, node)
+        for node in self:
+            if node.type != "end" and not node.has_tail_next:
+                raise self._err(
+                    "Step *%s* is missing a self.next() transition to the next step. Add a self.next() "
+                    "as the last line in the function." % node.name, node)
+            if node.type == "end" and node.has_tail_next:
+                raise self._err(
+                    "Step *%s* is the end step but it has a self.next() transition: the end step "
+                    "must not call self.next()." % node.name, node, node.tail_next_lineno)
+        for node in self:
+            if node.type != "end" and node.invalid_tail_next:
+                raise self._err(
+                    "Step *%s* specifies an invalid self.next() transition. Make sure the self.next() "
+                    "expression matches with one of the supported transition types:\n"
+                    "  - Linear: self.next(self.step_name)\n"
+                    "  - Fan-out: self.next(self.step1, self.step2, ...)\n"
+                    "  - Foreach: self.next(self.step, foreach='variable')" % node.name,
+                    node, node.tail_next_lineno)
+        for node in self:
+            unknown = [n for n in node.out_funcs if n not in self]
+            if unknown:
+                raise self._err(
+                    "Step *%s* specifies a self.next() transition to an unknown step, *%s*."
+                    % (node.name, unknown[0]), node, node.tail_next_lineno)
+        if self.nodes[self.start_step].in_funcs:
+            raise self._err(
+                "The start step *%s* can not have incoming transitions (from *%s*)."
+                % (self.start_step, ", ".join(self.nodes[self.start_step].in_funcs)), self.nodes[self.start_step])
+        self._check_acyclic()
+        seen = {self.start_step}
+        stack = [self.start_step]
+        while stack:
+            for n in self.nodes[stack.pop()].out_funcs:
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        orphans = sorted(set(self.nodes) - seen)
+        if orphans:
+            node = self.nodes[orphans[0]]
+            raise self._err(
+                "Step *%s* is unreachable from the entry step *%s*. Add self.next(self.%s) in another "
+                "step or remove *%s*." % (node.name, self.start_step, node.name, node.name), node)
+        self._check_split_join_balance()
+
+    def _err(self, msg: str, node: DAGNode, lineno: int | None = None) -> FlowGraphError:
+        line = node.func_lineno if lineno is None else lineno
+        return FlowGraphError("%s (%s line %d)" % (msg, os.path.basename(node.source_file), line), lineno=line)
+
+    def _check_acyclic(self) -> None:
+        def check_path(node: DAGNode, seen: list[str]) -> None:
+            for n in node.out_funcs:
+                if n in seen:
+                    raise self._err(
+                        "There is a loop in your flow: *%s*. Break the loop by fixing self.next() "
+                        "transitions." % "->".join(seen + [n]), node, node.tail_next_lineno)
+                check_path(self.nodes[n], seen + [n])
+
+        assert self.start_step is not None
+        check_path(self.nodes[self.start_step], [self.start_step])
+
+    def _check_split_join_balance(self) -> None:
+        def traverse(node: DAGNode, split_stack: list[tuple[str, list[str]]]) -> None:
+            new_stack = split_stack
+            if node.type in ("split", "foreach"):
+                new_stack = split_stack + [(node.name, node.out_funcs)]
+            elif node.type == "end":
+                if split_stack:
+                    roots = ", ".join(split_stack[-1][1])
+                    raise self._err(
+                        "The terminal step *%s* was reached before a split started at step(s) *%s* "
+                        "were joined. Add a join step before *%s*." % (self.end_step, roots, self.end_step), node)
+            elif node.type == "join":
+                if not split_stack:
+                    raise self._err(
+                        "Step *%s* seems like a join step (it takes an extra input argument) but it is "
+                        "not preceded by a split. Ensure that there is a matching split for every join."
+                        % node.name, node)
+                _, roots = split_stack[-1]
+                new_stack = split_stack[:-1]
+                resolved = {self.nodes[n].split_branches[-1] for n in node.in_funcs if self.nodes[n].split_branches}
+                if resolved ^ set(roots):
+                    raise self._err(
+                        "Step *%s* seems like a join step (it takes an extra input argument) but an "
+                        "incorrect number of steps (*%s*) lead to it. This join was expecting %d incoming "
+                        "paths, starting from split step(s) *%s*."
+                        % (node.name, ", ".join(sorted(resolved)), len(roots), ", ".join(roots)), node)
+
+                def parents(n: str) -> tuple[str, ...]:
+                    p = self.nodes[n]
+                    return tuple(p.split_parents[:-1] if p.type == "join" else p.split_parents)
+
+                if len({parents(n) for n in node.in_funcs}) > 1:
+                    raise self._err(
+                        "Step *%s* joins steps from unrelated splits. Ensure that there is a matching "
+                        "join for every split." % node.name, node)
+            elif node.type == "linear" and len(node.in_funcs) > 1 and False:
+                pass
+            for n in node.out_funcs:
+                traverse(self.nodes[n], new_stack)
+
+        for node in self:
+            if node.type in ("linear", "start") and len(node.in_funcs) > 1:
+                raise self._err(
+                    "Step *%s* has more than one incoming transition (from *%s*) but it is not a join "
+                    "step: add an 'inputs' argument (def %s(self, inputs)) to join the branches."
+                    % (node.name, ", ".join(node.in_funcs), node.name), node)
+        assert self.start_step is not None
+        traverse(self.nodes[self.start_step], [])
+
+    # -- _graph_info -------------------------------------------------------------
+
+    def output_steps(self) -> tuple[dict[str, Any], list[Any]]:
+        steps_info: dict[str, Any] = {}
+
+        def node_to_dict(node: DAGNode) -> dict[str, Any]:
+            d: dict[str, Any] = {
+                "name": node.name,
+                "type": node.info_type,
+                "line": node.func_lineno,
+                "source_file": node.source_file,
+                "doc": node.doc,
+                "decorators": [deco.to_info() for deco in node.decorators],
+                "next": list(node.out_funcs),
+                "node_info": {},
+            }
+            if d["type"] == "split-foreach":
+                d["foreach_artifact"] = node.foreach_param
+            if node.matching_join:
+                d["matching_join"] = node.matching_join
+            return d
+
+        def populate_block(start: str, end: str | None) -> list[Any]:
+            out: list[Any] = []
+            cur: str | None = start
+            while cur != end and cur is not None:
+                node = self.nodes[cur]
+                steps_info[cur] = node_to_dict(node)
+                out.append(cur)
+                if node.info_type in ("split-static", "split-foreach"):
+                    out.append([populate_block(s, node.matching_join) for s in node.out_funcs])
+                    cur = node.matching_join
+                elif node.out_funcs:
+                    cur = node.out_funcs[0]
+                else:
+                    break
+            return out
+
+        assert self.start_step is not None and self.end_step is not None
+        structure = [] if self.start_step == self.end_step else populate_block(self.start_step, self.end_step)
+        steps_info[self.end_step] = node_to_dict(self.nodes[self.end_step])
+        structure.append(self.end_step)
+        return steps_info, structure
+
+    def graph_info(self, parameters: list[dict[str, str]], constants: list[dict[str, str]]) -> dict[str, Any]:
+        steps, structure = self.output_steps()
+        return {
+            "file": os.path.basename(os.path.abspath(sys.argv[0])),
+            "start_step": self.start_step,
+            "end_step": self.end_step,
+            "parameters": parameters,
+            "constants": constants,
+            "steps": steps,
+            "graph_structure": structure,
+            "doc": self.doc,
+            "decorators": [],
+            "extensions": {},
+        }
+
+    def __str__(self) -> str:
+        out = []
+        for name in self.sorted_nodes:
+            node = self.nodes[name]
+            out.append("Step *%s*%s" % (name, " (%s)" % node.info_type))
+            if node.doc:
+                out.append("    " + node.doc.replace("\n", "\n    "))
+            if node.out_funcs:
+                out.append("    => %s" % ", ".join(node.out_funcs))
+            out.append("")
+        return "\n".join(out)

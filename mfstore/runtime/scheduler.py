@@ -1,0 +1,497 @@
+"""The run loop: schedule tasks in graph order, fork one process per task attempt (up
+to ``max_workers`` at once), relay and record their output, and write everything to the
+.mfdb through ``Writer`` from this (the runtime) process only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import selectors
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mfstore.artifacts import ForeachFrame
+from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
+
+from .decorators import MAX_ATTEMPTS, get_decorator
+from .task import ArtifactRef, InputSource, TaskResult, TaskSpec, crash_result, load_result, run_task
+
+#: How often buffered log lines of running tasks are written (seconds).
+LOG_FLUSH_SECONDS = 2.0
+MFSTORE_VERSION = "0.1.0"
+
+
+def console(msg: str, *, err: bool = False, ts: float | None = None) -> None:
+    """Print a runtime line the way Metaflow does: ``<local time ms> <msg>``."""
+    stamp = datetime.fromtimestamp(time.time() if ts is None else ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    stream = sys.stderr if err else sys.stdout
+    stream.write("%s %s\n" % (stamp, msg))
+    stream.flush()
+
+
+def system_info() -> dict[str, str]:
+    return {
+        "runtime": "dev",
+        "python_version": platform.python_version(),
+        "metaflow_version": "mfstore-%s" % MFSTORE_VERSION,
+    }
+
+
+@dataclass
+class DoneTask:
+    """A finished (or cloned) task the scheduler continues from."""
+
+    step: str
+    task_id: str
+    refs: dict[str, ArtifactRef]
+    stack: list[ForeachFrame]
+    transition: tuple[list[str], str | None] | None
+    num_splits: int | None = None
+    values: list[str] | None = None
+    cloned: bool = False
+
+
+@dataclass
+class Pending:
+    step: str
+    inputs: list[DoneTask]
+    stack: list[ForeachFrame]
+    task: TaskRef | None = None
+    attempt: int = 0
+    fallback: bool = False
+
+
+@dataclass
+class Running:
+    pending: Pending
+    pid: int
+    fds: dict[int, str]
+    spec: TaskSpec
+    partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    lines: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    exit_status: int | None = None
+    reaped_at: float | None = None
+
+    @property
+    def prefix(self) -> str:
+        t = self.pending.task
+        assert t is not None
+        return "[%s/%s/%s (pid %d)]" % (t.run.run_number, t.step_name, t.task_id, self.pid)
+
+
+class StepFailed(Exception):
+    pass
+
+
+def execution_path(stack: list[ForeachFrame]) -> str:
+    return ",".join("%s:%s" % (f.step, f.index) for f in stack)
+
+
+class Runtime:
+    """Runs one flow run (``run`` or ``resume``) to its end."""
+
+    def __init__(
+        self,
+        *,
+        flow_cls: type,
+        graph: Any,
+        graph_info: dict[str, Any],
+        writer: Writer,
+        run: RunRef,
+        db_path: str,
+        script_name: str,
+        username: str | None,
+        identity: str,
+        user_tags: list[str],
+        namespace: str | None,
+        max_workers: int = 16,
+        origin_run_id: str | None = None,
+        clone_index: dict[tuple[str, str], Any] | None = None,
+        rerun_steps: set[str] | None = None,
+    ) -> None:
+        self.flow_cls = flow_cls
+        self.graph = graph
+        self.graph_info = graph_info
+        self.writer = writer
+        self.run = run
+        self.db_path = db_path
+        self.script_name = script_name
+        self.username = username
+        self.identity = identity
+        self.user_tags = user_tags
+        self.namespace = namespace
+        self.max_workers = max(1, int(max_workers))
+        self.origin_run_id = origin_run_id
+        self.clone_index = clone_index or {}
+        self.rerun_steps = rerun_steps or set()
+        self.queue: deque[Pending] = deque()
+        self.running: dict[int, Running] = {}
+        self.fd_owner: dict[int, Running] = {}
+        self.join_buckets: dict[tuple[Any, ...], list[tuple[int, DoneTask]]] = {}
+        self.selector = selectors.DefaultSelector()
+        self.tmpdir = tempfile.mkdtemp(prefix="mfstore-run-")
+        self.failed: list[tuple[str, str]] = []
+        self.end_done = False
+        self.last_flush = time.monotonic()
+
+    # -- metadata ------------------------------------------------------------------
+
+    def _attempt_metadata(self, p: Pending, attempt: int) -> list[MetadataEntry]:
+        md = [
+            MetadataEntry("attempt", str(attempt), attempt=attempt),
+            MetadataEntry("origin-run-id", str(self.origin_run_id), attempt=attempt),
+        ]
+        md += [MetadataEntry(k, v, attempt=attempt) for k, v in system_info().items()]
+        md += [
+            MetadataEntry("user", self.username or "", attempt=attempt),
+            MetadataEntry("script-name", self.script_name, attempt=attempt),
+        ]
+        if p.stack:
+            md.append(MetadataEntry("foreach-stack", ["%s=%s" % (f.var, f.value) for f in p.stack], attempt=attempt))
+            md.append(MetadataEntry("foreach-execution-path", execution_path(p.stack), attempt=attempt))
+        return md
+
+    # -- _parameters -----------------------------------------------------------------
+
+    def record_parameters(self, values: dict[str, Any], constants: dict[str, Any]) -> DoneTask:
+        info = system_info()
+        task = self.writer.add_task(
+            self.run,
+            "_parameters",
+            "0",
+            metadata=[
+                MetadataEntry("start_step", self.graph.start_step, "graph_structure"),
+                MetadataEntry("end_step", self.graph.end_step, "graph_structure"),
+            ],
+        )
+        md = [MetadataEntry(k, v, attempt=0) for k, v in info.items()]
+        md += [
+            MetadataEntry("user", self.username or "", attempt=0),
+            MetadataEntry("script-name", self.script_name, attempt=0),
+        ]
+        self.writer.begin_attempt(task, 0, metadata=md)
+        arts = prepare_artifacts({"name": self.flow_cls.__name__, **constants, **values})
+        self.writer.end_attempt(task, 0, artifacts=arts, task_ok=True, success=True)
+        refs = {k: ArtifactRef(a.sha, a.type, a.value_json) for k, a in arts.items()}
+        return DoneTask("_parameters", "0", refs, [], ([self.graph.start_step], None))
+
+    # -- scheduling ------------------------------------------------------------------
+
+    def schedule_children(self, done: DoneTask) -> None:
+        node = self.graph[done.step] if done.step != "_parameters" else None
+        if node is not None and node.type == "end":
+            self.end_done = True
+            return
+        assert done.transition is not None
+        funcs, foreach = done.transition
+        if foreach:
+            n = int(done.num_splits or 0)
+            values = done.values or [None] * n
+            for i in range(n):
+                frame = ForeachFrame(funcs[0], foreach, n, i, values[i])
+                self.queue.append(Pending(funcs[0], [done], done.stack + [frame]))
+            return
+        for f in funcs:
+            child = self.graph[f]
+            if child.type == "join" and done.step != "_parameters":
+                self._arrive_at_join(f, done)
+            else:
+                self.queue.append(Pending(f, [done], list(done.stack)))
+
+    def _arrive_at_join(self, join: str, done: DoneTask) -> None:
+        node = self.graph[join]
+        split = self.graph[node.split_parents[-1]]
+        if split.type == "foreach":
+            ctx = tuple((f.step, f.index) for f in done.stack[:-1])
+            expected = done.stack[-1].num_splits
+            order = done.stack[-1].index
+            stack = done.stack[:-1]
+        else:
+            ctx = tuple((f.step, f.index) for f in done.stack)
+            expected = len(split.out_funcs)
+            branches = self.graph[done.step].split_branches
+            order = split.out_funcs.index(branches[-1]) if branches and branches[-1] in split.out_funcs else 0
+            stack = list(done.stack)
+        bucket = self.join_buckets.setdefault((join, ctx), [])
+        bucket.append((order, done))
+        if len(bucket) == expected:
+            del self.join_buckets[(join, ctx)]
+            inputs = [d for _, d in sorted(bucket, key=lambda x: x[0])]
+            self.queue.append(Pending(join, inputs, stack))
+
+    def _try_clone(self, p: Pending) -> DoneTask | None:
+        if p.step in self.rerun_steps or not all(i.cloned for i in p.inputs):
+            return None
+        origin = self.clone_index.get((p.step, execution_path(p.stack)))
+        if origin is None:
+            return None
+        task = self.writer.clone_task(
+            self.run,
+            origin["task_pk"],
+            metadata=[
+                MetadataEntry("origin-run-id", str(self.origin_run_id), attempt=origin["attempt"]),
+                MetadataEntry("origin-task-id", origin["task_id"], attempt=origin["attempt"]),
+                *[MetadataEntry(k, v, attempt=origin["attempt"]) for k, v in system_info().items()],
+                MetadataEntry("user", self.username or "", attempt=origin["attempt"]),
+                MetadataEntry("script-name", self.script_name, attempt=origin["attempt"]),
+            ],
+        )
+        console(
+            "[%s/%s/%s] Cloning results of a previously run task %s/%s/%s"
+            % (self.run.run_number, p.step, task.task_id, self.origin_run_id, p.step, origin["task_id"])
+        )
+        return DoneTask(
+            p.step, task.task_id, origin["refs"], p.stack, origin["transition"],
+            origin["num_splits"], origin["values"], cloned=True,
+        )
+
+    # -- the loop --------------------------------------------------------------------
+
+    def execute(self, start_from: DoneTask) -> bool:
+        """Run everything after ``start_from``; True if the end step succeeded."""
+        old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            self.schedule_children(start_from)
+            while (self.queue or self.running) and not self.failed:
+                while self.queue and len(self.running) < self.max_workers and not self.failed:
+                    p = self.queue.popleft()
+                    done = self._try_clone(p) if self.clone_index else None
+                    if done is not None:
+                        self.schedule_children(done)
+                    else:
+                        self.launch(p)
+                self.poll()
+            if self.failed:
+                self.terminate_running()
+            return self.end_done and not self.failed
+        except KeyboardInterrupt:
+            self.terminate_running(interrupted=True)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, old_term)
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def launch(self, p: Pending) -> None:
+        if p.task is None:
+            p.task = self.writer.add_task(self.run, p.step)
+        node = self.graph[p.step]
+        retry = get_decorator(node.func, "retry")
+        max_retries = min(retry.times, MAX_ATTEMPTS - 1) if retry else 0
+        self.writer.begin_attempt(p.task, p.attempt, metadata=self._attempt_metadata(p, p.attempt))
+        spec = TaskSpec(
+            flow_name=self.run.flow_id,
+            run_id=self.run.run_number,
+            step_name=p.step,
+            task_id=p.task.task_id,
+            attempt=p.attempt,
+            max_retries=max_retries,
+            inputs=[InputSource(i.step, i.task_id, i.refs) for i in p.inputs],
+            foreach_stack=list(p.stack),
+            db_path=self.db_path,
+            result_path=os.path.join(self.tmpdir, "%d.%d.result" % (p.task.task_pk, p.attempt)),
+            origin_run_id=self.origin_run_id,
+            namespace=self.namespace,
+            identity=self.identity,
+            username=self.username,
+            user_tags=list(self.user_tags),
+            is_production=self.identity.startswith("production:"),
+            fallback=p.fallback,
+        )
+        r_out, w_out = os.pipe()
+        r_err, w_err = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the task process
+            code = 1
+            try:
+                os.setpgid(0, 0)
+                for fd in list(self.fd_owner) + [r_out, r_err]:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.dup2(w_out, 1)
+                os.dup2(w_err, 2)
+                os.close(w_out)
+                os.close(w_err)
+                sys.stdin = open(0, closefd=False)
+                sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+                sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+                code = run_task(self.flow_cls, self.graph, self.graph_info, spec)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    traceback.print_exc()
+                    sys.stderr.flush()
+            finally:
+                os._exit(code)
+        os.close(w_out)
+        os.close(w_err)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
+        r = Running(p, pid, {r_out: "stdout", r_err: "stderr"}, spec)
+        self.running[pid] = r
+        for fd in (r_out, r_err):
+            os.set_blocking(fd, False)
+            self.fd_owner[fd] = r
+            self.selector.register(fd, selectors.EVENT_READ)
+        console("%s Task is starting%s." % (r.prefix, " (retry)" if p.attempt else ""))
+
+    def poll(self) -> None:
+        for key, _ in self.selector.select(timeout=0.05):
+            self._read(key.fd)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            r = self.running.get(pid)
+            if r is not None:
+                r.exit_status = status
+                r.reaped_at = time.monotonic()
+        now = time.monotonic()
+        for r in list(self.running.values()):
+            if r.exit_status is None:
+                continue
+            if r.fds and now - (r.reaped_at or now) < 2.0:
+                for fd in list(r.fds):
+                    self._read(fd)
+                if r.fds:
+                    continue
+            for fd in list(r.fds):
+                self._close_fd(fd)
+            self.finish(r)
+        if now - self.last_flush > LOG_FLUSH_SECONDS:
+            self.last_flush = now
+            for r in self.running.values():
+                self._flush_logs(r)
+
+    def _read(self, fd: int) -> None:
+        r = self.fd_owner.get(fd)
+        if r is None:
+            return
+        stream = r.fds[fd]
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            tail = r.partial[stream]
+            if tail:
+                r.partial[stream] = b""
+                self._emit(r, stream, [tail])
+            self._close_fd(fd)
+            return
+        buf = r.partial[stream] + data
+        *complete, rest = buf.split(b"\n")
+        r.partial[stream] = rest
+        if complete:
+            self._emit(r, stream, complete)
+
+    def _emit(self, r: Running, stream: str, raw_lines: list[bytes]) -> None:
+        ts = int(time.time() * 1_000_000)
+        out = []
+        for raw in raw_lines:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            r.lines[stream].append((ts, line))
+            out.append(line)
+        stamp = datetime.fromtimestamp(ts / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        sys.stdout.write("".join("%s %s %s\n" % (stamp, r.prefix, line) for line in out))
+        sys.stdout.flush()
+
+    def _close_fd(self, fd: int) -> None:
+        r = self.fd_owner.pop(fd, None)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if r is not None:
+            r.fds.pop(fd, None)
+
+    def _flush_logs(self, r: Running) -> None:
+        t = r.pending.task
+        assert t is not None
+        for stream, lines in r.lines.items():
+            if lines:
+                self.writer.add_log_lines(t, r.pending.attempt, stream, lines)
+                r.lines[stream] = []
+
+    def finish(self, r: Running) -> None:
+        del self.running[r.pid]
+        p = r.pending
+        t = p.task
+        assert t is not None
+        self._flush_logs(r)
+        result = load_result(r.spec.result_path)
+        status = r.exit_status or 0
+        crashed = result is None
+        if result is None:
+            if os.WIFSIGNALED(status):
+                why = "Task process was killed by signal %d" % os.WTERMSIG(status)
+            else:
+                why = "Task process exited with code %d without reporting a result" % os.WEXITSTATUS(status)
+            console("%s %s." % (r.prefix, why))
+            result = crash_result(why + " (os._exit, a crash or out of memory?)")
+        self.writer.end_attempt(t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success)
+        if result.task_ok:
+            if result.transition and result.transition[1]:
+                console("%s Foreach yields %s child steps." % (r.prefix, result.foreach_num_splits))
+            console("%s Task finished successfully." % r.prefix)
+            self.schedule_children(
+                DoneTask(p.step, t.task_id, result.refs, p.stack, result.transition,
+                         result.foreach_num_splits, result.foreach_values)
+            )
+            return
+        console("%s Task failed." % r.prefix)
+        node = self.graph[p.step]
+        retry = get_decorator(node.func, "retry")
+        max_retries = min(retry.times, MAX_ATTEMPTS - 1) if retry else 0
+        has_catch = get_decorator(node.func, "catch") is not None
+        if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
+            fallback = p.attempt >= max_retries
+            console("%s Sleeping 0 minutes before the next retry" % r.prefix)
+            self.queue.appendleft(Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback))
+            return
+        self.failed.append((p.step, t.task_id))
+
+    def terminate_running(self, interrupted: bool = False) -> None:
+        if interrupted:
+            console("Workflow interrupted.", err=True)
+        else:
+            console("Workflow failed.", err=True)
+        console("Terminating %d active tasks..." % len(self.running), err=True)
+        for pid in list(self.running):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self.running and time.monotonic() < deadline:
+            for pid in list(self.running):
+                with contextlib.suppress(ChildProcessError):
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                    if done == 0:
+                        continue
+                r = self.running.pop(pid)
+                for fd in list(r.fds):
+                    self._read(fd)
+                    self._close_fd(fd)
+                with contextlib.suppress(Exception):
+                    self._flush_logs(r)
+            time.sleep(0.01)
+        console("Flushing logs...", err=True)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt()

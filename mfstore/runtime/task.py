@@ -1,0 +1,344 @@
+"""Executing one task attempt in a forked child process.
+
+The child never writes the .mfdb: it reads parent artifacts (read-only, its own
+connection), runs the step, pickles/hashes/compresses the artifacts with
+``prepare_artifact`` and hands a ``TaskResult`` back to the runtime through a file.
+Everything a task needs arrives in a ``TaskSpec`` (plain data), so another engine could
+run it elsewhere given a way to fetch blobs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from mfstore.artifacts import ForeachFrame, loads
+from mfstore.exception import MetaflowException, MetaflowExceptionWrapper
+from mfstore.writer import PreparedArtifact, prepare_artifact
+
+from .current import current
+from .decorators import get_decorator
+from .flowspec import EPHEMERAL, FlowSpec, Inputs
+
+#: Types whose value is rebuilt from ``value_json`` without reading the blob.
+_JSON_SCALARS = {"builtins.int", "builtins.str", "builtins.float", "builtins.bool", "builtins.NoneType"}
+_IMMUTABLE = (int, str, float, bool, bytes, frozenset, type(None))
+
+
+class ArtifactRef(NamedTuple):
+    """An artifact already in the file: enough to pass it down without re-pickling."""
+
+    sha: str
+    type: str
+    value_json: str | None
+
+
+@dataclass
+class InputSource:
+    """A finished parent task whose artifacts this task reads."""
+
+    step_name: str
+    task_id: str
+    refs: dict[str, ArtifactRef]
+
+
+@dataclass
+class TaskSpec:
+    """What a task attempt needs to run (plain, picklable data)."""
+
+    flow_name: str
+    run_id: str
+    step_name: str
+    task_id: str
+    attempt: int
+    max_retries: int
+    inputs: list[InputSource]
+    foreach_stack: list[ForeachFrame]
+    db_path: str
+    result_path: str
+    origin_run_id: str | None = None
+    parameter_values: dict[str, Any] | None = None
+    """Only for the start step of a run: parameter values (also in _parameters)."""
+    namespace: str | None = None
+    """The Client API namespace inside the task ('' given on the CLI means None)."""
+    identity: str | None = None
+    username: str | None = None
+    user_tags: list[str] = field(default_factory=list)
+    is_production: bool = False
+    fallback: bool = False
+    """Run @catch's fallback (the user code kept killing the process)."""
+
+
+@dataclass
+class TaskResult:
+    """What a task attempt hands back to the runtime."""
+
+    task_ok: bool
+    success: bool
+    artifacts: dict[str, PreparedArtifact]
+    refs: dict[str, ArtifactRef]
+    transition: tuple[list[str], str | None] | None
+    foreach_num_splits: int | None = None
+    foreach_values: list[str] | None = None
+
+
+class FailureHandledByCatch(MetaflowException):
+    headline = "Task execution failed but @catch handled it"
+
+    def __init__(self, retry_count: int) -> None:
+        super().__init__(
+            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure." % retry_count
+        )
+
+
+class InputDatastore:
+    """The artifacts of one parent task, loaded on demand."""
+
+    def __init__(self, source: InputSource, blobs: BlobReader) -> None:
+        self.step_name = source.step_name
+        self.task_id = source.task_id
+        self.refs = source.refs
+        self.blobs = blobs
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.refs
+
+    def names(self) -> list[str]:
+        return list(self.refs)
+
+    def ref(self, name: str) -> ArtifactRef:
+        return self.refs[name]
+
+    def load(self, name: str) -> Any:
+        ref = self.refs[name]
+        if ref.type in _JSON_SCALARS and ref.value_json is not None:
+            return json.loads(ref.value_json)
+        return loads(self.blobs.get(ref.sha, "%s/%s/%s" % (self.step_name, self.task_id, name)))
+
+
+class BlobReader:
+    """Reads blobs through a read-only connection opened in this (child) process."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._store: Any = None
+
+    def get(self, sha: str, what: str) -> bytes:
+        from mfstore.blobs import get_blob
+        from mfstore.store import Store
+
+        if self._store is None:
+            self._store = Store(self.db_path, readonly=True)
+        return get_blob(self._store, sha, what=what)
+
+
+def _prepare_child_process(spec: TaskSpec) -> None:
+    """Reset what the fork inherited that must not be shared with the runtime."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from mfstore import provider
+
+    # Never close the runtime's connections here (SQLite must not see them in this
+    # process); just forget them so the Client API opens its own.
+    provider._stores.clear()
+    provider._empty.clear()
+    os.environ["MFSTORE_NAMESPACE"] = "" if spec.namespace is None else spec.namespace
+    client = sys.modules.get("mfstore.client")
+    if client is not None and hasattr(client, "namespace"):
+        try:
+            client.namespace(spec.namespace)
+        except Exception:
+            pass
+
+
+def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], spec: TaskSpec) -> int:
+    """Run one attempt in this (child) process; write the TaskResult; return the exit code."""
+    _prepare_child_process(spec)
+    node = graph[spec.step_name]
+    blobs = BlobReader(spec.db_path)
+    flow = flow_cls.__new__(flow_cls)
+    flow.__dict__.update(_datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={})
+    params = [p["name"] for p in graph_info["parameters"]]
+    current._set_env(
+        flow_name=spec.flow_name,
+        run_id=spec.run_id,
+        step_name=spec.step_name,
+        task_id=spec.task_id,
+        retry_count=spec.attempt,
+        origin_run_id=spec.origin_run_id,
+        namespace=spec.identity,
+        username=spec.username,
+        tags=set(spec.user_tags),
+        parameter_names=params,
+        graph=graph_info,
+        is_production=spec.is_production,
+    )
+    stores = [InputDatastore(src, blobs) for src in spec.inputs]
+    is_join = node.type == "join"
+    catch = get_decorator(node.func, "catch")
+    inputs_obj = None
+    if is_join:
+        flows = []
+        for ds in stores:
+            f = flow_cls.__new__(flow_cls)
+            f.__dict__.update(_datastore=ds, _cached_input={}, _passdown={}, _graph=graph, _current_step=ds.step_name)
+            flows.append(f)
+        inputs_obj = Inputs(flows)
+        # Parameters (and class constants) come from the first input, as in Metaflow.
+        first = stores[0]
+        for name in [p["name"] for p in graph_info["parameters"]] + [c["name"] for c in graph_info["constants"]]:
+            if name in first:
+                flow.__dict__["_passdown"][name] = (first, first.ref(name))
+    elif stores:
+        flow.__dict__["_datastore"] = stores[0]
+        # Parameters shadow the class-level Parameter objects: load them eagerly.
+        for name in params:
+            if name in stores[0]:
+                FlowSpec.__getattr__(flow, name)
+    flow.__dict__.update(
+        name=spec.flow_name,
+        _current_step=spec.step_name,
+        _success=False,
+        _task_ok=None,
+        _exception=None,
+        _transition=None,
+        _foreach_var=None,
+        _foreach_num_splits=None,
+        _foreach_values=None,
+        _foreach_stack=list(spec.foreach_stack),
+        _iteration_stack=[],
+        _graph_info=graph_info,
+    )
+    if spec.parameter_values is not None:
+        flow.__dict__.update(spec.parameter_values)
+
+    func = getattr(flow, spec.step_name)
+    try:
+        if spec.fallback:
+            raise FailureHandledByCatch(spec.attempt)
+        if is_join:
+            func(inputs_obj)
+        else:
+            func()
+        if node.type != "end" and flow.__dict__.get("_transition") is None:
+            raise MetaflowException(
+                "Step *%s* did not call self.next(): add self.next(...) as the last line of the step."
+                % spec.step_name
+            )
+        if catch is not None and catch.attributes.get("var"):
+            flow.__dict__[catch.attributes["var"]] = None
+        flow.__dict__["_task_ok"] = True
+        flow.__dict__["_success"] = True
+    except Exception as ex:
+        if catch is not None and spec.attempt >= spec.max_retries:
+            if catch.attributes.get("print_exception", True):
+                print("@catch caught an exception from %s" % flow)
+                for line in traceback.format_exc().splitlines():
+                    print(">  %s" % line)
+            flow.__dict__["_transition"] = (list(node.out_funcs), None)
+            if catch.attributes.get("var"):
+                flow.__dict__[catch.attributes["var"]] = MetaflowExceptionWrapper(ex)
+            flow.__dict__["_task_ok"] = True
+        else:
+            flow.__dict__["_task_ok"] = False
+            flow.__dict__["_exception"] = MetaflowExceptionWrapper(ex)
+            print("%s failed:" % flow, file=sys.stderr)
+            traceback.print_exc()
+    result = _persist(flow, stores, is_join)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    tmp = spec.result_path + ".tmp"
+    with open(tmp, "wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, spec.result_path)
+    return 0 if result.task_ok else 1
+
+
+def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> TaskResult:
+    d = flow.__dict__
+    loaded = d.get("_loaded_refs", {})
+    artifacts: dict[str, PreparedArtifact] = {}
+    refs: dict[str, ArtifactRef] = {}
+    failed_pickle: list[str] = []
+
+    def passdown(name: str, ref: ArtifactRef) -> None:
+        artifacts[name] = PreparedArtifact(None, ref.sha, ref.type, ref.value_json)
+        refs[name] = ref
+
+    for name, value in list(d.items()):
+        if name in EPHEMERAL or name.startswith("__"):
+            continue
+        if name in loaded and loaded[name][0] is value and isinstance(value, _IMMUTABLE):
+            passdown(name, loaded[name][1])
+            continue
+        try:
+            art = prepare_artifact(value)
+        except Exception as exc:
+            failed_pickle.append("%s (%s)" % (name, exc))
+            continue
+        artifacts[name] = art
+        refs[name] = ArtifactRef(art.sha, art.type, art.value_json)
+    for name, (_, ref) in d.get("_passdown", {}).items():
+        if name not in artifacts:
+            passdown(name, ref)
+    if not is_join and stores:
+        ds = stores[0]
+        for name in ds.names():
+            if name not in artifacts and name not in d:
+                passdown(name, ds.ref(name))
+    task_ok = bool(d.get("_task_ok"))
+    if failed_pickle and task_ok:
+        # An artifact that cannot be stored fails the task, like Metaflow's pickling error.
+        try:
+            raise MetaflowException("Cannot pickle artifact(s): %s" % ", ".join(failed_pickle))
+        except MetaflowException as exc:
+            print("%s failed:" % flow, file=sys.stderr)
+            traceback.print_exc()
+            wrapper = MetaflowExceptionWrapper(exc)
+        task_ok = False
+        for name, value in (("_task_ok", False), ("_success", False), ("_exception", wrapper)):
+            art = prepare_artifact(value)
+            artifacts[name] = art
+            refs[name] = ArtifactRef(art.sha, art.type, art.value_json)
+    transition = d.get("_transition")
+    return TaskResult(
+        task_ok=task_ok,
+        success=bool(d.get("_success")) and task_ok,
+        artifacts=artifacts,
+        refs=refs,
+        transition=(list(transition[0]), transition[1]) if transition else None,
+        foreach_num_splits=d.get("_foreach_num_splits"),
+        foreach_values=d.get("_foreach_values"),
+    )
+
+
+def crash_result(message: str) -> TaskResult:
+    """The result recorded for an attempt whose process died without reporting."""
+    try:
+        raise MetaflowException(message)
+    except MetaflowException as exc:
+        wrapper = MetaflowExceptionWrapper(exc)
+    wrapper.stacktrace = None
+    values = {"_task_ok": False, "_success": False, "_exception": wrapper}
+    artifacts = {k: prepare_artifact(v) for k, v in values.items()}
+    refs = {k: ArtifactRef(a.sha, a.type, a.value_json) for k, a in artifacts.items()}
+    return TaskResult(False, False, artifacts, refs, None)
+
+
+def load_result(path: str) -> TaskResult | None:
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)  # type: ignore[no-any-return]
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
+
+
+_ = io
