@@ -240,6 +240,10 @@ class Store:
                     self.conn.execute(load_schema_sql())
                     self.conn.execute("PRAGMA application_id = %d" % APPLICATION_ID)
                     self.conn.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+            # Fold the new header into the main file at once: other processes check
+            # application_id in the file header before opening, and in WAL mode it
+            # would otherwise stay in the -wal file until the first checkpoint.
+            self.checkpoint()
             return
         if app_id != APPLICATION_ID:
             raise NotAnMfdbError(
