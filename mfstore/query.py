@@ -144,3 +144,212 @@ def compile_tagset_has(tagset_id: int, tag: str) -> tuple[str, Params]:
         "SELECT 1 FROM tagset_tags WHERE tagset_id = :ts AND tag = :tag LIMIT 1",
         {"ts": tagset_id, "tag": tag},
     )
+
+
+# -- point lookups and children (one indexed statement each) ---------------------
+
+
+def compile_flow_lookup(flow_id: str) -> tuple[str, Params]:
+    """One flow by name (primary key seek)."""
+    return "SELECT flow_id, ts_epoch FROM flows WHERE flow_id = :flow", {"flow": flow_id}
+
+
+def compile_step_lookup(flow_id: str, run_number: str, step_name: str) -> tuple[str, Params]:
+    """``(run_pk, tagset_id, step ts_epoch)`` of one step."""
+    return (
+        "SELECT r.run_pk, r.tagset_id, s.ts_epoch FROM runs r JOIN steps s "
+        "ON s.run_pk = r.run_pk AND s.step_name = :step WHERE r.flow_id = :flow AND r.run_number = :run",
+        {"flow": flow_id, "run": run_number, "step": step_name},
+    )
+
+
+def compile_task_lookup(flow_id: str, run_number: str, step_name: str, task_id: str) -> tuple[str, Params]:
+    """``(run_pk, tagset_id, task_pk, ts_epoch, origin_task_pk)`` of one task."""
+    return (
+        "SELECT r.run_pk, r.tagset_id, t.task_pk, t.ts_epoch, t.origin_task_pk FROM runs r JOIN tasks t "
+        "ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
+        "WHERE r.flow_id = :flow AND r.run_number = :run",
+        {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id},
+    )
+
+
+#: Columns of an artifact row: the task's run, the task, then the artifact record.
+ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
+
+# The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
+_DONE_ATTEMPT = (
+    "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
+)
+
+
+def compile_artifact_lookup(
+    flow_id: str, run_number: str, step_name: str, task_id: str, name: str, attempt: int | None
+) -> tuple[str, Params]:
+    """One artifact of the latest done attempt (or of ``attempt``), as ``ARTIFACT_COLUMNS``."""
+    return (
+        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, a.sha, a.type, a.ts_epoch FROM runs r "
+        "JOIN tasks t ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
+        "JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = %s AND a.name = :name "
+        "WHERE r.flow_id = :flow AND r.run_number = :run" % _DONE_ATTEMPT,
+        {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id, "name": name, "attempt": attempt},
+    )
+
+
+def compile_steps(run_pk: int) -> tuple[str, Params]:
+    """Steps of a run, newest first (ties: name descending)."""
+    return (
+        "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run ORDER BY ts_epoch DESC, step_name DESC",
+        {"run": run_pk},
+    )
+
+
+def compile_step(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """``ts_epoch`` of one step of a run."""
+    return "SELECT ts_epoch FROM steps WHERE run_pk = :run AND step_name = :step", {"run": run_pk, "step": step_name}
+
+
+#: Columns of a task row (after the run's run_pk and tagset_id).
+_TASK_COLS = "task_pk, ts_epoch, origin_task_pk, task_id"
+
+
+def compile_tasks(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """Tasks of a step, newest first (ties: highest task id first)."""
+    return (
+        "SELECT %s FROM tasks WHERE run_pk = :run AND step_name = :step "
+        "ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC" % _TASK_COLS,
+        {"run": run_pk, "step": step_name},
+    )
+
+
+def compile_task(run_pk: int, step_name: str, task_id: str) -> tuple[str, Params]:
+    """One task of a step."""
+    return (
+        "SELECT %s FROM tasks WHERE run_pk = :run AND step_name = :step AND task_id = :task" % _TASK_COLS,
+        {"run": run_pk, "step": step_name, "task": task_id},
+    )
+
+
+def compile_done_attempt(task_pk: int) -> tuple[str, Params]:
+    """The latest attempt of a task that ended (NULL if none)."""
+    return (
+        "SELECT max(attempt) FROM attempts WHERE task_pk = :task AND ended_at IS NOT NULL",
+        {"task": task_pk},
+    )
+
+
+def compile_attempt(task_pk: int, attempt: int | None) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of one attempt, or the latest *done* one."""
+    if attempt is None:
+        return (
+            "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+            "WHERE task_pk = :task AND ended_at IS NOT NULL ORDER BY attempt DESC LIMIT 1",
+            {"task": task_pk},
+        )
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = :task AND attempt = :attempt",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_started_attempt(task_pk: int) -> tuple[str, Params]:
+    """The latest *started* attempt of a task (NULL if none)."""
+    return "SELECT max(attempt) FROM attempts WHERE task_pk = :task", {"task": task_pk}
+
+
+def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by name)."""
+    return (
+        "SELECT name, sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt "
+        "ORDER BY ts_epoch DESC, name",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
+    """``(sha, type, ts_epoch)`` of one artifact."""
+    return (
+        "SELECT sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        {"task": task_pk, "attempt": attempt, "name": name},
+    )
+
+
+def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
+    """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
+    if attempt is None:
+        return (
+            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task ORDER BY metadata_pk",
+            {"task": task_pk},
+        )
+    return (
+        "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task AND attempt = :attempt "
+        "ORDER BY metadata_pk",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_log_lines(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one log stream of one attempt, merged over sources by time."""
+    return (
+        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt AND stream = :stream "
+        "ORDER BY ts_us, line_pk",
+        {"task": task_pk, "attempt": attempt, "stream": stream},
+    )
+
+
+def compile_log_size(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
+    """Bytes of the log text (UTF-8, one newline per line)."""
+    return (
+        "SELECT coalesce(sum(length(CAST(line AS BLOB)) + 1), 0) FROM log_lines "
+        "WHERE task_pk = :task AND attempt = :attempt AND stream = :stream",
+        {"task": task_pk, "attempt": attempt, "stream": stream},
+    )
+
+
+def compile_tasks_with_metadata(run_pk: int, step_name: str, field_name: str) -> tuple[str, Params]:
+    """``(task_id, value)`` of the tasks of a step carrying metadata ``field_name`` (task order)."""
+    return (
+        "SELECT t.task_id, m.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk AND m.field_name = :field "
+        "WHERE t.run_pk = :run AND t.step_name = :step ORDER BY t.task_pk, m.metadata_pk",
+        {"run": run_pk, "step": step_name, "field": field_name},
+    )
+
+
+def compile_task_ids(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """Task ids of a step in creation order."""
+    return (
+        "SELECT task_id FROM tasks WHERE run_pk = :run AND step_name = :step ORDER BY task_pk",
+        {"run": run_pk, "step": step_name},
+    )
+
+
+def compile_tagset(tagset_id: int) -> tuple[str, Params]:
+    """``(tag, is_system)`` of one tag set."""
+    return "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = :ts", {"ts": tagset_id}
+
+
+def compile_task_pathspec(task_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, step_name, task_id)`` of a task by row id (resume origins)."""
+    return (
+        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
+        "WHERE t.task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_trigger_events(run_pk: int) -> tuple[str, Params]:
+    """``(name, event_id, type, ts_epoch, pathspec, payload)`` of the events that started a run, newest first."""
+    return (
+        "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = :run "
+        "ORDER BY ts_epoch DESC, trigger_pk DESC",
+        {"run": run_pk},
+    )
+
+
+def compile_code_package(sha: str) -> tuple[str, Params]:
+    """``(script_name, info)`` of a code package."""
+    return "SELECT script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
+
+
+def compile_blob_size(sha: str) -> tuple[str, Params]:
+    """Raw (pickled) size of a blob."""
+    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}

@@ -1,0 +1,143 @@
+"""``DataArtifact``: one named value of a task attempt, loaded (and sha-checked) on demand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .. import query
+from ._object import MetaflowObject
+
+
+class DataArtifact(MetaflowObject):
+    """
+    A single data artifact and associated metadata. Note that this object does
+    not contain other objects as it is the leaf object in the hierarchy.
+
+    Attributes
+    ----------
+    data : object
+        The data contained in this artifact, that is, the object produced during
+        execution of this run.
+    sha : string
+        A unique ID of this artifact.
+    finished_at : datetime
+        Corresponds roughly to the `Task.finished_at` time of the parent `Task`.
+        An alias for `DataArtifact.created_at`.
+    """
+
+    _NAME = "artifact"
+    _DEPTH = 5
+    _EXPECTS = "Expects DataArtifact('FlowName/RunID/StepName/TaskID/ArtifactName')"
+
+    _task_pk: int
+    _artifact_attempt: int
+    _sha: str
+    _type: str
+
+    def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
+        return self._store.one(*query.compile_artifact_lookup(*ids, attempt=self._attempt))
+
+    def _init_row(self, row: tuple[Any, ...]) -> None:
+        (self._run_pk, self._tagset_id, self._task_pk, self._artifact_attempt, self._sha, self._type, self._ts) = row
+
+    def _raw(self) -> bytes:
+        from ..blobs import get_blob
+
+        return get_blob(self._store, self._sha, what="artifact %s" % self._pathspec)
+
+    @property
+    def data(self) -> Any:
+        """
+        Unpickled representation of the data contained in this artifact.
+
+        The stored bytes are checked against the artifact's sha first: a mismatch raises
+        ``MetaflowDataCorruption`` naming the artifact. Unpickling runs code from the
+        file: use ``load_safe()`` for files you do not trust.
+
+        Returns
+        -------
+        object
+            Object contained in this artifact
+        """
+        from ..artifacts import loads
+
+        return loads(self._raw())
+
+    def load_safe(self) -> Any:
+        """
+        The value, rebuilt only if it is plain data (builtins, datetime, decimal, uuid,
+        ...); never runs code from the file. Anything else raises ``UnsafeArtifactError``.
+
+        Returns
+        -------
+        object
+            Object contained in this artifact
+        """
+        from ..artifacts import loads_safe
+
+        return loads_safe(self._raw(), what="artifact %s" % self._pathspec)
+
+    @property
+    def data_safe(self) -> Any:
+        """Same as ``load_safe()``: the value if it is plain data, never running code."""
+        return self.load_safe()
+
+    @property
+    def size(self) -> int:
+        """
+        Returns the size (in bytes) of the pickled object representing this
+        DataArtifact
+
+        Returns
+        -------
+        int
+            size of the pickled representation of data artifact (in bytes)
+        """
+        return int(self._store.scalar(*query.compile_blob_size(self._sha)))
+
+    @property
+    def sha(self) -> str:
+        """
+        Unique identifier for this artifact.
+
+        This is a unique hash of the artifact (historically SHA1 hash)
+
+        Returns
+        -------
+        str
+            Hash of this artifact
+        """
+        return self._sha
+
+    @property
+    def finished_at(self) -> datetime:
+        """
+        Creation time for this artifact.
+
+        Alias for created_at.
+
+        Returns
+        -------
+        datetime
+            Creation time
+        """
+        return self.created_at
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """
+        The pathspec of the artifact this one was cloned from (resume); None otherwise.
+
+        Returns:
+            str, optional
+                pathspec of the origin artifact.
+        """
+        task_origin = self.parent.origin_pathspec
+        return None if task_origin is None else "%s/%s" % (task_origin, self.id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return super().__getstate__()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)

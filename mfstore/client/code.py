@@ -1,0 +1,151 @@
+"""``MetaflowCode``: the code package (a tarball blob) stored with a run."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from .. import query
+from ..exception import MetaflowInternalError
+from ..store import Store
+
+
+class MetaflowCode:
+    """
+    Snapshot of the code used to execute this `Run`. Instantiate the object through
+    `Run(...).code` or `Task(...).code` for an individual task. The code package is
+    the same for all steps of a `Run`.
+
+    mfstore stores the code package (deduplicated) with every run it executes,
+    local runs included.
+
+    The `TarFile` for the `Run` is given by `Run(...).code.tarball`
+
+    Attributes
+    ----------
+    path : str
+        Location (in the .mfdb file) of the code package.
+    info : Dict[str, str]
+        Dictionary of information related to this code-package.
+    flowspec : str
+        Source code of the file containing the `FlowSpec` in this code package.
+    tarball : TarFile
+        Python standard library `tarfile.TarFile` archive containing all the code.
+    """
+
+    def __init__(self, store: Store, sha: str, *, flow_name: str) -> None:
+        from ..blobs import get_blob
+
+        row = store.one(*query.compile_code_package(sha))
+        if row is None:
+            raise MetaflowInternalError("Code package %s is missing from %s" % (sha, store.path))
+        script_name, info_json = row
+        self._flow_name = flow_name
+        self._sha = sha
+        self._path = "%s#code_packages/%s" % (store.path, sha)
+        self._info: dict[str, Any] = {**json.loads(info_json), "script": script_name}
+        self._code_obj = io.BytesIO(get_blob(store, sha, what="code package of %s" % flow_name))
+        self._tarball: tarfile.TarFile | None = None
+        self._flowspec: str | None = None
+
+    @property
+    def path(self) -> str:
+        """
+        Location (in the .mfdb file) of the code package.
+
+        Returns
+        -------
+        str
+            Full path of the code package
+        """
+        return self._path
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """
+        Metadata associated with the code package.
+
+        Returns
+        -------
+        Dict[str, str]
+            Dictionary of metadata. Keys and values are strings
+        """
+        return self._info
+
+    @property
+    def flowspec(self) -> str:
+        """
+        Source code of the Python file containing the FlowSpec.
+
+        Returns
+        -------
+        str
+            Content of the Python file
+        """
+        if self._flowspec is None:
+            member = self.tarball.extractfile(self.script_name)
+            if member is None:
+                raise MetaflowInternalError("Code package metadata is invalid.")
+            self._flowspec = member.read().decode("utf-8")
+        return self._flowspec
+
+    @property
+    def tarball(self) -> tarfile.TarFile:
+        """
+        TarFile for this code package.
+
+        Returns
+        -------
+        TarFile
+            TarFile for everything in this code package
+        """
+        if self._tarball is None:
+            self._code_obj.seek(0)
+            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")
+        return self._tarball
+
+    def extract(self) -> TemporaryDirectory[str]:
+        """
+        Extracts the code package to a temporary directory.
+
+        This creates a temporary directory containing all user code
+        files from the code package. The temporary directory is
+        automatically deleted when the returned TemporaryDirectory
+        object is garbage collected or when its cleanup() is called.
+
+        Returns
+        -------
+        TemporaryDirectory
+            A temporary directory containing the extracted code files.
+            The directory and its contents are automatically deleted when
+            this object is garbage collected.
+        """
+        tmp = TemporaryDirectory()
+        data = io.BytesIO(self._code_obj.getvalue())
+        with tarfile.open(fileobj=data, mode="r:*") as tar:
+            tar.extractall(tmp.name, filter="data")
+        return tmp
+
+    @property
+    def script_name(self) -> str:
+        """
+        Returns the filename of the Python script containing the FlowSpec.
+
+        This is the main Python file that was used to execute the flow. For example,
+        if your flow is defined in 'myflow.py', this property will return 'myflow.py'.
+
+        Returns
+        -------
+        str
+            Name of the Python file containing the FlowSpec
+        """
+        return str(self._info["script"])
+
+    def __str__(self) -> str:
+        return "<MetaflowCode: %s>" % self._info["script"]
+
+    def __repr__(self) -> str:
+        return str(self)

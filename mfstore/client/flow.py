@@ -1,0 +1,161 @@
+"""``Flow``: all runs of one FlowSpec class; namespace and tag filters run as indexed SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import query
+from ._object import MetaflowObject
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+class Flow(MetaflowObject):
+    """
+    A Flow represents all existing flows with a certain name, in other words,
+    classes derived from `FlowSpec`. A container of `Run` objects.
+
+    In a namespace, ``Flow(name)`` raises ``MetaflowNamespaceMismatch`` unless at least
+    one run of the flow is in the namespace.
+
+    Attributes
+    ----------
+    latest_run : Run
+        Latest `Run` (in progress or completed, successfully or not) of this flow.
+    latest_successful_run : Run
+        Latest successfully completed `Run` of this flow.
+    """
+
+    _NAME = "flow"
+    _DEPTH = 1
+    _EXPECTS = "Expects Flow('FlowName')"
+
+    def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
+        return self._store.one(*query.compile_flow_lookup(ids[0]))
+
+    def _init_row(self, row: tuple[Any, ...]) -> None:
+        self._ts = row[-1]
+        self._tagset_id = None
+        self._run_pk = None
+
+    def _is_in_namespace(self, ns: str | None) -> bool:
+        if ns is None:
+            return True
+        return self._store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None
+
+    def _run_rows(self, tags: Sequence[str], *, successful: bool = False, latest: bool = False) -> list[tuple[Any, ...]]:
+        ns = self._current_namespace if self._namespace_check else None
+        wanted = query.required_tags(ns, tags)
+        if len(wanted) > 1:
+            # Drive the intersection from the rarest tag; a tag on no tag set means no run.
+            counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
+            if len(counts) < len(wanted):
+                return []
+            wanted.sort(key=counts.__getitem__)
+        return self._store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=latest))
+
+    def _make_runs(self, rows: list[tuple[Any, ...]]) -> list[Run]:
+        cls = self._CHILD_CLASS
+        assert cls is not None
+        return [cls._from_row(self, row[2], row) for row in rows]
+
+    def _child_rows(self) -> list[tuple[Any, ...]]:
+        raise NotImplementedError  # __iter__ is overridden
+
+    def _child_row(self, id: str) -> tuple[Any, ...] | None:
+        return self._store.one(*query.compile_run_lookup(self.id, id))
+
+    @property
+    def latest_run(self) -> Run | None:
+        """
+        Returns the latest run (either in progress or completed) of this flow.
+
+        Note that an in-progress run may be returned by this call. Use latest_successful_run
+        to get an object representing a completed successful run.
+
+        Returns
+        -------
+        Run, optional
+            Latest run of this flow
+        """
+        runs = self._make_runs(self._run_rows((), latest=True))
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        """
+        Returns the latest successful run of this flow.
+
+        Returns
+        -------
+        Run, optional
+            Latest successful run of this flow
+        """
+        runs = self._make_runs(self._run_rows((), successful=True, latest=True))
+        return runs[0] if runs else None
+
+    def runs(self, *tags: str) -> Iterator[Run]:
+        """
+        Returns an iterator over all `Run`s of this flow.
+
+        An optional filter is available that allows you to filter on tags.
+        If multiple tags are specified, only runs that have all the
+        specified tags are returned.
+
+        Parameters
+        ----------
+        tags : str
+            Tags to match.
+
+        Yields
+        ------
+        Run
+            `Run` objects in this flow.
+        """
+        return iter(self._make_runs(self._run_rows(tags)))
+
+    def _filtered_children(self, *tags: str) -> Iterator[Run]:
+        return self.runs(*tags)
+
+    def __iter__(self) -> Iterator[Run]:
+        """
+        Iterate over all children Run of this Flow.
+
+        Note that only runs in the current namespace are returned unless
+        _namespace_check is False
+
+        Yields
+        ------
+        Run
+            A Run in this Flow
+        """
+        return self.runs()
+
+    def __getitem__(self, run_id: str) -> Run:
+        """
+        Returns the Run object with the run ID 'run_id'
+
+        Parameters
+        ----------
+        run_id : str
+            Run ID
+
+        Returns
+        -------
+        Run
+            Run for this run ID in this Flow
+
+        Raises
+        ------
+        KeyError
+            If the run_id does not identify a valid Run object
+        """
+        return super().__getitem__(run_id)  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return super().__getstate__()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)

@@ -1,0 +1,95 @@
+"""``Metaflow``: the entry point listing flows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .. import query
+from ..exception import MetaflowNamespaceMismatch
+from .namespace import get_namespace
+from ._object import current_store, store_for
+from .flow import Flow
+
+
+class Metaflow:
+    """
+    Entry point to all objects in the Metaflow universe.
+
+    This object can be used to list all the flows present either through the explicit property
+    or by iterating over this object.
+
+    Attributes
+    ----------
+    flows : List[Flow]
+        Returns the list of all `Flow` objects known to this metadata provider. Note that only
+        flows present in the current namespace will be returned. A `Flow` is present in a namespace
+        if it has at least one run in the namespace.
+    """
+
+    def __init__(self, _current_metadata: str | None = None) -> None:
+        self._current_metadata = _current_metadata
+        self._store = store_for(_current_metadata) if _current_metadata else current_store()
+
+    @property
+    def flows(self) -> list[Flow]:
+        """
+        Returns a list of all the flows present, sorted by name.
+
+        Only flows present in the set namespace are returned. A flow is present in a namespace if
+        it has at least one run that is in the namespace.
+
+        Returns
+        -------
+        List[Flow]
+            List of all flows present.
+        """
+        return list(self)
+
+    def __iter__(self) -> Iterator[Flow]:
+        """
+        Iterator over all flows present, sorted by name.
+
+        Only flows present in the set namespace are returned. A flow is present in a
+        namespace if it has at least one run that is in the namespace.
+
+        Yields
+        -------
+        Flow
+            A Flow present in the Metaflow universe.
+        """
+        ns = get_namespace()
+        names = [row[0] for row in self._store.query(*query.compile_flows(ns))]
+        flows = []
+        for name in names:
+            try:
+                flows.append(Flow(name, _current_metadata=self._current_metadata))
+            except MetaflowNamespaceMismatch:  # the namespace changed meanwhile
+                continue
+        return iter(flows)
+
+    def __str__(self) -> str:
+        return "Metaflow()"
+
+    def __repr__(self) -> str:
+        return "Metaflow()"
+
+    def __getitem__(self, name: str) -> Flow:
+        """
+        Returns a specific flow by name.
+
+        The flow will only be returned if it is present in the current namespace.
+
+        Parameters
+        ----------
+        name : str
+            Name of the Flow
+
+        Returns
+        -------
+        Flow
+            Flow with the given name.
+        """
+        return Flow(name, _current_metadata=self._current_metadata)
+
+    def _ipython_key_completions_(self) -> list[str]:
+        return [flow.id for flow in self]

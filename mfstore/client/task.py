@@ -1,0 +1,665 @@
+"""``Task``: one execution of a step: artifacts, attempts, metadata, logs, lineage."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import namedtuple
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .. import query
+from ._object import MetaflowObject, metadata_str, ms_to_datetime
+from .data import Metadata, MetaflowArtifacts, MetaflowData
+
+if TYPE_CHECKING:
+    from .artifact import DataArtifact
+    from .code import MetaflowCode
+
+_UTC_EPOCH = datetime(1970, 1, 1)
+
+
+class Task(MetaflowObject):
+    """
+    A `Task` represents an execution of a `Step`.
+
+    It contains all `DataArtifact` objects produced by the task as
+    well as metadata related to execution.
+
+    Note that the `@retry` decorator may cause multiple attempts of
+    the task to be present. Usually you want the latest attempt, which
+    is what instantiating a `Task` object returns by default. If
+    you need to e.g. retrieve logs from a failed attempt, you can
+    explicitly get information about a specific attempt by using the
+    following syntax when creating a task:
+
+    `Task('flow/run/step/task', attempt=<attempt>)`
+
+    where `attempt=0` corresponds to the first attempt etc.
+
+    Attributes
+    ----------
+    metadata : List[Metadata]
+        List of all metadata events associated with the task.
+    metadata_dict : Dict[str, str]
+        A condensed version of `metadata`: A dictionary where keys
+        are names of metadata events and values the latest corresponding event.
+    data : MetaflowData
+        Container of all data artifacts produced by this task. Note that this
+        call downloads all data locally, so it can be slower than accessing
+        artifacts individually. See `MetaflowData` for more information.
+    artifacts : MetaflowArtifacts
+        Container of `DataArtifact` objects produced by this task.
+    successful : bool
+        True if the task completed successfully.
+    finished : bool
+        True if the task completed (successfully or not).
+    exception : object
+        Exception raised by this task if there was one.
+    finished_at : datetime
+        Time this task finished.
+    runtime_name : str
+        Runtime this task was executed on.
+    stdout : str
+        Standard output for the task execution.
+    stderr : str
+        Standard error output for the task execution.
+    code : MetaflowCode
+        Code package for this task (if present). See `MetaflowCode`.
+    environment_info : Dict[str, str]
+        Information about the execution environment.
+    """
+
+    _NAME = "task"
+    _DEPTH = 4
+    _EXPECTS = "Expects Task('FlowName/RunID/StepName/TaskID')"
+
+    _task_pk: int
+    _origin_task_pk: int | None
+
+    def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
+        return self._store.one(*query.compile_task_lookup(ids[0], ids[1], ids[2], ids[3]))
+
+    def _init_row(self, row: tuple[Any, ...]) -> None:
+        self._run_pk, self._tagset_id, self._task_pk, self._ts, self._origin_task_pk = row
+
+    # -- attempts -------------------------------------------------------------------
+
+    def _done_attempt(self) -> int | None:
+        """The attempt whose artifacts this task shows: ``attempt=`` or the latest done one."""
+        if self._attempt is not None:
+            return self._attempt
+        return self._store.scalar(*query.compile_done_attempt(self._task_pk))  # type: ignore[no-any-return]
+
+    def _attempt_row(self) -> tuple[Any, ...] | None:
+        """``(attempt, started_at, ended_at, task_ok, success)`` of the attempt shown."""
+        return self._store.one(*query.compile_attempt(self._task_pk, self._attempt))
+
+    @property
+    def current_attempt(self) -> int:
+        """
+        Get the relevant attempt for this Task.
+
+        Returns the specific attempt used when
+        initializing the instance, or the latest *started* attempt for the Task.
+
+        Returns
+        -------
+        int
+            attempt id for this task object
+        """
+        if self._attempt is not None:
+            return self._attempt
+        started = self._store.scalar(*query.compile_started_attempt(self._task_pk))
+        return 0 if started is None else int(started)
+
+    # -- artifacts ------------------------------------------------------------------
+
+    def _child_rows(self) -> list[tuple[Any, ...]]:
+        attempt = self._done_attempt()
+        if attempt is None:
+            return []
+        rows = self._store.query(*query.compile_artifacts(self._task_pk, attempt))
+        return [(name, self._run_pk, self._tagset_id, self._task_pk, attempt, sha, typ, ts) for name, sha, typ, ts in rows]
+
+    def _child_row(self, id: str) -> tuple[Any, ...] | None:
+        attempt = self._done_attempt()
+        if attempt is None:
+            return None
+        r = self._store.one(*query.compile_artifact(self._task_pk, attempt, id))
+        return None if r is None else (self._run_pk, self._tagset_id, self._task_pk, attempt, *r)
+
+    def _iter_filter(self, child_id: str) -> bool:
+        # exclude private data artifacts
+        return not child_id.startswith("_")
+
+    def __iter__(self) -> Iterator[DataArtifact]:
+        """
+        Iterate over all children DataArtifact of this Task (private ``_`` names hidden)
+
+        Yields
+        ------
+        DataArtifact
+            A DataArtifact in this Step
+        """
+        return super().__iter__()
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        """
+        Returns the DataArtifact object with the artifact name 'name'
+
+        Parameters
+        ----------
+        name : str
+            Data artifact name
+
+        Returns
+        -------
+        DataArtifact
+            DataArtifact for this artifact name in this task
+
+        Raises
+        ------
+        KeyError
+            If the name does not identify a valid DataArtifact object
+        """
+        return super().__getitem__(name)  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return super().__getstate__()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+
+    def _value(self, name: str, default: Any) -> Any:
+        try:
+            art = self[name]
+        except KeyError:
+            return default
+        return art.data
+
+    @property
+    def data(self) -> MetaflowData:
+        """
+        Returns a container of data artifacts produced by this task.
+
+        You can access data produced by this task as follows:
+        ```
+        print(task.data.my_var)
+        ```
+
+        Returns
+        -------
+        MetaflowData
+            Container of all artifacts produced by this task
+        """
+        return MetaflowData(self)
+
+    @property
+    def artifacts(self) -> MetaflowArtifacts:
+        """
+        Returns a container of DataArtifacts produced by this task.
+
+        You can access each DataArtifact by name like so:
+        ```
+        print(task.artifacts.my_var)
+        ```
+        This method differs from data() because it returns DataArtifact objects
+        (which contain additional metadata) as opposed to just the data.
+
+        Returns
+        -------
+        MetaflowArtifacts
+            Container of all DataArtifacts produced by this task
+        """
+        arts = list(self)
+        obj = namedtuple("MetaflowArtifacts", [art.id for art in arts])  # type: ignore[misc]
+        return obj._make(arts)  # type: ignore[return-value]
+
+    @property
+    def successful(self) -> bool:
+        """
+        Indicates whether or not the task completed successfully.
+
+        This information is always about the latest task to have completed (in case
+        of retries).
+
+        Returns
+        -------
+        bool
+            True if the task completed successfully and False otherwise
+        """
+        row = self._attempt_row()
+        return bool(row is not None and row[2] is not None and row[4])
+
+    @property
+    def finished(self) -> bool:
+        """
+        Indicates whether or not the task completed.
+
+        True once the task has ended, whether or not it was successful. This
+        information is always about the latest task to have completed (in case of
+        retries).
+
+        Returns
+        -------
+        bool
+            True if the task completed and False otherwise
+        """
+        row = self._attempt_row()
+        return bool(row is not None and row[2] is not None)
+
+    @property
+    def exception(self) -> Any | None:
+        """
+        Returns the exception that caused the task to fail, if any.
+
+        This information is always about the latest task to have completed (in case
+        of retries). If successful() returns False and finished() returns True,
+        this method can help determine what went wrong.
+
+        Returns
+        -------
+        object
+            Exception raised by the task or None if not applicable
+        """
+        return self._value("_exception", None)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """
+        Returns the datetime object of when the task finished (successfully or not).
+
+        This information is always about the latest task to have completed (in case
+        of retries). This call will return None if the task is not finished.
+
+        Returns
+        -------
+        datetime
+            Datetime of when the task finished
+        """
+        row = self._attempt_row()
+        return None if row is None else ms_to_datetime(row[2])
+
+    @property
+    def index(self) -> int | None:
+        """
+        Returns the index of the innermost foreach loop if this task is run inside at least
+        one foreach.
+
+        The index is what distinguishes the various tasks inside a given step.
+        This call returns None if this task was not run in a foreach loop.
+
+        Returns
+        -------
+        int, optional
+            Index in the innermost loop for this task
+        """
+        try:
+            return self["_foreach_stack"].data[-1].index  # type: ignore[no-any-return]
+        except (KeyError, IndexError):
+            return None
+
+    @property
+    def runtime_name(self) -> str | None:
+        """
+        Returns the name of the runtime this task executed on.
+
+        Returns
+        -------
+        str
+            Name of the runtime this task executed on
+        """
+        for t in self.tags:
+            if t.startswith("runtime:"):
+                return t.split(":")[1]
+        return None
+
+    # -- metadata -------------------------------------------------------------------
+
+    def _metadata_rows(self, task_pk: int, attempt: int | None) -> list[Metadata]:
+        return [
+            Metadata(name, json.loads(value) if is_json else value, ts, typ, self)
+            for name, value, is_json, ts, typ in self._store.query(*query.compile_metadata(task_pk, attempt))
+        ]
+
+    @property
+    def metadata(self) -> list[Metadata]:
+        """
+        Metadata events produced by this task across all attempts of the task
+        *except* if you selected a specific task attempt.
+
+        Note that Metadata is different from tags.
+
+        Returns
+        -------
+        List[Metadata]
+            Metadata produced by this task
+        """
+        result = self._metadata_rows(self._task_pk, self._attempt)
+        if self._origin_task_pk is not None:
+            # A clone (resume) has the metadata of its origin for names it lacks.
+            existing = {m.name for m in result}
+            latest = {m.name: m for m in sorted(self._metadata_rows(self._origin_task_pk, None), key=lambda m: m.created_at)}
+            for m in latest.values():
+                if m.name not in existing:
+                    result.append(m._replace(task=self))
+        return result
+
+    @property
+    def metadata_dict(self) -> dict[str, Any]:
+        """
+        Dictionary mapping metadata names (keys) and their associated values.
+
+        Note that unlike the metadata() method, this call will only return the latest
+        metadata for a given name. For example, if a task executes multiple times (retries),
+        the same metadata name will be generated multiple times (one for each execution of the
+        task). The metadata() method returns all those metadata elements whereas this call will
+        return the metadata associated with the latest execution of the task.
+
+        Returns
+        -------
+        Dict[str, str]
+            Dictionary mapping metadata name with value
+        """
+        return {m.name: m.value for m in sorted(self.metadata, key=lambda m: m.created_at)}
+
+    # -- logs -----------------------------------------------------------------------
+
+    def _log_attempt(self) -> int | None:
+        """The attempt whose logs are shown; None if that attempt never started."""
+        if self._attempt is None:
+            return self._store.scalar(*query.compile_started_attempt(self._task_pk))  # type: ignore[no-any-return]
+        exists = self._store.one(*query.compile_attempt(self._task_pk, self._attempt))
+        return None if exists is None else self._attempt
+
+    def loglines(self, stream: str, as_unicode: bool = True) -> Iterator[tuple[datetime | None, str | bytes]]:
+        """
+        Return an iterator over (utc_timestamp, logline) tuples.
+
+        Lines of the ``task`` and ``runtime`` sources are merged by timestamp; the
+        timestamps are naive UTC datetimes.
+
+        Parameters
+        ----------
+        stream : str
+            Either 'stdout' or 'stderr'.
+        as_unicode : bool, default: True
+            If as_unicode=False, each logline is returned as a byte object. Otherwise,
+            it is returned as a (unicode) string.
+
+        Yields
+        ------
+        Tuple[datetime, str]
+            Tuple of timestamp, logline pairs.
+        """
+        attempt = self._log_attempt()
+        if attempt is None:
+            # Like Metaflow for an attempt that has no log location: one empty line.
+            yield None, "" if as_unicode else b""
+            return
+        for ts_us, line in self._store.query(*query.compile_log_lines(self._task_pk, attempt, stream)):
+            yield _UTC_EPOCH + timedelta(microseconds=ts_us), line if as_unicode else line.encode("utf-8")
+
+    def _load_log(self, stream: str) -> str:
+        return "".join(str(line) + "\n" for _, line in self.loglines(stream))
+
+    def _log_size(self, stream: str) -> int:
+        attempt = self._log_attempt()
+        if attempt is None:
+            return 0
+        return int(self._store.scalar(*query.compile_log_size(self._task_pk, attempt, stream)))
+
+    @property
+    def stdout(self) -> str:
+        """
+        Returns the full standard out of this task.
+
+        If you specify a specific attempt for this task, it will return the
+        standard out for that attempt. If you do not specify an attempt,
+        this will return the current standard out for the latest *started*
+        attempt of the task. In both cases, multiple calls to this
+        method will return the most up-to-date log (so if an attempt is not
+        done, each call will fetch the latest log).
+
+        Returns
+        -------
+        str
+            Standard output of this task
+        """
+        return self._load_log("stdout")
+
+    @property
+    def stdout_size(self) -> int:
+        """
+        Returns the size of the stdout log of this task.
+
+        Similar to `stdout`, the size returned is the latest size of the log
+        (so for a running attempt, this value will increase as the task produces
+        more output). mfstore counts the UTF-8 bytes of ``stdout``.
+
+        Returns
+        -------
+        int
+            Size of the stdout log content (in bytes)
+        """
+        return self._log_size("stdout")
+
+    @property
+    def stderr(self) -> str:
+        """
+        Returns the full standard error of this task.
+
+        If you specify a specific attempt for this task, it will return the
+        standard error for that attempt. If you do not specify an attempt,
+        this will return the current standard error for the latest *started*
+        attempt. In both cases, multiple calls to this
+        method will return the most up-to-date log (so if an attempt is not
+        done, each call will fetch the latest log).
+
+        Returns
+        -------
+        str
+            Standard error of this task
+        """
+        return self._load_log("stderr")
+
+    @property
+    def stderr_size(self) -> int:
+        """
+        Returns the size of the stderr log of this task.
+
+        Similar to `stderr`, the size returned is the latest size of the log
+        (so for a running attempt, this value will increase as the task produces
+        more output). mfstore counts the UTF-8 bytes of ``stderr``.
+
+        Returns
+        -------
+        int
+            Size of the stderr log content (in bytes)
+        """
+        return self._log_size("stderr")
+
+    # -- code -----------------------------------------------------------------------
+
+    @property
+    def code(self) -> MetaflowCode | None:
+        """
+        Returns the MetaflowCode object for this task, if present (the run's code package).
+
+        Returns
+        -------
+        MetaflowCode
+            Code package for this task
+        """
+        sha = self._store.scalar("SELECT code_sha FROM runs WHERE run_pk = ?", (self._run_pk,))
+        if sha is None:
+            return None
+        from .code import MetaflowCode
+
+        return MetaflowCode(self._store, sha, flow_name=self._components[0])
+
+    @property
+    def environment_info(self) -> dict[str, Any] | None:
+        """
+        Returns information about the environment that was used to execute this task. As an
+        example, if the Conda environment is selected, this will return information about the
+        dependencies that were used in the environment.
+
+        This environment information is only available for tasks that have a code package.
+
+        Returns
+        -------
+        Dict
+            Dictionary describing the environment
+        """
+        code = self.code
+        if code is None:
+            return None
+        env = code.info.get("environment_info")
+        return env if isinstance(env, dict) else None
+
+    # -- lineage --------------------------------------------------------------------
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """
+        The pathspec of the task this task was cloned from (resume); None otherwise.
+
+        Returns:
+            str, optional
+                pathspec of the origin task.
+        """
+        if self._origin_task_pk is None:
+            return None
+        row = self._store.one(*query.compile_task_pathspec(self._origin_task_pk))
+        return None if row is None else "/".join(row)
+
+    def _get_matching_pathspecs(self, steps: list[str], metadata_key: str, metadata_pattern: str) -> Iterator[str]:
+        flow_id, run_id, _, _ = self._components
+        regex = re.compile(metadata_pattern)
+        for step in steps:
+            if metadata_pattern == ".*":
+                rows = self._store.query(*query.compile_task_ids(self._run_pk, step))  # type: ignore[arg-type]
+                ids = [r[0] for r in rows]
+            else:
+                ids = []
+                rows = self._store.query(*query.compile_tasks_with_metadata(self._run_pk, step, metadata_key))  # type: ignore[arg-type]
+                for task_id, value in rows:
+                    if task_id not in ids and regex.fullmatch(value):
+                        ids.append(task_id)
+            for task_id in ids:
+                yield "%s/%s/%s/%s" % (flow_id, run_id, step, task_id)
+
+    @staticmethod
+    def _get_previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
+        return [name for name, attrs in graph_info["steps"].items() if step_name in attrs["next"]]
+
+    @property
+    def parent_task_pathspecs(self) -> Iterator[str]:
+        """
+        Yields pathspecs of all parent tasks of the current task.
+
+        Yields
+        ------
+        str
+            Pathspec of the parent task of the current task
+        """
+        step_name = self._components[2]
+        metadata_dict = self.metadata_dict
+        graph_info = self["_graph_info"].data
+        steps = self._get_previous_steps(graph_info, step_name)
+        node_type = graph_info["steps"][step_name]["type"]
+        metadata_key = "foreach-execution-path"
+        current_path = metadata_dict.get(metadata_key)
+        if len(steps) > 1:
+            pattern = current_path or ".*"
+        else:
+            if not steps:
+                return
+            if not current_path:
+                pattern = ".*"
+            else:
+                current_depth = len(current_path.split(","))
+                if node_type == "join":
+                    pattern = f"{current_path},.*"
+                else:
+                    parent_step_type = graph_info["steps"][steps[0]]["type"]
+                    target_depth = current_depth
+                    if parent_step_type in ("split-foreach", "split-parallel") and current_depth == 1:
+                        pattern = ".*"
+                    else:
+                        if parent_step_type in ("split-foreach", "split-parallel"):
+                            target_depth = current_depth - 1
+                        pattern = ",".join(current_path.split(",")[:target_depth])
+        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
+
+    @property
+    def child_task_pathspecs(self) -> Iterator[str]:
+        """
+        Yields pathspecs of all child tasks of the current task.
+
+        Yields
+        ------
+        str
+            Pathspec of the child task of the current task
+        """
+        step_name = self._components[2]
+        metadata_dict = self.metadata_dict
+        graph_info = self["_graph_info"].data
+        steps = list(graph_info["steps"][step_name]["next"])
+        node_type = graph_info["steps"][step_name]["type"]
+        metadata_key = "foreach-execution-path"
+        current_path = metadata_dict.get(metadata_key)
+        if len(steps) > 1:
+            pattern = current_path or ".*"
+        else:
+            if not steps:
+                return
+            if not current_path:
+                pattern = ".*"
+            else:
+                current_depth = len(current_path.split(","))
+                if node_type in ("split-foreach", "split-parallel"):
+                    pattern = f"{current_path},.*"
+                else:
+                    child_step_type = graph_info["steps"][steps[0]]["type"]
+                    if len(self._get_previous_steps(graph_info, steps[0])) > 1:
+                        child_step_type = "static-join"
+                    target_depth = current_depth
+                    if child_step_type == "join" and current_depth == 1:
+                        pattern = ".*"
+                    else:
+                        if child_step_type == "join":
+                            target_depth = current_depth - 1
+                        pattern = ",".join(current_path.split(",")[:target_depth])
+        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
+
+    @property
+    def parent_tasks(self) -> Iterator[Task]:
+        """
+        Yields all parent tasks of the current task if one exists.
+
+        Yields
+        ------
+        Task
+            Parent task of the current task
+        """
+        md = metadata_str(self._store)
+        for pathspec in self.parent_task_pathspecs:
+            yield Task(pathspec, _namespace_check=False, _current_metadata=md)
+
+    @property
+    def child_tasks(self) -> Iterator[Task]:
+        """
+        Yields all child tasks of the current task if one exists.
+
+        Yields
+        ------
+        Task
+            Child task of the current task
+        """
+        md = metadata_str(self._store)
+        for pathspec in self.child_task_pathspecs:
+            yield Task(pathspec, _namespace_check=False, _current_metadata=md)

@@ -1,0 +1,160 @@
+"""``MetaflowTrigger`` / ``MetaflowEvent``: what started a run (from ``trigger_events``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+
+class MetaflowEvent(NamedTuple):
+    """
+    Container of metadata that identifies the event that triggered
+    the `Run` under consideration.
+
+    Attributes
+    ----------
+    name : str
+        name of the event.
+    id : str
+        unique identifier for the event.
+    timestamp : datetime
+        timestamp recording creation time for the event.
+    type : str
+        type for the event - one of `event` or `run`
+    """
+
+    name: str
+    """Name of the event (or ``metaflow.<Flow>.<end step>`` for a run)."""
+    id: str
+    """Unique identifier of the event (for a run: the triggering pathspec)."""
+    timestamp: datetime
+    """Creation time of the event (naive local time)."""
+    type: str
+    """``'event'`` or ``'run'``."""
+
+
+class MetaflowTrigger:
+    """
+    Defines a container of event triggers' metadata (``Run.trigger``).
+    """
+
+    def __init__(self, events: list[MetaflowEvent], pathspecs: list[str | None], md: str | None = None) -> None:
+        self._events = events
+        self._pathspecs = pathspecs
+        self._md = md
+        self._runs: list[Any] | None = None
+
+    @classmethod
+    def _from_rows(cls, rows: list[tuple[Any, ...]], run: Any) -> MetaflowTrigger:
+        from ._object import metadata_str
+
+        events = []
+        pathspecs = []
+        for name, event_id, typ, ts, pathspec, _payload in rows:
+            events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
+            pathspecs.append(pathspec if typ == "run" else None)
+        return cls(events, pathspecs, metadata_str(run._store))
+
+    @property
+    def event(self) -> MetaflowEvent | None:
+        """
+        The `MetaflowEvent` object corresponding to the triggering event.
+
+        If multiple events triggered the run, this property is the latest event.
+
+        Returns
+        -------
+        MetaflowEvent, optional
+            The latest event that triggered the run, if applicable.
+        """
+        return next(iter(self._events), None)
+
+    @property
+    def events(self) -> list[MetaflowEvent] | None:
+        """
+        The list of `MetaflowEvent` objects correspondings to all the triggering events.
+
+        Returns
+        -------
+        List[MetaflowEvent], optional
+            List of all events that triggered the run
+        """
+        return list(self._events) or None
+
+    @property
+    def run(self) -> Any | None:
+        """
+        The corresponding `Run` object if the triggering event is a Metaflow run.
+
+        In case multiple runs triggered the run, this property is the latest run.
+        Returns `None` if none of the triggering events are a `Run`.
+
+        Returns
+        -------
+        Run, optional
+            Latest Run that triggered this run, if applicable.
+        """
+        runs = self.runs
+        return runs[0] if runs else None
+
+    @property
+    def runs(self) -> list[Any] | None:
+        """
+        The list of `Run` objects in the triggering events.
+
+        Returns `None` if none of the triggering events are `Run` objects.
+
+        Returns
+        -------
+        List[Run], optional
+            List of runs that triggered this run, if applicable.
+        """
+        if self._runs is None:
+            from .run import Run
+
+            self._runs = []
+            for event, pathspec in zip(self._events, self._pathspecs):
+                if event.type != "run":
+                    continue
+                parts = (pathspec or event.id).split("/")
+                self._runs.append(Run("/".join(parts[:2]), _namespace_check=False, _current_metadata=self._md))
+        return list(self._runs) or None
+
+    def __getitem__(self, key: str) -> Any:
+        """
+        If triggering events are runs, `key` corresponds to the flow name of the triggering run.
+        Otherwise, `key` corresponds to the event name and a `MetaflowEvent` object is returned.
+
+        Returns
+        -------
+        Union[Run, MetaflowEvent]
+            `Run` object if triggered by a run. Otherwise returns a `MetaflowEvent`.
+        """
+        runs = self.runs
+        if runs:
+            for run in runs:
+                if run.path_components[0] == key:
+                    return run
+        elif self.events:
+            for event in self._events:
+                if event.name == key:
+                    return event
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[MetaflowEvent]:
+        return iter(self._events)
+
+    def __contains__(self, ident: object) -> bool:
+        try:
+            return bool(self.__getitem__(ident))  # type: ignore[arg-type]
+        except KeyError:
+            return False
+
+    def __repr__(self) -> str:
+        return "MetaflowTrigger(%r)" % (self._events,)
+
+
+#: Metaflow's name for the same class.
+Trigger = MetaflowTrigger
+
