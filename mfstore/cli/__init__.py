@@ -16,7 +16,7 @@ def cli() -> None:
 
     Example:
 
-        mfstore runs TrainFlow --file metaflow.mfdb
+        mfstore runs TrainFlow --mfdb metaflow.mfdb
     """
 
 
