@@ -1,0 +1,51 @@
+"""Session fixtures: one real Metaflow history, imported once from a moved copy."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mf_history(tmp_path_factory) -> Path:
+    """Workdir holding `.metaflow` built by real Metaflow (see mfhistory.py)."""
+    pytest.importorskip("metaflow")
+    from tests.sharing.mfhistory import build_history
+
+    workdir = tmp_path_factory.mktemp("mfhist")
+    build_history(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def moved_history(mf_history, tmp_path_factory) -> Path:
+    """A copy of the `.metaflow` directory at another absolute path (stored roots are stale)."""
+    dest = tmp_path_factory.mktemp("moved") / "elsewhere" / ".metaflow"
+    shutil.copytree(mf_history / ".metaflow", dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def imported(mf_history, moved_history) -> Path:
+    """The moved history imported into `<workdir>/imported.mfdb` (next to the original, so
+    both clients' dumps normalize paths the same way)."""
+    from mfstore.importer import import_metaflow
+    from mfstore.store import Store
+
+    path = mf_history / "imported.mfdb"
+    store = Store(path, create=True)
+    try:
+        report = import_metaflow(moved_history, store)
+    finally:
+        store.close()
+    assert report.problems == [] and report.conflicts == []
+    return path
+
+
+@pytest.fixture
+def imported_copy(imported, tmp_path) -> Path:
+    """A private copy of the imported file, for tests that change it."""
+    dst = tmp_path / "copy.mfdb"
+    shutil.copy(imported, dst)
+    return dst
