@@ -85,8 +85,30 @@ def _policy_memory(conn: apsw.Connection) -> None:
 # -- header checks (before SQLite sees the file) ----------------------------------
 
 
+#: How long an apparently truncated file that is in use (it has a ``-wal``) is re-read
+#: before the header is believed: a checkpoint in another process writes page 1 (with the
+#: new page count) before the pages that extend the file (issue 7).
+_CHECKPOINT_SETTLE_SECONDS = 2.0
+
+
 def _check_header(path: Path) -> None:
     """Raise a one-line error if ``path`` is not a (complete) .mfdb; read-only."""
+    deadline = time.monotonic() + _CHECKPOINT_SETTLE_SECONDS
+    while True:
+        try:
+            _check_header_once(path)
+            return
+        except TruncatedFileError:
+            if not os.path.exists(str(path) + "-wal"):
+                raise  # nobody is writing it: a short file is an incomplete copy
+            if time.monotonic() > deadline:
+                # Live file whose header stays ahead of its length: let SQLite judge
+                # it (it reads the WAL too) rather than refuse a file in use.
+                return
+            time.sleep(0.01)
+
+
+def _check_header_once(path: Path) -> None:
     size = path.stat().st_size
     if size == 0:
         return
