@@ -65,25 +65,39 @@ def compile_runs(
     *,
     successful: bool = False,
     latest: bool = False,
+    before: tuple[int, str] | None = None,
+    limit: int | None = None,
 ) -> tuple[str, Params]:
     """Runs of ``flow_id`` carrying all ``tags`` (user or system), newest first.
 
     ``successful`` keeps only successful runs; ``latest`` returns at most one row and
-    costs one index seek per matching tag set.
+    costs one index seek per matching tag set; ``before`` keeps runs strictly older
+    than ``(ts_epoch, run_number)``; ``limit`` returns the newest ``limit`` rows with
+    ``limit`` index seeks per matching tag set (``latest`` is ``limit=1``).
     """
+    if latest:
+        limit = 1
     params: Params = {"flow": flow_id}
     ok = " AND status = 'successful'" if successful else ""
     ok_r = " AND r.status = 'successful'" if successful else ""
+    if before is not None:
+        params["bts"], params["brn"] = before
+        ok += " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
+        ok_r += " AND (r.ts_epoch < :bts OR (r.ts_epoch = :bts AND r.run_number < :brn))"
     if not tags:
         sql = "SELECT %s FROM runs r WHERE r.flow_id = :flow%s %s" % (_RUN_COLS, ok_r, _ORDER)
-        return (sql + " LIMIT 1" if latest else sql), params
+        if limit is not None:
+            params["lim"] = limit
+            sql += " LIMIT :lim"
+        return sql, params
     matching = _matching_tagsets(tags, params)
-    if latest:
+    if limit is not None:
+        params["lim"] = limit
         sql = (
             "WITH m(tagset_id) AS (%s) "
-            "SELECT %s FROM m JOIN runs r ON r.run_pk = ("
+            "SELECT %s FROM m JOIN runs r ON r.run_pk IN ("
             "SELECT run_pk FROM runs WHERE flow_id = :flow AND tagset_id = m.tagset_id%s "
-            "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1) %s LIMIT 1"
+            "ORDER BY ts_epoch DESC, run_number DESC LIMIT :lim) %s LIMIT :lim"
         ) % (matching, _RUN_COLS, ok, _ORDER)
         return sql, params
     # CROSS JOIN pins the join order: matching tag sets first, then an index range
@@ -353,3 +367,51 @@ def compile_code_package(sha: str) -> tuple[str, Params]:
 def compile_blob_size(sha: str) -> tuple[str, Params]:
     """Raw (pickled) size of a blob."""
     return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}
+
+
+
+#: How many of the newest runs the first page of a run query examines.
+LATEST_WINDOW = 64
+
+
+def compile_window_bound(flow_id: str, *, successful: bool = False, window: int = LATEST_WINDOW) -> tuple[str, Params]:
+    """``(ts_epoch, run_number)`` of the ``window``-th newest run (no row: fewer runs)."""
+    ok = " AND status = 'successful'" if successful else ""
+    return (
+        "SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow%s "
+        "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip" % ok,
+        {"flow": flow_id, "skip": window - 1},
+    )
+
+
+def compile_window(
+    flow_id: str,
+    tags: Sequence[str],
+    *,
+    successful: bool = False,
+    bound: tuple[int, str] | None = None,
+    first: bool = False,
+) -> tuple[str, Params]:
+    """Runs carrying all ``tags`` among the newest runs (those at or after ``bound``), newest first.
+
+    Walks ``runs_by_time`` (``runs_ok_by_time``) backwards from the newest run, one
+    primary-key seek per tag per run, never past ``bound`` (``compile_window_bound``):
+    a common filter is answered after a few rows. The runs older than ``bound`` come
+    from ``compile_runs(..., before=bound)``, one seek per matching tag set - few
+    exactly when the filter is rare.
+    """
+    params: Params = {"flow": flow_id}
+    clauses = ["r.flow_id = :flow"]
+    if successful:
+        clauses.append("r.status = 'successful'")
+    if bound is not None:
+        params["bts"], params["brn"] = bound
+        clauses.append("r.ts_epoch >= :bts AND (r.ts_epoch > :bts OR r.run_number >= :brn)")
+    for i, tag in enumerate(tags):
+        params["p%d" % i] = tag
+        clauses.append(
+            "EXISTS (SELECT 1 FROM tagset_tags t%d WHERE t%d.flow_id = :flow AND t%d.tag = :p%d "
+            "AND t%d.tagset_id = r.tagset_id)" % (i, i, i, i, i)
+        )
+    sql = "SELECT %s FROM runs r WHERE %s %s" % (_RUN_COLS, " AND ".join(clauses), _ORDER)
+    return (sql + " LIMIT 1" if first else sql), params

@@ -69,6 +69,7 @@ class MetaflowData:
         return self._artifacts[name].data
 
     def __contains__(self, var: object) -> bool:
+        """True if the task has a (public) artifact named ``var``."""
         return var in self._artifacts
 
     def __dir__(self) -> list[str]:

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from .run import Run
 
 
+#: Page sizes for runs older than the first window (then all the rest at once).
+_PAGES = (1, 32, 1024)
+
+
 class Flow(MetaflowObject):
     """
     A Flow represents all existing flows with a certain name, in other words,
@@ -45,16 +49,51 @@ class Flow(MetaflowObject):
             return True
         return self._store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None
 
-    def _run_rows(self, tags: Sequence[str], *, successful: bool = False, latest: bool = False) -> list[tuple[Any, ...]]:
+    def _wanted(self, tags: Sequence[str]) -> list[str] | None:
+        """Required tags, rarest first; None if some tag is on no tag set (no run can match)."""
         ns = self._current_namespace if self._namespace_check else None
         wanted = query.required_tags(ns, tags)
         if len(wanted) > 1:
-            # Drive the intersection from the rarest tag; a tag on no tag set means no run.
             counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
             if len(counts) < len(wanted):
-                return []
+                return None
             wanted.sort(key=counts.__getitem__)
-        return self._store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=latest))
+        return wanted
+
+    def _iter_rows(self, tags: Sequence[str], *, successful: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Matching run rows, newest first: the newest runs by a bounded walk, then the rest."""
+        wanted = self._wanted(tags)
+        if wanted is None:
+            return
+        store = self._store
+        bound = store.one(*query.compile_window_bound(self.id, successful=successful))
+        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))  # type: ignore[arg-type]
+        if bound is None:
+            return
+        # Older runs: growing pages (one seek per matching tag set each), so that the
+        # first few cost little, then everything left.
+        before: tuple[int, str] = bound  # type: ignore[assignment]
+        for limit in (*_PAGES, None):
+            rows = store.query(
+                *query.compile_runs(self.id, wanted, successful=successful, before=before, limit=limit)
+            )
+            yield from rows
+            if limit is None or len(rows) < limit:
+                return
+            before = (rows[-1][5], rows[-1][2])
+
+    def _latest_row(self, *, successful: bool) -> list[tuple[Any, ...]]:
+        wanted = self._wanted(())
+        if wanted is None:
+            return []
+        store = self._store
+        if not wanted:
+            return store.query(*query.compile_runs(self.id, (), successful=successful, latest=True))
+        bound = store.one(*query.compile_window_bound(self.id, successful=successful))
+        rows = store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True))  # type: ignore[arg-type]
+        if rows or bound is None:
+            return rows
+        return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True, before=bound))  # type: ignore[arg-type]
 
     def _make_runs(self, rows: list[tuple[Any, ...]]) -> list[Run]:
         cls = self._CHILD_CLASS
@@ -80,7 +119,7 @@ class Flow(MetaflowObject):
         Run, optional
             Latest run of this flow
         """
-        runs = self._make_runs(self._run_rows((), latest=True))
+        runs = self._make_runs(self._latest_row(successful=False))
         return runs[0] if runs else None
 
     @property
@@ -93,7 +132,7 @@ class Flow(MetaflowObject):
         Run, optional
             Latest successful run of this flow
         """
-        runs = self._make_runs(self._run_rows((), successful=True, latest=True))
+        runs = self._make_runs(self._latest_row(successful=True))
         return runs[0] if runs else None
 
     def runs(self, *tags: str) -> Iterator[Run]:
@@ -114,7 +153,9 @@ class Flow(MetaflowObject):
         Run
             `Run` objects in this flow.
         """
-        return iter(self._make_runs(self._run_rows(tags)))
+        cls = self._CHILD_CLASS
+        assert cls is not None
+        return (cls._from_row(self, row[2], row) for row in self._iter_rows(tags))
 
     def _filtered_children(self, *tags: str) -> Iterator[Run]:
         return self.runs(*tags)

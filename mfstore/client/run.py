@@ -294,7 +294,7 @@ class Run(MetaflowObject):
             Tag to add.
         """
         # Like Metaflow, an iterable of tags is accepted too (legacy).
-        if isinstance(tag, str):
+        if isinstance(tag, (str, bytes)):
             tag = [tag]  # type: ignore[assignment]
         return self.replace_tag([], tag)  # type: ignore[arg-type]
 
@@ -324,7 +324,7 @@ class Run(MetaflowObject):
         tag : str
             Tag to remove.
         """
-        if isinstance(tag, str):
+        if isinstance(tag, (str, bytes)):
             tag = [tag]  # type: ignore[assignment]
         return self.replace_tag(tag, [])  # type: ignore[arg-type]
 
@@ -355,8 +355,8 @@ class Run(MetaflowObject):
         tag_to_add : str
             Tag to add.
         """
-        remove: Any = [tag_to_remove] if isinstance(tag_to_remove, str) else tag_to_remove
-        add: Any = [tag_to_add] if isinstance(tag_to_add, str) else tag_to_add
+        remove: Any = [tag_to_remove] if isinstance(tag_to_remove, (str, bytes)) else tag_to_remove
+        add: Any = [tag_to_add] if isinstance(tag_to_add, (str, bytes)) else tag_to_add
         return self.replace_tags(remove, add)
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:

@@ -143,9 +143,11 @@ class MetaflowTrigger:
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[MetaflowEvent]:
+        """The triggering events, latest first."""
         return iter(self._events)
 
     def __contains__(self, ident: object) -> bool:
+        """True if ``self[ident]`` would succeed."""
         try:
             return bool(self.__getitem__(ident))  # type: ignore[arg-type]
         except KeyError:

@@ -1,0 +1,47 @@
+"""The public API: a sorted ``__all__``, docstrings, and a light ``import mfstore``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mfstore
+
+RUNTIME = {"FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step"}
+
+
+def test_all_sorted_and_documented():
+    assert mfstore.__all__ == sorted(mfstore.__all__)
+    for name in mfstore.__all__:
+        if name in RUNTIME:
+            continue  # served by mfstore.runtime (another module's contract)
+        obj = getattr(mfstore, name)
+        assert (obj.__doc__ or "").strip(), name
+
+
+def test_client_members_documented():
+    from mfstore import DataArtifact, Flow, Metaflow, MetaflowCode, MetaflowData, Run, Step, Task
+    from mfstore.client import MetaflowTrigger
+
+    for cls in (Metaflow, Flow, Run, Step, Task, DataArtifact, MetaflowData, MetaflowCode, MetaflowTrigger):
+        for name, member in vars(cls).items():
+            if name.startswith("_") and name not in ("__iter__", "__getitem__", "__contains__"):
+                continue
+            if callable(member) or isinstance(member, property):
+                assert (member.__doc__ or "").strip(), "%s.%s" % (cls.__name__, name)
+
+
+def test_cold_import_is_light():
+    code = (
+        "import sys, mfstore; "
+        "print(','.join(m for m in ('cloudpickle', 'zstandard', 'click', 'rich', 'mfstore.runtime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_unknown_attribute():
+    import pytest
+
+    with pytest.raises(AttributeError):
+        mfstore.no_such_name  # noqa: B018

@@ -1,0 +1,47 @@
+"""The sha check, safe loading, and that reading one artifact touches only its blob."""
+
+from __future__ import annotations
+
+import pytest
+
+from mfstore import DataArtifact, Run
+from mfstore.exception import MetaflowDataCorruption, UnsafeArtifactError
+
+
+def test_corrupt_chunk_names_the_artifact(history):
+    r = history.run(values={"x": "a value", "y": "another value"})
+    x = DataArtifact(r.pathspec + "/end/2/x")
+    y = DataArtifact(r.pathspec + "/end/2/y")
+    with history.store.write():
+        history.store.execute(
+            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (b"garbage", x.sha))
+    with pytest.raises(MetaflowDataCorruption) as e:
+        x.data
+    assert r.pathspec + "/end/2/x" in str(e.value)
+    with pytest.raises(MetaflowDataCorruption):
+        Run(r.pathspec).data.x
+    assert y.data == "another value"  # other artifacts are untouched
+
+
+def test_reading_one_artifact_reads_only_its_blob(history):
+    r = history.run(values={"x": 1, "y": 2})
+    art = DataArtifact(r.pathspec + "/end/2/x")
+    seen = []
+    history_store = art._store
+    history_store.conn.exec_trace = lambda cur, sql, b: seen.append((sql, b)) or True
+    try:
+        assert art.data == 1
+    finally:
+        history_store.conn.exec_trace = None
+    shas = {v for _, b in seen for v in (b.values() if isinstance(b, dict) else b or ()) if isinstance(v, str) and len(v) == 40}
+    assert shas == {art.sha}
+
+
+def test_load_safe_refuses_code(history):
+    class Custom:
+        pass
+
+    r = history.run(values={"obj": Custom(), "plain": {"a": [1, 2]}})
+    assert DataArtifact(r.pathspec + "/end/2/plain").load_safe() == {"a": [1, 2]}
+    with pytest.raises(UnsafeArtifactError):
+        DataArtifact(r.pathspec + "/end/2/obj").load_safe()
