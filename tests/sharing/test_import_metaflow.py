@@ -138,6 +138,9 @@ IGNORE = KNOWN_DIFFERENCES | {
     "runs.*.steps.*.tasks.*.stderr_size",
     "metadata_type",
     "lib",
+    # A failed run has ended: mfstore gives it finished/finished_at (ref §7), Metaflow None.
+    "runs.*.finished_at_is_none",
+    "runs.*.steps.*.tasks.*.attempts.*.finished",
     # Run order and latest_run: Metaflow re-dates re-tagged runs (trap T2); mfstore
     # keeps created_at. Runs are compared keyed by id below; order only where no run
     # of the flow was re-tagged.
