@@ -15,8 +15,9 @@ Merge rules (documented in docs/sharing.md):
   trigger events.
 - User tags are reconciled: tag events of both files are unioned; then each tag's
   presence is decided by the newest statement about it, where a statement is a tag
-  event that added or removed it, or a side's current tag set (dated at that side's
-  newest tag event, or the run's creation). Ties keep the tag.
+  event (from either file) that added or removed it; a tag no event mentions is kept
+  if either side has it (a side's current set counts as dated at the run's creation).
+  Ties keep the tag.
 """
 
 from __future__ import annotations
@@ -271,9 +272,7 @@ def _reconcile(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[An
     dst_user, _ = _tags(dst, dst_tagset)
     src_ev, dst_ev = _events(src, pk), _events(dst, dst_pk)
     new_events = [e for e in src_ev if e not in set(dst_ev)]
-    src_ts = max([created, *(e[0] for e in src_ev)])
-    dst_ts = max([created, *(e[0] for e in dst_ev)])
-    merged = reconcile_user_tags(dst_user, dst_ev, dst_ts, src_user, src_ev, src_ts)
+    merged = reconcile_user_tags(dst_user, dst_ev, created, src_user, src_ev, created)
     if not new_events and merged == dst_user:
         return False
     dst.executemany(

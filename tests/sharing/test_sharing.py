@@ -1,0 +1,212 @@
+"""snapshot, export, merge, delete + GC, verify, stats and their CLI."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mfstore import sharing
+from mfstore.cli import cli
+from mfstore.sharing import RunFilter
+from mfstore.store import Store
+from mfstore.writer import Writer, prepare_artifacts
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with Store(path) as s:
+        return {t: s.scalar("SELECT count(*) FROM %s" % t) for t in
+                ("runs", "tasks", "attempts", "artifacts", "metadata", "log_lines", "blobs", "tag_events")}
+
+
+def _make_run(store: Store, flow: str, values: dict, *, tags=(), user="alice") -> str:
+    w = Writer(store)
+    run = w.begin_run(flow, user_name=user, user_tags=tags, system_tags=["user:%s" % user])
+    task = w.add_task(run, "start")
+    w.begin_attempt(task, 0)
+    w.add_log_lines(task, 0, "stdout", [(int(time.time() * 1e6), "hello")])
+    w.end_attempt(task, 0, artifacts=prepare_artifacts(values), task_ok=True, success=True)
+    w.end_run(run, successful=True)
+    return run.pathspec
+
+
+def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
+    code = (
+        "import sys, time\n"
+        "from mfstore.store import Store\n"
+        "from mfstore.writer import Writer, prepare_artifacts\n"
+        "s = Store(sys.argv[1]); w = Writer(s)\n"
+        "end = time.time() + 3\n"
+        "i = 0\n"
+        "while time.time() < end:\n"
+        "    r = w.begin_run('BusyFlow', user_name='w', system_tags=['user:w'])\n"
+        "    t = w.add_task(r, 'start'); w.begin_attempt(t, 0)\n"
+        "    w.end_attempt(t, 0, artifacts=prepare_artifacts({'i': i, 'pad': 'x' * 5000 + str(i)}), task_ok=True, success=True)\n"
+        "    w.end_run(r, successful=True, checkpoint=False); i += 1\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(imported_copy)], env=env)
+    try:
+        time.sleep(0.5)
+        for k in range(4):
+            dst = tmp_path / ("snap%d.mfdb" % k)
+            sharing.snapshot(imported_copy, dst)
+            assert not Path(str(dst) + "-wal").exists() and not Path(str(dst) + "-shm").exists()
+            assert sharing.verify(dst) == []
+            time.sleep(0.3)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert _counts(tmp_path / "snap3.mfdb")["runs"] > _counts(tmp_path / "snap0.mfdb")["runs"] >= 11
+
+
+def test_export_subset_has_only_referenced_blobs(imported, tmp_path):
+    dst = tmp_path / "sub.mfdb"
+    report = sharing.export(imported, dst, RunFilter(flow="LinearParamsFlow", tags=["shared"]))
+    assert len(report.added) == 2
+    with Store(dst) as s:
+        assert {r[0] for r in s.query("SELECT flow_id FROM runs")} == {"LinearParamsFlow"}
+        assert s.scalar("SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts)") == 0
+        assert s.scalar("SELECT count(*) FROM log_lines") > 0
+    assert sharing.verify(dst) == []
+    prod = tmp_path / "prod.mfdb"
+    assert len(sharing.export(imported, prod, RunFilter(namespace="production:tok")).added) == 1
+    with pytest.raises(Exception, match="already exists"):
+        sharing.export(imported, prod, RunFilter())
+
+
+def test_export_time_filters_and_unknown_pathspec(imported, tmp_path):
+    with Store(imported) as s:
+        ts = sorted(r[0] for r in s.query("SELECT ts_epoch FROM runs"))
+    mid = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts[len(ts) // 2] / 1000 + 1))
+    a = sharing.export(imported, tmp_path / "a.mfdb", RunFilter(before=sharing.parse_time(mid)))
+    b = sharing.export(imported, tmp_path / "b.mfdb", RunFilter(since=sharing.parse_time(mid)))
+    assert len(a.added) + len(b.added) == len(ts)
+    with pytest.raises(Exception, match="does not exist"):
+        sharing.export(imported, tmp_path / "c.mfdb", RunFilter(pathspecs=["LinearParamsFlow/1"]))
+
+
+def test_merge_is_idempotent_and_dedups(imported, tmp_path):
+    mine = tmp_path / "mine.mfdb"
+    sharing.export(imported, mine, RunFilter(flow="ForeachFlow"))
+    r1 = sharing.merge(imported, mine)
+    assert len(r1.identical) == 1 and len(r1.added) == len(_runs(imported)) - 1
+    before = _counts(mine)
+    r2 = sharing.merge(imported, mine)
+    assert r2.added == [] and r2.conflicts == [] and r2.retagged == [] and r2.blobs_added == 0
+    assert _counts(mine) == before == _counts(imported)
+
+
+def _runs(path):
+    with Store(path) as s:
+        return s.query("SELECT flow_id, run_number FROM runs")
+
+
+def test_merge_conflict_is_reported_and_untouched(tmp_path):
+    a, b = tmp_path / "a.mfdb", tmp_path / "b.mfdb"
+    with Store(a, create=True) as s:
+        ps = _make_run(s, "F", {"x": 1})
+    shutil.copy(a, b)
+    with Store(b) as s:  # same run, different content on the other side
+        s.execute("UPDATE artifacts SET ts_epoch = ts_epoch + 1")
+    before_a, before_b = a.read_bytes(), b.read_bytes()
+    report = sharing.merge(b, a)
+    assert report.conflicts == ["%s: differs in artifacts" % ps]
+    assert _counts(a) == _counts(b)
+    assert b.read_bytes() == before_b and len(a.read_bytes()) == len(before_a)
+
+
+def test_merge_reconciles_tag_edits(tmp_path):
+    a, b = tmp_path / "a.mfdb", tmp_path / "b.mfdb"
+    with Store(a, create=True) as s:
+        _make_run(s, "F", {"x": 1}, tags=["orig", "gone"])
+        pk = s.scalar("SELECT run_pk FROM runs")
+    shutil.copy(a, b)
+    with Store(a) as s:
+        Writer(s).replace_user_tags(pk, ["gone"], ["mine"], user_name="alice", ts_epoch=10**13)
+    with Store(b) as s:
+        Writer(s).replace_user_tags(pk, [], ["theirs"], user_name="bob", ts_epoch=10**13 + 5)
+    report = sharing.merge(b, a)
+    assert report.retagged == ["F/%s" % _runs(a)[0][1]]
+    with Store(a) as s:
+        user, _ = Writer(s).read_tagset(s.scalar("SELECT tagset_id FROM runs"))
+        assert user == {"orig", "mine", "theirs"}
+        assert s.scalar("SELECT count(*) FROM tag_events") == 2
+    assert sharing.merge(b, a).retagged == []
+
+
+def test_delete_keeps_shared_blobs_and_shrinks(tmp_path):
+    path = tmp_path / "d.mfdb"
+    big = os.urandom(2_000_000)
+    with Store(path, create=True) as s:
+        keep = _make_run(s, "F", {"shared": "same value", "big_keep": big[:10]})
+        drop = _make_run(s, "F", {"shared": "same value", "big": big})
+    size = path.stat().st_size
+    dry = sharing.delete(path, RunFilter(pathspecs=[drop]), dry_run=True)
+    assert dry.runs == [drop] and path.stat().st_size == size
+    report = sharing.delete(path, RunFilter(pathspecs=[drop]))
+    assert report.runs == [drop] and report.blobs_removed == 1
+    assert path.stat().st_size < size - 1_500_000
+    assert sharing.verify(path) == []
+    with Store(path) as s:
+        assert [r[0] for r in s.query("SELECT run_number FROM runs")] == [keep.split("/")[1]]
+        assert s.scalar("SELECT count(*) FROM blobs") == 2
+
+
+def test_verify_reports_each_problem(imported_copy):
+    with Store(imported_copy) as s:
+        sha = s.scalar("SELECT sha FROM artifacts WHERE name = 'x' LIMIT 1")
+        s.execute("PRAGMA foreign_keys = OFF")
+        s.execute("UPDATE blob_chunks SET data = X'00', codec = 'raw' WHERE sha = ?", (sha,))
+        gone = s.scalar("SELECT sha FROM artifacts WHERE name = 'y' LIMIT 1")
+        s.execute("DELETE FROM blobs WHERE sha = ?", (gone,))
+        s.execute("DELETE FROM blob_chunks WHERE sha = ?", (gone,))
+        s.execute("INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch) VALUES (999999, 'ghost', '7', 0)")
+    problems = sharing.verify(imported_copy)
+    text = "\n".join(problems)
+    assert "blob %s" % sha in text and "content has sha" in text
+    assert "its blob %s is missing" % gone in text
+    assert "task ghost/7" in text and "run (run_pk 999999) is missing" in text
+    result = CliRunner().invoke(cli, ["verify", str(imported_copy)])
+    assert result.exit_code == 1 and "problems found" in result.output
+
+
+def test_stats(imported):
+    st = sharing.stats(imported)
+    assert st["runs"] == 11 and st["flows"]["LinearParamsFlow"]["runs"] == 3
+    assert st["dedup_ratio"] > 1 and st["compression_ratio"] > 1
+    assert st["stored_bytes"] < st["raw_bytes"] <= st["artifact_bytes"]
+
+
+def test_cli_round_trip(imported, moved_history, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli.mfdb"
+    r = runner.invoke(cli, ["import-metaflow", str(moved_history), "--into", str(out)])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1].startswith("imported 11 runs")
+    r = runner.invoke(cli, ["import-metaflow", str(moved_history), "--into", str(out)])
+    assert "imported 0 runs" in r.output and "11 already present" in r.output
+    r = runner.invoke(cli, ["snapshot", str(out), str(tmp_path / "s.mfdb")])
+    assert r.exit_code == 0 and r.output.startswith("snapshot ")
+    r = runner.invoke(cli, ["export", str(out), str(tmp_path / "e.mfdb"), "--flow", "RetryFlow"])
+    assert r.exit_code == 0 and "exported 1 runs" in r.output, r.output
+    r = runner.invoke(cli, ["merge", str(tmp_path / "e.mfdb"), "--into", str(tmp_path / "s.mfdb")])
+    assert r.exit_code == 0 and "0 added, 1 identical" in r.output, r.output
+    r = runner.invoke(cli, ["delete", "--into", str(tmp_path / "s.mfdb"), "--flow", "KillFlow", "--dry-run"])
+    assert r.exit_code == 0 and "would delete 1 runs" in r.output
+    r = runner.invoke(cli, ["delete", "--into", str(tmp_path / "s.mfdb")])
+    assert r.exit_code == 1 and "refusing" in r.output
+    r = runner.invoke(cli, ["stats", str(out), "--table"])
+    assert r.exit_code == 0 and "LinearParamsFlow" in r.output
+    r = runner.invoke(cli, ["export", str(out), str(tmp_path / "x.mfdb"), "--since", "yesterday"])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1
+    for cmd in ("snapshot", "export", "merge", "import-metaflow", "delete", "verify", "stats"):
+        r = runner.invoke(cli, [cmd, "--help"])
+        assert r.exit_code == 0 and "Example:" in r.output
