@@ -73,6 +73,20 @@ def _code_package(script: Path) -> bytes:
     return out.getvalue()
 
 
+def _create_file(path: Path) -> None:
+    """Create a new .mfdb atomically: readers never see a half-initialized file."""
+    from mfstore.store import Store
+
+    tmp = path.with_name(".%s.%d.tmp" % (path.name, os.getpid()))
+    Store(tmp, create=True).close()  # the last connection folds the WAL into the file
+    try:
+        os.link(tmp, path)  # no-clobber: another process may have created it meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
 class State:
     def __init__(self, flow_cls: type, graph: FlowGraph, mfdb: str | None, quiet: bool) -> None:
         self.flow_cls = flow_cls
@@ -102,12 +116,9 @@ class State:
                     raise CommandException("No mfstore file found (%s): run the flow first" % path)
                 where = "current directory " if path.parent == Path.cwd().absolute() else ""
                 self.echo("Creating local datastore in %s(%s)" % (where, path))
-            created = not path.exists()
+            if not path.exists():
+                _create_file(path)
             self._store = Store(path, create=create)
-            if created:
-                # The schema is still in the WAL: fold it into the file so the header
-                # (application_id) that readers check before opening is on disk.
-                self._store.checkpoint()
             # Task processes and the Client API inside them use the same file.
             os.environ["MFSTORE_DB"] = str(path)
         return self._store
@@ -230,7 +241,7 @@ def _start_run(
         if origin is None:
             start = runtime.record_parameters(param_values or {}, constants)
         else:
-            start = _clone_parameters(writer, run, origin, param_refs)
+            start = _clone_parameters(writer, run, origin, param_refs, state.graph.start_step or "start")
         ok = runtime.execute(start)
     except KeyboardInterrupt:
         store.checkpoint()
@@ -318,16 +329,16 @@ def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], t
     return index, params
 
 
-def _clone_parameters(writer: Any, run: Any, origin: Any, param_refs: tuple[int, dict[str, Any]]) -> Any:
+def _clone_parameters(
+    writer: Any, run: Any, origin: Any, param_refs: tuple[int, dict[str, Any]], start_step: str
+) -> Any:
     from mfstore.writer import MetadataEntry
 
     from .scheduler import DoneTask
 
     task_pk, refs = param_refs
     writer.clone_task(run, task_pk, metadata=[MetadataEntry("origin-run-id", origin.run_number, attempt=0)])
-    for field in ("start_step", "end_step"):
-        pass
-    return DoneTask("_parameters", "0", refs, [], None, cloned=True)
+    return DoneTask("_parameters", "0", refs, [], ([start_step], None), cloned=True)
 
 
 def _find_origin(state: State, origin_run_id: str | None) -> Any:
@@ -473,7 +484,7 @@ def build_cli(flow_cls: type) -> click.Group:
                 if param.required and param.default is None:
                     _fail("Error: Missing option '--%s'." % param.name, 2)
                 value = param.resolve_default()
-                if isinstance(value, str) and not isinstance(param.type, JSONTypeClass) and param.type is not str:
+                if isinstance(value, str) and param.type is not str:
                     raw = value
                 else:
                     values[var] = value

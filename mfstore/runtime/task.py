@@ -194,15 +194,18 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
         inputs_obj = Inputs(flows)
         # Parameters (and class constants) come from the first input, as in Metaflow.
         first = stores[0]
-        for name in [p["name"] for p in graph_info["parameters"]] + [c["name"] for c in graph_info["constants"]]:
+        for name in [c["name"] for c in graph_info["constants"]]:
             if name in first:
                 flow.__dict__["_passdown"][name] = (first, first.ref(name))
-    elif stores:
-        flow.__dict__["_datastore"] = stores[0]
+    if stores:
         # Parameters shadow the class-level Parameter objects: load them eagerly.
         for name in params:
             if name in stores[0]:
-                FlowSpec.__getattr__(flow, name)
+                value = stores[0].load(name)
+                flow.__dict__[name] = value
+                flow.__dict__["_loaded_refs"][name] = (value, stores[0].ref(name))
+        if not is_join:
+            flow.__dict__["_datastore"] = stores[0]
     flow.__dict__.update(
         name=spec.flow_name,
         _current_step=spec.step_name,

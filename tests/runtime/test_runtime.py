@@ -1,0 +1,332 @@
+"""The runtime end to end: flow files run as scripts, checked through SQL and the Client API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from .conftest import FlowRunner
+
+
+def run_id_of(cp) -> str:
+    m = re.search(r"Workflow starting \(run-id (\d+)\)", cp.stdout)
+    assert m, cp.stdout
+    return m.group(1)
+
+
+# -- seeds ---------------------------------------------------------------------------
+
+
+def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
+    cp = flows.run("team_collab.py", "run")
+    rid = run_id_of(cp)
+    assert re.search(r"\[%s/start/1 \(pid \d+\)\] Task is starting\." % rid, cp.stdout)
+    assert "current.username: alice" in cp.stdout
+    assert "current.namespace: user:alice" in cp.stdout
+    assert re.search(r"\[%s/end/2 \(pid \d+\)\] Random choice was \d" % rid, cp.stdout)
+    assert cp.stdout.rstrip().endswith("Done!")
+    client.namespace("user:alice")
+    run = client.Flow("TeamCollabFlow").latest_successful_run
+    assert run.id == rid and run.successful and run.finished
+    assert run.data.choice in {1, 2, 3, 4, 5}
+    assert {"user:alice", "runtime:dev", "python_version:3.11.7"} <= run.system_tags
+    assert run.user_tags == frozenset()
+    start = run["start"].task
+    assert start.stdout == "current.username: alice\ncurrent.namespace: user:alice\n"
+    assert [line for _, line in start.loglines("stdout")] == ["current.username: alice", "current.namespace: user:alice"]
+    assert run.code is not None and run.code.script_name == "team_collab.py"
+    assert "class TeamCollabFlow" in run.code.flowspec
+    client.namespace("user:my-teammate")
+    with pytest.raises(client.exception.MetaflowNamespaceMismatch if hasattr(client, "exception") else Exception):
+        client.Flow("TeamCollabFlow").latest_successful_run
+
+
+def test_access_other_namespace(flows: FlowRunner, client) -> None:
+    bob = run_id_of(flows.run("team_collab.py", "run", user="bob"))
+    cp = flows.run("access_other_namespace.py", "run")
+    assert "TeamCollabFlow/%s has value" % bob in cp.stdout
+    # Flow() in a namespace without runs raises inside the step: the run fails
+    cp = flows.run("access_other_namespace.py", "run", "--other-namespace", "user:nobody", check=False)
+    assert cp.returncode == 1 and "Object not in namespace 'user:nobody'" in cp.stdout
+
+
+def test_current_flow(flows: FlowRunner, client) -> None:
+    cp = flows.run("current_flow.py", "run", "--tag", "t1", "--namespace", "other")
+    rid = run_id_of(cp)
+    info = client.Run("CurrentFlow/%s" % rid)["start"].task.data.info
+    assert info == {
+        "flow_name": "CurrentFlow", "run_id": rid, "step_name": "start", "task_id": "1",
+        "pathspec": "CurrentFlow/%s/start/1" % rid, "namespace": "user:alice", "username": "alice",
+        "retry_count": 0, "tags": ["t1"], "is_running_flow": True, "origin_run_id": None,
+        "is_production": False,
+    }
+    assert client.Run("CurrentFlow/%s" % rid)["start"].task.data.client_ns == "other"
+    assert "end has a different task id: 2" in cp.stdout
+    assert "flow parameters: []" in cp.stdout
+    # --namespace= means the global namespace inside the task
+    cp = flows.run("current_flow.py", "run", "--namespace=")
+    assert client.Run("CurrentFlow/%s" % run_id_of(cp))["start"].task.data.client_ns is None
+
+
+def test_current_outside_flow() -> None:
+    from mfstore.runtime import current
+
+    assert current.flow_name is None and current.run_id is None and current.pathspec is None
+    assert current.is_running_flow is False and current.is_production is False
+
+
+def test_production_token(flows: FlowRunner, client) -> None:
+    cp = flows.run("current_flow.py", "run", METAFLOW_PRODUCTION_TOKEN="tok-1")
+    run = client.Run("CurrentFlow/%s" % run_id_of(cp))
+    assert "production:tok-1" in run.system_tags
+    assert not any(t.startswith("user:") for t in run.system_tags)
+    info = run["start"].task.data.info
+    assert info["namespace"] == "production:tok-1" and info["is_production"] is True
+
+
+# -- structure -----------------------------------------------------------------------
+
+
+def test_linear_parameters(flows: FlowRunner, client) -> None:
+    cp = flows.run("linear_params.py", "run", "--label", "L", "--count", "4", "--other-name", "o")
+    run = client.Run("LinearParamsFlow/%s" % run_id_of(cp))
+    assert run.data.seen == [0.5, 4, "L", {"k": 1}, "o"]
+    assert run.data.total == 13 and run.data.doubled == 8
+    params = run["_parameters"].task
+    assert params.id == "0"
+    assert params.data.label == "L" and params.data.alpha == 0.5 and params.data.name == "LinearParamsFlow"
+    assert params.metadata_dict["start_step"] == "start" and params.metadata_dict["end_step"] == "end"
+    assert [s.id for s in run] == ["end", "middle", "start"]
+    md = run["middle"].task.metadata_dict
+    assert md["attempt"] == "0" and md["origin-run-id"] == "None" and md["runtime"] == "dev"
+    assert md["user"] == "alice" and md["script-name"] == "linear_params.py" and md["python_version"] == "3.11.7"
+    gi = run["start"].task["_graph_info"].data
+    assert gi["start_step"] == "start" and gi["steps"]["start"]["type"] == "start"
+    assert [p["name"] for p in gi["parameters"]] == ["alpha", "config", "count", "label", "other_name"]
+    assert "params ['alpha', 'config', 'count', 'label', 'other_name']" in cp.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--count", "x", "--label", "L"], "Invalid value for '--count': 'x' is not a valid int."),
+        ([], "Missing option '--label'"),
+        (["--label", "L", "--nope", "1"], "No such option '--nope'"),
+        (["--label", "L", "--tag", ""], "Tagging error: Tags must not be empty string"),
+    ],
+)
+def test_bad_input_writes_nothing(flows: FlowRunner, args, message) -> None:
+    cp = flows.run("linear_params.py", "run", *args, check=False)
+    assert cp.returncode != 0
+    assert message in cp.stderr
+    assert not flows.db.exists() or flows.sql("SELECT count(*) FROM runs") == [(0,)]
+
+
+def test_branch_join_merge(flows: FlowRunner, client) -> None:
+    cp = flows.run("branch_join.py", "run")
+    run = client.Run("BranchJoinFlow/%s" % run_id_of(cp))
+    join = run["join"].task
+    assert join.data.xs == [1, 2] and join.data.from_a == 1
+    assert join.data.common == "same" and join.data.only_a == "A"
+    assert "x" not in join.data
+    assert sorted(p.split("/")[2] for p in join.parent_task_pathspecs) == ["a", "b"]
+    assert run["start"].task["_graph_info"].data["steps"]["start"]["type"] == "split-static"
+
+
+def test_foreach_index_and_parents(flows: FlowRunner, client) -> None:
+    cp = flows.run("wide_foreach.py", "run", WIDTH="5")
+    run = client.Run("WideForeachFlow/%s" % run_id_of(cp))
+    assert "Foreach yields 5 child steps." in cp.stdout
+    tasks = list(run["work"])
+    assert sorted(t.index for t in tasks) == [0, 1, 2, 3, 4]
+    for t in tasks:
+        assert t.data.sq == t.index ** 2
+        assert t.metadata_dict["foreach-stack"] == ["items=%d" % t.index]
+        assert t.metadata_dict["foreach-execution-path"] == "work:%d" % t.index
+    assert [t.id for t in tasks] == ["6", "5", "4", "3", "2"]
+    assert run.data.total == 30
+    assert len(list(run["join"].task.parent_tasks)) == 5
+    assert run["start"].task.index is None
+
+
+def test_nested_foreach(flows: FlowRunner, client) -> None:
+    cp = flows.run("nested_foreach.py", "run")
+    run = client.Run("NestedForeachFlow/%s" % run_id_of(cp))
+    leaves = list(run["leaf"])
+    assert len(leaves) == 6
+    leaf = [t for t in leaves if t.data.pair == (2, "y")][0]
+    assert leaf.index == 1 and leaf.data.stack == [(1, 2, 2), (1, 3, "y")]
+    assert leaf.metadata_dict["foreach-stack"] == ["outer=2", "inner=y"]
+    assert leaf.metadata_dict["foreach-execution-path"] == "mid:1,leaf:1"
+    assert sorted(t.index for t in run["inner_join"]) == [0, 1]
+    assert len(run.data.all_pairs) == 6
+
+
+# -- failures ------------------------------------------------------------------------
+
+
+def test_retry(flows: FlowRunner, client) -> None:
+    cp = flows.run("retry_flow.py", "run")
+    task = client.Run("RetryFlow/%s" % run_id_of(cp))["flaky"].task
+    assert task.successful and task.current_attempt == 2 and task.data.ok_at == 2
+    assert client.Task(task.pathspec, attempt=0).stdout.startswith("attempt 0\n")
+    assert client.Task(task.pathspec, attempt=0).exception.type == "builtins.RuntimeError"
+    assert "Task is starting (retry)." in cp.stdout
+
+
+def test_catch(flows: FlowRunner, client) -> None:
+    cp = flows.run("catch_flow.py", "run")
+    run = client.Run("CatchFlow/%s" % run_id_of(cp))
+    boom = run["boom"].task
+    assert boom.finished and not boom.successful and boom.exception is None
+    assert boom.data.err.type == "builtins.KeyError" and boom.data.before == 1
+    assert run.successful and run.data.had_error is True
+    assert "@catch caught an exception from <flow CatchFlow step boom>" in cp.stdout
+
+
+def test_failing_step_ends_run(flows: FlowRunner, client) -> None:
+    cp = flows.run("failing_flow.py", "run", check=False)
+    assert cp.returncode == 1
+    assert "Step b (task-id 3) failed." in cp.stderr
+    assert "ValueError: deliberate failure 17" in cp.stdout
+    run = client.Run("FailingFlow/%s" % run_id_of(cp))
+    assert run.finished is True and run.successful is False
+    task = run["b"].task
+    assert task.exception.type == "builtins.ValueError"
+    assert "deliberate failure 17" in task.exception.exception
+    assert "ValueError: deliberate failure 17" in task.stderr
+    assert task.stdout == "about to fail\n"
+    assert flows.sql("SELECT status FROM runs") == [("failed",)]
+    # the run is in the main file: no pending write-ahead log
+    wal = flows.db.with_name(flows.db.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_os_exit_fails_only_that_task(flows: FlowRunner, client) -> None:
+    cp = flows.run("exit_flow.py", "run", check=False)
+    assert cp.returncode == 1
+    assert "going down" in cp.stdout and "exited with code 3" in cp.stdout
+    run = client.Run("ExitFlow/%s" % run_id_of(cp))
+    assert not run.successful
+    assert "exited with code 3" in run["start"].task.exception.exception
+    assert flows.sql("PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_stays_unfinished(flows: FlowRunner, client, sig) -> None:
+    proc = flows.popen("sleep_flow.py", "run", "--run-id-file", "rid.txt")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if (flows.workdir / "rid.txt").exists() and flows.sql("SELECT count(*) FROM log_lines WHERE line = 'napping'") == [(1,)]:
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError("the nap step never started")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode != 0
+    rid = (flows.workdir / "rid.txt").read_text()
+    assert flows.sql("SELECT status, finished_at FROM runs WHERE run_number = ?", (rid,)) == [("running", None)]
+    run = client.Run("SleepFlow/%s" % rid)
+    assert not run.successful and run["nap"].task.stdout == "napping\n"
+    # no task process is left behind
+    pids = [int(m) for m in re.findall(r"nap/\d+ \(pid (\d+)\)", out)]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+# -- resume --------------------------------------------------------------------------
+
+
+def test_resume_default_origin(flows: FlowRunner, client) -> None:
+    origin = run_id_of(flows.run("failing_flow.py", "run", "--p", "5", check=False))
+    cp = flows.run("failing_flow.py", "resume", RESUME_OK="1")
+    rid = run_id_of(cp)
+    run = client.Run("FailingFlow/%s" % rid)
+    assert run.successful and run.data.total == 1 + 2 + 5 and run.data.origin == origin
+    assert run.origin_pathspec == "FailingFlow/%s" % origin
+    start = run["start"].task
+    assert start.origin_pathspec == "FailingFlow/%s/start/1" % origin and start.stdout == ""
+    assert all(t.metadata_dict["origin-run-id"] == origin for s in run for t in s)
+    assert run["_parameters"].task.data.p == 5
+    assert flows.sql("SELECT origin_run_number FROM runs WHERE run_number = ?", (rid,)) == [(origin,)]
+    # a second resume still resumes the original run (resumes don't become the origin)
+    rid2 = run_id_of(flows.run("failing_flow.py", "resume", "join", RESUME_OK="1"))
+    run2 = client.Run("FailingFlow/%s" % rid2)
+    assert run2.origin_pathspec == "FailingFlow/%s" % origin
+
+
+def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
+    bob = run_id_of(flows.run("failing_flow.py", "run", user="bob", RESUME_OK="1"))
+    cp = flows.run("failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed")
+    run = client.Run("FailingFlow/%s" % run_id_of(cp))
+    assert run.successful and "user:alice" in run.system_tags and "user:bob" not in run.system_tags
+    assert run.user_tags == frozenset({"resumed"})
+    assert run["a"].task.origin_pathspec is not None and run["b"].task.origin_pathspec is not None
+    assert run["join"].task.origin_pathspec is None
+    assert "origin run id" not in cp.stdout or True
+    assert run["join"].task.data.origin == bob
+
+
+# -- tags ----------------------------------------------------------------------------
+
+
+def test_tag_commands(flows: FlowRunner, client) -> None:
+    flows.run("team_collab.py", "run", user="bob")
+    rid = run_id_of(flows.run("team_collab.py", "run", "--tag", "first"))
+    cp = flows.run("team_collab.py", "tag", "add", "x", check=False)
+    assert cp.returncode == 1 and "Please specify a run-id using --run-id." in cp.stderr and rid in cp.stderr
+    cp = flows.run("team_collab.py", "tag", "add", "--run-id", rid, "x", "y z")
+    assert "Operation successful. New tags:" in cp.stdout and "*x*" in cp.stdout
+    assert client.Run("TeamCollabFlow/%s" % rid).user_tags == frozenset({"first", "x", "y z"})
+    flows.run("team_collab.py", "tag", "replace", "--run-id", rid, "--remove", "x", "--add", "w")
+    flows.run("team_collab.py", "tag", "remove", "--run-id", rid, "first")
+    assert client.Run("TeamCollabFlow/%s" % rid).user_tags == frozenset({"w", "y z"})
+    cp = flows.run("team_collab.py", "tag", "remove", "--run-id", rid, "user:alice", check=False)
+    assert cp.returncode == 1 and "Cannot remove a tag that is an existing system tag" in cp.stderr
+    cp = flows.run("team_collab.py", "tag", "add", "--run-id", rid, "--namespace", "user:bob", "q", check=False)
+    assert "does not belong to namespace *user:bob*" in cp.stderr
+    cp = flows.run("team_collab.py", "tag", "replace", "--run-id", rid, "--add", "q", check=False)
+    assert "Specify at least one tag to remove; else please use *tag add*." in cp.stderr
+    cp = flows.run("team_collab.py", "tag", "list", "--flat")
+    assert set(cp.stdout.split("\n")) >= {"w", "y z", "user:alice"}
+    cp = flows.run("team_collab.py", "--quiet", "tag", "list", "--group-by-tag", "--hide-system-tags")
+    assert "user:w ; TeamCollabFlow/%s" % rid in cp.stdout
+
+
+# -- graph ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("bad/missing_next.py", "Step *start* is missing a self.next() transition"),
+        ("bad/unknown_step.py", "Step *start* specifies a self.next() transition to an unknown step, *nowhere*."),
+        ("bad/join_without_inputs.py", "Step *join* has more than one incoming transition"),
+        ("bad/unreachable.py", "Step *orphan* is unreachable from the entry step *start*."),
+    ],
+)
+def test_graph_errors(flows: FlowRunner, name: str, message: str) -> None:
+    cp = flows.run(name, "run", check=False)
+    assert cp.returncode == 1
+    assert "Validity checker found an issue" in cp.stderr and message in cp.stderr
+    assert not flows.db.exists()
+
+
+def test_show(flows: FlowRunner) -> None:
+    cp = flows.run("branch_join.py", "show")
+    assert "Step *start* (split-static)" in cp.stdout and "=> a, b" in cp.stdout
+
+
+def test_run_id_file_and_mfdb_option(flows: FlowRunner, client) -> None:
+    other = flows.workdir / "other.mfdb"
+    cp = flows.run("team_collab.py", "--mfdb", str(other), "run", "--run-id-file", "id.txt", "--max-workers", "1")
+    assert (flows.workdir / "id.txt").read_text() == run_id_of(cp)
+    assert other.exists() and not flows.db.exists()
