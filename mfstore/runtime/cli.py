@@ -171,6 +171,7 @@ def _start_run(
     param_values: dict[str, Any] | None,
     origin: Any = None,
     resume_step: str | None = None,
+    max_num_splits: int = 100,
 ) -> None:
     from mfstore.writer import Writer
 
@@ -230,6 +231,7 @@ def _start_run(
         user_tags=user_tags,
         namespace=(namespace or None) if namespace_given else identity,
         max_workers=max_workers,
+        max_num_splits=max_num_splits,
         origin_run_id=origin_id,
         clone_index=clone_index,
         rerun_steps=rerun,
@@ -494,7 +496,8 @@ def build_cli(flow_cls: type) -> click.Group:
             except MetaflowException as exc:
                 _fail("Error: %s" % exc, 2)
         _start_run(state, tags=tags, namespace=user_namespace, namespace_given=user_namespace is not None,
-                   max_workers=max_workers, run_id_file=run_id_file, param_values=values)
+                   max_workers=max_workers, run_id_file=run_id_file, param_values=values,
+                   max_num_splits=max_num_splits)
 
     @cli.command(help="Resume execution of a previous run of this flow.")
     @click.argument("step-to-rerun", required=False)

@@ -70,6 +70,9 @@ class FlowSpec:
         if name.startswith("__") or name in EPHEMERAL:
             raise AttributeError(name)
         ds = self.__dict__.get("_datastore")
+        merged = self.__dict__.get("_passdown") or {}
+        if name in merged:
+            ds = merged[name][0]
         if ds is not None and name in ds:
             value = ds.load(name)
             self.__dict__[name] = value

@@ -114,6 +114,7 @@ class Runtime:
         user_tags: list[str],
         namespace: str | None,
         max_workers: int = 16,
+        max_num_splits: int = 100,
         origin_run_id: str | None = None,
         clone_index: dict[tuple[str, str], Any] | None = None,
         rerun_steps: set[str] | None = None,
@@ -130,6 +131,7 @@ class Runtime:
         self.user_tags = user_tags
         self.namespace = namespace
         self.max_workers = max(1, int(max_workers))
+        self.max_num_splits = int(max_num_splits)
         self.origin_run_id = origin_run_id
         self.clone_index = clone_index or {}
         self.rerun_steps = rerun_steps or set()
@@ -154,6 +156,8 @@ class Runtime:
         md += [
             MetadataEntry("user", self.username or "", attempt=attempt),
             MetadataEntry("script-name", self.script_name, attempt=attempt),
+            MetadataEntry("ds-type", "mfstore", attempt=attempt),
+            MetadataEntry("ds-root", self.db_path, attempt=attempt),
         ]
         if p.stack:
             md.append(MetadataEntry("foreach-stack", ["%s=%s" % (f.var, f.value) for f in p.stack], attempt=attempt))
@@ -243,6 +247,8 @@ class Runtime:
                 *[MetadataEntry(k, v, attempt=origin["attempt"]) for k, v in system_info().items()],
                 MetadataEntry("user", self.username or "", attempt=origin["attempt"]),
                 MetadataEntry("script-name", self.script_name, attempt=origin["attempt"]),
+                MetadataEntry("ds-type", "mfstore", attempt=origin["attempt"]),
+                MetadataEntry("ds-root", self.db_path, attempt=origin["attempt"]),
             ],
         )
         console(
@@ -446,6 +452,15 @@ class Runtime:
             console("%s %s." % (r.prefix, why))
             result = crash_result(why + " (os._exit, a crash or out of memory?)")
         self.writer.end_attempt(t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success)
+        if result.task_ok and result.transition and result.transition[1]:
+            if (result.foreach_num_splits or 0) > self.max_num_splits:
+                console(
+                    "%s Foreach in step *%s* yielded %d child steps which is more than the current maximum of "
+                    "%d children. You can raise the maximum with the --max-num-splits option."
+                    % (r.prefix, p.step, result.foreach_num_splits, self.max_num_splits)
+                )
+                self.failed.append((p.step, t.task_id))
+                return
         if result.task_ok:
             if result.transition and result.transition[1]:
                 console("%s Foreach yields %s child steps." % (r.prefix, result.foreach_num_splits))
@@ -455,7 +470,8 @@ class Runtime:
                          result.foreach_num_splits, result.foreach_values)
             )
             return
-        console("%s Task failed." % r.prefix)
+        if crashed:
+            console("%s Task failed." % r.prefix)
         node = self.graph[p.step]
         retry = get_decorator(node.func, "retry")
         max_retries = min(retry.times, MAX_ATTEMPTS - 1) if retry else 0

@@ -242,19 +242,27 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
         flow.__dict__["_success"] = True
     except Exception as ex:
         if catch is not None and spec.attempt >= spec.max_retries:
+            text = _user_traceback(ex)
             if catch.attributes.get("print_exception", True):
                 print("@catch caught an exception from %s" % flow)
-                for line in traceback.format_exc().splitlines():
+                for line in text.splitlines():
                     print(">  %s" % line)
             flow.__dict__["_transition"] = (list(node.out_funcs), None)
             if catch.attributes.get("var"):
-                flow.__dict__[catch.attributes["var"]] = MetaflowExceptionWrapper(ex)
+                wrapper = MetaflowExceptionWrapper(ex)
+                wrapper.stacktrace = text
+                flow.__dict__[catch.attributes["var"]] = wrapper
             flow.__dict__["_task_ok"] = True
         else:
+            wrapper = MetaflowExceptionWrapper(ex)
+            wrapper.stacktrace = _user_traceback(ex)
             flow.__dict__["_task_ok"] = False
-            flow.__dict__["_exception"] = MetaflowExceptionWrapper(ex)
+            flow.__dict__["_exception"] = wrapper
+            # Metaflow's layout: the exception's headline, the traceback, "Task failed."
             print("%s failed:" % flow, file=sys.stderr)
-            traceback.print_exc()
+            print("    %s" % getattr(ex, "headline", "Internal error"), file=sys.stderr)
+            sys.stderr.write(wrapper.stacktrace)
+            print("\nTask failed.", file=sys.stderr)
     result = _persist(flow, stores, is_join)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -263,6 +271,19 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
         pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, spec.result_path)
     return 0 if result.task_ok else 1
+
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_traceback(ex: BaseException) -> str:
+    """The traceback without the runtime's own frames (they start every stack)."""
+    tb = ex.__traceback__
+    while tb is not None and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _RUNTIME_DIR:
+        if tb.tb_next is None:
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(ex), ex, tb))
 
 
 def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> TaskResult:
