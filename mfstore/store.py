@@ -15,6 +15,7 @@ import random
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ def _policy_foreign_keys(conn: apsw.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+def _policy_no_checkpoint_on_close(conn: apsw.Connection) -> None:
+    # Issue 7 crash tests: with SQLite's default checkpoint-and-delete-WAL when the last
+    # connection closes, runs committed just before the runtime was SIGKILLed (while
+    # its forked task processes and readers were closing connections) vanished from the
+    # file in ~1 of 20 trials. Checkpoints happen only when asked (Store.checkpoint, at
+    # the end of every run) and by SQLite's auto-checkpoint inside commits; the -wal and
+    # -shm files may therefore stay next to the file after it is closed.
+    conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+
+
 def _policy_busy_timeout(conn: apsw.Connection) -> None:
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
 
@@ -85,24 +96,27 @@ def _policy_memory(conn: apsw.Connection) -> None:
 # -- header checks (before SQLite sees the file) ----------------------------------
 
 
-#: How long an apparently truncated file that is in use (it has a ``-wal``) is re-read
-#: before the header is believed: a checkpoint in another process writes page 1 (with the
-#: new page count) before the pages that extend the file (issue 7).
-_CHECKPOINT_SETTLE_SECONDS = 2.0
+#: How long an apparently truncated file is re-read before the header is believed: a
+#: checkpoint in another process writes page 1 (with the new page count) before the
+#: pages that extend the file (issue 7). Longer while the file is in use (has a -wal).
+_SETTLE_SECONDS = 0.2
+_SETTLE_SECONDS_IN_USE = 2.0
 
 
 def _check_header(path: Path) -> None:
     """Raise a one-line error if ``path`` is not a (complete) .mfdb; read-only."""
-    deadline = time.monotonic() + _CHECKPOINT_SETTLE_SECONDS
+    start = time.monotonic()
     while True:
         try:
             _check_header_once(path)
             return
         except TruncatedFileError:
+            waited = time.monotonic() - start
             if not os.path.exists(str(path) + "-wal"):
-                raise  # nobody is writing it: a short file is an incomplete copy
-            if time.monotonic() > deadline:
-                # Live file whose header stays ahead of its length: let SQLite judge
+                if waited > _SETTLE_SECONDS:
+                    raise  # nobody is writing it: a short file is an incomplete copy
+            elif waited > _SETTLE_SECONDS_IN_USE:
+                # A live file whose header stays ahead of its length: let SQLite judge
                 # it (it reads the WAL too) rather than refuse a file in use.
                 return
             time.sleep(0.01)
@@ -141,6 +155,30 @@ def _check_header_once(path: Path) -> None:
             "%s was written by a newer mfstore (file format %d, this mfstore reads up to %d): "
             "upgrade mfstore (pip install -U mfstore)" % (path, user_version, FORMAT_VERSION)
         )
+
+
+#: Every open file-backed Store of this process (see ``_close_before_fork``).
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    # SQLite must not be carried across fork() (https://sqlite.org/howtocorrupt.html,
+    # section 2.6): the child inherits the parent's in-memory lock and WAL-index state
+    # but not its POSIX locks, so a connection the child opens to the same file believes
+    # it holds locks it does not. With the runtime forking task processes that read the
+    # file, a commit made just before the runtime was SIGKILLed could then vanish from
+    # readers (issue 7, crash tests). Closing idle connections around fork() keeps
+    # SQLite's per-process state out of the child; they reopen right after.
+    for store in list(_open_stores):
+        store._detach()
+
+
+def _reopen_after_fork() -> None:
+    for store in list(_open_stores):
+        store._reattach()
+
+
+os.register_at_fork(before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork)
 
 
 def _is_writable(path: Path) -> bool:
@@ -210,6 +248,32 @@ class Store:
         except BaseException:
             self.conn.close()
             raise
+        self._detached = False
+        self._closed = False
+        _open_stores.add(self)
+
+    # -- fork safety ------------------------------------------------------------
+
+    def _detach(self) -> None:
+        """Close the connection for a fork() if it is idle (see ``_close_before_fork``)."""
+        if self._closed or self._detached or self._depth > 0 or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if not self.conn.get_autocommit():
+                return
+            self.conn.close()
+            self._detached = True
+        except apsw.Error:
+            pass  # a statement is still active: keep the connection as it is
+        finally:
+            self._lock.release()
+
+    def _reattach(self) -> None:
+        if not self._detached:
+            return
+        self._detached = False
+        self.conn = self._open(self.path)
+        self._configure(wal=not self.readonly)
 
     # -- opening ----------------------------------------------------------------
 
@@ -235,6 +299,7 @@ class Store:
     def _configure(self, *, wal: bool) -> None:
         try:
             _policy_busy_timeout(self.conn)
+            _policy_no_checkpoint_on_close(self.conn)
             _policy_foreign_keys(self.conn)
             _policy_memory(self.conn)
             if wal:
@@ -448,6 +513,9 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (the WAL files go away with the last one)."""
+        if not self.memory:
+            self._closed = True
+            _open_stores.discard(self)
         with contextlib.suppress(apsw.Error):
             self.conn.close()
 
