@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import mfstore
+
 FLOWS = Path(__file__).resolve().parent / "flows"
-REPO = Path(__file__).resolve().parents[2]
+#: Where the mfstore under test lives (the checkout, or site-packages when installed).
+MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
 
 
 class FlowRunner:
@@ -23,7 +26,7 @@ class FlowRunner:
 
     def env(self, user: str = "alice", **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-        env.update(METAFLOW_USER=user, MFSTORE_DB=str(self.db), PYTHONPATH=str(REPO))
+        env.update(METAFLOW_USER=user, MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT))
         env.update(extra)
         return env
 

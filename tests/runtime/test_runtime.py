@@ -6,7 +6,9 @@ import json
 import os
 import re
 import signal
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -217,6 +219,22 @@ def test_os_exit_fails_only_that_task(flows: FlowRunner, client) -> None:
     assert flows.sql("PRAGMA integrity_check") == [("ok",)]
 
 
+def test_killed_task(flows: FlowRunner, client) -> None:
+    cp = flows.run("exit_flow.py", "run", check=False, EXIT_MODE="kill")
+    assert cp.returncode == 1 and "Task process was killed by signal 9." in cp.stdout
+    task = client.Run("ExitFlow/%s" % run_id_of(cp))["start"].task
+    assert "killed by signal 9" in task.exception.exception and task.stdout == "going down\n"
+
+
+def test_catch_after_crash(flows: FlowRunner, client) -> None:
+    cp = flows.run("catch_crash.py", "run")
+    run = client.Run("CatchCrashFlow/%s" % run_id_of(cp))
+    task = run["crash"].task
+    assert task.current_attempt == 1 and task.finished and not task.successful
+    assert task.data.err.type.endswith("FailureHandledByCatch")
+    assert run.successful
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_stays_unfinished(flows: FlowRunner, client, sig) -> None:
     proc = flows.popen("sleep_flow.py", "run", "--run-id-file", "rid.txt")
@@ -330,3 +348,22 @@ def test_run_id_file_and_mfdb_option(flows: FlowRunner, client) -> None:
     cp = flows.run("team_collab.py", "--mfdb", str(other), "run", "--run-id-file", "id.txt", "--max-workers", "1")
     assert (flows.workdir / "id.txt").read_text() == run_id_of(cp)
     assert other.exists() and not flows.db.exists()
+
+
+# -- differential ---------------------------------------------------------------------
+
+
+def test_differential_against_metaflow(tmp_path) -> None:
+    """The compat harness's flows give the same Client API answers under both libraries,
+    except the documented differences (reference section 7: a failed run/attempt is
+    finished, so it has a finished_at)."""
+    pytest.importorskip("metaflow")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat"))
+    from harness import KNOWN_DIFFERENCES, STORAGE_DETAILS, differential
+
+    ignore = KNOWN_DIFFERENCES | STORAGE_DETAILS | {
+        "runs.*.finished_at_is_none",
+        "runs.*.steps.*.tasks.*.attempts.*.finished",
+    }
+    files = ["foreach_flow.py", "branch_join_flow.py", "current_flow.py", "catch_flow.py"]
+    assert differential(files, tmp_path, ignore=ignore) == []

@@ -1,5 +1,6 @@
-"""A task calls os._exit: only that task fails."""
+"""A task calls os._exit (or is killed, EXIT_MODE=kill): only that task fails."""
 import os
+import signal
 import sys
 
 from mfstore import FlowSpec, step
@@ -10,6 +11,8 @@ class ExitFlow(FlowSpec):
     def start(self):
         print("going down")
         sys.stdout.flush()
+        if os.environ.get("EXIT_MODE") == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
         os._exit(3)
         self.next(self.end)
 
