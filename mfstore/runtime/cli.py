@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -78,13 +79,17 @@ def _create_file(path: Path) -> None:
     from mfstore.store import Store
 
     tmp = path.with_name(".%s.%d.tmp" % (path.name, os.getpid()))
-    Store(tmp, create=True).close()  # the last connection folds the WAL into the file
+    store = Store(tmp, create=True)
+    store.checkpoint()  # fold the schema into the file itself
+    store.close()
     try:
         os.link(tmp, path)  # no-clobber: another process may have created it meanwhile
     except FileExistsError:
         pass
     finally:
-        os.unlink(tmp)
+        for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
 
 
 class State:
