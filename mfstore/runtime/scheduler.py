@@ -144,6 +144,7 @@ class Runtime:
         self.failed: list[tuple[str, str]] = []
         self.end_done = False
         self.last_flush = time.monotonic()
+        self.wake_r = self.wake_w = -1
 
     # -- metadata ------------------------------------------------------------------
 
@@ -265,6 +266,13 @@ class Runtime:
     def execute(self, start_from: DoneTask) -> bool:
         """Run everything after ``start_from``; True if the end step succeeded."""
         old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Wake the select() as soon as a task process exits (SIGCHLD through a pipe).
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        old_chld = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        old_wakeup = signal.set_wakeup_fd(self.wake_w)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
         try:
             self.schedule_children(start_from)
             while (self.queue or self.running) and not self.failed:
@@ -284,6 +292,11 @@ class Runtime:
             raise
         finally:
             signal.signal(signal.SIGTERM, old_term)
+            signal.set_wakeup_fd(old_wakeup)
+            signal.signal(signal.SIGCHLD, old_chld)
+            self.selector.unregister(self.wake_r)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def launch(self, p: Pending) -> None:
@@ -321,7 +334,8 @@ class Runtime:
             code = 1
             try:
                 os.setpgid(0, 0)
-                for fd in list(self.fd_owner) + [r_out, r_err]:
+                signal.set_wakeup_fd(-1)
+                for fd in list(self.fd_owner) + [r_out, r_err, self.wake_r, self.wake_w]:
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 devnull = os.open(os.devnull, os.O_RDONLY)
@@ -353,8 +367,13 @@ class Runtime:
         console("%s Task is starting%s." % (r.prefix, " (retry)" if p.attempt else ""))
 
     def poll(self) -> None:
-        for key, _ in self.selector.select(timeout=0.05):
-            self._read(key.fd)
+        for key, _ in self.selector.select(timeout=0.5):
+            if key.fd == self.wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self.wake_r, 4096):
+                        pass
+            else:
+                self._read(key.fd)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

@@ -144,6 +144,7 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     """Reset what the fork inherited that must not be shared with the runtime."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     from mfstore import provider
 
     # Never close the runtime's connections here (SQLite must not see them in this
