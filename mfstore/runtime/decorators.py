@@ -38,7 +38,7 @@ class StepDecorator:
 
 class RetryDecorator(StepDecorator):
     name = "retry"
-    defaults = {"times": 3, "minutes_between_retries": 2}
+    defaults = {"times": "3", "minutes_between_retries": "2"}
 
     @property
     def times(self) -> int:

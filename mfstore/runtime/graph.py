@@ -365,7 +365,7 @@ class FlowGraph:
             "graph_structure": structure,
             "doc": self.doc,
             "decorators": [],
-            "extensions": {},
+            "extensions": {"installed": {}},
         }
 
     def __str__(self) -> str:
