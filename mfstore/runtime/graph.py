@@ -246,7 +246,7 @@ class FlowGraph:
 
     def _err(self, msg: str, node: DAGNode, lineno: int | None = None) -> FlowGraphError:
         line = node.func_lineno if lineno is None else lineno
-        return FlowGraphError("%s (%s line %d)" % (msg, os.path.basename(node.source_file), line), lineno=line)
+        return FlowGraphError("%s (%s line %d)" % (msg, os.path.basename(node.source_file), line))
 
     def _check_acyclic(self) -> None:
         def check_path(node: DAGNode, seen: list[str]) -> None:
