@@ -18,7 +18,7 @@ from mfstore.exception import CommandException, MetaflowException, MetaflowTaggi
 from mfstore.tags import validate_tags
 
 from .graph import FlowGraph
-from .parameters import JSONTypeClass, Parameter
+from .parameters import Parameter
 
 _RESERVED_OPTIONS = {"tag", "namespace", "max_workers", "run_id_file", "origin_run_id", "mfdb", "help"}
 
@@ -467,7 +467,7 @@ def build_cli(flow_cls: type) -> click.Group:
 
     def param_options(f: Any) -> Any:
         for var, param in reversed(get_parameters(flow_cls)):
-            opt_name = param.name.replace("_", "-").lower() if False else param.name
+            opt_name = param.name
             dest = param.name.replace("-", "_").lower()
             if dest in _RESERVED_OPTIONS:
                 raise MetaflowException("Parameter name '%s' is a reserved word. Please use a different name." % param.name)

@@ -295,8 +295,6 @@ class FlowGraph:
                     raise self._err(
                         "Step *%s* joins steps from unrelated splits. Ensure that there is a matching "
                         "join for every split." % node.name, node)
-            elif node.type == "linear" and len(node.in_funcs) > 1 and False:
-                pass
             for n in node.out_funcs:
                 traverse(self.nodes[n], new_stack)
 

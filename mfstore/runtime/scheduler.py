@@ -23,7 +23,7 @@ from mfstore.artifacts import ForeachFrame
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
 
 from .decorators import MAX_ATTEMPTS, get_decorator
-from .task import ArtifactRef, InputSource, TaskResult, TaskSpec, crash_result, load_result, run_task
+from .task import ArtifactRef, InputSource, TaskSpec, crash_result, load_result, run_task
 
 #: How often buffered log lines of running tasks are written (seconds).
 LOG_FLUSH_SECONDS = 2.0

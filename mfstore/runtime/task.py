@@ -9,7 +9,6 @@ run it elsewhere given a way to fetch blobs.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -365,5 +364,3 @@ def load_result(path: str) -> TaskResult | None:
     except (OSError, EOFError, pickle.UnpicklingError):
         return None
 
-
-_ = io
