@@ -482,7 +482,7 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--run-id-file", default=None, help="Write the ID of this run to the file specified.")
     @param_options
     @click.pass_obj
-    def run(state: State, tags: tuple[str, ...], user_namespace: str | None, max_workers: int, max_num_splits: int, run_id_file: str | None, **kwargs: Any) -> None:
+    def run(state: State, /, tags: tuple[str, ...], user_namespace: str | None, max_workers: int, max_num_splits: int, run_id_file: str | None, **kwargs: Any) -> None:
         values = {}
         for var, param in get_parameters(flow_cls):
             dest = param.name.replace("-", "_").lower()

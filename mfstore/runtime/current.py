@@ -111,7 +111,7 @@ class Current:
     def run(self) -> Any:
         if not self._is_running:
             return None
-        from mfstore.client import Run  # type: ignore[attr-defined]
+        from mfstore.client import Run
 
         return Run("%s/%s" % (self.flow_name, self.run_id), _namespace_check=False)
 
@@ -119,7 +119,7 @@ class Current:
     def task(self) -> Any:
         if not self._is_running:
             return None
-        from mfstore.client import Task  # type: ignore[attr-defined]
+        from mfstore.client import Task
 
         return Task(self.pathspec, _namespace_check=False)
 

@@ -99,3 +99,11 @@ def get_decorator(func: Any, name: str) -> StepDecorator | None:
         if deco.name == name:
             return deco  # type: ignore[no-any-return]
     return None
+
+
+def max_retries_of(func: Any) -> int:
+    """How many retries a step gets (``@retry(times=)``, capped so attempts stay < 6)."""
+    deco = get_decorator(func, "retry")
+    if not isinstance(deco, RetryDecorator):
+        return 0
+    return min(deco.times, MAX_ATTEMPTS - 1)

@@ -267,17 +267,17 @@ class FlowGraph:
                 new_stack = split_stack + [(node.name, node.out_funcs)]
             elif node.type == "end":
                 if split_stack:
-                    roots = ", ".join(split_stack[-1][1])
                     raise self._err(
                         "The terminal step *%s* was reached before a split started at step(s) *%s* "
-                        "were joined. Add a join step before *%s*." % (self.end_step, roots, self.end_step), node)
+                        "were joined. Add a join step before *%s*."
+                        % (self.end_step, ", ".join(split_stack[-1][1]), self.end_step), node)
             elif node.type == "join":
                 if not split_stack:
                     raise self._err(
                         "Step *%s* seems like a join step (it takes an extra input argument) but it is "
                         "not preceded by a split. Ensure that there is a matching split for every join."
                         % node.name, node)
-                _, roots = split_stack[-1]
+                roots = split_stack[-1][1]
                 new_stack = split_stack[:-1]
                 resolved = {self.nodes[n].split_branches[-1] for n in node.in_funcs if self.nodes[n].split_branches}
                 if resolved ^ set(roots):

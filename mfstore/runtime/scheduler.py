@@ -22,7 +22,7 @@ from typing import Any
 from mfstore.artifacts import ForeachFrame
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
 
-from .decorators import MAX_ATTEMPTS, get_decorator
+from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
 from .task import ArtifactRef, InputSource, TaskSpec, crash_result, load_result, run_task
 
 #: How often buffered log lines of running tasks are written (seconds).
@@ -200,7 +200,7 @@ class Runtime:
         funcs, foreach = done.transition
         if foreach:
             n = int(done.num_splits or 0)
-            values = done.values or [None] * n
+            values: list[str | None] = list(done.values) if done.values else [None] * n
             for i in range(n):
                 frame = ForeachFrame(funcs[0], foreach, n, i, values[i])
                 self.queue.append(Pending(funcs[0], [done], done.stack + [frame]))
@@ -303,8 +303,7 @@ class Runtime:
         if p.task is None:
             p.task = self.writer.add_task(self.run, p.step)
         node = self.graph[p.step]
-        retry = get_decorator(node.func, "retry")
-        max_retries = min(retry.times, MAX_ATTEMPTS - 1) if retry else 0
+        max_retries = max_retries_of(node.func)
         self.writer.begin_attempt(p.task, p.attempt, metadata=self._attempt_metadata(p, p.attempt))
         spec = TaskSpec(
             flow_name=self.run.flow_id,
@@ -476,7 +475,7 @@ class Runtime:
                 console(
                     "%s Foreach in step *%s* yielded %d child steps which is more than the current maximum of "
                     "%d children. You can raise the maximum with the --max-num-splits option."
-                    % (r.prefix, p.step, result.foreach_num_splits, self.max_num_splits)
+                    % (r.prefix, p.step, result.foreach_num_splits or 0, self.max_num_splits)
                 )
                 self.failed.append((p.step, t.task_id))
                 return
@@ -492,8 +491,7 @@ class Runtime:
         if crashed:
             console("%s Task failed." % r.prefix)
         node = self.graph[p.step]
-        retry = get_decorator(node.func, "retry")
-        max_retries = min(retry.times, MAX_ATTEMPTS - 1) if retry else 0
+        max_retries = max_retries_of(node.func)
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
