@@ -248,7 +248,9 @@ def _start_run(
         if origin is None:
             start = runtime.record_parameters(param_values or {}, constants)
         else:
-            start = _clone_parameters(writer, run, origin, param_refs, state.graph.start_step or "start")
+            start = _clone_parameters(
+                writer, run, origin, param_refs, state.graph.start_step or "start", state.graph.end_step or "end"
+            )
         ok = runtime.execute(start)
     except KeyboardInterrupt:
         store.checkpoint()
@@ -337,14 +339,22 @@ def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], t
 
 
 def _clone_parameters(
-    writer: Any, run: Any, origin: Any, param_refs: tuple[int, dict[str, Any]], start_step: str
+    writer: Any, run: Any, origin: Any, param_refs: tuple[int, dict[str, Any]], start_step: str, end_step: str
 ) -> Any:
     from mfstore.writer import MetadataEntry
 
     from .scheduler import DoneTask
 
     task_pk, refs = param_refs
-    writer.clone_task(run, task_pk, metadata=[MetadataEntry("origin-run-id", origin.run_number, attempt=0)])
+    writer.clone_task(
+        run,
+        task_pk,
+        metadata=[
+            MetadataEntry("start_step", start_step, "graph_structure"),
+            MetadataEntry("end_step", end_step, "graph_structure"),
+            MetadataEntry("origin-run-id", origin.run_number, attempt=0),
+        ],
+    )
     return DoneTask("_parameters", "0", refs, [], ([start_step], None), cloned=True)
 
 

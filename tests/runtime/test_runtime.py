@@ -274,6 +274,7 @@ def test_resume_default_origin(flows: FlowRunner, client) -> None:
     assert start.origin_pathspec == "FailingFlow/%s/start/1" % origin and start.stdout == ""
     assert all(t.metadata_dict["origin-run-id"] == origin for s in run for t in s)
     assert run["_parameters"].task.data.p == 5
+    assert run["_parameters"].task.metadata_dict["end_step"] == "end"
     assert flows.sql("SELECT origin_run_number FROM runs WHERE run_number = ?", (rid,)) == [(origin,)]
     # a second resume still resumes the original run (resumes don't become the origin)
     rid2 = run_id_of(flows.run("failing_flow.py", "resume", "join", RESUME_OK="1"))
