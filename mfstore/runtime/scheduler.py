@@ -23,7 +23,7 @@ from mfstore.artifacts import ForeachFrame
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
 
 from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
-from .task import ArtifactRef, InputSource, TaskSpec, crash_result, load_result, run_task
+from .task import ArtifactRef, InputSource, TaskSpec, die_with_parent, crash_result, load_result, run_task
 
 #: How often buffered log lines of running tasks are written (seconds).
 LOG_FLUSH_SECONDS = 2.0
@@ -328,11 +328,13 @@ class Runtime:
         r_err, w_err = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        parent_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the task process
             code = 1
             try:
                 os.setpgid(0, 0)
+                die_with_parent(parent_pid)
                 signal.set_wakeup_fd(-1)
                 for fd in list(self.fd_owner) + [r_out, r_err, self.wake_r, self.wake_w]:
                     with contextlib.suppress(OSError):
