@@ -36,6 +36,18 @@ _ORDER = "ORDER BY r.ts_epoch DESC, r.run_number DESC"
 Params = dict[str, Any]
 
 
+def storable(*values: str | None) -> bool:
+    """True if every value can be stored (UTF-8 text). A string that cannot (e.g. with a
+    lone surrogate) is in no row of any file, so a lookup of it matches nothing."""
+    try:
+        for value in values:
+            if value is not None:
+                value.encode("utf-8")
+    except (UnicodeEncodeError, AttributeError):
+        return False
+    return True
+
+
 def required_tags(namespace: str | None, tags: Sequence[str]) -> list[str]:
     """The tags a run must carry: the user's filter tags plus the namespace (if any)."""
     wanted = list(dict.fromkeys(tags))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .. import provider
+from .. import provider, query
 from ..exception import (
     MetaflowInternalError,
     MetaflowInvalidPathspec,
@@ -199,7 +199,7 @@ class MetaflowObject:
         self.id = ids[-1]
         self._pathspec = pathspec
         self._components = ids
-        row = self._lookup(ids)
+        row = self._lookup(ids) if query.storable(*ids) else None
         if row is None:
             raise MetaflowNotFound("%s does not exist" % self)
         self._init_row(row)
@@ -324,7 +324,7 @@ class MetaflowObject:
             If the child exists but is not in this object's namespace
         """
         child = self._CHILD_CLASS
-        row = self._child_row(id) if child is not None and isinstance(id, str) else None
+        row = self._child_row(id) if child is not None and isinstance(id, str) and query.storable(id) else None
         if row is None:
             raise KeyError(id)
         assert child is not None
@@ -344,7 +344,7 @@ class MetaflowObject:
         bool
             True if the child exists or False otherwise
         """
-        if self._CHILD_CLASS is None or not isinstance(id, str):
+        if self._CHILD_CLASS is None or not isinstance(id, str) or not query.storable(id):
             return False
         return self._child_row(id) is not None
 

@@ -47,12 +47,16 @@ class Flow(MetaflowObject):
     def _is_in_namespace(self, ns: str | None) -> bool:
         if ns is None:
             return True
+        if not query.storable(ns):
+            return False
         return self._store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None
 
     def _wanted(self, tags: Sequence[str]) -> list[str] | None:
         """Required tags, rarest first; None if some tag is on no tag set (no run can match)."""
         ns = self._current_namespace if self._namespace_check else None
         wanted = query.required_tags(ns, tags)
+        if not query.storable(*wanted):
+            return None
         if len(wanted) > 1:
             counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
             if len(counts) < len(wanted):

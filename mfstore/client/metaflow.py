@@ -58,6 +58,8 @@ class Metaflow:
             A Flow present in the Metaflow universe.
         """
         ns = get_namespace()
+        if not query.storable(ns):
+            return iter([])
         names = [row[0] for row in self._store.query(*query.compile_flows(ns))]
         flows = []
         for name in names:
