@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("metaflow")
+import metaflow  # noqa: F401  (a test dependency: the smoke run compares against it)
 
 from benchmarks.side_by_side import OPS  # noqa: E402
 

@@ -334,7 +334,10 @@ def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], t
             "values": value(refs, "_foreach_values"),
         }
     if params is None:
-        raise CommandException("Run %s has no _parameters task: it cannot be resumed" % origin.pathspec)
+        raise CommandException(
+            "Run %s stopped before its parameters were recorded, so nothing of it can be resumed: "
+            "start a new run with `run`" % origin.pathspec
+        )
     return index, params
 
 

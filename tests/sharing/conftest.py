@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def mf_history(tmp_path_factory) -> Path:
     """Workdir holding `.metaflow` built by real Metaflow (see mfhistory.py)."""
-    pytest.importorskip("metaflow")
+    import metaflow  # noqa: F401  (test dependency: real Metaflow is the reference)
     from tests.sharing.mfhistory import build_history
 
     workdir = tmp_path_factory.mktemp("mfhist")

@@ -113,8 +113,7 @@ def test_cookbook_has_at_least_ten_queries() -> None:
 @pytest.mark.parametrize("name", sorted(cookbook()))
 def test_cookbook_query_in_sqlite3_shell(name: str, fixture_db: Path) -> None:
     shell = shutil.which("sqlite3")
-    if shell is None:
-        pytest.skip("the sqlite3 shell is not installed")
+    assert shell is not None, "the stock sqlite3 shell is a test requirement (apt-get install sqlite3)"
     out = subprocess.run([shell, "-json", str(fixture_db), cookbook()[name]], capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout) if out.stdout.strip() else []
     _check(rows, expected(name, fixture_db))
