@@ -7,7 +7,7 @@ Example::
     print(run.id, run.data.choice)
 
 The runtime names (``FlowSpec``, ``step``, ``current``, ``Parameter``, ``retry``,
-``catch``, ``JSONType``) are imported from ``mfstore.runtime`` on first use, so
+``catch``, ``JSONType``, ``trigger``, ``trigger_on_finish``) are imported from ``mfstore.runtime`` on first use, so
 ``import mfstore`` stays light.
 """
 
@@ -37,7 +37,9 @@ from .client import (
 )
 
 #: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
-_RUNTIME_NAMES = frozenset({"FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step"})
+_RUNTIME_NAMES = frozenset(
+    {"FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step", "trigger", "trigger_on_finish"}
+)
 
 __all__ = [
     "DataArtifact",
@@ -65,6 +67,8 @@ __all__ = [
     "namespace",
     "retry",
     "step",
+    "trigger",
+    "trigger_on_finish",
 ]
 
 

@@ -3,7 +3,8 @@ recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 
 from .current import current
 from .decorators import catch, retry, step
+from .events import trigger, trigger_on_finish
 from .flowspec import FlowSpec
 from .parameters import JSONType, Parameter
 
-__all__ = ["FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step"]
+__all__ = ["FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step", "trigger", "trigger_on_finish"]

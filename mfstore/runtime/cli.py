@@ -220,6 +220,9 @@ def _start_run(
         origin_run_number=origin_id,
         code_sha=code_sha,
     )
+    trigger_events = os.environ.pop("MFSTORE_TRIGGER_EVENTS", None)  # set by mfstore.production
+    if trigger_events:
+        writer.add_trigger_events(run, json.loads(trigger_events))
     if run_id_file:
         Path(run_id_file).write_text(run.run_number)
     _preimport_client()
@@ -258,6 +261,10 @@ def _start_run(
     writer.end_run(run, successful=ok)
     if ok:
         console("Done!")
+        if identity.startswith("production:"):
+            from mfstore.production import on_run_finished
+
+            on_run_finished(store, flow_name, run.run_number, state.graph.end_step or "end", state.echo)
         return
     msg = ["    Step failure:"]
     for step, task_id in runtime.failed:
@@ -676,6 +683,9 @@ def build_cli(flow_cls: type) -> click.Group:
 
         _guard(go)
 
+    from .production_cli import add_production_commands
+
+    add_production_commands(cli, flow_cls, param_options)
     return cli
 
 

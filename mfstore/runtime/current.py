@@ -43,7 +43,7 @@ class Current:
         self._set_env(is_running=self._is_running, **values)
 
     def __contains__(self, name: str) -> bool:
-        return name in _FIELDS or name in ("pathspec", "is_running_flow")
+        return name in _FIELDS or name in ("pathspec", "is_running_flow", "trigger")
 
     @property
     def is_running_flow(self) -> bool:
@@ -102,6 +102,13 @@ class Current:
     @property
     def is_production(self) -> bool:
         return bool(self._is_production)
+
+    @property
+    def trigger(self) -> Any:
+        """``MetaflowTrigger`` of the running run if a production trigger started it, else None."""
+        if not self._is_running or self.run_id is None:
+            return None
+        return self.run.trigger
 
     @property
     def tempdir(self) -> str | None:

@@ -1,0 +1,414 @@
+"""Production deployments, production tokens and triggered runs, locally, in the .mfdb.
+
+Metaflow deploys a flow to a cloud scheduler (``argo-workflows create``); mfstore stores the
+deployed code package in the file (table ``deployments``) and runs it on demand
+(``production trigger``), on an event (``production trigger --event``, ``@trigger``) or when
+a production run of an upstream flow succeeds (``@trigger_on_finish``).
+
+The token scheme and the per-user token storage are Metaflow's
+(``metaflow/plugins/aws/step_functions/production_token.py``); ``resolve_token`` follows
+``argo_workflows_cli.resolve_token`` message for message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import string
+import subprocess
+import sys
+import tarfile
+import tempfile
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import dropwhile
+from pathlib import Path
+from typing import Any
+
+from .exception import CommandException, IncorrectProductionToken, MetaflowException
+from .identity import get_username, now_ms
+
+#: Environment variable carrying the events that start a triggered run (JSON list; internal).
+TRIGGER_ENV = "MFSTORE_TRIGGER_EVENTS"
+#: Flows already started in the current trigger chain (comma separated; guards against cycles).
+CHAIN_ENV = "MFSTORE_TRIGGER_CHAIN"
+
+Echo = Callable[[str], None]
+
+# -- tokens (Metaflow's scheme) ---------------------------------------------------------
+
+
+def token_prefix(flow_name: str) -> str:
+    """Metaflow's prefix for a flow without @project: the flow name lower-cased."""
+    return flow_name.lower()
+
+
+def _token_generator(prefix: str) -> Iterator[str]:
+    for i in range(10000):
+        head = "%s-%d-" % (prefix, i)
+        rng = random.Random(zlib.adler32(head.encode("utf-8")))
+        yield head + "".join(rng.sample(string.ascii_lowercase, 4))
+
+
+def new_token(prefix: str, prev_token: str | None = None) -> str | None:
+    """The first token of ``prefix``'s sequence, or the one after ``prev_token`` (None if not in it)."""
+    if prev_token is None:
+        return next(_token_generator(prefix))
+    it = dropwhile(lambda x: x != prev_token, _token_generator(prefix))
+    for _ in it:
+        return next(it, None)
+    return None
+
+
+def token_path(prefix: str) -> Path:
+    """``$METAFLOW_TOKEN_HOME/<prefix>``, else ``$METAFLOW_HOME/<prefix>`` (default ``~/.metaflowconfig``)."""
+    home = os.environ.get("METAFLOW_TOKEN_HOME") or os.environ.get("METAFLOW_HOME", "~/.metaflowconfig")
+    return Path(os.path.expanduser("%s/%s" % (home, prefix)))
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    if path.exists():
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+def load_token(prefix: str) -> str | None:
+    """The production token stored for this user, or None."""
+    return _load_config(token_path(prefix)).get("production_token")
+
+
+def store_token(prefix: str, token: str) -> None:
+    """Remember ``token`` for this user (JSON ``{"production_token": token}``, as Metaflow)."""
+    path = token_path(prefix)
+    config = _load_config(path)
+    config["production_token"] = token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+# -- deployments ----------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    deployment_pk: int
+    flow_id: str
+    token: str
+    deployed_by: str
+    ts_epoch: int
+    code_sha: str
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return "production:%s" % self.token
+
+    @property
+    def deployed_at(self) -> str:
+        return datetime.fromtimestamp(self.ts_epoch / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def describe_triggers(self) -> str:
+        parts = []
+        for t in self.triggers:
+            if t.get("type") == "run":
+                parts.append("@trigger_on_finish(flow=%s)" % t["name"])
+            else:
+                parts.append("@trigger(event=%s)" % t["name"])
+        return ", ".join(parts) or "-"
+
+
+_COLS = "deployment_pk, flow_id, token, deployed_by, ts_epoch, code_sha, triggers"
+
+
+def _dep(row: tuple[Any, ...]) -> Deployment:
+    return Deployment(int(row[0]), row[1], row[2], row[3], int(row[4]), row[5], json.loads(row[6] or "[]"))
+
+
+def current_deployment(store: Any, flow_id: str) -> Deployment | None:
+    """The latest deployment of ``flow_id`` (the one in effect), or None."""
+    row = store.one(
+        "SELECT %s FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC LIMIT 1" % _COLS, (flow_id,)
+    )
+    return _dep(row) if row else None
+
+
+def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
+    """All deployments of ``flow_id``, newest first."""
+    rows = store.query("SELECT %s FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC" % _COLS, (flow_id,))
+    return [_dep(r) for r in rows]
+
+
+def current_deployments(store: Any) -> list[Deployment]:
+    """The deployment in effect for every deployed flow, by flow name."""
+    rows = store.query(
+        "SELECT %s FROM deployments d WHERE deployment_pk = "
+        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id" % _COLS
+    )
+    return [_dep(r) for r in rows]
+
+
+def not_deployed(flow_id: str, script: str = "flow.py") -> CommandException:
+    return CommandException(
+        "Flow *%s* is not deployed to production: deploy it first with `python %s production create`."
+        % (flow_id, script)
+    )
+
+
+def resolve_token(
+    flow_name: str,
+    prev: Deployment | None,
+    authorize: str | None,
+    given_token: str | None,
+    generate_new_token: bool,
+    echo: Echo,
+) -> str:
+    """Metaflow's ``resolve_token``: which token this deployment uses (raises if not authorized).
+
+    Unlike Metaflow it does not store the token: the caller does once the deployment is recorded.
+    """
+    prefix = token_prefix(flow_name)
+    if prev is None:
+        echo("It seems this is the first time you are deploying *%s* to production." % flow_name)
+        prev_token = None
+    else:
+        prev_user, prev_token = prev.deployed_by, prev.token
+        if authorize is None:
+            authorize = load_token(prefix)
+        elif authorize.startswith("production:"):
+            authorize = authorize[11:]
+        # the user who deployed the previous version may re-deploy without the token
+        if prev_user != get_username() and authorize != prev_token:
+            echo("There is an existing version of *%s* in production which was deployed by the user *%s*."
+                 % (flow_name, prev_user))
+            echo("To deploy a new version of this flow, you need to use the same production token that they used. ")
+            echo("Please reach out to them to get the token. Once you have it, call this command:")
+            echo("    production create --authorize MY_TOKEN")
+            echo('See "Organizing Results" at docs.metaflow.org for more information about production tokens.')
+            raise IncorrectProductionToken("Try again with the correct production token.")
+    if given_token:
+        if given_token.startswith("production:"):
+            given_token = given_token[11:]
+        if not given_token.strip() or any(c.isspace() for c in given_token):
+            raise CommandException("--new-token must be a non-empty token without spaces, e.g. --new-token myflow-prod")
+        token = given_token
+        echo("")
+        echo("Using the given token, *%s*." % token)
+    elif prev_token is None or generate_new_token:
+        new = new_token(prefix, prev_token)
+        if new is None:
+            raise MetaflowException(
+                "--generate-new-token option is not supported after using --new-token. "
+                "Use --new-token to make a new namespace."
+            )
+        token = new
+        echo("")
+        echo("A new production token generated.")
+    else:
+        token = prev_token
+    echo("")
+    echo("The namespace of this production flow is")
+    echo("    production:%s" % token)
+    echo("To analyze results of this production flow add this line in your notebooks:")
+    echo('    namespace("production:%s")' % token)
+    echo("If you want to authorize other people to deploy new versions of this flow to production, they need to call")
+    echo("    production create --authorize %s" % token)
+    echo("when deploying this flow to production for the first time.")
+    echo('See "Organizing Results" at https://docs.metaflow.org/ for more information about production tokens.')
+    echo("")
+    return token
+
+
+def deploy(
+    store: Any,
+    flow_name: str,
+    *,
+    package: bytes,
+    script_name: str,
+    triggers: list[dict[str, Any]],
+    authorize: str | None,
+    given_token: str | None,
+    generate_new_token: bool,
+    echo: Echo,
+) -> Deployment:
+    """Record a new deployment of ``flow_name`` (code package + token); store the token for this user."""
+    from .writer import Writer
+
+    if given_token and generate_new_token:
+        raise CommandException("Use either --new-token or --generate-new-token, not both.")
+    user = get_username()
+    if user is None:
+        from .exception import MetaflowUnknownUser
+
+        raise MetaflowUnknownUser()
+    prev = current_deployment(store, flow_name)
+    token = resolve_token(flow_name, prev, authorize, given_token, generate_new_token, echo)
+    code_sha = Writer(store).put_code_package(
+        package, script_name=script_name, info={"script": script_name, "flow_name": flow_name}
+    )
+    ts = now_ms()
+    with store.write():
+        store.execute(
+            "INSERT INTO deployments (flow_id, token, deployed_by, ts_epoch, code_sha, triggers) VALUES (?, ?, ?, ?, ?, ?)",
+            (flow_name, token, user, ts, code_sha, json.dumps(triggers, sort_keys=True)),
+        )
+        pk = int(store.conn.last_insert_rowid())
+    store.checkpoint()
+    store_token(token_prefix(flow_name), token)
+    return Deployment(pk, flow_name, token, user, ts, code_sha, triggers)
+
+
+# -- running deployments ----------------------------------------------------------------
+
+
+def parse_payload(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``k=v`` pairs to a dict; anything else is a one-line CommandException."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CommandException("Invalid --payload *%s*: give it as KEY=VALUE, e.g. --payload alpha=0.5" % item)
+        out[key.strip()] = value
+    return out
+
+
+def deployed_triggers(triggers: list[dict[str, Any]], param_names: list[str]) -> list[dict[str, Any]]:
+    """Triggers as deployed: a single event trigger without a mapping maps the payload fields
+    named like the flow's parameters to them (Metaflow does this at deploy time too)."""
+    out = [dict(t) for t in triggers]
+    events = [t for t in out if t.get("type") == "event"]
+    if len(events) == 1 and not events[0].get("parameters"):
+        events[0]["parameters"] = {p: p for p in param_names}
+    return out
+
+
+def event_parameters(trigger: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """Flow parameters from an event payload, by the trigger's ``{parameter: payload field}`` mapping."""
+    mapping = dict(trigger.get("parameters") or {})
+    return {param: payload[fld] for param, fld in mapping.items() if fld in payload}
+
+
+def _pythonpath(env: dict[str, str]) -> str:
+    root = str(Path(__file__).resolve().parent.parent)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([root] + [p for p in parts if p != root])
+
+
+def run_deployment(
+    store: Any,
+    dep: Deployment,
+    *,
+    params: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    run_id_file: str | None = None,
+    echo: Echo,
+) -> tuple[int, str | None]:
+    """Run the deployed code of ``dep`` as ``production:<token>``; ``(exit code, run id)``.
+
+    The code package is extracted to a temporary directory and run from there with
+    ``METAFLOW_PRODUCTION_TOKEN`` set, so the run uses the deployed version, not the
+    working copy. ``events`` (the triggering events) are recorded on the new run.
+    """
+    from .blobs import get_blob
+
+    script_name = store.scalar("SELECT script_name FROM code_packages WHERE sha = ?", (dep.code_sha,))
+    tarball = get_blob(store, dep.code_sha, what="code package of %s" % dep.flow_id)
+    chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
+    with tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+            try:
+                tar.extractall(tmp, filter="data")
+            except TypeError:  # Python without extraction filters
+                tar.extractall(tmp)
+        id_file = run_id_file or os.path.join(tmp, ".run_id")
+        cmd = [sys.executable, os.path.join(tmp, script_name), "--mfdb", str(store.path), "run", "--run-id-file", id_file]
+        for name, value in (params or {}).items():
+            cmd += ["--%s" % name, str(value)]
+        env = dict(os.environ)
+        env.pop("MFSTORE_NAMESPACE", None)
+        env.update(
+            METAFLOW_PRODUCTION_TOKEN=dep.token,
+            PYTHONPATH=_pythonpath(env),
+            **{CHAIN_ENV: ",".join(chain + [dep.flow_id])},
+        )
+        env.pop(TRIGGER_ENV, None)
+        if events:
+            env[TRIGGER_ENV] = json.dumps(events)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        rc = subprocess.call(cmd, env=env, cwd=os.getcwd())
+        run_id = Path(id_file).read_text().strip() if os.path.exists(id_file) else None
+    if run_id:
+        echo("Production run %s/%s (namespace %s) %s." % (dep.flow_id, run_id, dep.namespace,
+                                                         "finished" if rc == 0 else "failed"))
+    return rc, run_id
+
+
+def _skip_cycle(dep: Deployment, echo: Echo) -> bool:
+    chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
+    if dep.flow_id in chain:
+        echo("Not triggering *%s*: it already ran in this trigger chain (%s)." % (dep.flow_id, " -> ".join(chain)))
+        return True
+    return False
+
+
+def send_event(store: Any, name: str, payload: dict[str, Any], echo: Echo) -> tuple[str, list[tuple[Deployment, int, str | None]]]:
+    """Record event ``name`` and run every deployed flow with ``@trigger`` on it; ``(event id, results)``."""
+    if not name or not name.strip():
+        raise CommandException("--event needs an event name, e.g. --event data_updated")
+    event_id = uuid.uuid4().hex
+    ts = now_ms()
+    with store.write():
+        store.execute(
+            "INSERT INTO events (event_id, name, ts_epoch, payload) VALUES (?, ?, ?, ?)",
+            (event_id, name, ts, json.dumps(payload, sort_keys=True, ensure_ascii=False)),
+        )
+    store.checkpoint()
+    echo("Event *%s* sent (id %s)." % (name, event_id))
+    results = []
+    targets = [d for d in current_deployments(store) if any(t.get("type") == "event" and t.get("name") == name for t in d.triggers)]
+    if not targets:
+        echo("No deployed flow is triggered by event *%s*." % name)
+    for dep in targets:
+        if _skip_cycle(dep, echo):
+            continue
+        trig = next(t for t in dep.triggers if t.get("type") == "event" and t.get("name") == name)
+        params = event_parameters(trig, payload)
+        echo("Triggering *%s* in %s." % (dep.flow_id, dep.namespace))
+        events = [{"name": name, "event_id": event_id, "type": "event", "ts_epoch": ts, "payload": payload}]
+        rc, run_id = run_deployment(store, dep, params=params, events=events, echo=echo)
+        results.append((dep, rc, run_id))
+    return event_id, results
+
+
+def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, echo: Echo) -> None:
+    """A production run of ``flow_id`` succeeded: run the deployments with ``@trigger_on_finish`` on it."""
+    targets = [d for d in current_deployments(store) if any(t.get("type") == "run" and t.get("name") == flow_id for t in d.triggers)]
+    if not targets:
+        return
+    row = store.one(
+        "SELECT t.task_id, r.finished_at FROM runs r JOIN tasks t ON t.run_pk = r.run_pk "
+        "WHERE r.flow_id = ? AND r.run_number = ? AND t.step_name = ? ORDER BY t.task_pk DESC LIMIT 1",
+        (flow_id, run_number, end_step),
+    )
+    task_id, finished = (row[0], row[1]) if row else ("1", None)
+    event = {
+        "name": "metaflow.%s.%s" % (flow_id, end_step),
+        "event_id": "%s/%s/%s/%s" % (flow_id, run_number, end_step, task_id),
+        "type": "run",
+        "ts_epoch": int(finished or now_ms()),
+        "pathspec": "%s/%s" % (flow_id, run_number),
+        "payload": {},
+    }
+    for dep in targets:
+        if _skip_cycle(dep, echo):
+            continue
+        echo("Triggering *%s* in %s (@trigger_on_finish %s/%s)." % (dep.flow_id, dep.namespace, flow_id, run_number))
+        run_deployment(store, dep, events=[event], echo=echo)

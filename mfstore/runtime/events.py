@@ -1,0 +1,201 @@
+"""Flow decorators ``@trigger(event=...)`` and ``@trigger_on_finish(flow=...)``.
+
+They only matter for production deployments (``python flow.py production create``): the
+deployment records the triggers, and ``production trigger --event NAME`` or the successful
+end of a production run of the upstream flow starts the deployed flow. A normal ``run`` of a
+decorated flow is not triggered (``Run.trigger`` is None), as in Metaflow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from mfstore.exception import MetaflowException
+
+from .decorators import StepDecorator
+
+
+class FlowDecorator(StepDecorator):
+    """A decorator attached to a FlowSpec class (``cls._flow_decorators[name]``)."""
+
+    name = "flow_decorator"
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        self.triggers: list[dict[str, Any]] = []
+        self.init()
+
+    def init(self) -> None:
+        """Validate the attributes and fill ``triggers``."""
+
+
+def _is_str(x: Any) -> bool:
+    return isinstance(x, str)
+
+
+def _no_callables(what: str) -> MetaflowException:
+    return MetaflowException(
+        "Deploy-time (callable) values for *%s* are not supported by mfstore: give the value itself." % what
+    )
+
+
+class TriggerDecorator(FlowDecorator):
+    """``@trigger(event='foo')`` / ``@trigger(events=[...])``: run the deployed flow when the event is sent."""
+
+    name = "trigger"
+    defaults: dict[str, Any] = {"event": None, "events": [], "options": {}}
+
+    def init(self) -> None:
+        event, events = self.attributes["event"], self.attributes["events"]
+        if event and events:
+            raise MetaflowException("Specify only one of *event* or *events* attributes in *@trigger* decorator.")
+        if event:
+            self.triggers.append(self._event(event))
+        elif events:
+            if callable(events):
+                raise _no_callables("events")
+            if not isinstance(events, list):
+                raise MetaflowException(
+                    "Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
+                    "@trigger(events=[{'name': 'foo', 'parameters': {'alpha': 'beta'}}, "
+                    "{'name': 'bar', 'parameters': {'gamma': 'kappa'}}])"
+                )
+            self.triggers.extend(self._event(e) for e in events)
+        if not self.triggers:
+            raise MetaflowException("No event(s) specified in *@trigger* decorator.")
+        names = [t["name"] for t in self.triggers]
+        if len(names) != len(set(names)):
+            raise MetaflowException("Duplicate event names defined in *@trigger* decorator.")
+
+    def _event(self, event: Any) -> dict[str, Any]:
+        if _is_str(event):
+            return {"type": "event", "name": str(event), "parameters": {}}
+        if isinstance(event, dict):
+            if "name" not in event:
+                raise MetaflowException("The *event* attribute for *@trigger* is missing the *name* key.")
+            if callable(event["name"]):
+                raise _no_callables("event name")
+            return {"type": "event", "name": str(event["name"]),
+                    "parameters": self._parameters(event.get("parameters", {}), event["name"])}
+        if callable(event):
+            raise _no_callables("event")
+        raise MetaflowException(
+            "Incorrect format for *event* attribute in *@trigger* decorator. "
+            "Supported formats are string and dictionary - \n"
+            "@trigger(event='foo') or @trigger(event={'name': 'foo', 'parameters': {'alpha': 'beta'}})"
+        )
+
+    @staticmethod
+    def _parameters(parameters: Any, event_name: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if isinstance(parameters, (list, tuple)):
+            for mapping in parameters:
+                if _is_str(mapping):
+                    out[mapping] = mapping
+                elif isinstance(mapping, tuple) and len(mapping) == 2 and all(map(_is_str, mapping)):
+                    out[mapping[0]] = mapping[1]
+                else:
+                    raise MetaflowException(
+                        "The *parameters* attribute for event %s is invalid. It should be a list/tuple of "
+                        "strings and lists/tuples of size 2." % event_name
+                    )
+        elif isinstance(parameters, dict):
+            for key, value in parameters.items():
+                if not _is_str(key) or not _is_str(value):
+                    raise MetaflowException(
+                        "The *parameters* attribute for event %s is invalid. It should be a dictionary of "
+                        "string keys and string values." % event_name
+                    )
+                out[key] = value
+        elif callable(parameters):
+            raise _no_callables("parameters")
+        return out
+
+
+class TriggerOnFinishDecorator(FlowDecorator):
+    """``@trigger_on_finish(flow='Upstream')``: run the deployed flow when a production run of Upstream succeeds."""
+
+    name = "trigger_on_finish"
+    defaults: dict[str, Any] = {"flow": None, "flows": [], "options": {}}
+
+    def init(self) -> None:
+        flow, flows = self.attributes["flow"], self.attributes["flows"]
+        if flow and flows:
+            raise MetaflowException(
+                "Specify only one of *flow* or *flows* attributes in *@trigger_on_finish* decorator."
+            )
+        if flow:
+            items = [flow]
+        elif flows:
+            if callable(flows):
+                raise _no_callables("flows")
+            if not isinstance(flows, list):
+                raise MetaflowException(
+                    "Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
+                    "Supported type is list - \n@trigger_on_finish(flows=['FooFlow', 'BarFlow']"
+                )
+            items = flows
+        else:
+            items = []
+        for item in items:
+            if callable(item):
+                raise _no_callables("flow")
+            if isinstance(item, dict):
+                if "name" not in item:
+                    raise MetaflowException("The *flow* attribute for *@trigger_on_finish* is missing the *name* key.")
+                item = item["name"]
+            if not _is_str(item):
+                raise MetaflowException(
+                    "Incorrect type for *flow* attribute in *@trigger_on_finish* decorator. Supported type is "
+                    "string or Dict[str, str] - \n@trigger_on_finish(flow='FooFlow')"
+                )
+            if "." in item:
+                raise MetaflowException(
+                    "mfstore has no @project: name the upstream flow of *@trigger_on_finish* by its class name "
+                    "(got *%s*)." % item
+                )
+            if not re.match(r"^[A-Za-z0-9_]+$", item):
+                raise MetaflowException(
+                    "Invalid flow name *%s* in *@trigger_on_finish* decorator. Only alphanumeric characters "
+                    "and underscores(_) are allowed." % item
+                )
+            self.triggers.append({"type": "run", "name": item})
+        if not self.triggers:
+            raise MetaflowException("No flow(s) specified in *@trigger_on_finish* decorator.")
+
+
+def _attach(cls: Any, deco: FlowDecorator) -> Any:
+    if not isinstance(cls, type):
+        raise MetaflowException("@%s decorates a FlowSpec class, not %r" % (deco.name, cls))
+    own = dict(cls.__dict__.get("_flow_decorators") or {})
+    if deco.name in own:
+        raise MetaflowException("Flow *%s* already has a decorator @%s" % (cls.__name__, deco.name))
+    own[deco.name] = deco
+    cls._flow_decorators = own
+    return cls
+
+
+def _make(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
+    def decorator(cls: Any = None, **kwargs: Any) -> Any:
+        if cls is not None:
+            return _attach(cls, deco_cls(**kwargs))
+        deco = deco_cls(**kwargs)  # validate at decoration time
+        return lambda c: _attach(c, deco)
+
+    decorator.__name__ = deco_cls.name
+    decorator.__doc__ = deco_cls.__doc__
+    return decorator
+
+
+trigger = _make(TriggerDecorator)
+trigger_on_finish = _make(TriggerOnFinishDecorator)
+
+
+def flow_triggers(flow_cls: type) -> list[dict[str, Any]]:
+    """The triggers of a flow class: ``{"type": "event", "name", "parameters"}`` / ``{"type": "run", "name"}``."""
+    out: list[dict[str, Any]] = []
+    for deco in (getattr(flow_cls, "_flow_decorators", None) or {}).values():
+        out.extend(dict(t) for t in deco.triggers)
+    return out
