@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("METAFLOW_USER", "tester")
+
+# `tests.*` helpers and `benchmarks` are importable, but appended (not prepended) to
+# sys.path: `import mfstore` keeps resolving to the installed package under CI.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 #: Page sizes for runs older than the first window (then all the rest at once).
 _PAGES = (1, 32, 1024)
+#: A filter whose rarest tag is on at most this many tag sets is answered by one index
+#: seek per matching tag set; above, the newest runs are walked first.
+_SEEK_TAGSETS = 48
 
 
 class Flow(MetaflowObject):
@@ -51,34 +54,27 @@ class Flow(MetaflowObject):
             return False
         return self._store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None
 
-    def _wanted(self, tags: Sequence[str]) -> list[str] | None:
-        """Required tags, rarest first; None if some tag is on no tag set (no run can match)."""
+    def _wanted(self, tags: Sequence[str]) -> tuple[list[str], int] | None:
+        """Required tags, rarest first, and how many tag sets hold the rarest one
+        (0 without tags); None if some tag is on no tag set (no run can match)."""
         ns = self._current_namespace if self._namespace_check else None
         wanted = query.required_tags(ns, tags)
         if not query.storable(*wanted):
             return None
-        if len(wanted) > 1:
-            counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
-            if len(counts) < len(wanted):
-                return None
-            wanted.sort(key=counts.__getitem__)
-        return wanted
+        if not wanted:
+            return wanted, 0
+        counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
+        if len(counts) < len(wanted):
+            return None
+        wanted.sort(key=counts.__getitem__)
+        return wanted, counts[wanted[0]]
 
-    def _iter_rows(self, tags: Sequence[str], *, successful: bool = False) -> Iterator[tuple[Any, ...]]:
-        """Matching run rows, newest first: the newest runs by a bounded walk, then the rest."""
-        wanted = self._wanted(tags)
-        if wanted is None:
-            return
-        store = self._store
-        bound = store.one(*query.compile_window_bound(self.id, successful=successful))
-        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))  # type: ignore[arg-type]
-        if bound is None:
-            return
-        # Older runs: growing pages (one seek per matching tag set each), so that the
-        # first few cost little, then everything left.
-        before: tuple[int, str] = bound  # type: ignore[assignment]
+    def _seek_rows(
+        self, wanted: list[str], *, successful: bool, before: tuple[int, str] | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Matching rows newest first, in growing pages of one seek per matching tag set."""
         for limit in (*_PAGES, None):
-            rows = store.query(
+            rows = self._store.query(
                 *query.compile_runs(self.id, wanted, successful=successful, before=before, limit=limit)
             )
             yield from rows
@@ -86,13 +82,34 @@ class Flow(MetaflowObject):
                 return
             before = (rows[-1][5], rows[-1][2])
 
-    def _latest_row(self, *, successful: bool) -> list[tuple[Any, ...]]:
-        wanted = self._wanted(())
-        if wanted is None:
-            return []
+    def _iter_rows(self, tags: Sequence[str], *, successful: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Matching run rows, newest first.
+
+        When the rarest required tag is on few tag sets, one index seek per matching tag
+        set answers directly. Otherwise the newest runs are walked first (a common
+        filter is answered after a few rows), then the older ones by seeks.
+        """
+        found = self._wanted(tags)
+        if found is None:
+            return
+        wanted, fewest = found
+        if wanted and fewest <= _SEEK_TAGSETS:
+            yield from self._seek_rows(wanted, successful=successful)
+            return
         store = self._store
-        if not wanted:
-            return store.query(*query.compile_runs(self.id, (), successful=successful, latest=True))
+        bound = store.one(*query.compile_window_bound(self.id, successful=successful))
+        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))  # type: ignore[arg-type]
+        if bound is not None:
+            yield from self._seek_rows(wanted, successful=successful, before=bound)  # type: ignore[arg-type]
+
+    def _latest_row(self, *, successful: bool) -> list[tuple[Any, ...]]:
+        found = self._wanted(())
+        if found is None:
+            return []
+        wanted, fewest = found
+        store = self._store
+        if not wanted or fewest <= _SEEK_TAGSETS:
+            return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True))
         bound = store.one(*query.compile_window_bound(self.id, successful=successful))
         rows = store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True))  # type: ignore[arg-type]
         if rows or bound is None:
