@@ -1,0 +1,161 @@
+"""Production runs: identity, namespaces, the deployed code, token reset, resume, triggers, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mfstore
+from mfstore.exception import MetaflowNamespaceMismatch
+from mfstore.production import new_token
+
+TOK0 = new_token("prodflow")
+TOK1 = new_token("prodflow", TOK0)
+
+
+def run_of(flow, run_id):
+    mfstore.namespace(None)
+    return mfstore.Run("%s/%s" % (flow, run_id))
+
+
+def test_production_run_identity_namespaces_and_code(prod):
+    prod("prod_flow.py", "production", "create")
+    # the working copy changes after the deployment: production runs the deployed version
+    work = prod.workdir / "prod_flow.py"
+    work.write_text(work.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
+    run_id = prod.trigger("prod_flow.py", "--alpha", "7")
+
+    run = run_of("ProdFlow", run_id)
+    assert run.successful
+    assert "production:%s" % TOK0 in run.system_tags
+    assert not any(t.startswith("user:") for t in run.tags)
+    assert run.data.alpha == "7" and run.data.version == "v1"
+    assert run.data.ns == "production:%s" % TOK0 and run.data.is_prod is True
+    assert run.data.has_trigger is False and run.trigger is None
+    assert 'VERSION = "v1"' in run.code.flowspec
+
+    # visible from its production namespace and the global one only
+    mfstore.namespace("production:%s" % TOK0)
+    assert mfstore.Flow("ProdFlow").latest_run.id == run_id
+    mfstore.namespace("user:alice")
+    with pytest.raises(MetaflowNamespaceMismatch):
+        mfstore.Run("ProdFlow/%s" % run_id)
+    mfstore.namespace("production:other-0-abcd")
+    with pytest.raises(MetaflowNamespaceMismatch):
+        mfstore.Run("ProdFlow/%s" % run_id)
+
+    # a normal run with Metaflow's production-token variable gets the same identity
+    prod("prod_flow.py", "run", "--run-id-file", "rid", METAFLOW_PRODUCTION_TOKEN=TOK0)
+    env_run = run_of("ProdFlow", (prod.workdir / "rid").read_text())
+    assert env_run.data.version == "v2"  # the working copy this time
+    assert "production:%s" % TOK0 in env_run.system_tags and not any(t.startswith("user:") for t in env_run.tags)
+    mfstore.namespace("production:%s" % TOK0)
+    assert {r.id for r in mfstore.Flow("ProdFlow")} == {run_id, env_run.id}
+
+    # a personal run stays personal
+    prod("prod_flow.py", "run", "--run-id-file", "rid")
+    mine = run_of("ProdFlow", (prod.workdir / "rid").read_text())
+    assert "user:alice" in mine.tags and mine.data.is_prod is False and mine.data.ns == "user:alice"
+
+
+def test_token_reset_and_resume_across_namespaces(prod):
+    prod("prod_flow.py", "production", "create")
+    old = prod.trigger("prod_flow.py")
+    cp = prod("prod_flow.py", "production", "create", "--generate-new-token")
+    assert "A new production token generated." in cp.stderr and "    production:%s" % TOK1 in cp.stderr
+    # the new namespace is fresh and empty; the old run stays in the old namespace
+    mfstore.namespace("production:%s" % TOK1)
+    with pytest.raises(MetaflowNamespaceMismatch):
+        mfstore.Flow("ProdFlow")
+    new = prod.trigger("prod_flow.py")
+    assert [r.id for r in mfstore.Flow("ProdFlow")] == [new]
+    mfstore.namespace("production:%s" % TOK0)
+    assert [r.id for r in mfstore.Flow("ProdFlow")] == [old]
+    assert "production:%s" % TOK1 in run_of("ProdFlow", new).system_tags
+
+    # resume a production run from a personal namespace: the result is personal
+    prod("prod_flow.py", "resume", "--origin-run-id", old, "--run-id-file", "rid", user="bob")
+    resumed = run_of("ProdFlow", (prod.workdir / "rid").read_text())
+    assert resumed.successful
+    assert prod.sql("SELECT origin_run_number FROM runs WHERE run_number = ?", (resumed.id,)) == [(old,)]
+    assert "user:bob" in resumed.tags
+    assert not any(t.startswith("production:") for t in resumed.system_tags)
+    assert resumed.data.ns == "production:%s" % TOK0  # cloned from the production run
+    mfstore.namespace("production:%s" % TOK0)
+    assert [r.id for r in mfstore.Flow("ProdFlow")] == [old]
+
+
+def test_trigger_on_finish_chain(prod):
+    prod("up_flow.py", "production", "create")
+    prod("down_flow.py", "production", "create")
+    # a personal run of UpFlow triggers nothing
+    prod("up_flow.py", "run")
+    assert prod.sql("SELECT count(*) FROM runs WHERE flow_id = 'DownFlow'") == [(0,)]
+
+    up_id = prod.trigger("up_flow.py")
+    (down_id,) = [r for (r,) in prod.sql("SELECT run_number FROM runs WHERE flow_id = 'DownFlow'")]
+    down = run_of("DownFlow", down_id)
+    assert down.successful
+    assert down.trigger.run.pathspec == "UpFlow/%s" % up_id
+    assert [r.pathspec for r in down.trigger.runs] == ["UpFlow/%s" % up_id]
+    assert down.trigger["UpFlow"].pathspec == "UpFlow/%s" % up_id
+    event = down.trigger.event
+    assert event.type == "run" and event.name == "metaflow.UpFlow.end"
+    assert event.id.startswith("UpFlow/%s/end/" % up_id)
+    assert down.trigger.events == [event]
+    # inside the triggered run: current.trigger
+    assert down.data.upstream == "UpFlow/%s" % up_id and down.data.model == "m1"
+    assert down.data.ns == "production:%s" % new_token("downflow")
+    assert "production:%s" % new_token("downflow") in down.system_tags
+    assert run_of("UpFlow", up_id).trigger is None
+
+
+def test_event_trigger_with_payload(prod):
+    prod("event_flow.py", "production", "create")
+    prod("mapped_event_flow.py", "production", "create")
+    cp = prod("event_flow.py", "production", "trigger", "--event", "data_ready", "--payload", "table=users",
+              "--payload", "note=a=b")
+    ((event_id, payload),) = prod.sql("SELECT event_id, payload FROM events WHERE name = 'data_ready'")
+    assert json.loads(payload) == {"table": "users", "note": "a=b"}
+    assert "Event *data_ready* sent" in cp.stderr
+    runs = dict(prod.sql("SELECT flow_id, run_number FROM runs"))
+    assert set(runs) == {"EventFlow", "MappedEventFlow"}
+    ev = run_of("EventFlow", runs["EventFlow"])
+    assert ev.data.table == "users" and ev.data.event_name == "data_ready"
+    assert ev.trigger.event.name == "data_ready" and ev.trigger.event.type == "event"
+    assert ev.trigger.event.id == event_id
+    assert ev.trigger["data_ready"] == ev.trigger.event and "data_ready" in ev.trigger
+    assert ev.trigger.run is None and ev.trigger.runs is None
+    assert run_of("MappedEventFlow", runs["MappedEventFlow"]).data.which == "users"
+
+    # an event nobody waits for is recorded, nothing runs
+    cp = prod("event_flow.py", "production", "trigger", "--event", "nobody_listens")
+    assert "No deployed flow is triggered by event *nobody_listens*." in cp.stderr
+    assert prod.sql("SELECT count(*) FROM events") == [(2,)]
+    assert prod.sql("SELECT count(*) FROM runs") == [(2,)]
+
+
+def test_bad_inputs_record_nothing(prod):
+    def one_line_error(cp, *needles):
+        assert cp.returncode != 0
+        lines = cp.stderr.strip().splitlines()
+        assert len(lines) == 1, cp.stderr
+        for n in needles:
+            assert n in lines[0]
+
+    # triggering a flow that was never deployed
+    one_line_error(prod("prod_flow.py", "production", "trigger", check=False), "not deployed", "production create")
+    prod("up_flow.py", "production", "create")
+    one_line_error(prod("prod_flow.py", "production", "trigger", check=False), "not deployed", "production create")
+    one_line_error(prod("prod_flow.py", "production", "show", check=False), "not deployed", "production create")
+    # an unknown flow deployment
+    one_line_error(prod("up_flow.py", "production", "show", "NoSuchFlow", check=False), "Unknown flow deployment", "production list")
+    # payloads that are not k=v
+    one_line_error(prod("up_flow.py", "production", "trigger", "--event", "e", "--payload", "novalue", check=False),
+                   "--payload", "KEY=VALUE")
+    one_line_error(prod("up_flow.py", "production", "trigger", "--event", "e", "--payload", "=x", check=False), "KEY=VALUE")
+    one_line_error(prod("up_flow.py", "production", "trigger", "--payload", "a=b", check=False), "--event")
+    assert prod.sql("SELECT count(*) FROM events") == [(0,)]
+    assert prod.sql("SELECT count(*) FROM runs") == [(0,)]
+    assert prod.sql("SELECT count(*) FROM deployments") == [(1,)]
