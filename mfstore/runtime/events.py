@@ -173,7 +173,7 @@ def _attach(cls: Any, deco: FlowDecorator) -> Any:
     if deco.name in own:
         raise MetaflowException("Flow *%s* already has a decorator @%s" % (cls.__name__, deco.name))
     own[deco.name] = deco
-    cls._flow_decorators = own
+    setattr(cls, "_flow_decorators", own)
     return cls
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -16,7 +16,7 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _fail(exc: MetaflowException) -> None:
+def _fail(exc: MetaflowException) -> NoReturn:
     head = getattr(exc, "headline", "")
     click.echo("%s: %s" % (head, exc) if head and head != "Error" and not isinstance(exc, CommandException) else str(exc), err=True)
     sys.exit(1)
@@ -132,7 +132,7 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
         name = flow or flow_name
         store = state.store(create=False) if state.path().exists() else None
         history = prod.deployment_history(store, name) if store is not None else []
-        if not history:
+        if store is None or not history:
             if flow:
                 _fail(CommandException("Unknown flow deployment *%s*: `python flow.py production list` shows the "
                                        "deployed flows." % name))
