@@ -93,6 +93,11 @@ def test_trigger_on_finish_chain(prod):
     prod("up_flow.py", "run")
     assert prod.sql("SELECT count(*) FROM runs WHERE flow_id = 'DownFlow'") == [(0,)]
 
+    # a failed production run of UpFlow triggers nothing either
+    cp = prod("up_flow.py", "production", "trigger", "--fail", "yes", check=False)
+    assert cp.returncode == 1 and "upstream failed on purpose" in cp.stdout + cp.stderr
+    assert prod.sql("SELECT count(*) FROM runs WHERE flow_id = 'DownFlow'") == [(0,)]
+
     up_id = prod.trigger("up_flow.py")
     (down_id,) = [r for (r,) in prod.sql("SELECT run_number FROM runs WHERE flow_id = 'DownFlow'")]
     down = run_of("DownFlow", down_id)
