@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import click
 
+from mfstore._version import __version__
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mfstore")
+@click.version_option(version=__version__, prog_name="mfstore")
 def cli() -> None:
     """Metaflow's runs and artifacts in one SQLite file (.mfdb).
 

@@ -22,12 +22,13 @@ from typing import Any
 from mfstore.artifacts import ForeachFrame
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
 
+from mfstore._version import __version__ as MFSTORE_VERSION
+
 from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
 from .task import ArtifactRef, InputSource, TaskSpec, die_with_parent, crash_result, load_result, run_task
 
 #: How often buffered log lines of running tasks are written (seconds).
 LOG_FLUSH_SECONDS = 2.0
-MFSTORE_VERSION = "0.1.0"
 
 
 def console(msg: str, *, err: bool = False, ts: float | None = None) -> None:

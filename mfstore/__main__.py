@@ -1,0 +1,5 @@
+"""``python -m mfstore``: the same as the ``mfstore`` command."""
+
+from mfstore.cli import main
+
+main()
