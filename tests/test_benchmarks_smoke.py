@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-import metaflow  # noqa: F401  (a test dependency: the smoke run compares against it)
+import metaflow as _metaflow  # noqa: F401  (a test dependency: the smoke run compares against it)
 
 from benchmarks.side_by_side import OPS  # noqa: E402
 

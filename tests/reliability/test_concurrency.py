@@ -9,11 +9,9 @@ ever saw a successful task without its artifacts, and nobody's stderr mentions a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from .conftest import EXPECTED_ARTIFACTS, EXPECTED_TASKS, check_file, flow_env, sql, verify_cli, write_flow

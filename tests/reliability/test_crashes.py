@@ -18,7 +18,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 from .conftest import check_file, flow_env, run_flow, sql, verify_cli, write_flow
 
