@@ -214,6 +214,8 @@ class Store:
         self.tracer = tracer
         self._depth = 0
         self._savepoint_seq = 0
+        self._memo: dict[Any, Any] = {}
+        self._memo_version: int | None = None
         self._lock = threading.RLock()
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else Path(":memory:")
@@ -431,6 +433,7 @@ class Store:
                 raise
             self._depth = 0
             self._commit()
+            self._memo.clear()
 
     def _begin_immediate(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -483,6 +486,21 @@ class Store:
                 self._depth = 0
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("COMMIT")
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered until the file changes (a commit by any connection:
+        SQLite's data_version, plus this store's own writes). For small derived facts
+        read on hot paths (tag-set counts, namespace checks), never for user data."""
+        # PRAGMA data_version (not the pager's cached counter) sees other connections' commits.
+        version = self.scalar("PRAGMA data_version")
+        if version != self._memo_version:
+            self._memo.clear()
+            self._memo_version = version
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     @property
     def in_transaction(self) -> bool:

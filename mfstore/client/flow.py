@@ -52,7 +52,11 @@ class Flow(MetaflowObject):
             return True
         if not query.storable(ns):
             return False
-        return self._store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None
+        store = self._store
+        return store.memo(
+            ("flow-in-ns", self.id, ns),
+            lambda: store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None,
+        )
 
     def _wanted(self, tags: Sequence[str]) -> tuple[list[str], int] | None:
         """Required tags, rarest first, and how many tag sets hold the rarest one
@@ -63,7 +67,11 @@ class Flow(MetaflowObject):
             return None
         if not wanted:
             return wanted, 0
-        counts = dict(self._store.query(*query.compile_tag_counts(self.id, wanted)))
+        store = self._store
+        counts = store.memo(
+            ("tag-counts", self.id, tuple(wanted)),
+            lambda: dict(store.query(*query.compile_tag_counts(self.id, wanted))),
+        )
         if len(counts) < len(wanted):
             return None
         wanted.sort(key=counts.__getitem__)
