@@ -70,3 +70,24 @@ def test_undecompressible_blob_is_a_clear_error(store: Store) -> None:
         store.execute("UPDATE blob_chunks SET data = ? WHERE sha = ?", (b"garbage", sha))
     with pytest.raises(MetaflowDataCorruption, match="cannot decompress"):
         blobs.get_blob(store, sha, what="the artifact")
+
+
+def test_artifact_larger_than_sqlite_blob_limit(store: Store) -> None:
+    """A real 1.1 GB value (SQLite's blob limit is 1 GB): stored in chunks, read back whole,
+    and reading its small sibling never touches it."""
+    from mfstore.artifacts import loads
+
+    w = Writer(store)
+    run = w.begin_run("Big", user_name="u", system_tags=["user:u"])
+    task = w.add_task(run, "start")
+    w.begin_attempt(task, 0)
+    value = b"\x01" * 1_100_000_000
+    arts = prepare_artifacts({"big": value, "small": 1})
+    del value
+    w.end_attempt(task, 0, artifacts=arts, task_ok=True, success=True)
+    big_sha = arts["big"].sha
+    del arts
+    size, chunks = store.one("SELECT size, chunks FROM blobs WHERE sha = ?", (big_sha,))
+    assert size > 1_000_000_000 and chunks == 5
+    back = loads(blobs.get_blob(store, big_sha))
+    assert len(back) == 1_100_000_000 and back[:3] == b"\x01\x01\x01" and back[-1:] == b"\x01"
