@@ -79,7 +79,7 @@ def operations(runs: int) -> list[tuple[str, str | None, Callable[[], object]]]:
         ("Flow(F).latest_run", None, lambda: Flow(flow).latest_run),
         ("Flow(F).latest_run", "user:user3", lambda: Flow(flow).latest_run),
         ("Flow(F).latest_successful_run", "user:user3", lambda: Flow(flow).latest_successful_run),
-        ("next(Flow(F).runs('exp','sometag'))", "user:user3", lambda: next(iter(Flow(flow).runs("exp", "sometag")), None)),
+        ("next(Flow(F).runs('exp','common_b'))", "user:user3", lambda: next(iter(Flow(flow).runs("exp", "common_b")), None)),
         ("next(Flow(F).runs('common_a','common_b'))  [never together]", "user:user3",
          lambda: next(iter(Flow(flow).runs("common_a", "common_b")), None)),
         ("Run(F/id)", None, lambda: Run("%s/%s" % (flow, last))),
