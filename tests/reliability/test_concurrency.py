@@ -58,7 +58,7 @@ WRITER = textwrap.dedent(
 
 READER = textwrap.dedent(
     '''
-    import json, os, random, sys, traceback
+    import json, os, random, sys, time, traceback
     db, stop = sys.argv[1], sys.argv[2]
     from mfstore import Flow, metadata, namespace
     from mfstore.exception import MetaflowNotFound
@@ -95,7 +95,8 @@ READER = textwrap.dedent(
             if got != expected_tasks:
                 violations.append("%%s successful with tasks %%s" %% (run.pathspec, got))
 
-    while not os.path.exists(stop):
+    deadline = time.time() + 900  # a reader stops by itself even if the test died
+    while not os.path.exists(stop) and time.time() < deadline:
         stats["loops"] += 1
         try:
             flow = Flow("SmallFlow")
@@ -141,9 +142,15 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
                          cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(WRITERS)
     ]
-    outs = [w.communicate(timeout=600) for w in writers]
-    stop.write_text("")
-    reads = [r.communicate(timeout=120) for r in readers]
+    try:
+        outs = [w.communicate(timeout=600) for w in writers]
+        stop.write_text("")
+        reads = [r.communicate(timeout=120) for r in readers]
+    finally:
+        stop.write_text("")
+        for p in readers + writers:
+            if p.poll() is None:
+                p.kill()
 
     for i, (out, err) in enumerate(outs):
         assert writers[i].returncode == 0, err
