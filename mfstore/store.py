@@ -530,7 +530,8 @@ class Store:
         return False
 
     def close(self) -> None:
-        """Close the connection (the WAL files go away with the last one)."""
+        """Close the connection. The main file holds every committed transaction that was
+        checkpointed (every ended run); -wal/-shm may stay beside it (see the policy above)."""
         if not self.memory:
             self._closed = True
             _open_stores.discard(self)
