@@ -46,6 +46,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5_000
 #: Total time a write keeps retrying (with backoff) before StoreBusyError.
 WRITE_RETRY_SECONDS = 120.0
+#: How long the end of a run keeps trying to fold the WAL in while readers are busy.
+CHECKPOINT_WAIT_SECONDS = 10.0
 
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
 
@@ -509,14 +511,26 @@ class Store:
 
     # -- maintenance ------------------------------------------------------------
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, *, wait: bool = True) -> bool:
         """Fold the write-ahead log into the main file (so ``cp`` carries everything).
 
-        Returns True when the log was fully folded in and truncated.
+        ``wait=True`` (end of a run) retries a TRUNCATE checkpoint while readers hold old
+        snapshots, for at most ``CHECKPOINT_WAIT_SECONDS``; ``wait=False`` (small edits
+        such as tags) does one PASSIVE checkpoint that never waits. Returns True when the
+        whole log was folded in.
         """
         if self.readonly or self.memory:
             return True
-        for _ in range(50):
+        if not wait:
+            try:
+                log_frames, done_frames = self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            except apsw.BusyError:
+                return False
+            except apsw.Error as exc:
+                raise _translate(exc, self.path) from exc
+            return bool(log_frames == done_frames)
+        deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
+        while True:
             try:
                 log_frames, done_frames = self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
             except apsw.BusyError:
@@ -526,8 +540,9 @@ class Store:
             else:
                 if log_frames == done_frames:
                     return True
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.02)
-        return False
 
     def close(self) -> None:
         """Close the connection. The main file holds every committed transaction that was

@@ -257,7 +257,11 @@ class Writer:
                         json.dumps(sorted(new_user - user), ensure_ascii=False),
                     ),
                 )
-            return frozenset(new_user), frozenset(system)
+            result = frozenset(new_user), frozenset(system)
+        # a plain `cp` of the file right after a tag edit carries it (never waits for readers)
+        if not self.store.in_transaction:
+            self.store.checkpoint(wait=False)
+        return result
 
     def read_tagset(self, tagset_id: int) -> tuple[set[str], set[str]]:
         """``(user_tags, system_tags)`` of a tag set."""

@@ -181,3 +181,16 @@ def test_tracer_sees_every_statement(store_path: Path) -> None:
     s.scalar("SELECT count(*) FROM runs")
     assert any("FROM runs" in q for q in seen)
     s.close()
+
+
+def test_a_copy_right_after_a_tag_edit_carries_it(store: Store, store_path: Path, tmp_path: Path) -> None:
+    w = Writer(store)
+    run = w.begin_run("F", user_name="alice", system_tags=["user:alice"])
+    w.end_run(run, successful=True)
+    w.replace_user_tags(run.run_pk, [], ["reviewed"], user_name="bob")
+    copy = tmp_path / "copy.mfdb"
+    copy.write_bytes(store_path.read_bytes())  # the writer still has the file open
+    con = sqlite3.connect(copy)
+    assert con.execute("SELECT tag FROM tagset_tags WHERE is_system = 0").fetchall() == [("reviewed",)]
+    assert con.execute("SELECT user_name, added FROM tag_events").fetchall() == [("bob", '["reviewed"]')]
+    con.close()
