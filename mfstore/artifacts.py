@@ -64,7 +64,8 @@ def dumps(value: Any) -> bytes:
     """Pickle ``value`` as mfstore stores it (cloudpickle, protocol 4)."""
     import cloudpickle
 
-    return cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
+    raw: bytes = cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
+    return raw
 
 
 class _Unpickler(pickle.Unpickler):

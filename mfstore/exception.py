@@ -208,8 +208,9 @@ class MetaflowExceptionWrapper(Exception):
     def __reduce__(self) -> tuple[object, ...]:
         return (self.__class__, (), self.__dict__)
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
+    def __setstate__(self, state: dict[str, object] | None) -> None:
+        if state:
+            self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return str(self)

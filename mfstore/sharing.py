@@ -193,7 +193,7 @@ def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
 
 
 def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]:
-    return [tuple(r) for r in store.query(  # type: ignore[misc]
+    return [tuple(r) for r in store.query(
         "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = ? ORDER BY ts_epoch, event_pk",
         (run_pk,))]
 

@@ -50,7 +50,8 @@ def tagset_tags(store: Store, tagset_id: int) -> _TagPair:
     if pair is None:
         from ..query import compile_tagset
 
-        user, system = set(), set()
+        user: set[str] = set()
+        system: set[str] = set()
         for tag, is_system in store.query(*compile_tagset(tagset_id)):
             (system if is_system else user).add(tag)
         pair = cache[tagset_id] = (frozenset(user), frozenset(system))

@@ -36,7 +36,10 @@ class DataArtifact(MetaflowObject):
     _type: str
 
     def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
-        return self._store.one(*query.compile_artifact_lookup(*ids, attempt=self._attempt))
+        flow_id, run_number, step_name, task_id, name = ids
+        return self._store.one(
+            *query.compile_artifact_lookup(flow_id, run_number, step_name, task_id, name, attempt=self._attempt)
+        )
 
     def _init_row(self, row: tuple[Any, ...]) -> None:
         (self._run_pk, self._tagset_id, self._task_pk, self._artifact_attempt, self._sha, self._type, self._ts) = row

@@ -73,7 +73,7 @@ class MetaflowData:
         return var in self._artifacts
 
     def __dir__(self) -> list[str]:
-        return list(self._artifacts.keys()) + object.__dir__(self)
+        return list(self._artifacts.keys()) + list(object.__dir__(self))
 
     def __str__(self) -> str:
         return "<MetaflowData: %s>" % ", ".join(self._artifacts)

@@ -53,10 +53,10 @@ class Flow(MetaflowObject):
         if not query.storable(ns):
             return False
         store = self._store
-        return store.memo(
+        return bool(store.memo(
             ("flow-in-ns", self.id, ns),
             lambda: store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None,
-        )
+        ))
 
     def _wanted(self, tags: Sequence[str]) -> tuple[list[str], int] | None:
         """Required tags, rarest first, and how many tag sets hold the rarest one
@@ -106,9 +106,9 @@ class Flow(MetaflowObject):
             return
         store = self._store
         bound = store.one(*query.compile_window_bound(self.id, successful=successful))
-        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))  # type: ignore[arg-type]
+        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))
         if bound is not None:
-            yield from self._seek_rows(wanted, successful=successful, before=bound)  # type: ignore[arg-type]
+            yield from self._seek_rows(wanted, successful=successful, before=bound)
 
     def _latest_row(self, *, successful: bool) -> list[tuple[Any, ...]]:
         found = self._wanted(())
@@ -119,10 +119,10 @@ class Flow(MetaflowObject):
         if not wanted or fewest <= _SEEK_TAGSETS:
             return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True))
         bound = store.one(*query.compile_window_bound(self.id, successful=successful))
-        rows = store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True))  # type: ignore[arg-type]
+        rows = store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True))
         if rows or bound is None:
             return rows
-        return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True, before=bound))  # type: ignore[arg-type]
+        return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True, before=bound))
 
     def _make_runs(self, rows: list[tuple[Any, ...]]) -> list[Run]:
         cls = self._CHILD_CLASS

@@ -67,7 +67,7 @@ class Step(MetaflowObject):
             A task in the step
         """
         for t in self:
-            return t  # type: ignore[no-any-return]
+            return t
         return None
 
     def tasks(self, *tags: str) -> Iterator[Task]:
@@ -207,7 +207,7 @@ class Step(MetaflowObject):
             Dictionary describing the environment
         """
         for t in self:
-            return t.environment_info  # type: ignore[no-any-return]
+            return t.environment_info
         return None
 
     @property

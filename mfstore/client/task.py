@@ -215,7 +215,7 @@ class Task(MetaflowObject):
         """
         arts = list(self)
         obj = namedtuple("MetaflowArtifacts", [art.id for art in arts])  # type: ignore[misc]
-        return obj._make(arts)  # type: ignore[return-value]
+        return obj._make(arts)
 
     @property
     def successful(self) -> bool:

@@ -149,7 +149,7 @@ class MetaflowTrigger:
     def __contains__(self, ident: object) -> bool:
         """True if ``self[ident]`` would succeed."""
         try:
-            return bool(self.__getitem__(ident))  # type: ignore[arg-type]
+            return isinstance(ident, str) and bool(self.__getitem__(ident))
         except KeyError:
             return False
 
