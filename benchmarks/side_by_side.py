@@ -215,6 +215,9 @@ def _run_metaflow(src: str, fname: str, workdir: Path, user: str, extra: list[st
 def build_base(workdir: Path, linear_runs: int, width: int) -> None:
     """Real Metaflow runs: HistLinearFlow alternating alice/bob, the foreach in parallel."""
     workdir.mkdir(parents=True, exist_ok=True)
+    # Two Metaflow runs start at once below: create the datastore first, or both race to
+    # mkdir it and one fails with FileExistsError (Metaflow's local_storage).
+    (workdir / ".metaflow").mkdir(exist_ok=True)
 
     def linear() -> None:
         for i in range(linear_runs):
