@@ -401,22 +401,17 @@ def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
 
 
 def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str | None) -> Any:
+    """The run to tag, with Metaflow's messages; index lookups only (no scan of the flow's runs)."""
+    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store(create=False)
     flow_name = state.flow_cls.__name__
-    runs = store.query("SELECT run_pk, run_number FROM runs WHERE flow_id = ? ORDER BY ts_epoch DESC, run_number DESC", (flow_name,))
-    if not runs:
+    if store.scalar("SELECT 1 FROM runs WHERE flow_id = ? LIMIT 1", (flow_name,)) is None:
         raise CommandException("No run found for *%s*. Please run the flow before tagging." % flow_name)
-
-    def in_ns(run_pk: int) -> bool:
-        if user_namespace is None:
-            return True
-        user, system = _run_tags(store, run_pk)
-        return user_namespace in user or user_namespace in system
-
-    visible = [r for r in runs if in_ns(r[0])]
-    if not visible:
+    wanted = [] if user_namespace is None else [user_namespace]
+    latest = store.one(*query.compile_runs(flow_name, wanted, latest=True)) if query.storable(*wanted) else None
+    if latest is None:
         raise CommandException(
             "No run found for *%s* in namespace *%s*. You can switch the namespace using --namespace"
             % (flow_name, user_namespace)
@@ -424,19 +419,19 @@ def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str |
     if run_id is None:
         raise CommandException(
             "Please specify a run-id using --run-id.\n*%s*'s latest run in namespace *%s* has id *%s*."
-            % (flow_name, user_namespace, visible[0][1])
+            % (flow_name, user_namespace, latest[2])
         )
     if "/" in run_id:
         raise CommandException("Run-id *%s* is not a valid run-id" % run_id)
     path_spec = "%s/%s" % (flow_name, run_id)
-    found = [r for r in runs if r[1] == run_id]
-    if not found:
+    row = store.one(*query.compile_run_lookup(flow_name, run_id)) if query.storable(run_id) else None
+    if row is None:
         raise CommandException("No run *%s* found for flow *%s*" % (path_spec, flow_name))
-    if not in_ns(found[0][0]):
+    if user_namespace is not None and store.one(*query.compile_tagset_has(row[4], user_namespace)) is None:
         raise CommandException(
             "Run *%s* for flow *%s* does not belong to namespace *%s*" % (path_spec, flow_name, user_namespace)
         )
-    return RunRef(int(found[0][0]), flow_name, run_id)
+    return RunRef(int(row[0]), flow_name, run_id)
 
 
 def _print_run_tags(state: State, run: Any) -> None:
