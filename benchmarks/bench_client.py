@@ -28,7 +28,9 @@ def _env_header(scales: list[int], iterations: int) -> str:
     import apsw
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = "?"
     return (
@@ -61,7 +63,7 @@ def history(directory: Path, runs: int) -> Path:
     path = directory / ("synth-%d.mfdb" % runs)
     stamp = path.with_suffix(".ok")
     if not (path.exists() and stamp.exists() and stamp.read_text() == synthetic.checksum(path)):
-        print("building %s ..." % path, file=sys.stderr, flush=True)
+        print(f"building {path} ...", file=sys.stderr, flush=True)
         synthetic.build(path, runs, progress=runs >= 100_000)
         stamp.write_text(synthetic.checksum(path))
     return path
@@ -73,16 +75,26 @@ def operations(runs: int) -> list[tuple[str, str | None, Callable[[], object]]]:
 
     flow = synthetic.FLOW
     last = "%020d" % (10**15 + runs - 1)
-    pathspec = "%s/%020d" % (flow, 10**15 + ((runs - 1) // 1000) * 1000)  # every 1000th run has tasks
+    pathspec = "%s/%020d" % (
+        flow,
+        10**15 + ((runs - 1) // 1000) * 1000,
+    )  # every 1000th run has tasks
     return [
         ("Flow(F)", "user:user3", lambda: Flow(flow)),
         ("Flow(F).latest_run", None, lambda: Flow(flow).latest_run),
         ("Flow(F).latest_run", "user:user3", lambda: Flow(flow).latest_run),
         ("Flow(F).latest_successful_run", "user:user3", lambda: Flow(flow).latest_successful_run),
-        ("next(Flow(F).runs('exp','common_b'))", "user:user3", lambda: next(iter(Flow(flow).runs("exp", "common_b")), None)),
-        ("next(Flow(F).runs('common_a','common_b'))  [never together]", "user:user3",
-         lambda: next(iter(Flow(flow).runs("common_a", "common_b")), None)),
-        ("Run(F/id)", None, lambda: Run("%s/%s" % (flow, last))),
+        (
+            "next(Flow(F).runs('exp','common_b'))",
+            "user:user3",
+            lambda: next(iter(Flow(flow).runs("exp", "common_b")), None),
+        ),
+        (
+            "next(Flow(F).runs('common_a','common_b'))  [never together]",
+            "user:user3",
+            lambda: next(iter(Flow(flow).runs("common_a", "common_b")), None),
+        ),
+        ("Run(F/id)", None, lambda: Run(f"{flow}/{last}")),
         ("Run(F/id).data.result", None, lambda: Run(pathspec).data.result),
         ("Metaflow().flows", "user:user3", lambda: Metaflow().flows),
     ]
@@ -91,7 +103,7 @@ def operations(runs: int) -> list[tuple[str, str | None, Callable[[], object]]]:
 def cold_start(path: Path) -> float:
     """Median wall time (ms) of a fresh `python -c "from mfstore import Flow; print(Flow(F).latest_run)"`."""
     env = dict(os.environ, MFSTORE_DB=str(path), METAFLOW_USER="user3")
-    code = "from mfstore import Flow; print(Flow(%r).latest_run)" % synthetic.FLOW
+    code = f"from mfstore import Flow; print(Flow({synthetic.FLOW!r}).latest_run)"
     samples = []
     for _ in range(7):
         t = time.perf_counter()
@@ -101,8 +113,12 @@ def cold_start(path: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, action="append", help="runs in the history (repeatable)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=int, action="append", help="runs in the history (repeatable)"
+    )
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".data")
     args = parser.parse_args(argv)
@@ -119,12 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         for name, ns, fn in operations(runs):
             namespace(ns)
             med, lo = _time(fn, args.iterations)
-            results.setdefault((name, ns), []).append("%.1f (%.1f)" % (med, lo))
-        cold.append("%.0f" % cold_start(path))
-    header = ["operation", "namespace"] + ["%s runs: median (min) us" % f"{s:,}" for s in scales]
-    rows = [[name, str(ns)] + vals for (name, ns), vals in results.items()]
-    rows.append(["cold `python -c 'from mfstore import Flow; print(Flow(F).latest_run)'` (ms)", "user:user3"] + cold)
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+            results.setdefault((name, ns), []).append(f"{med:.1f} ({lo:.1f})")
+        cold.append(f"{cold_start(path):.0f}")
+    header = ["operation", "namespace"] + [
+        "{} runs: median (min) us".format(f"{s:,}") for s in scales
+    ]
+    rows = [[name, str(ns), *vals] for (name, ns), vals in results.items()]
+    rows.append(
+        [
+            "cold `python -c 'from mfstore import Flow; print(Flow(F).latest_run)'` (ms)",
+            "user:user3",
+            *cold,
+        ]
+    )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"
     print(line)
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-TWO_STEP = '''
+TWO_STEP = """
 from {lib} import FlowSpec, step
 
 
@@ -40,9 +40,9 @@ class BenchTwoStepFlow(FlowSpec):
 
 if __name__ == "__main__":
     BenchTwoStepFlow()
-'''
+"""
 
-FOREACH = '''
+FOREACH = """
 from {lib} import FlowSpec, step
 
 
@@ -69,7 +69,7 @@ class BenchForeachFlow(FlowSpec):
 
 if __name__ == "__main__":
     BenchForeachFlow()
-'''
+"""
 
 
 def _env(lib: str, workdir: Path) -> dict[str, str]:
@@ -87,11 +87,14 @@ def time_run(lib: str, source: str, workdir: Path, max_workers: int) -> float:
     t0 = time.perf_counter()
     cp = subprocess.run(
         [sys.executable, "flow.py", "run", "--max-workers", str(max_workers)],
-        cwd=workdir, env=_env(lib, workdir), capture_output=True, text=True,
+        cwd=workdir,
+        env=_env(lib, workdir),
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - t0
     if cp.returncode != 0:
-        raise SystemExit("%s run failed:\n%s\n%s" % (lib, cp.stdout[-2000:], cp.stderr[-2000:]))
+        raise SystemExit(f"{lib} run failed:\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
     return elapsed
 
 
@@ -99,7 +102,9 @@ def header(args: argparse.Namespace) -> list[str]:
     import apsw
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = "?"
     try:
@@ -109,20 +114,27 @@ def header(args: argparse.Namespace) -> list[str]:
     except Exception:
         mf = "not installed"
     return [
-        "python %s, SQLite %s, apsw %s, metaflow %s, commit %s" % (
-            platform.python_version(), apsw.sqlite_lib_version(), apsw.apsw_version(), mf, commit),
-        "machine %s, %d CPUs; scale %d, iterations %d, max-workers %d" % (
-            platform.machine(), os.cpu_count() or 0, args.scale, args.iterations, args.max_workers),
+        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw {apsw.apsw_version()}, metaflow {mf}, commit {commit}",
+        "machine %s, %d CPUs; scale %d, iterations %d, max-workers %d"
+        % (platform.machine(), os.cpu_count() or 0, args.scale, args.iterations, args.max_workers),
     ]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=100, help="tasks in the foreach (default 100)")
-    parser.add_argument("--iterations", type=int, default=3, help="runs per flow and library (default 3)")
-    parser.add_argument("--max-workers", type=int, default=16, help="--max-workers given to both (default 16)")
-    parser.add_argument("--libs", default="mfstore,metaflow", help="comma-separated: mfstore,metaflow")
-    parser.add_argument("--database", default=None, help="directory for the run directories (default: a temp dir)")
+    parser.add_argument(
+        "--iterations", type=int, default=3, help="runs per flow and library (default 3)"
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=16, help="--max-workers given to both (default 16)"
+    )
+    parser.add_argument(
+        "--libs", default="mfstore,metaflow", help="comma-separated: mfstore,metaflow"
+    )
+    parser.add_argument(
+        "--database", default=None, help="directory for the run directories (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     libs = [x for x in args.libs.split(",") if x]
     for line in header(args):
@@ -135,11 +147,17 @@ def main(argv: list[str] | None = None) -> None:
             workdir = root / lib / case
             workdir.mkdir(parents=True, exist_ok=True)
             source = template.format(lib=lib, scale=args.scale)
-            results[(case, lib)] = [time_run(lib, source, workdir, args.max_workers) for _ in range(args.iterations)]
+            results[(case, lib)] = [
+                time_run(lib, source, workdir, args.max_workers) for _ in range(args.iterations)
+            ]
     print()
     print("%-14s %-9s %10s %10s %8s" % ("flow", "library", "median s", "min s", "ratio"))
     for case, _ in cases:
-        base = statistics.median(results[(case, "metaflow")]) if (case, "metaflow") in results else None
+        base = (
+            statistics.median(results[(case, "metaflow")])
+            if (case, "metaflow") in results
+            else None
+        )
         for lib in libs:
             times = results[(case, lib)]
             med = statistics.median(times)

@@ -4,6 +4,7 @@ python -m benchmarks.import_metaflow --history PATH [--iterations K] [--database
 (``--history`` missing: builds the tests/sharing history with real Metaflow first.)
 Each iteration imports into a fresh file (one transaction for the copy, WAL mode).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,9 @@ from pathlib import Path
 
 def disk_usage(path: Path) -> int:
     """Allocated bytes (du), not apparent size: what the directory costs on disk."""
-    out = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["du", "-sk", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.split()[0]) * 1024
 
 
@@ -38,9 +41,12 @@ def main(argv: list[str] | None = None) -> None:
 
         args.history = build_history(Path(tempfile.mkdtemp()))
     root = find_metaflow_root(args.history)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print("python %s, SQLite %s, apsw %s, commit %s, %s" % (
-        platform.python_version(), apsw.sqlite_lib_version(), apsw.apsw_version(), commit, platform.machine()))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw {apsw.apsw_version()}, commit {commit}, {platform.machine()}"
+    )
     times, tasks = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.iterations):
@@ -55,12 +61,16 @@ def main(argv: list[str] | None = None) -> None:
         st = stats(last)
         mf = disk_usage(root)
         db = last.stat().st_size
-    print("history: %d runs, %d tasks, %d artifacts (%.2f MB pickled, %.2f MB distinct)" % (
-        st["runs"], tasks, st["artifacts"], st["artifact_bytes"] / 1e6, st["raw_bytes"] / 1e6))
-    print("import: median %.3f s (min %.3f) = %.0f tasks/s" % (
-        statistics.median(times), min(times), tasks / statistics.median(times)))
-    print("| .metaflow (du) | .mfdb | ratio |\n| ---: | ---: | ---: |\n| %.2f MB | %.2f MB | %.1fx smaller |" % (
-        mf / 1e6, db / 1e6, mf / db))
+    print(
+        "history: %d runs, %d tasks, %d artifacts (%.2f MB pickled, %.2f MB distinct)"
+        % (st["runs"], tasks, st["artifacts"], st["artifact_bytes"] / 1e6, st["raw_bytes"] / 1e6)
+    )
+    print(
+        f"import: median {statistics.median(times):.3f} s (min {min(times):.3f}) = {tasks / statistics.median(times):.0f} tasks/s"
+    )
+    print(
+        f"| .metaflow (du) | .mfdb | ratio |\n| ---: | ---: | ---: |\n| {mf / 1e6:.2f} MB | {db / 1e6:.2f} MB | {mf / db:.1f}x smaller |"
+    )
 
 
 if __name__ == "__main__":

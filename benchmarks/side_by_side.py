@@ -59,7 +59,7 @@ F = "HistLinearFlow"
 W = "BenchForeachFlow"  # bench_runtime.FOREACH: start -> work (foreach, self.sq) -> join -> end
 NS_USER = "user:alice"
 
-LINEAR_SRC = '''
+LINEAR_SRC = """
 from metaflow import FlowSpec, step
 
 
@@ -76,7 +76,7 @@ class HistLinearFlow(FlowSpec):
 
 if __name__ == "__main__":
     HistLinearFlow()
-'''
+"""
 
 
 # --------------------------------------------------------------------------- operations
@@ -94,18 +94,41 @@ for _ns in (None, NS_USER):
     OPS += [
         ("flow_ctor", "Flow(F)", _ns, True, lambda lib, ctx: lib.Flow(F)),
         ("latest_run", "Flow(F).latest_run", _ns, True, lambda lib, ctx: lib.Flow(F).latest_run),
-        ("latest_successful_run", "Flow(F).latest_successful_run", _ns, True,
-         lambda lib, ctx: lib.Flow(F).latest_successful_run),
-        ("runs_tag_list", "list(Flow(F).runs('sometag'))", _ns, False,
-         lambda lib, ctx: list(lib.Flow(F).runs("sometag"))),
-        ("runs_tag_next", "next(Flow(F).runs('sometag'))", _ns, True,
-         lambda lib, ctx: next(iter(lib.Flow(F).runs("sometag")))),
+        (
+            "latest_successful_run",
+            "Flow(F).latest_successful_run",
+            _ns,
+            True,
+            lambda lib, ctx: lib.Flow(F).latest_successful_run,
+        ),
+        (
+            "runs_tag_list",
+            "list(Flow(F).runs('sometag'))",
+            _ns,
+            False,
+            lambda lib, ctx: list(lib.Flow(F).runs("sometag")),
+        ),
+        (
+            "runs_tag_next",
+            "next(Flow(F).runs('sometag'))",
+            _ns,
+            True,
+            lambda lib, ctx: next(iter(lib.Flow(F).runs("sometag"))),
+        ),
         ("run_ctor", "Run(pathspec)", _ns, False, lambda lib, ctx: lib.Run(ctx["run"])),
-        ("run_data", "Run(pathspec).data.result", _ns, False, lambda lib, ctx: lib.Run(ctx["run"]).data.result),
+        (
+            "run_data",
+            "Run(pathspec).data.result",
+            _ns,
+            False,
+            lambda lib, ctx: lib.Run(ctx["run"]).data.result,
+        ),
         ("foreach_read", "foreach: t['sq'].data for each task", _ns, False, _foreach_read),
         ("flows", "Metaflow().flows", _ns, _ns is not None, lambda lib, ctx: lib.Metaflow().flows),
     ]
-FRESH_SNIPPET = "from {lib} import Flow, namespace; namespace('user:alice'); print(Flow('%s').latest_run)" % F
+FRESH_SNIPPET = (
+    f"from {{lib}} import Flow, namespace; namespace('user:alice'); print(Flow('{F}').latest_run)"
+)
 
 
 def _lib(name: str) -> Any:
@@ -135,7 +158,7 @@ def worker_warm(name: str, history: str, ctx: dict, reps: int) -> dict[str, list
             t0 = time.perf_counter()
             fn(lib, ctx)
             samples.append(time.perf_counter() - t0)
-        out["%s|%s" % (key, ns)] = samples
+        out[f"{key}|{ns}"] = samples
     return out
 
 
@@ -156,7 +179,9 @@ def worker_fresh(name: str, history: str, ctx: dict, op: str) -> dict[str, float
 def _worker_env(name: str, cache: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
     env["METAFLOW_USER"] = "alice"
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(REPO) + (
+        os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
+    )
     if cache is not None:
         env["METAFLOW_CLIENT_CACHE_PATH"] = str(cache)
     return env
@@ -165,24 +190,39 @@ def _worker_env(name: str, cache: Path | None = None) -> dict[str, str]:
 def _call_worker(name: str, history: Path, ctx: dict, args: list[str], cache: Path) -> Any:
     cwd = history if name == "metaflow" else REPO  # Metaflow finds .metaflow from the cwd
     cp = subprocess.run(
-        [sys.executable, "-m", "benchmarks.side_by_side", "--worker", name, "--history", str(history),
-         "--ctx", json.dumps(ctx)] + args,
-        cwd=cwd, env=_worker_env(name, cache), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.side_by_side",
+            "--worker",
+            name,
+            "--history",
+            str(history),
+            "--ctx",
+            json.dumps(ctx),
+            *args,
+        ],
+        cwd=cwd,
+        env=_worker_env(name, cache),
+        capture_output=True,
+        text=True,
     )
     if cp.returncode != 0:
-        raise RuntimeError("worker %s %s failed:\n%s" % (name, args, cp.stderr[-3000:]))
+        raise RuntimeError(f"worker {name} {args} failed:\n{cp.stderr[-3000:]}")
     return json.loads(cp.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, history: Path, ctx: dict, reps: int, scratch: Path) -> dict[str, dict[str, float]]:
+def measure(
+    name: str, history: Path, ctx: dict, reps: int, scratch: Path
+) -> dict[str, dict[str, float]]:
     """{"op|ns": {"warm": median s, "fresh": median s}} plus "fresh_process" wall time."""
     res: dict[str, dict[str, float]] = {}
-    cache = scratch / ("cache-%s" % name)
+    cache = scratch / (f"cache-{name}")
     warm = _call_worker(name, history, ctx, ["--reps", str(reps)], cache)
     for k, samples in warm.items():
         res[k] = {"warm": statistics.median(samples)}
     for key, _label, ns, _scan, _fn in OPS:
-        k = "%s|%s" % (key, ns)
+        k = f"{key}|{ns}"
         samples = []
         for _ in range(reps):
             shutil.rmtree(cache, ignore_errors=True)
@@ -191,12 +231,17 @@ def measure(name: str, history: Path, ctx: dict, reps: int, scratch: Path) -> di
     walls = []
     code = FRESH_SNIPPET.format(lib=name)
     if name == "mfstore":
-        code = code.replace("namespace;", "namespace, metadata; metadata(%r);" % str(history))
+        code = code.replace("namespace;", f"namespace, metadata; metadata({str(history)!r});")
     for _ in range(reps):
         shutil.rmtree(cache, ignore_errors=True)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=history if name == "metaflow" else REPO,
-                       env=_worker_env(name, cache), check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=history if name == "metaflow" else REPO,
+            env=_worker_env(name, cache),
+            check=True,
+            capture_output=True,
+        )
         walls.append(time.perf_counter() - t0)
     res["fresh_process"] = {"fresh": statistics.median(walls)}
     return res
@@ -207,9 +252,11 @@ def _run_metaflow(src: str, fname: str, workdir: Path, user: str, extra: list[st
     (workdir / fname).write_text(src)
     env = _worker_env("metaflow", workdir / ".mf_client_cache")
     env["METAFLOW_USER"] = user
-    cp = subprocess.run([sys.executable, fname, "run", *extra], cwd=workdir, env=env, capture_output=True, text=True)
+    cp = subprocess.run(
+        [sys.executable, fname, "run", *extra], cwd=workdir, env=env, capture_output=True, text=True
+    )
     if cp.returncode != 0:
-        raise RuntimeError("metaflow %s failed:\n%s\n%s" % (fname, cp.stdout[-2000:], cp.stderr[-2000:]))
+        raise RuntimeError(f"metaflow {fname} failed:\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
 
 
 def build_base(workdir: Path, linear_runs: int, width: int) -> None:
@@ -224,18 +271,30 @@ def build_base(workdir: Path, linear_runs: int, width: int) -> None:
             _run_metaflow(LINEAR_SRC, "linear_flow.py", workdir, "alice" if i % 2 == 0 else "bob")
 
     with ThreadPoolExecutor(2) as pool:
-        futs = [pool.submit(linear), pool.submit(
-            _run_metaflow, FOREACH.format(lib="metaflow", scale=width), "wide_flow.py", workdir, "alice",
-            ["--max-workers", "16", "--max-num-splits", str(max(100, width))])]
+        futs = [
+            pool.submit(linear),
+            pool.submit(
+                _run_metaflow,
+                FOREACH.format(lib="metaflow", scale=width),
+                "wide_flow.py",
+                workdir,
+                "alice",
+                ["--max-workers", "16", "--max-num-splits", str(max(100, width))],
+            ),
+        ]
         for f in futs:
             f.result()
 
 
 def _run_dirs(flow_dir: Path) -> list[Path]:
-    return sorted((d for d in flow_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: d.name)
+    return sorted(
+        (d for d in flow_dir.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: d.name
+    )
 
 
-def _load_template(run_dir: Path) -> tuple[int, list[str], list[tuple[str, int | None, str | bytes]]]:
+def _load_template(
+    run_dir: Path,
+) -> tuple[int, list[str], list[tuple[str, int | None, str | bytes]]]:
     """(run ts, dirs, files): JSON ``_meta`` records with @@RUN@@/@@TS@@/@@TAGS@@ placeholders."""
     run_ts = json.loads((run_dir / "_meta" / "_self.json").read_text())["ts_epoch"]
     dirs, files = [], []
@@ -303,7 +362,7 @@ class History:
         self.users = sorted(by_user)
         self.next_ts = max(t[0] for t in _TEMPLATES.values()) + 60_000
         self.clones = 0
-        self.wide = "%s/%s" % (W, _run_dirs(workdir / ".metaflow" / W)[-1].name)
+        self.wide = "{}/{}".format(W, _run_dirs(workdir / ".metaflow" / W)[-1].name)
 
     def grow(self, total: int) -> None:
         jobs = []
@@ -332,30 +391,38 @@ class History:
 
     def ctx(self) -> dict[str, str]:
         alice = [r for r in self.runs if r[1] == "alice"]
-        return {"run": "%s/%s" % (F, alice[-1][0]), "wide": self.wide}
+        return {"run": f"{F}/{alice[-1][0]}", "wide": self.wide}
 
 
-VERIFY = """
+VERIFY = f"""
 import json
 from metaflow import Flow, namespace
 namespace(None)
-runs = list(Flow('%s'))
-out = {'runs': len(runs), 'sometag': len(list(Flow('%s').runs('sometag'))),
-       'latest': Flow('%s').latest_run.id, 'result': Flow('%s').latest_run.data.result}
+runs = list(Flow('{F}'))
+out = {{'runs': len(runs), 'sometag': len(list(Flow('{F}').runs('sometag'))),
+       'latest': Flow('{F}').latest_run.id, 'result': Flow('{F}').latest_run.data.result}}
 namespace('user:alice')
-out['alice'] = len(list(Flow('%s')))
+out['alice'] = len(list(Flow('{F}')))
 print(json.dumps(out))
-""" % (F, F, F, F, F)
+"""
 
 
 def verify_metaflow(hist: History) -> dict[str, Any]:
     """Metaflow's client reads the history back as built (raises otherwise)."""
-    cp = subprocess.run([sys.executable, "-c", VERIFY], cwd=hist.workdir, env=_worker_env("metaflow", hist.workdir / ".mf_client_cache"),
-                        capture_output=True, text=True, check=True)
+    cp = subprocess.run(
+        [sys.executable, "-c", VERIFY],
+        cwd=hist.workdir,
+        env=_worker_env("metaflow", hist.workdir / ".mf_client_cache"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     got = json.loads(cp.stdout.strip().splitlines()[-1])
     want = hist.expected()
     if got != want:
-        raise RuntimeError("Metaflow's client reads the cloned history wrong: got %r, expected %r" % (got, want))
+        raise RuntimeError(
+            f"Metaflow's client reads the cloned history wrong: got {got!r}, expected {want!r}"
+        )
     return got
 
 
@@ -368,8 +435,10 @@ def import_mfdb(hist: History, path: Path) -> float:
     with Store(path, create=True) as store:
         report = import_metaflow(hist.workdir / ".metaflow", store)
     if report.problems or report.conflicts or len(report.imported) != len(hist.runs) + 1:
-        raise RuntimeError("import of %s: %d imported, problems %s, conflicts %s" % (
-            hist.workdir, len(report.imported), report.problems[:3], report.conflicts[:3]))
+        raise RuntimeError(
+            "import of %s: %d imported, problems %s, conflicts %s"
+            % (hist.workdir, len(report.imported), report.problems[:3], report.conflicts[:3])
+        )
     return report.seconds
 
 
@@ -384,7 +453,14 @@ def extend_mfdb(src: Path, dst: Path, hist: History, total: int) -> float:
     t0 = time.perf_counter()
     system = {}
     for user in hist.users:
-        rec = json.loads((hist.flow_dir / next(r[0] for r in hist.runs if r[1] == user) / "_meta" / "_self.json").read_text())
+        rec = json.loads(
+            (
+                hist.flow_dir
+                / next(r[0] for r in hist.runs if r[1] == user)
+                / "_meta"
+                / "_self.json"
+            ).read_text()
+        )
         system[user] = rec["system_tags"]
     with Store(dst) as store:
         w = Writer(store)
@@ -395,8 +471,14 @@ def extend_mfdb(src: Path, dst: Path, hist: History, total: int) -> float:
                 for k in range(k0 + start, k0 + min(n, start + 50_000)):
                     user = "alice" if k % 2 == 0 else "bob"
                     ts = hist.next_ts + k * 1000
-                    run = w.begin_run(F, user_name=user, user_tags=["sometag"] if k % 10 == 0 else [],
-                                      system_tags=system[user], run_number=str(ts * 1000 + 7), ts_epoch=ts)
+                    run = w.begin_run(
+                        F,
+                        user_name=user,
+                        user_tags=["sometag"] if k % 10 == 0 else [],
+                        system_tags=system[user],
+                        run_number=str(ts * 1000 + 7),
+                        ts_epoch=ts,
+                    )
                     w.end_run(run, successful=True, ts_epoch=ts + 900, checkpoint=False)
         store.checkpoint()
     return time.perf_counter() - t0
@@ -404,8 +486,15 @@ def extend_mfdb(src: Path, dst: Path, hist: History, total: int) -> float:
 
 def disk_usage(path: Path) -> tuple[int, int]:
     """(apparent bytes, allocated bytes) as ``du`` reports them."""
-    app = subprocess.run(["du", "-s", "--apparent-size", "-B1", str(path)], capture_output=True, text=True, check=True)
-    alloc = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True, check=True)
+    app = subprocess.run(
+        ["du", "-s", "--apparent-size", "-B1", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    alloc = subprocess.run(
+        ["du", "-s", "-B1", str(path)], capture_output=True, text=True, check=True
+    )
     return int(app.stdout.split()[0]), int(alloc.stdout.split()[0])
 
 
@@ -418,15 +507,17 @@ def runtime_walls(scratch: Path, width: int, reps: int) -> dict[str, dict[str, f
             wd = scratch / "runtime" / lib / case
             wd.mkdir(parents=True, exist_ok=True)
             src = template.format(lib=lib, scale=width)
-            out.setdefault(case, {})[lib] = statistics.median(time_run(lib, src, wd, 16) for _ in range(reps))
+            out.setdefault(case, {})[lib] = statistics.median(
+                time_run(lib, src, wd, 16) for _ in range(reps)
+            )
     return out
 
 
 # --------------------------------------------------------------------------- report
 def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
-    import apsw
-
     from importlib.metadata import version
+
+    import apsw
 
     def ver(p: str) -> str:
         try:
@@ -434,20 +525,34 @@ def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
         except Exception:
             return "?"
 
-    git = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git = lambda *a: subprocess.run(
+        ["git", *a], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()  # noqa: E731
     cpu = "?"
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))  # noqa: E741
+        cpu = next(
+            l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")
+        )  # noqa: E741
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     dirty = " (+ uncommitted changes)" if git("status", "--short", "--untracked-files=no") else ""
     return [
-        "date %s | commit %s%s" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), git("rev-parse", "--short", "HEAD") or "?", dirty),
-        "machine: %s, %s, %d CPUs, %.0f GiB RAM, %s" % (platform.machine(), cpu, os.cpu_count() or 0, mem, platform.platform()),
-        "versions: Python %s, metaflow %s, mfstore %s, SQLite %s, apsw %s" % (
-            platform.python_version(), ver("metaflow"), ver("mfstore"), apsw.sqlite_lib_version(), apsw.apsw_version()),
-        "command: python -m benchmarks.side_by_side %s" % " ".join(argv),
+        "date {} | commit {}{}".format(
+            datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            git("rev-parse", "--short", "HEAD") or "?",
+            dirty,
+        ),
+        "machine: %s, %s, %d CPUs, %.0f GiB RAM, %s"
+        % (platform.machine(), cpu, os.cpu_count() or 0, mem, platform.platform()),
+        "versions: Python {}, metaflow {}, mfstore {}, SQLite {}, apsw {}".format(
+            platform.python_version(),
+            ver("metaflow"),
+            ver("mfstore"),
+            apsw.sqlite_lib_version(),
+            apsw.apsw_version(),
+        ),
+        "command: python -m benchmarks.side_by_side {}".format(" ".join(argv)),
     ]
 
 
@@ -455,14 +560,14 @@ def _fmt_ms(s: float | None) -> str:
     if s is None:
         return "—"
     ms = s * 1e3
-    return "%.3f" % ms if ms < 1 else ("%.1f" % ms if ms < 100 else "%.0f" % ms)
+    return f"{ms:.3f}" if ms < 1 else (f"{ms:.1f}" if ms < 100 else f"{ms:.0f}")
 
 
 def _ratio(mf: float | None, ms: float | None) -> str:
     if mf is None or ms is None or ms <= 0:
         return "—"
     r = mf / ms
-    return "%.0fx" % r if r >= 10 else "%.2fx" % r
+    return f"{r:.0f}x" if r >= 10 else f"{r:.2f}x"
 
 
 def _mb(b: int) -> str:
@@ -470,24 +575,58 @@ def _mb(b: int) -> str:
 
 
 def render(rows: list[list[str]], head: list[str]) -> str:
-    out = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" if i < 3 else "---:" for i in range(len(head))) + " |"]
+    out = [
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---" if i < 3 else "---:" for i in range(len(head))) + " |",
+    ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="100,1000,10000,100000,1000000", help="runs of HistLinearFlow, comma-separated")
-    ap.add_argument("--metaflow-max", type=int, default=10_000, help="largest size built on disk for Metaflow (default 10000)")
-    ap.add_argument("--reps", type=int, default=5, help="repetitions per op (Metaflow at >= 10,000 runs: at most 3)")
-    ap.add_argument("--runtime-reps", type=int, default=3, help="flow runs per runtime and flow (default 3)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes",
+        default="100,1000,10000,100000,1000000",
+        help="runs of HistLinearFlow, comma-separated",
+    )
+    ap.add_argument(
+        "--metaflow-max",
+        type=int,
+        default=10_000,
+        help="largest size built on disk for Metaflow (default 10000)",
+    )
+    ap.add_argument(
+        "--reps",
+        type=int,
+        default=5,
+        help="repetitions per op (Metaflow at >= 10,000 runs: at most 3)",
+    )
+    ap.add_argument(
+        "--runtime-reps", type=int, default=3, help="flow runs per runtime and flow (default 3)"
+    )
     ap.add_argument("--width", type=int, default=100, help="tasks in the foreach (default 100)")
-    ap.add_argument("--linear-runs", type=int, default=6, help="real Metaflow runs of HistLinearFlow (default 6)")
-    ap.add_argument("--workdir", type=Path, help="where histories go (default: a new temp dir, removed at the end)")
+    ap.add_argument(
+        "--linear-runs",
+        type=int,
+        default=6,
+        help="real Metaflow runs of HistLinearFlow (default 6)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="where histories go (default: a new temp dir, removed at the end)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test: --sizes 4,8,20 --metaflow-max 8 "
-                    "--reps 1 --runtime-reps 1 --width 3 --linear-runs 2")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes for a smoke test: --sizes 4,8,20 --metaflow-max 8 "
+        "--reps 1 --runtime-reps 1 --width 3 --linear-runs 2",
+    )
     ap.add_argument("--output", type=Path, help="also write the report (markdown) here")
     ap.add_argument("--worker", choices=["metaflow", "mfstore"], help=argparse.SUPPRESS)
     ap.add_argument("--history", help=argparse.SUPPRESS)
@@ -497,13 +636,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         ctx = json.loads(args.ctx)
-        result = (worker_fresh(args.worker, args.history, ctx, args.op) if args.op
-                  else worker_warm(args.worker, args.history, ctx, args.reps))
+        result = (
+            worker_fresh(args.worker, args.history, ctx, args.op)
+            if args.op
+            else worker_warm(args.worker, args.history, ctx, args.reps)
+        )
         print(json.dumps(result))
         return 0
 
     if args.quick:
-        args.sizes, args.metaflow_max, args.reps, args.runtime_reps, args.width, args.linear_runs = "4,8,20", 8, 1, 1, 3, 2
+        (
+            args.sizes,
+            args.metaflow_max,
+            args.reps,
+            args.runtime_reps,
+            args.width,
+            args.linear_runs,
+        ) = "4,8,20", 8, 1, 1, 3, 2
     sizes = sorted(int(s) for s in args.sizes.split(","))
     mf_sizes = [s for s in sizes if s <= args.metaflow_max]
     if any(s < args.linear_runs for s in sizes) or not mf_sizes:
@@ -520,7 +669,9 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     log("runtime walls (2-step, %d-task foreach) x %d ..." % (args.width, args.runtime_reps))
     walls = runtime_walls(work, args.width, args.runtime_reps)
-    log("real Metaflow history: %d linear runs + 1 foreach(%d) ..." % (args.linear_runs, args.width))
+    log(
+        "real Metaflow history: %d linear runs + 1 foreach(%d) ..." % (args.linear_runs, args.width)
+    )
     build_base(hist_dir, args.linear_runs, args.width)
     hist = History(hist_dir)
 
@@ -532,14 +683,26 @@ def main(argv: list[str] | None = None) -> int:
         if size in mf_sizes:
             t0 = time.perf_counter()
             hist.grow(size)
-            log("%d runs: cloned on disk in %.1f s; Metaflow reads back ..." % (size, time.perf_counter() - t0))
+            log(
+                "%d runs: cloned on disk in %.1f s; Metaflow reads back ..."
+                % (size, time.perf_counter() - t0)
+            )
             got = verify_metaflow(hist)
-            notes.append("%s runs: Metaflow's client read back %d runs (%d in user:alice, %d with sometag), "
-                         "latest_run %s, latest_run.data.result %r" % (
-                             f"{size:,}", got["runs"], got["alice"], got["sometag"], got["latest"], got["result"]))
+            notes.append(
+                "%s runs: Metaflow's client read back %d runs (%d in user:alice, %d with sometag), "
+                "latest_run %s, latest_run.data.result %r"
+                % (
+                    f"{size:,}",
+                    got["runs"],
+                    got["alice"],
+                    got["sometag"],
+                    got["latest"],
+                    got["result"],
+                )
+            )
             mfdb = work / ("h%d.mfdb" % size)
             secs = import_mfdb(hist, mfdb)
-            notes.append("%s runs: import-metaflow %.1f s" % (f"{size:,}", secs))
+            notes.append("{} runs: import-metaflow {:.1f} s".format(f"{size:,}", secs))
             disk[("metaflow", size)] = disk_usage(hist_dir / ".metaflow")
             ctx = hist.ctx()
             reps = min(args.reps, 3) if size >= 10_000 else args.reps
@@ -548,8 +711,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             mfdb = work / ("h%d.mfdb" % size)
             secs = extend_mfdb(mfdb_prev, mfdb, hist, size)
-            notes.append("%s runs (mfstore only): %s + %s Writer-built runs in %.1f s" % (
-                f"{size:,}", mfdb_prev.name, f"{size - len(hist.runs):,}", secs))
+            notes.append(
+                "{} runs (mfstore only): {} + {} Writer-built runs in {:.1f} s".format(
+                    f"{size:,}", mfdb_prev.name, f"{size - len(hist.runs):,}", secs
+                )
+            )
         disk[("mfstore", size)] = disk_usage(mfdb)
         if size in mf_sizes:
             mfdb_prev = mfdb
@@ -560,63 +726,146 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
     for mode in ("warm", "fresh"):
         for key, label, ns, _scan, _fn in OPS:
-            k = "%s|%s" % (key, ns)
+            k = f"{key}|{ns}"
             for size in sizes:
                 mf = timings.get(("metaflow", size), {}).get(k, {}).get(mode)
                 ms = timings[("mfstore", size)][k][mode]
-                rows.append(["`%s`" % label, str(ns), mode, f"{size:,}", _fmt_ms(mf), _fmt_ms(ms), _ratio(mf, ms)])
+                rows.append(
+                    [
+                        f"`{label}`",
+                        str(ns),
+                        mode,
+                        f"{size:,}",
+                        _fmt_ms(mf),
+                        _fmt_ms(ms),
+                        _ratio(mf, ms),
+                    ]
+                )
     for size in sizes:
         mf = timings.get(("metaflow", size), {}).get("fresh_process", {}).get("fresh")
         ms = timings[("mfstore", size)]["fresh_process"]["fresh"]
-        rows.append(["new process: import + `Flow(F).latest_run` (wall)", NS_USER, "process", f"{size:,}",
-                     _fmt_ms(mf), _fmt_ms(ms), _ratio(mf, ms)])
-    for case, label in (("2-step", "run a 2-step flow (wall)"), ("foreach", "run a %d-task foreach (wall)" % args.width)):
+        rows.append(
+            [
+                "new process: import + `Flow(F).latest_run` (wall)",
+                NS_USER,
+                "process",
+                f"{size:,}",
+                _fmt_ms(mf),
+                _fmt_ms(ms),
+                _ratio(mf, ms),
+            ]
+        )
+    for case, label in (
+        ("2-step", "run a 2-step flow (wall)"),
+        ("foreach", "run a %d-task foreach (wall)" % args.width),
+    ):
         mf, ms = walls[case]["metaflow"], walls[case]["mfstore"]
         rows.append([label, "—", "runtime", "—", _fmt_ms(mf), _fmt_ms(ms), _ratio(mf, ms)])
     for i, what in enumerate(("disk, apparent size", "disk, allocated (du)")):
         for size in sizes:
             mf = disk.get(("metaflow", size))
             ms = disk[("mfstore", size)]
-            rows.append([what, "—", "disk", f"{size:,}", _mb(mf[i]) if mf else "—", _mb(ms[i]),
-                         ("%.0fx" % (mf[i] / ms[i])) if mf else "—"])
-    table = render(rows, ["operation", "namespace", "mode", "runs", "Metaflow median (ms)", "mfstore median (ms)",
-                          "ratio (Metaflow / mfstore)"])
+            rows.append(
+                [
+                    what,
+                    "—",
+                    "disk",
+                    f"{size:,}",
+                    _mb(mf[i]) if mf else "—",
+                    _mb(ms[i]),
+                    ("%.0fx" % (mf[i] / ms[i])) if mf else "—",
+                ]
+            )
+    table = render(
+        rows,
+        [
+            "operation",
+            "namespace",
+            "mode",
+            "runs",
+            "Metaflow median (ms)",
+            "mfstore median (ms)",
+            "ratio (Metaflow / mfstore)",
+        ],
+    )
 
     # ---- goals
     goals = []
     big_mf = max(mf_sizes)
-    k = "latest_run|%s" % NS_USER
+    k = f"latest_run|{NS_USER}"
     r = timings[("metaflow", big_mf)][k]["warm"] / timings[("mfstore", big_mf)][k]["warm"]
     rf = timings[("metaflow", big_mf)][k]["fresh"] / timings[("mfstore", big_mf)][k]["fresh"]
-    goals.append("latest_run in user:alice at %s runs >= 5,000x faster: %s (warm %.0fx, fresh %.0fx)" % (
-        f"{big_mf:,}", "MET" if r >= 5000 else "NOT MET", r, rf))
+    goals.append(
+        "latest_run in user:alice at {} runs >= 5,000x faster: {} (warm {:.0f}x, fresh {:.0f}x)".format(
+            f"{big_mf:,}", "MET" if r >= 5000 else "NOT MET", r, rf
+        )
+    )
     lo, hi = big_mf, max(sizes)
     if hi > lo:
         worst = []
         for key, label, ns, scan, _fn in OPS:
             if scan:
-                kk = "%s|%s" % (key, ns)
+                kk = f"{key}|{ns}"
                 for mode in ("warm", "fresh"):
-                    worst.append((timings[("mfstore", hi)][kk][mode] / timings[("mfstore", lo)][kk][mode], label, ns, mode))
+                    worst.append(
+                        (
+                            timings[("mfstore", hi)][kk][mode] / timings[("mfstore", lo)][kk][mode],
+                            label,
+                            ns,
+                            mode,
+                        )
+                    )
         w = max(worst)
-        goals.append("per-run-scan ops flat from %s to %s runs (<= 2x): %s (worst %.2fx: `%s` %s %s)" % (
-            f"{lo:,}", f"{hi:,}", "MET" if w[0] <= 2 else "NOT MET", w[0], w[1], w[2], w[3]))
+        goals.append(
+            "per-run-scan ops flat from {} to {} runs (<= 2x): {} (worst {:.2f}x: `{}` {} {})".format(
+                f"{lo:,}", f"{hi:,}", "MET" if w[0] <= 2 else "NOT MET", w[0], w[1], w[2], w[3]
+            )
+        )
     d_mf, d_ms = disk[("metaflow", big_mf)], disk[("mfstore", big_mf)]
-    goals.append(".mfdb <= 1/10 of .metaflow disk usage (du, allocated) at %s runs: %s (allocated %.0fx smaller; "
-                 "apparent size %.0fx smaller)" % (
-        f"{big_mf:,}", "MET" if d_mf[1] >= 10 * d_ms[1] else "NOT MET",
-        d_mf[1] / d_ms[1], d_mf[0] / d_ms[0]))
+    goals.append(
+        ".mfdb <= 1/10 of .metaflow disk usage (du, allocated) at {} runs: {} (allocated {:.0f}x smaller; "
+        "apparent size {:.0f}x smaller)".format(
+            f"{big_mf:,}",
+            "MET" if d_mf[1] >= 10 * d_ms[1] else "NOT MET",
+            d_mf[1] / d_ms[1],
+            d_mf[0] / d_ms[0],
+        )
+    )
     fr = walls["foreach"]["mfstore"] / walls["foreach"]["metaflow"]
-    goals.append("%d-task foreach <= 0.5x Metaflow's wall time: %s (%.2fx: %.1f s vs %.1f s)" % (
-        args.width, "MET" if fr <= 0.5 else "NOT MET", fr, walls["foreach"]["mfstore"], walls["foreach"]["metaflow"]))
+    goals.append(
+        "%d-task foreach <= 0.5x Metaflow's wall time: %s (%.2fx: %.1f s vs %.1f s)"
+        % (
+            args.width,
+            "MET" if fr <= 0.5 else "NOT MET",
+            fr,
+            walls["foreach"]["mfstore"],
+            walls["foreach"]["metaflow"],
+        )
+    )
 
-    report = "\n".join([
-        "\n".join("    " + line for line in lines), "",
-        "Medians: %d reps per op (Metaflow at >= 10,000 runs: %d); runtime %d runs per flow; fresh = a new process per "
-        "rep, import excluded; ratio > 1 = mfstore faster/smaller. Sizes above %s: mfstore alone. Total %.0f s." % (
-            args.reps, min(args.reps, 3), args.runtime_reps, f"{args.metaflow_max:,}", time.perf_counter() - t_all), "",
-        table, "", "Goals:", *("- " + g for g in goals), "", "History:", *("- " + n for n in notes),
-    ])
+    report = "\n".join(
+        [
+            "\n".join("    " + line for line in lines),
+            "",
+            "Medians: %d reps per op (Metaflow at >= 10,000 runs: %d); runtime %d runs per flow; fresh = a new process per "
+            "rep, import excluded; ratio > 1 = mfstore faster/smaller. Sizes above %s: mfstore alone. Total %.0f s."
+            % (
+                args.reps,
+                min(args.reps, 3),
+                args.runtime_reps,
+                f"{args.metaflow_max:,}",
+                time.perf_counter() - t_all,
+            ),
+            "",
+            table,
+            "",
+            "Goals:",
+            *("- " + g for g in goals),
+            "",
+            "History:",
+            *("- " + n for n in notes),
+        ]
+    )
     print()
     print(report)
     if args.output:

@@ -32,7 +32,9 @@ def user_tags_of(i: int) -> list[str]:
     return tags
 
 
-def build(path: Path, runs: int, *, seed: int = 0, batch: int = 5000, progress: bool = False) -> Path:
+def build(
+    path: Path, runs: int, *, seed: int = 0, batch: int = 5000, progress: bool = False
+) -> Path:
     """Write the synthetic history into a new file at ``path``."""
     rng = random.Random(seed)
     if path.exists():
@@ -48,7 +50,7 @@ def build(path: Path, runs: int, *, seed: int = 0, batch: int = 5000, progress: 
                     FLOW,
                     user_name=user,
                     user_tags=user_tags_of(i),
-                    system_tags=["user:%s" % user, "runtime:dev", "python_version:3.11.7"],
+                    system_tags=[f"user:{user}", "runtime:dev", "python_version:3.11.7"],
                     run_number="%020d" % (10**15 + i),
                     ts_epoch=BASE_TS + i * 1000,
                 )
@@ -57,14 +59,23 @@ def build(path: Path, runs: int, *, seed: int = 0, batch: int = 5000, progress: 
                         task = w.add_task(run, step, ts_epoch=BASE_TS + i * 1000)
                         w.begin_attempt(task, 0, ts_epoch=BASE_TS + i * 1000)
                         w.end_attempt(
-                            task, 0,
-                            artifacts=prepare_artifacts({"result": i, "name": FLOW, "_success": True, "_task_ok": True}),
-                            task_ok=True, success=True, ts_epoch=BASE_TS + i * 1000 + 1,
+                            task,
+                            0,
+                            artifacts=prepare_artifacts(
+                                {"result": i, "name": FLOW, "_success": True, "_task_ok": True}
+                            ),
+                            task_ok=True,
+                            success=True,
+                            ts_epoch=BASE_TS + i * 1000 + 1,
                         )
                 ok = rng.random() < 0.9 or i == runs - 1
                 w.end_run(run, successful=ok, ts_epoch=BASE_TS + i * 1000 + 500, checkpoint=False)
         if progress:
-            print("  %d/%d runs (%.0f s)" % (min(runs, start + batch), runs, time.perf_counter() - t0), flush=True)
+            print(
+                "  %d/%d runs (%.0f s)"
+                % (min(runs, start + batch), runs, time.perf_counter() - t0),
+                flush=True,
+            )
     store.checkpoint()
     store.close()
     return path

@@ -38,7 +38,17 @@ from .client import (
 
 #: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
 _RUNTIME_NAMES = frozenset(
-    {"FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step", "trigger", "trigger_on_finish"}
+    {
+        "FlowSpec",
+        "JSONType",
+        "Parameter",
+        "catch",
+        "current",
+        "retry",
+        "step",
+        "trigger",
+        "trigger_on_finish",
+    }
 )
 
 __all__ = [
@@ -80,7 +90,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(runtime, name)
         globals()[name] = value
         return value
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

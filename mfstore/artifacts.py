@@ -26,7 +26,10 @@ MAX_JSON_CHARS = 64 * 1024
 _RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("__main__", "ForeachFrame"): ("mfstore.artifacts", "ForeachFrame"),
     ("metaflow.datastore.task_datastore", "ForeachFrame"): ("mfstore.artifacts", "ForeachFrame"),
-    ("metaflow.exception", "MetaflowExceptionWrapper"): ("mfstore.exception", "MetaflowExceptionWrapper"),
+    ("metaflow.exception", "MetaflowExceptionWrapper"): (
+        "mfstore.exception",
+        "MetaflowExceptionWrapper",
+    ),
     ("metaflow.exception", "MetaflowException"): ("mfstore.exception", "MetaflowException"),
 }
 
@@ -35,8 +38,20 @@ SAFE_CLASSES: frozenset[tuple[str, str]] = frozenset(
     {
         ("builtins", name)
         for name in (
-            "list", "dict", "set", "frozenset", "tuple", "bytes", "bytearray", "str", "int",
-            "float", "complex", "bool", "slice", "range",
+            "list",
+            "dict",
+            "set",
+            "frozenset",
+            "tuple",
+            "bytes",
+            "bytearray",
+            "str",
+            "int",
+            "float",
+            "complex",
+            "bool",
+            "slice",
+            "range",
         )
     }
     | {
@@ -83,8 +98,8 @@ class _SafeUnpickler(pickle.Unpickler):
         module, name = _RENAMED.get((module, name), (module, name))
         if (module, name) not in SAFE_CLASSES:
             raise UnsafeArtifactError(
-                "%s holds a %s.%s, which is not plain data: safe loading refuses it; "
-                "load it with .data only if you trust the file it came from" % (self.what, module, name)
+                f"{self.what} holds a {module}.{name}, which is not plain data: safe loading refuses it; "
+                "load it with .data only if you trust the file it came from"
             )
         return super().find_class(module, name)
 
@@ -101,13 +116,13 @@ def loads_safe(raw: bytes, *, what: str = "artifact") -> Any:
     except UnsafeArtifactError:
         raise
     except Exception as exc:
-        raise UnsafeArtifactError("%s could not be loaded safely: %s" % (what, exc)) from None
+        raise UnsafeArtifactError(f"{what} could not be loaded safely: {exc}") from None
 
 
 def type_name(value: Any) -> str:
     """Qualified type name, e.g. ``'builtins.int'``."""
     cls = type(value)
-    return "%s.%s" % (cls.__module__, cls.__qualname__)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _plain(value: Any, depth: int = 0) -> bool:

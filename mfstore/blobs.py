@@ -41,13 +41,13 @@ def _unpack_chunk(codec: str, data: bytes) -> bytes:
         import zstandard
 
         return zstandard.ZstdDecompressor().decompress(data)
-    raise MetaflowDataCorruption("unknown blob codec %r" % codec)
+    raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
 
 
 class PackedBlob:
     """Bytes ready to insert: sha, raw size and (codec, payload) chunks."""
 
-    __slots__ = ("sha", "size", "chunks")
+    __slots__ = ("chunks", "sha", "size")
 
     def __init__(self, sha: str, size: int, chunks: list[tuple[str, bytes]]) -> None:
         self.sha = sha
@@ -63,7 +63,10 @@ def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
     """Hash and compress ``raw`` (outside any transaction: this is the slow part)."""
     view = memoryview(raw)
     sha = sha or sha1_hex(view)
-    chunks = [_pack_chunk(view[start : start + CHUNK_SIZE]) for start in range(0, max(len(view), 1), CHUNK_SIZE)]
+    chunks = [
+        _pack_chunk(view[start : start + CHUNK_SIZE])
+        for start in range(0, max(len(view), 1), CHUNK_SIZE)
+    ]
     return PackedBlob(sha, len(view), chunks)
 
 
@@ -101,9 +104,11 @@ def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
     """The raw bytes of a blob, chunk by chunk (unverified)."""
     row = store.one("SELECT chunks FROM blobs WHERE sha = ?", (sha,))
     if row is None:
-        raise MetaflowNotFound("blob %s is missing from %s" % (sha, store.path))
+        raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
     for seq in range(row[0]):
-        chunk = store.one("SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq))
+        chunk = store.one(
+            "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
+        )
         if chunk is None:
             raise MetaflowDataCorruption("blob %s in %s lacks chunk %d" % (sha, store.path, seq))
         yield _unpack_chunk(chunk[0], chunk[1])
@@ -114,23 +119,23 @@ def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
 
     ``what`` names the value for the error (e.g. an artifact pathspec).
     """
-    label = what or "blob %s" % sha
+    label = what or f"blob {sha}"
     try:
         with store.read():
             parts = list(iter_blob_chunks(store, sha))
     except MetaflowDataCorruption as exc:
-        raise MetaflowDataCorruption("%s is damaged in %s: %s" % (label, store.path, exc)) from None
+        raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
     except Exception as exc:  # zstd errors on damaged payloads
         if isinstance(exc, MetaflowNotFound):
             raise
         raise MetaflowDataCorruption(
-            "%s is damaged in %s (cannot decompress: %s); run `mfstore verify`" % (label, store.path, exc)
+            f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
         ) from None
     raw = parts[0] if len(parts) == 1 else b"".join(parts)
     actual = sha1_hex(raw)
     if actual != sha:
         raise MetaflowDataCorruption(
-            "%s is damaged in %s: its content has sha %s, expected %s; "
-            "run `mfstore verify` and use a good copy of the file" % (label, store.path, actual, sha)
+            f"{label} is damaged in {store.path}: its content has sha {actual}, expected {sha}; "
+            "run `mfstore verify` and use a good copy of the file"
         )
     return raw

@@ -35,8 +35,8 @@ __all__ = [
     "FlowGraphError",
     "IncorrectProductionToken",
     "MetaflowDataCorruption",
-    "MetaflowExceptionWrapper",
     "MetaflowException",
+    "MetaflowExceptionWrapper",
     "MetaflowInternalError",
     "MetaflowInvalidPathspec",
     "MetaflowNamespaceMismatch",
@@ -68,7 +68,7 @@ class MetaflowException(Exception):
 
     def __str__(self) -> str:
         prefix = "line %d: " % self.line_no if self.line_no else ""
-        return "%s%s" % (prefix, self.message)
+        return f"{prefix}{self.message}"
 
 
 MfstoreError = MetaflowException
@@ -86,7 +86,7 @@ class MetaflowNamespaceMismatch(MetaflowException):
     headline = "Object not in the current namespace"
 
     def __init__(self, namespace: str | None) -> None:
-        super().__init__("Object not in namespace '%s'" % namespace)
+        super().__init__(f"Object not in namespace '{namespace}'")
 
 
 class MetaflowInvalidPathspec(MetaflowException):
@@ -199,7 +199,7 @@ class MetaflowExceptionWrapper(Exception):
         self.stacktrace: str | None = None
         if exc is not None:
             self.exception = str(exc)
-            self.type = "%s.%s" % (exc.__class__.__module__, exc.__class__.__name__)
+            self.type = f"{exc.__class__.__module__}.{exc.__class__.__name__}"
             if sys.exc_info()[0] is None:
                 self.stacktrace = None
             else:
@@ -218,4 +218,4 @@ class MetaflowExceptionWrapper(Exception):
     def __str__(self) -> str:
         if self.stacktrace:
             return self.stacktrace
-        return "[no stacktrace]\n%s: %s" % (self.type, self.exception)
+        return f"[no stacktrace]\n{self.type}: {self.exception}"

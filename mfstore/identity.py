@@ -22,11 +22,11 @@ def resolve_identity() -> str:
     """``production:<METAFLOW_PRODUCTION_TOKEN>`` if set, else ``user:<name>``."""
     token = os.environ.get("METAFLOW_PRODUCTION_TOKEN")
     if token:
-        return "production:%s" % token
+        return f"production:{token}"
     user = get_username()
     if user is None:
         raise MetaflowUnknownUser()
-    return "user:%s" % user
+    return f"user:{user}"
 
 
 def new_run_id() -> str:

@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,13 @@ def find_metaflow_root(path: str | os.PathLike[str]) -> Path:
     if (p / ".metaflow").is_dir():
         p = p / ".metaflow"
     if not p.is_dir():
-        raise NotAMetaflowHistory("%s is not a directory: give a .metaflow directory or the directory holding it" % p)
+        raise NotAMetaflowHistory(
+            f"{p} is not a directory: give a .metaflow directory or the directory holding it"
+        )
     if not any(_is_flow_dir(d) for d in p.iterdir()):
-        raise NotAMetaflowHistory("%s holds no Metaflow flows (no <Flow>/_meta/_self.json): is it a .metaflow directory?" % p)
+        raise NotAMetaflowHistory(
+            f"{p} holds no Metaflow flows (no <Flow>/_meta/_self.json): is it a .metaflow directory?"
+        )
     return p
 
 
@@ -99,7 +103,10 @@ def list_runs(root: Path) -> list[tuple[str, Path]]:
         if not _is_flow_dir(flow_dir):
             continue
         for run_dir in flow_dir.iterdir():
-            if run_dir.name in ("_meta", "data") or not (run_dir / "_meta" / "_self.json").is_file():
+            if (
+                run_dir.name in ("_meta", "data")
+                or not (run_dir / "_meta" / "_self.json").is_file()
+            ):
                 continue
             out.append((flow_dir.name, run_dir))
     out.sort(key=lambda fr: (int(fr[1].name) if fr[1].name.isdigit() else 0, fr[1].name, fr[0]))
@@ -180,7 +187,14 @@ def _read_task(step_dir: Path, task_dir: Path) -> _Task:
         elif kind in ("task_begin", "runtime_stdout.log", "runtime_stderr.log"):
             att(n)
     metadata.sort(key=lambda r: int(r["ts_epoch"]))
-    return _Task(step_dir.name, str(self_rec.get("task_id", task_dir.name)), task_dir, int(self_rec["ts_epoch"]), metadata, attempts)
+    return _Task(
+        step_dir.name,
+        str(self_rec.get("task_id", task_dir.name)),
+        task_dir,
+        int(self_rec["ts_epoch"]),
+        metadata,
+        attempts,
+    )
 
 
 def parse_mflog(path: Path) -> Iterator[tuple[int, str]]:
@@ -204,7 +218,7 @@ def parse_mflog(path: Path) -> Iterator[tuple[int, str]]:
 
 def _iso_us(text: str, default: int) -> int:
     try:
-        dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return default
     return int(dt.timestamp()) * 1_000_000 + dt.microsecond
@@ -230,7 +244,7 @@ class _BlobReader:
                 cas_raw = bool(_read_json(meta_path).get("cas_raw"))
             raw = packed if cas_raw else gzip.decompress(packed)
         except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
-            self.report.problems.append("%s: blob %s unreadable (%s)" % (what, path, exc))
+            self.report.problems.append(f"{what}: blob {path} unreadable ({exc})")
             return None
         type_name, value_json = _describe(raw, info)
         prepared = prepare_raw_artifact(raw, type_name=type_name, value_json=value_json, sha=sha)
@@ -268,16 +282,24 @@ def _run_created_at(run_rec: dict[str, Any], first_step_ts: int | None) -> int:
     return first_step_ts if first_step_ts is not None else int(run_rec["ts_epoch"])
 
 
-def stage_run(writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, report: ImportReport) -> RunRef:
+def stage_run(
+    writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, report: ImportReport
+) -> RunRef:
     """Write one Metaflow run through ``writer``; return it."""
     run_rec = _read_json(run_dir / "_meta" / "_self.json")
     run_number = str(run_rec.get("run_number", run_dir.name))
     step_dirs = sorted(
-        (d for d in run_dir.iterdir() if d.is_dir() and d.name != "_meta" and (d / "_meta" / "_self.json").is_file()),
+        (
+            d
+            for d in run_dir.iterdir()
+            if d.is_dir() and d.name != "_meta" and (d / "_meta" / "_self.json").is_file()
+        ),
         key=lambda d: d.name,
     )
     step_recs = {d.name: _read_json(d / "_meta" / "_self.json") for d in step_dirs}
-    first = step_recs.get("_parameters") or (min(step_recs.values(), key=lambda r: r["ts_epoch"]) if step_recs else None)
+    first = step_recs.get("_parameters") or (
+        min(step_recs.values(), key=lambda r: r["ts_epoch"]) if step_recs else None
+    )
     first_ts = min((int(r["ts_epoch"]) for r in step_recs.values()), default=None)
     created = _run_created_at(run_rec, first_ts)
     _RECORD_TS[(flow_id, run_number)] = (int(run_rec["ts_epoch"]), run_rec.get("user_name"))
@@ -301,7 +323,11 @@ def stage_run(writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, r
         for rec in t.metadata:
             if t.step_name == "_parameters" and rec["field_name"] == "end_step":
                 end_step = str(rec["value"])
-            if rec["field_name"] == "origin-run-id" and str(rec["value"]) not in ("None", "") and origin_run is None:
+            if (
+                rec["field_name"] == "origin-run-id"
+                and str(rec["value"]) not in ("None", "")
+                and origin_run is None
+            ):
                 origin_run = str(rec["value"])
 
     run = writer.begin_run(
@@ -330,24 +356,40 @@ def stage_run(writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, r
     end_done_ts: int | None = None
     for t in tasks:
         origin_task_pk = None
-        origin_task = next((str(r["value"]) for r in t.metadata if r["field_name"] == "origin-task-id"), None)
+        origin_task = next(
+            (str(r["value"]) for r in t.metadata if r["field_name"] == "origin-task-id"), None
+        )
         if origin_run and origin_task is not None:
             origin_task_pk = writer.store.scalar(
                 "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
                 "WHERE r.flow_id = ? AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
                 (flow_id, origin_run, t.step_name, origin_task),
             )
-        task = writer.add_task(run, t.step_name, t.task_id, ts_epoch=t.ts_epoch, origin_task_pk=origin_task_pk)
+        task = writer.add_task(
+            run, t.step_name, t.task_id, ts_epoch=t.ts_epoch, origin_task_pk=origin_task_pk
+        )
         last_done: tuple[int, bool, bool, int] | None = None
         for n in sorted(t.attempts):
             a = t.attempts[n]
-            writer.begin_attempt(task, n, ts_epoch=a.started_at if a.started_at is not None else t.ts_epoch)
+            writer.begin_attempt(
+                task, n, ts_epoch=a.started_at if a.started_at is not None else t.ts_epoch
+            )
         writer.add_metadata(
             task,
             [
-                MetadataEntry(r["field_name"], r["value"], r.get("type") or r["field_name"], r["_attempt"], int(r["ts_epoch"]))
+                MetadataEntry(
+                    r["field_name"],
+                    r["value"],
+                    r.get("type") or r["field_name"],
+                    r["_attempt"],
+                    int(r["ts_epoch"]),
+                )
                 for r in t.metadata
-                if not (r["field_name"] in _END_FIELDS and r["_attempt"] in t.attempts and _is_done(t.attempts[r["_attempt"]]))
+                if not (
+                    r["field_name"] in _END_FIELDS
+                    and r["_attempt"] in t.attempts
+                    and _is_done(t.attempts[r["_attempt"]])
+                )
             ],
         )
         for n in sorted(t.attempts):
@@ -358,14 +400,22 @@ def stage_run(writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, r
                 continue
             prepared: dict[str, PreparedArtifact] = {}
             for name, rec in a.artifacts.items():
-                p = blobs.prepared(rec["sha"], a.data_info.get(name) or {}, "%s/%s/%s/%s" % (run.pathspec, t.step_name, t.task_id, name))
+                p = blobs.prepared(
+                    rec["sha"],
+                    a.data_info.get(name) or {},
+                    f"{run.pathspec}/{t.step_name}/{t.task_id}/{name}",
+                )
                 if p is not None:
                     prepared[name] = p
             task_ok = _loads_flag(prepared.get("_task_ok"))
             success = _loads_flag(prepared.get("_success"))
             ok = bool(task_ok) if task_ok is not None else False
-            ts = a.done_ts or max((int(r["ts_epoch"]) for r in a.artifacts.values()), default=t.ts_epoch)
-            writer.end_attempt(task, n, artifacts=prepared, task_ok=ok, success=bool(success), ts_epoch=ts)
+            ts = a.done_ts or max(
+                (int(r["ts_epoch"]) for r in a.artifacts.values()), default=t.ts_epoch
+            )
+            writer.end_attempt(
+                task, n, artifacts=prepared, task_ok=ok, success=bool(success), ts_epoch=ts
+            )
             last_done = (n, ok, bool(success), ts)
         if last_done is not None:
             _, ok, success, ts = last_done
@@ -376,7 +426,9 @@ def stage_run(writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, r
     if end_success:
         writer.end_run(run, successful=True, ts_epoch=end_done_ts, checkpoint=False)
     elif failed_at is not None or end_success is False:
-        writer.end_run(run, successful=False, ts_epoch=max(failed_at or 0, end_done_ts or 0), checkpoint=False)
+        writer.end_run(
+            run, successful=False, ts_epoch=max(failed_at or 0, end_done_ts or 0), checkpoint=False
+        )
     return run
 
 
@@ -415,20 +467,24 @@ def import_metaflow(
     try:
         for i, (flow_id, run_dir) in enumerate(runs):
             if progress is not None:
-                progress(i, len(runs), "%s/%s" % (flow_id, run_dir.name))
+                progress(i, len(runs), f"{flow_id}/{run_dir.name}")
             if flow_id not in readers:
                 readers[flow_id] = _BlobReader(root / flow_id, report)
                 try:
-                    flow_ts[flow_id] = int(_read_json(root / flow_id / "_meta" / "_self.json")["ts_epoch"])
+                    flow_ts[flow_id] = int(
+                        _read_json(root / flow_id / "_meta" / "_self.json")["ts_epoch"]
+                    )
                 except (OSError, ValueError, KeyError):
                     pass
             if _already_identical(target, staging, flow_id, run_dir):
-                report.skipped.append("%s/%s" % (flow_id, run_dir.name))
+                report.skipped.append(f"{flow_id}/{run_dir.name}")
                 continue
             try:
                 stage_run(writer, flow_id, run_dir, readers[flow_id], report)
             except (OSError, ValueError, KeyError) as exc:
-                report.problems.append("%s/%s: not imported (%s: %s)" % (flow_id, run_dir.name, type(exc).__name__, exc))
+                report.problems.append(
+                    f"{flow_id}/{run_dir.name}: not imported ({type(exc).__name__}: {exc})"
+                )
         if progress is not None:
             progress(len(runs), len(runs), "writing")
         with staging.write():
@@ -454,8 +510,14 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
     writer = Writer(target)
     for ps in pathspecs:
         flow_id, run_number = ps.split("/")
-        mine = target.one("SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number))
-        theirs = staging.one("SELECT run_pk, tagset_id FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number))
+        mine = target.one(
+            "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?",
+            (flow_id, run_number),
+        )
+        theirs = staging.one(
+            "SELECT run_pk, tagset_id FROM runs WHERE flow_id = ? AND run_number = ?",
+            (flow_id, run_number),
+        )
         if mine is None or theirs is None:
             continue
         mf_user, _ = Writer(staging).read_tagset(theirs[1])
@@ -463,9 +525,18 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
         if mf_user == cur:
             continue
         mf_ts, mf_by = _RECORD_TS.get((flow_id, run_number), (0, None))
-        last = target.scalar("SELECT max(ts_epoch) FROM tag_events WHERE run_pk = ?", (mine[0],)) or mine[2]
+        last = (
+            target.scalar("SELECT max(ts_epoch) FROM tag_events WHERE run_pk = ?", (mine[0],))
+            or mine[2]
+        )
         if mf_ts > last:
-            writer.replace_user_tags(mine[0], sorted(cur - mf_user), sorted(mf_user - cur), user_name=mf_by, ts_epoch=mf_ts)
+            writer.replace_user_tags(
+                mine[0],
+                sorted(cur - mf_user),
+                sorted(mf_user - cur),
+                user_name=mf_by,
+                ts_epoch=mf_ts,
+            )
             out.append(ps)
     return out
 
@@ -489,7 +560,12 @@ def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Pat
     except (OSError, ValueError):
         return False
     tags = {(t, 0) for t in rec.get("tags") or []} | {(t, 1) for t in rec.get("system_tags") or []}
-    have = {(t, s) for t, s in target.query("SELECT tag, is_system FROM tagset_tags WHERE tagset_id = ?", (tagset_id,))}
+    have = {
+        (t, s)
+        for t, s in target.query(
+            "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = ?", (tagset_id,)
+        )
+    }
     if tags != have:
         return False
     n_dir = sum(

@@ -24,7 +24,9 @@ MIGRATIONS: dict[int, str] = {
     2: "SELECT 1",
 }
 
-_VIEW_NAME = re.compile(r"^\s*CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
+_VIEW_NAME = re.compile(
+    r"^\s*CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I
+)
 
 
 def _statements(script: str) -> list[str]:
@@ -64,7 +66,7 @@ def rebuild_views(store: Store) -> None:
     views = schema_views()
     # Dependents first: mf_steps reads mf_tasks.
     for name, _ in reversed(views):
-        store.conn.execute('DROP VIEW IF EXISTS "%s"' % name)
+        store.conn.execute(f'DROP VIEW IF EXISTS "{name}"')
     for _, statement in views:
         store.conn.execute(statement)
 
@@ -76,7 +78,8 @@ def apply_migrations(store: Store, from_version: int) -> int:
 
     if from_version < OLDEST_FORMAT:
         raise SchemaTooNewError(
-            "%s uses file format %d, older than any mfstore release can migrate" % (store.path, from_version)
+            "%s uses file format %d, older than any mfstore release can migrate"
+            % (store.path, from_version)
         )
     with store.write():
         current = store.scalar("PRAGMA user_version")
@@ -84,7 +87,7 @@ def apply_migrations(store: Store, from_version: int) -> int:
             return FORMAT_VERSION
         views = [name for name, _ in schema_views()]
         for name in reversed(views):
-            store.conn.execute('DROP VIEW IF EXISTS "%s"' % name)
+            store.conn.execute(f'DROP VIEW IF EXISTS "{name}"')
         for version in range(current + 1, FORMAT_VERSION + 1):
             store.conn.execute(MIGRATIONS[version])
             store.conn.execute("PRAGMA user_version = %d" % version)

@@ -25,7 +25,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import dropwhile
 from pathlib import Path
 from typing import Any
@@ -67,8 +67,10 @@ def new_token(prefix: str, prev_token: str | None = None) -> str | None:
 
 def token_path(prefix: str) -> Path:
     """``$METAFLOW_TOKEN_HOME/<prefix>``, else ``$METAFLOW_HOME/<prefix>`` (default ``~/.metaflowconfig``)."""
-    home = os.environ.get("METAFLOW_TOKEN_HOME") or os.environ.get("METAFLOW_HOME", "~/.metaflowconfig")
-    return Path(os.path.expanduser("%s/%s" % (home, prefix)))
+    home = os.environ.get("METAFLOW_TOKEN_HOME") or os.environ.get(
+        "METAFLOW_HOME", "~/.metaflowconfig"
+    )
+    return Path(os.path.expanduser(f"{home}/{prefix}"))
 
 
 def _load_config(path: Path) -> dict[str, Any]:
@@ -109,19 +111,22 @@ class Deployment:
 
     @property
     def namespace(self) -> str:
-        return "production:%s" % self.token
+        return f"production:{self.token}"
 
     @property
     def deployed_at(self) -> str:
-        return datetime.fromtimestamp(self.ts_epoch / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (
+            datetime.fromtimestamp(self.ts_epoch / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+            + "Z"
+        )
 
     def describe_triggers(self) -> str:
         parts = []
         for t in self.triggers:
             if t.get("type") == "run":
-                parts.append("@trigger_on_finish(flow=%s)" % t["name"])
+                parts.append("@trigger_on_finish(flow={})".format(t["name"]))
             else:
-                parts.append("@trigger(event=%s)" % t["name"])
+                parts.append("@trigger(event={})".format(t["name"]))
         return ", ".join(parts) or "-"
 
 
@@ -129,36 +134,40 @@ _COLS = "deployment_pk, flow_id, token, deployed_by, ts_epoch, code_sha, trigger
 
 
 def _dep(row: tuple[Any, ...]) -> Deployment:
-    return Deployment(int(row[0]), row[1], row[2], row[3], int(row[4]), row[5], json.loads(row[6] or "[]"))
+    return Deployment(
+        int(row[0]), row[1], row[2], row[3], int(row[4]), row[5], json.loads(row[6] or "[]")
+    )
 
 
 def current_deployment(store: Any, flow_id: str) -> Deployment | None:
     """The latest deployment of ``flow_id`` (the one in effect), or None."""
     row = store.one(
-        "SELECT %s FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC LIMIT 1" % _COLS, (flow_id,)
+        f"SELECT {_COLS} FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC LIMIT 1",
+        (flow_id,),
     )
     return _dep(row) if row else None
 
 
 def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
     """All deployments of ``flow_id``, newest first."""
-    rows = store.query("SELECT %s FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC" % _COLS, (flow_id,))
+    rows = store.query(
+        f"SELECT {_COLS} FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC", (flow_id,)
+    )
     return [_dep(r) for r in rows]
 
 
 def current_deployments(store: Any) -> list[Deployment]:
     """The deployment in effect for every deployed flow, by flow name."""
     rows = store.query(
-        "SELECT %s FROM deployments d WHERE deployment_pk = "
-        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id" % _COLS
+        f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
+        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id"
     )
     return [_dep(r) for r in rows]
 
 
 def not_deployed(flow_id: str, script: str = "flow.py") -> CommandException:
     return CommandException(
-        "Flow *%s* is not deployed to production: deploy it first with `python %s production create`."
-        % (flow_id, script)
+        f"Flow *{flow_id}* is not deployed to production: deploy it first with `python {script} production create`."
     )
 
 
@@ -176,7 +185,7 @@ def resolve_token(
     """
     prefix = token_prefix(flow_name)
     if prev is None:
-        echo("It seems this is the first time you are deploying *%s* to production." % flow_name)
+        echo(f"It seems this is the first time you are deploying *{flow_name}* to production.")
         prev_token = None
     else:
         prev_user, prev_token = prev.deployed_by, prev.token
@@ -186,21 +195,28 @@ def resolve_token(
             authorize = authorize[11:]
         # the user who deployed the previous version may re-deploy without the token
         if prev_user != get_username() and authorize != prev_token:
-            echo("There is an existing version of *%s* in production which was deployed by the user *%s*."
-                 % (flow_name, prev_user))
-            echo("To deploy a new version of this flow, you need to use the same production token that they used. ")
+            echo(
+                f"There is an existing version of *{flow_name}* in production which was deployed by the user *{prev_user}*."
+            )
+            echo(
+                "To deploy a new version of this flow, you need to use the same production token that they used. "
+            )
             echo("Please reach out to them to get the token. Once you have it, call this command:")
             echo("    production create --authorize MY_TOKEN")
-            echo('See "Organizing Results" at docs.metaflow.org for more information about production tokens.')
+            echo(
+                'See "Organizing Results" at docs.metaflow.org for more information about production tokens.'
+            )
             raise IncorrectProductionToken("Try again with the correct production token.")
     if given_token:
         if given_token.startswith("production:"):
             given_token = given_token[11:]
         if not given_token.strip() or any(c.isspace() for c in given_token):
-            raise CommandException("--new-token must be a non-empty token without spaces, e.g. --new-token myflow-prod")
+            raise CommandException(
+                "--new-token must be a non-empty token without spaces, e.g. --new-token myflow-prod"
+            )
         token = given_token
         echo("")
-        echo("Using the given token, *%s*." % token)
+        echo(f"Using the given token, *{token}*.")
     elif prev_token is None or generate_new_token:
         new = new_token(prefix, prev_token)
         if new is None:
@@ -215,13 +231,17 @@ def resolve_token(
         token = prev_token
     echo("")
     echo("The namespace of this production flow is")
-    echo("    production:%s" % token)
+    echo(f"    production:{token}")
     echo("To analyze results of this production flow add this line in your notebooks:")
-    echo('    namespace("production:%s")' % token)
-    echo("If you want to authorize other people to deploy new versions of this flow to production, they need to call")
-    echo("    production create --authorize %s" % token)
+    echo(f'    namespace("production:{token}")')
+    echo(
+        "If you want to authorize other people to deploy new versions of this flow to production, they need to call"
+    )
+    echo(f"    production create --authorize {token}")
     echo("when deploying this flow to production for the first time.")
-    echo('See "Organizing Results" at https://docs.metaflow.org/ for more information about production tokens.')
+    echo(
+        'See "Organizing Results" at https://docs.metaflow.org/ for more information about production tokens.'
+    )
     echo("")
     return token
 
@@ -274,12 +294,16 @@ def parse_payload(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise CommandException("Invalid --payload *%s*: give it as KEY=VALUE, e.g. --payload alpha=0.5" % item)
+            raise CommandException(
+                f"Invalid --payload *{item}*: give it as KEY=VALUE, e.g. --payload alpha=0.5"
+            )
         out[key.strip()] = value
     return out
 
 
-def deployed_triggers(triggers: list[dict[str, Any]], param_names: list[str]) -> list[dict[str, Any]]:
+def deployed_triggers(
+    triggers: list[dict[str, Any]], param_names: list[str]
+) -> list[dict[str, Any]]:
     """Triggers as deployed: a single event trigger without a mapping maps the payload fields
     named like the flow's parameters to them (Metaflow does this at deploy time too)."""
     out = [dict(t) for t in triggers]
@@ -318,8 +342,10 @@ def run_deployment(
     """
     from .blobs import get_blob
 
-    script_name = store.scalar("SELECT script_name FROM code_packages WHERE sha = ?", (dep.code_sha,))
-    tarball = get_blob(store, dep.code_sha, what="code package of %s" % dep.flow_id)
+    script_name = store.scalar(
+        "SELECT script_name FROM code_packages WHERE sha = ?", (dep.code_sha,)
+    )
+    tarball = get_blob(store, dep.code_sha, what=f"code package of {dep.flow_id}")
     chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
     with tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
@@ -328,15 +354,23 @@ def run_deployment(
             except TypeError:  # Python without extraction filters
                 tar.extractall(tmp)
         id_file = run_id_file or os.path.join(tmp, ".run_id")
-        cmd = [sys.executable, os.path.join(tmp, script_name), "--mfdb", str(store.path), "run", "--run-id-file", id_file]
+        cmd = [
+            sys.executable,
+            os.path.join(tmp, script_name),
+            "--mfdb",
+            str(store.path),
+            "run",
+            "--run-id-file",
+            id_file,
+        ]
         for name, value in (params or {}).items():
-            cmd += ["--%s" % name, str(value)]
+            cmd += [f"--{name}", str(value)]
         env = dict(os.environ)
         env.pop("MFSTORE_NAMESPACE", None)
         env.update(
             METAFLOW_PRODUCTION_TOKEN=dep.token,
             PYTHONPATH=_pythonpath(env),
-            **{CHAIN_ENV: ",".join(chain + [dep.flow_id])},
+            **{CHAIN_ENV: ",".join([*chain, dep.flow_id])},
         )
         env.pop(TRIGGER_ENV, None)
         if events:
@@ -346,20 +380,29 @@ def run_deployment(
         rc = subprocess.call(cmd, env=env, cwd=os.getcwd())
         run_id = Path(id_file).read_text().strip() if os.path.exists(id_file) else None
     if run_id:
-        echo("Production run %s/%s (namespace %s) %s." % (dep.flow_id, run_id, dep.namespace,
-                                                         "finished" if rc == 0 else "failed"))
+        echo(
+            "Production run {}/{} (namespace {}) {}.".format(
+                dep.flow_id, run_id, dep.namespace, "finished" if rc == 0 else "failed"
+            )
+        )
     return rc, run_id
 
 
 def _skip_cycle(dep: Deployment, echo: Echo) -> bool:
     chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
     if dep.flow_id in chain:
-        echo("Not triggering *%s*: it already ran in this trigger chain (%s)." % (dep.flow_id, " -> ".join(chain)))
+        echo(
+            "Not triggering *{}*: it already ran in this trigger chain ({}).".format(
+                dep.flow_id, " -> ".join(chain)
+            )
+        )
         return True
     return False
 
 
-def send_event(store: Any, name: str, payload: dict[str, Any], echo: Echo) -> tuple[str, list[tuple[Deployment, int, str | None]]]:
+def send_event(
+    store: Any, name: str, payload: dict[str, Any], echo: Echo
+) -> tuple[str, list[tuple[Deployment, int, str | None]]]:
     """Record event ``name`` and run every deployed flow with ``@trigger`` on it; ``(event id, results)``."""
     if not name or not name.strip():
         raise CommandException("--event needs an event name, e.g. --event data_updated")
@@ -371,18 +414,30 @@ def send_event(store: Any, name: str, payload: dict[str, Any], echo: Echo) -> tu
             (event_id, name, ts, json.dumps(payload, sort_keys=True, ensure_ascii=False)),
         )
     store.checkpoint()
-    echo("Event *%s* sent (id %s)." % (name, event_id))
+    echo(f"Event *{name}* sent (id {event_id}).")
     results = []
-    targets = [d for d in current_deployments(store) if any(t.get("type") == "event" and t.get("name") == name for t in d.triggers)]
+    targets = [
+        d
+        for d in current_deployments(store)
+        if any(t.get("type") == "event" and t.get("name") == name for t in d.triggers)
+    ]
     if not targets:
-        echo("No deployed flow is triggered by event *%s*." % name)
+        echo(f"No deployed flow is triggered by event *{name}*.")
     for dep in targets:
         if _skip_cycle(dep, echo):
             continue
         trig = next(t for t in dep.triggers if t.get("type") == "event" and t.get("name") == name)
         params = event_parameters(trig, payload)
-        echo("Triggering *%s* in %s." % (dep.flow_id, dep.namespace))
-        events = [{"name": name, "event_id": event_id, "type": "event", "ts_epoch": ts, "payload": payload}]
+        echo(f"Triggering *{dep.flow_id}* in {dep.namespace}.")
+        events = [
+            {
+                "name": name,
+                "event_id": event_id,
+                "type": "event",
+                "ts_epoch": ts,
+                "payload": payload,
+            }
+        ]
         rc, run_id = run_deployment(store, dep, params=params, events=events, echo=echo)
         results.append((dep, rc, run_id))
     return event_id, results
@@ -390,7 +445,11 @@ def send_event(store: Any, name: str, payload: dict[str, Any], echo: Echo) -> tu
 
 def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, echo: Echo) -> None:
     """A production run of ``flow_id`` succeeded: run the deployments with ``@trigger_on_finish`` on it."""
-    targets = [d for d in current_deployments(store) if any(t.get("type") == "run" and t.get("name") == flow_id for t in d.triggers)]
+    targets = [
+        d
+        for d in current_deployments(store)
+        if any(t.get("type") == "run" and t.get("name") == flow_id for t in d.triggers)
+    ]
     if not targets:
         return
     row = store.one(
@@ -400,15 +459,17 @@ def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, ec
     )
     task_id, finished = (row[0], row[1]) if row else ("1", None)
     event = {
-        "name": "metaflow.%s.%s" % (flow_id, end_step),
-        "event_id": "%s/%s/%s/%s" % (flow_id, run_number, end_step, task_id),
+        "name": f"metaflow.{flow_id}.{end_step}",
+        "event_id": f"{flow_id}/{run_number}/{end_step}/{task_id}",
         "type": "run",
         "ts_epoch": int(finished or now_ms()),
-        "pathspec": "%s/%s" % (flow_id, run_number),
+        "pathspec": f"{flow_id}/{run_number}",
         "payload": {},
     }
     for dep in targets:
         if _skip_cycle(dep, echo):
             continue
-        echo("Triggering *%s* in %s (@trigger_on_finish %s/%s)." % (dep.flow_id, dep.namespace, flow_id, run_number))
+        echo(
+            f"Triggering *{dep.flow_id}* in {dep.namespace} (@trigger_on_finish {flow_id}/{run_number})."
+        )
         run_deployment(store, dep, events=[event], echo=echo)

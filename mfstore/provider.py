@@ -51,17 +51,17 @@ def _parse(ms: str) -> Path:
         kind, _, info = ms.partition("@")
         if kind != "local":
             raise ValueError(
-                "Metadata provider '%s' is not supported by mfstore: use a path to an .mfdb file "
-                "or 'local@<path>'" % kind
+                f"Metadata provider '{kind}' is not supported by mfstore: use a path to an .mfdb file "
+                "or 'local@<path>'"
             )
         ms = info
     elif ms.startswith(("http://", "https://")):
-        raise ValueError("mfstore has no metadata service: use a path to an .mfdb file, not %s" % ms)
+        raise ValueError(f"mfstore has no metadata service: use a path to an .mfdb file, not {ms}")
     path = Path(ms).expanduser().absolute()
     if path.is_dir():
         path = path / DEFAULT_FILE_NAME
     if not path.is_file():
-        raise ValueError("Could not find the mfstore file %s" % path)
+        raise ValueError(f"Could not find the mfstore file {path}")
     return path
 
 
@@ -77,8 +77,8 @@ def get_metadata() -> str:
     """``'local@<absolute path of the .mfdb file>'`` of the file in use."""
     path = current_path()
     if path is None:
-        return "local@<No %s found in current working tree>" % DEFAULT_FILE_NAME
-    return "local@%s" % path
+        return f"local@<No {DEFAULT_FILE_NAME} found in current working tree>"
+    return f"local@{path}"
 
 
 def default_metadata() -> str:

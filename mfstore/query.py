@@ -97,7 +97,7 @@ def compile_runs(
         ok += " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
         ok_r += " AND (r.ts_epoch < :bts OR (r.ts_epoch = :bts AND r.run_number < :brn))"
     if not tags:
-        sql = "SELECT %s FROM runs r WHERE r.flow_id = :flow%s %s" % (_RUN_COLS, ok_r, _ORDER)
+        sql = f"SELECT {_RUN_COLS} FROM runs r WHERE r.flow_id = :flow{ok_r} {_ORDER}"
         if limit is not None:
             params["lim"] = limit
             sql += " LIMIT :lim"
@@ -106,25 +106,25 @@ def compile_runs(
     if limit is not None:
         params["lim"] = limit
         sql = (
-            "WITH m(tagset_id) AS (%s) "
-            "SELECT %s FROM m JOIN runs r ON r.run_pk IN ("
-            "SELECT run_pk FROM runs WHERE flow_id = :flow AND tagset_id = m.tagset_id%s "
-            "ORDER BY ts_epoch DESC, run_number DESC LIMIT :lim) %s LIMIT :lim"
-        ) % (matching, _RUN_COLS, ok, _ORDER)
+            f"WITH m(tagset_id) AS ({matching}) "
+            f"SELECT {_RUN_COLS} FROM m JOIN runs r ON r.run_pk IN ("
+            f"SELECT run_pk FROM runs WHERE flow_id = :flow AND tagset_id = m.tagset_id{ok} "
+            f"ORDER BY ts_epoch DESC, run_number DESC LIMIT :lim) {_ORDER} LIMIT :lim"
+        )
         return sql, params
     # CROSS JOIN pins the join order: matching tag sets first, then an index range
     # per tag set, instead of a scan of the flow's runs filtered by tag set.
     sql = (
-        "WITH m(tagset_id) AS (%s) "
-        "SELECT %s FROM m CROSS JOIN runs r ON r.flow_id = :flow AND r.tagset_id = m.tagset_id%s %s"
-    ) % (matching, _RUN_COLS, ok_r, _ORDER)
+        f"WITH m(tagset_id) AS ({matching}) "
+        f"SELECT {_RUN_COLS} FROM m CROSS JOIN runs r ON r.flow_id = :flow AND r.tagset_id = m.tagset_id{ok_r} {_ORDER}"
+    )
     return sql, params
 
 
 def compile_run_lookup(flow_id: str, run_number: str) -> tuple[str, Params]:
     """One run by pathspec (unique index seek)."""
     return (
-        "SELECT %s FROM runs r WHERE r.flow_id = :flow AND r.run_number = :run" % _RUN_COLS,
+        f"SELECT {_RUN_COLS} FROM runs r WHERE r.flow_id = :flow AND r.run_number = :run",
         {"flow": flow_id, "run": run_number},
     )
 
@@ -158,8 +158,9 @@ def compile_tag_counts(flow_id: str, tags: Sequence[str]) -> tuple[str, Params]:
         params["p%d" % i] = tag
         names.append(":p%d" % i)
     return (
-        "SELECT tag, count(DISTINCT tagset_id) FROM tagset_tags WHERE flow_id = :flow AND tag IN (%s) GROUP BY tag"
-        % ", ".join(names),
+        "SELECT tag, count(DISTINCT tagset_id) FROM tagset_tags WHERE flow_id = :flow AND tag IN ({}) GROUP BY tag".format(
+            ", ".join(names)
+        ),
         params,
     )
 
@@ -189,7 +190,9 @@ def compile_step_lookup(flow_id: str, run_number: str, step_name: str) -> tuple[
     )
 
 
-def compile_task_lookup(flow_id: str, run_number: str, step_name: str, task_id: str) -> tuple[str, Params]:
+def compile_task_lookup(
+    flow_id: str, run_number: str, step_name: str, task_id: str
+) -> tuple[str, Params]:
     """``(run_pk, tagset_id, task_pk, ts_epoch, origin_task_pk)`` of one task."""
     return (
         "SELECT r.run_pk, r.tagset_id, t.task_pk, t.ts_epoch, t.origin_task_pk FROM runs r JOIN tasks t "
@@ -203,9 +206,7 @@ def compile_task_lookup(flow_id: str, run_number: str, step_name: str, task_id: 
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
 
 # The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
-_DONE_ATTEMPT = (
-    "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
-)
+_DONE_ATTEMPT = "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
 
 
 def compile_artifact_lookup(
@@ -215,9 +216,16 @@ def compile_artifact_lookup(
     return (
         "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, a.sha, a.type, a.ts_epoch FROM runs r "
         "JOIN tasks t ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
-        "JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = %s AND a.name = :name "
-        "WHERE r.flow_id = :flow AND r.run_number = :run" % _DONE_ATTEMPT,
-        {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id, "name": name, "attempt": attempt},
+        f"JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = {_DONE_ATTEMPT} AND a.name = :name "
+        "WHERE r.flow_id = :flow AND r.run_number = :run",
+        {
+            "flow": flow_id,
+            "run": run_number,
+            "step": step_name,
+            "task": task_id,
+            "name": name,
+            "attempt": attempt,
+        },
     )
 
 
@@ -231,7 +239,10 @@ def compile_steps(run_pk: int) -> tuple[str, Params]:
 
 def compile_step(run_pk: int, step_name: str) -> tuple[str, Params]:
     """``ts_epoch`` of one step of a run."""
-    return "SELECT ts_epoch FROM steps WHERE run_pk = :run AND step_name = :step", {"run": run_pk, "step": step_name}
+    return "SELECT ts_epoch FROM steps WHERE run_pk = :run AND step_name = :step", {
+        "run": run_pk,
+        "step": step_name,
+    }
 
 
 #: Columns of a task row (after the run's run_pk and tagset_id).
@@ -241,8 +252,8 @@ _TASK_COLS = "task_pk, ts_epoch, origin_task_pk, task_id"
 def compile_tasks(run_pk: int, step_name: str) -> tuple[str, Params]:
     """Tasks of a step, newest first (ties: highest task id first)."""
     return (
-        "SELECT %s FROM tasks WHERE run_pk = :run AND step_name = :step "
-        "ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC" % _TASK_COLS,
+        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step "
+        "ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC",
         {"run": run_pk, "step": step_name},
     )
 
@@ -250,7 +261,7 @@ def compile_tasks(run_pk: int, step_name: str) -> tuple[str, Params]:
 def compile_task(run_pk: int, step_name: str, task_id: str) -> tuple[str, Params]:
     """One task of a step."""
     return (
-        "SELECT %s FROM tasks WHERE run_pk = :run AND step_name = :step AND task_id = :task" % _TASK_COLS,
+        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step AND task_id = :task",
         {"run": run_pk, "step": step_name, "task": task_id},
     )
 
@@ -381,17 +392,18 @@ def compile_blob_size(sha: str) -> tuple[str, Params]:
     return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}
 
 
-
 #: How many of the newest runs the first page of a run query examines.
 LATEST_WINDOW = 64
 
 
-def compile_window_bound(flow_id: str, *, successful: bool = False, window: int = LATEST_WINDOW) -> tuple[str, Params]:
+def compile_window_bound(
+    flow_id: str, *, successful: bool = False, window: int = LATEST_WINDOW
+) -> tuple[str, Params]:
     """``(ts_epoch, run_number)`` of the ``window``-th newest run (no row: fewer runs)."""
     ok = " AND status = 'successful'" if successful else ""
     return (
-        "SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow%s "
-        "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip" % ok,
+        f"SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow{ok} "
+        "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip",
         {"flow": flow_id, "skip": window - 1},
     )
 
@@ -425,5 +437,5 @@ def compile_window(
             "EXISTS (SELECT 1 FROM tagset_tags t%d WHERE t%d.flow_id = :flow AND t%d.tag = :p%d "
             "AND t%d.tagset_id = r.tagset_id)" % (i, i, i, i, i)
         )
-    sql = "SELECT %s FROM runs r WHERE %s %s" % (_RUN_COLS, " AND ".join(clauses), _ORDER)
+    sql = "SELECT {} FROM runs r WHERE {} {}".format(_RUN_COLS, " AND ".join(clauses), _ORDER)
     return (sql + " LIMIT 1" if first else sql), params

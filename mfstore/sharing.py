@@ -46,7 +46,9 @@ def parse_time(text: str) -> int:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandException("%r is not an ISO date or time (e.g. 2026-11-24 or 2026-11-24T13:00)" % text) from None
+        raise CommandException(
+            f"{text!r} is not an ISO date or time (e.g. 2026-11-24 or 2026-11-24T13:00)"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return int(dt.timestamp() * 1000)
@@ -69,7 +71,9 @@ class RunFilter:
     """created_at < this (ms)."""
 
     def is_empty(self) -> bool:
-        return not (self.flow or self.namespace or self.tags or self.pathspecs or self.since or self.before)
+        return not (
+            self.flow or self.namespace or self.tags or self.pathspecs or self.since or self.before
+        )
 
 
 def select_runs(store: Store, f: RunFilter) -> list[int]:
@@ -80,7 +84,9 @@ def select_runs(store: Store, f: RunFilter) -> list[int]:
         where.append("r.flow_id = ?")
         params.append(f.flow)
     for tag in [*f.tags, *([f.namespace] if f.namespace else [])]:
-        where.append("EXISTS (SELECT 1 FROM tagset_tags t WHERE t.tagset_id = r.tagset_id AND t.tag = ?)")
+        where.append(
+            "EXISTS (SELECT 1 FROM tagset_tags t WHERE t.tagset_id = r.tagset_id AND t.tag = ?)"
+        )
         params.append(tag)
     if f.since is not None:
         where.append("r.ts_epoch >= ?")
@@ -99,11 +105,17 @@ def select_runs(store: Store, f: RunFilter) -> list[int]:
             elif len(parts) == 2:
                 ors.append("(r.flow_id = ? AND r.run_number = ?)")
                 params.extend(parts)
-                found = store.scalar("SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", tuple(parts))
+                found = store.scalar(
+                    "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", tuple(parts)
+                )
             else:
-                raise CommandException("%r is not a run pathspec: expected Flow/RunId" % ps)
+                raise CommandException(f"{ps!r} is not a run pathspec: expected Flow/RunId")
             if not found:
-                raise MetaflowNotFound("%s does not exist in %s" % ("Run('%s')" % ps if len(parts) == 2 else "Flow('%s')" % ps, store.path))
+                raise MetaflowNotFound(
+                    "{} does not exist in {}".format(
+                        f"Run('{ps}')" if len(parts) == 2 else f"Flow('{ps}')", store.path
+                    )
+                )
         where.append("(" + " OR ".join(ors) + ")")
     sql = "SELECT r.run_pk FROM runs r" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY r.ts_epoch, r.run_number"
@@ -116,7 +128,7 @@ def describe_runs(store: Store, run_pks: Iterable[int]) -> list[str]:
     for pk in run_pks:
         row = store.one("SELECT flow_id, run_number FROM runs WHERE run_pk = ?", (pk,))
         if row:
-            out.append("%s/%s" % row)
+            out.append("{}/{}".format(*row))
     return out
 
 
@@ -126,7 +138,11 @@ def describe_runs(store: Store, run_pks: Iterable[int]) -> list[str]:
 def _h(rows: Iterable[Sequence[Any]]) -> str:
     h = hashlib.sha1()
     for row in rows:
-        h.update(json.dumps(list(row), ensure_ascii=False, default=lambda b: hashlib.sha1(b).hexdigest()).encode("utf-8", "surrogatepass"))
+        h.update(
+            json.dumps(
+                list(row), ensure_ascii=False, default=lambda b: hashlib.sha1(b).hexdigest()
+            ).encode("utf-8", "surrogatepass")
+        )
         h.update(b"\n")
     return h.hexdigest()
 
@@ -134,41 +150,82 @@ def _h(rows: Iterable[Sequence[Any]]) -> str:
 def run_digest(store: Store, run_pk: int) -> dict[str, str]:
     """sha1 per part of a run's content (everything but user tags and tag events)."""
     q = store.query
-    task_key = (
-        "(SELECT step_name || '/' || task_id FROM tasks x WHERE x.task_pk = {t}.task_pk)"
-    )
+    task_key = "(SELECT step_name || '/' || task_id FROM tasks x WHERE x.task_pk = {t}.task_pk)"
     origin = (
         "(SELECT r2.flow_id || '/' || r2.run_number || '/' || o.step_name || '/' || o.task_id "
         "FROM tasks o JOIN runs r2 ON r2.run_pk = o.run_pk WHERE o.task_pk = t.origin_task_pk)"
     )
     return {
-        "run": _h(q(
-            "SELECT flow_id, run_number, user_name, ts_epoch, status, finished_at, end_step, "
-            "origin_run_number, code_sha FROM runs WHERE run_pk = ?", (run_pk,))),
-        "system_tags": _h(q(
-            "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
-            "WHERE r.run_pk = ? AND tt.is_system = 1 ORDER BY tt.tag", (run_pk,))),
-        "steps": _h(q("SELECT step_name, ts_epoch FROM steps WHERE run_pk = ? ORDER BY step_name", (run_pk,))),
-        "tasks": _h(q(
-            "SELECT t.step_name, t.task_id, t.ts_epoch, %s FROM tasks t WHERE t.run_pk = ? "
-            "ORDER BY t.step_name, t.task_id" % origin, (run_pk,))),
-        "attempts": _h(q(
-            "SELECT %s, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success FROM attempts a "
-            "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = ? ORDER BY 1, 2" % task_key.format(t="a"), (run_pk,))),
-        "artifacts": _h(q(
-            "SELECT %s, a.attempt, a.name, a.sha, a.type, a.ts_epoch FROM artifacts a JOIN tasks t "
-            "ON t.task_pk = a.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3" % task_key.format(t="a"), (run_pk,))),
-        "metadata": _h(q(
-            "SELECT %s, m.attempt, m.field_name, m.value, m.is_json, m.type, m.ts_epoch FROM metadata m "
-            "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3, 7, 4, 6"
-            % task_key.format(t="m"), (run_pk,))),
-        "logs": _h(q(
-            "SELECT %s, l.attempt, l.stream, l.source, l.ts_us, l.line FROM log_lines l "
-            "JOIN tasks t ON t.task_pk = l.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3, 5, l.line_pk"
-            % task_key.format(t="l"), (run_pk,))),
-        "triggers": _h(q(
-            "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = ? "
-            "ORDER BY ts_epoch, event_id", (run_pk,))),
+        "run": _h(
+            q(
+                "SELECT flow_id, run_number, user_name, ts_epoch, status, finished_at, end_step, "
+                "origin_run_number, code_sha FROM runs WHERE run_pk = ?",
+                (run_pk,),
+            )
+        ),
+        "system_tags": _h(
+            q(
+                "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
+                "WHERE r.run_pk = ? AND tt.is_system = 1 ORDER BY tt.tag",
+                (run_pk,),
+            )
+        ),
+        "steps": _h(
+            q(
+                "SELECT step_name, ts_epoch FROM steps WHERE run_pk = ? ORDER BY step_name",
+                (run_pk,),
+            )
+        ),
+        "tasks": _h(
+            q(
+                f"SELECT t.step_name, t.task_id, t.ts_epoch, {origin} FROM tasks t WHERE t.run_pk = ? "
+                "ORDER BY t.step_name, t.task_id",
+                (run_pk,),
+            )
+        ),
+        "attempts": _h(
+            q(
+                "SELECT {}, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success FROM attempts a "
+                "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = ? ORDER BY 1, 2".format(
+                    task_key.format(t="a")
+                ),
+                (run_pk,),
+            )
+        ),
+        "artifacts": _h(
+            q(
+                "SELECT {}, a.attempt, a.name, a.sha, a.type, a.ts_epoch FROM artifacts a JOIN tasks t "
+                "ON t.task_pk = a.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3".format(
+                    task_key.format(t="a")
+                ),
+                (run_pk,),
+            )
+        ),
+        "metadata": _h(
+            q(
+                "SELECT {}, m.attempt, m.field_name, m.value, m.is_json, m.type, m.ts_epoch FROM metadata m "
+                "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3, 7, 4, 6".format(
+                    task_key.format(t="m")
+                ),
+                (run_pk,),
+            )
+        ),
+        "logs": _h(
+            q(
+                "SELECT {}, l.attempt, l.stream, l.source, l.ts_us, l.line FROM log_lines l "
+                "JOIN tasks t ON t.task_pk = l.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3, 5, l.line_pk".format(
+                    task_key.format(t="l")
+                ),
+                (run_pk,),
+            )
+        ),
+        "triggers": _h(
+            q(
+                "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = ? "
+                "ORDER BY ts_epoch, event_id",
+                (run_pk,),
+            )
+        ),
     }
 
 
@@ -193,14 +250,22 @@ def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
 
 
 def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]:
-    return [tuple(r) for r in store.query(
-        "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = ? ORDER BY ts_epoch, event_pk",
-        (run_pk,))]
+    return [
+        tuple(r)
+        for r in store.query(
+            "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = ? ORDER BY ts_epoch, event_pk",
+            (run_pk,),
+        )
+    ]
 
 
 def reconcile_user_tags(
-    mine: set[str], mine_events: Sequence[tuple[int, Any, str, str]], mine_ts: int,
-    theirs: set[str], theirs_events: Sequence[tuple[int, Any, str, str]], theirs_ts: int,
+    mine: set[str],
+    mine_events: Sequence[tuple[int, Any, str, str]],
+    mine_ts: int,
+    theirs: set[str],
+    theirs_events: Sequence[tuple[int, Any, str, str]],
+    theirs_ts: int,
 ) -> set[str]:
     """The merged user tag set (see the module docstring)."""
     latest: dict[str, tuple[int, bool]] = {}
@@ -233,21 +298,27 @@ def copy_runs(
     """Copy runs of ``src`` (all, or ``run_pks``) into ``dst`` in one transaction."""
     report = CopyReport()
     if run_pks is None:
-        run_pks = [int(r[0]) for r in src.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")]
+        run_pks = [
+            int(r[0]) for r in src.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")
+        ]
     writer = Writer(dst)
     with src.read(), dst.write():
         for i, pk in enumerate(run_pks):
             row = src.one(
                 "SELECT flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
-                "origin_run_number, code_sha FROM runs WHERE run_pk = ?", (pk,))
+                "origin_run_number, code_sha FROM runs WHERE run_pk = ?",
+                (pk,),
+            )
             if row is None:
                 continue
             flow_id, run_number = row[0], row[1]
-            pathspec = "%s/%s" % (flow_id, run_number)
+            pathspec = f"{flow_id}/{run_number}"
             if progress is not None:
                 progress(i, len(run_pks), pathspec)
-            there = dst.one("SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?",
-                            (flow_id, run_number))
+            there = dst.one(
+                "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?",
+                (flow_id, run_number),
+            )
             if there is None:
                 _insert_run(src, dst, writer, pk, row, report)
                 report.added.append(pathspec)
@@ -255,7 +326,7 @@ def copy_runs(
             a, b = run_digest(src, pk), run_digest(dst, there[0])
             differ = [k for k in a if a[k] != b[k]]
             if differ:
-                report.conflicts.append("%s: differs in %s" % (pathspec, ", ".join(differ)))
+                report.conflicts.append("{}: differs in {}".format(pathspec, ", ".join(differ)))
                 continue
             if reconcile_tags and _reconcile(src, dst, writer, pk, row, there):
                 report.retagged.append(pathspec)
@@ -266,7 +337,9 @@ def copy_runs(
     return report
 
 
-def _reconcile(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], there: Sequence[Any]) -> bool:
+def _reconcile(
+    src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], there: Sequence[Any]
+) -> bool:
     dst_pk, dst_tagset, created = there
     src_user, system = _tags(src, row[3])
     dst_user, _ = _tags(dst, dst_tagset)
@@ -280,8 +353,10 @@ def _reconcile(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[An
         [(dst_pk, *e) for e in new_events],
     )
     if merged != dst_user:
-        dst.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?",
-                    (writer.tagset_id(row[0], merged, system), dst_pk))
+        dst.execute(
+            "UPDATE runs SET tagset_id = ? WHERE run_pk = ?",
+            (writer.tagset_id(row[0], merged, system), dst_pk),
+        )
     return True
 
 
@@ -290,17 +365,21 @@ def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> None:
         return
     b = src.one("SELECT sha, size, stored_size, chunks FROM blobs WHERE sha = ?", (sha,))
     if b is None:
-        raise StoreError("%s: blob %s is missing (run `mfstore verify %s`)" % (src.path, sha, src.path))
+        raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
     dst.execute("INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)", b)
     dst.executemany(
         "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
-        src.query("SELECT sha, seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)),
+        src.query(
+            "SELECT sha, seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+        ),
     )
     report.blobs_added += 1
     report.blob_bytes_added += int(b[2])
 
 
-def _insert_run(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], report: CopyReport) -> None:
+def _insert_run(
+    src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], report: CopyReport
+) -> None:
     flow_id = row[0]
     flow_ts = src.scalar("SELECT ts_epoch FROM flows WHERE flow_id = ?", (flow_id,))
     dst.execute(
@@ -316,7 +395,12 @@ def _insert_run(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[A
         dst.execute(
             "INSERT INTO code_packages (sha, script_name, info) SELECT ?, ?, ? WHERE NOT EXISTS "
             "(SELECT 1 FROM code_packages WHERE sha = ?)",
-            (*src.one("SELECT sha, script_name, info FROM code_packages WHERE sha = ?", (code_sha,)), code_sha),  # type: ignore[misc]
+            (
+                *src.one(
+                    "SELECT sha, script_name, info FROM code_packages WHERE sha = ?", (code_sha,)
+                ),
+                code_sha,
+            ),  # type: ignore[misc]
         )
     dst.execute(
         "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
@@ -330,21 +414,29 @@ def _insert_run(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[A
     )
     dst.executemany(
         "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?)",
-        [(new_pk, s, ts) for s, ts in src.query("SELECT step_name, ts_epoch FROM steps WHERE run_pk = ?", (pk,))],
+        [
+            (new_pk, s, ts)
+            for s, ts in src.query("SELECT step_name, ts_epoch FROM steps WHERE run_pk = ?", (pk,))
+        ],
     )
     task_map: dict[int, int] = {}
     for task_pk, step_name, task_id, ts, origin_pk in src.query(
-        "SELECT task_pk, step_name, task_id, ts_epoch, origin_task_pk FROM tasks WHERE run_pk = ? ORDER BY task_pk", (pk,)
+        "SELECT task_pk, step_name, task_id, ts_epoch, origin_task_pk FROM tasks WHERE run_pk = ? ORDER BY task_pk",
+        (pk,),
     ):
         new_origin = None
         if origin_pk is not None:
             o = src.one(
                 "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
-                "WHERE t.task_pk = ?", (origin_pk,))
+                "WHERE t.task_pk = ?",
+                (origin_pk,),
+            )
             if o is not None:
                 new_origin = dst.scalar(
                     "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.flow_id = ? "
-                    "AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?", o)
+                    "AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
+                    o,
+                )
         dst.execute(
             "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
             (new_pk, step_name, task_id, ts, new_origin),
@@ -353,10 +445,18 @@ def _insert_run(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[A
     for old, new in task_map.items():
         dst.executemany(
             "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
-            [(new, *r) for r in src.query(
-                "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = ?", (old,))],
+            [
+                (new, *r)
+                for r in src.query(
+                    "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = ?",
+                    (old,),
+                )
+            ],
         )
-        arts = src.query("SELECT attempt, name, sha, type, value_json, ts_epoch FROM artifacts WHERE task_pk = ?", (old,))
+        arts = src.query(
+            "SELECT attempt, name, sha, type, value_json, ts_epoch FROM artifacts WHERE task_pk = ?",
+            (old,),
+        )
         for sha in {a[2] for a in arts}:
             _copy_blob(src, dst, sha, report)
         dst.executemany(
@@ -365,20 +465,35 @@ def _insert_run(src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[A
         )
         dst.executemany(
             "INSERT INTO metadata (task_pk, attempt, field_name, value, is_json, type, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(new, *m) for m in src.query(
-                "SELECT attempt, field_name, value, is_json, type, ts_epoch FROM metadata WHERE task_pk = ? "
-                "ORDER BY metadata_pk", (old,))],
+            [
+                (new, *m)
+                for m in src.query(
+                    "SELECT attempt, field_name, value, is_json, type, ts_epoch FROM metadata WHERE task_pk = ? "
+                    "ORDER BY metadata_pk",
+                    (old,),
+                )
+            ],
         )
         dst.executemany(
             "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
-            [(new, *ln) for ln in src.query(
-                "SELECT attempt, stream, source, ts_us, line FROM log_lines WHERE task_pk = ? ORDER BY line_pk", (old,))],
+            [
+                (new, *ln)
+                for ln in src.query(
+                    "SELECT attempt, stream, source, ts_us, line FROM log_lines WHERE task_pk = ? ORDER BY line_pk",
+                    (old,),
+                )
+            ],
         )
     dst.executemany(
         "INSERT INTO trigger_events (run_pk, name, event_id, type, ts_epoch, pathspec, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(new_pk, *t) for t in src.query(
-            "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = ? "
-            "ORDER BY trigger_pk", (pk,))],
+        [
+            (new_pk, *t)
+            for t in src.query(
+                "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = ? "
+                "ORDER BY trigger_pk",
+                (pk,),
+            )
+        ],
     )
 
 
@@ -402,12 +517,14 @@ def _fsync_dir(path: Path) -> None:
 
 def _fresh_target(dst: Path) -> Path:
     if dst.exists():
-        raise CommandException("%s already exists: choose a new file name (nothing was written)" % dst)
+        raise CommandException(
+            f"{dst} already exists: choose a new file name (nothing was written)"
+        )
     for suffix in ("-wal", "-shm", "-journal"):
         if Path(str(dst) + suffix).exists():
-            raise CommandException("%s%s exists beside the target: remove it first" % (dst, suffix))
+            raise CommandException(f"{dst}{suffix} exists beside the target: remove it first")
     if not dst.parent.is_dir():
-        raise CommandException("directory %s does not exist" % dst.parent)
+        raise CommandException(f"directory {dst.parent} does not exist")
     return dst
 
 
@@ -433,7 +550,9 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
     return dst_path.stat().st_size
 
 
-def export(src_path: Path, dst_path: Path, f: RunFilter, *, progress: Progress | None = None) -> CopyReport:
+def export(
+    src_path: Path, dst_path: Path, f: RunFilter, *, progress: Progress | None = None
+) -> CopyReport:
     """Write the runs of ``src_path`` matching ``f`` to a new file ``dst_path``."""
     dst_path = _fresh_target(Path(dst_path))
     src = Store(src_path)
@@ -459,7 +578,7 @@ def export(src_path: Path, dst_path: Path, f: RunFilter, *, progress: Progress |
 def merge(other_path: Path, into_path: Path, *, progress: Progress | None = None) -> CopyReport:
     """Add the runs of ``other_path`` to ``into_path`` (see the module docstring)."""
     if Path(other_path).absolute() == Path(into_path).absolute():
-        raise CommandException("cannot merge %s into itself" % other_path)
+        raise CommandException(f"cannot merge {other_path} into itself")
     other = Store(other_path)
     try:
         into = Store(into_path, create=True)
@@ -487,16 +606,20 @@ def collect_garbage(store: Store) -> int:
     code packages and empty flows); inside ``store.write()``. Returns blobs removed."""
     store.execute(
         "DELETE FROM code_packages WHERE sha NOT IN (SELECT code_sha FROM runs WHERE code_sha IS NOT NULL) "
-        "AND sha NOT IN (SELECT code_sha FROM deployments)")
+        "AND sha NOT IN (SELECT code_sha FROM deployments)"
+    )
     n = store.scalar(
         "SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts) "
-        "AND sha NOT IN (SELECT sha FROM code_packages)")
+        "AND sha NOT IN (SELECT sha FROM code_packages)"
+    )
     store.execute(
-        "DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts) AND sha NOT IN (SELECT sha FROM code_packages)")
+        "DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts) AND sha NOT IN (SELECT sha FROM code_packages)"
+    )
     store.execute("DELETE FROM tagsets WHERE tagset_id NOT IN (SELECT tagset_id FROM runs)")
     store.execute(
         "DELETE FROM flows WHERE flow_id NOT IN (SELECT flow_id FROM runs) "
-        "AND flow_id NOT IN (SELECT flow_id FROM deployments) AND flow_id NOT IN (SELECT flow_id FROM tagsets)")
+        "AND flow_id NOT IN (SELECT flow_id FROM deployments) AND flow_id NOT IN (SELECT flow_id FROM tagsets)"
+    )
     return int(n or 0)
 
 
@@ -509,7 +632,10 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
     try:
         run_pks = select_runs(store, f)
         report.runs = describe_runs(store, run_pks)
-        report.tasks = sum(int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,))) for pk in run_pks)
+        report.tasks = sum(
+            int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,)))
+            for pk in run_pks
+        )
         if dry_run or not run_pks:
             report.bytes_after = report.bytes_before
             return report
@@ -520,7 +646,8 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
             # Resumed runs that are kept lose the link to a deleted origin task (not the data).
             store.execute(
                 "UPDATE tasks SET origin_task_pk = NULL WHERE run_pk NOT IN (SELECT run_pk FROM _doomed) "
-                "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))")
+                "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))"
+            )
             store.execute("DELETE FROM runs WHERE run_pk IN (SELECT run_pk FROM _doomed)")
             report.blobs_removed = collect_garbage(store)
             store.execute("DROP TABLE _doomed")
@@ -537,34 +664,46 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
     problems: list[str] = []
     try:
         store = Store(path)
-    except Exception as exc:  # noqa: BLE001 - any failure to open is a finding
-        return ["%s: cannot be opened: %s" % (path, exc)]
+    except Exception as exc:
+        return [f"{path}: cannot be opened: {exc}"]
     try:
         try:
             for (msg,) in store.query("PRAGMA integrity_check"):
                 if msg != "ok":
-                    problems.append("integrity_check: %s" % msg)
+                    problems.append(f"integrity_check: {msg}")
         except StoreError as exc:
-            problems.append("integrity_check failed: %s" % exc)
+            problems.append(f"integrity_check failed: {exc}")
         try:
             for table, rowid, parent, _fk in store.query("PRAGMA foreign_key_check"):
-                problems.append("foreign key: %s row %s refers to a missing %s row" % (table, rowid, parent))
+                problems.append(
+                    f"foreign key: {table} row {rowid} refers to a missing {parent} row"
+                )
         except StoreError as exc:
-            problems.append("foreign_key_check failed: %s" % exc)
+            problems.append(f"foreign_key_check failed: {exc}")
         for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
             "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.sha FROM artifacts a "
             "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
-            "WHERE a.sha NOT IN (SELECT sha FROM blobs)"):
-            problems.append("artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
-                            % (flow_id, run_number, step, task_id, name, attempt, sha))
+            "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
+        ):
+            problems.append(
+                "artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
+                % (flow_id, run_number, step, task_id, name, attempt, sha)
+            )
         for task_pk, step, task_id, run_pk in store.query(
-            "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"):
-            problems.append("task %s/%s (task_pk %d): its run (run_pk %d) is missing" % (step, task_id, task_pk, run_pk))
+            "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+        ):
+            problems.append(
+                "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
+                % (step, task_id, task_pk, run_pk)
+            )
         for run_pk, flow_id, run_number in store.query(
-            "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"):
-            problems.append("run %s/%s: its tag set is missing" % (flow_id, run_number))
-        for sha, in store.query("SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT sha FROM blobs)"):
-            problems.append("code package %s: its blob is missing" % sha)
+            "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+        ):
+            problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
+        for (sha,) in store.query(
+            "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT sha FROM blobs)"
+        ):
+            problems.append(f"code package {sha}: its blob is missing")
         problems += _verify_blobs(store, progress)
     finally:
         store.close()
@@ -579,23 +718,28 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
     for i, (sha, size, n_chunks) in enumerate(rows):
         if progress is not None and i % 64 == 0:
             progress(i, len(rows), sha)
-        chunks = store.query("SELECT seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,))
+        chunks = store.query(
+            "SELECT seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+        )
         used = store.one(
             "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name "
             "FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk WHERE a.sha = ? LIMIT 1",
-            (sha,))
-        label = "blob %s%s" % (sha, " (artifact %s)" % used[0] if used else "")
+            (sha,),
+        )
+        label = "blob {}{}".format(sha, f" (artifact {used[0]})" if used else "")
         if [c[0] for c in chunks] != list(range(n_chunks)):
-            out.append("%s: has chunks %s, expected 0..%d" % (label, [c[0] for c in chunks], n_chunks - 1))
+            out.append(
+                "%s: has chunks %s, expected 0..%d" % (label, [c[0] for c in chunks], n_chunks - 1)
+            )
             continue
         try:
             raw = b"".join(_unpack_chunk(codec, data) for _, codec, data in chunks)
-        except Exception as exc:  # noqa: BLE001 - damaged payloads raise zstd errors
-            out.append("%s: cannot be decompressed (%s)" % (label, exc))
+        except Exception as exc:
+            out.append(f"{label}: cannot be decompressed ({exc})")
             continue
         actual = sha1_hex(raw)
         if actual != sha:
-            out.append("%s: content has sha %s" % (label, actual))
+            out.append(f"{label}: content has sha {actual}")
         elif len(raw) != size:
             out.append("%s: content is %d bytes, recorded size %d" % (label, len(raw), size))
     if progress is not None:
@@ -610,19 +754,28 @@ def stats(path: Path) -> dict[str, Any]:
         flows = {}
         for flow_id, runs, ok, failed, running in store.query(
             "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
-            "FROM runs GROUP BY flow_id ORDER BY flow_id"):
+            "FROM runs GROUP BY flow_id ORDER BY flow_id"
+        ):
             flows[flow_id] = {"runs": runs, "successful": ok, "failed": failed, "running": running}
         for flow_id, tasks in store.query(
-            "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"):
+            "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
+        ):
             flows[flow_id]["tasks"] = tasks
         for flow_id, n, logical in store.query(
             "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
-            "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.sha = a.sha GROUP BY r.flow_id"):
+            "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.sha = a.sha GROUP BY r.flow_id"
+        ):
             flows[flow_id]["artifacts"] = n
             flows[flow_id]["artifact_bytes"] = logical
-        n_blobs, raw, stored = store.one("SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs") or (0, 0, 0)
-        logical = store.scalar(
-            "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.sha = a.sha") or 0
+        n_blobs, raw, stored = store.one(
+            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
+        ) or (0, 0, 0)
+        logical = (
+            store.scalar(
+                "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.sha = a.sha"
+            )
+            or 0
+        )
         log_lines = store.scalar("SELECT count(*) FROM log_lines")
         return {
             "file": str(path),

@@ -132,8 +132,8 @@ def _check_header_once(path: Path) -> None:
         header = fh.read(100)
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise NotAnMfdbError(
-            "%s is not an mfstore file (not an SQLite database): check the path, "
-            "or choose another file name for a new .mfdb" % path
+            f"{path} is not an mfstore file (not an SQLite database): check the path, "
+            "or choose another file name for a new .mfdb"
         )
     page_size = struct.unpack(">H", header[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
@@ -143,8 +143,8 @@ def _check_header_once(path: Path) -> None:
     app_id = struct.unpack(">i", header[68:72])[0]
     if app_id != APPLICATION_ID:
         raise NotAnMfdbError(
-            "%s is an SQLite database but not an mfstore file (application_id %#x): "
-            "check the path, or choose another file name for a new .mfdb" % (path, app_id & 0xFFFFFFFF)
+            f"{path} is an SQLite database but not an mfstore file (application_id {app_id & 0xFFFFFFFF:#x}): "
+            "check the path, or choose another file name for a new .mfdb"
         )
     if change_counter == version_valid_for and n_pages and size < n_pages * page_size:
         raise TruncatedFileError(
@@ -180,7 +180,9 @@ def _reopen_after_fork() -> None:
         store._reattach()
 
 
-os.register_at_fork(before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork)
+os.register_at_fork(
+    before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork
+)
 
 
 def _is_writable(path: Path) -> bool:
@@ -230,18 +232,20 @@ class Store:
         p = self.path
         if not p.exists():
             if not create:
-                raise MetaflowNotFound("%s does not exist" % p)
+                raise MetaflowNotFound(f"{p} does not exist")
             if readonly:
-                raise StoreReadOnlyError("%s does not exist and cannot be created read-only" % p)
+                raise StoreReadOnlyError(f"{p} does not exist and cannot be created read-only")
             if not p.absolute().parent.is_dir():
-                raise StoreError("cannot create %s: the directory %s does not exist" % (p, p.absolute().parent))
+                raise StoreError(
+                    f"cannot create {p}: the directory {p.absolute().parent} does not exist"
+                )
             if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 raise StoreReadOnlyError(
-                    "cannot create %s: its directory is not writable; choose another place "
-                    "(set MFSTORE_DB or pass --mfdb)" % p
+                    f"cannot create {p}: its directory is not writable; choose another place "
+                    "(set MFSTORE_DB or pass --mfdb)"
                 )
         elif p.is_dir():
-            raise NotAnMfdbError("%s is a directory, not an mfstore file" % p)
+            raise NotAnMfdbError(f"{p} is a directory, not an mfstore file")
         else:
             _check_header(p)
         self.readonly = (not _is_writable(p)) if readonly is None else readonly
@@ -260,7 +264,12 @@ class Store:
 
     def _detach(self) -> None:
         """Close the connection for a fork() if it is idle (see ``_close_before_fork``)."""
-        if self._closed or self._detached or self._depth > 0 or not self._lock.acquire(blocking=False):
+        if (
+            self._closed
+            or self._detached
+            or self._depth > 0
+            or not self._lock.acquire(blocking=False)
+        ):
             return
         try:
             if not self.conn.get_autocommit():
@@ -284,16 +293,18 @@ class Store:
     def _open(self, p: Path) -> apsw.Connection:
         flags = apsw.SQLITE_OPEN_URI
         if self.readonly:
-            uri = "file:%s?mode=ro" % _uri_path(p)
+            uri = f"file:{_uri_path(p)}?mode=ro"
             if not p.absolute().parent.is_dir():
-                raise StoreError("cannot create %s: the directory %s does not exist" % (p, p.absolute().parent))
+                raise StoreError(
+                    f"cannot create {p}: the directory {p.absolute().parent} does not exist"
+                )
             if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
                 uri += "&immutable=1"
             flags |= apsw.SQLITE_OPEN_READONLY
         else:
-            uri = "file:%s" % _uri_path(p)
+            uri = f"file:{_uri_path(p)}"
             flags |= apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
         try:
             return apsw.Connection(uri, flags=flags)
@@ -338,7 +349,7 @@ class Store:
             return
         if app_id != APPLICATION_ID:
             raise NotAnMfdbError(
-                "%s is an SQLite database but not an mfstore file: check the path" % self.path
+                f"{self.path} is an SQLite database but not an mfstore file: check the path"
             )
         if version > FORMAT_VERSION:
             raise SchemaTooNewError(
@@ -404,8 +415,8 @@ class Store:
         """
         if self.readonly:
             raise StoreReadOnlyError(
-                "%s is open read-only (the file or its directory is not writable): "
-                "copy it somewhere writable to change it" % self.path
+                f"{self.path} is open read-only (the file or its directory is not writable): "
+                "copy it somewhere writable to change it"
             )
         with self._lock:
             if self._depth > 0:
@@ -466,7 +477,9 @@ class Store:
                 if time.monotonic() > deadline:
                     with contextlib.suppress(apsw.Error):
                         self.conn.execute("ROLLBACK")
-                    raise StoreBusyError("%s: could not commit, the file stayed busy" % self.path) from exc
+                    raise StoreBusyError(
+                        f"{self.path}: could not commit, the file stayed busy"
+                    ) from exc
                 time.sleep(0.05)
             except apsw.Error as exc:
                 with contextlib.suppress(apsw.Error):
@@ -523,7 +536,9 @@ class Store:
             return True
         if not wait:
             try:
-                log_frames, done_frames = self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                log_frames, done_frames = self.conn.wal_checkpoint(
+                    mode=apsw.SQLITE_CHECKPOINT_PASSIVE
+                )
             except apsw.BusyError:
                 return False
             except apsw.Error as exc:
@@ -532,7 +547,9 @@ class Store:
         deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
         while True:
             try:
-                log_frames, done_frames = self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+                log_frames, done_frames = self.conn.wal_checkpoint(
+                    mode=apsw.SQLITE_CHECKPOINT_TRUNCATE
+                )
             except apsw.BusyError:
                 pass
             except apsw.Error as exc:
@@ -560,7 +577,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return "Store(%r%s)" % (str(self.path), ", readonly" if self.readonly else "")
+        return "Store({!r}{})".format(str(self.path), ", readonly" if self.readonly else "")
 
 
 def _uri_path(p: Path) -> str:
@@ -573,24 +590,26 @@ def _translate(exc: apsw.Error, path: Path) -> StoreError:
     """One-line mfstore error for an apsw error."""
     if isinstance(exc, apsw.FullError):
         return StoreFullError(
-            "%s: the disk is full; nothing of the failed write was kept; free some space and retry" % path
+            f"{path}: the disk is full; nothing of the failed write was kept; free some space and retry"
         )
     if isinstance(exc, apsw.ReadOnlyError):
         return StoreReadOnlyError(
-            "%s cannot be written (read-only file or place): copy it somewhere writable" % path
+            f"{path} cannot be written (read-only file or place): copy it somewhere writable"
         )
     if isinstance(exc, apsw.NotADBError):
-        return NotAnMfdbError("%s is not an mfstore file (not an SQLite database): check the path" % path)
+        return NotAnMfdbError(
+            f"{path} is not an mfstore file (not an SQLite database): check the path"
+        )
     if isinstance(exc, apsw.CorruptError):
         return StoreCorruptError(
-            "%s is damaged (%s): run `mfstore verify %s`, and use a good copy" % (path, exc, path)
+            f"{path} is damaged ({exc}): run `mfstore verify {path}`, and use a good copy"
         )
     if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
-        return StoreBusyError("%s is locked by another process: try again" % path)
+        return StoreBusyError(f"{path} is locked by another process: try again")
     if isinstance(exc, apsw.CantOpenError):
-        return StoreError("cannot open %s: %s" % (path, exc))
+        return StoreError(f"cannot open {path}: {exc}")
     if isinstance(exc, apsw.IOError):
-        return StoreError("%s: I/O error (%s); is the disk full or removed?" % (path, exc))
+        return StoreError(f"{path}: I/O error ({exc}); is the disk full or removed?")
     if isinstance(exc, apsw.ConstraintError):
-        return StoreError("%s: %s" % (path, exc))
-    return StoreError("%s: %s" % (path, exc))
+        return StoreError(f"{path}: {exc}")
+    return StoreError(f"{path}: {exc}")

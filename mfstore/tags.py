@@ -19,10 +19,10 @@ def validate_tag(tag: object) -> str:
     """
     if isinstance(tag, (bytes, bytearray)):
         raise MetaflowTaggingError(
-            "Tags must be strings, not bytes (got %r): decode it first, e.g. tag.decode('utf-8')" % (tag,)
+            f"Tags must be strings, not bytes (got {tag!r}): decode it first, e.g. tag.decode('utf-8')"
         )
     if not isinstance(tag, str):
-        raise MetaflowTaggingError("Tags must be strings (got %s)" % type(tag).__name__)
+        raise MetaflowTaggingError(f"Tags must be strings (got {type(tag).__name__})")
     if tag == "":
         raise MetaflowTaggingError("Tags must not be empty string")
     if len(tag) > MAX_TAG_SIZE:

@@ -46,7 +46,7 @@ class RunRef:
 
     @property
     def pathspec(self) -> str:
-        return "%s/%s" % (self.flow_id, self.run_number)
+        return f"{self.flow_id}/{self.run_number}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class TaskRef:
 
     @property
     def pathspec(self) -> str:
-        return "%s/%s/%s" % (self.run.pathspec, self.step_name, self.task_id)
+        return f"{self.run.pathspec}/{self.step_name}/{self.task_id}"
 
 
 @dataclass
@@ -108,7 +108,9 @@ def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
     return {name: prepare_artifact(value) for name, value in values.items()}
 
 
-def prepare_raw_artifact(raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None) -> PreparedArtifact:
+def prepare_raw_artifact(
+    raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None
+) -> PreparedArtifact:
     """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
     blob = pack_blob(raw, sha)
     return PreparedArtifact(blob, blob.sha, type_name, value_json)
@@ -142,11 +144,14 @@ class Writer:
         tagset_id = int(self.store.conn.last_insert_rowid())
         self.store.executemany(
             "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
-            [(flow_id, t, tagset_id, 0) for t in user] + [(flow_id, t, tagset_id, 1) for t in system],
+            [(flow_id, t, tagset_id, 0) for t in user]
+            + [(flow_id, t, tagset_id, 1) for t in system],
         )
         return tagset_id
 
-    def put_code_package(self, tarball: bytes, *, script_name: str, info: Mapping[str, Any] | None = None) -> str:
+    def put_code_package(
+        self, tarball: bytes, *, script_name: str, info: Mapping[str, Any] | None = None
+    ) -> str:
         """Store a code package (deduplicated by content); return its sha."""
         packed = pack_blob(tarball)
         with self.store.write():
@@ -187,7 +192,9 @@ class Writer:
                 "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, number)
             ):
                 if run_number is not None:
-                    raise MetaflowInternalError("Run %s/%s already exists in %s" % (flow_id, number, self.store.path))
+                    raise MetaflowInternalError(
+                        f"Run {flow_id}/{number} already exists in {self.store.path}"
+                    )
                 number = new_run_id()
             self.store.execute(
                 "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, end_step, "
@@ -197,12 +204,18 @@ class Writer:
             run_pk = int(self.store.conn.last_insert_rowid())
         return RunRef(run_pk, flow_id, number)
 
-    def end_run(self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True) -> None:
+    def end_run(
+        self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
+    ) -> None:
         """Mark the run ended (successful or failed), then fold the WAL into the file."""
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
-                ("successful" if successful else "failed", now_ms() if ts_epoch is None else ts_epoch, run.run_pk),
+                (
+                    "successful" if successful else "failed",
+                    now_ms() if ts_epoch is None else ts_epoch,
+                    run.run_pk,
+                ),
             )
         if checkpoint:
             self.store.checkpoint()
@@ -210,7 +223,9 @@ class Writer:
     def set_run_code(self, run: RunRef, code_sha: str) -> None:
         """Attach a stored code package to a run."""
         with self.store.write():
-            self.store.execute("UPDATE runs SET code_sha = ? WHERE run_pk = ?", (code_sha, run.run_pk))
+            self.store.execute(
+                "UPDATE runs SET code_sha = ? WHERE run_pk = ?", (code_sha, run.run_pk)
+            )
 
     def replace_user_tags(
         self,
@@ -241,12 +256,16 @@ class Writer:
             add -= system
             bad = sorted(remove & system)
             if bad:
-                raise MetaflowTaggingError("Cannot remove a tag that is an existing system tag (%s)" % bad)
+                raise MetaflowTaggingError(
+                    f"Cannot remove a tag that is an existing system tag ({bad})"
+                )
             new_user = (user - remove) | add
             if new_user != user:
                 validate_tags(new_user, existing_tags=user)
                 new_tagset = self.tagset_id(flow_id, new_user, system)
-                self.store.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (new_tagset, run_pk))
+                self.store.execute(
+                    "UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (new_tagset, run_pk)
+                )
                 self.store.execute(
                     "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
                     (
@@ -340,7 +359,12 @@ class Writer:
         return str(1 if top is None else int(top) + 1)
 
     def begin_attempt(
-        self, task: TaskRef, attempt: int, *, ts_epoch: int | None = None, metadata: Iterable[MetadataEntry] = ()
+        self,
+        task: TaskRef,
+        attempt: int,
+        *,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
     ) -> None:
         """Record that an attempt started (its logs and metadata may follow)."""
         with self.store.write():
@@ -361,7 +385,15 @@ class Writer:
             is_json = not isinstance(e.value, str)
             value = json.dumps(e.value, ensure_ascii=False) if is_json else e.value
             rows.append(
-                (task.task_pk, e.attempt, e.field_name, value, int(is_json), e.type or e.field_name, e.ts_epoch)
+                (
+                    task.task_pk,
+                    e.attempt,
+                    e.field_name,
+                    value,
+                    int(is_json),
+                    e.type or e.field_name,
+                    e.ts_epoch,
+                )
             )
         if rows:
             self.store.executemany(
@@ -381,7 +413,7 @@ class Writer:
     ) -> None:
         """Record log lines ``(utc_microseconds, text_without_newline)``."""
         if stream not in ("stdout", "stderr"):
-            raise ValueError("stream must be 'stdout' or 'stderr', not %r" % (stream,))
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
         if rows:
             with self.store.write():
@@ -412,7 +444,9 @@ class Writer:
                 task,
                 [
                     *metadata,
-                    MetadataEntry("attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts),
+                    MetadataEntry(
+                        "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
+                    ),
                     MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
                 ],
             )
@@ -421,7 +455,9 @@ class Writer:
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
             if self.store.conn.changes() != 1:
-                raise MetaflowInternalError("attempt %d of %s was never begun" % (attempt, task.pathspec))
+                raise MetaflowInternalError(
+                    "attempt %d of %s was never begun" % (attempt, task.pathspec)
+                )
 
     def _insert_artifacts(
         self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
@@ -430,10 +466,15 @@ class Writer:
             if art.blob is not None:
                 insert_blob(self.store, art.blob)
             elif not has_blob(self.store, art.sha):
-                raise MetaflowInternalError("artifact %s refers to blob %s, which is not in the file" % (name, art.sha))
+                raise MetaflowInternalError(
+                    f"artifact {name} refers to blob {art.sha}, which is not in the file"
+                )
         self.store.executemany(
             "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(task.task_pk, attempt, name, a.sha, a.type, a.value_json, ts) for name, a in artifacts.items()],
+            [
+                (task.task_pk, attempt, name, a.sha, a.type, a.value_json, ts)
+                for name, a in artifacts.items()
+            ],
         )
 
     def clone_task(
@@ -455,11 +496,15 @@ class Writer:
         )
         if origin is None:
             raise MetaflowInternalError("task %d has no finished attempt to clone" % origin_task_pk)
-        step_name, origin_task_id, attempt, started, ended, task_ok, success = origin
+        step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
             task = self.add_task(
-                run, step_name, task_id or origin_task_id, ts_epoch=ts, origin_task_pk=origin_task_pk
+                run,
+                step_name,
+                task_id or origin_task_id,
+                ts_epoch=ts,
+                origin_task_pk=origin_task_pk,
             )
             self.store.execute(
                 "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
@@ -474,7 +519,13 @@ class Writer:
             self._insert_metadata(
                 task,
                 [
-                    MetadataEntry("attempt_ok", "True" if task_ok else "False", "internal_attempt_status", attempt, ts),
+                    MetadataEntry(
+                        "attempt_ok",
+                        "True" if task_ok else "False",
+                        "internal_attempt_status",
+                        attempt,
+                        ts,
+                    ),
                     MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
                 ],
             )
@@ -482,7 +533,9 @@ class Writer:
 
     def find_run(self, flow_id: str, run_number: str) -> RunRef:
         """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""
-        pk = self.store.scalar("SELECT run_pk FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number))
+        pk = self.store.scalar(
+            "SELECT run_pk FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number)
+        )
         if pk is None:
-            raise MetaflowNotFound("Run('%s/%s') does not exist" % (flow_id, run_number))
+            raise MetaflowNotFound(f"Run('{flow_id}/{run_number}') does not exist")
         return RunRef(int(pk), flow_id, run_number)

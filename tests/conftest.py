@@ -20,7 +20,7 @@ if _ROOT not in sys.path:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     import apsw
 
-    return ["apsw %s, SQLite %s" % (apsw.apsw_version(), apsw.sqlite_lib_version())]
+    return [f"apsw {apsw.apsw_version()}, SQLite {apsw.sqlite_lib_version()}"]
 
 
 @pytest.fixture

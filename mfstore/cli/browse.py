@@ -36,7 +36,7 @@ def mfdb_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         "mfdb",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="The .mfdb file (default: $%s, else %s in this directory or a parent)." % (ENV_VAR, DEFAULT_FILE_NAME),
+        help=f"The .mfdb file (default: ${ENV_VAR}, else {DEFAULT_FILE_NAME} in this directory or a parent).",
     )(fn)
 
 
@@ -44,8 +44,7 @@ def _resolve(mfdb: Path | None) -> Path:
     path = mfdb if mfdb is not None else discover()
     if path is None:
         raise click.ClickException(
-            "no %s found in this directory or its parents: pass --mfdb PATH or set %s"
-            % (DEFAULT_FILE_NAME, ENV_VAR)
+            f"no {DEFAULT_FILE_NAME} found in this directory or its parents: pass --mfdb PATH or set {ENV_VAR}"
         )
     return path
 
@@ -69,7 +68,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _rows(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _rows(
+    store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one query."""
     cursor = store.execute(sql, params)
     try:
@@ -79,7 +80,7 @@ def _rows(store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -
     try:
         return columns, [tuple(r) for r in cursor]
     except Exception as exc:  # errors raised while stepping (not translated by execute)
-        raise click.ClickException("%s: %s" % (store.path, _one_line(exc))) from None
+        raise click.ClickException(f"{store.path}: {_one_line(exc)}") from None
 
 
 def _cell(value: Any) -> str:
@@ -90,7 +91,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
+def _print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -106,7 +109,7 @@ def _split_pathspec(pathspec: str) -> list[str]:
     parts = pathspec.strip("/").split("/")
     if not pathspec.strip("/") or len(parts) > 4 or any(not p for p in parts):
         raise click.ClickException(
-            "invalid pathspec %r: expected Flow, Flow/run, Flow/run/step or Flow/run/step/task" % pathspec
+            f"invalid pathspec {pathspec!r}: expected Flow, Flow/run, Flow/run/step or Flow/run/step/task"
         )
     return parts
 
@@ -114,7 +117,11 @@ def _split_pathspec(pathspec: str) -> list[str]:
 def _preview(value_json: str | None, type_name: str, size: int) -> str:
     if value_json is None:
         return "<%s, %d bytes; not plain data>" % (type_name, size)
-    text = value_json if len(value_json) <= PREVIEW_CHARS else value_json[: PREVIEW_CHARS - 1] + "\u2026"
+    text = (
+        value_json
+        if len(value_json) <= PREVIEW_CHARS
+        else value_json[: PREVIEW_CHARS - 1] + "\u2026"
+    )
     return text
 
 
@@ -148,11 +155,17 @@ def sql_command(file: Path, query: str, as_json: bool, as_csv: bool) -> None:
             columns, rows = _rows(store, query)
         except StoreReadOnlyError:
             raise click.ClickException(
-                "%s is opened read-only by `mfstore sql`: statements that change it are refused "
-                "and nothing was changed" % file
+                f"{file} is opened read-only by `mfstore sql`: statements that change it are refused "
+                "and nothing was changed"
             ) from None
     if as_json:
-        click.echo(json.dumps([{c: _json_ready(v) for c, v in zip(columns, r)} for r in rows], indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                [{c: _json_ready(v) for c, v in zip(columns, r)} for r in rows],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     elif as_csv:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -173,17 +186,29 @@ def flows_command(mfdb: Path | None) -> None:
         mfstore flows --mfdb metaflow.mfdb
     """
     with _reading(_resolve(mfdb)) as store:
-        columns, rows = _rows(store, "SELECT flow, runs, created_at, last_run_at FROM mf_flows ORDER BY flow")
+        columns, rows = _rows(
+            store, "SELECT flow, runs, created_at, last_run_at FROM mf_flows ORDER BY flow"
+        )
     _print_table(columns, rows)
 
 
 @click.command(name="runs")
 @click.argument("flow")
-@click.option("--namespace", "-n", default=None, help="Only runs in this namespace (a tag, e.g. user:alice).")
-@click.option("--tag", "-t", "tags", multiple=True, help="Only runs carrying this tag (repeatable: all must match).")
+@click.option(
+    "--namespace", "-n", default=None, help="Only runs in this namespace (a tag, e.g. user:alice)."
+)
+@click.option(
+    "--tag",
+    "-t",
+    "tags",
+    multiple=True,
+    help="Only runs carrying this tag (repeatable: all must match).",
+)
 @click.option("--limit", type=int, default=None, help="Show at most this many runs (newest first).")
 @mfdb_option
-def runs_command(flow: str, namespace: str | None, tags: tuple[str, ...], limit: int | None, mfdb: Path | None) -> None:
+def runs_command(
+    flow: str, namespace: str | None, tags: tuple[str, ...], limit: int | None, mfdb: Path | None
+) -> None:
     """List the runs of FLOW, newest first (all namespaces unless --namespace).
 
     Example:
@@ -193,13 +218,13 @@ def runs_command(flow: str, namespace: str | None, tags: tuple[str, ...], limit:
     sql, params = compile_runs(flow, required_tags(namespace, tags))
     wrapped = (
         "SELECT v.run_id, v.status, v.user, v.created_at, v.duration_s, v.tags, v.system_tags "
-        "FROM (%s) q JOIN mf_runs v ON v.run_pk = q.run_pk ORDER BY q.ts_epoch DESC, q.run_number DESC" % sql
+        f"FROM ({sql}) q JOIN mf_runs v ON v.run_pk = q.run_pk ORDER BY q.ts_epoch DESC, q.run_number DESC"
     )
     if limit is not None:
         wrapped += " LIMIT %d" % max(limit, 0)
     with _reading(_resolve(mfdb)) as store:
         if store.one("SELECT 1 FROM mf_flows WHERE flow = ?", (flow,)) is None:
-            raise click.ClickException("flow %r is not in %s" % (flow, store.path))
+            raise click.ClickException(f"flow {flow!r} is not in {store.path}")
         columns, rows = _rows(store, wrapped, params)
     _print_table(columns, rows, title="%s: %d run(s)" % (flow, len(rows)))
 
@@ -225,12 +250,12 @@ def show_command(pathspec: str, mfdb: Path | None) -> None:
 
 def _require(store: Store, sql: str, params: Sequence[Any], what: str) -> None:
     if store.one(sql, params) is None:
-        raise click.ClickException("%s does not exist in %s" % (what, store.path))
+        raise click.ClickException(f"{what} does not exist in {store.path}")
 
 
 def _show_flow(store: Store, parts: list[str]) -> None:
     (flow,) = parts
-    _require(store, "SELECT 1 FROM mf_flows WHERE flow = ?", parts, "flow %s" % flow)
+    _require(store, "SELECT 1 FROM mf_flows WHERE flow = ?", parts, f"flow {flow}")
     columns, rows = _rows(
         store,
         "SELECT run_id, status, user, created_at, duration_s, tags FROM mf_runs WHERE flow = ? "
@@ -247,8 +272,19 @@ def _show_run(store: Store, parts: list[str]) -> None:
         parts,
     )
     if row is None:
-        raise click.ClickException("run %s does not exist in %s" % ("/".join(parts), store.path))
-    labels = ("run", "status", "user", "created_at", "finished_at", "duration_s", "tags", "system_tags")
+        raise click.ClickException(
+            "run {} does not exist in {}".format("/".join(parts), store.path)
+        )
+    labels = (
+        "run",
+        "status",
+        "user",
+        "created_at",
+        "finished_at",
+        "duration_s",
+        "tags",
+        "system_tags",
+    )
     _print_table(["field", "value"], list(zip(labels, row)))
     columns, rows = _rows(
         store,
@@ -268,7 +304,10 @@ def _show_run(store: Store, parts: list[str]) -> None:
 
 def _show_step(store: Store, parts: list[str]) -> None:
     _require(
-        store, "SELECT 1 FROM mf_steps WHERE flow = ? AND run_id = ? AND step = ?", parts, "step %s" % "/".join(parts)
+        store,
+        "SELECT 1 FROM mf_steps WHERE flow = ? AND run_id = ? AND step = ?",
+        parts,
+        "step {}".format("/".join(parts)),
     )
     columns, rows = _rows(
         store,
@@ -286,8 +325,19 @@ def _show_task(store: Store, parts: list[str]) -> None:
         parts,
     )
     if row is None:
-        raise click.ClickException("task %s does not exist in %s" % ("/".join(parts), store.path))
-    labels = ("task", "status", "attempt", "attempts", "foreach_index", "started_at", "finished_at", "duration_s")
+        raise click.ClickException(
+            "task {} does not exist in {}".format("/".join(parts), store.path)
+        )
+    labels = (
+        "task",
+        "status",
+        "attempt",
+        "attempts",
+        "foreach_index",
+        "started_at",
+        "finished_at",
+        "duration_s",
+    )
     _print_table(["field", "value"], list(zip(labels, row)))
     arts = store.query(
         "SELECT name, type, size, sha, value_json FROM mf_artifacts "
@@ -325,25 +375,32 @@ def logs_command(pathspec: str, stderr: bool, attempt: int | None, mfdb: Path | 
     """
     parts = _split_pathspec(pathspec)
     if len(parts) < 2:
-        raise click.ClickException("logs needs a run, step or task pathspec (Flow/run[/step[/task]]), not %r" % pathspec)
+        raise click.ClickException(
+            f"logs needs a run, step or task pathspec (Flow/run[/step[/task]]), not {pathspec!r}"
+        )
     names = ("flow", "run_id", "step", "task_id")
-    where = " AND ".join("t.%s = ?" % n for n in names[: len(parts)])
+    where = " AND ".join(f"t.{n} = ?" for n in names[: len(parts)])
     which = "l.attempt = ?" if attempt is not None else "l.attempt = t.attempt"
     params: list[Any] = [*parts, "stderr" if stderr else "stdout"]
     if attempt is not None:
         params.append(attempt)
     sql = (
         "SELECT t.step || '/' || t.task_id, l.line FROM mf_tasks t JOIN mf_log_lines l ON l.task_pk = t.task_pk "
-        "WHERE %s AND l.stream = ? AND %s ORDER BY l.ts_us, l.line_pk" % (where, which)
+        f"WHERE {where} AND l.stream = ? AND {which} ORDER BY l.ts_us, l.line_pk"
     )
     with _reading(_resolve(mfdb)) as store:
         what = {2: "run", 3: "step", 4: "task"}[len(parts)]
         view = {2: "mf_runs", 3: "mf_steps", 4: "mf_tasks"}[len(parts)]
-        cond = " AND ".join("%s = ?" % n for n in names[: len(parts)])
-        _require(store, "SELECT 1 FROM %s WHERE %s" % (view, cond), parts, "%s %s" % (what, "/".join(parts)))
+        cond = " AND ".join(f"{n} = ?" for n in names[: len(parts)])
+        _require(
+            store,
+            f"SELECT 1 FROM {view} WHERE {cond}",
+            parts,
+            "{} {}".format(what, "/".join(parts)),
+        )
         rows = store.query(sql, params)
     for task, line in rows:
-        click.echo(line if len(parts) == 4 else "[%s] %s" % (task, line))
+        click.echo(line if len(parts) == 4 else f"[{task}] {line}")
 
 
 COMMANDS = (sql_command, flows_command, runs_command, show_command, logs_command)
@@ -353,4 +410,3 @@ def register(cli: click.Group) -> None:
     """Add the browsing commands to the ``mfstore`` group."""
     for command in COMMANDS:
         cli.add_command(command)
-

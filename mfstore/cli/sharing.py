@@ -26,7 +26,7 @@ def _file_or_default(path: str | None, what: str = "FILE") -> Path:
     found = _default_file()
     if found is None:
         raise click.ClickException(
-            "no %s given and no metaflow.mfdb found here or above (set MFSTORE_DB or pass --into)" % what
+            f"no {what} given and no metaflow.mfdb found here or above (set MFSTORE_DB or pass --into)"
         )
     return found
 
@@ -39,9 +39,11 @@ def _errors() -> Iterator[None]:
     except click.ClickException:
         raise
     except MetaflowException as exc:
-        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        raise click.ClickException(
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        ) from None
     except OSError as exc:
-        raise click.ClickException("%s" % exc) from None
+        raise click.ClickException(f"{exc}") from None
 
 
 @contextmanager
@@ -52,8 +54,14 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]%s" % label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=console, transient=True, disable=not console.is_terminal,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("", total=None)
 
@@ -64,25 +72,52 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
-        click.option("--flow", help="Only runs of this flow."),
-        click.option("--namespace", help="Only runs carrying this tag, e.g. user:alice or production:tok."),
-        click.option("--tag", "tags", multiple=True, help="Only runs carrying this tag (repeat: all must match)."),
-        click.option("--run", "runs", multiple=True, metavar="PATHSPEC", help="Only this run, Flow/RunId (repeatable)."),
-        click.option("--since", metavar="ISO", help="Only runs created at or after this time."),
-        click.option("--before", metavar="ISO", help="Only runs created before this time."),
-    ]):
+    for opt in reversed(
+        [
+            click.option("--flow", help="Only runs of this flow."),
+            click.option(
+                "--namespace",
+                help="Only runs carrying this tag, e.g. user:alice or production:tok.",
+            ),
+            click.option(
+                "--tag",
+                "tags",
+                multiple=True,
+                help="Only runs carrying this tag (repeat: all must match).",
+            ),
+            click.option(
+                "--run",
+                "runs",
+                multiple=True,
+                metavar="PATHSPEC",
+                help="Only this run, Flow/RunId (repeatable).",
+            ),
+            click.option("--since", metavar="ISO", help="Only runs created at or after this time."),
+            click.option("--before", metavar="ISO", help="Only runs created before this time."),
+        ]
+    ):
         f = opt(f)
     return f
 
 
-def _make_filter(flow: str | None, namespace: str | None, tags: tuple[str, ...], runs: tuple[str, ...],
-                 since: str | None, before: str | None, pathspecs: tuple[str, ...] = ()) -> Any:
+def _make_filter(
+    flow: str | None,
+    namespace: str | None,
+    tags: tuple[str, ...],
+    runs: tuple[str, ...],
+    since: str | None,
+    before: str | None,
+    pathspecs: tuple[str, ...] = (),
+) -> Any:
     from ..sharing import RunFilter, parse_time
 
     return RunFilter(
-        flow=flow, namespace=namespace, tags=tags, pathspecs=(*pathspecs, *runs),
-        since=parse_time(since) if since else None, before=parse_time(before) if before else None,
+        flow=flow,
+        namespace=namespace,
+        tags=tags,
+        pathspecs=(*pathspecs, *runs),
+        since=parse_time(since) if since else None,
+        before=parse_time(before) if before else None,
     )
 
 
@@ -109,14 +144,22 @@ def register(cli: click.Group) -> None:
 
         with _errors():
             size = do(Path(src), Path(dst))
-        click.echo("snapshot %s -> %s: %s" % (src, dst, _mb(size)))
+        click.echo(f"snapshot {src} -> {dst}: {_mb(size)}")
 
     @cli.command()
     @click.argument("src", type=click.Path(exists=True, dir_okay=False))
     @click.argument("dst", type=click.Path(dir_okay=False))
     @_filter_options
-    def export(src: str, dst: str, flow: str | None, namespace: str | None, tags: tuple[str, ...],
-               runs: tuple[str, ...], since: str | None, before: str | None) -> None:
+    def export(
+        src: str,
+        dst: str,
+        flow: str | None,
+        namespace: str | None,
+        tags: tuple[str, ...],
+        runs: tuple[str, ...],
+        since: str | None,
+        before: str | None,
+    ) -> None:
         """Write the runs of SRC matching the filters to a new file DST.
 
         DST holds those runs with their steps, tasks, logs, metadata, code, and only
@@ -132,12 +175,18 @@ def register(cli: click.Group) -> None:
             f = _make_filter(flow, namespace, tags, runs, since, before)
             with _progress("export") as progress:
                 report = do(Path(src), Path(dst), f, progress=progress)
-        click.echo("exported %d runs to %s (%d blobs, %s)" % (
-            len(report.added), dst, report.blobs_added, _mb(Path(dst).stat().st_size)))
+        click.echo(
+            "exported %d runs to %s (%d blobs, %s)"
+            % (len(report.added), dst, report.blobs_added, _mb(Path(dst).stat().st_size))
+        )
 
     @cli.command()
     @click.argument("other", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--into", type=click.Path(dir_okay=False), help="Target file (default: the discovered metaflow.mfdb).")
+    @click.option(
+        "--into",
+        type=click.Path(dir_okay=False),
+        help="Target file (default: the discovered metaflow.mfdb).",
+    )
     def merge(other: str, into: str | None) -> None:
         """Add the runs of OTHER to the target file, in one transaction.
 
@@ -156,14 +205,27 @@ def register(cli: click.Group) -> None:
             with _progress("merge") as progress:
                 report = do(Path(other), target, progress=progress)
         for line in report.conflicts:
-            click.echo("conflict (left untouched): %s" % line, err=True)
-        click.echo("merged %s into %s: %d added, %d identical, %d retagged, %d conflicts, %d new blobs" % (
-            other, target, len(report.added), len(report.identical), len(report.retagged),
-            len(report.conflicts), report.blobs_added))
+            click.echo(f"conflict (left untouched): {line}", err=True)
+        click.echo(
+            "merged %s into %s: %d added, %d identical, %d retagged, %d conflicts, %d new blobs"
+            % (
+                other,
+                target,
+                len(report.added),
+                len(report.identical),
+                len(report.retagged),
+                len(report.conflicts),
+                report.blobs_added,
+            )
+        )
 
     @cli.command("import-metaflow")
     @click.argument("path", type=click.Path(exists=True, file_okay=False))
-    @click.option("--into", type=click.Path(dir_okay=False), help="Target file (default: the discovered metaflow.mfdb, else ./metaflow.mfdb).")
+    @click.option(
+        "--into",
+        type=click.Path(dir_okay=False),
+        help="Target file (default: the discovered metaflow.mfdb, else ./metaflow.mfdb).",
+    )
     def import_metaflow(path: str, into: str | None) -> None:
         """Import a Metaflow local history (a .metaflow directory, or its parent).
 
@@ -187,17 +249,41 @@ def register(cli: click.Group) -> None:
                 store.close()
         for line in report.problems + ["conflict (left untouched): " + c for c in report.conflicts]:
             click.echo(line, err=True)
-        click.echo("imported %d runs (%d tasks read) into %s in %.1fs: %d already present, %d retagged, %d conflicts, %d problems" % (
-            len(report.imported), report.tasks, target, report.seconds, len(report.skipped), len(report.retagged),
-            len(report.conflicts), len(report.problems)))
+        click.echo(
+            "imported %d runs (%d tasks read) into %s in %.1fs: %d already present, %d retagged, %d conflicts, %d problems"
+            % (
+                len(report.imported),
+                report.tasks,
+                target,
+                report.seconds,
+                len(report.skipped),
+                len(report.retagged),
+                len(report.conflicts),
+                len(report.problems),
+            )
+        )
 
     @cli.command()
     @click.argument("pathspecs", nargs=-1, metavar="[PATHSPEC]...")
     @_filter_options
     @click.option("--dry-run", is_flag=True, help="Only list the runs that would be deleted.")
-    @click.option("--into", "file", type=click.Path(exists=True, dir_okay=False), help="The file (default: the discovered metaflow.mfdb).")
-    def delete(pathspecs: tuple[str, ...], flow: str | None, namespace: str | None, tags: tuple[str, ...],
-               runs: tuple[str, ...], since: str | None, before: str | None, dry_run: bool, file: str | None) -> None:
+    @click.option(
+        "--into",
+        "file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="The file (default: the discovered metaflow.mfdb).",
+    )
+    def delete(
+        pathspecs: tuple[str, ...],
+        flow: str | None,
+        namespace: str | None,
+        tags: tuple[str, ...],
+        runs: tuple[str, ...],
+        since: str | None,
+        before: str | None,
+        dry_run: bool,
+        file: str | None,
+    ) -> None:
         """Delete runs (Flow/RunId pathspecs and/or filters) and reclaim their space.
 
         Blobs still used by a kept run stay; the file shrinks.
@@ -215,11 +301,21 @@ def register(cli: click.Group) -> None:
         if dry_run:
             for ps in report.runs:
                 click.echo(ps)
-            click.echo("would delete %d runs (%d tasks) from %s" % (len(report.runs), report.tasks, target))
+            click.echo(
+                "would delete %d runs (%d tasks) from %s" % (len(report.runs), report.tasks, target)
+            )
         else:
-            click.echo("deleted %d runs (%d tasks), %d blobs from %s: %s -> %s" % (
-                len(report.runs), report.tasks, report.blobs_removed, target,
-                _mb(report.bytes_before), _mb(report.bytes_after)))
+            click.echo(
+                "deleted %d runs (%d tasks), %d blobs from %s: %s -> %s"
+                % (
+                    len(report.runs),
+                    report.tasks,
+                    report.blobs_removed,
+                    target,
+                    _mb(report.bytes_before),
+                    _mb(report.bytes_after),
+                )
+            )
 
     @cli.command()
     @click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
@@ -241,7 +337,7 @@ def register(cli: click.Group) -> None:
             click.echo(p)
         if problems:
             raise click.ClickException("%s: %d problems found" % (target, len(problems)))
-        click.echo("%s: ok" % target)
+        click.echo(f"{target}: ok")
 
     @cli.command()
     @click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
@@ -262,8 +358,28 @@ def register(cli: click.Group) -> None:
             return
         click.echo("%-28s %6s %7s %9s %12s" % ("flow", "runs", "tasks", "artifacts", "artifact MB"))
         for name, f in s["flows"].items():
-            click.echo("%-28s %6d %7d %9d %12.2f" % (name, f["runs"], f.get("tasks", 0), f.get("artifacts", 0),
-                                                    f.get("artifact_bytes", 0) / 1e6))
-        click.echo("%s: %d runs, %d tasks, %d artifacts; artifacts %s, distinct %s, stored %s; dedup %sx, compression %sx; file %s" % (
-            s["file"], s["runs"], s["tasks"], s["artifacts"], _mb(s["artifact_bytes"]), _mb(s["raw_bytes"]),
-            _mb(s["stored_bytes"]), s["dedup_ratio"], s["compression_ratio"], _mb(s["file_bytes"])))
+            click.echo(
+                "%-28s %6d %7d %9d %12.2f"
+                % (
+                    name,
+                    f["runs"],
+                    f.get("tasks", 0),
+                    f.get("artifacts", 0),
+                    f.get("artifact_bytes", 0) / 1e6,
+                )
+            )
+        click.echo(
+            "%s: %d runs, %d tasks, %d artifacts; artifacts %s, distinct %s, stored %s; dedup %sx, compression %sx; file %s"
+            % (
+                s["file"],
+                s["runs"],
+                s["tasks"],
+                s["artifacts"],
+                _mb(s["artifact_bytes"]),
+                _mb(s["raw_bytes"]),
+                _mb(s["stored_bytes"]),
+                s["dedup_ratio"],
+                s["compression_ratio"],
+                _mb(s["file_bytes"]),
+            )
+        )

@@ -91,7 +91,7 @@ def store_for(metadata_str: str | None) -> Store:
     if sep and kind == "local" and not info.startswith("<"):
         if os.path.exists(info):
             return provider.open_store(info)
-        raise MetaflowNotFound("The mfstore file %s does not exist" % info)
+        raise MetaflowNotFound(f"The mfstore file {info} does not exist")
     return current_store()
 
 
@@ -99,7 +99,7 @@ def metadata_str(store: Store) -> str:
     """``get_metadata()``-style name of a store."""
     if store.memory:
         return provider.get_metadata()
-    return "local@%s" % store.path.absolute()
+    return f"local@{store.path.absolute()}"
 
 
 def check_attempt(name: str, attempt: Any) -> int:
@@ -202,7 +202,7 @@ class MetaflowObject:
         self._components = ids
         row = self._lookup(ids) if query.storable(*ids) else None
         if row is None:
-            raise MetaflowNotFound("%s does not exist" % self)
+            raise MetaflowNotFound(f"{self} does not exist")
         self._init_row(row)
         if self._namespace_check and not self._is_in_namespace(self._current_namespace):
             raise MetaflowNamespaceMismatch(self._current_namespace)
@@ -241,7 +241,7 @@ class MetaflowObject:
         obj._namespace_check = parent._namespace_check
         obj._current_namespace = parent._current_namespace if parent._namespace_check else None
         obj.id = id
-        obj._pathspec = "%s/%s" % (parent._pathspec, id)
+        obj._pathspec = f"{parent._pathspec}/{id}"
         obj._components = [*parent._components, id]
         obj._init_row(row)
         if check and obj._namespace_check and not obj._is_in_namespace(obj._current_namespace):
@@ -285,7 +285,9 @@ class MetaflowObject:
         if child is None:
             return iter(())
         rows = self._child_rows()
-        return iter([child._from_row(self, row[0], row[1:]) for row in rows if self._iter_filter(row[0])])
+        return iter(
+            [child._from_row(self, row[0], row[1:]) for row in rows if self._iter_filter(row[0])]
+        )
 
     def _filtered_children(self, *tags: str) -> Iterator[Any]:
         """Children having all of ``tags`` (for Run/Step/Task: the run's tags)."""
@@ -325,7 +327,11 @@ class MetaflowObject:
             If the child exists but is not in this object's namespace
         """
         child = self._CHILD_CLASS
-        row = self._child_row(id) if child is not None and isinstance(id, str) and query.storable(id) else None
+        row = (
+            self._child_row(id)
+            if child is not None and isinstance(id, str) and query.storable(id)
+            else None
+        )
         if row is None:
             raise KeyError(id)
         assert child is not None
@@ -354,7 +360,7 @@ class MetaflowObject:
     def __str__(self) -> str:
         if self._attempt is not None:
             return "%s('%s', attempt=%d)" % (self.__class__.__name__, self._pathspec, self._attempt)
-        return "%s('%s')" % (self.__class__.__name__, self._pathspec)
+        return f"{self.__class__.__name__}('{self._pathspec}')"
 
     def __repr__(self) -> str:
         return str(self)
@@ -387,7 +393,11 @@ class MetaflowObject:
                 )
             pathspec, attempt, md, ns, check = data
             self.__init__(  # type: ignore[misc]
-                pathspec, attempt, _namespace_check=check, _current_namespace=ns, _current_metadata=md
+                pathspec,
+                attempt,
+                _namespace_check=check,
+                _current_namespace=ns,
+                _current_metadata=md,
             )
         else:
             self.__init__(  # type: ignore[misc]
@@ -470,7 +480,7 @@ class MetaflowObject:
         """
         parent = self.parent
         origin = parent.origin_pathspec if parent is not None else None
-        return None if origin is None else "%s/%s" % (origin, self.id)
+        return None if origin is None else f"{origin}/{self.id}"
 
     @property
     def parent(self) -> Any:

@@ -38,16 +38,26 @@ class DataArtifact(MetaflowObject):
     def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
         flow_id, run_number, step_name, task_id, name = ids
         return self._store.one(
-            *query.compile_artifact_lookup(flow_id, run_number, step_name, task_id, name, attempt=self._attempt)
+            *query.compile_artifact_lookup(
+                flow_id, run_number, step_name, task_id, name, attempt=self._attempt
+            )
         )
 
     def _init_row(self, row: tuple[Any, ...]) -> None:
-        (self._run_pk, self._tagset_id, self._task_pk, self._artifact_attempt, self._sha, self._type, self._ts) = row
+        (
+            self._run_pk,
+            self._tagset_id,
+            self._task_pk,
+            self._artifact_attempt,
+            self._sha,
+            self._type,
+            self._ts,
+        ) = row
 
     def _raw(self) -> bytes:
         from ..blobs import get_blob
 
-        return get_blob(self._store, self._sha, what="artifact %s" % self._pathspec)
+        return get_blob(self._store, self._sha, what=f"artifact {self._pathspec}")
 
     @property
     def data(self) -> Any:
@@ -79,7 +89,7 @@ class DataArtifact(MetaflowObject):
         """
         from ..artifacts import loads_safe
 
-        return loads_safe(self._raw(), what="artifact %s" % self._pathspec)
+        return loads_safe(self._raw(), what=f"artifact {self._pathspec}")
 
     @property
     def data_safe(self) -> Any:
@@ -137,7 +147,7 @@ class DataArtifact(MetaflowObject):
                 pathspec of the origin artifact.
         """
         task_origin = self.parent.origin_pathspec
-        return None if task_origin is None else "%s/%s" % (task_origin, self.id)
+        return None if task_origin is None else f"{task_origin}/{self.id}"
 
     def __getstate__(self) -> dict[str, Any]:
         return super().__getstate__()

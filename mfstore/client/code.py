@@ -41,13 +41,13 @@ class MetaflowCode:
 
         row = store.one(*query.compile_code_package(sha))
         if row is None:
-            raise MetaflowInternalError("Code package %s is missing from %s" % (sha, store.path))
+            raise MetaflowInternalError(f"Code package {sha} is missing from {store.path}")
         script_name, info_json = row
         self._flow_name = flow_name
         self._sha = sha
-        self._path = "%s#code_packages/%s" % (store.path, sha)
+        self._path = f"{store.path}#code_packages/{sha}"
         self._info: dict[str, Any] = {**json.loads(info_json), "script": script_name}
-        self._code_obj = io.BytesIO(get_blob(store, sha, what="code package of %s" % flow_name))
+        self._code_obj = io.BytesIO(get_blob(store, sha, what=f"code package of {flow_name}"))
         self._tarball: tarfile.TarFile | None = None
         self._flowspec: str | None = None
 
@@ -145,7 +145,7 @@ class MetaflowCode:
         return str(self._info["script"])
 
     def __str__(self) -> str:
-        return "<MetaflowCode: %s>" % self._info["script"]
+        return "<MetaflowCode: {}>".format(self._info["script"])
 
     def __repr__(self) -> str:
         return str(self)

@@ -76,7 +76,7 @@ class MetaflowData:
         return list(self._artifacts.keys()) + list(object.__dir__(self))
 
     def __str__(self) -> str:
-        return "<MetaflowData: %s>" % ", ".join(self._artifacts)
+        return "<MetaflowData: {}>".format(", ".join(self._artifacts))
 
     def __repr__(self) -> str:
         return str(self)

@@ -53,10 +53,12 @@ class Flow(MetaflowObject):
         if not query.storable(ns):
             return False
         store = self._store
-        return bool(store.memo(
-            ("flow-in-ns", self.id, ns),
-            lambda: store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None,
-        ))
+        return bool(
+            store.memo(
+                ("flow-in-ns", self.id, ns),
+                lambda: store.one(*query.compile_flow_in_namespace(self.id, ns)) is not None,
+            )
+        )
 
     def _wanted(self, tags: Sequence[str]) -> tuple[list[str], int] | None:
         """Required tags, rarest first, and how many tag sets hold the rarest one
@@ -83,14 +85,18 @@ class Flow(MetaflowObject):
         """Matching rows newest first, in growing pages of one seek per matching tag set."""
         for limit in (*_PAGES, None):
             rows = self._store.query(
-                *query.compile_runs(self.id, wanted, successful=successful, before=before, limit=limit)
+                *query.compile_runs(
+                    self.id, wanted, successful=successful, before=before, limit=limit
+                )
             )
             yield from rows
             if limit is None or len(rows) < limit:
                 return
             before = (rows[-1][5], rows[-1][2])
 
-    def _iter_rows(self, tags: Sequence[str], *, successful: bool = False) -> Iterator[tuple[Any, ...]]:
+    def _iter_rows(
+        self, tags: Sequence[str], *, successful: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
         """Matching run rows, newest first.
 
         When the rarest required tag is on few tag sets, one index seek per matching tag
@@ -106,7 +112,9 @@ class Flow(MetaflowObject):
             return
         store = self._store
         bound = store.one(*query.compile_window_bound(self.id, successful=successful))
-        yield from store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound))
+        yield from store.query(
+            *query.compile_window(self.id, wanted, successful=successful, bound=bound)
+        )
         if bound is not None:
             yield from self._seek_rows(wanted, successful=successful, before=bound)
 
@@ -117,12 +125,18 @@ class Flow(MetaflowObject):
         wanted, fewest = found
         store = self._store
         if not wanted or fewest <= _SEEK_TAGSETS:
-            return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True))
+            return store.query(
+                *query.compile_runs(self.id, wanted, successful=successful, latest=True)
+            )
         bound = store.one(*query.compile_window_bound(self.id, successful=successful))
-        rows = store.query(*query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True))
+        rows = store.query(
+            *query.compile_window(self.id, wanted, successful=successful, bound=bound, first=True)
+        )
         if rows or bound is None:
             return rows
-        return store.query(*query.compile_runs(self.id, wanted, successful=successful, latest=True, before=bound))
+        return store.query(
+            *query.compile_runs(self.id, wanted, successful=successful, latest=True, before=bound)
+        )
 
     def _make_runs(self, rows: list[tuple[Any, ...]]) -> list[Run]:
         cls = self._CHILD_CLASS

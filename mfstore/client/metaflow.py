@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from .. import query
 from ..exception import MetaflowNamespaceMismatch
-from .namespace import get_namespace
 from ._object import current_store, store_for
 from .flow import Flow
+from .namespace import get_namespace
 
 
 class Metaflow:

@@ -44,7 +44,7 @@ class _Unset:
 UNSET: Final = _Unset()
 _UNSET = UNSET
 
-_current: str | None | _Unset = UNSET
+_current: str | _Unset | None = UNSET
 
 
 def namespace(ns: str | None) -> str | None:

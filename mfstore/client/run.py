@@ -26,11 +26,11 @@ def _tag_list(tags: Any, what: str) -> list[Any]:
     if tags is None:
         return []
     if isinstance(tags, (str, bytes)):
-        raise MetaflowTaggingError("%s may not be a string" % what)
+        raise MetaflowTaggingError(f"{what} may not be a string")
     try:
         return list(tags)
     except TypeError:
-        raise MetaflowTaggingError("%s must be iterable" % what) from None
+        raise MetaflowTaggingError(f"{what} must be iterable") from None
 
 
 class Run(MetaflowObject):
@@ -71,7 +71,10 @@ class Run(MetaflowObject):
         self._ts = row[5]
 
     def _child_rows(self) -> list[tuple[Any, ...]]:
-        return [(name, self._run_pk, self._tagset_id, ts) for name, ts in self._store.query(*query.compile_steps(self._run_pk))]  # type: ignore[arg-type]
+        return [
+            (name, self._run_pk, self._tagset_id, ts)
+            for name, ts in self._store.query(*query.compile_steps(self._run_pk))
+        ]  # type: ignore[arg-type]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
         ts = self._store.scalar(*query.compile_step(self._run_pk, id))  # type: ignore[arg-type]
@@ -155,7 +158,7 @@ class Run(MetaflowObject):
             pathspec of the origin run.
         """
         origin = self._row[_COL["origin_run_number"]]
-        return None if origin is None else "%s/%s" % (self._components[0], origin)
+        return None if origin is None else f"{self._components[0]}/{origin}"
 
     @property
     def code(self) -> MetaflowCode | None:
@@ -378,7 +381,7 @@ class Run(MetaflowObject):
             raise MetaflowTaggingError("Must add or remove at least one tag")
         for tags, what in ((tags_to_add, "tags_to_add"), (tags_to_remove, "tags_to_remove")):
             if isinstance(tags, (str, bytes)):
-                raise MetaflowTaggingError("%s may not be a string" % what)
+                raise MetaflowTaggingError(f"{what} may not be a string")
         add = _tag_list(tags_to_add, "tags_to_add")
         remove = _tag_list(tags_to_remove, "tags_to_remove")
         for tag in (*add, *remove):

@@ -251,4 +251,8 @@ class Step(MetaflowObject):
         from ._object import metadata_str
 
         flow, run, _ = self._components
-        return Step("%s/%s/%s" % (flow, run, name), _namespace_check=False, _current_metadata=metadata_str(self._store))
+        return Step(
+            f"{flow}/{run}/{name}",
+            _namespace_check=False,
+            _current_metadata=metadata_str(self._store),
+        )

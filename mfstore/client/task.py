@@ -121,7 +121,10 @@ class Task(MetaflowObject):
         if attempt is None:
             return []
         rows = self._store.query(*query.compile_artifacts(self._task_pk, attempt))
-        return [(name, self._run_pk, self._tagset_id, self._task_pk, attempt, sha, typ, ts) for name, sha, typ, ts in rows]
+        return [
+            (name, self._run_pk, self._tagset_id, self._task_pk, attempt, sha, typ, ts)
+            for name, sha, typ, ts in rows
+        ]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
         attempt = self._done_attempt()
@@ -321,7 +324,9 @@ class Task(MetaflowObject):
     def _metadata_rows(self, task_pk: int, attempt: int | None) -> list[Metadata]:
         return [
             Metadata(name, json.loads(value) if is_json else value, ts, typ, self)
-            for name, value, is_json, ts, typ in self._store.query(*query.compile_metadata(task_pk, attempt))
+            for name, value, is_json, ts, typ in self._store.query(
+                *query.compile_metadata(task_pk, attempt)
+            )
         ]
 
     @property
@@ -341,7 +346,12 @@ class Task(MetaflowObject):
         if self._origin_task_pk is not None:
             # A clone (resume) has the metadata of its origin for names it lacks.
             existing = {m.name for m in result}
-            latest = {m.name: m for m in sorted(self._metadata_rows(self._origin_task_pk, None), key=lambda m: m.created_at)}
+            latest = {
+                m.name: m
+                for m in sorted(
+                    self._metadata_rows(self._origin_task_pk, None), key=lambda m: m.created_at
+                )
+            }
             for m in latest.values():
                 if m.name not in existing:
                     result.append(m._replace(task=self))
@@ -374,7 +384,9 @@ class Task(MetaflowObject):
         exists = self._store.one(*query.compile_attempt(self._task_pk, self._attempt))
         return None if exists is None else self._attempt
 
-    def loglines(self, stream: str, as_unicode: bool = True) -> Iterator[tuple[datetime | None, str | bytes]]:
+    def loglines(
+        self, stream: str, as_unicode: bool = True
+    ) -> Iterator[tuple[datetime | None, str | bytes]]:
         """
         Return an iterator over (utc_timestamp, logline) tuples.
 
@@ -399,8 +411,13 @@ class Task(MetaflowObject):
             # Like Metaflow for an attempt that has no log location: one empty line.
             yield None, "" if as_unicode else b""
             return
-        for ts_us, line in self._store.query(*query.compile_log_lines(self._task_pk, attempt, stream)):
-            yield _UTC_EPOCH + timedelta(microseconds=ts_us), line if as_unicode else line.encode("utf-8")
+        for ts_us, line in self._store.query(
+            *query.compile_log_lines(self._task_pk, attempt, stream)
+        ):
+            yield (
+                _UTC_EPOCH + timedelta(microseconds=ts_us),
+                line if as_unicode else line.encode("utf-8"),
+            )
 
     def _load_log(self, stream: str) -> str:
         return "".join(str(line) + "\n" for _, line in self.loglines(stream))
@@ -536,7 +553,9 @@ class Task(MetaflowObject):
         row = self._store.one(*query.compile_task_pathspec(self._origin_task_pk))
         return None if row is None else "/".join(row)
 
-    def _get_matching_pathspecs(self, steps: list[str], metadata_key: str, metadata_pattern: str) -> Iterator[str]:
+    def _get_matching_pathspecs(
+        self, steps: list[str], metadata_key: str, metadata_pattern: str
+    ) -> Iterator[str]:
         flow_id, run_id, _, _ = self._components
         regex = re.compile(metadata_pattern)
         for step in steps:
@@ -545,12 +564,14 @@ class Task(MetaflowObject):
                 ids = [r[0] for r in rows]
             else:
                 ids = []
-                rows = self._store.query(*query.compile_tasks_with_metadata(self._run_pk, step, metadata_key))  # type: ignore[arg-type]
+                rows = self._store.query(
+                    *query.compile_tasks_with_metadata(self._run_pk, step, metadata_key)
+                )  # type: ignore[arg-type]
                 for task_id, value in rows:
                     if task_id not in ids and regex.fullmatch(value):
                         ids.append(task_id)
             for task_id in ids:
-                yield "%s/%s/%s/%s" % (flow_id, run_id, step, task_id)
+                yield f"{flow_id}/{run_id}/{step}/{task_id}"
 
     @staticmethod
     def _get_previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
@@ -587,7 +608,10 @@ class Task(MetaflowObject):
                 else:
                     parent_step_type = graph_info["steps"][steps[0]]["type"]
                     target_depth = current_depth
-                    if parent_step_type in ("split-foreach", "split-parallel") and current_depth == 1:
+                    if (
+                        parent_step_type in ("split-foreach", "split-parallel")
+                        and current_depth == 1
+                    ):
                         pattern = ".*"
                     else:
                         if parent_step_type in ("split-foreach", "split-parallel"):

@@ -39,7 +39,9 @@ class MetaflowTrigger:
     Defines a container of event triggers' metadata (``Run.trigger``).
     """
 
-    def __init__(self, events: list[MetaflowEvent], pathspecs: list[str | None], md: str | None = None) -> None:
+    def __init__(
+        self, events: list[MetaflowEvent], pathspecs: list[str | None], md: str | None = None
+    ) -> None:
         self._events = events
         self._pathspecs = pathspecs
         self._md = md
@@ -118,7 +120,9 @@ class MetaflowTrigger:
                 if event.type != "run":
                     continue
                 parts = (pathspec or event.id).split("/")
-                self._runs.append(Run("/".join(parts[:2]), _namespace_check=False, _current_metadata=self._md))
+                self._runs.append(
+                    Run("/".join(parts[:2]), _namespace_check=False, _current_metadata=self._md)
+                )
         return list(self._runs) or None
 
     def __getitem__(self, key: str) -> Any:
@@ -154,9 +158,8 @@ class MetaflowTrigger:
             return False
 
     def __repr__(self) -> str:
-        return "MetaflowTrigger(%r)" % (self._events,)
+        return f"MetaflowTrigger({self._events!r})"
 
 
 #: Metaflow's name for the same class.
 Trigger = MetaflowTrigger
-

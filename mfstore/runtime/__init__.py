@@ -7,4 +7,14 @@ from .events import trigger, trigger_on_finish
 from .flowspec import FlowSpec
 from .parameters import JSONType, Parameter
 
-__all__ = ["FlowSpec", "JSONType", "Parameter", "catch", "current", "retry", "step", "trigger", "trigger_on_finish"]
+__all__ = [
+    "FlowSpec",
+    "JSONType",
+    "Parameter",
+    "catch",
+    "current",
+    "retry",
+    "step",
+    "trigger",
+    "trigger_on_finish",
+]

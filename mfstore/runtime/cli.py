@@ -20,7 +20,15 @@ from mfstore.tags import validate_tags
 from .graph import FlowGraph
 from .parameters import Parameter
 
-_RESERVED_OPTIONS = {"tag", "namespace", "max_workers", "run_id_file", "origin_run_id", "mfdb", "help"}
+_RESERVED_OPTIONS = {
+    "tag",
+    "namespace",
+    "max_workers",
+    "run_id_file",
+    "origin_run_id",
+    "mfdb",
+    "help",
+}
 
 
 def get_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
@@ -42,10 +50,16 @@ def get_constants(flow_cls: type) -> dict[str, Any]:
     seen = {var for var, _ in get_parameters(flow_cls)}
     out = {}
     for var in dir(flow_cls):
-        if var[0] == "_" or var in seen or var in ("name", "index", "input", "cmd", "foreach_stack", "script_name"):
+        if (
+            var[0] == "_"
+            or var in seen
+            or var in ("name", "index", "input", "cmd", "foreach_stack", "script_name")
+        ):
             continue
         val = getattr(flow_cls, var, None)
-        if isinstance(val, (types.MethodType, types.FunctionType, property, type, staticmethod, classmethod)):
+        if isinstance(
+            val, (types.MethodType, types.FunctionType, property, type, staticmethod, classmethod)
+        ):
             continue
         if callable(val):
             continue
@@ -118,9 +132,9 @@ class State:
             path = self.path()
             if not path.exists():
                 if not create:
-                    raise CommandException("No mfstore file found (%s): run the flow first" % path)
+                    raise CommandException(f"No mfstore file found ({path}): run the flow first")
                 where = "current directory " if path.parent == Path.cwd().absolute() else ""
-                self.echo("Creating local datastore in %s(%s)" % (where, path))
+                self.echo(f"Creating local datastore in {where}({path})")
             if not path.exists():
                 _create_file(path)
             self._store = Store(path, create=create)
@@ -141,9 +155,9 @@ def _system_tags(identity: str) -> list[str]:
     info = system_info()
     return [
         identity,
-        "runtime:%s" % info["runtime"],
-        "python_version:%s" % info["python_version"],
-        "metaflow_version:%s" % info["metaflow_version"],
+        "runtime:{}".format(info["runtime"]),
+        "python_version:{}".format(info["python_version"]),
+        "metaflow_version:{}".format(info["metaflow_version"]),
     ]
 
 
@@ -185,15 +199,15 @@ def _start_run(
     try:
         user_tags = validate_tags(tags)
     except MetaflowTaggingError as exc:
-        _fail("Tagging error: %s" % exc)
+        _fail(f"Tagging error: {exc}")
     try:
         state.graph.check()
     except MetaflowException as exc:
-        _fail("Validity checker found an issue: %s" % exc)
+        _fail(f"Validity checker found an issue: {exc}")
     identity, username = _identity_and_user()
-    info, params, constants = _graph_info(state)
+    info, _params, constants = _graph_info(state)
     flow_name = state.flow_cls.__name__
-    state.echo("mfstore %s executing %s for %s" % ("0.1.0", flow_name, identity))
+    state.echo("mfstore {} executing {} for {}".format("0.1.0", flow_name, identity))
     state.echo("Validating your flow...\n    The graph looks good!")
     store = state.store(create=True)
     writer = Writer(store)
@@ -201,7 +215,9 @@ def _start_run(
     code_sha = None
     if script.is_file():
         code_sha = writer.put_code_package(
-            _code_package(script), script_name=script.name, info={"script": script.name, "flow_name": flow_name}
+            _code_package(script),
+            script_name=script.name,
+            info={"script": script.name, "flow_name": flow_name},
         )
     clone_index = None
     rerun: set[str] = set()
@@ -246,29 +262,36 @@ def _start_run(
     )
     if namespace_given:
         os.environ["MFSTORE_NAMESPACE"] = namespace or ""
-    console("Workflow starting (run-id %s):" % run.run_number)
+    console(f"Workflow starting (run-id {run.run_number}):")
     try:
         if origin is None:
             start = runtime.record_parameters(param_values or {}, constants)
         else:
             start = _clone_parameters(
-                writer, run, origin, param_refs, state.graph.start_step or "start", state.graph.end_step or "end"
+                writer,
+                run,
+                origin,
+                param_refs,
+                state.graph.start_step or "start",
+                state.graph.end_step or "end",
             )
         ok = runtime.execute(start)
     except KeyboardInterrupt:
         store.checkpoint()
-        _fail("Workflow interrupted: run %s/%s was left unfinished." % (flow_name, run.run_number), 1)
+        _fail(f"Workflow interrupted: run {flow_name}/{run.run_number} was left unfinished.", 1)
     writer.end_run(run, successful=ok)
     if ok:
         console("Done!")
         if identity.startswith("production:"):
             from mfstore.production import on_run_finished
 
-            on_run_finished(store, flow_name, run.run_number, state.graph.end_step or "end", state.echo)
+            on_run_finished(
+                store, flow_name, run.run_number, state.graph.end_step or "end", state.echo
+            )
         return
     msg = ["    Step failure:"]
     for step, task_id in runtime.failed:
-        msg.append("    Step %s (task-id %s) failed." % (step, task_id))
+        msg.append(f"    Step {step} (task-id {task_id}) failed.")
     if not runtime.failed:
         msg.append("    The end step was never reached.")
     _fail("\n".join(msg), 1)
@@ -291,12 +314,15 @@ def _task_refs(store: Any, task_pk: int, attempt: int) -> dict[str, Any]:
     return {
         name: ArtifactRef(sha, typ, vj)
         for name, sha, typ, vj in store.query(
-            "SELECT name, sha, type, value_json FROM artifacts WHERE task_pk = ? AND attempt = ?", (task_pk, attempt)
+            "SELECT name, sha, type, value_json FROM artifacts WHERE task_pk = ? AND attempt = ?",
+            (task_pk, attempt),
         )
     }
 
 
-def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
+def _clone_index(
+    store: Any, origin: Any
+) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
     """Successful tasks of the origin run, by (step, foreach execution path)."""
     from mfstore.artifacts import loads
     from mfstore.blobs import get_blob
@@ -305,7 +331,11 @@ def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], t
         ref = refs.get(name)
         if ref is None:
             return None
-        if ref.value_json is not None and ref.type.startswith("builtins.") and ref.type != "builtins.tuple":
+        if (
+            ref.value_json is not None
+            and ref.type.startswith("builtins.")
+            and ref.type != "builtins.tuple"
+        ):
             return json.loads(ref.value_json)
         return loads(get_blob(store, ref.sha))
 
@@ -342,14 +372,19 @@ def _clone_index(store: Any, origin: Any) -> tuple[dict[tuple[str, str], Any], t
         }
     if params is None:
         raise CommandException(
-            "Run %s stopped before its parameters were recorded, so nothing of it can be resumed: "
-            "start a new run with `run`" % origin.pathspec
+            f"Run {origin.pathspec} stopped before its parameters were recorded, so nothing of it can be resumed: "
+            "start a new run with `run`"
         )
     return index, params
 
 
 def _clone_parameters(
-    writer: Any, run: Any, origin: Any, param_refs: tuple[int, dict[str, Any]], start_step: str, end_step: str
+    writer: Any,
+    run: Any,
+    origin: Any,
+    param_refs: tuple[int, dict[str, Any]],
+    start_step: str,
+    end_step: str,
 ) -> Any:
     from mfstore.writer import MetadataEntry
 
@@ -374,9 +409,12 @@ def _find_origin(state: State, origin_run_id: str | None) -> Any:
     store = state.store(create=False)
     flow_name = state.flow_cls.__name__
     if origin_run_id:
-        row = store.one("SELECT run_pk, run_number FROM runs WHERE flow_id = ? AND run_number = ?", (flow_name, origin_run_id))
+        row = store.one(
+            "SELECT run_pk, run_number FROM runs WHERE flow_id = ? AND run_number = ?",
+            (flow_name, origin_run_id),
+        )
         if row is None:
-            raise CommandException("Run %s/%s does not exist" % (flow_name, origin_run_id))
+            raise CommandException(f"Run {flow_name}/{origin_run_id} does not exist")
     else:
         identity, _ = _identity_and_user()
         row = store.one(
@@ -408,28 +446,37 @@ def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str |
     store = state.store(create=False)
     flow_name = state.flow_cls.__name__
     if store.scalar("SELECT 1 FROM runs WHERE flow_id = ? LIMIT 1", (flow_name,)) is None:
-        raise CommandException("No run found for *%s*. Please run the flow before tagging." % flow_name)
+        raise CommandException(
+            f"No run found for *{flow_name}*. Please run the flow before tagging."
+        )
     wanted = [] if user_namespace is None else [user_namespace]
-    latest = store.one(*query.compile_runs(flow_name, wanted, latest=True)) if query.storable(*wanted) else None
+    latest = (
+        store.one(*query.compile_runs(flow_name, wanted, latest=True))
+        if query.storable(*wanted)
+        else None
+    )
     if latest is None:
         raise CommandException(
-            "No run found for *%s* in namespace *%s*. You can switch the namespace using --namespace"
-            % (flow_name, user_namespace)
+            f"No run found for *{flow_name}* in namespace *{user_namespace}*. You can switch the namespace using --namespace"
         )
     if run_id is None:
         raise CommandException(
-            "Please specify a run-id using --run-id.\n*%s*'s latest run in namespace *%s* has id *%s*."
-            % (flow_name, user_namespace, latest[2])
+            f"Please specify a run-id using --run-id.\n*{flow_name}*'s latest run in namespace *{user_namespace}* has id *{latest[2]}*."
         )
     if "/" in run_id:
-        raise CommandException("Run-id *%s* is not a valid run-id" % run_id)
-    path_spec = "%s/%s" % (flow_name, run_id)
-    row = store.one(*query.compile_run_lookup(flow_name, run_id)) if query.storable(run_id) else None
+        raise CommandException(f"Run-id *{run_id}* is not a valid run-id")
+    path_spec = f"{flow_name}/{run_id}"
+    row = (
+        store.one(*query.compile_run_lookup(flow_name, run_id)) if query.storable(run_id) else None
+    )
     if row is None:
-        raise CommandException("No run *%s* found for flow *%s*" % (path_spec, flow_name))
-    if user_namespace is not None and store.one(*query.compile_tagset_has(row[4], user_namespace)) is None:
+        raise CommandException(f"No run *{path_spec}* found for flow *{flow_name}*")
+    if (
+        user_namespace is not None
+        and store.one(*query.compile_tagset_has(row[4], user_namespace)) is None
+    ):
         raise CommandException(
-            "Run *%s* for flow *%s* does not belong to namespace *%s*" % (path_spec, flow_name, user_namespace)
+            f"Run *{path_spec}* for flow *{flow_name}* does not belong to namespace *{user_namespace}*"
         )
     return RunRef(int(row[0]), flow_name, run_id)
 
@@ -439,33 +486,39 @@ def _print_run_tags(state: State, run: Any) -> None:
     _print_groups(state, {run.pathspec: system}, {run.pathspec: user | system}, by_tag=False)
 
 
-def _print_groups(state: State, system_by: dict[str, Any], all_by: dict[str, Any], by_tag: bool) -> None:
+def _print_groups(
+    state: State, system_by: dict[str, Any], all_by: dict[str, Any], by_tag: bool
+) -> None:
     if state.quiet:
         for group in sorted(set(all_by) | set(system_by)):
             if by_tag:
                 if group in all_by:
-                    click.echo("user:%s ; %s" % (group, ",".join(all_by[group])))
+                    click.echo("user:{} ; {}".format(group, ",".join(all_by[group])))
                 if group in system_by:
-                    click.echo("system:%s ; %s" % (group, ",".join(system_by[group])))
+                    click.echo("system:{} ; {}".format(group, ",".join(system_by[group])))
             else:
-                click.echo("%s ; %s" % (group, ",".join(sorted(all_by.get(group, ())))))
+                click.echo("{} ; {}".format(group, ",".join(sorted(all_by.get(group, ())))))
         return
-    lines = ["", "System tags and *tags*; only *tags* can be modified",
-             "--------------------------------------------------------", ""]
+    lines = [
+        "",
+        "System tags and *tags*; only *tags* can be modified",
+        "--------------------------------------------------------",
+        "",
+    ]
     for group in sorted(set(all_by) | set(system_by)):
         if by_tag:
             if group in all_by:
-                lines.append("For tag *%s*" % group)
-                lines += ["    %s" % p for p in all_by[group]]
+                lines.append(f"For tag *{group}*")
+                lines += [f"    {p}" for p in all_by[group]]
             if group in system_by:
-                lines.append("For tag %s" % group)
-                lines += ["    %s" % p for p in system_by[group]]
+                lines.append(f"For tag {group}")
+                lines += [f"    {p}" for p in system_by[group]]
         else:
             system = system_by.get(group, set())
             tags = sorted(all_by.get(group, set()))
             if len(all_by) > 1:
-                lines.append("For run %s" % group)
-            lines += ["    " + (t if t in system else "*%s*" % t) for t in tags]
+                lines.append(f"For run {group}")
+            lines += ["    " + (t if t in system else f"*{t}*") for t in tags]
         lines.append("")
     click.echo("\n".join(lines))
 
@@ -473,38 +526,82 @@ def _print_groups(state: State, system_by: dict[str, Any], all_by: dict[str, Any
 def build_cli(flow_cls: type) -> click.Group:
     graph = FlowGraph(flow_cls)
 
-    @click.group(help="Run and inspect %s (mfstore: everything goes into one .mfdb file)." % flow_cls.__name__)
-    @click.option("--mfdb", default=None, envvar="MFSTORE_DB", help="The .mfdb file to use (default: metaflow.mfdb found in this directory or a parent, else created here).")
+    @click.group(
+        help=f"Run and inspect {flow_cls.__name__} (mfstore: everything goes into one .mfdb file)."
+    )
+    @click.option(
+        "--mfdb",
+        default=None,
+        envvar="MFSTORE_DB",
+        help="The .mfdb file to use (default: metaflow.mfdb found in this directory or a parent, else created here).",
+    )
     @click.option("--quiet/--not-quiet", default=False, help="Suppress unnecessary messages.")
     @click.pass_context
     def cli(ctx: click.Context, mfdb: str | None, quiet: bool) -> None:
         ctx.obj = State(flow_cls, graph, mfdb, quiet)
 
     def param_options(f: Any) -> Any:
-        for var, param in reversed(get_parameters(flow_cls)):
+        for _var, param in reversed(get_parameters(flow_cls)):
             opt_name = param.name
             dest = param.name.replace("-", "_").lower()
             if dest in _RESERVED_OPTIONS:
-                raise MetaflowException("Parameter name '%s' is a reserved word. Please use a different name." % param.name)
-            f = click.option("--" + opt_name, dest, default=None, type=str, help=param.help, show_default=False)(f)
+                raise MetaflowException(
+                    f"Parameter name '{param.name}' is a reserved word. Please use a different name."
+                )
+            f = click.option(
+                "--" + opt_name, dest, default=None, type=str, help=param.help, show_default=False
+            )(f)
         return f
 
     @cli.command(help="Run the workflow locally.")
-    @click.option("--tag", "tags", multiple=True, help="Annotate this run with the given tag. You can specify this option multiple times to attach multiple tags.")
-    @click.option("--namespace", "user_namespace", default=None, help="Change namespace from the default (your username) to the specified tag. Note that this option does not alter tags assigned to the objects produced by this run, just what existing objects are visible in the client API. You can enable the global namespace with an empty string. --namespace=")
-    @click.option("--max-workers", default=16, show_default=True, type=int, help="Maximum number of parallel processes.")
-    @click.option("--max-num-splits", default=100, show_default=True, type=int, help="Maximum number of splits allowed in a foreach.")
-    @click.option("--run-id-file", default=None, help="Write the ID of this run to the file specified.")
+    @click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        help="Annotate this run with the given tag. You can specify this option multiple times to attach multiple tags.",
+    )
+    @click.option(
+        "--namespace",
+        "user_namespace",
+        default=None,
+        help="Change namespace from the default (your username) to the specified tag. Note that this option does not alter tags assigned to the objects produced by this run, just what existing objects are visible in the client API. You can enable the global namespace with an empty string. --namespace=",
+    )
+    @click.option(
+        "--max-workers",
+        default=16,
+        show_default=True,
+        type=int,
+        help="Maximum number of parallel processes.",
+    )
+    @click.option(
+        "--max-num-splits",
+        default=100,
+        show_default=True,
+        type=int,
+        help="Maximum number of splits allowed in a foreach.",
+    )
+    @click.option(
+        "--run-id-file", default=None, help="Write the ID of this run to the file specified."
+    )
     @param_options
     @click.pass_obj
-    def run(state: State, /, tags: tuple[str, ...], user_namespace: str | None, max_workers: int, max_num_splits: int, run_id_file: str | None, **kwargs: Any) -> None:
+    def run(
+        state: State,
+        /,
+        tags: tuple[str, ...],
+        user_namespace: str | None,
+        max_workers: int,
+        max_num_splits: int,
+        run_id_file: str | None,
+        **kwargs: Any,
+    ) -> None:
         values = {}
         for var, param in get_parameters(flow_cls):
             dest = param.name.replace("-", "_").lower()
             raw = kwargs.get(dest)
             if raw is None:
                 if param.required and param.default is None:
-                    _fail("Error: Missing option '--%s'." % param.name, 2)
+                    _fail(f"Error: Missing option '--{param.name}'.", 2)
                 value = param.resolve_default()
                 if isinstance(value, str) and param.type is not str:
                     raw = value
@@ -514,29 +611,72 @@ def build_cli(flow_cls: type) -> click.Group:
             try:
                 values[var] = param.convert(raw)
             except MetaflowException as exc:
-                _fail("Error: %s" % exc, 2)
-        _start_run(state, tags=tags, namespace=user_namespace, namespace_given=user_namespace is not None,
-                   max_workers=max_workers, run_id_file=run_id_file, param_values=values,
-                   max_num_splits=max_num_splits)
+                _fail(f"Error: {exc}", 2)
+        _start_run(
+            state,
+            tags=tags,
+            namespace=user_namespace,
+            namespace_given=user_namespace is not None,
+            max_workers=max_workers,
+            run_id_file=run_id_file,
+            param_values=values,
+            max_num_splits=max_num_splits,
+        )
 
     @cli.command(help="Resume execution of a previous run of this flow.")
     @click.argument("step-to-rerun", required=False)
-    @click.option("--origin-run-id", default=None, help="Which run to resume (default: your latest run of this flow).")
+    @click.option(
+        "--origin-run-id",
+        default=None,
+        help="Which run to resume (default: your latest run of this flow).",
+    )
     @click.option("--tag", "tags", multiple=True, help="Annotate this run with the given tag.")
-    @click.option("--namespace", "user_namespace", default=None, help="Namespace the Client API uses inside the steps.")
-    @click.option("--max-workers", default=16, show_default=True, type=int, help="Maximum number of parallel processes.")
-    @click.option("--run-id-file", default=None, help="Write the ID of this run to the file specified.")
+    @click.option(
+        "--namespace",
+        "user_namespace",
+        default=None,
+        help="Namespace the Client API uses inside the steps.",
+    )
+    @click.option(
+        "--max-workers",
+        default=16,
+        show_default=True,
+        type=int,
+        help="Maximum number of parallel processes.",
+    )
+    @click.option(
+        "--run-id-file", default=None, help="Write the ID of this run to the file specified."
+    )
     @click.pass_obj
-    def resume(state: State, step_to_rerun: str | None, origin_run_id: str | None, tags: tuple[str, ...], user_namespace: str | None, max_workers: int, run_id_file: str | None) -> None:
+    def resume(
+        state: State,
+        step_to_rerun: str | None,
+        origin_run_id: str | None,
+        tags: tuple[str, ...],
+        user_namespace: str | None,
+        max_workers: int,
+        run_id_file: str | None,
+    ) -> None:
         if step_to_rerun is not None and step_to_rerun not in graph:
-            _fail("Error: invalid value for STEP_TO_RERUN: step *%s* is not a step of %s" % (step_to_rerun, flow_cls.__name__), 2)
+            _fail(
+                f"Error: invalid value for STEP_TO_RERUN: step *{step_to_rerun}* is not a step of {flow_cls.__name__}",
+                2,
+            )
         try:
             origin = _find_origin(state, origin_run_id)
         except MetaflowException as exc:
             _fail(str(exc))
-        _start_run(state, tags=tags, namespace=user_namespace, namespace_given=user_namespace is not None,
-                   max_workers=max_workers, run_id_file=run_id_file, param_values=None,
-                   origin=origin, resume_step=step_to_rerun)
+        _start_run(
+            state,
+            tags=tags,
+            namespace=user_namespace,
+            namespace_given=user_namespace is not None,
+            max_workers=max_workers,
+            run_id_file=run_id_file,
+            param_values=None,
+            origin=origin,
+            resume_step=step_to_rerun,
+        )
 
     @cli.command(help="Show the structure of the flow.")
     @click.pass_obj
@@ -550,7 +690,7 @@ def build_cli(flow_cls: type) -> click.Group:
         try:
             graph.check()
         except MetaflowException as exc:
-            _fail("Validity checker found an issue: %s" % exc)
+            _fail(f"Validity checker found an issue: {exc}")
         click.echo("The graph looks good!")
 
     @cli.group(help="Commands related to tagging.")
@@ -558,19 +698,32 @@ def build_cli(flow_cls: type) -> click.Group:
         pass
 
     def tag_opts(f: Any) -> Any:
-        f = click.option("--namespace", "user_namespace", default=None, type=str,
-                         help="Change namespace from the default (your username) to the one specified.")(f)
-        f = click.option("--run-id", default=None, type=str, help="Run ID of the specific run to tag. [required]")(f)
+        f = click.option(
+            "--namespace",
+            "user_namespace",
+            default=None,
+            type=str,
+            help="Change namespace from the default (your username) to the one specified.",
+        )(f)
+        f = click.option(
+            "--run-id", default=None, type=str, help="Run ID of the specific run to tag. [required]"
+        )(f)
         return f
 
-    def mutate(state: State, run_id: str | None, user_namespace: str | None, remove: Any, add: Any) -> None:
+    def mutate(
+        state: State, run_id: str | None, user_namespace: str | None, remove: Any, add: Any
+    ) -> None:
         from mfstore.writer import Writer
 
-        identity, username = _identity_and_user() if user_namespace is None else (user_namespace, None)
+        identity, _username = (
+            _identity_and_user() if user_namespace is None else (user_namespace, None)
+        )
         run = _get_run_for_tagging(state, run_id, identity)
         from mfstore.identity import get_username
 
-        Writer(state.store()).replace_user_tags(run.run_pk, list(remove), list(add), user_name=get_username())
+        Writer(state.store()).replace_user_tags(
+            run.run_pk, list(remove), list(add), user_name=get_username()
+        )
         state.echo("Operation successful. New tags:", err=False)
         _print_run_tags(state, run)
 
@@ -578,45 +731,104 @@ def build_cli(flow_cls: type) -> click.Group:
     @tag_opts
     @click.argument("tags", required=True, type=str, nargs=-1)
     @click.pass_obj
-    def tag_add(state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]) -> None:
+    def tag_add(
+        state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
+    ) -> None:
         _guard(lambda: mutate(state, run_id, user_namespace, [], tags))
 
     @tag.command("remove", help="Remove tags from a run.")
     @tag_opts
     @click.argument("tags", required=True, type=str, nargs=-1)
     @click.pass_obj
-    def tag_remove(state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]) -> None:
+    def tag_remove(
+        state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
+    ) -> None:
         _guard(lambda: mutate(state, run_id, user_namespace, tags, []))
 
     @tag.command("replace", help="Replace tags of a run.")
     @tag_opts
-    @click.option("--add", "tags_to_add", multiple=True, default=None, help="Add this tag to a run. Must specify one or more tags to add.")
-    @click.option("--remove", "tags_to_remove", multiple=True, default=None, help="Remove this tag from a run. Must specify one or more tags to remove.")
+    @click.option(
+        "--add",
+        "tags_to_add",
+        multiple=True,
+        default=None,
+        help="Add this tag to a run. Must specify one or more tags to add.",
+    )
+    @click.option(
+        "--remove",
+        "tags_to_remove",
+        multiple=True,
+        default=None,
+        help="Remove this tag from a run. Must specify one or more tags to remove.",
+    )
     @click.pass_obj
-    def tag_replace(state: State, run_id: str | None, user_namespace: str | None, tags_to_add: Any, tags_to_remove: Any) -> None:
+    def tag_replace(
+        state: State,
+        run_id: str | None,
+        user_namespace: str | None,
+        tags_to_add: Any,
+        tags_to_remove: Any,
+    ) -> None:
         def go() -> None:
             if not tags_to_add and not tags_to_remove:
-                raise CommandException("Specify at least one tag to add (--add) and one tag to remove (--remove)")
+                raise CommandException(
+                    "Specify at least one tag to add (--add) and one tag to remove (--remove)"
+                )
             if not tags_to_remove:
-                raise CommandException("Specify at least one tag to remove; else please use *tag add*.")
+                raise CommandException(
+                    "Specify at least one tag to remove; else please use *tag add*."
+                )
             if not tags_to_add:
-                raise CommandException("Specify at least one tag to add, else please use *tag remove*.")
+                raise CommandException(
+                    "Specify at least one tag to add, else please use *tag remove*."
+                )
             mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
 
         _guard(go)
 
     @tag.command("list", help="List tags of a run.")
     @click.option("--run-id", default=None, type=str, help="Run ID of the specific run to list.")
-    @click.option("--all", "list_all", is_flag=True, default=False, help="List tags across all runs of this flow.")
-    @click.option("--my-runs", is_flag=True, default=False, help="List tags across all runs of the flow under the default namespace.")
+    @click.option(
+        "--all",
+        "list_all",
+        is_flag=True,
+        default=False,
+        help="List tags across all runs of this flow.",
+    )
+    @click.option(
+        "--my-runs",
+        is_flag=True,
+        default=False,
+        help="List tags across all runs of the flow under the default namespace.",
+    )
     @click.option("--hide-system-tags", is_flag=True, default=False, help="Hide system tags.")
-    @click.option("--group-by-tag", is_flag=True, default=False, help="Display results by showing runs grouped by tags")
+    @click.option(
+        "--group-by-tag",
+        is_flag=True,
+        default=False,
+        help="Display results by showing runs grouped by tags",
+    )
     @click.option("--group-by-run", is_flag=True, default=False, help="Display tags grouped by run")
-    @click.option("--flat", is_flag=True, default=False, hidden=True, help="List tags, one line per tag, no groupings")
+    @click.option(
+        "--flat",
+        is_flag=True,
+        default=False,
+        hidden=True,
+        help="List tags, one line per tag, no groupings",
+    )
     @click.argument("arg_run_id", required=False, default=None, type=str)
     @click.pass_obj
-    def tag_list(state: State, run_id: str | None, list_all: bool, my_runs: bool, hide_system_tags: bool,
-                 group_by_tag: bool, group_by_run: bool, flat: bool, arg_run_id: str | None) -> None:
+    def tag_list(
+        state: State,
+        run_id: str | None,
+        list_all: bool,
+        my_runs: bool,
+        hide_system_tags: bool,
+        group_by_tag: bool,
+        group_by_run: bool,
+        flat: bool,
+        arg_run_id: str | None,
+    ) -> None:
         def go() -> None:
             nonlocal run_id, list_all
             if run_id is None and arg_run_id is None and not list_all and not my_runs:
@@ -624,7 +836,9 @@ def build_cli(flow_cls: type) -> click.Group:
             if list_all and my_runs:
                 raise CommandException("Option --all cannot be used together with --my-runs.")
             if run_id is not None and arg_run_id is not None:
-                raise CommandException("Specify a run either using --run-id or as an argument but not both")
+                raise CommandException(
+                    "Specify a run either using --run-id or as an argument but not both"
+                )
             if arg_run_id is not None:
                 run_id = arg_run_id
             if group_by_run and group_by_tag:
@@ -639,9 +853,14 @@ def build_cli(flow_cls: type) -> click.Group:
                 from mfstore.writer import RunRef
 
                 ns = _identity_and_user()[0] if my_runs else None
-                rows = store.query("SELECT run_pk, run_number FROM runs WHERE flow_id = ? ORDER BY ts_epoch DESC, run_number DESC", (flow_name,))
+                rows = store.query(
+                    "SELECT run_pk, run_number FROM runs WHERE flow_id = ? ORDER BY ts_epoch DESC, run_number DESC",
+                    (flow_name,),
+                )
                 if not rows:
-                    raise CommandException("Cannot list tags because the flow %s has never been run." % flow_name)
+                    raise CommandException(
+                        f"Cannot list tags because the flow {flow_name} has never been run."
+                    )
                 runs = []
                 for pk, number in rows:
                     user, system = _run_tags(store, pk)
@@ -662,7 +881,9 @@ def build_cli(flow_cls: type) -> click.Group:
                         for t in system:
                             system_by.setdefault(t, []).append(r.pathspec)
                 else:
-                    all_by.setdefault("_", set()).update(user if hide_system_tags else user | system)
+                    all_by.setdefault("_", set()).update(
+                        user if hide_system_tags else user | system
+                    )
                     if not hide_system_tags:
                         system_by.setdefault("_", set()).update(system)
             if not group_by_run and not group_by_tag:
@@ -689,7 +910,7 @@ def _guard(fn: Any) -> None:
         fn()
     except MetaflowException as exc:
         head = getattr(exc, "headline", "")
-        _fail("%s: %s" % (head, exc) if isinstance(exc, MetaflowTaggingError) else str(exc))
+        _fail(f"{head}: {exc}" if isinstance(exc, MetaflowTaggingError) else str(exc))
 
 
 def main(flow_cls: type) -> None:
@@ -701,4 +922,4 @@ def main(flow_cls: type) -> None:
     try:
         cli.main(args=sys.argv[1:], prog_name=os.path.basename(sys.argv[0]), standalone_mode=True)
     except MetaflowException as exc:
-        _fail("%s: %s" % (exc.headline, exc))
+        _fail(f"{exc.headline}: {exc}")

@@ -77,7 +77,9 @@ class Current:
     def pathspec(self) -> str | None:
         if not self._is_running or self.task_id is None:
             return None
-        return "/".join((self.flow_name or "", self.run_id or "", self.step_name or "", self.task_id))
+        return "/".join(
+            (self.flow_name or "", self.run_id or "", self.step_name or "", self.task_id)
+        )
 
     @property
     def namespace(self) -> str | None:
@@ -120,7 +122,7 @@ class Current:
             return None
         from mfstore.client import Run
 
-        return Run("%s/%s" % (self.flow_name, self.run_id), _namespace_check=False)
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)
 
     @property
     def task(self) -> Any:

@@ -21,7 +21,9 @@ class StepDecorator:
         unknown = set(attributes) - set(self.defaults)
         if unknown:
             raise MetaflowException(
-                "Decorator @%s does not accept the argument(s) %s" % (self.name, ", ".join(sorted(unknown)))
+                "Decorator @{} does not accept the argument(s) {}".format(
+                    self.name, ", ".join(sorted(unknown))
+                )
             )
         self.attributes = {**self.defaults, **attributes}
         self.statically_defined = True
@@ -53,11 +55,12 @@ class CatchDecorator(StepDecorator):
 def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]:
     if not hasattr(func, "is_step"):
         raise MetaflowException(
-            "@%s must be placed above @step (the @step decorator is missing on %s)"
-            % (deco.name, getattr(func, "__name__", func))
+            "@{} must be placed above @step (the @step decorator is missing on {})".format(
+                deco.name, getattr(func, "__name__", func)
+            )
         )
     if any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
-        raise MetaflowException("Step *%s* already has a decorator @%s" % (func.__name__, deco.name))
+        raise MetaflowException(f"Step *{func.__name__}* already has a decorator @{deco.name}")
     func.decorators.append(deco)  # type: ignore[attr-defined]
     return func
 

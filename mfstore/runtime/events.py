@@ -37,7 +37,7 @@ def _is_str(x: Any) -> bool:
 
 def _no_callables(what: str) -> MetaflowException:
     return MetaflowException(
-        "Deploy-time (callable) values for *%s* are not supported by mfstore: give the value itself." % what
+        f"Deploy-time (callable) values for *{what}* are not supported by mfstore: give the value itself."
     )
 
 
@@ -50,7 +50,9 @@ class TriggerDecorator(FlowDecorator):
     def init(self) -> None:
         event, events = self.attributes["event"], self.attributes["events"]
         if event and events:
-            raise MetaflowException("Specify only one of *event* or *events* attributes in *@trigger* decorator.")
+            raise MetaflowException(
+                "Specify only one of *event* or *events* attributes in *@trigger* decorator."
+            )
         if event:
             self.triggers.append(self._event(event))
         elif events:
@@ -74,11 +76,16 @@ class TriggerDecorator(FlowDecorator):
             return {"type": "event", "name": str(event), "parameters": {}}
         if isinstance(event, dict):
             if "name" not in event:
-                raise MetaflowException("The *event* attribute for *@trigger* is missing the *name* key.")
+                raise MetaflowException(
+                    "The *event* attribute for *@trigger* is missing the *name* key."
+                )
             if callable(event["name"]):
                 raise _no_callables("event name")
-            return {"type": "event", "name": str(event["name"]),
-                    "parameters": self._parameters(event.get("parameters", {}), event["name"])}
+            return {
+                "type": "event",
+                "name": str(event["name"]),
+                "parameters": self._parameters(event.get("parameters", {}), event["name"]),
+            }
         if callable(event):
             raise _no_callables("event")
         raise MetaflowException(
@@ -94,19 +101,21 @@ class TriggerDecorator(FlowDecorator):
             for mapping in parameters:
                 if _is_str(mapping):
                     out[mapping] = mapping
-                elif isinstance(mapping, tuple) and len(mapping) == 2 and all(map(_is_str, mapping)):
+                elif (
+                    isinstance(mapping, tuple) and len(mapping) == 2 and all(map(_is_str, mapping))
+                ):
                     out[mapping[0]] = mapping[1]
                 else:
                     raise MetaflowException(
-                        "The *parameters* attribute for event %s is invalid. It should be a list/tuple of "
-                        "strings and lists/tuples of size 2." % event_name
+                        f"The *parameters* attribute for event {event_name} is invalid. It should be a list/tuple of "
+                        "strings and lists/tuples of size 2."
                     )
         elif isinstance(parameters, dict):
             for key, value in parameters.items():
                 if not _is_str(key) or not _is_str(value):
                     raise MetaflowException(
-                        "The *parameters* attribute for event %s is invalid. It should be a dictionary of "
-                        "string keys and string values." % event_name
+                        f"The *parameters* attribute for event {event_name} is invalid. It should be a dictionary of "
+                        "string keys and string values."
                     )
                 out[key] = value
         elif callable(parameters):
@@ -144,7 +153,9 @@ class TriggerOnFinishDecorator(FlowDecorator):
                 raise _no_callables("flow")
             if isinstance(item, dict):
                 if "name" not in item:
-                    raise MetaflowException("The *flow* attribute for *@trigger_on_finish* is missing the *name* key.")
+                    raise MetaflowException(
+                        "The *flow* attribute for *@trigger_on_finish* is missing the *name* key."
+                    )
                 item = item["name"]
             if not _is_str(item):
                 raise MetaflowException(
@@ -154,12 +165,12 @@ class TriggerOnFinishDecorator(FlowDecorator):
             if "." in item:
                 raise MetaflowException(
                     "mfstore has no @project: name the upstream flow of *@trigger_on_finish* by its class name "
-                    "(got *%s*)." % item
+                    f"(got *{item}*)."
                 )
             if not re.match(r"^[A-Za-z0-9_]+$", item):
                 raise MetaflowException(
-                    "Invalid flow name *%s* in *@trigger_on_finish* decorator. Only alphanumeric characters "
-                    "and underscores(_) are allowed." % item
+                    f"Invalid flow name *{item}* in *@trigger_on_finish* decorator. Only alphanumeric characters "
+                    "and underscores(_) are allowed."
                 )
             self.triggers.append({"type": "run", "name": item})
         if not self.triggers:
@@ -168,12 +179,12 @@ class TriggerOnFinishDecorator(FlowDecorator):
 
 def _attach(cls: Any, deco: FlowDecorator) -> Any:
     if not isinstance(cls, type):
-        raise MetaflowException("@%s decorates a FlowSpec class, not %r" % (deco.name, cls))
+        raise MetaflowException(f"@{deco.name} decorates a FlowSpec class, not {cls!r}")
     own = dict(cls.__dict__.get("_flow_decorators") or {})
     if deco.name in own:
-        raise MetaflowException("Flow *%s* already has a decorator @%s" % (cls.__name__, deco.name))
+        raise MetaflowException(f"Flow *{cls.__name__}* already has a decorator @{deco.name}")
     own[deco.name] = deco
-    setattr(cls, "_flow_decorators", own)
+    cls._flow_decorators = own
     return cls
 
 

@@ -17,7 +17,16 @@ MAX_FOREACH_VALUE_CHARS = 30
 
 #: Attributes of a flow object that are never persisted as artifacts.
 EPHEMERAL = frozenset(
-    {"_datastore", "_cached_input", "_graph", "_passdown", "_steps", "_input_refs", "_loaded_refs", "_step_funcs"}
+    {
+        "_datastore",
+        "_cached_input",
+        "_graph",
+        "_passdown",
+        "_steps",
+        "_input_refs",
+        "_loaded_refs",
+        "_step_funcs",
+    }
 )
 #: Internal artifacts ``merge_artifacts`` never merges.
 INTERNAL_ARTIFACTS = frozenset({"_foreach_values", "_unbounded_foreach", "_control_mapper_tasks"})
@@ -78,9 +87,7 @@ class FlowSpec:
             self.__dict__[name] = value
             self.__dict__.setdefault("_loaded_refs", {})[name] = (value, ds.ref(name))
             return value
-        raise AttributeError(
-            "Flow %s has no attribute '%s'" % (type(self).__name__, name)
-        )
+        raise AttributeError(f"Flow {type(self).__name__} has no attribute '{name}'")
 
     @property
     def name(self) -> str:
@@ -88,7 +95,7 @@ class FlowSpec:
 
     def __str__(self) -> str:
         step = self.__dict__.get("_current_step")
-        return "<flow %s step %s>" % (self.name, step) if step else "<flow %s>" % self.name
+        return f"<flow {self.name} step {step}>" if step else f"<flow {self.name}>"
 
     # -- foreach ---------------------------------------------------------------
 
@@ -110,7 +117,7 @@ class FlowSpec:
 
     def _foreach_stack_value(self) -> list[Any]:
         try:
-            return list(getattr(self, "_foreach_stack") or [])
+            return list(self._foreach_stack or [])
         except AttributeError:
             return []
 
@@ -144,11 +151,11 @@ class FlowSpec:
         foreach = kwargs.pop("foreach", None)
         if kwargs:
             raise InvalidNextException(
-                "Step *%s* passes an unknown keyword argument '%s' to self.next()." % (step, next(iter(kwargs)))
+                f"Step *{step}* passes an unknown keyword argument '{next(iter(kwargs))}' to self.next()."
             )
         if self.__dict__.get("_transition") is not None:
             raise InvalidNextException(
-                "Multiple self.next() calls detected in step *%s*. Call self.next() only once." % step
+                f"Multiple self.next() calls detected in step *{step}*. Call self.next() only once."
             )
         funcs = []
         for i, dst in enumerate(dsts):
@@ -162,32 +169,29 @@ class FlowSpec:
         if foreach is not None:
             if not isinstance(foreach, str):
                 raise InvalidNextException(
-                    "Step *%s* has an invalid self.next() transition. The argument to 'foreach' must "
-                    "be a string." % step
+                    f"Step *{step}* has an invalid self.next() transition. The argument to 'foreach' must "
+                    "be a string."
                 )
             if len(dsts) != 1:
                 raise InvalidNextException(
-                    "Step *%s* has an invalid self.next() transition. Specify exactly one target for "
-                    "'foreach'." % step
+                    f"Step *{step}* has an invalid self.next() transition. Specify exactly one target for "
+                    "'foreach'."
                 )
             try:
                 foreach_iter = getattr(self, foreach)
             except AttributeError:
                 raise InvalidNextException(
-                    "Foreach variable *self.%s* in step *%s* does not exist. Check your variable."
-                    % (foreach, step)
+                    f"Foreach variable *self.{foreach}* in step *{step}* does not exist. Check your variable."
                 ) from None
             try:
                 values = [foreach_item_value(item) for item in foreach_iter]
             except Exception as e:
                 raise InvalidNextException(
-                    "Foreach variable *self.%s* in step *%s* is not iterable. Please check details: %s"
-                    % (foreach, step, e)
+                    f"Foreach variable *self.{foreach}* in step *{step}* is not iterable. Please check details: {e}"
                 ) from None
             if not values:
                 raise InvalidNextException(
-                    "Foreach iterator over *%s* in step *%s* produced zero splits. Check your variable."
-                    % (foreach, step)
+                    f"Foreach iterator over *{foreach}* in step *{step}* produced zero splits. Check your variable."
                 )
             self._foreach_var = foreach
             self._foreach_values = values
@@ -197,8 +201,8 @@ class FlowSpec:
             expected = graph[step].out_funcs
             if funcs != expected:
                 raise InvalidNextException(
-                    "Step *%s* specified a transition to %s at runtime, but the graph (from the source "
-                    "code) says it goes to %s." % (step, ", ".join(funcs), ", ".join(expected))
+                    "Step *{}* specified a transition to {} at runtime, but the graph (from the source "
+                    "code) says it goes to {}.".format(step, ", ".join(funcs), ", ".join(expected))
                 )
         self._transition = (funcs, foreach)
 
@@ -215,10 +219,12 @@ class FlowSpec:
         graph = self.__dict__.get("_graph")
         if graph is not None and graph[step].type != "join":
             raise MetaflowException(
-                "merge_artifacts can only be called in a join and step *%s* is not a join" % step
+                f"merge_artifacts can only be called in a join and step *{step}* is not a join"
             )
         if exclude and include:
-            raise MetaflowException("`exclude` and `include` are mutually exclusive in merge_artifacts")
+            raise MetaflowException(
+                "`exclude` and `include` are mutually exclusive in merge_artifacts"
+            )
 
         def is_set(var: str) -> bool:
             return var in self.__dict__ or var in self.__dict__.get("_passdown", {})
@@ -240,16 +246,19 @@ class FlowSpec:
         missing = [v for v in include if v not in to_merge and not is_set(v)]
         if unresolved:
             raise UnhandledInMergeArtifactsException(
-                "Step *%s* cannot merge the following artifacts due to them having conflicting values:\n"
-                "[%s].\nTo remedy this issue, be sure to explicitly set those artifacts (using "
-                "self.<artifact_name> = ...) prior to calling merge_artifacts." % (step, ", ".join(unresolved)),
+                "Step *{}* cannot merge the following artifacts due to them having conflicting values:\n"
+                "[{}].\nTo remedy this issue, be sure to explicitly set those artifacts (using "
+                "self.<artifact_name> = ...) prior to calling merge_artifacts.".format(
+                    step, ", ".join(unresolved)
+                ),
                 unresolved,
             )
         if missing:
             raise MissingInMergeArtifactsException(
-                "Step *%s* specifies that [%s] should be merged but [%s] are not present.\nTo remedy this "
-                "issue, make sure that the values specified in only come from at least one branch"
-                % (step, ", ".join(include), ", ".join(missing)),
+                "Step *{}* specifies that [{}] should be merged but [{}] are not present.\nTo remedy this "
+                "issue, make sure that the values specified in only come from at least one branch".format(
+                    step, ", ".join(include), ", ".join(missing)
+                ),
                 missing,
             )
         passdown = self.__dict__.setdefault("_passdown", {})

@@ -28,7 +28,9 @@ def _literal(node: ast.AST) -> Any:
 class DAGNode:
     """One step."""
 
-    def __init__(self, name: str, func: Any, func_ast: ast.FunctionDef, source_file: str, lineno: int) -> None:
+    def __init__(
+        self, name: str, func: Any, func_ast: ast.FunctionDef, source_file: str, lineno: int
+    ) -> None:
         self.name = name
         self.func = func
         self.source_file = source_file
@@ -87,7 +89,9 @@ class DAGNode:
 
     @property
     def info_type(self) -> str:
-        return {"split": "split-static", "foreach": "split-foreach"}.get(self.type or "", self.type or "unknown")
+        return {"split": "split-static", "foreach": "split-foreach"}.get(
+            self.type or "", self.type or "unknown"
+        )
 
 
 class FlowGraph:
@@ -120,8 +124,9 @@ class FlowGraph:
         marked = [n for n, node in self.nodes.items() if getattr(node, attr)]
         if len(marked) > 1:
             raise FlowGraphError(
-                "Only one step can be marked with @step(%s=True); found %s."
-                % (attr[3:-5], ", ".join("*%s*" % m for m in sorted(marked)))
+                "Only one step can be marked with @step({}=True); found {}.".format(
+                    attr[3:-5], ", ".join(f"*{m}*" for m in sorted(marked))
+                )
             )
         if marked:
             return marked[0]
@@ -130,7 +135,9 @@ class FlowGraph:
     def _traverse(self) -> None:
         in_funcs: dict[str, set[str]] = {n: set() for n in self.nodes}
 
-        def traverse(node: DAGNode, seen: list[str], split_parents: list[str], split_branches: list[str]) -> None:
+        def traverse(
+            node: DAGNode, seen: list[str], split_parents: list[str], split_branches: list[str]
+        ) -> None:
             add_branch = False
             if node.name in self.sorted_nodes:
                 self.sorted_nodes.remove(node.name)
@@ -139,7 +146,7 @@ class FlowGraph:
                 node.split_parents = split_parents
                 node.split_branches = split_branches
                 add_branch = True
-                split_parents = split_parents + [node.name]
+                split_parents = [*split_parents, node.name]
             elif node.type == "join":
                 if split_parents:
                     self.nodes[split_parents[-1]].matching_join = node.name
@@ -153,7 +160,12 @@ class FlowGraph:
             for n in node.out_funcs:
                 if n not in seen and n in self.nodes:
                     in_funcs[n].add(node.name)
-                    traverse(self.nodes[n], seen + [n], split_parents, split_branches + ([n] if add_branch else []))
+                    traverse(
+                        self.nodes[n],
+                        [*seen, n],
+                        split_parents,
+                        split_branches + ([n] if add_branch else []),
+                    )
 
         if self.start_step in self.nodes:
             traverse(self.nodes[self.start_step], [], [], [])
@@ -182,52 +194,83 @@ class FlowGraph:
         for node in self:
             if re.search("[^a-z0-9_]", node.name) or node.name[0] == "_":
                 raise self._err(
-                    "Step *%s* has an invalid name. Only lowercase ascii characters, underscores, "
-                    "and digits are allowed." % node.name, node)
-            if node.name in ("name", "next", "input", "index", "cmd", "foreach_stack", "merge_artifacts"):
-                raise self._err("Step name *%s* is a reserved word. Choose another name for the step." % node.name, node)
+                    f"Step *{node.name}* has an invalid name. Only lowercase ascii characters, underscores, "
+                    "and digits are allowed.",
+                    node,
+                )
+            if node.name in (
+                "name",
+                "next",
+                "input",
+                "index",
+                "cmd",
+                "foreach_stack",
+                "merge_artifacts",
+            ):
+                raise self._err(
+                    f"Step name *{node.name}* is a reserved word. Choose another name for the step.",
+                    node,
+                )
         if self.nodes[self.end_step].num_args > 1:
-            raise self._err("The end step *%s* can not be a join step." % self.end_step, self.nodes[self.end_step])
+            raise self._err(
+                f"The end step *{self.end_step}* can not be a join step.", self.nodes[self.end_step]
+            )
         for node in self:
             if node.num_args > 2:
                 raise self._err(
-                    "Step %s has too many arguments. Normal steps take only 'self' as an argument. "
-                    "Join steps take 'self' and 'inputs'." % node.name, node)
+                    f"Step {node.name} has too many arguments. Normal steps take only 'self' as an argument. "
+                    "Join steps take 'self' and 'inputs'.",
+                    node,
+                )
             if node.num_args == 2 and node.type not in ("join",) and node.type != "end":
                 raise self._err(
-                    "Step *%s* is both a join step (it takes an extra argument) and a split step "
+                    f"Step *{node.name}* is both a join step (it takes an extra argument) and a split step "
                     "(it transitions to multiple steps). This is not allowed. Add a new step so that "
-                    "split and join become separate steps." % node.name, node)
+                    "split and join become separate steps.",
+                    node,
+                )
             if node.num_args == 0:
-                raise self._err("Step *%s* is missing the 'self' argument." % node.name, node)
+                raise self._err(f"Step *{node.name}* is missing the 'self' argument.", node)
         for node in self:
             if node.type != "end" and not node.has_tail_next:
                 raise self._err(
-                    "Step *%s* is missing a self.next() transition to the next step. Add a self.next() "
-                    "as the last line in the function." % node.name, node)
+                    f"Step *{node.name}* is missing a self.next() transition to the next step. Add a self.next() "
+                    "as the last line in the function.",
+                    node,
+                )
             if node.type == "end" and node.has_tail_next:
                 raise self._err(
-                    "Step *%s* is the end step but it has a self.next() transition: the end step "
-                    "must not call self.next()." % node.name, node, node.tail_next_lineno)
+                    f"Step *{node.name}* is the end step but it has a self.next() transition: the end step "
+                    "must not call self.next().",
+                    node,
+                    node.tail_next_lineno,
+                )
         for node in self:
             if node.type != "end" and node.invalid_tail_next:
                 raise self._err(
-                    "Step *%s* specifies an invalid self.next() transition. Make sure the self.next() "
+                    f"Step *{node.name}* specifies an invalid self.next() transition. Make sure the self.next() "
                     "expression matches with one of the supported transition types:\n"
                     "  - Linear: self.next(self.step_name)\n"
                     "  - Fan-out: self.next(self.step1, self.step2, ...)\n"
-                    "  - Foreach: self.next(self.step, foreach='variable')" % node.name,
-                    node, node.tail_next_lineno)
+                    "  - Foreach: self.next(self.step, foreach='variable')",
+                    node,
+                    node.tail_next_lineno,
+                )
         for node in self:
             unknown = [n for n in node.out_funcs if n not in self]
             if unknown:
                 raise self._err(
-                    "Step *%s* specifies a self.next() transition to an unknown step, *%s*."
-                    % (node.name, unknown[0]), node, node.tail_next_lineno)
+                    f"Step *{node.name}* specifies a self.next() transition to an unknown step, *{unknown[0]}*.",
+                    node,
+                    node.tail_next_lineno,
+                )
         if self.nodes[self.start_step].in_funcs:
             raise self._err(
-                "The start step *%s* can not have incoming transitions (from *%s*)."
-                % (self.start_step, ", ".join(self.nodes[self.start_step].in_funcs)), self.nodes[self.start_step])
+                "The start step *{}* can not have incoming transitions (from *{}*).".format(
+                    self.start_step, ", ".join(self.nodes[self.start_step].in_funcs)
+                ),
+                self.nodes[self.start_step],
+            )
         self._check_acyclic()
         seen = {self.start_step}
         stack = [self.start_step]
@@ -240,8 +283,10 @@ class FlowGraph:
         if orphans:
             node = self.nodes[orphans[0]]
             raise self._err(
-                "Step *%s* is unreachable from the entry step *%s*. Add self.next(self.%s) in another "
-                "step or remove *%s*." % (node.name, self.start_step, node.name, node.name), node)
+                f"Step *{node.name}* is unreachable from the entry step *{self.start_step}*. Add self.next(self.{node.name}) in another "
+                f"step or remove *{node.name}*.",
+                node,
+            )
         self._check_split_join_balance()
 
     def _err(self, msg: str, node: DAGNode, lineno: int | None = None) -> FlowGraphError:
@@ -253,9 +298,12 @@ class FlowGraph:
             for n in node.out_funcs:
                 if n in seen:
                     raise self._err(
-                        "There is a loop in your flow: *%s*. Break the loop by fixing self.next() "
-                        "transitions." % "->".join(seen + [n]), node, node.tail_next_lineno)
-                check_path(self.nodes[n], seen + [n])
+                        "There is a loop in your flow: *{}*. Break the loop by fixing self.next() "
+                        "transitions.".format("->".join([*seen, n])),
+                        node,
+                        node.tail_next_lineno,
+                    )
+                check_path(self.nodes[n], [*seen, n])
 
         assert self.start_step is not None
         check_path(self.nodes[self.start_step], [self.start_step])
@@ -264,28 +312,38 @@ class FlowGraph:
         def traverse(node: DAGNode, split_stack: list[tuple[str, list[str]]]) -> None:
             new_stack = split_stack
             if node.type in ("split", "foreach"):
-                new_stack = split_stack + [(node.name, node.out_funcs)]
+                new_stack = [*split_stack, (node.name, node.out_funcs)]
             elif node.type == "end":
                 if split_stack:
                     raise self._err(
-                        "The terminal step *%s* was reached before a split started at step(s) *%s* "
-                        "were joined. Add a join step before *%s*."
-                        % (self.end_step, ", ".join(split_stack[-1][1]), self.end_step), node)
+                        "The terminal step *{}* was reached before a split started at step(s) *{}* "
+                        "were joined. Add a join step before *{}*.".format(
+                            self.end_step, ", ".join(split_stack[-1][1]), self.end_step
+                        ),
+                        node,
+                    )
             elif node.type == "join":
                 if not split_stack:
                     raise self._err(
-                        "Step *%s* seems like a join step (it takes an extra input argument) but it is "
-                        "not preceded by a split. Ensure that there is a matching split for every join."
-                        % node.name, node)
+                        f"Step *{node.name}* seems like a join step (it takes an extra input argument) but it is "
+                        "not preceded by a split. Ensure that there is a matching split for every join.",
+                        node,
+                    )
                 roots = split_stack[-1][1]
                 new_stack = split_stack[:-1]
-                resolved = {self.nodes[n].split_branches[-1] for n in node.in_funcs if self.nodes[n].split_branches}
+                resolved = {
+                    self.nodes[n].split_branches[-1]
+                    for n in node.in_funcs
+                    if self.nodes[n].split_branches
+                }
                 if resolved ^ set(roots):
                     raise self._err(
                         "Step *%s* seems like a join step (it takes an extra input argument) but an "
                         "incorrect number of steps (*%s*) lead to it. This join was expecting %d incoming "
                         "paths, starting from split step(s) *%s*."
-                        % (node.name, ", ".join(sorted(resolved)), len(roots), ", ".join(roots)), node)
+                        % (node.name, ", ".join(sorted(resolved)), len(roots), ", ".join(roots)),
+                        node,
+                    )
 
                 def parents(n: str) -> tuple[str, ...]:
                     p = self.nodes[n]
@@ -293,17 +351,22 @@ class FlowGraph:
 
                 if len({parents(n) for n in node.in_funcs}) > 1:
                     raise self._err(
-                        "Step *%s* joins steps from unrelated splits. Ensure that there is a matching "
-                        "join for every split." % node.name, node)
+                        f"Step *{node.name}* joins steps from unrelated splits. Ensure that there is a matching "
+                        "join for every split.",
+                        node,
+                    )
             for n in node.out_funcs:
                 traverse(self.nodes[n], new_stack)
 
         for node in self:
             if node.type in ("linear", "start") and len(node.in_funcs) > 1:
                 raise self._err(
-                    "Step *%s* has more than one incoming transition (from *%s*) but it is not a join "
-                    "step: add an 'inputs' argument (def %s(self, inputs)) to join the branches."
-                    % (node.name, ", ".join(node.in_funcs), node.name), node)
+                    "Step *{}* has more than one incoming transition (from *{}*) but it is not a join "
+                    "step: add an 'inputs' argument (def {}(self, inputs)) to join the branches.".format(
+                        node.name, ", ".join(node.in_funcs), node.name
+                    ),
+                    node,
+                )
         assert self.start_step is not None
         traverse(self.nodes[self.start_step], [])
 
@@ -346,12 +409,18 @@ class FlowGraph:
             return out
 
         assert self.start_step is not None and self.end_step is not None
-        structure = [] if self.start_step == self.end_step else populate_block(self.start_step, self.end_step)
+        structure = (
+            []
+            if self.start_step == self.end_step
+            else populate_block(self.start_step, self.end_step)
+        )
         steps_info[self.end_step] = node_to_dict(self.nodes[self.end_step])
         structure.append(self.end_step)
         return steps_info, structure
 
-    def graph_info(self, parameters: list[dict[str, str]], constants: list[dict[str, str]]) -> dict[str, Any]:
+    def graph_info(
+        self, parameters: list[dict[str, str]], constants: list[dict[str, str]]
+    ) -> dict[str, Any]:
         steps, structure = self.output_steps()
         return {
             "file": os.path.basename(os.path.abspath(sys.argv[0])),
@@ -370,10 +439,10 @@ class FlowGraph:
         out = []
         for name in self.sorted_nodes:
             node = self.nodes[name]
-            out.append("Step *%s*%s" % (name, " (%s)" % node.info_type))
+            out.append("Step *{}*{}".format(name, f" ({node.info_type})"))
             if node.doc:
                 out.append("    " + node.doc.replace("\n", "\n    "))
             if node.out_funcs:
-                out.append("    => %s" % ", ".join(node.out_funcs))
+                out.append("    => {}".format(", ".join(node.out_funcs)))
             out.append("")
         return "\n".join(out)

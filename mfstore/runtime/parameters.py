@@ -20,7 +20,7 @@ class JSONTypeClass:
         try:
             return json.loads(value)
         except ValueError:
-            raise CommandException("%s is not a valid JSON object" % value) from None
+            raise CommandException(f"{value} is not a valid JSON object") from None
 
     def __repr__(self) -> str:
         return "JSON"
@@ -103,7 +103,7 @@ class Parameter:
             raise
         except (TypeError, ValueError):
             raise CommandException(
-                "Invalid value for '--%s': %r is not a valid %s." % (self.name, value, self.type_name)
+                f"Invalid value for '--{self.name}': {value!r} is not a valid {self.type_name}."
             ) from None
         if self.separator and isinstance(out, str):
             return out.split(self.separator)
@@ -116,11 +116,11 @@ class Parameter:
         return default
 
     def __repr__(self) -> str:
-        return "Parameter(%r)" % self.name
+        return f"Parameter({self.name!r})"
 
     # Metaflow lets a Parameter stand in for its value in a few class-level expressions.
     def __str__(self) -> str:
-        return "Parameter(%s)" % self.name
+        return f"Parameter({self.name})"
 
 
 def deploy_time_eval(value: Callable[..., Any]) -> Any:

@@ -18,11 +18,18 @@ def _echo(msg: str) -> None:
 
 def _fail(exc: MetaflowException) -> NoReturn:
     head = getattr(exc, "headline", "")
-    click.echo("%s: %s" % (head, exc) if head and head != "Error" and not isinstance(exc, CommandException) else str(exc), err=True)
+    click.echo(
+        f"{head}: {exc}"
+        if head and head != "Error" and not isinstance(exc, CommandException)
+        else str(exc),
+        err=True,
+    )
     sys.exit(1)
 
 
-def add_production_commands(cli: click.Group, flow_cls: type, param_options: Callable[[Any], Any]) -> None:
+def add_production_commands(
+    cli: click.Group, flow_cls: type, param_options: Callable[[Any], Any]
+) -> None:
     """Attach the ``production`` group to a flow's command line."""
     from .cli import _code_package, get_parameters
 
@@ -31,20 +38,37 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
     def script() -> Path:
         return Path(sys.argv[0]).absolute()
 
-    @cli.group(help="Deploy %s to production (a production namespace in the .mfdb) and trigger it." % flow_name)
+    @cli.group(
+        help=f"Deploy {flow_name} to production (a production namespace in the .mfdb) and trigger it."
+    )
     def production() -> None:
         pass
 
     @production.command(help="Deploy the current code of this flow to production.")
-    @click.option("--authorize", default=None, help="Authorize using this production token. You need this when you "
-                  "are re-deploying an existing flow for the first time. The token is cached in METAFLOW_HOME, so "
-                  "you only need to specify this once.")
-    @click.option("--generate-new-token", is_flag=True, help="Generate a new production token for this flow. This "
-                  "will move the production flow to a new namespace.")
-    @click.option("--new-token", "given_token", default=None, help="Use the given production token for this flow. "
-                  "This will move the production flow to the given namespace.")
+    @click.option(
+        "--authorize",
+        default=None,
+        help="Authorize using this production token. You need this when you "
+        "are re-deploying an existing flow for the first time. The token is cached in METAFLOW_HOME, so "
+        "you only need to specify this once.",
+    )
+    @click.option(
+        "--generate-new-token",
+        is_flag=True,
+        help="Generate a new production token for this flow. This "
+        "will move the production flow to a new namespace.",
+    )
+    @click.option(
+        "--new-token",
+        "given_token",
+        default=None,
+        help="Use the given production token for this flow. "
+        "This will move the production flow to the given namespace.",
+    )
     @click.pass_obj
-    def create(state: Any, authorize: str | None, generate_new_token: bool, given_token: str | None) -> None:
+    def create(
+        state: Any, authorize: str | None, generate_new_token: bool, given_token: str | None
+    ) -> None:
         from mfstore import production as prod
 
         from .events import flow_triggers
@@ -53,32 +77,62 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
         try:
             state.graph.check()
         except MetaflowException as exc:
-            click.echo("Validity checker found an issue: %s" % exc, err=True)
+            click.echo(f"Validity checker found an issue: {exc}", err=True)
             sys.exit(1)
         if not path.is_file():
-            _fail(CommandException("Cannot find the flow file %s to deploy" % path))
-        triggers = prod.deployed_triggers(flow_triggers(flow_cls), [p.name for _, p in get_parameters(flow_cls)])
-        _echo("Deploying *%s* to production..." % flow_name)
+            _fail(CommandException(f"Cannot find the flow file {path} to deploy"))
+        triggers = prod.deployed_triggers(
+            flow_triggers(flow_cls), [p.name for _, p in get_parameters(flow_cls)]
+        )
+        _echo(f"Deploying *{flow_name}* to production...")
         try:
             dep = prod.deploy(
-                state.store(create=True), flow_name, package=_code_package(path), script_name=path.name,
-                triggers=triggers, authorize=authorize, given_token=given_token,
-                generate_new_token=generate_new_token, echo=_echo,
+                state.store(create=True),
+                flow_name,
+                package=_code_package(path),
+                script_name=path.name,
+                triggers=triggers,
+                authorize=authorize,
+                given_token=given_token,
+                generate_new_token=generate_new_token,
+                echo=_echo,
             )
         except MetaflowException as exc:
             _fail(exc)
-        _echo("Flow *%s* is deployed to production (%s) by *%s*; triggers: %s."
-              % (flow_name, dep.namespace, dep.deployed_by, dep.describe_triggers()))
-        _echo("Run it with `python %s production trigger`." % path.name)
+        _echo(
+            f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by *{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
+        )
+        _echo(f"Run it with `python {path.name} production trigger`.")
 
-    @production.command(help="Run the deployed version of this flow in its production namespace, "
-                        "or send an event (--event) to every deployed flow waiting for it.")
-    @click.option("--event", default=None, help="Send this event: runs every deployed flow with @trigger on it.")
-    @click.option("--payload", multiple=True, help="KEY=VALUE of the event payload (with --event); may repeat.")
-    @click.option("--run-id-file", default=None, help="Write the ID of the production run to the file specified.")
+    @production.command(
+        help="Run the deployed version of this flow in its production namespace, "
+        "or send an event (--event) to every deployed flow waiting for it."
+    )
+    @click.option(
+        "--event",
+        default=None,
+        help="Send this event: runs every deployed flow with @trigger on it.",
+    )
+    @click.option(
+        "--payload",
+        multiple=True,
+        help="KEY=VALUE of the event payload (with --event); may repeat.",
+    )
+    @click.option(
+        "--run-id-file",
+        default=None,
+        help="Write the ID of the production run to the file specified.",
+    )
     @param_options
     @click.pass_obj
-    def trigger(state: Any, /, event: str | None, payload: tuple[str, ...], run_id_file: str | None, **kwargs: Any) -> None:
+    def trigger(
+        state: Any,
+        /,
+        event: str | None,
+        payload: tuple[str, ...],
+        run_id_file: str | None,
+        **kwargs: Any,
+    ) -> None:
         from mfstore import production as prod
 
         params = {}
@@ -89,16 +143,22 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
         try:
             if event is None:
                 if payload:
-                    raise CommandException("--payload goes with --event NAME: pass parameters as --PARAM VALUE instead")
+                    raise CommandException(
+                        "--payload goes with --event NAME: pass parameters as --PARAM VALUE instead"
+                    )
                 store = state.store(create=False) if state.path().exists() else None
                 dep = prod.current_deployment(store, flow_name) if store is not None else None
                 if dep is None:
                     raise prod.not_deployed(flow_name, script().name)
-                _echo("Triggering the deployed *%s* in %s." % (flow_name, dep.namespace))
-                rc, _ = prod.run_deployment(store, dep, params=params, run_id_file=run_id_file, echo=_echo)
+                _echo(f"Triggering the deployed *{flow_name}* in {dep.namespace}.")
+                rc, _ = prod.run_deployment(
+                    store, dep, params=params, run_id_file=run_id_file, echo=_echo
+                )
                 sys.exit(rc)
             if params:
-                raise CommandException("Parameters cannot be given with --event: send them as --payload NAME=VALUE")
+                raise CommandException(
+                    "Parameters cannot be given with --event: send them as --payload NAME=VALUE"
+                )
             data = prod.parse_payload(payload)
             _, results = prod.send_event(state.store(create=True), event, data, _echo)
         except MetaflowException as exc:
@@ -114,16 +174,22 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
 
         deps = prod.current_deployments(state.store(create=False)) if state.path().exists() else []
         if not deps:
-            click.echo("No flow is deployed to production in %s. Deploy one with `python flow.py production create`."
-                       % state.path())
+            click.echo(
+                f"No flow is deployed to production in {state.path()}. Deploy one with `python flow.py production create`."
+            )
             return
         rows = [("flow", "namespace", "deployed by", "deployed at", "triggers")]
-        rows += [(d.flow_id, d.namespace, d.deployed_by, d.deployed_at, d.describe_triggers()) for d in deps]
+        rows += [
+            (d.flow_id, d.namespace, d.deployed_by, d.deployed_at, d.describe_triggers())
+            for d in deps
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
             click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
 
-    @production.command(help="Show what is deployed for this flow (or FLOW) and its deployment history.")
+    @production.command(
+        help="Show what is deployed for this flow (or FLOW) and its deployment history."
+    )
     @click.argument("flow", required=False)
     @click.pass_obj
     def show(state: Any, flow: str | None) -> None:
@@ -134,18 +200,24 @@ def add_production_commands(cli: click.Group, flow_cls: type, param_options: Cal
         history = prod.deployment_history(store, name) if store is not None else []
         if store is None or not history:
             if flow:
-                _fail(CommandException("Unknown flow deployment *%s*: `python flow.py production list` shows the "
-                                       "deployed flows." % name))
+                _fail(
+                    CommandException(
+                        f"Unknown flow deployment *{name}*: `python flow.py production list` shows the "
+                        "deployed flows."
+                    )
+                )
             _fail(prod.not_deployed(name, script().name))
         d = history[0]
-        script_name = store.scalar("SELECT script_name FROM code_packages WHERE sha = ?", (d.code_sha,))
-        click.echo("Flow *%s* is deployed to production." % name)
-        click.echo("    namespace:    %s" % d.namespace)
-        click.echo("    token:        %s" % d.token)
-        click.echo("    deployed by:  %s" % d.deployed_by)
-        click.echo("    deployed at:  %s" % d.deployed_at)
-        click.echo("    code package: %s (%s)" % (d.code_sha, script_name))
-        click.echo("    triggers:     %s" % d.describe_triggers())
+        script_name = store.scalar(
+            "SELECT script_name FROM code_packages WHERE sha = ?", (d.code_sha,)
+        )
+        click.echo(f"Flow *{name}* is deployed to production.")
+        click.echo(f"    namespace:    {d.namespace}")
+        click.echo(f"    token:        {d.token}")
+        click.echo(f"    deployed by:  {d.deployed_by}")
+        click.echo(f"    deployed at:  {d.deployed_at}")
+        click.echo(f"    code package: {d.code_sha} ({script_name})")
+        click.echo(f"    triggers:     {d.describe_triggers()}")
         click.echo("Deployments, newest first:")
         for h in history:
-            click.echo("    %s  %s  %s" % (h.deployed_at, h.namespace, h.deployed_by))
+            click.echo(f"    {h.deployed_at}  {h.namespace}  {h.deployed_by}")

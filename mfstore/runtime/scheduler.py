@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.artifacts import ForeachFrame
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
 
-from mfstore._version import __version__ as MFSTORE_VERSION
-
 from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
-from .task import ArtifactRef, InputSource, TaskSpec, die_with_parent, crash_result, load_result, run_task
+from .task import (
+    ArtifactRef,
+    InputSource,
+    TaskSpec,
+    crash_result,
+    die_with_parent,
+    load_result,
+    run_task,
+)
 
 #: How often buffered log lines of running tasks are written (seconds).
 LOG_FLUSH_SECONDS = 2.0
@@ -33,9 +40,11 @@ LOG_FLUSH_SECONDS = 2.0
 
 def console(msg: str, *, err: bool = False, ts: float | None = None) -> None:
     """Print a runtime line the way Metaflow does: ``<local time ms> <msg>``."""
-    stamp = datetime.fromtimestamp(time.time() if ts is None else ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    stamp = datetime.fromtimestamp(time.time() if ts is None else ts).strftime(
+        "%Y-%m-%d %H:%M:%S.%f"
+    )[:-3]
     stream = sys.stderr if err else sys.stdout
-    stream.write("%s %s\n" % (stamp, msg))
+    stream.write(f"{stamp} {msg}\n")
     stream.flush()
 
 
@@ -43,7 +52,7 @@ def system_info() -> dict[str, str]:
     return {
         "runtime": "dev",
         "python_version": platform.python_version(),
-        "metaflow_version": "mfstore-%s" % MFSTORE_VERSION,
+        "metaflow_version": f"mfstore-{MFSTORE_VERSION}",
     }
 
 
@@ -78,7 +87,9 @@ class Running:
     fds: dict[int, str]
     spec: TaskSpec
     partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
-    lines: dict[str, list[tuple[int, str]]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    lines: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: {"stdout": [], "stderr": []}
+    )
     exit_status: int | None = None
     reaped_at: float | None = None
 
@@ -94,7 +105,7 @@ class StepFailed(Exception):
 
 
 def execution_path(stack: list[ForeachFrame]) -> str:
-    return ",".join("%s:%s" % (f.step, f.index) for f in stack)
+    return ",".join(f"{f.step}:{f.index}" for f in stack)
 
 
 class Runtime:
@@ -162,8 +173,14 @@ class Runtime:
             MetadataEntry("ds-root", self.db_path, attempt=attempt),
         ]
         if p.stack:
-            md.append(MetadataEntry("foreach-stack", ["%s=%s" % (f.var, f.value) for f in p.stack], attempt=attempt))
-            md.append(MetadataEntry("foreach-execution-path", execution_path(p.stack), attempt=attempt))
+            md.append(
+                MetadataEntry(
+                    "foreach-stack", [f"{f.var}={f.value}" for f in p.stack], attempt=attempt
+                )
+            )
+            md.append(
+                MetadataEntry("foreach-execution-path", execution_path(p.stack), attempt=attempt)
+            )
         return md
 
     # -- _parameters -----------------------------------------------------------------
@@ -204,7 +221,7 @@ class Runtime:
             values: list[str | None] = list(done.values) if done.values else [None] * n
             for i in range(n):
                 frame = ForeachFrame(funcs[0], foreach, n, i, values[i])
-                self.queue.append(Pending(funcs[0], [done], done.stack + [frame]))
+                self.queue.append(Pending(funcs[0], [done], [*done.stack, frame]))
             return
         for f in funcs:
             child = self.graph[f]
@@ -225,7 +242,11 @@ class Runtime:
             ctx = tuple((f.step, f.index) for f in done.stack)
             expected = len(split.out_funcs)
             branches = self.graph[done.step].split_branches
-            order = split.out_funcs.index(branches[-1]) if branches and branches[-1] in split.out_funcs else 0
+            order = (
+                split.out_funcs.index(branches[-1])
+                if branches and branches[-1] in split.out_funcs
+                else 0
+            )
             stack = list(done.stack)
         bucket = self.join_buckets.setdefault((join, ctx), [])
         bucket.append((order, done))
@@ -254,12 +275,24 @@ class Runtime:
             ],
         )
         console(
-            "[%s/%s/%s] Cloning results of a previously run task %s/%s/%s"
-            % (self.run.run_number, p.step, task.task_id, self.origin_run_id, p.step, origin["task_id"])
+            "[{}/{}/{}] Cloning results of a previously run task {}/{}/{}".format(
+                self.run.run_number,
+                p.step,
+                task.task_id,
+                self.origin_run_id,
+                p.step,
+                origin["task_id"],
+            )
         )
         return DoneTask(
-            p.step, task.task_id, origin["refs"], p.stack, origin["transition"],
-            origin["num_splits"], origin["values"], cloned=True,
+            p.step,
+            task.task_id,
+            origin["refs"],
+            p.stack,
+            origin["transition"],
+            origin["num_splits"],
+            origin["values"],
+            cloned=True,
         )
 
     # -- the loop --------------------------------------------------------------------
@@ -337,7 +370,7 @@ class Runtime:
                 os.setpgid(0, 0)
                 die_with_parent(parent_pid)
                 signal.set_wakeup_fd(-1)
-                for fd in list(self.fd_owner) + [r_out, r_err, self.wake_r, self.wake_w]:
+                for fd in [*list(self.fd_owner), r_out, r_err, self.wake_r, self.wake_w]:
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 devnull = os.open(os.devnull, os.O_RDONLY)
@@ -347,8 +380,12 @@ class Runtime:
                 os.close(w_out)
                 os.close(w_err)
                 sys.stdin = open(0, closefd=False)
-                sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
-                sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
+                sys.stdout = open(
+                    1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
+                )
+                sys.stderr = open(
+                    2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
+                )
                 code = run_task(self.flow_cls, self.graph, self.graph_info, spec)
             except BaseException:
                 with contextlib.suppress(BaseException):
@@ -366,7 +403,7 @@ class Runtime:
             os.set_blocking(fd, False)
             self.fd_owner[fd] = r
             self.selector.register(fd, selectors.EVENT_READ)
-        console("%s Task is starting%s." % (r.prefix, " (retry)" if p.attempt else ""))
+        console("{} Task is starting{}.".format(r.prefix, " (retry)" if p.attempt else ""))
 
     def poll(self) -> None:
         for key, _ in self.selector.select(timeout=0.5):
@@ -436,7 +473,7 @@ class Runtime:
             r.lines[stream].append((ts, line))
             out.append(line)
         stamp = datetime.fromtimestamp(ts / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        sys.stdout.write("".join("%s %s %s\n" % (stamp, r.prefix, line) for line in out))
+        sys.stdout.write("".join(f"{stamp} {r.prefix} {line}\n" for line in out))
         sys.stdout.flush()
 
     def _close_fd(self, fd: int) -> None:
@@ -469,10 +506,15 @@ class Runtime:
             if os.WIFSIGNALED(status):
                 why = "Task process was killed by signal %d" % os.WTERMSIG(status)
             else:
-                why = "Task process exited with code %d without reporting a result" % os.WEXITSTATUS(status)
-            console("%s %s." % (r.prefix, why))
+                why = (
+                    "Task process exited with code %d without reporting a result"
+                    % os.WEXITSTATUS(status)
+                )
+            console(f"{r.prefix} {why}.")
             result = crash_result(why + " (os._exit, a crash or out of memory?)")
-        self.writer.end_attempt(t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success)
+        self.writer.end_attempt(
+            t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
+        )
         if result.task_ok and result.transition and result.transition[1]:
             if (result.foreach_num_splits or 0) > self.max_num_splits:
                 console(
@@ -484,21 +526,28 @@ class Runtime:
                 return
         if result.task_ok:
             if result.transition and result.transition[1]:
-                console("%s Foreach yields %s child steps." % (r.prefix, result.foreach_num_splits))
-            console("%s Task finished successfully." % r.prefix)
+                console(f"{r.prefix} Foreach yields {result.foreach_num_splits} child steps.")
+            console(f"{r.prefix} Task finished successfully.")
             self.schedule_children(
-                DoneTask(p.step, t.task_id, result.refs, p.stack, result.transition,
-                         result.foreach_num_splits, result.foreach_values)
+                DoneTask(
+                    p.step,
+                    t.task_id,
+                    result.refs,
+                    p.stack,
+                    result.transition,
+                    result.foreach_num_splits,
+                    result.foreach_values,
+                )
             )
             return
         if crashed:
-            console("%s Task failed." % r.prefix)
+            console(f"{r.prefix} Task failed.")
         node = self.graph[p.step]
         max_retries = max_retries_of(node.func)
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
-            console("%s Sleeping 0 minutes before the next retry" % r.prefix)
+            console(f"{r.prefix} Sleeping 0 minutes before the next retry")
             self.queue.appendleft(Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback))
             return
         self.failed.append((p.step, t.task_id))

@@ -27,7 +27,13 @@ from .decorators import get_decorator
 from .flowspec import EPHEMERAL, FlowSpec, Inputs
 
 #: Types whose value is rebuilt from ``value_json`` without reading the blob.
-_JSON_SCALARS = {"builtins.int", "builtins.str", "builtins.float", "builtins.bool", "builtins.NoneType"}
+_JSON_SCALARS = {
+    "builtins.int",
+    "builtins.str",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.NoneType",
+}
 _IMMUTABLE = (int, str, float, bool, bytes, frozenset, type(None))
 
 
@@ -120,7 +126,7 @@ class InputDatastore:
         ref = self.refs[name]
         if ref.type in _JSON_SCALARS and ref.value_json is not None:
             return json.loads(ref.value_json)
-        return loads(self.blobs.get(ref.sha, "%s/%s/%s" % (self.step_name, self.task_id, name)))
+        return loads(self.blobs.get(ref.sha, f"{self.step_name}/{self.task_id}/{name}"))
 
 
 class BlobReader:
@@ -172,13 +178,17 @@ def _prepare_child_process(spec: TaskSpec) -> None:
             pass
 
 
-def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], spec: TaskSpec) -> int:
+def run_task(
+    flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], spec: TaskSpec
+) -> int:
     """Run one attempt in this (child) process; write the TaskResult; return the exit code."""
     _prepare_child_process(spec)
     node = graph[spec.step_name]
     blobs = BlobReader(spec.db_path)
     flow = flow_cls.__new__(flow_cls)
-    flow.__dict__.update(_datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={})
+    flow.__dict__.update(
+        _datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={}
+    )
     params = [p["name"] for p in graph_info["parameters"]]
     current._set_env(
         flow_name=spec.flow_name,
@@ -202,7 +212,13 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
         flows = []
         for ds in stores:
             f = flow_cls.__new__(flow_cls)
-            f.__dict__.update(_datastore=ds, _cached_input={}, _passdown={}, _graph=graph, _current_step=ds.step_name)
+            f.__dict__.update(
+                _datastore=ds,
+                _cached_input={},
+                _passdown={},
+                _graph=graph,
+                _current_step=ds.step_name,
+            )
             flows.append(f)
         inputs_obj = Inputs(flows)
         # Parameters (and class constants) come from the first input, as in Metaflow.
@@ -246,8 +262,7 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
             func()
         if node.type != "end" and flow.__dict__.get("_transition") is None:
             raise MetaflowException(
-                "Step *%s* did not call self.next(): add self.next(...) as the last line of the step."
-                % spec.step_name
+                f"Step *{spec.step_name}* did not call self.next(): add self.next(...) as the last line of the step."
             )
         if catch is not None and catch.attributes.get("var"):
             flow.__dict__[catch.attributes["var"]] = None
@@ -257,9 +272,9 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
         if catch is not None and spec.attempt >= spec.max_retries:
             text = _user_traceback(ex)
             if catch.attributes.get("print_exception", True):
-                print("@catch caught an exception from %s" % flow)
+                print(f"@catch caught an exception from {flow}")
                 for line in text.splitlines():
-                    print(">  %s" % line)
+                    print(f">  {line}")
             flow.__dict__["_transition"] = (list(node.out_funcs), None)
             if catch.attributes.get("var"):
                 wrapper = MetaflowExceptionWrapper(ex)
@@ -272,8 +287,8 @@ def run_task(flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], s
             flow.__dict__["_task_ok"] = False
             flow.__dict__["_exception"] = wrapper
             # Metaflow's layout: the exception's headline, the traceback, "Task failed."
-            print("%s failed:" % flow, file=sys.stderr)
-            print("    %s" % getattr(ex, "headline", "Internal error"), file=sys.stderr)
+            print(f"{flow} failed:", file=sys.stderr)
+            print("    {}".format(getattr(ex, "headline", "Internal error")), file=sys.stderr)
             sys.stderr.write(wrapper.stacktrace)
             print("\nTask failed.", file=sys.stderr)
     result = _persist(flow, stores, is_join)
@@ -292,7 +307,10 @@ _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 def _user_traceback(ex: BaseException) -> str:
     """The traceback without the runtime's own frames (they start every stack)."""
     tb = ex.__traceback__
-    while tb is not None and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _RUNTIME_DIR:
+    while (
+        tb is not None
+        and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) == _RUNTIME_DIR
+    ):
         if tb.tb_next is None:
             break
         tb = tb.tb_next
@@ -319,7 +337,7 @@ def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> Tas
         try:
             art = prepare_artifact(value)
         except Exception as exc:
-            failed_pickle.append("%s (%s)" % (name, exc))
+            failed_pickle.append(f"{name} ({exc})")
             continue
         artifacts[name] = art
         refs[name] = ArtifactRef(art.sha, art.type, art.value_json)
@@ -335,9 +353,11 @@ def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> Tas
     if failed_pickle and task_ok:
         # An artifact that cannot be stored fails the task, like Metaflow's pickling error.
         try:
-            raise MetaflowException("Cannot pickle artifact(s): %s" % ", ".join(failed_pickle))
+            raise MetaflowException(
+                "Cannot pickle artifact(s): {}".format(", ".join(failed_pickle))
+            )
         except MetaflowException as exc:
-            print("%s failed:" % flow, file=sys.stderr)
+            print(f"{flow} failed:", file=sys.stderr)
             traceback.print_exc()
             wrapper = MetaflowExceptionWrapper(exc)
         task_ok = False
@@ -376,4 +396,3 @@ def load_result(path: str) -> TaskResult | None:
             return pickle.load(fh)  # type: ignore[no-any-return]
     except (OSError, EOFError, pickle.UnpicklingError):
         return None
-

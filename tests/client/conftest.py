@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,7 +12,6 @@ import pytest
 
 from mfstore import provider
 from mfstore.client import _object
-import importlib
 
 ns_mod = importlib.import_module("mfstore.client.namespace")
 from mfstore.store import Store
@@ -30,7 +30,13 @@ GRAPH = {
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("MFSTORE_DB", "MFSTORE_NAMESPACE", "METAFLOW_PRODUCTION_TOKEN", "SUDO_USER", "USERNAME"):
+    for var in (
+        "MFSTORE_DB",
+        "MFSTORE_NAMESPACE",
+        "METAFLOW_PRODUCTION_TOKEN",
+        "SUDO_USER",
+        "USERNAME",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("METAFLOW_USER", "alice")
     ns_mod._reset()
@@ -71,39 +77,75 @@ class History:
         """A linear run start -> end_step; ``status`` successful / failed / running."""
         w = self.writer
         if system_tags is None:
-            system_tags = ["user:%s" % user] if user else []
+            system_tags = [f"user:{user}"] if user else []
         t0 = self.tick() if ts is None else ts
         run = w.begin_run(
-            flow, user_name=user, user_tags=tags, system_tags=[*system_tags, "runtime:dev"],
-            run_number=run_number, ts_epoch=t0, end_step=end_step,
-            origin_run_number=origin_run_number, code_sha=code_sha,
+            flow,
+            user_name=user,
+            user_tags=tags,
+            system_tags=[*system_tags, "runtime:dev"],
+            run_number=run_number,
+            ts_epoch=t0,
+            end_step=end_step,
+            origin_run_number=origin_run_number,
+            code_sha=code_sha,
         )
         graph = dict(GRAPH, end_step=end_step)
         graph["steps"] = {
             "start": {"name": "start", "type": "start", "next": [end_step]},
             end_step: {"name": end_step, "type": "end", "next": []},
         }
-        params = w.add_task(run, "_parameters", "0", ts_epoch=t0, metadata=[
-            MetadataEntry("start_step", "start", "graph_structure", None, t0),
-            MetadataEntry("end_step", end_step, "graph_structure", None, t0),
-        ])
+        params = w.add_task(
+            run,
+            "_parameters",
+            "0",
+            ts_epoch=t0,
+            metadata=[
+                MetadataEntry("start_step", "start", "graph_structure", None, t0),
+                MetadataEntry("end_step", end_step, "graph_structure", None, t0),
+            ],
+        )
         w.begin_attempt(params, 0, ts_epoch=t0)
-        w.end_attempt(params, 0, artifacts=prepare_artifacts({"name": flow}), task_ok=True, success=True, ts_epoch=t0)
+        w.end_attempt(
+            params,
+            0,
+            artifacts=prepare_artifacts({"name": flow}),
+            task_ok=True,
+            success=True,
+            ts_epoch=t0,
+        )
         steps = ["start", end_step]
         for i, step in enumerate(steps):
             ts_step = t0 + 10 * (i + 1)
             task = w.add_task(run, step, ts_epoch=ts_step)
-            w.begin_attempt(task, 0, ts_epoch=ts_step, metadata=[MetadataEntry("attempt", "0", "attempt", 0, ts_step)])
-            w.add_log_lines(task, 0, "stdout", [(ts_step * 1000 + 1, "hello from %s" % step)])
+            w.begin_attempt(
+                task,
+                0,
+                ts_epoch=ts_step,
+                metadata=[MetadataEntry("attempt", "0", "attempt", 0, ts_step)],
+            )
+            w.add_log_lines(task, 0, "stdout", [(ts_step * 1000 + 1, f"hello from {step}")])
             last = step == end_step
             if last and status == "running":
                 break
             failed = last and status == "failed"
-            art = {"name": flow, "_graph_info": graph, "_task_ok": not failed, "_success": not failed, "step_no": i}
+            art = {
+                "name": flow,
+                "_graph_info": graph,
+                "_task_ok": not failed,
+                "_success": not failed,
+                "step_no": i,
+            }
             if values:
                 art.update(values)
-            w.end_attempt(task, 0, artifacts=prepare_artifacts(art), task_ok=not failed, success=not failed,
-                          ts_epoch=ts_step + 5)
+            w.end_attempt(
+                task,
+                0,
+                artifacts=prepare_artifacts(art),
+                task_ok=not failed,
+                success=not failed,
+                ts_epoch=ts_step + 5,
+            )
         if status != "running":
             w.end_run(run, successful=status == "successful", ts_epoch=t0 + 100, checkpoint=False)
         return run

@@ -23,12 +23,22 @@ def test_client_members_documented():
     from mfstore import DataArtifact, Flow, Metaflow, MetaflowCode, MetaflowData, Run, Step, Task
     from mfstore.client import MetaflowTrigger
 
-    for cls in (Metaflow, Flow, Run, Step, Task, DataArtifact, MetaflowData, MetaflowCode, MetaflowTrigger):
+    for cls in (
+        Metaflow,
+        Flow,
+        Run,
+        Step,
+        Task,
+        DataArtifact,
+        MetaflowData,
+        MetaflowCode,
+        MetaflowTrigger,
+    ):
         for name, member in vars(cls).items():
             if name.startswith("_") and name not in ("__iter__", "__getitem__", "__contains__"):
                 continue
             if callable(member) or isinstance(member, property):
-                assert (member.__doc__ or "").strip(), "%s.%s" % (cls.__name__, name)
+                assert (member.__doc__ or "").strip(), f"{cls.__name__}.{name}"
 
 
 def test_cold_import_is_light():

@@ -14,7 +14,8 @@ def test_corrupt_chunk_names_the_artifact(history):
     y = DataArtifact(r.pathspec + "/end/2/y")
     with history.store.write():
         history.store.execute(
-            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (b"garbage", x.sha))
+            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (b"garbage", x.sha)
+        )
     with pytest.raises(MetaflowDataCorruption) as e:
         x.data
     assert r.pathspec + "/end/2/x" in str(e.value)
@@ -33,7 +34,12 @@ def test_reading_one_artifact_reads_only_its_blob(history):
         assert art.data == 1
     finally:
         history_store.conn.exec_trace = None
-    shas = {v for _, b in seen for v in (b.values() if isinstance(b, dict) else b or ()) if isinstance(v, str) and len(v) == 40}
+    shas = {
+        v
+        for _, b in seen
+        for v in (b.values() if isinstance(b, dict) else b or ())
+        if isinstance(v, str) and len(v) == 40
+    }
     assert shas == {art.sha}
 
 

@@ -23,7 +23,11 @@ from mfstore.writer import MetadataEntry, prepare_artifacts
         (Run, "A", "Expects Run('FlowName/RunID')"),
         (Step, "A/1", "Expects Step('FlowName/RunID/StepName')"),
         (Task, "A/1/s", "Expects Task('FlowName/RunID/StepName/TaskID')"),
-        (DataArtifact, "A/1/s/1", "Expects DataArtifact('FlowName/RunID/StepName/TaskID/ArtifactName')"),
+        (
+            DataArtifact,
+            "A/1/s/1",
+            "Expects DataArtifact('FlowName/RunID/StepName/TaskID/ArtifactName')",
+        ),
     ],
 )
 def test_pathspec_arity_errors(history, cls, arg, message):
@@ -38,13 +42,19 @@ def test_not_found_messages(history):
         Flow("Nope")
     with pytest.raises(MetaflowNotFound, match=r"^Run\('HelloFlow/123'\) does not exist$"):
         Run("HelloFlow/123")
-    with pytest.raises(MetaflowNotFound, match=r"^Task\('HelloFlow/1/start/1', attempt=2\) does not exist$"):
+    with pytest.raises(
+        MetaflowNotFound, match=r"^Task\('HelloFlow/1/start/1', attempt=2\) does not exist$"
+    ):
         Task("HelloFlow/1/start/1", attempt=2)
 
 
 @pytest.mark.parametrize(
     "attempt, message",
-    [("x", "Attempt can only be an integer"), (-1, "Attempt can only be non-negative"), (6, "Attempt can only be smaller than 6")],
+    [
+        ("x", "Attempt can only be an integer"),
+        (-1, "Attempt can only be non-negative"),
+        (6, "Attempt can only be smaller than 6"),
+    ],
 )
 def test_attempt_validation(history, attempt, message):
     r = history.run()
@@ -56,16 +66,20 @@ def test_attempt_validation(history, attempt, message):
 def test_attempt_only_for_task_and_artifact(history):
     r = history.run()
     for cls, p in ((Run, r.pathspec), (Step, r.pathspec + "/start"), (Flow, "HelloFlow")):
-        with pytest.raises(MetaflowNotFound, match="^Attempts can only be specified for Task or DataArtifact$"):
+        with pytest.raises(
+            MetaflowNotFound, match="^Attempts can only be specified for Task or DataArtifact$"
+        ):
             cls(p, attempt=0)
-    assert str(Task(r.pathspec + "/start/1", attempt=0)) == "Task('%s/start/1', attempt=0)" % r.pathspec
+    assert (
+        str(Task(r.pathspec + "/start/1", attempt=0)) == f"Task('{r.pathspec}/start/1', attempt=0)"
+    )
 
 
 def test_identity_members(history):
     r = history.run(tags=["t1"])
     run = Run(r.pathspec)
     assert run.id == r.run_number and isinstance(run.id, str)
-    assert str(run) == repr(run) == "Run('%s')" % r.pathspec
+    assert str(run) == repr(run) == f"Run('{r.pathspec}')"
     comps = run.path_components
     comps.append("x")
     assert run.path_components == ["HelloFlow", r.run_number]
@@ -125,7 +139,10 @@ def test_steps_order_and_parameters_hidden(history):
     assert "_parameters" in run
     params = run["_parameters"].task
     assert params.id == "0" and params["name"].data == "HelloFlow"
-    assert {k: params.metadata_dict[k] for k in ("start_step", "end_step")} == {"start_step": "start", "end_step": "end"}
+    assert {k: params.metadata_dict[k] for k in ("start_step", "end_step")} == {
+        "start_step": "start",
+        "end_step": "end",
+    }
     assert "nope" not in run
     with pytest.raises(KeyError):
         run["nope"]
@@ -204,16 +221,31 @@ def test_metadata_and_attempts(history):
     r = history.run(status="running")
     w = history.writer
     task = w.add_task(r, "retry", ts_epoch=10**12)
-    w.begin_attempt(task, 0, ts_epoch=10**12, metadata=[MetadataEntry("attempt", "0", "attempt", 0, 10**12)])
+    w.begin_attempt(
+        task, 0, ts_epoch=10**12, metadata=[MetadataEntry("attempt", "0", "attempt", 0, 10**12)]
+    )
     w.add_log_lines(task, 0, "stdout", [(10**15, "first try")])
     w.add_log_lines(task, 0, "stderr", [(10**15 + 1, "boom")])
-    w.end_attempt(task, 0, artifacts=prepare_artifacts({"v": 0, "_task_ok": False}), task_ok=False, success=False,
-                  ts_epoch=10**12 + 1)
-    w.begin_attempt(task, 1, ts_epoch=10**12 + 2, metadata=[
-        MetadataEntry("attempt", "1", "attempt", 1, 10**12 + 2),
-        MetadataEntry("foreach-stack", ["outer=2", "inner=y"], "foreach-stack", 1, 10**12 + 2),
-    ])
-    w.add_log_lines(task, 1, "stdout", [(10**15 + 5, "second try"), (10**15 + 3, "early")], source="runtime")
+    w.end_attempt(
+        task,
+        0,
+        artifacts=prepare_artifacts({"v": 0, "_task_ok": False}),
+        task_ok=False,
+        success=False,
+        ts_epoch=10**12 + 1,
+    )
+    w.begin_attempt(
+        task,
+        1,
+        ts_epoch=10**12 + 2,
+        metadata=[
+            MetadataEntry("attempt", "1", "attempt", 1, 10**12 + 2),
+            MetadataEntry("foreach-stack", ["outer=2", "inner=y"], "foreach-stack", 1, 10**12 + 2),
+        ],
+    )
+    w.add_log_lines(
+        task, 1, "stdout", [(10**15 + 5, "second try"), (10**15 + 3, "early")], source="runtime"
+    )
     t = Task(task.pathspec)
     # artifacts from the latest *done* attempt, logs from the latest *started*
     assert t.current_attempt == 1
@@ -222,8 +254,12 @@ def test_metadata_and_attempts(history):
     assert t.stdout_size == len("early\nsecond try\n")
     assert t.stderr == "" and t.stderr_size == 0
     lines = list(t.loglines("stdout"))
-    assert lines[0] == (datetime(1970, 1, 1) + (datetime.fromtimestamp(0, tz=None) - datetime.fromtimestamp(0)) +
-                        __import__("datetime").timedelta(microseconds=10**15 + 3), "early")
+    assert lines[0] == (
+        datetime(1970, 1, 1)
+        + (datetime.fromtimestamp(0, tz=None) - datetime.fromtimestamp(0))
+        + __import__("datetime").timedelta(microseconds=10**15 + 3),
+        "early",
+    )
     assert lines[0][0].tzinfo is None
     assert list(t.loglines("stdout", as_unicode=False))[1][1] == b"second try"
     md = t.metadata_dict
@@ -240,7 +276,9 @@ def test_metadata_and_attempts(history):
     assert list(t1) == [] and t1.finished is False and t1.finished_at is None
     # a non-existent attempt constructs an empty task
     t4 = Task(task.pathspec, attempt=4)
-    assert list(t4) == [] and t4.metadata_dict == {} and t4.successful is False and t4.stdout == "\n"
+    assert (
+        list(t4) == [] and t4.metadata_dict == {} and t4.successful is False and t4.stdout == "\n"
+    )
     assert t4.current_attempt == 4
 
 
@@ -255,9 +293,19 @@ def test_exception_and_index(history):
         wrapper = MetaflowExceptionWrapper(exc)
     from mfstore.artifacts import ForeachFrame
 
-    w.end_attempt(task, 0, artifacts=prepare_artifacts({
-        "_exception": wrapper, "_foreach_stack": [ForeachFrame("start", "items", 3, 2, "c")],
-    }), task_ok=False, success=False, ts_epoch=10**12 + 1)
+    w.end_attempt(
+        task,
+        0,
+        artifacts=prepare_artifacts(
+            {
+                "_exception": wrapper,
+                "_foreach_stack": [ForeachFrame("start", "items", 3, 2, "c")],
+            }
+        ),
+        task_ok=False,
+        success=False,
+        ts_epoch=10**12 + 1,
+    )
     t = Task(task.pathspec)
     assert t.exception.type == "builtins.ValueError" and t.exception.exception == "bad value"
     assert "ValueError" in str(t.exception)
@@ -267,18 +315,30 @@ def test_exception_and_index(history):
 def test_foreach_lineage(history):
     r = history.run(status="running")
     w = history.writer
-    graph = {"start_step": "start", "end_step": "end", "steps": {
-        "split": {"type": "split-foreach", "next": ["work"]},
-        "work": {"type": "linear", "next": ["join"]},
-        "join": {"type": "join", "next": ["end"]},
-    }}
+    graph = {
+        "start_step": "start",
+        "end_step": "end",
+        "steps": {
+            "split": {"type": "split-foreach", "next": ["work"]},
+            "work": {"type": "linear", "next": ["join"]},
+            "join": {"type": "join", "next": ["end"]},
+        },
+    }
+
     def task(step, path=None):
         t = w.add_task(r, step, ts_epoch=10**12)
         w.begin_attempt(t, 0, ts_epoch=10**12)
         md = [MetadataEntry("foreach-execution-path", path, attempt=0)] if path else []
-        w.end_attempt(t, 0, artifacts=prepare_artifacts({"_graph_info": graph}), task_ok=True, success=True,
-                      metadata=md)
+        w.end_attempt(
+            t,
+            0,
+            artifacts=prepare_artifacts({"_graph_info": graph}),
+            task_ok=True,
+            success=True,
+            metadata=md,
+        )
         return t
+
     split = task("split")
     works = [task("work", "split:%d" % i) for i in range(3)]
     join = task("join")
@@ -298,7 +358,8 @@ def test_resume_origins(history):
     w = history.writer
     new = history.run(origin_run_number=origin.run_number)
     start_pk = history.store.scalar(
-        "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = 'start'", (origin.run_pk,))
+        "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = 'start'", (origin.run_pk,)
+    )
     clone = w.clone_task(new, start_pk, task_id="7")
     run = Run(new.pathspec)
     assert run.origin_pathspec == origin.pathspec
@@ -317,7 +378,9 @@ def test_code_package(history):
         info = tarfile.TarInfo("flow.py")
         info.size = len(src)
         tar.addfile(info, io.BytesIO(src))
-    sha = history.writer.put_code_package(buf.getvalue(), script_name="flow.py", info={"python": "3.11"})
+    sha = history.writer.put_code_package(
+        buf.getvalue(), script_name="flow.py", info={"python": "3.11"}
+    )
     r = history.run(code_sha=sha)
     code = Run(r.pathspec).code
     assert code.script_name == "flow.py" and code.flowspec == src.decode()
@@ -333,10 +396,18 @@ def test_code_package(history):
 def test_trigger(history):
     up = history.run("UpFlow")
     r = history.run()
-    history.writer.add_trigger_events(Run(r.pathspec)._row and r, [
-        {"name": "metaflow.UpFlow.end", "event_id": up.pathspec + "/end/2", "type": "run", "ts_epoch": 5000,
-         "pathspec": up.pathspec},
-    ])
+    history.writer.add_trigger_events(
+        Run(r.pathspec)._row and r,
+        [
+            {
+                "name": "metaflow.UpFlow.end",
+                "event_id": up.pathspec + "/end/2",
+                "type": "run",
+                "ts_epoch": 5000,
+                "pathspec": up.pathspec,
+            },
+        ],
+    )
     trig = Run(r.pathspec).trigger
     assert trig.event.name == "metaflow.UpFlow.end" and trig.event.type == "run"
     assert trig.event.timestamp == datetime.fromtimestamp(5)
@@ -344,7 +415,9 @@ def test_trigger(history):
     assert "UpFlow" in trig and "Other" not in trig
     assert len(trig.events) == 1 and list(trig) == trig.events
     r2 = history.run()
-    history.writer.add_trigger_events(r2, [{"name": "data_ready", "event_id": "e1", "ts_epoch": 7000}])
+    history.writer.add_trigger_events(
+        r2, [{"name": "data_ready", "event_id": "e1", "ts_epoch": 7000}]
+    )
     t2 = Run(r2.pathspec).trigger
     assert t2.runs is None and t2.run is None and t2["data_ready"].id == "e1"
     assert Run(history.run().pathspec).trigger is None
@@ -353,8 +426,13 @@ def test_trigger(history):
 def test_pickle_roundtrip_keeps_namespace(history):
     r = history.run()
     namespace("user:alice")
-    for obj in (Flow("HelloFlow"), Run(r.pathspec), Step(r.pathspec + "/start"), Task(r.pathspec + "/start/1", attempt=0),
-                DataArtifact(r.pathspec + "/start/1/step_no")):
+    for obj in (
+        Flow("HelloFlow"),
+        Run(r.pathspec),
+        Step(r.pathspec + "/start"),
+        Task(r.pathspec + "/start/1", attempt=0),
+        DataArtifact(r.pathspec + "/start/1/step_no"),
+    ):
         state = obj.__getstate__()
         assert state["version"] == "2.12.27" and state["data"][3] == "user:alice"
         copy = pickle.loads(pickle.dumps(obj))

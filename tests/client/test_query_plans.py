@@ -37,8 +37,21 @@ def test_plans_use_indexes(history, sql_params):
         history.run(user=("alice", "bob")[i % 2], tags=[("a", "b", "c")[i % 3]])
     plan = _plan(history.store, *sql_params)
     text = " | ".join(plan)
-    assert not any(step.startswith(("SCAN r", "SCAN runs", "SCAN t ", "SCAN tasks", "SCAN a ", "SCAN artifacts",
-                                    "SCAN metadata", "SCAN log_lines")) for step in plan), text
+    assert not any(
+        step.startswith(
+            (
+                "SCAN r",
+                "SCAN runs",
+                "SCAN t ",
+                "SCAN tasks",
+                "SCAN a ",
+                "SCAN artifacts",
+                "SCAN metadata",
+                "SCAN log_lines",
+            )
+        )
+        for step in plan
+    ), text
     assert "USING" in text or "PRIMARY KEY" in text, text
 
 

@@ -42,7 +42,10 @@ def test_errors(run):
         (lambda: run.add_tag("x" * 501), "Tag is too long 501 > 500"),
         (lambda: run.add_tag("\ud800"), "Tags must be UTF-8 encodable"),
         (lambda: run.add_tag(123), "tags_to_add must be iterable"),
-        (lambda: run.remove_tag("user:alice"), "Cannot remove a tag that is an existing system tag (['user:alice'])"),
+        (
+            lambda: run.remove_tag("user:alice"),
+            "Cannot remove a tag that is an existing system tag (['user:alice'])",
+        ),
     ]
     for call, message in cases:
         with pytest.raises(MetaflowTaggingError) as e:

@@ -17,6 +17,7 @@ Normalization:
 * timestamps are never recorded, only whether they are None.
 * every property read is guarded: an exception becomes {"error": ClassName, "message": ...}.
 """
+
 import importlib
 import json
 import os
@@ -58,11 +59,14 @@ def norm(s):
         if r and r not in ("/", "."):
             s = s.replace(r, rep)
     if ID_MAP:
+
         def sub(m):
             return m.group(1) + ID_MAP.get(m.group(2), m.group(2))
 
-        s = re.sub(r"(%s/)([A-Za-z0-9_.-]+)" % re.escape(FLOW), sub, s)
-        s = re.sub(r"((?:run[ _-]?id|run_id|run-id)\s*[:=]?\s*)([0-9A-Za-z_-]+)", sub, s, flags=re.I)
+        s = re.sub(rf"({re.escape(FLOW)}/)([A-Za-z0-9_.-]+)", sub, s)
+        s = re.sub(
+            r"((?:run[ _-]?id|run_id|run-id)\s*[:=]?\s*)([0-9A-Za-z_-]+)", sub, s, flags=re.I
+        )
     return s
 
 
@@ -114,7 +118,7 @@ def err(e):
 def safe(fn):
     try:
         return fn()
-    except Exception as e:  # noqa: BLE001 - every failure is data
+    except Exception as e:
         return err(e)
 
 
@@ -122,7 +126,7 @@ def expect_error(fn):
     """Run fn; record the exception, or what it returned if none was raised."""
     try:
         r = fn()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return err(e)
     return {"no_error": True, "returned": norm(repr(r))}
 
@@ -146,13 +150,25 @@ def enc(v, depth=0):
     if isinstance(v, tuple):
         return {"tuple": [enc(x, depth + 1) for x in v]}
     if isinstance(v, (set, frozenset)):
-        return {type(v).__name__: sorted((enc(x, depth + 1) for x in v), key=lambda x: json.dumps(x, sort_keys=True))}
+        return {
+            type(v).__name__: sorted(
+                (enc(x, depth + 1) for x in v), key=lambda x: json.dumps(x, sort_keys=True)
+            )
+        }
     if isinstance(v, dict):
-        return {"dict": sorted(([enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()),
-                               key=lambda x: json.dumps(x, sort_keys=True))}
+        return {
+            "dict": sorted(
+                ([enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()),
+                key=lambda x: json.dumps(x, sort_keys=True),
+            )
+        }
     if type(v).__name__ == "MetaflowExceptionWrapper":
-        return {"MetaflowExceptionWrapper": {"type": getattr(v, "type", None),
-                                             "exception": norm(getattr(v, "exception", None))}}
+        return {
+            "MetaflowExceptionWrapper": {
+                "type": getattr(v, "type", None),
+                "exception": norm(getattr(v, "exception", None)),
+            }
+        }
     d = getattr(v, "__dict__", None)
     out = {"type": type(v).__name__}
     if isinstance(d, dict):
@@ -231,16 +247,21 @@ def dump_task(task, deep=True):
     elif exc is None:
         t["exception"] = None
     else:
-        t["exception"] = {"type": getattr(exc, "type", None),
-                          "message": norm(getattr(exc, "exception", None)),
-                          "class": type(exc).__name__}
+        t["exception"] = {
+            "type": getattr(exc, "type", None),
+            "message": norm(getattr(exc, "exception", None)),
+            "class": type(exc).__name__,
+        }
     t["private_in_task"] = {
-        n: safe(lambda n=n: n in task) for n in ("_success", "_task_ok", "_graph_info", "_exception")
+        n: safe(lambda n=n: n in task)
+        for n in ("_success", "_task_ok", "_graph_info", "_exception")
     }
     t["parent_task_pathspecs"] = safe(
-        lambda: sorted(pathspec_tail(p, 2) for p in task.parent_task_pathspecs))
+        lambda: sorted(pathspec_tail(p, 2) for p in task.parent_task_pathspecs)
+    )
     t["child_task_pathspecs"] = safe(
-        lambda: sorted(pathspec_tail(p, 2) for p in task.child_task_pathspecs))
+        lambda: sorted(pathspec_tail(p, 2) for p in task.child_task_pathspecs)
+    )
     return t
 
 
@@ -248,6 +269,7 @@ def dump_attempts(task_pathspec, n_attempts):
     """Per-attempt view for tasks with more than one attempt."""
     out = []
     for a in range(n_attempts):
+
         def one(a=a):
             ta = client.Task(task_pathspec, attempt=a)
             return {
@@ -259,6 +281,7 @@ def dump_attempts(task_pathspec, n_attempts):
                 "exception_type": safe(lambda: getattr(ta.exception, "type", None)),
                 "metadata_attempt": safe(lambda: ta.metadata_dict.get("attempt")),
             }
+
         out.append(safe(one))
     return out
 
@@ -298,8 +321,9 @@ def dump_run(run):
         "user_tags": safe(lambda: sorted(norm(t) for t in run.user_tags)),
         "system_tags": safe(lambda: norm_system_tags(run.system_tags)),
         "tags_is_union": safe(lambda: set(run.tags) == set(run.user_tags) | set(run.system_tags)),
-        "end_task": safe(lambda: None if run.end_task is None
-                         else pathspec_tail(run.end_task.pathspec, 2)),
+        "end_task": safe(
+            lambda: None if run.end_task is None else pathspec_tail(run.end_task.pathspec, 2)
+        ),
         "has_parameters_step": safe(lambda: "_parameters" in run),
         "parameters": safe(lambda: {a.id: enc(a.data) for a in run["_parameters"].task}),
         "missing_step": expect_error(lambda: run["nostep"]),
@@ -368,10 +392,13 @@ def main():
         out["run_order"] = [map_id(r.id) for r in runs]
         out["latest_run"] = safe(lambda: map_id(getattr(flow.latest_run, "id", None)))
         out["latest_successful_run"] = safe(
-            lambda: map_id(getattr(flow.latest_successful_run, "id", None)))
+            lambda: map_id(getattr(flow.latest_successful_run, "id", None))
+        )
         if TAG is not None:
             out["runs_with_tag"] = safe(lambda: [map_id(r.id) for r in flow.runs(TAG)])
-        out["runs_with_unknown_tag"] = safe(lambda: [map_id(r.id) for r in flow.runs("no-such-tag")])
+        out["runs_with_unknown_tag"] = safe(
+            lambda: [map_id(r.id) for r in flow.runs("no-such-tag")]
+        )
         out["runs"] = [dump_run(r) for r in runs]
 
     flows = safe(lambda: [f.id for f in client.Metaflow().flows])
@@ -380,11 +407,11 @@ def main():
 
     # ------------------------------------------------------------ error behaviour
     errors = {}
-    errors["run_doesnotexist"] = expect_error(lambda: client.Run("%s/doesnotexist" % FLOW))
+    errors["run_doesnotexist"] = expect_error(lambda: client.Run(f"{FLOW}/doesnotexist"))
     errors["flow_nope"] = expect_error(lambda: client.Flow("Nope"))
     errors["run_bad_pathspec"] = expect_error(lambda: client.Run("a/b/c"))
     errors["flow_bad_pathspec"] = expect_error(lambda: client.Flow("a/b"))
-    errors["step_bad_pathspec"] = expect_error(lambda: client.Step("%s/1" % FLOW))
+    errors["step_bad_pathspec"] = expect_error(lambda: client.Step(f"{FLOW}/1"))
     if probe is not None:
         client.namespace(None)
         start_tasks = list(client.Step(probe + "/start"))
@@ -400,13 +427,16 @@ def main():
         client.namespace("")
         errors["empty_ns_run"] = expect_error(lambda: client.Run(probe))
         errors["empty_ns_flow"] = expect_error(lambda: client.Flow(FLOW))
-        errors["empty_ns_metaflow_flows"] = safe(lambda: sorted(f.id for f in client.Metaflow().flows))
+        errors["empty_ns_metaflow_flows"] = safe(
+            lambda: sorted(f.id for f in client.Metaflow().flows)
+        )
         client.namespace(None)
         errors["none_ns_run_successful"] = safe(lambda: client.Run(probe).successful)
         errors["missing_attr"] = expect_error(lambda: client.Task(tp).data.no_such_attr)
         errors["missing_artifact"] = expect_error(lambda: client.Task(tp)["no_such_artifact"])
         errors["dataartifact_missing"] = expect_error(
-            lambda: client.DataArtifact(tp + "/no_such_artifact"))
+            lambda: client.DataArtifact(tp + "/no_such_artifact")
+        )
     client.namespace(NS)
     out["errors"] = errors
     json.dump(out, sys.stdout, indent=1, sort_keys=True, ensure_ascii=False)

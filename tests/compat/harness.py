@@ -13,6 +13,7 @@ Usage sketch::
 Only the dumper (`_dump.py`) touches a client library, always in a fresh subprocess,
 so both libraries never share one interpreter.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 HERE = Path(__file__).resolve().parent
 FLOWS = HERE / "flows"
@@ -82,7 +83,7 @@ def rewrite_source(src: str, lib: str) -> str:
     if lib == "metaflow":
         return src
     src = _FROM_RE.sub(lambda m: m.group(1) + "from " + lib, src)
-    src = _IMPORT_RE.sub(lambda m: m.group(1) + "import %s as metaflow" % lib, src)
+    src = _IMPORT_RE.sub(lambda m: m.group(1) + f"import {lib} as metaflow", src)
     return src
 
 
@@ -104,7 +105,7 @@ def _clean_env(extra: dict | None = None) -> dict:
 
 def _lib_env(lib: str, workdir: Path, env: dict | None) -> dict:
     if lib not in LIBS:
-        raise ValueError("lib must be one of %r, got %r" % (LIBS, lib))
+        raise ValueError(f"lib must be one of {LIBS!r}, got {lib!r}")
     extra: dict = {}
     if lib == "mfstore":
         extra["MFSTORE_DB"] = str(Path(workdir) / "metaflow.mfdb")
@@ -122,8 +123,9 @@ class FlowRunError(subprocess.CalledProcessError):
     """A flow run exited non-zero; str() includes the tails of its output."""
 
     def __str__(self):
-        return "%s\n--- stdout (tail) ---\n%s\n--- stderr (tail) ---\n%s" % (
-            super().__str__(), (self.output or "")[-3000:], (self.stderr or "")[-3000:])
+        return "{}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}".format(
+            super().__str__(), (self.output or "")[-3000:], (self.stderr or "")[-3000:]
+        )
 
 
 def run_flow(
@@ -194,8 +196,14 @@ def snapshot(
     if lib == "mfstore":
         env["MFSTORE_DB"] = str(target)
     flow_file = workdir / (_snake(flow_name) + ".py")
-    cfg = {"lib": lib, "root": str(target), "flow": flow_name, "ns": ns, "tag": tag,
-           "flow_file": str(flow_file) if flow_file.exists() else None}
+    cfg = {
+        "lib": lib,
+        "root": str(target),
+        "flow": flow_name,
+        "ns": ns,
+        "tag": tag,
+        "flow_file": str(flow_file) if flow_file.exists() else None,
+    }
     cp = subprocess.run(
         [sys.executable, str(DUMPER), json.dumps(cfg)],
         cwd=str(workdir),
@@ -247,13 +255,13 @@ def diff(a: dict, b: dict, ignore: Iterable[str] = frozenset()) -> list[str]:
         where = ".".join(path) or "<root>"
         if isinstance(x, dict) and isinstance(y, dict):
             for k in sorted(set(x) | set(y), key=str):
-                p = path + (str(k),)
+                p = (*path, str(k))
                 if _ignored(p, patterns):
                     continue
                 if k not in x:
-                    out.append("%s: only in b: %s" % (".".join(p), _short(y[k])))
+                    out.append("{}: only in b: {}".format(".".join(p), _short(y[k])))
                 elif k not in y:
-                    out.append("%s: only in a: %s" % (".".join(p), _short(x[k])))
+                    out.append("{}: only in a: {}".format(".".join(p), _short(x[k])))
                 else:
                     walk(x[k], y[k], p)
         elif isinstance(x, list) and isinstance(y, list):
@@ -263,9 +271,9 @@ def diff(a: dict, b: dict, ignore: Iterable[str] = frozenset()) -> list[str]:
                 )
                 # still compare common prefix for detail
             for i, (xi, yi) in enumerate(zip(x, y)):
-                walk(xi, yi, path + (str(i),))
+                walk(xi, yi, (*path, str(i)))
         elif x != y or type(x) is not type(y):
-            out.append("%s: a=%s b=%s" % (where, _short(x), _short(y)))
+            out.append(f"{where}: a={_short(x)} b={_short(y)}")
 
     walk(a, b, ())
     return out
@@ -312,15 +320,20 @@ def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = No
         results[fname] = []
         for user, args in steps:
             cp = run_flow(
-                lib, FLOWS / fname, workdir, args, user=user,
+                lib,
+                FLOWS / fname,
+                workdir,
+                args,
+                user=user,
                 check=fname not in EXPECTED_FAILURES,
             )
             results[fname].append(cp)
     return results
 
 
-def snapshot_history(lib: str, root: Path, flow_files: Iterable[str] | None = None,
-                     namespaces=("user:alice", None)) -> dict:
+def snapshot_history(
+    lib: str, root: Path, flow_files: Iterable[str] | None = None, namespaces=("user:alice", None)
+) -> dict:
     """Snapshots of every scenario flow under every namespace in `namespaces`:
     {"<FlowName>@<ns>": snapshot}."""
     out = {}
@@ -329,12 +342,16 @@ def snapshot_history(lib: str, root: Path, flow_files: Iterable[str] | None = No
             continue
         name = flow_class_name(fname)
         for ns in namespaces:
-            out["%s@%s" % (name, ns)] = snapshot(lib, root, name, ns, tag=SNAPSHOT_TAGS.get(fname))
+            out[f"{name}@{ns}"] = snapshot(lib, root, name, ns, tag=SNAPSHOT_TAGS.get(fname))
     return out
 
 
-def differential(flow_files: Iterable[str], workdir: Path, namespaces=("user:alice", None),
-                 ignore: Iterable[str] = KNOWN_DIFFERENCES | STORAGE_DETAILS) -> list[str]:
+def differential(
+    flow_files: Iterable[str],
+    workdir: Path,
+    namespaces=("user:alice", None),
+    ignore: Iterable[str] = KNOWN_DIFFERENCES | STORAGE_DETAILS,
+) -> list[str]:
     """Build the same history under both libraries (in workdir/metaflow and
     workdir/mfstore) and return the differences of their snapshots."""
     workdir = Path(workdir)
@@ -347,11 +364,11 @@ def differential(flow_files: Iterable[str], workdir: Path, namespaces=("user:ali
     for key in sorted(set(snaps["metaflow"]) | set(snaps["mfstore"])):
         a, b = snaps["metaflow"].get(key), snaps["mfstore"].get(key)
         if a is None or b is None:
-            out.append("%s: missing in %s" % (key, "metaflow" if a is None else "mfstore"))
+            out.append("{}: missing in {}".format(key, "metaflow" if a is None else "mfstore"))
             continue
         a = dict(a, lib=None)
         b = dict(b, lib=None)
-        out.extend("%s: %s" % (key, d) for d in diff(a, b, ignore))
+        out.extend(f"{key}: {d}" for d in diff(a, b, ignore))
     return out
 
 

@@ -4,6 +4,7 @@ Runs a few flows under real Metaflow and asserts concrete facts from the
 normalized snapshots, so that the harness itself is known to observe the right
 things before it is pointed at mfstore.
 """
+
 import sys
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness  # noqa: E402
-from harness import FLOWS, diff, rewrite_source, run_flow, snapshot  # noqa: E402
+import harness
+from harness import FLOWS, diff, rewrite_source, run_flow, snapshot
 
 FILES = ["foreach_flow.py", "retry_flow.py", "catch_flow.py", "failing_flow.py"]
 
@@ -21,8 +22,9 @@ FILES = ["foreach_flow.py", "retry_flow.py", "catch_flow.py", "failing_flow.py"]
 def mf_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("mfhist")
     for f in FILES:
-        cp = run_flow("metaflow", FLOWS / f, root, ["run", "--max-workers", "1"],
-                      check=f != "failing_flow.py")
+        cp = run_flow(
+            "metaflow", FLOWS / f, root, ["run", "--max-workers", "1"], check=f != "failing_flow.py"
+        )
         if f == "failing_flow.py":
             assert cp.returncode != 0
     return root
@@ -57,20 +59,20 @@ def test_foreach(snaps):
     assert sorted(t["index"] for t in work.values()) == [0, 1, 2, 3]
     by_index = {t["index"]: (tid, t) for tid, t in work.items()}
     for i, item in enumerate("abcd"):
-        tid, t = by_index[i]
+        _tid, t = by_index[i]
         assert t["artifacts"]["item"]["value"] == item
         assert t["artifacts"]["sq"]["value"] == i * i
         assert t["stdout"] == "work %d %s\n" % (i, item)
-        assert t["metadata_values"]["foreach-stack"] == ["items=%s" % item]
+        assert t["metadata_values"]["foreach-stack"] == [f"items={item}"]
         assert t["metadata_values"]["foreach-execution-path"] == "work:%d" % i
         assert t["parent_task_pathspecs"] == ["start/1"]
     # task iteration is newest-first; Step.task is the newest task (index 3)
     assert run["steps"]["work"]["task_order"] == ["5", "4", "3", "2"]
     assert run["steps"]["work"]["step_task_index"] == 3
     join = only_task(run, "join")
-    assert join["parent_task_pathspecs"] == sorted("work/%s" % tid for tid in work)
+    assert join["parent_task_pathspecs"] == sorted(f"work/{tid}" for tid in work)
     assert join["index"] is None
-    assert only_task(run, "start")["child_task_pathspecs"] == sorted("work/%s" % t for t in work)
+    assert only_task(run, "start")["child_task_pathspecs"] == sorted(f"work/{t}" for t in work)
     assert run["parameters"] == {"name": "ForeachFlow"}
     assert run["end_task"] == "end/7"
     assert "user:alice" in run["system_tags"] and "runtime:dev" in run["system_tags"]
@@ -119,8 +121,11 @@ def test_failed_run(snaps):
     assert run["finished_at_is_none"] is True
     assert run["step_order"] == ["explode", "start"]
     t = only_task(run, "explode")
-    assert t["exception"] == {"type": "builtins.ValueError", "message": "deliberate failure 17",
-                              "class": "MetaflowExceptionWrapper"}
+    assert t["exception"] == {
+        "type": "builtins.ValueError",
+        "message": "deliberate failure 17",
+        "class": "MetaflowExceptionWrapper",
+    }
     assert t["successful"] is False and t["finished"] is False
     assert t["finished_at_is_none"] is False
     assert t["artifacts"]["partial"]["value"] == 42  # a failing task still persists artifacts
@@ -133,8 +138,11 @@ def test_errors(snaps):
     e = snaps["ForeachFlow"]["errors"]
     assert e["run_doesnotexist"]["error"] == "MetaflowNotFound"
     assert e["run_doesnotexist"]["message"] == "Run('ForeachFlow/doesnotexist') does not exist"
-    assert e["flow_nope"] == {"error": "MetaflowNotFound", "message": "Flow('Nope') does not exist",
-                              "is_metaflow_exception": True}
+    assert e["flow_nope"] == {
+        "error": "MetaflowNotFound",
+        "message": "Flow('Nope') does not exist",
+        "is_metaflow_exception": True,
+    }
     assert e["run_bad_pathspec"]["error"] == "MetaflowInvalidPathspec"
     assert e["run_bad_pathspec"]["message"] == "Expects Run('FlowName/RunID')"
     assert e["task_attempt_7"]["message"] == "Attempt can only be smaller than 6"
@@ -145,8 +153,11 @@ def test_errors(snaps):
     assert e["bob_ns_flow_contains"]["error"] == "MetaflowNamespaceMismatch"
     assert e["empty_ns_flow"]["message"] == "Object not in namespace ''"
     assert e["empty_ns_metaflow_flows"] == []
-    assert e["missing_artifact"] == {"error": "KeyError", "message": "'no_such_artifact'",
-                                     "is_metaflow_exception": False}
+    assert e["missing_artifact"] == {
+        "error": "KeyError",
+        "message": "'no_such_artifact'",
+        "is_metaflow_exception": False,
+    }
 
 
 def test_snapshot_is_stable(mf_root, snaps):
@@ -165,6 +176,7 @@ def test_diff_and_rewrite():
     assert any("only in a" in x for x in diff({"z": 1}, {}))
     src = "from metaflow import FlowSpec\nimport metaflow\nfrom metaflow.exception import X\n"
     assert rewrite_source(src, "mfstore") == (
-        "from mfstore import FlowSpec\nimport mfstore as metaflow\nfrom mfstore.exception import X\n")
+        "from mfstore import FlowSpec\nimport mfstore as metaflow\nfrom mfstore.exception import X\n"
+    )
     assert rewrite_source(src, "metaflow") == src
     assert harness.flow_class_name("nested_foreach_flow.py") == "NestedForeachFlow"

@@ -26,18 +26,33 @@ class Prod:
     def token_home(self, user: str) -> Path:
         return self.workdir / "tokens" / user
 
-    def __call__(self, name: str, *args: str, user: str = "alice", check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, name: str, *args: str, user: str = "alice", check: bool = True, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         dest = self.workdir / name
         if not dest.exists():
             shutil.copy(FLOWS / name, dest)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-        env.update(METAFLOW_USER=user, MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT),
-                   METAFLOW_TOKEN_HOME=str(self.token_home(user)))
+        env.update(
+            METAFLOW_USER=user,
+            MFSTORE_DB=str(self.db),
+            PYTHONPATH=str(MFSTORE_ROOT),
+            METAFLOW_TOKEN_HOME=str(self.token_home(user)),
+        )
         env.update(extra)
-        cp = subprocess.run([sys.executable, name, *args], cwd=self.workdir, env=env,
-                            capture_output=True, text=True, timeout=120)
+        cp = subprocess.run(
+            [sys.executable, name, *args],
+            cwd=self.workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and cp.returncode != 0:
-            raise AssertionError("%s %s failed (%d):\n%s\n%s" % (name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:]))
+            raise AssertionError(
+                "%s %s failed (%d):\n%s\n%s"
+                % (name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+            )
         return cp
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:

@@ -16,7 +16,7 @@ TOK1 = new_token("prodflow", TOK0)
 
 def run_of(flow, run_id):
     mfstore.namespace(None)
-    return mfstore.Run("%s/%s" % (flow, run_id))
+    return mfstore.Run(f"{flow}/{run_id}")
 
 
 def test_production_run_identity_namespaces_and_code(prod):
@@ -28,29 +28,31 @@ def test_production_run_identity_namespaces_and_code(prod):
 
     run = run_of("ProdFlow", run_id)
     assert run.successful
-    assert "production:%s" % TOK0 in run.system_tags
+    assert f"production:{TOK0}" in run.system_tags
     assert not any(t.startswith("user:") for t in run.tags)
     assert run.data.alpha == "7" and run.data.version == "v1"
-    assert run.data.ns == "production:%s" % TOK0 and run.data.is_prod is True
+    assert run.data.ns == f"production:{TOK0}" and run.data.is_prod is True
     assert run.data.has_trigger is False and run.trigger is None
     assert 'VERSION = "v1"' in run.code.flowspec
 
     # visible from its production namespace and the global one only
-    mfstore.namespace("production:%s" % TOK0)
+    mfstore.namespace(f"production:{TOK0}")
     assert mfstore.Flow("ProdFlow").latest_run.id == run_id
     mfstore.namespace("user:alice")
     with pytest.raises(MetaflowNamespaceMismatch):
-        mfstore.Run("ProdFlow/%s" % run_id)
+        mfstore.Run(f"ProdFlow/{run_id}")
     mfstore.namespace("production:other-0-abcd")
     with pytest.raises(MetaflowNamespaceMismatch):
-        mfstore.Run("ProdFlow/%s" % run_id)
+        mfstore.Run(f"ProdFlow/{run_id}")
 
     # a normal run with Metaflow's production-token variable gets the same identity
     prod("prod_flow.py", "run", "--run-id-file", "rid", METAFLOW_PRODUCTION_TOKEN=TOK0)
     env_run = run_of("ProdFlow", (prod.workdir / "rid").read_text())
     assert env_run.data.version == "v2"  # the working copy this time
-    assert "production:%s" % TOK0 in env_run.system_tags and not any(t.startswith("user:") for t in env_run.tags)
-    mfstore.namespace("production:%s" % TOK0)
+    assert f"production:{TOK0}" in env_run.system_tags and not any(
+        t.startswith("user:") for t in env_run.tags
+    )
+    mfstore.namespace(f"production:{TOK0}")
     assert {r.id for r in mfstore.Flow("ProdFlow")} == {run_id, env_run.id}
 
     # a personal run stays personal
@@ -63,26 +65,30 @@ def test_token_reset_and_resume_across_namespaces(prod):
     prod("prod_flow.py", "production", "create")
     old = prod.trigger("prod_flow.py")
     cp = prod("prod_flow.py", "production", "create", "--generate-new-token")
-    assert "A new production token generated." in cp.stderr and "    production:%s" % TOK1 in cp.stderr
+    assert (
+        "A new production token generated." in cp.stderr and f"    production:{TOK1}" in cp.stderr
+    )
     # the new namespace is fresh and empty; the old run stays in the old namespace
-    mfstore.namespace("production:%s" % TOK1)
+    mfstore.namespace(f"production:{TOK1}")
     with pytest.raises(MetaflowNamespaceMismatch):
         mfstore.Flow("ProdFlow")
     new = prod.trigger("prod_flow.py")
     assert [r.id for r in mfstore.Flow("ProdFlow")] == [new]
-    mfstore.namespace("production:%s" % TOK0)
+    mfstore.namespace(f"production:{TOK0}")
     assert [r.id for r in mfstore.Flow("ProdFlow")] == [old]
-    assert "production:%s" % TOK1 in run_of("ProdFlow", new).system_tags
+    assert f"production:{TOK1}" in run_of("ProdFlow", new).system_tags
 
     # resume a production run from a personal namespace: the result is personal
     prod("prod_flow.py", "resume", "--origin-run-id", old, "--run-id-file", "rid", user="bob")
     resumed = run_of("ProdFlow", (prod.workdir / "rid").read_text())
     assert resumed.successful
-    assert prod.sql("SELECT origin_run_number FROM runs WHERE run_number = ?", (resumed.id,)) == [(old,)]
+    assert prod.sql("SELECT origin_run_number FROM runs WHERE run_number = ?", (resumed.id,)) == [
+        (old,)
+    ]
     assert "user:bob" in resumed.tags
     assert not any(t.startswith("production:") for t in resumed.system_tags)
-    assert resumed.data.ns == "production:%s" % TOK0  # cloned from the production run
-    mfstore.namespace("production:%s" % TOK0)
+    assert resumed.data.ns == f"production:{TOK0}"  # cloned from the production run
+    mfstore.namespace(f"production:{TOK0}")
     assert [r.id for r in mfstore.Flow("ProdFlow")] == [old]
 
 
@@ -102,26 +108,37 @@ def test_trigger_on_finish_chain(prod):
     (down_id,) = [r for (r,) in prod.sql("SELECT run_number FROM runs WHERE flow_id = 'DownFlow'")]
     down = run_of("DownFlow", down_id)
     assert down.successful
-    assert down.trigger.run.pathspec == "UpFlow/%s" % up_id
-    assert [r.pathspec for r in down.trigger.runs] == ["UpFlow/%s" % up_id]
-    assert down.trigger["UpFlow"].pathspec == "UpFlow/%s" % up_id
+    assert down.trigger.run.pathspec == f"UpFlow/{up_id}"
+    assert [r.pathspec for r in down.trigger.runs] == [f"UpFlow/{up_id}"]
+    assert down.trigger["UpFlow"].pathspec == f"UpFlow/{up_id}"
     event = down.trigger.event
     assert event.type == "run" and event.name == "metaflow.UpFlow.end"
-    assert event.id.startswith("UpFlow/%s/end/" % up_id)
+    assert event.id.startswith(f"UpFlow/{up_id}/end/")
     assert down.trigger.events == [event]
     # inside the triggered run: current.trigger
-    assert down.data.upstream == "UpFlow/%s" % up_id and down.data.model == "m1"
-    assert down.data.ns == "production:%s" % new_token("downflow")
-    assert "production:%s" % new_token("downflow") in down.system_tags
+    assert down.data.upstream == f"UpFlow/{up_id}" and down.data.model == "m1"
+    assert down.data.ns == "production:{}".format(new_token("downflow"))
+    assert "production:{}".format(new_token("downflow")) in down.system_tags
     assert run_of("UpFlow", up_id).trigger is None
 
 
 def test_event_trigger_with_payload(prod):
     prod("event_flow.py", "production", "create")
     prod("mapped_event_flow.py", "production", "create")
-    cp = prod("event_flow.py", "production", "trigger", "--event", "data_ready", "--payload", "table=users",
-              "--payload", "note=a=b")
-    ((event_id, payload),) = prod.sql("SELECT event_id, payload FROM events WHERE name = 'data_ready'")
+    cp = prod(
+        "event_flow.py",
+        "production",
+        "trigger",
+        "--event",
+        "data_ready",
+        "--payload",
+        "table=users",
+        "--payload",
+        "note=a=b",
+    )
+    ((event_id, payload),) = prod.sql(
+        "SELECT event_id, payload FROM events WHERE name = 'data_ready'"
+    )
     assert json.loads(payload) == {"table": "users", "note": "a=b"}
     assert "Event *data_ready* sent" in cp.stderr
     runs = dict(prod.sql("SELECT flow_id, run_number FROM runs"))
@@ -150,17 +167,48 @@ def test_bad_inputs_record_nothing(prod):
             assert n in lines[0]
 
     # triggering a flow that was never deployed
-    one_line_error(prod("prod_flow.py", "production", "trigger", check=False), "not deployed", "production create")
+    one_line_error(
+        prod("prod_flow.py", "production", "trigger", check=False),
+        "not deployed",
+        "production create",
+    )
     prod("up_flow.py", "production", "create")
-    one_line_error(prod("prod_flow.py", "production", "trigger", check=False), "not deployed", "production create")
-    one_line_error(prod("prod_flow.py", "production", "show", check=False), "not deployed", "production create")
+    one_line_error(
+        prod("prod_flow.py", "production", "trigger", check=False),
+        "not deployed",
+        "production create",
+    )
+    one_line_error(
+        prod("prod_flow.py", "production", "show", check=False), "not deployed", "production create"
+    )
     # an unknown flow deployment
-    one_line_error(prod("up_flow.py", "production", "show", "NoSuchFlow", check=False), "Unknown flow deployment", "production list")
+    one_line_error(
+        prod("up_flow.py", "production", "show", "NoSuchFlow", check=False),
+        "Unknown flow deployment",
+        "production list",
+    )
     # payloads that are not k=v
-    one_line_error(prod("up_flow.py", "production", "trigger", "--event", "e", "--payload", "novalue", check=False),
-                   "--payload", "KEY=VALUE")
-    one_line_error(prod("up_flow.py", "production", "trigger", "--event", "e", "--payload", "=x", check=False), "KEY=VALUE")
-    one_line_error(prod("up_flow.py", "production", "trigger", "--payload", "a=b", check=False), "--event")
+    one_line_error(
+        prod(
+            "up_flow.py",
+            "production",
+            "trigger",
+            "--event",
+            "e",
+            "--payload",
+            "novalue",
+            check=False,
+        ),
+        "--payload",
+        "KEY=VALUE",
+    )
+    one_line_error(
+        prod("up_flow.py", "production", "trigger", "--event", "e", "--payload", "=x", check=False),
+        "KEY=VALUE",
+    )
+    one_line_error(
+        prod("up_flow.py", "production", "trigger", "--payload", "a=b", check=False), "--event"
+    )
     assert prod.sql("SELECT count(*) FROM events") == [(0,)]
     assert prod.sql("SELECT count(*) FROM runs") == [(0,)]
     assert prod.sql("SELECT count(*) FROM deployments") == [(1,)]

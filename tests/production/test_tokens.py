@@ -36,7 +36,9 @@ def test_new_token_is_metaflows_sequence(monkeypatch, tmp_path):
 
 
 def deployments(prod):
-    return prod.sql("SELECT deployed_by, token FROM deployments WHERE flow_id = 'ProdFlow' ORDER BY deployment_pk")
+    return prod.sql(
+        "SELECT deployed_by, token FROM deployments WHERE flow_id = 'ProdFlow' ORDER BY deployment_pk"
+    )
 
 
 def test_two_user_authorization(prod):
@@ -44,9 +46,11 @@ def test_two_user_authorization(prod):
     # alice deploys for the first time: a new token, printed as the production namespace
     cp = prod("prod_flow.py", "production", "create", user="alice")
     assert "It seems this is the first time you are deploying *ProdFlow*" in cp.stderr
-    assert "    production:%s" % tok in cp.stderr
-    assert 'namespace("production:%s")' % tok in cp.stderr
-    assert json.loads((prod.token_home("alice") / "prodflow").read_text()) == {"production_token": tok}
+    assert f"    production:{tok}" in cp.stderr
+    assert f'namespace("production:{tok}")' in cp.stderr
+    assert json.loads((prod.token_home("alice") / "prodflow").read_text()) == {
+        "production_token": tok
+    }
     assert deployments(prod) == [("alice", tok)]
 
     # bob has no token: refused with Metaflow's messages, nothing recorded
@@ -54,18 +58,31 @@ def test_two_user_authorization(prod):
     assert cp.returncode != 0
     assert "deployed by the user *alice*" in cp.stderr
     assert "production create --authorize MY_TOKEN" in cp.stderr
-    assert cp.stderr.strip().splitlines()[-1] == "Incorrect production token: Try again with the correct production token."
+    assert (
+        cp.stderr.strip().splitlines()[-1]
+        == "Incorrect production token: Try again with the correct production token."
+    )
     assert deployments(prod) == [("alice", tok)]
     assert not (prod.token_home("bob") / "prodflow").exists()
 
     # a wrong token is refused too
-    cp = prod("prod_flow.py", "production", "create", "--authorize", "prodflow-0-nope", user="bob", check=False)
+    cp = prod(
+        "prod_flow.py",
+        "production",
+        "create",
+        "--authorize",
+        "prodflow-0-nope",
+        user="bob",
+        check=False,
+    )
     assert cp.returncode != 0 and "Try again with the correct production token." in cp.stderr
     assert len(deployments(prod)) == 1
 
     # bob with the shared token (the production: prefix is accepted): deployed, token remembered
     prod("prod_flow.py", "production", "create", "--authorize", "production:" + tok, user="bob")
-    assert json.loads((prod.token_home("bob") / "prodflow").read_text()) == {"production_token": tok}
+    assert json.loads((prod.token_home("bob") / "prodflow").read_text()) == {
+        "production_token": tok
+    }
     # ... so the second time he needs no --authorize
     prod("prod_flow.py", "production", "create", user="bob")
     assert deployments(prod) == [("alice", tok), ("bob", tok), ("bob", tok)]
@@ -73,7 +90,9 @@ def test_two_user_authorization(prod):
     # alice redeploys without passing the token (she has it stored from her first deployment)
     prod("prod_flow.py", "production", "create", user="alice")
     # carol, who never got the token, still cannot, not even with --generate-new-token
-    cp = prod("prod_flow.py", "production", "create", "--generate-new-token", user="carol", check=False)
+    cp = prod(
+        "prod_flow.py", "production", "create", "--generate-new-token", user="carol", check=False
+    )
     assert cp.returncode != 0 and "deployed by the user *alice*" in cp.stderr
     assert [d[0] for d in deployments(prod)] == ["alice", "bob", "bob", "alice"]
     assert {d[1] for d in deployments(prod)} == {tok}
@@ -88,10 +107,10 @@ def test_list_and_show(prod):
     prod("prod_flow.py", "production", "create")
     prod("down_flow.py", "production", "create")
     out = prod("prod_flow.py", "production", "list").stdout
-    assert "ProdFlow  production:%s  alice" % new_token("prodflow") in out
+    assert "ProdFlow  production:{}  alice".format(new_token("prodflow")) in out
     assert "@trigger_on_finish(flow=UpFlow)" in out
     out = prod("prod_flow.py", "production", "show").stdout
-    assert "namespace:    production:%s" % new_token("prodflow") in out
+    assert "namespace:    production:{}".format(new_token("prodflow")) in out
     assert "deployed by:  alice" in out and "(prod_flow.py)" in out
     out = prod("prod_flow.py", "production", "show", "DownFlow").stdout
     assert "triggers:     @trigger_on_finish(flow=UpFlow)" in out
@@ -105,4 +124,7 @@ def test_new_token_then_generate_is_refused(prod, args):
     cp = prod("prod_flow.py", "production", "create", "--generate-new-token", check=False)
     assert cp.returncode == 1
     assert "--generate-new-token option is not supported after using --new-token" in cp.stderr
-    assert [t for (t,) in prod.sql("SELECT token FROM deployments")] == [new_token("prodflow"), "custom"]
+    assert [t for (t,) in prod.sql("SELECT token FROM deployments")] == [
+        new_token("prodflow"),
+        "custom",
+    ]

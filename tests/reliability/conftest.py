@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: start -> foreach work (3 tasks) -> join -> end; optional sleeps and a big artifact
 #: (env vars) so that crash tests can hit a task, an artifact write or a commit.
 SMALL_FLOW = textwrap.dedent(
-    '''
+    """
     import os
     import time
 
@@ -63,7 +63,7 @@ SMALL_FLOW = textwrap.dedent(
 
     if __name__ == "__main__":
         SmallFlow()
-    '''
+    """
 )
 
 #: Steps of SmallFlow with their task counts and the artifacts each successful task has.
@@ -72,8 +72,12 @@ EXPECTED_ARTIFACTS = {"start": {"items"}, "work": {"sq"}, "join": {"total"}, "en
 
 
 def flow_env(db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_", "REL_"))}
-    env.update(METAFLOW_USER="tester", MFSTORE_DB=str(db), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_", "REL_"))
+    }
+    env.update(
+        METAFLOW_USER="tester", MFSTORE_DB=str(db), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"
+    )
     env.update(extra)
     return env
 
@@ -84,13 +88,22 @@ def write_flow(directory: Path) -> Path:
     return path
 
 
-def run_flow(flow: Path, db: Path, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+def run_flow(
+    flow: Path, db: Path, *args: str, check: bool = True, **extra: str
+) -> subprocess.CompletedProcess[str]:
     cp = subprocess.run(
         [sys.executable, str(flow), "--mfdb", str(db), *args],
-        cwd=flow.parent, env=flow_env(db, **extra), capture_output=True, text=True, timeout=120,
+        cwd=flow.parent,
+        env=flow_env(db, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if check and cp.returncode != 0:
-        raise AssertionError("%s %s failed (%d):\n%s\n%s" % (flow.name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:]))
+        raise AssertionError(
+            "%s %s failed (%d):\n%s\n%s"
+            % (flow.name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+        )
     return cp
 
 
@@ -105,17 +118,21 @@ def check_file(db: Path) -> None:
     """
     from mfstore.blobs import _unpack_chunk, sha1_hex
 
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert con.execute("PRAGMA foreign_key_check").fetchall() == []
         assert con.execute("PRAGMA application_id").fetchone()[0] == 0x6D666462
         for sha, size, chunks in con.execute("SELECT sha, size, chunks FROM blobs"):
-            parts = con.execute("SELECT codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)).fetchall()
+            parts = con.execute(
+                "SELECT codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+            ).fetchall()
             assert len(parts) == chunks, sha
             raw = b"".join(_unpack_chunk(codec, data) for codec, data in parts)
             assert len(raw) == size and sha1_hex(raw) == sha, sha
-        dangling = con.execute("SELECT count(*) FROM artifacts a LEFT JOIN blobs b ON b.sha = a.sha WHERE b.sha IS NULL").fetchone()[0]
+        dangling = con.execute(
+            "SELECT count(*) FROM artifacts a LEFT JOIN blobs b ON b.sha = a.sha WHERE b.sha IS NULL"
+        ).fetchone()[0]
         assert dangling == 0
     finally:
         con.close()
@@ -135,7 +152,7 @@ def verify_cli(db: Path) -> subprocess.CompletedProcess[str] | None:
 
 
 def sql(db: Path, query: str, params: tuple = ()) -> list[tuple]:
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return con.execute(query, params).fetchall()
     finally:

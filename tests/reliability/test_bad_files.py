@@ -24,7 +24,13 @@ def _good(path: Path) -> Path:
         run = w.begin_run("BadFlow", user_name="tester", system_tags=["user:tester"])
         task = w.add_task(run, "end")
         w.begin_attempt(task, 0)
-        w.end_attempt(task, 0, artifacts=prepare_artifacts({"x": list(range(5000))}), task_ok=True, success=True)
+        w.end_attempt(
+            task,
+            0,
+            artifacts=prepare_artifacts({"x": list(range(5000))}),
+            task_ok=True,
+            success=True,
+        )
         w.end_run(run, successful=True)
         for _ in range(30):  # enough pages that truncation is visible
             w.begin_run("BadFlow", user_name="tester", user_tags=["t" * 400])
@@ -98,11 +104,15 @@ def test_bad_file_through_cli(kind: str, command: str, tmp_path: Path) -> None:
     from mfstore.cli import cli
 
     if command not in cli.commands:
-        pytest.fail("mfstore %s is not registered" % command)
+        pytest.fail(f"mfstore {command} is not registered")
     path = tmp_path / "bad.mfdb"
     problem = BAD_FILES[kind](path)
     sha = file_sha(path)
-    args = {"flows": ["flows", "--mfdb", str(path)], "sql": ["sql", str(path), "SELECT 1"], "verify": ["verify", str(path)]}
+    args = {
+        "flows": ["flows", "--mfdb", str(path)],
+        "sql": ["sql", str(path), "SELECT 1"],
+        "verify": ["verify", str(path)],
+    }
     result = CliRunner().invoke(cli, args[command])
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -131,13 +141,13 @@ def test_damaged_blob_names_the_artifact(tmp_path: Path, client_db) -> None:
     before = file_sha(path)
     client_db(path)
     run = mfstore.Flow("BadFlow").latest_successful_run
-    task = mfstore.Task("%s/end/1" % run.pathspec)
+    task = mfstore.Task(f"{run.pathspec}/end/1")
     assert task.successful  # listing works without reading the value
     for load in (lambda: task["x"].data, lambda: task["x"].load_safe()):
         with pytest.raises(MetaflowDataCorruption) as info:
             load()
         message = str(info.value)
-        assert "\n" not in message and "%s/end/1/x" % run.pathspec in message and str(path) in message
+        assert "\n" not in message and f"{run.pathspec}/end/1/x" in message and str(path) in message
     from mfstore import provider
 
     provider.forget_stores()

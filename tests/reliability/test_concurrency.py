@@ -14,14 +14,22 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import EXPECTED_ARTIFACTS, EXPECTED_TASKS, check_file, flow_env, sql, verify_cli, write_flow
+from .conftest import (
+    EXPECTED_ARTIFACTS,
+    EXPECTED_TASKS,
+    check_file,
+    flow_env,
+    sql,
+    verify_cli,
+    write_flow,
+)
 
 WRITERS = 8
 RUNS_PER_WRITER = 25
 READERS = 2
 
 WRITER = textwrap.dedent(
-    '''
+    """
     import importlib.util, json, os, sys, traceback
     flow_path, db, n, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     spec = importlib.util.spec_from_file_location("small_flow", flow_path)
@@ -53,11 +61,11 @@ WRITER = textwrap.dedent(
         _, status = os.waitpid(pid, 0)
         codes.append(os.waitstatus_to_exitcode(status))
     print(json.dumps(codes))
-    '''
+    """
 )
 
 READER = textwrap.dedent(
-    '''
+    """
     import json, os, random, sys, time, traceback
     db, stop = sys.argv[1], sys.argv[2]
     from mfstore import Flow, metadata, namespace
@@ -112,10 +120,14 @@ READER = textwrap.dedent(
         except Exception:
             violations.append(traceback.format_exc())
     print(json.dumps({"violations": violations, **stats}))
-    '''
+    """
 ) % (EXPECTED_TASKS, EXPECTED_ARTIFACTS)
 
-ALLOWED_STDERR = ("mfstore 0.1.0 executing SmallFlow for user:tester", "Validating your flow...", "    The graph looks good!")
+ALLOWED_STDERR = (
+    "mfstore 0.1.0 executing SmallFlow for user:tester",
+    "Validating your flow...",
+    "    The graph looks good!",
+)
 
 
 def _bad_lines(text: str) -> list[str]:
@@ -133,13 +145,32 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
     env = flow_env(db)
     stop = tmp_path / "stop"
     readers = [
-        subprocess.Popen([sys.executable, "reader.py", str(db), str(stop)], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "reader.py", str(db), str(stop)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(READERS)
     ]
     writers = [
-        subprocess.Popen([sys.executable, "writer.py", str(flow), str(db), str(RUNS_PER_WRITER), str(tmp_path / ("w%d" % i))],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "writer.py",
+                str(flow),
+                str(db),
+                str(RUNS_PER_WRITER),
+                str(tmp_path / ("w%d" % i)),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(WRITERS)
     ]
     try:
@@ -154,7 +185,10 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
 
     for i, (out, err) in enumerate(outs):
         assert writers[i].returncode == 0, err
-        assert json.loads(out) == [0] * RUNS_PER_WRITER, (out, (tmp_path / ("w%d.err" % i)).read_text()[-3000:])
+        assert json.loads(out) == [0] * RUNS_PER_WRITER, (
+            out,
+            (tmp_path / ("w%d.err" % i)).read_text()[-3000:],
+        )
         assert err == ""
         run_err = (tmp_path / ("w%d.err" % i)).read_text()
         assert _bad_lines(run_err) == [], run_err[-3000:]
@@ -202,7 +236,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
 
 
 TAGGER = textwrap.dedent(
-    '''
+    """
     import json, random, sys
     db, pathspec, me, edits = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     from mfstore import Run, metadata, namespace
@@ -231,7 +265,7 @@ TAGGER = textwrap.dedent(
         if mine != model:
             errors.append([sorted(mine), sorted(model)])
     print(json.dumps({"model": sorted(model), "errors": errors}))
-    '''
+    """
 )
 
 
@@ -241,12 +275,20 @@ def test_tag_edits_from_two_processes_are_never_lost(tmp_path: Path) -> None:
 
     db = tmp_path / "tags.mfdb"
     with Store(db, create=True) as store:
-        run = Writer(store).begin_run("TagFlow", user_name="tester", user_tags=["keep"], system_tags=["user:tester"])
+        run = Writer(store).begin_run(
+            "TagFlow", user_name="tester", user_tags=["keep"], system_tags=["user:tester"]
+        )
     (tmp_path / "tagger.py").write_text(TAGGER)
     env = flow_env(db)
     procs = [
-        subprocess.Popen([sys.executable, "tagger.py", str(db), run.pathspec, me, "150"], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "tagger.py", str(db), run.pathspec, me, "150"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for me in ("a", "b")
     ]
     results = []
@@ -257,7 +299,9 @@ def test_tag_edits_from_two_processes_are_never_lost(tmp_path: Path) -> None:
     for r in results:
         assert r["errors"] == []  # each process always read its own edits back
     expected = {"keep", *results[0]["model"], *results[1]["model"]}
-    tags = sql(db, "SELECT tag FROM mf_run_tags WHERE pathspec = ? AND kind = 'user'", (run.pathspec,))
+    tags = sql(
+        db, "SELECT tag FROM mf_run_tags WHERE pathspec = ? AND kind = 'user'", (run.pathspec,)
+    )
     assert {t for (t,) in tags} == expected
     # every effective edit is recorded, none twice
     assert sql(db, "SELECT count(*) FROM tag_events")[0][0] > 0

@@ -18,7 +18,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 from .conftest import check_file, flow_env, run_flow, sql, verify_cli, write_flow
 
 TRIALS = 60
@@ -31,7 +30,7 @@ RESUMES = 10
 #: Forks the flow's CLI (the runtime process), optionally SIGKILLs it after the delay,
 #: and answers {"code": exit code or -9, "run_id": id or null}.
 SERVER = textwrap.dedent(
-    '''
+    """
     import importlib.util, json, os, sys, time, traceback
     flow_path, db, logdir = sys.argv[1], sys.argv[2], sys.argv[3]
     spec = importlib.util.spec_from_file_location("small_flow", flow_path)
@@ -73,7 +72,7 @@ SERVER = textwrap.dedent(
         _, status = os.waitpid(pid, 0)
         run_id = open(id_file).read() if os.path.exists(id_file) else None
         print(json.dumps({"code": os.waitstatus_to_exitcode(status), "run_id": run_id}), flush=True)
-    '''
+    """
 )
 
 
@@ -86,13 +85,29 @@ class Runtime:
         self.logs = logs
         self.n = 0
         self.proc = subprocess.Popen(
-            [sys.executable, "server.py", str(flow), str(db), str(logs)], cwd=tmp_path, env=flow_env(db),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "server.py", str(flow), str(db), str(logs)],
+            cwd=tmp_path,
+            env=flow_env(db),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
-    def __call__(self, *args: str, kill_after: float | None = None, from_run_start: bool = True, **env: str) -> dict:
+    def __call__(
+        self, *args: str, kill_after: float | None = None, from_run_start: bool = True, **env: str
+    ) -> dict:
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps({"args": list(args), "env": env, "kill_after": kill_after, "from_run_start": from_run_start}) + "\n")
+        self.proc.stdin.write(
+            json.dumps(
+                {
+                    "args": list(args),
+                    "env": env,
+                    "kill_after": kill_after,
+                    "from_run_start": from_run_start,
+                }
+            )
+            + "\n"
+        )
         self.proc.stdin.flush()
         answer = json.loads(self.proc.stdout.readline())
         answer["log"] = (self.logs / ("%d.out" % self.n)).read_text()
@@ -140,9 +155,9 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
             kind = ("task", "artifact", "anywhere")[trial % 3]
             kinds[kind] += 1
             # a short pause in every step keeps runs long enough for most kills to land inside
-            env = {"REL_SLEEP": "%.3f" % rng.uniform(0.02, 0.05)}
+            env = {"REL_SLEEP": f"{rng.uniform(0.02, 0.05):.3f}"}
             if kind == "task":
-                env["REL_SLEEP"] = "%.3f" % rng.uniform(0.02, 0.1)
+                env["REL_SLEEP"] = f"{rng.uniform(0.02, 0.1):.3f}"
                 delay = rng.uniform(0.02, 0.3)
             elif kind == "artifact":
                 env["REL_BIG"] = str(rng.randrange(1, 5) * 1024 * 1024)
@@ -155,18 +170,28 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
             after = _ended_runs(db)
             # runs that had ended before the kill are untouched
             assert {k: after[k] for k in before} == before
-            run_id = answer["run_id"] or None  # killed before the run began (or mid-write of the id file)
+            run_id = (
+                answer["run_id"] or None
+            )  # killed before the run began (or mid-write of the id file)
             if answer["code"] == -signal.SIGKILL and run_id is not None and run_id not in after:
-                assert sql(db, "SELECT status FROM runs WHERE run_number = ?", (run_id,)) == [("running",)], (trial, answer)
+                assert sql(db, "SELECT status FROM runs WHERE run_number = ?", (run_id,)) == [
+                    ("running",)
+                ], (trial, answer)
                 killed.append(run_id)
-                if sql(db, "SELECT 1 FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.run_number = ? "
-                       "AND t.step_name = '_parameters' AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_pk = t.task_pk "
-                       "AND a.ended_at IS NOT NULL)", (run_id,)):
+                if sql(
+                    db,
+                    "SELECT 1 FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.run_number = ? "
+                    "AND t.step_name = '_parameters' AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_pk = t.task_pk "
+                    "AND a.ended_at IS NOT NULL)",
+                    (run_id,),
+                ):
                     resumable.append(run_id)
                 client_db(db)
-                run = mfstore.Run("SmallFlow/%s" % run_id)
+                run = mfstore.Run(f"SmallFlow/{run_id}")
                 assert run.finished is False and run.successful is False
-                assert sql(db, "SELECT status FROM runs WHERE run_number = ?", (run_id,)) == [("running",)]
+                assert sql(db, "SELECT status FROM runs WHERE run_number = ?", (run_id,)) == [
+                    ("running",)
+                ]
             else:
                 # killed before the run began, or it had already ended
                 assert answer["code"] in (0, -signal.SIGKILL), answer["log"]
@@ -179,14 +204,21 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
             answer = runtime("resume", "--origin-run-id", run_id)
             assert answer["code"] == 0, answer["log"]
             client_db(db)
-            new = mfstore.Run("SmallFlow/%s" % answer["run_id"])
-            assert new.successful and new.finished and new.data.total == 14 and new.data.done is True
-            assert new.origin_pathspec == "SmallFlow/%s" % run_id
-            assert mfstore.Run("SmallFlow/%s" % run_id).finished is False  # the origin stays as it was
+            new = mfstore.Run("SmallFlow/{}".format(answer["run_id"]))
+            assert (
+                new.successful and new.finished and new.data.total == 14 and new.data.done is True
+            )
+            assert new.origin_pathspec == f"SmallFlow/{run_id}"
+            assert (
+                mfstore.Run(f"SmallFlow/{run_id}").finished is False
+            )  # the origin stays as it was
         check_file(db)
     finally:
         runtime.close()
-    print("crash trials: %d, killed inside a run: %d, by kind: %s, resumed: %d" % (trial, len(killed), kinds, min(RESUMES, len(resumable))))
+    print(
+        "crash trials: %d, killed inside a run: %d, by kind: %s, resumed: %d"
+        % (trial, len(killed), kinds, min(RESUMES, len(resumable)))
+    )
 
 
 def test_killed_task_process_fails_the_task_cleanly(tmp_path: Path, client_db) -> None:
@@ -206,7 +238,7 @@ def test_killed_task_process_fails_the_task_cleanly(tmp_path: Path, client_db) -
     import mfstore
 
     client_db(db)
-    run = mfstore.Run("SmallFlow/%s" % failed_id)
+    run = mfstore.Run(f"SmallFlow/{failed_id}")
     assert run.successful is False
     assert run.finished is True  # mfstore: ended (failed), see README "Differences"
     tasks = list(run["work"])

@@ -30,7 +30,13 @@ def _write_run(writer, i: int, size: int) -> str:
     run = writer.begin_run("FullFlow", user_name="tester", system_tags=["user:tester"])
     task = writer.add_task(run, "start")
     writer.begin_attempt(task, 0)
-    writer.end_attempt(task, 0, artifacts=prepare_artifacts({"x": os.urandom(size), "i": i}), task_ok=True, success=True)
+    writer.end_attempt(
+        task,
+        0,
+        artifacts=prepare_artifacts({"x": os.urandom(size), "i": i}),
+        task_ok=True,
+        success=True,
+    )
     writer.end_run(run, successful=True)
     return run.run_number
 
@@ -66,7 +72,7 @@ def test_full_disk_gives_store_full_error_and_keeps_committed_runs(tmp_path: Pat
         mfstore.namespace(None)
         try:
             for n, run_number in enumerate(committed):
-                assert mfstore.Task("FullFlow/%s/start/1" % run_number).data.i == n
+                assert mfstore.Task(f"FullFlow/{run_number}/start/1").data.i == n
         finally:
             provider.forget_stores()
             provider.default_metadata()

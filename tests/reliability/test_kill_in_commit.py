@@ -52,7 +52,9 @@ def test_sigkill_during_commits_keeps_every_committed_attempt(tmp_path: Path) ->
     # the child imports the same mfstore as this test (installed, or the checkout)
     env = dict(os.environ, PYTHONPATH=str(Path(mfstore.__file__).resolve().parent.parent))
     for trial in range(TRIALS):
-        child = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, env=env)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, env=env
+        )
         assert child.stdout is not None
         first = child.stdout.readline()  # the run exists: kills now land among the task writes
         assert first.startswith("run "), first
@@ -91,7 +93,7 @@ def test_sigkill_during_commits_keeps_every_committed_attempt(tmp_path: Path) ->
                     assert names == {}, (trial, task_id)
                 else:
                     assert success == 1 and set(names) == {"blob", "i"}
-                    assert len(get_blob(store, names["blob"], what="blob of %s" % task_id)) > 8 << 20
+                    assert len(get_blob(store, names["blob"], what=f"blob of {task_id}")) > 8 << 20
         finally:
             store.close()
     # the kills did land among committed work, not only before the first commit

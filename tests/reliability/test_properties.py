@@ -10,10 +10,29 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-NASTY = ["", "a" * 500, "b" * 501, "\ud800", "x\udfffy", "'; DROP TABLE runs; --", "ünïcøde-ταγ", "user:alice",
-         "a%b_c", "tag with spaces", "' OR 1=1 --", "\x00nul"]
-tags = st.one_of(st.sampled_from(NASTY), st.text(min_size=1, max_size=12), st.binary(max_size=4), st.integers(0, 3))
-run_specs = st.lists(st.tuples(st.sampled_from(["alice", "bob"]), st.lists(tags, max_size=4)), min_size=1, max_size=5)
+NASTY = [
+    "",
+    "a" * 500,
+    "b" * 501,
+    "\ud800",
+    "x\udfffy",
+    "'; DROP TABLE runs; --",
+    "ünïcøde-ταγ",
+    "user:alice",
+    "a%b_c",
+    "tag with spaces",
+    "' OR 1=1 --",
+    "\x00nul",
+]
+tags = st.one_of(
+    st.sampled_from(NASTY),
+    st.text(min_size=1, max_size=12),
+    st.binary(max_size=4),
+    st.integers(0, 3),
+)
+run_specs = st.lists(
+    st.tuples(st.sampled_from(["alice", "bob"]), st.lists(tags, max_size=4)), min_size=1, max_size=5
+)
 
 
 def is_valid(tag: object) -> bool:
@@ -46,14 +65,23 @@ def _distinctive(tag: object) -> bool:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-@given(specs=run_specs, filters=st.lists(tags, max_size=3), ns=st.one_of(st.none(), st.sampled_from(["user:alice", "user:bob", "shared", ""]), tags),
-       edit_add=st.lists(tags, max_size=3), edit_remove=st.lists(tags, max_size=2),
-       pathspec=st.one_of(st.text(max_size=30), st.sampled_from(["F", "F/", "F/1/2", "//", "F/0"])))
+@given(
+    specs=run_specs,
+    filters=st.lists(tags, max_size=3),
+    ns=st.one_of(st.none(), st.sampled_from(["user:alice", "user:bob", "shared", ""]), tags),
+    edit_add=st.lists(tags, max_size=3),
+    edit_remove=st.lists(tags, max_size=2),
+    pathspec=st.one_of(st.text(max_size=30), st.sampled_from(["F", "F/", "F/1/2", "//", "F/0"])),
+)
 def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspec) -> None:
     import mfstore
     from mfstore import provider
-    from mfstore.exception import (MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound,
-                                   MetaflowTaggingError)
+    from mfstore.exception import (
+        MetaflowInvalidPathspec,
+        MetaflowNamespaceMismatch,
+        MetaflowNotFound,
+        MetaflowTaggingError,
+    )
     from mfstore.store import Store
     from mfstore.writer import Writer
 
@@ -63,17 +91,29 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
         with Store(db, create=True) as store:
             w = Writer(store)
             for i, (user, run_tags) in enumerate(specs):
-                system = {"user:%s" % user}
+                system = {f"user:{user}"}
                 if all(is_valid(t) for t in run_tags) and len(set(run_tags)) <= 50:
-                    run = w.begin_run("F", user_name=user, user_tags=run_tags, system_tags=system, ts_epoch=1_000 + i)
+                    run = w.begin_run(
+                        "F",
+                        user_name=user,
+                        user_tags=run_tags,
+                        system_tags=system,
+                        ts_epoch=1_000 + i,
+                    )
                     model.append({"id": run.run_number, "user": set(run_tags), "system": system})
                 else:
                     try:
-                        w.begin_run("F", user_name=user, user_tags=run_tags, system_tags=system, ts_epoch=1_000 + i)
+                        w.begin_run(
+                            "F",
+                            user_name=user,
+                            user_tags=run_tags,
+                            system_tags=system,
+                            ts_epoch=1_000 + i,
+                        )
                     except MetaflowTaggingError:
                         pass
                     else:
-                        raise AssertionError("invalid tags accepted: %r" % (run_tags,))
+                        raise AssertionError(f"invalid tags accepted: {run_tags!r}")
         if not model:
             return
         executed: list[str] = []
@@ -85,12 +125,18 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
         try:
             mfstore.namespace(None)
             # runs(*tags): all-of over user+system tags, newest first
-            expected = [r["id"] for r in reversed(model) if all(t in r["user"] | r["system"] for t in filters)]
+            expected = [
+                r["id"]
+                for r in reversed(model)
+                if all(t in r["user"] | r["system"] for t in filters)
+            ]
             if all(isinstance(t, str) for t in filters):
                 assert [r.id for r in mfstore.Flow("F").runs(*filters)] == expected
             # namespaces
             mfstore.namespace(ns)
-            visible = [r["id"] for r in reversed(model) if ns is None or ns in r["user"] | r["system"]]
+            visible = [
+                r["id"] for r in reversed(model) if ns is None or ns in r["user"] | r["system"]
+            ]
             if not isinstance(ns, (str, type(None))):
                 pass  # namespace() takes any value; only str/None are meaningful
             elif visible:
@@ -103,11 +149,11 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
                 except MetaflowNamespaceMismatch:
                     pass
                 else:
-                    raise AssertionError("Flow visible in namespace %r without runs" % (ns,))
+                    raise AssertionError(f"Flow visible in namespace {ns!r} without runs")
             mfstore.namespace(None)
             # tag edits on the newest run
             target = model[-1]
-            run = mfstore.Run("F/%s" % target["id"])
+            run = mfstore.Run("F/{}".format(target["id"]))
             rm, add = list(edit_remove), list(edit_add)
             try:
                 run.replace_tags(rm, add)
@@ -115,14 +161,18 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
                 ok = False
             else:
                 ok = True
-            valid_edit = (rm or add) and all(is_valid(t) for t in rm + add) and not (set(rm) & target["system"])
+            valid_edit = (
+                (rm or add)
+                and all(is_valid(t) for t in rm + add)
+                and not (set(rm) & target["system"])
+            )
             new_user = (target["user"] - set(rm)) | (set(add) - target["system"])
             if valid_edit and len(new_user) > 50 and len(new_user) > len(target["user"]):
                 valid_edit = False
             assert ok == bool(valid_edit), (rm, add)
             if ok:
                 target["user"] = new_user
-            assert set(mfstore.Run("F/%s" % target["id"]).user_tags) == target["user"]
+            assert set(mfstore.Run("F/{}".format(target["id"])).user_tags) == target["user"]
             assert set(run.user_tags) == target["user"]
             # pathspecs
             try:
@@ -135,7 +185,12 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
             mfstore.namespace(None)
             provider.forget_stores()
             provider.default_metadata()
-        values = [t for t in [*filters, ns, *edit_add, *edit_remove, pathspec] + [t for _, ts in specs for t in ts] if _distinctive(t)]
+        values = [
+            t
+            for t in [*filters, ns, *edit_add, *edit_remove, pathspec]
+            + [t for _, ts in specs for t in ts]
+            if _distinctive(t)
+        ]
         for sql in executed:
             for value in values:
                 assert value not in sql, (value, sql)

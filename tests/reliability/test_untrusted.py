@@ -18,7 +18,7 @@ class _RunsCode:
         self.marker = marker
 
     def __reduce__(self):
-        return (os.system, ("touch %s" % self.marker,))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def _hostile_file(tmp_path: Path) -> tuple[Path, Path, str]:
@@ -30,14 +30,19 @@ def _hostile_file(tmp_path: Path) -> tuple[Path, Path, str]:
     raw = pickle.dumps(_RunsCode(marker), protocol=4)
     with Store(db, create=True) as store:
         w = Writer(store)
-        run = w.begin_run("EvilFlow", user_name="mallory", user_tags=["shared"], system_tags=["user:mallory"])
+        run = w.begin_run(
+            "EvilFlow", user_name="mallory", user_tags=["shared"], system_tags=["user:mallory"]
+        )
         task = w.add_task(run, "end", metadata=[MetadataEntry("note", "hello")])
         w.begin_attempt(task, 0)
         w.add_log_lines(task, 0, "stdout", [(1, "a log line")])
-        arts = {"evil": prepare_raw_artifact(raw, type_name="builtins.dict"), **prepare_artifacts({"plain": {"a": [1, 2.5, "x"]}})}
+        arts = {
+            "evil": prepare_raw_artifact(raw, type_name="builtins.dict"),
+            **prepare_artifacts({"plain": {"a": [1, 2.5, "x"]}}),
+        }
         w.end_attempt(task, 0, artifacts=arts, task_ok=True, success=True)
         w.end_run(run, successful=True)
-    return db, marker, "%s/end/%s" % (run.pathspec, task.task_id)
+    return db, marker, f"{run.pathspec}/end/{task.task_id}"
 
 
 def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> None:
@@ -78,7 +83,7 @@ def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> No
     for load in (lambda: task["evil"].load_safe(), lambda: task["evil"].data_safe):
         with pytest.raises(UnsafeArtifactError) as info:
             load()
-        assert "%s/evil" % task_path in str(info.value) and "posix.system" in str(info.value)
+        assert f"{task_path}/evil" in str(info.value) and "posix.system" in str(info.value)
     assert task["plain"].load_safe() == {"a": [1, 2.5, "x"]}
     assert not marker.exists()
     # .data is the documented trusted path: it does run the pickle
@@ -94,11 +99,25 @@ def test_loads_safe_refuses_code_and_accepts_plain_data() -> None:
     from mfstore.artifacts import dumps, loads_safe
     from mfstore.exception import UnsafeArtifactError
 
-    plain = {"i": 1, "f": 1.5, "s": "ü", "b": b"x", "l": [1, (2, 3)], "set": {1}, "d": datetime.datetime(2024, 1, 1),
-             "dec": decimal.Decimal("1.1"), "u": uuid.UUID(int=5), "none": None}
+    plain = {
+        "i": 1,
+        "f": 1.5,
+        "s": "ü",
+        "b": b"x",
+        "l": [1, (2, 3)],
+        "set": {1},
+        "d": datetime.datetime(2024, 1, 1),
+        "dec": decimal.Decimal("1.1"),
+        "u": uuid.UUID(int=5),
+        "none": None,
+    }
     assert loads_safe(dumps(plain)) == plain
-    for value, type_name in ((_RunsCode(Path("/nonexistent/x")), "posix.system"), (print, "builtins.print"),
-                             (eval, "builtins.eval"), (Path, None)):
+    for value, type_name in (
+        (_RunsCode(Path("/nonexistent/x")), "posix.system"),
+        (print, "builtins.print"),
+        (eval, "builtins.eval"),
+        (Path, None),
+    ):
         raw = pickle.dumps(value, protocol=4)
         with pytest.raises(UnsafeArtifactError) as info:
             loads_safe(raw, what="artifact F/1/s/2/v")

@@ -37,21 +37,36 @@ class FlowRunner:
             shutil.copy(src, dest)
         return dest
 
-    def popen(self, name: str, *args: str, user: str = "alice", **extra: str) -> subprocess.Popen[str]:
+    def popen(
+        self, name: str, *args: str, user: str = "alice", **extra: str
+    ) -> subprocess.Popen[str]:
         dest = self.copy(name)
         return subprocess.Popen(
-            [sys.executable, dest.name, *args], cwd=self.workdir, env=self.env(user, **extra),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, dest.name, *args],
+            cwd=self.workdir,
+            env=self.env(user, **extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
-    def run(self, name: str, *args: str, user: str = "alice", check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, name: str, *args: str, user: str = "alice", check: bool = True, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         dest = self.copy(name)
         cp = subprocess.run(
-            [sys.executable, dest.name, *args], cwd=self.workdir, env=self.env(user, **extra),
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, dest.name, *args],
+            cwd=self.workdir,
+            env=self.env(user, **extra),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if check and cp.returncode != 0:
-            raise AssertionError("%s %s failed (%d):\n%s\n%s" % (name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:]))
+            raise AssertionError(
+                "%s %s failed (%d):\n%s\n%s"
+                % (name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+            )
         return cp
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:

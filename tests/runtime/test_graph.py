@@ -102,8 +102,13 @@ def test_types_and_matching_joins() -> None:
     g = FlowGraph(NestedFlow)
     g.check()
     assert {n.name: n.info_type for n in g} == {
-        "start": "split-static", "a": "split-foreach", "fe": "linear", "fe_join": "join",
-        "b": "linear", "join": "join", "end": "end",
+        "start": "split-static",
+        "a": "split-foreach",
+        "fe": "linear",
+        "fe_join": "join",
+        "b": "linear",
+        "join": "join",
+        "end": "end",
     }
     assert g["start"].matching_join == "join" and g["a"].matching_join == "fe_join"
     assert g["join"].in_funcs == ["b", "fe_join"]
@@ -114,8 +119,12 @@ def test_graph_info() -> None:
     assert info["graph_structure"] == ["start", [["a", [["fe"]], "fe_join"], ["b"]], "join", "end"]
     assert info["steps"]["a"]["foreach_artifact"] == "xs"
     assert info["steps"]["b"]["decorators"] == [
-        {"name": "retry", "attributes": {"times": 2, "minutes_between_retries": "2"},
-         "statically_defined": True, "inserted_by": None}
+        {
+            "name": "retry",
+            "attributes": {"times": 2, "minutes_between_retries": "2"},
+            "statically_defined": True,
+            "inserted_by": None,
+        }
     ]
     assert info["doc"] == "A doc." and info["start_step"] == "start" and info["end_step"] == "end"
 
@@ -131,8 +140,14 @@ def test_custom_endpoints() -> None:
     "cls, message",
     [
         (LoopFlow, "There is a loop in your flow: *start->a->b->a*"),
-        (JoinNoSplit, "Step *j* seems like a join step (it takes an extra input argument) but it is not preceded by a split."),
-        (OpenSplit, "The terminal step *end* was reached before a split started at step(s) *a, end* were joined."),
+        (
+            JoinNoSplit,
+            "Step *j* seems like a join step (it takes an extra input argument) but it is not preceded by a split.",
+        ),
+        (
+            OpenSplit,
+            "The terminal step *end* was reached before a split started at step(s) *a, end* were joined.",
+        ),
     ],
 )
 def test_check_errors(cls, message) -> None:

@@ -1,4 +1,5 @@
 """Session fixtures: one real Metaflow history, imported once from a moved copy."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,6 +12,7 @@ import pytest
 def mf_history(tmp_path_factory) -> Path:
     """Workdir holding `.metaflow` built by real Metaflow (see mfhistory.py)."""
     import metaflow  # noqa: F401  (test dependency: real Metaflow is the reference)
+
     from tests.sharing.mfhistory import build_history
 
     workdir = tmp_path_factory.mktemp("mfhist")

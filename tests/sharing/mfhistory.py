@@ -6,6 +6,7 @@ linear with parameters (alice, bob, production token), foreach, branch/join, fai
 @retry, @catch, run + resume, tags added with ``--tag`` and with ``Run.add_tag``/
 ``remove_tag``, and a run whose runtime is killed with SIGKILL mid-step.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,9 @@ TAG_EDITS = [
 
 def _run_scenario(fname: str, workdir: Path) -> None:
     for user, args, env, fails in SCENARIOS[fname]:
-        run_flow("metaflow", FLOWS / fname, workdir, args, user=user, env=env or None, check=not fails)
+        run_flow(
+            "metaflow", FLOWS / fname, workdir, args, user=user, env=env or None, check=not fails
+        )
 
 
 def _killed_run(workdir: Path) -> None:
@@ -62,8 +65,12 @@ def _killed_run(workdir: Path) -> None:
     marker.unlink(missing_ok=True)
     env["KILL_FLOW_MARKER"] = str(marker)
     proc = subprocess.Popen(
-        [sys.executable, dest.name, "run"], cwd=workdir, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, dest.name, "run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 90
     while not marker.exists():
@@ -89,8 +96,15 @@ def _tag_edits(workdir: Path) -> None:
     )
     env = _lib_env("metaflow", workdir, None)
     env["METAFLOW_USER"] = "carol"
-    subprocess.run([sys.executable, "-c", code, json.dumps(TAG_EDITS)], cwd=workdir, env=env, check=True,
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps(TAG_EDITS)],
+        cwd=workdir,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def build_history(workdir: Path) -> Path:

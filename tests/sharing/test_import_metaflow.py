@@ -1,5 +1,6 @@
 """import-metaflow against a real Metaflow history: contents, idempotence, and a
 field-by-field differential test of both clients (each in its own subprocess)."""
+
 from __future__ import annotations
 
 import gzip
@@ -15,16 +16,24 @@ from mfstore.store import Store
 from tests.compat.harness import KNOWN_DIFFERENCES, diff, snapshot
 
 FLOWS = [
-    "LinearParamsFlow", "ForeachFlow", "BranchJoinFlow", "FailingFlow", "RetryFlow",
-    "CatchFlow", "CurrentFlow", "KillFlow",
+    "LinearParamsFlow",
+    "ForeachFlow",
+    "BranchJoinFlow",
+    "FailingFlow",
+    "RetryFlow",
+    "CatchFlow",
+    "CurrentFlow",
+    "KillFlow",
 ]
 
 
 def _runs(path: Path) -> dict[str, tuple]:
     with Store(path) as s:
         return {
-            "%s/%s" % (f, r): (status, user)
-            for f, r, status, user in s.query("SELECT flow_id, run_number, status, user_name FROM runs")
+            f"{f}/{r}": (status, user)
+            for f, r, status, user in s.query(
+                "SELECT flow_id, run_number, status, user_name FROM runs"
+            )
         }
 
 
@@ -33,19 +42,29 @@ def _tags(path: Path, flow: str) -> dict[str, tuple[set, set]]:
 
     with Store(path) as s:
         w = Writer(s)
-        return {r: w.read_tagset(t) for r, t in s.query("SELECT run_number, tagset_id FROM runs WHERE flow_id = ?", (flow,))}
+        return {
+            r: w.read_tagset(t)
+            for r, t in s.query("SELECT run_number, tagset_id FROM runs WHERE flow_id = ?", (flow,))
+        }
 
 
 def test_statuses_and_run_ids(imported, mf_history):
     runs = _runs(imported)
-    on_disk = {"%s/%s" % (p.parent.name, p.name) for p in (mf_history / ".metaflow").glob("*/[0-9]*")}
+    on_disk = {f"{p.parent.name}/{p.name}" for p in (mf_history / ".metaflow").glob("*/[0-9]*")}
     assert set(runs) == on_disk
     by_flow = {}
     for ps, (status, _) in runs.items():
         by_flow.setdefault(ps.split("/")[0], []).append(status)
     assert by_flow["KillFlow"] == ["running"]
     assert by_flow["FailingFlow"] == ["failed"]
-    for flow in ("ForeachFlow", "BranchJoinFlow", "RetryFlow", "CatchFlow", "CurrentFlow", "LinearParamsFlow"):
+    for flow in (
+        "ForeachFlow",
+        "BranchJoinFlow",
+        "RetryFlow",
+        "CatchFlow",
+        "CurrentFlow",
+        "LinearParamsFlow",
+    ):
         assert set(by_flow[flow]) == {"successful"}, flow
     assert all(len(ps.split("/")[1]) == 16 for ps in runs)
 
@@ -60,7 +79,8 @@ def test_tags_production_and_edits(imported):
     with Store(imported) as s:
         events = s.query(
             "SELECT r.run_number, e.user_name, e.removed, e.added FROM tag_events e JOIN runs r USING (run_pk) "
-            "WHERE r.flow_id = 'LinearParamsFlow' ORDER BY r.run_number")
+            "WHERE r.flow_id = 'LinearParamsFlow' ORDER BY r.run_number"
+        )
     assert [(u, json.loads(rm), json.loads(add)) for _, u, rm, add in events] == [
         ("carol", [], ["added-later", "shared"]),
         ("carol", ["exp1"], ["shared"]),
@@ -73,36 +93,53 @@ def test_shas_are_metaflows_and_blobs_match(imported, moved_history):
     with Store(imported) as s:
         shas = [r[0] for r in s.query("SELECT DISTINCT sha FROM artifacts")]
         for sha in shas[:50]:
-            raw = gzip.decompress(next(moved_history.glob("*/data/%s/%s" % (sha[:2], sha))).read_bytes())
+            raw = gzip.decompress(next(moved_history.glob(f"*/data/{sha[:2]}/{sha}")).read_bytes())
             assert hashlib.sha1(raw).hexdigest() == sha
             assert get_blob(s, sha) == raw
 
 
 def test_resume_origin_and_retry_attempts(imported):
     with Store(imported) as s:
-        resumed = s.one("SELECT run_number, origin_run_number FROM runs WHERE flow_id = 'CurrentFlow' "
-                        "AND origin_run_number IS NOT NULL")
+        resumed = s.one(
+            "SELECT run_number, origin_run_number FROM runs WHERE flow_id = 'CurrentFlow' "
+            "AND origin_run_number IS NOT NULL"
+        )
         assert resumed is not None
         cloned = s.query(
             "SELECT t.step_name, o.task_id FROM tasks t JOIN runs r USING (run_pk) JOIN tasks o "
-            "ON o.task_pk = t.origin_task_pk WHERE r.run_number = ?", (resumed[0],))
+            "ON o.task_pk = t.origin_task_pk WHERE r.run_number = ?",
+            (resumed[0],),
+        )
         assert ("start", "1") in cloned
         attempts = s.query(
             "SELECT a.attempt, a.task_ok FROM attempts a JOIN tasks t USING (task_pk) JOIN runs r USING (run_pk) "
-            "WHERE r.flow_id = 'RetryFlow' AND t.step_name = 'flaky' ORDER BY a.attempt")
+            "WHERE r.flow_id = 'RetryFlow' AND t.step_name = 'flaky' ORDER BY a.attempt"
+        )
         assert attempts == [(0, 0), (1, 1)]
         killed = s.query(
             "SELECT t.step_name, a.ended_at FROM attempts a JOIN tasks t USING (task_pk) JOIN runs r USING (run_pk) "
-            "WHERE r.flow_id = 'KillFlow' AND t.step_name = 'sleepy'")
+            "WHERE r.flow_id = 'KillFlow' AND t.step_name = 'sleepy'"
+        )
         assert killed == [("sleepy", None)]
 
 
 def test_reimport_is_idempotent(imported_copy, moved_history):
     with Store(imported_copy) as s:
-        before = {t: s.scalar("SELECT count(*) FROM %s" % t) for t in
-                  ("runs", "tasks", "attempts", "artifacts", "metadata", "log_lines", "blobs", "tag_events")}
+        before = {
+            t: s.scalar(f"SELECT count(*) FROM {t}")
+            for t in (
+                "runs",
+                "tasks",
+                "attempts",
+                "artifacts",
+                "metadata",
+                "log_lines",
+                "blobs",
+                "tag_events",
+            )
+        }
         report = import_metaflow(moved_history, s)
-        after = {t: s.scalar("SELECT count(*) FROM %s" % t) for t in before}
+        after = {t: s.scalar(f"SELECT count(*) FROM {t}") for t in before}
     assert report.imported == [] and report.conflicts == [] and report.retagged == []
     assert len(report.skipped) == len(_runs(imported_copy))
     assert before == after
@@ -118,7 +155,7 @@ def test_reimport_syncs_a_later_metaflow_tag_edit(imported_copy, moved_history, 
     (run_dir / "_meta" / "_self.json").write_text(json.dumps(rec))
     with Store(imported_copy) as s:
         report = import_metaflow(moved, s)
-    assert report.retagged == ["LinearParamsFlow/%s" % run_dir.name]
+    assert report.retagged == [f"LinearParamsFlow/{run_dir.name}"]
     assert _tags(imported_copy, "LinearParamsFlow")[run_dir.name][0] == {"exp1", "shared", "newer"}
 
 
@@ -144,7 +181,11 @@ IGNORE = KNOWN_DIFFERENCES | {
     # Run order and latest_run: Metaflow re-dates re-tagged runs (trap T2); mfstore
     # keeps created_at. Runs are compared keyed by id below; order only where no run
     # of the flow was re-tagged.
-    "run_order", "global_order", "latest_run", "latest_successful_run", "runs_with_tag",
+    "run_order",
+    "global_order",
+    "latest_run",
+    "latest_successful_run",
+    "runs_with_tag",
 }
 RETAGGED_FLOWS = {"LinearParamsFlow"}
 
@@ -172,11 +213,17 @@ def test_differential_against_metaflow_client(flow, ns, mf_history, imported):
     b = snapshot("mfstore", imported, flow, ns)
     problems = diff(_keyed(a), _keyed(b), IGNORE)
     if flow not in RETAGGED_FLOWS:
-        for key in ("run_order", "global_order", "latest_run", "latest_successful_run", "runs_with_tag"):
+        for key in (
+            "run_order",
+            "global_order",
+            "latest_run",
+            "latest_successful_run",
+            "runs_with_tag",
+        ):
             if a.get(key) != b.get(key):
-                problems.append("%s: metaflow %s, mfstore %s" % (key, a.get(key), b.get(key)))
+                problems.append(f"{key}: metaflow {a.get(key)}, mfstore {b.get(key)}")
     else:
         for key in ("run_order", "global_order"):
             if sorted(a.get(key) or []) != sorted(b.get(key) or []):
-                problems.append("%s (as sets): metaflow %s, mfstore %s" % (key, a.get(key), b.get(key)))
+                problems.append(f"{key} (as sets): metaflow {a.get(key)}, mfstore {b.get(key)}")
     assert problems == []

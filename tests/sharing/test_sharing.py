@@ -1,4 +1,5 @@
 """snapshot, export, merge, delete + GC, verify, stats and their CLI."""
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _counts(path: Path) -> dict[str, int]:
     with Store(path) as s:
-        return {t: s.scalar("SELECT count(*) FROM %s" % t) for t in
-                ("runs", "tasks", "attempts", "artifacts", "metadata", "log_lines", "blobs", "tag_events")}
+        return {
+            t: s.scalar(f"SELECT count(*) FROM {t}")
+            for t in (
+                "runs",
+                "tasks",
+                "attempts",
+                "artifacts",
+                "metadata",
+                "log_lines",
+                "blobs",
+                "tag_events",
+            )
+        }
 
 
 def _make_run(store: Store, flow: str, values: dict, *, tags=(), user="alice") -> str:
     w = Writer(store)
-    run = w.begin_run(flow, user_name=user, user_tags=tags, system_tags=["user:%s" % user])
+    run = w.begin_run(flow, user_name=user, user_tags=tags, system_tags=[f"user:{user}"])
     task = w.add_task(run, "start")
     w.begin_attempt(task, 0)
     w.add_log_lines(task, 0, "stdout", [(int(time.time() * 1e6), "hello")])
@@ -73,7 +85,9 @@ def test_export_subset_has_only_referenced_blobs(imported, tmp_path):
     assert len(report.added) == 2
     with Store(dst) as s:
         assert {r[0] for r in s.query("SELECT flow_id FROM runs")} == {"LinearParamsFlow"}
-        assert s.scalar("SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts)") == 0
+        assert (
+            s.scalar("SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts)") == 0
+        )
         assert s.scalar("SELECT count(*) FROM log_lines") > 0
     assert sharing.verify(dst) == []
     prod = tmp_path / "prod.mfdb"
@@ -118,7 +132,7 @@ def test_merge_conflict_is_reported_and_untouched(tmp_path):
         s.execute("UPDATE artifacts SET ts_epoch = ts_epoch + 1")
     before_a, before_b = a.read_bytes(), b.read_bytes()
     report = sharing.merge(b, a)
-    assert report.conflicts == ["%s: differs in artifacts" % ps]
+    assert report.conflicts == [f"{ps}: differs in artifacts"]
     assert _counts(a) == _counts(b)
     assert b.read_bytes() == before_b and len(a.read_bytes()) == len(before_a)
 
@@ -134,7 +148,7 @@ def test_merge_reconciles_tag_edits(tmp_path):
     with Store(b) as s:
         Writer(s).replace_user_tags(pk, [], ["theirs"], user_name="bob", ts_epoch=10**13 + 5)
     report = sharing.merge(b, a)
-    assert report.retagged == ["F/%s" % _runs(a)[0][1]]
+    assert report.retagged == [f"F/{_runs(a)[0][1]}"]
     with Store(a) as s:
         user, _ = Writer(s).read_tagset(s.scalar("SELECT tagset_id FROM runs"))
         assert user == {"orig", "mine", "theirs"}
@@ -168,11 +182,13 @@ def test_verify_reports_each_problem(imported_copy):
         gone = s.scalar("SELECT sha FROM artifacts WHERE name = 'y' LIMIT 1")
         s.execute("DELETE FROM blobs WHERE sha = ?", (gone,))
         s.execute("DELETE FROM blob_chunks WHERE sha = ?", (gone,))
-        s.execute("INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch) VALUES (999999, 'ghost', '7', 0)")
+        s.execute(
+            "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch) VALUES (999999, 'ghost', '7', 0)"
+        )
     problems = sharing.verify(imported_copy)
     text = "\n".join(problems)
-    assert "blob %s" % sha in text and "content has sha" in text
-    assert "its blob %s is missing" % gone in text
+    assert f"blob {sha}" in text and "content has sha" in text
+    assert f"its blob {gone} is missing" in text
     assert "task ghost/7" in text and "run (run_pk 999999) is missing" in text
     result = CliRunner().invoke(cli, ["verify", str(imported_copy)])
     assert result.exit_code == 1 and "problems found" in result.output
@@ -199,14 +215,20 @@ def test_cli_round_trip(imported, moved_history, tmp_path):
     assert r.exit_code == 0 and "exported 1 runs" in r.output, r.output
     r = runner.invoke(cli, ["merge", str(tmp_path / "e.mfdb"), "--into", str(tmp_path / "s.mfdb")])
     assert r.exit_code == 0 and "0 added, 1 identical" in r.output, r.output
-    r = runner.invoke(cli, ["delete", "--into", str(tmp_path / "s.mfdb"), "--flow", "KillFlow", "--dry-run"])
+    r = runner.invoke(
+        cli, ["delete", "--into", str(tmp_path / "s.mfdb"), "--flow", "KillFlow", "--dry-run"]
+    )
     assert r.exit_code == 0 and "would delete 1 runs" in r.output
     r = runner.invoke(cli, ["delete", "--into", str(tmp_path / "s.mfdb")])
     assert r.exit_code == 1 and "refusing" in r.output
     r = runner.invoke(cli, ["stats", str(out), "--table"])
     assert r.exit_code == 0 and "LinearParamsFlow" in r.output
     r = runner.invoke(cli, ["export", str(out), str(tmp_path / "x.mfdb"), "--since", "yesterday"])
-    assert r.exit_code == 1 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1
+    assert (
+        r.exit_code == 1
+        and r.output.startswith("Error: ")
+        and len(r.output.strip().splitlines()) == 1
+    )
     for cmd in ("snapshot", "export", "merge", "import-metaflow", "delete", "verify", "stats"):
         r = runner.invoke(cli, [cmd, "--help"])
         assert r.exit_code == 0 and "Example:" in r.output

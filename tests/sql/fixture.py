@@ -57,44 +57,98 @@ def _task(w, run, step, task_id, t0, *, artifacts, ok=True, attempts=1, logs=(),
             w.add_log_lines(task, attempt, stream, [(start * 1000 + 1, text)])
         good = ok and last
         w.end_attempt(
-            task, attempt, artifacts=prepare_artifacts(artifacts if good else {"partial": attempt}),
-            task_ok=good, success=good, ts_epoch=start + 30_000,
+            task,
+            attempt,
+            artifacts=prepare_artifacts(artifacts if good else {"partial": attempt}),
+            task_ok=good,
+            success=good,
+            ts_epoch=start + 30_000,
         )
     return task
 
 
 def _train_run(w, run_id, user, tags, status, acc, t0):
     run = w.begin_run(
-        "TrainFlow", user_name=user, user_tags=tags, system_tags=["user:" + user, "runtime:dev"],
-        run_number=run_id, ts_epoch=t0,
+        "TrainFlow",
+        user_name=user,
+        user_tags=tags,
+        system_tags=["user:" + user, "runtime:dev"],
+        run_number=run_id,
+        ts_epoch=t0,
     )
     params = {"lr": LR[run_id], "epochs": 3}
-    _task(w, run, "start", "1", t0, artifacts={"params": params, "dataset": "iris"},
-          logs=[("stdout", "loading iris")])
+    _task(
+        w,
+        run,
+        "start",
+        "1",
+        t0,
+        artifacts={"params": params, "dataset": "iris"},
+        logs=[("stdout", "loading iris")],
+    )
     failed = status == "failed"
     train_art = {"params": params, "dataset": "iris", "accuracy": acc, "model": {1, 2}}
-    _task(w, run, "train", "2", t0 + 60_000, artifacts=train_art, ok=not failed, attempts=2 if failed else 1,
-          logs=[("stdout", "training lr=%s" % LR[run_id])] + ([("stderr", "ValueError: diverged")] if failed else []))
+    _task(
+        w,
+        run,
+        "train",
+        "2",
+        t0 + 60_000,
+        artifacts=train_art,
+        ok=not failed,
+        attempts=2 if failed else 1,
+        logs=[("stdout", f"training lr={LR[run_id]}")]
+        + ([("stderr", "ValueError: diverged")] if failed else []),
+    )
     if not failed:
-        _task(w, run, "end", "3", t0 + 300_000, artifacts={"accuracy": acc, "params": params, "dataset": "iris"})
-    w.end_run(run, successful=not failed, ts_epoch=t0 + (360_000 if not failed else 200_000), checkpoint=False)
+        _task(
+            w,
+            run,
+            "end",
+            "3",
+            t0 + 300_000,
+            artifacts={"accuracy": acc, "params": params, "dataset": "iris"},
+        )
+    w.end_run(
+        run,
+        successful=not failed,
+        ts_epoch=t0 + (360_000 if not failed else 200_000),
+        checkpoint=False,
+    )
 
 
 def _foreach_run(w, run_id, t0, *, finished):
-    run = w.begin_run("ForeachFlow", user_name="carol", system_tags=["user:carol"], run_number=run_id, ts_epoch=t0)
+    run = w.begin_run(
+        "ForeachFlow", user_name="carol", system_tags=["user:carol"], run_number=run_id, ts_epoch=t0
+    )
     _task(w, run, "start", "1", t0, artifacts={"items": ITEMS})
     for i, item in enumerate(ITEMS):
         meta = [
-            MetadataEntry("foreach-stack", ["items=%s" % item], ts_epoch=t0),
+            MetadataEntry("foreach-stack", [f"items={item}"], ts_epoch=t0),
             MetadataEntry("foreach-execution-path", "work:%d" % i, ts_epoch=t0),
         ]
         if finished:
-            _task(w, run, "work", str(2 + i), t0 + 1000 * (i + 1), artifacts={"item": item, "sq": i * i},
-                  metadata=meta, logs=[("stdout", "work %d %s" % (i, item))])
+            _task(
+                w,
+                run,
+                "work",
+                str(2 + i),
+                t0 + 1000 * (i + 1),
+                artifacts={"item": item, "sq": i * i},
+                metadata=meta,
+                logs=[("stdout", "work %d %s" % (i, item))],
+            )
         else:
             task = w.add_task(run, "work", str(2 + i), ts_epoch=t0 + 1000, metadata=meta)
             w.begin_attempt(task, 0, ts_epoch=t0 + 1000)
     if finished:
-        _task(w, run, "join", "5", t0 + 10_000, artifacts={"total": sum(i * i for i in range(len(ITEMS)))})
+        _task(
+            w,
+            run,
+            "join",
+            "5",
+            t0 + 10_000,
+            artifacts={"total": sum(i * i for i in range(len(ITEMS)))},
+        )
         _task(w, run, "end", "6", t0 + 20_000, artifacts={"total": 5})
         w.end_run(run, successful=True, ts_epoch=t0 + 30_000, checkpoint=False)

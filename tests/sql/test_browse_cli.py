@@ -20,7 +20,9 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 
 def run(*args: str, env: dict[str, str] | None = None):
     # A wide terminal, so that rich does not fold cells the assertions look for.
-    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, list(args), env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False
+    )
 
 
 def _digest(path: Path) -> str:
@@ -39,7 +41,12 @@ def test_sql_table_json_csv(fixture_db: Path) -> None:
 
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE runs SET status = 'failed'", "DELETE FROM runs", "DROP VIEW mf_runs", "CREATE TABLE t (a)"],
+    [
+        "UPDATE runs SET status = 'failed'",
+        "DELETE FROM runs",
+        "DROP VIEW mf_runs",
+        "CREATE TABLE t (a)",
+    ],
 )
 def test_sql_is_read_only(statement: str, fixture_db: Path, tmp_path: Path) -> None:
     db = tmp_path / "copy.mfdb"
@@ -53,7 +60,11 @@ def test_sql_is_read_only(statement: str, fixture_db: Path, tmp_path: Path) -> N
 
 def test_sql_errors_are_one_line(fixture_db: Path, tmp_path: Path) -> None:
     out = run("sql", str(fixture_db), "SELEC 1")
-    assert out.exit_code == 1 and "syntax error" in out.output and len(out.output.strip().splitlines()) == 1
+    assert (
+        out.exit_code == 1
+        and "syntax error" in out.output
+        and len(out.output.strip().splitlines()) == 1
+    )
     out = run("sql", str(tmp_path / "missing.mfdb"), "SELECT 1")
     assert out.exit_code == 1 and "does not exist" in out.output
     assert not (tmp_path / "missing.mfdb").exists()
@@ -65,7 +76,18 @@ def test_flows(fixture_db: Path) -> None:
 
 
 def test_runs_with_namespace_and_tags(fixture_db: Path) -> None:
-    out = run("runs", "TrainFlow", "--namespace", "user:bob", "--tag", "exp", "--tag", "gpu", "--mfdb", str(fixture_db))
+    out = run(
+        "runs",
+        "TrainFlow",
+        "--namespace",
+        "user:bob",
+        "--tag",
+        "exp",
+        "--tag",
+        "gpu",
+        "--mfdb",
+        str(fixture_db),
+    )
     assert out.exit_code == 0 and "104" in out.output and "1 run(s)" in out.output
     out = run("runs", "TrainFlow", "--mfdb", str(fixture_db))
     assert "5 run(s)" in out.output
@@ -92,7 +114,9 @@ def test_show_run(fixture_db: Path) -> None:
         assert word in out.output
 
 
-def test_show_task_previews_without_unpickling(fixture_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_show_task_previews_without_unpickling(
+    fixture_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mfstore.artifacts as artifacts
 
     def boom(*a, **k):
@@ -109,10 +133,17 @@ def test_show_task_previews_without_unpickling(fixture_db: Path, monkeypatch: py
 def test_show_flow_and_step(fixture_db: Path) -> None:
     assert "5 run(s)" in run("show", "TrainFlow", "--mfdb", str(fixture_db)).output
     out = run("show", "ForeachFlow/201/work", "--mfdb", str(fixture_db))
-    assert out.exit_code == 0 and "ForeachFlow/201/work" in out.output and out.output.count("successful") == 3
+    assert (
+        out.exit_code == 0
+        and "ForeachFlow/201/work" in out.output
+        and out.output.count("successful") == 3
+    )
 
 
-@pytest.mark.parametrize("pathspec", ["TrainFlow/999", "a//b", "A/1/s/t/x", "TrainFlow/101/nostep", "TrainFlow/101/end/77"])
+@pytest.mark.parametrize(
+    "pathspec",
+    ["TrainFlow/999", "a//b", "A/1/s/t/x", "TrainFlow/101/nostep", "TrainFlow/101/end/77"],
+)
 def test_show_bad_pathspec(pathspec: str, fixture_db: Path) -> None:
     out = run("show", pathspec, "--mfdb", str(fixture_db))
     assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1
@@ -125,7 +156,9 @@ def test_logs(fixture_db: Path) -> None:
     assert out.output == "training lr=0.1\n"
     out = run("logs", "TrainFlow/101", "--mfdb", str(fixture_db))
     assert out.output == "[start/1] loading iris\n[train/2] training lr=0.1\n"
-    out = run("logs", "TrainFlow/103/train/2", "--stderr", "--attempt", "0", "--mfdb", str(fixture_db))
+    out = run(
+        "logs", "TrainFlow/103/train/2", "--stderr", "--attempt", "0", "--mfdb", str(fixture_db)
+    )
     assert out.output == "ValueError: diverged\n"
     out = run("logs", "TrainFlow", "--mfdb", str(fixture_db))
     assert out.exit_code == 1
@@ -137,4 +170,4 @@ def test_logs(fixture_db: Path) -> None:
 def test_command_has_help_example_and_docs(command) -> None:
     out = run(command.name, "--help")
     assert out.exit_code == 0 and "Example:" in out.output
-    assert "mfstore %s" % command.name in DOC.read_text("utf-8")
+    assert f"mfstore {command.name}" in DOC.read_text("utf-8")

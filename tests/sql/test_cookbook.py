@@ -42,9 +42,14 @@ def expected(name: str, path: Path) -> list[dict]:
     train = fx.TRAIN_RUNS
     ok = {r: v for r, v in train.items() if v[2] == "successful"}
     if name == "best_runs_by_metric":
-        return [{"run_id": r, "accuracy": v[3]} for r, v in sorted(ok.items(), key=lambda kv: -kv[1][3])]
+        return [
+            {"run_id": r, "accuracy": v[3]} for r, v in sorted(ok.items(), key=lambda kv: -kv[1][3])
+        ]
     if name == "latest_successful_run":
-        return [{"flow": "ForeachFlow", "run_id": "201"}, {"flow": "TrainFlow", "run_id": min(ok, key=lambda r: ok[r][4])}]
+        return [
+            {"flow": "ForeachFlow", "run_id": "201"},
+            {"flow": "TrainFlow", "run_id": min(ok, key=lambda r: ok[r][4])},
+        ]
     if name == "failures_by_step_this_week":
         n = sum(1 for v in train.values() if v[2] == "failed" and v[4] < 7)
         return [{"flow": "TrainFlow", "step": "train", "failed_tasks": n}]
@@ -54,24 +59,35 @@ def expected(name: str, path: Path) -> list[dict]:
             users.setdefault(v[0], []).append(v[2])
         users["carol"] = ["successful", "running"]
         rows = [
-            {"user": u, "runs": len(s), "successful": s.count("successful"), "failed": s.count("failed")}
+            {
+                "user": u,
+                "runs": len(s),
+                "successful": s.count("successful"),
+                "failed": s.count("failed"),
+            }
             for u, s in users.items()
         ]
         return sorted(rows, key=lambda d: (-d["runs"], d["user"]))
     if name == "artifacts_changed_between_runs":
         return [
             {"name": "accuracy", "run_101": "0.81", "run_102": "0.93"},
-            {"name": "params", "run_101": json.dumps({"lr": fx.LR["101"], "epochs": 3}),
-             "run_102": json.dumps({"lr": fx.LR["102"], "epochs": 3})},
+            {
+                "name": "params",
+                "run_101": json.dumps({"lr": fx.LR["101"], "epochs": 3}),
+                "run_102": json.dumps({"lr": fx.LR["102"], "epochs": 3}),
+            },
         ]
     if name == "tag_cooccurrence":
         pairs: dict[tuple[str, str], int] = {}
         for v in train.values():
             tags = sorted(v[1])
             for i, a in enumerate(tags):
-                for b in tags[i + 1:]:
+                for b in tags[i + 1 :]:
                     pairs[(a, b)] = pairs.get((a, b), 0) + 1
-        return [{"tag_a": a, "tag_b": b, "runs": n} for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return [
+            {"tag_a": a, "tag_b": b, "runs": n}
+            for (a, b), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
     if name == "storage_by_flow":
         return _storage(path)
     if name == "slowest_runs":
@@ -79,21 +95,39 @@ def expected(name: str, path: Path) -> list[dict]:
         return [{"pathspec": "TrainFlow/" + r, "duration_s": 360.0} for r in runs]
     if name == "retried_tasks":
         failed = sorted(r for r, v in train.items() if v[2] == "failed")
-        return [{"pathspec": "TrainFlow/%s/train/2" % r, "attempts": 2, "status": "failed"} for r in failed]
+        return [
+            {"pathspec": f"TrainFlow/{r}/train/2", "attempts": 2, "status": "failed"}
+            for r in failed
+        ]
     if name == "foreach_values":
         return [{"foreach_index": i, "sq": i * i} for i in range(len(fx.ITEMS))]
     if name == "errors_in_logs":
-        failed = sorted((r for r, v in train.items() if v[2] == "failed"), key=lambda r: -train[r][4])
-        return [{"pathspec": "TrainFlow/%s/train/2" % r, "attempt": a, "line": "ValueError: diverged"} for r in failed for a in (0, 1)]
+        failed = sorted(
+            (r for r, v in train.items() if v[2] == "failed"), key=lambda r: -train[r][4]
+        )
+        return [
+            {"pathspec": f"TrainFlow/{r}/train/2", "attempt": a, "line": "ValueError: diverged"}
+            for r in failed
+            for a in (0, 1)
+        ]
     if name == "dict_key_in_artifact":
-        return [{"run_id": r, "lr": lr} for r, lr in sorted(fx.LR.items(), key=lambda kv: (kv[1], kv[0]))]
+        return [
+            {"run_id": r, "lr": lr}
+            for r, lr in sorted(fx.LR.items(), key=lambda kv: (kv[1], kv[0]))
+        ]
     if name == "running_now":
         return [{"pathspec": "ForeachFlow/202", "user": "carol", "running_tasks": len(fx.ITEMS)}]
     if name == "runs_with_tag":
-        return [{"run_id": r, "tags": json.dumps(sorted(v[1]), separators=(",", ":"))} for r, v in sorted(train.items()) if "exp" in v[1]]
+        return [
+            {"run_id": r, "tags": json.dumps(sorted(v[1]), separators=(",", ":"))}
+            for r, v in sorted(train.items())
+            if "exp" in v[1]
+        ]
     if name == "runs_in_namespace_with_tags":
-        return [{"run_id": r} for r, v in train.items() if v[0] == "bob" and {"exp", "gpu"} <= set(v[1])]
-    raise AssertionError("no expectation for cookbook query %r: add one" % name)
+        return [
+            {"run_id": r} for r, v in train.items() if v[0] == "bob" and {"exp", "gpu"} <= set(v[1])
+        ]
+    raise AssertionError(f"no expectation for cookbook query {name!r}: add one")
 
 
 def _check(rows: list[dict], want: list[dict]) -> None:
@@ -113,8 +147,15 @@ def test_cookbook_has_at_least_ten_queries() -> None:
 @pytest.mark.parametrize("name", sorted(cookbook()))
 def test_cookbook_query_in_sqlite3_shell(name: str, fixture_db: Path) -> None:
     shell = shutil.which("sqlite3")
-    assert shell is not None, "the stock sqlite3 shell is a test requirement (apt-get install sqlite3)"
-    out = subprocess.run([shell, "-json", str(fixture_db), cookbook()[name]], capture_output=True, text=True, check=True)
+    assert shell is not None, (
+        "the stock sqlite3 shell is a test requirement (apt-get install sqlite3)"
+    )
+    out = subprocess.run(
+        [shell, "-json", str(fixture_db), cookbook()[name]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = json.loads(out.stdout) if out.stdout.strip() else []
     _check(rows, expected(name, fixture_db))
 

@@ -23,7 +23,11 @@ VIEWS = [name for name, _ in schema_views()]
 def _master(path: Path) -> list[tuple]:
     con = sqlite3.connect(path)
     try:
-        return sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+        return sorted(
+            con.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            )
+        )
     finally:
         con.close()
 
@@ -60,14 +64,14 @@ def test_migration_keeps_user_views(tmp_path: Path) -> None:
 def test_views_are_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "sql.md").read_text("utf-8")
     for name in VIEWS:
-        assert "`%s`" % name in doc
+        assert f"`{name}`" in doc
 
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_view_readable_by_stdlib_sqlite3(view: str, fixture_db: Path) -> None:
     con = sqlite3.connect(fixture_db)
     try:
-        con.execute("SELECT * FROM %s" % view).fetchall()
+        con.execute(f"SELECT * FROM {view}").fetchall()
     finally:
         con.close()
 
@@ -75,8 +79,12 @@ def test_view_readable_by_stdlib_sqlite3(view: str, fixture_db: Path) -> None:
 @pytest.mark.parametrize("view", VIEWS)
 def test_view_readable_by_stock_shell(view: str, fixture_db: Path) -> None:
     shell = shutil.which("sqlite3")
-    assert shell is not None, "the stock sqlite3 shell is a test requirement (apt-get install sqlite3)"
-    subprocess.run([shell, str(fixture_db), "SELECT count(*) FROM %s" % view], check=True, capture_output=True)
+    assert shell is not None, (
+        "the stock sqlite3 shell is a test requirement (apt-get install sqlite3)"
+    )
+    subprocess.run(
+        [shell, str(fixture_db), f"SELECT count(*) FROM {view}"], check=True, capture_output=True
+    )
 
 
 def test_stdlib_sqlite_is_old_enough_to_matter() -> None:
@@ -96,7 +104,9 @@ def test_artifact_value_sorts_numbers_as_numbers(fixture_db: Path) -> None:
 
 def test_non_plain_values_are_null(fixture_db: Path) -> None:
     con = sqlite3.connect(fixture_db)
-    rows = con.execute("SELECT type, value, value_json FROM mf_artifacts WHERE name = 'model'").fetchall()
+    rows = con.execute(
+        "SELECT type, value, value_json FROM mf_artifacts WHERE name = 'model'"
+    ).fetchall()
     con.close()
     assert rows and all(r == ("builtins.set", None, None) for r in rows)
 
@@ -107,7 +117,14 @@ def test_foreach_index(fixture_db: Path) -> None:
         "SELECT step, foreach_index FROM mf_tasks WHERE flow='ForeachFlow' AND run_id='201' ORDER BY task_pk"
     ).fetchall()
     con.close()
-    assert rows == [("start", None), ("work", 0), ("work", 1), ("work", 2), ("join", None), ("end", None)]
+    assert rows == [
+        ("start", None),
+        ("work", 0),
+        ("work", 1),
+        ("work", 2),
+        ("join", None),
+        ("end", None),
+    ]
 
 
 def test_statuses(fixture_db: Path) -> None:
@@ -115,11 +132,17 @@ def test_statuses(fixture_db: Path) -> None:
     q = "SELECT status FROM %s WHERE flow='TrainFlow' AND run_id='103' AND step='train'"
     assert con.execute(q % "mf_steps").fetchone() == ("failed",)
     assert con.execute(q % "mf_tasks").fetchone() == ("failed",)
-    assert con.execute((q % "mf_attempts") + " ORDER BY attempt").fetchall() == [("failed",), ("failed",)]
-    assert con.execute("SELECT status, finished_at, duration_s FROM mf_runs WHERE run_id='202'").fetchone() == (
-        "running", None, None)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
-                        con.execute("SELECT created_at FROM mf_runs LIMIT 1").fetchone()[0])
+    assert con.execute((q % "mf_attempts") + " ORDER BY attempt").fetchall() == [
+        ("failed",),
+        ("failed",),
+    ]
+    assert con.execute(
+        "SELECT status, finished_at, duration_s FROM mf_runs WHERE run_id='202'"
+    ).fetchone() == ("running", None, None)
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",
+        con.execute("SELECT created_at FROM mf_runs LIMIT 1").fetchone()[0],
+    )
     con.close()
 
 

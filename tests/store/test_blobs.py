@@ -30,7 +30,9 @@ def test_same_value_is_stored_once(store: Store) -> None:
         for _ in range(3):
             task = w.add_task(run, "start")
             w.begin_attempt(task, 0)
-            w.end_attempt(task, 0, artifacts=prepare_artifacts({"big": big}), task_ok=True, success=True)
+            w.end_attempt(
+                task, 0, artifacts=prepare_artifacts({"big": big}), task_ok=True, success=True
+            )
     assert store.scalar("SELECT count(*) FROM artifacts") == 6
     assert store.scalar("SELECT count(*) FROM blobs") == 1
     size, stored = store.one("SELECT size, stored_size FROM blobs")
@@ -59,7 +61,10 @@ def test_chunked_blob_round_trip(store: Store, monkeypatch: pytest.MonkeyPatch) 
 def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None:
     sha = blobs.put_blob(store, pickle.dumps(list(range(1000)), protocol=4))
     with store.write():
-        store.execute("UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (pickle.dumps([1], protocol=4), sha))
+        store.execute(
+            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?",
+            (pickle.dumps([1], protocol=4), sha),
+        )
     with pytest.raises(MetaflowDataCorruption, match="F/1/start/2/x is damaged"):
         blobs.get_blob(store, sha, what="F/1/start/2/x")
 

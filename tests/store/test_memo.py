@@ -15,7 +15,7 @@ from mfstore.writer import Writer
 
 def _run(store: Store, user: str, tags: tuple[str, ...] = ()) -> None:
     w = Writer(store)
-    run = w.begin_run("F", user_name=user, user_tags=tags, system_tags=["user:%s" % user])
+    run = w.begin_run("F", user_name=user, user_tags=tags, system_tags=[f"user:{user}"])
     w.end_run(run, successful=True)
 
 
@@ -51,9 +51,9 @@ def test_namespace_check_sees_runs_written_by_another_process(store_path: Path) 
                 mfstore.Flow("F")
         code = (
             "from mfstore.store import Store; from mfstore.writer import Writer; "
-            "s = Store(%r); w = Writer(s); "
+            f"s = Store({str(store_path)!r}); w = Writer(s); "
             "r = w.begin_run('F', user_name='bob', user_tags=['x'], system_tags=['user:bob']); "
-            "w.end_run(r, successful=True)" % str(store_path)
+            "w.end_run(r, successful=True)"
         )
         subprocess.run([sys.executable, "-c", code], check=True)
         assert mfstore.Flow("F").latest_run is not None

@@ -51,12 +51,16 @@ def test_stock_sqlite3_shell_reads_the_file(store: Store, store_path: Path) -> N
     store.close()
     out = subprocess.run(
         ["sqlite3", str(store_path), "SELECT flow_id, status FROM runs; PRAGMA integrity_check;"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out == ["F|successful", "ok"]
 
 
-def test_run_end_folds_the_wal_into_the_file(store: Store, store_path: Path, tmp_path: Path) -> None:
+def test_run_end_folds_the_wal_into_the_file(
+    store: Store, store_path: Path, tmp_path: Path
+) -> None:
     _write_run(store)
     # The writer still has the file open: a plain copy of the main file alone must hold the run.
     copy = tmp_path / "copy.mfdb"
@@ -80,7 +84,9 @@ def test_missing_file_is_not_created_by_readers(tmp_path: Path) -> None:
         (b"\x89PNG\r\n\x1a\n" + bytes(200), NotAnMfdbError, "not an SQLite database"),
     ],
 )
-def test_non_sqlite_files_are_refused_untouched(tmp_path: Path, content: bytes, error: type, message: str) -> None:
+def test_non_sqlite_files_are_refused_untouched(
+    tmp_path: Path, content: bytes, error: type, message: str
+) -> None:
     path = tmp_path / "bad.mfdb"
     path.write_bytes(content)
     before = _digest(path)
@@ -140,17 +146,20 @@ def test_readonly_store_refuses_writes(store: Store, store_path: Path) -> None:
     store.close()
     ro = Store(store_path, readonly=True)
     assert ro.scalar("SELECT count(*) FROM runs") == 1
-    with pytest.raises(StoreReadOnlyError, match="read-only"):
-        with ro.write():
-            pass
+    with pytest.raises(StoreReadOnlyError, match="read-only"), ro.write():
+        pass
     ro.close()
 
 
-def test_readonly_when_directory_is_not_writable(store: Store, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readonly_when_directory_is_not_writable(
+    store: Store, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write_run(store)
     store.close()
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode)
+    )
     ro = Store(store_path)
     assert ro.readonly
     assert ro.scalar("SELECT count(*) FROM runs") == 1
@@ -158,20 +167,18 @@ def test_readonly_when_directory_is_not_writable(store: Store, store_path: Path,
 
 
 def test_write_rolls_back_on_error(store: Store) -> None:
-    with pytest.raises(RuntimeError):
-        with store.write():
-            store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('A', 1)")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.write():
+        store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('A', 1)")
+        raise RuntimeError("boom")
     assert store.scalar("SELECT count(*) FROM flows") == 0
 
 
 def test_nested_write_is_a_savepoint(store: Store) -> None:
     with store.write():
         store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('A', 1)")
-        with pytest.raises(RuntimeError):
-            with store.write():
-                store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('B', 1)")
-                raise RuntimeError("inner")
+        with pytest.raises(RuntimeError), store.write():
+            store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('B', 1)")
+            raise RuntimeError("inner")
     assert [r[0] for r in store.query("SELECT flow_id FROM flows")] == ["A"]
 
 
@@ -183,7 +190,9 @@ def test_tracer_sees_every_statement(store_path: Path) -> None:
     s.close()
 
 
-def test_a_copy_right_after_a_tag_edit_carries_it(store: Store, store_path: Path, tmp_path: Path) -> None:
+def test_a_copy_right_after_a_tag_edit_carries_it(
+    store: Store, store_path: Path, tmp_path: Path
+) -> None:
     w = Writer(store)
     run = w.begin_run("F", user_name="alice", system_tags=["user:alice"])
     w.end_run(run, successful=True)
@@ -191,6 +200,10 @@ def test_a_copy_right_after_a_tag_edit_carries_it(store: Store, store_path: Path
     copy = tmp_path / "copy.mfdb"
     copy.write_bytes(store_path.read_bytes())  # the writer still has the file open
     con = sqlite3.connect(copy)
-    assert con.execute("SELECT tag FROM tagset_tags WHERE is_system = 0").fetchall() == [("reviewed",)]
-    assert con.execute("SELECT user_name, added FROM tag_events").fetchall() == [("bob", '["reviewed"]')]
+    assert con.execute("SELECT tag FROM tagset_tags WHERE is_system = 0").fetchall() == [
+        ("reviewed",)
+    ]
+    assert con.execute("SELECT user_name, added FROM tag_events").fetchall() == [
+        ("bob", '["reviewed"]')
+    ]
     con.close()

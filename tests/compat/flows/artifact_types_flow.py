@@ -1,8 +1,9 @@
 """A 5 MiB deterministic artifact stored twice (dedup) and artifacts of many types."""
+
 from metaflow import FlowSpec, step
 
 
-class Point(object):
+class Point:
     def __init__(self, x, y):
         self.x = x
         self.y = y

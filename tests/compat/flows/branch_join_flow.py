@@ -1,4 +1,5 @@
 """Static branch + join using `inputs` and `merge_artifacts`."""
+
 from metaflow import FlowSpec, step
 
 

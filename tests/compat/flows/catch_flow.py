@@ -1,4 +1,5 @@
 """@catch(var='err') on a step that raises."""
+
 from metaflow import FlowSpec, catch, step
 
 

@@ -1,27 +1,28 @@
 """The seeds' CurrentFlow: prints every `current` field the seeds list."""
-from metaflow import FlowSpec, step, current
+
+from metaflow import FlowSpec, current, step
 
 
 class CurrentFlow(FlowSpec):
     @step
     def start(self):
-        print("flow name: %s" % current.flow_name)
-        print("run id: %s" % current.run_id)
-        print("origin run id: %s" % current.origin_run_id)
-        print("step name: %s" % current.step_name)
-        print("task id: %s" % current.task_id)
-        print("pathspec: %s" % current.pathspec)
-        print("namespace: %s" % current.namespace)
-        print("username: %s" % current.username)
-        print("flow parameters: %s" % str(current.parameter_names))
+        print(f"flow name: {current.flow_name}")
+        print(f"run id: {current.run_id}")
+        print(f"origin run id: {current.origin_run_id}")
+        print(f"step name: {current.step_name}")
+        print(f"task id: {current.task_id}")
+        print(f"pathspec: {current.pathspec}")
+        print(f"namespace: {current.namespace}")
+        print(f"username: {current.username}")
+        print(f"flow parameters: {current.parameter_names!s}")
         self.next(self.end)
 
     @step
     def end(self):
-        print("end has a different step name: %s" % current.step_name)
-        print("end has a different task id: %s" % current.task_id)
-        print("end has a different pathspec: %s" % current.pathspec)
-        print("origin run id: %s" % current.origin_run_id)
+        print(f"end has a different step name: {current.step_name}")
+        print(f"end has a different task id: {current.task_id}")
+        print(f"end has a different pathspec: {current.pathspec}")
+        print(f"origin run id: {current.origin_run_id}")
 
 
 if __name__ == "__main__":

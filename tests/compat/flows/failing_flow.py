@@ -1,4 +1,5 @@
 """A step raises ValueError: the run fails."""
+
 from metaflow import FlowSpec, step
 
 

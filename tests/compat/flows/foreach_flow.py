@@ -1,4 +1,5 @@
 """Foreach over a list (uses self.index) and join."""
+
 from metaflow import FlowSpec, step
 
 

@@ -1,4 +1,5 @@
 """Linear flow with Parameters of several types; prints to stdout and stderr."""
+
 import sys
 
 from metaflow import FlowSpec, Parameter, step
@@ -12,7 +13,9 @@ class LinearParamsFlow(FlowSpec):
 
     @step
     def start(self):
-        print("alpha=%r label=%r ratio=%r needed=%r" % (self.alpha, self.name_, self.ratio, self.needed))
+        print(
+            f"alpha={self.alpha!r} label={self.name_!r} ratio={self.ratio!r} needed={self.needed!r}"
+        )
         print("to stderr", file=sys.stderr)
         self.x = self.alpha * 2
         self.next(self.middle)

@@ -1,4 +1,5 @@
 """Nested foreach: outer over numbers, inner over letters."""
+
 from metaflow import FlowSpec, step
 
 

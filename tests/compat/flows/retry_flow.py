@@ -1,4 +1,5 @@
 """@retry(times=2): the step fails on its first attempt, succeeds on the second."""
+
 from metaflow import FlowSpec, current, retry, step
 
 

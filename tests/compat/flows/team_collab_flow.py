@@ -1,12 +1,13 @@
 """The seeds' TeamCollabFlow, with a deterministic random choice."""
-from metaflow import FlowSpec, step, current
+
+from metaflow import FlowSpec, current, step
 
 
 class TeamCollabFlow(FlowSpec):
     @step
     def start(self):
-        print("current.username: {}".format(current.username))
-        print("current.namespace: {}".format(current.namespace))
+        print(f"current.username: {current.username}")
+        print(f"current.namespace: {current.namespace}")
         self.next(self.end)
 
     @step
@@ -15,7 +16,7 @@ class TeamCollabFlow(FlowSpec):
 
         random.seed(0)
         self.choice = random.choice([1, 2, 3, 4, 5])
-        print("Random choice was {}".format(self.choice))
+        print(f"Random choice was {self.choice}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The seed's AccessOtherNamespace flow: reads another flow's result inside a step."""
+
 from mfstore import Flow, FlowSpec, Parameter, default_namespace, namespace, step
 
 
@@ -18,7 +19,7 @@ class AccessOtherNamespace(FlowSpec):
     def start(self):
         run = get_flow_data(flow=self.other_flow_name, new_ns=self.other_namespace)
         if run is None:
-            print("Flow {} not found in {} namespace.".format(self.other_flow_name, self.other_namespace))
+            print(f"Flow {self.other_flow_name} not found in {self.other_namespace} namespace.")
         else:
             self.other_choice = run.data.choice
             print(self.msg.format(run.pathspec, run.data.choice))

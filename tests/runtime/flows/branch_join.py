@@ -1,4 +1,5 @@
 """Static branches joined with inputs.<step> and merge_artifacts."""
+
 from mfstore import FlowSpec, step
 
 

@@ -1,4 +1,5 @@
 """@catch on a step whose process dies: the fallback attempt hands the failure to @catch."""
+
 import os
 
 from mfstore import FlowSpec, catch, step

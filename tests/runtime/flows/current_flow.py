@@ -1,24 +1,32 @@
 """The seed's CurrentFlow."""
+
 from mfstore import FlowSpec, current, step
 
 
 class CurrentFlow(FlowSpec):
     @step
     def start(self):
-        print("flow name: %s" % current.flow_name)
-        print("run id: %s" % current.run_id)
-        print("origin run id: %s" % current.origin_run_id)
-        print("step name: %s" % current.step_name)
-        print("task id: %s" % current.task_id)
-        print("pathspec: %s" % current.pathspec)
-        print("namespace: %s" % current.namespace)
-        print("username: %s" % current.username)
-        print("flow parameters: %s" % str(current.parameter_names))
+        print(f"flow name: {current.flow_name}")
+        print(f"run id: {current.run_id}")
+        print(f"origin run id: {current.origin_run_id}")
+        print(f"step name: {current.step_name}")
+        print(f"task id: {current.task_id}")
+        print(f"pathspec: {current.pathspec}")
+        print(f"namespace: {current.namespace}")
+        print(f"username: {current.username}")
+        print(f"flow parameters: {current.parameter_names!s}")
         self.info = {
-            "flow_name": current.flow_name, "run_id": current.run_id, "step_name": current.step_name,
-            "task_id": current.task_id, "pathspec": current.pathspec, "namespace": current.namespace,
-            "username": current.username, "retry_count": current.retry_count, "tags": sorted(current.tags),
-            "is_running_flow": current.is_running_flow, "origin_run_id": current.origin_run_id,
+            "flow_name": current.flow_name,
+            "run_id": current.run_id,
+            "step_name": current.step_name,
+            "task_id": current.task_id,
+            "pathspec": current.pathspec,
+            "namespace": current.namespace,
+            "username": current.username,
+            "retry_count": current.retry_count,
+            "tags": sorted(current.tags),
+            "is_running_flow": current.is_running_flow,
+            "origin_run_id": current.origin_run_id,
             "is_production": current.is_production,
         }
         from mfstore import get_namespace
@@ -28,9 +36,9 @@ class CurrentFlow(FlowSpec):
 
     @step
     def end(self):
-        print("end has a different step name: %s" % current.step_name)
-        print("end has a different task id: %s" % current.task_id)
-        print("end has a different pathspec: %s" % current.pathspec)
+        print(f"end has a different step name: {current.step_name}")
+        print(f"end has a different task id: {current.task_id}")
+        print(f"end has a different pathspec: {current.pathspec}")
 
 
 if __name__ == "__main__":

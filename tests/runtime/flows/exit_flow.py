@@ -1,4 +1,5 @@
 """A task calls os._exit (or is killed, EXIT_MODE=kill): only that task fails."""
+
 import os
 import signal
 import sys

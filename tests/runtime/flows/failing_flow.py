@@ -1,4 +1,5 @@
 """A step raises ValueError unless RESUME_OK is set: the run fails (resume tests)."""
+
 import os
 
 from mfstore import FlowSpec, Parameter, current, step

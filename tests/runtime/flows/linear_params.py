@@ -1,4 +1,5 @@
 """Linear flow with typed parameters and an artifact carried across steps."""
+
 from mfstore import FlowSpec, JSONType, Parameter, current, step
 
 

@@ -1,4 +1,5 @@
 """A foreach inside a foreach."""
+
 from mfstore import FlowSpec, step
 
 

@@ -1,4 +1,5 @@
 """@retry: fails on the first two attempts."""
+
 from mfstore import FlowSpec, current, retry, step
 
 

@@ -1,4 +1,5 @@
 """A long step, to interrupt the runtime."""
+
 import time
 
 from mfstore import FlowSpec, step

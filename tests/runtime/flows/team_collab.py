@@ -1,12 +1,13 @@
 """The seed's TeamCollabFlow."""
+
 from mfstore import FlowSpec, current, step
 
 
 class TeamCollabFlow(FlowSpec):
     @step
     def start(self):
-        print("current.username: {}".format(current.username))
-        print("current.namespace: {}".format(current.namespace))
+        print(f"current.username: {current.username}")
+        print(f"current.namespace: {current.namespace}")
         self.next(self.end)
 
     @step
@@ -14,7 +15,7 @@ class TeamCollabFlow(FlowSpec):
         import random
 
         self.choice = random.choice([1, 2, 3, 4, 5])
-        print("Random choice was {}".format(self.choice))
+        print(f"Random choice was {self.choice}")
 
 
 if __name__ == "__main__":

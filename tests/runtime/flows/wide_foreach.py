@@ -1,4 +1,5 @@
 """A foreach with N tasks (N from the WIDTH env var, default 100)."""
+
 import os
 
 from mfstore import FlowSpec, step

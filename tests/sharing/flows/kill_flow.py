@@ -1,4 +1,5 @@
 """A flow whose middle step sleeps: the test kills its runtime with SIGKILL there."""
+
 import os
 import time
 
