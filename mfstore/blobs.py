@@ -109,7 +109,7 @@ def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
             "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
         )
         if chunk is None:
-            raise MetaflowDataCorruption("blob %s in %s lacks chunk %d" % (sha, store.path, seq))
+            raise MetaflowDataCorruption(f"blob {sha} in {store.path} lacks chunk {seq}")
         yield unpack_chunk(chunk[0], chunk[1])
 
 
@@ -173,7 +173,7 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
         )
         seqs = [c[0] for c in chunks]
         if seqs != list(range(n_chunks)):
-            out.append((sha, "has chunks %s, expected 0..%d" % (seqs, n_chunks - 1)))
+            out.append((sha, f"has chunks {seqs}, expected 0..{n_chunks - 1}"))
             continue
         try:
             raw = b"".join(unpack_chunk(codec, data) for _, codec, data in chunks)
@@ -184,7 +184,7 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
         if actual != sha:
             out.append((sha, f"content has sha {actual}"))
         elif len(raw) != size:
-            out.append((sha, "content is %d bytes, recorded size %d" % (len(raw), size)))
+            out.append((sha, f"content is {len(raw)} bytes, recorded size {size}"))
     if progress is not None:
         progress(len(rows), len(rows), "done")
     return out

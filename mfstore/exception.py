@@ -79,7 +79,7 @@ class MetaflowException(Exception):
         super().__init__(msg)
 
     def __str__(self) -> str:
-        prefix = "line %d: " % self.line_no if self.line_no else ""
+        prefix = f"line {self.line_no}: " if self.line_no else ""
         return f"{prefix}{self.message}"
 
 
@@ -188,8 +188,8 @@ class FailureHandledByCatch(MetaflowException):
 
     def __init__(self, retry_count: int) -> None:
         super().__init__(
-            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
-            "Something in the execution environment caused the failure." % retry_count
+            f"Task execution kept failing over {retry_count} attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure."
         )
 
 

@@ -87,7 +87,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bytes):
-        return "<%d bytes>" % len(value)
+        return f"<{len(value)} bytes>"
     return str(value)
 
 
@@ -116,7 +116,7 @@ def _split_pathspec(pathspec: str) -> list[str]:
 
 def _preview(value_json: str | None, type_name: str, size: int) -> str:
     if value_json is None:
-        return "<%s, %d bytes; not plain data>" % (type_name, size)
+        return f"<{type_name}, {size} bytes; not plain data>"
     text = (
         value_json
         if len(value_json) <= PREVIEW_CHARS
@@ -126,7 +126,7 @@ def _preview(value_json: str | None, type_name: str, size: int) -> str:
 
 
 def _json_ready(value: Any) -> Any:
-    return "<%d bytes>" % len(value) if isinstance(value, bytes) else value
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else value
 
 
 # -- commands ---------------------------------------------------------------------
@@ -221,12 +221,12 @@ def runs_command(
         f"FROM ({sql}) q JOIN mf_runs v ON v.run_pk = q.run_pk ORDER BY q.ts_epoch DESC, q.run_number DESC"
     )
     if limit is not None:
-        wrapped += " LIMIT %d" % max(limit, 0)
+        wrapped += f" LIMIT {max(limit, 0)}"
     with _reading(_resolve(mfdb)) as store:
         if store.one("SELECT 1 FROM mf_flows WHERE flow = ?", (flow,)) is None:
             raise click.ClickException(f"flow {flow!r} is not in {store.path}")
         columns, rows = _rows(store, wrapped, params)
-    _print_table(columns, rows, title="%s: %d run(s)" % (flow, len(rows)))
+    _print_table(columns, rows, title=f"{flow}: {len(rows)} run(s)")
 
 
 @click.command(name="show")
@@ -262,7 +262,7 @@ def _show_flow(store: Store, parts: list[str]) -> None:
         "ORDER BY created_ms DESC, run_id DESC",
         parts,
     )
-    _print_table(columns, rows, title="%s: %d run(s)" % (flow, len(rows)))
+    _print_table(columns, rows, title=f"{flow}: {len(rows)} run(s)")
 
 
 def _show_run(store: Store, parts: list[str]) -> None:

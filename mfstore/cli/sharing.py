@@ -176,8 +176,7 @@ def register(cli: click.Group) -> None:
             with _progress("export") as progress:
                 report = do(Path(src), Path(dst), f, progress=progress)
         click.echo(
-            "exported %d runs to %s (%d blobs, %s)"
-            % (len(report.added), dst, report.blobs_added, _mb(Path(dst).stat().st_size))
+            f"exported {len(report.added)} runs to {dst} ({report.blobs_added} blobs, {_mb(Path(dst).stat().st_size)})"
         )
 
     @cli.command()
@@ -207,16 +206,7 @@ def register(cli: click.Group) -> None:
         for line in report.conflicts:
             click.echo(f"conflict (left untouched): {line}", err=True)
         click.echo(
-            "merged %s into %s: %d added, %d identical, %d retagged, %d conflicts, %d new blobs"
-            % (
-                other,
-                target,
-                len(report.added),
-                len(report.identical),
-                len(report.retagged),
-                len(report.conflicts),
-                report.blobs_added,
-            )
+            f"merged {other} into {target}: {len(report.added)} added, {len(report.identical)} identical, {len(report.retagged)} retagged, {len(report.conflicts)} conflicts, {report.blobs_added} new blobs"
         )
 
     @cli.command("import-metaflow")
@@ -250,17 +240,7 @@ def register(cli: click.Group) -> None:
         for line in report.problems + ["conflict (left untouched): " + c for c in report.conflicts]:
             click.echo(line, err=True)
         click.echo(
-            "imported %d runs (%d tasks read) into %s in %.1fs: %d already present, %d retagged, %d conflicts, %d problems"
-            % (
-                len(report.imported),
-                report.tasks,
-                target,
-                report.seconds,
-                len(report.skipped),
-                len(report.retagged),
-                len(report.conflicts),
-                len(report.problems),
-            )
+            f"imported {len(report.imported)} runs ({report.tasks} tasks read) into {target} in {report.seconds:.1f}s: {len(report.skipped)} already present, {len(report.retagged)} retagged, {len(report.conflicts)} conflicts, {len(report.problems)} problems"
         )
 
     @cli.command()
@@ -301,20 +281,10 @@ def register(cli: click.Group) -> None:
         if dry_run:
             for ps in report.runs:
                 click.echo(ps)
-            click.echo(
-                "would delete %d runs (%d tasks) from %s" % (len(report.runs), report.tasks, target)
-            )
+            click.echo(f"would delete {len(report.runs)} runs ({report.tasks} tasks) from {target}")
         else:
             click.echo(
-                "deleted %d runs (%d tasks), %d blobs from %s: %s -> %s"
-                % (
-                    len(report.runs),
-                    report.tasks,
-                    report.blobs_removed,
-                    target,
-                    _mb(report.bytes_before),
-                    _mb(report.bytes_after),
-                )
+                f"deleted {len(report.runs)} runs ({report.tasks} tasks), {report.blobs_removed} blobs from {target}: {_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"
             )
 
     @cli.command()
@@ -336,7 +306,7 @@ def register(cli: click.Group) -> None:
         for p in problems:
             click.echo(p)
         if problems:
-            raise click.ClickException("%s: %d problems found" % (target, len(problems)))
+            raise click.ClickException(f"{target}: {len(problems)} problems found")
         click.echo(f"{target}: ok")
 
     @cli.command()
@@ -356,11 +326,14 @@ def register(cli: click.Group) -> None:
         if not table:
             click.echo(json.dumps(s, indent=2, ensure_ascii=False))
             return
-        click.echo("%-28s %6s %7s %9s %12s" % ("flow", "runs", "tasks", "artifacts", "artifact MB"))
+        click.echo(
+            "{!s:<28} {!s:6} {!s:7} {!s:9} {!s:12}".format(
+                "flow", "runs", "tasks", "artifacts", "artifact MB"
+            )
+        )
         for name, f in s["flows"].items():
             click.echo(
-                "%-28s %6d %7d %9d %12.2f"
-                % (
+                "{!s:<28} {:6d} {:7d} {:9d} {:12.2f}".format(
                     name,
                     f["runs"],
                     f.get("tasks", 0),
@@ -369,8 +342,7 @@ def register(cli: click.Group) -> None:
                 )
             )
         click.echo(
-            "%s: %d runs, %d tasks, %d artifacts; artifacts %s, distinct %s, stored %s; dedup %sx, compression %sx; file %s"
-            % (
+            "{}: {} runs, {} tasks, {} artifacts; artifacts {}, distinct {}, stored {}; dedup {}x, compression {}x; file {}".format(
                 s["file"],
                 s["runs"],
                 s["tasks"],

@@ -88,7 +88,7 @@ def check_attempt(name: str, attempt: Any) -> int:
     if value < 0:
         raise MetaflowNotFound("Attempt can only be non-negative")
     if value >= MAX_ATTEMPTS:
-        raise MetaflowNotFound("Attempt can only be smaller than %d" % MAX_ATTEMPTS)
+        raise MetaflowNotFound(f"Attempt can only be smaller than {MAX_ATTEMPTS}")
     return value
 
 
@@ -334,7 +334,7 @@ class MetaflowObject:
 
     def __str__(self) -> str:
         if self._attempt is not None:
-            return "%s('%s', attempt=%d)" % (self.__class__.__name__, self._pathspec, self._attempt)
+            return f"{self.__class__.__name__}('{self._pathspec}', attempt={self._attempt})"
         return f"{self.__class__.__name__}('{self._pathspec}')"
 
     def __repr__(self) -> str:

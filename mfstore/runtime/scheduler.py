@@ -97,7 +97,7 @@ class Running:
     def prefix(self) -> str:
         t = self.pending.task
         assert t is not None
-        return "[%s/%s/%s (pid %d)]" % (t.run.run_number, t.step_name, t.task_id, self.pid)
+        return f"[{t.run.run_number}/{t.step_name}/{t.task_id} (pid {self.pid})]"
 
 
 def execution_path(stack: list[ForeachFrame]) -> str:
@@ -345,7 +345,7 @@ class Runtime:
             inputs=[InputSource(i.step, i.task_id, i.refs) for i in p.inputs],
             foreach_stack=list(p.stack),
             db_path=self.db_path,
-            result_path=os.path.join(self.tmpdir, "%d.%d.result" % (p.task.task_pk, p.attempt)),
+            result_path=os.path.join(self.tmpdir, f"{p.task.task_pk}.{p.attempt}.result"),
             origin_run_id=self.origin_run_id,
             namespace=self.namespace,
             identity=self.identity,
@@ -375,11 +375,12 @@ class Runtime:
                 os.dup2(w_err, 2)
                 os.close(w_out)
                 os.close(w_err)
-                sys.stdin = open(0, closefd=False)
-                sys.stdout = open(
+                # The task process's own standard streams: open for its whole life.
+                sys.stdin = open(0, closefd=False)  # noqa: SIM115
+                sys.stdout = open(  # noqa: SIM115
                     1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
                 )
-                sys.stderr = open(
+                sys.stderr = open(  # noqa: SIM115
                     2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
                 )
                 code = run_task(self.flow_cls, self.graph, self.graph_info, spec)
@@ -500,26 +501,26 @@ class Runtime:
         crashed = result is None
         if result is None:
             if os.WIFSIGNALED(status):
-                why = "Task process was killed by signal %d" % os.WTERMSIG(status)
+                why = f"Task process was killed by signal {os.WTERMSIG(status)}"
             else:
-                why = (
-                    "Task process exited with code %d without reporting a result"
-                    % os.WEXITSTATUS(status)
-                )
+                why = f"Task process exited with code {os.WEXITSTATUS(status)} without reporting a result"
             console(f"{r.prefix} {why}.")
             result = crash_result(why + " (os._exit, a crash or out of memory?)")
         self.writer.end_attempt(
             t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
         )
-        if result.task_ok and result.transition and result.transition[1]:
-            if (result.foreach_num_splits or 0) > self.max_num_splits:
-                console(
-                    "%s Foreach in step *%s* yielded %d child steps which is more than the current maximum of "
-                    "%d children. You can raise the maximum with the --max-num-splits option."
-                    % (r.prefix, p.step, result.foreach_num_splits or 0, self.max_num_splits)
-                )
-                self.failed.append((p.step, t.task_id))
-                return
+        if (
+            result.task_ok
+            and result.transition
+            and result.transition[1]
+            and (result.foreach_num_splits or 0) > self.max_num_splits
+        ):
+            console(
+                f"{r.prefix} Foreach in step *{p.step}* yielded {result.foreach_num_splits or 0} child steps which is more than the current maximum of "
+                f"{self.max_num_splits} children. You can raise the maximum with the --max-num-splits option."
+            )
+            self.failed.append((p.step, t.task_id))
+            return
         if result.task_ok:
             if result.transition and result.transition[1]:
                 console(f"{r.prefix} Foreach yields {result.foreach_num_splits} child steps.")
@@ -553,7 +554,7 @@ class Runtime:
             console("Workflow interrupted.", err=True)
         else:
             console("Workflow failed.", err=True)
-        console("Terminating %d active tasks..." % len(self.running), err=True)
+        console(f"Terminating {len(self.running)} active tasks...", err=True)
         for pid in list(self.running):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)

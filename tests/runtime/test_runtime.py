@@ -48,7 +48,7 @@ def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
     with pytest.raises(
         client.exception.MetaflowNamespaceMismatch if hasattr(client, "exception") else Exception
     ):
-        client.Flow("TeamCollabFlow").latest_successful_run
+        _ = client.Flow("TeamCollabFlow").latest_successful_run
 
 
 def test_access_other_namespace(flows: FlowRunner, client) -> None:
@@ -177,8 +177,8 @@ def test_foreach_index_and_parents(flows: FlowRunner, client) -> None:
     assert sorted(t.index for t in tasks) == [0, 1, 2, 3, 4]
     for t in tasks:
         assert t.data.sq == t.index**2
-        assert t.metadata_dict["foreach-stack"] == ["items=%d" % t.index]
-        assert t.metadata_dict["foreach-execution-path"] == "work:%d" % t.index
+        assert t.metadata_dict["foreach-stack"] == [f"items={t.index}"]
+        assert t.metadata_dict["foreach-execution-path"] == f"work:{t.index}"
     assert [t.id for t in tasks] == ["6", "5", "4", "3", "2"]
     assert run.data.total == 30
     assert len(list(run["join"].task.parent_tasks)) == 5
@@ -266,7 +266,7 @@ def test_catch_after_crash(flows: FlowRunner, client) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        with open("/proc/%d/status" % pid) as fh:
+        with open(f"/proc/{pid}/status") as fh:
             return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
     except FileNotFoundError:
         return False

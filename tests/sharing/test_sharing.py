@@ -69,7 +69,7 @@ def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
     try:
         time.sleep(0.5)
         for k in range(4):
-            dst = tmp_path / ("snap%d.mfdb" % k)
+            dst = tmp_path / (f"snap{k}.mfdb")
             sharing.snapshot(imported_copy, dst)
             assert not Path(str(dst) + "-wal").exists() and not Path(str(dst) + "-shm").exists()
             assert sharing.verify(dst) == []
