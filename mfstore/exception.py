@@ -9,6 +9,7 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── MetaflowNamespaceMismatch     object exists, not in the current namespace
     ├── MetaflowInvalidPathspec       pathspec of the wrong shape
     ├── MetaflowInternalError
+    ├── InvalidMetadataError          metadata() given something that names no .mfdb
     ├── MetaflowTaggingError          a tag edit breaks a tag rule
     ├── MetaflowUnknownUser           no user name in the environment
     ├── MetaflowDataCorruption        a stored value does not match its sha
@@ -41,6 +42,7 @@ __all__ = [
     "FailureHandledByCatch",
     "FlowGraphError",
     "IncorrectProductionToken",
+    "InvalidMetadataError",
     "InvalidNextException",
     "MetaflowDataCorruption",
     "MetaflowException",
@@ -111,6 +113,13 @@ class MetaflowInternalError(MetaflowException):
     """Something mfstore did not expect; please report it."""
 
     headline = "Internal error"
+
+
+class InvalidMetadataError(MetaflowException):
+    """``metadata()`` was given a provider mfstore does not have (a service URL, another
+    ``kind@``) or something that is not a path."""
+
+    headline = "Invalid metadata provider"
 
 
 class MetaflowTaggingError(MetaflowException):

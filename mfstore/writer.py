@@ -389,7 +389,7 @@ class Writer:
     ) -> None:
         """Record log lines ``(utc_microseconds, text_without_newline)``."""
         if stream not in ("stdout", "stderr"):
-            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+            raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
         if rows:
             with self.store.write():
