@@ -106,7 +106,9 @@ def create_app(path: Path | str) -> Starlette:
         return handler
 
     link = Linker()
-    q = lambda r, k: r.query_params.get(k)  # noqa: E731
+
+    def q(r: Request, key: str) -> str | None:
+        return r.query_params.get(key)
 
     def flow(r: Request) -> Mapping[str, Any]:
         flt = pages.parse_filter(r.query_params, r.query_params.getlist("tag"))

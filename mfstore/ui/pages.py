@@ -210,7 +210,7 @@ def task_page(
     art_attempt, artifacts = reader.artifacts(task["task_pk"], attempt)
     if not artifacts and art_attempt is not None:
         art_attempt, artifacts = reader.artifacts(task["task_pk"])
-    logs = {}
+    logs: dict[str, dict[str, Any]] = {}
     for s in ("stdout", "stderr"):
         lines, nxt, total = reader.log_page(
             task["task_pk"], attempt, s, after if s == stream else None

@@ -34,7 +34,9 @@ def _edges(
     kinds = {}
     for name, spec in steps.items():
         spec = spec if isinstance(spec, dict) else {}
-        targets = spec.get("next") if isinstance(spec.get("next"), list) else []
+        targets: list[Any] = spec.get("next") or []
+        if not isinstance(targets, list):
+            targets = []
         nxt[str(name)] = [str(t) for t in targets if str(t) in steps]
         kinds[str(name)] = str(spec.get("type", ""))
     start = str(info.get("start_step") or "start")
