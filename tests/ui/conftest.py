@@ -69,8 +69,8 @@ def _run_flow(workdir: Path, db: Path, *args: str) -> str:
 
 
 def _many_flow(db: Path) -> None:
-    from mfstore.store import Store
     from mfstore.artifacts import prepare_artifacts
+    from mfstore.store import Store
     from mfstore.writer import Writer
 
     with Store(db) as store:
