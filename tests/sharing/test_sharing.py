@@ -54,7 +54,7 @@ def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
     code = (
         "import sys, time\n"
         "from mfstore.store import Store\n"
-        "from mfstore.writer import Writer, prepare_artifacts\n"
+        "from mfstore.artifacts import prepare_artifacts\nfrom mfstore.writer import Writer\n"
         "s = Store(sys.argv[1]); w = Writer(s)\n"
         "end = time.time() + 3\n"
         "i = 0\n"
