@@ -52,7 +52,8 @@ def pages(runs: int) -> list[tuple[str, str]]:
     """(label, URL) of every measured page for a history of ``runs`` runs."""
     flow = synthetic.FLOW
     with_tasks = f"{10**15 + ((runs - 1) // 1000) * 1000:020d}"  # every 1000th run has tasks
-    other = f"{10**15 + ((runs - 1) // 1000 - 1) * 1000:020d}"
+    older = (runs - 1) // 1000 - 1  # the run with tasks before it (else the newest run)
+    other = f"{10**15 + older * 1000:020d}" if older >= 0 else f"{10**15 + runs - 1:020d}"
     mid = runs // 2
     mid_cursor = f"before_ts={synthetic.BASE_TS + mid * 1000}&before_id={10**15 + mid:020d}"
     return [
