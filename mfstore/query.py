@@ -458,11 +458,42 @@ def compile_run_count(flow_id: str, tags: Sequence[str] = ()) -> tuple[str, Para
     )
 
 
-def compile_run_stream(flow_id: str, tags: Sequence[str] = ()) -> tuple[str, Params]:
-    """Every run of ``flow_id`` carrying all ``tags``, newest first, in index order: a walk
-    back along ``runs_by_time`` (one tag-set seek per tag per run), no sort, so the first
-    row comes at once and memory stays flat at any size."""
-    return compile_window(flow_id, tags)
+def _iso(column: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
+
+
+#: Columns of ``compile_run_listing`` (times as ISO 8601 text, like the ``mf_runs`` view).
+RUN_LISTING_COLUMNS = (
+    "run_id",
+    "status",
+    "user",
+    "created_at",
+    "finished_at",
+    "duration_s",
+    "tagset_id",
+)
+
+
+def compile_run_listing(
+    flow_id: str, tags: Sequence[str] = (), limit: int | None = None
+) -> tuple[str, Params]:
+    """Runs of ``flow_id`` carrying all ``tags``, newest first, as ``RUN_LISTING_COLUMNS``.
+
+    With ``limit``: the newest ``limit`` runs (``compile_runs``: index seeks per matching
+    tag set). Without: every run in index order - a walk back along ``runs_by_time`` (one
+    tag-set seek per tag per run), no sort, so the first row comes at once and memory
+    stays flat at any size.
+    """
+    if limit is None:
+        inner, params = compile_window(flow_id, tags)
+    else:
+        inner, params = compile_runs(flow_id, tags, limit=limit)
+    return (
+        f"SELECT q.run_number, q.status, q.user_name, {_iso('q.ts_epoch')}, {_iso('q.finished_at')}, "
+        f"(q.finished_at - q.ts_epoch) / 1000.0, q.tagset_id FROM ({inner}) q "
+        "ORDER BY q.ts_epoch DESC, q.run_number DESC",
+        params,
+    )
 
 
 def compile_flow_summaries() -> tuple[str, Params]:

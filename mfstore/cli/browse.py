@@ -8,21 +8,22 @@ are previewed from their JSON form only: a pickle is never loaded here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from ..query import (
     RUN_COLUMNS,
+    RUN_LISTING_COLUMNS,
     compile_attempt_numbers,
     compile_flow_lookup,
     compile_flow_summaries,
     compile_log_listing,
     compile_run_count,
-    compile_run_stream,
-    compile_runs,
+    compile_run_listing,
+    compile_run_lookup,
     compile_tagset,
     compile_task_pks,
     required_tags,
@@ -30,6 +31,7 @@ from ..query import (
 from .common import (
     CliError,
     Output,
+    Tags,
     columns,
     escape_log,
     mfdb_option,
@@ -43,12 +45,7 @@ from .common import (
 
 #: Columns of a run listing (``runs``, ``show FLOW``), in every format.
 RUN_LIST = columns(
-    "run_id",
-    "status",
-    "user",
-    "created_at",
-    "finished_at",
-    "duration_s",
+    *RUN_LISTING_COLUMNS[:-1],  # the tag set id becomes the two tag lists
     "tags",
     "system_tags",
     run_id="id",
@@ -66,12 +63,11 @@ def iso(ms: Any) -> str | None:
     if ms is None:
         return None
     try:
-        return (
-            datetime.fromtimestamp(int(ms) / 1000.0, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-            + "Z"
-        )
+        seconds, millis = divmod(int(ms), 1000)
+        t = time.gmtime(seconds)
     except (ValueError, OverflowError, OSError, TypeError):
         return str(ms)
+    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}T{t[3]:02d}:{t[4]:02d}:{t[5]:02d}.{millis:03d}Z"
 
 
 def split_pathspec(pathspec: str) -> list[str]:
@@ -91,50 +87,42 @@ class TagSets:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.cache: dict[int, tuple[list[str], list[str]]] = {}
+        self.cache: dict[int, tuple[Tags, Tags]] = {}
 
-    def __call__(self, tagset_id: int) -> tuple[list[str], list[str]]:
+    def __call__(self, tagset_id: int) -> tuple[Tags, Tags]:
         hit = self.cache.get(tagset_id)
         if hit is None:
             if len(self.cache) >= self.MAX:
                 self.cache.clear()
             rows = self.store.query(*compile_tagset(tagset_id))
-            user = sorted(str(t) for t, system in rows if not system)
-            system = sorted(str(t) for t, system in rows if system)
+            user = Tags(sorted(str(t) for t, system in rows if not system))
+            system = Tags(sorted(str(t) for t, system in rows if system))
             hit = self.cache[tagset_id] = (user, system)
         return hit
-
-
-def _run_row(raw: Sequence[Any], tagsets: TagSets) -> tuple[Any, ...]:
-    r = dict(zip(RUN_COLUMNS, raw))
-    user, system = tagsets(r["tagset_id"])
-    start, end = r["ts_epoch"], r["finished_at"]
-    try:
-        duration = None if end is None else (int(end) - int(start)) / 1000.0
-    except (TypeError, ValueError):
-        duration = None
-    return (
-        r["run_number"],
-        r["status"],
-        r["user_name"],
-        iso(start),
-        iso(end),
-        duration,
-        user,
-        system,
-    )
 
 
 def run_rows(store: Any, flow: str, tags: Sequence[str], limit: int | None) -> Iterator[tuple]:
     """Runs of ``flow`` carrying all ``tags`` as ``RUN_LIST`` rows, newest first: the newest
     ``limit`` (index seeks), or every run streamed in index order (``limit=None``)."""
-    if limit is None:
-        sql, params = compile_run_stream(flow, tags)
-    else:
-        sql, params = compile_runs(flow, tags, limit=limit)
     tagsets = TagSets(store)
-    for raw in store.execute(sql, params):
-        yield _run_row(raw, tagsets)
+    for raw in store.execute(*compile_run_listing(flow, tags, limit)):
+        yield (*raw[:6], *tagsets(raw[6]))
+
+
+def run_record(store: Any, flow: str, run_number: str) -> tuple[int, tuple[Any, ...]] | None:
+    """``(run_pk, RUN_LIST row)`` of one run, or None."""
+    row = store.one(*compile_run_lookup(flow, run_number))
+    if row is None:
+        return None
+    r = dict(zip(RUN_COLUMNS, row))
+    user, system = TagSets(store)(r["tagset_id"])
+    start, end = r["ts_epoch"], r["finished_at"]
+    try:
+        duration = None if end is None else (int(end) - int(start)) / 1000.0
+    except (TypeError, ValueError):
+        duration = None
+    record = (r["run_number"], r["status"], r["user_name"], iso(start), iso(end), duration)
+    return int(r["run_pk"]), (*record, user, system)
 
 
 def list_runs(out: Output, store: Any, flow: str, tags: Sequence[str], limit: int | None) -> None:
@@ -177,7 +165,7 @@ def flows_command(mfdb: str | None, out: Output) -> None:
             for flow, created, n, last in store.query(*compile_flow_summaries())
         ]
     cols = columns("flow", "runs", "last_run_at", "created_at", flow="id", runs="num")
-    out.rows(cols, iter(rows), title="%d flow%s" % (len(rows), "" if len(rows) == 1 else "s"))
+    out.rows(cols, iter(rows), title=f"{len(rows)} flow" + ("" if len(rows) == 1 else "s"))
 
 
 def tag_option(fn: Any) -> Any:

@@ -203,11 +203,27 @@ def columns(*names: str, **kinds: str) -> list[Column]:
     return [Column(n, kinds.get(n, "text")) for n in names]
 
 
+class Tags(tuple):  # type: ignore[type-arg]
+    """A tag list with its JSON text rendered once (many rows share one tag set)."""
+
+    text: str
+
+    def __new__(cls, tags: Any) -> Tags:
+        self = super().__new__(cls, tags)
+        self.text = dumps(list(self))
+        return self
+
+
 def _text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
     if value is None:
         return ""
-    if isinstance(value, bytes):
-        return "<%d bytes>" % len(value)
+    if kind is Tags:
+        return value.text  # type: ignore[no-any-return]
+    if kind is bytes:
+        return f"<{len(value)} bytes>"
     if isinstance(value, list | tuple):
         return dumps(list(value))
     return str(value)
@@ -215,7 +231,7 @@ def _text(value: Any) -> str:
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "<%d bytes>" % len(value)
+        return f"<{len(value)} bytes>"
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -351,7 +367,7 @@ class Output:
             more = len(value) - TABLE_TAGS
             text = Text(", ".join(shown))
             if more > 0:
-                text.append(" +%d more" % more, style="dim")
+                text.append(f" +{more} more", style="dim")
             return text
         text = escape_terminal(_text(value))
         if col.kind == "status":
@@ -385,10 +401,14 @@ class Output:
 
     def _tsv(self, cols: list[Column], rows: Any, title: str | None) -> int:
         out = sys.stdout
-        out.write("\t".join(escape_tsv(c.name) for c in cols) + "\n")
+        write, search = out.write, _TSV.search
+        write("\t".join(escape_tsv(c.name) for c in cols) + "\n")
         n = 0
         for row in rows:
-            out.write("\t".join(escape_tsv(_text(v)) for v in row) + "\n")
+            cells = [_text(v) for v in row]
+            if search("".join(cells)):
+                cells = [escape_tsv(c) for c in cells]
+            write("\t".join(cells) + "\n")
             n += 1
         out.flush()
         return n
@@ -399,9 +419,13 @@ class Output:
         out = sys.stdout
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([escape_csv(c.name) for c in cols])
+        writerow, search = writer.writerow, _CSV.search
         n = 0
         for row in rows:
-            writer.writerow([escape_csv(_text(v)) for v in row])
+            cells = [_text(v) for v in row]
+            if search("".join(cells)):
+                cells = [escape_csv(c) for c in cells]
+            writerow(cells)
             n += 1
         out.flush()
         return n

@@ -138,8 +138,8 @@ def register(cli: click.Group) -> None:
                 report = do(_existing(src), Path(dst), f, progress=update)
         click.echo(
             escape_terminal(
-                "exported %d runs to %s (%d blobs, %s)"
-                % (len(report.added), dst, report.blobs_added, _mb(Path(dst).stat().st_size))
+                f"exported {len(report.added)} runs to {dst} ({report.blobs_added} blobs, "
+                f"{_mb(Path(dst).stat().st_size)})"
             )
         )
 
@@ -171,16 +171,9 @@ def register(cli: click.Group) -> None:
             click.echo(escape_terminal(f"conflict (left untouched): {line}"), err=True)
         click.echo(
             escape_terminal(
-                "merged %s into %s: %d added, %d identical, %d retagged, %d conflicts, %d new blobs"
-                % (
-                    src,
-                    target,
-                    len(report.added),
-                    len(report.identical),
-                    len(report.retagged),
-                    len(report.conflicts),
-                    report.blobs_added,
-                )
+                f"merged {src} into {target}: {len(report.added)} added, "
+                f"{len(report.identical)} identical, {len(report.retagged)} retagged, "
+                f"{len(report.conflicts)} conflicts, {report.blobs_added} new blobs"
             )
         )
 
@@ -219,17 +212,10 @@ def register(cli: click.Group) -> None:
             click.echo(escape_terminal(line), err=True)
         click.echo(
             escape_terminal(
-                "imported %d runs (%d tasks read) into %s in %.1fs: %d already present, %d retagged, %d conflicts, %d problems"
-                % (
-                    len(report.imported),
-                    report.tasks,
-                    target,
-                    report.seconds,
-                    len(report.skipped),
-                    len(report.retagged),
-                    len(report.conflicts),
-                    len(report.problems),
-                )
+                f"imported {len(report.imported)} runs ({report.tasks} tasks read) into {target} "
+                f"in {report.seconds:.1f}s: {len(report.skipped)} already present, "
+                f"{len(report.retagged)} retagged, {len(report.conflicts)} conflicts, "
+                f"{len(report.problems)} problems"
             )
         )
 
@@ -280,8 +266,7 @@ def register(cli: click.Group) -> None:
                 click.echo(escape_terminal(ps))
             click.echo(
                 escape_terminal(
-                    "would delete %d runs (%d tasks) from %s"
-                    % (len(planned.runs), planned.tasks, target)
+                    f"would delete {len(planned.runs)} runs ({planned.tasks} tasks) from {target}"
                 )
             )
             return
@@ -290,7 +275,7 @@ def register(cli: click.Group) -> None:
             return
         if not yes:
             question = escape_terminal(
-                "delete %d runs (%d tasks) from %s?" % (len(planned.runs), planned.tasks, target)
+                f"delete {len(planned.runs)} runs ({planned.tasks} tasks) from {target}?"
             )
             if not _stdin_is_terminal():
                 raise click.UsageError(
@@ -302,15 +287,8 @@ def register(cli: click.Group) -> None:
             report = do(target, f)
         click.echo(
             escape_terminal(
-                "deleted %d runs (%d tasks), %d blobs from %s: %s -> %s"
-                % (
-                    len(report.runs),
-                    report.tasks,
-                    report.blobs_removed,
-                    target,
-                    _mb(report.bytes_before),
-                    _mb(report.bytes_after),
-                )
+                f"deleted {len(report.runs)} runs ({report.tasks} tasks), {report.blobs_removed} "
+                f"blobs from {target}: {_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"
             )
         )
 
@@ -337,7 +315,7 @@ def register(cli: click.Group) -> None:
             for p in problems:
                 click.echo(escape_terminal(p))
         if problems:
-            raise CliError("%s: %d problems found" % (target, len(problems)))
+            raise CliError(f"{target}: {len(problems)} problems found")
         if not out.is_json:
             click.echo(escape_terminal(f"{target}: ok"))
 
@@ -379,20 +357,10 @@ def register(cli: click.Group) -> None:
         )
         rows = [(name, *(f.get(c.name, 0) for c in cols[1:])) for name, f in s["flows"].items()]
         summary = (
-            "%s: %d runs, %d tasks, %d artifacts; artifacts %s, distinct %s, stored %s; "
-            "dedup %sx, compression %sx; file %s"
-            % (
-                s["file"],
-                s["runs"],
-                s["tasks"],
-                s["artifacts"],
-                _mb(s["artifact_bytes"]),
-                _mb(s["raw_bytes"]),
-                _mb(s["stored_bytes"]),
-                s["dedup_ratio"],
-                s["compression_ratio"],
-                _mb(s["file_bytes"]),
-            )
+            f"{s['file']}: {s['runs']} runs, {s['tasks']} tasks, {s['artifacts']} artifacts; "
+            f"artifacts {_mb(s['artifact_bytes'])}, distinct {_mb(s['raw_bytes'])}, "
+            f"stored {_mb(s['stored_bytes'])}; dedup {s['dedup_ratio']}x, "
+            f"compression {s['compression_ratio']}x; file {_mb(s['file_bytes'])}"
         )
         out.rows(cols, iter(rows), title="flows", footer=summary)
 

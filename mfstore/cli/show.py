@@ -13,9 +13,7 @@ from typing import Any
 import click
 
 from ..query import (
-    RUN_COLUMNS,
     SHOW_TASK_COLUMNS,
-    compile_run_lookup,
     compile_show_artifacts,
     compile_show_metadata,
     compile_show_steps,
@@ -25,7 +23,7 @@ from ..query import (
     compile_task_count,
     compile_task_lookup,
 )
-from .browse import RUN_LIST, TagSets, _run_row, list_runs, split_pathspec
+from .browse import RUN_LIST, list_runs, run_record, split_pathspec
 from .common import (
     CliError,
     Output,
@@ -79,10 +77,10 @@ def show_command(pathspec: str, limit: int | None, mfdb: str | None, out: Output
 
 
 def _run(store: Any, parts: Sequence[str]) -> tuple[int, tuple[Any, ...]]:
-    row = store.one(*compile_run_lookup(parts[0], parts[1]))
-    if row is None:
+    found = run_record(store, parts[0], parts[1])
+    if found is None:
         raise CliError("run {} does not exist in {}".format("/".join(parts[:2]), store.path))
-    return int(row[RUN_COLUMNS.index("run_pk")]), _run_row(row, TagSets(store))
+    return found
 
 
 def _tasks(
@@ -168,7 +166,7 @@ def _show_task(out: Output, store: Any, parts: list[str], limit: int | None) -> 
         (n, t, s, str(sha)[:12] if out.is_table else sha, preview(v, t, s) if out.is_table else v)
         for n, t, s, sha, v in arts
     ]
-    note = "%d internal artifact%s hidden (use --all)" % (hidden, "" if hidden == 1 else "s")
+    note = f"{hidden} internal artifact{'' if hidden == 1 else 's'} hidden (use --all)"
     out.rows(ARTIFACT_COLS, shown, title="artifacts", footer=note if hidden else None)
     out.section("metadata")
     out.rows(METADATA_COLS, meta, title="metadata")

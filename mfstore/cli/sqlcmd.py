@@ -40,6 +40,31 @@ def _stream(cursor: Any, path: Any) -> Iterator[tuple[Any, ...]]:
         raise CliError(f"{path}: {one_line(exc)}") from None
 
 
+def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
+    """Column names of the result, also when it has no rows (an empty result keeps its
+    header): read from the prepared statement, which is then not run again."""
+    try:
+        return [d[0] for d in cursor.getdescription()]
+    except Exception:  # apsw: no rows, or no result set (e.g. a PRAGMA setter)
+        pass
+    names: list[str] = []
+
+    def capture(cur: Any, _sql: str, _bindings: Any) -> bool:
+        try:
+            names.extend(d[0] for d in cur.getdescription())
+        except Exception:
+            pass
+        return False  # prepared only: never executed a second time
+
+    probe = store.conn.cursor()
+    probe.exec_trace = capture
+    try:
+        probe.execute(query)
+    except Exception:  # the abort requested by capture
+        pass
+    return names
+
+
 @click.command(name="sql")
 @click.argument("args", nargs=-1, required=True, metavar="QUERY")
 @click.option(
@@ -84,10 +109,7 @@ def sql_command(
                 f"{path} is opened read-only by `mfstore sql`: statements that change it are refused "
                 "and nothing was changed"
             ) from None
-        try:
-            names = [d[0] for d in cursor.getdescription()]
-        except Exception:  # apsw: the statement produced no result set (e.g. a PRAGMA setter)
-            names = []
+        names = _column_names(store, cursor, query)
         rows: Iterator[tuple[Any, ...]] = _stream(cursor, path)
         if not names:
             for _ in rows:

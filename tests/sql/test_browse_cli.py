@@ -22,9 +22,9 @@ def run(*args: str, env: dict[str, str] | None = None):
     # The table people see on a terminal (--table), wide, so that rich does not fold
     # cells the assertions look for; piped output has its own tests (tests/cli).
     args_ = list(args)
-    if "--help" not in args_ and not {"--json", "--csv", "--tsv", "--nl"} & set(args_):
-        if args_[0] in ("flows", "runs", "show", "sql"):
-            args_.append("--table")
+    formats = {"--help", "--json", "--csv", "--tsv", "--nl"}
+    if not formats & set(args_) and args_[0] in ("flows", "runs", "show", "sql"):
+        args_.append("--table")
     return CliRunner().invoke(
         cli, args_, env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False
     )
