@@ -4,6 +4,7 @@
   escaping, exit codes, progress bars); see docs/cli.md
 - ``sharing``: snapshot, export, merge, import-metaflow, delete, verify, stats
 - ``browse``: flows, runs, logs; ``show``; ``sqlcmd``: sql
+- ``ui``: ui (a web UI of the file, or a static export)
 
 Exit status: 0 ok, 1 an error about data or files (one line on stderr), 2 usage.
 """
@@ -47,7 +48,7 @@ def cli() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("sharing", "browse"):
+    for name in ("sharing", "browse", "ui"):
         try:
             module = importlib.import_module("mfstore.cli." + name)
         except ModuleNotFoundError as exc:
