@@ -127,7 +127,8 @@ class MetaflowUnknownUser(MetaflowException):
     def __init__(self) -> None:
         super().__init__(
             "Metaflow could not determine your user name based on "
-            "environment variables ($USERNAME etc.)"
+            "environment variables ($USERNAME etc.): set METAFLOW_USER, e.g. "
+            "export METAFLOW_USER=alice (the user name root is never used)"
         )
 
 
