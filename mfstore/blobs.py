@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound
 
@@ -139,3 +139,24 @@ def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
             "run `mfstore verify` and use a good copy of the file"
         )
     return raw
+
+
+def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
+    """Write the raw bytes of blob ``sha`` to ``fh`` chunk by chunk (never the whole value
+    in memory twice), checking the sha; return the size."""
+    digest = hashlib.sha1()
+    size = 0
+    try:
+        with store.read():
+            for part in iter_blob_chunks(store, sha):
+                digest.update(part)
+                fh.write(part)
+                size += len(part)
+    except MetaflowDataCorruption as exc:
+        raise MetaflowDataCorruption(f"blob {sha} is damaged in {store.path}: {exc}") from None
+    if digest.hexdigest() != sha:
+        raise MetaflowDataCorruption(
+            f"blob {sha} is damaged in {store.path}: its content has sha {digest.hexdigest()}; "
+            "run `mfstore verify` and use a good copy of the file"
+        )
+    return size
