@@ -18,6 +18,8 @@ How Metaflow's steps map onto mfstore's records:
   killed runtime leaves it running, as Metaflow shows it).
 """
 
+# mypy: allow-untyped-calls
+# (Metaflow ships no type information: its classes and helpers are untyped.)
 from __future__ import annotations
 
 import atexit
@@ -25,7 +27,7 @@ import re
 from typing import Any
 
 from metaflow.exception import MetaflowInternalError, MetaflowTaggingError
-from metaflow.metadata_provider import MetadataProvider
+from metaflow.metadata_provider.metadata import MetadataProvider
 from metaflow.util import get_username
 
 from .. import blobs, query
@@ -55,7 +57,7 @@ def _json_flag(value_json: str | None) -> bool | None:
 class MfdbMetadataProvider(MetadataProvider):
     """Metaflow's metadata provider answered from (and written to) one .mfdb file."""
 
-    TYPE = TYPE
+    TYPE = TYPE  # type: ignore[assignment]
 
     @classmethod
     def compute_info(cls, val: str) -> str:
@@ -77,7 +79,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def __init__(self, environment: Any, flow: Any, event_logger: Any, monitor: Any) -> None:
         super().__init__(environment, flow, event_logger, monitor)
-        root = MfdbStorage.datastore_root or self.__class__._INFO
+        root = MfdbStorage.datastore_root or getattr(self.__class__, "_INFO", None)
         file = core.split_root(root)[0] if root else core.default_file(create=True)
         assert file is not None
         self._file = file
@@ -95,7 +97,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     @classmethod
     def _read_sess(cls) -> core.Session | None:
-        info = cls.INFO
+        info = str(getattr(cls, "INFO", "") or "")
         file = core.split_root(info)[0] if info and not info.startswith("<") else None
         if file is None or not file.exists():
             return None
@@ -322,7 +324,8 @@ class MfdbMetadataProvider(MetadataProvider):
             return _self(sess, obj_type, args, filters)
         if sub_type == "artifact":
             name = args[4] if len(args) > 4 else None
-            arts = core.artifact_dicts(sess, *args[:4], attempt, name)
+            flow, run, step, task = args[:4]
+            arts = core.artifact_dicts(sess, flow, run, step, task, attempt, name)
             arts = [a for a in arts if core.passes(a, filters)]
             if name is not None:
                 return arts[0] if arts else None

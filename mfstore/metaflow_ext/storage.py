@@ -16,6 +16,8 @@ onto mfstore's tables instead of keeping the file:
 temporary directory that the closer removes.
 """
 
+# mypy: allow-untyped-calls
+# (Metaflow ships no type information: its classes and helpers are untyped.)
 from __future__ import annotations
 
 import gzip
@@ -79,7 +81,7 @@ def _iso(ts_us: int) -> bytes:
 class MfdbStorage(DataStoreStorage):
     """Metaflow's storage interface answered from one .mfdb file."""
 
-    TYPE = TYPE
+    TYPE = TYPE  # type: ignore[assignment]
     METADATA_DIR = "_meta"
 
     @classmethod
@@ -221,7 +223,8 @@ class MfdbStorage(DataStoreStorage):
         data, _ = rendered
         if data is None:
             ref = self._lookup(sess, key, {})[1]["files"][key.name]  # type: ignore[index]
-            return sess.store.scalar(*query.compile_blob_size(ref["sha"]))
+            blob_size = sess.store.scalar(*query.compile_blob_size(ref["sha"]))
+            return None if blob_size is None else int(blob_size)
         return len(data)
 
     def list_content(self, paths: list[str]) -> list[Any]:
@@ -267,7 +270,8 @@ class MfdbStorage(DataStoreStorage):
             ids = store.query(*query.compile_task_ids(ref.run_pk, parts[2]))
             return [(t, False) for (t,) in ids]
         if len(parts) == 4:
-            found = self._lookup(sess, core.Key("task", tuple(parts), *parts, ""), {})
+            flow, run, step, task = parts
+            found = self._lookup(sess, core.Key("task", tuple(parts), flow, run, step, task, ""), {})
             if found is None:
                 return []
             _, state = found
@@ -398,14 +402,18 @@ class MfdbStorage(DataStoreStorage):
         name = key.name or ""
         if not overwrite and name in _task_state(sess, task.task_pk)["files"]:
             return
-        ref: dict[str, Any] = {"meta": meta}
-        try:
-            if len(data) > core.INLINE_LIMIT:
-                raise UnicodeDecodeError("utf-8", b"", 0, 1, "large")
-            ref["text"] = data.decode("utf-8")
-        except UnicodeDecodeError:
-            ref["sha"] = sess.writer.put_blob(data)
-        sess.writer.set_task_file(task, attempt, name, json.dumps(ref, ensure_ascii=False))
+        entry: dict[str, Any] = {"meta": meta}
+        text = None
+        if len(data) <= core.INLINE_LIMIT:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        if text is not None:
+            entry["text"] = text
+        else:
+            entry["sha"] = sess.writer.put_blob(data)
+        sess.writer.set_task_file(task, attempt, name, json.dumps(entry, ensure_ascii=False))
 
 
 def card_root() -> str | None:

@@ -324,7 +324,12 @@ EXPECTED_FAILURES = {"failing_flow.py"}
 SNAPSHOT_TAGS = {"linear_params_flow.py": "exp1", "current_flow.py": "t1"}
 
 
-def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = None) -> dict:
+def build_history(
+    lib: str,
+    workdir: Path,
+    flow_files: Iterable[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
     """Run every scenario (or those of `flow_files`) under `lib` in `workdir`.
     Returns {flow file: [CompletedProcess...]}."""
     results = {}
@@ -340,6 +345,7 @@ def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = No
                 args,
                 user=user,
                 check=fname not in EXPECTED_FAILURES,
+                timeout=timeout,
             )
             results[fname].append(cp)
     return results
