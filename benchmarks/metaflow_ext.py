@@ -140,12 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             disks[backend] = size
     for backend in ("local", "mfdb"):
         print(
-            "| %s | %.1f | %.2f |"
-            % (backend, statistics.median(walls[backend]), disks[backend] / 1e6)
+            f"| {backend} | {statistics.median(walls[backend]):.1f} | {disks[backend] / 1e6:.2f} |"
         )
     print(
-        "\nratio local/mfdb: wall %.2fx, disk %.2fx"
-        % (
+        "\nratio local/mfdb: wall {:.2f}x, disk {:.2f}x".format(
             statistics.median(walls["local"]) / statistics.median(walls["mfdb"]),
             disks["local"] / max(disks["mfdb"], 1),
         )
@@ -168,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         if id_local != id_mfdb:
             raise SystemExit(f"latest_run differs at {size}: local {id_local}, mfdb {id_mfdb}")
         print(
-            "| %d | %.1f | %.1f | %.2fx |"
-            % (len(hist.runs), t_local * 1e3, t_mfdb * 1e3, t_local / t_mfdb)
+            f"| {len(hist.runs)} | {t_local * 1e3:.1f} | {t_mfdb * 1e3:.1f} "
+            f"| {t_local / t_mfdb:.2f}x |"
         )
     if not args.workdir:
         shutil.rmtree(scratch, ignore_errors=True)

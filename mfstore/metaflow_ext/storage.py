@@ -271,7 +271,9 @@ class MfdbStorage(DataStoreStorage):
             return [(t, False) for (t,) in ids]
         if len(parts) == 4:
             flow, run, step, task = parts
-            found = self._lookup(sess, core.Key("task", tuple(parts), flow, run, step, task, ""), {})
+            found = self._lookup(
+                sess, core.Key("task", tuple(parts), flow, run, step, task, ""), {}
+            )
             if found is None:
                 return []
             _, state = found

@@ -140,7 +140,11 @@ def test_features_card_project_retry_token_tags(tmp_path: Path) -> None:
     # tags through the CLI and through the client
     mf_run("features_flow.py", tmp_path, ["tag", "add", "--run-id", run_id, "cli_a", "cli_b"])
     mf_run("features_flow.py", tmp_path, ["tag", "remove", "--run-id", run_id, "cli_b"])
-    mf_run("features_flow.py", tmp_path, ["tag", "replace", "--run-id", run_id, "first", "second"])
+    mf_run(
+        "features_flow.py",
+        tmp_path,
+        ["tag", "replace", "--run-id", run_id, "--remove", "first", "--add", "second"],
+    )
     cp = mf_run("features_flow.py", tmp_path, ["tag", "list", "--run-id", run_id])
     assert "cli_a" in cp.stdout + cp.stderr
     out = mf_client(
