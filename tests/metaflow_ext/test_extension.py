@@ -18,9 +18,9 @@ from tests.metaflow_ext.conftest import FLOWS, mf_client, mf_run
 
 def _mfstore(file: Path):
     import mfstore
-    from mfstore.provider import forget_stores
+    from mfstore.provider import reset
 
-    forget_stores()
+    reset()
     mfstore.metadata(str(file))
     mfstore.namespace(None)
     return mfstore
