@@ -235,15 +235,20 @@ def flow_dicts(sess: Session, flow: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _run_dict(sess: Session, row: tuple[Any, ...]) -> dict[str, Any]:
+def _run_dict(
+    sess: Session, row: tuple[Any, ...], memo: dict[int, tuple[list[str], list[str]]] | None = None
+) -> dict[str, Any]:
     cols = dict(zip(query.RUN_COLUMNS, row))
-    user, system = sess.tagset(cols["tagset_id"])
+    memo = {} if memo is None else memo
+    if cols["tagset_id"] not in memo:
+        memo[cols["tagset_id"]] = sess.tagset(cols["tagset_id"])
+    user, system = memo[cols["tagset_id"]]
     return {
         "flow_id": cols["flow_id"],
         "run_number": cols["run_number"],
         "user_name": cols["user_name"],
-        "tags": user,
-        "system_tags": system,
+        "tags": list(user),
+        "system_tags": list(system),
         "ts_epoch": cols["ts_epoch"],
     }
 
@@ -257,7 +262,8 @@ def run_dicts(sess: Session, flow: str, filters: Filters) -> list[dict[str, Any]
     if not query.storable(*tags):
         return []
     rows = sess.store.query(*query.compile_runs(flow, tags))
-    out = [_run_dict(sess, r) for r in rows]
+    memo: dict[int, tuple[list[str], list[str]]] = {}  # runs share few tag sets
+    out = [_run_dict(sess, r, memo) for r in rows]
     return [d for d in out if passes(d, filters)] if user or system else out
 
 
