@@ -191,6 +191,10 @@ class Store:
     readonly
         None (default): read-only exactly when the file or its directory is not
         writable. True forces read-only.
+    immutable
+        With ``readonly``: open with SQLite's ``immutable=1``, which creates no file
+        beside it (no ``-wal``/``-shm``) and sees no later change; for a file nobody is
+        writing (no ``-wal`` beside it). ``mfstore ui`` reopens when that changes.
     """
 
     def __init__(
@@ -199,9 +203,11 @@ class Store:
         *,
         create: bool = False,
         readonly: bool | None = None,
+        immutable: bool = False,
         tracer: Tracer | None = None,
     ) -> None:
         self._tracers: list[Tracer] = [tracer] if tracer is not None else []
+        self.immutable = immutable
         self._depth = 0
         self._savepoint_seq = 0
         self._memo: dict[Any, Any] = {}
@@ -284,7 +290,7 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
                 uri += "&immutable=1"
