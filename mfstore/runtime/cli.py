@@ -14,7 +14,12 @@ from typing import Any
 
 import click
 
-from mfstore.exception import CommandException, MetaflowException, MetaflowTaggingError
+from mfstore.exception import (
+    CommandException,
+    ExecutorLostError,
+    MetaflowException,
+    MetaflowTaggingError,
+)
 from mfstore.tags import validate_tags
 
 from .graph import FlowGraph
@@ -213,12 +218,15 @@ def _start_run(
     writer = Writer(store)
     script = Path(sys.argv[0]).absolute()
     code_sha = None
+    code = None
     if script.is_file():
+        package = _code_package(script)
         code_sha = writer.put_code_package(
-            _code_package(script),
+            package,
             script_name=script.name,
             info={"script": script.name, "flow_name": flow_name},
         )
+        code = (code_sha, script.name, package)
     clone_index = None
     rerun: set[str] = set()
     origin_id = None
@@ -259,6 +267,7 @@ def _start_run(
         origin_run_id=origin_id,
         clone_index=clone_index,
         rerun_steps=rerun,
+        code=code,
     )
     if namespace_given:
         os.environ["MFSTORE_NAMESPACE"] = namespace or ""
@@ -279,6 +288,13 @@ def _start_run(
     except KeyboardInterrupt:
         store.checkpoint()
         _fail(f"Workflow interrupted: run {flow_name}/{run.run_number} was left unfinished.", 1)
+    except ExecutorLostError:
+        store.checkpoint()
+        _fail(
+            f"Run {flow_name}/{run.run_number} was left unfinished: "
+            f"`python {script.name} resume --origin-run-id {run.run_number}` completes it.",
+            1,
+        )
     writer.end_run(run, successful=ok)
     if ok:
         console("Done!")
