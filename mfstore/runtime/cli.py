@@ -196,8 +196,11 @@ def _start_run(
     origin: Any = None,
     resume_step: str | None = None,
     max_num_splits: int = 100,
+    with_decos: tuple[str, ...] = (),
 ) -> None:
     from mfstore.writer import Writer
+
+    from .decorators import attach_everywhere
 
     from .scheduler import Runtime, console
 
@@ -209,6 +212,11 @@ def _start_run(
         state.graph.check()
     except MetaflowException as exc:
         _fail(f"Validity checker found an issue: {exc}")
+    try:
+        for spec in with_decos:
+            attach_everywhere(state.graph, spec)
+    except MetaflowException as exc:
+        _fail(f"Error: {exc}", 2)
     identity, username = _identity_and_user()
     info, _params, constants = _graph_info(state)
     flow_name = state.flow_cls.__name__
@@ -599,6 +607,12 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option(
         "--run-id-file", default=None, help="Write the ID of this run to the file specified."
     )
+    @click.option(
+        "--with",
+        "with_decos",
+        multiple=True,
+        help="Add a decorator to all steps: --with dask, --with dask:scheduler=tcp://host:8786, --with retry:times=2.",
+    )
     @param_options
     @click.pass_obj
     def run(
@@ -609,6 +623,7 @@ def build_cli(flow_cls: type) -> click.Group:
         max_workers: int,
         max_num_splits: int,
         run_id_file: str | None,
+        with_decos: tuple[str, ...],
         **kwargs: Any,
     ) -> None:
         values = {}
@@ -637,6 +652,7 @@ def build_cli(flow_cls: type) -> click.Group:
             run_id_file=run_id_file,
             param_values=values,
             max_num_splits=max_num_splits,
+            with_decos=with_decos,
         )
 
     @cli.command(help="Resume execution of a previous run of this flow.")
@@ -663,6 +679,12 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option(
         "--run-id-file", default=None, help="Write the ID of this run to the file specified."
     )
+    @click.option(
+        "--with",
+        "with_decos",
+        multiple=True,
+        help="Add a decorator to all steps: --with dask, --with dask:scheduler=tcp://host:8786, --with retry:times=2.",
+    )
     @click.pass_obj
     def resume(
         state: State,
@@ -672,6 +694,7 @@ def build_cli(flow_cls: type) -> click.Group:
         user_namespace: str | None,
         max_workers: int,
         run_id_file: str | None,
+        with_decos: tuple[str, ...],
     ) -> None:
         if step_to_rerun is not None and step_to_rerun not in graph:
             _fail(
@@ -692,6 +715,7 @@ def build_cli(flow_cls: type) -> click.Group:
             param_values=None,
             origin=origin,
             resume_step=step_to_rerun,
+            with_decos=with_decos,
         )
 
     @cli.command(help="Show the structure of the flow.")

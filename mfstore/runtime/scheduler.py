@@ -300,7 +300,7 @@ class Runtime:
             deco = get_decorator(func, kind)
             if deco is not None:
                 options = {k: v for k, v in deco.attributes.items() if v is not None}
-                ident = (kind, *sorted((k, str(v)) for k, v in options.items()))
+                ident = (kind, *sorted(f"{k}={v}" for k, v in options.items()))
                 found = self.executors.get(ident)
                 if found is None:
                     found = make_executor(kind, options, self.executor_context())
@@ -412,9 +412,7 @@ class Runtime:
         r = self.running.get(event.key)
         if r is None:
             return
-        label = r.executor.label(r.key)
-        if label:
-            r.label = label
+        r.label = event.label or r.label
         if isinstance(event, TaskLines):
             self._emit(r, event.stream, event.lines)
         else:

@@ -30,6 +30,8 @@ class TaskLines:
     key: int
     stream: str
     lines: list[tuple[int, str]]
+    label: str | None = None
+    """A newer console label for the attempt (e.g. once a remote worker reports a pid)."""
 
 
 @dataclass
@@ -39,6 +41,7 @@ class TaskDone:
     key: int
     result: TaskResult | None
     why: str = ""
+    label: str | None = None
 
 
 Event = TaskLines | TaskDone
@@ -66,10 +69,6 @@ class Executor(ABC):
     @abstractmethod
     def cancel_all(self) -> list[TaskLines | TaskDone]:
         """Stop every attempt in flight (bounded wait); return their last lines."""
-
-    def label(self, key: int) -> str | None:
-        """A newer console label for ``key`` (e.g. once a worker reports its pid)."""
-        return None
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the executor holds (connections, clusters, temp dirs)."""
