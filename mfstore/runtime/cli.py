@@ -201,7 +201,6 @@ def _start_run(
     from mfstore.writer import Writer
 
     from .decorators import attach_everywhere
-
     from .scheduler import Runtime, console
 
     try:
