@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from mfstore._version import __version__ as MFSTORE_VERSION
-from mfstore.artifacts import ForeachFrame
+from mfstore.artifacts import ForeachFrame, prepare_artifacts
 from mfstore.exception import ExecutorLostError
-from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
+from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 
 from .decorators import EXECUTOR_DECORATORS, MAX_ATTEMPTS, get_decorator, max_retries_of
 from .executors import Executor, TaskDone, TaskLines, make_executor
@@ -93,10 +93,6 @@ class Running:
         t = self.pending.task
         assert t is not None
         return f"[{t.run.run_number}/{t.step_name}/{t.task_id} ({self.label})]"
-
-
-class StepFailed(Exception):
-    pass
 
 
 def execution_path(stack: list[ForeachFrame]) -> str:
