@@ -168,7 +168,7 @@ def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
     monkeypatch.setenv("MFSTORE_DB", str(runner.db))
     from mfstore import provider
 
-    provider.forget_stores()
+    provider.reset()
     mfstore.namespace(None)
     yield runner
-    provider.forget_stores()
+    provider.reset()
