@@ -9,6 +9,7 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -22,9 +23,12 @@ from typing import Any
 
 import apsw
 
+from . import schema as _schema
 from .exception import (
     MetaflowNotFound,
+    NeedsUpgradeError,
     NotAnMfdbError,
+    QueryInterrupted,
     SchemaTooNewError,
     StoreBusyError,
     StoreCorruptError,
@@ -33,6 +37,7 @@ from .exception import (
     StoreReadOnlyError,
     TruncatedFileError,
 )
+from .schema import load_schema_sql
 
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
@@ -48,18 +53,11 @@ BUSY_TIMEOUT_MS = 5_000
 WRITE_RETRY_SECONDS = 120.0
 #: How long the end of a run keeps trying to fold the WAL in while readers are busy.
 CHECKPOINT_WAIT_SECONDS = 10.0
+#: SQLite VM steps between two calls of the progress handler (Ctrl-C and time limits
+#: stop a long query there).
+PROGRESS_STEPS = 20_000
 
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
-
-
-def load_schema_sql() -> str:
-    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
-    from importlib import resources
-
-    try:
-        return resources.files("mfstore").joinpath("schema.sql").read_text("utf-8")
-    except (FileNotFoundError, OSError):
-        return (Path(__file__).resolve().parent.parent / "schema.sql").read_text("utf-8")
 
 
 # -- connection policy (named steps, as in apsw's bestpractice) ---------------------
@@ -77,6 +75,18 @@ def _policy_no_checkpoint_on_close(conn: apsw.Connection) -> None:
     # the end of every run) and by SQLite's auto-checkpoint inside commits; the -wal and
     # -shm files may therefore stay next to the file after it is closed.
     conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+
+
+def _policy_untrusted_file(conn: apsw.Connection) -> None:
+    # Every file may come from someone else (issue 12): SQLite's defensive mode (no
+    # writable_schema, no direct shadow-table or page edits), functions in the schema
+    # limited to innocuous ones (trusted_schema off), no extension loading, and no
+    # triggers at all (schema.sql creates none; Store.__init__ refuses files that have one).
+    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
+    conn.enable_load_extension(False)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
 
 
 def _policy_busy_timeout(conn: apsw.Connection) -> None:
@@ -180,6 +190,16 @@ def _reopen_after_fork() -> None:
         store._reattach()
 
 
+def _close_readers_at_exit() -> None:
+    # Readers leave no -wal/-shm beside a file that had none: SQLite removes them when
+    # the last connection closes, so close reading connections before the process ends.
+    for store in list(_open_stores):
+        if store.reader:
+            store.close()
+
+
+atexit.register(_close_readers_at_exit)
+
 os.register_at_fork(
     before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork
 )
@@ -205,6 +225,16 @@ class Store:
     readonly
         None (default): read-only exactly when the file or its directory is not
         writable. True forces read-only.
+    reader
+        Open only to read (the Client API, ``mfstore`` listing, ``sql``, ``verify``,
+        ``stats``): the file is never changed - no journal-mode switch, no migration
+        (an older format raises ``NeedsUpgradeError``), no ``-wal``/``-shm`` left
+        beside a file that had none. An explicit ``write()`` (a tag edit through the
+        Client API) still works on a writable file, in the file's own journal mode.
+    salvage
+        Open a file whose schema holds objects ``schema.sql`` does not create, to copy
+        its runs out (``mfstore export``): read-only, and only the data tables are
+        checked. Never use it to browse such a file.
     """
 
     def __init__(
@@ -213,9 +243,15 @@ class Store:
         *,
         create: bool = False,
         readonly: bool | None = None,
+        reader: bool = False,
+        salvage: bool = False,
         tracer: Tracer | None = None,
     ) -> None:
         self.tracer = tracer
+        self.reader = reader or salvage
+        self.salvage = salvage
+        self._had_wal = True
+        self._deadline: float | None = None
         self._depth = 0
         self._savepoint_seq = 0
         self._memo: dict[Any, Any] = {}
@@ -247,8 +283,18 @@ class Store:
         elif p.is_dir():
             raise NotAnMfdbError(f"{p} is a directory, not an mfstore file")
         else:
+            if p.stat().st_size == 0:
+                raise NotAnMfdbError(
+                    f"{p} is empty (0 bytes), not an mfstore file: remove it or choose "
+                    "another file name for a new .mfdb"
+                )
             _check_header(p)
+        if self.reader and not p.exists():
+            raise MetaflowNotFound(f"{p} does not exist")
         self.readonly = (not _is_writable(p)) if readonly is None else readonly
+        if salvage:
+            self.readonly = True
+        self._ro_connection = self.readonly
         self.conn = self._open(p)
         try:
             self._configure(wal=not self.readonly)
@@ -292,7 +338,18 @@ class Store:
 
     def _open(self, p: Path) -> apsw.Connection:
         flags = apsw.SQLITE_OPEN_URI
-        if self.readonly:
+        if self.reader and not self._ro_connection:
+            # A reader opens read-write without creating anything: on a WAL file SQLite
+            # then removes the -wal/-shm it needed when the last connection closes (and
+            # the reader leaves them where they were already: see _configure).
+            self._had_wal = os.path.exists(str(p) + "-wal") or os.path.exists(str(p) + "-shm")
+            try:
+                return apsw.Connection(
+                    f"file:{_uri_path(p)}", flags=flags | apsw.SQLITE_OPEN_READWRITE
+                )
+            except apsw.Error as exc:
+                raise _translate(exc, p) from exc
+        if self._ro_connection:
             uri = f"file:{_uri_path(p)}?mode=ro"
             if not p.absolute().parent.is_dir():
                 raise StoreError(
@@ -313,16 +370,38 @@ class Store:
 
     def _configure(self, *, wal: bool) -> None:
         try:
+            _policy_untrusted_file(self.conn)
             _policy_busy_timeout(self.conn)
-            _policy_no_checkpoint_on_close(self.conn)
+            if not self.reader or self._had_wal:
+                _policy_no_checkpoint_on_close(self.conn)
             _policy_foreign_keys(self.conn)
             _policy_memory(self.conn)
             if wal:
                 _policy_wal(self.conn)
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
+        self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         if self.tracer is not None:
             self.conn.exec_trace = self._trace
+
+    def _progress(self) -> bool:
+        # Called every PROGRESS_STEPS VM steps. Being Python code, it also lets a pending
+        # Ctrl-C raise KeyboardInterrupt here, which stops the statement.
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """Statements started inside stop with ``QueryInterrupted`` after ``seconds``."""
+        old = self._deadline
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._deadline = old
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this store's connection (from another thread)."""
+        self.conn.interrupt()
 
     def _trace(self, cursor: Any, sql: str, bindings: Any) -> bool:
         assert self.tracer is not None
@@ -359,12 +438,27 @@ class Store:
         if version < FORMAT_VERSION:
             from .migrations import apply_migrations
 
+            if self.reader and not self.salvage:
+                raise NeedsUpgradeError(
+                    "%s uses file format %d; this mfstore reads format %d and reading never "
+                    "changes a file: run `mfstore upgrade %s` to migrate it (or copy it first)"
+                    % (self.path, version, FORMAT_VERSION, self.path)
+                )
+            self._check_schema(older=True)
             if self.readonly:
                 raise StoreReadOnlyError(
                     "%s uses file format %d and must be migrated to %d, but it is read-only: "
                     "copy it somewhere writable first" % (self.path, version, FORMAT_VERSION)
                 )
             apply_migrations(self, version)
+        self._check_schema()
+
+    def _check_schema(self, *, older: bool = False) -> None:
+        """Refuse a file holding SQL objects schema.sql does not create (see schema.py)."""
+        rows = self.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        found = _schema.problems(rows, tables_only=self.salvage, older=older)
+        if found:
+            raise _schema.refuse(self.path, found)
 
     # -- statements -------------------------------------------------------------
 
@@ -588,6 +682,11 @@ def _uri_path(p: Path) -> str:
 
 def _translate(exc: apsw.Error, path: Path) -> StoreError:
     """One-line mfstore error for an apsw error."""
+    if isinstance(exc, apsw.InterruptError):
+        return QueryInterrupted(
+            f"{path}: the query was stopped (Ctrl-C or its time limit); narrow it, or give "
+            "it more time"
+        )
     if isinstance(exc, apsw.FullError):
         return StoreFullError(
             f"{path}: the disk is full; nothing of the failed write was kept; free some space and retry"
