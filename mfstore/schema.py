@@ -85,7 +85,9 @@ def normalize(sql: str) -> str:
             parts.append(tok.lower())
     text = " ".join("".join(parts).split())
     text = _SPACE_AROUND.sub(lambda m: m.group(1), text)
-    return re.sub(r"^create (unique )?(table|index|view|trigger) if not exists ", r"create \1\2 ", text)
+    return re.sub(
+        r"^create (unique )?(table|index|view|trigger) if not exists ", r"create \1\2 ", text
+    )
 
 
 @functools.cache
@@ -122,14 +124,13 @@ def _exactly_schema_sql(actual: dict[tuple[str, str], str | None]) -> bool:
     seen = 0
     if len(actual) != n_statements:
         return False
-    for (kind, name), sql in actual.items():
+    for (_kind, name), sql in actual.items():
         if sql is None or not sql.startswith("CREATE ") or name not in sql[:120]:
             return False
         if "\n" + sql + ";" not in text:
             return False
         seen += 1
     return seen == n_statements
-
 
 
 #: Raw schemas already found equal to schema.sql in this process (the check runs once
@@ -196,6 +197,5 @@ def refuse(path: Path, found: list[str]) -> UntrustedSchemaError:
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return UntrustedSchemaError(
         f"{path} holds {found[0]}{more}: mfstore refuses files with SQL objects it did not "
-        "create (they could run code or change what you read); "
-        + CLEAN_COPY_HINT.format(path=path)
+        "create (they could run code or change what you read); " + CLEAN_COPY_HINT.format(path=path)
     )

@@ -89,6 +89,44 @@ def _policy_untrusted_file(conn: apsw.Connection) -> None:
     conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
 
 
+#: PRAGMAs ad-hoc SQL may run: reading ones only (with an argument: introspection only).
+_READ_PRAGMAS = frozenset(
+    {
+        "application_id", "collation_list", "compile_options", "data_version",
+        "database_list", "encoding", "foreign_key_check", "foreign_key_list",
+        "foreign_keys", "freelist_count", "function_list", "index_info", "index_list",
+        "index_xinfo", "integrity_check", "journal_mode", "module_list", "page_count",
+        "page_size", "pragma_list", "quick_check", "schema_version", "table_info",
+        "table_list", "table_xinfo", "user_version",
+    }
+)  # fmt: skip
+_INTROSPECTION_PRAGMAS = frozenset(
+    {
+        "foreign_key_check", "foreign_key_list", "index_info", "index_list",
+        "index_xinfo", "integrity_check", "quick_check", "table_info", "table_list",
+        "table_xinfo",
+    }
+)  # fmt: skip
+_READ_ACTIONS = frozenset(
+    {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_RECURSIVE, apsw.SQLITE_FUNCTION}
+)
+
+
+def _read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
+    """SQLite authorizer of ad-hoc SQL: reading is allowed, anything that could write
+    anywhere (INSERT ... DROP, ATTACH and so VACUUM INTO, PRAGMA setters, transactions)
+    is denied before the statement runs."""
+    if action in _READ_ACTIONS:
+        return apsw.SQLITE_OK
+    if action == apsw.SQLITE_PRAGMA and arg1 is not None:
+        name = arg1.lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _INTROSPECTION_PRAGMAS):
+            return apsw.SQLITE_OK
+    return apsw.SQLITE_DENY
+
+
 def _policy_busy_timeout(conn: apsw.Connection) -> None:
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
 
@@ -399,6 +437,19 @@ class Store:
         finally:
             self._deadline = old
 
+    @contextlib.contextmanager
+    def only_reading(self) -> Iterator[None]:
+        """Statements run inside may only read (``mfstore sql``): an authorizer refuses,
+        before they run, statements that would write to this file or any other
+        (``VACUUM INTO``, ``ATTACH``, PRAGMA setters), and ``query_only`` backs it up."""
+        self.conn.execute("PRAGMA query_only = ON")
+        self.conn.authorizer = _read_only_authorizer
+        try:
+            yield
+        finally:
+            self.conn.authorizer = None
+            self.conn.execute("PRAGMA query_only = OFF")
+
     def interrupt(self) -> None:
         """Stop the statement running on this store's connection (from another thread)."""
         self.conn.interrupt()
@@ -440,9 +491,9 @@ class Store:
 
             if self.reader and not self.salvage:
                 raise NeedsUpgradeError(
-                    "%s uses file format %d; this mfstore reads format %d and reading never "
-                    "changes a file: run `mfstore upgrade %s` to migrate it (or copy it first)"
-                    % (self.path, version, FORMAT_VERSION, self.path)
+                    f"{self.path} uses file format {version}; this mfstore reads format "
+                    f"{FORMAT_VERSION} and reading never changes a file: run `mfstore upgrade "
+                    f"{self.path}` to migrate it (or copy it first)"
                 )
             self._check_schema(older=True)
             if self.readonly:
@@ -473,6 +524,21 @@ class Store:
         """All rows of one statement."""
         try:
             return list(self.conn.execute(sql, params))
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def table(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and all rows of one statement (no columns: a statement without
+        a result set); errors raised while stepping are translated too."""
+        try:
+            cursor = self.conn.execute(sql, params)
+            try:
+                columns = [d[0] for d in cursor.description]
+            except apsw.ExecutionCompleteError:
+                return [], []
+            return columns, [tuple(r) for r in cursor]
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
 
@@ -686,6 +752,11 @@ def _translate(exc: apsw.Error, path: Path) -> StoreError:
         return QueryInterrupted(
             f"{path}: the query was stopped (Ctrl-C or its time limit); narrow it, or give "
             "it more time"
+        )
+    if isinstance(exc, apsw.AuthError):
+        return StoreReadOnlyError(
+            f"{path}: only reading is allowed here; the statement would change a file and was "
+            "refused before it ran (nothing was changed)"
         )
     if isinstance(exc, apsw.FullError):
         return StoreFullError(

@@ -22,6 +22,8 @@ from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
 from ..query import compile_runs, required_tags
 from ..store import Store
 
+#: Default ``mfstore sql --timeout`` (seconds).
+SQL_TIMEOUT_SECONDS = 30.0
 #: Longest artifact value preview shown by ``show``.
 PREVIEW_CHARS = 60
 
@@ -53,7 +55,7 @@ def _resolve(mfdb: Path | None) -> Path:
 def _reading(path: Path) -> Iterator[Store]:
     """The file opened read-only; every mfstore or SQL error becomes one line."""
     try:
-        store = Store(path, readonly=True)
+        store = Store(path, reader=True)  # never changes the file (docs/security.md)
     except MetaflowException as exc:
         raise click.ClickException(_one_line(exc)) from None
     try:
@@ -72,15 +74,12 @@ def _rows(
     store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one query."""
-    cursor = store.execute(sql, params)
     try:
-        columns = [d[0] for d in cursor.description]
-    except Exception:  # apsw: the statement produced no result set (e.g. a PRAGMA setter)
-        return [], []
-    try:
-        return columns, [tuple(r) for r in cursor]
-    except Exception as exc:  # errors raised while stepping (not translated by execute)
-        raise click.ClickException(f"{store.path}: {_one_line(exc)}") from None
+        return store.table(sql, params)
+    except StoreReadOnlyError:
+        raise
+    except MetaflowException as exc:
+        raise click.ClickException(_one_line(exc)) from None
 
 
 def _cell(value: Any) -> str:
@@ -137,11 +136,19 @@ def _json_ready(value: Any) -> Any:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-def sql_command(file: Path, query: str, as_json: bool, as_csv: bool) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SQL_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Stop the query after this many seconds (Ctrl-C stops it too).",
+)
+def sql_command(file: Path, query: str, as_json: bool, as_csv: bool, timeout: float) -> None:
     """Run a read-only SQL query against FILE and print the result.
 
-    The file is opened read-only: statements that would change it fail and change
-    nothing. The mf_* views are documented in docs/sql.md.
+    Only reading is allowed: statements that would write to FILE or to any other file
+    (INSERT, CREATE, ATTACH, VACUUM INTO, PRAGMA setters ...) are refused before they
+    run, and nothing is changed. The mf_* views are documented in docs/sql.md.
 
     Example:
 
@@ -150,13 +157,13 @@ def sql_command(file: Path, query: str, as_json: bool, as_csv: bool) -> None:
     """
     if as_json and as_csv:
         raise click.ClickException("choose one of --json and --csv")
-    with _reading(file) as store:
+    with _reading(file) as store, store.only_reading(), store.time_limit(timeout):
         try:
             columns, rows = _rows(store, query)
         except StoreReadOnlyError:
             raise click.ClickException(
-                f"{file} is opened read-only by `mfstore sql`: statements that change it are refused "
-                "and nothing was changed"
+                f"{file}: `mfstore sql` only reads; the statement would write and was refused "
+                "before it ran (nothing was changed)"
             ) from None
     if as_json:
         click.echo(
