@@ -335,8 +335,14 @@ class Store:
         self._ro_connection = self.readonly
         self.conn = self._open(p)
         try:
-            self._configure(wal=not self.readonly)
+            self._configure(wal=False)
             self._initialize()
+            if not self.readonly and not self.reader:
+                # Only after the file passed its checks: a refused file stays unchanged.
+                _policy_wal(self.conn)
+        except apsw.Error as exc:
+            self.conn.close()
+            raise _translate(exc, p) from exc
         except BaseException:
             self.conn.close()
             raise
@@ -414,7 +420,7 @@ class Store:
                 _policy_no_checkpoint_on_close(self.conn)
             _policy_foreign_keys(self.conn)
             _policy_memory(self.conn)
-            if wal:
+            if wal and not self.reader:
                 _policy_wal(self.conn)
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc

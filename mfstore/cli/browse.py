@@ -162,8 +162,8 @@ def sql_command(file: Path, query: str, as_json: bool, as_csv: bool, timeout: fl
             columns, rows = _rows(store, query)
         except StoreReadOnlyError:
             raise click.ClickException(
-                f"{file}: `mfstore sql` only reads; the statement would write and was refused "
-                "before it ran (nothing was changed)"
+                f"{file}: `mfstore sql` is read-only; the statement would write and was "
+                "refused before it ran (nothing was changed)"
             ) from None
     if as_json:
         click.echo(
