@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .exception import UntrustedSchemaError
+from .migrations import load_schema_sql
 
 _CREATE = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:VIRTUAL\s+)?(TABLE|INDEX|VIEW|TRIGGER)\s+"
@@ -37,16 +38,6 @@ _SQLITE_TABLES = frozenset({"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"})
 
 #: How a user gets a file without the planted object.
 CLEAN_COPY_HINT = "get a clean copy of its runs with `mfstore export {path} CLEAN.mfdb`"
-
-
-def load_schema_sql() -> str:
-    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "schema.sql"), os.path.join(here, "..", "schema.sql")):
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as fh:
-                return fh.read().decode("utf-8")
-    raise FileNotFoundError(f"schema.sql is missing from {here} (a broken mfstore install)")
 
 
 _STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")

@@ -37,14 +37,9 @@ from .exception import (
     StoreReadOnlyError,
     TruncatedFileError,
 )
-from .schema import load_schema_sql
+from .migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT, apply_migrations, initialize
 
-#: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
-APPLICATION_ID = 0x6D666462
-#: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 2
-#: Oldest format this mfstore can migrate forward.
-OLDEST_FORMAT = 1
+__all__ = ["APPLICATION_ID", "FORMAT_VERSION", "OLDEST_FORMAT", "Store", "Tracer"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: How long one BEGIN IMMEDIATE waits inside SQLite for the write lock (ms).
@@ -273,6 +268,10 @@ class Store:
         Open a file whose schema holds objects ``schema.sql`` does not create, to copy
         its runs out (``mfstore export``): read-only, and only the data tables are
         checked. Never use it to browse such a file.
+    immutable
+        With ``readonly``: open with SQLite's ``immutable=1``, which creates no file
+        beside it (no ``-wal``/``-shm``) and sees no later change; for a file nobody is
+        writing (no ``-wal`` beside it). ``mfstore ui`` reopens when that changes.
     """
 
     def __init__(
@@ -283,9 +282,11 @@ class Store:
         readonly: bool | None = None,
         reader: bool = False,
         salvage: bool = False,
+        immutable: bool = False,
         tracer: Tracer | None = None,
     ) -> None:
-        self.tracer = tracer
+        self._tracers: list[Tracer] = [tracer] if tracer is not None else []
+        self.immutable = immutable
         self.reader = reader or salvage
         self.salvage = salvage
         self._had_wal = True
@@ -399,7 +400,7 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
                 uri += "&immutable=1"
@@ -425,8 +426,7 @@ class Store:
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
         self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
-        if self.tracer is not None:
-            self.conn.exec_trace = self._trace
+        self.conn.exec_trace = self._trace if self._tracers else None
 
     def _progress(self) -> bool:
         # Called every PROGRESS_STEPS VM steps. Being Python code, it also lets a pending
@@ -461,9 +461,27 @@ class Store:
         self.conn.interrupt()
 
     def _trace(self, cursor: Any, sql: str, bindings: Any) -> bool:
-        assert self.tracer is not None
-        self.tracer(sql, bindings)
+        for fn in list(self._tracers):
+            fn(sql, bindings)
         return True
+
+    @contextlib.contextmanager
+    def tracer(self, fn: Tracer) -> Iterator[Store]:
+        """Call ``fn(sql, params)`` for every statement this store runs inside the block::
+
+        seen = []
+        with store.tracer(lambda sql, params: seen.append(sql)):
+            Flow("HelloFlow").latest_run
+        print(len(seen), "statements")
+        """
+        self._tracers.append(fn)
+        self.conn.exec_trace = self._trace
+        try:
+            yield self
+        finally:
+            self._tracers.remove(fn)
+            if not self._tracers:
+                self.conn.exec_trace = None
 
     def _initialize(self) -> None:
         """Create the schema in a new file, or check and migrate an existing one."""
@@ -475,9 +493,7 @@ class Store:
                 return  # an empty file opened read-only reads as an empty store
             with self.write():
                 if self.scalar("SELECT count(*) FROM sqlite_master") == 0:
-                    self.conn.execute(load_schema_sql())
-                    self.conn.execute("PRAGMA application_id = %d" % APPLICATION_ID)
-                    self.conn.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+                    initialize(self)
             # Fold the new header into the main file at once: other processes check
             # application_id in the file header before opening, and in WAL mode it
             # would otherwise stay in the -wal file until the first checkpoint.
@@ -493,8 +509,6 @@ class Store:
                 "upgrade mfstore (pip install -U mfstore)" % (self.path, version, FORMAT_VERSION)
             )
         if version < FORMAT_VERSION:
-            from .migrations import apply_migrations
-
             if self.reader and not self.salvage:
                 raise NeedsUpgradeError(
                     f"{self.path} uses file format {version}; this mfstore reads format "
@@ -561,6 +575,22 @@ class Store:
         """First column of the first row, or None."""
         row = self.one(sql, params)
         return None if row is None else row[0]
+
+    def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one INSERT and return the new row's rowid."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.last_insert_rowid())
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one UPDATE or DELETE and return the number of rows it changed."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.changes())
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
