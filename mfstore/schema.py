@@ -17,7 +17,6 @@ comparison); other files are compared with comments and whitespace normalised.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -99,7 +98,7 @@ def _expected_normalized() -> dict[tuple[str, str], str]:
 
 @functools.cache
 def _schema_text() -> tuple[str, int]:
-    text = "\n" + load_schema_sql()
+    text = "\n" + load_schema_sql().rstrip() + "\n"
     return text, text.count("\nCREATE ")
 
 
@@ -107,21 +106,20 @@ def _exactly_schema_sql(actual: dict[tuple[str, str], str | None]) -> bool:
     """True when every object's text is one whole statement of schema.sql and every
     statement is there: a cheap test (no parsing) that holds for files mfstore created.
 
-    A statement starts at a line beginning with ``CREATE`` and ends at its ``;`` (no
-    statement of schema.sql holds a ';' of its own: tests/store/test_schema_check.py),
-    so "newline + text + ';'" occurs in schema.sql only for a whole statement.
+    A statement of schema.sql starts at a line beginning with ``CREATE`` and ends at a
+    ``;`` that ends its line; no other ``;`` ends a line (tests/security/
+    test_planted_sql.py checks both), so "newline + text + ';' + newline" occurs in
+    schema.sql only for a whole statement.
     """
     text, n_statements = _schema_text()
-    seen = 0
     if len(actual) != n_statements:
         return False
     for (_kind, name), sql in actual.items():
         if sql is None or not sql.startswith("CREATE ") or name not in sql[:120]:
             return False
-        if "\n" + sql + ";" not in text:
+        if "\n" + sql + ";\n" not in text:
             return False
-        seen += 1
-    return seen == n_statements
+    return True
 
 
 #: Raw schemas already found equal to schema.sql in this process (the check runs once
@@ -163,8 +161,8 @@ def problems(
     want = _expected_normalized()
     out: list[str] = []
     for (kind, name), sql in actual.items():
-        if tables_only and kind != "table" and (kind, name) not in want:
-            continue
+        if tables_only and (kind != "table" or (kind, name) not in want):
+            continue  # salvage reads schema.sql's tables only; the rest is not copied
         if (kind, name) not in want:
             out.append(f"a {_describe(kind, name, sql)} that schema.sql does not create")
         elif older:

@@ -267,7 +267,7 @@ class Store:
     salvage
         Open a file whose schema holds objects ``schema.sql`` does not create, to copy
         its runs out (``mfstore export``): read-only, and only the data tables are
-        checked. Never use it to browse such a file.
+        checked; ``write()`` is refused. Never use it to browse such a file.
     immutable
         With ``readonly``: open with SQLite's ``immutable=1``, which creates no file
         beside it (no ``-wal``/``-shm``) and sees no later change; for a file nobody is
@@ -331,9 +331,9 @@ class Store:
         if self.reader and not p.exists():
             raise MetaflowNotFound(f"{p} does not exist")
         self.readonly = (not _is_writable(p)) if readonly is None else readonly
-        if salvage:
-            self.readonly = True
         self._ro_connection = self.readonly
+        if salvage:
+            self.readonly = True  # write() refuses; triggers are off on every connection
         self.conn = self._open(p)
         try:
             self._configure(wal=False)
@@ -341,15 +341,21 @@ class Store:
             if not self.readonly and not self.reader:
                 # Only after the file passed its checks: a refused file stays unchanged.
                 _policy_wal(self.conn)
-        except apsw.Error as exc:
-            self.conn.close()
-            raise _translate(exc, p) from exc
-        except BaseException:
-            self.conn.close()
+        except BaseException as exc:
+            self._close_refused()
+            if isinstance(exc, apsw.Error):
+                raise _translate(exc, p) from exc
             raise
         self._detached = False
         self._closed = False
         _open_stores.add(self)
+
+    def _close_refused(self) -> None:
+        """Close after a failed open, leaving no -wal/-shm that were not there before."""
+        with contextlib.suppress(apsw.Error):
+            if not self._had_wal:
+                self.conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0)
+            self.conn.close()
 
     # -- fork safety ------------------------------------------------------------
 
@@ -383,11 +389,13 @@ class Store:
 
     def _open(self, p: Path) -> apsw.Connection:
         flags = apsw.SQLITE_OPEN_URI
+        # Were -wal/-shm there already? A reader (and a refused open) leaves none behind
+        # that was not: SQLite removes them when the last connection closes.
+        self._had_wal = os.path.exists(str(p) + "-wal") or os.path.exists(str(p) + "-shm")
         if self.reader and not self._ro_connection:
             # A reader opens read-write without creating anything: on a WAL file SQLite
             # then removes the -wal/-shm it needed when the last connection closes (and
             # the reader leaves them where they were already: see _configure).
-            self._had_wal = os.path.exists(str(p) + "-wal") or os.path.exists(str(p) + "-shm")
             try:
                 return apsw.Connection(
                     f"file:{_uri_path(p)}", flags=flags | apsw.SQLITE_OPEN_READWRITE
