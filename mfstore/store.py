@@ -464,6 +464,11 @@ class Store:
             self.conn.authorizer = None
             self.conn.execute("PRAGMA query_only = OFF")
 
+    def translate(self, exc: BaseException) -> BaseException:
+        """The one-line mfstore error for a driver error raised while stepping a cursor
+        this store returned (other exceptions are returned as they are)."""
+        return _translate(exc, self.path) if isinstance(exc, apsw.Error) else exc
+
     def interrupt(self) -> None:
         """Stop the statement running on this store's connection (from another thread)."""
         self.conn.interrupt()
