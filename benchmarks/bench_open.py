@@ -65,7 +65,12 @@ def main() -> None:
         off = statistics.median(t[idx] for t in times["off"])
         on = statistics.median(t[idx] for t in times["on"])
         rows.append((label, f"{off:.3f}", f"{on:.3f}", f"{on - off:+.3f}"))
-    header = ("Store(path, reader=True)", "without check (ms)", "with check (ms)", "difference (ms)")
+    header = (
+        "Store(path, reader=True)",
+        "without check (ms)",
+        "with check (ms)",
+        "difference (ms)",
+    )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     print(f"{args.samples} fresh processes per variant, medians")
     for r in [header, tuple("-" * w for w in widths), *rows]:
