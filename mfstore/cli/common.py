@@ -61,6 +61,11 @@ def errors() -> Iterator[None]:
         if exc.errno == errno.EPIPE:
             raise
         raise CliError(str(exc)) from None
+    except Exception as exc:
+        # SQLite errors raised while stepping through a streamed result (a damaged file)
+        if type(exc).__module__ == "apsw":
+            raise CliError(f"{type(exc).__name__}: {exc}") from None
+        raise
 
 
 # -- which file -------------------------------------------------------------------
