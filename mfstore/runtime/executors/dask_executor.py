@@ -15,6 +15,7 @@ the run with ``ExecutorLostError`` (the run stays unfinished; ``resume`` complet
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import pickle
 import queue
@@ -158,6 +159,14 @@ class DaskExecutor(Executor):
                 idle -= self.blobs.pop(sha)[1]
 
     def submit(self, key: int, spec: TaskSpec) -> str:
+        try:
+            return self._submit(key, spec)
+        except (OSError, TimeoutError, asyncio.CancelledError) as exc:
+            if self.client.status != "running":
+                raise ExecutorLostError(self._lost_message()) from None
+            raise ExecutorLostError(f"The Dask cluster at {self.address} failed: {exc}") from None
+
+    def _submit(self, key: int, spec: TaskSpec) -> str:
         from .worker import run_attempt
 
         blobs = self._blob_futures(spec)
@@ -252,7 +261,7 @@ class DaskExecutor(Executor):
                 value = a.future.result(timeout=5)
             except Exception as exc:  # KilledWorker, CancelledError, a lost connection
                 name = type(exc).__name__
-                if name == "CancelledError" and self._scheduler_gone():
+                if self.client.status != "running":
                     self.attempts[key] = a
                     raise ExecutorLostError(self._lost_message()) from None
                 why = f"Dask could not run the task ({name}: {exc})".replace("\n", " ")
