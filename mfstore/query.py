@@ -314,12 +314,13 @@ def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
     """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
     if attempt is None:
         return (
-            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task ORDER BY metadata_pk",
+            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task "
+            "AND type != 'mfstore-file' ORDER BY metadata_pk",
             {"task": task_pk},
         )
     return (
         "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task AND attempt = :attempt "
-        "ORDER BY metadata_pk",
+        "AND type != 'mfstore-file' ORDER BY metadata_pk",
         {"task": task_pk, "attempt": attempt},
     )
 
@@ -385,6 +386,14 @@ def compile_trigger_events(run_pk: int) -> tuple[str, Params]:
 def compile_code_package(sha: str) -> tuple[str, Params]:
     """``(script_name, info)`` of a code package."""
     return "SELECT script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
+
+
+def compile_artifact_json(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
+    """``(value_json,)`` of one artifact: its JSON value, NULL when it is not plain data."""
+    return (
+        "SELECT value_json FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        {"task": task_pk, "attempt": attempt, "name": name},
+    )
 
 
 def compile_blob_size(sha: str) -> tuple[str, Params]:
@@ -847,4 +856,70 @@ def compile_task_pks(
     return (
         f"SELECT t.task_pk FROM runs r JOIN tasks t ON t.run_pk = r.run_pk WHERE {where}",
         params,
+    )
+
+
+# -- the Metaflow extension (Metaflow's metadata provider and datastore) ---------
+
+
+def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
+    """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata in
+    recording order, without the rows that keep task files (``compile_task_files``)."""
+    return (
+        "SELECT field_name, value, is_json, ts_epoch, type, attempt FROM metadata "
+        "WHERE task_pk = :task AND type != 'mfstore-file' ORDER BY metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_files(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
+    return (
+        "SELECT attempt, field_name, value FROM metadata WHERE task_pk = :task "
+        "AND type = 'mfstore-file' ORDER BY metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_attempts(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of every attempt of a task."""
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+        "WHERE task_pk = :task ORDER BY attempt",
+        {"task": task_pk},
+    )
+
+
+def compile_log_source_lines(
+    task_pk: int, attempt: int, stream: str, source: str
+) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one source's log of one attempt, in order."""
+    return (
+        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
+        "AND stream = :stream AND source = :source ORDER BY ts_us, line_pk",
+        {"task": task_pk, "attempt": attempt, "stream": stream, "source": source},
+    )
+
+
+def compile_log_sources(task_pk: int) -> tuple[str, Params]:
+    """Distinct ``(attempt, stream, source)`` that have log lines for a task."""
+    return (
+        "SELECT DISTINCT attempt, stream, source FROM log_lines WHERE task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_artifact_by_sha(sha: str) -> tuple[str, Params]:
+    """``(type, value_json)`` some artifact with blob ``sha`` was recorded with."""
+    return (
+        "SELECT type, value_json FROM artifacts WHERE sha = :sha LIMIT 1",
+        {"sha": sha},
+    )
+
+
+def compile_max_task_id(run_pk: int) -> tuple[str, Params]:
+    """The largest numeric task id of a run (NULL when the run has no task)."""
+    return (
+        "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = :run",
+        {"run": run_pk},
     )
