@@ -220,8 +220,8 @@ def preview(src: Store, dst: Store, run_pks: Sequence[int]) -> list[tuple[str, s
 __all__ = [
     "CLOCK_SKEW_MS",
     "PROVENANCE_PREFIX",
-    "Provenance",
     "STALE_SECONDS",
+    "Provenance",
     "check_deletable",
     "check_source",
     "is_provenance",

@@ -183,7 +183,7 @@ def test_a_tiny_pickle_that_expands_does_not_cost_memory(tmp_path: Path) -> None
     assert len(bomb) < 50
     make_history(tmp_path / "h", {"bomb": bomb})
     tracemalloc.start()
-    report, runs, names = _import(tmp_path, tmp_path / "h")
+    _report, runs, names = _import(tmp_path, tmp_path / "h")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert runs == 1 and "bomb" in names
