@@ -89,9 +89,7 @@ class DaskExecutor(Executor):
         try:
             if address:
                 self.address = str(address)
-                self.client = distributed.Client(
-                    self.address, timeout="10s", set_as_default=False
-                )
+                self.client = distributed.Client(self.address, timeout="10s", set_as_default=False)
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                     self.cluster = distributed.LocalCluster(
@@ -128,7 +126,10 @@ class DaskExecutor(Executor):
             data = {f"mfstore-blob-{sha}": self.read_blob(sha) for sha in missing}
             scattered = self.client.scatter(data, broadcast=False)
             for sha in missing:
-                self.blobs[sha] = (scattered[f"mfstore-blob-{sha}"], len(data[f"mfstore-blob-{sha}"]))
+                self.blobs[sha] = (
+                    scattered[f"mfstore-blob-{sha}"],
+                    len(data[f"mfstore-blob-{sha}"]),
+                )
         for sha in shas:
             self.blobs.move_to_end(sha)
             self.blob_users[sha] = self.blob_users.get(sha, 0) + 1
@@ -216,7 +217,12 @@ class DaskExecutor(Executor):
             self._lines(a, stream, msg.get("start", 0), msg.get("lines", []), out)
 
     def _lines(
-        self, a: _Attempt, stream: str, start: int, lines: list[Any], out: list[TaskLines | TaskDone]
+        self,
+        a: _Attempt,
+        stream: str,
+        start: int,
+        lines: list[Any],
+        out: list[TaskLines | TaskDone],
     ) -> None:
         new = lines[max(0, a.seen[stream] - start) :] if start <= a.seen[stream] else []
         if new:
