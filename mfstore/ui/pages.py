@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..exception import MetaflowException
+from .fragments import run_rows
 from .links import Linker
 from .reader import PAGE_SIZE, STATUSES, Reader, RunFilter, RunRow, scalar
 from .svg import dag_svg, timeline_svg
@@ -101,6 +102,7 @@ def flow_page(
         "title": flow,
         "flow": flow,
         "page": page,
+        "rows": run_rows(page.runs, link),
         "flt": flt,
         "since": keep["since"] or "",
         "until": keep["until"] or "",
