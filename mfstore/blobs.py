@@ -201,31 +201,51 @@ def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
     return int(row[2])
 
 
+def verify_blob(store: Store, sha: str) -> str | None:
+    """What is wrong with blob ``sha`` (its chunks are missing, it cannot be decompressed
+    within its recorded size, it does not hash to its sha or add up to its size), or
+    None when it is sound. Memory stays within the recorded size."""
+    row = store.one("SELECT size, chunks FROM blobs WHERE sha = ?", (sha,))
+    if row is None:
+        return "is missing"
+    size, n_chunks = row
+    if not isinstance(size, int) or not isinstance(n_chunks, int) or size < 0 or n_chunks < 1:
+        return f"has a bad record (size {size!r}, chunks {n_chunks!r})"
+    seqs = [
+        s for (s,) in store.query("SELECT seq FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,))
+    ]
+    if seqs != list(range(n_chunks)):
+        return f"has chunks {seqs[:8]}, expected 0..{n_chunks - 1}"
+    digest = hashlib.sha1()
+    left = size
+    for seq in range(n_chunks):
+        codec, data = store.one(
+            "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
+        ) or (None, b"")
+        try:
+            part = unpack_chunk(codec, data, left)
+        except Exception as exc:
+            return f"cannot be decompressed ({' '.join(str(exc).split())[:120]})"
+        left -= len(part)
+        digest.update(part)
+    if left:
+        return f"content is {size - left} bytes, recorded size {size}"
+    if digest.hexdigest() != sha:
+        return f"content has sha {digest.hexdigest()}"
+    return None
+
+
 def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[str, str]]:
     """``(sha, problem)`` for every blob whose chunks are missing, cannot be decompressed,
     or do not hash to its sha or add up to its size (empty list: all sound)."""
     out: list[tuple[str, str]] = []
-    rows = store.query("SELECT sha, size, chunks FROM blobs ORDER BY sha")
-    for i, (sha, size, n_chunks) in enumerate(rows):
+    rows = store.query("SELECT sha FROM blobs ORDER BY sha")
+    for i, (sha,) in enumerate(rows):
         if progress is not None and i % 64 == 0:
             progress(i, len(rows), sha)
-        chunks = store.query(
-            "SELECT seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
-        )
-        seqs = [c[0] for c in chunks]
-        if seqs != list(range(n_chunks)):
-            out.append((sha, f"has chunks {seqs}, expected 0..{n_chunks - 1}"))
-            continue
-        try:
-            raw = b"".join(unpack_chunk(codec, data) for _, codec, data in chunks)
-        except Exception as exc:
-            out.append((sha, f"cannot be decompressed ({exc})"))
-            continue
-        actual = sha1_hex(raw)
-        if actual != sha:
-            out.append((sha, f"content has sha {actual}"))
-        elif len(raw) != size:
-            out.append((sha, f"content is {len(raw)} bytes, recorded size {size}"))
+        problem = verify_blob(store, sha)
+        if problem is not None:
+            out.append((sha, problem))
     if progress is not None:
         progress(len(rows), len(rows), "done")
     return out
@@ -233,7 +253,8 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
 
 def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
     """Write the raw bytes of blob ``sha`` to ``fh`` chunk by chunk (never the whole value
-    in memory twice), checking the sha; return the size."""
+    in memory twice), checking the sha; return the size. The Metaflow extension hands
+    Metaflow's datastore file paths this way."""
     digest = hashlib.sha1()
     size = 0
     try:

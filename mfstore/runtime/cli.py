@@ -201,6 +201,7 @@ def _start_run(
     from mfstore.writer import Writer
 
     from .decorators import attach_everywhere
+    from .executors import check_executors
     from .scheduler import Runtime, console
 
     try:
@@ -214,6 +215,7 @@ def _start_run(
     try:
         for spec in with_decos:
             attach_everywhere(state.graph, spec)
+        check_executors(state.graph)
     except MetaflowException as exc:
         _fail(f"Error: {exc}", 2)
     identity, username = _identity_and_user()
