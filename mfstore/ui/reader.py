@@ -410,6 +410,10 @@ class Reader:
             task["duration"] = _duration(task["started"], task["ended"])
         return list(tasks.values())
 
+    def step_counts(self, run: RunRow) -> dict[str, int]:
+        """Number of tasks of each step of a run (exact, however many tasks there are)."""
+        return {step: int(n) for step, n in self._q(query.compile_run_step_counts(run.run_pk))}
+
     def origin_pathspec(self, task_pk: int | None) -> str | None:
         """``flow/run/step/task`` of a resume origin task."""
         if task_pk is None:
