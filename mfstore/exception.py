@@ -30,7 +30,10 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
         ├── StoreBusyError            locked by other writers for too long
         ├── StoreReadOnlyError        opened read-only (or the place is read-only)
         ├── StoreFullError            the disk is full
-        └── StoreCorruptError         SQLite reports damage
+        ├── StoreCorruptError         SQLite reports damage
+        ├── UntrustedSchemaError      holds SQL objects schema.sql does not create
+        ├── NeedsUpgradeError         older format; reading never migrates
+        └── QueryInterrupted          Ctrl-C or a time limit stopped a query
 
 Driver (apsw) errors are translated into these only in ``mfstore.store``.
 """
@@ -54,9 +57,11 @@ __all__ = [
     "MetaflowTaggingError",
     "MetaflowUnknownUser",
     "MfstoreError",
+    "NeedsUpgradeError",
     "MissingInMergeArtifactsException",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
+    "QueryInterrupted",
     "SchemaTooNewError",
     "SchemaTooOldError",
     "StoreBusyError",
@@ -67,6 +72,7 @@ __all__ = [
     "TruncatedFileError",
     "UnhandledInMergeArtifactsException",
     "UnsafeArtifactError",
+    "UntrustedSchemaError",
 ]
 
 
@@ -251,6 +257,19 @@ class StoreFullError(StoreError):
 
 class StoreCorruptError(StoreError):
     """SQLite reports that the file is damaged."""
+
+
+class UntrustedSchemaError(StoreError):
+    """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
+    does not create: it could run code or change what queries return, so it is refused."""
+
+
+class NeedsUpgradeError(StoreError):
+    """The file uses an older format; reading never migrates it (``mfstore upgrade FILE``)."""
+
+
+class QueryInterrupted(StoreError):
+    """A query was stopped by Ctrl-C or by its time limit."""
 
 
 class MetaflowExceptionWrapper(Exception):

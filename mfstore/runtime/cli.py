@@ -201,6 +201,7 @@ def _start_run(
     from mfstore.writer import Writer
 
     from .decorators import attach_everywhere
+    from .executors import check_executors
     from .scheduler import Runtime, console
 
     try:
@@ -214,6 +215,7 @@ def _start_run(
     try:
         for spec in with_decos:
             attach_everywhere(state.graph, spec)
+        check_executors(state.graph)
     except MetaflowException as exc:
         _fail(f"Error: {exc}", 2)
     identity, username = _identity_and_user()
@@ -347,10 +349,10 @@ def _clone_index(
     store: Any, origin: Any
 ) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
     """Successful tasks of the origin run, by (step, foreach execution path)."""
-    from mfstore.artifacts import loads
+    from mfstore.artifacts import loads, loads_internal
     from mfstore.blobs import get_blob
 
-    def value(refs: dict[str, Any], name: str) -> Any:
+    def value(refs: dict[str, Any], name: str, internal: bool = True) -> Any:
         ref = refs.get(name)
         if ref is None:
             return None
@@ -360,7 +362,10 @@ def _clone_index(
             and ref.type != "builtins.tuple"
         ):
             return json.loads(ref.value_json)
-        return loads(get_blob(store, ref.sha))
+        raw = get_blob(store, ref.sha)
+        # The runtime's own values never run code from the file (docs/security.md);
+        # foreach values are the user's data, loaded like any artifact a step reads.
+        return loads_internal(raw, what=f"artifact {name}") if internal else loads(raw)
 
     index: dict[tuple[str, str], Any] = {}
     params: tuple[int, dict[str, Any]] | None = None
@@ -391,7 +396,7 @@ def _clone_index(
             "refs": refs,
             "transition": (list(transition[0]), transition[1]) if transition else None,
             "num_splits": value(refs, "_foreach_num_splits"),
-            "values": value(refs, "_foreach_values"),
+            "values": value(refs, "_foreach_values", internal=False),
         }
     if params is None:
         raise CommandException(

@@ -190,7 +190,11 @@ def run_attempt(job: dict[str, Any], package: bytes, blobs: dict[str, bytes]) ->
     spec.db_path = ""
     tmp = tempfile.mkdtemp(prefix="mfstore-task-")
     spec.result_path = os.path.join(tmp, "result")
-    where: dict[str, Any] = {"worker": worker.address, "host": socket.gethostname(), "worker_pid": os.getpid()}
+    where: dict[str, Any] = {
+        "worker": worker.address,
+        "host": socket.gethostname(),
+        "worker_pid": os.getpid(),
+    }
 
     def started(pid: int) -> None:
         where["pid"] = pid
