@@ -15,6 +15,7 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── UnsafeArtifactError           safe loading refused a non-plain type
     ├── CommandException              bad command-line input to a flow or `mfstore`
     │   └── NotAMetaflowHistory       import-metaflow given a directory that is not one
+    ├── HistoryPathError              a history record or link leads outside its directory
     ├── InvalidNextException          a step's self.next() is not a valid transition
     ├── UnhandledInMergeArtifactsException  merge_artifacts met conflicting values
     ├── MissingInMergeArtifactsException    merge_artifacts(include=...) names a missing one
@@ -59,6 +60,7 @@ __all__ = [
     "MfstoreError",
     "NeedsUpgradeError",
     "MissingInMergeArtifactsException",
+    "HistoryPathError",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
     "QueryInterrupted",
@@ -262,6 +264,11 @@ class StoreCorruptError(StoreError):
 class UntrustedSchemaError(StoreError):
     """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
     does not create: it could run code or change what queries return, so it is refused."""
+
+
+class HistoryPathError(MetaflowException, ValueError):
+    """A ``.metaflow`` history names a file outside itself (a symlink, ``..``, an
+    absolute path, a sha that is not a sha): import refuses it and skips the run."""
 
 
 class NeedsUpgradeError(StoreError):

@@ -587,14 +587,14 @@ def merge(
 ) -> CopyReport:
     """Add the runs of ``other_path`` to ``into_path`` (see the module docstring).
 
-    THEIRS is checked first (``mergeguard.check_source``: every blob that would be
+    THEIRS is checked first (``guards.check_source``: every blob that would be
     copied verifies, no run is future-dated, no row is malformed); any failure refuses
     the whole merge before anything is written. Each run added carries a provenance
     system tag (``Run.merged_from``). ``dry_run``: check and report, write nothing
     (``report.preview``: flow, user, runs that would come in, runs already there).
     """
     from .identity import get_username
-    from .mergeguard import check_source, make_provenance, preview
+    from .guards import check_source, make_provenance, preview
 
     if Path(other_path).absolute() == Path(into_path).absolute():
         raise CommandException(f"cannot merge {other_path} into itself")
@@ -657,8 +657,13 @@ def collect_garbage(store: Store) -> int:
     return int(n or 0)
 
 
-def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
-    """Remove the matching runs, reclaim unreferenced blobs and shrink the file."""
+def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = False) -> DeleteReport:
+    """Remove the matching runs, reclaim unreferenced blobs and shrink the file.
+
+    A run still marked running is refused (``guards.check_deletable``); ``force``
+    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``)."""
+    from .guards import check_deletable
+
     if f.is_empty():
         raise CommandException("give run pathspecs or filters: refusing to delete every run")
     store = Store(path)
@@ -670,6 +675,7 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
             int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,)))
             for pk in run_pks
         )
+        check_deletable(store, run_pks, force=force)
         if dry_run or not run_pks:
             report.bytes_after = report.bytes_before
             return report
