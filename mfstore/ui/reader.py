@@ -181,7 +181,7 @@ class Reader:
 
     def _open(self) -> None:
         live = self._live()
-        self.store = Store(self.path, readonly=True, immutable=not live)
+        self.store = Store(self.path, readonly=True, reader=True, immutable=not live)
         self._stamp = (live, self.version() if not live else None)
 
     def refresh(self) -> None:
