@@ -518,6 +518,14 @@ def compile_run_task_attempts(
     )
 
 
+def compile_run_step_counts(run_pk: int) -> tuple[str, Params]:
+    """``(step_name, tasks)`` of a run (the ``tasks`` unique index, no table rows read)."""
+    return (
+        "SELECT step_name, count(*) FROM tasks WHERE run_pk = :run GROUP BY step_name",
+        {"run": run_pk},
+    )
+
+
 def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> tuple[str, Params]:
     """``value_json`` of artifact ``name`` of the first task (of ``steps``) that stored it."""
     params: Params = {"run": run_pk, "name": name}
