@@ -207,6 +207,9 @@ def _keyed(snap: dict) -> dict:
             # re-tagged in Metaflow (mfhistory.TAG_EDITS): Metaflow re-dates the run
             # (trap T2), mfstore keeps when it was created
             run.pop("created_at_ms", None)
+        if not run.get("successful"):
+            # a failed run has ended: mfstore dates it (ref §7), Metaflow says None
+            run.pop("finished_at_ms", None)
     return snap
 
 
