@@ -759,18 +759,16 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
                 "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
             ):
                 problems.append(
-                    "artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
-                    % (flow_id, run_number, step, task_id, name, attempt, sha)
+                    f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): its blob {sha} is missing"
                 )
             for task_pk, step, task_id, run_pk in store.query(
                 "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
             ):
                 problems.append(
-                    "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
-                    % (step, task_id, task_pk, run_pk)
+                    f"task {step}/{task_id} (task_pk {task_pk}): its run (run_pk {run_pk}) is missing"
                 )
-            for run_pk, flow_id, run_number in store.query(
-                "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+            for flow_id, run_number in store.query(
+                "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
             ):
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
             for (sha,) in store.query(
