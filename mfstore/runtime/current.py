@@ -21,7 +21,15 @@ _FIELDS = (
 
 
 class Current:
-    """Values are None (``is_running_flow`` / ``is_production`` False) outside a flow."""
+    """Facts about the running task (Metaflow's ``current``).
+
+    Outside a flow every value is None (``is_running_flow`` and ``is_production`` False).
+
+    Example::
+
+        from mfstore import current
+        print(current.flow_name, current.run_id, current.pathspec)
+    """
 
     def __init__(self) -> None:
         self._reset()
@@ -47,34 +55,42 @@ class Current:
 
     @property
     def is_running_flow(self) -> bool:
+        """True inside a step of a running flow."""
         return self._is_running
 
     @property
     def flow_name(self) -> str | None:
+        """The name of the running flow (its class name)."""
         return self._flow_name  # type: ignore[attr-defined,no-any-return]
 
     @property
     def run_id(self) -> str | None:
+        """The id of the running run."""
         return self._run_id  # type: ignore[attr-defined,no-any-return]
 
     @property
     def step_name(self) -> str | None:
+        """The name of the running step."""
         return self._step_name  # type: ignore[attr-defined,no-any-return]
 
     @property
     def task_id(self) -> str | None:
+        """The id of the running task."""
         return self._task_id  # type: ignore[attr-defined,no-any-return]
 
     @property
     def retry_count(self) -> int | None:
+        """The attempt number of this task (0 for the first attempt)."""
         return self._retry_count  # type: ignore[attr-defined,no-any-return]
 
     @property
     def origin_run_id(self) -> str | None:
+        """The run a ``resume`` continues (None for a fresh run)."""
         return self._origin_run_id  # type: ignore[attr-defined,no-any-return]
 
     @property
     def pathspec(self) -> str | None:
+        """``flow/run/step/task`` of the running task."""
         if not self._is_running or self.task_id is None:
             return None
         return "/".join(
@@ -83,26 +99,32 @@ class Current:
 
     @property
     def namespace(self) -> str | None:
+        """The namespace of the run (``user:NAME`` or ``production:TOKEN``)."""
         return self._namespace  # type: ignore[attr-defined,no-any-return]
 
     @property
     def username(self) -> str | None:
+        """The user running the flow."""
         return self._username  # type: ignore[attr-defined,no-any-return]
 
     @property
     def tags(self) -> set[str] | None:
+        """The user tags of the run."""
         return self._tags  # type: ignore[attr-defined,no-any-return]
 
     @property
     def parameter_names(self) -> list[str] | None:
+        """The names of the flow's Parameters."""
         return self._parameter_names  # type: ignore[attr-defined,no-any-return]
 
     @property
     def graph(self) -> dict[str, Any] | None:
+        """The flow's graph, as in the ``_graph_info`` artifact."""
         return self._graph  # type: ignore[attr-defined,no-any-return]
 
     @property
     def is_production(self) -> bool:
+        """True when the run is a production run (``production trigger``)."""
         return bool(self._is_production)
 
     @property
@@ -114,10 +136,12 @@ class Current:
 
     @property
     def tempdir(self) -> str | None:
+        """A directory for temporary files of the task (the working directory)."""
         return "." if self._is_running else None
 
     @property
     def run(self) -> Any:
+        """The running ``Run`` (Client API object)."""
         if not self._is_running:
             return None
         from mfstore.client import Run
@@ -126,6 +150,7 @@ class Current:
 
     @property
     def task(self) -> Any:
+        """The running ``Task`` (Client API object)."""
         if not self._is_running:
             return None
         from mfstore.client import Task

@@ -1,18 +1,27 @@
-"""``@step``, ``@retry`` and ``@catch``."""
+"""``@step`` and the step decorators (``@retry``, ``@catch``, ...).
+
+Step decorators are registered by name (:func:`register_step_decorator`), which is how
+``python flow.py --with NAME[:k=v,...] run`` finds them: ``--with retry:times=2`` attaches
+``@retry(times=2)`` to every step that does not have its own ``@retry``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import CommandException, MetaflowException
 
 #: Largest ``@retry(times=)`` (attempts are 0..times and Metaflow caps attempts at 6).
 MAX_ATTEMPTS = 6
 
 
 class StepDecorator:
-    """A decorator attached to a step; ``attributes`` as in Metaflow's ``_graph_info``."""
+    """A decorator attached to a step; ``attributes`` as in Metaflow's ``_graph_info``.
+
+    Subclass it with a ``name`` and ``defaults`` and register it with
+    :func:`register_step_decorator` to make ``@name`` and ``--with name`` available.
+    """
 
     name = "step_decorator"
     defaults: dict[str, Any] = {}
@@ -30,6 +39,7 @@ class StepDecorator:
         self.inserted_by = None
 
     def to_info(self) -> dict[str, Any]:
+        """The decorator as recorded in ``_graph_info``."""
         return {
             "name": self.name,
             "attributes": dict(self.attributes),
@@ -38,7 +48,55 @@ class StepDecorator:
         }
 
 
+#: Step decorator classes by name (``@name`` and ``--with name``).
+STEP_DECORATORS: dict[str, type[StepDecorator]] = {}
+
+
+def register_step_decorator(cls: type[StepDecorator]) -> type[StepDecorator]:
+    """Make ``cls`` available to ``--with cls.name`` (usable as a class decorator)."""
+    STEP_DECORATORS[cls.name] = cls
+    return cls
+
+
+def parse_decospec(spec: str) -> StepDecorator:
+    """``NAME[:k=v,k2=v2]`` (Metaflow's ``--with`` syntax) -> a decorator instance."""
+    name, _, rest = spec.partition(":")
+    cls = STEP_DECORATORS.get(name.strip())
+    if cls is None:
+        raise CommandException(
+            f"Unknown decorator *{name}* in --with {spec}: the available ones are "
+            + ", ".join(sorted(STEP_DECORATORS))
+        )
+    attrs: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise CommandException(
+                f"Invalid --with {spec}: attributes are given as key=value, separated by commas"
+            )
+        attrs[key.strip()] = value.strip()
+    try:
+        deco = cls(**attrs)
+    except MetaflowException as exc:
+        raise CommandException(f"Invalid --with {spec}: {exc}") from None
+    deco.statically_defined = False
+    return deco
+
+
+def attach_decospecs(nodes: Any, specs: list[str]) -> None:
+    """Add ``--with`` decorators to every step (``nodes``: the graph's nodes) lacking one."""
+    for spec in specs:
+        for node in nodes:
+            deco = parse_decospec(spec)
+            if get_decorator(node.func, deco.name) is None:
+                node.func.decorators.append(deco)
+                node.decorators.append(deco)
+
+
+@register_step_decorator
 class RetryDecorator(StepDecorator):
+    """``@retry(times=3, minutes_between_retries=2)``: re-run a failing step."""
+
     name = "retry"
     defaults = {"times": "3", "minutes_between_retries": "2"}
 
@@ -47,7 +105,10 @@ class RetryDecorator(StepDecorator):
         return int(self.attributes["times"])
 
 
+@register_step_decorator
 class CatchDecorator(StepDecorator):
+    """``@catch(var=None, print_exception=True)``: record the exception, continue the run."""
+
     name = "catch"
     defaults = {"var": None, "print_exception": True}
 
@@ -83,7 +144,16 @@ catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run 
 
 
 def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:
-    """Mark a method of a FlowSpec as a step."""
+    """Mark a method of a FlowSpec as a step (Metaflow's ``@step``).
+
+    Example::
+
+        class HelloFlow(FlowSpec):
+            @step
+            def start(self):
+                self.x = 1
+                self.next(self.end)
+    """
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
         func.is_step = True  # type: ignore[attr-defined]
@@ -98,6 +168,7 @@ def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool 
 
 
 def get_decorator(func: Any, name: str) -> StepDecorator | None:
+    """The decorator ``name`` attached to step function ``func``, or None."""
     for deco in getattr(func, "decorators", ()):
         if deco.name == name:
             return deco  # type: ignore[no-any-return]

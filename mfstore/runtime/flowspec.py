@@ -145,8 +145,17 @@ class FlowSpec:
     # -- transitions -------------------------------------------------------------
 
     def next(self, *dsts: Callable[..., Any], **kwargs: Any) -> None:
-        """Name the next step(s): ``self.next(self.a)``, ``self.next(self.a, self.b)``,
-        or ``self.next(self.a, foreach='items')``."""
+        """Name the step(s) that run after this one; the last statement of every step
+        except ``end``.
+
+        - ``self.next(self.a)``: a linear transition;
+        - ``self.next(self.a, self.b)``: a static split (``a`` and ``b`` run in parallel
+          and meet in a join step taking ``inputs``);
+        - ``self.next(self.a, foreach="items")``: one ``a`` task per element of
+          ``self.items`` (``self.input`` is the element, ``self.index`` its position).
+
+        Raises ``InvalidNextException`` when the transition does not match the graph.
+        """
         step = self.__dict__.get("_current_step", "?")
         foreach = kwargs.pop("foreach", None)
         if kwargs:
