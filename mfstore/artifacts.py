@@ -1,5 +1,9 @@
 """Artifact values <-> pickled bytes (cloudpickle, protocol 4, as Metaflow).
 
+``prepare_artifact(value)`` pickles, hashes and compresses a value into a
+``PreparedArtifact`` ready for ``Writer.end_attempt``: task processes import this
+module and ``blobs``, never the writer or the store.
+
 Loading maps the class names that Metaflow histories pickle (``__main__.ForeachFrame``,
 ``metaflow.exception.MetaflowExceptionWrapper``) to mfstore's own, so reading needs no
 Metaflow. ``loads_safe`` rebuilds only plain data and never imports arbitrary modules.
@@ -11,8 +15,11 @@ import io
 import json
 import pickle
 from collections import namedtuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from .blobs import PackedBlob, pack_blob, sha1_hex
 from .exception import UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
@@ -150,3 +157,41 @@ def to_json(value: Any) -> str | None:
     except (TypeError, ValueError):
         return None
     return text if len(text) <= MAX_JSON_CHARS else None
+
+
+@dataclass
+class PreparedArtifact:
+    """An artifact pickled, hashed and compressed, ready for ``Writer.end_attempt``."""
+
+    blob: PackedBlob | None
+    """Packed bytes, or None when only the sha is known to be in the file already."""
+    sha: str
+    """sha1 of the pickled bytes."""
+    type: str
+    """Qualified type name of the value."""
+    value_json: str | None = None
+    """The value as JSON when it is plain data."""
+
+
+def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedArtifact:
+    """Pickle (cloudpickle, protocol 4), hash and compress one value.
+
+    ``known_shas``: shas already in the file; a value with one of them is not packed again.
+    """
+    raw = dumps(value)
+    sha = sha1_hex(raw)
+    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
+    return PreparedArtifact(blob, sha, type_name(value), to_json(value))
+
+
+def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
+    """``prepare_artifact`` for each item."""
+    return {name: prepare_artifact(value) for name, value in values.items()}
+
+
+def prepare_raw_artifact(
+    raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None
+) -> PreparedArtifact:
+    """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
+    blob = pack_blob(raw, sha)
+    return PreparedArtifact(blob, blob.sha, type_name, value_json)

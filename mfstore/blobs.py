@@ -1,13 +1,16 @@
 """Content-addressed bytes: one row per distinct value, chunked, zstd where it helps.
 
 The key is the sha1 hex of the raw bytes (for artifacts: the pickled bytes, which is
-the ``sha`` Metaflow reports). This module never pickles; see ``artifacts.py``.
+the ``sha`` Metaflow reports). This module is the only one that touches the ``blobs``
+and ``blob_chunks`` tables: pack/unpack (``pack_blob``, ``unpack_chunk``), insert
+(``insert_blob``), read (``get_blob``, ``iter_blob_chunks``), copy between files as
+stored (``copy_blob``) and verify (``verify_blobs``). It never pickles; see ``artifacts.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound
@@ -19,13 +22,17 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 256 * 1024 * 1024
 ZSTD_LEVEL = 3
 
+#: ``progress(done, total, what)`` callback of long operations.
+Progress = Callable[[int, int, str], None]
+
 
 def sha1_hex(raw: bytes | memoryview) -> str:
     """The content address of ``raw``."""
     return hashlib.sha1(raw).hexdigest()
 
 
-def _pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+    """``(codec, payload)`` of one chunk: zstd when it is smaller, else the raw bytes."""
     import zstandard
 
     packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
@@ -34,7 +41,8 @@ def _pack_chunk(raw: memoryview) -> tuple[str, bytes]:
     return "raw", bytes(raw)
 
 
-def _unpack_chunk(codec: str, data: bytes) -> bytes:
+def unpack_chunk(codec: str, data: bytes) -> bytes:
+    """The raw bytes of one stored chunk (``MetaflowDataCorruption`` for an unknown codec)."""
     if codec == "raw":
         return data
     if codec == "zstd":
@@ -56,6 +64,7 @@ class PackedBlob:
 
     @property
     def stored_size(self) -> int:
+        """Bytes the chunks take in the file."""
         return sum(len(data) for _, data in self.chunks)
 
 
@@ -64,7 +73,7 @@ def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
     view = memoryview(raw)
     sha = sha or sha1_hex(view)
     chunks = [
-        _pack_chunk(view[start : start + CHUNK_SIZE])
+        pack_chunk(view[start : start + CHUNK_SIZE])
         for start in range(0, max(len(view), 1), CHUNK_SIZE)
     ]
     return PackedBlob(sha, len(view), chunks)
@@ -90,16 +99,6 @@ def has_blob(store: Store, sha: str) -> bool:
     return bool(store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (sha,)))
 
 
-def put_blob(store: Store, raw: bytes) -> str:
-    """Store ``raw`` once (packing it only if new); return its sha."""
-    sha = sha1_hex(raw)
-    if not has_blob(store, sha):
-        packed = pack_blob(raw, sha)
-        with store.write():
-            insert_blob(store, packed)
-    return sha
-
-
 def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
     """The raw bytes of a blob, chunk by chunk (unverified)."""
     row = store.one("SELECT chunks FROM blobs WHERE sha = ?", (sha,))
@@ -111,7 +110,7 @@ def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
         )
         if chunk is None:
             raise MetaflowDataCorruption("blob %s in %s lacks chunk %d" % (sha, store.path, seq))
-        yield _unpack_chunk(chunk[0], chunk[1])
+        yield unpack_chunk(chunk[0], chunk[1])
 
 
 def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
@@ -139,3 +138,53 @@ def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
             "run `mfstore verify` and use a good copy of the file"
         )
     return raw
+
+
+def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
+    """Copy blob ``sha`` from ``src`` into ``dst`` as stored (never recompressed), inside
+    ``dst.write()``. Returns the stored bytes added, or None if ``dst`` has it already."""
+    if has_blob(dst, sha):
+        return None
+    row = src.one("SELECT sha, size, stored_size, chunks FROM blobs WHERE sha = ?", (sha,))
+    if row is None:
+        from .exception import StoreError
+
+        raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
+    dst.execute("INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)", row)
+    dst.executemany(
+        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
+        src.query(
+            "SELECT sha, seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+        ),
+    )
+    return int(row[2])
+
+
+def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[str, str]]:
+    """``(sha, problem)`` for every blob whose chunks are missing, cannot be decompressed,
+    or do not hash to its sha or add up to its size (empty list: all sound)."""
+    out: list[tuple[str, str]] = []
+    rows = store.query("SELECT sha, size, chunks FROM blobs ORDER BY sha")
+    for i, (sha, size, n_chunks) in enumerate(rows):
+        if progress is not None and i % 64 == 0:
+            progress(i, len(rows), sha)
+        chunks = store.query(
+            "SELECT seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+        )
+        seqs = [c[0] for c in chunks]
+        if seqs != list(range(n_chunks)):
+            out.append((sha, "has chunks %s, expected 0..%d" % (seqs, n_chunks - 1)))
+            continue
+        try:
+            raw = b"".join(unpack_chunk(codec, data) for _, codec, data in chunks)
+        except Exception as exc:
+            out.append((sha, f"cannot be decompressed ({exc})"))
+            continue
+        actual = sha1_hex(raw)
+        if actual != sha:
+            out.append((sha, f"content has sha {actual}"))
+        elif len(raw) != size:
+            out.append((sha, "content is %d bytes, recorded size %d" % (len(raw), size)))
+    if progress is not None:
+        progress(len(rows), len(rows), "done")
+    return out

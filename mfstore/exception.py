@@ -14,12 +14,18 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── MetaflowDataCorruption        a stored value does not match its sha
     ├── UnsafeArtifactError           safe loading refused a non-plain type
     ├── CommandException              bad command-line input to a flow or `mfstore`
+    │   └── NotAMetaflowHistory       import-metaflow given a directory that is not one
+    ├── InvalidNextException          a step's self.next() is not a valid transition
+    ├── UnhandledInMergeArtifactsException  merge_artifacts met conflicting values
+    ├── MissingInMergeArtifactsException    merge_artifacts(include=...) names a missing one
+    ├── FailureHandledByCatch         @catch recorded a failure that raised no exception
     ├── FlowGraphError                the flow's graph is invalid (names the step)
     ├── IncorrectProductionToken      production deploy with the wrong token
     └── StoreError                    the .mfdb file itself
         ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
         ├── TruncatedFileError        shorter than its header says
         ├── SchemaTooNewError         written by a newer mfstore
+        ├── SchemaTooOldError         older than any format this mfstore migrates
         ├── StoreBusyError            locked by other writers for too long
         ├── StoreReadOnlyError        opened read-only (or the place is read-only)
         ├── StoreFullError            the disk is full
@@ -32,8 +38,10 @@ from __future__ import annotations
 
 __all__ = [
     "CommandException",
+    "FailureHandledByCatch",
     "FlowGraphError",
     "IncorrectProductionToken",
+    "InvalidNextException",
     "MetaflowDataCorruption",
     "MetaflowException",
     "MetaflowExceptionWrapper",
@@ -44,14 +52,18 @@ __all__ = [
     "MetaflowTaggingError",
     "MetaflowUnknownUser",
     "MfstoreError",
+    "MissingInMergeArtifactsException",
+    "NotAMetaflowHistory",
     "NotAnMfdbError",
     "SchemaTooNewError",
+    "SchemaTooOldError",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
     "StoreFullError",
     "StoreReadOnlyError",
     "TruncatedFileError",
+    "UnhandledInMergeArtifactsException",
     "UnsafeArtifactError",
 ]
 
@@ -137,6 +149,50 @@ class CommandException(MetaflowException):
     headline = "Invalid command"
 
 
+class NotAMetaflowHistory(CommandException):
+    """The directory given to ``import-metaflow`` is not a Metaflow ``.metaflow`` directory."""
+
+
+class InvalidNextException(MetaflowException):
+    """A step's ``self.next()`` call is not a valid transition (the message says why)."""
+
+    headline = "Invalid self.next() transition detected"
+
+
+class UnhandledInMergeArtifactsException(MetaflowException):
+    """``merge_artifacts`` found an artifact with different values in its inputs;
+    ``artifact_names`` lists them."""
+
+    headline = "Unhandled artifacts in merge"
+
+    def __init__(self, msg: str, unhandled: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = unhandled
+
+
+class MissingInMergeArtifactsException(MetaflowException):
+    """``merge_artifacts(include=...)`` named artifacts no input has;
+    ``artifact_names`` lists them."""
+
+    headline = "Missing artifacts in merge"
+
+    def __init__(self, msg: str, missing: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = missing
+
+
+class FailureHandledByCatch(MetaflowException):
+    """Stored by ``@catch`` when a task failed without raising (e.g. it was killed)."""
+
+    headline = "Task execution failed but @catch handled it"
+
+    def __init__(self, retry_count: int) -> None:
+        super().__init__(
+            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure." % retry_count
+        )
+
+
 class FlowGraphError(MetaflowException):
     """The flow's graph is invalid; the message names the step."""
 
@@ -165,6 +221,10 @@ class TruncatedFileError(StoreError):
 
 class SchemaTooNewError(StoreError):
     """The file was written by a newer mfstore."""
+
+
+class SchemaTooOldError(StoreError):
+    """The file uses a format older than any this mfstore can migrate forward."""
 
 
 class StoreBusyError(StoreError):

@@ -37,19 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts as _artifacts
-from .exception import CommandException, UnsafeArtifactError
+from .artifacts import PreparedArtifact, prepare_raw_artifact
+from .exception import NotAMetaflowHistory, UnsafeArtifactError
 from .store import Store
-from .writer import MetadataEntry, PreparedArtifact, RunRef, TaskRef, Writer, prepare_raw_artifact
+from .writer import MetadataEntry, RunRef, TaskRef, Writer
 
 #: Fields that ``Writer.end_attempt`` records itself for every ended attempt.
 _END_FIELDS = ("attempt_ok", "attempt-done")
 _MFLOG_RE = re.compile(r"^\[!?MFLOG\|(\d+)\|([^|]+)\|([^|]*)\|([^\]]*)\](.*)$", re.S)
 _SYSMETA_RE = re.compile(r"^sysmeta_(.+)_(\d+)\.json$")
 _ARTIFACT_RE = re.compile(r"^(\d+)_artifact_(.+)\.json$")
-
-
-class NotAMetaflowHistory(CommandException):
-    """The directory given is not a Metaflow ``.metaflow`` directory."""
 
 
 @dataclass

@@ -439,3 +439,213 @@ def compile_window(
         )
     sql = "SELECT {} FROM runs r WHERE {} {}".format(_RUN_COLS, " AND ".join(clauses), _ORDER)
     return (sql + " LIMIT 1" if first else sql), params
+
+
+# -- the web UI (mfstore/ui): one statement per page part, never a scan of all runs ------
+
+
+def compile_flow_names() -> tuple[str, Params]:
+    """Every flow name, sorted."""
+    return "SELECT flow_id FROM flows ORDER BY flow_id", {}
+
+
+def compile_flow_run_count(flow_id: str) -> tuple[str, Params]:
+    """Number of runs of a flow (walks the flow's part of ``runs_by_time``; cache it)."""
+    return "SELECT count(*) FROM runs WHERE flow_id = :flow", {"flow": flow_id}
+
+
+def compile_flow_tag_names(
+    flow_id: str, *, system: bool, prefix: str = "", limit: int = 200
+) -> tuple[str, Params]:
+    """Distinct user (or system) tags of a flow's tag sets starting with ``prefix`` (a range
+    of the ``tagset_tags`` primary key: the cost depends on distinct tags, not runs)."""
+    params: Params = {"flow": flow_id, "sys": int(system), "lim": limit, "lo": prefix}
+    bound = ""
+    if prefix:
+        params["hi"] = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        bound = " AND tag < :hi"
+    return (
+        "SELECT DISTINCT tag FROM tagset_tags WHERE flow_id = :flow AND tag >= :lo"
+        f"{bound} AND is_system = :sys ORDER BY tag LIMIT :lim",
+        params,
+    )
+
+
+def compile_run_parameters(run_pks: Sequence[int]) -> tuple[str, Params]:
+    """``(run_pk, name, type, value_json)`` of the parameters of some runs (the artifacts
+    of their ``_parameters`` task whose names do not start with ``_``)."""
+    params: Params = {f"p{i}": pk for i, pk in enumerate(run_pks)}
+    names = ", ".join(":" + k for k in params) or "NULL"
+    return (
+        "SELECT t.run_pk, a.name, a.type, a.value_json FROM tasks t "
+        "JOIN artifacts a ON a.task_pk = t.task_pk "
+        f"WHERE t.run_pk IN ({names}) AND t.step_name = '_parameters' AND substr(a.name, 1, 1) != '_' "
+        "AND a.name != 'name' "
+        "ORDER BY t.run_pk, a.name",
+        params,
+    )
+
+
+def compile_run_task_attempts(
+    run_pk: int, step_name: str | None = None, task_id: str | None = None, *, limit: int = 5000
+) -> tuple[str, Params]:
+    """``(step_name, task_id, task_pk, ts_epoch, origin_task_pk, attempt, started_at,
+    ended_at, task_ok, success)``: every task of a run (or of one step, or one task) with
+    each of its attempts (NULLs for a task without one), in scheduling order."""
+    params: Params = {"run": run_pk, "lim": limit}
+    where = "t.run_pk = :run"
+    if step_name is not None:
+        params["step"] = step_name
+        where += " AND t.step_name = :step"
+    if task_id is not None:
+        params["task"] = task_id
+        where += " AND t.task_id = :task"
+    return (
+        "SELECT t.step_name, t.task_id, t.task_pk, t.ts_epoch, t.origin_task_pk, a.attempt, "
+        "a.started_at, a.ended_at, a.task_ok, a.success FROM tasks t "
+        f"LEFT JOIN attempts a ON a.task_pk = t.task_pk WHERE {where} "
+        "ORDER BY t.task_pk, a.attempt LIMIT :lim",
+        params,
+    )
+
+
+def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> tuple[str, Params]:
+    """``value_json`` of artifact ``name`` of the first task (of ``steps``) that stored it."""
+    params: Params = {"run": run_pk, "name": name}
+    for i, step in enumerate(steps):
+        params[f"s{i}"] = step
+    names = ", ".join(f":s{i}" for i in range(len(steps))) or "NULL"
+    return (
+        "SELECT a.value_json FROM tasks t JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
+        f"WHERE t.run_pk = :run AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
+        params,
+    )
+
+
+def compile_attempt_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, type, sha, size, value_json)`` of one attempt's artifacts, by name."""
+    return (
+        "SELECT a.name, a.type, a.sha, b.size, a.value_json FROM artifacts a "
+        "LEFT JOIN blobs b ON b.sha = a.sha WHERE a.task_pk = :task AND a.attempt = :attempt "
+        "ORDER BY a.name",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact_attempt(task_pk: int) -> tuple[str, Params]:
+    """The latest attempt of a task that stored artifacts (what ``Task.data`` shows)."""
+    return "SELECT max(attempt) FROM artifacts WHERE task_pk = :task", {"task": task_pk}
+
+
+def compile_log_page(
+    task_pk: int,
+    attempt: int,
+    stream: str,
+    *,
+    after: tuple[int, int] | None = None,
+    limit: int = 500,
+) -> tuple[str, Params]:
+    """``(ts_us, line_pk, source, line)``: up to ``limit`` log lines after the keyset
+    ``after = (ts_us, line_pk)``, in time order (``log_lines_by_task``)."""
+    params: Params = {"task": task_pk, "attempt": attempt, "stream": stream, "lim": limit}
+    keyset = ""
+    if after is not None:
+        params["ats"], params["apk"] = after
+        keyset = " AND (ts_us > :ats OR (ts_us = :ats AND line_pk > :apk))"
+    return (
+        "SELECT ts_us, line_pk, source, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
+        f"AND stream = :stream{keyset} ORDER BY ts_us, line_pk LIMIT :lim",
+        params,
+    )
+
+
+def compile_log_count(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
+    """Number of log lines of one stream of one attempt."""
+    return (
+        "SELECT count(*) FROM log_lines WHERE task_pk = :task AND attempt = :attempt AND stream = :stream",
+        {"task": task_pk, "attempt": attempt, "stream": stream},
+    )
+
+
+def compile_window_end(
+    flow_id: str, *, before: tuple[int, str] | None, scan: int
+) -> tuple[str, Params]:
+    """``(ts_epoch, run_number)`` of the ``scan``-th newest run older than ``before``
+    (no row: fewer runs are left), where a bounded search continues."""
+    params: Params = {"flow": flow_id, "skip": scan - 1}
+    keyset = ""
+    if before is not None:
+        params["bts"], params["brn"] = before
+        keyset = " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
+    return (
+        f"SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow{keyset} "
+        "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip",
+        params,
+    )
+
+
+def compile_artifact_search(
+    flow_id: str,
+    name: str,
+    *,
+    equals: Sequence[Any] = (),
+    low: float | None = None,
+    high: float | None = None,
+    before: tuple[int, str] | None = None,
+    scan: int = 2000,
+) -> tuple[str, Params]:
+    """``(run_number, ts_epoch, status, step_name, task_id, value_json)`` of the tasks whose
+    artifact ``name`` (latest attempt that stored artifacts) equals one of ``equals`` or
+    lies in ``[low, high]``, among the ``scan`` newest runs older than ``before``: a
+    bounded walk of ``runs_by_time`` with primary-key seeks per task, never all runs."""
+    params: Params = {"flow": flow_id, "name": name, "scan": scan}
+    keyset = ""
+    if before is not None:
+        params["bts"], params["brn"] = before
+        keyset = " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
+    tests = []
+    for i, value in enumerate(equals):
+        params[f"e{i}"] = value
+        tests.append(f"json_extract(a.value_json, '$') = :e{i}")
+    clauses = ["(" + " OR ".join(tests) + ")"] if tests else []
+    if low is not None:
+        params["lo"] = low
+        clauses.append(
+            "json_type(a.value_json) IN ('integer', 'real') AND json_extract(a.value_json, '$') >= :lo"
+        )
+    if high is not None:
+        params["hi"] = high
+        clauses.append(
+            "json_type(a.value_json) IN ('integer', 'real') AND json_extract(a.value_json, '$') <= :hi"
+        )
+    where = " AND ".join(clauses) or "1"
+    return (
+        "SELECT r.run_number, r.ts_epoch, r.status, t.step_name, t.task_id, a.value_json FROM ("
+        f"SELECT run_pk, run_number, ts_epoch, status FROM runs WHERE flow_id = :flow{keyset} "
+        "ORDER BY ts_epoch DESC, run_number DESC LIMIT :scan) r "
+        "JOIN tasks t ON t.run_pk = r.run_pk "
+        "JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
+        "AND a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = t.task_pk) "
+        f"WHERE {where} ORDER BY r.ts_epoch DESC, r.run_number DESC, t.task_pk",
+        params,
+    )
+
+
+def compile_task_cards(task_pk: int) -> tuple[str, Params]:
+    """``(metadata_pk, attempt, name)`` of the card files kept with a task (the Metaflow
+    extension keeps task files as metadata of type ``mfstore-file``; cards are its
+    ``.html`` files)."""
+    return (
+        "SELECT metadata_pk, attempt, field_name FROM metadata WHERE task_pk = :task "
+        "AND type = 'mfstore-file' AND field_name LIKE '%.html' ORDER BY metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_card(metadata_pk: int) -> tuple[str, Params]:
+    """``(field_name, value)`` of one card file (``value``: JSON ``{"text"|"sha": ...}``)."""
+    return (
+        "SELECT field_name, value FROM metadata WHERE metadata_pk = :pk AND type = 'mfstore-file' "
+        "AND field_name LIKE '%.html'",
+        {"pk": metadata_pk},
+    )

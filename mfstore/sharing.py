@@ -25,18 +25,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .blobs import Progress, copy_blob, verify_blobs
 from .exception import CommandException, MetaflowNotFound, StoreError
 from .store import Store
 from .writer import Writer
-
-Progress = Callable[[int, int, str], None]
-
 
 # -- selecting runs ------------------------------------------------------------------
 
@@ -361,20 +359,10 @@ def _reconcile(
 
 
 def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> None:
-    if dst.scalar("SELECT 1 FROM blobs WHERE sha = ?", (sha,)):
-        return
-    b = src.one("SELECT sha, size, stored_size, chunks FROM blobs WHERE sha = ?", (sha,))
-    if b is None:
-        raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
-    dst.execute("INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)", b)
-    dst.executemany(
-        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
-        src.query(
-            "SELECT sha, seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
-        ),
-    )
-    report.blobs_added += 1
-    report.blob_bytes_added += int(b[2])
+    added = copy_blob(src, dst, sha)
+    if added is not None:
+        report.blobs_added += 1
+        report.blob_bytes_added += added
 
 
 def _insert_run(
@@ -402,12 +390,11 @@ def _insert_run(
                 code_sha,
             ),  # type: ignore[misc]
         )
-    dst.execute(
+    new_pk = dst.insert(
         "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
         "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (flow_id, row[1], row[2], tagset, row[4], row[5], row[6], row[7], row[8], code_sha),
     )
-    new_pk = int(dst.conn.last_insert_rowid())
     dst.executemany(
         "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
         [(new_pk, *e) for e in _events(src, pk)],
@@ -437,11 +424,10 @@ def _insert_run(
                     "AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
                     o,
                 )
-        dst.execute(
+        task_map[task_pk] = dst.insert(
             "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
             (new_pk, step_name, task_id, ts, new_origin),
         )
-        task_map[task_pk] = int(dst.conn.last_insert_rowid())
     for old, new in task_map.items():
         dst.executemany(
             "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
@@ -711,39 +697,14 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
 
 
 def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
-    from .blobs import _unpack_chunk, sha1_hex
-
     out = []
-    rows = store.query("SELECT sha, size, chunks FROM blobs ORDER BY sha")
-    for i, (sha, size, n_chunks) in enumerate(rows):
-        if progress is not None and i % 64 == 0:
-            progress(i, len(rows), sha)
-        chunks = store.query(
-            "SELECT seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
-        )
+    for sha, problem in verify_blobs(store, progress):
         used = store.one(
             "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name "
             "FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk WHERE a.sha = ? LIMIT 1",
             (sha,),
         )
-        label = "blob {}{}".format(sha, f" (artifact {used[0]})" if used else "")
-        if [c[0] for c in chunks] != list(range(n_chunks)):
-            out.append(
-                "%s: has chunks %s, expected 0..%d" % (label, [c[0] for c in chunks], n_chunks - 1)
-            )
-            continue
-        try:
-            raw = b"".join(_unpack_chunk(codec, data) for _, codec, data in chunks)
-        except Exception as exc:
-            out.append(f"{label}: cannot be decompressed ({exc})")
-            continue
-        actual = sha1_hex(raw)
-        if actual != sha:
-            out.append(f"{label}: content has sha {actual}")
-        elif len(raw) != size:
-            out.append("%s: content is %d bytes, recorded size %d" % (label, len(raw), size))
-    if progress is not None:
-        progress(len(rows), len(rows), "done")
+        out.append("blob {}{}: {}".format(sha, f" (artifact {used[0]})" if used else "", problem))
     return out
 
 

@@ -33,13 +33,9 @@ from .exception import (
     StoreReadOnlyError,
     TruncatedFileError,
 )
+from .migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT, apply_migrations, initialize
 
-#: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
-APPLICATION_ID = 0x6D666462
-#: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 2
-#: Oldest format this mfstore can migrate forward.
-OLDEST_FORMAT = 1
+__all__ = ["APPLICATION_ID", "FORMAT_VERSION", "OLDEST_FORMAT", "Store", "Tracer"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: How long one BEGIN IMMEDIATE waits inside SQLite for the write lock (ms).
@@ -50,16 +46,6 @@ WRITE_RETRY_SECONDS = 120.0
 CHECKPOINT_WAIT_SECONDS = 10.0
 
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
-
-
-def load_schema_sql() -> str:
-    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
-    from importlib import resources
-
-    try:
-        return resources.files("mfstore").joinpath("schema.sql").read_text("utf-8")
-    except (FileNotFoundError, OSError):
-        return (Path(__file__).resolve().parent.parent / "schema.sql").read_text("utf-8")
 
 
 # -- connection policy (named steps, as in apsw's bestpractice) ---------------------
@@ -205,6 +191,10 @@ class Store:
     readonly
         None (default): read-only exactly when the file or its directory is not
         writable. True forces read-only.
+    immutable
+        With ``readonly``: open with SQLite's ``immutable=1``, which creates no file
+        beside it (no ``-wal``/``-shm``) and sees no later change; for a file nobody is
+        writing (no ``-wal`` beside it). ``mfstore ui`` reopens when that changes.
     """
 
     def __init__(
@@ -213,9 +203,11 @@ class Store:
         *,
         create: bool = False,
         readonly: bool | None = None,
+        immutable: bool = False,
         tracer: Tracer | None = None,
     ) -> None:
-        self.tracer = tracer
+        self._tracers: list[Tracer] = [tracer] if tracer is not None else []
+        self.immutable = immutable
         self._depth = 0
         self._savepoint_seq = 0
         self._memo: dict[Any, Any] = {}
@@ -298,7 +290,7 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
                 uri += "&immutable=1"
@@ -321,13 +313,30 @@ class Store:
                 _policy_wal(self.conn)
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
-        if self.tracer is not None:
-            self.conn.exec_trace = self._trace
+        self.conn.exec_trace = self._trace if self._tracers else None
 
     def _trace(self, cursor: Any, sql: str, bindings: Any) -> bool:
-        assert self.tracer is not None
-        self.tracer(sql, bindings)
+        for fn in list(self._tracers):
+            fn(sql, bindings)
         return True
+
+    @contextlib.contextmanager
+    def tracer(self, fn: Tracer) -> Iterator[Store]:
+        """Call ``fn(sql, params)`` for every statement this store runs inside the block::
+
+        seen = []
+        with store.tracer(lambda sql, params: seen.append(sql)):
+            Flow("HelloFlow").latest_run
+        print(len(seen), "statements")
+        """
+        self._tracers.append(fn)
+        self.conn.exec_trace = self._trace
+        try:
+            yield self
+        finally:
+            self._tracers.remove(fn)
+            if not self._tracers:
+                self.conn.exec_trace = None
 
     def _initialize(self) -> None:
         """Create the schema in a new file, or check and migrate an existing one."""
@@ -339,9 +348,7 @@ class Store:
                 return  # an empty file opened read-only reads as an empty store
             with self.write():
                 if self.scalar("SELECT count(*) FROM sqlite_master") == 0:
-                    self.conn.execute(load_schema_sql())
-                    self.conn.execute("PRAGMA application_id = %d" % APPLICATION_ID)
-                    self.conn.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+                    initialize(self)
             # Fold the new header into the main file at once: other processes check
             # application_id in the file header before opening, and in WAL mode it
             # would otherwise stay in the -wal file until the first checkpoint.
@@ -357,8 +364,6 @@ class Store:
                 "upgrade mfstore (pip install -U mfstore)" % (self.path, version, FORMAT_VERSION)
             )
         if version < FORMAT_VERSION:
-            from .migrations import apply_migrations
-
             if self.readonly:
                 raise StoreReadOnlyError(
                     "%s uses file format %d and must be migrated to %d, but it is read-only: "
@@ -395,6 +400,22 @@ class Store:
         """First column of the first row, or None."""
         row = self.one(sql, params)
         return None if row is None else row[0]
+
+    def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one INSERT and return the new row's rowid."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.last_insert_rowid())
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one UPDATE or DELETE and return the number of rows it changed."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.changes())
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""

@@ -25,12 +25,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import artifacts as _artifacts
-from .blobs import PackedBlob, has_blob, insert_blob, pack_blob, sha1_hex
+from .artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, prepare_raw_artifact
+from .blobs import has_blob, insert_blob, pack_blob
 from .exception import MetaflowInternalError, MetaflowNotFound, MetaflowTaggingError
 from .identity import new_run_id, now_ms
 from .store import Store
 from .tags import tagset_digest, validate_tags
+
+__all__ = [
+    "MetadataEntry",
+    "PreparedArtifact",
+    "RunRef",
+    "TaskRef",
+    "Writer",
+    "prepare_artifact",
+    "prepare_artifacts",
+    "prepare_raw_artifact",
+]
 
 
 @dataclass(frozen=True)
@@ -68,20 +79,6 @@ class TaskRef:
 
 
 @dataclass
-class PreparedArtifact:
-    """An artifact pickled, hashed and compressed, ready for ``end_attempt``."""
-
-    blob: PackedBlob | None
-    """Packed bytes, or None when only the sha is known to be in the file already."""
-    sha: str
-    """sha1 of the pickled bytes."""
-    type: str
-    """Qualified type name of the value."""
-    value_json: str | None = None
-    """The value as JSON when it is plain data."""
-
-
-@dataclass
 class MetadataEntry:
     """One task metadata event (Metaflow's ``sysmeta``)."""
 
@@ -93,27 +90,6 @@ class MetadataEntry:
     attempt: int | None = None
     """Attempt it belongs to; None for task-level metadata."""
     ts_epoch: int = field(default_factory=now_ms)
-
-
-def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedArtifact:
-    """Pickle (cloudpickle, protocol 4), hash and compress one value."""
-    raw = _artifacts.dumps(value)
-    sha = sha1_hex(raw)
-    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
-    return PreparedArtifact(blob, sha, _artifacts.type_name(value), _artifacts.to_json(value))
-
-
-def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
-    """``prepare_artifact`` for each item."""
-    return {name: prepare_artifact(value) for name, value in values.items()}
-
-
-def prepare_raw_artifact(
-    raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None
-) -> PreparedArtifact:
-    """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
-    blob = pack_blob(raw, sha)
-    return PreparedArtifact(blob, blob.sha, type_name, value_json)
 
 
 class Writer:
@@ -140,8 +116,9 @@ class Writer:
         )
         if found is not None:
             return int(found)
-        self.store.execute("INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest))
-        tagset_id = int(self.store.conn.last_insert_rowid())
+        tagset_id = self.store.insert(
+            "INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest)
+        )
         self.store.executemany(
             "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
             [(flow_id, t, tagset_id, 0) for t in user]
@@ -196,12 +173,11 @@ class Writer:
                         f"Run {flow_id}/{number} already exists in {self.store.path}"
                     )
                 number = new_run_id()
-            self.store.execute(
+            run_pk = self.store.insert(
                 "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, end_step, "
                 "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (flow_id, number, user_name, tagset, ts, end_step, origin_run_number, code_sha),
             )
-            run_pk = int(self.store.conn.last_insert_rowid())
         return RunRef(run_pk, flow_id, number)
 
     def end_run(
@@ -343,11 +319,11 @@ class Writer:
             )
             if task_id is None:
                 task_id = self.next_task_id(run)
-            self.store.execute(
+            task_pk = self.store.insert(
                 "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
                 (run.run_pk, step_name, task_id, ts, origin_task_pk),
             )
-            task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            task = TaskRef(task_pk, run, step_name, task_id)
             self._insert_metadata(task, metadata)
         return task
 
@@ -450,11 +426,11 @@ class Writer:
                     MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
                 ],
             )
-            self.store.execute(
+            changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
-            if self.store.conn.changes() != 1:
+            if changed != 1:
                 raise MetaflowInternalError(
                     "attempt %d of %s was never begun" % (attempt, task.pathspec)
                 )

@@ -2,6 +2,7 @@
 
 - ``sharing``: snapshot, export, merge, import-metaflow, export-metaflow, delete, verify, stats
 - ``browse``: sql, flows, runs, show, logs
+- ``ui``: ui (a web UI of the file, or a static export)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def cli() -> None:
 def _register() -> None:
     import importlib
 
-    for name in ("sharing", "browse"):
+    for name in ("sharing", "browse", "ui"):
         try:
             module = importlib.import_module("mfstore.cli." + name)
         except ModuleNotFoundError as exc:

@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from mfstore._version import __version__ as MFSTORE_VERSION
-from mfstore.artifacts import ForeachFrame
-from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
+from mfstore.artifacts import ForeachFrame, prepare_artifacts
+from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 
 from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
 from .task import (
@@ -98,10 +98,6 @@ class Running:
         t = self.pending.task
         assert t is not None
         return "[%s/%s/%s (pid %d)]" % (t.run.run_number, t.step_name, t.task_id, self.pid)
-
-
-class StepFailed(Exception):
-    pass
 
 
 def execution_path(stack: list[ForeachFrame]) -> str:

@@ -18,9 +18,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from mfstore.artifacts import ForeachFrame, loads
-from mfstore.exception import MetaflowException, MetaflowExceptionWrapper
-from mfstore.writer import PreparedArtifact, prepare_artifact
+from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
+from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
 
 from .current import current
 from .decorators import get_decorator
@@ -94,16 +93,6 @@ class TaskResult:
     foreach_values: list[str] | None = None
 
 
-class FailureHandledByCatch(MetaflowException):
-    headline = "Task execution failed but @catch handled it"
-
-    def __init__(self, retry_count: int) -> None:
-        super().__init__(
-            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
-            "Something in the execution environment caused the failure." % retry_count
-        )
-
-
 class InputDatastore:
     """The artifacts of one parent task, loaded on demand."""
 
@@ -165,10 +154,9 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     from mfstore import provider
 
-    # Never close the runtime's connections here (SQLite must not see them in this
-    # process); just forget them so the Client API opens its own.
-    provider._stores.clear()
-    provider._empty.clear()
+    # Forget the runtime's stores (reset() never closes a store another process
+    # opened) so the Client API opens its own here.
+    provider.reset()
     os.environ["MFSTORE_NAMESPACE"] = "" if spec.namespace is None else spec.namespace
     client = sys.modules.get("mfstore.client")
     if client is not None and hasattr(client, "namespace"):

@@ -116,7 +116,7 @@ def check_file(db: Path) -> None:
 
     Opened with stdlib sqlite3 (an independent reader), like a teammate's tool would.
     """
-    from mfstore.blobs import _unpack_chunk, sha1_hex
+    from mfstore.blobs import sha1_hex, unpack_chunk
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -128,7 +128,7 @@ def check_file(db: Path) -> None:
                 "SELECT codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
             ).fetchall()
             assert len(parts) == chunks, sha
-            raw = b"".join(_unpack_chunk(codec, data) for codec, data in parts)
+            raw = b"".join(unpack_chunk(codec, data) for codec, data in parts)
             assert len(raw) == size and sha1_hex(raw) == sha, sha
         dangling = con.execute(
             "SELECT count(*) FROM artifacts a LEFT JOIN blobs b ON b.sha = a.sha WHERE b.sha IS NULL"
@@ -166,14 +166,14 @@ def client_db(monkeypatch: pytest.MonkeyPatch):
     from mfstore import provider
 
     monkeypatch.setenv("METAFLOW_USER", "tester")
-    provider.forget_stores()
+    provider.reset()
 
     def use(db: Path) -> None:
-        provider.forget_stores()
+        provider.reset()
         mfstore.metadata(str(db))
         mfstore.namespace(None)
 
     yield use
-    provider.forget_stores()
+    provider.reset()
     provider.default_metadata()
     mfstore.namespace(None)

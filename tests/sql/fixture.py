@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from mfstore.artifacts import prepare_artifacts
 from mfstore.store import Store
-from mfstore.writer import MetadataEntry, Writer, prepare_artifacts
+from mfstore.writer import MetadataEntry, Writer
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

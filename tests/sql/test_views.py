@@ -11,8 +11,8 @@ from pathlib import Path
 import apsw
 import pytest
 
-from mfstore.migrations import schema_views
-from mfstore.store import APPLICATION_ID, FORMAT_VERSION, Store
+from mfstore.migrations import APPLICATION_ID, FORMAT_VERSION, schema_views
+from mfstore.store import Store
 
 from .test_cookbook import cookbook
 

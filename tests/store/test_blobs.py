@@ -9,9 +9,17 @@ import pickle
 import pytest
 
 from mfstore import blobs
+from mfstore.artifacts import prepare_artifact, prepare_artifacts
 from mfstore.exception import MetaflowDataCorruption
 from mfstore.store import Store
-from mfstore.writer import Writer, prepare_artifact, prepare_artifacts
+from mfstore.writer import Writer
+
+
+def _put(store: Store, raw: bytes) -> str:
+    packed = blobs.pack_blob(raw)
+    with store.write():
+        blobs.insert_blob(store, packed)
+    return packed.sha
 
 
 def test_sha_and_size_are_metaflows(store: Store) -> None:
@@ -52,14 +60,14 @@ def test_incompressible_blob_is_kept_raw(store: Store) -> None:
 def test_chunked_blob_round_trip(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blobs, "CHUNK_SIZE", 1000)
     raw = os.urandom(2500) + bytes(3000)
-    sha = blobs.put_blob(store, raw)
+    sha = _put(store, raw)
     assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (sha,)) == 6
     assert [r[0] for r in store.query("SELECT seq FROM blob_chunks ORDER BY seq")] == list(range(6))
     assert blobs.get_blob(store, sha) == raw
 
 
 def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None:
-    sha = blobs.put_blob(store, pickle.dumps(list(range(1000)), protocol=4))
+    sha = _put(store, pickle.dumps(list(range(1000)), protocol=4))
     with store.write():
         store.execute(
             "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?",
@@ -70,7 +78,7 @@ def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None
 
 
 def test_undecompressible_blob_is_a_clear_error(store: Store) -> None:
-    sha = blobs.put_blob(store, bytes(10_000))
+    sha = _put(store, bytes(10_000))
     with store.write():
         store.execute("UPDATE blob_chunks SET data = ? WHERE sha = ?", (b"garbage", sha))
     with pytest.raises(MetaflowDataCorruption, match="cannot decompress"):
