@@ -4,17 +4,55 @@ recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 from .current import current
 from .decorators import catch, retry, step
 from .events import trigger, trigger_on_finish
+from .flow_decorators import (
+    FlowMutator,
+    StepMutator,
+    UserStepDecorator,
+    conda_base,
+    project,
+    pypi_base,
+    schedule,
+    user_step_decorator,
+)
 from .flowspec import FlowSpec
+from .includefile import IncludeFile
 from .parameters import JSONType, Parameter
+from .step_decorators import (
+    batch,
+    conda,
+    environment,
+    kubernetes,
+    pypi,
+    resources,
+    secrets,
+    timeout,
+)
 
 __all__ = [
+    "FlowMutator",
     "FlowSpec",
+    "IncludeFile",
     "JSONType",
     "Parameter",
+    "StepMutator",
+    "UserStepDecorator",
+    "batch",
     "catch",
+    "conda",
+    "conda_base",
     "current",
+    "environment",
+    "kubernetes",
+    "project",
+    "pypi",
+    "pypi_base",
+    "resources",
     "retry",
+    "schedule",
+    "secrets",
     "step",
+    "timeout",
     "trigger",
     "trigger_on_finish",
+    "user_step_decorator",
 ]

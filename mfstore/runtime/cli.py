@@ -76,6 +76,15 @@ def _local_only(option: str, value: str | None) -> None:
     multiple=True,
     help="Add a decorator to all steps: --with retry or --with retry:times=2 (may repeat).",
 )
+@click.option(
+    "--branch", default=None, help="Use the given branch name for @project (test.BRANCH)."
+)
+@click.option(
+    "--production",
+    is_flag=True,
+    default=False,
+    help="Use the production branch (prod) for @project.",
+)
 @click.pass_obj
 def start(
     state: State,
@@ -89,6 +98,8 @@ def start(
     monitor: str | None,
     pylint: bool,
     decospecs: tuple[str, ...],
+    branch: str | None,
+    production: bool,
 ) -> None:
     """The flow's top-level options (stored on ``State``)."""
     for option, value in (
@@ -100,6 +111,8 @@ def start(
     state.mfdb = mfdb
     state.quiet = quiet
     state.decospecs = list(decospecs)
+    state.branch = branch
+    state.production = production
     if not quiet:
         state.echo(f"mfstore {MFSTORE_VERSION} executing *{state.flow_name}* for *{_identity()}*")
 

@@ -100,6 +100,8 @@ class State:
         self.mfdb: str | None = None
         self.quiet = False
         self.decospecs: list[str] = []
+        self.branch: str | None = None
+        self.production = False
         self._store: Any = None
 
     @property

@@ -17,6 +17,12 @@ _FIELDS = (
     "parameter_names",
     "graph",
     "is_production",
+    "project_name",
+    "branch_name",
+    "is_user_branch",
+    "project_flow_name",
+    "card",
+    "parallel",
 )
 
 
@@ -126,6 +132,36 @@ class Current:
     def is_production(self) -> bool:
         """True when the run is a production run (``production trigger``)."""
         return bool(self._is_production)
+
+    @property
+    def project_name(self) -> str | None:
+        """The ``@project`` name of the flow (None without ``@project``)."""
+        return self._project_name  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def branch_name(self) -> str | None:
+        """The project branch (``user.NAME``, ``test.B``, ``prod``, ``prod.B``)."""
+        return self._branch_name  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def is_user_branch(self) -> bool | None:
+        """True on the default ``user.NAME`` branch of a project."""
+        return self._is_user_branch  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def project_flow_name(self) -> str | None:
+        """``project.branch.FlowName``."""
+        return self._project_flow_name  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def card(self) -> Any:
+        """The cards of the running task (``current.card.append(Markdown(...))``)."""
+        return self._card  # type: ignore[attr-defined]
+
+    @property
+    def parallel(self) -> Any:
+        """``num_nodes``, ``node_index``, ``main_ip``, ``control_task_id`` in a ``@parallel`` step."""
+        return self._parallel  # type: ignore[attr-defined]
 
     @property
     def trigger(self) -> Any:

@@ -38,6 +38,15 @@ class StepDecorator:
         self.statically_defined = True
         self.inserted_by = None
 
+    def runtime_init(self, flow_name: str, step_name: str) -> None:
+        """Called by the runtime before the run starts (raise to refuse the run)."""
+
+    def task_pre_step(self, step_name: str, task_id: str) -> None:
+        """Called in the task process right before the step function runs."""
+
+    def task_post_step(self) -> None:
+        """Called in the task process right after the step function returns or raises."""
+
     def to_info(self) -> dict[str, Any]:
         """The decorator as recorded in ``_graph_info``."""
         return {
@@ -126,7 +135,9 @@ def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]
     return func
 
 
-def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
+def make_step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
+    """The ``@name`` / ``@name(k=v)`` function of a step decorator class."""
+
     def decorator(f: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         if f is not None and callable(f):
             return _attach(f, cls())
@@ -137,9 +148,9 @@ def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
     return decorator
 
 
-retry = _make(RetryDecorator)
+retry = make_step_decorator(RetryDecorator)
 retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
-catch = _make(CatchDecorator)
+catch = make_step_decorator(CatchDecorator)
 catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
 
 
@@ -157,6 +168,7 @@ def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool 
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
         func.is_step = True  # type: ignore[attr-defined]
+        func.name = func.__name__  # type: ignore[attr-defined]
         func.decorators = []  # type: ignore[attr-defined]
         func.is_start_step = start  # type: ignore[attr-defined]
         func.is_end_step = end  # type: ignore[attr-defined]

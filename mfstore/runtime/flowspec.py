@@ -82,6 +82,14 @@ class FlowSpec:
         step = self.__dict__.get("_current_step")
         return f"<flow {self.name} step {step}>" if step else f"<flow {self.name}>"
 
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
+        """The flow's steps (bound methods with a ``name``), in graph order (Metaflow's
+        legacy ``for step in flow``)."""
+        from .graph import FlowGraph
+
+        graph = self.__dict__.get("_graph") or FlowGraph(type(self))
+        return iter([getattr(self, node.name) for node in graph])
+
     # -- foreach ---------------------------------------------------------------
 
     @property

@@ -153,5 +153,3 @@ def logs(
                 if timestamps and ts is not None:
                     click.echo(ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " ", nl=False)
                 click.echo(line)
-
-

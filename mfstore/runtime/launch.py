@@ -22,7 +22,9 @@ from .cli_common import (
     script_path,
 )
 from .console import echo
+from .current import current
 from .decorators import attach_decospecs
+from .flow_decorators import flow_runtime_init, project_info
 from .graph import FlowGraph
 from .parameters import Parameter
 
@@ -79,6 +81,19 @@ def start_run(
     state.graph.check()
     attach_decospecs(state.graph, state.decospecs)
     identity, username = identity_and_user()
+    system_tags = _system_tags(identity)
+    project = project_info(state.flow_cls, state.branch, state.production, username)
+    if project is not None:
+        state.echo(f"Project: *{project['project_name']}*, Branch: *{project['branch_name']}*")
+        system_tags += [
+            f"project:{project['project_name']}",
+            f"project_branch:{project['branch_name']}",
+        ]
+        current._update_env(**project)  # forked task processes inherit it
+    flow_runtime_init(state.flow_cls)
+    for node in state.graph:
+        for deco in node.decorators:
+            deco.runtime_init(state.flow_name, node.name)
     info, _params, constants = _graph_info(state)
     flow_name = state.flow_name
     state.echo("Validating your flow...\n    The graph looks good!")
@@ -104,7 +119,7 @@ def start_run(
         flow_name,
         user_name=username,
         user_tags=user_tags,
-        system_tags=_system_tags(identity),
+        system_tags=system_tags,
         end_step=state.graph.end_step or "end",
         origin_run_number=origin_id,
         code_sha=code_sha,
