@@ -195,3 +195,24 @@ def prepare_raw_artifact(
     """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
     blob = pack_blob(raw, sha)
     return PreparedArtifact(blob, blob.sha, type_name, value_json)
+
+
+def describe_pickled(raw: bytes, type_repr: str | None = None) -> tuple[str, str | None]:
+    """``(type name, JSON or None)`` of pickled bytes written by someone else (Metaflow),
+    without running code from the pickle: plain data is loaded safely; anything else is
+    named from ``type_repr`` (Metaflow's ``"<class 'pandas.DataFrame'>"``) when given."""
+    try:
+        value = loads_safe(raw)
+    except UnsafeArtifactError:
+        return type_from_repr(type_repr), None
+    return type_name(value), to_json(value)
+
+
+def type_from_repr(type_repr: str | None) -> str:
+    """``'pandas.DataFrame'`` from Metaflow's ``"<class 'pandas.DataFrame'>"``
+    (``'builtins.object'`` when unknown)."""
+    import re
+
+    m = re.match(r"<class '([^']+)'>", str(type_repr or ""))
+    name = m.group(1) if m else "builtins.object"
+    return name if "." in name else "builtins." + name

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound
 
@@ -188,3 +188,24 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
     if progress is not None:
         progress(len(rows), len(rows), "done")
     return out
+
+
+def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
+    """Write the raw bytes of blob ``sha`` to ``fh`` chunk by chunk (never the whole value
+    in memory twice), checking the sha; return the size."""
+    digest = hashlib.sha1()
+    size = 0
+    try:
+        with store.read():
+            for part in iter_blob_chunks(store, sha):
+                digest.update(part)
+                fh.write(part)
+                size += len(part)
+    except MetaflowDataCorruption as exc:
+        raise MetaflowDataCorruption(f"blob {sha} is damaged in {store.path}: {exc}") from None
+    if digest.hexdigest() != sha:
+        raise MetaflowDataCorruption(
+            f"blob {sha} is damaged in {store.path}: its content has sha {digest.hexdigest()}; "
+            "run `mfstore verify` and use a good copy of the file"
+        )
+    return size

@@ -21,6 +21,7 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── FailureHandledByCatch         @catch recorded a failure that raised no exception
     ├── FlowGraphError                the flow's graph is invalid (names the step)
     ├── IncorrectProductionToken      production deploy with the wrong token
+    ├── ExecutorLostError             the cluster running a run's tasks went away
     └── StoreError                    the .mfdb file itself
         ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
         ├── TruncatedFileError        shorter than its header says
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "CommandException",
+    "ExecutorLostError",
     "ExternalCommandFailed",
     "FailureHandledByCatch",
     "FlowGraphError",
@@ -134,7 +136,8 @@ class MetaflowUnknownUser(MetaflowException):
     def __init__(self) -> None:
         super().__init__(
             "Metaflow could not determine your user name based on "
-            "environment variables ($USERNAME etc.)"
+            "environment variables ($USERNAME etc.): set METAFLOW_USER, e.g. "
+            "export METAFLOW_USER=alice (the user name root is never used)"
         )
 
 
@@ -260,6 +263,13 @@ class IncorrectProductionToken(MetaflowException):
     """A production deployment was attempted with the wrong token."""
 
     headline = "Incorrect production token"
+
+
+class ExecutorLostError(MetaflowException):
+    """The cluster running a run's tasks went away (a lost Dask scheduler): the run is left
+    unfinished and ``resume`` completes it."""
+
+    headline = "Lost the cluster"
 
 
 class StoreError(MetaflowException):

@@ -314,12 +314,13 @@ def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
     """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
     if attempt is None:
         return (
-            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task ORDER BY metadata_pk",
+            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task "
+            "AND type != 'mfstore-file' ORDER BY metadata_pk",
             {"task": task_pk},
         )
     return (
         "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task AND attempt = :attempt "
-        "ORDER BY metadata_pk",
+        "AND type != 'mfstore-file' ORDER BY metadata_pk",
         {"task": task_pk, "attempt": attempt},
     )
 
@@ -648,4 +649,269 @@ def compile_card(metadata_pk: int) -> tuple[str, Params]:
         "SELECT field_name, value FROM metadata WHERE metadata_pk = :pk AND type = 'mfstore-file' "
         "AND field_name LIKE '%.html'",
         {"pk": metadata_pk},
+    )
+
+
+# -- command-line listings (mfstore runs / show) --------------------------------------
+
+
+def compile_run_count(flow_id: str, tags: Sequence[str] = ()) -> tuple[str, Params]:
+    """Number of runs of ``flow_id`` carrying all ``tags``: an index-only count (the
+    flow's ``runs_by_time`` range, or one ``runs_by_tagset`` range per matching tag set)."""
+    if not tags:
+        return "SELECT count(*) FROM runs WHERE flow_id = :flow", {"flow": flow_id}
+    params: Params = {"flow": flow_id}
+    matching = _matching_tagsets(tags, params)
+    return (
+        f"WITH m(tagset_id) AS ({matching}) SELECT count(*) FROM m CROSS JOIN runs r "
+        "ON r.flow_id = :flow AND r.tagset_id = m.tagset_id",
+        params,
+    )
+
+
+def _iso(column: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
+
+
+#: Columns of ``compile_run_listing`` (times as ISO 8601 text, like the ``mf_runs`` view).
+RUN_LISTING_COLUMNS = (
+    "run_id",
+    "status",
+    "user",
+    "created_at",
+    "finished_at",
+    "duration_s",
+    "tagset_id",
+)
+
+
+def compile_run_listing(
+    flow_id: str, tags: Sequence[str] = (), limit: int | None = None
+) -> tuple[str, Params]:
+    """Runs of ``flow_id`` carrying all ``tags``, newest first, as ``RUN_LISTING_COLUMNS``.
+
+    With ``limit``: the newest ``limit`` runs (``compile_runs``: index seeks per matching
+    tag set). Without: every run in index order - a walk back along ``runs_by_time`` (one
+    tag-set seek per tag per run), no sort, so the first row comes at once and memory
+    stays flat at any size.
+    """
+    if limit is None:
+        inner, params = compile_window(flow_id, tags)
+    else:
+        inner, params = compile_runs(flow_id, tags, limit=limit)
+    return (
+        f"SELECT q.run_number, q.status, q.user_name, {_iso('q.ts_epoch')}, {_iso('q.finished_at')}, "
+        f"(q.finished_at - q.ts_epoch) / 1000.0, q.tagset_id FROM ({inner}) q "
+        "ORDER BY q.ts_epoch DESC, q.run_number DESC",
+        params,
+    )
+
+
+def compile_flow_summaries() -> tuple[str, Params]:
+    """``(flow, created_ms, runs, last_run_ms)`` of every flow, by name (index-only counts)."""
+    return (
+        "SELECT f.flow_id, f.ts_epoch, (SELECT count(*) FROM runs r WHERE r.flow_id = f.flow_id), "
+        "(SELECT max(r.ts_epoch) FROM runs r WHERE r.flow_id = f.flow_id) FROM flows f ORDER BY f.flow_id",
+        {},
+    )
+
+
+#: Columns of ``compile_show_tasks`` (mf_tasks).
+SHOW_TASK_COLUMNS = (
+    "step",
+    "task_id",
+    "status",
+    "attempt",
+    "attempts",
+    "foreach_index",
+    "started_at",
+    "finished_at",
+    "duration_s",
+)
+
+
+def compile_show_tasks(
+    run_pk: int, step: str | None = None, limit: int | None = None
+) -> tuple[str, Params]:
+    """Tasks of a run (or of one of its steps) in creation order, as ``SHOW_TASK_COLUMNS``."""
+    params: Params = {"run": run_pk}
+    where = "run_pk = :run"
+    if step is not None:
+        params["step"] = step
+        where += " AND step = :step"
+    sql = "SELECT {} FROM mf_tasks WHERE {} ORDER BY task_pk".format(
+        ", ".join(SHOW_TASK_COLUMNS), where
+    )
+    if limit is not None:
+        params["lim"] = limit
+        sql += " LIMIT :lim"
+    return sql, params
+
+
+def compile_task_count(run_pk: int, step: str | None = None) -> tuple[str, Params]:
+    """Number of tasks of a run (or of one of its steps)."""
+    if step is None:
+        return "SELECT count(*) FROM tasks WHERE run_pk = :run", {"run": run_pk}
+    return (
+        "SELECT count(*) FROM tasks WHERE run_pk = :run AND step_name = :step",
+        {"run": run_pk, "step": step},
+    )
+
+
+def compile_show_steps(run_pk: int) -> tuple[str, Params]:
+    """``(step, status, tasks, started_at, finished_at, duration_s)`` of a run's steps."""
+    return (
+        "SELECT step, status, tasks, started_at, finished_at, duration_s FROM mf_steps "
+        "WHERE run_pk = :run ORDER BY started_at, step",
+        {"run": run_pk},
+    )
+
+
+def compile_show_task(task_pk: int) -> tuple[str, Params]:
+    """``SHOW_TASK_COLUMNS`` of one task."""
+    return (
+        "SELECT {} FROM mf_tasks WHERE task_pk = :task".format(", ".join(SHOW_TASK_COLUMNS)),
+        {"task": task_pk},
+    )
+
+
+def compile_show_artifacts(task_pk: int) -> tuple[str, Params]:
+    """``(name, type, size, sha, value_json)`` of a task's artifacts (latest attempt), by name."""
+    return (
+        "SELECT name, type, size, sha, value_json FROM mf_artifacts WHERE task_pk = :task ORDER BY name",
+        {"task": task_pk},
+    )
+
+
+def compile_show_metadata(task_pk: int) -> tuple[str, Params]:
+    """``(field_name, value, type, attempt, created_at)`` of a task's metadata, oldest first."""
+    return (
+        "SELECT field_name, value, type, attempt, created_at FROM mf_metadata WHERE task_pk = :task "
+        "ORDER BY created_ms, field_name",
+        {"task": task_pk},
+    )
+
+
+def compile_attempt_numbers(task_pks: Sequence[int]) -> tuple[str, Params]:
+    """Distinct attempt numbers of the given tasks, ascending."""
+    params: Params = {f"t{i}": pk for i, pk in enumerate(task_pks)}
+    names = ", ".join(":" + k for k in params) or "NULL"
+    return (
+        f"SELECT DISTINCT attempt FROM attempts WHERE task_pk IN ({names}) ORDER BY attempt",
+        params,
+    )
+
+
+def compile_log_listing(
+    flow_id: str,
+    run_number: str,
+    step: str | None,
+    task_id: str | None,
+    stream: str,
+    attempt: int | None,
+) -> tuple[str, Params]:
+    """``(step/task_id, attempt, ts_us, line)`` of the logs of a run, step or task: each
+    task's latest attempt, or ``attempt``; by time."""
+    params: Params = {"flow": flow_id, "run": run_number, "stream": stream}
+    where = "r.flow_id = :flow AND r.run_number = :run"
+    if step is not None:
+        params["step"] = step
+        where += " AND t.step_name = :step"
+    if task_id is not None:
+        params["task"] = task_id
+        where += " AND t.task_id = :task"
+    if attempt is None:
+        which = "l.attempt = (SELECT max(y.attempt) FROM attempts y WHERE y.task_pk = t.task_pk)"
+    else:
+        params["attempt"] = attempt
+        which = "l.attempt = :attempt"
+    return (
+        "SELECT t.step_name || '/' || t.task_id, l.attempt, l.ts_us, l.line FROM runs r "
+        "JOIN tasks t ON t.run_pk = r.run_pk JOIN log_lines l ON l.task_pk = t.task_pk "
+        f"WHERE {where} AND l.stream = :stream AND {which} ORDER BY l.ts_us, l.line_pk",
+        params,
+    )
+
+
+def compile_task_pks(
+    flow_id: str, run_number: str, step: str | None, task_id: str | None
+) -> tuple[str, Params]:
+    """``task_pk`` of the tasks of a run, step or task."""
+    params: Params = {"flow": flow_id, "run": run_number}
+    where = "r.flow_id = :flow AND r.run_number = :run"
+    if step is not None:
+        params["step"] = step
+        where += " AND t.step_name = :step"
+    if task_id is not None:
+        params["task"] = task_id
+        where += " AND t.task_id = :task"
+    return (
+        f"SELECT t.task_pk FROM runs r JOIN tasks t ON t.run_pk = r.run_pk WHERE {where}",
+        params,
+    )
+
+
+# -- the Metaflow extension (Metaflow's metadata provider and datastore) ---------
+
+
+def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
+    """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata in
+    recording order, without the rows that keep task files (``compile_task_files``)."""
+    return (
+        "SELECT field_name, value, is_json, ts_epoch, type, attempt FROM metadata "
+        "WHERE task_pk = :task AND type != 'mfstore-file' ORDER BY metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_files(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
+    return (
+        "SELECT attempt, field_name, value FROM metadata WHERE task_pk = :task "
+        "AND type = 'mfstore-file' ORDER BY metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_attempts(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of every attempt of a task."""
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+        "WHERE task_pk = :task ORDER BY attempt",
+        {"task": task_pk},
+    )
+
+
+def compile_log_source_lines(
+    task_pk: int, attempt: int, stream: str, source: str
+) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one source's log of one attempt, in order."""
+    return (
+        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
+        "AND stream = :stream AND source = :source ORDER BY ts_us, line_pk",
+        {"task": task_pk, "attempt": attempt, "stream": stream, "source": source},
+    )
+
+
+def compile_log_sources(task_pk: int) -> tuple[str, Params]:
+    """Distinct ``(attempt, stream, source)`` that have log lines for a task."""
+    return (
+        "SELECT DISTINCT attempt, stream, source FROM log_lines WHERE task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_artifact_by_sha(sha: str) -> tuple[str, Params]:
+    """``(type, value_json)`` some artifact with blob ``sha`` was recorded with."""
+    return (
+        "SELECT type, value_json FROM artifacts WHERE sha = :sha LIMIT 1",
+        {"sha": sha},
+    )
+
+
+def compile_max_task_id(run_pk: int) -> tuple[str, Params]:
+    """The largest numeric task id of a run (NULL when the run has no task)."""
+    return (
+        "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = :run",
+        {"run": run_pk},
     )

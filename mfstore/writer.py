@@ -32,7 +32,12 @@ from .identity import new_run_id, now_ms
 from .store import Store
 from .tags import tagset_digest, validate_tags
 
+#: Metadata type of the rows that keep Metaflow's task-level files (cards, markers) that
+#: have no table of their own; Metaflow's client never sees them as metadata.
+TASK_FILE_TYPE = "mfstore-file"
+
 __all__ = [
+    "TASK_FILE_TYPE",
     "MetadataEntry",
     "PreparedArtifact",
     "RunRef",
@@ -408,24 +413,27 @@ class Writer:
         success: bool,
         ts_epoch: int | None = None,
         metadata: Iterable[MetadataEntry] = (),
+        status_metadata: bool = True,
     ) -> None:
         """Write an attempt's artifacts and end it, in one transaction.
 
-        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records.
+        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records, unless
+        ``status_metadata`` is False (the Metaflow extension records Metaflow's own).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
+        status = (
+            [
+                MetadataEntry(
+                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
+                ),
+                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+            ]
+            if status_metadata
+            else []
+        )
         with self.store.write():
             self._insert_artifacts(task, attempt, artifacts, ts)
-            self._insert_metadata(
-                task,
-                [
-                    *metadata,
-                    MetadataEntry(
-                        "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
-                    ),
-                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
-                ],
-            )
+            self._insert_metadata(task, [*metadata, *status])
             changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
@@ -506,6 +514,81 @@ class Writer:
                 ],
             )
         return task
+
+    # -- the Metaflow extension (Metaflow's runtime writes piece by piece) ----------
+
+    def put_blob(self, raw: bytes | memoryview, sha: str | None = None) -> str:
+        """Store bytes once (content-addressed, packed outside the transaction); return the sha."""
+        packed = pack_blob(raw, sha)
+        with self.store.write():
+            insert_blob(self.store, packed)
+        return packed.sha
+
+    def ensure_task(
+        self, run: RunRef, step_name: str, task_id: str, *, ts_epoch: int | None = None
+    ) -> TaskRef:
+        """The task ``step_name/task_id`` of ``run``, recorded first if it is new."""
+        with self.store.write():
+            pk = self.store.scalar(
+                "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = ? AND task_id = ?",
+                (run.run_pk, step_name, task_id),
+            )
+            if pk is not None:
+                return TaskRef(int(pk), run, step_name, task_id)
+            return self.add_task(run, step_name, task_id, ts_epoch=ts_epoch)
+
+    def ensure_attempt(self, task: TaskRef, attempt: int, *, ts_epoch: int | None = None) -> None:
+        """Record that an attempt started, unless it already is."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (task_pk, attempt) DO NOTHING",
+                (task.task_pk, attempt, now_ms() if ts_epoch is None else ts_epoch),
+            )
+
+    def replace_log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str,
+    ) -> None:
+        """Replace one source's log of one attempt (Metaflow saves a log file whole)."""
+        with self.store.write():
+            self.store.execute(
+                "DELETE FROM log_lines WHERE task_pk = ? AND attempt = ? AND stream = ? AND source = ?",
+                (task.task_pk, attempt, stream, source),
+            )
+            self.add_log_lines(task, attempt, stream, lines, source=source)
+
+    def set_task_file(self, task: TaskRef, attempt: int | None, name: str, value: str) -> None:
+        """Keep a Metaflow task-level file (a card, a marker) with the task, replacing one
+        of the same name. ``value`` is the JSON reference the extension builds."""
+        with self.store.write():
+            self.store.execute(
+                "DELETE FROM metadata WHERE task_pk = ? AND type = ? AND field_name = ? "
+                "AND attempt IS ?",
+                (task.task_pk, TASK_FILE_TYPE, name, attempt),
+            )
+            self._insert_metadata(
+                task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
+            )
+
+    def add_code_package_ref(
+        self, sha: str, *, script_name: str, info: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Record that blob ``sha`` (already stored) is a code package; False if it is not stored."""
+        with self.store.write():
+            if not has_blob(self.store, sha):
+                return False
+            self.store.execute(
+                "INSERT INTO code_packages (sha, script_name, info) VALUES (?, ?, ?) "
+                "ON CONFLICT (sha) DO NOTHING",
+                (sha, script_name, json.dumps(dict(info or {}), sort_keys=True)),
+            )
+        return True
 
     def find_run(self, flow_id: str, run_number: str) -> RunRef:
         """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""

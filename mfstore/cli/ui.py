@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..exception import MetaflowException
-from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
+from .common import mfdb_option, resolve_file
 
 
 def register(cli: click.Group) -> None:
@@ -16,7 +16,8 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, metavar="", type=click.Path(dir_okay=False, path_type=Path))
+@mfdb_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -36,26 +37,28 @@ def register(cli: click.Group) -> None:
     "--runs", default=100, show_default=True, type=int, help="With --export: newest runs per flow."
 )
 def ui(
-    file: Path | None, host: str, port: int, open_browser: bool, export_dir: Path | None, runs: int
+    file: Path | None,
+    mfdb: str | None,
+    host: str,
+    port: int,
+    open_browser: bool,
+    export_dir: Path | None,
+    runs: int,
 ) -> None:
     """Look at a .mfdb in the browser: flows, runs, DAG, timeline, logs, artifacts,
     comparisons and search. The file is opened read-only and never written.
 
-    FILE defaults to $MFSTORE_DB, else metaflow.mfdb in this directory or a parent.
+    The file: --mfdb FILE, else $MFSTORE_DB, else metaflow.mfdb in this directory or a parent.
 
     Example:
 
-        mfstore ui metaflow.mfdb --open
+        mfstore ui --mfdb metaflow.mfdb --open
 
-        mfstore ui metaflow.mfdb --export report/
+        mfstore ui --mfdb metaflow.mfdb --export report/
     """
-    path = file if file is not None else discover()
-    if path is None:
-        raise click.ClickException(
-            f"no {DEFAULT_FILE_NAME} found in this directory or its parents: pass FILE or set {ENV_VAR}"
-        )
-    if not path.is_file():
-        raise click.ClickException(f"{path} does not exist: pass the path of an .mfdb file")
+    if file is not None and mfdb:
+        raise click.UsageError("give the file once, with --mfdb FILE")
+    path = resolve_file(mfdb or file)
     try:
         from .. import ui as ui_pkg
 

@@ -2,7 +2,7 @@
 recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 
 from .current import current
-from .decorators import catch, retry, step
+from .decorators import catch, dask, retry, step
 from .events import trigger, trigger_on_finish
 from .flow_decorators import (
     FlowMutator,
@@ -41,6 +41,7 @@ __all__ = [
     "conda",
     "conda_base",
     "current",
+    "dask",
     "environment",
     "kubernetes",
     "project",

@@ -161,6 +161,13 @@ def _run_options(f: Any) -> Any:
                 default=None,
                 help="Write the ID of this run to the file specified.",
             ),
+            click.option(
+                "--with",
+                "with_decos",
+                multiple=True,
+                help="Add a decorator to all steps (as the top-level --with): --with retry:times=2, "
+                "--with dask:scheduler=tcp://host:8786.",
+            ),
         ]
     ):
         f = option(f)
@@ -178,9 +185,11 @@ def run(
     max_workers: int,
     max_num_splits: int,
     run_id_file: str | None,
+    with_decos: tuple[str, ...],
     **kwargs: Any,
 ) -> None:
     """Start a new run with the parameter values given as options."""
+    state.decospecs += with_decos
     start_run(
         state,
         tags=tags,
@@ -214,8 +223,10 @@ def resume(
     max_workers: int,
     max_num_splits: int,
     run_id_file: str | None,
+    with_decos: tuple[str, ...],
 ) -> None:
     """Re-run ``step_to_rerun`` and what follows it; clone everything before it."""
+    state.decospecs += with_decos
     if step_to_rerun is not None and step_to_rerun not in state.graph:
         raise click.BadParameter(
             f"step *{step_to_rerun}* is not a step of {state.flow_name}",

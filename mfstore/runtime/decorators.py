@@ -122,6 +122,20 @@ class CatchDecorator(StepDecorator):
     defaults = {"var": None, "print_exception": True}
 
 
+@register_step_decorator
+class DaskDecorator(StepDecorator):
+    """Run the step's tasks on a Dask cluster (``scheduler=tcp://host:8786``), or on a
+    ``LocalCluster`` of ``workers`` processes started for the run when no scheduler is
+    given. See docs/distributed.md."""
+
+    name = "dask"
+    defaults = {"scheduler": None, "workers": None}
+
+
+#: Step decorators that choose where a step's tasks run (see ``runtime.executors``).
+EXECUTOR_DECORATORS = ("dask",)
+
+
 def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]:
     if not hasattr(func, "is_step"):
         raise MetaflowException(
@@ -152,6 +166,11 @@ retry = make_step_decorator(RetryDecorator)
 retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
 catch = make_step_decorator(CatchDecorator)
 catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
+dask = make_step_decorator(DaskDecorator)
+dask.__doc__ = (
+    "Run this step's tasks on a Dask cluster: ``@dask`` (a LocalCluster) or "
+    "``@dask(scheduler='tcp://host:8786')``; the runtime stays the only writer of the .mfdb."
+)
 
 
 def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mfstore.exception import CommandException
+from mfstore.exception import CommandException, ExecutorLostError
 from mfstore.tags import validate_tags
 
 from .cli_common import (
@@ -101,12 +101,15 @@ def start_run(
     writer = Writer(store)
     script = script_path()
     code_sha = None
+    code = None
     if script.is_file():
+        package = code_package(script)
         code_sha = writer.put_code_package(
-            code_package(script),
+            package,
             script_name=script.name,
             info={"script": script.name, "flow_name": flow_name},
         )
+        code = (code_sha, script.name, package)  # executors ship it to remote workers
     clone_index = None
     rerun: set[str] = set()
     origin_id = None
@@ -147,6 +150,7 @@ def start_run(
         origin_run_id=origin_id,
         clone_index=clone_index,
         rerun_steps=rerun,
+        code=code,
     )
     if namespace_given:
         os.environ["MFSTORE_NAMESPACE"] = namespace or ""
@@ -167,6 +171,13 @@ def start_run(
     except KeyboardInterrupt:
         store.checkpoint()
         echo(f"Workflow interrupted: run {flow_name}/{run.run_number} was left unfinished.")
+        sys.exit(1)
+    except ExecutorLostError:
+        store.checkpoint()
+        echo(
+            f"Run {flow_name}/{run.run_number} was left unfinished: "
+            f"`python {script.name} resume --origin-run-id {run.run_number}` completes it."
+        )
         sys.exit(1)
     writer.end_run(run, successful=ok)
     if ok:

@@ -93,10 +93,22 @@ class TaskResult:
     foreach_values: list[str] | None = None
 
 
+def needs_blob(ref: ArtifactRef) -> bool:
+    """Whether loading ``ref`` reads its blob (JSON scalars are rebuilt from value_json)."""
+    return not (ref.type in _JSON_SCALARS and ref.value_json is not None)
+
+
+class BlobSource:
+    """Where a task reads the blobs of its input artifacts: ``get(sha, what)`` -> bytes."""
+
+    def get(self, sha: str, what: str) -> bytes:
+        raise NotImplementedError
+
+
 class InputDatastore:
     """The artifacts of one parent task, loaded on demand."""
 
-    def __init__(self, source: InputSource, blobs: BlobReader) -> None:
+    def __init__(self, source: InputSource, blobs: BlobSource) -> None:
         self.step_name = source.step_name
         self.task_id = source.task_id
         self.refs = source.refs
@@ -113,12 +125,12 @@ class InputDatastore:
 
     def load(self, name: str) -> Any:
         ref = self.refs[name]
-        if ref.type in _JSON_SCALARS and ref.value_json is not None:
-            return json.loads(ref.value_json)
+        if not needs_blob(ref):
+            return json.loads(ref.value_json or "null")
         return loads(self.blobs.get(ref.sha, f"{self.step_name}/{self.task_id}/{name}"))
 
 
-class BlobReader:
+class BlobReader(BlobSource):
     """Reads blobs through a read-only connection opened in this (child) process."""
 
     def __init__(self, db_path: str) -> None:
@@ -167,12 +179,20 @@ def _prepare_child_process(spec: TaskSpec) -> None:
 
 
 def run_task(
-    flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], spec: TaskSpec
+    flow_cls: type[FlowSpec],
+    graph: Any,
+    graph_info: dict[str, Any],
+    spec: TaskSpec,
+    blobs: BlobSource | None = None,
 ) -> int:
-    """Run one attempt in this (child) process; write the TaskResult; return the exit code."""
+    """Run one attempt in this (child) process; write the TaskResult; return the exit code.
+
+    Input blobs come from ``blobs`` (a remote worker's memory) or, by default, from a
+    read-only connection to ``spec.db_path``."""
     _prepare_child_process(spec)
     node = graph[spec.step_name]
-    blobs = BlobReader(spec.db_path)
+    if blobs is None:
+        blobs = BlobReader(spec.db_path)
     flow = flow_cls.__new__(flow_cls)
     flow.__dict__.update(
         _datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={}

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..exception import MetaflowException
 from . import pages
+from .fragments import duration_text
 from .links import Linker
 from .reader import Reader
 
@@ -44,9 +45,10 @@ def environment() -> Environment:
         loader=PackageLoader("mfstore.ui", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
+        auto_reload=False,
         lstrip_blocks=True,
     )
-    env.filters["dur"] = _dur
+    env.filters["dur"] = duration_text
     env.filters["ctrl"] = show_controls
     return env
 
@@ -60,17 +62,6 @@ _CONTROL.update({c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x206
 def show_controls(text: object) -> str:
     """Text with control characters written as visible escapes (``\\x1b``)."""
     return str(text).translate(_CONTROL)
-
-
-def _dur(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def create_app(path: Path | str) -> Starlette:

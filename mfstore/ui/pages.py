@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..exception import MetaflowException
+from .fragments import run_rows
 from .links import Linker
 from .reader import PAGE_SIZE, STATUSES, Reader, RunFilter, RunRow, scalar
 from .svg import dag_svg, timeline_svg
@@ -100,6 +102,7 @@ def flow_page(
         "title": flow,
         "flow": flow,
         "page": page,
+        "rows": run_rows(page.runs, link),
         "flt": flt,
         "since": keep["since"] or "",
         "until": keep["until"] or "",
@@ -316,6 +319,7 @@ def compare_page(reader: Reader, link: Linker, specs: Sequence[str]) -> dict[str
         shas = {c["sha"] for c in cells if c}
         artifacts.append({"name": n, "cells": cells, "equal": len(shas) == 1 and all(cells)})
         values = [scalar(c["value_json"]) if c else None for c in cells]
+        values = [json.dumps(v) if isinstance(v, bool) else v for v in values]
         if any(v is not None for v in values):
             scalars.append(
                 {"name": n, "vals": values, "differ": len({repr(v) for v in values}) > 1}
