@@ -47,6 +47,7 @@ _RUNTIME_NAMES = frozenset(
         "StepMutator",
         "UserStepDecorator",
         "batch",
+        "card",
         "catch",
         "conda",
         "conda_base",

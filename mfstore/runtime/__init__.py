@@ -1,6 +1,7 @@
 """Running flows: FlowSpec, steps, decorators, parameters and ``current``; every run is
 recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 
+from .card_decorator import card
 from .current import current
 from .decorators import catch, dask, retry, step
 from .events import trigger, trigger_on_finish
@@ -37,6 +38,7 @@ __all__ = [
     "StepMutator",
     "UserStepDecorator",
     "batch",
+    "card",
     "catch",
     "conda",
     "conda_base",

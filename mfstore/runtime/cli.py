@@ -18,6 +18,7 @@ import click
 from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.exception import CommandException, MetaflowException
 
+from .card_cli import card
 from .cli_common import State, identity_and_user, parameter_values, with_parameter_options
 from .console import echo, fail
 from .graph import FlowGraph
@@ -265,7 +266,7 @@ def check(state: State) -> None:
     echo("The graph looks good!", err=False)
 
 
-for _command in (tag, production, dump, logs):
+for _command in (tag, production, dump, logs, card):
     start.add_command(_command)
 
 #: Commands that take the flow's Parameters as options, by path from the top group, and

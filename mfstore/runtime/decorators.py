@@ -25,6 +25,8 @@ class StepDecorator:
 
     name = "step_decorator"
     defaults: dict[str, Any] = {}
+    #: Whether a step may carry this decorator more than once (``@card`` may).
+    allow_multiple = False
 
     def __init__(self, **attributes: Any) -> None:
         unknown = set(attributes) - set(self.defaults)
@@ -143,7 +145,7 @@ def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]
                 deco.name, getattr(func, "__name__", func)
             )
         )
-    if any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
+    if not deco.allow_multiple and any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
         raise MetaflowException(f"Step *{func.__name__}* already has a decorator @{deco.name}")
     func.decorators.append(deco)  # type: ignore[attr-defined]
     return func

@@ -443,6 +443,8 @@ class Runtime:
         self.writer.end_attempt(
             t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
         )
+        for name, ref in (getattr(result, "files", None) or {}).items():  # cards
+            self.writer.set_task_file(t, p.attempt, name, ref)
         splits = result.foreach_num_splits or 0
         if (
             result.task_ok

@@ -91,6 +91,8 @@ class TaskResult:
     transition: tuple[list[str], str | None] | None
     foreach_num_splits: int | None = None
     foreach_values: list[str] | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    """Task files to keep with the attempt (cards): ``{name: JSON reference}``."""
 
 
 def needs_blob(ref: ArtifactRef) -> bool:
@@ -298,6 +300,15 @@ def run_task(
             sys.stderr.write(wrapper.stacktrace)
             print("\nTask failed.", file=sys.stderr)
     result = _persist(flow, stores, is_join)
+    if current.card is not None:
+        from .card_decorator import render_cards
+
+        values = {k: v for k, v in flow.__dict__.items() if not k.startswith("_")}
+        for name in params:
+            values.setdefault(name, getattr(flow, name, None))
+        result.files = render_cards(
+            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}", values
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     tmp = spec.result_path + ".tmp"
