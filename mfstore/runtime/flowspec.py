@@ -151,6 +151,16 @@ class FlowSpec:
         """
         step = self.__dict__.get("_current_step", "?")
         foreach = kwargs.pop("foreach", None)
+        num_parallel = kwargs.pop("num_parallel", None)
+        if num_parallel is not None:
+            if not isinstance(num_parallel, int) or num_parallel < 1:
+                raise InvalidNextException(
+                    f"Step *{step}*: num_parallel must be a positive integer, got {num_parallel!r}."
+                )
+            from .graph import PARALLEL_VAR
+
+            self.__dict__[PARALLEL_VAR] = list(range(num_parallel))
+            foreach = PARALLEL_VAR
         if kwargs:
             raise InvalidNextException(
                 f"Step *{step}* passes an unknown keyword argument '{next(iter(kwargs))}' to self.next()."

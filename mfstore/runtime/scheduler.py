@@ -163,6 +163,11 @@ class Runtime:
             MetadataEntry("ds-type", "mfstore", attempt=attempt),
             MetadataEntry("ds-root", self.db_path, attempt=attempt),
         ]
+        if p.stack and self.graph[p.step].parallel_step and p.stack[-1].index == 0:
+            # Metaflow's marker of the control task of a @parallel step (Step.control_tasks)
+            md.append(
+                MetadataEntry("internal_task_type", "control_task", "internal_task_type", attempt)
+            )
         if p.stack:
             md.append(
                 MetadataEntry(

@@ -122,6 +122,16 @@ def _read_secret_source(source: Any) -> dict[str, str]:
 
 
 @register_step_decorator
+class ParallelDecorator(StepDecorator):
+    """``@parallel``: the step runs as ``num_parallel`` tasks (``self.next(self.step,
+    num_parallel=N)`` before it); ``current.parallel`` tells each task its ``node_index``.
+    Locally all N tasks run as processes on this machine."""
+
+    name = "parallel"
+    defaults: dict[str, Any] = {}
+
+
+@register_step_decorator
 class ResourcesDecorator(StepDecorator):
     """``@resources(cpu=, memory=, gpu=, ...)``: requests for remote compute; a local run
     records them and runs the step as is (as Metaflow does)."""
@@ -169,6 +179,7 @@ timeout = make_step_decorator(TimeoutDecorator)
 environment = make_step_decorator(EnvironmentDecorator)
 secrets = make_step_decorator(SecretsDecorator)
 resources = make_step_decorator(ResourcesDecorator)
+parallel = make_step_decorator(ParallelDecorator)
 kubernetes = make_step_decorator(_remote("kubernetes", "a Kubernetes cluster"))
 batch = make_step_decorator(_remote("batch", "AWS Batch"))
 conda = make_step_decorator(_remote("conda", "a Conda environment built by Metaflow"))

@@ -36,6 +36,15 @@ _JSON_SCALARS = {
 _IMMUTABLE = (int, str, float, bool, bytes, frozenset, type(None))
 
 
+class Parallel(NamedTuple):
+    """``current.parallel`` of a ``@parallel`` task."""
+
+    main_ip: str
+    num_nodes: int
+    node_index: int
+    control_task_id: str | None
+
+
 class ArtifactRef(NamedTuple):
     """An artifact already in the file: enough to pass it down without re-pickling."""
 
@@ -214,6 +223,9 @@ def run_task(
         graph=graph_info,
         is_production=spec.is_production or current.is_production,
     )
+    if node.parallel_step and spec.foreach_stack:
+        frame = spec.foreach_stack[-1]
+        current._update_env(parallel=Parallel("127.0.0.1", frame.num_splits, frame.index, None))
     stores = [InputDatastore(src, blobs) for src in spec.inputs]
     is_join = node.type == "join"
     catch = get_decorator(node.func, "catch")
