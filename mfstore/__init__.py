@@ -39,6 +39,9 @@ from .client import (
 #: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
 _RUNTIME_NAMES = frozenset(
     {
+        "Config",
+        "ConfigValue",
+        "config_expr",
         "FlowMutator",
         "FlowSpec",
         "IncludeFile",
@@ -72,6 +75,8 @@ _RUNTIME_NAMES = frozenset(
 )
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "DataArtifact",
     "Flow",
     "FlowMutator",
@@ -95,6 +100,7 @@ __all__ = [
     "catch",
     "conda",
     "conda_base",
+    "config_expr",
     "current",
     "dask",
     "default_metadata",
@@ -103,9 +109,9 @@ __all__ = [
     "get_metadata",
     "get_namespace",
     "kubernetes",
-    "parallel",
     "metadata",
     "namespace",
+    "parallel",
     "project",
     "pypi",
     "pypi_base",

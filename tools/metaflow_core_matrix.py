@@ -63,6 +63,9 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
 
 #: Module paths of the checker package rewritten for mfstore (harness, not the flow).
 _MODULE_MAP = [
+    (r"\bmetaflow\.plugins\.cards\.card_modules\.test_cards\b", "mfstore.cards.test_cards"),
+    (r"\bmetaflow\.plugins\.cards\.card_modules\b", "mfstore.cards"),
+    (r"\bmetaflow\.plugins\.cards\.card_client\b", "mfstore.cards"),
     (r"\bmetaflow\.plugins\.cards\.exception\b", "mfstore.cards"),
     (r"\bmetaflow\.plugins\.cards\b", "mfstore.cards"),
     (r"\bmetaflow\.includefile\b", "mfstore.runtime.includefile"),

@@ -2,6 +2,7 @@
 recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 
 from .card_decorator import card
+from .config import Config, ConfigValue, config_expr
 from .current import current
 from .decorators import catch, dask, retry, step
 from .events import trigger, trigger_on_finish
@@ -31,6 +32,8 @@ from .step_decorators import (
 )
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "FlowMutator",
     "FlowSpec",
     "IncludeFile",
@@ -43,6 +46,7 @@ __all__ = [
     "catch",
     "conda",
     "conda_base",
+    "config_expr",
     "current",
     "dask",
     "environment",

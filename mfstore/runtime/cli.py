@@ -86,6 +86,20 @@ def _local_only(option: str, value: str | None) -> None:
     default=False,
     help="Use the production branch (prod) for @project.",
 )
+@click.option(
+    "--config",
+    "configs",
+    nargs=2,
+    multiple=True,
+    help="--config NAME PATH: read the Config NAME from the file PATH (may repeat).",
+)
+@click.option(
+    "--config-value",
+    "config_values",
+    nargs=2,
+    multiple=True,
+    help="--config-value NAME JSON: the value of the Config NAME (may repeat).",
+)
 @click.pass_obj
 def start(
     state: State,
@@ -101,6 +115,8 @@ def start(
     decospecs: tuple[str, ...],
     branch: str | None,
     production: bool,
+    configs: tuple[tuple[str, str], ...],
+    config_values: tuple[tuple[str, str], ...],
 ) -> None:
     """The flow's top-level options (stored on ``State``)."""
     for option, value in (
@@ -114,6 +130,8 @@ def start(
     state.decospecs = list(decospecs)
     state.branch = branch
     state.production = production
+    state.configs = configs
+    state.config_values = config_values
     if not quiet:
         state.echo(f"mfstore {MFSTORE_VERSION} executing *{state.flow_name}* for *{_identity()}*")
 

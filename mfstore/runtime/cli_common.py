@@ -101,6 +101,8 @@ class State:
         self.quiet = False
         self.decospecs: list[str] = []
         self.branch: str | None = None
+        self.configs: tuple[tuple[str, str], ...] = ()
+        self.config_values: tuple[tuple[str, str], ...] = ()
         self.production = False
         self._store: Any = None
 
@@ -161,6 +163,7 @@ def with_parameter_options(
     options = [
         p.option(flow_cls.__name__, enforce_required=enforce_required)
         for _, p in get_parameters(flow_cls)
+        if not p.IS_CONFIG_PARAMETER
     ]
     out.params = [*options, *command.params]
     return out
@@ -168,4 +171,8 @@ def with_parameter_options(
 
 def parameter_values(flow_cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``{attribute: value}`` of the flow's Parameters from click's parsed keywords."""
-    return {var: p.finish(kwargs.get(p.dest)) for var, p in get_parameters(flow_cls)}
+    return {
+        var: p.finish(kwargs.get(p.dest))
+        for var, p in get_parameters(flow_cls)
+        if not p.IS_CONFIG_PARAMETER
+    }

@@ -13,7 +13,6 @@ from typing import Any
 
 from mfstore.exception import FlowGraphError
 
-
 #: The artifact a ``num_parallel`` split iterates over (Metaflow's name).
 PARALLEL_VAR = "_parallel_ubf_iter"
 

@@ -21,6 +21,7 @@ from .cli_common import (
     identity_and_user,
     script_path,
 )
+from .config import resolve_configs
 from .console import echo
 from .current import current
 from .decorators import attach_decospecs
@@ -91,6 +92,11 @@ def start_run(
         ]
         current._update_env(**project)  # forked task processes inherit it
     flow_runtime_init(state.flow_cls)
+    if origin is None:
+        param_values = {
+            **(param_values or {}),
+            **resolve_configs(state.flow_cls, state.configs, state.config_values),
+        }
     for node in state.graph:
         for deco in node.decorators:
             deco.runtime_init(state.flow_name, node.name)
