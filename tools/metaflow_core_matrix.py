@@ -191,7 +191,8 @@ def run_case(
             "LC_ALL": "C.UTF-8",
             "PATH": os.environ.get("PATH", "."),
             "PYTHONIOENCODING": "utf_8",
-            "PYTHONPATH": str(tmp),
+            # the case's directory, then the caller's PYTHONPATH (e.g. an mfstore checkout)
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), os.environ.get("PYTHONPATH")])),
             **{k: v.format(nonce="x") for k, v in context["env"].items()},
         }
         py = sys.executable
