@@ -30,7 +30,10 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
         ├── StoreBusyError            locked by other writers for too long
         ├── StoreReadOnlyError        opened read-only (or the place is read-only)
         ├── StoreFullError            the disk is full
-        └── StoreCorruptError         SQLite reports damage
+        ├── StoreCorruptError         SQLite reports damage
+        ├── UntrustedSchemaError      holds SQL objects schema.sql does not create
+        ├── NeedsUpgradeError         older format; reading never migrates
+        └── QueryInterrupted          Ctrl-C or a time limit stopped a query
 
 Driver (apsw) errors are translated into these only in ``mfstore.store``.
 """
@@ -58,10 +61,12 @@ __all__ = [
     "MetaflowUnknownUser",
     "MfstoreError",
     "MissingInMergeArtifactsException",
+    "NeedsUpgradeError",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
     "ParameterFieldFailed",
     "ParameterFieldTypeMismatch",
+    "QueryInterrupted",
     "SchemaTooNewError",
     "SchemaTooOldError",
     "StoreBusyError",
@@ -74,6 +79,7 @@ __all__ = [
     "UnhandledInMergeArtifactsException",
     "UnsafeArtifactError",
     "UnsupportedFeature",
+    "UntrustedSchemaError",
 ]
 
 
@@ -342,6 +348,19 @@ _METAFLOW_NAMES = frozenset(
         "MissingInMergeArtifactsException",
     }
 )
+
+
+class UntrustedSchemaError(StoreError):
+    """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
+    does not create: it could run code or change what queries return, so it is refused."""
+
+
+class NeedsUpgradeError(StoreError):
+    """The file uses an older format; reading never migrates it (``mfstore upgrade FILE``)."""
+
+
+class QueryInterrupted(StoreError):
+    """A query was stopped by Ctrl-C or by its time limit."""
 
 
 class MetaflowExceptionWrapper(Exception):

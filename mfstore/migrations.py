@@ -16,6 +16,7 @@ This module opens nothing: ``store.py`` imports it and passes itself in.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -56,13 +57,16 @@ class MigrationTarget(Protocol):
 
 @functools.lru_cache(maxsize=1)
 def load_schema_sql() -> str:
-    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
-    from importlib import resources
+    """Text of ``schema.sql`` (package data when installed, repo root in a checkout).
 
-    try:
-        return resources.files("mfstore").joinpath("schema.sql").read_text("utf-8")
-    except (FileNotFoundError, OSError):
-        return (Path(__file__).resolve().parent.parent / "schema.sql").read_text("utf-8")
+    Read directly (no importlib.resources): the schema check at open needs it, and a
+    cold open must stay cheap (benchmarks/bench_open.py)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "schema.sql"), os.path.join(here, "..", "schema.sql")):
+        if os.path.isfile(candidate):
+            with open(candidate, "rb") as fh:
+                return fh.read().decode("utf-8")
+    raise FileNotFoundError(f"schema.sql is missing beside {here} (a broken mfstore install)")
 
 
 def _statements(script: str) -> list[str]:

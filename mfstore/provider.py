@@ -99,7 +99,8 @@ def open_store(path: Path | str, *, create: bool = False, readonly: bool | None 
     key = (str(Path(path).absolute()), os.getpid())
     store = _stores.get(key)
     if store is None:
-        store = Store(path, create=create, readonly=readonly)
+        # The Client API only reads: it never migrates or re-journals the file.
+        store = Store(path, create=create, readonly=readonly, reader=not create)
         _stores[key] = store
     return store
 

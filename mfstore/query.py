@@ -388,6 +388,14 @@ def compile_code_package(sha: str) -> tuple[str, Params]:
     return "SELECT script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
 
 
+def compile_artifact_json(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
+    """``(value_json,)`` of one artifact: its JSON value, NULL when it is not plain data."""
+    return (
+        "SELECT value_json FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        {"task": task_pk, "attempt": attempt, "name": name},
+    )
+
+
 def compile_blob_size(sha: str) -> tuple[str, Params]:
     """Raw (pickled) size of a blob."""
     return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}

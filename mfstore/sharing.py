@@ -34,6 +34,7 @@ from typing import Any
 from .blobs import Progress, copy_blob, verify_blobs
 from .exception import CommandException, MetaflowNotFound, StoreError
 from .store import Store
+from .tags import is_provenance
 from .writer import Writer
 
 # -- selecting runs ------------------------------------------------------------------
@@ -162,11 +163,13 @@ def run_digest(store: Store, run_pk: int) -> dict[str, str]:
             )
         ),
         "system_tags": _h(
-            q(
+            (tag,)
+            for (tag,) in q(
                 "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
                 "WHERE r.run_pk = ? AND tt.is_system = 1 ORDER BY tt.tag",
                 (run_pk,),
             )
+            if not is_provenance(tag)  # where a copy came from is not its content
         ),
         "steps": _h(
             q(
@@ -241,6 +244,8 @@ class CopyReport:
     retagged: list[str] = field(default_factory=list)
     blobs_added: int = 0
     blob_bytes_added: int = 0
+    preview: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """merge --dry-run: (flow, user, runs that would be added, runs already there)."""
 
 
 def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
@@ -292,8 +297,10 @@ def copy_runs(
     *,
     reconcile_tags: bool = True,
     progress: Progress | None = None,
+    provenance: str | None = None,
 ) -> CopyReport:
-    """Copy runs of ``src`` (all, or ``run_pks``) into ``dst`` in one transaction."""
+    """Copy runs of ``src`` (all, or ``run_pks``) into ``dst`` in one transaction.
+    ``provenance``: a system tag added to every run copied in (merge)."""
     report = CopyReport()
     if run_pks is None:
         run_pks = [
@@ -318,7 +325,7 @@ def copy_runs(
                 (flow_id, run_number),
             )
             if there is None:
-                _insert_run(src, dst, writer, pk, row, report)
+                _insert_run(src, dst, writer, pk, row, report, provenance)
                 report.added.append(pathspec)
                 continue
             a, b = run_digest(src, pk), run_digest(dst, there[0])
@@ -366,7 +373,13 @@ def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> None:
 
 
 def _insert_run(
-    src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], report: CopyReport
+    src: Store,
+    dst: Store,
+    writer: Writer,
+    pk: int,
+    row: Sequence[Any],
+    report: CopyReport,
+    provenance: str | None = None,
 ) -> None:
     flow_id = row[0]
     flow_ts = src.scalar("SELECT ts_epoch FROM flows WHERE flow_id = ?", (flow_id,))
@@ -376,6 +389,8 @@ def _insert_run(
         (flow_id, flow_ts if flow_ts is not None else row[4]),
     )
     user, system = _tags(src, row[3])
+    if provenance is not None:
+        system = {t for t in system if not is_provenance(t)} | {provenance}
     tagset = writer.tagset_id(flow_id, user, system)
     code_sha = row[9]
     if code_sha is not None:
@@ -520,7 +535,7 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
     dst_path = _fresh_target(Path(dst_path))
     tmp = dst_path.with_name(".%s.snapshot-%d" % (dst_path.name, os.getpid()))
     tmp.unlink(missing_ok=True)
-    src = Store(src_path)
+    src = Store(src_path, reader=True)
     try:
         # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
         src.execute("VACUUM INTO ?", (str(tmp),))
@@ -541,7 +556,9 @@ def export(
 ) -> CopyReport:
     """Write the runs of ``src_path`` matching ``f`` to a new file ``dst_path``."""
     dst_path = _fresh_target(Path(dst_path))
-    src = Store(src_path)
+    # Salvage: a file refused for a planted SQL object can still be exported; the copy
+    # reads only the data tables and the new file is made from schema.sql alone.
+    src = Store(src_path, salvage=True)
     try:
         run_pks = select_runs(src, f)
         tmp = dst_path.with_name(".%s.export-%d" % (dst_path.name, os.getpid()))
@@ -561,15 +578,46 @@ def export(
     return report
 
 
-def merge(other_path: Path, into_path: Path, *, progress: Progress | None = None) -> CopyReport:
-    """Add the runs of ``other_path`` to ``into_path`` (see the module docstring)."""
+def merge(
+    other_path: Path,
+    into_path: Path,
+    *,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> CopyReport:
+    """Add the runs of ``other_path`` to ``into_path`` (see the module docstring).
+
+    THEIRS is checked first (``mergeguard.check_source``: every blob that would be
+    copied verifies, no run is future-dated, no row is malformed); any failure refuses
+    the whole merge before anything is written. Each run added carries a provenance
+    system tag (``Run.merged_from``). ``dry_run``: check and report, write nothing
+    (``report.preview``: flow, user, runs that would come in, runs already there).
+    """
+    from .identity import get_username
+    from .mergeguard import check_source, make_provenance, preview
+
     if Path(other_path).absolute() == Path(into_path).absolute():
         raise CommandException(f"cannot merge {other_path} into itself")
-    other = Store(other_path)
+    other = Store(other_path, reader=True)
     try:
+        run_pks = [
+            int(r[0]) for r in other.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")
+        ]
+        # Checked with MINE opened only to read: a refused merge leaves it as it was.
+        exists = Path(into_path).exists()
+        mine = Store(into_path, reader=True) if exists else Store(":memory:")
+        try:
+            check_source(other, mine, run_pks)
+            if dry_run:
+                report = CopyReport()
+                report.preview = preview(other, mine, run_pks)
+                return report
+        finally:
+            mine.close()
+        tag = make_provenance(other, run_pks, get_username()).tag()
         into = Store(into_path, create=True)
         try:
-            report = copy_runs(other, into, progress=progress)
+            report = copy_runs(other, into, run_pks, progress=progress, provenance=tag)
             into.checkpoint()
         finally:
             into.close()
@@ -649,48 +697,49 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
     """Every problem found in the file, one line each (empty list: the file is sound)."""
     problems: list[str] = []
     try:
-        store = Store(path)
+        store = Store(path, reader=True)
     except Exception as exc:
         return [f"{path}: cannot be opened: {exc}"]
     try:
-        try:
-            for (msg,) in store.query("PRAGMA integrity_check"):
-                if msg != "ok":
-                    problems.append(f"integrity_check: {msg}")
-        except StoreError as exc:
-            problems.append(f"integrity_check failed: {exc}")
-        try:
-            for table, rowid, parent, _fk in store.query("PRAGMA foreign_key_check"):
+        with store.read():  # one consistent snapshot while others write or delete
+            try:
+                for (msg,) in store.query("PRAGMA integrity_check"):
+                    if msg != "ok":
+                        problems.append(f"integrity_check: {msg}")
+            except StoreError as exc:
+                problems.append(f"integrity_check failed: {exc}")
+            try:
+                for table, rowid, parent, _fk in store.query("PRAGMA foreign_key_check"):
+                    problems.append(
+                        f"foreign key: {table} row {rowid} refers to a missing {parent} row"
+                    )
+            except StoreError as exc:
+                problems.append(f"foreign_key_check failed: {exc}")
+            for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
+                "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.sha FROM artifacts a "
+                "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
+                "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
+            ):
                 problems.append(
-                    f"foreign key: {table} row {rowid} refers to a missing {parent} row"
+                    "artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
+                    % (flow_id, run_number, step, task_id, name, attempt, sha)
                 )
-        except StoreError as exc:
-            problems.append(f"foreign_key_check failed: {exc}")
-        for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
-            "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.sha FROM artifacts a "
-            "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
-            "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
-        ):
-            problems.append(
-                "artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
-                % (flow_id, run_number, step, task_id, name, attempt, sha)
-            )
-        for task_pk, step, task_id, run_pk in store.query(
-            "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
-        ):
-            problems.append(
-                "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
-                % (step, task_id, task_pk, run_pk)
-            )
-        for run_pk, flow_id, run_number in store.query(
-            "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
-        ):
-            problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
-        for (sha,) in store.query(
-            "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT sha FROM blobs)"
-        ):
-            problems.append(f"code package {sha}: its blob is missing")
-        problems += _verify_blobs(store, progress)
+            for task_pk, step, task_id, run_pk in store.query(
+                "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+            ):
+                problems.append(
+                    "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
+                    % (step, task_id, task_pk, run_pk)
+                )
+            for run_pk, flow_id, run_number in store.query(
+                "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+            ):
+                problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
+            for (sha,) in store.query(
+                "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT sha FROM blobs)"
+            ):
+                problems.append(f"code package {sha}: its blob is missing")
+            problems += _verify_blobs(store, progress)
     finally:
         store.close()
     return problems
@@ -710,48 +759,54 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
 
 def stats(path: Path) -> dict[str, Any]:
     """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios."""
-    store = Store(path)
+    store = Store(path, reader=True)
     try:
-        flows = {}
-        for flow_id, runs, ok, failed, running in store.query(
-            "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
-            "FROM runs GROUP BY flow_id ORDER BY flow_id"
-        ):
-            flows[flow_id] = {"runs": runs, "successful": ok, "failed": failed, "running": running}
-        for flow_id, tasks in store.query(
-            "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
-        ):
-            flows[flow_id]["tasks"] = tasks
-        for flow_id, n, logical in store.query(
-            "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
-            "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.sha = a.sha GROUP BY r.flow_id"
-        ):
-            flows[flow_id]["artifacts"] = n
-            flows[flow_id]["artifact_bytes"] = logical
-        n_blobs, raw, stored = store.one(
-            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
-        ) or (0, 0, 0)
-        logical = (
-            store.scalar(
-                "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.sha = a.sha"
+        with store.read():  # one consistent snapshot while others write or delete
+            flows = {}
+            for flow_id, runs, ok, failed, running in store.query(
+                "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
+                "FROM runs GROUP BY flow_id ORDER BY flow_id"
+            ):
+                flows[flow_id] = {
+                    "runs": runs,
+                    "successful": ok,
+                    "failed": failed,
+                    "running": running,
+                }
+            for flow_id, tasks in store.query(
+                "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
+            ):
+                flows[flow_id]["tasks"] = tasks
+            for flow_id, n, logical in store.query(
+                "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
+                "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.sha = a.sha GROUP BY r.flow_id"
+            ):
+                flows[flow_id]["artifacts"] = n
+                flows[flow_id]["artifact_bytes"] = logical
+            n_blobs, raw, stored = store.one(
+                "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
+            ) or (0, 0, 0)
+            logical = (
+                store.scalar(
+                    "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.sha = a.sha"
+                )
+                or 0
             )
-            or 0
-        )
-        log_lines = store.scalar("SELECT count(*) FROM log_lines")
-        return {
-            "file": str(path),
-            "file_bytes": Path(path).stat().st_size,
-            "flows": flows,
-            "runs": sum(f["runs"] for f in flows.values()),
-            "tasks": sum(f.get("tasks", 0) for f in flows.values()),
-            "artifacts": sum(f.get("artifacts", 0) for f in flows.values()),
-            "log_lines": log_lines,
-            "blobs": n_blobs,
-            "artifact_bytes": logical,
-            "raw_bytes": raw,
-            "stored_bytes": stored,
-            "dedup_ratio": round(logical / raw, 3) if raw else None,
-            "compression_ratio": round(raw / stored, 3) if stored else None,
-        }
+            log_lines = store.scalar("SELECT count(*) FROM log_lines")
+            return {
+                "file": str(path),
+                "file_bytes": Path(path).stat().st_size,
+                "flows": flows,
+                "runs": sum(f["runs"] for f in flows.values()),
+                "tasks": sum(f.get("tasks", 0) for f in flows.values()),
+                "artifacts": sum(f.get("artifacts", 0) for f in flows.values()),
+                "log_lines": log_lines,
+                "blobs": n_blobs,
+                "artifact_bytes": logical,
+                "raw_bytes": raw,
+                "stored_bytes": stored,
+                "dedup_ratio": round(logical / raw, 3) if raw else None,
+                "compression_ratio": round(raw / stored, 3) if stored else None,
+            }
     finally:
         store.close()

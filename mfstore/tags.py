@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from .exception import MetaflowTaggingError
 
@@ -50,3 +52,42 @@ def tagset_digest(user_tags: Iterable[str], system_tags: Iterable[str]) -> str:
     """Canonical key of a (user tags, system tags) pair."""
     canon = json.dumps([sorted(set(user_tags)), sorted(set(system_tags))], ensure_ascii=False)
     return hashlib.sha1(canon.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- provenance of merged runs (issue 12) -----------------------------------------
+
+#: The system tag that records a merged run's origin.
+PROVENANCE_PREFIX = "merged-from:"
+_PROVENANCE = re.compile(r"^merged-from:(?P<file>.*) id=(?P<id>\S+) at=(?P<at>\S+) by=(?P<by>.*)$")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a merged run came from: ``Run.merged_from``."""
+
+    file: str
+    """The name of the file it was merged from (its base name)."""
+    source_id: str
+    """An id of what was merged: sha1 (12 hex digits) of the merged runs' pathspecs."""
+    merged_at: str
+    """When, ISO 8601 UTC."""
+    merged_by: str
+    """Who ran the merge."""
+
+    def tag(self) -> str:
+        """The system tag that records it."""
+        return f"{PROVENANCE_PREFIX}{self.file} id={self.source_id} at={self.merged_at} by={self.merged_by}"
+
+
+def parse_provenance(tags: Sequence[str]) -> Provenance | None:
+    """The newest provenance among a run's system tags, or None."""
+    found = [m for t in tags if (m := _PROVENANCE.match(t))]
+    if not found:
+        return None
+    m = max(found, key=lambda m: m.group("at"))
+    return Provenance(m.group("file"), m.group("id"), m.group("at"), m.group("by"))
+
+
+def is_provenance(tag: str) -> bool:
+    """True for the system tag a merge adds (not part of a run's content)."""
+    return tag.startswith(PROVENANCE_PREFIX)

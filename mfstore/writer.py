@@ -576,6 +576,22 @@ class Writer:
                 task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
             )
 
+    def set_task_origin(self, task: TaskRef, origin_task_pk: int) -> None:
+        """Record the task ``task`` was cloned from (resume)."""
+        with self.store.write():
+            self.store.execute(
+                "UPDATE tasks SET origin_task_pk = ? WHERE task_pk = ?",
+                (origin_task_pk, task.task_pk),
+            )
+
+    def set_run_origin(self, run: RunRef, origin_run_number: str) -> None:
+        """Record the run ``run`` was resumed from, unless one is recorded already."""
+        with self.store.write():
+            self.store.execute(
+                "UPDATE runs SET origin_run_number = ? WHERE run_pk = ? AND origin_run_number IS NULL",
+                (origin_run_number, run.run_pk),
+            )
+
     def add_code_package_ref(
         self, sha: str, *, script_name: str, info: Mapping[str, Any] | None = None
     ) -> bool:

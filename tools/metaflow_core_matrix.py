@@ -231,7 +231,9 @@ def run_case(
             run_id = (tmp / "run-id").read_text()
             for check in context["checks"]:
                 klass = {"python3-cli": "CliCheck", "python3-metadata": "MetadataCheck"}[check]
-                cp = _run([py, "check_flow.py", klass, run_id, *context["top_options"]], env, timeout)
+                cp = _run(
+                    [py, "check_flow.py", klass, run_id, *context["top_options"]], env, timeout
+                )
                 if cp.returncode:
                     return _result(False, f"{klass} failed", cp, t0)
             return _result(True, "", cp, t0)
@@ -244,7 +246,11 @@ def run_case(
 def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float) -> dict[str, Any]:
     tail = ""
     if not ok:
-        lines = [ln for ln in (cp.stderr or "").splitlines() + (cp.stdout or "").splitlines() if ln.strip()]
+        lines = [
+            ln
+            for ln in (cp.stderr or "").splitlines() + (cp.stdout or "").splitlines()
+            if ln.strip()
+        ]
         err = [ln for ln in lines if re.search(r"Error|error|Exception|failed|not ", ln)]
         tail = (err[-1] if err else (lines[-1] if lines else "")).strip()[:160]
     return {"ok": ok, "why": why, "detail": tail, "seconds": round(time.monotonic() - t0, 1)}
@@ -332,15 +338,25 @@ def report(rows: list[dict[str, Any]], json_path: str | None) -> int:
     n = len(rows)
     mf_pass = sum(1 for r in rows if r["metaflow"] and r["metaflow"]["ok"])
     ms_pass = sum(1 for r in rows if r["mfstore"] and r["mfstore"]["ok"])
-    both = sum(1 for r in rows if r["metaflow"] and r["mfstore"] and r["metaflow"]["ok"] and r["mfstore"]["ok"])
+    both = sum(
+        1
+        for r in rows
+        if r["metaflow"] and r["mfstore"] and r["metaflow"]["ok"] and r["mfstore"]["ok"]
+    )
     print()
-    print(f"cases: {n}   pass on Metaflow: {mf_pass}   pass on mfstore: {ms_pass}   pass on both: {both}")
-    print(f"pass on Metaflow but not on mfstore: {sum(1 for r in rows if r['metaflow'] and r['mfstore'] and r['metaflow']['ok'] and not r['mfstore']['ok'])}"
-          f" ({len(bad)} not explained by EXPECTED_DIFFERENCES)")
+    print(
+        f"cases: {n}   pass on Metaflow: {mf_pass}   pass on mfstore: {ms_pass}   pass on both: {both}"
+    )
+    print(
+        f"pass on Metaflow but not on mfstore: {sum(1 for r in rows if r['metaflow'] and r['mfstore'] and r['metaflow']['ok'] and not r['mfstore']['ok'])}"
+        f" ({len(bad)} not explained by EXPECTED_DIFFERENCES)"
+    )
     for name, reason in EXPECTED_DIFFERENCES.items():
         print(f"  expected difference: {name}: {reason}")
     if json_path:
-        Path(json_path).write_text(json.dumps({"tag": TAG, "context": CONTEXT, "cases": rows}, indent=1))
+        Path(json_path).write_text(
+            json.dumps({"tag": TAG, "context": CONTEXT, "cases": rows}, indent=1)
+        )
     return 1 if bad else 0
 
 

@@ -61,6 +61,11 @@ def errors() -> Iterator[None]:
         if exc.errno == errno.EPIPE:
             raise
         raise CliError(str(exc)) from None
+    except Exception as exc:
+        # SQLite errors raised while stepping through a streamed result (a damaged file)
+        if type(exc).__module__ == "apsw":
+            raise CliError(f"{type(exc).__name__}: {exc}") from None
+        raise
 
 
 # -- which file -------------------------------------------------------------------
@@ -97,13 +102,14 @@ def resolve_file(mfdb: str | os.PathLike[str] | None, *, must_exist: bool = True
 
 @contextmanager
 def reading(path: Path) -> Iterator[Any]:
-    """``path`` opened read-only (a ``Store``); errors become one line."""
+    """``path`` opened to read (a ``Store`` that never changes the file: no journal
+    switch, no migration, no -wal/-shm left behind); errors become one line."""
     from ..store import Store
 
     if not path.exists():
         raise missing_file(path)
     with errors():
-        store = Store(path, readonly=True)
+        store = Store(path, reader=True)
     try:
         with errors():
             yield store

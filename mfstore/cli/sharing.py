@@ -150,12 +150,20 @@ def register(cli: click.Group) -> None:
         metavar="DST",
         help="The file to merge into (default: $MFSTORE_DB, else the discovered metaflow.mfdb).",
     )
-    def merge(src: str, into: str | None) -> None:
+    @click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Check SRC and list what would come in, per flow and user; write nothing.",
+    )
+    def merge(src: str, into: str | None, dry_run: bool) -> None:
         """Add the runs of SRC to DST, in one transaction.
 
         Runs already there with the same content are skipped; user tag edits from both
         files are reconciled; a run present in both with different content is reported
-        and left untouched.
+        and left untouched. SRC is checked first: if a blob that would be copied does
+        not verify, a run is dated in the future or a row is malformed, nothing is
+        copied. Each run added records where it came from (a merged-from: system tag,
+        Run.merged_from).
 
         Example:
 
@@ -166,7 +174,17 @@ def register(cli: click.Group) -> None:
         with errors():
             target = resolve_file(into, must_exist=False)
             with progress("merge") as update:
-                report = do(_existing(src), target, progress=update)
+                report = do(_existing(src), target, progress=update, dry_run=dry_run)
+        if dry_run:
+            for flow, user, new, known in report.preview:
+                click.echo(
+                    escape_terminal(
+                        f"{flow}  {user or '-'}  {new} would be added  {known} already there"
+                    )
+                )
+            total = sum(p[2] for p in report.preview)
+            click.echo(f"dry run: {total} runs would be added to {target}; nothing was written")
+            return
         for line in report.conflicts:
             click.echo(escape_terminal(f"conflict (left untouched): {line}"), err=True)
         click.echo(

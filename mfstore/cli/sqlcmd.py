@@ -29,7 +29,11 @@ from .common import (
 TABLE_ROWS = 100
 
 
-def _stream(cursor: Any, path: Any) -> Iterator[tuple[Any, ...]]:
+#: Default ``--timeout`` (seconds): a planted endless view or recursive query stops.
+SQL_TIMEOUT_SECONDS = 30.0
+
+
+def _stream(cursor: Any, store: Any) -> Iterator[tuple[Any, ...]]:
     """Rows of ``cursor``; an error while stepping becomes one line (exit 1)."""
     try:
         for row in cursor:
@@ -37,7 +41,7 @@ def _stream(cursor: Any, path: Any) -> Iterator[tuple[Any, ...]]:
     except (BrokenPipeError, click.ClickException):
         raise
     except Exception as exc:  # apsw errors raised while stepping (not translated by execute)
-        raise CliError(f"{path}: {one_line(exc)}") from None
+        raise CliError(one_line(store.translate(exc))) from None
 
 
 def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
@@ -75,15 +79,29 @@ def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
     help=f"Rows a table on a terminal shows (default {TABLE_ROWS}); also caps --csv/--json.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Every row, also in a terminal table.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SQL_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long (Ctrl-C stops it too).",
+)
 @mfdb_option
 @output_options()
 def sql_command(
-    args: tuple[str, ...], limit: int | None, show_all: bool, mfdb: str | None, out: Output
+    args: tuple[str, ...],
+    limit: int | None,
+    show_all: bool,
+    timeout: float,
+    mfdb: str | None,
+    out: Output,
 ) -> None:
     """Run a read-only SQL QUERY against the file and print the result.
 
-    The file is opened read-only: statements that would change it fail and change
-    nothing. The mf_* views are documented in docs/sql.md. Piped, the result is TSV
+    Only reading is allowed: statements that would write to the file or to any other
+    file (INSERT, CREATE, ATTACH, VACUUM INTO, PRAGMA setters ...) are refused before
+    they run, and nothing is changed. A query stops after --timeout seconds. The mf_* views are documented in docs/sql.md. Piped, the result is TSV
     (every row); on a terminal, a table of the first 100 rows.
 
     Example:
@@ -101,16 +119,16 @@ def sql_command(
     if show_all and limit is not None:
         raise click.UsageError("choose one of --limit and --all")
     path = resolve_file(mfdb)
-    with reading(path) as store:
+    with reading(path) as store, store.only_reading(), store.time_limit(timeout):
         try:
             cursor = store.execute(query)
         except StoreReadOnlyError:
             raise CliError(
-                f"{path} is opened read-only by `mfstore sql`: statements that change it are refused "
-                "and nothing was changed"
+                f"{path} is opened read-only by `mfstore sql`: statements that would write are "
+                "refused before they run and nothing was changed"
             ) from None
         names = _column_names(store, cursor, query)
-        rows: Iterator[tuple[Any, ...]] = _stream(cursor, path)
+        rows: Iterator[tuple[Any, ...]] = _stream(cursor, store)
         if not names:
             for _ in rows:
                 pass

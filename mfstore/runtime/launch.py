@@ -25,6 +25,7 @@ from .config import resolve_configs
 from .console import echo
 from .current import current
 from .decorators import attach_decospecs
+from .executors import check_executors
 from .flow_decorators import flow_runtime_init, project_info
 from .graph import FlowGraph
 from .parameters import Parameter
@@ -81,6 +82,7 @@ def start_run(
     user_tags = validate_tags(tags)
     state.graph.check()
     attach_decospecs(state.graph, state.decospecs)
+    check_executors(state.graph)
     identity, username = identity_and_user()
     system_tags = _system_tags(identity)
     project = project_info(state.flow_cls, state.branch, state.production, username)
@@ -231,10 +233,10 @@ def _clone_index(
     store: Any, origin: Any
 ) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
     """Successful tasks of the origin run, by (step, foreach execution path)."""
-    from mfstore.artifacts import loads
+    from mfstore.artifacts import loads, loads_internal
     from mfstore.blobs import get_blob
 
-    def value(refs: dict[str, Any], name: str) -> Any:
+    def value(refs: dict[str, Any], name: str, internal: bool = True) -> Any:
         ref = refs.get(name)
         if ref is None:
             return None
@@ -244,7 +246,10 @@ def _clone_index(
             and ref.type != "builtins.tuple"
         ):
             return json.loads(ref.value_json)
-        return loads(get_blob(store, ref.sha))
+        raw = get_blob(store, ref.sha)
+        # The runtime's own values never run code from the file (docs/security.md);
+        # foreach values are the user's data, loaded like any artifact a step reads.
+        return loads_internal(raw, what=f"artifact {name}") if internal else loads(raw)
 
     index: dict[tuple[str, str], Any] = {}
     params: tuple[int, dict[str, Any]] | None = None
@@ -275,7 +280,7 @@ def _clone_index(
             "refs": refs,
             "transition": (list(transition[0]), transition[1]) if transition else None,
             "num_splits": value(refs, "_foreach_num_splits"),
-            "values": value(refs, "_foreach_values"),
+            "values": value(refs, "_foreach_values", internal=False),
         }
     if params is None:
         raise CommandException(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,32 @@ def test_progress_bars_stay_off_when_piped(small_db: Path, tmp_path: Path) -> No
     assert p.stdout.startswith("exported 3 runs") and p.stdout.count("\n") == 1
     p = mfstore_process("verify", "--mfdb", str(tmp_path / "e.mfdb"))
     assert p.returncode == 0 and p.stderr == "" and p.stdout.endswith(": ok\n")
+
+
+def test_hostile_row_values_print_or_fail_in_one_line(small_db: Path, tmp_path: Path) -> None:
+    """Out-of-range times and control characters in a user name: the listing still prints
+    (times it cannot show are empty), and nothing reaches the terminal unescaped."""
+    import sqlite3
+
+    db = tmp_path / "hostile.mfdb"
+    shutil.copy(small_db, db)
+    con = sqlite3.connect(db)
+    con.execute(
+        "UPDATE runs SET ts_epoch = 9223372036854775807, user_name = 'x\x1b[2Jy' WHERE run_number = '1'"
+    )
+    con.execute("UPDATE runs SET finished_at = -9223372036854775807 WHERE run_number = '2'")
+    con.commit()
+    con.close()
+    for fmt in ("--table", "--tsv", "--csv", "--json"):
+        code, out, err = run("runs", "PipeFlow", "--mfdb", str(db), fmt)
+        assert code == 0, err
+        assert "\x1b[2J" not in out
+    code, out, _err = run("show", "PipeFlow/1", "--mfdb", str(db), "--table")
+    assert code == 0 and "x\\x1b[2Jy" in out
+
+
+def test_show_step_is_one_table(small_db: Path) -> None:
+    _code, out, _err = run("show", "PipeFlow/2/start", "--csv", "--mfdb", str(small_db))
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][:3] == ["step", "task_id", "status"] and rows[1][:2] == ["start", "1"]
+    assert len(rows) == 2
