@@ -487,7 +487,6 @@ class Runtime:
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
-            console(f"{r.prefix} Sleeping 0 minutes before the next retry")
             self.queue.appendleft(Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback))
             return
         self.failed.append((p.step, t.task_id))
