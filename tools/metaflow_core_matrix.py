@@ -297,14 +297,21 @@ def main() -> int:
                 jobs.append(
                     (key, system, pool.submit(run_case, c, system, core, context, args.timeout))
                 )
-        for key, system, fut in jobs:
-            results[(key, system)] = fut.result()
-            r = results[(key, system)]
+        where = {fut: (key, system) for key, system, fut in jobs}
+        for fut in cf.as_completed(where):
+            key, system = where[fut]
+            results[(key, system)] = r = fut.result()
             print(
-                f"  {key:<60} {system:<9} {'pass' if r['ok'] else 'FAIL'} {r['why']}",
+                f"  {key:<60} {system:<9} {'pass' if r['ok'] else 'FAIL'} {r['why']} {r['detail']}",
                 file=sys.stderr,
                 flush=True,
             )
+            if args.json:  # partial results survive an interrupted matrix
+                partial = [
+                    {"test": k.split("/")[0], "graph": k.split("/")[1], s_: v}
+                    for (k, s_), v in results.items()
+                ]
+                Path(args.json + ".partial").write_text(json.dumps(partial))
     rows = []
     for c in cases:
         key = f"{c['test']}/{c['graph']}"

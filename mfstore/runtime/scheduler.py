@@ -151,6 +151,13 @@ class Runtime:
 
     # -- metadata ------------------------------------------------------------------
 
+    def _identity_metadata(self) -> tuple[str, str]:
+        """Metaflow's identity metadata: ``user``: NAME, or ``production``: TOKEN."""
+        kind, _, value = self.identity.partition(":")
+        if kind in ("user", "production") and value:
+            return kind, value
+        return "user", self.username or ""
+
     def _attempt_metadata(self, p: Pending, attempt: int) -> list[MetadataEntry]:
         md = [
             MetadataEntry("attempt", str(attempt), attempt=attempt),
@@ -158,7 +165,7 @@ class Runtime:
         ]
         md += [MetadataEntry(k, v, attempt=attempt) for k, v in system_info().items()]
         md += [
-            MetadataEntry("user", self.username or "", attempt=attempt),
+            MetadataEntry(*self._identity_metadata(), attempt=attempt),
             MetadataEntry("script-name", self.script_name, attempt=attempt),
             MetadataEntry("ds-type", "mfstore", attempt=attempt),
             MetadataEntry("ds-root", self.db_path, attempt=attempt),
@@ -194,7 +201,7 @@ class Runtime:
         )
         md = [MetadataEntry(k, v, attempt=0) for k, v in info.items()]
         md += [
-            MetadataEntry("user", self.username or "", attempt=0),
+            MetadataEntry(*self._identity_metadata(), attempt=0),
             MetadataEntry("script-name", self.script_name, attempt=0),
         ]
         self.writer.begin_attempt(task, 0, metadata=md)
@@ -264,7 +271,7 @@ class Runtime:
                 MetadataEntry("origin-run-id", str(self.origin_run_id), attempt=origin["attempt"]),
                 MetadataEntry("origin-task-id", origin["task_id"], attempt=origin["attempt"]),
                 *[MetadataEntry(k, v, attempt=origin["attempt"]) for k, v in system_info().items()],
-                MetadataEntry("user", self.username or "", attempt=origin["attempt"]),
+                MetadataEntry(*self._identity_metadata(), attempt=origin["attempt"]),
                 MetadataEntry("script-name", self.script_name, attempt=origin["attempt"]),
                 MetadataEntry("ds-type", "mfstore", attempt=origin["attempt"]),
                 MetadataEntry("ds-root", self.db_path, attempt=origin["attempt"]),
