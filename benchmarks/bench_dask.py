@@ -88,7 +88,7 @@ def time_run(workdir: Path, scale: int, args: list[str]) -> float:
     return wall
 
 
-def foreach_table(scale: int, reps: int, root: Path) -> list[str]:
+def foreach_table(scale: int, reps: int, root: Path, configs: list[int]) -> list[str]:
     rows = [
         f"### Foreach of {scale} trivial tasks (median of {reps})",
         "",
@@ -96,6 +96,8 @@ def foreach_table(scale: int, reps: int, root: Path) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for i, (label, args, slots) in enumerate(CONFIGS):
+        if i not in configs:
+            continue
         small = statistics.median(time_run(root / f"c{i}-small-{r}", 10, args) for r in range(reps))
         big = statistics.median(time_run(root / f"c{i}-big-{r}", scale, args) for r in range(reps))
         marginal = (big - small) / (scale - 10)
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--commits", type=int, default=200, help="small-artifact commits")
     ap.add_argument("--big-commits", type=int, default=30, help="10 MB commits")
     ap.add_argument("--skip-foreach", action="store_true")
+    ap.add_argument(
+        "--configs", default="0,1,2", help="which executors (0: local -2, 1: local -16, 2: dask)"
+    )
     args = ap.parse_args(argv)
     import dask
     import distributed
@@ -168,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
     with tempfile.TemporaryDirectory(prefix="mfstore-bench-dask-") as tmp:
         if not args.skip_foreach:
-            out += foreach_table(args.scale, args.reps, Path(tmp))
+            out += foreach_table(
+                args.scale, args.reps, Path(tmp), [int(c) for c in args.configs.split(",")]
+            )
             out.append("")
         out += [
             "### Sustained commit rate of the runtime (one .mfdb)",

@@ -8,6 +8,7 @@ from typing import Any
 from .. import query
 from ..exception import MetaflowNamespaceMismatch
 from ..provider import current_store
+from ._guard import guard_class
 from ._object import store_for
 from .flow import Flow
 from .namespace import get_namespace
@@ -110,3 +111,6 @@ class Metaflow:
 
     def _ipython_key_completions_(self) -> list[str]:
         return [flow.id for flow in self]
+
+
+guard_class(Metaflow)

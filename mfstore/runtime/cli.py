@@ -19,7 +19,13 @@ from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.exception import CommandException, MetaflowException
 
 from .card_cli import card
-from .cli_common import State, identity_and_user, parameter_values, with_parameter_options
+from .cli_common import (
+    State,
+    echo_json,
+    identity_and_user,
+    parameter_values,
+    with_parameter_options,
+)
 from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
@@ -266,9 +272,23 @@ def resume(
 
 
 @start.command(help="Show the structure of the flow.\n\nExample: python flow.py show")
+@click.option("--json", "as_json", is_flag=True, help="Print the steps as one JSON document.")
 @click.pass_obj
-def show(state: State) -> None:
-    """Print the flow's docstring and its steps."""
+def show(state: State, as_json: bool) -> None:
+    """Print the flow's docstring and its steps (or one JSON document with ``--json``)."""
+    if as_json:
+        graph = state.graph
+        steps = [
+            {
+                "name": name,
+                "type": graph.nodes[name].type,
+                "doc": graph.nodes[name].doc,
+                "next": list(graph.nodes[name].out_funcs),
+            }
+            for name in graph.sorted_nodes
+        ]
+        echo_json({"flow": graph.name, "doc": graph.doc, "steps": steps})
+        return
     click.echo("\n%s\n" % (state.graph.doc or ""))
     click.echo(str(state.graph))
 

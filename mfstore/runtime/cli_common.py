@@ -176,3 +176,10 @@ def parameter_values(flow_cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
         for var, p in get_parameters(flow_cls)
         if not p.IS_CONFIG_PARAMETER
     }
+
+
+def echo_json(doc: Any) -> None:
+    """Print one JSON document (every non-ASCII or control character as a \\u escape)."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2))

@@ -8,7 +8,7 @@ import click
 
 from mfstore.exception import CommandException
 
-from .cli_common import State, identity_and_user
+from .cli_common import State, echo_json, identity_and_user
 from .console import echo
 
 # -- tags -------------------------------------------------------------------------
@@ -234,6 +234,7 @@ def tag_replace(
     hidden=True,
     help="List tags, one line per tag, no groupings",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list: each run and its tags.")
 @click.argument("arg_run_id", required=False, default=None, type=str)
 @click.pass_obj
 def tag_list(
@@ -245,6 +246,7 @@ def tag_list(
     group_by_tag: bool,
     group_by_run: bool,
     flat: bool,
+    as_json: bool,
     arg_run_id: str | None,
 ) -> None:
     """Print the tags of one run, of all runs (``--all``) or of the user's runs."""
@@ -264,6 +266,16 @@ def tag_list(
     else:
         runs = _flow_runs(state, identity_and_user()[0] if my_runs else None)
     store = state.store()
+    if as_json:
+        listing = []
+        for r in runs:
+            user, system = _run_tags(store, r.run_pk)
+            entry: dict[str, Any] = {"pathspec": r.pathspec, "tags": sorted(user)}
+            if not hide_system_tags:
+                entry["system_tags"] = sorted(system)
+            listing.append(entry)
+        echo_json(listing)
+        return
     system_by: dict[str, Any] = {}
     all_by: dict[str, Any] = {}
     for r in runs:

@@ -184,7 +184,7 @@ class DaskExecutor(Executor):
             run_attempt, job, self._code(), blobs, key=dask_key, pure=False, retries=0
         )
         self.attempts[key] = _Attempt(key, spec, future, list(blobs))
-        future.add_done_callback(lambda f, k=key: self.events.put(("done", k)))
+        future.add_done_callback(lambda f, k=key: self._fetch(k, f))
         return "dask"
 
     @staticmethod
@@ -204,7 +204,7 @@ class DaskExecutor(Executor):
         while item is not None:
             kind, payload = item
             if kind == "done":
-                self._finished(payload, out)
+                self._finished(payload[0], out, payload[1], payload[2])
             else:
                 self._event(payload[1], out)
             try:
@@ -223,8 +223,10 @@ class DaskExecutor(Executor):
         if "started" in msg:
             if a.where is not None and not a.failed_why:
                 # Dask ran the task again (its worker was lost): that attempt failed.
-                a.failed_why = "Dask worker {} running the task was lost".format(
-                    a.where.get("worker")
+                a.failed_why = (
+                    "Dask worker {} running the task was lost (the task started again)".format(
+                        a.where.get("worker")
+                    )
                 )
                 self.client.cancel([a.future], force=True)
                 self._finished(a.key, out)
@@ -249,7 +251,23 @@ class DaskExecutor(Executor):
             lines_ = [(int(ts), str(text)) for ts, text in new]
             out.append(TaskLines(a.key, stream, lines_, self._label(a)))
 
-    def _finished(self, key: int, out: list[TaskLines | TaskDone]) -> None:
+    def _fetch(self, key: int, future: Any) -> None:
+        """In Dask's callback thread: bring the finished task's value here (no timeout:
+        a big result may take a while; the main loop keeps watching the cluster)."""
+        try:
+            value = future.result()
+        except BaseException as exc:  # KilledWorker, CancelledError, a lost connection
+            self.events.put(("done", (key, None, exc)))
+        else:
+            self.events.put(("done", (key, value, None)))
+
+    def _finished(
+        self,
+        key: int,
+        out: list[TaskLines | TaskDone],
+        value: dict[str, Any] | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
         a = self.attempts.pop(key, None)
         if a is None:
             return
@@ -257,13 +275,11 @@ class DaskExecutor(Executor):
         why = a.failed_why
         result: TaskResult | None = None
         if not why:
-            try:
-                value = a.future.result(timeout=5)
-            except Exception as exc:  # KilledWorker, CancelledError, a lost connection
-                name = type(exc).__name__
+            if value is None:
                 if self.client.status != "running":
                     self.attempts[key] = a
                     raise ExecutorLostError(self._lost_message()) from None
+                name = type(exc).__name__
                 why = f"Dask could not run the task ({name}: {exc})".replace("\n", " ")
             else:
                 a.where = a.where or value.get("where")
@@ -301,7 +317,10 @@ class DaskExecutor(Executor):
         if not started:
             return
         try:
-            workers = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            # Ask the scheduler itself: the client's cached identity is refreshed in the
+            # background without the worker list.
+            info = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+            workers = set(info["workers"])
         except Exception:
             return
         for a in started:

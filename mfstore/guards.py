@@ -1,4 +1,6 @@
-"""What ``mfstore merge`` checks in THEIRS before it copies anything (issue 12).
+"""Checks of the sharing commands on untrusted or live files (issue 12): what
+``mfstore merge`` checks in THEIRS before it copies anything, and which runs
+``mfstore delete`` may remove.
 
 A merged file is untrusted input. Before the one write transaction of a merge starts,
 every run that would come in is checked, and the whole merge is refused - nothing
@@ -155,6 +157,50 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
                 checked.add(sha)
 
 
+#: ``delete --force`` removes a run still marked running only after this long without
+#: activity (no attempt started or ended, no log line): its runtime is taken to be gone.
+STALE_SECONDS = 600
+
+
+def check_deletable(store: Store, run_pks: Sequence[int], *, force: bool) -> None:
+    """Refuse (one line, nothing deleted) to delete a run that is still running. With
+    ``force``, a running run is deleted only when its runtime is gone: no activity for
+    ``STALE_SECONDS`` (mfstore records no process id, so inactivity is the evidence)."""
+    now = int(time.time() * 1000)
+    for pk in run_pks:
+        row = store.one(
+            "SELECT flow_id || '/' || run_number, ts_epoch FROM runs "
+            "WHERE run_pk = ? AND status = 'running'",
+            (pk,),
+        )
+        if row is None:
+            continue
+        pathspec, created = row
+        if not force:
+            raise CommandException(
+                f"{pathspec} is still running (or its runtime died before ending it): nothing "
+                "was deleted; if its runtime is gone, add --force"
+            )
+        last = store.scalar(
+            "SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
+            "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = ?",
+            (pk,),
+        )
+        logs = store.scalar(
+            "SELECT max(l.ts_us) / 1000 FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk "
+            "WHERE t.run_pk = ?",
+            (pk,),
+        )
+        active = max(v for v in (created, last, logs) if isinstance(v, int))
+        idle = (now - active) // 1000
+        if idle < STALE_SECONDS:
+            raise CommandException(
+                f"{pathspec} is running and was active {idle} s ago: its runtime may still be "
+                f"writing, so --force does not delete it (only runs idle for {STALE_SECONDS} s); "
+                "nothing was deleted"
+            )
+
+
 def preview(src: Store, dst: Store, run_pks: Sequence[int]) -> list[tuple[str, str, int, int]]:
     """``--dry-run``: ``(flow, user, runs that would be added, runs already there)``."""
     new: Counter[tuple[str, str]] = Counter()
@@ -174,7 +220,9 @@ def preview(src: Store, dst: Store, run_pks: Sequence[int]) -> list[tuple[str, s
 __all__ = [
     "CLOCK_SKEW_MS",
     "PROVENANCE_PREFIX",
+    "STALE_SECONDS",
     "Provenance",
+    "check_deletable",
     "check_source",
     "is_provenance",
     "make_provenance",
