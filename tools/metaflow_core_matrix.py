@@ -157,10 +157,12 @@ def load_cases(core: Path, tests: set[str], graphs: set[str]) -> list[dict[str, 
     return sorted(out, key=lambda c: (c["test"], c["graph"]))
 
 
-def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], env: dict[str, str], timeout: float, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, errors="replace"
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, errors="replace"
         )
     except subprocess.TimeoutExpired as exc:
         return subprocess.CompletedProcess(cmd, -9, str(exc.stdout or ""), "timed out")
@@ -210,16 +212,14 @@ def run_case(
                 *context["run_options"],
             ]
 
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        try:
-            cp = _run(flow_cmd("run"), env, timeout)
+        if True:  # cases run in threads: every command gets cwd=tmp (never os.chdir)
+            cp = _run(flow_cmd("run"), env, timeout, tmp)
             if cp.returncode:
                 if case["should_fail"]:
                     pass
                 elif case["should_resume"]:
                     extra = [case["resume_step"]] if case["resume_step"] else []
-                    cp = _run(flow_cmd("resume", extra), env, timeout)
+                    cp = _run(flow_cmd("resume", extra), env, timeout, tmp)
                     if cp.returncode:
                         return _result(False, "resume failed", cp, t0)
                 else:
@@ -237,8 +237,6 @@ def run_case(
                 if cp.returncode:
                     return _result(False, f"{klass} failed", cp, t0)
             return _result(True, "", cp, t0)
-        finally:
-            os.chdir(cwd)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -258,7 +256,7 @@ def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help="a Metaflow checkout (default: download tag %s)" % TAG)
+    ap.add_argument("--source", help=f"a Metaflow checkout (default: download tag {TAG})")
     ap.add_argument("--tests", default="", help="comma-separated test class names (lower case ok)")
     ap.add_argument("--graphs", default="", help="comma-separated graph names")
     ap.add_argument("--only", choices=["metaflow", "mfstore"], help="run one system only")

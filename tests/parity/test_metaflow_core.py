@@ -36,7 +36,7 @@ def test_metaflow_core_subset(tmp_path: Path) -> None:
         timeout=1500,
     )
     rows = json.loads(out.read_text())["cases"]
-    assert len(rows) >= 6, cp.stdout + cp.stderr
+    assert len(rows) >= 2, cp.stdout + cp.stderr
     for row in rows:
         assert row["metaflow"]["ok"], f"Metaflow itself fails {row['test']}/{row['graph']}"
         assert row["mfstore"]["ok"], f"{row['test']}/{row['graph']}: {row['mfstore']}"
