@@ -55,7 +55,7 @@ def test_unknown_attribute():
     import pytest
 
     with pytest.raises(AttributeError):
-        mfstore.no_such_name  # noqa: B018
+        mfstore.no_such_name
 
 
 def test_all_is_exactly_the_public_names() -> None:
