@@ -115,6 +115,7 @@ __all__ = [
     "Task",
     "UserStepDecorator",
     "batch",
+    "card",
     "catch",
     "conda",
     "conda_base",

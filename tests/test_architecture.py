@@ -33,6 +33,7 @@ LAYERS = {
     "client": 5,
     "sharing": 5,
     "guards": 5,
+    "cards": 5,
     "importer": 5,
     "production": 5,
     "ui": 5,
