@@ -104,7 +104,8 @@ class MetaflowCode:
         """
         if self._tarball is None:
             self._code_obj.seek(0)
-            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")
+            # kept open for the object's life (``tarball`` is a property)
+            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")  # noqa: SIM115
         return self._tarball
 
     def extract(self) -> TemporaryDirectory[str]:

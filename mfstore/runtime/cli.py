@@ -97,7 +97,7 @@ def _create_file(path: Path) -> None:
     """Create a new .mfdb atomically: readers never see a half-initialized file."""
     from mfstore.store import Store
 
-    tmp = path.with_name(".%s.%d.tmp" % (path.name, os.getpid()))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     store = Store(tmp, create=True)
     store.checkpoint()  # fold the schema into the file itself
     store.close()

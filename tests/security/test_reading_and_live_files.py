@@ -86,7 +86,7 @@ def test_an_older_file_is_not_migrated_by_reading_only_by_upgrade(tmp_path: Path
     path = tmp_path / "old.mfdb"
     con = apsw.Connection(str(path))
     con.execute(V1.read_text("utf-8"))
-    con.execute("PRAGMA application_id = %d" % APPLICATION_ID)
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     con.execute("PRAGMA user_version = 1")
     con.close()
     before = digest(path)
