@@ -20,6 +20,7 @@ from ..exception import (
     MetaflowNotFound,
 )
 from ..store import Store
+from ._guard import guard_class
 from .namespace import get_namespace
 
 #: Attempts are numbered 0 .. MAX_ATTEMPTS - 1 (Metaflow's MAX_ATTEMPTS).
@@ -144,6 +145,12 @@ class MetaflowObject:
     _attempt: int | None
     _current_namespace: str | None
     _namespace_check: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Hostile values in a received file raise mfstore errors, never tracebacks.
+        super().__init_subclass__(**kwargs)
+        guard_class(cls)
+
     _pathspec: str
     _components: list[str]
     _parent: MetaflowObject | None
@@ -506,3 +513,6 @@ class MetaflowObject:
             Individual components of the pathspec
         """
         return list(self._components)
+
+
+guard_class(MetaflowObject)

@@ -11,6 +11,7 @@ from typing import Any
 from .. import query
 from ..exception import MetaflowInternalError
 from ..store import Store
+from ._guard import guard_class
 
 
 class MetaflowCode:
@@ -150,3 +151,6 @@ class MetaflowCode:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+guard_class(MetaflowCode)
