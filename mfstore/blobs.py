@@ -214,7 +214,7 @@ def verify_blob(store: Store, sha: str) -> str | None:
     seqs = [
         s for (s,) in store.query("SELECT seq FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,))
     ]
-    if seqs != list(range(n_chunks)):
+    if n_chunks > size + 1 or len(seqs) != n_chunks or seqs != list(range(n_chunks)):
         return f"has chunks {seqs[:8]}, expected 0..{n_chunks - 1}"
     digest = hashlib.sha1()
     left = size

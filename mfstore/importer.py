@@ -466,7 +466,7 @@ def _is_done(a: _Attempt) -> bool:
 def _import_logs(writer: Writer, task: TaskRef, task_dir: Path, attempt: int) -> None:
     for stream in ("stdout", "stderr"):
         for source in ("runtime", "task"):
-            lines = list(parse_mflog(task_dir / ("%d.%s_%s.log" % (attempt, source, stream))))
+            lines = list(parse_mflog(task_dir / (f"{attempt}.{source}_{stream}.log")))
             if lines:
                 writer.add_log_lines(task, attempt, stream, lines, source=source)
 

@@ -121,8 +121,8 @@ def _create_views(store: MigrationTarget) -> None:
 def initialize(store: MigrationTarget) -> None:
     """Create the schema of ``FORMAT_VERSION`` in an empty file (inside ``store.write()``)."""
     store.execute(load_schema_sql())
-    store.execute("PRAGMA application_id = %d" % APPLICATION_ID)
-    store.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+    store.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    store.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
 
 
 def apply_migrations(store: MigrationTarget, from_version: int) -> int:
@@ -130,9 +130,8 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
     return the new version. A file older than ``OLDEST_FORMAT`` raises ``SchemaTooOldError``."""
     if from_version < OLDEST_FORMAT:
         raise SchemaTooOldError(
-            "%s uses file format %d, older than any this mfstore can migrate (%d is the oldest): "
+            f"{store.path} uses file format {from_version}, older than any this mfstore can migrate ({OLDEST_FORMAT} is the oldest): "
             "open it with an older mfstore and export it"
-            % (store.path, from_version, OLDEST_FORMAT)
         )
     with store.write():
         current = store.scalar("PRAGMA user_version")
@@ -141,6 +140,6 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
         _drop_views(store)
         for version in range(current + 1, FORMAT_VERSION + 1):
             store.execute(MIGRATIONS[version])
-            store.execute("PRAGMA user_version = %d" % version)
+            store.execute(f"PRAGMA user_version = {version}")
         _create_views(store)
     return FORMAT_VERSION

@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -529,11 +530,36 @@ def _fresh_target(dst: Path) -> Path:
     return dst
 
 
+def remove_stale_temp_files(dst: Path, kind: str) -> list[Path]:
+    """Remove what a killed ``snapshot``/``export`` to ``dst`` left: the hidden
+    ``.NAME.<kind>-PID`` file (and its -wal/-shm) of a process that no longer runs."""
+    removed = []
+    prefix = f".{dst.name}.{kind}-"
+    for p in dst.parent.glob(f".{glob_escape(dst.name)}.{kind}-*"):
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def snapshot(src_path: Path, dst_path: Path) -> int:
     """Consistent single-file copy of ``src_path`` at ``dst_path`` (VACUUM INTO), even
     while other processes write; fsynced; returns its size in bytes."""
     dst_path = _fresh_target(Path(dst_path))
-    tmp = dst_path.with_name(".%s.snapshot-%d" % (dst_path.name, os.getpid()))
+    remove_stale_temp_files(dst_path, "snapshot")
+    tmp = dst_path.with_name(f".{dst_path.name}.snapshot-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     src = Store(src_path, reader=True)
     try:
@@ -561,15 +587,21 @@ def export(
     src = Store(src_path, salvage=True)
     try:
         run_pks = select_runs(src, f)
-        tmp = dst_path.with_name(".%s.export-%d" % (dst_path.name, os.getpid()))
+        remove_stale_temp_files(dst_path, "export")
+        tmp = dst_path.with_name(f".{dst_path.name}.export-{os.getpid()}")
         for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             p.unlink(missing_ok=True)
         dst = Store(tmp, create=True)
         try:
             report = copy_runs(src, dst, run_pks, progress=progress)
-            dst.checkpoint()
+            if not dst.checkpoint():
+                raise StoreError(f"{tmp}: could not fold its log into the file; nothing exported")
         finally:
             dst.close()
+        # Everything is in the main file (checkpointed): a finished export leaves no
+        # -wal/-shm of its temporary file behind.
+        for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            p.unlink(missing_ok=True)
         _fsync(tmp)
         os.replace(tmp, dst_path)
         _fsync_dir(dst_path.parent)
@@ -593,8 +625,8 @@ def merge(
     system tag (``Run.merged_from``). ``dry_run``: check and report, write nothing
     (``report.preview``: flow, user, runs that would come in, runs already there).
     """
-    from .identity import get_username
     from .guards import check_source, make_provenance, preview
+    from .identity import get_username
 
     if Path(other_path).absolute() == Path(into_path).absolute():
         raise CommandException(f"cannot merge {other_path} into itself")
@@ -727,18 +759,16 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
                 "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
             ):
                 problems.append(
-                    "artifact %s/%s/%s/%s/%s (attempt %d): its blob %s is missing"
-                    % (flow_id, run_number, step, task_id, name, attempt, sha)
+                    f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): its blob {sha} is missing"
                 )
             for task_pk, step, task_id, run_pk in store.query(
                 "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
             ):
                 problems.append(
-                    "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
-                    % (step, task_id, task_pk, run_pk)
+                    f"task {step}/{task_id} (task_pk {task_pk}): its run (run_pk {run_pk}) is missing"
                 )
-            for run_pk, flow_id, run_number in store.query(
-                "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+            for flow_id, run_number in store.query(
+                "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
             ):
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
             for (sha,) in store.query(

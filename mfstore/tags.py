@@ -28,7 +28,7 @@ def validate_tag(tag: object) -> str:
     if tag == "":
         raise MetaflowTaggingError("Tags must not be empty string")
     if len(tag) > MAX_TAG_SIZE:
-        raise MetaflowTaggingError("Tag is too long %d > %d" % (len(tag), MAX_TAG_SIZE))
+        raise MetaflowTaggingError(f"Tag is too long {len(tag)} > {MAX_TAG_SIZE}")
     try:
         tag.encode("utf-8")
     except UnicodeEncodeError:
@@ -40,11 +40,12 @@ def validate_tags(tags: Iterable[object], existing_tags: Iterable[str] | None = 
     """Validate each tag and the 50-tag cap (which only blocks growth)."""
     checked = [validate_tag(t) for t in tags]
     unique = set(checked)
-    if len(unique) > MAX_USER_TAG_SET_SIZE:
-        if existing_tags is None or len(unique) > len(set(existing_tags)):
-            raise MetaflowTaggingError(
-                "Cannot increase size of tag set beyond %d" % MAX_USER_TAG_SET_SIZE
-            )
+    if len(unique) > MAX_USER_TAG_SET_SIZE and (
+        existing_tags is None or len(unique) > len(set(existing_tags))
+    ):
+        raise MetaflowTaggingError(
+            f"Cannot increase size of tag set beyond {MAX_USER_TAG_SET_SIZE}"
+        )
     return checked
 
 

@@ -231,7 +231,7 @@ class Writer:
         with self.store.write():
             row = self.store.one("SELECT flow_id, tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
             if row is None:
-                raise MetaflowNotFound("run %d does not exist" % run_pk)
+                raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row
             user, system = self.read_tagset(tagset)
             add -= system
@@ -394,7 +394,7 @@ class Writer:
     ) -> None:
         """Record log lines ``(utc_microseconds, text_without_newline)``."""
         if stream not in ("stdout", "stderr"):
-            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+            raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
         if rows:
             with self.store.write():
@@ -439,9 +439,7 @@ class Writer:
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
             if changed != 1:
-                raise MetaflowInternalError(
-                    "attempt %d of %s was never begun" % (attempt, task.pathspec)
-                )
+                raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
 
     def _insert_artifacts(
         self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
@@ -479,7 +477,7 @@ class Writer:
             (origin_task_pk,),
         )
         if origin is None:
-            raise MetaflowInternalError("task %d has no finished attempt to clone" % origin_task_pk)
+            raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
         step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():

@@ -271,8 +271,8 @@ def register(cli: click.Group) -> None:
         """Delete runs (Flow/RunId pathspecs and/or filters) and reclaim their space.
 
         Blobs still used by a kept run stay; the file shrinks. Runs still running are
-        refused; --force deletes those whose runtime is gone (no activity for 10 minutes). Asks for confirmation on a
-        terminal; otherwise --yes is required.
+        refused; --force deletes those whose runtime is gone (no activity for 10 minutes).
+        Asks for confirmation on a terminal; otherwise --yes is required.
 
         Example:
 
@@ -318,21 +318,22 @@ def register(cli: click.Group) -> None:
         )
 
     @cli.command()
-    @click.argument("file", metavar="FILE")
-    def upgrade(file: str) -> None:
-        """Migrate FILE to this mfstore's file format, in one transaction.
+    @click.argument("file", required=False, metavar="")
+    @mfdb_option
+    def upgrade(file: str | None, mfdb: str | None) -> None:
+        """Migrate the file to this mfstore's file format, in one transaction.
 
         Reading (the Client API, flows, runs, show, logs, sql, verify, stats) never
         changes a file, so an older file is migrated only by a write or by this command.
 
         Example:
 
-            mfstore upgrade old.mfdb
+            mfstore upgrade --mfdb old.mfdb
         """
         from ..migrations import FORMAT_VERSION
         from ..store import Store
 
-        path = _existing(file)
+        path = resolve_file(_one_file(file, mfdb))
         with errors():
             with open(path, "rb") as fh:
                 header = fh.read(100)

@@ -28,6 +28,7 @@ from .common import (
     CliError,
     Output,
     columns,
+    json_value,
     mfdb_option,
     more_line,
     output_options,
@@ -112,7 +113,7 @@ def _show_run(out: Output, store: Any, parts: list[str], limit: int | None) -> N
     steps = store.query(*compile_show_steps(run_pk))
     if out.is_json:
         doc = {
-            "run": record,
+            "run": {k: json_value(v) for k, v in record.items()},
             "steps": [dict(zip([c.name for c in STEP_COLS], s)) for s in steps],
             **_tasks(out, store, run_pk, None, limit, "tasks"),
         }

@@ -101,8 +101,7 @@ def run_flow(
     )
     if check and cp.returncode != 0:
         raise AssertionError(
-            "%s %s failed (%d):\n%s\n%s"
-            % (flow.name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+            f"{flow.name} {args} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
         )
     return cp
 

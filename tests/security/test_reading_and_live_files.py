@@ -86,7 +86,7 @@ def test_an_older_file_is_not_migrated_by_reading_only_by_upgrade(tmp_path: Path
     path = tmp_path / "old.mfdb"
     con = apsw.Connection(str(path))
     con.execute(V1.read_text("utf-8"))
-    con.execute("PRAGMA application_id = %d" % APPLICATION_ID)
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     con.execute("PRAGMA user_version = 1")
     con.close()
     before = digest(path)
@@ -138,3 +138,27 @@ def test_delete_refuses_a_running_run_and_force_only_when_its_runtime_is_gone(
     result = cli("delete", pathspec, "--mfdb", str(gone), "--yes", "--force")
     assert result.exit_code == 0, result.output
     assert "deleted 1 runs" in result.output
+
+
+def test_temp_files_of_a_killed_snapshot_or_export_are_removed_next_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    src = tmp_path / "src.mfdb"
+    build_file(src)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    for kind, args in (("snapshot", ["snapshot", str(src)]), ("export", ["export", str(src)])):
+        dst = tmp_path / f"{kind}.mfdb"
+        left = [tmp_path / f".{dst.name}.{kind}-{pid}{s}" for s in ("", "-wal", "-shm")]
+        for p in left:
+            p.write_bytes(b"half written")
+        result = cli(*args, str(dst))
+        assert result.exit_code == 0, result.output
+        assert not any(p.exists() for p in left)
+        assert sorted(p.name for p in tmp_path.iterdir() if kind in p.name) == [dst.name]

@@ -223,8 +223,10 @@ class DaskExecutor(Executor):
         if "started" in msg:
             if a.where is not None and not a.failed_why:
                 # Dask ran the task again (its worker was lost): that attempt failed.
-                a.failed_why = "Dask worker {} running the task was lost (the task started again)".format(
-                    a.where.get("worker")
+                a.failed_why = (
+                    "Dask worker {} running the task was lost (the task started again)".format(
+                        a.where.get("worker")
+                    )
                 )
                 self.client.cancel([a.future], force=True)
                 self._finished(a.key, out)
