@@ -169,9 +169,18 @@ def test_worker_killed_mid_task_retries_elsewhere(cluster: Cluster, flows: Runne
         victim = cluster.workers[0]
 
         def victim_runs_a_fan_task() -> bool:
-            return any(p != victim.pid for p in descendants(victim.pid)) and any(
-                "fan" in line and "starting" in line for line in lines
-            )
+            # A "fan N starting" line whose task process is a live child of the victim.
+            for line in list(lines):
+                m = re.search(r"\(pid (\d+) on [^)]*\)\] fan \d+ starting", line)
+                if not m:
+                    continue
+                try:
+                    stat = Path(f"/proc/{m.group(1)}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if stat[0] not in "ZX" and int(stat[1]) == victim.pid:
+                    return True
+            return False
 
         wait_for("a fan task on the first worker", victim_runs_a_fan_task, 120)
         os.kill(victim.pid, signal.SIGKILL)
