@@ -187,8 +187,10 @@ class Writer:
 
     def end_run(
         self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
-    ) -> None:
-        """Mark the run ended (successful or failed), then fold the WAL into the file."""
+    ) -> bool:
+        """Mark the run ended (successful or failed), then fold the WAL into the file.
+        Returns False when the fold could not finish (another program held a read
+        transaction): a plain ``cp`` of the file alone then misses the run."""
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
@@ -199,7 +201,8 @@ class Writer:
                 ),
             )
         if checkpoint:
-            self.store.checkpoint()
+            return self.store.checkpoint()
+        return True
 
     def set_run_code(self, run: RunRef, code_sha: str) -> None:
         """Attach a stored code package to a run."""
