@@ -408,9 +408,14 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
-                # Nobody can write here, and SQLite could not create the WAL index:
-                # read the file as immutable.
+            if self.immutable or (
+                not os.access(p.parent if str(p.parent) else ".", os.W_OK)
+                and not os.path.exists(str(p) + "-wal")
+            ):
+                # We cannot write the directory, and no -wal is beside the file: nobody is
+                # writing it in WAL mode (a writer always has its -wal there), so it is read
+                # as immutable. With a -wal present (someone else is writing), SQLite reads
+                # it read-only through the WAL and sees their current data.
                 uri += "&immutable=1"
             flags |= apsw.SQLITE_OPEN_READONLY
         else:
