@@ -54,4 +54,4 @@ def test_unknown_attribute():
     import pytest
 
     with pytest.raises(AttributeError):
-        mfstore.no_such_name  # noqa: B018
+        mfstore.no_such_name
