@@ -188,7 +188,9 @@ def _attach(cls: Any, deco: FlowDecorator) -> Any:
     return cls
 
 
-def _make(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
+def make_flow_decorator(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
+    """The ``@name`` / ``@name(k=v)`` function of a flow decorator class."""
+
     def decorator(cls: Any = None, **kwargs: Any) -> Any:
         if cls is not None:
             return _attach(cls, deco_cls(**kwargs))
@@ -200,8 +202,8 @@ def _make(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
     return decorator
 
 
-trigger = _make(TriggerDecorator)
-trigger_on_finish = _make(TriggerOnFinishDecorator)
+trigger = make_flow_decorator(TriggerDecorator)
+trigger_on_finish = make_flow_decorator(TriggerOnFinishDecorator)
 
 
 def flow_triggers(flow_cls: type) -> list[dict[str, Any]]:
