@@ -9,13 +9,31 @@ Example::
 The runtime names (``FlowSpec``, ``step``, ``current``, ``Parameter``, ``retry``,
 ``catch``, ``JSONType``, ``trigger``, ``trigger_on_finish``) are imported from ``mfstore.runtime`` on first use, so
 ``import mfstore`` stays light.
+
+The package's namespace holds exactly ``__all__``: submodules (``mfstore.store``,
+``mfstore.query`` ...) are reached as attributes or imports as usual, but are not
+listed among its public names.
 """
 
-from __future__ import annotations
+import sys as _sys
+import types as _types
 
-from typing import Any
 
-from .client import (
+class _Package(_types.ModuleType):
+    """The ``mfstore`` module: a submodule bound by the import system is kept aside
+    (served by ``__getattr__``) instead of joining the public names."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, _types.ModuleType) and value.__name__ == f"{self.__name__}.{name}":
+            _submodules[name] = value
+            return
+        super().__setattr__(name, value)
+
+
+_submodules: dict[str, _types.ModuleType] = {}
+_sys.modules[__name__].__class__ = _Package
+
+from .client import (  # noqa: E402  (after the namespace set-up above)
     DataArtifact,
     Flow,
     Metadata,
@@ -97,6 +115,7 @@ __all__ = [
     "Task",
     "UserStepDecorator",
     "batch",
+    "card",
     "catch",
     "conda",
     "conda_base",
@@ -127,7 +146,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    if name in _submodules:
+        return _submodules[name]
     if name in _RUNTIME_NAMES:
         import importlib
 
@@ -139,4 +160,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _RUNTIME_NAMES)
+    return sorted({n for n in globals() if not n.startswith("_")} | _RUNTIME_NAMES)

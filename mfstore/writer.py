@@ -187,8 +187,10 @@ class Writer:
 
     def end_run(
         self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
-    ) -> None:
-        """Mark the run ended (successful or failed), then fold the WAL into the file."""
+    ) -> bool:
+        """Mark the run ended (successful or failed), then fold the WAL into the file.
+        Returns False when the fold could not finish (another program held a read
+        transaction): a plain ``cp`` of the file alone then misses the run."""
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
@@ -199,7 +201,8 @@ class Writer:
                 ),
             )
         if checkpoint:
-            self.store.checkpoint()
+            return self.store.checkpoint()
+        return True
 
     def set_run_code(self, run: RunRef, code_sha: str) -> None:
         """Attach a stored code package to a run."""
@@ -414,11 +417,14 @@ class Writer:
         ts_epoch: int | None = None,
         metadata: Iterable[MetadataEntry] = (),
         status_metadata: bool = True,
+        artifact_ts: Mapping[str, int] | None = None,
     ) -> None:
         """Write an attempt's artifacts and end it, in one transaction.
 
         Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records, unless
         ``status_metadata`` is False (the Metaflow extension records Metaflow's own).
+        Artifacts are dated ``ts_epoch`` unless ``artifact_ts`` gives their own time (the
+        importer keeps each artifact record's).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
         status = (
@@ -432,7 +438,7 @@ class Writer:
             else []
         )
         with self.store.write():
-            self._insert_artifacts(task, attempt, artifacts, ts)
+            self._insert_artifacts(task, attempt, artifacts, ts, artifact_ts or {})
             self._insert_metadata(task, [*metadata, *status])
             changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
@@ -442,7 +448,12 @@ class Writer:
                 raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
 
     def _insert_artifacts(
-        self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
+        self,
+        task: TaskRef,
+        attempt: int,
+        artifacts: Mapping[str, PreparedArtifact],
+        ts: int,
+        artifact_ts: Mapping[str, int],
     ) -> None:
         for name, art in artifacts.items():
             if art.blob is not None:
@@ -454,7 +465,15 @@ class Writer:
         self.store.executemany(
             "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (task.task_pk, attempt, name, a.sha, a.type, a.value_json, ts)
+                (
+                    task.task_pk,
+                    attempt,
+                    name,
+                    a.sha,
+                    a.type,
+                    a.value_json,
+                    artifact_ts.get(name, ts),
+                )
                 for name, a in artifacts.items()
             ],
         )

@@ -97,7 +97,7 @@ class TestMockCard(MetaflowCard):
 
     def render(self, task: Any) -> str:
         """``task[key].data`` as text."""
-        return "%s" % task[self._options.get("key", "dummy_key")].data
+        return f"{task[self._options.get('key', 'dummy_key')].data}"
 
 
 @register_card_type
@@ -120,4 +120,4 @@ class TestTimeoutCard(MetaflowCard):
     def render(self, task: Any) -> str:
         """The pathspec, late."""
         time.sleep(self._options.get("timeout", 10))
-        return "%s" % task.pathspec
+        return f"{task.pathspec}"

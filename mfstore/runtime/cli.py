@@ -17,6 +17,7 @@ import click
 
 from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.exception import CommandException, MetaflowException
+from mfstore.provider import ENV_VAR
 
 from .card_cli import card
 from .cli_common import (
@@ -55,7 +56,7 @@ def _local_only(option: str, value: str | None) -> None:
 @click.option(
     "--mfdb",
     default=None,
-    envvar="MFSTORE_DB",
+    envvar=ENV_VAR,
     help="The .mfdb file to use (default: metaflow.mfdb found in this directory or a parent, "
     "else created here).",
 )

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from mfstore.exception import CommandException
+from mfstore.provider import ENV_VAR
 
 from .console import echo
 from .graph import FlowGraph
@@ -142,7 +143,7 @@ class State:
                 create_file(path)
             self._store = Store(path, create=create)
             # Task processes and the Client API inside them use the same file.
-            os.environ["MFSTORE_DB"] = str(path)
+            os.environ[ENV_VAR] = str(path)
         return self._store
 
 

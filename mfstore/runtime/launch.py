@@ -187,7 +187,13 @@ def start_run(
             f"`python {script.name} resume --origin-run-id {run.run_number}` completes it."
         )
         sys.exit(1)
-    writer.end_run(run, successful=ok)
+    folded = writer.end_run(run, successful=ok)
+    unfolded_note = (
+        # Never silent (issue 12): `cp` of the file alone would miss this run for now.
+        f"Run {flow_name}/{run.run_number} is still in {store.path}'s write-ahead log (another "
+        "program held the file open): copy it with "
+        f"`mfstore snapshot {store.path} COPY.mfdb`, not `cp`."
+    )
     if ok:
         console("Done!")
         if identity.startswith("production:"):
@@ -196,7 +202,11 @@ def start_run(
             on_run_finished(
                 store, flow_name, run.run_number, state.graph.end_step or "end", state.echo
             )
+        if not folded:
+            state.echo(unfolded_note)
         return
+    if not folded:
+        state.echo(unfolded_note)
     msg = ["    Step failure:"]
     for step, task_id in runtime.failed:
         msg.append(f"    Step {step} (task-id {task_id}) failed.")
