@@ -1,14 +1,25 @@
 """Content-addressed bytes: one row per distinct value, chunked, zstd where it helps.
 
-The key is the sha1 hex of the raw bytes (for artifacts: the pickled bytes, which is
-the ``sha`` Metaflow reports). This module never pickles; see ``artifacts.py``.
+The key is the sha1 of the raw bytes (for artifacts: the pickled bytes, which is the
+``sha`` Metaflow reports). The API speaks hex shas; the file keeps the 20-byte digest
+(``blobs.sha``) and an integer ``blob_id`` that artifacts point to. This module is the
+only one that touches the ``blobs``, ``blob_chunks`` and ``types`` tables. It never
+pickles; see ``artifacts.py``.
+
+Checking on read: a value is checked against its sha1 when it is small (cheap), and
+large values through the content checksum of their zstd frames (xxh64 of the
+decompressed bytes, verified by zstd while decompressing): large chunks are always
+written as zstd frames with a checksum, even when incompressible (zstd then stores raw
+blocks). Large chunks without a checksum (written by older versions) are checked
+against the sha1. ``verify_blobs`` (``mfstore verify``) always checks the full sha1.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound
 
@@ -17,7 +28,17 @@ if TYPE_CHECKING:
 
 #: Raw bytes per chunk; values above SQLite's 1 GB blob limit span several chunks.
 CHUNK_SIZE = 256 * 1024 * 1024
+#: zstd level of chunks up to ``FAST_ABOVE`` bytes.
 ZSTD_LEVEL = 3
+#: Chunks larger than this are compressed at level 1, with 2 threads (writing >= 500 MB/s).
+FAST_ABOVE = 4 * 1024 * 1024
+#: Values up to this size are read in one statement and checked against their sha1.
+SMALL = 1024 * 1024
+
+#: ``progress(done, total, what)`` callback of long operations.
+Progress = Callable[[int, int, str], None]
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def sha1_hex(raw: bytes | memoryview) -> str:
@@ -25,23 +46,67 @@ def sha1_hex(raw: bytes | memoryview) -> str:
     return hashlib.sha1(raw).hexdigest()
 
 
-def _pack_chunk(raw: memoryview) -> tuple[str, bytes]:
-    import zstandard
+def sha_key(sha: str) -> bytes:
+    """The 20-byte digest stored in ``blobs.sha`` for a hex sha (``MetaflowNotFound`` if malformed)."""
+    try:
+        key = bytes.fromhex(sha)
+    except (TypeError, ValueError):
+        raise MetaflowNotFound(f"{sha!r} is not a sha1 (40 hex digits)") from None
+    if len(key) != 20:
+        raise MetaflowNotFound(f"{sha!r} is not a sha1 (40 hex digits)")
+    return key
 
-    packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
-    if len(packed) < len(raw):
+
+#: Below this size zstd cannot win (its frame header and checksum take 10+ bytes).
+TINY = 64
+_local = threading.local()
+
+
+def _compressor(size: int) -> Any:
+    """A zstd compressor for a chunk of ``size`` bytes (one per thread and kind: creating
+    one costs more than compressing a small value)."""
+    fast = size > FAST_ABOVE
+    cache = getattr(_local, "zstd", None)
+    if cache is None:
+        cache = _local.zstd = {}
+    found = cache.get(fast)
+    if found is None:
+        import zstandard
+
+        if fast:
+            found = zstandard.ZstdCompressor(level=1, write_checksum=True, threads=2)
+        else:
+            found = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+        cache[fast] = found
+    return found
+
+
+def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller
+    or the chunk is large (the checksum is what checks large values on read), else raw."""
+    if len(raw) < TINY:
+        return "raw", bytes(raw)
+    packed = _compressor(len(raw)).compress(raw)
+    if len(packed) < len(raw) or len(raw) > SMALL:
         return "zstd", packed
     return "raw", bytes(raw)
 
 
-def _unpack_chunk(codec: str, data: bytes) -> bytes:
+def unpack_chunk(codec: str, data: bytes) -> bytes:
+    """The raw bytes of one stored chunk (``MetaflowDataCorruption`` for an unknown codec)."""
     if codec == "raw":
         return data
     if codec == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().decompress(data)
+        out: bytes = zstandard.ZstdDecompressor().decompress(data)
+        return out
     raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
+
+
+def _has_checksum(codec: str, data: bytes) -> bool:
+    # zstd frame header: magic, then the descriptor byte; bit 2 = content checksum flag.
+    return codec == "zstd" and data[:4] == _ZSTD_MAGIC and len(data) > 4 and bool(data[4] & 4)
 
 
 class PackedBlob:
@@ -56,86 +121,249 @@ class PackedBlob:
 
     @property
     def stored_size(self) -> int:
+        """Bytes the chunks take in the file."""
         return sum(len(data) for _, data in self.chunks)
 
 
 def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
-    """Hash and compress ``raw`` (outside any transaction: this is the slow part)."""
+    """Hash and compress ``raw`` (outside any transaction: this is the slow part).
+
+    Large values are hashed in a second thread while they are compressed (both release
+    the GIL)."""
     view = memoryview(raw)
-    sha = sha or sha1_hex(view)
-    chunks = [
-        _pack_chunk(view[start : start + CHUNK_SIZE])
-        for start in range(0, max(len(view), 1), CHUNK_SIZE)
-    ]
+    if sha is None and len(view) > FAST_ABOVE:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(sha1_hex, view)
+            chunks = _pack_chunks(view)
+            sha = digest.result()
+    else:
+        sha = sha or sha1_hex(view)
+        chunks = _pack_chunks(view)
     return PackedBlob(sha, len(view), chunks)
 
 
-def insert_blob(store: Store, blob: PackedBlob) -> bool:
-    """Insert a packed blob unless its sha is present; True if inserted. Inside ``store.write()``."""
-    if store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (blob.sha,)):
-        return False
-    store.execute(
-        "INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)",
-        (blob.sha, blob.size, blob.stored_size, len(blob.chunks)),
-    )
-    store.executemany(
-        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
-        [(blob.sha, seq, codec, data) for seq, (codec, data) in enumerate(blob.chunks)],
-    )
-    return True
+def _pack_chunks(view: memoryview) -> list[tuple[str, bytes]]:
+    return [
+        pack_chunk(view[start : start + CHUNK_SIZE])
+        for start in range(0, max(len(view), 1), CHUNK_SIZE)
+    ]
+
+
+# -- the tables ---------------------------------------------------------------------
+
+
+def type_id(store: Store, name: str | None) -> int | None:
+    """Id of a type name in ``types`` (added if new); inside ``store.write()``."""
+    if name is None:
+        return None
+    store.execute("INSERT INTO types (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
+    return int(store.scalar("SELECT type_id FROM types WHERE name = ?", (name,)))
+
+
+def blob_id(store: Store, sha: str) -> int | None:
+    """``blobs.blob_id`` of ``sha``, or None if the file lacks it."""
+    found = store.scalar("SELECT blob_id FROM blobs WHERE sha = ?", (sha_key(sha),))
+    return None if found is None else int(found)
 
 
 def has_blob(store: Store, sha: str) -> bool:
     """True if the file holds blob ``sha``."""
-    return bool(store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (sha,)))
+    return blob_id(store, sha) is not None
 
 
-def put_blob(store: Store, raw: bytes) -> str:
-    """Store ``raw`` once (packing it only if new); return its sha."""
-    sha = sha1_hex(raw)
-    if not has_blob(store, sha):
-        packed = pack_blob(raw, sha)
-        with store.write():
-            insert_blob(store, packed)
-    return sha
+def insert_blob(
+    store: Store,
+    blob: PackedBlob | str,
+    *,
+    type_name: str | None = None,
+    value_json: str | None = None,
+) -> int:
+    """Insert a packed blob unless its sha is present; return its ``blob_id``. Inside
+    ``store.write()``. ``blob`` may be a sha already in the file. The value's type and
+    JSON form are recorded with the blob (once; filled in if an earlier insert lacked them).
+    """
+    sha = blob if isinstance(blob, str) else blob.sha
+    key = sha_key(sha)
+    row = store.one(
+        "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = ?", (key,)
+    )
+    if row is not None:
+        found, no_type, no_json = row
+        if (no_type and type_name is not None) or (no_json and value_json is not None):
+            store.execute(
+                "UPDATE blobs SET type_id = coalesce(type_id, ?), value_json = coalesce(value_json, ?) "
+                "WHERE blob_id = ?",
+                (type_id(store, type_name), value_json, found),
+            )
+        return int(found)
+    if isinstance(blob, str):
+        raise MetaflowNotFound(f"blob {sha} is not in {store.path}")
+    (codec, data), rest = blob.chunks[0], blob.chunks[1:]
+    store.execute(
+        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            blob.size,
+            blob.stored_size,
+            len(blob.chunks),
+            type_id(store, type_name),
+            value_json,
+            codec,
+            data,
+        ),
+    )
+    new_id = int(store.conn.last_insert_rowid())
+    if rest:
+        store.executemany(
+            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
+            [(new_id, seq, c, d) for seq, (c, d) in enumerate(rest, start=1)],
+        )
+    return new_id
+
+
+def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, str, int]]:
+    """``(table, rowid, codec, stored length)`` of chunks 1.. of a blob, in order."""
+    rows = store.query(
+        "SELECT seq, chunk_pk, codec, length(data) FROM blob_chunks WHERE blob_id = ? ORDER BY seq",
+        (bid,),
+    )
+    seqs = [r[0] for r in rows]
+    if seqs != list(range(1, n_chunks)):
+        raise MetaflowDataCorruption("has chunks %s, expected 1..%d" % (seqs, n_chunks - 1))
+    return [("blob_chunks", pk, codec, length) for _seq, pk, codec, length in rows]
 
 
 def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
     """The raw bytes of a blob, chunk by chunk (unverified)."""
-    row = store.one("SELECT chunks FROM blobs WHERE sha = ?", (sha,))
+    row = store.one("SELECT blob_id, chunks, codec FROM blobs WHERE sha = ?", (sha_key(sha),))
     if row is None:
         raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
-    for seq in range(row[0]):
-        chunk = store.one(
-            "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
-        )
-        if chunk is None:
-            raise MetaflowDataCorruption("blob %s in %s lacks chunk %d" % (sha, store.path, seq))
-        yield _unpack_chunk(chunk[0], chunk[1])
+    bid, n_chunks, codec = row
+    yield unpack_chunk(codec, store.read_blob("blobs", "data", bid))
+    for table, rowid, c, _length in _chunk_rows(store, bid, n_chunks):
+        yield unpack_chunk(c, store.read_blob(table, "data", rowid))
 
 
 def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
-    """The raw bytes of blob ``sha``, checked against the sha.
+    """The raw bytes of blob ``sha``, checked (see the module docstring).
 
     ``what`` names the value for the error (e.g. an artifact pathspec).
     """
     label = what or f"blob {sha}"
+    key = sha_key(sha)
+    checked = False
     try:
         with store.read():
-            parts = list(iter_blob_chunks(store, sha))
+            row = store.one(
+                "SELECT blob_id, size, chunks, codec, length(data), "
+                "CASE WHEN length(data) <= ? THEN data END FROM blobs WHERE sha = ?",
+                (SMALL, key),
+            )
+            if row is None:
+                raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
+            bid, size, n_chunks, codec, length, small = row
+            if n_chunks == 1 and small is not None:
+                raw = unpack_chunk(codec, small)
+            else:
+                chunks = [("blobs", bid, codec, length)]
+                if n_chunks > 1:
+                    chunks += _chunk_rows(store, bid, n_chunks)
+                parts = []
+                checked = True
+                for table, rowid, c, _length in chunks:
+                    data = store.read_blob(table, "data", rowid)
+                    checked = checked and _has_checksum(c, data)
+                    parts.append(unpack_chunk(c, data))
+                    del data
+                raw = parts[0] if len(parts) == 1 else b"".join(parts)
+                del parts
     except MetaflowDataCorruption as exc:
         raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
-    except Exception as exc:  # zstd errors on damaged payloads
+    except Exception as exc:  # zstd errors (checksum mismatch included) on damaged payloads
         if isinstance(exc, MetaflowNotFound):
             raise
         raise MetaflowDataCorruption(
             f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
         ) from None
-    raw = parts[0] if len(parts) == 1 else b"".join(parts)
-    actual = sha1_hex(raw)
-    if actual != sha:
+    if len(raw) != size:
         raise MetaflowDataCorruption(
-            f"{label} is damaged in {store.path}: its content has sha {actual}, expected {sha}; "
-            "run `mfstore verify` and use a good copy of the file"
+            "%s is damaged in %s: its content is %d bytes, expected %d; run `mfstore verify`"
+            % (label, store.path, len(raw), size)
         )
+    if not checked:
+        actual = sha1_hex(raw)
+        if actual != sha.lower():
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path}: its content has sha {actual}, expected {sha}; "
+                "run `mfstore verify` and use a good copy of the file"
+            )
     return raw
+
+
+def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
+    """Copy blob ``sha`` from ``src`` into ``dst`` as stored (never recompressed), inside
+    ``dst.write()``. Returns the stored bytes added, or None if ``dst`` has it already."""
+    key = sha_key(sha)
+    row = src.one(
+        "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec "
+        "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = ?",
+        (key,),
+    )
+    if row is None:
+        from .exception import StoreError
+
+        raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
+    bid, size, stored, n_chunks, type_name, value_json, codec = row
+    if dst.scalar("SELECT 1 FROM blobs WHERE sha = ?", (key,)):
+        insert_blob(dst, sha, type_name=type_name, value_json=value_json)
+        return None
+    dst.execute(
+        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            size,
+            stored,
+            n_chunks,
+            type_id(dst, type_name),
+            value_json,
+            codec,
+            src.read_blob("blobs", "data", bid),
+        ),
+    )
+    new_id = int(dst.conn.last_insert_rowid())
+    for seq, (table, rowid, c, _length) in enumerate(_chunk_rows(src, bid, n_chunks), start=1):
+        dst.execute(
+            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
+            (new_id, seq, c, src.read_blob(table, "data", rowid)),
+        )
+    return int(stored)
+
+
+def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[str, str]]:
+    """``(sha, problem)`` for every blob whose chunks are missing, cannot be decompressed,
+    or do not hash to its sha or add up to its size (empty list: all sound)."""
+    out: list[tuple[str, str]] = []
+    rows = store.query("SELECT lower(hex(sha)), size FROM blobs ORDER BY sha")
+    for i, (sha, size) in enumerate(rows):
+        if progress is not None and i % 64 == 0:
+            progress(i, len(rows), sha)
+        try:
+            raw = b"".join(iter_blob_chunks(store, sha))
+        except MetaflowDataCorruption as exc:
+            out.append((sha, str(exc)))
+            continue
+        except Exception as exc:
+            out.append((sha, f"cannot be decompressed ({exc})"))
+            continue
+        actual = sha1_hex(raw)
+        if actual != sha:
+            out.append((sha, f"content has sha {actual}"))
+        elif len(raw) != size:
+            out.append((sha, "content is %d bytes, recorded size %d" % (len(raw), size)))
+    if progress is not None:
+        progress(len(rows), len(rows), "done")
+    return out

@@ -205,6 +205,23 @@ def compile_task_lookup(
 #: Columns of an artifact row: the task's run, the task, then the artifact record.
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
 
+# An artifact row's blob (b) and type name (y).
+_BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
+# Metadata rows (m) with their interned entries (v).
+_MD_COLS = (
+    "v.field_name, v.value, v.is_json, m.ts_epoch, v.type FROM metadata m "
+    "JOIN metadata_values v ON v.value_id = m.value_id"
+)
+
+
+def _sha_key(sha: str) -> bytes:
+    """The 20-byte ``blobs.sha`` of a hex sha (b'' when malformed: matches nothing)."""
+    try:
+        return bytes.fromhex(sha)
+    except (TypeError, ValueError):
+        return b""
+
+
 # The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
 _DONE_ATTEMPT = "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
 
@@ -214,10 +231,10 @@ def compile_artifact_lookup(
 ) -> tuple[str, Params]:
     """One artifact of the latest done attempt (or of ``attempt``), as ``ARTIFACT_COLUMNS``."""
     return (
-        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, a.sha, a.type, a.ts_epoch FROM runs r "
+        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, lower(hex(b.sha)), y.name, a.ts_epoch FROM runs r "
         "JOIN tasks t ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
         f"JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = {_DONE_ATTEMPT} AND a.name = :name "
-        "WHERE r.flow_id = :flow AND r.run_number = :run",
+        f"{_BLOB_JOIN} WHERE r.flow_id = :flow AND r.run_number = :run",
         {
             "flow": flow_id,
             "run": run_number,
@@ -296,8 +313,8 @@ def compile_started_attempt(task_pk: int) -> tuple[str, Params]:
 def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
     """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by name)."""
     return (
-        "SELECT name, sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt "
-        "ORDER BY ts_epoch DESC, name",
+        f"SELECT a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt ORDER BY a.ts_epoch DESC, a.name",
         {"task": task_pk, "attempt": attempt},
     )
 
@@ -305,7 +322,8 @@ def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
 def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
     """``(sha, type, ts_epoch)`` of one artifact."""
     return (
-        "SELECT sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        f"SELECT lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
         {"task": task_pk, "attempt": attempt, "name": name},
     )
 
@@ -314,13 +332,30 @@ def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
     """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
     if attempt is None:
         return (
-            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task ORDER BY metadata_pk",
+            f"SELECT {_MD_COLS} WHERE m.task_pk = :task ORDER BY m.metadata_pk",
             {"task": task_pk},
         )
     return (
-        "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task AND attempt = :attempt "
-        "ORDER BY metadata_pk",
+        f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND m.attempt = :attempt ORDER BY m.metadata_pk",
         {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, sha, type, value_json)`` of an attempt's artifacts (resume clones them)."""
+    return (
+        f"SELECT a.name, lower(hex(b.sha)), y.name, b.value_json FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Params]:
+    """The newest value of one metadata field of a task (NULL if none)."""
+    return (
+        "SELECT v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
+        {"task": task_pk, "field": field_name},
     )
 
 
@@ -345,7 +380,8 @@ def compile_log_size(task_pk: int, attempt: int, stream: str) -> tuple[str, Para
 def compile_tasks_with_metadata(run_pk: int, step_name: str, field_name: str) -> tuple[str, Params]:
     """``(task_id, value)`` of the tasks of a step carrying metadata ``field_name`` (task order)."""
     return (
-        "SELECT t.task_id, m.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk AND m.field_name = :field "
+        "SELECT t.task_id, v.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk "
+        "JOIN metadata_values v ON v.value_id = m.value_id AND v.field_name = :field "
         "WHERE t.run_pk = :run AND t.step_name = :step ORDER BY t.task_pk, m.metadata_pk",
         {"run": run_pk, "step": step_name, "field": field_name},
     )
@@ -389,7 +425,7 @@ def compile_code_package(sha: str) -> tuple[str, Params]:
 
 def compile_blob_size(sha: str) -> tuple[str, Params]:
     """Raw (pickled) size of a blob."""
-    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}
+    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": _sha_key(sha)}
 
 
 #: How many of the newest runs the first page of a run query examines.

@@ -37,7 +37,7 @@ from .exception import (
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
 #: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Oldest format this mfstore can migrate forward.
 OLDEST_FORMAT = 1
 
@@ -218,6 +218,7 @@ class Store:
         self.tracer = tracer
         self._depth = 0
         self._savepoint_seq = 0
+        self._bulk = False
         self._memo: dict[Any, Any] = {}
         self._memo_version: int | None = None
         self._lock = threading.RLock()
@@ -396,6 +397,15 @@ class Store:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def read_blob(self, table: str, column: str, rowid: int) -> bytes:
+        """The whole value of one BLOB cell, read incrementally (no statement copy)."""
+        try:
+            with self.conn.blob_open("main", table, column, rowid, False) as blob:
+                data: bytes = blob.read()
+                return data
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
@@ -419,6 +429,9 @@ class Store:
                 "copy it somewhere writable to change it"
             )
         with self._lock:
+            if self._depth > 0 and self._bulk:
+                yield self
+                return
             if self._depth > 0:
                 self._savepoint_seq += 1
                 name = "mf_sp_%d" % self._savepoint_seq
@@ -447,6 +460,21 @@ class Store:
             self._depth = 0
             self._commit()
             self._memo.clear()
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[Store]:
+        """One write transaction for many writes (importers, builders, merges).
+
+        ``write()`` blocks inside it join the transaction without savepoints: an error
+        inside the block must leave it, which rolls everything in it back.
+        """
+        with self.write():
+            outer = self._bulk
+            self._bulk = True
+            try:
+                yield self
+            finally:
+                self._bulk = outer
 
     def _begin_immediate(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS

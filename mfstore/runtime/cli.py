@@ -309,14 +309,13 @@ def _descendants(graph: FlowGraph, step: str) -> set[str]:
 
 
 def _task_refs(store: Any, task_pk: int, attempt: int) -> dict[str, Any]:
+    from mfstore import query
+
     from .task import ArtifactRef
 
     return {
         name: ArtifactRef(sha, typ, vj)
-        for name, sha, typ, vj in store.query(
-            "SELECT name, sha, type, value_json FROM artifacts WHERE task_pk = ? AND attempt = ?",
-            (task_pk, attempt),
-        )
+        for name, sha, typ, vj in store.query(*query.compile_artifact_refs(task_pk, attempt))
     }
 
 
@@ -324,6 +323,7 @@ def _clone_index(
     store: Any, origin: Any
 ) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
     """Successful tasks of the origin run, by (step, foreach execution path)."""
+    from mfstore import query
     from mfstore.artifacts import loads
     from mfstore.blobs import get_blob
 
@@ -355,11 +355,7 @@ def _clone_index(
             continue
         if not success:
             continue
-        path = store.scalar(
-            "SELECT value FROM metadata WHERE task_pk = ? AND field_name = 'foreach-execution-path' "
-            "ORDER BY ts_epoch DESC LIMIT 1",
-            (task_pk,),
-        )
+        path = store.scalar(*query.compile_task_metadata_value(task_pk, "foreach-execution-path"))
         transition = value(refs, "_transition")
         index[(step, path or "")] = {
             "task_pk": task_pk,
