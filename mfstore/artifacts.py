@@ -11,7 +11,7 @@ import io
 import json
 import pickle
 from collections import namedtuple
-from typing import Any
+from typing import IO, Any
 
 from .exception import UnsafeArtifactError
 
@@ -90,7 +90,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, fh: io.BytesIO, what: str) -> None:
+    def __init__(self, fh: IO[bytes], what: str) -> None:
         super().__init__(fh)
         self.what = what
 
@@ -107,6 +107,21 @@ class _SafeUnpickler(pickle.Unpickler):
 def loads(raw: bytes) -> Any:
     """Unpickle stored bytes (runs code from the pickle: use on trusted files only)."""
     return _Unpickler(io.BytesIO(raw)).load()
+
+
+def load(fh: IO[bytes]) -> Any:
+    """``loads`` from a file (large values are read straight into place)."""
+    return _Unpickler(fh).load()
+
+
+def load_safe(fh: IO[bytes], *, what: str = "artifact") -> Any:
+    """``loads_safe`` from a file."""
+    try:
+        return _SafeUnpickler(fh, what).load()
+    except UnsafeArtifactError:
+        raise
+    except Exception as exc:
+        raise UnsafeArtifactError(f"{what} could not be loaded safely: {exc}") from None
 
 
 def loads_safe(raw: bytes, *, what: str = "artifact") -> Any:

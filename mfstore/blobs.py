@@ -17,9 +17,10 @@ against the sha1. ``verify_blobs`` (``mfstore verify``) always checks the full s
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound
 
@@ -301,6 +302,151 @@ def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
                 "run `mfstore verify` and use a good copy of the file"
             )
     return raw
+
+
+class _ChunkStream(io.RawIOBase):
+    """The raw bytes of a blob as a file, decompressed straight into the reader's buffer
+    (an unpickler reads large ``bytes`` values with ``readinto``: no intermediate copy).
+    Chunks without a zstd checksum are hashed as they stream; ``finish()`` drains the
+    stream and checks the size and (for those) the sha1."""
+
+    def __init__(self, store: Store, sha: str, bid: int, size: int, chunks: list[Any]) -> None:
+        self._store = store
+        self._sha = sha
+        self._size = size
+        self._chunks = chunks  # (table, rowid, codec, stored length), read lazily
+        self._next = 0
+        self._src: Any = None
+        self._pos = 0
+        self._hash: Any = None
+        self._checksummed = False
+        self._reader: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _open_next(self) -> bool:
+        if self._next >= len(self._chunks):
+            return False
+        table, rowid, codec, _length = self._chunks[self._next]
+        self._next += 1
+        self._close_reader()
+        reader = self._store.blob_reader(table, "data", rowid)
+        head = reader.read(5)
+        reader.seek(0)
+        if _has_checksum(codec, head):
+            import zstandard
+
+            # The compressed bytes stream from SQLite 1 MB at a time into zstd, which
+            # writes into the caller's buffer: no whole-value copy of either.
+            self._reader = reader
+            self._src = zstandard.ZstdDecompressor().stream_reader(reader, read_size=1 << 20)
+            self._checksummed = True
+            return True
+        data = reader.read()
+        reader.close()
+        if self._hash is None:
+            self._hash = hashlib.sha1()
+        if codec == "zstd":
+            data = unpack_chunk(codec, data)
+        elif codec != "raw":
+            raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
+        self._src = io.BytesIO(data)
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._src is None and not self._open_next():
+                return 0
+            n = int(self._src.readinto(view))
+            if n:
+                if self._hash is not None:
+                    self._hash.update(view[:n])
+                self._pos += n
+                return n
+            self._src = None  # this chunk is done (a zstd frame's checksum was checked)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def close(self) -> None:
+        self._close_reader()
+        super().close()
+
+    def finish(self) -> None:
+        """Read what is left and check the size and (where no checksum did) the sha1."""
+        scratch = bytearray(1 << 16)
+        while self.readinto(scratch):
+            pass
+        if self._pos != self._size:
+            raise MetaflowDataCorruption(
+                "its content is %d bytes, expected %d" % (self._pos, self._size)
+            )
+        if self._hash is None:
+            return  # every chunk was checked by its zstd checksum
+        if self._checksummed:  # mixed (never written so): hash the whole value
+            actual = sha1_hex(b"".join(iter_blob_chunks(self._store, self._sha)))
+        else:
+            actual = self._hash.hexdigest()
+        if actual != self._sha.lower():
+            raise MetaflowDataCorruption(f"its content has sha {actual}")
+
+
+T = TypeVar("T")
+
+
+def load_blob(store: Store, sha: str, load: Callable[[IO[bytes]], T], *, what: str | None = None) -> T:
+    """``load(file)`` over the raw bytes of blob ``sha`` (e.g. an unpickler), checked as
+    ``get_blob`` checks them: a damaged value raises ``MetaflowDataCorruption``, never
+    returns. Large values stream from the file into ``load`` without a full copy."""
+    label = what or f"blob {sha}"
+    key = sha_key(sha)
+    with store.read():
+        row = store.one(
+            "SELECT blob_id, size, chunks, codec, length(data) FROM blobs WHERE sha = ?", (key,)
+        )
+        if row is None:
+            raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
+        bid, size, n_chunks, codec, length = row
+        if size <= SMALL and n_chunks == 1:
+            return load(io.BytesIO(get_blob(store, sha, what=what)))
+        try:
+            chunks = [("blobs", bid, codec, length)]
+            if n_chunks > 1:
+                chunks += _chunk_rows(store, bid, n_chunks)
+            with _ChunkStream(store, sha, bid, size, chunks) as stream:
+                buffered = io.BufferedReader(stream, 1 << 16)  # (closing it closes stream)
+                try:
+                    value = load(buffered)
+                except BaseException as exc:
+                    # A damaged value shows up as a zstd error, or as a failing load
+                    # before the checksum is reached: report the damage if there is one.
+                    stream.finish()
+                    if isinstance(exc, _zstd_error()):
+                        raise MetaflowDataCorruption(f"cannot decompress: {exc}") from None
+                    raise
+                stream.finish()
+                del buffered
+                return value
+        except MetaflowDataCorruption as exc:
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path}: {exc}; run `mfstore verify` and use a good "
+                "copy of the file"
+            ) from None
+        except _zstd_error() as exc:
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
+            ) from None
+
+
+def _zstd_error() -> type[Exception]:
+    import zstandard
+
+    error: type[Exception] = zstandard.ZstdError
+    return error
 
 
 def copy_blob(src: Store, dst: Store, sha: str) -> int | None:

@@ -406,6 +406,14 @@ class Store:
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
 
+    def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
+        """A file-like reader of one BLOB cell (``read(n)``), for streaming large values;
+        use it inside ``read()`` and close it."""
+        try:
+            return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
@@ -606,6 +614,31 @@ class Store:
 
     def __repr__(self) -> str:
         return "Store({!r}{})".format(str(self.path), ", readonly" if self.readonly else "")
+
+
+class BlobReader:
+    """``read(n)`` / ``readinto`` / ``seek`` over an open SQLite blob (errors translated)."""
+
+    def __init__(self, blob: apsw.Blob, path: Path) -> None:
+        self._blob = blob
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._blob.read(n)
+            return data
+        except apsw.Error as exc:
+            raise _translate(exc, self._path) from exc
+
+    def seek(self, offset: int) -> None:
+        self._blob.seek(offset)
+
+    def length(self) -> int:
+        return int(self._blob.length())
+
+    def close(self) -> None:
+        with contextlib.suppress(apsw.Error):
+            self._blob.close()
 
 
 def _uri_path(p: Path) -> str:

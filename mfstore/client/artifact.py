@@ -73,9 +73,10 @@ class DataArtifact(MetaflowObject):
         object
             Object contained in this artifact
         """
-        from ..artifacts import loads
+        from ..artifacts import load
+        from ..blobs import load_blob
 
-        return loads(self._raw())
+        return load_blob(self._store, self._sha, load, what=f"artifact {self._pathspec}")
 
     def load_safe(self) -> Any:
         """
@@ -87,9 +88,11 @@ class DataArtifact(MetaflowObject):
         object
             Object contained in this artifact
         """
-        from ..artifacts import loads_safe
+        from ..artifacts import load_safe
+        from ..blobs import load_blob
 
-        return loads_safe(self._raw(), what=f"artifact {self._pathspec}")
+        what = f"artifact {self._pathspec}"
+        return load_blob(self._store, self._sha, lambda fh: load_safe(fh, what=what), what=what)
 
     @property
     def data_safe(self) -> Any:
