@@ -94,7 +94,7 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
         ("python_version", "3.11.7"),
         ("platform", "Linux-6.1-x86_64"),
         ("ds-type", "mfstore"),
-        ("ds-root", "/home/%s/project/runs.mfdb" % user),
+        ("ds-root", f"/home/{user}/project/runs.mfdb"),
     ]
     n = 0
     plan = [("_parameters", None), ("start", None)]
@@ -105,7 +105,9 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
         md = [MetadataEntry("attempt", "0", attempt=0, ts_epoch=t)]
         md += [MetadataEntry(f, v, attempt=0, ts_epoch=t) for f, v in common]
         if idx is not None:
-            md.append(MetadataEntry("foreach-execution-path", "start:%d" % idx, attempt=0, ts_epoch=t))
+            md.append(
+                MetadataEntry("foreach-execution-path", "start:%d" % idx, attempt=0, ts_epoch=t)
+            )
         ok = not (failed and step == "end")
         arts = {
             "name": art(FLOW, "name"),
@@ -127,7 +129,7 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
             ended_at=t + 1,
             metadata=md,
             logs=[
-                ("stdout", t * 1000 + 1, "starting %s" % step),
+                ("stdout", t * 1000 + 1, f"starting {step}"),
                 ("stdout", t * 1000 + 2, "x = %d" % k),
                 ("stdout", t * 1000 + 3, "done in %d ms" % (tid * 7 + 3)),
             ],
@@ -209,12 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((n, path, built))
     import json
 
-    print("| figure | " + " | ".join("%s runs" % f"{n:,}" for n, _, _ in rows) + " |")
+    print("| figure | " + " | ".join("{} runs".format(f"{n:,}") for n, _, _ in rows) + " |")
     print("|---|" + "---:|" * len(rows))
     res = []
     for n, path, built in rows:
         cp = subprocess.run(
-            [sys.executable, "-m", "benchmarks.history", "--worker", str(path), "--reps", str(args.reps)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.history",
+                "--worker",
+                str(path),
+                "--reps",
+                str(args.reps),
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -224,11 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         q["cli"] = cli_first_page(str(path), args.cli_reps)
         res.append((n, path, built, q))
     line = lambda label, f: print(  # noqa: E731
-        "| %s | %s |" % (label, " | ".join(f(n, p, b, q) for n, p, b, q in res))
+        "| {} | {} |".format(label, " | ".join(f(n, p, b, q) for n, p, b, q in res))
     )
     line(
         "build (bulk Writer): tasks/s",
-        lambda n, p, b, q: "—" if b is None else "%.0f (%d tasks, %.0f s)" % (b["tasks"] / b["seconds"], b["tasks"], b["seconds"]),
+        lambda n, p, b, q: (
+            "—"
+            if b is None
+            else "%.0f (%d tasks, %.0f s)" % (b["tasks"] / b["seconds"], b["tasks"], b["seconds"])
+        ),
     )
     line("file size", lambda n, p, b, q: "%.1f MB" % (p.stat().st_size / 1e6))
     line(
@@ -237,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key, expr in QUERIES.items():
         line(f"`{expr}` (user:user3), us", lambda n, p, b, q, key=key: "%.1f" % (q[key] * 1e6))
-    line("`mfstore runs FILE` first page, process wall ms", lambda n, p, b, q: "%.0f" % (q["cli"] * 1e3))
+    line(
+        "`mfstore runs FILE` first page, process wall ms",
+        lambda n, p, b, q: "%.0f" % (q["cli"] * 1e3),
+    )
     return 0
 
 

@@ -189,9 +189,7 @@ def read_rows(scratch: Path, size: int, reps: int) -> dict[str, dict[str, Any]]:
 
 
 def first_query(lib: str, workdir: Path, pathspec: str, reps: int) -> float:
-    samples = [
-        float(_py(lib, workdir, FIRST_QUERY.format(lib=lib), pathspec)) for _ in range(reps)
-    ]
+    samples = [float(_py(lib, workdir, FIRST_QUERY.format(lib=lib), pathspec)) for _ in range(reps)]
     return statistics.median(samples)
 
 
@@ -234,7 +232,7 @@ def disk_rows(scratch: Path, width: int, metaflow: bool) -> dict[str, Any]:
         tasks = width + 4 if lib == "mfstore" else width + 4  # _parameters, start, join, end
         if lib == "mfstore":
             db = wd / "runs.mfdb"
-            _py(lib, wd, "from mfstore.store import Store; Store(%r).checkpoint()" % str(db))
+            _py(lib, wd, f"from mfstore.store import Store; Store({str(db)!r}).checkpoint()")
             size = db.stat().st_size
             out[lib] = {"bytes": size, "alloc": size, "tasks": tasks, "wall": wall}
         else:
@@ -322,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         reads = read_rows(scratch, size, args.reps)
         firsts = {
-            lib: first_query(lib, Path(reads[lib]["workdir"]), reads[lib]["pathspec"], args.first_reps)
+            lib: first_query(
+                lib, Path(reads[lib]["workdir"]), reads[lib]["pathspec"], args.first_reps
+            )
             for lib in ("metaflow", "mfstore")
         }
         writes = write_seconds(size, args.reps, scratch)
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             f"writing a {mb:.0f} MB artifact, task end -> committed (random / zeros)",
             "—",
-            "%s / %s" % (_rate(mb, writes["rnd"]), _rate(mb, writes["zeros"])),
+            "{} / {}".format(_rate(mb, writes["rnd"]), _rate(mb, writes["zeros"])),
             ">= 500 MB/s",
         ),
         (
@@ -361,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         (
             "bytes per small task (%d-task foreach, 7 small artifacts, 3 log lines)" % args.width,
-            "%.0f B (%.0f B allocated)"
-            % (
+            "{:.0f} B ({:.0f} B allocated)".format(
                 disk["metaflow"]["bytes"] / disk["metaflow"]["tasks"],
                 disk["metaflow"]["alloc"] / disk["metaflow"]["tasks"],
             ),
@@ -372,26 +371,25 @@ def main(argv: list[str] | None = None) -> int:
         (
             "import-metaflow of a real history (%d runs, %d tasks)" % (imp["runs"], imp["tasks"]),
             "—",
-            "%.0f tasks/s (%.1f s)" % (imp["tasks"] / imp["seconds"], imp["seconds"]),
+            "{:.0f} tasks/s ({:.1f} s)".format(imp["tasks"] / imp["seconds"], imp["seconds"]),
             ">= 5,000 tasks/s",
         ),
         (
             "bulk Writer (%d runs, %d tasks: 7 artifacts, metadata, 3 log lines each)"
             % (bulk["runs"], bulk["tasks"]),
             "—",
-            "%.0f tasks/s (%.1f s)" % (bulk["tasks"] / bulk["seconds"], bulk["seconds"]),
+            "{:.0f} tasks/s ({:.1f} s)".format(bulk["tasks"] / bulk["seconds"], bulk["seconds"]),
             ">= 10,000 tasks/s",
         ),
-        ("fork of a process with a store open", "—", "%.2f ms" % fork, "<= 1 ms"),
+        ("fork of a process with a store open", "—", f"{fork:.2f} ms", "<= 1 ms"),
     ]
     print("| figure | Metaflow | mfstore | target |")
     print("|---|---:|---:|---|")
     for r in rows:
-        print("| %s |" % " | ".join(r))
+        print("| {} |".format(" | ".join(r)))
     print()
     print(
-        "foreach wall time (s): Metaflow %.1f, mfstore %.1f"
-        % (disk["metaflow"]["wall"], disk["mfstore"]["wall"])
+        "foreach wall time (s): Metaflow {:.1f}, mfstore {:.1f}".format(disk["metaflow"]["wall"], disk["mfstore"]["wall"])
     )
     return 0
 

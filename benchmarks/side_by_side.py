@@ -527,12 +527,12 @@ def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
 
     git = lambda *a: subprocess.run(
         ["git", *a], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()  # noqa: E731
+    ).stdout.strip()
     cpu = "?"
     try:
         cpu = next(
             l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")
-        )  # noqa: E741
+        )
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

@@ -14,8 +14,9 @@ import random
 import time
 from pathlib import Path
 
+from mfstore.artifacts import prepare_artifacts
 from mfstore.store import Store
-from mfstore.writer import Writer, prepare_artifacts
+from mfstore.writer import Writer
 
 USERS = ["user%d" % i for i in range(8)]
 FLOW = "SynthFlow"

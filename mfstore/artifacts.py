@@ -1,5 +1,9 @@
 """Artifact values <-> pickled bytes (cloudpickle, protocol 4, as Metaflow).
 
+``prepare_artifact(value)`` pickles, hashes and compresses a value into a
+``PreparedArtifact`` ready for ``Writer.end_attempt``: task processes import this
+module and ``blobs``, never the writer or the store.
+
 Loading maps the class names that Metaflow histories pickle (``__main__.ForeachFrame``,
 ``metaflow.exception.MetaflowExceptionWrapper``) to mfstore's own, so reading needs no
 Metaflow. ``loads_safe`` rebuilds only plain data and never imports arbitrary modules.
@@ -9,11 +13,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 from collections import namedtuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import IO, Any
 
-from .exception import UnsafeArtifactError
+from .blobs import PackedBlob, pack_blob, sha1_hex
+from .exception import MetaflowDataCorruption, UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
@@ -89,19 +97,102 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+#: Types the runtime pickles for its own bookkeeping (foreach stack, exceptions): the
+#: restricted loader of navigation (``loads_internal``) accepts these besides plain data.
+INTERNAL_CLASSES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("mfstore.artifacts", "ForeachFrame"),
+        ("mfstore.exception", "MetaflowExceptionWrapper"),
+        ("mfstore.exception", "MetaflowException"),
+    }
+)
+
+#: Default budget of ``loads_safe``: the most memory (bytes, estimated) a value may
+#: take. Override with the environment variable ``MFSTORE_LOAD_SAFE_MAX_BYTES`` or the
+#: ``max_bytes`` argument of ``loads_safe`` / ``DataArtifact.load_safe``.
+LOAD_SAFE_MAX_BYTES = 256 * 1024 * 1024
+_BUDGET_ENV = "MFSTORE_LOAD_SAFE_MAX_BYTES"
+#: Builtins a pickle may call (REDUCE) whose result can be far larger than the pickle:
+#: their arguments are measured against the budget before they run.
+_EXPANDING = frozenset(
+    {
+        ("builtins", n)
+        for n in ("list", "tuple", "set", "frozenset", "bytes", "bytearray", "str", "dict")
+    }
+    | {("collections", "deque"), ("collections", "OrderedDict"), ("_codecs", "encode")}
+)
+
+
+def load_budget(max_bytes: int | None = None) -> int:
+    """The ``loads_safe`` budget in bytes: ``max_bytes``, else $MFSTORE_LOAD_SAFE_MAX_BYTES,
+    else ``LOAD_SAFE_MAX_BYTES``."""
+    if max_bytes is not None:
+        return int(max_bytes)
+    env = os.environ.get(_BUDGET_ENV)
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise UnsafeArtifactError(
+                f"{_BUDGET_ENV}={env!r} is not a number of bytes (e.g. 268435456)"
+            ) from None
+    return LOAD_SAFE_MAX_BYTES
+
+
+def _cost(value: Any) -> int:
+    """Estimated bytes a constructor called on ``value`` may allocate."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value  # bytes(n), bytearray(n)
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, range):
+        return len(value) * 36  # a list of ints: pointer + int object each
+    try:
+        return len(value) * 8
+    except TypeError:
+        return 1 << 62  # an iterable of unknown length: refused
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, fh: IO[bytes], what: str) -> None:
+    def __init__(
+        self,
+        fh: io.BytesIO,
+        what: str,
+        budget: int,
+        allowed: frozenset[tuple[str, str]] = SAFE_CLASSES,
+    ) -> None:
         super().__init__(fh)
         self.what = what
+        self.budget = budget
+        self.spent = 0
+        self.allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
         module, name = _RENAMED.get((module, name), (module, name))
-        if (module, name) not in SAFE_CLASSES:
+        if (module, name) not in self.allowed:
             raise UnsafeArtifactError(
                 f"{self.what} holds a {module}.{name}, which is not plain data: safe loading refuses it; "
                 "load it with .data only if you trust the file it came from"
             )
-        return super().find_class(module, name)
+        found = super().find_class(module, name)
+        if (module, name) in _EXPANDING:
+            return self._guarded(found, f"{module}.{name}")
+        return found
+
+    def _guarded(self, make: Any, label: str) -> Any:
+        def call(*args: Any) -> Any:
+            self.spent += sum(_cost(a) for a in args)
+            if self.spent > self.budget:
+                raise UnsafeArtifactError(
+                    f"{self.what} expands beyond the safe-loading budget of {self.budget} bytes "
+                    f"({label} of about {self.spent} bytes): refused before allocating it; raise "
+                    f"the limit with load_safe(max_bytes=...) or ${_BUDGET_ENV} if you expect it"
+                )
+            return make(*args)
+
+        return call
 
 
 def loads(raw: bytes) -> Any:
@@ -110,28 +201,92 @@ def loads(raw: bytes) -> Any:
 
 
 def load(fh: IO[bytes]) -> Any:
-    """``loads`` from a file (large values are read straight into place)."""
+    """``loads`` from a file: large ``bytes`` values are read straight into place (see
+    ``blobs.load_blob``). Runs code from the pickle: trusted files only."""
     return _Unpickler(fh).load()
 
 
-def load_safe(fh: IO[bytes], *, what: str = "artifact") -> Any:
-    """``loads_safe`` from a file."""
-    try:
-        return _SafeUnpickler(fh, what).load()
-    except UnsafeArtifactError:
-        raise
-    except Exception as exc:
-        raise UnsafeArtifactError(f"{what} could not be loaded safely: {exc}") from None
+def loads_safe(raw: bytes, *, what: str = "artifact", max_bytes: int | None = None) -> Any:
+    """Unpickle only plain data (builtins, datetime, decimal, uuid ...); refuse the rest.
+
+    A pickle larger than the budget (``load_budget(max_bytes)``), or one that calls a
+    constructor (``list(range(n))``, ``bytes(n)``) whose result would exceed it, is
+    refused with ``UnsafeArtifactError`` before the memory is allocated.
+    """
+    return _load_restricted(raw, what, load_budget(max_bytes), SAFE_CLASSES)
 
 
-def loads_safe(raw: bytes, *, what: str = "artifact") -> Any:
-    """Unpickle only plain data (builtins, datetime, decimal, uuid ...); refuse the rest."""
+def loads_internal(raw: bytes, *, what: str) -> Any:
+    """The restricted loader of navigation (``Task.index``, ``Task.exception``, graph
+    info): plain data plus the runtime's own types (``INTERNAL_CLASSES``); never code."""
+    return _load_restricted(raw, what, load_budget(None), SAFE_CLASSES | INTERNAL_CLASSES)
+
+
+def _load_restricted(
+    raw: bytes, what: str, budget: int, allowed: frozenset[tuple[str, str]]
+) -> Any:
+    if len(raw) > budget:
+        raise UnsafeArtifactError(
+            f"{what} is {len(raw)} bytes, beyond the safe-loading budget of {budget} bytes: "
+            f"raise it with load_safe(max_bytes=...) or ${_BUDGET_ENV}"
+        )
     try:
-        return _SafeUnpickler(io.BytesIO(raw), what).load()
+        return _SafeUnpickler(io.BytesIO(raw), what, budget, allowed).load()
     except UnsafeArtifactError:
         raise
+    except (RecursionError, MemoryError):
+        raise UnsafeArtifactError(
+            f"{what} is nested too deeply or too large to load safely"
+        ) from None
     except Exception as exc:
-        raise UnsafeArtifactError(f"{what} could not be loaded safely: {exc}") from None
+        raise UnsafeArtifactError(
+            f"{what} could not be loaded safely: {' '.join(str(exc).split())[:200]}"
+        ) from None
+
+
+#: Stored type names that are plain data by themselves (scalars): such an artifact is
+#: always loaded with the safe loader, so bytes that claim ``builtins.bool`` but pickle
+#: a callable are refused. A container type (list, dict ...) may hold anything, so it
+#: counts as plain only when the artifact also has a JSON value.
+PLAIN_TYPES: frozenset[str] = frozenset(
+    {
+        "builtins.NoneType",
+        "builtins.bool",
+        "builtins.int",
+        "builtins.float",
+        "builtins.complex",
+        "builtins.str",
+        "builtins.bytes",
+        "builtins.bytearray",
+        "builtins.range",
+        "datetime.datetime",
+        "datetime.date",
+        "datetime.time",
+        "datetime.timedelta",
+        "decimal.Decimal",
+        "fractions.Fraction",
+        "uuid.UUID",
+    }
+)
+
+
+def is_plain(type_name: str, value_json: str | None) -> bool:
+    """True if an artifact is recorded as plain data (a plain type, or a JSON value)."""
+    return value_json is not None or type_name in PLAIN_TYPES
+
+
+def load_value(raw: bytes, *, type_name: str, value_json: str | None, what: str) -> Any:
+    """``DataArtifact.data``: plain-data artifacts through the safe loader (a pickle that
+    is not what its record says raises ``MetaflowDataCorruption``), others unpickled."""
+    if not is_plain(type_name, value_json):
+        return loads(raw)
+    try:
+        return loads_safe(raw, what=what)
+    except UnsafeArtifactError as exc:
+        raise MetaflowDataCorruption(
+            f"{what} is recorded as plain data ({type_name}) but its bytes are not: "
+            f"{' '.join(str(exc).split())}; refused without running it (the file was altered)"
+        ) from None
 
 
 def type_name(value: Any) -> str:
@@ -141,18 +296,21 @@ def type_name(value: Any) -> str:
 
 
 def _plain(value: Any, depth: int = 0) -> bool:
-    if value is None or isinstance(value, (bool, int, str)):
+    # Exact types only: a JSON value marks the artifact as plain data (see is_plain), so
+    # a subclass (a namedtuple of the user's, an IntEnum) must not get one.
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
         return True
-    if isinstance(value, float):
-        return value == value and value not in (float("inf"), float("-inf"))
+    if kind is float:
+        return bool(value == value and value not in (float("inf"), float("-inf")))
     if depth > 8:
         return False
-    if isinstance(value, (list, tuple, dict)) and len(value) > 4096:
+    if kind in (list, tuple, dict) and len(value) > 4096:
         return False
-    if isinstance(value, (list, tuple)):
+    if kind in (list, tuple):
         return all(_plain(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
     return False
 
 
@@ -165,3 +323,62 @@ def to_json(value: Any) -> str | None:
     except (TypeError, ValueError):
         return None
     return text if len(text) <= MAX_JSON_CHARS else None
+
+
+@dataclass
+class PreparedArtifact:
+    """An artifact pickled, hashed and compressed, ready for ``Writer.end_attempt``."""
+
+    blob: PackedBlob | None
+    """Packed bytes, or None when only the sha is known to be in the file already."""
+    sha: str
+    """sha1 of the pickled bytes."""
+    type: str
+    """Qualified type name of the value."""
+    value_json: str | None = None
+    """The value as JSON when it is plain data."""
+
+
+def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedArtifact:
+    """Pickle (cloudpickle, protocol 4), hash and compress one value.
+
+    ``known_shas``: shas already in the file; a value with one of them is not packed again.
+    """
+    raw = dumps(value)
+    sha = sha1_hex(raw)
+    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
+    return PreparedArtifact(blob, sha, type_name(value), to_json(value))
+
+
+def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
+    """``prepare_artifact`` for each item."""
+    return {name: prepare_artifact(value) for name, value in values.items()}
+
+
+def prepare_raw_artifact(
+    raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None
+) -> PreparedArtifact:
+    """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
+    blob = pack_blob(raw, sha)
+    return PreparedArtifact(blob, blob.sha, type_name, value_json)
+
+
+def describe_pickled(raw: bytes, type_repr: str | None = None) -> tuple[str, str | None]:
+    """``(type name, JSON or None)`` of pickled bytes written by someone else (Metaflow),
+    without running code from the pickle: plain data is loaded safely; anything else is
+    named from ``type_repr`` (Metaflow's ``"<class 'pandas.DataFrame'>"``) when given."""
+    try:
+        value = loads_safe(raw)
+    except UnsafeArtifactError:
+        return type_from_repr(type_repr), None
+    return type_name(value), to_json(value)
+
+
+def type_from_repr(type_repr: str | None) -> str:
+    """``'pandas.DataFrame'`` from Metaflow's ``"<class 'pandas.DataFrame'>"``
+    (``'builtins.object'`` when unknown)."""
+    import re
+
+    m = re.match(r"<class '([^']+)'>", str(type_repr or ""))
+    name = m.group(1) if m else "builtins.object"
+    return name if "." in name else "builtins." + name

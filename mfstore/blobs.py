@@ -20,9 +20,9 @@ import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from .exception import MetaflowDataCorruption, MetaflowNotFound
+from .exception import MetaflowDataCorruption, MetaflowNotFound, StoreError, UnsafeArtifactError
 
 if TYPE_CHECKING:
     from .store import Store
@@ -35,6 +35,9 @@ ZSTD_LEVEL = 3
 FAST_ABOVE = 4 * 1024 * 1024
 #: Values up to this size are read in one statement and checked against their sha1.
 SMALL = 1024 * 1024
+
+#: Largest piece decompressed at once (memory is bounded by the bytes produced).
+_READ_PIECE = 16 * 1024 * 1024
 
 #: ``progress(done, total, what)`` callback of long operations.
 Progress = Callable[[int, int, str], None]
@@ -93,15 +96,30 @@ def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
     return "raw", bytes(raw)
 
 
-def unpack_chunk(codec: str, data: bytes) -> bytes:
-    """The raw bytes of one stored chunk (``MetaflowDataCorruption`` for an unknown codec)."""
+def unpack_chunk(codec: str, data: bytes, limit: int = CHUNK_SIZE) -> bytes:
+    """The raw bytes of one chunk; never more than ``limit`` bytes are produced (a zstd
+    frame that declares or expands to more is damaged or hostile: refused)."""
     if codec == "raw":
+        if len(data) > limit:
+            raise MetaflowDataCorruption(f"a chunk holds {len(data)} bytes, more than recorded")
         return data
     if codec == "zstd":
         import zstandard
 
-        out: bytes = zstandard.ZstdDecompressor().decompress(data)
-        return out
+        # Streamed in pieces: a frame header may declare any size; memory follows the
+        # bytes actually produced, and stops one piece past the recorded size.
+        pieces: list[bytes] = []
+        produced = 0
+        with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as r:
+            while True:
+                piece = r.read(min(_READ_PIECE, limit + 1 - produced) or 1)
+                if not piece:
+                    break
+                produced += len(piece)
+                if produced > limit:
+                    raise MetaflowDataCorruption("a chunk expands beyond its recorded size")
+                pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
     raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
 
 
@@ -237,21 +255,45 @@ def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, s
     return [("blob_chunks", pk, codec, length) for _seq, pk, codec, length in rows]
 
 
-def iter_blob_chunks(store: Store, sha: str) -> Iterator[bytes]:
-    """The raw bytes of a blob, chunk by chunk (unverified)."""
-    row = store.one("SELECT blob_id, chunks, codec FROM blobs WHERE sha = ?", (sha_key(sha),))
+def _size_record(sha: str, size: Any, n_chunks: Any, max_bytes: int | None) -> None:
+    if not isinstance(size, int) or not isinstance(n_chunks, int) or size < 0:
+        raise MetaflowDataCorruption(f"blob {sha} has a bad size record")
+    if n_chunks < 1 or n_chunks > size + 1:
+        raise MetaflowDataCorruption(f"blob {sha} records {n_chunks} chunks for {size} bytes")
+    if max_bytes is not None and size > max_bytes:
+        raise UnsafeArtifactError(
+            f"blob {sha} is {size} bytes, beyond the loading budget of {max_bytes} bytes"
+        )
+
+
+def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> Iterator[bytes]:
+    """The raw bytes of a blob, chunk by chunk (sizes checked, content unverified).
+
+    A blob whose recorded size exceeds ``max_bytes`` raises ``UnsafeArtifactError``
+    before anything is read; no chunk ever expands beyond the recorded size.
+    """
+    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (sha_key(sha),))
     if row is None:
         raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
-    bid, n_chunks, codec = row
-    yield unpack_chunk(codec, store.read_blob("blobs", "data", bid))
-    for table, rowid, c, _length in _chunk_rows(store, bid, n_chunks):
-        yield unpack_chunk(c, store.read_blob(table, "data", rowid))
+    bid, size, n_chunks, codec = row
+    _size_record(sha, size, n_chunks, max_bytes)
+    rest = _chunk_rows(store, bid, n_chunks) if n_chunks > 1 else []
+    left = size
+    for table, rowid, c, _length in [("blobs", bid, codec, 0), *rest]:
+        part = unpack_chunk(c, store.read_blob(table, "data", rowid), left)
+        left -= len(part)
+        yield part
+    if left:
+        raise MetaflowDataCorruption(f"blob {sha} is {left} bytes shorter than recorded")
 
 
-def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
+def get_blob(
+    store: Store, sha: str, *, what: str | None = None, max_bytes: int | None = None
+) -> bytes:
     """The raw bytes of blob ``sha``, checked (see the module docstring).
 
-    ``what`` names the value for the error (e.g. an artifact pathspec).
+    ``what`` names the value for the error (e.g. an artifact pathspec); ``max_bytes``
+    refuses a blob recorded as larger before reading it (``load_safe``'s budget).
     """
     label = what or f"blob {sha}"
     key = sha_key(sha)
@@ -266,25 +308,30 @@ def get_blob(store: Store, sha: str, *, what: str | None = None) -> bytes:
             if row is None:
                 raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
             bid, size, n_chunks, codec, length, small = row
+            _size_record(sha, size, n_chunks, max_bytes)
             if n_chunks == 1 and small is not None:
-                raw = unpack_chunk(codec, small)
+                raw = unpack_chunk(codec, small, size)
             else:
                 chunks = [("blobs", bid, codec, length)]
                 if n_chunks > 1:
                     chunks += _chunk_rows(store, bid, n_chunks)
                 parts = []
                 checked = True
+                left = size
                 for table, rowid, c, _length in chunks:
                     data = store.read_blob(table, "data", rowid)
                     checked = checked and _has_checksum(c, data)
-                    parts.append(unpack_chunk(c, data))
+                    parts.append(unpack_chunk(c, data, left))
+                    left -= len(parts[-1])
                     del data
                 raw = parts[0] if len(parts) == 1 else b"".join(parts)
                 del parts
     except MetaflowDataCorruption as exc:
         raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
+    except UnsafeArtifactError as exc:
+        raise UnsafeArtifactError(f"{label}: {exc}") from None
     except Exception as exc:  # zstd errors (checksum mismatch included) on damaged payloads
-        if isinstance(exc, MetaflowNotFound):
+        if isinstance(exc, (MetaflowNotFound, StoreError)):
             raise
         raise MetaflowDataCorruption(
             f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
@@ -359,7 +406,9 @@ class _ChunkStream(io.RawIOBase):
         while True:
             if self._src is None and not self._open_next():
                 return 0
-            n = int(self._src.readinto(view))
+            n = int(self._src.readinto(view[: self._size - self._pos + 1]))
+            if self._pos + n > self._size:
+                raise MetaflowDataCorruption("its content expands beyond its recorded size")
             if n:
                 if self._hash is not None:
                     self._hash.update(view[:n])
@@ -398,7 +447,9 @@ class _ChunkStream(io.RawIOBase):
 T = TypeVar("T")
 
 
-def load_blob(store: Store, sha: str, load: Callable[[IO[bytes]], T], *, what: str | None = None) -> T:
+def load_blob(
+    store: Store, sha: str, load: Callable[[IO[bytes]], T], *, what: str | None = None
+) -> T:
     """``load(file)`` over the raw bytes of blob ``sha`` (e.g. an unpickler), checked as
     ``get_blob`` checks them: a damaged value raises ``MetaflowDataCorruption``, never
     returns. Large values stream from the file into ``load`` without a full copy."""
@@ -411,6 +462,10 @@ def load_blob(store: Store, sha: str, load: Callable[[IO[bytes]], T], *, what: s
         if row is None:
             raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
         bid, size, n_chunks, codec, length = row
+        try:
+            _size_record(sha, size, n_chunks, None)
+        except MetaflowDataCorruption as exc:
+            raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
         if size <= SMALL and n_chunks == 1:
             return load(io.BytesIO(get_blob(store, sha, what=what)))
         try:
@@ -459,8 +514,6 @@ def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
         (key,),
     )
     if row is None:
-        from .exception import StoreError
-
         raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
     bid, size, stored, n_chunks, type_name, value_json, codec = row
     if dst.scalar("SELECT 1 FROM blobs WHERE sha = ?", (key,)):
@@ -513,3 +566,24 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
     if progress is not None:
         progress(len(rows), len(rows), "done")
     return out
+
+
+def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
+    """Write the raw bytes of blob ``sha`` to ``fh`` chunk by chunk (never the whole value
+    in memory twice), checking the sha; return the size."""
+    digest = hashlib.sha1()
+    size = 0
+    try:
+        with store.read():
+            for part in iter_blob_chunks(store, sha):
+                digest.update(part)
+                fh.write(part)
+                size += len(part)
+    except MetaflowDataCorruption as exc:
+        raise MetaflowDataCorruption(f"blob {sha} is damaged in {store.path}: {exc}") from None
+    if digest.hexdigest() != sha:
+        raise MetaflowDataCorruption(
+            f"blob {sha} is damaged in {store.path}: its content has sha {digest.hexdigest()}; "
+            "run `mfstore verify` and use a good copy of the file"
+        )
+    return size

@@ -14,16 +14,26 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── MetaflowDataCorruption        a stored value does not match its sha
     ├── UnsafeArtifactError           safe loading refused a non-plain type
     ├── CommandException              bad command-line input to a flow or `mfstore`
+    │   └── NotAMetaflowHistory       import-metaflow given a directory that is not one
+    ├── InvalidNextException          a step's self.next() is not a valid transition
+    ├── UnhandledInMergeArtifactsException  merge_artifacts met conflicting values
+    ├── MissingInMergeArtifactsException    merge_artifacts(include=...) names a missing one
+    ├── FailureHandledByCatch         @catch recorded a failure that raised no exception
     ├── FlowGraphError                the flow's graph is invalid (names the step)
     ├── IncorrectProductionToken      production deploy with the wrong token
+    ├── ExecutorLostError             the cluster running a run's tasks went away
     └── StoreError                    the .mfdb file itself
         ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
         ├── TruncatedFileError        shorter than its header says
         ├── SchemaTooNewError         written by a newer mfstore
+        ├── SchemaTooOldError         older than any format this mfstore migrates
         ├── StoreBusyError            locked by other writers for too long
         ├── StoreReadOnlyError        opened read-only (or the place is read-only)
         ├── StoreFullError            the disk is full
-        └── StoreCorruptError         SQLite reports damage
+        ├── StoreCorruptError         SQLite reports damage
+        ├── UntrustedSchemaError      holds SQL objects schema.sql does not create
+        ├── NeedsUpgradeError         older format; reading never migrates
+        └── QueryInterrupted          Ctrl-C or a time limit stopped a query
 
 Driver (apsw) errors are translated into these only in ``mfstore.store``.
 """
@@ -32,8 +42,11 @@ from __future__ import annotations
 
 __all__ = [
     "CommandException",
+    "ExecutorLostError",
+    "FailureHandledByCatch",
     "FlowGraphError",
     "IncorrectProductionToken",
+    "InvalidNextException",
     "MetaflowDataCorruption",
     "MetaflowException",
     "MetaflowExceptionWrapper",
@@ -44,15 +57,22 @@ __all__ = [
     "MetaflowTaggingError",
     "MetaflowUnknownUser",
     "MfstoreError",
+    "NeedsUpgradeError",
+    "MissingInMergeArtifactsException",
+    "NotAMetaflowHistory",
     "NotAnMfdbError",
+    "QueryInterrupted",
     "SchemaTooNewError",
+    "SchemaTooOldError",
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
     "StoreFullError",
     "StoreReadOnlyError",
     "TruncatedFileError",
+    "UnhandledInMergeArtifactsException",
     "UnsafeArtifactError",
+    "UntrustedSchemaError",
 ]
 
 
@@ -115,7 +135,8 @@ class MetaflowUnknownUser(MetaflowException):
     def __init__(self) -> None:
         super().__init__(
             "Metaflow could not determine your user name based on "
-            "environment variables ($USERNAME etc.)"
+            "environment variables ($USERNAME etc.): set METAFLOW_USER, e.g. "
+            "export METAFLOW_USER=alice (the user name root is never used)"
         )
 
 
@@ -137,6 +158,50 @@ class CommandException(MetaflowException):
     headline = "Invalid command"
 
 
+class NotAMetaflowHistory(CommandException):
+    """The directory given to ``import-metaflow`` is not a Metaflow ``.metaflow`` directory."""
+
+
+class InvalidNextException(MetaflowException):
+    """A step's ``self.next()`` call is not a valid transition (the message says why)."""
+
+    headline = "Invalid self.next() transition detected"
+
+
+class UnhandledInMergeArtifactsException(MetaflowException):
+    """``merge_artifacts`` found an artifact with different values in its inputs;
+    ``artifact_names`` lists them."""
+
+    headline = "Unhandled artifacts in merge"
+
+    def __init__(self, msg: str, unhandled: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = unhandled
+
+
+class MissingInMergeArtifactsException(MetaflowException):
+    """``merge_artifacts(include=...)`` named artifacts no input has;
+    ``artifact_names`` lists them."""
+
+    headline = "Missing artifacts in merge"
+
+    def __init__(self, msg: str, missing: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = missing
+
+
+class FailureHandledByCatch(MetaflowException):
+    """Stored by ``@catch`` when a task failed without raising (e.g. it was killed)."""
+
+    headline = "Task execution failed but @catch handled it"
+
+    def __init__(self, retry_count: int) -> None:
+        super().__init__(
+            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure." % retry_count
+        )
+
+
 class FlowGraphError(MetaflowException):
     """The flow's graph is invalid; the message names the step."""
 
@@ -147,6 +212,13 @@ class IncorrectProductionToken(MetaflowException):
     """A production deployment was attempted with the wrong token."""
 
     headline = "Incorrect production token"
+
+
+class ExecutorLostError(MetaflowException):
+    """The cluster running a run's tasks went away (a lost Dask scheduler): the run is left
+    unfinished and ``resume`` completes it."""
+
+    headline = "Lost the cluster"
 
 
 class StoreError(MetaflowException):
@@ -167,6 +239,10 @@ class SchemaTooNewError(StoreError):
     """The file was written by a newer mfstore."""
 
 
+class SchemaTooOldError(StoreError):
+    """The file uses a format older than any this mfstore can migrate forward."""
+
+
 class StoreBusyError(StoreError):
     """Other processes held the write lock for too long."""
 
@@ -181,6 +257,19 @@ class StoreFullError(StoreError):
 
 class StoreCorruptError(StoreError):
     """SQLite reports that the file is damaged."""
+
+
+class UntrustedSchemaError(StoreError):
+    """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
+    does not create: it could run code or change what queries return, so it is refused."""
+
+
+class NeedsUpgradeError(StoreError):
+    """The file uses an older format; reading never migrates it (``mfstore upgrade FILE``)."""
+
+
+class QueryInterrupted(StoreError):
+    """A query was stopped by Ctrl-C or by its time limit."""
 
 
 class MetaflowExceptionWrapper(Exception):

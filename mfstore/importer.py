@@ -37,19 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts as _artifacts
-from .exception import CommandException, UnsafeArtifactError
+from .artifacts import PreparedArtifact, prepare_raw_artifact
+from .exception import NotAMetaflowHistory
 from .store import Store
-from .writer import MetadataEntry, PreparedArtifact, RunRef, TaskRef, Writer, prepare_raw_artifact
+from .writer import MetadataEntry, RunRef, TaskRef, Writer
 
 #: Fields that ``Writer.end_attempt`` records itself for every ended attempt.
 _END_FIELDS = ("attempt_ok", "attempt-done")
 _MFLOG_RE = re.compile(r"^\[!?MFLOG\|(\d+)\|([^|]+)\|([^|]*)\|([^\]]*)\](.*)$", re.S)
 _SYSMETA_RE = re.compile(r"^sysmeta_(.+)_(\d+)\.json$")
 _ARTIFACT_RE = re.compile(r"^(\d+)_artifact_(.+)\.json$")
-
-
-class NotAMetaflowHistory(CommandException):
-    """The directory given is not a Metaflow ``.metaflow`` directory."""
 
 
 @dataclass
@@ -204,6 +201,11 @@ def parse_mflog(path: Path) -> Iterator[tuple[int, str]]:
         data = path.read_bytes()
     except FileNotFoundError:
         return
+    yield from parse_mflog_bytes(data)
+
+
+def parse_mflog_bytes(data: bytes) -> Iterator[tuple[int, str]]:
+    """``parse_mflog`` of the bytes of an MFLOG file."""
     last = 0
     for raw in data.decode("utf-8", "replace").split("\n"):
         if raw == "":
@@ -254,15 +256,7 @@ class _BlobReader:
 
 def _describe(raw: bytes, info: dict[str, Any]) -> tuple[str, str | None]:
     """Type name and JSON of a pickled value, without running code from the pickle."""
-    try:
-        value = _artifacts.loads_safe(raw)
-    except UnsafeArtifactError:
-        m = re.match(r"<class '([^']+)'>", str(info.get("type", "")))
-        name = m.group(1) if m else "builtins.object"
-        if "." not in name:
-            name = "builtins." + name
-        return name, None
-    return _artifacts.type_name(value), _artifacts.to_json(value)
+    return _artifacts.describe_pickled(raw, info.get("type"))
 
 
 def _loads_flag(raw_prepared: PreparedArtifact | None) -> bool | None:

@@ -1,26 +1,40 @@
-"""Ordered format migrations ``N-1 -> N`` on ``PRAGMA user_version``.
+"""The file format: its identity, its schema text and ordered migrations ``N-1 -> N``.
 
-Each step is a short SQL script with a comment saying why. All pending steps run
-in one ``BEGIN IMMEDIATE`` transaction: an interrupted migration leaves the file
-exactly as it was.
+A ``.mfdb`` is an SQLite database with ``PRAGMA application_id = APPLICATION_ID`` and
+``PRAGMA user_version`` = its format version. ``schema.sql`` creates a fresh file of
+``FORMAT_VERSION``; ``MIGRATIONS[n]`` turns a format ``n-1`` file into format ``n``.
+Each step is a short SQL script with a comment saying why. All pending steps run in one
+``BEGIN IMMEDIATE`` transaction: an interrupted migration leaves the file exactly as it was.
 
-Views are derived, not data: they are dropped before the steps run (so a step may
-change any table they read) and rebuilt from ``schema.sql`` afterwards, so their text
-lives in one place and a migrated file equals a fresh one.
+Views are derived, not data: they are dropped once before the steps run (so a step may
+change any table they read) and created once afterwards from ``schema.sql``, so their
+text lives in one place and a migrated file equals a fresh one.
+
+This module opens nothing: ``store.py`` imports it and passes itself in.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .store import Store
+from .exception import SchemaTooOldError, StoreCorruptError
+
+#: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
+APPLICATION_ID = 0x6D666462
+#: Format version written by this mfstore (PRAGMA user_version).
+FORMAT_VERSION = 3
+#: Oldest format this mfstore can migrate forward.
+OLDEST_FORMAT = 1
 
 #: MIGRATIONS[n] turns a format n-1 file into format n.
 MIGRATIONS: dict[int, str] = {
     # Format 2 adds the documented mf_* views for ad-hoc SQL (issue 5, docs/sql.md).
-    # No table changes: the views themselves are rebuilt by rebuild_views().
+    # No table changes: the views themselves are rebuilt after the steps.
     2: "SELECT 1",
     # Format 3, the lean layout (issue 15): a blob's sha is its 20-byte digest and it gets
     # an integer id; what depends only on the bytes (type, JSON form) moves from every
@@ -82,6 +96,32 @@ _VIEW_NAME = re.compile(
 )
 
 
+class MigrationTarget(Protocol):
+    """What migrations need of an open file (``mfstore.store.Store`` provides it)."""
+
+    path: Path
+
+    def write(self) -> AbstractContextManager[Any]: ...
+
+    def scalar(self, sql: str, params: Any = ()) -> Any: ...
+
+    def execute(self, sql: str, params: Any = ()) -> Any: ...
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema_sql() -> str:
+    """Text of ``schema.sql`` (package data when installed, repo root in a checkout).
+
+    Read directly (no importlib.resources): the schema check at open needs it, and a
+    cold open must stay cheap (benchmarks/bench_open.py)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "schema.sql"), os.path.join(here, "..", "schema.sql")):
+        if os.path.isfile(candidate):
+            with open(candidate, "rb") as fh:
+                return fh.read().decode("utf-8")
+    raise FileNotFoundError(f"schema.sql is missing beside {here} (a broken mfstore install)")
+
+
 def _statements(script: str) -> list[str]:
     """Split an SQL script into statements, leading comment lines removed."""
     import apsw
@@ -99,22 +139,20 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def schema_views() -> list[tuple[str, str]]:
-    """``(name, CREATE VIEW statement)`` of each documented view, in ``schema.sql`` order."""
-    from .store import load_schema_sql
-
+@functools.lru_cache(maxsize=1)
+def schema_views() -> tuple[tuple[str, str], ...]:
+    """``(name, CREATE VIEW statement)`` of each documented view, in ``schema.sql`` order
+    (``schema.sql`` is parsed once per process)."""
     views = []
     for statement in _statements(load_schema_sql()):
         match = _VIEW_NAME.match(statement)
         if match:
             views.append((match.group(1), statement))
-    return views
+    return tuple(views)
 
 
 def schema_statement(name: str) -> str:
     """The ``CREATE TABLE`` / ``CREATE INDEX`` statement of ``name`` in ``schema.sql``."""
-    from .store import load_schema_sql
-
     pattern = re.compile(
         r"^\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\s+%s\b" % re.escape(name), re.I
     )
@@ -129,28 +167,41 @@ def _expand(script: str) -> str:
     return _SCHEMA_REF.sub(lambda m: schema_statement(m.group(1)) + ";", script)
 
 
-def rebuild_views(store: Store) -> None:
+def rebuild_views(store: MigrationTarget) -> None:
     """Drop and re-create the documented views (inside the caller's transaction).
 
     Only views named in ``schema.sql`` are touched: views a user added to the file stay.
     """
-    views = schema_views()
+    _drop_views(store)
+    _create_views(store)
+
+
+def _drop_views(store: MigrationTarget) -> None:
     # Dependents first: mf_steps reads mf_tasks.
-    for name, _ in reversed(views):
-        store.conn.execute(f'DROP VIEW IF EXISTS "{name}"')
-    for _, statement in views:
-        store.conn.execute(statement)
+    for name, _ in reversed(schema_views()):
+        store.execute(f'DROP VIEW IF EXISTS "{name}"')
 
 
-def apply_migrations(store: Store, from_version: int) -> int:
-    """Migrate ``store`` from ``from_version`` to the current format; return the new version."""
-    from .exception import SchemaTooNewError, StoreCorruptError
-    from .store import FORMAT_VERSION, OLDEST_FORMAT
+def _create_views(store: MigrationTarget) -> None:
+    for _, statement in schema_views():
+        store.execute(statement)
 
+
+def initialize(store: MigrationTarget) -> None:
+    """Create the schema of ``FORMAT_VERSION`` in an empty file (inside ``store.write()``)."""
+    store.execute(load_schema_sql())
+    store.execute("PRAGMA application_id = %d" % APPLICATION_ID)
+    store.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+
+
+def apply_migrations(store: MigrationTarget, from_version: int) -> int:
+    """Migrate ``store`` from ``from_version`` to ``FORMAT_VERSION`` in one transaction;
+    return the new version. A file older than ``OLDEST_FORMAT`` raises ``SchemaTooOldError``."""
     if from_version < OLDEST_FORMAT:
-        raise SchemaTooNewError(
-            "%s uses file format %d, older than any mfstore release can migrate"
-            % (store.path, from_version)
+        raise SchemaTooOldError(
+            "%s uses file format %d, older than any this mfstore can migrate (%d is the oldest): "
+            "open it with an older mfstore and export it"
+            % (store.path, from_version, OLDEST_FORMAT)
         )
     # Tables are rebuilt the way SQLite documents (lang_altertable.html, "other kinds of
     # table schema changes"): foreign keys off and legacy renames while the old tables are
@@ -162,14 +213,12 @@ def apply_migrations(store: Store, from_version: int) -> int:
             current = store.scalar("PRAGMA user_version")
             if current >= FORMAT_VERSION:
                 return FORMAT_VERSION
-            views = [name for name, _ in schema_views()]
-            for name in reversed(views):
-                store.conn.execute(f'DROP VIEW IF EXISTS "{name}"')
+            _drop_views(store)
             for version in range(current + 1, FORMAT_VERSION + 1):
                 store.execute(_expand(MIGRATIONS[version]))
-                store.conn.execute("PRAGMA user_version = %d" % version)
-            rebuild_views(store)
-            bad = store.query("PRAGMA foreign_key_check")
+                store.execute("PRAGMA user_version = %d" % version)
+            _create_views(store)
+            bad = list(store.execute("PRAGMA foreign_key_check"))
             if bad:
                 raise StoreCorruptError(
                     "%s could not be migrated: rows break foreign keys (%s); run `mfstore verify`"

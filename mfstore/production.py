@@ -275,11 +275,10 @@ def deploy(
     )
     ts = now_ms()
     with store.write():
-        store.execute(
+        pk = store.insert(
             "INSERT INTO deployments (flow_id, token, deployed_by, ts_epoch, code_sha, triggers) VALUES (?, ?, ?, ?, ?, ?)",
             (flow_name, token, user, ts, code_sha, json.dumps(triggers, sort_keys=True)),
         )
-        pk = int(store.conn.last_insert_rowid())
     store.checkpoint()
     store_token(token_prefix(flow_name), token)
     return Deployment(pk, flow_name, token, user, ts, code_sha, triggers)

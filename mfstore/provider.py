@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .store import Store
 
@@ -18,7 +19,12 @@ DEFAULT_FILE_NAME = "metaflow.mfdb"
 ENV_VAR = "MFSTORE_DB"
 
 _selected: Path | None = None
+#: The one cache of open stores: (absolute path, pid) -> Store.
 _stores: dict[tuple[str, int], Store] = {}
+#: Selection key -> (store, its key in _stores): the file current_store() resolved.
+_current: dict[tuple[Any, ...], tuple[Store, tuple[str, int]]] = {}
+#: pid -> the empty in-memory store read when there is no file.
+_empty: dict[int, Store] = {}
 
 
 def discover(start: Path | None = None) -> Path | None:
@@ -89,31 +95,51 @@ def default_metadata() -> str:
 
 
 def open_store(path: Path | str, *, create: bool = False, readonly: bool | None = None) -> Store:
-    """A shared Store for ``path`` in this process (re-opened after a fork)."""
+    """A shared Store for ``path`` in this process (a forked child opens its own)."""
     key = (str(Path(path).absolute()), os.getpid())
     store = _stores.get(key)
     if store is None:
-        store = Store(path, create=create, readonly=readonly)
+        # The Client API only reads: it never migrates or re-journals the file.
+        store = Store(path, create=create, readonly=readonly, reader=not create)
         _stores[key] = store
     return store
 
 
-_empty: dict[int, Store] = {}
+def _selection_key() -> tuple[Any, ...]:
+    env = os.environ.get(ENV_VAR)
+    return (_selected, env, None if (_selected or env) else os.getcwd(), os.getpid())
 
 
-def reading_store() -> Store:
-    """The store the Client API reads: the file in use, or an empty one if there is none."""
+def current_store() -> Store:
+    """The store the Client API reads: the file in use (``metadata()`` / ``$MFSTORE_DB`` /
+    discovery), or an empty one if there is none.
+
+    Resolving the file walks the file system; the answer is remembered per selection
+    (and per working directory when discovering) while the store stays open.
+    """
+    key = _selection_key()
+    hit = _current.get(key)
+    if hit is not None and _stores.get(hit[1]) is hit[0]:
+        return hit[0]
     path = current_path()
     if path is None or not path.exists():
         pid = os.getpid()
         if pid not in _empty:
             _empty[pid] = Store(":memory:")
         return _empty[pid]
-    return open_store(path)
+    store = open_store(path)
+    _current[key] = (store, (str(path.absolute()), os.getpid()))
+    return store
 
 
-def forget_stores() -> None:
-    """Close every cached store (tests; after a file was replaced)."""
-    for store in _stores.values():
-        store.close()
+def reset() -> None:
+    """Forget every cached store and resolved path, as in a fresh process (the selection
+    made by ``metadata()`` stays). Stores this process opened are closed; those inherited
+    through ``fork()`` are only dropped (closing them here would disturb the parent's)."""
+    pid = os.getpid()
+    for (_path, owner), store in list(_stores.items()):
+        if owner == pid:
+            store.close()
     _stores.clear()
+    _current.clear()
+    _empty.clear()

@@ -25,18 +25,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .blobs import Progress, blob_id, copy_blob, verify_blobs
 from .exception import CommandException, MetaflowNotFound, StoreError
 from .store import Store
 from .writer import Writer, insert_metadata_rows
-
-Progress = Callable[[int, int, str], None]
-
 
 # -- selecting runs ------------------------------------------------------------------
 
@@ -363,8 +361,6 @@ def _reconcile(
 
 
 def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
-    from .blobs import blob_id, copy_blob
-
     added = copy_blob(src, dst, sha)
     if added is not None:
         report.blobs_added += 1
@@ -399,12 +395,11 @@ def _insert_run(
                 code_sha,
             ),  # type: ignore[misc]
         )
-    dst.execute(
+    new_pk = dst.insert(
         "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
         "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (flow_id, row[1], row[2], tagset, row[4], row[5], row[6], row[7], row[8], code_sha),
     )
-    new_pk = int(dst.conn.last_insert_rowid())
     dst.executemany(
         "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
         [(new_pk, *e) for e in _events(src, pk)],
@@ -434,11 +429,10 @@ def _insert_run(
                     "AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
                     o,
                 )
-        dst.execute(
+        task_map[task_pk] = dst.insert(
             "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
             (new_pk, step_name, task_id, ts, new_origin),
         )
-        task_map[task_pk] = int(dst.conn.last_insert_rowid())
     for old, new in task_map.items():
         dst.executemany(
             "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
@@ -532,7 +526,7 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
     dst_path = _fresh_target(Path(dst_path))
     tmp = dst_path.with_name(".%s.snapshot-%d" % (dst_path.name, os.getpid()))
     tmp.unlink(missing_ok=True)
-    src = Store(src_path)
+    src = Store(src_path, reader=True)
     try:
         # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
         src.execute("VACUUM INTO ?", (str(tmp),))
@@ -553,7 +547,9 @@ def export(
 ) -> CopyReport:
     """Write the runs of ``src_path`` matching ``f`` to a new file ``dst_path``."""
     dst_path = _fresh_target(Path(dst_path))
-    src = Store(src_path)
+    # Salvage: a file refused for a planted SQL object can still be exported; the copy
+    # reads only the data tables and the new file is made from schema.sql alone.
+    src = Store(src_path, salvage=True)
     try:
         run_pks = select_runs(src, f)
         tmp = dst_path.with_name(".%s.export-%d" % (dst_path.name, os.getpid()))
@@ -577,7 +573,7 @@ def merge(other_path: Path, into_path: Path, *, progress: Progress | None = None
     """Add the runs of ``other_path`` to ``into_path`` (see the module docstring)."""
     if Path(other_path).absolute() == Path(into_path).absolute():
         raise CommandException(f"cannot merge {other_path} into itself")
-    other = Store(other_path)
+    other = Store(other_path, reader=True)
     try:
         into = Store(into_path, create=True)
         try:
@@ -660,57 +656,56 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
     """Every problem found in the file, one line each (empty list: the file is sound)."""
     problems: list[str] = []
     try:
-        store = Store(path)
+        store = Store(path, reader=True)
     except Exception as exc:
         return [f"{path}: cannot be opened: {exc}"]
     try:
-        try:
-            for (msg,) in store.query("PRAGMA integrity_check"):
-                if msg != "ok":
-                    problems.append(f"integrity_check: {msg}")
-        except StoreError as exc:
-            problems.append(f"integrity_check failed: {exc}")
-        try:
-            for table, rowid, parent, _fk in store.query("PRAGMA foreign_key_check"):
+        with store.read():  # one consistent snapshot while others write or delete
+            try:
+                for (msg,) in store.query("PRAGMA integrity_check"):
+                    if msg != "ok":
+                        problems.append(f"integrity_check: {msg}")
+            except StoreError as exc:
+                problems.append(f"integrity_check failed: {exc}")
+            try:
+                for table, rowid, parent, _fk in store.query("PRAGMA foreign_key_check"):
+                    problems.append(
+                        f"foreign key: {table} row {rowid} refers to a missing {parent} row"
+                    )
+            except StoreError as exc:
+                problems.append(f"foreign_key_check failed: {exc}")
+            for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
+                "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id FROM artifacts a "
+                "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
+                "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
+            ):
                 problems.append(
-                    f"foreign key: {table} row {rowid} refers to a missing {parent} row"
+                    "artifact %s/%s/%s/%s/%s (attempt %d): its blob (blob_id %s) is missing"
+                    % (flow_id, run_number, step, task_id, name, attempt, sha)
                 )
-        except StoreError as exc:
-            problems.append(f"foreign_key_check failed: {exc}")
-        for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
-            "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id FROM artifacts a "
-            "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
-            "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
-        ):
-            problems.append(
-                "artifact %s/%s/%s/%s/%s (attempt %d): its blob (blob_id %s) is missing"
-                % (flow_id, run_number, step, task_id, name, attempt, sha)
-            )
-        for task_pk, step, task_id, run_pk in store.query(
-            "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
-        ):
-            problems.append(
-                "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
-                % (step, task_id, task_pk, run_pk)
-            )
-        for run_pk, flow_id, run_number in store.query(
-            "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
-        ):
-            problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
-        for (sha,) in store.query(
-            "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL "
-            "AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
-        ):
-            problems.append(f"code package {sha}: its blob is missing")
-        problems += _verify_blobs(store, progress)
+            for task_pk, step, task_id, run_pk in store.query(
+                "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+            ):
+                problems.append(
+                    "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
+                    % (step, task_id, task_pk, run_pk)
+                )
+            for run_pk, flow_id, run_number in store.query(
+                "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+            ):
+                problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
+            for (sha,) in store.query(
+                "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL "
+                "AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
+            ):
+                problems.append(f"code package {sha}: its blob is missing")
+            problems += _verify_blobs(store, progress)
     finally:
         store.close()
     return problems
 
 
 def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
-    from .blobs import verify_blobs
-
     out = []
     for sha, problem in verify_blobs(store, progress):
         used = store.one(
@@ -719,55 +714,60 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
             "WHERE a.blob_id = (SELECT blob_id FROM blobs WHERE lower(hex(sha)) = ?) LIMIT 1",
             (sha,),
         )
-        label = "blob {}{}".format(sha, f" (artifact {used[0]})" if used else "")
-        out.append(f"{label}: {problem}")
+        out.append("blob {}{}: {}".format(sha, f" (artifact {used[0]})" if used else "", problem))
     return out
 
 
 def stats(path: Path) -> dict[str, Any]:
     """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios."""
-    store = Store(path)
+    store = Store(path, reader=True)
     try:
-        flows = {}
-        for flow_id, runs, ok, failed, running in store.query(
-            "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
-            "FROM runs GROUP BY flow_id ORDER BY flow_id"
-        ):
-            flows[flow_id] = {"runs": runs, "successful": ok, "failed": failed, "running": running}
-        for flow_id, tasks in store.query(
-            "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
-        ):
-            flows[flow_id]["tasks"] = tasks
-        for flow_id, n, logical in store.query(
-            "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
-            "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
-        ):
-            flows[flow_id]["artifacts"] = n
-            flows[flow_id]["artifact_bytes"] = logical
-        n_blobs, raw, stored = store.one(
-            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
-        ) or (0, 0, 0)
-        logical = (
-            store.scalar(
-                "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id"
+        with store.read():  # one consistent snapshot while others write or delete
+            flows = {}
+            for flow_id, runs, ok, failed, running in store.query(
+                "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
+                "FROM runs GROUP BY flow_id ORDER BY flow_id"
+            ):
+                flows[flow_id] = {
+                    "runs": runs,
+                    "successful": ok,
+                    "failed": failed,
+                    "running": running,
+                }
+            for flow_id, tasks in store.query(
+                "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
+            ):
+                flows[flow_id]["tasks"] = tasks
+            for flow_id, n, logical in store.query(
+                "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
+                "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
+            ):
+                flows[flow_id]["artifacts"] = n
+                flows[flow_id]["artifact_bytes"] = logical
+            n_blobs, raw, stored = store.one(
+                "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
+            ) or (0, 0, 0)
+            logical = (
+                store.scalar(
+                    "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id"
+                )
+                or 0
             )
-            or 0
-        )
-        log_lines = store.scalar("SELECT count(*) FROM log_lines")
-        return {
-            "file": str(path),
-            "file_bytes": Path(path).stat().st_size,
-            "flows": flows,
-            "runs": sum(f["runs"] for f in flows.values()),
-            "tasks": sum(f.get("tasks", 0) for f in flows.values()),
-            "artifacts": sum(f.get("artifacts", 0) for f in flows.values()),
-            "log_lines": log_lines,
-            "blobs": n_blobs,
-            "artifact_bytes": logical,
-            "raw_bytes": raw,
-            "stored_bytes": stored,
-            "dedup_ratio": round(logical / raw, 3) if raw else None,
-            "compression_ratio": round(raw / stored, 3) if stored else None,
-        }
+            log_lines = store.scalar("SELECT count(*) FROM log_lines")
+            return {
+                "file": str(path),
+                "file_bytes": Path(path).stat().st_size,
+                "flows": flows,
+                "runs": sum(f["runs"] for f in flows.values()),
+                "tasks": sum(f.get("tasks", 0) for f in flows.values()),
+                "artifacts": sum(f.get("artifacts", 0) for f in flows.values()),
+                "log_lines": log_lines,
+                "blobs": n_blobs,
+                "artifact_bytes": logical,
+                "raw_bytes": raw,
+                "stored_bytes": stored,
+                "dedup_ratio": round(logical / raw, 3) if raw else None,
+                "compression_ratio": round(raw / stored, 3) if stored else None,
+            }
     finally:
         store.close()

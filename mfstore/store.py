@@ -9,6 +9,7 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -22,9 +23,12 @@ from typing import Any
 
 import apsw
 
+from . import schema as _schema
 from .exception import (
     MetaflowNotFound,
+    NeedsUpgradeError,
     NotAnMfdbError,
+    QueryInterrupted,
     SchemaTooNewError,
     StoreBusyError,
     StoreCorruptError,
@@ -33,13 +37,9 @@ from .exception import (
     StoreReadOnlyError,
     TruncatedFileError,
 )
+from .migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT, apply_migrations, initialize
 
-#: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
-APPLICATION_ID = 0x6D666462
-#: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 3
-#: Oldest format this mfstore can migrate forward.
-OLDEST_FORMAT = 1
+__all__ = ["APPLICATION_ID", "FORMAT_VERSION", "OLDEST_FORMAT", "Store", "Tracer"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: How long one BEGIN IMMEDIATE waits inside SQLite for the write lock (ms).
@@ -48,18 +48,11 @@ BUSY_TIMEOUT_MS = 5_000
 WRITE_RETRY_SECONDS = 120.0
 #: How long the end of a run keeps trying to fold the WAL in while readers are busy.
 CHECKPOINT_WAIT_SECONDS = 10.0
+#: SQLite VM steps between two calls of the progress handler (Ctrl-C and time limits
+#: stop a long query there).
+PROGRESS_STEPS = 20_000
 
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
-
-
-def load_schema_sql() -> str:
-    """Text of ``schema.sql`` (package data when installed, repo root in a checkout)."""
-    from importlib import resources
-
-    try:
-        return resources.files("mfstore").joinpath("schema.sql").read_text("utf-8")
-    except (FileNotFoundError, OSError):
-        return (Path(__file__).resolve().parent.parent / "schema.sql").read_text("utf-8")
 
 
 # -- connection policy (named steps, as in apsw's bestpractice) ---------------------
@@ -77,6 +70,56 @@ def _policy_no_checkpoint_on_close(conn: apsw.Connection) -> None:
     # the end of every run) and by SQLite's auto-checkpoint inside commits; the -wal and
     # -shm files may therefore stay next to the file after it is closed.
     conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+
+
+def _policy_untrusted_file(conn: apsw.Connection) -> None:
+    # Every file may come from someone else (issue 12): SQLite's defensive mode (no
+    # writable_schema, no direct shadow-table or page edits), functions in the schema
+    # limited to innocuous ones (trusted_schema off), no extension loading, and no
+    # triggers at all (schema.sql creates none; Store.__init__ refuses files that have one).
+    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
+    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
+    conn.enable_load_extension(False)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 0)
+
+
+#: PRAGMAs ad-hoc SQL may run: reading ones only (with an argument: introspection only).
+_READ_PRAGMAS = frozenset(
+    {
+        "application_id", "collation_list", "compile_options", "data_version",
+        "database_list", "encoding", "foreign_key_check", "foreign_key_list",
+        "foreign_keys", "freelist_count", "function_list", "index_info", "index_list",
+        "index_xinfo", "integrity_check", "journal_mode", "module_list", "page_count",
+        "page_size", "pragma_list", "quick_check", "schema_version", "table_info",
+        "table_list", "table_xinfo", "user_version",
+    }
+)  # fmt: skip
+_INTROSPECTION_PRAGMAS = frozenset(
+    {
+        "foreign_key_check", "foreign_key_list", "index_info", "index_list",
+        "index_xinfo", "integrity_check", "quick_check", "table_info", "table_list",
+        "table_xinfo",
+    }
+)  # fmt: skip
+_READ_ACTIONS = frozenset(
+    {apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_RECURSIVE, apsw.SQLITE_FUNCTION}
+)
+
+
+def _read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
+    """SQLite authorizer of ad-hoc SQL: reading is allowed, anything that could write
+    anywhere (INSERT ... DROP, ATTACH and so VACUUM INTO, PRAGMA setters, transactions)
+    is denied before the statement runs."""
+    if action in _READ_ACTIONS:
+        return apsw.SQLITE_OK
+    if action == apsw.SQLITE_PRAGMA and arg1 is not None:
+        name = arg1.lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _INTROSPECTION_PRAGMAS):
+            return apsw.SQLITE_OK
+    return apsw.SQLITE_DENY
 
 
 def _policy_busy_timeout(conn: apsw.Connection) -> None:
@@ -180,6 +223,16 @@ def _reopen_after_fork() -> None:
         store._reattach()
 
 
+def _close_readers_at_exit() -> None:
+    # Readers leave no -wal/-shm beside a file that had none: SQLite removes them when
+    # the last connection closes, so close reading connections before the process ends.
+    for store in list(_open_stores):
+        if store.reader:
+            store.close()
+
+
+atexit.register(_close_readers_at_exit)
+
 os.register_at_fork(
     before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork
 )
@@ -205,6 +258,20 @@ class Store:
     readonly
         None (default): read-only exactly when the file or its directory is not
         writable. True forces read-only.
+    reader
+        Open only to read (the Client API, ``mfstore`` listing, ``sql``, ``verify``,
+        ``stats``): the file is never changed - no journal-mode switch, no migration
+        (an older format raises ``NeedsUpgradeError``), no ``-wal``/``-shm`` left
+        beside a file that had none. An explicit ``write()`` (a tag edit through the
+        Client API) still works on a writable file, in the file's own journal mode.
+    salvage
+        Open a file whose schema holds objects ``schema.sql`` does not create, to copy
+        its runs out (``mfstore export``): read-only, and only the data tables are
+        checked; ``write()`` is refused. Never use it to browse such a file.
+    immutable
+        With ``readonly``: open with SQLite's ``immutable=1``, which creates no file
+        beside it (no ``-wal``/``-shm``) and sees no later change; for a file nobody is
+        writing (no ``-wal`` beside it). ``mfstore ui`` reopens when that changes.
     """
 
     def __init__(
@@ -213,9 +280,17 @@ class Store:
         *,
         create: bool = False,
         readonly: bool | None = None,
+        reader: bool = False,
+        salvage: bool = False,
+        immutable: bool = False,
         tracer: Tracer | None = None,
     ) -> None:
-        self.tracer = tracer
+        self._tracers: list[Tracer] = [tracer] if tracer is not None else []
+        self.immutable = immutable
+        self.reader = reader or salvage
+        self.salvage = salvage
+        self._had_wal = True
+        self._deadline: float | None = None
         self._depth = 0
         self._savepoint_seq = 0
         self._bulk = False
@@ -248,18 +323,40 @@ class Store:
         elif p.is_dir():
             raise NotAnMfdbError(f"{p} is a directory, not an mfstore file")
         else:
+            if p.stat().st_size == 0:
+                raise NotAnMfdbError(
+                    f"{p} is empty (0 bytes), not an mfstore file: remove it or choose "
+                    "another file name for a new .mfdb"
+                )
             _check_header(p)
+        if self.reader and not p.exists():
+            raise MetaflowNotFound(f"{p} does not exist")
         self.readonly = (not _is_writable(p)) if readonly is None else readonly
+        self._ro_connection = self.readonly
+        if salvage:
+            self.readonly = True  # write() refuses; triggers are off on every connection
         self.conn = self._open(p)
         try:
-            self._configure(wal=not self.readonly)
+            self._configure(wal=False)
             self._initialize()
-        except BaseException:
-            self.conn.close()
+            if not self.readonly and not self.reader:
+                # Only after the file passed its checks: a refused file stays unchanged.
+                _policy_wal(self.conn)
+        except BaseException as exc:
+            self._close_refused()
+            if isinstance(exc, apsw.Error):
+                raise _translate(exc, p) from exc
             raise
         self._detached = False
         self._closed = False
         _open_stores.add(self)
+
+    def _close_refused(self) -> None:
+        """Close after a failed open, leaving no -wal/-shm that were not there before."""
+        with contextlib.suppress(apsw.Error):
+            if not self._had_wal:
+                self.conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0)
+            self.conn.close()
 
     # -- fork safety ------------------------------------------------------------
 
@@ -293,13 +390,26 @@ class Store:
 
     def _open(self, p: Path) -> apsw.Connection:
         flags = apsw.SQLITE_OPEN_URI
-        if self.readonly:
+        # Were -wal/-shm there already? A reader (and a refused open) leaves none behind
+        # that was not: SQLite removes them when the last connection closes.
+        self._had_wal = os.path.exists(str(p) + "-wal") or os.path.exists(str(p) + "-shm")
+        if self.reader and not self._ro_connection:
+            # A reader opens read-write without creating anything: on a WAL file SQLite
+            # then removes the -wal/-shm it needed when the last connection closes (and
+            # the reader leaves them where they were already: see _configure).
+            try:
+                return apsw.Connection(
+                    f"file:{_uri_path(p)}", flags=flags | apsw.SQLITE_OPEN_READWRITE
+                )
+            except apsw.Error as exc:
+                raise _translate(exc, p) from exc
+        if self._ro_connection:
             uri = f"file:{_uri_path(p)}?mode=ro"
             if not p.absolute().parent.is_dir():
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
+            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 # Nobody can write here, and SQLite could not create the WAL index:
                 # read the file as immutable.
                 uri += "&immutable=1"
@@ -314,21 +424,78 @@ class Store:
 
     def _configure(self, *, wal: bool) -> None:
         try:
+            _policy_untrusted_file(self.conn)
             _policy_busy_timeout(self.conn)
-            _policy_no_checkpoint_on_close(self.conn)
+            if not self.reader or self._had_wal:
+                _policy_no_checkpoint_on_close(self.conn)
             _policy_foreign_keys(self.conn)
             _policy_memory(self.conn)
-            if wal:
+            if wal and not self.reader:
                 _policy_wal(self.conn)
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
-        if self.tracer is not None:
-            self.conn.exec_trace = self._trace
+        self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
+        self.conn.exec_trace = self._trace if self._tracers else None
+
+    def _progress(self) -> bool:
+        # Called every PROGRESS_STEPS VM steps. Being Python code, it also lets a pending
+        # Ctrl-C raise KeyboardInterrupt here, which stops the statement.
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """Statements started inside stop with ``QueryInterrupted`` after ``seconds``."""
+        old = self._deadline
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._deadline = old
+
+    @contextlib.contextmanager
+    def only_reading(self) -> Iterator[None]:
+        """Statements run inside may only read (``mfstore sql``): an authorizer refuses,
+        before they run, statements that would write to this file or any other
+        (``VACUUM INTO``, ``ATTACH``, PRAGMA setters), and ``query_only`` backs it up."""
+        self.conn.execute("PRAGMA query_only = ON")
+        self.conn.authorizer = _read_only_authorizer
+        try:
+            yield
+        finally:
+            self.conn.authorizer = None
+            self.conn.execute("PRAGMA query_only = OFF")
+
+    def translate(self, exc: BaseException) -> BaseException:
+        """The one-line mfstore error for a driver error raised while stepping a cursor
+        this store returned (other exceptions are returned as they are)."""
+        return _translate(exc, self.path) if isinstance(exc, apsw.Error) else exc
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this store's connection (from another thread)."""
+        self.conn.interrupt()
 
     def _trace(self, cursor: Any, sql: str, bindings: Any) -> bool:
-        assert self.tracer is not None
-        self.tracer(sql, bindings)
+        for fn in list(self._tracers):
+            fn(sql, bindings)
         return True
+
+    @contextlib.contextmanager
+    def tracer(self, fn: Tracer) -> Iterator[Store]:
+        """Call ``fn(sql, params)`` for every statement this store runs inside the block::
+
+        seen = []
+        with store.tracer(lambda sql, params: seen.append(sql)):
+            Flow("HelloFlow").latest_run
+        print(len(seen), "statements")
+        """
+        self._tracers.append(fn)
+        self.conn.exec_trace = self._trace
+        try:
+            yield self
+        finally:
+            self._tracers.remove(fn)
+            if not self._tracers:
+                self.conn.exec_trace = None
 
     def _initialize(self) -> None:
         """Create the schema in a new file, or check and migrate an existing one."""
@@ -340,9 +507,7 @@ class Store:
                 return  # an empty file opened read-only reads as an empty store
             with self.write():
                 if self.scalar("SELECT count(*) FROM sqlite_master") == 0:
-                    self.conn.execute(load_schema_sql())
-                    self.conn.execute("PRAGMA application_id = %d" % APPLICATION_ID)
-                    self.conn.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+                    initialize(self)
             # Fold the new header into the main file at once: other processes check
             # application_id in the file header before opening, and in WAL mode it
             # would otherwise stay in the -wal file until the first checkpoint.
@@ -358,14 +523,27 @@ class Store:
                 "upgrade mfstore (pip install -U mfstore)" % (self.path, version, FORMAT_VERSION)
             )
         if version < FORMAT_VERSION:
-            from .migrations import apply_migrations
-
+            if self.reader and not self.salvage:
+                raise NeedsUpgradeError(
+                    f"{self.path} uses file format {version}; this mfstore reads format "
+                    f"{FORMAT_VERSION} and reading never changes a file: run `mfstore upgrade "
+                    f"{self.path}` to migrate it (or copy it first)"
+                )
+            self._check_schema(older=True)
             if self.readonly:
                 raise StoreReadOnlyError(
                     "%s uses file format %d and must be migrated to %d, but it is read-only: "
                     "copy it somewhere writable first" % (self.path, version, FORMAT_VERSION)
                 )
             apply_migrations(self, version)
+        self._check_schema()
+
+    def _check_schema(self, *, older: bool = False) -> None:
+        """Refuse a file holding SQL objects schema.sql does not create (see schema.py)."""
+        rows = self.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        found = _schema.problems(rows, tables_only=self.salvage, older=older)
+        if found:
+            raise _schema.refuse(self.path, found)
 
     # -- statements -------------------------------------------------------------
 
@@ -380,6 +558,21 @@ class Store:
         """All rows of one statement."""
         try:
             return list(self.conn.execute(sql, params))
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def table(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and all rows of one statement (no columns: a statement without
+        a result set); errors raised while stepping are translated too."""
+        try:
+            cursor = self.conn.execute(sql, params)
+            try:
+                columns = [d[0] for d in cursor.description]
+            except apsw.ExecutionCompleteError:
+                return [], []
+            return columns, [tuple(r) for r in cursor]
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
 
@@ -411,6 +604,22 @@ class Store:
         use it inside ``read()`` and close it."""
         try:
             return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one INSERT and return the new row's rowid."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.last_insert_rowid())
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one UPDATE or DELETE and return the number of rows it changed."""
+        try:
+            self.conn.execute(sql, params)
+            return int(self.conn.changes())
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
 
@@ -649,6 +858,16 @@ def _uri_path(p: Path) -> str:
 
 def _translate(exc: apsw.Error, path: Path) -> StoreError:
     """One-line mfstore error for an apsw error."""
+    if isinstance(exc, apsw.InterruptError):
+        return QueryInterrupted(
+            f"{path}: the query was stopped (Ctrl-C or its time limit); narrow it, or give "
+            "it more time"
+        )
+    if isinstance(exc, apsw.AuthError):
+        return StoreReadOnlyError(
+            f"{path}: only reading is allowed here; the statement would change a file and was "
+            "refused before it ran (nothing was changed)"
+        )
     if isinstance(exc, apsw.FullError):
         return StoreFullError(
             f"{path}: the disk is full; nothing of the failed write was kept; free some space and retry"

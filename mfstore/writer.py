@@ -26,12 +26,28 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import artifacts as _artifacts
-from .blobs import PackedBlob, insert_blob, pack_blob, sha1_hex
+from .artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, prepare_raw_artifact
+from .blobs import blob_id, insert_blob, pack_blob
 from .exception import MetaflowInternalError, MetaflowNotFound, MetaflowTaggingError
 from .identity import new_run_id, now_ms
 from .store import Store
 from .tags import tagset_digest, validate_tags
+
+#: Metadata type of the rows that keep Metaflow's task-level files (cards, markers) that
+#: have no table of their own; Metaflow's client never sees them as metadata.
+TASK_FILE_TYPE = "mfstore-file"
+
+__all__ = [
+    "TASK_FILE_TYPE",
+    "MetadataEntry",
+    "PreparedArtifact",
+    "RunRef",
+    "TaskRef",
+    "Writer",
+    "prepare_artifact",
+    "prepare_artifacts",
+    "prepare_raw_artifact",
+]
 
 
 @dataclass(frozen=True)
@@ -69,20 +85,6 @@ class TaskRef:
 
 
 @dataclass
-class PreparedArtifact:
-    """An artifact pickled, hashed and compressed, ready for ``end_attempt``."""
-
-    blob: PackedBlob | None
-    """Packed bytes, or None when only the sha is known to be in the file already."""
-    sha: str
-    """sha1 of the pickled bytes."""
-    type: str
-    """Qualified type name of the value."""
-    value_json: str | None = None
-    """The value as JSON when it is plain data."""
-
-
-@dataclass
 class MetadataEntry:
     """One task metadata event (Metaflow's ``sysmeta``)."""
 
@@ -94,27 +96,6 @@ class MetadataEntry:
     attempt: int | None = None
     """Attempt it belongs to; None for task-level metadata."""
     ts_epoch: int = field(default_factory=now_ms)
-
-
-def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedArtifact:
-    """Pickle (cloudpickle, protocol 4), hash and compress one value."""
-    raw = _artifacts.dumps(value)
-    sha = sha1_hex(raw)
-    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
-    return PreparedArtifact(blob, sha, _artifacts.type_name(value), _artifacts.to_json(value))
-
-
-def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:
-    """``prepare_artifact`` for each item."""
-    return {name: prepare_artifact(value) for name, value in values.items()}
-
-
-def prepare_raw_artifact(
-    raw: bytes, *, type_name: str, value_json: str | None = None, sha: str | None = None
-) -> PreparedArtifact:
-    """An artifact from already-pickled bytes (the importer keeps Metaflow's sha)."""
-    blob = pack_blob(raw, sha)
-    return PreparedArtifact(blob, blob.sha, type_name, value_json)
 
 
 class _BulkCache:
@@ -239,7 +220,11 @@ class Writer:
                 [
                     *metadata,
                     MetadataEntry(
-                        "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ended_at
+                        "attempt_ok",
+                        str(bool(task_ok)),
+                        "internal_attempt_status",
+                        attempt,
+                        ended_at,
                     ),
                     MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
                 ],
@@ -264,8 +249,9 @@ class Writer:
         )
         if found is not None:
             return int(found)
-        self.store.execute("INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest))
-        tagset_id = int(self.store.conn.last_insert_rowid())
+        tagset_id = self.store.insert(
+            "INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest)
+        )
         self.store.executemany(
             "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
             [(flow_id, t, tagset_id, 0) for t in user]
@@ -320,12 +306,11 @@ class Writer:
                         f"Run {flow_id}/{number} already exists in {self.store.path}"
                     )
                 number = new_run_id()
-            self.store.execute(
+            run_pk = self.store.insert(
                 "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, end_step, "
                 "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (flow_id, number, user_name, tagset, ts, end_step, origin_run_number, code_sha),
             )
-            run_pk = int(self.store.conn.last_insert_rowid())
         return RunRef(run_pk, flow_id, number)
 
     def end_run(
@@ -467,11 +452,11 @@ class Writer:
             )
             if task_id is None:
                 task_id = self.next_task_id(run)
-            self.store.execute(
+            task_pk = self.store.insert(
                 "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
                 (run.run_pk, step_name, task_id, ts, origin_task_pk),
             )
-            task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            task = TaskRef(task_pk, run, step_name, task_id)
             self._insert_metadata(task, metadata)
         return task
 
@@ -566,29 +551,32 @@ class Writer:
         success: bool,
         ts_epoch: int | None = None,
         metadata: Iterable[MetadataEntry] = (),
+        status_metadata: bool = True,
     ) -> None:
         """Write an attempt's artifacts and end it, in one transaction.
 
-        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records.
+        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records, unless
+        ``status_metadata`` is False (the Metaflow extension records Metaflow's own).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
+        status = (
+            [
+                MetadataEntry(
+                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
+                ),
+                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+            ]
+            if status_metadata
+            else []
+        )
         with self.store.write():
             self._insert_artifacts(task, attempt, artifacts, ts)
-            self._insert_metadata(
-                task,
-                [
-                    *metadata,
-                    MetadataEntry(
-                        "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
-                    ),
-                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
-                ],
-            )
-            self.store.execute(
+            self._insert_metadata(task, [*metadata, *status])
+            changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
-            if self.store.conn.changes() != 1:
+            if changed != 1:
                 raise MetaflowInternalError(
                     "attempt %d of %s was never begun" % (attempt, task.pathspec)
                 )
@@ -676,6 +664,81 @@ class Writer:
                 ],
             )
         return task
+
+    # -- the Metaflow extension (Metaflow's runtime writes piece by piece) ----------
+
+    def put_blob(self, raw: bytes | memoryview, sha: str | None = None) -> str:
+        """Store bytes once (content-addressed, packed outside the transaction); return the sha."""
+        packed = pack_blob(raw, sha)
+        with self.store.write():
+            insert_blob(self.store, packed)
+        return packed.sha
+
+    def ensure_task(
+        self, run: RunRef, step_name: str, task_id: str, *, ts_epoch: int | None = None
+    ) -> TaskRef:
+        """The task ``step_name/task_id`` of ``run``, recorded first if it is new."""
+        with self.store.write():
+            pk = self.store.scalar(
+                "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = ? AND task_id = ?",
+                (run.run_pk, step_name, task_id),
+            )
+            if pk is not None:
+                return TaskRef(int(pk), run, step_name, task_id)
+            return self.add_task(run, step_name, task_id, ts_epoch=ts_epoch)
+
+    def ensure_attempt(self, task: TaskRef, attempt: int, *, ts_epoch: int | None = None) -> None:
+        """Record that an attempt started, unless it already is."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (task_pk, attempt) DO NOTHING",
+                (task.task_pk, attempt, now_ms() if ts_epoch is None else ts_epoch),
+            )
+
+    def replace_log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str,
+    ) -> None:
+        """Replace one source's log of one attempt (Metaflow saves a log file whole)."""
+        with self.store.write():
+            self.store.execute(
+                "DELETE FROM log_lines WHERE task_pk = ? AND attempt = ? AND stream = ? AND source = ?",
+                (task.task_pk, attempt, stream, source),
+            )
+            self.add_log_lines(task, attempt, stream, lines, source=source)
+
+    def set_task_file(self, task: TaskRef, attempt: int | None, name: str, value: str) -> None:
+        """Keep a Metaflow task-level file (a card, a marker) with the task, replacing one
+        of the same name. ``value`` is the JSON reference the extension builds."""
+        with self.store.write():
+            self.store.execute(
+                "DELETE FROM metadata WHERE task_pk = ? AND attempt IS ? AND value_id IN "
+                "(SELECT value_id FROM metadata_values WHERE type = ? AND field_name = ?)",
+                (task.task_pk, attempt, TASK_FILE_TYPE, name),
+            )
+            self._insert_metadata(
+                task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
+            )
+
+    def add_code_package_ref(
+        self, sha: str, *, script_name: str, info: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Record that blob ``sha`` (already stored) is a code package; False if it is not stored."""
+        with self.store.write():
+            if blob_id(self.store, sha) is None:
+                return False
+            self.store.execute(
+                "INSERT INTO code_packages (sha, script_name, info) VALUES (?, ?, ?) "
+                "ON CONFLICT (sha) DO NOTHING",
+                (sha, script_name, json.dumps(dict(info or {}), sort_keys=True)),
+            )
+        return True
 
     def find_run(self, flow_id: str, run_number: str) -> RunRef:
         """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""

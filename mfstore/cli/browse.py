@@ -1,407 +1,274 @@
-"""Browsing commands: ``sql``, ``flows``, ``runs``, ``show``, ``logs`` (issue 5).
+"""Browsing commands: ``flows``, ``runs``, ``logs`` (``show`` and ``sql`` live beside).
 
-Every command opens the file read-only and reads it through the documented ``mf_*``
-views (docs/sql.md). Artifact values are previewed from their JSON form only: a pickle
-is never loaded here, so browsing an untrusted file runs none of its code.
+Every command opens the file read-only. Listings are newest first and paged through
+indexed statements from ``mfstore.query``: the first page of a 1,000,000-run flow costs a
+few index seeks, and ``--all`` streams rows in index order (flat memory). Artifact values
+are previewed from their JSON form only: a pickle is never loaded here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
 
-from ..exception import MetaflowException, StoreReadOnlyError
-from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
-from ..query import compile_runs, required_tags
-from ..store import Store
+from ..query import (
+    RUN_COLUMNS,
+    RUN_LISTING_COLUMNS,
+    compile_attempt_numbers,
+    compile_flow_lookup,
+    compile_flow_summaries,
+    compile_log_listing,
+    compile_run_count,
+    compile_run_listing,
+    compile_run_lookup,
+    compile_tagset,
+    compile_task_pks,
+    required_tags,
+)
+from .common import (
+    CliError,
+    Output,
+    Tags,
+    columns,
+    escape_log,
+    mfdb_option,
+    more_line,
+    namespace_option,
+    output_options,
+    paging_options,
+    reading,
+    resolve_file,
+)
 
-#: Longest artifact value preview shown by ``show``.
-PREVIEW_CHARS = 60
+#: Columns of a run listing (``runs``, ``show FLOW``), in every format.
+RUN_LIST = columns(
+    *RUN_LISTING_COLUMNS[:-1],  # the tag set id becomes the two tag lists
+    "tags",
+    "system_tags",
+    run_id="id",
+    status="status",
+    duration_s="num",
+    tags="tags",
+    system_tags="tags",
+)
+#: The columns a terminal table shows (the others are in --json/--csv/--tsv).
+RUN_TABLE = ("run_id", "status", "user", "created_at", "duration_s", "tags")
 
 
-# -- shared plumbing --------------------------------------------------------------
-
-
-def mfdb_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--mfdb PATH``: the file to read (default: $MFSTORE_DB, else metaflow.mfdb here or above)."""
-    return click.option(
-        "--mfdb",
-        "mfdb",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help=f"The .mfdb file (default: ${ENV_VAR}, else {DEFAULT_FILE_NAME} in this directory or a parent).",
-    )(fn)
-
-
-def _resolve(mfdb: Path | None) -> Path:
-    path = mfdb if mfdb is not None else discover()
-    if path is None:
-        raise click.ClickException(
-            f"no {DEFAULT_FILE_NAME} found in this directory or its parents: pass --mfdb PATH or set {ENV_VAR}"
-        )
-    return path
-
-
-@contextmanager
-def _reading(path: Path) -> Iterator[Store]:
-    """The file opened read-only; every mfstore or SQL error becomes one line."""
+def iso(ms: Any) -> str | None:
+    """Milliseconds since the epoch as ISO 8601 UTC text with milliseconds (like the views)."""
+    if ms is None:
+        return None
     try:
-        store = Store(path, readonly=True)
-    except MetaflowException as exc:
-        raise click.ClickException(_one_line(exc)) from None
-    try:
-        yield store
-    except MetaflowException as exc:
-        raise click.ClickException(_one_line(exc)) from None
-    finally:
-        store.close()
+        seconds, millis = divmod(int(ms), 1000)
+        t = time.gmtime(seconds)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return str(ms)
+    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}T{t[3]:02d}:{t[4]:02d}:{t[5]:02d}.{millis:03d}Z"
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _rows(
-    store: Store, sql: str, params: Sequence[Any] | dict[str, Any] = ()
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of one query."""
-    cursor = store.execute(sql, params)
-    try:
-        columns = [d[0] for d in cursor.description]
-    except Exception:  # apsw: the statement produced no result set (e.g. a PRAGMA setter)
-        return [], []
-    try:
-        return columns, [tuple(r) for r in cursor]
-    except Exception as exc:  # errors raised while stepping (not translated by execute)
-        raise click.ClickException(f"{store.path}: {_one_line(exc)}") from None
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return "<%d bytes>" % len(value)
-    return str(value)
-
-
-def _print_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
-) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    Console(soft_wrap=False).print(table)
-
-
-def _split_pathspec(pathspec: str) -> list[str]:
+def split_pathspec(pathspec: str) -> list[str]:
+    """``Flow[/run[/step[/task]]]`` -> its parts (exit 1 with a one-line error if malformed)."""
     parts = pathspec.strip("/").split("/")
     if not pathspec.strip("/") or len(parts) > 4 or any(not p for p in parts):
-        raise click.ClickException(
+        raise CliError(
             f"invalid pathspec {pathspec!r}: expected Flow, Flow/run, Flow/run/step or Flow/run/step/task"
         )
     return parts
 
 
-def _preview(value_json: str | None, type_name: str, size: int) -> str:
-    if value_json is None:
-        return "<%s, %d bytes; not plain data>" % (type_name, size)
-    text = (
-        value_json
-        if len(value_json) <= PREVIEW_CHARS
-        else value_json[: PREVIEW_CHARS - 1] + "\u2026"
-    )
-    return text
+class TagSets:
+    """``tagset_id -> (user tags, system tags)``, read once per tag set (bounded cache)."""
+
+    MAX = 4096
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.cache: dict[int, tuple[Tags, Tags]] = {}
+
+    def __call__(self, tagset_id: int) -> tuple[Tags, Tags]:
+        hit = self.cache.get(tagset_id)
+        if hit is None:
+            if len(self.cache) >= self.MAX:
+                self.cache.clear()
+            rows = self.store.query(*compile_tagset(tagset_id))
+            user = Tags(sorted(str(t) for t, system in rows if not system))
+            system = Tags(sorted(str(t) for t, system in rows if system))
+            hit = self.cache[tagset_id] = (user, system)
+        return hit
 
 
-def _json_ready(value: Any) -> Any:
-    return "<%d bytes>" % len(value) if isinstance(value, bytes) else value
+def run_rows(store: Any, flow: str, tags: Sequence[str], limit: int | None) -> Iterator[tuple]:
+    """Runs of ``flow`` carrying all ``tags`` as ``RUN_LIST`` rows, newest first: the newest
+    ``limit`` (index seeks), or every run streamed in index order (``limit=None``)."""
+    tagsets = TagSets(store)
+    for raw in store.execute(*compile_run_listing(flow, tags, limit)):
+        yield (*raw[:6], *tagsets(raw[6]))
+
+
+def run_record(store: Any, flow: str, run_number: str) -> tuple[int, tuple[Any, ...]] | None:
+    """``(run_pk, RUN_LIST row)`` of one run, or None."""
+    row = store.one(*compile_run_lookup(flow, run_number))
+    if row is None:
+        return None
+    r = dict(zip(RUN_COLUMNS, row))
+    user, system = TagSets(store)(r["tagset_id"])
+    start, end = r["ts_epoch"], r["finished_at"]
+    try:
+        duration = None if end is None else (int(end) - int(start)) / 1000.0
+    except (TypeError, ValueError):
+        duration = None
+    record = (r["run_number"], r["status"], r["user_name"], iso(start), iso(end), duration)
+    return int(r["run_pk"]), (*record, user, system)
+
+
+def list_runs(out: Output, store: Any, flow: str, tags: Sequence[str], limit: int | None) -> None:
+    """Print a run listing: a header with the total, the newest ``limit`` runs, and a line
+    saying how many more there are."""
+    with store.read():
+        if store.one(*compile_flow_lookup(flow)) is None:
+            raise CliError(f"flow {flow!r} is not in {store.path}")
+        total = int(store.scalar(*compile_run_count(flow, tags)) or 0)
+        rows: Iterator[tuple] = run_rows(store, flow, tags, limit)
+        cols = RUN_LIST
+        if out.is_table:
+            keep = [i for i, c in enumerate(RUN_LIST) if c.name in RUN_TABLE]
+            cols = [RUN_LIST[i] for i in keep]
+            rows = (tuple(r[i] for i in keep) for r in rows)
+        shown = total if limit is None else min(limit, total)
+        title = "{}: {} run{}".format(flow, f"{total:,}", "" if total == 1 else "s")
+        if tags:
+            title += " with " + ", ".join(tags)
+        more = total - shown
+        out.rows(cols, rows, title=title, footer=more_line(more, "runs") if more > 0 else None)
 
 
 # -- commands ---------------------------------------------------------------------
 
 
-@click.command(name="sql")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-def sql_command(file: Path, query: str, as_json: bool, as_csv: bool) -> None:
-    """Run a read-only SQL query against FILE and print the result.
-
-    The file is opened read-only: statements that would change it fail and change
-    nothing. The mf_* views are documented in docs/sql.md.
-
-    Example:
-
-        mfstore sql metaflow.mfdb "SELECT run_id, value FROM mf_artifacts
-          WHERE flow='TrainFlow' AND name='accuracy' ORDER BY value DESC"
-    """
-    if as_json and as_csv:
-        raise click.ClickException("choose one of --json and --csv")
-    with _reading(file) as store:
-        try:
-            columns, rows = _rows(store, query)
-        except StoreReadOnlyError:
-            raise click.ClickException(
-                f"{file} is opened read-only by `mfstore sql`: statements that change it are refused "
-                "and nothing was changed"
-            ) from None
-    if as_json:
-        click.echo(
-            json.dumps(
-                [{c: _json_ready(v) for c, v in zip(columns, r)} for r in rows],
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-    elif as_csv:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[_cell(v) for v in r] for r in rows])
-        click.echo(out.getvalue(), nl=False)
-    elif columns:
-        _print_table(columns, rows)
-
-
 @click.command(name="flows")
 @mfdb_option
-def flows_command(mfdb: Path | None) -> None:
+@output_options()
+def flows_command(mfdb: str | None, out: Output) -> None:
     """List the flows in the file, with their number of runs and last run.
 
     Example:
 
         mfstore flows --mfdb metaflow.mfdb
     """
-    with _reading(_resolve(mfdb)) as store:
-        columns, rows = _rows(
-            store, "SELECT flow, runs, created_at, last_run_at FROM mf_flows ORDER BY flow"
-        )
-    _print_table(columns, rows)
+    with reading(resolve_file(mfdb)) as store:
+        rows = [
+            (flow, int(n or 0), iso(last), iso(created))
+            for flow, created, n, last in store.query(*compile_flow_summaries())
+        ]
+    cols = columns("flow", "runs", "last_run_at", "created_at", flow="id", runs="num")
+    out.rows(cols, iter(rows), title=f"{len(rows)} flow" + ("" if len(rows) == 1 else "s"))
+
+
+def tag_option(fn: Any) -> Any:
+    """``--tag T`` (repeatable): only runs carrying every given tag."""
+    return click.option(
+        "--tag",
+        "-t",
+        "tags",
+        multiple=True,
+        metavar="TAG",
+        help="Only runs carrying this tag (repeatable: all must match).",
+    )(fn)
 
 
 @click.command(name="runs")
 @click.argument("flow")
-@click.option(
-    "--namespace", "-n", default=None, help="Only runs in this namespace (a tag, e.g. user:alice)."
-)
-@click.option(
-    "--tag",
-    "-t",
-    "tags",
-    multiple=True,
-    help="Only runs carrying this tag (repeatable: all must match).",
-)
-@click.option("--limit", type=int, default=None, help="Show at most this many runs (newest first).")
+@namespace_option
+@tag_option
+@paging_options()
 @mfdb_option
+@output_options()
 def runs_command(
-    flow: str, namespace: str | None, tags: tuple[str, ...], limit: int | None, mfdb: Path | None
+    flow: str,
+    namespace: str | None,
+    tags: tuple[str, ...],
+    limit: int | None,
+    mfdb: str | None,
+    out: Output,
 ) -> None:
-    """List the runs of FLOW, newest first (all namespaces unless --namespace).
+    """List the runs of FLOW, newest first: the newest 20 (--limit N, --all) and how many
+    more there are. All namespaces unless --namespace.
 
     Example:
 
-        mfstore runs TrainFlow --namespace user:alice --tag exp --tag gpu
+        mfstore runs TeamCollabFlow --namespace user:alice --tag shared
     """
-    sql, params = compile_runs(flow, required_tags(namespace, tags))
-    wrapped = (
-        "SELECT v.run_id, v.status, v.user, v.created_at, v.duration_s, v.tags, v.system_tags "
-        f"FROM ({sql}) q JOIN mf_runs v ON v.run_pk = q.run_pk ORDER BY q.ts_epoch DESC, q.run_number DESC"
-    )
-    if limit is not None:
-        wrapped += " LIMIT %d" % max(limit, 0)
-    with _reading(_resolve(mfdb)) as store:
-        if store.one("SELECT 1 FROM mf_flows WHERE flow = ?", (flow,)) is None:
-            raise click.ClickException(f"flow {flow!r} is not in {store.path}")
-        columns, rows = _rows(store, wrapped, params)
-    _print_table(columns, rows, title="%s: %d run(s)" % (flow, len(rows)))
-
-
-@click.command(name="show")
-@click.argument("pathspec")
-@mfdb_option
-def show_command(pathspec: str, mfdb: Path | None) -> None:
-    """Show a flow, run, step or task.
-
-    A run: its status, tags, steps and tasks. A task: its artifacts with short value
-    previews (plain data only; pickles are never loaded) and its metadata.
-
-    Example:
-
-        mfstore show TrainFlow/104
-        mfstore show TrainFlow/104/end/3
-    """
-    parts = _split_pathspec(pathspec)
-    with _reading(_resolve(mfdb)) as store:
-        {1: _show_flow, 2: _show_run, 3: _show_step, 4: _show_task}[len(parts)](store, parts)
-
-
-def _require(store: Store, sql: str, params: Sequence[Any], what: str) -> None:
-    if store.one(sql, params) is None:
-        raise click.ClickException(f"{what} does not exist in {store.path}")
-
-
-def _show_flow(store: Store, parts: list[str]) -> None:
-    (flow,) = parts
-    _require(store, "SELECT 1 FROM mf_flows WHERE flow = ?", parts, f"flow {flow}")
-    columns, rows = _rows(
-        store,
-        "SELECT run_id, status, user, created_at, duration_s, tags FROM mf_runs WHERE flow = ? "
-        "ORDER BY created_ms DESC, run_id DESC",
-        parts,
-    )
-    _print_table(columns, rows, title="%s: %d run(s)" % (flow, len(rows)))
-
-
-def _show_run(store: Store, parts: list[str]) -> None:
-    row = store.one(
-        "SELECT pathspec, status, user, created_at, finished_at, duration_s, tags, system_tags "
-        "FROM mf_runs WHERE flow = ? AND run_id = ?",
-        parts,
-    )
-    if row is None:
-        raise click.ClickException(
-            "run {} does not exist in {}".format("/".join(parts), store.path)
-        )
-    labels = (
-        "run",
-        "status",
-        "user",
-        "created_at",
-        "finished_at",
-        "duration_s",
-        "tags",
-        "system_tags",
-    )
-    _print_table(["field", "value"], list(zip(labels, row)))
-    columns, rows = _rows(
-        store,
-        "SELECT step, status, tasks, started_at, finished_at, duration_s FROM mf_steps "
-        "WHERE flow = ? AND run_id = ? ORDER BY started_at",
-        parts,
-    )
-    _print_table(columns, rows, title="steps")
-    columns, rows = _rows(
-        store,
-        "SELECT step, task_id, status, attempt, foreach_index, started_at, duration_s FROM mf_tasks "
-        "WHERE flow = ? AND run_id = ? ORDER BY started_at, task_pk",
-        parts,
-    )
-    _print_table(columns, rows, title="tasks")
-
-
-def _show_step(store: Store, parts: list[str]) -> None:
-    _require(
-        store,
-        "SELECT 1 FROM mf_steps WHERE flow = ? AND run_id = ? AND step = ?",
-        parts,
-        "step {}".format("/".join(parts)),
-    )
-    columns, rows = _rows(
-        store,
-        "SELECT task_id, status, attempt, attempts, foreach_index, started_at, finished_at, duration_s "
-        "FROM mf_tasks WHERE flow = ? AND run_id = ? AND step = ? ORDER BY task_pk",
-        parts,
-    )
-    _print_table(columns, rows, title="/".join(parts))
-
-
-def _show_task(store: Store, parts: list[str]) -> None:
-    row = store.one(
-        "SELECT pathspec, status, attempt, attempts, foreach_index, started_at, finished_at, duration_s "
-        "FROM mf_tasks WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ?",
-        parts,
-    )
-    if row is None:
-        raise click.ClickException(
-            "task {} does not exist in {}".format("/".join(parts), store.path)
-        )
-    labels = (
-        "task",
-        "status",
-        "attempt",
-        "attempts",
-        "foreach_index",
-        "started_at",
-        "finished_at",
-        "duration_s",
-    )
-    _print_table(["field", "value"], list(zip(labels, row)))
-    arts = store.query(
-        "SELECT name, type, size, sha, value_json FROM mf_artifacts "
-        "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY name",
-        parts,
-    )
-    _print_table(
-        ["name", "type", "size", "sha", "value"],
-        [(n, t, s, sha[:12], _preview(v, t, s)) for n, t, s, sha, v in arts],
-        title="artifacts",
-    )
-    columns, rows = _rows(
-        store,
-        "SELECT field_name, value, type, attempt, created_at FROM mf_metadata "
-        "WHERE flow = ? AND run_id = ? AND step = ? AND task_id = ? ORDER BY created_ms, field_name",
-        parts,
-    )
-    _print_table(columns, rows, title="metadata")
+    with reading(resolve_file(mfdb)) as store:
+        list_runs(out, store, flow, required_tags(namespace, tags), limit)
 
 
 @click.command(name="logs")
 @click.argument("pathspec")
 @click.option("--stderr", "stderr", is_flag=True, help="Show stderr instead of stdout.")
-@click.option("--attempt", type=int, default=None, help="Attempt to show (default: the latest).")
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Attempt to show (default: each task's latest).",
+)
 @mfdb_option
-def logs_command(pathspec: str, stderr: bool, attempt: int | None, mfdb: Path | None) -> None:
+@output_options(tabular=True)
+def logs_command(
+    pathspec: str, stderr: bool, attempt: int | None, mfdb: str | None, out: Output
+) -> None:
     """Print the stdout (or --stderr) of a task, or of every task of a step or run.
 
-    Lines of a task's latest attempt are shown unless --attempt is given. With a run or
-    step pathspec, each line is prefixed by its task's step/task_id.
+    Lines of each task's latest attempt are shown unless --attempt is given. With a run or
+    step pathspec, each line is prefixed by its task's step/task_id. Control characters in
+    a line are shown escaped (\\x1b); --json gives the lines exactly.
 
     Example:
 
-        mfstore logs TrainFlow/103/train/2 --stderr
+        mfstore logs TeamCollabFlow/RUN_ID/start/1
     """
-    parts = _split_pathspec(pathspec)
+    parts = split_pathspec(pathspec)
     if len(parts) < 2:
-        raise click.ClickException(
+        raise CliError(
             f"logs needs a run, step or task pathspec (Flow/run[/step[/task]]), not {pathspec!r}"
         )
-    names = ("flow", "run_id", "step", "task_id")
-    where = " AND ".join(f"t.{n} = ?" for n in names[: len(parts)])
-    which = "l.attempt = ?" if attempt is not None else "l.attempt = t.attempt"
-    params: list[Any] = [*parts, "stderr" if stderr else "stdout"]
-    if attempt is not None:
-        params.append(attempt)
-    sql = (
-        "SELECT t.step || '/' || t.task_id, l.line FROM mf_tasks t JOIN mf_log_lines l ON l.task_pk = t.task_pk "
-        f"WHERE {where} AND l.stream = ? AND {which} ORDER BY l.ts_us, l.line_pk"
-    )
-    with _reading(_resolve(mfdb)) as store:
-        what = {2: "run", 3: "step", 4: "task"}[len(parts)]
-        view = {2: "mf_runs", 3: "mf_steps", 4: "mf_tasks"}[len(parts)]
-        cond = " AND ".join(f"{n} = ?" for n in names[: len(parts)])
-        _require(
-            store,
-            f"SELECT 1 FROM {view} WHERE {cond}",
-            parts,
-            "{} {}".format(what, "/".join(parts)),
-        )
-        rows = store.query(sql, params)
-    for task, line in rows:
-        click.echo(line if len(parts) == 4 else f"[{task}] {line}")
+    flow, run, step, task = (*parts, None, None)[:4]
+    stream = "stderr" if stderr else "stdout"
+    with reading(resolve_file(mfdb)) as store, store.read():
+        pks = [pk for (pk,) in store.query(*compile_task_pks(flow, run, step, task))]
+        if not pks:
+            what = {2: "run", 3: "step", 4: "task"}[len(parts)]
+            raise CliError(f"{what} {'/'.join(parts)} does not exist in {store.path}")
+        if attempt is not None:
+            attempts = [a for (a,) in store.query(*compile_attempt_numbers(pks))]
+            if attempt not in attempts:
+                have = ", ".join(str(a) for a in attempts) or "none"
+                raise CliError(f"{'/'.join(parts)} has no attempt {attempt} (attempts: {have})")
+        cursor = store.execute(*compile_log_listing(flow, run, step, task, stream, attempt))
+        if out.fmt == "table" or (out.fmt == "tsv" and not out.explicit):
+            _plain_lines(cursor, prefix=len(parts) < 4)
+            return
+        cols = columns("task", "attempt", "ts_us", "line", task="id")
+        out.rows(cols, (tuple(r) for r in cursor))
 
+
+def _plain_lines(cursor: Any, *, prefix: bool) -> None:
+    import sys
+
+    write = sys.stdout.write
+    for task, _attempt, _ts, line in cursor:
+        text = escape_log(str(line))
+        write(f"[{task}] {text}\n" if prefix else text + "\n")
+    sys.stdout.flush()
+
+
+# show and sql import this module's helpers, so they come last.
+from .show import show_command  # noqa: E402
+from .sqlcmd import sql_command  # noqa: E402
 
 COMMANDS = (sql_command, flows_command, runs_command, show_command, logs_command)
 

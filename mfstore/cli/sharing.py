@@ -3,72 +3,25 @@ delete, verify, stats. The logic lives in ``mfstore.sharing`` and ``mfstore.impo
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..exception import MetaflowException
-
-
-def _default_file() -> Path | None:
-    from ..provider import discover
-
-    return discover()
-
-
-def _file_or_default(path: str | None, what: str = "FILE") -> Path:
-    if path:
-        return Path(path)
-    found = _default_file()
-    if found is None:
-        raise click.ClickException(
-            f"no {what} given and no metaflow.mfdb found here or above (set MFSTORE_DB or pass --into)"
-        )
-    return found
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Library errors -> one-line click errors."""
-    try:
-        yield
-    except click.ClickException:
-        raise
-    except MetaflowException as exc:
-        raise click.ClickException(
-            str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        ) from None
-    except OSError as exc:
-        raise click.ClickException(f"{exc}") from None
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A rich progress bar on stderr (hidden when stderr is not a terminal)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield update
+from .common import (
+    CliError,
+    Output,
+    columns,
+    errors,
+    escape_terminal,
+    mfdb_option,
+    missing_file,
+    output_options,
+    progress,
+    resolve_file,
+)
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,7 +30,8 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--flow", help="Only runs of this flow."),
             click.option(
                 "--namespace",
-                help="Only runs carrying this tag, e.g. user:alice or production:tok.",
+                callback=lambda _ctx, _param, value: value or None,
+                help='Only runs carrying this tag, e.g. user:alice or production:tok; "" = all.',
             ),
             click.option(
                 "--tag",
@@ -125,12 +79,19 @@ def _mb(n: int) -> str:
     return "%.2f MB" % (n / 1e6)
 
 
+def _existing(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise missing_file(p)
+    return p
+
+
 def register(cli: click.Group) -> None:
     """Add the sharing commands to the ``mfstore`` group."""
 
     @cli.command()
-    @click.argument("src", type=click.Path(exists=True, dir_okay=False))
-    @click.argument("dst", type=click.Path(dir_okay=False))
+    @click.argument("src", metavar="SRC")
+    @click.argument("dst", metavar="DST")
     def snapshot(src: str, dst: str) -> None:
         """Copy SRC to DST consistently, even while runs are writing to SRC.
 
@@ -138,17 +99,17 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-            mfstore snapshot metaflow.mfdb backup/2026-11-24.mfdb
+            mfstore snapshot metaflow.mfdb backup.mfdb
         """
         from ..sharing import snapshot as do
 
-        with _errors():
-            size = do(Path(src), Path(dst))
-        click.echo(f"snapshot {src} -> {dst}: {_mb(size)}")
+        with errors():
+            size = do(_existing(src), Path(dst))
+        click.echo(escape_terminal(f"snapshot {src} -> {dst}: {_mb(size)}"))
 
     @cli.command()
-    @click.argument("src", type=click.Path(exists=True, dir_okay=False))
-    @click.argument("dst", type=click.Path(dir_okay=False))
+    @click.argument("src", metavar="SRC")
+    @click.argument("dst", metavar="DST")
     @_filter_options
     def export(
         src: str,
@@ -167,28 +128,30 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-            mfstore export metaflow.mfdb for-bob.mfdb --flow TrainFlow --tag exp1 --since 2026-11-01
+            mfstore export metaflow.mfdb for-bob.mfdb --flow TeamCollabFlow --tag shared
         """
         from ..sharing import export as do
 
-        with _errors():
+        with errors():
             f = _make_filter(flow, namespace, tags, runs, since, before)
-            with _progress("export") as progress:
-                report = do(Path(src), Path(dst), f, progress=progress)
+            with progress("export") as update:
+                report = do(_existing(src), Path(dst), f, progress=update)
         click.echo(
-            "exported %d runs to %s (%d blobs, %s)"
-            % (len(report.added), dst, report.blobs_added, _mb(Path(dst).stat().st_size))
+            escape_terminal(
+                f"exported {len(report.added)} runs to {dst} ({report.blobs_added} blobs, "
+                f"{_mb(Path(dst).stat().st_size)})"
+            )
         )
 
     @cli.command()
-    @click.argument("other", type=click.Path(exists=True, dir_okay=False))
+    @click.argument("src", metavar="SRC")
     @click.option(
         "--into",
-        type=click.Path(dir_okay=False),
-        help="Target file (default: the discovered metaflow.mfdb).",
+        metavar="DST",
+        help="The file to merge into (default: $MFSTORE_DB, else the discovered metaflow.mfdb).",
     )
-    def merge(other: str, into: str | None) -> None:
-        """Add the runs of OTHER to the target file, in one transaction.
+    def merge(src: str, into: str | None) -> None:
+        """Add the runs of SRC to DST, in one transaction.
 
         Runs already there with the same content are skipped; user tag edits from both
         files are reconciled; a run present in both with different content is reported
@@ -196,38 +159,33 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-            mfstore merge from-alice.mfdb --into metaflow.mfdb
+            mfstore merge backup.mfdb --into metaflow.mfdb
         """
         from ..sharing import merge as do
 
-        with _errors():
-            target = _file_or_default(into, "--into")
-            with _progress("merge") as progress:
-                report = do(Path(other), target, progress=progress)
+        with errors():
+            target = resolve_file(into, must_exist=False)
+            with progress("merge") as update:
+                report = do(_existing(src), target, progress=update)
         for line in report.conflicts:
-            click.echo(f"conflict (left untouched): {line}", err=True)
+            click.echo(escape_terminal(f"conflict (left untouched): {line}"), err=True)
         click.echo(
-            "merged %s into %s: %d added, %d identical, %d retagged, %d conflicts, %d new blobs"
-            % (
-                other,
-                target,
-                len(report.added),
-                len(report.identical),
-                len(report.retagged),
-                len(report.conflicts),
-                report.blobs_added,
+            escape_terminal(
+                f"merged {src} into {target}: {len(report.added)} added, "
+                f"{len(report.identical)} identical, {len(report.retagged)} retagged, "
+                f"{len(report.conflicts)} conflicts, {report.blobs_added} new blobs"
             )
         )
 
     @cli.command("import-metaflow")
-    @click.argument("path", type=click.Path(exists=True, file_okay=False))
+    @click.argument("path", metavar="SRC")
     @click.option(
         "--into",
-        type=click.Path(dir_okay=False),
-        help="Target file (default: the discovered metaflow.mfdb, else ./metaflow.mfdb).",
+        metavar="DST",
+        help="The file to import into (default: $MFSTORE_DB, else the discovered metaflow.mfdb, else ./metaflow.mfdb).",
     )
     def import_metaflow(path: str, into: str | None) -> None:
-        """Import a Metaflow local history (a .metaflow directory, or its parent).
+        """Import a Metaflow local history SRC (a .metaflow directory, or its parent).
 
         Re-importing is safe: runs already imported are skipped, tag edits are synced.
 
@@ -239,27 +197,25 @@ def register(cli: click.Group) -> None:
         from ..provider import default_write_path
         from ..store import Store
 
-        with _errors():
+        src = Path(path).expanduser()
+        if not src.exists():
+            raise CliError(f"{src} does not exist")
+        with errors():
             target = Path(into) if into else default_write_path()
             store = Store(target, create=True)
             try:
-                with _progress("import") as progress:
-                    report = do(path, store, progress=progress)
+                with progress("import") as update:
+                    report = do(src, store, progress=update)
             finally:
                 store.close()
         for line in report.problems + ["conflict (left untouched): " + c for c in report.conflicts]:
-            click.echo(line, err=True)
+            click.echo(escape_terminal(line), err=True)
         click.echo(
-            "imported %d runs (%d tasks read) into %s in %.1fs: %d already present, %d retagged, %d conflicts, %d problems"
-            % (
-                len(report.imported),
-                report.tasks,
-                target,
-                report.seconds,
-                len(report.skipped),
-                len(report.retagged),
-                len(report.conflicts),
-                len(report.problems),
+            escape_terminal(
+                f"imported {len(report.imported)} runs ({report.tasks} tasks read) into {target} "
+                f"in {report.seconds:.1f}s: {len(report.skipped)} already present, "
+                f"{len(report.retagged)} retagged, {len(report.conflicts)} conflicts, "
+                f"{len(report.problems)} problems"
             )
         )
 
@@ -268,11 +224,13 @@ def register(cli: click.Group) -> None:
     @_filter_options
     @click.option("--dry-run", is_flag=True, help="Only list the runs that would be deleted.")
     @click.option(
-        "--into",
-        "file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="The file (default: the discovered metaflow.mfdb).",
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Do not ask for confirmation (required when not on a terminal).",
     )
+    @mfdb_option
+    @click.option("--into", "legacy_into", hidden=True, default=None)
     def delete(
         pathspecs: tuple[str, ...],
         flow: str | None,
@@ -282,104 +240,139 @@ def register(cli: click.Group) -> None:
         since: str | None,
         before: str | None,
         dry_run: bool,
-        file: str | None,
+        yes: bool,
+        mfdb: str | None,
+        legacy_into: str | None,
     ) -> None:
         """Delete runs (Flow/RunId pathspecs and/or filters) and reclaim their space.
 
-        Blobs still used by a kept run stay; the file shrinks.
+        Blobs still used by a kept run stay; the file shrinks. Asks for confirmation on a
+        terminal; otherwise --yes is required.
 
         Example:
 
-            mfstore delete --flow TrainFlow --before 2026-01-01 --dry-run
+            mfstore delete --flow TeamCollabFlow --before 2020-01-01 --dry-run
         """
         from ..sharing import delete as do
 
-        with _errors():
-            target = _file_or_default(file, "--into")
+        if mfdb and legacy_into:
+            raise click.UsageError("give the file once, with --mfdb FILE")
+        target = resolve_file(mfdb or legacy_into)
+        with errors():
             f = _make_filter(flow, namespace, tags, runs, since, before, pathspecs)
-            report = do(target, f, dry_run=dry_run)
+            planned = do(target, f, dry_run=True)
         if dry_run:
-            for ps in report.runs:
-                click.echo(ps)
+            for ps in planned.runs:
+                click.echo(escape_terminal(ps))
             click.echo(
-                "would delete %d runs (%d tasks) from %s" % (len(report.runs), report.tasks, target)
-            )
-        else:
-            click.echo(
-                "deleted %d runs (%d tasks), %d blobs from %s: %s -> %s"
-                % (
-                    len(report.runs),
-                    report.tasks,
-                    report.blobs_removed,
-                    target,
-                    _mb(report.bytes_before),
-                    _mb(report.bytes_after),
+                escape_terminal(
+                    f"would delete {len(planned.runs)} runs ({planned.tasks} tasks) from {target}"
                 )
             )
+            return
+        if not planned.runs:
+            click.echo(escape_terminal(f"no run matches: nothing deleted from {target}"))
+            return
+        if not yes:
+            question = escape_terminal(
+                f"delete {len(planned.runs)} runs ({planned.tasks} tasks) from {target}?"
+            )
+            if not _stdin_is_terminal():
+                raise click.UsageError(
+                    f"{question} Not on a terminal, so not asking: add --yes to delete"
+                )
+            if not click.confirm(question, default=False):
+                raise CliError("nothing deleted")
+        with errors(), progress("delete") as _update:
+            report = do(target, f)
+        click.echo(
+            escape_terminal(
+                f"deleted {len(report.runs)} runs ({report.tasks} tasks), {report.blobs_removed} "
+                f"blobs from {target}: {_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"
+            )
+        )
 
     @cli.command()
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
-    def verify(file: str | None) -> None:
-        """Check FILE: SQLite integrity, every blob against its sha, every artifact's
+    @click.argument("legacy_file", required=False, metavar="")
+    @mfdb_option
+    @output_options(tabular=False)
+    def verify(legacy_file: str | None, mfdb: str | None, out: Output) -> None:
+        """Check the file: SQLite integrity, every blob against its sha, every artifact's
         blob and every task's run present. Exits 1 if anything is wrong.
 
         Example:
 
-            mfstore verify metaflow.mfdb
+            mfstore verify --mfdb metaflow.mfdb
         """
         from ..sharing import verify as do
 
-        with _errors():
-            target = _file_or_default(file)
-            with _progress("verify") as progress:
-                problems = do(target, progress=progress)
-        for p in problems:
-            click.echo(p)
+        target = resolve_file(_one_file(legacy_file, mfdb))
+        with errors(), progress("verify") as update:
+            problems = do(target, progress=update)
+        if out.is_json:
+            out.document({"file": str(target), "ok": not problems, "problems": problems})
+        else:
+            for p in problems:
+                click.echo(escape_terminal(p))
         if problems:
-            raise click.ClickException("%s: %d problems found" % (target, len(problems)))
-        click.echo(f"{target}: ok")
+            raise CliError(f"{target}: {len(problems)} problems found")
+        if not out.is_json:
+            click.echo(escape_terminal(f"{target}: ok"))
 
     @cli.command()
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
-    @click.option("--table", is_flag=True, help="A table for people instead of JSON.")
-    def stats(file: str | None, table: bool) -> None:
+    @click.argument("legacy_file", required=False, metavar="")
+    @mfdb_option
+    @output_options()
+    def stats(legacy_file: str | None, mfdb: str | None, out: Output) -> None:
         """Runs, tasks and artifacts per flow; stored vs raw bytes; dedup and compression ratios.
+
+        A table on a terminal, one TSV line per flow when piped, everything with --json.
 
         Example:
 
-            mfstore stats metaflow.mfdb --table
+            mfstore stats --mfdb metaflow.mfdb
         """
         from ..sharing import stats as do
 
-        with _errors():
-            s = do(_file_or_default(file))
-        if not table:
-            click.echo(json.dumps(s, indent=2, ensure_ascii=False))
+        target = resolve_file(_one_file(legacy_file, mfdb))
+        with errors(), progress("stats") as _update:
+            s = do(target)
+        if out.is_json:
+            out.document(s)
             return
-        click.echo("%-28s %6s %7s %9s %12s" % ("flow", "runs", "tasks", "artifacts", "artifact MB"))
-        for name, f in s["flows"].items():
-            click.echo(
-                "%-28s %6d %7d %9d %12.2f"
-                % (
-                    name,
-                    f["runs"],
-                    f.get("tasks", 0),
-                    f.get("artifacts", 0),
-                    f.get("artifact_bytes", 0) / 1e6,
-                )
-            )
-        click.echo(
-            "%s: %d runs, %d tasks, %d artifacts; artifacts %s, distinct %s, stored %s; dedup %sx, compression %sx; file %s"
-            % (
-                s["file"],
-                s["runs"],
-                s["tasks"],
-                s["artifacts"],
-                _mb(s["artifact_bytes"]),
-                _mb(s["raw_bytes"]),
-                _mb(s["stored_bytes"]),
-                s["dedup_ratio"],
-                s["compression_ratio"],
-                _mb(s["file_bytes"]),
-            )
+        cols = columns(
+            "flow",
+            "runs",
+            "successful",
+            "failed",
+            "running",
+            "tasks",
+            "artifacts",
+            "artifact_bytes",
+            flow="id",
+            runs="num",
+            tasks="num",
+            artifacts="num",
+            artifact_bytes="num",
         )
+        rows = [(name, *(f.get(c.name, 0) for c in cols[1:])) for name, f in s["flows"].items()]
+        summary = (
+            f"{s['file']}: {s['runs']} runs, {s['tasks']} tasks, {s['artifacts']} artifacts; "
+            f"artifacts {_mb(s['artifact_bytes'])}, distinct {_mb(s['raw_bytes'])}, "
+            f"stored {_mb(s['stored_bytes'])}; dedup {s['dedup_ratio']}x, "
+            f"compression {s['compression_ratio']}x; file {_mb(s['file_bytes'])}"
+        )
+        out.rows(cols, iter(rows), title="flows", footer=summary)
+
+
+def _one_file(legacy: str | None, mfdb: str | None) -> str | None:
+    if legacy and mfdb:
+        raise click.UsageError("give the file once, with --mfdb FILE")
+    return mfdb or legacy
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -58,41 +58,16 @@ def tagset_tags(store: Store, tagset_id: int) -> _TagPair:
     return pair
 
 
-_store_cache: dict[tuple[Any, ...], tuple[Store, tuple[str, int] | None]] = {}
-
-
-def current_store() -> Store:
-    """The store of the file in use (``metadata()`` / ``$MFSTORE_DB`` / discovery).
-
-    Resolving the file walks the file system; the answer is cached per selection (and
-    per working directory when discovering) while the provider keeps the store open.
-    """
-    selected = provider._selected
-    env = os.environ.get(provider.ENV_VAR)
-    key: tuple[Any, ...] = (selected, env, None if (selected or env) else os.getcwd(), os.getpid())
-    hit = _store_cache.get(key)
-    if hit is not None:
-        store, pkey = hit
-        if pkey is not None and provider._stores.get(pkey) is store:
-            return store
-    store = provider.reading_store()
-    if not store.memory:
-        pkey = (str(store.path.absolute()), os.getpid())
-        if provider._stores.get(pkey) is store:
-            _store_cache[key] = (store, pkey)
-    return store
-
-
 def store_for(metadata_str: str | None) -> Store:
     """The store named by a ``get_metadata()`` string (pickles), or the current one."""
     if not metadata_str:
-        return current_store()
+        return provider.current_store()
     kind, sep, info = metadata_str.partition("@")
     if sep and kind == "local" and not info.startswith("<"):
         if os.path.exists(info):
             return provider.open_store(info)
         raise MetaflowNotFound(f"The mfstore file {info} does not exist")
-    return current_store()
+    return provider.current_store()
 
 
 def metadata_str(store: Store) -> str:

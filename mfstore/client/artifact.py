@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -54,10 +55,35 @@ class DataArtifact(MetaflowObject):
             self._ts,
         ) = row
 
-    def _raw(self) -> bytes:
+    def _raw(self, max_bytes: int | None = None) -> bytes:
         from ..blobs import get_blob
 
-        return get_blob(self._store, self._sha, what=f"artifact {self._pathspec}")
+        return get_blob(
+            self._store, self._sha, what=f"artifact {self._pathspec}", max_bytes=max_bytes
+        )
+
+    def _value_json(self) -> str | None:
+        row = self._store.one(
+            *query.compile_artifact_json(self._task_pk, self._artifact_attempt, self.id)
+        )
+        return None if row is None else row[0]
+
+    def navigation_value(self) -> Any:
+        """The value of one of the runtime's own artifacts (``_foreach_stack``,
+        ``_graph_info``, ``_exception``) for navigation: from its JSON when it has one,
+        else through the restricted loader - never by running the pickle."""
+        from ..artifacts import loads_internal
+        from ..exception import MetaflowDataCorruption
+
+        text = self._value_json()
+        if text is not None:
+            try:
+                return json.loads(text)
+            except (ValueError, RecursionError):
+                raise MetaflowDataCorruption(
+                    f"artifact {self._pathspec} has a damaged JSON value in {self._store.path}"
+                ) from None
+        return loads_internal(self._raw(), what=f"artifact {self._pathspec}")
 
     @property
     def data(self) -> Any:
@@ -88,11 +114,9 @@ class DataArtifact(MetaflowObject):
         object
             Object contained in this artifact
         """
-        from ..artifacts import load_safe
-        from ..blobs import load_blob
+        from ..artifacts import loads_safe
 
-        what = f"artifact {self._pathspec}"
-        return load_blob(self._store, self._sha, lambda fh: load_safe(fh, what=what), what=what)
+        return loads_safe(self._raw(), what=f"artifact {self._pathspec}")
 
     @property
     def data_safe(self) -> Any:

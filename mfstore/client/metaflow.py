@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from .. import query
 from ..exception import MetaflowNamespaceMismatch
-from ._object import current_store, store_for
+from ..provider import current_store
+from ._object import store_for
 from .flow import Flow
 from .namespace import get_namespace
 

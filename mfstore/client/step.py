@@ -222,7 +222,9 @@ class Step(MetaflowObject):
         """
         task = self.task
         assert task is not None
-        graph_info = task["_graph_info"].data
+        from .task import graph_info_of
+
+        graph_info = graph_info_of(task)
         start_step = graph_info.get("start_step", "start")
         if self.id != start_step:
             for node_name, attributes in graph_info["steps"].items():
@@ -241,7 +243,9 @@ class Step(MetaflowObject):
         """
         task = self.task
         assert task is not None
-        graph_info = task["_graph_info"].data
+        from .task import graph_info_of
+
+        graph_info = graph_info_of(task)
         end_step = graph_info.get("end_step", "end")
         if self.id != end_step:
             for next_step in graph_info["steps"][self.id]["next"]:

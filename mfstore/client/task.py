@@ -176,11 +176,16 @@ class Task(MetaflowObject):
         super().__setstate__(state)
 
     def _value(self, name: str, default: Any) -> Any:
+        """One of the runtime's own artifacts, read for navigation: JSON or the
+        restricted loader, never the full unpickler (docs/security.md)."""
         try:
             art = self[name]
         except KeyError:
             return default
-        return art.data
+        return art.navigation_value()
+
+    def _graph_info(self) -> dict[str, Any]:
+        return graph_info_of(self)
 
     @property
     def data(self) -> MetaflowData:
@@ -299,10 +304,19 @@ class Task(MetaflowObject):
         int, optional
             Index in the innermost loop for this task
         """
-        try:
-            return self["_foreach_stack"].data[-1].index  # type: ignore[no-any-return]
-        except (KeyError, IndexError):
+        stack = self._value("_foreach_stack", None)
+        if not stack:
             return None
+        frame = stack[-1]
+        # JSON: [step, var, num_splits, index, value]; restricted loader: a ForeachFrame.
+        index = frame[3] if isinstance(frame, (list, tuple)) and len(frame) > 3 else None
+        if isinstance(index, bool) or not isinstance(index, int):
+            from ..exception import MetaflowDataCorruption
+
+            raise MetaflowDataCorruption(
+                f"task {self.pathspec} has a damaged foreach stack in {self._store.path}"
+            )
+        return index
 
     @property
     def runtime_name(self) -> str | None:
@@ -589,7 +603,7 @@ class Task(MetaflowObject):
         """
         step_name = self._components[2]
         metadata_dict = self.metadata_dict
-        graph_info = self["_graph_info"].data
+        graph_info = self._graph_info()
         steps = self._get_previous_steps(graph_info, step_name)
         node_type = graph_info["steps"][step_name]["type"]
         metadata_key = "foreach-execution-path"
@@ -631,7 +645,7 @@ class Task(MetaflowObject):
         """
         step_name = self._components[2]
         metadata_dict = self.metadata_dict
-        graph_info = self["_graph_info"].data
+        graph_info = self._graph_info()
         steps = list(graph_info["steps"][step_name]["next"])
         node_type = graph_info["steps"][step_name]["type"]
         metadata_key = "foreach-execution-path"
@@ -687,3 +701,18 @@ class Task(MetaflowObject):
         md = metadata_str(self._store)
         for pathspec in self.child_task_pathspecs:
             yield Task(pathspec, _namespace_check=False, _current_metadata=md)
+
+
+def graph_info_of(task: Task) -> dict[str, Any]:
+    """``_graph_info`` of a task, checked to have the shape navigation needs."""
+    from ..exception import MetaflowDataCorruption
+
+    info = task["_graph_info"].navigation_value()  # KeyError when absent, as Metaflow
+    steps = info.get("steps") if isinstance(info, dict) else None
+    if not isinstance(steps, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("next", []), list) for v in steps.values()
+    ):
+        raise MetaflowDataCorruption(
+            f"task {task.pathspec} has no usable graph information in {task._store.path}"
+        )
+    return info

@@ -2,7 +2,7 @@
 recorded into the .mfdb by the runtime process (see ``scheduler``)."""
 
 from .current import current
-from .decorators import catch, retry, step
+from .decorators import catch, dask, retry, step
 from .events import trigger, trigger_on_finish
 from .flowspec import FlowSpec
 from .parameters import JSONType, Parameter
@@ -13,6 +13,7 @@ __all__ = [
     "Parameter",
     "catch",
     "current",
+    "dask",
     "retry",
     "step",
     "trigger",

@@ -14,7 +14,12 @@ from typing import Any
 
 import click
 
-from mfstore.exception import CommandException, MetaflowException, MetaflowTaggingError
+from mfstore.exception import (
+    CommandException,
+    ExecutorLostError,
+    MetaflowException,
+    MetaflowTaggingError,
+)
 from mfstore.tags import validate_tags
 
 from .graph import FlowGraph
@@ -191,9 +196,11 @@ def _start_run(
     origin: Any = None,
     resume_step: str | None = None,
     max_num_splits: int = 100,
+    with_decos: tuple[str, ...] = (),
 ) -> None:
     from mfstore.writer import Writer
 
+    from .decorators import attach_everywhere
     from .scheduler import Runtime, console
 
     try:
@@ -204,6 +211,11 @@ def _start_run(
         state.graph.check()
     except MetaflowException as exc:
         _fail(f"Validity checker found an issue: {exc}")
+    try:
+        for spec in with_decos:
+            attach_everywhere(state.graph, spec)
+    except MetaflowException as exc:
+        _fail(f"Error: {exc}", 2)
     identity, username = _identity_and_user()
     info, _params, constants = _graph_info(state)
     flow_name = state.flow_cls.__name__
@@ -213,12 +225,15 @@ def _start_run(
     writer = Writer(store)
     script = Path(sys.argv[0]).absolute()
     code_sha = None
+    code = None
     if script.is_file():
+        package = _code_package(script)
         code_sha = writer.put_code_package(
-            _code_package(script),
+            package,
             script_name=script.name,
             info={"script": script.name, "flow_name": flow_name},
         )
+        code = (code_sha, script.name, package)
     clone_index = None
     rerun: set[str] = set()
     origin_id = None
@@ -259,6 +274,7 @@ def _start_run(
         origin_run_id=origin_id,
         clone_index=clone_index,
         rerun_steps=rerun,
+        code=code,
     )
     if namespace_given:
         os.environ["MFSTORE_NAMESPACE"] = namespace or ""
@@ -279,6 +295,13 @@ def _start_run(
     except KeyboardInterrupt:
         store.checkpoint()
         _fail(f"Workflow interrupted: run {flow_name}/{run.run_number} was left unfinished.", 1)
+    except ExecutorLostError:
+        store.checkpoint()
+        _fail(
+            f"Run {flow_name}/{run.run_number} was left unfinished: "
+            f"`python {script.name} resume --origin-run-id {run.run_number}` completes it.",
+            1,
+        )
     writer.end_run(run, successful=ok)
     if ok:
         console("Done!")
@@ -324,10 +347,10 @@ def _clone_index(
 ) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
     """Successful tasks of the origin run, by (step, foreach execution path)."""
     from mfstore import query
-    from mfstore.artifacts import loads
+    from mfstore.artifacts import loads, loads_internal
     from mfstore.blobs import get_blob
 
-    def value(refs: dict[str, Any], name: str) -> Any:
+    def value(refs: dict[str, Any], name: str, internal: bool = True) -> Any:
         ref = refs.get(name)
         if ref is None:
             return None
@@ -337,7 +360,10 @@ def _clone_index(
             and ref.type != "builtins.tuple"
         ):
             return json.loads(ref.value_json)
-        return loads(get_blob(store, ref.sha))
+        raw = get_blob(store, ref.sha)
+        # The runtime's own values never run code from the file (docs/security.md);
+        # foreach values are the user's data, loaded like any artifact a step reads.
+        return loads_internal(raw, what=f"artifact {name}") if internal else loads(raw)
 
     index: dict[tuple[str, str], Any] = {}
     params: tuple[int, dict[str, Any]] | None = None
@@ -364,7 +390,7 @@ def _clone_index(
             "refs": refs,
             "transition": (list(transition[0]), transition[1]) if transition else None,
             "num_splits": value(refs, "_foreach_num_splits"),
-            "values": value(refs, "_foreach_values"),
+            "values": value(refs, "_foreach_values", internal=False),
         }
     if params is None:
         raise CommandException(
@@ -579,6 +605,12 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option(
         "--run-id-file", default=None, help="Write the ID of this run to the file specified."
     )
+    @click.option(
+        "--with",
+        "with_decos",
+        multiple=True,
+        help="Add a decorator to all steps: --with dask, --with dask:scheduler=tcp://host:8786, --with retry:times=2.",
+    )
     @param_options
     @click.pass_obj
     def run(
@@ -589,6 +621,7 @@ def build_cli(flow_cls: type) -> click.Group:
         max_workers: int,
         max_num_splits: int,
         run_id_file: str | None,
+        with_decos: tuple[str, ...],
         **kwargs: Any,
     ) -> None:
         values = {}
@@ -617,6 +650,7 @@ def build_cli(flow_cls: type) -> click.Group:
             run_id_file=run_id_file,
             param_values=values,
             max_num_splits=max_num_splits,
+            with_decos=with_decos,
         )
 
     @cli.command(help="Resume execution of a previous run of this flow.")
@@ -643,6 +677,12 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option(
         "--run-id-file", default=None, help="Write the ID of this run to the file specified."
     )
+    @click.option(
+        "--with",
+        "with_decos",
+        multiple=True,
+        help="Add a decorator to all steps: --with dask, --with dask:scheduler=tcp://host:8786, --with retry:times=2.",
+    )
     @click.pass_obj
     def resume(
         state: State,
@@ -652,6 +692,7 @@ def build_cli(flow_cls: type) -> click.Group:
         user_namespace: str | None,
         max_workers: int,
         run_id_file: str | None,
+        with_decos: tuple[str, ...],
     ) -> None:
         if step_to_rerun is not None and step_to_rerun not in graph:
             _fail(
@@ -672,6 +713,7 @@ def build_cli(flow_cls: type) -> click.Group:
             param_values=None,
             origin=origin,
             resume_step=step_to_rerun,
+            with_decos=with_decos,
         )
 
     @cli.command(help="Show the structure of the flow.")

@@ -52,6 +52,19 @@ class CatchDecorator(StepDecorator):
     defaults = {"var": None, "print_exception": True}
 
 
+class DaskDecorator(StepDecorator):
+    """Run the step's tasks on a Dask cluster (``scheduler=tcp://host:8786``), or on a
+    ``LocalCluster`` of ``workers`` processes started for the run when no scheduler is
+    given. See docs/distributed.md."""
+
+    name = "dask"
+    defaults = {"scheduler": None, "workers": None}
+
+
+#: Step decorators that choose where a step's tasks run (see ``runtime.executors``).
+EXECUTOR_DECORATORS = ("dask",)
+
+
 def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]:
     if not hasattr(func, "is_step"):
         raise MetaflowException(
@@ -80,6 +93,11 @@ retry = _make(RetryDecorator)
 retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
 catch = _make(CatchDecorator)
 catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
+dask = _make(DaskDecorator)
+dask.__doc__ = (
+    "Run this step's tasks on a Dask cluster: ``@dask`` (a LocalCluster) or "
+    "``@dask(scheduler='tcp://host:8786')``; the runtime stays the only writer of the .mfdb."
+)
 
 
 def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:
@@ -110,3 +128,41 @@ def max_retries_of(func: Any) -> int:
     if not isinstance(deco, RetryDecorator):
         return 0
     return min(deco.times, MAX_ATTEMPTS - 1)
+
+
+#: Decorators ``--with NAME[:k=v,...]`` can attach to every step.
+WITH_DECORATORS: dict[str, type[StepDecorator]] = {
+    "dask": DaskDecorator,
+    "retry": RetryDecorator,
+    "catch": CatchDecorator,
+}
+
+
+def parse_with(spec: str) -> StepDecorator:
+    """``dask:scheduler=tcp://h:8786,workers=2`` -> a decorator (``--with`` syntax)."""
+    name, _, rest = spec.partition(":")
+    cls = WITH_DECORATORS.get(name.strip())
+    if cls is None:
+        raise MetaflowException(
+            "Unknown decorator in --with {}: use one of {}".format(
+                spec, ", ".join(sorted(WITH_DECORATORS))
+            )
+        )
+    attrs: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise MetaflowException(f"Bad --with {spec}: options are written key=value,key=value")
+        attrs[key.strip()] = value.strip()
+    deco = cls(**attrs)
+    deco.statically_defined = False
+    return deco
+
+
+def attach_everywhere(graph: Any, spec: str) -> None:
+    """``--with``: attach the decorator ``spec`` names to every step that lacks it."""
+    for node in graph:
+        if get_decorator(node.func, spec.partition(":")[0].strip()) is None:
+            deco = parse_with(spec)
+            node.func.decorators.append(deco)
+            node.decorators.append(deco)

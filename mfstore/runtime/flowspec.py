@@ -10,7 +10,12 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import (
+    InvalidNextException,
+    MetaflowException,
+    MissingInMergeArtifactsException,
+    UnhandledInMergeArtifactsException,
+)
 
 #: Longest foreach value kept in a ForeachFrame (Metaflow's MAXIMUM_FOREACH_VALUE_CHARS).
 MAX_FOREACH_VALUE_CHARS = 30
@@ -30,26 +35,6 @@ EPHEMERAL = frozenset(
 )
 #: Internal artifacts ``merge_artifacts`` never merges.
 INTERNAL_ARTIFACTS = frozenset({"_foreach_values", "_unbounded_foreach", "_control_mapper_tasks"})
-
-
-class InvalidNextException(MetaflowException):
-    headline = "Invalid self.next() transition detected"
-
-
-class UnhandledInMergeArtifactsException(MetaflowException):
-    headline = "Unhandled artifacts in merge"
-
-    def __init__(self, msg: str, unhandled: list[str]) -> None:
-        super().__init__(msg)
-        self.artifact_names = unhandled
-
-
-class MissingInMergeArtifactsException(MetaflowException):
-    headline = "Missing artifacts in merge"
-
-    def __init__(self, msg: str, missing: list[str]) -> None:
-        super().__init__(msg)
-        self.artifact_names = missing
 
 
 def foreach_item_value(item: Any) -> str:

@@ -5,32 +5,29 @@ to ``max_workers`` at once), relay and record their output, and write everything
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
-import selectors
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from mfstore._version import __version__ as MFSTORE_VERSION
-from mfstore.artifacts import ForeachFrame
-from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer, prepare_artifacts
+from mfstore.artifacts import ForeachFrame, prepare_artifacts
+from mfstore.exception import ExecutorLostError
+from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 
-from .decorators import MAX_ATTEMPTS, get_decorator, max_retries_of
+from .decorators import EXECUTOR_DECORATORS, MAX_ATTEMPTS, get_decorator, max_retries_of
+from .executors import Executor, TaskDone, TaskLines, make_executor
+from .executors.local import LocalExecutor
 from .task import (
     ArtifactRef,
     InputSource,
+    TaskResult,
     TaskSpec,
     crash_result,
-    die_with_parent,
-    load_result,
     run_task,
 )
 
@@ -83,25 +80,19 @@ class Pending:
 @dataclass
 class Running:
     pending: Pending
-    pid: int
-    fds: dict[int, str]
+    key: int
     spec: TaskSpec
-    partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    executor: Executor
+    label: str
     lines: dict[str, list[tuple[int, str]]] = field(
         default_factory=lambda: {"stdout": [], "stderr": []}
     )
-    exit_status: int | None = None
-    reaped_at: float | None = None
 
     @property
     def prefix(self) -> str:
         t = self.pending.task
         assert t is not None
-        return "[%s/%s/%s (pid %d)]" % (t.run.run_number, t.step_name, t.task_id, self.pid)
-
-
-class StepFailed(Exception):
-    pass
+        return f"[{t.run.run_number}/{t.step_name}/{t.task_id} ({self.label})]"
 
 
 def execution_path(stack: list[ForeachFrame]) -> str:
@@ -130,6 +121,7 @@ class Runtime:
         origin_run_id: str | None = None,
         clone_index: dict[tuple[str, str], Any] | None = None,
         rerun_steps: set[str] | None = None,
+        code: tuple[str, str, bytes] | None = None,
     ) -> None:
         self.flow_cls = flow_cls
         self.graph = graph
@@ -147,16 +139,15 @@ class Runtime:
         self.origin_run_id = origin_run_id
         self.clone_index = clone_index or {}
         self.rerun_steps = rerun_steps or set()
+        self.code = code
         self.queue: deque[Pending] = deque()
         self.running: dict[int, Running] = {}
-        self.fd_owner: dict[int, Running] = {}
+        self.executors: dict[tuple[str, ...], Executor] = {}
+        self.next_key = 0
         self.join_buckets: dict[tuple[Any, ...], list[tuple[int, DoneTask]]] = {}
-        self.selector = selectors.DefaultSelector()
-        self.tmpdir = tempfile.mkdtemp(prefix="mfstore-run-")
         self.failed: list[tuple[str, str]] = []
         self.end_done = False
         self.last_flush = time.monotonic()
-        self.wake_r = self.wake_w = -1
 
     # -- metadata ------------------------------------------------------------------
 
@@ -295,19 +286,53 @@ class Runtime:
             cloned=True,
         )
 
+    # -- executors -------------------------------------------------------------------
+
+    def executor_for(self, step: str) -> Executor:
+        """Where ``step`` runs: the executor its ``@dask`` (or ``--with dask``) names, else
+        the local fork executor."""
+        func = self.graph[step].func
+        for kind in EXECUTOR_DECORATORS:
+            deco = get_decorator(func, kind)
+            if deco is not None:
+                options = {k: v for k, v in deco.attributes.items() if v is not None}
+                ident = (kind, *sorted(f"{k}={v}" for k, v in options.items()))
+                found = self.executors.get(ident)
+                if found is None:
+                    found = make_executor(kind, options, self.executor_context())
+                    self.executors[ident] = found
+                return found
+        local = self.executors.get(("local",))
+        if local is None:
+            local = LocalExecutor(
+                lambda spec: run_task(self.flow_cls, self.graph, self.graph_info, spec)
+            )
+            self.executors[("local",)] = local
+        return local
+
+    def executor_context(self) -> dict[str, Any]:
+        """What a remote executor needs besides the TaskSpec: the flow's code package and
+        a way to read input blobs (in this process; workers never open the file)."""
+        return {
+            "flow_name": self.flow_cls.__name__,
+            "graph_info": self.graph_info,
+            "code": self.code,
+            "read_blob": self.read_blob,
+            "run": f"{self.run.flow_id}/{self.run.run_number}",
+        }
+
+    def read_blob(self, sha: str) -> bytes:
+        from mfstore.blobs import get_blob
+
+        return get_blob(self.writer.store, sha)
+
     # -- the loop --------------------------------------------------------------------
 
     def execute(self, start_from: DoneTask) -> bool:
         """Run everything after ``start_from``; True if the end step succeeded."""
         old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-        # Wake the select() as soon as a task process exits (SIGCHLD through a pipe).
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        old_chld = signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        old_wakeup = signal.set_wakeup_fd(self.wake_w)
-        self.selector.register(self.wake_r, selectors.EVENT_READ)
         try:
+            self.executor_for(self.graph.start_step)  # the local executor's signal set-up
             self.schedule_children(start_from)
             while (self.queue or self.running) and not self.failed:
                 while self.queue and len(self.running) < self.max_workers and not self.failed:
@@ -324,14 +349,16 @@ class Runtime:
         except KeyboardInterrupt:
             self.terminate_running(interrupted=True)
             raise
+        except ExecutorLostError as exc:
+            console(str(exc), err=True)
+            self.terminate_running(lost=True)
+            raise
         finally:
             signal.signal(signal.SIGTERM, old_term)
-            signal.set_wakeup_fd(old_wakeup)
-            signal.signal(signal.SIGCHLD, old_chld)
-            self.selector.unregister(self.wake_r)
-            os.close(self.wake_r)
-            os.close(self.wake_w)
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            for ex in self.executors.values():
+                with contextlib.suppress(Exception):
+                    ex.close()
+            self.executors.clear()
 
     def launch(self, p: Pending) -> None:
         if p.task is None:
@@ -349,7 +376,7 @@ class Runtime:
             inputs=[InputSource(i.step, i.task_id, i.refs) for i in p.inputs],
             foreach_stack=list(p.stack),
             db_path=self.db_path,
-            result_path=os.path.join(self.tmpdir, "%d.%d.result" % (p.task.task_pk, p.attempt)),
+            result_path="",
             origin_run_id=self.origin_run_id,
             namespace=self.namespace,
             identity=self.identity,
@@ -358,132 +385,43 @@ class Runtime:
             is_production=self.identity.startswith("production:"),
             fallback=p.fallback,
         )
-        r_out, w_out = os.pipe()
-        r_err, w_err = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        parent_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the task process
-            code = 1
-            try:
-                os.setpgid(0, 0)
-                die_with_parent(parent_pid)
-                signal.set_wakeup_fd(-1)
-                for fd in [*list(self.fd_owner), r_out, r_err, self.wake_r, self.wake_w]:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                devnull = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(devnull, 0)
-                os.dup2(w_out, 1)
-                os.dup2(w_err, 2)
-                os.close(w_out)
-                os.close(w_err)
-                sys.stdin = open(0, closefd=False)
-                sys.stdout = open(
-                    1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
-                )
-                sys.stderr = open(
-                    2, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace"
-                )
-                code = run_task(self.flow_cls, self.graph, self.graph_info, spec)
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
-                    sys.stderr.flush()
-            finally:
-                os._exit(code)
-        os.close(w_out)
-        os.close(w_err)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
-        r = Running(p, pid, {r_out: "stdout", r_err: "stderr"}, spec)
-        self.running[pid] = r
-        for fd in (r_out, r_err):
-            os.set_blocking(fd, False)
-            self.fd_owner[fd] = r
-            self.selector.register(fd, selectors.EVENT_READ)
+        executor = self.executor_for(p.step)
+        self.next_key += 1
+        label = executor.submit(self.next_key, spec)
+        r = Running(p, self.next_key, spec, executor, label)
+        self.running[r.key] = r
         console("{} Task is starting{}.".format(r.prefix, " (retry)" if p.attempt else ""))
 
     def poll(self) -> None:
-        for key, _ in self.selector.select(timeout=0.5):
-            if key.fd == self.wake_r:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self.wake_r, 4096):
-                        pass
-            else:
-                self._read(key.fd)
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            r = self.running.get(pid)
-            if r is not None:
-                r.exit_status = status
-                r.reaped_at = time.monotonic()
+        busy = [ex for ex in self.executors.values() if ex.in_flight]
+        timeout = 0.5 if len(busy) <= 1 else 0.05
+        for ex in busy or list(self.executors.values())[:1]:
+            for event in ex.poll(timeout):
+                self._handle(event)
         now = time.monotonic()
-        for r in list(self.running.values()):
-            if r.exit_status is None:
-                continue
-            if r.fds and now - (r.reaped_at or now) < 2.0:
-                for fd in list(r.fds):
-                    self._read(fd)
-                if r.fds:
-                    continue
-            for fd in list(r.fds):
-                self._close_fd(fd)
-            self.finish(r)
         if now - self.last_flush > LOG_FLUSH_SECONDS:
             self.last_flush = now
             for r in self.running.values():
                 self._flush_logs(r)
 
-    def _read(self, fd: int) -> None:
-        r = self.fd_owner.get(fd)
+    def _handle(self, event: TaskLines | TaskDone) -> None:
+        r = self.running.get(event.key)
         if r is None:
             return
-        stream = r.fds[fd]
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            tail = r.partial[stream]
-            if tail:
-                r.partial[stream] = b""
-                self._emit(r, stream, [tail])
-            self._close_fd(fd)
-            return
-        buf = r.partial[stream] + data
-        *complete, rest = buf.split(b"\n")
-        r.partial[stream] = rest
-        if complete:
-            self._emit(r, stream, complete)
+        r.label = event.label or r.label
+        if isinstance(event, TaskLines):
+            self._emit(r, event.stream, event.lines)
+        else:
+            del self.running[r.key]
+            self.finish(r, event.result, event.why)
 
-    def _emit(self, r: Running, stream: str, raw_lines: list[bytes]) -> None:
-        ts = int(time.time() * 1_000_000)
-        out = []
-        for raw in raw_lines:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r")
-            r.lines[stream].append((ts, line))
-            out.append(line)
-        stamp = datetime.fromtimestamp(ts / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        sys.stdout.write("".join(f"{stamp} {r.prefix} {line}\n" for line in out))
+    def _emit(self, r: Running, stream: str, lines: list[tuple[int, str]]) -> None:
+        if not lines:
+            return
+        r.lines[stream].extend(lines)
+        stamp = datetime.fromtimestamp(lines[0][0] / 1e6).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        sys.stdout.write("".join(f"{stamp} {r.prefix} {line}\n" for _, line in lines))
         sys.stdout.flush()
-
-    def _close_fd(self, fd: int) -> None:
-        r = self.fd_owner.pop(fd, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(fd)
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        if r is not None:
-            r.fds.pop(fd, None)
 
     def _flush_logs(self, r: Running) -> None:
         t = r.pending.task
@@ -493,37 +431,32 @@ class Runtime:
                 self.writer.add_log_lines(t, r.pending.attempt, stream, lines)
                 r.lines[stream] = []
 
-    def finish(self, r: Running) -> None:
-        del self.running[r.pid]
+    def finish(self, r: Running, result: TaskResult | None, why: str) -> None:
         p = r.pending
         t = p.task
         assert t is not None
         self._flush_logs(r)
-        result = load_result(r.spec.result_path)
-        status = r.exit_status or 0
         crashed = result is None
         if result is None:
-            if os.WIFSIGNALED(status):
-                why = "Task process was killed by signal %d" % os.WTERMSIG(status)
-            else:
-                why = (
-                    "Task process exited with code %d without reporting a result"
-                    % os.WEXITSTATUS(status)
-                )
             console(f"{r.prefix} {why}.")
             result = crash_result(why + " (os._exit, a crash or out of memory?)")
         self.writer.end_attempt(
             t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
         )
-        if result.task_ok and result.transition and result.transition[1]:
-            if (result.foreach_num_splits or 0) > self.max_num_splits:
-                console(
-                    "%s Foreach in step *%s* yielded %d child steps which is more than the current maximum of "
-                    "%d children. You can raise the maximum with the --max-num-splits option."
-                    % (r.prefix, p.step, result.foreach_num_splits or 0, self.max_num_splits)
-                )
-                self.failed.append((p.step, t.task_id))
-                return
+        splits = result.foreach_num_splits or 0
+        if (
+            result.task_ok
+            and result.transition
+            and result.transition[1]
+            and splits > self.max_num_splits
+        ):
+            console(
+                f"{r.prefix} Foreach in step *{p.step}* yielded {splits} child steps which is "
+                f"more than the current maximum of {self.max_num_splits} children. You can "
+                "raise the maximum with the --max-num-splits option."
+            )
+            self.failed.append((p.step, t.task_id))
+            return
         if result.task_ok:
             if result.transition and result.transition[1]:
                 console(f"{r.prefix} Foreach yields {result.foreach_num_splits} child steps.")
@@ -552,29 +485,25 @@ class Runtime:
             return
         self.failed.append((p.step, t.task_id))
 
-    def terminate_running(self, interrupted: bool = False) -> None:
+    def terminate_running(self, interrupted: bool = False, lost: bool = False) -> None:
         if interrupted:
             console("Workflow interrupted.", err=True)
-        else:
+        elif not lost:
             console("Workflow failed.", err=True)
-        console("Terminating %d active tasks..." % len(self.running), err=True)
-        for pid in list(self.running):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while self.running and time.monotonic() < deadline:
-            for pid in list(self.running):
-                with contextlib.suppress(ChildProcessError):
-                    done, _ = os.waitpid(pid, os.WNOHANG)
-                    if done == 0:
-                        continue
-                r = self.running.pop(pid)
-                for fd in list(r.fds):
-                    self._read(fd)
-                    self._close_fd(fd)
-                with contextlib.suppress(Exception):
-                    self._flush_logs(r)
-            time.sleep(0.01)
+        console(f"Terminating {len(self.running)} active tasks...", err=True)
+        for ex in list(self.executors.values()):
+            try:
+                events = ex.cancel_all()
+            except Exception:  # a lost cluster: nothing left to cancel or read
+                events = []
+            for event in events:
+                r = self.running.get(event.key)
+                if r is not None and isinstance(event, TaskLines):
+                    self._emit(r, event.stream, event.lines)
+        for r in list(self.running.values()):
+            with contextlib.suppress(Exception):
+                self._flush_logs(r)
+        self.running.clear()
         console("Flushing logs...", err=True)
 
 

@@ -18,9 +18,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from mfstore.artifacts import ForeachFrame, loads
-from mfstore.exception import MetaflowException, MetaflowExceptionWrapper
-from mfstore.writer import PreparedArtifact, prepare_artifact
+from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
+from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
 
 from .current import current
 from .decorators import get_decorator
@@ -94,20 +93,22 @@ class TaskResult:
     foreach_values: list[str] | None = None
 
 
-class FailureHandledByCatch(MetaflowException):
-    headline = "Task execution failed but @catch handled it"
+def needs_blob(ref: ArtifactRef) -> bool:
+    """Whether loading ``ref`` reads its blob (JSON scalars are rebuilt from value_json)."""
+    return not (ref.type in _JSON_SCALARS and ref.value_json is not None)
 
-    def __init__(self, retry_count: int) -> None:
-        super().__init__(
-            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
-            "Something in the execution environment caused the failure." % retry_count
-        )
+
+class BlobSource:
+    """Where a task reads the blobs of its input artifacts: ``get(sha, what)`` -> bytes."""
+
+    def get(self, sha: str, what: str) -> bytes:
+        raise NotImplementedError
 
 
 class InputDatastore:
     """The artifacts of one parent task, loaded on demand."""
 
-    def __init__(self, source: InputSource, blobs: BlobReader) -> None:
+    def __init__(self, source: InputSource, blobs: BlobSource) -> None:
         self.step_name = source.step_name
         self.task_id = source.task_id
         self.refs = source.refs
@@ -124,12 +125,12 @@ class InputDatastore:
 
     def load(self, name: str) -> Any:
         ref = self.refs[name]
-        if ref.type in _JSON_SCALARS and ref.value_json is not None:
-            return json.loads(ref.value_json)
+        if not needs_blob(ref):
+            return json.loads(ref.value_json or "null")
         return loads(self.blobs.get(ref.sha, f"{self.step_name}/{self.task_id}/{name}"))
 
 
-class BlobReader:
+class BlobReader(BlobSource):
     """Reads blobs through a read-only connection opened in this (child) process."""
 
     def __init__(self, db_path: str) -> None:
@@ -165,10 +166,9 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     from mfstore import provider
 
-    # Never close the runtime's connections here (SQLite must not see them in this
-    # process); just forget them so the Client API opens its own.
-    provider._stores.clear()
-    provider._empty.clear()
+    # Forget the runtime's stores (reset() never closes a store another process
+    # opened) so the Client API opens its own here.
+    provider.reset()
     os.environ["MFSTORE_NAMESPACE"] = "" if spec.namespace is None else spec.namespace
     client = sys.modules.get("mfstore.client")
     if client is not None and hasattr(client, "namespace"):
@@ -179,12 +179,20 @@ def _prepare_child_process(spec: TaskSpec) -> None:
 
 
 def run_task(
-    flow_cls: type[FlowSpec], graph: Any, graph_info: dict[str, Any], spec: TaskSpec
+    flow_cls: type[FlowSpec],
+    graph: Any,
+    graph_info: dict[str, Any],
+    spec: TaskSpec,
+    blobs: BlobSource | None = None,
 ) -> int:
-    """Run one attempt in this (child) process; write the TaskResult; return the exit code."""
+    """Run one attempt in this (child) process; write the TaskResult; return the exit code.
+
+    Input blobs come from ``blobs`` (a remote worker's memory) or, by default, from a
+    read-only connection to ``spec.db_path``."""
     _prepare_child_process(spec)
     node = graph[spec.step_name]
-    blobs = BlobReader(spec.db_path)
+    if blobs is None:
+        blobs = BlobReader(spec.db_path)
     flow = flow_cls.__new__(flow_cls)
     flow.__dict__.update(
         _datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={}

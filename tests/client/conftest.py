@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from mfstore import provider
-from mfstore.client import _object
+from mfstore.artifacts import prepare_artifacts
+from mfstore.store import Store
+from mfstore.writer import MetadataEntry, RunRef, Writer
 
 ns_mod = importlib.import_module("mfstore.client.namespace")
-from mfstore.store import Store
-from mfstore.writer import MetadataEntry, RunRef, Writer, prepare_artifacts
 
 GRAPH = {
     "file": "flow.py",
@@ -43,8 +43,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     ns_mod._reset()
     provider.default_metadata()
-    provider.forget_stores()
-    _object._store_cache.clear()
+    provider.reset()
 
 
 class History:

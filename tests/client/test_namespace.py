@@ -23,7 +23,9 @@ def test_unknown_user_raised_at_first_get_namespace(monkeypatch):
 
     monkeypatch.delenv("METAFLOW_USER")
     monkeypatch.setenv("USER", "root")
-    with pytest.raises(MetaflowUnknownUser, match=r"could not determine your user name"):
+    with pytest.raises(
+        MetaflowUnknownUser, match=r"could not determine your user name.*set METAFLOW_USER"
+    ):
         mfstore.get_namespace()
     assert repr(UNSET) == "<namespace not resolved yet>" and not UNSET
 

@@ -12,8 +12,9 @@ import cloudpickle
 import pytest
 
 from mfstore import DataArtifact, Flow, Metaflow, MetaflowData, Run, Step, Task, namespace
+from mfstore.artifacts import prepare_artifacts
 from mfstore.exception import MetaflowExceptionWrapper, MetaflowInvalidPathspec, MetaflowNotFound
-from mfstore.writer import MetadataEntry, prepare_artifacts
+from mfstore.writer import MetadataEntry
 
 
 @pytest.mark.parametrize(

@@ -373,7 +373,7 @@ def load_flow_module():
 def main():
     load_flow_module()
     out = {"lib": LIB, "flow": FLOW, "ns": NS, "tag": TAG}
-    md = client.metadata(ROOT)
+    md = client.metadata(cfg.get("metadata") or ROOT)
     out["metadata_type"] = str(md).split("@")[0]
     all_runs = build_id_map()
     out["n_runs_global"] = len(all_runs)

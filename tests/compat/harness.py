@@ -30,6 +30,9 @@ REPO_ROOT = HERE.parent.parent
 DUMPER = HERE / "_dump.py"
 
 LIBS = ("metaflow", "mfstore")
+#: Real Metaflow with mfstore's extension: ``--metadata mfdb --datastore mfdb`` (through
+#: METAFLOW_DEFAULT_METADATA/DATASTORE), the file found from the working directory.
+MFDB = "metaflow-mfdb"
 DEFAULT_TIMEOUT = 180
 
 # Snapshot paths (see `diff`) that differ between Metaflow and mfstore *on purpose*
@@ -104,10 +107,14 @@ def _clean_env(extra: dict | None = None) -> dict:
 
 
 def _lib_env(lib: str, workdir: Path, env: dict | None) -> dict:
-    if lib not in LIBS:
-        raise ValueError(f"lib must be one of {LIBS!r}, got {lib!r}")
+    if lib not in (*LIBS, MFDB):
+        raise ValueError(f"lib must be one of {(*LIBS, MFDB)!r}, got {lib!r}")
     extra: dict = {}
-    if lib == "mfstore":
+    if lib == MFDB:
+        extra["METAFLOW_DEFAULT_METADATA"] = "mfdb"
+        extra["METAFLOW_DEFAULT_DATASTORE"] = "mfdb"
+        extra["METAFLOW_CLIENT_CACHE_PATH"] = str(Path(workdir) / ".mf_client_cache")
+    elif lib == "mfstore":
         extra["MFSTORE_DB"] = str(Path(workdir) / "metaflow.mfdb")
         pp = os.environ.get("PYTHONPATH")
         extra["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + pp if pp else "")
@@ -149,7 +156,7 @@ def run_flow(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     dest = workdir / flow_file.name
-    dest.write_text(rewrite_source(flow_file.read_text(), lib))
+    dest.write_text(rewrite_source(flow_file.read_text(), "metaflow" if lib == MFDB else lib))
     full_env = _lib_env(lib, workdir, env)
     full_env["METAFLOW_USER"] = user
     cp = subprocess.run(
@@ -185,6 +192,12 @@ def snapshot(
     so that artifacts of classes defined in the flow file can be unpickled.
     """
     root = Path(root)
+    metadata = None
+    if lib == MFDB:
+        # Metaflow's client reading the .mfdb through the extension
+        lib = "metaflow"
+        root = root / "metaflow.mfdb" if root.is_dir() else root
+        metadata = f"mfdb@{root}"
     if lib == "mfstore" and root.is_dir():
         target = root / "metaflow.mfdb"
         workdir = root
@@ -203,6 +216,7 @@ def snapshot(
         "ns": ns,
         "tag": tag,
         "flow_file": str(flow_file) if flow_file.exists() else None,
+        "metadata": metadata,
     }
     cp = subprocess.run(
         [sys.executable, str(DUMPER), json.dumps(cfg)],
@@ -310,7 +324,12 @@ EXPECTED_FAILURES = {"failing_flow.py"}
 SNAPSHOT_TAGS = {"linear_params_flow.py": "exp1", "current_flow.py": "t1"}
 
 
-def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = None) -> dict:
+def build_history(
+    lib: str,
+    workdir: Path,
+    flow_files: Iterable[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict:
     """Run every scenario (or those of `flow_files`) under `lib` in `workdir`.
     Returns {flow file: [CompletedProcess...]}."""
     results = {}
@@ -326,6 +345,7 @@ def build_history(lib: str, workdir: Path, flow_files: Iterable[str] | None = No
                 args,
                 user=user,
                 check=fname not in EXPECTED_FAILURES,
+                timeout=timeout,
             )
             results[fname].append(cp)
     return results

@@ -76,8 +76,8 @@ def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("METAFLOW_PRODUCTION_TOKEN", raising=False)
     from mfstore import provider
 
-    provider.forget_stores()
+    provider.reset()
     mfstore.namespace(None)
     yield runner
     mfstore.namespace(None)
-    provider.forget_stores()
+    provider.reset()

@@ -169,14 +169,14 @@ def client_db(monkeypatch: pytest.MonkeyPatch):
     from mfstore import provider
 
     monkeypatch.setenv("METAFLOW_USER", "tester")
-    provider.forget_stores()
+    provider.reset()
 
     def use(db: Path) -> None:
-        provider.forget_stores()
+        provider.reset()
         mfstore.metadata(str(db))
         mfstore.namespace(None)
 
     yield use
-    provider.forget_stores()
+    provider.reset()
     provider.default_metadata()
     mfstore.namespace(None)

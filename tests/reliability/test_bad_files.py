@@ -16,8 +16,9 @@ from .conftest import file_sha
 
 
 def _good(path: Path) -> Path:
+    from mfstore.artifacts import prepare_artifacts
     from mfstore.store import Store
-    from mfstore.writer import Writer, prepare_artifacts
+    from mfstore.writer import Writer
 
     with Store(path, create=True) as store:
         w = Writer(store)
@@ -150,7 +151,7 @@ def test_damaged_blob_names_the_artifact(tmp_path: Path, client_db) -> None:
         assert "\n" not in message and f"{run.pathspec}/end/1/x" in message and str(path) in message
     from mfstore import provider
 
-    provider.forget_stores()
+    provider.reset()
     assert file_sha(path) == before
 
 

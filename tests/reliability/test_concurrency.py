@@ -223,7 +223,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
     import mfstore
     from mfstore import provider
 
-    provider.forget_stores()
+    provider.reset()
     mfstore.metadata(str(db))
     mfstore.namespace(None)
     try:
@@ -231,7 +231,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
         assert len(runs) == n and len({r.id for r in runs}) == n
         assert all(r.successful and r.finished and r.data.done for r in runs)
     finally:
-        provider.forget_stores()
+        provider.reset()
         provider.default_metadata()
 
 

@@ -25,7 +25,7 @@ def _mounted(*args: str, target: Path) -> Iterator[Path]:
 
 
 def _write_run(writer, i: int, size: int) -> str:
-    from mfstore.writer import prepare_artifacts
+    from mfstore.artifacts import prepare_artifacts
 
     run = writer.begin_run("FullFlow", user_name="tester", system_tags=["user:tester"])
     task = writer.add_task(run, "start")
@@ -67,14 +67,14 @@ def test_full_disk_gives_store_full_error_and_keeps_committed_runs(tmp_path: Pat
         import mfstore
         from mfstore import provider
 
-        provider.forget_stores()
+        provider.reset()
         mfstore.metadata(str(db))
         mfstore.namespace(None)
         try:
             for n, run_number in enumerate(committed):
                 assert mfstore.Task(f"FullFlow/{run_number}/start/1").data.i == n
         finally:
-            provider.forget_stores()
+            provider.reset()
             provider.default_metadata()
 
 

@@ -25,7 +25,8 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     from mfstore.store import Store
-    from mfstore.writer import Writer, prepare_artifacts
+    from mfstore.writer import Writer
+    from mfstore.artifacts import prepare_artifacts
 
     store = Store(sys.argv[1], create=True)
     w = Writer(store)

@@ -50,7 +50,7 @@ def _static_sql_text() -> str:
     import mfstore
 
     root = Path(mfstore.__file__).parent
-    from mfstore.store import load_schema_sql
+    from mfstore.migrations import load_schema_sql
 
     return load_schema_sql() + "".join(f.read_text() for f in root.rglob("*.py"))
 
@@ -117,11 +117,11 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
         if not model:
             return
         executed: list[str] = []
-        provider.forget_stores()
+        provider.reset()
         mfstore.metadata(str(db))
-        client_store = provider.reading_store()
-        client_store.tracer = lambda sql, params: executed.append(sql)
-        client_store.conn.exec_trace = client_store._trace
+        client_store = provider.current_store()
+        tracing = client_store.tracer(lambda sql, params: executed.append(sql))
+        tracing.__enter__()
         try:
             mfstore.namespace(None)
             # runs(*tags): all-of over user+system tags, newest first
@@ -182,8 +182,9 @@ def test_client_matches_model(specs, filters, ns, edit_add, edit_remove, pathspe
             else:
                 assert r.pathspec == pathspec
         finally:
+            tracing.__exit__(None, None, None)
             mfstore.namespace(None)
-            provider.forget_stores()
+            provider.reset()
             provider.default_metadata()
         values = [
             t

@@ -22,8 +22,9 @@ class _RunsCode:
 
 
 def _hostile_file(tmp_path: Path) -> tuple[Path, Path, str]:
+    from mfstore.artifacts import prepare_artifacts, prepare_raw_artifact
     from mfstore.store import Store
-    from mfstore.writer import MetadataEntry, Writer, prepare_artifacts, prepare_raw_artifact
+    from mfstore.writer import MetadataEntry, Writer
 
     marker = tmp_path / "pwned"
     db = tmp_path / "teammate.mfdb"

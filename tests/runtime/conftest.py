@@ -85,10 +85,10 @@ def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlowRunner:
     monkeypatch.delenv("METAFLOW_PRODUCTION_TOKEN", raising=False)
     from mfstore import provider
 
-    provider.forget_stores()
+    provider.reset()
     provider.default_metadata()
     yield runner
-    provider.forget_stores()
+    provider.reset()
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from mfstore import sharing
+from mfstore.artifacts import prepare_artifacts
 from mfstore.cli import cli
 from mfstore.sharing import RunFilter
 from mfstore.store import Store
-from mfstore.writer import Writer, prepare_artifacts
+from mfstore.writer import Writer
 
 REPO = Path(__file__).resolve().parents[2]
 

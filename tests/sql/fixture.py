@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from mfstore.artifacts import prepare_artifacts
 from mfstore.store import Store
-from mfstore.writer import MetadataEntry, Writer, prepare_artifacts
+from mfstore.writer import MetadataEntry, Writer
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -152,3 +153,12 @@ def _foreach_run(w, run_id, t0, *, finished):
         )
         _task(w, run, "end", "6", t0 + 20_000, artifacts={"total": 5})
         w.end_run(run, successful=True, ts_epoch=t0 + 30_000, checkpoint=False)
+
+
+if __name__ == "__main__":  # python -m tests.sql.fixture cookbook.mfdb (docs/sql.md)
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "cookbook.mfdb")
+    if target.exists():
+        raise SystemExit(f"{target} exists: choose a new file name")
+    print(build(target))

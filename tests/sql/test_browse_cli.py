@@ -19,9 +19,14 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 
 
 def run(*args: str, env: dict[str, str] | None = None):
-    # A wide terminal, so that rich does not fold cells the assertions look for.
+    # The table people see on a terminal (--table), wide, so that rich does not fold
+    # cells the assertions look for; piped output has its own tests (tests/cli).
+    args_ = list(args)
+    formats = {"--help", "--json", "--csv", "--tsv", "--nl"}
+    if not formats & set(args_) and args_[0] in ("flows", "runs", "show", "sql"):
+        args_.append("--table")
     return CliRunner().invoke(
-        cli, list(args), env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False
+        cli, args_, env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False
     )
 
 
@@ -88,9 +93,9 @@ def test_runs_with_namespace_and_tags(fixture_db: Path) -> None:
         "--mfdb",
         str(fixture_db),
     )
-    assert out.exit_code == 0 and "104" in out.output and "1 run(s)" in out.output
+    assert out.exit_code == 0 and "104" in out.output and "TrainFlow: 1 run with" in out.output
     out = run("runs", "TrainFlow", "--mfdb", str(fixture_db))
-    assert "5 run(s)" in out.output
+    assert "TrainFlow: 5 runs" in out.output
     out = run("runs", "NoFlow", "--mfdb", str(fixture_db))
     assert out.exit_code == 1 and "NoFlow" in out.output
 
@@ -131,7 +136,7 @@ def test_show_task_previews_without_unpickling(
 
 
 def test_show_flow_and_step(fixture_db: Path) -> None:
-    assert "5 run(s)" in run("show", "TrainFlow", "--mfdb", str(fixture_db)).output
+    assert "TrainFlow: 5 runs" in run("show", "TrainFlow", "--mfdb", str(fixture_db)).output
     out = run("show", "ForeachFlow/201/work", "--mfdb", str(fixture_db))
     assert (
         out.exit_code == 0

@@ -93,6 +93,7 @@ def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path) -> N
     import mfstore
 
     path = _old_file(tmp_path, 2)
+    Store(path).close()  # readers never migrate (`mfstore upgrade` does this)
     mfstore.metadata(str(path))
     try:
         mfstore.namespace(None)

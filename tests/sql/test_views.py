@@ -11,8 +11,8 @@ from pathlib import Path
 import apsw
 import pytest
 
-from mfstore.migrations import schema_views
-from mfstore.store import APPLICATION_ID, FORMAT_VERSION, Store
+from mfstore.migrations import APPLICATION_ID, FORMAT_VERSION, schema_views
+from mfstore.store import Store
 
 from .test_cookbook import cookbook
 
@@ -51,14 +51,19 @@ def test_migrated_v1_file_equals_fresh_file(tmp_path: Path) -> None:
     con.close()
 
 
-def test_migration_keeps_user_views(tmp_path: Path) -> None:
+def test_migration_refuses_a_planted_view(tmp_path: Path) -> None:
+    """A view schema.sql does not create is untrusted (issue 12): neither kept nor migrated."""
+    from mfstore.exception import UntrustedSchemaError
+
     old = tmp_path / "old.mfdb"
     _make_v1(old)
     con = apsw.Connection(str(old))
     con.execute("CREATE VIEW my_view AS SELECT flow_id FROM flows")
     con.close()
-    Store(old).close()
-    assert ("view", "my_view") in [(t, n) for t, n, *_ in _master(old)]
+    before = old.read_bytes()
+    with pytest.raises(UntrustedSchemaError, match="view 'my_view'"):
+        Store(old).close()
+    assert old.read_bytes() == before
 
 
 def test_views_are_documented() -> None:

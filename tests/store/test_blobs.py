@@ -9,9 +9,10 @@ import pickle
 import pytest
 
 from mfstore import blobs
+from mfstore.artifacts import prepare_artifact, prepare_artifacts
 from mfstore.exception import MetaflowDataCorruption
 from mfstore.store import Store
-from mfstore.writer import Writer, prepare_artifact, prepare_artifacts
+from mfstore.writer import Writer
 
 
 def _put(store: Store, raw: bytes) -> str:
@@ -115,9 +116,7 @@ def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None
 def test_undecompressible_blob_is_a_clear_error(store: Store) -> None:
     sha = _put(store, bytes(10_000))
     with store.write():
-        store.execute(
-            "UPDATE blobs SET data = ? WHERE sha = ?", (b"garbage", bytes.fromhex(sha))
-        )
+        store.execute("UPDATE blobs SET data = ? WHERE sha = ?", (b"garbage", bytes.fromhex(sha)))
     with pytest.raises(MetaflowDataCorruption, match="cannot decompress"):
         blobs.get_blob(store, sha, what="the artifact")
 

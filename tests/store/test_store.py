@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from mfstore.artifacts import prepare_artifacts
 from mfstore.exception import (
     MetaflowNotFound,
     NotAnMfdbError,
     SchemaTooNewError,
+    SchemaTooOldError,
     StoreReadOnlyError,
     TruncatedFileError,
 )
-from mfstore.store import APPLICATION_ID, FORMAT_VERSION, Store
-from mfstore.writer import Writer, prepare_artifacts
+from mfstore.migrations import APPLICATION_ID, FORMAT_VERSION
+from mfstore.store import Store
+from mfstore.writer import Writer
 
 
 def _digest(path: Path) -> str:
@@ -188,6 +191,40 @@ def test_tracer_sees_every_statement(store_path: Path) -> None:
     s.scalar("SELECT count(*) FROM runs")
     assert any("FROM runs" in q for q in seen)
     s.close()
+
+
+def test_tracer_block_sees_only_its_statements(store: Store) -> None:
+    seen: list[tuple[str, object]] = []
+    store.scalar("SELECT 1 FROM flows")
+    with store.tracer(lambda sql, params: seen.append((sql, params))):
+        store.scalar("SELECT count(*) FROM runs WHERE flow_id = ?", ("F",))
+        with store.tracer(lambda sql, params: seen.append(("inner", None))):
+            store.scalar("SELECT 2")
+    store.scalar("SELECT 3")
+    assert seen == [
+        ("SELECT count(*) FROM runs WHERE flow_id = ?", ("F",)),
+        ("SELECT 2", ()),
+        ("inner", None),
+    ]
+
+
+def test_insert_and_change_report_rowid_and_count(store: Store) -> None:
+    with store.write():
+        store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('A', 1)")
+        pk = store.insert("INSERT INTO tagsets (flow_id, digest) VALUES ('A', 'd')")
+        assert store.scalar("SELECT tagset_id FROM tagsets WHERE digest = 'd'") == pk
+        assert store.change("UPDATE flows SET ts_epoch = 2 WHERE flow_id = 'A'") == 1
+        assert store.change("UPDATE flows SET ts_epoch = 2 WHERE flow_id = 'Z'") == 0
+
+
+def test_a_format_older_than_any_migration_is_named_old(store_path: Path) -> None:
+    Store(store_path, create=True).close()
+    con = sqlite3.connect(store_path)
+    con.execute("PRAGMA user_version = 0")
+    con.commit()
+    con.close()
+    with pytest.raises(SchemaTooOldError, match="older than any"):
+        Store(store_path)
 
 
 def test_a_copy_right_after_a_tag_edit_carries_it(

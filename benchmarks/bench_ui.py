@@ -1,0 +1,130 @@
+"""Server time per page of ``mfstore ui`` on synthetic histories of 10k / 100k / 1M runs.
+
+    python -m benchmarks.bench_ui --scale 10000 --scale 100000 --scale 1000000 --iterations 100
+
+Each request goes through the whole ASGI application (routing, the page's reads, template
+rendering) called in-process, without a socket: the time is the server's, not the
+network's. One warm-up request per page, then ``--iterations`` timed requests; the table
+shows median and p95 in milliseconds. Histories are the checksum-guarded synthetic ones of
+``benchmarks.bench_client`` (built once into ``--dir``). The file is opened read-only, as
+``mfstore ui`` does (immutable: no writer). Target (issue 17): run list <= 50 ms median at
+1,000,000 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import synthetic
+from benchmarks.bench_client import _env_header, history
+
+
+def _get(app: Any, path: str) -> tuple[int, bytes]:
+    """One GET through the ASGI app, in-process."""
+    raw_path, _, query = path.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
+        "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+    out: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            out["body"] += message.get("body", b"")
+
+    asyncio.run(app(scope, receive, send))
+    return out["status"], out["body"]
+
+
+def pages(runs: int) -> list[tuple[str, str]]:
+    """(label, URL) of every measured page for a history of ``runs`` runs."""
+    flow = synthetic.FLOW
+    with_tasks = f"{10**15 + ((runs - 1) // 1000) * 1000:020d}"  # every 1000th run has tasks
+    older = (runs - 1) // 1000 - 1  # the run with tasks before it (else the newest run)
+    other = f"{10**15 + older * 1000:020d}" if older >= 0 else f"{10**15 + runs - 1:020d}"
+    mid = runs // 2
+    mid_cursor = f"before_ts={synthetic.BASE_TS + mid * 1000}&before_id={10**15 + mid:020d}"
+    return [
+        ("flows /", "/"),
+        ("run list, newest page", f"/{flow}"),
+        ("run list, page in the middle (keyset)", f"/{flow}?{mid_cursor}"),
+        ("run list ?tag=sometag", f"/{flow}?tag=sometag"),
+        ("run list ?namespace=user:user3&tag=exp", f"/{flow}?namespace=user:user3&tag=exp"),
+        ("run list ?tag=exp&tag=common_b", f"/{flow}?tag=exp&tag=common_b"),
+        ("run list ?tag=common_a&tag=common_b [never together]", f"/{flow}?tag=common_a&tag=common_b"),
+        ("run list ?tag=sometag, middle page", f"/{flow}?tag=sometag&{mid_cursor}"),
+        ("run list ?status=failed", f"/{flow}?status=failed"),
+        ("run list ?user=user3", f"/{flow}?user=user3"),
+        ("run page", f"/{flow}/{with_tasks}"),
+        ("step page", f"/{flow}/{with_tasks}/start"),
+        ("task page", f"/{flow}/{with_tasks}/start/1"),
+        ("compare 2 runs", f"/compare?runs={flow}/{with_tasks},{flow}/{other}"),
+        ("search ?artifact=result&value=V (2,000 runs)", f"/search?flow={flow}&artifact=result&value={(runs - 1) // 1000 * 1000}"),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=int, action="append", help="runs in the history (repeatable)"
+    )
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".data")
+    args = parser.parse_args(argv)
+    scales = args.scale or [10_000, 100_000, 1_000_000]
+    args.dir.mkdir(parents=True, exist_ok=True)
+    from mfstore.ui import create_app
+
+    print(_env_header(scales, args.iterations))
+    results: dict[str, list[str]] = {}
+    first: list[str] = []
+    for runs in scales:
+        path = history(args.dir, runs)
+        app = create_app(path)
+        t = time.perf_counter()
+        status, _ = _get(app, "/")  # the flow list's run counts are computed once per file change
+        first.append(f"{(time.perf_counter() - t) * 1e3:.1f}")
+        assert status == 200
+        for label, url in pages(runs):
+            status, body = _get(app, url)  # warm-up, and a check that the page is real
+            assert status == 200, (url, status, body[-300:])
+            samples, cpu = [], []
+            for _ in range(args.iterations):
+                t, c = time.perf_counter(), time.process_time()
+                _get(app, url)
+                samples.append((time.perf_counter() - t) * 1e3)
+                cpu.append((time.process_time() - c) * 1e3)
+            samples.sort()
+            p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+            results.setdefault(label, []).append(
+                f"{statistics.median(samples):.2f} / {p95:.2f} / {statistics.median(cpu):.2f}"
+            )
+        app.state.reader.close()
+    print("load average: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    header = ["page", *[f"{s:,} runs: median / p95 / CPU median ms" for s in scales]]
+    rows = [[label, *vals] for label, vals in results.items()]
+    rows.append(["flows / first request (counts runs)", *first])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""mfstore's Metaflow extension: ``--metadata mfdb`` and ``--datastore mfdb`` keep runs,
+artifacts, logs and cards in one .mfdb file (see docs/metaflow.md).
+
+Metaflow imports this file when it loads its plugins; nothing else does. The classes
+live in ``mfstore.metaflow_ext`` and are imported only when Metaflow resolves them.
+"""
+
+import os
+import sys
+
+METADATA_PROVIDERS_DESC = [("mfdb", "mfstore.metaflow_ext.metadata.MfdbMetadataProvider")]
+DATASTORES_DESC = [("mfdb", "mfstore.metaflow_ext.storage.MfdbStorage")]
+
+_WARNED = "MFSTORE_METAFLOW_VERSION_WARNED"
+
+
+def _warn_untested():
+    """One line on stderr (once per run: child processes inherit the flag) when this
+    Metaflow is not a version the extension was tested with."""
+    try:
+        from importlib.metadata import version
+
+        from mfstore.metaflow_ext import TESTED_METAFLOW
+
+        found = version("metaflow")
+    except Exception:
+        return
+    if found in TESTED_METAFLOW or os.environ.get(_WARNED):
+        return
+    os.environ[_WARNED] = "1"
+    print(
+        "mfstore: the mfdb metadata provider and datastore are tested with Metaflow {}, "
+        "not {}; install mfstore[metaflow] for a tested Metaflow".format(
+            " / ".join(TESTED_METAFLOW), found
+        ),
+        file=sys.stderr,
+    )
+
+
+_warn_untested()

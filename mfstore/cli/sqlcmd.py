@@ -1,0 +1,149 @@
+"""``mfstore sql "SELECT ..."``: a read-only query over the file's documented views.
+
+Piped, ``--csv``, ``--tsv``, ``--json`` and ``--nl`` stream every row (flat memory); the
+table on a terminal shows the first ``--limit`` rows (default 100) and says when there
+are more.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from ..exception import StoreReadOnlyError
+from .common import (
+    CliError,
+    Column,
+    Output,
+    mfdb_option,
+    one_line,
+    output_options,
+    reading,
+    resolve_file,
+)
+
+#: Rows a terminal table shows unless --limit N / --all.
+TABLE_ROWS = 100
+
+
+#: Default ``--timeout`` (seconds): a planted endless view or recursive query stops.
+SQL_TIMEOUT_SECONDS = 30.0
+
+
+def _stream(cursor: Any, store: Any) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``cursor``; an error while stepping becomes one line (exit 1)."""
+    try:
+        for row in cursor:
+            yield tuple(row)
+    except (BrokenPipeError, click.ClickException):
+        raise
+    except Exception as exc:  # apsw errors raised while stepping (not translated by execute)
+        raise CliError(one_line(store.translate(exc))) from None
+
+
+def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
+    """Column names of the result, also when it has no rows (an empty result keeps its
+    header): read from the prepared statement, which is then not run again."""
+    try:
+        return [d[0] for d in cursor.getdescription()]
+    except Exception:  # apsw: no rows, or no result set (e.g. a PRAGMA setter)
+        pass
+    names: list[str] = []
+
+    def capture(cur: Any, _sql: str, _bindings: Any) -> bool:
+        try:
+            names.extend(d[0] for d in cur.getdescription())
+        except Exception:
+            pass
+        return False  # prepared only: never executed a second time
+
+    probe = store.conn.cursor()
+    probe.exec_trace = capture
+    try:
+        probe.execute(query)
+    except Exception:  # the abort requested by capture
+        pass
+    return names
+
+
+@click.command(name="sql")
+@click.argument("args", nargs=-1, required=True, metavar="QUERY")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help=f"Rows a table on a terminal shows (default {TABLE_ROWS}); also caps --csv/--json.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every row, also in a terminal table.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=SQL_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long (Ctrl-C stops it too).",
+)
+@mfdb_option
+@output_options()
+def sql_command(
+    args: tuple[str, ...],
+    limit: int | None,
+    show_all: bool,
+    timeout: float,
+    mfdb: str | None,
+    out: Output,
+) -> None:
+    """Run a read-only SQL QUERY against the file and print the result.
+
+    Only reading is allowed: statements that would write to the file or to any other
+    file (INSERT, CREATE, ATTACH, VACUUM INTO, PRAGMA setters ...) are refused before
+    they run, and nothing is changed. A query stops after --timeout seconds. The mf_* views are documented in docs/sql.md. Piped, the result is TSV
+    (every row); on a terminal, a table of the first 100 rows.
+
+    Example:
+
+        mfstore sql "SELECT run_id, status, duration_s FROM mf_runs WHERE flow = 'TeamCollabFlow'"
+    """
+    if len(args) == 2:  # sqlite-utils' order (FILE QUERY) is accepted too
+        if mfdb:
+            raise click.UsageError("give the file once: --mfdb FILE or FILE QUERY")
+        mfdb, query = args
+    elif len(args) == 1:
+        (query,) = args
+    else:
+        raise click.UsageError('expected one QUERY: mfstore sql "SELECT ..." [--mfdb FILE]')
+    if show_all and limit is not None:
+        raise click.UsageError("choose one of --limit and --all")
+    path = resolve_file(mfdb)
+    with reading(path) as store, store.only_reading(), store.time_limit(timeout):
+        try:
+            cursor = store.execute(query)
+        except StoreReadOnlyError:
+            raise CliError(
+                f"{path} is opened read-only by `mfstore sql`: statements that would write are "
+                "refused before they run and nothing was changed"
+            ) from None
+        names = _column_names(store, cursor, query)
+        rows: Iterator[tuple[Any, ...]] = _stream(cursor, store)
+        if not names:
+            for _ in rows:
+                pass
+            return
+        cols = [Column(n) for n in names]
+        cap = None if show_all else (limit if limit is not None else None)
+        if out.is_table and cap is None and not show_all:
+            cap = TABLE_ROWS
+        footer = None
+        if cap is not None:
+            page = list(itertools.islice(rows, cap + 1))
+            if len(page) > cap:
+                page = page[:cap]
+                footer = (
+                    f"\u2026 more rows not shown (first {cap:,}; use --limit N, --all or --csv)"
+                )
+            rows = iter(page)
+        out.rows(cols, rows, footer=footer)

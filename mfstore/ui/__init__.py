@@ -1,0 +1,48 @@
+"""``mfstore ui``: look at a .mfdb in the browser (Starlette + Jinja2, server-rendered).
+
+Nothing here is imported by ``import mfstore``. The file is opened read-only and never
+written (not even a ``-wal``/``-shm`` beside it when there was none), nothing is ever
+unpickled, and the server binds to localhost unless told otherwise.
+
+- ``create_app(path)``: the ASGI application (``mfstore.ui.app``)
+- ``export_site(path, directory)``: the same pages as a static site (``mfstore.ui.export``)
+- ``serve(path, host=..., port=...)``: run it with uvicorn
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["create_app", "export_site", "serve"]
+
+
+def create_app(path: Path | str) -> Any:
+    """The Starlette application serving ``path``."""
+    from .app import create_app as _create
+
+    return _create(path)
+
+
+def export_site(path: Path | str, directory: Path | str, *, runs: int = 100) -> int:
+    """Write the pages of ``path`` (the newest ``runs`` runs of each flow) under ``directory``
+    as a static site that works from ``file://``; returns the number of pages written."""
+    from .export import export_site as _export
+
+    return _export(path, directory, runs=runs)
+
+
+def serve(
+    path: Path | str, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False
+) -> None:
+    """Serve the UI of ``path`` until interrupted."""
+    import uvicorn
+
+    app = create_app(path)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        url = "http://{}:{}/".format(f"[{host}]" if ":" in host else host, port)
+        threading.Timer(0.8, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,49 @@
+"""Helpers: run real Metaflow with the mfdb extension, and ask Metaflow's client about a
+.mfdb in a fresh process (Metaflow and mfstore never share the test interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from tests.compat.harness import MFDB, _lib_env, run_flow
+
+FLOWS = Path(__file__).resolve().parent / "flows"
+#: Generous: the suite runs on shared 2-core machines.
+TIMEOUT = 900
+
+
+def mf_run(
+    flow: str, workdir: Path, args: list[str], *, user: str = "tester", check: bool = True, env=None
+) -> subprocess.CompletedProcess:
+    """``python <flow> <args>`` under real Metaflow with the mfdb backend."""
+    return run_flow(
+        MFDB, FLOWS / flow, workdir, args, user=user, check=check, env=env, timeout=TIMEOUT
+    )
+
+
+def mf_client(workdir: Path, code: str, *, user: str = "tester") -> Any:
+    """Run ``code`` with Metaflow's client on ``workdir/metaflow.mfdb``; it sets ``out``
+    (JSON-encodable), which is returned."""
+    file = Path(workdir) / "metaflow.mfdb"
+    script = (
+        "import json\nfrom metaflow import *\n"
+        f"metadata('mfdb@{file}')\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))\n"
+    )
+    env = _lib_env("metaflow", Path(workdir), None)
+    env["METAFLOW_USER"] = user
+    cp = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=str(workdir),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    if cp.returncode != 0:
+        raise AssertionError(f"Metaflow client failed:\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}")
+    return json.loads(cp.stdout.strip().splitlines()[-1])

@@ -1,0 +1,233 @@
+"""Issue 12, class 1: nothing planted in a file runs.
+
+Each hostile file is a real mfstore file edited with a stock SQLite connection, the way
+an attacker would: a trigger, an extra or changed view, an index on an expression, a
+virtual table. Opening it (Client API, every browsing command) is refused with one line
+naming the object and how to get a clean copy; the file is unchanged; ``mfstore export``
+gives a clean copy without the object.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import build_file, cli, digest, one_line_error
+
+#: (what the error names, SQL the attacker runs)
+PLANTS = {
+    "trigger": (
+        "trigger 'steal'",
+        "CREATE TRIGGER steal AFTER INSERT ON tag_events BEGIN "
+        "UPDATE runs SET user_name = 'mallory'; END",
+    ),
+    "extra view": ("view 'innocent'", "CREATE VIEW innocent AS SELECT 1 AS x"),
+    "changed view": (
+        "view 'mf_runs'",
+        "DROP VIEW mf_runs; CREATE VIEW mf_runs AS SELECT 'YourFlow' AS flow, '1' AS run_id",
+    ),
+    "expression index": ("index 'by_len'", "CREATE INDEX by_len ON runs (length(flow_id) * 2)"),
+    "changed index": (
+        "index 'runs_by_time'",
+        "DROP INDEX runs_by_time; CREATE INDEX runs_by_time ON runs (flow_id, abs(ts_epoch))",
+    ),
+    "virtual table": ("virtual table 'notes'", "CREATE VIRTUAL TABLE notes USING fts5(body)"),
+    "extra table": ("table 'payload'", "CREATE TABLE payload (x)"),
+}
+
+
+def _plant(path: Path, sql: str) -> None:
+    con = sqlite3.connect(path)
+    con.executescript(sql)
+    con.commit()
+    con.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+@pytest.fixture(params=sorted(PLANTS))
+def planted(request, tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "teammate.mfdb"
+    build_file(path)
+    named, sql = PLANTS[request.param]
+    _plant(path, sql)
+    return path, named
+
+
+def test_store_refuses_with_one_line_naming_the_object(planted) -> None:
+    from mfstore.exception import UntrustedSchemaError
+    from mfstore.store import Store
+
+    path, named = planted
+    before = digest(path)
+    for kwargs in ({"reader": True}, {}):
+        with pytest.raises(UntrustedSchemaError) as info:
+            Store(path, **kwargs)
+        msg = str(info.value)
+        assert named in msg and "\n" not in msg
+        assert f"mfstore export {path}" in msg
+    assert digest(path) == before
+
+
+def test_client_and_every_browsing_command_refuse(planted, client_db) -> None:
+    import mfstore
+    from mfstore.exception import UntrustedSchemaError
+
+    path, named = planted
+    before = digest(path)
+    client_db(path)
+    with pytest.raises(UntrustedSchemaError, match=named):
+        list(mfstore.Metaflow())
+    with pytest.raises(UntrustedSchemaError, match=named):
+        mfstore.Flow("SharedFlow")
+    for args in (
+        ["flows", "--mfdb", str(path)],
+        ["runs", "SharedFlow", "--mfdb", str(path)],
+        ["show", "SharedFlow", "--mfdb", str(path)],
+        ["logs", "SharedFlow/1/start/1", "--mfdb", str(path)],
+        ["sql", str(path), "SELECT * FROM mf_runs"],
+        ["stats", str(path)],
+        ["merge", str(path), "--into", str(path.with_name("mine.mfdb"))],
+    ):
+        line = one_line_error(cli(*args))
+        assert named in line, (args, line)
+    assert digest(path) == before
+    assert not path.with_name("mine.mfdb").exists()
+
+
+def test_export_gives_a_clean_copy_without_the_object(planted, tmp_path: Path) -> None:
+    from mfstore.store import Store
+
+    path, named = planted
+    before = digest(path)
+    clean = tmp_path / "clean.mfdb"
+    result = cli("export", str(path), str(clean))
+    assert result.exit_code == 0, result.output
+    assert digest(path) == before
+    store = Store(clean, reader=True)  # passes the schema check
+    try:
+        names = {n for (n,) in store.query("SELECT name FROM sqlite_master")}
+        assert named.split("'")[1] not in names or named.split("'")[1].startswith(("mf_", "runs_"))
+        assert store.scalar("SELECT count(*) FROM runs") == 1
+    finally:
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("clean")) == [
+        "clean.mfdb"
+    ]
+
+
+def test_a_clean_file_passes_and_the_check_follows_schema_sql() -> None:
+    """The reference is schema.sql itself (no list of names in the code)."""
+    from mfstore import schema
+    from mfstore.migrations import load_schema_sql
+    from mfstore.store import Store
+
+    store = Store(":memory:")
+    rows = store.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
+    assert schema.problems(rows) == []
+    expected = schema.expected()
+    assert {n for _, n in expected} == {
+        n for _, n, _, sql in rows if sql is not None and not n.startswith("sqlite_")
+    }
+    # The fast path relies on: every statement starts a line with CREATE, and a ';'
+    # ends a line only where a statement ends.
+    text = "\n" + load_schema_sql().rstrip() + "\n"
+    assert text.count("\nCREATE ") == len(expected)
+    assert text.count(";\n") == len(expected)
+    for sql in expected.values():
+        assert ";\n" not in sql and "\n" + sql + ";\n" in text
+
+
+def test_connections_are_hardened(tmp_path: Path) -> None:
+    import apsw
+
+    from mfstore.store import Store
+
+    path = tmp_path / "a.mfdb"
+    build_file(path)
+    for store in (Store(path, reader=True), Store(path)):
+        conn = store.conn
+        assert conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, -1) == 1
+        assert conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, -1) == 0
+        assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, -1) == 0
+        assert conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, -1) == 0
+        with pytest.raises(apsw.Error):
+            conn.load_extension("/nonexistent/libevil.so")
+        store.close()
+
+
+def test_endless_query_stops_on_time_limit_and_ctrl_c(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    from mfstore.exception import QueryInterrupted
+    from mfstore.store import Store
+
+    path = tmp_path / "a.mfdb"
+    build_file(path)
+    endless = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    )
+    store = Store(path, reader=True)
+    try:
+        with store.time_limit(0.3), pytest.raises(QueryInterrupted):
+            store.query(endless)
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            store.query(endless)
+        timer.join()
+        assert store.scalar("SELECT count(*) FROM runs") == 1  # still usable
+    finally:
+        store.close()
+
+
+def test_sql_timeout_and_default(tmp_path: Path) -> None:
+    path = tmp_path / "a.mfdb"
+    build_file(path)
+    endless = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    )
+    line = one_line_error(cli("sql", "--timeout", "0.5", str(path), endless))
+    assert "stopped" in line and "time limit" in line
+    assert "default: 30" in cli("sql", "--help").output.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "VACUUM INTO '{dir}/stolen.mfdb'",
+        "ATTACH '{dir}/other.db' AS o",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA user_version = 1",
+        "INSERT INTO flows VALUES ('X', 1)",
+        "CREATE TEMP TABLE t (x)",
+        "BEGIN IMMEDIATE",
+        "SELECT load_extension('/nonexistent/libevil.so')",
+    ],
+)
+def test_sql_refuses_anything_that_writes(statement: str, tmp_path: Path) -> None:
+    path = tmp_path / "a.mfdb"
+    build_file(path)
+    before = digest(path)
+    names = {p.name for p in tmp_path.iterdir()}
+    one_line_error(cli("sql", str(path), statement.format(dir=tmp_path)))
+    assert digest(path) == before
+    assert {p.name for p in tmp_path.iterdir()} == names
+
+
+def test_sql_still_reads_and_introspects(tmp_path: Path) -> None:
+    path = tmp_path / "a.mfdb"
+    build_file(path)
+    for statement in (
+        "SELECT flow, user FROM mf_runs",
+        "PRAGMA table_info(runs)",
+        "SELECT name FROM pragma_table_info('runs')",
+        "PRAGMA user_version",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3) SELECT * FROM c",
+    ):
+        result = cli("sql", "--csv", str(path), statement)
+        assert result.exit_code == 0, (statement, result.output)
