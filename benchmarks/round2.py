@@ -389,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
         print("| {} |".format(" | ".join(r)))
     print()
     print(
-        "foreach wall time (s): Metaflow {:.1f}, mfstore {:.1f}".format(disk["metaflow"]["wall"], disk["mfstore"]["wall"])
+        "foreach wall time (s): Metaflow {:.1f}, mfstore {:.1f}".format(
+            disk["metaflow"]["wall"], disk["mfstore"]["wall"]
+        )
     )
     return 0
 

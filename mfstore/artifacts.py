@@ -318,6 +318,10 @@ def to_json(value: Any) -> str | None:
     """The value as JSON text when it is small plain data, else None (never a repr)."""
     if not _plain(value):
         return None
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> str | None:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
@@ -344,10 +348,17 @@ def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedA
 
     ``known_shas``: shas already in the file; a value with one of them is not packed again.
     """
-    raw = dumps(value)
+    if _plain(value):
+        # Plain data pickles to the same bytes with the standard pickler (cloudpickle
+        # only changes how functions and classes are pickled), which is much cheaper.
+        raw = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+        json_text = _json_text(value)
+    else:
+        raw = dumps(value)
+        json_text = None
     sha = sha1_hex(raw)
     blob = None if sha in set(known_shas) else pack_blob(raw, sha)
-    return PreparedArtifact(blob, sha, type_name(value), to_json(value))
+    return PreparedArtifact(blob, sha, type_name(value), json_text)
 
 
 def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:

@@ -177,8 +177,10 @@ def type_id(store: Store, name: str | None) -> int | None:
     """Id of a type name in ``types`` (added if new); inside ``store.write()``."""
     if name is None:
         return None
-    store.execute("INSERT INTO types (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,))
-    return int(store.scalar("SELECT type_id FROM types WHERE name = ?", (name,)))
+    found = store.scalar("SELECT type_id FROM types WHERE name = ?", (name,))
+    if found is None:
+        found = store.scalar("INSERT INTO types (name) VALUES (?) RETURNING type_id", (name,))
+    return int(found)
 
 
 def blob_id(store: Store, sha: str) -> int | None:
