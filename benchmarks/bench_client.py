@@ -33,18 +33,15 @@ def _env_header(scales: list[int], iterations: int) -> str:
         ).stdout.strip()
     except OSError:
         commit = "?"
-    return (
-        "Python %s | SQLite %s | apsw %s | %s, %d cores | scales %s | iterations %d | commit %s"
-        % (
-            platform.python_version(),
-            apsw.sqlite_lib_version(),
-            apsw.apsw_version(),
-            platform.machine(),
-            os.cpu_count() or 0,
-            ",".join(str(s) for s in scales),
-            iterations,
-            commit or "?",
-        )
+    return "Python {} | SQLite {} | apsw {} | {}, {} cores | scales {} | iterations {} | commit {}".format(
+        platform.python_version(),
+        apsw.sqlite_lib_version(),
+        apsw.apsw_version(),
+        platform.machine(),
+        os.cpu_count() or 0,
+        ",".join(str(s) for s in scales),
+        iterations,
+        commit or "?",
     )
 
 
@@ -60,7 +57,7 @@ def _time(fn: Callable[[], object], iterations: int) -> tuple[float, float]:
 
 def history(directory: Path, runs: int) -> Path:
     """The synthetic history of ``runs`` runs (built if missing or stale)."""
-    path = directory / ("synth-%d.mfdb" % runs)
+    path = directory / (f"synth-{runs}.mfdb")
     stamp = path.with_suffix(".ok")
     if not (path.exists() and stamp.exists() and stamp.read_text() == synthetic.checksum(path)):
         print(f"building {path} ...", file=sys.stderr, flush=True)
@@ -74,11 +71,8 @@ def operations(runs: int) -> list[tuple[str, str | None, Callable[[], object]]]:
     from mfstore import Flow, Metaflow, Run
 
     flow = synthetic.FLOW
-    last = "%020d" % (10**15 + runs - 1)
-    pathspec = "%s/%020d" % (
-        flow,
-        10**15 + ((runs - 1) // 1000) * 1000,
-    )  # every 1000th run has tasks
+    last = f"{10**15 + runs - 1:020d}"
+    pathspec = f"{flow}/{10**15 + ((runs - 1) // 1000) * 1000:020d}"  # every 1000th run has tasks
     return [
         ("Flow(F)", "user:user3", lambda: Flow(flow)),
         ("Flow(F).latest_run", None, lambda: Flow(flow).latest_run),

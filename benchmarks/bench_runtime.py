@@ -115,8 +115,7 @@ def header(args: argparse.Namespace) -> list[str]:
         mf = "not installed"
     return [
         f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw {apsw.apsw_version()}, metaflow {mf}, commit {commit}",
-        "machine %s, %d CPUs; scale %d, iterations %d, max-workers %d"
-        % (platform.machine(), os.cpu_count() or 0, args.scale, args.iterations, args.max_workers),
+        f"machine {platform.machine()}, {os.cpu_count() or 0} CPUs; scale {args.scale}, iterations {args.iterations}, max-workers {args.max_workers}",
     ]
 
 
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     for line in header(args):
         print(line)
     root = Path(args.database or tempfile.mkdtemp(prefix="bench-runtime-"))
-    cases = [("2-step", TWO_STEP), ("foreach-%d" % args.scale, FOREACH)]
+    cases = [("2-step", TWO_STEP), (f"foreach-{args.scale}", FOREACH)]
     results: dict[tuple[str, str], list[float]] = {}
     for case, template in cases:
         for lib in libs:
@@ -151,7 +150,11 @@ def main(argv: list[str] | None = None) -> None:
                 time_run(lib, source, workdir, args.max_workers) for _ in range(args.iterations)
             ]
     print()
-    print("%-14s %-9s %10s %10s %8s" % ("flow", "library", "median s", "min s", "ratio"))
+    print(
+        "{!s:<14} {!s:<9} {!s:10} {!s:10} {!s:8}".format(
+            "flow", "library", "median s", "min s", "ratio"
+        )
+    )
     for case, _ in cases:
         base = (
             statistics.median(results[(case, "metaflow")])
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             times = results[(case, lib)]
             med = statistics.median(times)
             ratio = "%.2f" % (med / base) if base and lib != "metaflow" else "-"
-            print("%-14s %-9s %10.2f %10.2f %8s" % (case, lib, med, min(times), ratio))
+            print(f"{case!s:<14} {lib!s:<9} {med:10.2f} {min(times):10.2f} {ratio!s:8}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ T0_MS = 1_600_000_000_000
 
 
 def _user(k: int) -> str:
-    return "user%d" % (k % USERS)
+    return "user%d" % (k % USERS)  # noqa: UP031
 
 
 def build(path: Path, runs: int, *, batch: int = 2000, progress: bool = True) -> dict[str, float]:
@@ -66,7 +66,7 @@ def build(path: Path, runs: int, *, batch: int = 2000, progress: bool = True) ->
             if progress and (start // batch) % 25 == 0:
                 el = time.perf_counter() - t0
                 print(
-                    "  %d runs, %.0f s, %.0f tasks/s" % (start + batch, el, tasks / el),
+                    "  %d runs, %.0f s, %.0f tasks/s" % (start + batch, el, tasks / el),  # noqa: UP031
                     file=sys.stderr,
                     flush=True,
                 )
@@ -106,7 +106,7 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
         md += [MetadataEntry(f, v, attempt=0, ts_epoch=t) for f, v in common]
         if idx is not None:
             md.append(
-                MetadataEntry("foreach-execution-path", "start:%d" % idx, attempt=0, ts_epoch=t)
+                MetadataEntry("foreach-execution-path", "start:%d" % idx, attempt=0, ts_epoch=t)  # noqa: UP031
             )
         ok = not (failed and step == "end")
         arts = {
@@ -130,8 +130,8 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
             metadata=md,
             logs=[
                 ("stdout", t * 1000 + 1, f"starting {step}"),
-                ("stdout", t * 1000 + 2, "x = %d" % k),
-                ("stdout", t * 1000 + 3, "done in %d ms" % (tid * 7 + 3)),
+                ("stdout", t * 1000 + 2, "x = %d" % k),  # noqa: UP031
+                ("stdout", t * 1000 + 3, "done in %d ms" % (tid * 7 + 3)),  # noqa: UP031
             ],
         )
         n += 1
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in sizes:
-        path = work / ("history-%d.mfdb" % n)
+        path = work / ("history-%d.mfdb" % n)  # noqa: UP031
         built = None
         if args.rebuild or not path.exists():
             built = build(path, n)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda n, p, b, q: (
             "—"
             if b is None
-            else "%.0f (%d tasks, %.0f s)" % (b["tasks"] / b["seconds"], b["tasks"], b["seconds"])
+            else "%.0f (%d tasks, %.0f s)" % (b["tasks"] / b["seconds"], b["tasks"], b["seconds"])  # noqa: UP031
         ),
     )
     line("file size", lambda n, p, b, q: "%.1f MB" % (p.stat().st_size / 1e6))

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     times, tasks = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.iterations):
-            path = args.database if (args.database and i == 0) else Path(tmp) / ("i%d.mfdb" % i)
+            path = args.database if (args.database and i == 0) else Path(tmp) / (f"i{i}.mfdb")
             if path.exists():
                 os.unlink(path)
             with Store(path, create=True) as s:
@@ -62,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         mf = disk_usage(root)
         db = last.stat().st_size
     print(
-        "history: %d runs, %d tasks, %d artifacts (%.2f MB pickled, %.2f MB distinct)"
-        % (st["runs"], tasks, st["artifacts"], st["artifact_bytes"] / 1e6, st["raw_bytes"] / 1e6)
+        "history: {} runs, {} tasks, {} artifacts ({:.2f} MB pickled, {:.2f} MB distinct)".format(
+            st["runs"], tasks, st["artifacts"], st["artifact_bytes"] / 1e6, st["raw_bytes"] / 1e6
+        )
     )
     print(
         f"import: median {statistics.median(times):.3f} s (min {min(times):.3f}) = {tasks / statistics.median(times):.0f} tasks/s"

@@ -208,7 +208,7 @@ def write_seconds(size: int, reps: int, scratch: Path) -> dict[str, float]:
     for kind in ("rnd", "zeros"):
         samples = []
         for rep in range(reps):
-            path = scratch / ("write-%s-%d.mfdb" % (kind, rep))
+            path = scratch / ("write-%s-%d.mfdb" % (kind, rep))  # noqa: UP031
             value = os.urandom(size) if kind == "rnd" else bytes(size)
             with Store(path, create=True) as store:
                 w = Writer(store)
@@ -235,7 +235,7 @@ def disk_rows(scratch: Path, width: int, metaflow: bool) -> dict[str, Any]:
         wd = scratch / "small" / lib
         extra = ["--max-workers", "8", "--max-num-splits", str(max(100, width))]
         wall = run_flow(lib, SMALL_TASKS_FLOW.format(lib=lib, width=width), wd, extra)
-        tasks = width + 4 if lib == "mfstore" else width + 4  # _parameters, start, join, end
+        tasks = width + 4  # _parameters, start, join, end
         if lib == "mfstore":
             db = wd / "runs.mfdb"
             _py(lib, wd, f"from mfstore.store import Store; Store({str(db)!r}).checkpoint()")
@@ -257,7 +257,7 @@ def import_rate(scratch: Path, runs: int, reps: int) -> dict[str, float]:
     samples = []
     tasks = 0
     for rep in range(reps):
-        path = scratch / ("import-%d.mfdb" % rep)
+        path = scratch / ("import-%d.mfdb" % rep)  # noqa: UP031
         samples.append(import_mfdb(hist, path))
         from mfstore.store import Store
 
@@ -273,7 +273,7 @@ def bulk_rate(scratch: Path, runs: int, reps: int) -> dict[str, float]:
     samples = []
     tasks = 0
     for rep in range(reps):
-        b = build(scratch / ("bulk-%d.mfdb" % rep), runs, progress=False)
+        b = build(scratch / ("bulk-%d.mfdb" % rep), runs, progress=False)  # noqa: UP031
         samples.append(b["seconds"])
         tasks = int(b["tasks"])
     return {"seconds": statistics.median(samples), "tasks": tasks, "runs": runs}
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             "<= 0.3 ms",
         ),
         (
-            "bytes per small task (%d-task foreach, 7 small artifacts, 3 log lines)" % args.width,
+            "bytes per small task (%d-task foreach, 7 small artifacts, 3 log lines)" % args.width,  # noqa: UP031
             "{:.0f} B ({:.0f} B allocated)".format(
                 disk["metaflow"]["bytes"] / disk["metaflow"]["tasks"],
                 disk["metaflow"]["alloc"] / disk["metaflow"]["tasks"],
@@ -383,13 +383,13 @@ def main(argv: list[str] | None = None) -> int:
             "<= 1,200 B",
         ),
         (
-            "import-metaflow of a real history (%d runs, %d tasks)" % (imp["runs"], imp["tasks"]),
+            "import-metaflow of a real history (%d runs, %d tasks)" % (imp["runs"], imp["tasks"]),  # noqa: UP031
             "—",
             "{:.0f} tasks/s ({:.1f} s)".format(imp["tasks"] / imp["seconds"], imp["seconds"]),
             ">= 5,000 tasks/s",
         ),
         (
-            "bulk Writer (%d runs, %d tasks: 7 artifacts, metadata, 3 log lines each)"
+            "bulk Writer (%d runs, %d tasks: 7 artifacts, metadata, 3 log lines each)"  # noqa: UP031
             % (bulk["runs"], bulk["tasks"]),
             "—",
             "{:.0f} tasks/s ({:.1f} s)".format(bulk["tasks"] / bulk["seconds"], bulk["seconds"]),

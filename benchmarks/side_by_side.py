@@ -436,8 +436,7 @@ def import_mfdb(hist: History, path: Path) -> float:
         report = import_metaflow(hist.workdir / ".metaflow", store)
     if report.problems or report.conflicts or len(report.imported) != len(hist.runs) + 1:
         raise RuntimeError(
-            "import of %s: %d imported, problems %s, conflicts %s"
-            % (hist.workdir, len(report.imported), report.problems[:3], report.conflicts[:3])
+            f"import of {hist.workdir}: {len(report.imported)} imported, problems {report.problems[:3]}, conflicts {report.conflicts[:3]}"
         )
     return report.seconds
 
@@ -525,14 +524,17 @@ def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
         except Exception:
             return "?"
 
-    git = lambda *a: subprocess.run(
-        ["git", *a], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+
     cpu = "?"
     try:
-        cpu = next(
-            l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")
-        )
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -543,8 +545,7 @@ def header(args: argparse.Namespace, argv: list[str]) -> list[str]:
             git("rev-parse", "--short", "HEAD") or "?",
             dirty,
         ),
-        "machine: %s, %s, %d CPUs, %.0f GiB RAM, %s"
-        % (platform.machine(), cpu, os.cpu_count() or 0, mem, platform.platform()),
+        f"machine: {platform.machine()}, {cpu}, {os.cpu_count() or 0} CPUs, {mem:.0f} GiB RAM, {platform.platform()}",
         "versions: Python {}, metaflow {}, mfstore {}, SQLite {}, apsw {}".format(
             platform.python_version(),
             ver("metaflow"),
@@ -667,11 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     hist_dir = work / "history"
     t_all = time.perf_counter()
-    log("runtime walls (2-step, %d-task foreach) x %d ..." % (args.width, args.runtime_reps))
+    log(f"runtime walls (2-step, {args.width}-task foreach) x {args.runtime_reps} ...")
     walls = runtime_walls(work, args.width, args.runtime_reps)
-    log(
-        "real Metaflow history: %d linear runs + 1 foreach(%d) ..." % (args.linear_runs, args.width)
-    )
+    log(f"real Metaflow history: {args.linear_runs} linear runs + 1 foreach({args.width}) ...")
     build_base(hist_dir, args.linear_runs, args.width)
     hist = History(hist_dir)
 
@@ -684,14 +683,12 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             hist.grow(size)
             log(
-                "%d runs: cloned on disk in %.1f s; Metaflow reads back ..."
-                % (size, time.perf_counter() - t0)
+                f"{size} runs: cloned on disk in {time.perf_counter() - t0:.1f} s; Metaflow reads back ..."
             )
             got = verify_metaflow(hist)
             notes.append(
-                "%s runs: Metaflow's client read back %d runs (%d in user:alice, %d with sometag), "
-                "latest_run %s, latest_run.data.result %r"
-                % (
+                "{} runs: Metaflow's client read back {} runs ({} in user:alice, {} with sometag), "
+                "latest_run {}, latest_run.data.result {!r}".format(
                     f"{size:,}",
                     got["runs"],
                     got["alice"],
@@ -700,16 +697,16 @@ def main(argv: list[str] | None = None) -> int:
                     got["result"],
                 )
             )
-            mfdb = work / ("h%d.mfdb" % size)
+            mfdb = work / (f"h{size}.mfdb")
             secs = import_mfdb(hist, mfdb)
             notes.append("{} runs: import-metaflow {:.1f} s".format(f"{size:,}", secs))
             disk[("metaflow", size)] = disk_usage(hist_dir / ".metaflow")
             ctx = hist.ctx()
             reps = min(args.reps, 3) if size >= 10_000 else args.reps
-            log("%d runs: timing Metaflow (reps %d) ..." % (size, reps))
+            log(f"{size} runs: timing Metaflow (reps {reps}) ...")
             timings[("metaflow", size)] = measure("metaflow", hist_dir, ctx, reps, work)
         else:
-            mfdb = work / ("h%d.mfdb" % size)
+            mfdb = work / (f"h{size}.mfdb")
             secs = extend_mfdb(mfdb_prev, mfdb, hist, size)
             notes.append(
                 "{} runs (mfstore only): {} + {} Writer-built runs in {:.1f} s".format(
@@ -719,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         disk[("mfstore", size)] = disk_usage(mfdb)
         if size in mf_sizes:
             mfdb_prev = mfdb
-        log("%d runs: timing mfstore (reps %d) ..." % (size, args.reps))
+        log(f"{size} runs: timing mfstore (reps {args.reps}) ...")
         timings[("mfstore", size)] = measure("mfstore", mfdb, hist.ctx(), args.reps, work)
 
     # ---- table
@@ -757,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for case, label in (
         ("2-step", "run a 2-step flow (wall)"),
-        ("foreach", "run a %d-task foreach (wall)" % args.width),
+        ("foreach", f"run a {args.width}-task foreach (wall)"),
     ):
         mf, ms = walls[case]["metaflow"], walls[case]["mfstore"]
         rows.append([label, "—", "runtime", "—", _fmt_ms(mf), _fmt_ms(ms), _ratio(mf, ms)])
@@ -833,8 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     fr = walls["foreach"]["mfstore"] / walls["foreach"]["metaflow"]
     goals.append(
-        "%d-task foreach <= 0.5x Metaflow's wall time: %s (%.2fx: %.1f s vs %.1f s)"
-        % (
+        "{}-task foreach <= 0.5x Metaflow's wall time: {} ({:.2f}x: {:.1f} s vs {:.1f} s)".format(
             args.width,
             "MET" if fr <= 0.5 else "NOT MET",
             fr,
@@ -847,9 +843,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             "\n".join("    " + line for line in lines),
             "",
-            "Medians: %d reps per op (Metaflow at >= 10,000 runs: %d); runtime %d runs per flow; fresh = a new process per "
-            "rep, import excluded; ratio > 1 = mfstore faster/smaller. Sizes above %s: mfstore alone. Total %.0f s."
-            % (
+            "Medians: {} reps per op (Metaflow at >= 10,000 runs: {}); runtime {} runs per flow; fresh = a new process per "
+            "rep, import excluded; ratio > 1 = mfstore faster/smaller. Sizes above {}: mfstore alone. Total {:.0f} s.".format(
                 args.reps,
                 min(args.reps, 3),
                 args.runtime_reps,

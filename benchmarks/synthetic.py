@@ -18,7 +18,7 @@ from mfstore.artifacts import prepare_artifacts
 from mfstore.store import Store
 from mfstore.writer import Writer
 
-USERS = ["user%d" % i for i in range(8)]
+USERS = [f"user{i}" for i in range(8)]
 FLOW = "SynthFlow"
 BASE_TS = 1_700_000_000_000
 
@@ -52,7 +52,7 @@ def build(
                     user_name=user,
                     user_tags=user_tags_of(i),
                     system_tags=[f"user:{user}", "runtime:dev", "python_version:3.11.7"],
-                    run_number="%020d" % (10**15 + i),
+                    run_number=f"{10**15 + i:020d}",
                     ts_epoch=BASE_TS + i * 1000,
                 )
                 if i % 1000 == 0:
@@ -73,8 +73,7 @@ def build(
                 w.end_run(run, successful=ok, ts_epoch=BASE_TS + i * 1000 + 500, checkpoint=False)
         if progress:
             print(
-                "  %d/%d runs (%.0f s)"
-                % (min(runs, start + batch), runs, time.perf_counter() - t0),
+                f"  {min(runs, start + batch)}/{runs} runs ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
     store.checkpoint()

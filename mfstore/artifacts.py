@@ -374,12 +374,20 @@ def prepare_raw_artifact(
     return PreparedArtifact(blob, blob.sha, type_name, value_json)
 
 
+#: Largest pickle ``describe_pickled`` rebuilds (safely) to name its type and preview it.
+PREVIEW_MAX_BYTES = 1024 * 1024
+
+
 def describe_pickled(raw: bytes, type_repr: str | None = None) -> tuple[str, str | None]:
     """``(type name, JSON or None)`` of pickled bytes written by someone else (Metaflow),
     without running code from the pickle: plain data is loaded safely; anything else is
-    named from ``type_repr`` (Metaflow's ``"<class 'pandas.DataFrame'>"``) when given."""
+    named from ``type_repr`` (Metaflow's ``"<class 'pandas.DataFrame'>"``) when given.
+    Memory stays within ``PREVIEW_MAX_BYTES``: larger pickles, or small ones that would
+    expand beyond it, are named from ``type_repr`` only (no JSON preview)."""
     try:
-        value = loads_safe(raw)
+        if len(raw) > PREVIEW_MAX_BYTES:
+            raise UnsafeArtifactError("too large to preview")
+        value = loads_safe(raw, max_bytes=PREVIEW_MAX_BYTES)
     except UnsafeArtifactError:
         return type_from_repr(type_repr), None
     return type_name(value), to_json(value)

@@ -253,7 +253,7 @@ def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, s
     )
     seqs = [r[0] for r in rows]
     if seqs != list(range(1, n_chunks)):
-        raise MetaflowDataCorruption("has chunks %s, expected 1..%d" % (seqs, n_chunks - 1))
+        raise MetaflowDataCorruption(f"has chunks {seqs}, expected 1..{n_chunks - 1}")
     return [("blob_chunks", pk, codec, length) for _seq, pk, codec, length in rows]
 
 
@@ -340,8 +340,8 @@ def get_blob(
         ) from None
     if len(raw) != size:
         raise MetaflowDataCorruption(
-            "%s is damaged in %s: its content is %d bytes, expected %d; run `mfstore verify`"
-            % (label, store.path, len(raw), size)
+            f"{label} is damaged in {store.path}: its content is {len(raw)} bytes, "
+            f"expected {size}; run `mfstore verify`"
         )
     if not checked:
         actual = sha1_hex(raw)
@@ -433,9 +433,7 @@ class _ChunkStream(io.RawIOBase):
         while self.readinto(scratch):
             pass
         if self._pos != self._size:
-            raise MetaflowDataCorruption(
-                "its content is %d bytes, expected %d" % (self._pos, self._size)
-            )
+            raise MetaflowDataCorruption(f"its content is {self._pos} bytes, expected {self._size}")
         if self._hash is None:
             return  # every chunk was checked by its zstd checksum
         if self._checksummed:  # mixed (never written so): hash the whole value
@@ -544,27 +542,53 @@ def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
     return int(stored)
 
 
+def verify_blob(store: Store, sha: str) -> str | None:
+    """What is wrong with blob ``sha`` (its chunks are missing, it cannot be decompressed
+    within its recorded size, it does not hash to its sha or add up to its size), or
+    None when it is sound. Memory stays within the recorded size."""
+    try:
+        key = sha_key(sha)
+    except MetaflowNotFound:
+        return "is not a sha1"
+    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (key,))
+    if row is None:
+        return "is missing"
+    bid, size, n_chunks, codec = row
+    if not isinstance(size, int) or not isinstance(n_chunks, int) or size < 0 or n_chunks < 1:
+        return f"has a bad record (size {size!r}, chunks {n_chunks!r})"
+    if n_chunks > size + 1:
+        return f"records {n_chunks} chunks for {size} bytes"
+    try:
+        rest = _chunk_rows(store, bid, n_chunks) if n_chunks > 1 else []
+    except MetaflowDataCorruption as exc:
+        return str(exc)
+    digest = hashlib.sha1()
+    left = size
+    for table, rowid, c, _length in [("blobs", bid, codec, 0), *rest]:
+        try:
+            part = unpack_chunk(c, store.read_blob(table, "data", rowid), left)
+        except Exception as exc:
+            return f"cannot be decompressed ({' '.join(str(exc).split())[:120]})"
+        left -= len(part)
+        digest.update(part)
+    if left:
+        return f"content is {size - left} bytes, recorded size {size}"
+    if digest.hexdigest() != sha.lower():
+        return f"content has sha {digest.hexdigest()}"
+    return None
+
+
 def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[str, str]]:
     """``(sha, problem)`` for every blob whose chunks are missing, cannot be decompressed,
     or do not hash to its sha or add up to its size (empty list: all sound)."""
     out: list[tuple[str, str]] = []
-    rows = store.query("SELECT lower(hex(sha)), size FROM blobs ORDER BY sha")
-    for i, (sha, size) in enumerate(rows):
+    rows = store.query("SELECT lower(hex(sha)) FROM blobs ORDER BY sha")
+    for i, (sha,) in enumerate(rows):
         if progress is not None and i % 64 == 0:
             progress(i, len(rows), sha)
-        try:
-            raw = b"".join(iter_blob_chunks(store, sha))
-        except MetaflowDataCorruption as exc:
-            out.append((sha, str(exc)))
-            continue
-        except Exception as exc:
-            out.append((sha, f"cannot be decompressed ({exc})"))
-            continue
-        actual = sha1_hex(raw)
-        if actual != sha:
-            out.append((sha, f"content has sha {actual}"))
-        elif len(raw) != size:
-            out.append((sha, "content is %d bytes, recorded size %d" % (len(raw), size)))
+        problem = verify_blob(store, sha)
+        if problem is not None:
+            out.append((sha, problem))
     if progress is not None:
         progress(len(rows), len(rows), "done")
     return out
@@ -572,7 +596,8 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
 
 def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
     """Write the raw bytes of blob ``sha`` to ``fh`` chunk by chunk (never the whole value
-    in memory twice), checking the sha; return the size."""
+    in memory twice), checking the sha; return the size. The Metaflow extension hands
+    Metaflow's datastore file paths this way."""
     digest = hashlib.sha1()
     size = 0
     try:

@@ -9,12 +9,14 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── MetaflowNamespaceMismatch     object exists, not in the current namespace
     ├── MetaflowInvalidPathspec       pathspec of the wrong shape
     ├── MetaflowInternalError
+    ├── InvalidMetadataError          metadata() given something that names no .mfdb
     ├── MetaflowTaggingError          a tag edit breaks a tag rule
     ├── MetaflowUnknownUser           no user name in the environment
     ├── MetaflowDataCorruption        a stored value does not match its sha
     ├── UnsafeArtifactError           safe loading refused a non-plain type
     ├── CommandException              bad command-line input to a flow or `mfstore`
     │   └── NotAMetaflowHistory       import-metaflow given a directory that is not one
+    ├── HistoryPathError              a history record or link leads outside its directory
     ├── InvalidNextException          a step's self.next() is not a valid transition
     ├── UnhandledInMergeArtifactsException  merge_artifacts met conflicting values
     ├── MissingInMergeArtifactsException    merge_artifacts(include=...) names a missing one
@@ -45,7 +47,9 @@ __all__ = [
     "ExecutorLostError",
     "FailureHandledByCatch",
     "FlowGraphError",
+    "HistoryPathError",
     "IncorrectProductionToken",
+    "InvalidMetadataError",
     "InvalidNextException",
     "MetaflowDataCorruption",
     "MetaflowException",
@@ -57,8 +61,8 @@ __all__ = [
     "MetaflowTaggingError",
     "MetaflowUnknownUser",
     "MfstoreError",
-    "NeedsUpgradeError",
     "MissingInMergeArtifactsException",
+    "NeedsUpgradeError",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
     "QueryInterrupted",
@@ -87,7 +91,7 @@ class MetaflowException(Exception):
         super().__init__(msg)
 
     def __str__(self) -> str:
-        prefix = "line %d: " % self.line_no if self.line_no else ""
+        prefix = f"line {self.line_no}: " if self.line_no else ""
         return f"{prefix}{self.message}"
 
 
@@ -119,6 +123,13 @@ class MetaflowInternalError(MetaflowException):
     """Something mfstore did not expect; please report it."""
 
     headline = "Internal error"
+
+
+class InvalidMetadataError(MetaflowException):
+    """``metadata()`` was given a provider mfstore does not have (a service URL, another
+    ``kind@``) or something that is not a path."""
+
+    headline = "Invalid metadata provider"
 
 
 class MetaflowTaggingError(MetaflowException):
@@ -197,8 +208,8 @@ class FailureHandledByCatch(MetaflowException):
 
     def __init__(self, retry_count: int) -> None:
         super().__init__(
-            "Task execution kept failing over %d attempts. Your code did not raise an exception. "
-            "Something in the execution environment caused the failure." % retry_count
+            f"Task execution kept failing over {retry_count} attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure."
         )
 
 
@@ -262,6 +273,11 @@ class StoreCorruptError(StoreError):
 class UntrustedSchemaError(StoreError):
     """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
     does not create: it could run code or change what queries return, so it is refused."""
+
+
+class HistoryPathError(MetaflowException, ValueError):
+    """A ``.metaflow`` history names a file outside itself (a symlink, ``..``, an
+    absolute path, a sha that is not a sha): import refuses it and skips the run."""
 
 
 class NeedsUpgradeError(StoreError):

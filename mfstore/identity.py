@@ -36,7 +36,7 @@ def new_run_id() -> str:
     hold the same id. The random suffix makes a clash between machines need the same
     microsecond and the same 1-in-10,000 draw; within one file the writer also checks.
     """
-    return "%d%04d" % (int(time.time() * 1e6), secrets.randbelow(10_000))
+    return f"{int(time.time() * 1e6)}{secrets.randbelow(10_000):04d}"
 
 
 def now_ms() -> int:

@@ -38,7 +38,8 @@ from typing import Any
 
 from . import artifacts as _artifacts
 from .artifacts import PreparedArtifact, prepare_raw_artifact
-from .exception import NotAMetaflowHistory
+from .blobs import sha1_hex
+from .exception import HistoryPathError, NotAMetaflowHistory
 from .store import Store
 from .writer import MetadataEntry, RunRef, TaskRef, Writer
 
@@ -88,16 +89,40 @@ def _is_flow_dir(d: Path) -> bool:
     return d.is_dir() and (d / "_meta" / "_self.json").is_file()
 
 
+#: The real path of the history being imported: nothing outside it is read.
+_confined_to: list[str] = []
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _inside(path: Path) -> Path:
+    """``path`` if it (after symlinks) lies inside the history being imported."""
+    if _confined_to:
+        real = os.path.realpath(path)
+        root = _confined_to[-1]
+        if real != root and not real.startswith(root + os.sep):
+            raise HistoryPathError(
+                f"{path} leads outside the history ({real}): refused, nothing read from it"
+            )
+    return path
+
+
 def _read_json(path: Path) -> Any:
-    with open(path, "rb") as fh:
+    with open(_inside(path), "rb") as fh:
         return json.loads(fh.read())
 
 
-def list_runs(root: Path) -> list[tuple[str, Path]]:
-    """``(flow_id, run_dir)`` of every run, oldest run id first (resume origins come first)."""
+def list_runs(root: Path, problems: list[str] | None = None) -> list[tuple[str, Path]]:
+    """``(flow_id, run_dir)`` of every run, oldest run id first (resume origins come first).
+    Flow or run directories that lead outside the history are skipped (and reported)."""
     out = []
     for flow_dir in sorted(root.iterdir()):
         if not _is_flow_dir(flow_dir):
+            continue
+        try:
+            _inside(flow_dir)
+        except HistoryPathError as exc:
+            if problems is not None:
+                problems.append(f"{flow_dir.name}: not imported ({exc})")
             continue
         for run_dir in flow_dir.iterdir():
             if (
@@ -143,7 +168,7 @@ def _read_task(step_dir: Path, task_dir: Path) -> _Task:
             attempts[n] = _Attempt(n)
         return attempts[n]
 
-    for entry in sorted(os.listdir(meta_dir)):
+    for entry in sorted(os.listdir(_inside(meta_dir))):
         m = _SYSMETA_RE.match(entry)
         if m:
             rec = _read_json(meta_dir / entry)
@@ -164,7 +189,7 @@ def _read_task(step_dir: Path, task_dir: Path) -> _Task:
         if m:
             rec = _read_json(meta_dir / entry)
             att(int(m.group(1))).artifacts[rec.get("name", m.group(2))] = rec
-    for entry in os.listdir(task_dir):
+    for entry in os.listdir(_inside(task_dir)):
         head, _, kind = entry.partition(".")
         if not head.isdigit():
             continue
@@ -198,7 +223,7 @@ def parse_mflog(path: Path) -> Iterator[tuple[int, str]]:
     """``(utc_microseconds, text)`` of each line of an MFLOG file; unparsable lines keep
     the previous line's time (Metaflow shows them last; mfstore keeps file order)."""
     try:
-        data = path.read_bytes()
+        data = _inside(path).read_bytes()
     except FileNotFoundError:
         return
     yield from parse_mflog_bytes(data)
@@ -236,17 +261,25 @@ class _BlobReader:
         hit = self.cache.get(sha)
         if hit is not None:
             return hit
-        path = self.data_dir / sha[:2] / sha
+        if not isinstance(sha, str) or not _SHA.match(sha):
+            raise HistoryPathError(f"{what}: its sha {sha!r} is not a sha1 hex digest: refused")
+        path = _inside(self.data_dir / sha[:2] / sha)  # outside: the run is skipped
+        meta_path = _inside(self.data_dir / sha[:2] / (sha + "_meta"))
         try:
             with open(path, "rb") as fh:
                 packed = fh.read()
-            meta_path = self.data_dir / sha[:2] / (sha + "_meta")
             cas_raw = False
             if meta_path.exists():
                 cas_raw = bool(_read_json(meta_path).get("cas_raw"))
             raw = packed if cas_raw else gzip.decompress(packed)
         except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
             self.report.problems.append(f"{what}: blob {path} unreadable ({exc})")
+            return None
+        actual = sha1_hex(raw)
+        if actual != sha:
+            self.report.problems.append(
+                f"{what}: blob {sha} holds content with sha {actual}: artifact not imported"
+            )
             return None
         type_name, value_json = _describe(raw, info)
         prepared = prepare_raw_artifact(raw, type_name=type_name, value_json=value_json, sha=sha)
@@ -433,7 +466,7 @@ def _is_done(a: _Attempt) -> bool:
 def _import_logs(writer: Writer, task: TaskRef, task_dir: Path, attempt: int) -> None:
     for stream in ("stdout", "stderr"):
         for source in ("runtime", "task"):
-            lines = list(parse_mflog(task_dir / ("%d.%s_%s.log" % (attempt, source, stream))))
+            lines = list(parse_mflog(task_dir / (f"{attempt}.{source}_{stream}.log")))
             if lines:
                 writer.add_log_lines(task, attempt, stream, lines, source=source)
 
@@ -447,13 +480,30 @@ def import_metaflow(
     *,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> ImportReport:
-    """Import every run of the ``.metaflow`` directory at ``path`` into ``target``."""
-    from .sharing import copy_runs
-
+    """Import every run of the ``.metaflow`` directory at ``path`` into ``target``.
+    Nothing outside that directory is read (symlinks, ``..``, absolute paths and bad
+    shas are reported as problems and their run skipped); every blob is checked
+    against its sha."""
     started = time.perf_counter()
     root = find_metaflow_root(path)
     report = ImportReport()
-    runs = list_runs(root)
+    _confined_to.append(os.path.realpath(root))
+    try:
+        return _import(root, target, report, progress, started)
+    finally:
+        _confined_to.pop()
+
+
+def _import(
+    root: Path,
+    target: Store,
+    report: ImportReport,
+    progress: Callable[[int, int, str], None] | None,
+    started: float,
+) -> ImportReport:
+    from .sharing import copy_runs
+
+    runs = list_runs(root, report.problems)
     staging = Store(":memory:")
     writer = Writer(staging)
     readers: dict[str, _BlobReader] = {}
@@ -474,7 +524,9 @@ def import_metaflow(
                 report.skipped.append(f"{flow_id}/{run_dir.name}")
                 continue
             try:
-                stage_run(writer, flow_id, run_dir, readers[flow_id], report)
+                # One savepoint per run: a run that cannot be read leaves nothing staged.
+                with staging.write():
+                    stage_run(writer, flow_id, run_dir, readers[flow_id], report)
             except (OSError, ValueError, KeyError) as exc:
                 report.problems.append(
                     f"{flow_id}/{run_dir.name}: not imported ({type(exc).__name__}: {exc})"

@@ -153,9 +153,7 @@ def schema_views() -> tuple[tuple[str, str], ...]:
 
 def schema_statement(name: str) -> str:
     """The ``CREATE TABLE`` / ``CREATE INDEX`` statement of ``name`` in ``schema.sql``."""
-    pattern = re.compile(
-        r"^\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\s+%s\b" % re.escape(name), re.I
-    )
+    pattern = re.compile(rf"^\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\s+{re.escape(name)}\b", re.I)
     for statement in _statements(load_schema_sql()):
         if pattern.match(statement):
             return statement
@@ -190,8 +188,8 @@ def _create_views(store: MigrationTarget) -> None:
 def initialize(store: MigrationTarget) -> None:
     """Create the schema of ``FORMAT_VERSION`` in an empty file (inside ``store.write()``)."""
     store.execute(load_schema_sql())
-    store.execute("PRAGMA application_id = %d" % APPLICATION_ID)
-    store.execute("PRAGMA user_version = %d" % FORMAT_VERSION)
+    store.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    store.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
 
 
 def apply_migrations(store: MigrationTarget, from_version: int) -> int:
@@ -199,9 +197,8 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
     return the new version. A file older than ``OLDEST_FORMAT`` raises ``SchemaTooOldError``."""
     if from_version < OLDEST_FORMAT:
         raise SchemaTooOldError(
-            "%s uses file format %d, older than any this mfstore can migrate (%d is the oldest): "
+            f"{store.path} uses file format {from_version}, older than any this mfstore can migrate ({OLDEST_FORMAT} is the oldest): "
             "open it with an older mfstore and export it"
-            % (store.path, from_version, OLDEST_FORMAT)
         )
     # Tables are rebuilt the way SQLite documents (lang_altertable.html, "other kinds of
     # table schema changes"): foreign keys off and legacy renames while the old tables are
@@ -216,13 +213,13 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
             _drop_views(store)
             for version in range(current + 1, FORMAT_VERSION + 1):
                 store.execute(_expand(MIGRATIONS[version]))
-                store.execute("PRAGMA user_version = %d" % version)
+                store.execute(f"PRAGMA user_version = {version}")
             _create_views(store)
             bad = list(store.execute("PRAGMA foreign_key_check"))
             if bad:
                 raise StoreCorruptError(
-                    "%s could not be migrated: rows break foreign keys (%s); run `mfstore verify`"
-                    % (store.path, bad[:3])
+                    f"{store.path} could not be migrated: rows break foreign keys ({bad[:3]}); "
+                    "run `mfstore verify`"
                 )
     finally:
         store.execute("PRAGMA legacy_alter_table = OFF")

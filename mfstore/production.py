@@ -50,7 +50,7 @@ def token_prefix(flow_name: str) -> str:
 
 def _token_generator(prefix: str) -> Iterator[str]:
     for i in range(10000):
-        head = "%s-%d-" % (prefix, i)
+        head = f"{prefix}-{i}-"
         rng = random.Random(zlib.adler32(head.encode("utf-8")))
         yield head + "".join(rng.sample(string.ascii_lowercase, 4))
 

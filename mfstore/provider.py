@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .exception import InvalidMetadataError, MetaflowNotFound
 from .store import Store
 
 #: The file name searched for in the current directory and its parents.
@@ -23,8 +24,6 @@ _selected: Path | None = None
 _stores: dict[tuple[str, int], Store] = {}
 #: Selection key -> (store, its key in _stores): the file current_store() resolved.
 _current: dict[tuple[Any, ...], tuple[Store, tuple[str, int]]] = {}
-#: pid -> the empty in-memory store read when there is no file.
-_empty: dict[int, Store] = {}
 
 
 def discover(start: Path | None = None) -> Path | None:
@@ -52,22 +51,26 @@ def current_path() -> Path | None:
 
 def _parse(ms: str) -> Path:
     if not isinstance(ms, str) or not ms:
-        raise ValueError("metadata() takes a path to an .mfdb file, e.g. metadata('runs.mfdb')")
+        raise InvalidMetadataError(
+            "metadata() takes a path to an .mfdb file, e.g. metadata('runs.mfdb')"
+        )
     if "@" in ms and not os.path.exists(ms):
         kind, _, info = ms.partition("@")
         if kind != "local":
-            raise ValueError(
+            raise InvalidMetadataError(
                 f"Metadata provider '{kind}' is not supported by mfstore: use a path to an .mfdb file "
                 "or 'local@<path>'"
             )
         ms = info
     elif ms.startswith(("http://", "https://")):
-        raise ValueError(f"mfstore has no metadata service: use a path to an .mfdb file, not {ms}")
+        raise InvalidMetadataError(
+            f"mfstore has no metadata service: use a path to an .mfdb file, not {ms}"
+        )
     path = Path(ms).expanduser().absolute()
     if path.is_dir():
         path = path / DEFAULT_FILE_NAME
     if not path.is_file():
-        raise ValueError(f"Could not find the mfstore file {path}")
+        raise MetaflowNotFound(f"Could not find the mfstore file {path}")
     return path
 
 
@@ -110,9 +113,23 @@ def _selection_key() -> tuple[Any, ...]:
     return (_selected, env, None if (_selected or env) else os.getcwd(), os.getpid())
 
 
+def missing_file_error(path: Path | None) -> MetaflowNotFound:
+    """The error for reading when the file in use is not there, naming what was looked for."""
+    if path is None:
+        return MetaflowNotFound(
+            f"No {DEFAULT_FILE_NAME} found in {Path.cwd()} or any parent directory: run a flow "
+            f"here to create one, set {ENV_VAR}, or call metadata('path/to/file.mfdb')"
+        )
+    how = f"named by {ENV_VAR}" if _selected is None else "selected with metadata()"
+    return MetaflowNotFound(
+        f"The mfstore file {path} ({how}) does not exist: run a flow to create it, "
+        "or name an existing .mfdb file"
+    )
+
+
 def current_store() -> Store:
     """The store the Client API reads: the file in use (``metadata()`` / ``$MFSTORE_DB`` /
-    discovery), or an empty one if there is none.
+    discovery). ``MetaflowNotFound`` naming the file looked for if it is not there.
 
     Resolving the file walks the file system; the answer is remembered per selection
     (and per working directory when discovering) while the store stays open.
@@ -123,10 +140,7 @@ def current_store() -> Store:
         return hit[0]
     path = current_path()
     if path is None or not path.exists():
-        pid = os.getpid()
-        if pid not in _empty:
-            _empty[pid] = Store(":memory:")
-        return _empty[pid]
+        raise missing_file_error(path)
     store = open_store(path)
     _current[key] = (store, (str(path.absolute()), os.getpid()))
     return store
@@ -142,4 +156,3 @@ def reset() -> None:
             store.close()
     _stores.clear()
     _current.clear()
-    _empty.clear()

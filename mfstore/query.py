@@ -62,10 +62,10 @@ def _matching_tagsets(tags: Sequence[str], params: Params) -> str:
     params["p0"] = first
     clauses = []
     for i, tag in enumerate(rest, start=1):
-        params["p%d" % i] = tag
+        params[f"p{i}"] = tag
         clauses.append(
-            "EXISTS (SELECT 1 FROM tagset_tags t%d WHERE t%d.flow_id = :flow AND t%d.tag = :p%d "
-            "AND t%d.tagset_id = t0.tagset_id)" % (i, i, i, i, i)
+            f"EXISTS (SELECT 1 FROM tagset_tags t{i} WHERE t{i}.flow_id = :flow AND t{i}.tag = :p{i} "
+            f"AND t{i}.tagset_id = t0.tagset_id)"
         )
     where = " AND ".join(["t0.flow_id = :flow", "t0.tag = :p0", *clauses])
     return "SELECT DISTINCT t0.tagset_id FROM tagset_tags t0 WHERE " + where
@@ -155,8 +155,8 @@ def compile_tag_counts(flow_id: str, tags: Sequence[str]) -> tuple[str, Params]:
     params: Params = {"flow": flow_id}
     names = []
     for i, tag in enumerate(tags):
-        params["p%d" % i] = tag
-        names.append(":p%d" % i)
+        params[f"p{i}"] = tag
+        names.append(f":p{i}")
     return (
         "SELECT tag, count(DISTINCT tagset_id) FROM tagset_tags WHERE flow_id = :flow AND tag IN ({}) GROUP BY tag".format(
             ", ".join(names)
@@ -479,10 +479,10 @@ def compile_window(
         params["bts"], params["brn"] = bound
         clauses.append("r.ts_epoch >= :bts AND (r.ts_epoch > :bts OR r.run_number >= :brn)")
     for i, tag in enumerate(tags):
-        params["p%d" % i] = tag
+        params[f"p{i}"] = tag
         clauses.append(
-            "EXISTS (SELECT 1 FROM tagset_tags t%d WHERE t%d.flow_id = :flow AND t%d.tag = :p%d "
-            "AND t%d.tagset_id = r.tagset_id)" % (i, i, i, i, i)
+            f"EXISTS (SELECT 1 FROM tagset_tags t{i} WHERE t{i}.flow_id = :flow AND t{i}.tag = :p{i} "
+            f"AND t{i}.tagset_id = r.tagset_id)"
         )
     sql = "SELECT {} FROM runs r WHERE {} {}".format(_RUN_COLS, " AND ".join(clauses), _ORDER)
     return (sql + " LIMIT 1" if first else sql), params
@@ -553,6 +553,14 @@ def compile_run_task_attempts(
         f"LEFT JOIN attempts a ON a.task_pk = t.task_pk WHERE {where} "
         "ORDER BY t.task_pk, a.attempt LIMIT :lim",
         params,
+    )
+
+
+def compile_run_step_counts(run_pk: int) -> tuple[str, Params]:
+    """``(step_name, tasks)`` of a run (the ``tasks`` unique index, no table rows read)."""
+    return (
+        "SELECT step_name, count(*) FROM tasks WHERE run_pk = :run GROUP BY step_name",
+        {"run": run_pk},
     )
 
 

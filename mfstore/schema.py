@@ -166,6 +166,11 @@ def problems(
     for (kind, name), sql in actual.items():
         if tables_only and (kind != "table" or (kind, name) not in want):
             continue  # salvage reads schema.sql's tables only; the rest is not copied
+        virtual = bool(sql and re.match(r"\s*CREATE\s+VIRTUAL\s", sql, re.I))
+        if older and kind in ("table", "index") and not virtual:
+            # An older format's own tables and indexes (renamed or dropped by its
+            # migration); the full check runs again once the file is migrated.
+            continue
         if (kind, name) not in want:
             if older and (kind, name) in _OLDER_OBJECTS:
                 continue

@@ -28,12 +28,14 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
 from .blobs import Progress, blob_id, copy_blob, verify_blobs
 from .exception import CommandException, MetaflowNotFound, StoreError
 from .store import Store
+from .tags import is_provenance
 from .writer import Writer, insert_metadata_rows
 
 # -- selecting runs ------------------------------------------------------------------
@@ -162,11 +164,13 @@ def run_digest(store: Store, run_pk: int) -> dict[str, str]:
             )
         ),
         "system_tags": _h(
-            q(
+            (tag,)
+            for (tag,) in q(
                 "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
                 "WHERE r.run_pk = ? AND tt.is_system = 1 ORDER BY tt.tag",
                 (run_pk,),
             )
+            if not is_provenance(tag)  # where a copy came from is not its content
         ),
         "steps": _h(
             q(
@@ -243,6 +247,8 @@ class CopyReport:
     retagged: list[str] = field(default_factory=list)
     blobs_added: int = 0
     blob_bytes_added: int = 0
+    preview: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """merge --dry-run: (flow, user, runs that would be added, runs already there)."""
 
 
 def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
@@ -294,8 +300,10 @@ def copy_runs(
     *,
     reconcile_tags: bool = True,
     progress: Progress | None = None,
+    provenance: str | None = None,
 ) -> CopyReport:
-    """Copy runs of ``src`` (all, or ``run_pks``) into ``dst`` in one transaction."""
+    """Copy runs of ``src`` (all, or ``run_pks``) into ``dst`` in one transaction.
+    ``provenance``: a system tag added to every run copied in (merge)."""
     report = CopyReport()
     if run_pks is None:
         run_pks = [
@@ -320,7 +328,7 @@ def copy_runs(
                 (flow_id, run_number),
             )
             if there is None:
-                _insert_run(src, dst, writer, pk, row, report)
+                _insert_run(src, dst, writer, pk, row, report, provenance)
                 report.added.append(pathspec)
                 continue
             a, b = run_digest(src, pk), run_digest(dst, there[0])
@@ -371,7 +379,13 @@ def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
 
 
 def _insert_run(
-    src: Store, dst: Store, writer: Writer, pk: int, row: Sequence[Any], report: CopyReport
+    src: Store,
+    dst: Store,
+    writer: Writer,
+    pk: int,
+    row: Sequence[Any],
+    report: CopyReport,
+    provenance: str | None = None,
 ) -> None:
     flow_id = row[0]
     flow_ts = src.scalar("SELECT ts_epoch FROM flows WHERE flow_id = ?", (flow_id,))
@@ -381,6 +395,8 @@ def _insert_run(
         (flow_id, flow_ts if flow_ts is not None else row[4]),
     )
     user, system = _tags(src, row[3])
+    if provenance is not None:
+        system = {t for t in system if not is_provenance(t)} | {provenance}
     tagset = writer.tagset_id(flow_id, user, system)
     code_sha = row[9]
     if code_sha is not None:
@@ -520,11 +536,36 @@ def _fresh_target(dst: Path) -> Path:
     return dst
 
 
+def remove_stale_temp_files(dst: Path, kind: str) -> list[Path]:
+    """Remove what a killed ``snapshot``/``export`` to ``dst`` left: the hidden
+    ``.NAME.<kind>-PID`` file (and its -wal/-shm) of a process that no longer runs."""
+    removed = []
+    prefix = f".{dst.name}.{kind}-"
+    for p in dst.parent.glob(f".{glob_escape(dst.name)}.{kind}-*"):
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def snapshot(src_path: Path, dst_path: Path) -> int:
     """Consistent single-file copy of ``src_path`` at ``dst_path`` (VACUUM INTO), even
     while other processes write; fsynced; returns its size in bytes."""
     dst_path = _fresh_target(Path(dst_path))
-    tmp = dst_path.with_name(".%s.snapshot-%d" % (dst_path.name, os.getpid()))
+    remove_stale_temp_files(dst_path, "snapshot")
+    tmp = dst_path.with_name(f".{dst_path.name}.snapshot-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     src = Store(src_path, reader=True)
     try:
@@ -552,15 +593,21 @@ def export(
     src = Store(src_path, salvage=True)
     try:
         run_pks = select_runs(src, f)
-        tmp = dst_path.with_name(".%s.export-%d" % (dst_path.name, os.getpid()))
+        remove_stale_temp_files(dst_path, "export")
+        tmp = dst_path.with_name(f".{dst_path.name}.export-{os.getpid()}")
         for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             p.unlink(missing_ok=True)
         dst = Store(tmp, create=True)
         try:
             report = copy_runs(src, dst, run_pks, progress=progress)
-            dst.checkpoint()
+            if not dst.checkpoint():
+                raise StoreError(f"{tmp}: could not fold its log into the file; nothing exported")
         finally:
             dst.close()
+        # Everything is in the main file (checkpointed): a finished export leaves no
+        # -wal/-shm of its temporary file behind.
+        for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+            p.unlink(missing_ok=True)
         _fsync(tmp)
         os.replace(tmp, dst_path)
         _fsync_dir(dst_path.parent)
@@ -569,15 +616,46 @@ def export(
     return report
 
 
-def merge(other_path: Path, into_path: Path, *, progress: Progress | None = None) -> CopyReport:
-    """Add the runs of ``other_path`` to ``into_path`` (see the module docstring)."""
+def merge(
+    other_path: Path,
+    into_path: Path,
+    *,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> CopyReport:
+    """Add the runs of ``other_path`` to ``into_path`` (see the module docstring).
+
+    THEIRS is checked first (``guards.check_source``: every blob that would be
+    copied verifies, no run is future-dated, no row is malformed); any failure refuses
+    the whole merge before anything is written. Each run added carries a provenance
+    system tag (``Run.merged_from``). ``dry_run``: check and report, write nothing
+    (``report.preview``: flow, user, runs that would come in, runs already there).
+    """
+    from .guards import check_source, make_provenance, preview
+    from .identity import get_username
+
     if Path(other_path).absolute() == Path(into_path).absolute():
         raise CommandException(f"cannot merge {other_path} into itself")
     other = Store(other_path, reader=True)
     try:
+        run_pks = [
+            int(r[0]) for r in other.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")
+        ]
+        # Checked with MINE opened only to read: a refused merge leaves it as it was.
+        exists = Path(into_path).exists()
+        mine = Store(into_path, reader=True) if exists else Store(":memory:")
+        try:
+            check_source(other, mine, run_pks)
+            if dry_run:
+                report = CopyReport()
+                report.preview = preview(other, mine, run_pks)
+                return report
+        finally:
+            mine.close()
+        tag = make_provenance(other, run_pks, get_username()).tag()
         into = Store(into_path, create=True)
         try:
-            report = copy_runs(other, into, progress=progress)
+            report = copy_runs(other, into, run_pks, progress=progress, provenance=tag)
             into.checkpoint()
         finally:
             into.close()
@@ -616,8 +694,13 @@ def collect_garbage(store: Store) -> int:
     return int(n or 0)
 
 
-def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
-    """Remove the matching runs, reclaim unreferenced blobs and shrink the file."""
+def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = False) -> DeleteReport:
+    """Remove the matching runs, reclaim unreferenced blobs and shrink the file.
+
+    A run still marked running is refused (``guards.check_deletable``); ``force``
+    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``)."""
+    from .guards import check_deletable
+
     if f.is_empty():
         raise CommandException("give run pathspecs or filters: refusing to delete every run")
     store = Store(path)
@@ -629,6 +712,7 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False) -> DeleteReport:
             int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,)))
             for pk in run_pks
         )
+        check_deletable(store, run_pks, force=force)
         if dry_run or not run_pks:
             report.bytes_after = report.bytes_before
             return report
@@ -680,18 +764,17 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
                 "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
             ):
                 problems.append(
-                    "artifact %s/%s/%s/%s/%s (attempt %d): its blob (blob_id %s) is missing"
-                    % (flow_id, run_number, step, task_id, name, attempt, sha)
+                    f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): "
+                    f"its blob (blob_id {sha}) is missing"
                 )
             for task_pk, step, task_id, run_pk in store.query(
                 "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
             ):
                 problems.append(
-                    "task %s/%s (task_pk %d): its run (run_pk %d) is missing"
-                    % (step, task_id, task_pk, run_pk)
+                    f"task {step}/{task_id} (task_pk {task_pk}): its run (run_pk {run_pk}) is missing"
                 )
-            for run_pk, flow_id, run_number in store.query(
-                "SELECT run_pk, flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+            for flow_id, run_number in store.query(
+                "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
             ):
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
             for (sha,) in store.query(

@@ -191,14 +191,13 @@ def _check_header_once(path: Path) -> None:
         )
     if change_counter == version_valid_for and n_pages and size < n_pages * page_size:
         raise TruncatedFileError(
-            "%s is truncated (%d of %d bytes): it is an incomplete copy; copy it again "
+            f"{path} is truncated ({size} of {n_pages * page_size} bytes): it is an incomplete copy; copy it again "
             "from its source (use `mfstore snapshot` to copy a file that is being written)"
-            % (path, size, n_pages * page_size)
         )
     if user_version > FORMAT_VERSION:
         raise SchemaTooNewError(
-            "%s was written by a newer mfstore (file format %d, this mfstore reads up to %d): "
-            "upgrade mfstore (pip install -U mfstore)" % (path, user_version, FORMAT_VERSION)
+            f"{path} was written by a newer mfstore (file format {user_version}, this mfstore reads up to {FORMAT_VERSION}): "
+            "upgrade mfstore (pip install -U mfstore)"
         )
 
 
@@ -519,8 +518,8 @@ class Store:
             )
         if version > FORMAT_VERSION:
             raise SchemaTooNewError(
-                "%s was written by a newer mfstore (file format %d, this mfstore reads up to %d): "
-                "upgrade mfstore (pip install -U mfstore)" % (self.path, version, FORMAT_VERSION)
+                f"{self.path} was written by a newer mfstore (file format {version}, this mfstore reads up to {FORMAT_VERSION}): "
+                "upgrade mfstore (pip install -U mfstore)"
             )
         if version < FORMAT_VERSION:
             if self.reader and not self.salvage:
@@ -532,8 +531,8 @@ class Store:
             self._check_schema(older=True)
             if self.readonly:
                 raise StoreReadOnlyError(
-                    "%s uses file format %d and must be migrated to %d, but it is read-only: "
-                    "copy it somewhere writable first" % (self.path, version, FORMAT_VERSION)
+                    f"{self.path} uses file format {version} and must be migrated to {FORMAT_VERSION}, but it is read-only: "
+                    "copy it somewhere writable first"
                 )
             apply_migrations(self, version)
         self._check_schema()
@@ -651,7 +650,7 @@ class Store:
                 return
             if self._depth > 0:
                 self._savepoint_seq += 1
-                name = "mf_sp_%d" % self._savepoint_seq
+                name = f"mf_sp_{self._savepoint_seq}"
                 self.execute("SAVEPOINT " + name)
                 self._depth += 1
                 try:
@@ -703,9 +702,8 @@ class Store:
             except (apsw.BusyError, apsw.LockedError) as exc:
                 if time.monotonic() > deadline:
                     raise StoreBusyError(
-                        "%s stayed locked by other writers for %d s: another process is "
+                        f"{self.path} stayed locked by other writers for {WRITE_RETRY_SECONDS:.0f} s: another process is "
                         "holding a long write; try again when it has finished"
-                        % (self.path, WRITE_RETRY_SECONDS)
                     ) from exc
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)

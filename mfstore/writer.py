@@ -359,7 +359,7 @@ class Writer:
         with self.store.write():
             row = self.store.one("SELECT flow_id, tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
             if row is None:
-                raise MetaflowNotFound("run %d does not exist" % run_pk)
+                raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row
             user, system = self.read_tagset(tagset)
             add -= system
@@ -532,7 +532,7 @@ class Writer:
     ) -> None:
         """Record log lines ``(utc_microseconds, text_without_newline)``."""
         if stream not in ("stdout", "stderr"):
-            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+            raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
         if rows:
             with self.store.write():
@@ -577,9 +577,7 @@ class Writer:
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
             if changed != 1:
-                raise MetaflowInternalError(
-                    "attempt %d of %s was never begun" % (attempt, task.pathspec)
-                )
+                raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
 
     def _insert_artifacts(
         self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
@@ -629,7 +627,7 @@ class Writer:
             (origin_task_pk,),
         )
         if origin is None:
-            raise MetaflowInternalError("task %d has no finished attempt to clone" % origin_task_pk)
+            raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
         step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
@@ -724,6 +722,22 @@ class Writer:
             )
             self._insert_metadata(
                 task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
+            )
+
+    def set_task_origin(self, task: TaskRef, origin_task_pk: int) -> None:
+        """Record the task ``task`` was cloned from (resume)."""
+        with self.store.write():
+            self.store.execute(
+                "UPDATE tasks SET origin_task_pk = ? WHERE task_pk = ?",
+                (origin_task_pk, task.task_pk),
+            )
+
+    def set_run_origin(self, run: RunRef, origin_run_number: str) -> None:
+        """Record the run ``run`` was resumed from, unless one is recorded already."""
+        with self.store.write():
+            self.store.execute(
+                "UPDATE runs SET origin_run_number = ? WHERE run_pk = ? AND origin_run_number IS NULL",
+                (origin_run_number, run.run_pk),
             )
 
     def add_code_package_ref(

@@ -193,7 +193,8 @@ class Column:
     """A column of a result: its name and how a table shows it.
 
     ``kind``: ``"id"`` (never wrapped), ``"status"`` (colored), ``"tags"`` (a list,
-    shortened in a table, a JSON array in CSV/TSV), ``"num"`` (right-aligned) or ``"text"``.
+    shortened in a table, a JSON array in CSV/TSV), ``"num"`` (right-aligned), ``"time"``
+    (ISO text; to the second in a table) or ``"text"``.
     """
 
     def __init__(self, name: str, kind: str = "text") -> None:
@@ -205,29 +206,30 @@ class Column:
 
 
 def columns(*names: str, **kinds: str) -> list[Column]:
-    """Columns by name; ``kinds`` maps a name to its kind."""
-    return [Column(n, kinds.get(n, "text")) for n in names]
+    """Columns by name; ``kinds`` maps a name to its kind (``*_at`` columns are times)."""
+    return [Column(n, kinds.get(n, "time" if n.endswith("_at") else "text")) for n in names]
 
 
-class Tags(tuple):  # type: ignore[type-arg]
-    """A tag list with its JSON text rendered once (many rows share one tag set)."""
+class Tags(str):
+    """A tag list that is also its JSON text (rendered once: many rows share one tag set).
 
-    text: str
+    CSV and TSV print the text, JSON the list (``items``), a table a shortened list."""
+
+    items: list[str]
 
     def __new__(cls, tags: Any) -> Tags:
-        self = super().__new__(cls, tags)
-        self.text = dumps(list(self))
+        items = [str(t) for t in tags]
+        self = super().__new__(cls, dumps(items))
+        self.items = items
         return self
 
 
 def _text(value: Any) -> str:
-    kind = type(value)
-    if kind is str:
-        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return value
     if value is None:
         return ""
-    if kind is Tags:
-        return value.text  # type: ignore[no-any-return]
+    kind = type(value)
     if kind is bytes:
         return f"<{len(value)} bytes>"
     if isinstance(value, list | tuple):
@@ -235,7 +237,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A value as JSON shows it (tag lists as lists, bytes as a size)."""
+    if isinstance(value, Tags):
+        return value.items
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, tuple):
@@ -368,6 +373,8 @@ class Output:
     def _cell(self, col: Column, value: Any) -> Any:
         from rich.text import Text
 
+        if isinstance(value, Tags):
+            value = value.items
         if col.kind == "tags" and isinstance(value, list | tuple):
             shown = [escape_terminal(str(t)) for t in value[:TABLE_TAGS]]
             more = len(value) - TABLE_TAGS
@@ -376,6 +383,8 @@ class Output:
                 text.append(f" +{more} more", style="dim")
             return text
         text = escape_terminal(_text(value))
+        if col.kind == "time" and len(text) == 24 and text.endswith("Z"):
+            text = text[:19].replace("T", " ")  # seconds are enough on a screen (UTC)
         if col.kind == "status":
             return Text(text, style=STATUS_STYLE.get(text, ""))
         return Text(text)
@@ -389,19 +398,21 @@ class Output:
             title_justify="left",
             title_style="bold",
         )
-        for c in cols:
-            if c.kind == "id":
-                table.add_column(escape_terminal(c.name), no_wrap=True, min_width=len(c.name))
+        cells = [[self._cell(c, v) for c, v in zip(cols, row)] for row in rows]
+        for i, c in enumerate(cols):
+            name = escape_terminal(c.name)
+            if c.kind == "id":  # whole ids, never wrapped nor cut: the other columns give way
+                widest = max([len(r[i]) for r in cells] + [len(name)])
+                table.add_column(name, no_wrap=True, min_width=widest)
             elif c.kind == "num":
-                table.add_column(escape_terminal(c.name), justify="right", no_wrap=True)
-            elif c.kind == "status":
-                table.add_column(escape_terminal(c.name), no_wrap=True)
-            else:
-                table.add_column(escape_terminal(c.name), overflow="fold")
-        n = 0
-        for row in rows:
-            table.add_row(*(self._cell(c, v) for c, v in zip(cols, row)))
-            n += 1
+                table.add_column(name, justify="right", no_wrap=True)
+            elif c.kind in ("status", "time"):
+                table.add_column(name, no_wrap=True)
+            else:  # one line per row on a screen; piped output is never cut
+                table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=6)
+        for r in cells:
+            table.add_row(*r)
+        n = len(cells)
         self.console().print(table)
         return n
 
@@ -411,7 +422,7 @@ class Output:
         write("\t".join(escape_tsv(c.name) for c in cols) + "\n")
         n = 0
         for row in rows:
-            cells = [_text(v) for v in row]
+            cells = [v if isinstance(v, str) else _text(v) for v in row]
             if search("".join(cells)):
                 cells = [escape_tsv(c) for c in cells]
             write("\t".join(cells) + "\n")
@@ -428,7 +439,7 @@ class Output:
         writerow, search = writer.writerow, _CSV.search
         n = 0
         for row in rows:
-            cells = [_text(v) for v in row]
+            cells = [v if isinstance(v, str) else _text(v) for v in row]
             if search("".join(cells)):
                 cells = [escape_csv(c) for c in cells]
             writerow(cells)
@@ -442,7 +453,7 @@ class Output:
         n = 0
         for row in rows:
             out.write("[\n  " if n == 0 else ",\n  ")
-            out.write(dumps({k: _json_value(v) for k, v in zip(names, row)}))
+            out.write(dumps({k: json_value(v) for k, v in zip(names, row)}))
             n += 1
         out.write("[]\n" if n == 0 else "\n]\n")
         out.flush()
@@ -453,7 +464,7 @@ class Output:
         names = [c.name for c in cols]
         n = 0
         for row in rows:
-            out.write(dumps({k: _json_value(v) for k, v in zip(names, row)}) + "\n")
+            out.write(dumps({k: json_value(v) for k, v in zip(names, row)}) + "\n")
             n += 1
         out.flush()
         return n

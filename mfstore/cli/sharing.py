@@ -150,12 +150,20 @@ def register(cli: click.Group) -> None:
         metavar="DST",
         help="The file to merge into (default: $MFSTORE_DB, else the discovered metaflow.mfdb).",
     )
-    def merge(src: str, into: str | None) -> None:
+    @click.option(
+        "--dry-run",
+        is_flag=True,
+        help="Check SRC and list what would come in, per flow and user; write nothing.",
+    )
+    def merge(src: str, into: str | None, dry_run: bool) -> None:
         """Add the runs of SRC to DST, in one transaction.
 
         Runs already there with the same content are skipped; user tag edits from both
         files are reconciled; a run present in both with different content is reported
-        and left untouched.
+        and left untouched. SRC is checked first: if a blob that would be copied does
+        not verify, a run is dated in the future or a row is malformed, nothing is
+        copied. Each run added records where it came from (a merged-from: system tag,
+        Run.merged_from).
 
         Example:
 
@@ -166,7 +174,17 @@ def register(cli: click.Group) -> None:
         with errors():
             target = resolve_file(into, must_exist=False)
             with progress("merge") as update:
-                report = do(_existing(src), target, progress=update)
+                report = do(_existing(src), target, progress=update, dry_run=dry_run)
+        if dry_run:
+            for flow, user, new, known in report.preview:
+                click.echo(
+                    escape_terminal(
+                        f"{flow}  {user or '-'}  {new} would be added  {known} already there"
+                    )
+                )
+            total = sum(p[2] for p in report.preview)
+            click.echo(f"dry run: {total} runs would be added to {target}; nothing was written")
+            return
         for line in report.conflicts:
             click.echo(escape_terminal(f"conflict (left untouched): {line}"), err=True)
         click.echo(
@@ -224,6 +242,11 @@ def register(cli: click.Group) -> None:
     @_filter_options
     @click.option("--dry-run", is_flag=True, help="Only list the runs that would be deleted.")
     @click.option(
+        "--force",
+        is_flag=True,
+        help="Also delete runs still marked running whose runtime is gone (idle for 10 minutes).",
+    )
+    @click.option(
         "--yes",
         "-y",
         is_flag=True,
@@ -240,14 +263,16 @@ def register(cli: click.Group) -> None:
         since: str | None,
         before: str | None,
         dry_run: bool,
+        force: bool,
         yes: bool,
         mfdb: str | None,
         legacy_into: str | None,
     ) -> None:
         """Delete runs (Flow/RunId pathspecs and/or filters) and reclaim their space.
 
-        Blobs still used by a kept run stay; the file shrinks. Asks for confirmation on a
-        terminal; otherwise --yes is required.
+        Blobs still used by a kept run stay; the file shrinks. Runs still running are
+        refused; --force deletes those whose runtime is gone (no activity for 10 minutes).
+        Asks for confirmation on a terminal; otherwise --yes is required.
 
         Example:
 
@@ -260,7 +285,7 @@ def register(cli: click.Group) -> None:
         target = resolve_file(mfdb or legacy_into)
         with errors():
             f = _make_filter(flow, namespace, tags, runs, since, before, pathspecs)
-            planned = do(target, f, dry_run=True)
+            planned = do(target, f, dry_run=True, force=force)
         if dry_run:
             for ps in planned.runs:
                 click.echo(escape_terminal(ps))
@@ -284,13 +309,40 @@ def register(cli: click.Group) -> None:
             if not click.confirm(question, default=False):
                 raise CliError("nothing deleted")
         with errors(), progress("delete") as _update:
-            report = do(target, f)
+            report = do(target, f, force=force)
         click.echo(
             escape_terminal(
                 f"deleted {len(report.runs)} runs ({report.tasks} tasks), {report.blobs_removed} "
                 f"blobs from {target}: {_mb(report.bytes_before)} -> {_mb(report.bytes_after)}"
             )
         )
+
+    @cli.command()
+    @click.argument("file", required=False, metavar="")
+    @mfdb_option
+    def upgrade(file: str | None, mfdb: str | None) -> None:
+        """Migrate the file to this mfstore's file format, in one transaction.
+
+        Reading (the Client API, flows, runs, show, logs, sql, verify, stats) never
+        changes a file, so an older file is migrated only by a write or by this command.
+
+        Example:
+
+            mfstore upgrade --mfdb old.mfdb
+        """
+        from ..migrations import FORMAT_VERSION
+        from ..store import Store
+
+        path = resolve_file(_one_file(file, mfdb))
+        with errors():
+            with open(path, "rb") as fh:
+                header = fh.read(100)
+            before = int.from_bytes(header[60:64], "big") if len(header) == 100 else None
+            Store(path).close()  # checks the file, migrates it in one transaction
+        if before == FORMAT_VERSION:
+            click.echo(escape_terminal(f"{path} is already file format {FORMAT_VERSION}"))
+        else:
+            click.echo(escape_terminal(f"{path}: file format {before} -> {FORMAT_VERSION}"))
 
     @cli.command()
     @click.argument("legacy_file", required=False, metavar="")

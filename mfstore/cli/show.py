@@ -28,6 +28,7 @@ from .common import (
     CliError,
     Output,
     columns,
+    json_value,
     mfdb_option,
     more_line,
     output_options,
@@ -84,14 +85,22 @@ def _run(store: Any, parts: Sequence[str]) -> tuple[int, tuple[Any, ...]]:
 
 
 def _tasks(
-    out: Output, store: Any, run_pk: int, step: str | None, limit: int | None, title: str
+    out: Output,
+    store: Any,
+    run_pk: int,
+    step: str | None,
+    limit: int | None,
+    title: str,
+    *,
+    section: bool = True,
 ) -> dict[str, Any]:
     total = int(store.scalar(*compile_task_count(run_pk, step)) or 0)
     rows = store.query(*compile_show_tasks(run_pk, step, limit))
     more = total - len(rows)
     if out.is_json:
         return {"tasks": [dict(zip(SHOW_TASK_COLUMNS, r)) for r in rows], "tasks_total": total}
-    out.section("tasks")
+    if section:
+        out.section("tasks")
     label = "{}: {} task{}".format(title, f"{total:,}", "" if total == 1 else "s")
     out.rows(TASK_COLS, rows, title=label, footer=more_line(more, "tasks") if more > 0 else None)
     return {}
@@ -104,7 +113,7 @@ def _show_run(out: Output, store: Any, parts: list[str], limit: int | None) -> N
     steps = store.query(*compile_show_steps(run_pk))
     if out.is_json:
         doc = {
-            "run": record,
+            "run": {k: json_value(v) for k, v in record.items()},
             "steps": [dict(zip([c.name for c in STEP_COLS], s)) for s in steps],
             **_tasks(out, store, run_pk, None, limit, "tasks"),
         }
@@ -120,7 +129,7 @@ def _show_step(out: Output, store: Any, parts: list[str], limit: int | None) -> 
     row = store.one(*compile_step_lookup(*parts))
     if row is None:
         raise CliError("step {} does not exist in {}".format("/".join(parts), store.path))
-    tasks = _tasks(out, store, int(row[0]), parts[2], limit, "/".join(parts))
+    tasks = _tasks(out, store, int(row[0]), parts[2], limit, "/".join(parts), section=False)
     if out.is_json:
         out.document({"step": "/".join(parts), **tasks})
 

@@ -8,7 +8,6 @@ in ``mfstore/client/__init__.py`` (direct references, no string registry).
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
@@ -21,6 +20,7 @@ from ..exception import (
     MetaflowNotFound,
 )
 from ..store import Store
+from ._guard import guard_class
 from .namespace import get_namespace
 
 #: Attempts are numbered 0 .. MAX_ATTEMPTS - 1 (Metaflow's MAX_ATTEMPTS).
@@ -30,9 +30,6 @@ MAX_ATTEMPTS = 6
 _PICKLE_VERSION = "2.12.27"
 
 _TagPair = tuple[frozenset[str], frozenset[str]]
-# Tag sets never change once written (a tag edit points the run at another set), so
-# their tags are cached per store for the life of the process.
-_tagsets: weakref.WeakKeyDictionary[Store, dict[int, _TagPair]] = weakref.WeakKeyDictionary()
 _EMPTY: frozenset[str] = frozenset()
 
 
@@ -42,19 +39,21 @@ def ms_to_datetime(ts: int | None) -> datetime | None:
 
 
 def tagset_tags(store: Store, tagset_id: int) -> _TagPair:
-    """``(user_tags, system_tags)`` of a tag set (cached)."""
-    cache = _tagsets.get(store)
-    if cache is None:
-        cache = _tagsets[store] = {}
-    pair = cache.get(tagset_id)
-    if pair is None:
-        from ..query import compile_tagset
+    """``(user_tags, system_tags)`` of a tag set.
 
+    Remembered only until the file changes (``Store.memo``): a tag set never changes
+    once written, but ``mfstore delete`` in another process drops unused tag sets and
+    SQLite may hand a dropped set's id to the next new one.
+    """
+
+    def read() -> _TagPair:
         user: set[str] = set()
         system: set[str] = set()
-        for tag, is_system in store.query(*compile_tagset(tagset_id)):
+        for tag, is_system in store.query(*query.compile_tagset(tagset_id)):
             (system if is_system else user).add(tag)
-        pair = cache[tagset_id] = (frozenset(user), frozenset(system))
+        return frozenset(user), frozenset(system)
+
+    pair: _TagPair = store.memo(("tagset", tagset_id), read)
     return pair
 
 
@@ -88,7 +87,7 @@ def check_attempt(name: str, attempt: Any) -> int:
     if value < 0:
         raise MetaflowNotFound("Attempt can only be non-negative")
     if value >= MAX_ATTEMPTS:
-        raise MetaflowNotFound("Attempt can only be smaller than %d" % MAX_ATTEMPTS)
+        raise MetaflowNotFound(f"Attempt can only be smaller than {MAX_ATTEMPTS}")
     return value
 
 
@@ -146,6 +145,12 @@ class MetaflowObject:
     _attempt: int | None
     _current_namespace: str | None
     _namespace_check: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Hostile values in a received file raise mfstore errors, never tracebacks.
+        super().__init_subclass__(**kwargs)
+        guard_class(cls)
+
     _pathspec: str
     _components: list[str]
     _parent: MetaflowObject | None
@@ -334,7 +339,7 @@ class MetaflowObject:
 
     def __str__(self) -> str:
         if self._attempt is not None:
-            return "%s('%s', attempt=%d)" % (self.__class__.__name__, self._pathspec, self._attempt)
+            return f"{self.__class__.__name__}('{self._pathspec}', attempt={self._attempt})"
         return f"{self.__class__.__name__}('{self._pathspec}')"
 
     def __repr__(self) -> str:
@@ -508,3 +513,6 @@ class MetaflowObject:
             Individual components of the pathspec
         """
         return list(self._components)
+
+
+guard_class(MetaflowObject)

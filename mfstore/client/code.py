@@ -11,6 +11,7 @@ from typing import Any
 from .. import query
 from ..exception import MetaflowInternalError
 from ..store import Store
+from ._guard import guard_class
 
 
 class MetaflowCode:
@@ -104,7 +105,8 @@ class MetaflowCode:
         """
         if self._tarball is None:
             self._code_obj.seek(0)
-            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")
+            # kept open for the object's life (``tarball`` is a property)
+            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")  # noqa: SIM115
         return self._tarball
 
     def extract(self) -> TemporaryDirectory[str]:
@@ -149,3 +151,6 @@ class MetaflowCode:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+guard_class(MetaflowCode)

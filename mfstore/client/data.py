@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from ._guard import guard_class
+
 __all__ = ["Metadata", "MetaflowArtifacts", "MetaflowData"]
 
 #: Type of ``Task.artifacts``: a namedtuple of ``DataArtifact`` whose fields are the
@@ -80,3 +82,6 @@ class MetaflowData:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+guard_class(MetaflowData)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from .. import query
 from ..exception import MetaflowNamespaceMismatch
 from ..provider import current_store
+from ._guard import guard_class
 from ._object import store_for
 from .flow import Flow
 from .namespace import get_namespace
@@ -96,3 +97,6 @@ class Metaflow:
 
     def _ipython_key_completions_(self) -> list[str]:
         return [flow.id for flow in self]
+
+
+guard_class(Metaflow)

@@ -13,6 +13,7 @@ from ._object import MetaflowObject, ms_to_datetime, tagset_tags
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ..tags import Provenance
     from .code import MetaflowCode
     from .data import MetaflowData
     from .step import Step
@@ -262,6 +263,25 @@ class Run(MetaflowObject):
         except KeyError:
             return None
         return end_step.task
+
+    @property
+    def merged_from(self) -> Provenance | None:
+        """
+        Where this run came from if it was added by ``mfstore merge``, else None.
+
+        mfstore only (Metaflow has no merge). The value records the file it was merged
+        from (its name), an id of what was merged, when (ISO 8601 UTC) and by whom; the
+        same facts are the run's ``merged-from:`` system tag, so they also show in
+        ``mfstore show`` and in the ``mf_runs.system_tags`` / ``mf_run_tags`` views.
+
+        Returns
+        -------
+        Provenance, optional
+            ``file``, ``source_id``, ``merged_at``, ``merged_by``
+        """
+        from ..tags import parse_provenance
+
+        return parse_provenance(sorted(self.system_tags))
 
     @property
     def trigger(self) -> MetaflowTrigger | None:

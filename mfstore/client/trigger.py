@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from ._guard import guard_class
+
 
 class MetaflowEvent(NamedTuple):
     """
@@ -163,3 +165,6 @@ class MetaflowTrigger:
 
 #: Metaflow's name for the same class.
 Trigger = MetaflowTrigger
+
+
+guard_class(MetaflowTrigger)

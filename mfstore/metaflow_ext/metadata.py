@@ -172,9 +172,11 @@ class MfdbMetadataProvider(MetadataProvider):
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
         entries = []
+        fields: dict[str, tuple[Any, int | None]] = {}
         for datum in metadata:
             attempt = _attempt_of(datum.tags)
             value = datum.value
+            fields[str(datum.field)] = (value, attempt)
             entries.append(
                 MetadataEntry(str(datum.field), value, str(datum.type or datum.field), attempt)
             )
@@ -184,7 +186,30 @@ class MfdbMetadataProvider(MetadataProvider):
                 _ATTEMPT_OK[(task.task_pk, attempt)] = str(value) == "True"
             elif datum.field == "code-package":
                 self._code_package(task.run, value)
+        if "origin-task-id" in fields and "origin-run-id" in fields:
+            entries += self._clone(task, step_name, fields)
+        elif str(fields.get("origin-run-id", ("None",))[0]) not in ("None", ""):
+            sess.writer.set_run_origin(task.run, str(fields["origin-run-id"][0]))
         sess.writer.add_metadata(task, entries)
+
+    def _clone(
+        self, task: Any, step_name: str, fields: dict[str, tuple[Any, int | None]]
+    ) -> list[MetadataEntry]:
+        """A task cloned by ``resume``: its origin task and run are recorded, and it gets
+        the ``ds-type``/``ds-root`` Metaflow's client shows for it (copied from the origin
+        by Metaflow's client, kept by mfstore's Client)."""
+        sess = self._sess()
+        origin_run = str(fields["origin-run-id"][0])
+        origin = sess.task(self._flow_name, origin_run, step_name, str(fields["origin-task-id"][0]))
+        if origin is not None:
+            sess.writer.set_task_origin(task, origin.task_pk)
+        sess.writer.set_run_origin(task.run, origin_run)
+        attempt = fields["origin-task-id"][1]
+        return [
+            MetadataEntry(name, value, name, attempt)
+            for name, value in (("ds-type", TYPE), ("ds-root", str(self._file)))
+            if name not in fields
+        ]
 
     def _code_package(self, run: Any, value: Any) -> None:
         import json

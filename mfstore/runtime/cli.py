@@ -97,7 +97,7 @@ def _create_file(path: Path) -> None:
     """Create a new .mfdb atomically: readers never see a half-initialized file."""
     from mfstore.store import Store
 
-    tmp = path.with_name(".%s.%d.tmp" % (path.name, os.getpid()))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     store = Store(tmp, create=True)
     store.checkpoint()  # fold the schema into the file itself
     store.close()
@@ -201,6 +201,7 @@ def _start_run(
     from mfstore.writer import Writer
 
     from .decorators import attach_everywhere
+    from .executors import check_executors
     from .scheduler import Runtime, console
 
     try:
@@ -214,6 +215,7 @@ def _start_run(
     try:
         for spec in with_decos:
             attach_everywhere(state.graph, spec)
+        check_executors(state.graph)
     except MetaflowException as exc:
         _fail(f"Error: {exc}", 2)
     identity, username = _identity_and_user()
@@ -549,7 +551,8 @@ def build_cli(flow_cls: type) -> click.Group:
     graph = FlowGraph(flow_cls)
 
     @click.group(
-        help=f"Run and inspect {flow_cls.__name__} (mfstore: everything goes into one .mfdb file)."
+        help=f"Run and inspect {flow_cls.__name__} (mfstore: everything goes into one .mfdb file).",
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
     @click.option(
         "--mfdb",
@@ -717,8 +720,21 @@ def build_cli(flow_cls: type) -> click.Group:
         )
 
     @cli.command(help="Show the structure of the flow.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the steps as one JSON document.")
     @click.pass_obj
-    def show(state: State) -> None:
+    def show(state: State, as_json: bool) -> None:
+        if as_json:
+            steps = [
+                {
+                    "name": name,
+                    "type": graph.nodes[name].type,
+                    "doc": graph.nodes[name].doc,
+                    "next": list(graph.nodes[name].out_funcs),
+                }
+                for name in graph.sorted_nodes
+            ]
+            _echo_json({"flow": graph.name, "doc": graph.doc, "steps": steps})
+            return
         click.echo("\n%s\n" % (graph.doc or ""))
         click.echo(str(graph))
 
@@ -854,6 +870,9 @@ def build_cli(flow_cls: type) -> click.Group:
         hidden=True,
         help="List tags, one line per tag, no groupings",
     )
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON list: each run and its tags."
+    )
     @click.argument("arg_run_id", required=False, default=None, type=str)
     @click.pass_obj
     def tag_list(
@@ -865,6 +884,7 @@ def build_cli(flow_cls: type) -> click.Group:
         group_by_tag: bool,
         group_by_run: bool,
         flat: bool,
+        as_json: bool,
         arg_run_id: str | None,
     ) -> None:
         def go() -> None:
@@ -904,6 +924,16 @@ def build_cli(flow_cls: type) -> click.Group:
                     user, system = _run_tags(store, pk)
                     if ns is None or ns in user or ns in system:
                         runs.append(RunRef(int(pk), flow_name, number))
+            if as_json:
+                listing = []
+                for r in runs:
+                    user, system = _run_tags(store, r.run_pk)
+                    entry = {"pathspec": r.pathspec, "tags": sorted(user)}
+                    if not hide_system_tags:
+                        entry["system_tags"] = sorted(system)
+                    listing.append(entry)
+                _echo_json(listing)
+                return
             system_by: dict[str, Any] = {}
             all_by: dict[str, Any] = {}
             for r in runs:
@@ -941,6 +971,13 @@ def build_cli(flow_cls: type) -> click.Group:
 
     add_production_commands(cli, flow_cls, param_options)
     return cli
+
+
+def _echo_json(doc: Any) -> None:
+    """One JSON document; every non-ASCII or control character as a \\u escape."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2))
 
 
 def _guard(fn: Any) -> None:

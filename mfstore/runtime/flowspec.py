@@ -147,8 +147,8 @@ class FlowSpec:
             func = getattr(dst, "__func__", dst)
             if not getattr(func, "is_step", False):
                 raise InvalidNextException(
-                    "In step *%s* the %d. argument in self.next() is not a function. Make sure all "
-                    "arguments in self.next() are methods of the Flow class." % (step, i + 1)
+                    f"In step *{step}* the {i + 1}. argument in self.next() is not a function. Make sure all "
+                    "arguments in self.next() are methods of the Flow class."
                 )
             funcs.append(func.__name__)
         if foreach is not None:

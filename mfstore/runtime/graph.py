@@ -291,7 +291,7 @@ class FlowGraph:
 
     def _err(self, msg: str, node: DAGNode, lineno: int | None = None) -> FlowGraphError:
         line = node.func_lineno if lineno is None else lineno
-        return FlowGraphError("%s (%s line %d)" % (msg, os.path.basename(node.source_file), line))
+        return FlowGraphError(f"{msg} ({os.path.basename(node.source_file)} line {line})")
 
     def _check_acyclic(self) -> None:
         def check_path(node: DAGNode, seen: list[str]) -> None:
@@ -338,10 +338,11 @@ class FlowGraph:
                 }
                 if resolved ^ set(roots):
                     raise self._err(
-                        "Step *%s* seems like a join step (it takes an extra input argument) but an "
-                        "incorrect number of steps (*%s*) lead to it. This join was expecting %d incoming "
-                        "paths, starting from split step(s) *%s*."
-                        % (node.name, ", ".join(sorted(resolved)), len(roots), ", ".join(roots)),
+                        "Step *{}* seems like a join step (it takes an extra input argument) but an "
+                        "incorrect number of steps (*{}*) lead to it. This join was expecting {} incoming "
+                        "paths, starting from split step(s) *{}*.".format(
+                            node.name, ", ".join(sorted(resolved)), len(roots), ", ".join(roots)
+                        ),
                         node,
                     )
 

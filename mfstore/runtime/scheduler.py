@@ -342,7 +342,10 @@ class Runtime:
                         self.schedule_children(done)
                     else:
                         self.launch(p)
-                self.poll()
+                # Wait only for running tasks: when the last task was a clone (a resume
+                # that only clones) nothing would wake the wait before its timeout.
+                if self.running:
+                    self.poll()
             if self.failed:
                 self.terminate_running()
             return self.end_done and not self.failed

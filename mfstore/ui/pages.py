@@ -149,6 +149,9 @@ def run_page(reader: Reader, link: Linker, flow: str, run_id: str) -> dict[str, 
     run = _run_or_404(reader, flow, run_id)
     tasks = reader.tasks(run)
     steps = _steps_summary(tasks)
+    for step, n in reader.step_counts(run).items():  # exact counts past TASK_ROWS
+        if step in steps:
+            steps[step]["tasks"] = n
     info = reader.graph_info(run)
     dag = dag_svg(info, steps, lambda s: link.step(flow, run_id, s))
     timeline = timeline_svg(
@@ -163,6 +166,7 @@ def run_page(reader: Reader, link: Linker, flow: str, run_id: str) -> dict[str, 
         "timeline": timeline,
         "steps": steps,
         "tasks": tasks,
+        "truncated": len(tasks) < sum(s["tasks"] for s in steps.values()),
         "triggers": reader.triggers(run),
         "live": run.status == "running",
         "link": link,

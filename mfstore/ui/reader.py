@@ -181,7 +181,7 @@ class Reader:
 
     def _open(self) -> None:
         live = self._live()
-        self.store = Store(self.path, readonly=True, immutable=not live)
+        self.store = Store(self.path, readonly=True, reader=True, immutable=not live)
         self._stamp = (live, self.version() if not live else None)
 
     def refresh(self) -> None:
@@ -409,6 +409,10 @@ class Reader:
             task["started_at"] = _fmt_ms(task["started"])
             task["duration"] = _duration(task["started"], task["ended"])
         return list(tasks.values())
+
+    def step_counts(self, run: RunRow) -> dict[str, int]:
+        """Number of tasks of each step of a run (exact, however many tasks there are)."""
+        return {step: int(n) for step, n in self._q(query.compile_run_step_counts(run.run_pk))}
 
     def origin_pathspec(self, task_pk: int | None) -> str | None:
         """``flow/run/step/task`` of a resume origin task."""

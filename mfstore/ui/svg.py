@@ -160,7 +160,7 @@ def timeline_svg(
     t0 = min(a["started"] for _, a in bars)
     t1 = max((a["ended"] if a["ended"] is not None else now_ms) for _, a in bars)
     span = max(t1 - t0, 1)
-    label_w, plot_w, row_h = 220, 640, 18
+    label_w, plot_w, row_h = 200, 560, 18
     width, height = label_w + plot_w + 70, len(bars) * row_h + 26
     out = [
         f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

@@ -33,6 +33,7 @@ ONE_FILE = [
     ["stats"],
     ["verify"],
     ["delete", "PipeFlow/1", "--yes"],
+    ["upgrade"],
 ]
 
 

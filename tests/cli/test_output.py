@@ -202,3 +202,10 @@ def test_hostile_row_values_print_or_fail_in_one_line(small_db: Path, tmp_path: 
         assert "\x1b[2J" not in out
     code, out, _err = run("show", "PipeFlow/1", "--mfdb", str(db), "--table")
     assert code == 0 and "x\\x1b[2Jy" in out
+
+
+def test_show_step_is_one_table(small_db: Path) -> None:
+    _code, out, _err = run("show", "PipeFlow/2/start", "--csv", "--mfdb", str(small_db))
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][:3] == ["step", "task_id", "status"] and rows[1][:2] == ["start", "1"]
+    assert len(rows) == 2

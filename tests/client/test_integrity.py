@@ -18,10 +18,10 @@ def test_corrupt_chunk_names_the_artifact(history):
             (b"garbage", bytes.fromhex(x.sha)),
         )
     with pytest.raises(MetaflowDataCorruption) as e:
-        x.data
+        _ = x.data
     assert r.pathspec + "/end/2/x" in str(e.value)
     with pytest.raises(MetaflowDataCorruption):
-        Run(r.pathspec).data.x
+        _ = Run(r.pathspec).data.x
     assert y.data == "another value"  # other artifacts are untouched
 
 

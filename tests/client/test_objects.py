@@ -7,6 +7,7 @@ import io
 import pickle
 import tarfile
 from datetime import datetime
+from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -68,7 +69,7 @@ def test_attempt_only_for_task_and_artifact(history):
     r = history.run()
     for cls, p in ((Run, r.pathspec), (Step, r.pathspec + "/start"), (Flow, "HelloFlow")):
         with pytest.raises(
-            MetaflowNotFound, match="^Attempts can only be specified for Task or DataArtifact$"
+            MetaflowNotFound, match=r"^Attempts can only be specified for Task or DataArtifact$"
         ):
             cls(p, attempt=0)
     assert (
@@ -195,7 +196,7 @@ def test_task_artifacts_private_hidden(history):
     assert isinstance(data, MetaflowData)
     assert data.x == 1 and "y" in data and "_success" not in data
     with pytest.raises(AttributeError):
-        data.missing
+        _ = data.missing
     assert "x" in dir(data)
     assert str(data).startswith("<MetaflowData: ")
     arts = task.artifacts
@@ -341,7 +342,7 @@ def test_foreach_lineage(history):
         return t
 
     split = task("split")
-    works = [task("work", "split:%d" % i) for i in range(3)]
+    works = [task("work", f"split:{i}") for i in range(3)]
     join = task("join")
     assert list(Task(split.pathspec).child_task_pathspecs) == [t.pathspec for t in works]
     assert list(Task(works[1].pathspec).parent_task_pathspecs) == [split.pathspec]
@@ -389,7 +390,7 @@ def test_code_package(history):
     assert code.tarball.getnames() == ["flow.py"]
     assert sha in code.path and str(code) == "<MetaflowCode: flow.py>"
     with code.extract() as d:
-        assert open(d + "/flow.py").read() == src.decode()
+        assert Path(d, "flow.py").read_text() == src.decode()
     assert Task(r.pathspec + "/start/1").code.flowspec == src.decode()
     assert Run(history.run().pathspec).code is None
 

@@ -62,9 +62,9 @@ def test_limits_and_system_tags(run):
     run.add_tag("ünïcøde-ταγ")
     run.add_tag("user:alice")  # already a system tag: silently not added
     assert "user:alice" not in run.user_tags and "ünïcøde-ταγ" in run.user_tags
-    run.add_tags(["t%d" % i for i in range(47)])
+    run.add_tags([f"t{i}" for i in range(47)])
     assert len(run.user_tags) == 50
-    with pytest.raises(MetaflowTaggingError, match="^Cannot increase size of tag set beyond 50$"):
+    with pytest.raises(MetaflowTaggingError, match=r"^Cannot increase size of tag set beyond 50$"):
         run.add_tag("one-more")
     run.replace_tag("t0", "swap")  # not growing: allowed
     assert "swap" in run.user_tags

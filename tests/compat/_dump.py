@@ -348,7 +348,7 @@ def build_id_map():
         return (0, int(rid), rid) if str(rid).isdigit() else (1, 0, str(rid))
 
     for k, run in enumerate(sorted(runs, key=key)):
-        ID_MAP[str(run.id)] = "R%d" % k
+        ID_MAP[str(run.id)] = f"R{k}"
     # newest alice run (global iteration order) for the error probes
     return [r for r in runs]
 
@@ -365,9 +365,12 @@ def load_flow_module():
     spec.loader.exec_module(mod)
     main_mod = sys.modules["__main__"]
     for k, v in vars(mod).items():
-        if isinstance(v, type) and getattr(v, "__module__", None) == mod.__name__:
-            if not hasattr(main_mod, k):
-                setattr(main_mod, k, v)
+        if (
+            isinstance(v, type)
+            and getattr(v, "__module__", None) == mod.__name__
+            and not hasattr(main_mod, k)
+        ):
+            setattr(main_mod, k, v)
 
 
 def main():

@@ -228,8 +228,7 @@ def snapshot(
     )
     if cp.returncode != 0:
         raise RuntimeError(
-            "dumper failed for %s (rc=%d):\n%s\n%s"
-            % (cfg, cp.returncode, cp.stdout[-3000:], cp.stderr[-5000:])
+            f"dumper failed for {cfg} (rc={cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-5000:]}"
         )
     return json.loads(cp.stdout)
 
@@ -280,9 +279,7 @@ def diff(a: dict, b: dict, ignore: Iterable[str] = frozenset()) -> list[str]:
                     walk(x[k], y[k], p)
         elif isinstance(x, list) and isinstance(y, list):
             if len(x) != len(y):
-                out.append(
-                    "%s: length %d != %d: a=%s b=%s" % (where, len(x), len(y), _short(x), _short(y))
-                )
+                out.append(f"{where}: length {len(x)} != {len(y)}: a={_short(x)} b={_short(y)}")
                 # still compare common prefix for detail
             for i, (xi, yi) in enumerate(zip(x, y)):
                 walk(xi, yi, (*path, str(i)))

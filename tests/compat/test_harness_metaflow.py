@@ -62,9 +62,9 @@ def test_foreach(snaps):
         _tid, t = by_index[i]
         assert t["artifacts"]["item"]["value"] == item
         assert t["artifacts"]["sq"]["value"] == i * i
-        assert t["stdout"] == "work %d %s\n" % (i, item)
+        assert t["stdout"] == f"work {i} {item}\n"
         assert t["metadata_values"]["foreach-stack"] == [f"items={item}"]
-        assert t["metadata_values"]["foreach-execution-path"] == "work:%d" % i
+        assert t["metadata_values"]["foreach-execution-path"] == f"work:{i}"
         assert t["parent_task_pathspecs"] == ["start/1"]
     # task iteration is newest-first; Step.task is the newest task (index 3)
     assert run["steps"]["work"]["task_order"] == ["5", "4", "3", "2"]

@@ -16,6 +16,7 @@ import pytest
 
 from tests.compat import harness
 from tests.compat.harness import MFDB, build_history, diff, snapshot_history
+from tests.metaflow_ext.conftest import MFSTORE_VS_METAFLOW
 
 #: What differs between Metaflow's local backend and mfdb by design, read through
 #: Metaflow's client (docs/metaflow.md, "Differences").
@@ -80,7 +81,5 @@ def test_both_clients_agree_on_the_file(histories: Path) -> None:
     problems = []
     for key in sorted(metaflow_view):
         a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
-        problems += [
-            f"{key}: {d}" for d in diff(a, b, harness.KNOWN_DIFFERENCES | harness.STORAGE_DETAILS)
-        ]
+        problems += [f"{key}: {d}" for d in diff(a, b, MFSTORE_VS_METAFLOW)]
     assert problems == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.compat.harness import MFDB, _lib_env
-from tests.metaflow_ext.conftest import FLOWS, mf_client, mf_run
+from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW, mf_client, mf_run
 
 
 def _mfstore(file: Path):
@@ -289,7 +289,7 @@ def test_metaflow_client_reads_files_made_elsewhere(tmp_path: Path, maker: str) 
         problems = harness.diff(
             dict(theirs, lib=None),
             dict(ours, lib=None),
-            harness.KNOWN_DIFFERENCES | harness.STORAGE_DETAILS,
+            MFSTORE_VS_METAFLOW,
         )
         assert problems == [], (name, problems)
     payload = json.dumps(theirs)

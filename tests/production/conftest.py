@@ -50,8 +50,7 @@ class Prod:
         )
         if check and cp.returncode != 0:
             raise AssertionError(
-                "%s %s failed (%d):\n%s\n%s"
-                % (name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+                f"{name} {args} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
             )
         return cp
 

@@ -101,8 +101,7 @@ def run_flow(
     )
     if check and cp.returncode != 0:
         raise AssertionError(
-            "%s %s failed (%d):\n%s\n%s"
-            % (flow.name, args, cp.returncode, cp.stdout[-3000:], cp.stderr[-3000:])
+            f"{flow.name} {args} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
         )
     return cp
 
@@ -126,9 +125,12 @@ def check_file(db: Path) -> None:
         for bid, sha, size, chunks, codec, data in con.execute(
             "SELECT blob_id, lower(hex(sha)), size, chunks, codec, data FROM blobs"
         ).fetchall():
-            parts = [(codec, data)] + con.execute(
-                "SELECT codec, data FROM blob_chunks WHERE blob_id = ? ORDER BY seq", (bid,)
-            ).fetchall()
+            parts = [
+                (codec, data),
+                *con.execute(
+                    "SELECT codec, data FROM blob_chunks WHERE blob_id = ? ORDER BY seq", (bid,)
+                ).fetchall(),
+            ]
             assert len(parts) == chunks, sha
             raw = b"".join(unpack_chunk(codec, data) for codec, data in parts)
             assert len(raw) == size and sha1_hex(raw) == sha, sha

@@ -163,7 +163,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
                 str(flow),
                 str(db),
                 str(RUNS_PER_WRITER),
-                str(tmp_path / ("w%d" % i)),
+                str(tmp_path / (f"w{i}")),
             ],
             cwd=tmp_path,
             env=env,
@@ -187,12 +187,12 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
         assert writers[i].returncode == 0, err
         assert json.loads(out) == [0] * RUNS_PER_WRITER, (
             out,
-            (tmp_path / ("w%d.err" % i)).read_text()[-3000:],
+            (tmp_path / (f"w{i}.err")).read_text()[-3000:],
         )
         assert err == ""
-        run_err = (tmp_path / ("w%d.err" % i)).read_text()
+        run_err = (tmp_path / (f"w{i}.err")).read_text()
         assert _bad_lines(run_err) == [], run_err[-3000:]
-        assert "locked" not in (tmp_path / ("w%d.out" % i)).read_text()
+        assert "locked" not in (tmp_path / (f"w{i}.out")).read_text()
     for r, (out, err) in zip(readers, reads):
         assert r.returncode == 0 and err == "", err
         report = json.loads(out)

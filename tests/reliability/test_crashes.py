@@ -110,7 +110,7 @@ class Runtime:
         )
         self.proc.stdin.flush()
         answer = json.loads(self.proc.stdout.readline())
-        answer["log"] = (self.logs / ("%d.out" % self.n)).read_text()
+        answer["log"] = (self.logs / (f"{self.n}.out")).read_text()
         self.n += 1
         return answer
 
@@ -217,8 +217,7 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
     finally:
         runtime.close()
     print(
-        "crash trials: %d, killed inside a run: %d, by kind: %s, resumed: %d"
-        % (trial, len(killed), kinds, min(RESUMES, len(resumable)))
+        f"crash trials: {trial}, killed inside a run: {len(killed)}, by kind: {kinds}, resumed: {min(RESUMES, len(resumable))}"
     )
 
 

@@ -88,7 +88,7 @@ def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> No
     assert task["plain"].load_safe() == {"a": [1, 2.5, "x"]}
     assert not marker.exists()
     # .data is the documented trusted path: it does run the pickle
-    task["evil"].data
+    _ = task["evil"].data
     assert marker.exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
     with pytest.raises(
         client.exception.MetaflowNamespaceMismatch if hasattr(client, "exception") else Exception
     ):
-        client.Flow("TeamCollabFlow").latest_successful_run
+        _ = client.Flow("TeamCollabFlow").latest_successful_run
 
 
 def test_access_other_namespace(flows: FlowRunner, client) -> None:
@@ -177,8 +178,8 @@ def test_foreach_index_and_parents(flows: FlowRunner, client) -> None:
     assert sorted(t.index for t in tasks) == [0, 1, 2, 3, 4]
     for t in tasks:
         assert t.data.sq == t.index**2
-        assert t.metadata_dict["foreach-stack"] == ["items=%d" % t.index]
-        assert t.metadata_dict["foreach-execution-path"] == "work:%d" % t.index
+        assert t.metadata_dict["foreach-stack"] == [f"items={t.index}"]
+        assert t.metadata_dict["foreach-execution-path"] == f"work:{t.index}"
     assert [t.id for t in tasks] == ["6", "5", "4", "3", "2"]
     assert run.data.total == 30
     assert len(list(run["join"].task.parent_tasks)) == 5
@@ -266,7 +267,7 @@ def test_catch_after_crash(flows: FlowRunner, client) -> None:
 
 def _alive(pid: int) -> bool:
     try:
-        with open("/proc/%d/status" % pid) as fh:
+        with open(f"/proc/{pid}/status") as fh:
             return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
     except FileNotFoundError:
         return False
@@ -438,3 +439,46 @@ def test_differential_against_metaflow(tmp_path) -> None:
     )
     files = ["foreach_flow.py", "branch_join_flow.py", "current_flow.py", "catch_flow.py"]
     assert differential(files, tmp_path, ignore=ignore) == []
+
+
+_COUNT_IDLE_WAITS = """
+import atexit, runpy, sys
+from mfstore.runtime import scheduler
+
+idle = []
+poll = scheduler.Runtime.poll
+
+def counting_poll(self):
+    if not self.running:
+        idle.append(len(self.queue))
+    return poll(self)
+
+scheduler.Runtime.poll = counting_poll
+atexit.register(lambda: open("idle_waits.txt", "w").write(str(len(idle))))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_resume_that_only_clones_never_waits_for_nothing(flows: FlowRunner, client) -> None:
+    origin = run_id_of(flows.run("branch_join.py", "run"))
+    (flows.workdir / "count_idle_waits.py").write_text(_COUNT_IDLE_WAITS)
+    cp = subprocess.run(
+        [sys.executable, "count_idle_waits.py", "branch_join.py", "resume"],
+        cwd=flows.workdir,
+        env=flows.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    run = client.Run(f"BranchJoinFlow/{run_id_of(cp)}")
+    assert run.successful
+    assert all(
+        t.origin_pathspec.startswith(f"BranchJoinFlow/{origin}/")
+        for s in run
+        for t in s
+        if s.id != "_parameters"
+    )
+    # the scheduler waited on its selector only while a task process was running
+    assert (flows.workdir / "idle_waits.txt").read_text() == "0"

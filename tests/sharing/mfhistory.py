@@ -103,7 +103,7 @@ def _tag_edits(workdir: Path) -> None:
         check=True,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a safety net only: the machine may be busy
     )
 
 

@@ -54,7 +54,7 @@ def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
     code = (
         "import sys, time\n"
         "from mfstore.store import Store\n"
-        "from mfstore.writer import Writer, prepare_artifacts\n"
+        "from mfstore.artifacts import prepare_artifacts\nfrom mfstore.writer import Writer\n"
         "s = Store(sys.argv[1]); w = Writer(s)\n"
         "end = time.time() + 3\n"
         "i = 0\n"
@@ -69,7 +69,7 @@ def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
     try:
         time.sleep(0.5)
         for k in range(4):
-            dst = tmp_path / ("snap%d.mfdb" % k)
+            dst = tmp_path / (f"snap{k}.mfdb")
             sharing.snapshot(imported_copy, dst)
             assert not Path(str(dst) + "-wal").exists() and not Path(str(dst) + "-shm").exists()
             assert sharing.verify(dst) == []

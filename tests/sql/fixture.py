@@ -33,7 +33,7 @@ TRAIN_STEPS = ["start", "train", "end"]
 
 
 def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def build(path: Path, *, now_ms: int | None = None) -> Path:
@@ -126,7 +126,7 @@ def _foreach_run(w, run_id, t0, *, finished):
     for i, item in enumerate(ITEMS):
         meta = [
             MetadataEntry("foreach-stack", [f"items={item}"], ts_epoch=t0),
-            MetadataEntry("foreach-execution-path", "work:%d" % i, ts_epoch=t0),
+            MetadataEntry("foreach-execution-path", f"work:{i}", ts_epoch=t0),
         ]
         if finished:
             _task(
@@ -137,7 +137,7 @@ def _foreach_run(w, run_id, t0, *, finished):
                 t0 + 1000 * (i + 1),
                 artifacts={"item": item, "sq": i * i},
                 metadata=meta,
-                logs=[("stdout", "work %d %s" % (i, item))],
+                logs=[("stdout", f"work {i} {item}")],
             )
         else:
             task = w.add_task(run, "work", str(2 + i), ts_epoch=t0 + 1000, metadata=meta)

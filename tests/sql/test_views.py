@@ -35,7 +35,7 @@ def _master(path: Path) -> list[tuple]:
 def _make_v1(path: Path) -> None:
     con = apsw.Connection(str(path))
     con.execute(V1.read_text("utf-8"))
-    con.execute("PRAGMA application_id = %d" % APPLICATION_ID)
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     con.execute("PRAGMA user_version = 1")
     con.close()
 

@@ -114,7 +114,7 @@ def test_sqlite_file_that_is_not_an_mfdb(tmp_path: Path) -> None:
 
 def test_truncated_file(store: Store, store_path: Path, tmp_path: Path) -> None:
     for i in range(5):
-        _write_run(store, "F%d" % i)
+        _write_run(store, f"F{i}")
     store.close()
     data = store_path.read_bytes()
     cut = tmp_path / "cut.mfdb"
@@ -128,11 +128,11 @@ def test_truncated_file(store: Store, store_path: Path, tmp_path: Path) -> None:
 def test_file_from_a_newer_mfstore(store: Store, store_path: Path) -> None:
     store.close()
     con = sqlite3.connect(store_path)
-    con.execute("PRAGMA user_version = %d" % (FORMAT_VERSION + 1))
+    con.execute(f"PRAGMA user_version = {FORMAT_VERSION + 1}")
     con.commit()
     con.close()
     before = _digest(store_path)
-    with pytest.raises(SchemaTooNewError, match="newer mfstore .*upgrade mfstore"):
+    with pytest.raises(SchemaTooNewError, match=r"newer mfstore .*upgrade mfstore"):
         Store(store_path)
     assert _digest(store_path) == before
 

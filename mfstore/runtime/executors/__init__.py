@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..task import TaskResult, TaskSpec
 
-__all__ = ["Executor", "TaskDone", "TaskLines"]
+__all__ = ["Executor", "TaskDone", "TaskLines", "check_executors", "make_executor"]
 
 
 @dataclass
@@ -77,6 +77,17 @@ class Executor(ABC):
     def in_flight(self) -> int:
         """How many submitted attempts have not reported ``TaskDone`` yet."""
         return 0
+
+
+def check_executors(graph: Any) -> None:
+    """Before a run starts: the engines its steps' executor decorators name are installed."""
+    from ..decorators import EXECUTOR_DECORATORS, get_decorator
+
+    kinds = {k for node in graph for k in EXECUTOR_DECORATORS if get_decorator(node.func, k)}
+    if "dask" in kinds:
+        from .dask_executor import _import_dask
+
+        _import_dask()
 
 
 def make_executor(kind: str, options: dict[str, Any], context: dict[str, Any]) -> Executor:

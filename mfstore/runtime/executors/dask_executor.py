@@ -15,6 +15,7 @@ the run with ``ExecutorLostError`` (the run stays unfinished; ``resume`` complet
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import pickle
 import queue
@@ -40,6 +41,7 @@ WORKER_CHECK_SECONDS = 1.0
 
 
 def _import_dask() -> Any:
+    """``(dask, distributed)``, or a one-line error saying how to install them."""
     try:
         import dask
         import distributed
@@ -107,9 +109,16 @@ class DaskExecutor(Executor):
                 f"Cannot reach the Dask scheduler at {address}: {exc}"
             ) from None
         self.client.subscribe_topic(self.topic, lambda event: self.events.put(("event", event)))
-        self.code_future = self.client.scatter(
-            {f"mfstore-code-{self.code_sha}": package}, broadcast=False
-        )[f"mfstore-code-{self.code_sha}"]
+        self.package = package
+        self.code_future: Any = None
+
+    def _code(self) -> Any:
+        """The code package on the cluster (copied to every worker; again if all copies
+        were lost with their workers)."""
+        if self.code_future is None or self.code_future.status != "finished":
+            key = f"mfstore-code-{self.code_sha}"
+            self.code_future = self.client.scatter({key: self.package}, broadcast=True)[key]
+        return self.code_future
 
     @property
     def in_flight(self) -> int:
@@ -121,7 +130,9 @@ class DaskExecutor(Executor):
         shas = sorted(
             {ref.sha for src in spec.inputs for ref in src.refs.values() if needs_blob(ref)}
         )
-        missing = [sha for sha in shas if sha not in self.blobs]
+        missing = [
+            sha for sha in shas if sha not in self.blobs or self.blobs[sha][0].status != "finished"
+        ]
         if missing:
             data = {f"mfstore-blob-{sha}": self.read_blob(sha) for sha in missing}
             scattered = self.client.scatter(data, broadcast=False)
@@ -148,6 +159,14 @@ class DaskExecutor(Executor):
                 idle -= self.blobs.pop(sha)[1]
 
     def submit(self, key: int, spec: TaskSpec) -> str:
+        try:
+            return self._submit(key, spec)
+        except (OSError, TimeoutError, asyncio.CancelledError) as exc:
+            if self.client.status != "running":
+                raise ExecutorLostError(self._lost_message()) from None
+            raise ExecutorLostError(f"The Dask cluster at {self.address} failed: {exc}") from None
+
+    def _submit(self, key: int, spec: TaskSpec) -> str:
         from .worker import run_attempt
 
         blobs = self._blob_futures(spec)
@@ -162,10 +181,10 @@ class DaskExecutor(Executor):
         }
         dask_key = f"mfstore-{spec.step_name}-{spec.run_id}-{spec.task_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
         future = self.client.submit(
-            run_attempt, job, self.code_future, blobs, key=dask_key, pure=False, retries=0
+            run_attempt, job, self._code(), blobs, key=dask_key, pure=False, retries=0
         )
         self.attempts[key] = _Attempt(key, spec, future, list(blobs))
-        future.add_done_callback(lambda f, k=key: self.events.put(("done", k)))
+        future.add_done_callback(lambda f, k=key: self._fetch(k, f))
         return "dask"
 
     @staticmethod
@@ -185,7 +204,7 @@ class DaskExecutor(Executor):
         while item is not None:
             kind, payload = item
             if kind == "done":
-                self._finished(payload, out)
+                self._finished(payload[0], out, payload[1], payload[2])
             else:
                 self._event(payload[1], out)
             try:
@@ -204,8 +223,10 @@ class DaskExecutor(Executor):
         if "started" in msg:
             if a.where is not None and not a.failed_why:
                 # Dask ran the task again (its worker was lost): that attempt failed.
-                a.failed_why = "Dask worker {} running the task was lost".format(
-                    a.where.get("worker")
+                a.failed_why = (
+                    "Dask worker {} running the task was lost (the task started again)".format(
+                        a.where.get("worker")
+                    )
                 )
                 self.client.cancel([a.future], force=True)
                 self._finished(a.key, out)
@@ -230,7 +251,23 @@ class DaskExecutor(Executor):
             lines_ = [(int(ts), str(text)) for ts, text in new]
             out.append(TaskLines(a.key, stream, lines_, self._label(a)))
 
-    def _finished(self, key: int, out: list[TaskLines | TaskDone]) -> None:
+    def _fetch(self, key: int, future: Any) -> None:
+        """In Dask's callback thread: bring the finished task's value here (no timeout:
+        a big result may take a while; the main loop keeps watching the cluster)."""
+        try:
+            value = future.result()
+        except BaseException as exc:  # KilledWorker, CancelledError, a lost connection
+            self.events.put(("done", (key, None, exc)))
+        else:
+            self.events.put(("done", (key, value, None)))
+
+    def _finished(
+        self,
+        key: int,
+        out: list[TaskLines | TaskDone],
+        value: dict[str, Any] | None = None,
+        exc: BaseException | None = None,
+    ) -> None:
         a = self.attempts.pop(key, None)
         if a is None:
             return
@@ -238,13 +275,11 @@ class DaskExecutor(Executor):
         why = a.failed_why
         result: TaskResult | None = None
         if not why:
-            try:
-                value = a.future.result(timeout=5)
-            except Exception as exc:  # KilledWorker, CancelledError, a lost connection
-                name = type(exc).__name__
-                if name == "CancelledError" and self._scheduler_gone():
+            if value is None:
+                if self.client.status != "running":
                     self.attempts[key] = a
                     raise ExecutorLostError(self._lost_message()) from None
+                name = type(exc).__name__
                 why = f"Dask could not run the task ({name}: {exc})".replace("\n", " ")
             else:
                 a.where = a.where or value.get("where")
@@ -282,7 +317,10 @@ class DaskExecutor(Executor):
         if not started:
             return
         try:
-            workers = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            # Ask the scheduler itself: the client's cached identity is refreshed in the
+            # background without the worker list.
+            info = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+            workers = set(info["workers"])
         except Exception:
             return
         for a in started:

@@ -29,7 +29,7 @@ class LinearParamsFlow(FlowSpec):
 
     @step
     def end(self):
-        self.result = "%s:%d:%s" % (self.name_, self.y, self.ratio)
+        self.result = f"{self.name_}:{self.y}:{self.ratio}"
         print("result", self.result)
 
 

@@ -17,7 +17,7 @@ class NestedForeachFlow(FlowSpec):
 
     @step
     def inner(self):
-        self.pair = "%d%s" % (self.o, self.input)
+        self.pair = f"{self.o}{self.input}"
         self.next(self.inner_join)
 
     @step

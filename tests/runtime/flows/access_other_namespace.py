@@ -3,7 +3,8 @@
 from mfstore import Flow, FlowSpec, Parameter, default_namespace, namespace, step
 
 
-def get_flow_data(flow, new_ns, original_ns=default_namespace()):
+def get_flow_data(flow, new_ns, original_ns=None):
+    original_ns = default_namespace() if original_ns is None else original_ns
     namespace(new_ns)
     run = Flow(flow).latest_successful_run
     namespace(original_ns)

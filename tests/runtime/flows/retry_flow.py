@@ -13,7 +13,7 @@ class RetryFlow(FlowSpec):
     def flaky(self):
         print("attempt", current.retry_count)
         if current.retry_count < 2:
-            raise RuntimeError("flaky %d" % current.retry_count)
+            raise RuntimeError(f"flaky {current.retry_count}")
         self.ok_at = current.retry_count
         self.next(self.end)
 

@@ -1,0 +1,26 @@
+"""``--with dask`` option errors: one line, before any run is recorded."""
+
+from __future__ import annotations
+
+from .conftest import Runner
+
+
+def test_bad_with_options_fail_before_the_run(flows: Runner) -> None:
+    code, out = flows.run("run", "--with", "dask:nosuch=1", check=False)
+    assert code == 2
+    assert "does not accept the argument(s) nosuch" in out
+    assert "Traceback" not in out
+    code, out = flows.run("run", "--with", "dask:scheduler", check=False)
+    assert code == 2 and "key=value" in out and "Traceback" not in out
+    code, out = flows.run("run", "--with", "kubernetes", check=False)
+    assert code == 2 and "Unknown decorator" in out and "dask" in out
+    assert not flows.db.exists() or "Workflow starting" not in out
+
+
+def test_unreachable_scheduler_is_one_clear_line(flows: Runner) -> None:
+    code, out = flows.run(
+        "run", "--n", "2", "--with", "dask:scheduler=tcp://127.0.0.1:9", check=False, timeout=120
+    )
+    assert code == 1
+    assert "Cannot reach the Dask scheduler at tcp://127.0.0.1:9" in out
+    assert "resume" in out and "Traceback" not in out

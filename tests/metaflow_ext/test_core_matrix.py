@@ -1,0 +1,40 @@
+"""A representative part of Metaflow's own ``test/core`` matrix (the pinned subset in
+``metaflow_core/``, see its NOTICE) run by real Metaflow on its local backend and on mfdb:
+every case that passes on local passes on mfdb. The whole matrix and its table:
+``python tools/metaflow_core_mfdb.py --source <a Metaflow checkout>``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+#: Artifacts, logs, tags and tag mutation, @catch + @retry, resume, cards, @project.
+TESTS = {
+    "basicartifact",
+    "basiclog",
+    "tagmutation",
+    "catchretry",
+    "resumestartstep",
+    "carddecoratorbasic",
+}
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        "core_mfdb", REPO / "tools" / "metaflow_core_mfdb.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_core_matrix_subset_passes_on_mfdb() -> None:
+    tool = _tool()
+    rows = tool.run_matrix(tool.PINNED, TESTS, {"linear"}, jobs=2, timeout=900)
+    for t in TESTS:  # every chosen test has cases on the linear graph
+        assert any(t in r["test"].lower() for r in rows), t
+    table = [(r["test"], r["graph"], r["local"], r["mfdb"]) for r in rows]
+    assert all(local["ok"] for _t, _g, local, _m in table), table
+    failing = [(t, g, m["why"], m["detail"]) for t, g, local, m in table if not m["ok"]]
+    assert failing == []
