@@ -48,11 +48,46 @@ def _get(app: Any, path: str) -> tuple[int, bytes]:
     return out["status"], out["body"]
 
 
-def pages(runs: int) -> list[tuple[str, str]]:
-    """(label, URL) of every measured page for a history of ``runs`` runs."""
+def replicated_history(directory: Path, runs: int, base: int) -> Path:
+    """A ``runs``-run history made from the Writer-built ``base``-run one by copying its
+    runs (not their tasks) ``runs // base - 1`` times, each copy newer: the same tag sets,
+    users and statuses, in seconds instead of the Writer's tens of minutes on a busy
+    2-core machine. Only the copied ``runs`` rows are written (SQL ``INSERT ... SELECT``)."""
+    import shutil
+
+    from mfstore.store import Store
+
+    path = directory / f"synth-{runs}-from-{base}.mfdb"
+    if path.exists():
+        return path
+    src = history(directory, base)
+    tmp = path.with_suffix(".tmp")
+    shutil.copy(src, tmp)
+    with Store(tmp) as store, store.write():
+        top = store.scalar("SELECT max(run_pk) FROM runs WHERE flow_id = ?", (synthetic.FLOW,))
+        for k in range(1, runs // base):
+            store.execute(
+                "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, "
+                "finished_at, end_step) SELECT flow_id, printf('%020d', CAST(run_number AS INTEGER) + :off), "
+                "user_name, tagset_id, ts_epoch + :off * 1000, status, finished_at + :off * 1000, end_step "
+                "FROM runs WHERE flow_id = :flow AND run_pk <= :top",
+                {"off": k * base, "flow": synthetic.FLOW, "top": top},
+            )
+    with Store(tmp) as store:
+        store.checkpoint()
+    tmp.rename(path)
+    return path
+
+
+def pages(runs: int, tasks_in: int | None = None) -> list[tuple[str, str]]:
+    """(label, URL) of every measured page for a history of ``runs`` runs (the run, step,
+    task and compare pages read runs with tasks among the first ``tasks_in`` runs)."""
     flow = synthetic.FLOW
-    with_tasks = f"{10**15 + ((runs - 1) // 1000) * 1000:020d}"  # every 1000th run has tasks
-    older = (runs - 1) // 1000 - 1  # the run with tasks before it (else the newest run)
+    runs_with_tasks = tasks_in or runs
+    with_tasks = (
+        f"{10**15 + ((runs_with_tasks - 1) // 1000) * 1000:020d}"  # every 1000th run has tasks
+    )
+    older = (runs_with_tasks - 1) // 1000 - 1  # the run with tasks before it (else the newest run)
     other = f"{10**15 + older * 1000:020d}" if older >= 0 else f"{10**15 + runs - 1:020d}"
     mid = runs // 2
     mid_cursor = f"before_ts={synthetic.BASE_TS + mid * 1000}&before_id={10**15 + mid:020d}"
@@ -84,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".data")
+    parser.add_argument(
+        "--replicate",
+        type=int,
+        action="append",
+        default=[],
+        help="also measure a history of this many runs copied from the largest --scale one",
+    )
     args = parser.parse_args(argv)
     scales = args.scale or [10_000, 100_000, 1_000_000]
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -92,14 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     print(_env_header(scales, args.iterations))
     results: dict[str, list[str]] = {}
     first: list[str] = []
-    for runs in scales:
-        path = history(args.dir, runs)
+    todo = [(runs, history(args.dir, runs), None) for runs in scales]
+    todo += [(n, replicated_history(args.dir, n, max(scales)), max(scales)) for n in args.replicate]
+    scales = [n for n, _, _ in todo]
+    for runs, path, tasks_in in todo:
         app = create_app(path)
         t = time.perf_counter()
         status, _ = _get(app, "/")  # the flow list's run counts are computed once per file change
         first.append(f"{(time.perf_counter() - t) * 1e3:.1f}")
         assert status == 200
-        for label, url in pages(runs):
+        for label, url in pages(runs, tasks_in):
             status, body = _get(app, url)  # warm-up, and a check that the page is real
             assert status == 200, (url, status, body[-300:])
             samples, cpu = [], []
@@ -115,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         app.state.reader.close()
     print("load average: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
-    header = ["page", *[f"{s:,} runs: median / p95 / CPU median ms" for s in scales]]
+    names = [f"{n:,}" + (f" (copied from {b:,})" if b else "") for n, _, b in todo]
+    header = ["page", *[f"{n} runs: median / p95 / CPU median ms" for n in names]]
     rows = [[label, *vals] for label, vals in results.items()]
     rows.append(["flows / first request (counts runs)", *first])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -9,13 +9,31 @@ Example::
 The runtime names (``FlowSpec``, ``step``, ``current``, ``Parameter``, ``retry``,
 ``catch``, ``JSONType``, ``trigger``, ``trigger_on_finish``) are imported from ``mfstore.runtime`` on first use, so
 ``import mfstore`` stays light.
+
+The package's namespace holds exactly ``__all__``: submodules (``mfstore.store``,
+``mfstore.query`` ...) are reached as attributes or imports as usual, but are not
+listed among its public names.
 """
 
-from __future__ import annotations
+import sys as _sys
+import types as _types
 
-from typing import Any
 
-from .client import (
+class _Package(_types.ModuleType):
+    """The ``mfstore`` module: a submodule bound by the import system is kept aside
+    (served by ``__getattr__``) instead of joining the public names."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, _types.ModuleType) and value.__name__ == f"{self.__name__}.{name}":
+            _submodules[name] = value
+            return
+        super().__setattr__(name, value)
+
+
+_submodules: dict[str, _types.ModuleType] = {}
+_sys.modules[__name__].__class__ = _Package
+
+from .client import (  # noqa: E402  (after the namespace set-up above)
     DataArtifact,
     Flow,
     Metadata,
@@ -39,23 +57,49 @@ from .client import (
 #: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
 _RUNTIME_NAMES = frozenset(
     {
+        "Config",
+        "ConfigValue",
+        "config_expr",
+        "FlowMutator",
         "FlowSpec",
+        "IncludeFile",
         "JSONType",
         "Parameter",
+        "StepMutator",
+        "UserStepDecorator",
+        "batch",
+        "card",
         "catch",
+        "conda",
+        "conda_base",
         "current",
+        "environment",
+        "kubernetes",
+        "parallel",
+        "project",
+        "pypi",
+        "pypi_base",
+        "resources",
         "dask",
         "retry",
+        "schedule",
+        "secrets",
         "step",
+        "timeout",
         "trigger",
         "trigger_on_finish",
+        "user_step_decorator",
     }
 )
 
 __all__ = [
+    "Config",
+    "ConfigValue",
     "DataArtifact",
     "Flow",
+    "FlowMutator",
     "FlowSpec",
+    "IncludeFile",
     "JSONType",
     "Metadata",
     "Metaflow",
@@ -67,24 +111,44 @@ __all__ = [
     "Parameter",
     "Run",
     "Step",
+    "StepMutator",
     "Task",
+    "UserStepDecorator",
+    "batch",
+    "card",
     "catch",
+    "conda",
+    "conda_base",
+    "config_expr",
     "current",
     "dask",
     "default_metadata",
     "default_namespace",
+    "environment",
     "get_metadata",
     "get_namespace",
+    "kubernetes",
     "metadata",
     "namespace",
+    "parallel",
+    "project",
+    "pypi",
+    "pypi_base",
+    "resources",
     "retry",
+    "schedule",
+    "secrets",
     "step",
+    "timeout",
     "trigger",
     "trigger_on_finish",
+    "user_step_decorator",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    if name in _submodules:
+        return _submodules[name]
     if name in _RUNTIME_NAMES:
         import importlib
 
@@ -96,4 +160,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _RUNTIME_NAMES)
+    return sorted({n for n in globals() if not n.startswith("_")} | _RUNTIME_NAMES)

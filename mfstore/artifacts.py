@@ -326,6 +326,12 @@ def _json_text(value: Any) -> str | None:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
         return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a non-UTF-8 file name from os.fsdecode): SQLite text must be
+        # UTF-8, so escape it; json.loads gives the same string back.
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
     return text if len(text) <= MAX_JSON_CHARS else None
 
 

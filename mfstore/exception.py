@@ -45,13 +45,16 @@ from __future__ import annotations
 __all__ = [
     "CommandException",
     "ExecutorLostError",
+    "ExternalCommandFailed",
     "FailureHandledByCatch",
     "FlowGraphError",
     "HistoryPathError",
     "IncorrectProductionToken",
+    "InvalidDecoratorAttribute",
     "InvalidMetadataError",
     "InvalidNextException",
     "MetaflowDataCorruption",
+    "MetaflowDataMissing",
     "MetaflowException",
     "MetaflowExceptionWrapper",
     "MetaflowInternalError",
@@ -65,6 +68,8 @@ __all__ = [
     "NeedsUpgradeError",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
+    "ParameterFieldFailed",
+    "ParameterFieldTypeMismatch",
     "QueryInterrupted",
     "SchemaTooNewError",
     "SchemaTooOldError",
@@ -73,9 +78,11 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreReadOnlyError",
+    "TimeoutException",
     "TruncatedFileError",
     "UnhandledInMergeArtifactsException",
     "UnsafeArtifactError",
+    "UnsupportedFeature",
     "UntrustedSchemaError",
 ]
 
@@ -177,6 +184,7 @@ class InvalidNextException(MetaflowException):
     """A step's ``self.next()`` call is not a valid transition (the message says why)."""
 
     headline = "Invalid self.next() transition detected"
+    metaflow_type = "metaflow.flowspec.InvalidNextException"
 
 
 class UnhandledInMergeArtifactsException(MetaflowException):
@@ -205,12 +213,61 @@ class FailureHandledByCatch(MetaflowException):
     """Stored by ``@catch`` when a task failed without raising (e.g. it was killed)."""
 
     headline = "Task execution failed but @catch handled it"
+    metaflow_type = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
 
     def __init__(self, retry_count: int) -> None:
         super().__init__(
             f"Task execution kept failing over {retry_count} attempts. Your code did not raise an exception. "
             "Something in the execution environment caused the failure."
         )
+
+
+class ExternalCommandFailed(MetaflowException):
+    """A command the flow ran outside Python failed (Metaflow's name)."""
+
+    headline = "External command failed"
+
+
+class ParameterFieldFailed(MetaflowException):
+    """A Parameter's default function raised (Metaflow's name)."""
+
+    headline = "Parameter field failed"
+
+    def __init__(self, name: str, field: str) -> None:
+        super().__init__(
+            f"When evaluating the field *{field}* for the Parameter *{name}*, an error occurred."
+        )
+
+
+class ParameterFieldTypeMismatch(MetaflowException):
+    """A Parameter's default function returned the wrong type (Metaflow's name)."""
+
+    headline = "Parameter field with a mismatching type"
+
+
+class InvalidDecoratorAttribute(MetaflowException):
+    """A decorator was given an attribute it does not take (Metaflow's name)."""
+
+    headline = "Unknown decorator attribute"
+
+
+class MetaflowDataMissing(MetaflowException):
+    """Data a task needs is not in the file (Metaflow's name)."""
+
+    headline = "Data missing"
+
+
+class TimeoutException(MetaflowException):
+    """A step ran longer than its ``@timeout`` (recorded as Metaflow's type name)."""
+
+    headline = "@timeout"
+    metaflow_type = "metaflow.plugins.timeout_decorator.TimeoutException"
+
+
+class UnsupportedFeature(MetaflowException):
+    """A Metaflow feature that needs a cloud or service mfstore's local runtime lacks."""
+
+    headline = "Not available locally"
 
 
 class FlowGraphError(MetaflowException):
@@ -270,6 +327,40 @@ class StoreCorruptError(StoreError):
     """SQLite reports that the file is damaged."""
 
 
+def metaflow_type_name(exc: BaseException) -> str:
+    """The qualified type name Metaflow records for ``exc``: mfstore's exceptions that have
+    a Metaflow counterpart are named as Metaflow names them (``metaflow.exception.X``)."""
+    cls = exc.__class__
+    named = getattr(cls, "metaflow_type", None)
+    if isinstance(named, str):
+        return named
+    if cls.__module__ == __name__ and cls.__name__ in _METAFLOW_NAMES:
+        return f"metaflow.exception.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+#: Exceptions here that Metaflow defines in ``metaflow.exception`` under the same name.
+_METAFLOW_NAMES = frozenset(
+    {
+        "MetaflowException",
+        "MetaflowNotFound",
+        "MetaflowNamespaceMismatch",
+        "MetaflowInvalidPathspec",
+        "MetaflowInternalError",
+        "MetaflowTaggingError",
+        "MetaflowUnknownUser",
+        "CommandException",
+        "ExternalCommandFailed",
+        "ParameterFieldFailed",
+        "ParameterFieldTypeMismatch",
+        "InvalidDecoratorAttribute",
+        "MetaflowDataMissing",
+        "UnhandledInMergeArtifactsException",
+        "MissingInMergeArtifactsException",
+    }
+)
+
+
 class UntrustedSchemaError(StoreError):
     """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
     does not create: it could run code or change what queries return, so it is refused."""
@@ -304,7 +395,7 @@ class MetaflowExceptionWrapper(Exception):
         self.stacktrace: str | None = None
         if exc is not None:
             self.exception = str(exc)
-            self.type = f"{exc.__class__.__module__}.{exc.__class__.__name__}"
+            self.type = metaflow_type_name(exc)
             if sys.exc_info()[0] is None:
                 self.stacktrace = None
             else:

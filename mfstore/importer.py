@@ -302,17 +302,29 @@ def _loads_flag(raw_prepared: PreparedArtifact | None) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
-def _run_created_at(run_rec: dict[str, Any], first_step_ts: int | None) -> int:
-    # A tag edit rewrites the run record's ts_epoch (Metaflow trap T2); step records are
-    # never rewritten and the first one is written right after the run's: use it, so
-    # created_at is the same whenever the directory is imported.
-    return first_step_ts if first_step_ts is not None else int(run_rec["ts_epoch"])
+def _run_created_at(
+    run_rec: dict[str, Any], first_step_ts: int | None, imported_before: int | None
+) -> int:
+    # Metaflow's client dates a run by its run record. A tag edit rewrites that record's
+    # ts_epoch (Metaflow trap T2), after every step record (the run record is written
+    # first): then keep the date of an earlier import (re-imports stay identical), else
+    # the first step record's, written a few ms after the original run record.
+    ts = int(run_rec["ts_epoch"])
+    if first_step_ts is None or ts <= first_step_ts:
+        return ts
+    return imported_before if imported_before is not None else first_step_ts
 
 
 def stage_run(
-    writer: Writer, flow_id: str, run_dir: Path, blobs: _BlobReader, report: ImportReport
+    writer: Writer,
+    flow_id: str,
+    run_dir: Path,
+    blobs: _BlobReader,
+    report: ImportReport,
+    target: Store | None = None,
 ) -> RunRef:
-    """Write one Metaflow run through ``writer``; return it."""
+    """Write one Metaflow run through ``writer``; return it. ``target``: the file being
+    imported into (a run already there keeps its created_at)."""
     run_rec = _read_json(run_dir / "_meta" / "_self.json")
     run_number = str(run_rec.get("run_number", run_dir.name))
     step_dirs = sorted(
@@ -328,7 +340,12 @@ def stage_run(
         min(step_recs.values(), key=lambda r: r["ts_epoch"]) if step_recs else None
     )
     first_ts = min((int(r["ts_epoch"]) for r in step_recs.values()), default=None)
-    created = _run_created_at(run_rec, first_ts)
+    before = None
+    if target is not None:
+        before = target.scalar(
+            "SELECT ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number)
+        )
+    created = _run_created_at(run_rec, first_ts, before)
     _RECORD_TS[(flow_id, run_number)] = (int(run_rec["ts_epoch"]), run_rec.get("user_name"))
     user_now = list(dict.fromkeys(run_rec.get("tags") or []))
     user_orig = list(dict.fromkeys((first or run_rec).get("tags") or []))
@@ -437,11 +454,19 @@ def stage_run(
             task_ok = _loads_flag(prepared.get("_task_ok"))
             success = _loads_flag(prepared.get("_success"))
             ok = bool(task_ok) if task_ok is not None else False
-            ts = a.done_ts or max(
-                (int(r["ts_epoch"]) for r in a.artifacts.values()), default=t.ts_epoch
+            artifact_ts = {name: int(rec["ts_epoch"]) for name, rec in a.artifacts.items()}
+            # Metaflow's client: a task finished when its _task_ok artifact was recorded
+            ts = artifact_ts.get("_task_ok") or (
+                a.done_ts or max(artifact_ts.values(), default=t.ts_epoch)
             )
             writer.end_attempt(
-                task, n, artifacts=prepared, task_ok=ok, success=bool(success), ts_epoch=ts
+                task,
+                n,
+                artifacts=prepared,
+                task_ok=ok,
+                success=bool(success),
+                ts_epoch=ts,
+                artifact_ts={name: artifact_ts[name] for name in prepared},
             )
             last_done = (n, ok, bool(success), ts)
         if last_done is not None:
@@ -526,7 +551,7 @@ def _import(
             try:
                 # One savepoint per run: a run that cannot be read leaves nothing staged.
                 with staging.write():
-                    stage_run(writer, flow_id, run_dir, readers[flow_id], report)
+                    stage_run(writer, flow_id, run_dir, readers[flow_id], report, target)
             except (OSError, ValueError, KeyError) as exc:
                 report.problems.append(
                     f"{flow_id}/{run_dir.name}: not imported ({type(exc).__name__}: {exc})"

@@ -76,8 +76,12 @@ def _parse(ms: str) -> Path:
 
 def metadata(ms: str) -> str:
     """Switch to the .mfdb file ``ms`` (a path, ``local@<path>``, or a directory holding
-    ``metaflow.mfdb``); returns ``get_metadata()``. On error the previous file stays selected."""
+    ``metaflow.mfdb``; ``'local'`` selects the default file, as Metaflow's ``metadata('local')``
+    selects its local provider); returns ``get_metadata()``. On error the previous file stays selected."""
     global _selected
+    if ms == "local":  # Metaflow's local provider: here, the default file
+        _selected = None
+        return get_metadata()
     _selected = _parse(ms)
     return get_metadata()
 

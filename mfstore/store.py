@@ -48,6 +48,7 @@ BUSY_TIMEOUT_MS = 5_000
 WRITE_RETRY_SECONDS = 120.0
 #: How long the end of a run keeps trying to fold the WAL in while readers are busy.
 CHECKPOINT_WAIT_SECONDS = 10.0
+_MASTER_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master"
 #: SQLite VM steps between two calls of the progress handler (Ctrl-C and time limits
 #: stop a long query there).
 PROGRESS_STEPS = 20_000
@@ -408,9 +409,14 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
-                # Nobody can write here, and SQLite could not create the WAL index:
-                # read the file as immutable.
+            if self.immutable or (
+                not os.access(p.parent if str(p.parent) else ".", os.W_OK)
+                and not os.path.exists(str(p) + "-wal")
+            ):
+                # We cannot write the directory, and no -wal is beside the file: nobody is
+                # writing it in WAL mode (a writer always has its -wal there), so it is read
+                # as immutable. With a -wal present (someone else is writing), SQLite reads
+                # it read-only through the WAL and sees their current data.
                 uri += "&immutable=1"
             flags |= apsw.SQLITE_OPEN_READONLY
         else:
@@ -500,7 +506,9 @@ class Store:
         """Create the schema in a new file, or check and migrate an existing one."""
         version = self.scalar("PRAGMA user_version")
         app_id = self.scalar("PRAGMA application_id")
-        n_objects = self.scalar("SELECT count(*) FROM sqlite_master")
+        # One read of the schema serves the emptiness test and the schema check.
+        master: list[tuple[Any, ...]] | None = self.query(_MASTER_SQL)
+        n_objects = len(master or ())
         if n_objects == 0 and version == 0:
             if self.readonly:
                 return  # an empty file opened read-only reads as an empty store
@@ -528,18 +536,22 @@ class Store:
                     f"{FORMAT_VERSION} and reading never changes a file: run `mfstore upgrade "
                     f"{self.path}` to migrate it (or copy it first)"
                 )
-            self._check_schema(older=True)
+            self._check_schema(older=True, rows=master)
             if self.readonly:
                 raise StoreReadOnlyError(
                     f"{self.path} uses file format {version} and must be migrated to {FORMAT_VERSION}, but it is read-only: "
                     "copy it somewhere writable first"
                 )
             apply_migrations(self, version)
-        self._check_schema()
+            master = None  # migrated: read the new schema
+        self._check_schema(rows=master)
 
-    def _check_schema(self, *, older: bool = False) -> None:
+    def _check_schema(
+        self, *, older: bool = False, rows: list[tuple[Any, ...]] | None = None
+    ) -> None:
         """Refuse a file holding SQL objects schema.sql does not create (see schema.py)."""
-        rows = self.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        if rows is None:
+            rows = self.query(_MASTER_SQL)
         found = _schema.problems(rows, tables_only=self.salvage, older=older)
         if found:
             raise _schema.refuse(self.path, found)

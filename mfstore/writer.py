@@ -214,7 +214,7 @@ class Writer:
                     "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-            self._insert_artifacts(task, attempt, artifacts, ended_at)
+            self._insert_artifacts(task, attempt, artifacts, ended_at, {})
             self._insert_metadata(
                 task,
                 [
@@ -315,8 +315,10 @@ class Writer:
 
     def end_run(
         self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
-    ) -> None:
-        """Mark the run ended (successful or failed), then fold the WAL into the file."""
+    ) -> bool:
+        """Mark the run ended (successful or failed), then fold the WAL into the file.
+        Returns False when the fold could not finish (another program held a read
+        transaction): a plain ``cp`` of the file alone then misses the run."""
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
@@ -327,7 +329,8 @@ class Writer:
                 ),
             )
         if checkpoint:
-            self.store.checkpoint()
+            return self.store.checkpoint()
+        return True
 
     def set_run_code(self, run: RunRef, code_sha: str) -> None:
         """Attach a stored code package to a run."""
@@ -552,11 +555,14 @@ class Writer:
         ts_epoch: int | None = None,
         metadata: Iterable[MetadataEntry] = (),
         status_metadata: bool = True,
+        artifact_ts: Mapping[str, int] | None = None,
     ) -> None:
         """Write an attempt's artifacts and end it, in one transaction.
 
         Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records, unless
         ``status_metadata`` is False (the Metaflow extension records Metaflow's own).
+        Artifacts are dated ``ts_epoch`` unless ``artifact_ts`` gives their own time (the
+        importer keeps each artifact record's).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
         status = (
@@ -570,7 +576,7 @@ class Writer:
             else []
         )
         with self.store.write():
-            self._insert_artifacts(task, attempt, artifacts, ts)
+            self._insert_artifacts(task, attempt, artifacts, ts, artifact_ts or {})
             self._insert_metadata(task, [*metadata, *status])
             changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
@@ -580,7 +586,12 @@ class Writer:
                 raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
 
     def _insert_artifacts(
-        self, task: TaskRef, attempt: int, artifacts: Mapping[str, PreparedArtifact], ts: int
+        self,
+        task: TaskRef,
+        attempt: int,
+        artifacts: Mapping[str, PreparedArtifact],
+        ts: int,
+        artifact_ts: Mapping[str, int],
     ) -> None:
         rows = []
         cache = self._cache
@@ -588,7 +599,7 @@ class Writer:
             if cache is not None:
                 found = cache.blobs.get(art.sha)
                 if found is not None:
-                    rows.append((task.task_pk, attempt, name, found, ts))
+                    rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
                     continue
             try:
                 bid = insert_blob(
@@ -603,7 +614,7 @@ class Writer:
                 ) from None
             if cache is not None:
                 cache.blobs[art.sha] = bid
-            rows.append((task.task_pk, attempt, name, bid, ts))
+            rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
         self.store.executemany(
             "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
             rows,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from .. import query
 from ..exception import MetaflowNamespaceMismatch
@@ -31,6 +32,19 @@ class Metaflow:
     def __init__(self, _current_metadata: str | None = None) -> None:
         self._current_metadata = _current_metadata
         self._store = store_for(_current_metadata) if _current_metadata else current_store()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle as the file in use (``local@<path>``); unpickling reopens it."""
+        from ._object import metadata_str
+
+        return {"metadata": metadata_str(self._store)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Reopen the file the pickled object read."""
+        self._current_metadata = state.get("metadata")
+        self._store = (
+            store_for(self._current_metadata) if self._current_metadata else current_store()
+        )
 
     @property
     def flows(self) -> list[Flow]:

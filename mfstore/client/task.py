@@ -399,7 +399,7 @@ class Task(MetaflowObject):
         return None if exists is None else self._attempt
 
     def loglines(
-        self, stream: str, as_unicode: bool = True
+        self, stream: str, as_unicode: bool = True, meta_dict: dict[str, Any] | None = None
     ) -> Iterator[tuple[datetime | None, str | bytes]]:
         """
         Return an iterator over (utc_timestamp, logline) tuples.
@@ -415,12 +415,26 @@ class Task(MetaflowObject):
             If as_unicode=False, each logline is returned as a byte object. Otherwise,
             it is returned as a (unicode) string.
 
+        meta_dict : Dict[str, Any], optional, default None
+            The task's ``metadata_dict`` if the caller has it already (as in Metaflow:
+            its ``attempt`` picks the attempt; without ``ds-type``/``ds-root`` there is
+            no log and one empty line is returned).
+
         Yields
         ------
         Tuple[datetime, str]
             Tuple of timestamp, logline pairs.
         """
-        attempt = self._log_attempt()
+        if meta_dict is not None:
+            if meta_dict.get("ds-type") is None or meta_dict.get("ds-root") is None:
+                yield None, "" if as_unicode else b""
+                return
+            if self._attempt is None:
+                attempt: int | None = int(meta_dict.get("attempt", 0))
+            else:
+                attempt = self._log_attempt()
+        else:
+            attempt = self._log_attempt()
         if attempt is None:
             # Like Metaflow for an attempt that has no log location: one empty line.
             yield None, "" if as_unicode else b""
@@ -715,4 +729,5 @@ def graph_info_of(task: Task) -> dict[str, Any]:
         raise MetaflowDataCorruption(
             f"task {task.pathspec} has no usable graph information in {task._store.path}"
         )
-    return info
+    checked: dict[str, Any] = info
+    return checked

@@ -42,11 +42,17 @@ class MetaflowTrigger:
     """
 
     def __init__(
-        self, events: list[MetaflowEvent], pathspecs: list[str | None], md: str | None = None
+        self,
+        events: list[MetaflowEvent],
+        pathspecs: list[str | None],
+        md: str | None = None,
+        run_cls: type | None = None,
     ) -> None:
         self._events = events
         self._pathspecs = pathspecs
         self._md = md
+        # The Run class comes from the run that owns this trigger (no import of .run here).
+        self._run_cls = run_cls
         self._runs: list[Any] | None = None
 
     @classmethod
@@ -58,7 +64,7 @@ class MetaflowTrigger:
         for name, event_id, typ, ts, pathspec, _payload in rows:
             events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
             pathspecs.append(pathspec if typ == "run" else None)
-        return cls(events, pathspecs, metadata_str(run._store))
+        return cls(events, pathspecs, metadata_str(run._store), type(run))
 
     @property
     def event(self) -> MetaflowEvent | None:
@@ -115,13 +121,14 @@ class MetaflowTrigger:
             List of runs that triggered this run, if applicable.
         """
         if self._runs is None:
-            from .run import Run
-
             self._runs = []
+            Run = self._run_cls
             for event, pathspec in zip(self._events, self._pathspecs):
                 if event.type != "run":
                     continue
                 parts = (pathspec or event.id).split("/")
+                if Run is None:
+                    continue
                 self._runs.append(
                     Run("/".join(parts[:2]), _namespace_check=False, _current_metadata=self._md)
                 )

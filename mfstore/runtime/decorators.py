@@ -1,21 +1,32 @@
-"""``@step``, ``@retry`` and ``@catch``."""
+"""``@step`` and the step decorators (``@retry``, ``@catch``, ...).
+
+Step decorators are registered by name (:func:`register_step_decorator`), which is how
+``python flow.py --with NAME[:k=v,...] run`` finds them: ``--with retry:times=2`` attaches
+``@retry(times=2)`` to every step that does not have its own ``@retry``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import CommandException, MetaflowException
 
 #: Largest ``@retry(times=)`` (attempts are 0..times and Metaflow caps attempts at 6).
 MAX_ATTEMPTS = 6
 
 
 class StepDecorator:
-    """A decorator attached to a step; ``attributes`` as in Metaflow's ``_graph_info``."""
+    """A decorator attached to a step; ``attributes`` as in Metaflow's ``_graph_info``.
+
+    Subclass it with a ``name`` and ``defaults`` and register it with
+    :func:`register_step_decorator` to make ``@name`` and ``--with name`` available.
+    """
 
     name = "step_decorator"
     defaults: dict[str, Any] = {}
+    #: Whether a step may carry this decorator more than once (``@card`` may).
+    allow_multiple = False
 
     def __init__(self, **attributes: Any) -> None:
         unknown = set(attributes) - set(self.defaults)
@@ -29,7 +40,17 @@ class StepDecorator:
         self.statically_defined = True
         self.inserted_by = None
 
+    def runtime_init(self, flow_name: str, step_name: str) -> None:
+        """Called by the runtime before the run starts (raise to refuse the run)."""
+
+    def task_pre_step(self, step_name: str, task_id: str) -> None:
+        """Called in the task process right before the step function runs."""
+
+    def task_post_step(self) -> None:
+        """Called in the task process right after the step function returns or raises."""
+
     def to_info(self) -> dict[str, Any]:
+        """The decorator as recorded in ``_graph_info``."""
         return {
             "name": self.name,
             "attributes": dict(self.attributes),
@@ -38,7 +59,55 @@ class StepDecorator:
         }
 
 
+#: Step decorator classes by name (``@name`` and ``--with name``).
+STEP_DECORATORS: dict[str, type[StepDecorator]] = {}
+
+
+def register_step_decorator(cls: type[StepDecorator]) -> type[StepDecorator]:
+    """Make ``cls`` available to ``--with cls.name`` (usable as a class decorator)."""
+    STEP_DECORATORS[cls.name] = cls
+    return cls
+
+
+def parse_decospec(spec: str) -> StepDecorator:
+    """``NAME[:k=v,k2=v2]`` (Metaflow's ``--with`` syntax) -> a decorator instance."""
+    name, _, rest = spec.partition(":")
+    cls = STEP_DECORATORS.get(name.strip())
+    if cls is None:
+        raise CommandException(
+            f"Unknown decorator *{name}* in --with {spec}: the available ones are "
+            + ", ".join(sorted(STEP_DECORATORS))
+        )
+    attrs: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise CommandException(
+                f"Invalid --with {spec}: attributes are given as key=value, separated by commas"
+            )
+        attrs[key.strip()] = value.strip()
+    try:
+        deco = cls(**attrs)
+    except MetaflowException as exc:
+        raise CommandException(f"Invalid --with {spec}: {exc}") from None
+    deco.statically_defined = False
+    return deco
+
+
+def attach_decospecs(nodes: Any, specs: list[str]) -> None:
+    """Add ``--with`` decorators to every step (``nodes``: the graph's nodes) lacking one."""
+    for spec in specs:
+        for node in nodes:
+            deco = parse_decospec(spec)
+            if get_decorator(node.func, deco.name) is None:
+                node.func.decorators.append(deco)
+                node.decorators.append(deco)
+
+
+@register_step_decorator
 class RetryDecorator(StepDecorator):
+    """``@retry(times=3, minutes_between_retries=2)``: re-run a failing step."""
+
     name = "retry"
     defaults = {"times": "3", "minutes_between_retries": "2"}
 
@@ -47,11 +116,15 @@ class RetryDecorator(StepDecorator):
         return int(self.attributes["times"])
 
 
+@register_step_decorator
 class CatchDecorator(StepDecorator):
+    """``@catch(var=None, print_exception=True)``: record the exception, continue the run."""
+
     name = "catch"
     defaults = {"var": None, "print_exception": True}
 
 
+@register_step_decorator
 class DaskDecorator(StepDecorator):
     """Run the step's tasks on a Dask cluster (``scheduler=tcp://host:8786``), or on a
     ``LocalCluster`` of ``workers`` processes started for the run when no scheduler is
@@ -72,13 +145,15 @@ def _attach(func: Callable[..., Any], deco: StepDecorator) -> Callable[..., Any]
                 deco.name, getattr(func, "__name__", func)
             )
         )
-    if any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
+    if not deco.allow_multiple and any(d.name == deco.name for d in func.decorators):  # type: ignore[attr-defined]
         raise MetaflowException(f"Step *{func.__name__}* already has a decorator @{deco.name}")
     func.decorators.append(deco)  # type: ignore[attr-defined]
     return func
 
 
-def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
+def make_step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
+    """The ``@name`` / ``@name(k=v)`` function of a step decorator class."""
+
     def decorator(f: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         if f is not None and callable(f):
             return _attach(f, cls())
@@ -89,11 +164,11 @@ def _make(cls: type[StepDecorator]) -> Callable[..., Any]:
     return decorator
 
 
-retry = _make(RetryDecorator)
+retry = make_step_decorator(RetryDecorator)
 retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
-catch = _make(CatchDecorator)
+catch = make_step_decorator(CatchDecorator)
 catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
-dask = _make(DaskDecorator)
+dask = make_step_decorator(DaskDecorator)
 dask.__doc__ = (
     "Run this step's tasks on a Dask cluster: ``@dask`` (a LocalCluster) or "
     "``@dask(scheduler='tcp://host:8786')``; the runtime stays the only writer of the .mfdb."
@@ -101,10 +176,20 @@ dask.__doc__ = (
 
 
 def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:
-    """Mark a method of a FlowSpec as a step."""
+    """Mark a method of a FlowSpec as a step (Metaflow's ``@step``).
+
+    Example::
+
+        class HelloFlow(FlowSpec):
+            @step
+            def start(self):
+                self.x = 1
+                self.next(self.end)
+    """
 
     def mark(func: Callable[..., Any]) -> Callable[..., Any]:
         func.is_step = True  # type: ignore[attr-defined]
+        func.name = func.__name__  # type: ignore[attr-defined]
         func.decorators = []  # type: ignore[attr-defined]
         func.is_start_step = start  # type: ignore[attr-defined]
         func.is_end_step = end  # type: ignore[attr-defined]
@@ -116,6 +201,7 @@ def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool 
 
 
 def get_decorator(func: Any, name: str) -> StepDecorator | None:
+    """The decorator ``name`` attached to step function ``func``, or None."""
     for deco in getattr(func, "decorators", ()):
         if deco.name == name:
             return deco  # type: ignore[no-any-return]
@@ -128,41 +214,3 @@ def max_retries_of(func: Any) -> int:
     if not isinstance(deco, RetryDecorator):
         return 0
     return min(deco.times, MAX_ATTEMPTS - 1)
-
-
-#: Decorators ``--with NAME[:k=v,...]`` can attach to every step.
-WITH_DECORATORS: dict[str, type[StepDecorator]] = {
-    "dask": DaskDecorator,
-    "retry": RetryDecorator,
-    "catch": CatchDecorator,
-}
-
-
-def parse_with(spec: str) -> StepDecorator:
-    """``dask:scheduler=tcp://h:8786,workers=2`` -> a decorator (``--with`` syntax)."""
-    name, _, rest = spec.partition(":")
-    cls = WITH_DECORATORS.get(name.strip())
-    if cls is None:
-        raise MetaflowException(
-            "Unknown decorator in --with {}: use one of {}".format(
-                spec, ", ".join(sorted(WITH_DECORATORS))
-            )
-        )
-    attrs: dict[str, Any] = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise MetaflowException(f"Bad --with {spec}: options are written key=value,key=value")
-        attrs[key.strip()] = value.strip()
-    deco = cls(**attrs)
-    deco.statically_defined = False
-    return deco
-
-
-def attach_everywhere(graph: Any, spec: str) -> None:
-    """``--with``: attach the decorator ``spec`` names to every step that lacks it."""
-    for node in graph:
-        if get_decorator(node.func, spec.partition(":")[0].strip()) is None:
-            deco = parse_with(spec)
-            node.func.decorators.append(deco)
-            node.decorators.append(deco)

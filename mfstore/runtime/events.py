@@ -184,11 +184,13 @@ def _attach(cls: Any, deco: FlowDecorator) -> Any:
     if deco.name in own:
         raise MetaflowException(f"Flow *{cls.__name__}* already has a decorator @{deco.name}")
     own[deco.name] = deco
-    cls._flow_decorators = own
+    setattr(cls, "_flow_decorators", own)  # noqa: B010 (the class is only known as Any)
     return cls
 
 
-def _make(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
+def make_flow_decorator(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
+    """The ``@name`` / ``@name(k=v)`` function of a flow decorator class."""
+
     def decorator(cls: Any = None, **kwargs: Any) -> Any:
         if cls is not None:
             return _attach(cls, deco_cls(**kwargs))
@@ -200,8 +202,8 @@ def _make(deco_cls: type[FlowDecorator]) -> Callable[..., Any]:
     return decorator
 
 
-trigger = _make(TriggerDecorator)
-trigger_on_finish = _make(TriggerOnFinishDecorator)
+trigger = make_flow_decorator(TriggerDecorator)
+trigger_on_finish = make_flow_decorator(TriggerOnFinishDecorator)
 
 
 def flow_triggers(flow_cls: type) -> list[dict[str, Any]]:

@@ -82,6 +82,14 @@ class FlowSpec:
         step = self.__dict__.get("_current_step")
         return f"<flow {self.name} step {step}>" if step else f"<flow {self.name}>"
 
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
+        """The flow's steps (bound methods with a ``name``), in graph order (Metaflow's
+        legacy ``for step in flow``)."""
+        from .graph import FlowGraph
+
+        graph = self.__dict__.get("_graph") or FlowGraph(type(self))
+        return iter([getattr(self, node.name) for node in graph])
+
     # -- foreach ---------------------------------------------------------------
 
     @property
@@ -130,10 +138,29 @@ class FlowSpec:
     # -- transitions -------------------------------------------------------------
 
     def next(self, *dsts: Callable[..., Any], **kwargs: Any) -> None:
-        """Name the next step(s): ``self.next(self.a)``, ``self.next(self.a, self.b)``,
-        or ``self.next(self.a, foreach='items')``."""
+        """Name the step(s) that run after this one; the last statement of every step
+        except ``end``.
+
+        - ``self.next(self.a)``: a linear transition;
+        - ``self.next(self.a, self.b)``: a static split (``a`` and ``b`` run in parallel
+          and meet in a join step taking ``inputs``);
+        - ``self.next(self.a, foreach="items")``: one ``a`` task per element of
+          ``self.items`` (``self.input`` is the element, ``self.index`` its position).
+
+        Raises ``InvalidNextException`` when the transition does not match the graph.
+        """
         step = self.__dict__.get("_current_step", "?")
         foreach = kwargs.pop("foreach", None)
+        num_parallel = kwargs.pop("num_parallel", None)
+        if num_parallel is not None:
+            if not isinstance(num_parallel, int) or num_parallel < 1:
+                raise InvalidNextException(
+                    f"Step *{step}*: num_parallel must be a positive integer, got {num_parallel!r}."
+                )
+            from .graph import PARALLEL_VAR
+
+            self.__dict__[PARALLEL_VAR] = list(range(num_parallel))
+            foreach = PARALLEL_VAR
         if kwargs:
             raise InvalidNextException(
                 f"Step *{step}* passes an unknown keyword argument '{next(iter(kwargs))}' to self.next()."

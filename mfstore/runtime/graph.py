@@ -13,6 +13,9 @@ from typing import Any
 
 from mfstore.exception import FlowGraphError
 
+#: The artifact a ``num_parallel`` split iterates over (Metaflow's name).
+PARALLEL_VAR = "_parallel_ubf_iter"
+
 
 def _deindent(doc: str | None) -> str:
     return textwrap.dedent(doc).strip() if doc else ""
@@ -46,6 +49,10 @@ class DAGNode:
         self.tail_next_lineno = self.func_lineno
         self.num_args = len(func_ast.args.args)
         self.foreach_param: str | None = None
+        self.parallel_foreach = False
+        self.parallel_step = any(
+            getattr(d, "name", None) == "parallel" for d in getattr(func, "decorators", [])
+        )
         self.in_funcs: list[str] = []
         self.split_parents: list[str] = []
         self.split_branches: list[str] = []
@@ -78,6 +85,13 @@ class DAGNode:
             self.type = "foreach"
             if len(self.out_funcs) == 1 and isinstance(keywords["foreach"], str):
                 self.foreach_param = keywords["foreach"]
+                self.invalid_tail_next = False
+        elif len(keywords) == 1 and "num_parallel" in keywords:
+            # @parallel: num_parallel tasks of the next step, like a foreach over node indices
+            self.type = "foreach"
+            self.parallel_foreach = True
+            if len(self.out_funcs) == 1:
+                self.foreach_param = PARALLEL_VAR
                 self.invalid_tail_next = False
         elif not keywords:
             if len(self.out_funcs) > 1:

@@ -1,51 +1,99 @@
-"""``Parameter`` and ``JSONType``: flow inputs given as ``--name value`` on the command line."""
+"""``Parameter`` and ``JSONType``: flow inputs given as ``--name value`` on the command line.
+
+Each Parameter becomes a click option of ``run`` (and ``production trigger``) with a click
+``ParamType``, so ``--help`` shows its type and default, and click reports a missing or
+invalid value in its own words, as Metaflow does.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from mfstore.exception import CommandException
+import click
+
+from mfstore.exception import MetaflowException
+
+#: Option names a Parameter may not take (Metaflow's reserved words for ``run``).
+RESERVED_NAMES = frozenset(
+    {
+        "params",
+        "with",
+        "tag",
+        "namespace",
+        "obj",
+        "tags",
+        "decospecs",
+        "run-id-file",
+        "max-num-splits",
+        "max-workers",
+        "max-log-size",
+        "user-namespace",
+        "run-id",
+        "task-id",
+        "runner-attribute-file",
+        "mfdb",
+        "help",
+    }
+)
 
 
-class JSONTypeClass:
-    """Parse a parameter value as JSON (Metaflow's ``JSONType``)."""
+class JSONTypeClass(click.ParamType):  # type: ignore[type-arg]
+    """Parse a parameter value as JSON (Metaflow's ``JSONType``).
+
+    Example::
+
+        config = Parameter("config", type=JSONType, default='{"a": 1}')
+    """
 
     name = "JSON"
 
-    def convert(self, value: Any) -> Any:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The value decoded from JSON (values that are not strings pass through)."""
         if not isinstance(value, str):
             return value
         try:
             return json.loads(value)
         except ValueError:
-            raise CommandException(f"{value} is not a valid JSON object") from None
+            self.fail(f"{value} is not a valid JSON object", param, ctx)
+
+    def __str__(self) -> str:
+        return "JSON"
 
     def __repr__(self) -> str:
         return "JSON"
 
 
+#: The ``type=`` to give a JSON-valued Parameter.
 JSONType = JSONTypeClass()
 
-_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool"}
 
+class ParameterContext(NamedTuple):
+    """What a default given as a function receives (Metaflow's ``ParameterContext``)."""
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "t", "yes", "y", "on"):
-        return True
-    if text in ("0", "false", "f", "no", "n", "off"):
-        return False
-    raise ValueError(value)
+    flow_name: str
+    user_name: str | None
+    parameter_name: str
+    logger: Callable[..., Any]
+    ds_type: str
+    configs: Any = None
 
 
 class Parameter:
     """A flow parameter: ``alpha = Parameter('alpha', help='...', default=0.01)``.
 
-    The type comes from ``type=`` or from the default's type (str when neither).
+    Inside steps ``self.alpha`` is its value (read-only). The type comes from ``type=``
+    (``str``, ``int``, ``float``, ``bool`` or ``JSONType``) or from the default's type
+    (``str`` when neither is given). A ``default`` may be a function of a
+    :class:`ParameterContext`; ``separator=`` splits a string value into a list.
+
+    Example::
+
+        class TrainFlow(FlowSpec):
+            alpha = Parameter("alpha", help="Learning rate", default=0.01)
+
+    and ``python train.py run --alpha 0.5`` (or ``METAFLOW_RUN_ALPHA=0.5``).
     """
 
     IS_CONFIG_PARAMETER = False
@@ -57,8 +105,8 @@ class Parameter:
         *,
         type: Any = None,
         help: str | None = None,
-        required: bool = False,
-        show_default: bool = True,
+        required: bool | None = None,
+        show_default: bool | None = None,
         separator: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -66,7 +114,7 @@ class Parameter:
         self.default = default
         self.help = help
         self.required = bool(required)
-        self.show_default = show_default
+        self.show_default = True if show_default is None else show_default
         self.separator = separator
         self.kwargs = kwargs
         if type is None:
@@ -79,49 +127,73 @@ class Parameter:
             else:
                 type = JSONType
         self.type = type
+        if separator and type is not str:
+            raise MetaflowException(
+                f"Parameter *{name}*: Separator is only allowed for string parameters."
+            )
 
     @property
-    def type_name(self) -> str:
-        if self.type is JSONType or isinstance(self.type, JSONTypeClass):
-            return "JSON"
-        return _TYPE_NAMES.get(self.type, getattr(self.type, "__name__", str(self.type)))
+    def dest(self) -> str:
+        """The keyword click passes the value under (``--alpha-beta`` -> ``alpha_beta``)."""
+        return self.name.replace("-", "_").lower()
 
-    def convert(self, value: Any) -> Any:
-        """The value given on the command line, converted to the parameter's type."""
-        if value is None:
-            return None
-        try:
-            if isinstance(self.type, JSONTypeClass):
-                out = self.type.convert(value)
-            elif self.type is bool:
-                out = _to_bool(value)
-            elif isinstance(value, self.type) if isinstance(self.type, type) else False:
-                out = value
-            else:
-                out = self.type(value)
-        except CommandException:
-            raise
-        except (TypeError, ValueError):
-            raise CommandException(
-                f"Invalid value for '--{self.name}': {value!r} is not a valid {self.type_name}."
-            ) from None
-        if self.separator and isinstance(out, str):
-            return out.split(self.separator)
-        return out
+    def click_type(self) -> Any:
+        """The click ``ParamType`` that parses this parameter's command-line value."""
+        if isinstance(self.type, click.ParamType):
+            return self.type
+        return click.types.convert_type(self.type)
 
-    def resolve_default(self, context: Any = None) -> Any:
-        default = self.default
+    def option(self, flow_name: str = "", *, enforce_required: bool = True) -> click.Option:
+        """The ``--name`` click option of this parameter (typed, with its default in help)."""
+        if self.name in RESERVED_NAMES or self.dest in {
+            n.replace("-", "_") for n in RESERVED_NAMES
+        }:
+            raise MetaflowException(
+                f"Parameter name '{self.name}' is a reserved word. Please use a different name "
+                "for your parameter."
+            )
+        help_text = self.help or ""
+        default: Any = self.default
+        required = enforce_required and self.required and self.default is None
         if callable(default) and not isinstance(default, type):
-            default = default(context)
-        return default
+            help_text += f"[default: deploy-time value of '{self.name}']"
+            default = self._default_function(flow_name)
+        extra = {} if default is None else {"default": default}  # click: no default = missing
+        return click.Option(
+            ("--" + self.name, self.dest),
+            type=self.click_type(),
+            required=required,
+            help=help_text or None,
+            show_default=self.show_default and not callable(self.default),
+            **extra,
+        )
+
+    def _default_function(self, flow_name: str) -> Callable[[], Any]:
+        def evaluate() -> Any:
+            from mfstore.identity import get_username
+
+            ctx = ParameterContext(flow_name, get_username(), self.name, click.echo, "mfstore")
+            return self.default(ctx)
+
+        return evaluate
+
+    def finish(self, value: Any) -> Any:
+        """The value a step sees, from what click parsed (``separator`` applied)."""
+        if self.separator and isinstance(value, str):
+            return value.split(self.separator)
+        return value
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r})"
 
-    # Metaflow lets a Parameter stand in for its value in a few class-level expressions.
     def __str__(self) -> str:
         return f"Parameter({self.name})"
 
+    def __getitem__(self, key: Any) -> None:
+        """Class-level ``self.param['x']`` expressions (as in Metaflow) evaluate to None."""
+        return None
 
-def deploy_time_eval(value: Callable[..., Any]) -> Any:
+
+def deploy_time_eval(value: Any) -> Any:
+    """Metaflow's ``deploy_time_eval``: values are used as they are locally."""
     return value

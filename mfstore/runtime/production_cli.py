@@ -3,221 +3,205 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from mfstore.exception import CommandException, MetaflowException
+from mfstore.exception import CommandException
+
+from .cli_common import State, code_package, get_parameters, parameter_values, script_path
+from .console import echo
 
 
 def _echo(msg: str) -> None:
-    click.echo(msg, err=True)
+    echo(msg, err=True)
 
 
-def _fail(exc: MetaflowException) -> NoReturn:
-    head = getattr(exc, "headline", "")
-    click.echo(
-        f"{head}: {exc}"
-        if head and head != "Error" and not isinstance(exc, CommandException)
-        else str(exc),
-        err=True,
-    )
-    sys.exit(1)
+@click.group(
+    help="Deploy this flow to production (a production namespace in the .mfdb) and trigger "
+    "it.\n\nExample: python flow.py production create"
+)
+def production() -> None:
+    """The ``production`` command group."""
 
 
-def add_production_commands(
-    cli: click.Group, flow_cls: type, param_options: Callable[[Any], Any]
+@production.command(help="Deploy the current code of this flow to production.")
+@click.option(
+    "--authorize",
+    default=None,
+    help="Authorize using this production token. You need this when you "
+    "are re-deploying an existing flow for the first time. The token is cached in METAFLOW_HOME, so "
+    "you only need to specify this once.",
+)
+@click.option(
+    "--generate-new-token",
+    is_flag=True,
+    help="Generate a new production token for this flow. This "
+    "will move the production flow to a new namespace.",
+)
+@click.option(
+    "--new-token",
+    "given_token",
+    default=None,
+    help="Use the given production token for this flow. "
+    "This will move the production flow to the given namespace.",
+)
+@click.pass_obj
+def create(
+    state: State, authorize: str | None, generate_new_token: bool, given_token: str | None
 ) -> None:
-    """Attach the ``production`` group to a flow's command line."""
-    from .cli import _code_package, get_parameters
+    """Record a deployment of the flow file's current code (and its triggers)."""
+    from mfstore import production as prod
 
-    flow_name = flow_cls.__name__
+    from .events import flow_triggers
 
-    def script() -> Path:
-        return Path(sys.argv[0]).absolute()
-
-    @cli.group(
-        help=f"Deploy {flow_name} to production (a production namespace in the .mfdb) and trigger it."
+    flow_name = state.flow_name
+    path = script_path()
+    state.graph.check()
+    if not path.is_file():
+        raise CommandException(f"Cannot find the flow file {path} to deploy")
+    triggers = prod.deployed_triggers(
+        flow_triggers(state.flow_cls), [p.name for _, p in get_parameters(state.flow_cls)]
     )
-    def production() -> None:
-        pass
-
-    @production.command(help="Deploy the current code of this flow to production.")
-    @click.option(
-        "--authorize",
-        default=None,
-        help="Authorize using this production token. You need this when you "
-        "are re-deploying an existing flow for the first time. The token is cached in METAFLOW_HOME, so "
-        "you only need to specify this once.",
+    _echo(f"Deploying *{flow_name}* to production...")
+    dep = prod.deploy(
+        state.store(create=True),
+        flow_name,
+        package=code_package(path),
+        script_name=path.name,
+        triggers=triggers,
+        authorize=authorize,
+        given_token=given_token,
+        generate_new_token=generate_new_token,
+        echo=_echo,
     )
-    @click.option(
-        "--generate-new-token",
-        is_flag=True,
-        help="Generate a new production token for this flow. This "
-        "will move the production flow to a new namespace.",
+    _echo(
+        f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by *{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
     )
-    @click.option(
-        "--new-token",
-        "given_token",
-        default=None,
-        help="Use the given production token for this flow. "
-        "This will move the production flow to the given namespace.",
-    )
-    @click.pass_obj
-    def create(
-        state: Any, authorize: str | None, generate_new_token: bool, given_token: str | None
-    ) -> None:
-        from mfstore import production as prod
+    _echo(f"Run it with `python {path.name} production trigger`.")
 
-        from .events import flow_triggers
 
-        path = script()
-        try:
-            state.graph.check()
-        except MetaflowException as exc:
-            click.echo(f"Validity checker found an issue: {exc}", err=True)
-            sys.exit(1)
-        if not path.is_file():
-            _fail(CommandException(f"Cannot find the flow file {path} to deploy"))
-        triggers = prod.deployed_triggers(
-            flow_triggers(flow_cls), [p.name for _, p in get_parameters(flow_cls)]
-        )
-        _echo(f"Deploying *{flow_name}* to production...")
-        try:
-            dep = prod.deploy(
-                state.store(create=True),
-                flow_name,
-                package=_code_package(path),
-                script_name=path.name,
-                triggers=triggers,
-                authorize=authorize,
-                given_token=given_token,
-                generate_new_token=generate_new_token,
-                echo=_echo,
+def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]) -> dict[str, str]:
+    """The Parameters given on the command line (or environment), as command-line text."""
+    import json
+
+    out = {}
+    for var, p in get_parameters(flow_cls):
+        source = ctx.get_parameter_source(p.dest)
+        if source in (None, click.core.ParameterSource.DEFAULT):
+            continue
+        value = parameter_values(flow_cls, kwargs)[var]
+        out[p.name] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+@production.command(
+    help="Run the deployed version of this flow in its production namespace, "
+    "or send an event (--event) to every deployed flow waiting for it."
+)
+@click.option(
+    "--event",
+    default=None,
+    help="Send this event: runs every deployed flow with @trigger on it.",
+)
+@click.option(
+    "--payload",
+    multiple=True,
+    help="KEY=VALUE of the event payload (with --event); may repeat.",
+)
+@click.option(
+    "--run-id-file",
+    default=None,
+    help="Write the ID of the production run to the file specified.",
+)
+@click.pass_context
+def trigger(
+    ctx: click.Context,
+    /,
+    event: str | None,
+    payload: tuple[str, ...],
+    run_id_file: str | None,
+    **kwargs: Any,
+) -> None:
+    """Run the deployment (``--PARAM value`` given) or send ``--event`` to deployed flows."""
+    from mfstore import production as prod
+
+    state: State = ctx.obj
+    flow_name = state.flow_name
+    params = _given_parameters(ctx, state.flow_cls, kwargs)
+    if event is None:
+        if payload:
+            raise CommandException(
+                "--payload goes with --event NAME: pass parameters as --PARAM VALUE instead"
             )
-        except MetaflowException as exc:
-            _fail(exc)
-        _echo(
-            f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by *{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
-        )
-        _echo(f"Run it with `python {path.name} production trigger`.")
-
-    @production.command(
-        help="Run the deployed version of this flow in its production namespace, "
-        "or send an event (--event) to every deployed flow waiting for it."
-    )
-    @click.option(
-        "--event",
-        default=None,
-        help="Send this event: runs every deployed flow with @trigger on it.",
-    )
-    @click.option(
-        "--payload",
-        multiple=True,
-        help="KEY=VALUE of the event payload (with --event); may repeat.",
-    )
-    @click.option(
-        "--run-id-file",
-        default=None,
-        help="Write the ID of the production run to the file specified.",
-    )
-    @param_options
-    @click.pass_obj
-    def trigger(
-        state: Any,
-        /,
-        event: str | None,
-        payload: tuple[str, ...],
-        run_id_file: str | None,
-        **kwargs: Any,
-    ) -> None:
-        from mfstore import production as prod
-
-        params = {}
-        for _, p in get_parameters(flow_cls):
-            value = kwargs.get(p.name.replace("-", "_").lower())
-            if value is not None:
-                params[p.name] = value
-        try:
-            if event is None:
-                if payload:
-                    raise CommandException(
-                        "--payload goes with --event NAME: pass parameters as --PARAM VALUE instead"
-                    )
-                store = state.store(create=False) if state.path().exists() else None
-                dep = prod.current_deployment(store, flow_name) if store is not None else None
-                if dep is None:
-                    raise prod.not_deployed(flow_name, script().name)
-                _echo(f"Triggering the deployed *{flow_name}* in {dep.namespace}.")
-                rc, _ = prod.run_deployment(
-                    store, dep, params=params, run_id_file=run_id_file, echo=_echo
-                )
-                sys.exit(rc)
-            if params:
-                raise CommandException(
-                    "Parameters cannot be given with --event: send them as --payload NAME=VALUE"
-                )
-            data = prod.parse_payload(payload)
-            _, results = prod.send_event(state.store(create=True), event, data, _echo)
-        except MetaflowException as exc:
-            _fail(exc)
-        if run_id_file and results and results[0][2]:
-            Path(run_id_file).write_text(results[0][2])
-        sys.exit(max([rc for _, rc, _ in results], default=0))
-
-    @production.command("list", help="List the flows deployed to production in this file.")
-    @click.pass_obj
-    def list_(state: Any) -> None:
-        from mfstore import production as prod
-
-        deps = prod.current_deployments(state.store(create=False)) if state.path().exists() else []
-        if not deps:
-            click.echo(
-                f"No flow is deployed to production in {state.path()}. Deploy one with `python flow.py production create`."
-            )
-            return
-        rows = [("flow", "namespace", "deployed by", "deployed at", "triggers")]
-        rows += [
-            (d.flow_id, d.namespace, d.deployed_by, d.deployed_at, d.describe_triggers())
-            for d in deps
-        ]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-
-    @production.command(
-        help="Show what is deployed for this flow (or FLOW) and its deployment history."
-    )
-    @click.argument("flow", required=False)
-    @click.pass_obj
-    def show(state: Any, flow: str | None) -> None:
-        from mfstore import production as prod
-
-        name = flow or flow_name
         store = state.store(create=False) if state.path().exists() else None
-        history = prod.deployment_history(store, name) if store is not None else []
-        if store is None or not history:
-            if flow:
-                _fail(
-                    CommandException(
-                        f"Unknown flow deployment *{name}*: `python flow.py production list` shows the "
-                        "deployed flows."
-                    )
-                )
-            _fail(prod.not_deployed(name, script().name))
-        d = history[0]
-        script_name = store.scalar(
-            "SELECT script_name FROM code_packages WHERE sha = ?", (d.code_sha,)
+        dep = prod.current_deployment(store, flow_name) if store is not None else None
+        if dep is None:
+            raise prod.not_deployed(flow_name, script_path().name)
+        _echo(f"Triggering the deployed *{flow_name}* in {dep.namespace}.")
+        rc, _ = prod.run_deployment(store, dep, params=params, run_id_file=run_id_file, echo=_echo)
+        sys.exit(rc)
+    if params:
+        raise CommandException(
+            "Parameters cannot be given with --event: send them as --payload NAME=VALUE"
         )
-        click.echo(f"Flow *{name}* is deployed to production.")
-        click.echo(f"    namespace:    {d.namespace}")
-        click.echo(f"    token:        {d.token}")
-        click.echo(f"    deployed by:  {d.deployed_by}")
-        click.echo(f"    deployed at:  {d.deployed_at}")
-        click.echo(f"    code package: {d.code_sha} ({script_name})")
-        click.echo(f"    triggers:     {d.describe_triggers()}")
-        click.echo("Deployments, newest first:")
-        for h in history:
-            click.echo(f"    {h.deployed_at}  {h.namespace}  {h.deployed_by}")
+    data = prod.parse_payload(payload)
+    _, results = prod.send_event(state.store(create=True), event, data, _echo)
+    if run_id_file and results and results[0][2]:
+        Path(run_id_file).write_text(results[0][2])
+    sys.exit(max([rc for _, rc, _ in results], default=0))
+
+
+@production.command("list", help="List the flows deployed to production in this file.")
+@click.pass_obj
+def list_(state: State) -> None:
+    """Print a table of the current deployments."""
+    from mfstore import production as prod
+
+    deps = prod.current_deployments(state.store(create=False)) if state.path().exists() else []
+    if not deps:
+        click.echo(
+            f"No flow is deployed to production in {state.path()}. Deploy one with `python flow.py production create`."
+        )
+        return
+    rows = [("flow", "namespace", "deployed by", "deployed at", "triggers")]
+    rows += [
+        (d.flow_id, d.namespace, d.deployed_by, d.deployed_at, d.describe_triggers()) for d in deps
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+
+
+@production.command(
+    help="Show what is deployed for this flow (or FLOW) and its deployment history."
+)
+@click.argument("flow", required=False)
+@click.pass_obj
+def show(state: State, flow: str | None) -> None:
+    """Print the current deployment of a flow and its history."""
+    from mfstore import production as prod
+
+    name = flow or state.flow_name
+    store = state.store(create=False) if state.path().exists() else None
+    history = prod.deployment_history(store, name) if store is not None else []
+    if store is None or not history:
+        if flow:
+            raise CommandException(
+                f"Unknown flow deployment *{name}*: `python flow.py production list` shows the "
+                "deployed flows."
+            )
+        raise prod.not_deployed(name, script_path().name)
+    d = history[0]
+    script_name = store.scalar("SELECT script_name FROM code_packages WHERE sha = ?", (d.code_sha,))
+    click.echo(f"Flow *{name}* is deployed to production.")
+    click.echo(f"    namespace:    {d.namespace}")
+    click.echo(f"    token:        {d.token}")
+    click.echo(f"    deployed by:  {d.deployed_by}")
+    click.echo(f"    deployed at:  {d.deployed_at}")
+    click.echo(f"    code package: {d.code_sha} ({script_name})")
+    click.echo(f"    triggers:     {d.describe_triggers()}")
+    click.echo("Deployments, newest first:")
+    for h in history:
+        click.echo(f"    {h.deployed_at}  {h.namespace}  {h.deployed_by}")

@@ -151,6 +151,13 @@ class Runtime:
 
     # -- metadata ------------------------------------------------------------------
 
+    def _identity_metadata(self) -> tuple[str, str]:
+        """Metaflow's identity metadata: ``user``: NAME, or ``production``: TOKEN."""
+        kind, _, value = self.identity.partition(":")
+        if kind in ("user", "production") and value:
+            return kind, value
+        return "user", self.username or ""
+
     def _attempt_metadata(self, p: Pending, attempt: int) -> list[MetadataEntry]:
         md = [
             MetadataEntry("attempt", str(attempt), attempt=attempt),
@@ -158,11 +165,16 @@ class Runtime:
         ]
         md += [MetadataEntry(k, v, attempt=attempt) for k, v in system_info().items()]
         md += [
-            MetadataEntry("user", self.username or "", attempt=attempt),
+            MetadataEntry(*self._identity_metadata(), attempt=attempt),
             MetadataEntry("script-name", self.script_name, attempt=attempt),
             MetadataEntry("ds-type", "mfstore", attempt=attempt),
             MetadataEntry("ds-root", self.db_path, attempt=attempt),
         ]
+        if p.stack and self.graph[p.step].parallel_step and p.stack[-1].index == 0:
+            # Metaflow's marker of the control task of a @parallel step (Step.control_tasks)
+            md.append(
+                MetadataEntry("internal_task_type", "control_task", "internal_task_type", attempt)
+            )
         if p.stack:
             md.append(
                 MetadataEntry(
@@ -189,7 +201,7 @@ class Runtime:
         )
         md = [MetadataEntry(k, v, attempt=0) for k, v in info.items()]
         md += [
-            MetadataEntry("user", self.username or "", attempt=0),
+            MetadataEntry(*self._identity_metadata(), attempt=0),
             MetadataEntry("script-name", self.script_name, attempt=0),
         ]
         self.writer.begin_attempt(task, 0, metadata=md)
@@ -259,7 +271,7 @@ class Runtime:
                 MetadataEntry("origin-run-id", str(self.origin_run_id), attempt=origin["attempt"]),
                 MetadataEntry("origin-task-id", origin["task_id"], attempt=origin["attempt"]),
                 *[MetadataEntry(k, v, attempt=origin["attempt"]) for k, v in system_info().items()],
-                MetadataEntry("user", self.username or "", attempt=origin["attempt"]),
+                MetadataEntry(*self._identity_metadata(), attempt=origin["attempt"]),
                 MetadataEntry("script-name", self.script_name, attempt=origin["attempt"]),
                 MetadataEntry("ds-type", "mfstore", attempt=origin["attempt"]),
                 MetadataEntry("ds-root", self.db_path, attempt=origin["attempt"]),
@@ -446,6 +458,8 @@ class Runtime:
         self.writer.end_attempt(
             t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
         )
+        for name, ref in (getattr(result, "files", None) or {}).items():  # cards
+            self.writer.set_task_file(t, p.attempt, name, ref)
         splits = result.foreach_num_splits or 0
         if (
             result.task_ok
@@ -483,7 +497,6 @@ class Runtime:
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
-            console(f"{r.prefix} Sleeping 0 minutes before the next retry")
             self.queue.appendleft(Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback))
             return
         self.failed.append((p.step, t.task_id))

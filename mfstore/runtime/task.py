@@ -36,6 +36,15 @@ _JSON_SCALARS = {
 _IMMUTABLE = (int, str, float, bool, bytes, frozenset, type(None))
 
 
+class Parallel(NamedTuple):
+    """``current.parallel`` of a ``@parallel`` task."""
+
+    main_ip: str
+    num_nodes: int
+    node_index: int
+    control_task_id: str | None
+
+
 class ArtifactRef(NamedTuple):
     """An artifact already in the file: enough to pass it down without re-pickling."""
 
@@ -91,6 +100,8 @@ class TaskResult:
     transition: tuple[list[str], str | None] | None
     foreach_num_splits: int | None = None
     foreach_values: list[str] | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    """Task files to keep with the attempt (cards): ``{name: JSON reference}``."""
 
 
 def needs_blob(ref: ArtifactRef) -> bool:
@@ -210,8 +221,11 @@ def run_task(
         tags=set(spec.user_tags),
         parameter_names=params,
         graph=graph_info,
-        is_production=spec.is_production,
+        is_production=spec.is_production or current.is_production,
     )
+    if node.parallel_step and spec.foreach_stack:
+        frame = spec.foreach_stack[-1]
+        current._update_env(parallel=Parallel("127.0.0.1", frame.num_splits, frame.index, None))
     stores = [InputDatastore(src, blobs) for src in spec.inputs]
     is_join = node.type == "join"
     catch = get_decorator(node.func, "catch")
@@ -231,16 +245,17 @@ def run_task(
         inputs_obj = Inputs(flows)
         # Parameters (and class constants) come from the first input, as in Metaflow.
         first = stores[0]
-        for name in [c["name"] for c in graph_info["constants"]]:
+        for name in [c["name"] for c in graph_info["constants"]] + params:
             if name in first:
                 flow.__dict__["_passdown"][name] = (first, first.ref(name))
     if stores:
-        # Parameters shadow the class-level Parameter objects: load them eagerly.
-        for name in params:
-            if name in stores[0]:
-                value = stores[0].load(name)
-                flow.__dict__[name] = value
-                flow.__dict__["_loaded_refs"][name] = (value, stores[0].ref(name))
+        # Parameters and class constants are read-only values of the flow (as in Metaflow).
+        constants = [c["name"] for c in graph_info["constants"]]
+        _make_read_only(
+            flow_cls,
+            {n: stores[0].load(n) for n in params if n in stores[0]},
+            constants,
+        )
         if not is_join:
             flow.__dict__["_datastore"] = stores[0]
     flow.__dict__.update(
@@ -264,10 +279,7 @@ def run_task(
     try:
         if spec.fallback:
             raise FailureHandledByCatch(spec.attempt)
-        if is_join:
-            func(inputs_obj)
-        else:
-            func()
+        _call_step(func, inputs_obj if is_join else None, node, spec)
         if node.type != "end" and flow.__dict__.get("_transition") is None:
             raise MetaflowException(
                 f"Step *{spec.step_name}* did not call self.next(): add self.next(...) as the last line of the step."
@@ -300,6 +312,15 @@ def run_task(
             sys.stderr.write(wrapper.stacktrace)
             print("\nTask failed.", file=sys.stderr)
     result = _persist(flow, stores, is_join)
+    if current.card is not None:
+        from .card_decorator import render_cards
+
+        values = {k: v for k, v in flow.__dict__.items() if not k.startswith("_")}
+        for name in params:
+            values.setdefault(name, getattr(flow, name, None))
+        result.files = render_cards(
+            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}", values
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     tmp = spec.result_path + ".tmp"
@@ -307,6 +328,38 @@ def run_task(
         pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, spec.result_path)
     return 0 if result.task_ok else 1
+
+
+def _constant(value: Any) -> Any:
+    def get(self: Any) -> Any:
+        return value
+
+    return get
+
+
+def _make_read_only(flow_cls: type, values: dict[str, Any], constants: list[str]) -> None:
+    """Turn Parameters and class constants into read-only properties of the flow class
+    (in this task process only): ``self.alpha = 1`` raises AttributeError, as in Metaflow."""
+    for name in constants:
+        if hasattr(flow_cls, name):
+            values.setdefault(name, getattr(flow_cls, name))
+    for name, value in values.items():
+        setattr(flow_cls, name, property(_constant(value)))
+
+
+def _call_step(func: Any, inputs: Any, node: Any, spec: TaskSpec) -> None:
+    """Run the step function between its decorators' pre- and post-step hooks."""
+    decos = list(getattr(node.func, "decorators", ()))
+    try:
+        for deco in decos:
+            deco.task_pre_step(spec.step_name, spec.task_id)
+        if inputs is not None:
+            func(inputs)
+        else:
+            func()
+    finally:
+        for deco in decos:
+            deco.task_post_step()
 
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -54,4 +55,21 @@ def test_unknown_attribute():
     import pytest
 
     with pytest.raises(AttributeError):
-        mfstore.no_such_name  # noqa: B018
+        mfstore.no_such_name
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    # httpx's check: nothing public sneaks in (typing names, __future__, submodules),
+    # also after every name was used and submodules were imported.
+    code = (
+        "import json, mfstore, mfstore.store, mfstore.writer\n"
+        "for name in mfstore.__all__: getattr(mfstore, name)\n"
+        "print(json.dumps(sorted(n for n in vars(mfstore) if not n.startswith('_'))))\n"
+        "print(json.dumps(sorted(n for n in dir(mfstore) if not n.startswith('_'))))\n"
+        "print(mfstore.store.__name__, mfstore.query.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    public, listed, modules = out.stdout.splitlines()
+    assert json.loads(public) == sorted(mfstore.__all__)
+    assert json.loads(listed) == sorted(mfstore.__all__)
+    assert modules == "mfstore.store mfstore.query"  # submodules still reachable

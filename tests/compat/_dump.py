@@ -31,6 +31,8 @@ FLOW = cfg["flow"]
 NS = cfg["ns"]
 TAG = cfg.get("tag")
 FLOW_FILE = cfg.get("flow_file")
+#: Record timestamps (epoch ms) too: for two clients reading the same history (import).
+TIMESTAMPS = bool(cfg.get("timestamps"))
 
 client = importlib.import_module(LIB)
 exc_mod = importlib.import_module(LIB + ".exception")
@@ -204,6 +206,19 @@ def meta_value(name, value):
 # ------------------------------------------------------------------------ dump parts
 
 
+def ms(dt):
+    """A client's naive local datetime as epoch milliseconds (None stays None)."""
+    return None if dt is None else round(dt.timestamp() * 1000)
+
+
+def stamp(out, **fns):
+    """Add ``<name>_ms`` fields when timestamps are recorded."""
+    if TIMESTAMPS:
+        for name, fn in fns.items():
+            out[name + "_ms"] = safe(lambda fn=fn: ms(fn()))
+    return out
+
+
 def dump_artifact(task, name):
     art = task[name]
     out = {
@@ -217,7 +232,7 @@ def dump_artifact(task, name):
         # the pickled wrapper contains the stacktrace with absolute paths: not stable
         out["sha"] = "<volatile: exception wrapper>"
         out["size"] = "<volatile: exception wrapper>"
-    return out
+    return stamp(out, created_at=lambda: art.created_at)
 
 
 def dump_task(task, deep=True):
@@ -262,7 +277,7 @@ def dump_task(task, deep=True):
     t["child_task_pathspecs"] = safe(
         lambda: sorted(pathspec_tail(p, 2) for p in task.child_task_pathspecs)
     )
-    return t
+    return stamp(t, created_at=lambda: task.created_at, finished_at=lambda: task.finished_at)
 
 
 def dump_attempts(task_pathspec, n_attempts):
@@ -293,6 +308,7 @@ def dump_step(step):
         "user_tags": safe(lambda: sorted(step.user_tags)),
         "step_task_index": safe(lambda: step.task.index),
     }
+    stamp(s, created_at=lambda: step.created_at, finished_at=lambda: step.finished_at)
     tasks = safe(lambda: list(step))
     if isinstance(tasks, dict):
         s["tasks"] = tasks
@@ -330,6 +346,7 @@ def dump_run(run):
         "nostep_in_run": safe(lambda: "nostep" in run),
         "end_in_run": safe(lambda: "end" in run),
     }
+    stamp(r, created_at=lambda: run.created_at, finished_at=lambda: run.finished_at)
     steps = safe(lambda: list(run))
     if isinstance(steps, dict):
         r["steps"] = steps

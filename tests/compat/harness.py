@@ -33,7 +33,7 @@ LIBS = ("metaflow", "mfstore")
 #: Real Metaflow with mfstore's extension: ``--metadata mfdb --datastore mfdb`` (through
 #: METAFLOW_DEFAULT_METADATA/DATASTORE), the file found from the working directory.
 MFDB = "metaflow-mfdb"
-DEFAULT_TIMEOUT = 180
+DEFAULT_TIMEOUT = 600  # a safety net only: a busy machine runs flows slowly
 
 # Snapshot paths (see `diff`) that differ between Metaflow and mfstore *on purpose*
 # (reference section 7) or depend on the storage implementation.  Paths use `*`
@@ -180,6 +180,7 @@ def snapshot(
     tag: str | None = None,
     user: str = "alice",
     timeout: float = DEFAULT_TIMEOUT,
+    timestamps: bool = False,
 ) -> dict:
     """Dump, in a fresh subprocess running `_dump.py`, a normalized description of
     everything the Client API of `lib` answers about `flow_name` stored under `root`.
@@ -188,6 +189,8 @@ def snapshot(
     `.mfdb` file or a directory containing `metaflow.mfdb`.
     `ns`: namespace for the dump (a string, or None for the global namespace).
     `tag`: tag used for the `Flow(name).runs(tag)` query (None: skipped).
+    `timestamps`: also record every created_at/finished_at (epoch ms), for two clients
+    reading the same history.
     If the flow file (snake-case name of the flow) is in the workdir, the dumper imports it
     so that artifacts of classes defined in the flow file can be unpickled.
     """
@@ -217,6 +220,7 @@ def snapshot(
         "tag": tag,
         "flow_file": str(flow_file) if flow_file.exists() else None,
         "metadata": metadata,
+        "timestamps": timestamps,
     }
     cp = subprocess.run(
         [sys.executable, str(DUMPER), json.dumps(cfg)],

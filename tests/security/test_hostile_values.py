@@ -104,22 +104,22 @@ def _walk_client(path: Path) -> None:
     mfstore.metadata(str(path))
     mfstore.namespace(None)
     for flow in mfstore.Metaflow():
-        flow.latest_run, flow.latest_successful_run
+        _ = flow.latest_run, flow.latest_successful_run
         for run in flow:
-            run.successful, run.finished, run.created_at, run.finished_at
-            run.tags, run.user_tags, run.system_tags, run.code, run.trigger, run.merged_from
-            run.end_task
+            _ = run.successful, run.finished, run.created_at, run.finished_at
+            _ = run.tags, run.user_tags, run.system_tags, run.code, run.trigger, run.merged_from
+            _ = run.end_task
             for step in run:
                 step.created_at, list(step.parent_steps), list(step.child_steps)
                 for task in step:
-                    task.successful, task.finished, task.finished_at, task.index
-                    task.exception, task.current_attempt, task.metadata_dict
+                    _ = task.successful, task.finished, task.finished_at, task.index
+                    _ = task.exception, task.current_attempt, task.metadata_dict
                     task.stdout, task.stderr, list(task.loglines("stdout"))
                     list(task.parent_task_pathspecs), list(task.child_task_pathspecs)
                     for art in task:
-                        art.sha, art.size, art.created_at
+                        _ = art.sha, art.size, art.created_at
                         art.load_safe()
-                        art.data
+                        _ = art.data
 
 
 def _check_client(path: Path) -> None:

@@ -1,0 +1,59 @@
+"""Cards: HTML reports of a task (Metaflow's ``@card``, ``current.card`` and
+``metaflow.cards``), kept in the .mfdb with the task.
+
+In a flow::
+
+    from mfstore import FlowSpec, step, card, current
+    from mfstore.cards import Markdown, Table
+
+    class ReportFlow(FlowSpec):
+        @card(type="blank")
+        @step
+        def start(self):
+            current.card.append(Markdown("# Hello"))
+            current.card.append(Table([[1, 2]], headers=["a", "b"]))
+            self.next(self.end)
+
+Afterwards ``get_cards("ReportFlow/12/start/1")[0].get()`` is the card's HTML, and
+``python flow.py card get 12/start/1 out.html`` writes it out.
+"""
+
+from __future__ import annotations
+
+from .cards import (
+    CARD_TYPES,
+    Card,
+    CardContainer,
+    CardNotPresentException,
+    MetaflowCard,
+    get_cards,
+    register_card_type,
+)
+from .components import (
+    Artifact,
+    Error,
+    Image,
+    Markdown,
+    MetaflowCardComponent,
+    ProgressBar,
+    Table,
+    VegaChart,
+)
+
+__all__ = [
+    "CARD_TYPES",
+    "Artifact",
+    "Card",
+    "CardContainer",
+    "CardNotPresentException",
+    "Error",
+    "Image",
+    "Markdown",
+    "MetaflowCard",
+    "MetaflowCardComponent",
+    "ProgressBar",
+    "Table",
+    "VegaChart",
+    "get_cards",
+    "register_card_type",
+]

@@ -1,0 +1,328 @@
+"""``python flow.py tag add|remove|replace|list``: Metaflow's tag commands on the .mfdb."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mfstore.exception import CommandException
+
+from .cli_common import State, echo_json, identity_and_user
+from .console import echo
+
+# -- tags -------------------------------------------------------------------------
+
+
+def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
+    from mfstore.writer import Writer
+
+    tagset = store.scalar("SELECT tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+    return Writer(store).read_tagset(int(tagset))
+
+
+def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str | None) -> Any:
+    """The run to tag, with Metaflow's messages; index lookups only (no scan of the flow's runs)."""
+    from mfstore import query
+    from mfstore.writer import RunRef
+
+    store = state.store(create=False)
+    flow_name = state.flow_name
+    if store.scalar("SELECT 1 FROM runs WHERE flow_id = ? LIMIT 1", (flow_name,)) is None:
+        raise CommandException(
+            f"No run found for *{flow_name}*. Please run the flow before tagging."
+        )
+    wanted = [] if user_namespace is None else [user_namespace]
+    latest = (
+        store.one(*query.compile_runs(flow_name, wanted, latest=True))
+        if query.storable(*wanted)
+        else None
+    )
+    if latest is None:
+        raise CommandException(
+            f"No run found for *{flow_name}* in namespace *{user_namespace}*. You can switch the namespace using --namespace"
+        )
+    if run_id is None:
+        raise CommandException(
+            f"Please specify a run-id using --run-id.\n*{flow_name}*'s latest run in namespace *{user_namespace}* has id *{latest[2]}*."
+        )
+    if "/" in run_id:
+        raise CommandException(f"Run-id *{run_id}* is not a valid run-id")
+    path_spec = f"{flow_name}/{run_id}"
+    row = (
+        store.one(*query.compile_run_lookup(flow_name, run_id)) if query.storable(run_id) else None
+    )
+    if row is None:
+        raise CommandException(f"No run *{path_spec}* found for flow *{flow_name}*")
+    if (
+        user_namespace is not None
+        and store.one(*query.compile_tagset_has(row[4], user_namespace)) is None
+    ):
+        raise CommandException(
+            f"Run *{path_spec}* for flow *{flow_name}* does not belong to namespace *{user_namespace}*"
+        )
+    return RunRef(int(row[0]), flow_name, run_id)
+
+
+def _print_run_tags(state: State, run: Any) -> None:
+    user, system = _run_tags(state.store(), run.run_pk)
+    _print_groups(state, {run.pathspec: system}, {run.pathspec: user | system}, by_tag=False)
+
+
+def _print_groups(
+    state: State, system_by: dict[str, Any], all_by: dict[str, Any], by_tag: bool
+) -> None:
+    if state.quiet:
+        for group in sorted(set(all_by) | set(system_by)):
+            if by_tag:
+                if group in all_by:
+                    click.echo("user:{} ; {}".format(group, ",".join(all_by[group])))
+                if group in system_by:
+                    click.echo("system:{} ; {}".format(group, ",".join(system_by[group])))
+            else:
+                click.echo("{} ; {}".format(group, ",".join(sorted(all_by.get(group, ())))))
+        return
+    lines = [
+        "",
+        "System tags and *tags*; only *tags* can be modified",
+        "--------------------------------------------------------",
+        "",
+    ]
+    for group in sorted(set(all_by) | set(system_by)):
+        if by_tag:
+            if group in all_by:
+                lines.append(f"For tag *{group}*")
+                lines += [f"    {p}" for p in all_by[group]]
+            if group in system_by:
+                lines.append(f"For tag {group}")
+                lines += [f"    {p}" for p in system_by[group]]
+        else:
+            system = system_by.get(group, set())
+            tags = sorted(all_by.get(group, set()))
+            if len(all_by) > 1:
+                lines.append(f"For run {group}")
+            lines += ["    " + (t if t in system else f"*{t}*") for t in tags]
+        lines.append("")
+    echo("\n".join(lines), err=False)
+
+
+@click.group(
+    help="Commands related to tagging.\n\nExample: python flow.py tag add --run-id 12 nightly"
+)
+def tag() -> None:
+    """The ``tag`` command group."""
+
+
+def _tag_opts(f: Any) -> Any:
+    f = click.option(
+        "--namespace",
+        "user_namespace",
+        default=None,
+        type=str,
+        help="Change namespace from the default (your username) to the one specified.",
+    )(f)
+    f = click.option(
+        "--run-id", default=None, type=str, help="Run ID of the specific run to tag. [required]"
+    )(f)
+    return f
+
+
+def _mutate(
+    state: State,
+    run_id: str | None,
+    user_namespace: str | None,
+    remove: Any,
+    add: Any,
+    *,
+    err: bool = True,
+) -> None:
+    from mfstore.identity import get_username
+    from mfstore.writer import Writer
+
+    identity = identity_and_user()[0] if user_namespace is None else user_namespace
+    run = _get_run_for_tagging(state, run_id, identity)
+    Writer(state.store()).replace_user_tags(
+        run.run_pk, list(remove), list(add), user_name=get_username()
+    )
+    state.echo("Operation successful. New tags:", err=err)
+    _print_run_tags(state, run)
+
+
+@tag.command("add", help="Add tags to a run.")
+@_tag_opts
+@click.argument("tags", required=True, type=str, nargs=-1)
+@click.pass_obj
+def tag_add(
+    state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
+) -> None:
+    _mutate(state, run_id, user_namespace, [], tags, err=False)
+
+
+@tag.command("remove", help="Remove tags from a run.")
+@_tag_opts
+@click.argument("tags", required=True, type=str, nargs=-1)
+@click.pass_obj
+def tag_remove(
+    state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
+) -> None:
+    _mutate(state, run_id, user_namespace, tags, [])
+
+
+@tag.command("replace", help="Replace tags of a run.")
+@_tag_opts
+@click.option(
+    "--add",
+    "tags_to_add",
+    multiple=True,
+    default=None,
+    help="Add this tag to a run. Must specify one or more tags to add.",
+)
+@click.option(
+    "--remove",
+    "tags_to_remove",
+    multiple=True,
+    default=None,
+    help="Remove this tag from a run. Must specify one or more tags to remove.",
+)
+@click.pass_obj
+def tag_replace(
+    state: State,
+    run_id: str | None,
+    user_namespace: str | None,
+    tags_to_add: Any,
+    tags_to_remove: Any,
+) -> None:
+    """Remove ``--remove`` tags and add ``--add`` tags in one edit."""
+    if not tags_to_add and not tags_to_remove:
+        raise CommandException(
+            "Specify at least one tag to add (--add) and one tag to remove (--remove)"
+        )
+    if not tags_to_remove:
+        raise CommandException("Specify at least one tag to remove; else please use *tag add*.")
+    if not tags_to_add:
+        raise CommandException("Specify at least one tag to add, else please use *tag remove*.")
+    _mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
+
+
+@tag.command("list", help="List tags of a run.")
+@click.option("--run-id", default=None, type=str, help="Run ID of the specific run to list.")
+@click.option(
+    "--all",
+    "list_all",
+    is_flag=True,
+    default=False,
+    help="List tags across all runs of this flow.",
+)
+@click.option(
+    "--my-runs",
+    is_flag=True,
+    default=False,
+    help="List tags across all runs of the flow under the default namespace.",
+)
+@click.option("--hide-system-tags", is_flag=True, default=False, help="Hide system tags.")
+@click.option(
+    "--group-by-tag",
+    is_flag=True,
+    default=False,
+    help="Display results by showing runs grouped by tags",
+)
+@click.option("--group-by-run", is_flag=True, default=False, help="Display tags grouped by run")
+@click.option(
+    "--flat",
+    is_flag=True,
+    default=False,
+    hidden=True,
+    help="List tags, one line per tag, no groupings",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list: each run and its tags.")
+@click.argument("arg_run_id", required=False, default=None, type=str)
+@click.pass_obj
+def tag_list(
+    state: State,
+    run_id: str | None,
+    list_all: bool,
+    my_runs: bool,
+    hide_system_tags: bool,
+    group_by_tag: bool,
+    group_by_run: bool,
+    flat: bool,
+    as_json: bool,
+    arg_run_id: str | None,
+) -> None:
+    """Print the tags of one run, of all runs (``--all``) or of the user's runs."""
+    if run_id is not None and arg_run_id is not None:
+        raise CommandException("Specify a run either using --run-id or as an argument but not both")
+    run_id = run_id if run_id is not None else arg_run_id
+    if run_id is None and not my_runs:
+        list_all = True
+    if list_all and my_runs:
+        raise CommandException("Option --all cannot be used together with --my-runs.")
+    if group_by_run and group_by_tag:
+        raise CommandException("Option --group-by-tag cannot be used with --group-by-run")
+    if flat and (group_by_run or group_by_tag):
+        raise CommandException("Option --flat cannot be used with any --group-by-* option")
+    if run_id is not None and not list_all and not my_runs:
+        runs = [_get_run_for_tagging(state, run_id, None)]
+    else:
+        runs = _flow_runs(state, identity_and_user()[0] if my_runs else None)
+    store = state.store()
+    if as_json:
+        listing = []
+        for r in runs:
+            user, system = _run_tags(store, r.run_pk)
+            entry: dict[str, Any] = {"pathspec": r.pathspec, "tags": sorted(user)}
+            if not hide_system_tags:
+                entry["system_tags"] = sorted(system)
+            listing.append(entry)
+        echo_json(listing)
+        return
+    system_by: dict[str, Any] = {}
+    all_by: dict[str, Any] = {}
+    for r in runs:
+        user, system = _run_tags(store, r.run_pk)
+        shown = user if hide_system_tags else user | system
+        if group_by_run:
+            all_by[r.pathspec] = shown
+            if not hide_system_tags:
+                system_by[r.pathspec] = system
+        elif group_by_tag:
+            for t in user:
+                all_by.setdefault(t, []).append(r.pathspec)
+            if not hide_system_tags:
+                for t in system:
+                    system_by.setdefault(t, []).append(r.pathspec)
+        else:
+            all_by.setdefault("_", set()).update(shown)
+            if not hide_system_tags:
+                system_by.setdefault("_", set()).update(system)
+    if not group_by_run and not group_by_tag:
+        key = ",".join(r.pathspec for r in runs)
+        all_by = {key: all_by.get("_", set())}
+        system_by = {key: system_by.get("_", set())}
+    if flat:  # Metaflow prints these on stderr
+        for v in all_by.values():
+            for t in sorted(v):
+                state.echo(t)
+        return
+    _print_groups(state, system_by, all_by, group_by_tag)
+
+
+def _flow_runs(state: State, namespace: str | None) -> list[Any]:
+    """The flow's runs, newest first (those in ``namespace`` when given)."""
+    from mfstore.writer import RunRef
+
+    store = state.store()
+    flow_name = state.flow_name
+    rows = store.query(
+        "SELECT run_pk, run_number FROM runs WHERE flow_id = ? "
+        "ORDER BY ts_epoch DESC, run_number DESC",
+        (flow_name,),
+    )
+    if not rows:
+        raise CommandException(f"Cannot list tags because the flow {flow_name} has never been run.")
+    runs = []
+    for pk, number in rows:
+        user, system = _run_tags(store, pk)
+        if namespace is None or namespace in user or namespace in system:
+            runs.append(RunRef(int(pk), flow_name, number))
+    return runs

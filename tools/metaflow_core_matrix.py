@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Run Metaflow's own ``test/core`` matrix (graphs x tests, local context) on Metaflow and on
+mfstore's runtime, and print one table with both results.
+
+Each case is the flow Metaflow's ``FlowFormatter`` generates for a (test, graph) pair. It runs
+exactly as Metaflow's ``run_tests.py`` runs it in the ``python3-all-local`` context (same
+environment, top-level and run options, resume for RESUME tests, then the ``CliCheck`` and
+``MetadataCheck`` checkers), once with real Metaflow and once with the flow's imports
+rewritten from ``metaflow`` to ``mfstore`` -- the only change to the flow. The checker package
+(``metaflow_test``) gets the same import rewrite, so it asks mfstore's CLI and Client API.
+
+Where the suite comes from (Metaflow is Apache-2.0; nothing of it is committed here):
+  --source DIR   a Metaflow checkout (its ``test/core`` is used), or
+  (default)      the tarball of tag 2.19.39 downloaded from GitHub into ~/.cache/mfstore.
+
+Usage::
+
+    python tools/metaflow_core_matrix.py                      # everything, both systems
+    python tools/metaflow_core_matrix.py --tests basicartifact,catchretry --graphs linear,branch
+    python tools/metaflow_core_matrix.py --only mfstore --jobs 2 --json out.json
+    python tools/metaflow_core_matrix.py --reuse-metaflow prev.json   # Metaflow column from a previous run
+
+Exit status: 0 when every case that passes on Metaflow passes on mfstore (except those in
+``EXPECTED_DIFFERENCES``), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import importlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TAG = "2.19.39"
+TARBALL = f"https://codeload.github.com/Netflix/metaflow/tar.gz/refs/tags/{TAG}"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mfstore"
+
+#: The context of Metaflow's contexts.json this matrix runs ("python3-all-local").
+CONTEXT = "python3-all-local"
+
+#: Cases exercising Metaflow's own test-only extension package (test/core/metaflow_extensions):
+#: they need ``metaflow_extensions.test_org`` installed into Metaflow, which mfstore has no use for.
+EXTENSION_TESTS = {"ExtensionsTest", "CardExtensionsImportTest", "FlowOptionsTest"}
+
+#: Tests whose mfstore result is expected to differ, with the reason (listed in the output).
+EXPECTED_DIFFERENCES: dict[str, str] = {
+    "ExtensionsTest": "needs Metaflow's test-only extension plugins (metaflow_extensions.test_org)",
+    "CardExtensionsImportTest": "needs Metaflow's test-only card extension plugins",
+    "FlowOptionsTest": "needs the test-only flow-option decorator of Metaflow's test extension",
+}
+
+#: Module paths of the checker package rewritten for mfstore (harness, not the flow).
+_MODULE_MAP = [
+    (r"\bmetaflow\.plugins\.cards\.card_modules\.test_cards\b", "mfstore.cards.test_cards"),
+    (r"\bmetaflow\.plugins\.cards\.card_modules\b", "mfstore.cards"),
+    (r"\bmetaflow\.plugins\.cards\.card_client\b", "mfstore.cards"),
+    (r"\bmetaflow\.plugins\.cards\.exception\b", "mfstore.cards"),
+    (r"\bmetaflow\.plugins\.cards\b", "mfstore.cards"),
+    (r"\bmetaflow\.includefile\b", "mfstore.runtime.includefile"),
+    (r"\bmetaflow\.util\b", "mfstore.runtime.util"),
+    (r"\bmetaflow\.client\b", "mfstore.client"),
+    (r"\bmetaflow\.exception\b", "mfstore.exception"),
+    (r"\bmetaflow\.cards\b", "mfstore.cards"),
+    (r"\bmetaflow\.metaflow_current\b", "mfstore.runtime.current"),
+    (r"\bfrom metaflow import\b", "from mfstore import"),
+    (r"^import metaflow$", "import mfstore as metaflow"),
+]
+
+
+def rewrite_imports(code: str) -> str:
+    """``metaflow`` imports -> ``mfstore`` imports (nothing else changes)."""
+    for pat, repl in _MODULE_MAP:
+        code = re.sub(pat, repl, code, flags=re.M)
+    return code
+
+
+def fetch_suite(source: str | None) -> Path:
+    """The ``test/core`` directory: from ``source`` or downloaded once into the cache."""
+    if source:
+        core = Path(source) / "test" / "core"
+        if not core.is_dir():
+            core = Path(source)
+        if not (core / "metaflow_test").is_dir():
+            sys.exit(f"{source}: no test/core (with metaflow_test/) found there")
+        return core
+    core = CACHE / f"metaflow-{TAG}" / "test" / "core"
+    if core.is_dir():
+        return core
+    print(f"downloading Metaflow {TAG}'s test suite from {TARBALL} ...", file=sys.stderr)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(TARBALL, timeout=120) as resp:
+        data = resp.read()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = [m for m in tar.getmembers() if "/test/core/" in m.name]
+        for m in members:
+            m.name = f"metaflow-{TAG}/" + m.name.split("/", 1)[1]
+        tar.extractall(CACHE, members=members, filter="data")
+    return core
+
+
+def load_cases(core: Path, tests: set[str], graphs: set[str]) -> list[dict[str, Any]]:
+    """Every valid (test, graph) pair, generated with Metaflow's own FlowFormatter."""
+    sys.path.insert(0, str(core))
+    sys.path.insert(0, str(core / "tests"))
+    from metaflow_test import MetaflowTest
+    from metaflow_test.formatter import FlowFormatter
+
+    contexts = json.loads((core / "contexts.json").read_text())
+    context = next(c for c in contexts["contexts"] if c["name"] == CONTEXT)
+    disabled = set(map(str, context.get("disabled_tests", [])))
+    graph_specs = []
+    for f in sorted((core / "graphs").glob("*.json")):
+        spec = json.loads(f.read_text())
+        if not graphs or spec["name"].lower() in graphs:
+            graph_specs.append(spec)
+    out = []
+    for f in sorted((core / "tests").glob("*.py")):
+        mod = importlib.import_module(f.stem)
+        for name in dir(mod):
+            obj = getattr(mod, name)
+            if not (isinstance(obj, type) and issubclass(obj, MetaflowTest)):
+                continue
+            if obj is MetaflowTest or name in disabled:
+                continue
+            if tests and name.lower() not in tests:
+                continue
+            test = obj()
+            for spec in graph_specs:
+                fmt = FlowFormatter(spec, test)
+                if not fmt.valid:
+                    continue
+                out.append(
+                    {
+                        "test": name,
+                        "graph": spec["name"],
+                        "flow_code": fmt.flow_code,
+                        "check_code": fmt.check_code,
+                        "flow_name": fmt.flow_name,
+                        "should_fail": fmt.should_fail,
+                        "should_resume": fmt.should_resume,
+                        "resume_step": fmt.resume_step,
+                        "copy_files": list(fmt.copy_files),
+                    }
+                )
+    return sorted(out, key=lambda c: (c["test"], c["graph"]))
+
+
+def _run(
+    cmd: list[str], env: dict[str, str], timeout: float, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, errors="replace"
+        )
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(cmd, -9, str(exc.stdout or ""), "timed out")
+
+
+def run_case(
+    case: dict[str, Any], system: str, core: Path, context: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Run one case on ``system`` ('metaflow' or 'mfstore'): {'ok': bool, 'why': str}."""
+    t0 = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix=f"mfcore-{system}-"))
+    try:
+        flow_code, check_code = case["flow_code"], case["check_code"]
+        shutil.copytree(core / "metaflow_test", tmp / "metaflow_test")
+        if system == "mfstore":
+            flow_code = rewrite_imports(flow_code)
+            check_code = rewrite_imports(check_code)
+            for f in (tmp / "metaflow_test").glob("*.py"):
+                f.write_text(rewrite_imports(f.read_text()))
+        (tmp / "test_flow.py").write_text(flow_code)
+        (tmp / "check_flow.py").write_text(check_code)
+        for name in case["copy_files"]:
+            shutil.copy2(core / "tests" / name, tmp / name)
+        env = {
+            "USER": os.environ.get("USER", "tester"),
+            "HOME": str(tmp),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PATH": os.environ.get("PATH", "."),
+            "PYTHONIOENCODING": "utf_8",
+            # the case's directory, then the caller's PYTHONPATH (e.g. an mfstore checkout)
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), os.environ.get("PYTHONPATH")])),
+            **{k: v.format(nonce="x") for k, v in context["env"].items()},
+        }
+        py = sys.executable
+
+        def flow_cmd(mode: str, extra: list[str] | None = None) -> list[str]:
+            return [
+                py,
+                "-B",
+                "test_flow.py",
+                *context["top_options"],
+                mode,
+                *(extra or []),
+                "--run-id-file",
+                "run-id",
+                *context["run_options"],
+            ]
+
+        if True:  # cases run in threads: every command gets cwd=tmp (never os.chdir)
+            cp = _run(flow_cmd("run"), env, timeout, tmp)
+            if cp.returncode:
+                if case["should_fail"]:
+                    pass
+                elif case["should_resume"]:
+                    extra = [case["resume_step"]] if case["resume_step"] else []
+                    cp = _run(flow_cmd("resume", extra), env, timeout, tmp)
+                    if cp.returncode:
+                        return _result(False, "resume failed", cp, t0)
+                else:
+                    return _result(False, "run failed", cp, t0)
+            elif case["should_fail"]:
+                return _result(False, "should have failed", cp, t0)
+            if not (tmp / "run-id").exists():
+                return _result(False, "no run-id file", cp, t0)
+            run_id = (tmp / "run-id").read_text()
+            for check in context["checks"]:
+                klass = {"python3-cli": "CliCheck", "python3-metadata": "MetadataCheck"}[check]
+                cp = _run(
+                    [py, "check_flow.py", klass, run_id, *context["top_options"]],
+                    env,
+                    timeout,
+                    tmp,
+                )
+                if cp.returncode:
+                    return _result(False, f"{klass} failed", cp, t0)
+            return _result(True, "", cp, t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float) -> dict[str, Any]:
+    tail = ""
+    if not ok:
+        lines = [
+            ln
+            for ln in (cp.stderr or "").splitlines() + (cp.stdout or "").splitlines()
+            if ln.strip()
+        ]
+        err = [ln for ln in lines if re.search(r"Error|error|Exception|failed|not ", ln)]
+        tail = (err[-1] if err else (lines[-1] if lines else "")).strip()[:160]
+    return {"ok": ok, "why": why, "detail": tail, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", help=f"a Metaflow checkout (default: download tag {TAG})")
+    ap.add_argument("--tests", default="", help="comma-separated test class names (lower case ok)")
+    ap.add_argument("--graphs", default="", help="comma-separated graph names")
+    ap.add_argument("--only", choices=["metaflow", "mfstore"], help="run one system only")
+    ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per command")
+    ap.add_argument("--json", help="write the results here as JSON")
+    ap.add_argument("--reuse-metaflow", help="take the Metaflow column from this JSON")
+    ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = ap.parse_args()
+
+    core = fetch_suite(args.source)
+    tests = {t.strip().lower() for t in args.tests.split(",") if t.strip()}
+    graphs = {g.strip().lower() for g in args.graphs.split(",") if g.strip()}
+    cases = load_cases(core, tests, graphs)
+    if args.list:
+        for c in cases:
+            print(c["test"], c["graph"])
+        return 0
+    contexts = json.loads((core / "contexts.json").read_text())
+    context = next(c for c in contexts["contexts"] if c["name"] == CONTEXT)
+    previous: dict[str, Any] = {}
+    if args.reuse_metaflow:
+        for row in json.loads(Path(args.reuse_metaflow).read_text())["cases"]:
+            if row.get("metaflow"):
+                previous[f"{row['test']}/{row['graph']}"] = row["metaflow"]
+    systems = [args.only] if args.only else ["metaflow", "mfstore"]
+    jobs = []
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    with cf.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for c in cases:
+            key = f"{c['test']}/{c['graph']}"
+            for system in systems:
+                if system == "metaflow" and key in previous:
+                    results[(key, system)] = previous[key]
+                    continue
+                jobs.append(
+                    (key, system, pool.submit(run_case, c, system, core, context, args.timeout))
+                )
+        where = {fut: (key, system) for key, system, fut in jobs}
+        for fut in cf.as_completed(where):
+            key, system = where[fut]
+            results[(key, system)] = r = fut.result()
+            print(
+                f"  {key:<60} {system:<9} {'pass' if r['ok'] else 'FAIL'} {r['why']} {r['detail']}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if args.json:  # partial results survive an interrupted matrix
+                partial = [
+                    {"test": k.split("/")[0], "graph": k.split("/")[1], s_: v}
+                    for (k, s_), v in results.items()
+                ]
+                Path(args.json + ".partial").write_text(json.dumps(partial))
+    rows = []
+    for c in cases:
+        key = f"{c['test']}/{c['graph']}"
+        rows.append(
+            {
+                "test": c["test"],
+                "graph": c["graph"],
+                "metaflow": results.get((key, "metaflow")),
+                "mfstore": results.get((key, "mfstore")),
+            }
+        )
+    return report(rows, args.json)
+
+
+def report(rows: list[dict[str, Any]], json_path: str | None) -> int:
+    """Print the table and the totals; the exit status says whether parity holds."""
+
+    def cell(r: dict[str, Any] | None) -> str:
+        return "-" if r is None else ("pass" if r["ok"] else "FAIL")
+
+    print(f"{'test':<34} {'graph':<32} {'metaflow':<8} {'mfstore':<8} mfstore failure")
+    bad = []
+    for row in rows:
+        mf, ms = row["metaflow"], row["mfstore"]
+        why = ""
+        if ms is not None and not ms["ok"]:
+            why = (ms["why"] + ": " + ms["detail"])[:110]
+        print(f"{row['test']:<34} {row['graph']:<32} {cell(mf):<8} {cell(ms):<8} {why}")
+        if mf and ms and mf["ok"] and not ms["ok"] and row["test"] not in EXPECTED_DIFFERENCES:
+            bad.append(row)
+    n = len(rows)
+    mf_pass = sum(1 for r in rows if r["metaflow"] and r["metaflow"]["ok"])
+    ms_pass = sum(1 for r in rows if r["mfstore"] and r["mfstore"]["ok"])
+    both = sum(
+        1
+        for r in rows
+        if r["metaflow"] and r["mfstore"] and r["metaflow"]["ok"] and r["mfstore"]["ok"]
+    )
+    print()
+    print(
+        f"cases: {n}   pass on Metaflow: {mf_pass}   pass on mfstore: {ms_pass}   pass on both: {both}"
+    )
+    print(
+        f"pass on Metaflow but not on mfstore: {sum(1 for r in rows if r['metaflow'] and r['mfstore'] and r['metaflow']['ok'] and not r['mfstore']['ok'])}"
+        f" ({len(bad)} not explained by EXPECTED_DIFFERENCES)"
+    )
+    for name, reason in EXPECTED_DIFFERENCES.items():
+        print(f"  expected difference: {name}: {reason}")
+    if json_path:
+        Path(json_path).write_text(
+            json.dumps({"tag": TAG, "context": CONTEXT, "cases": rows}, indent=1)
+        )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
