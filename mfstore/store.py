@@ -293,6 +293,7 @@ class Store:
         self._deadline: float | None = None
         self._depth = 0
         self._savepoint_seq = 0
+        self._bulk = False
         self._memo: dict[Any, Any] = {}
         self._memo_version: int | None = None
         self._lock = threading.RLock()
@@ -600,6 +601,23 @@ class Store:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def read_blob(self, table: str, column: str, rowid: int) -> bytes:
+        """The whole value of one BLOB cell, read incrementally (no statement copy)."""
+        try:
+            with self.conn.blob_open("main", table, column, rowid, False) as blob:
+                data: bytes = blob.read()
+                return data
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
+        """A file-like reader of one BLOB cell (``read(n)``), for streaming large values;
+        use it inside ``read()`` and close it."""
+        try:
+            return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
         try:
@@ -639,6 +657,9 @@ class Store:
                 "copy it somewhere writable to change it"
             )
         with self._lock:
+            if self._depth > 0 and self._bulk:
+                yield self
+                return
             if self._depth > 0:
                 self._savepoint_seq += 1
                 name = f"mf_sp_{self._savepoint_seq}"
@@ -667,6 +688,21 @@ class Store:
             self._depth = 0
             self._commit()
             self._memo.clear()
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[Store]:
+        """One write transaction for many writes (importers, builders, merges).
+
+        ``write()`` blocks inside it join the transaction without savepoints: an error
+        inside the block must leave it, which rolls everything in it back.
+        """
+        with self.write():
+            outer = self._bulk
+            self._bulk = True
+            try:
+                yield self
+            finally:
+                self._bulk = outer
 
     def _begin_immediate(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -797,6 +833,31 @@ class Store:
 
     def __repr__(self) -> str:
         return "Store({!r}{})".format(str(self.path), ", readonly" if self.readonly else "")
+
+
+class BlobReader:
+    """``read(n)`` / ``readinto`` / ``seek`` over an open SQLite blob (errors translated)."""
+
+    def __init__(self, blob: apsw.Blob, path: Path) -> None:
+        self._blob = blob
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._blob.read(n)
+            return data
+        except apsw.Error as exc:
+            raise _translate(exc, self._path) from exc
+
+    def seek(self, offset: int) -> None:
+        self._blob.seek(offset)
+
+    def length(self) -> int:
+        return int(self._blob.length())
+
+    def close(self) -> None:
+        with contextlib.suppress(apsw.Error):
+            self._blob.close()
 
 
 def _uri_path(p: Path) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mfstore import query
 from mfstore.exception import CommandException, ExecutorLostError
 from mfstore.tags import validate_tags
 
@@ -232,10 +233,7 @@ def _task_refs(store: Any, task_pk: int, attempt: int) -> dict[str, Any]:
 
     return {
         name: ArtifactRef(sha, typ, vj)
-        for name, sha, typ, vj in store.query(
-            "SELECT name, sha, type, value_json FROM artifacts WHERE task_pk = ? AND attempt = ?",
-            (task_pk, attempt),
-        )
+        for name, sha, typ, vj in store.query(*query.compile_artifact_refs(task_pk, attempt))
     }
 
 
@@ -277,11 +275,7 @@ def _clone_index(
             continue
         if not success:
             continue
-        path = store.scalar(
-            "SELECT value FROM metadata WHERE task_pk = ? AND field_name = 'foreach-execution-path' "
-            "ORDER BY ts_epoch DESC LIMIT 1",
-            (task_pk,),
-        )
+        path = store.scalar(*query.compile_task_metadata_value(task_pk, "foreach-execution-path"))
         transition = value(refs, "_transition")
         index[(step, path or "")] = {
             "task_pk": task_pk,
