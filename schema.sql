@@ -1,4 +1,4 @@
--- mfstore file format, version 2: the single source of the .mfdb schema.
+-- mfstore file format, version 3: the single source of the .mfdb schema.
 --
 -- A .mfdb file is identified by PRAGMA application_id = 0x6d666462 ('mfdb') and
 -- versioned by PRAGMA user_version (mfstore/migrations.py moves older files forward).
@@ -36,7 +36,7 @@ CREATE TABLE tagset_tags (
 CREATE INDEX tagset_tags_by_set ON tagset_tags (tagset_id);
 
 CREATE TABLE code_packages (
-    sha         TEXT PRIMARY KEY REFERENCES blobs (sha),  -- the tarball's blob
+    sha         TEXT PRIMARY KEY,           -- sha1 hex of the tarball (its blob: blobs.sha)
     script_name TEXT NOT NULL,              -- file name of the flow script, e.g. 'flow.py'
     info        TEXT NOT NULL DEFAULT '{}'  -- JSON object (MetaflowCode.info)
 ) STRICT, WITHOUT ROWID;
@@ -107,45 +107,67 @@ CREATE TABLE attempts (
     PRIMARY KEY (task_pk, attempt)
 ) STRICT, WITHOUT ROWID;
 
-CREATE TABLE blobs (
-    sha         TEXT PRIMARY KEY,           -- sha1 hex of the raw (pickled) bytes, as Metaflow reports it
-    size        INTEGER NOT NULL,           -- raw size in bytes (DataArtifact.size)
-    stored_size INTEGER NOT NULL,           -- bytes kept in blob_chunks
-    chunks      INTEGER NOT NULL CHECK (chunks >= 1)
-) STRICT, WITHOUT ROWID;
+-- Qualified type names of artifact values ('builtins.int', ...), each stored once.
+CREATE TABLE types (
+    type_id     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+) STRICT;
 
--- Blob payloads, split so that values above SQLite's 1 GB limit fit; each chunk is
--- compressed on its own and kept raw when compression does not help.
+-- One row per distinct value (content-addressed). What depends only on the bytes is
+-- stored here once, however many artifacts share the value: its type and JSON form.
+CREATE TABLE blobs (
+    blob_id     INTEGER PRIMARY KEY,
+    sha         BLOB NOT NULL UNIQUE CHECK (length(sha) = 20),
+                -- sha1 of the raw (pickled) bytes, 20 bytes; the views show it as hex,
+                -- as Metaflow reports it: lower(hex(sha))
+    size        INTEGER NOT NULL,           -- raw size in bytes (DataArtifact.size)
+    stored_size INTEGER NOT NULL,           -- bytes kept in data + blob_chunks.data
+    chunks      INTEGER NOT NULL CHECK (chunks >= 1),
+    type_id     INTEGER REFERENCES types (type_id),  -- the value's type; NULL: not an artifact (code)
+    value_json  TEXT,                       -- the value as JSON when it is plain data, else NULL
+    codec       TEXT NOT NULL CHECK (codec IN ('raw', 'zstd')),  -- of the first chunk
+    data        BLOB NOT NULL               -- the first chunk (last column: reading the columns
+                                            -- before it never touches it)
+) STRICT;
+
+-- Chunks after the first of values above 256 MB (SQLite's blob limit is 1 GB). Each chunk
+-- is compressed on its own; zstd frames carry a content checksum (checked on every read).
 CREATE TABLE blob_chunks (
     chunk_pk    INTEGER PRIMARY KEY,
-    sha         TEXT NOT NULL REFERENCES blobs (sha) ON DELETE CASCADE,
-    seq         INTEGER NOT NULL CHECK (seq >= 0),
+    blob_id     INTEGER NOT NULL REFERENCES blobs (blob_id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL CHECK (seq >= 1),
     codec       TEXT NOT NULL CHECK (codec IN ('raw', 'zstd')),
     data        BLOB NOT NULL,
-    UNIQUE (sha, seq)
+    UNIQUE (blob_id, seq)
 ) STRICT;
 
 CREATE TABLE artifacts (
     task_pk     INTEGER NOT NULL,
     attempt     INTEGER NOT NULL,
     name        TEXT NOT NULL,
-    sha         TEXT NOT NULL REFERENCES blobs (sha),
-    type        TEXT NOT NULL,              -- qualified type name of the value, e.g. 'builtins.int'
-    value_json  TEXT,                       -- the value as JSON when it is plain data, else NULL
+    blob_id     INTEGER NOT NULL,           -- blobs.blob_id (checked by `mfstore verify`; no
+                                            -- foreign key, so removing unused blobs stays cheap)
     ts_epoch    INTEGER NOT NULL,
     PRIMARY KEY (task_pk, attempt, name),
     FOREIGN KEY (task_pk, attempt) REFERENCES attempts (task_pk, attempt) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX artifacts_by_sha ON artifacts (sha);
+
+-- Distinct metadata entries (field, type, value), each stored once however many tasks
+-- carry it (user, script name, versions, ds-root ... repeat in every task of a run).
+CREATE TABLE metadata_values (
+    value_id    INTEGER PRIMARY KEY,
+    field_name  TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    is_json     INTEGER NOT NULL CHECK (is_json IN (0, 1)),
+    value       TEXT NOT NULL,              -- a string, or JSON text when is_json = 1
+    UNIQUE (field_name, type, is_json, value)
+) STRICT;
 
 CREATE TABLE metadata (
     metadata_pk INTEGER PRIMARY KEY,
     task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
     attempt     INTEGER,                    -- NULL for task-level metadata (e.g. start_step of _parameters)
-    field_name  TEXT NOT NULL,
-    value       TEXT NOT NULL,              -- a string, or JSON text when is_json = 1
-    is_json     INTEGER NOT NULL DEFAULT 0 CHECK (is_json IN (0, 1)),
-    type        TEXT NOT NULL,
+    value_id    INTEGER NOT NULL REFERENCES metadata_values (value_id),
     ts_epoch    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX metadata_by_task ON metadata (task_pk, attempt);
@@ -196,7 +218,7 @@ CREATE TABLE events (
 ) STRICT;
 
 -- ==================================================================================
--- Documented views (format 2, issue 5): the stable interface for ad-hoc SQL.
+-- Documented views (format 2, issue 5; format 3 reads the lean tables): the stable interface for ad-hoc SQL.
 -- Described column by column in docs/sql.md. They may only grow: a column, once
 -- documented, keeps its name and meaning in every later format. They use nothing newer
 -- than SQLite 3.38 (json1 built in), so the stock sqlite3 shell 3.40 can read them.
@@ -300,8 +322,9 @@ SELECT
         WHEN a.success = 1 THEN 'successful'
         ELSE 'failed'
     END AS status,
-    (SELECT CAST(substr(m.value, length(rtrim(m.value, replace(m.value, ':', ''))) + 1) AS INTEGER)
-       FROM metadata m WHERE m.task_pk = t.task_pk AND m.field_name = 'foreach-execution-path'
+    (SELECT CAST(substr(v.value, length(rtrim(v.value, replace(v.value, ':', ''))) + 1) AS INTEGER)
+       FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id
+       WHERE m.task_pk = t.task_pk AND v.field_name = 'foreach-execution-path'
        ORDER BY m.metadata_pk DESC LIMIT 1) AS foreach_index,
     strftime('%Y-%m-%dT%H:%M:%fZ', t.ts_epoch / 1000.0, 'unixepoch') AS created_at,
     strftime('%Y-%m-%dT%H:%M:%fZ', a.started_at / 1000.0, 'unixepoch') AS started_at,
@@ -351,19 +374,21 @@ SELECT
     r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS task_pathspec,
     a.name AS name,
     a.attempt AS attempt,
-    a.sha AS sha,
-    a.type AS type,
+    lower(hex(b.sha)) AS sha,
+    ty.name AS type,
     b.size AS size,
     b.stored_size AS stored_size,
-    json_extract(a.value_json, '$') AS value,
-    a.value_json AS value_json,
+    json_extract(b.value_json, '$') AS value,
+    b.value_json AS value_json,
     strftime('%Y-%m-%dT%H:%M:%fZ', a.ts_epoch / 1000.0, 'unixepoch') AS created_at,
     t.task_pk AS task_pk,
-    r.run_pk AS run_pk
+    r.run_pk AS run_pk,
+    a.blob_id AS blob_id
 FROM artifacts a
 JOIN tasks t ON t.task_pk = a.task_pk
 JOIN runs r ON r.run_pk = t.run_pk
-JOIN blobs b ON b.sha = a.sha
+JOIN blobs b ON b.blob_id = a.blob_id
+LEFT JOIN types ty ON ty.type_id = b.type_id
 WHERE a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = a.task_pk);
 
 CREATE VIEW mf_metadata AS
@@ -374,15 +399,16 @@ SELECT
     t.task_id AS task_id,
     r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
     m.attempt AS attempt,
-    m.field_name AS field_name,
-    m.value AS value,
-    m.is_json AS is_json,
-    m.type AS type,
+    v.field_name AS field_name,
+    v.value AS value,
+    v.is_json AS is_json,
+    v.type AS type,
     strftime('%Y-%m-%dT%H:%M:%fZ', m.ts_epoch / 1000.0, 'unixepoch') AS created_at,
     m.ts_epoch AS created_ms,
     t.task_pk AS task_pk,
     r.run_pk AS run_pk
 FROM metadata m
+JOIN metadata_values v ON v.value_id = m.value_id
 JOIN tasks t ON t.task_pk = m.task_pk
 JOIN runs r ON r.run_pk = t.run_pk;
 

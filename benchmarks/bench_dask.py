@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Python {platform.python_version()}, "
         f"dask {dask.__version__}, distributed {distributed.__version__}; {os.cpu_count()} CPUs "
-        "(shared with other jobs)",
+        "(shared with other jobs; load average at the start: {:.0f})".format(os.getloadavg()[0]),
         "",
     ]
     with tempfile.TemporaryDirectory(prefix="mfstore-bench-dask-") as tmp:

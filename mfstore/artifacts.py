@@ -18,7 +18,7 @@ import pickle
 from collections import namedtuple
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from .blobs import PackedBlob, pack_blob, sha1_hex
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
@@ -200,6 +200,12 @@ def loads(raw: bytes) -> Any:
     return _Unpickler(io.BytesIO(raw)).load()
 
 
+def load(fh: IO[bytes]) -> Any:
+    """``loads`` from a file: large ``bytes`` values are read straight into place (see
+    ``blobs.load_blob``). Runs code from the pickle: trusted files only."""
+    return _Unpickler(fh).load()
+
+
 def loads_safe(raw: bytes, *, what: str = "artifact", max_bytes: int | None = None) -> Any:
     """Unpickle only plain data (builtins, datetime, decimal, uuid ...); refuse the rest.
 
@@ -312,10 +318,20 @@ def to_json(value: Any) -> str | None:
     """The value as JSON text when it is small plain data, else None (never a repr)."""
     if not _plain(value):
         return None
+    return _json_text(value)
+
+
+def _json_text(value: Any) -> str | None:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
         return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a non-UTF-8 file name from os.fsdecode): SQLite text must be
+        # UTF-8, so escape it; json.loads gives the same string back.
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
     return text if len(text) <= MAX_JSON_CHARS else None
 
 
@@ -338,10 +354,17 @@ def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedA
 
     ``known_shas``: shas already in the file; a value with one of them is not packed again.
     """
-    raw = dumps(value)
+    if _plain(value):
+        # Plain data pickles to the same bytes with the standard pickler (cloudpickle
+        # only changes how functions and classes are pickled), which is much cheaper.
+        raw = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+        json_text = _json_text(value)
+    else:
+        raw = dumps(value)
+        json_text = None
     sha = sha1_hex(raw)
     blob = None if sha in set(known_shas) else pack_blob(raw, sha)
-    return PreparedArtifact(blob, sha, type_name(value), to_json(value))
+    return PreparedArtifact(blob, sha, type_name(value), json_text)
 
 
 def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:

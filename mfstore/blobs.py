@@ -1,17 +1,26 @@
 """Content-addressed bytes: one row per distinct value, chunked, zstd where it helps.
 
-The key is the sha1 hex of the raw bytes (for artifacts: the pickled bytes, which is
-the ``sha`` Metaflow reports). This module is the only one that touches the ``blobs``
-and ``blob_chunks`` tables: pack/unpack (``pack_blob``, ``unpack_chunk``), insert
-(``insert_blob``), read (``get_blob``, ``iter_blob_chunks``), copy between files as
-stored (``copy_blob``) and verify (``verify_blobs``). It never pickles; see ``artifacts.py``.
+The key is the sha1 of the raw bytes (for artifacts: the pickled bytes, which is the
+``sha`` Metaflow reports). The API speaks hex shas; the file keeps the 20-byte digest
+(``blobs.sha``) and an integer ``blob_id`` that artifacts point to. This module is the
+only one that touches the ``blobs``, ``blob_chunks`` and ``types`` tables. It never
+pickles; see ``artifacts.py``.
+
+Checking on read: a value is checked against its sha1 when it is small (cheap), and
+large values through the content checksum of their zstd frames (xxh64 of the
+decompressed bytes, verified by zstd while decompressing): large chunks are always
+written as zstd frames with a checksum, even when incompressible (zstd then stores raw
+blocks). Large chunks without a checksum (written by older versions) are checked
+against the sha1. ``verify_blobs`` (``mfstore verify``) always checks the full sha1.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from .exception import MetaflowDataCorruption, MetaflowNotFound, StoreError, UnsafeArtifactError
 
@@ -20,12 +29,20 @@ if TYPE_CHECKING:
 
 #: Raw bytes per chunk; values above SQLite's 1 GB blob limit span several chunks.
 CHUNK_SIZE = 256 * 1024 * 1024
+#: zstd level of chunks up to ``FAST_ABOVE`` bytes.
 ZSTD_LEVEL = 3
+#: Chunks larger than this are compressed at level 1, with 2 threads (writing >= 500 MB/s).
+FAST_ABOVE = 4 * 1024 * 1024
+#: Values up to this size are read in one statement and checked against their sha1.
+SMALL = 1024 * 1024
+
 #: Largest piece decompressed at once (memory is bounded by the bytes produced).
 _READ_PIECE = 16 * 1024 * 1024
 
 #: ``progress(done, total, what)`` callback of long operations.
 Progress = Callable[[int, int, str], None]
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def sha1_hex(raw: bytes | memoryview) -> str:
@@ -33,12 +50,48 @@ def sha1_hex(raw: bytes | memoryview) -> str:
     return hashlib.sha1(raw).hexdigest()
 
 
-def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
-    """``(codec, payload)`` of one chunk: zstd when it is smaller, else the raw bytes."""
-    import zstandard
+def sha_key(sha: str) -> bytes:
+    """The 20-byte digest stored in ``blobs.sha`` for a hex sha (``MetaflowNotFound`` if malformed)."""
+    try:
+        key = bytes.fromhex(sha)
+    except (TypeError, ValueError):
+        raise MetaflowNotFound(f"{sha!r} is not a sha1 (40 hex digits)") from None
+    if len(key) != 20:
+        raise MetaflowNotFound(f"{sha!r} is not a sha1 (40 hex digits)")
+    return key
 
-    packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
-    if len(packed) < len(raw):
+
+#: Below this size zstd cannot win (its frame header and checksum take 10+ bytes).
+TINY = 64
+_local = threading.local()
+
+
+def _compressor(size: int) -> Any:
+    """A zstd compressor for a chunk of ``size`` bytes (one per thread and kind: creating
+    one costs more than compressing a small value)."""
+    fast = size > FAST_ABOVE
+    cache = getattr(_local, "zstd", None)
+    if cache is None:
+        cache = _local.zstd = {}
+    found = cache.get(fast)
+    if found is None:
+        import zstandard
+
+        if fast:
+            found = zstandard.ZstdCompressor(level=1, write_checksum=True, threads=2)
+        else:
+            found = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+        cache[fast] = found
+    return found
+
+
+def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller
+    or the chunk is large (the checksum is what checks large values on read), else raw."""
+    if len(raw) < TINY:
+        return "raw", bytes(raw)
+    packed = _compressor(len(raw)).compress(raw)
+    if len(packed) < len(raw) or len(raw) > SMALL:
         return "zstd", packed
     return "raw", bytes(raw)
 
@@ -70,6 +123,11 @@ def unpack_chunk(codec: str, data: bytes, limit: int = CHUNK_SIZE) -> bytes:
     raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
 
 
+def _has_checksum(codec: str, data: bytes) -> bool:
+    # zstd frame header: magic, then the descriptor byte; bit 2 = content checksum flag.
+    return codec == "zstd" and data[:4] == _ZSTD_MAGIC and len(data) > 4 and bool(data[4] & 4)
+
+
 class PackedBlob:
     """Bytes ready to insert: sha, raw size and (codec, payload) chunks."""
 
@@ -87,46 +145,119 @@ class PackedBlob:
 
 
 def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
-    """Hash and compress ``raw`` (outside any transaction: this is the slow part)."""
+    """Hash and compress ``raw`` (outside any transaction: this is the slow part).
+
+    Large values are hashed in a second thread while they are compressed (both release
+    the GIL)."""
     view = memoryview(raw)
-    sha = sha or sha1_hex(view)
-    chunks = [
-        pack_chunk(view[start : start + CHUNK_SIZE])
-        for start in range(0, max(len(view), 1), CHUNK_SIZE)
-    ]
+    if sha is None and len(view) > FAST_ABOVE:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(sha1_hex, view)
+            chunks = _pack_chunks(view)
+            sha = digest.result()
+    else:
+        sha = sha or sha1_hex(view)
+        chunks = _pack_chunks(view)
     return PackedBlob(sha, len(view), chunks)
 
 
-def insert_blob(store: Store, blob: PackedBlob) -> bool:
-    """Insert a packed blob unless its sha is present; True if inserted. Inside ``store.write()``."""
-    if store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (blob.sha,)):
-        return False
-    store.execute(
-        "INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)",
-        (blob.sha, blob.size, blob.stored_size, len(blob.chunks)),
-    )
-    store.executemany(
-        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
-        [(blob.sha, seq, codec, data) for seq, (codec, data) in enumerate(blob.chunks)],
-    )
-    return True
+def _pack_chunks(view: memoryview) -> list[tuple[str, bytes]]:
+    return [
+        pack_chunk(view[start : start + CHUNK_SIZE])
+        for start in range(0, max(len(view), 1), CHUNK_SIZE)
+    ]
+
+
+# -- the tables ---------------------------------------------------------------------
+
+
+def type_id(store: Store, name: str | None) -> int | None:
+    """Id of a type name in ``types`` (added if new); inside ``store.write()``."""
+    if name is None:
+        return None
+    found = store.scalar("SELECT type_id FROM types WHERE name = ?", (name,))
+    if found is None:
+        found = store.scalar("INSERT INTO types (name) VALUES (?) RETURNING type_id", (name,))
+    return int(found)
+
+
+def blob_id(store: Store, sha: str) -> int | None:
+    """``blobs.blob_id`` of ``sha``, or None if the file lacks it."""
+    found = store.scalar("SELECT blob_id FROM blobs WHERE sha = ?", (sha_key(sha),))
+    return None if found is None else int(found)
 
 
 def has_blob(store: Store, sha: str) -> bool:
     """True if the file holds blob ``sha``."""
-    return bool(store.scalar("SELECT 1 FROM blobs WHERE sha = ?", (sha,)))
+    return blob_id(store, sha) is not None
 
 
-def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> Iterator[bytes]:
-    """The raw bytes of a blob, chunk by chunk (sizes checked, content unverified).
-
-    A blob whose recorded size exceeds ``max_bytes`` raises ``UnsafeArtifactError``
-    before anything is read; no chunk ever expands beyond the recorded size.
+def insert_blob(
+    store: Store,
+    blob: PackedBlob | str,
+    *,
+    type_name: str | None = None,
+    value_json: str | None = None,
+) -> int:
+    """Insert a packed blob unless its sha is present; return its ``blob_id``. Inside
+    ``store.write()``. ``blob`` may be a sha already in the file. The value's type and
+    JSON form are recorded with the blob (once; filled in if an earlier insert lacked them).
     """
-    row = store.one("SELECT size, chunks FROM blobs WHERE sha = ?", (sha,))
-    if row is None:
-        raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
-    size, n_chunks = row
+    sha = blob if isinstance(blob, str) else blob.sha
+    key = sha_key(sha)
+    row = store.one(
+        "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = ?", (key,)
+    )
+    if row is not None:
+        found, no_type, no_json = row
+        if (no_type and type_name is not None) or (no_json and value_json is not None):
+            store.execute(
+                "UPDATE blobs SET type_id = coalesce(type_id, ?), value_json = coalesce(value_json, ?) "
+                "WHERE blob_id = ?",
+                (type_id(store, type_name), value_json, found),
+            )
+        return int(found)
+    if isinstance(blob, str):
+        raise MetaflowNotFound(f"blob {sha} is not in {store.path}")
+    (codec, data), rest = blob.chunks[0], blob.chunks[1:]
+    store.execute(
+        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            blob.size,
+            blob.stored_size,
+            len(blob.chunks),
+            type_id(store, type_name),
+            value_json,
+            codec,
+            data,
+        ),
+    )
+    new_id = int(store.conn.last_insert_rowid())
+    if rest:
+        store.executemany(
+            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
+            [(new_id, seq, c, d) for seq, (c, d) in enumerate(rest, start=1)],
+        )
+    return new_id
+
+
+def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, str, int]]:
+    """``(table, rowid, codec, stored length)`` of chunks 1.. of a blob, in order."""
+    rows = store.query(
+        "SELECT seq, chunk_pk, codec, length(data) FROM blob_chunks WHERE blob_id = ? ORDER BY seq",
+        (bid,),
+    )
+    seqs = [r[0] for r in rows]
+    if seqs != list(range(1, n_chunks)):
+        raise MetaflowDataCorruption(f"has chunks {seqs}, expected 1..{n_chunks - 1}")
+    return [("blob_chunks", pk, codec, length) for _seq, pk, codec, length in rows]
+
+
+def _size_record(sha: str, size: Any, n_chunks: Any, max_bytes: int | None) -> None:
     if not isinstance(size, int) or not isinstance(n_chunks, int) or size < 0:
         raise MetaflowDataCorruption(f"blob {sha} has a bad size record")
     if n_chunks < 1 or n_chunks > size + 1:
@@ -135,14 +266,23 @@ def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> It
         raise UnsafeArtifactError(
             f"blob {sha} is {size} bytes, beyond the loading budget of {max_bytes} bytes"
         )
+
+
+def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> Iterator[bytes]:
+    """The raw bytes of a blob, chunk by chunk (sizes checked, content unverified).
+
+    A blob whose recorded size exceeds ``max_bytes`` raises ``UnsafeArtifactError``
+    before anything is read; no chunk ever expands beyond the recorded size.
+    """
+    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (sha_key(sha),))
+    if row is None:
+        raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
+    bid, size, n_chunks, codec = row
+    _size_record(sha, size, n_chunks, max_bytes)
+    rest = _chunk_rows(store, bid, n_chunks) if n_chunks > 1 else []
     left = size
-    for seq in range(n_chunks):
-        chunk = store.one(
-            "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
-        )
-        if chunk is None:
-            raise MetaflowDataCorruption(f"blob {sha} in {store.path} lacks chunk {seq}")
-        part = unpack_chunk(chunk[0], chunk[1], left)
+    for table, rowid, c, _length in [("blobs", bid, codec, 0), *rest]:
+        part = unpack_chunk(c, store.read_blob(table, "data", rowid), left)
         left -= len(part)
         yield part
     if left:
@@ -152,85 +292,288 @@ def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> It
 def get_blob(
     store: Store, sha: str, *, what: str | None = None, max_bytes: int | None = None
 ) -> bytes:
-    """The raw bytes of blob ``sha``, checked against the sha.
+    """The raw bytes of blob ``sha``, checked (see the module docstring).
 
     ``what`` names the value for the error (e.g. an artifact pathspec); ``max_bytes``
     refuses a blob recorded as larger before reading it (``load_safe``'s budget).
     """
     label = what or f"blob {sha}"
+    key = sha_key(sha)
+    checked = False
     try:
         with store.read():
-            parts = list(iter_blob_chunks(store, sha, max_bytes))
+            row = store.one(
+                "SELECT blob_id, size, chunks, codec, length(data), "
+                "CASE WHEN length(data) <= ? THEN data END FROM blobs WHERE sha = ?",
+                (SMALL, key),
+            )
+            if row is None:
+                raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
+            bid, size, n_chunks, codec, length, small = row
+            _size_record(sha, size, n_chunks, max_bytes)
+            if n_chunks == 1 and small is not None:
+                raw = unpack_chunk(codec, small, size)
+            else:
+                chunks = [("blobs", bid, codec, length)]
+                if n_chunks > 1:
+                    chunks += _chunk_rows(store, bid, n_chunks)
+                parts = []
+                checked = True
+                left = size
+                for table, rowid, c, _length in chunks:
+                    data = store.read_blob(table, "data", rowid)
+                    checked = checked and _has_checksum(c, data)
+                    parts.append(unpack_chunk(c, data, left))
+                    left -= len(parts[-1])
+                    del data
+                raw = parts[0] if len(parts) == 1 else b"".join(parts)
+                del parts
     except MetaflowDataCorruption as exc:
         raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
     except UnsafeArtifactError as exc:
         raise UnsafeArtifactError(f"{label}: {exc}") from None
-    except Exception as exc:  # zstd errors on damaged payloads
+    except Exception as exc:  # zstd errors (checksum mismatch included) on damaged payloads
         if isinstance(exc, (MetaflowNotFound, StoreError)):
             raise
         raise MetaflowDataCorruption(
             f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
         ) from None
-    raw = parts[0] if len(parts) == 1 else b"".join(parts)
-    actual = sha1_hex(raw)
-    if actual != sha:
+    if len(raw) != size:
         raise MetaflowDataCorruption(
-            f"{label} is damaged in {store.path}: its content has sha {actual}, expected {sha}; "
-            "run `mfstore verify` and use a good copy of the file"
+            f"{label} is damaged in {store.path}: its content is {len(raw)} bytes, "
+            f"expected {size}; run `mfstore verify`"
         )
+    if not checked:
+        actual = sha1_hex(raw)
+        if actual != sha.lower():
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path}: its content has sha {actual}, expected {sha}; "
+                "run `mfstore verify` and use a good copy of the file"
+            )
     return raw
+
+
+class _ChunkStream(io.RawIOBase):
+    """The raw bytes of a blob as a file, decompressed straight into the reader's buffer
+    (an unpickler reads large ``bytes`` values with ``readinto``: no intermediate copy).
+    Chunks without a zstd checksum are hashed as they stream; ``finish()`` drains the
+    stream and checks the size and (for those) the sha1."""
+
+    def __init__(self, store: Store, sha: str, bid: int, size: int, chunks: list[Any]) -> None:
+        self._store = store
+        self._sha = sha
+        self._size = size
+        self._chunks = chunks  # (table, rowid, codec, stored length), read lazily
+        self._next = 0
+        self._src: Any = None
+        self._pos = 0
+        self._hash: Any = None
+        self._checksummed = False
+        self._reader: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _open_next(self) -> bool:
+        if self._next >= len(self._chunks):
+            return False
+        table, rowid, codec, _length = self._chunks[self._next]
+        self._next += 1
+        self._close_reader()
+        reader = self._store.blob_reader(table, "data", rowid)
+        head = reader.read(5)
+        reader.seek(0)
+        if _has_checksum(codec, head):
+            import zstandard
+
+            # The compressed bytes stream from SQLite 1 MB at a time into zstd, which
+            # writes into the caller's buffer: no whole-value copy of either.
+            self._reader = reader
+            self._src = zstandard.ZstdDecompressor().stream_reader(reader, read_size=1 << 20)
+            self._checksummed = True
+            return True
+        data = reader.read()
+        reader.close()
+        if self._hash is None:
+            self._hash = hashlib.sha1()
+        if codec == "zstd":
+            data = unpack_chunk(codec, data)
+        elif codec != "raw":
+            raise MetaflowDataCorruption(f"unknown blob codec {codec!r}")
+        self._src = io.BytesIO(data)
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            if self._src is None and not self._open_next():
+                return 0
+            n = int(self._src.readinto(view[: self._size - self._pos + 1]))
+            if self._pos + n > self._size:
+                raise MetaflowDataCorruption("its content expands beyond its recorded size")
+            if n:
+                if self._hash is not None:
+                    self._hash.update(view[:n])
+                self._pos += n
+                return n
+            self._src = None  # this chunk is done (a zstd frame's checksum was checked)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def close(self) -> None:
+        self._close_reader()
+        super().close()
+
+    def finish(self) -> None:
+        """Read what is left and check the size and (where no checksum did) the sha1."""
+        scratch = bytearray(1 << 16)
+        while self.readinto(scratch):
+            pass
+        if self._pos != self._size:
+            raise MetaflowDataCorruption(f"its content is {self._pos} bytes, expected {self._size}")
+        if self._hash is None:
+            return  # every chunk was checked by its zstd checksum
+        if self._checksummed:  # mixed (never written so): hash the whole value
+            actual = sha1_hex(b"".join(iter_blob_chunks(self._store, self._sha)))
+        else:
+            actual = self._hash.hexdigest()
+        if actual != self._sha.lower():
+            raise MetaflowDataCorruption(f"its content has sha {actual}")
+
+
+T = TypeVar("T")
+
+
+def load_blob(
+    store: Store, sha: str, load: Callable[[IO[bytes]], T], *, what: str | None = None
+) -> T:
+    """``load(file)`` over the raw bytes of blob ``sha`` (e.g. an unpickler), checked as
+    ``get_blob`` checks them: a damaged value raises ``MetaflowDataCorruption``, never
+    returns. Large values stream from the file into ``load`` without a full copy."""
+    label = what or f"blob {sha}"
+    key = sha_key(sha)
+    with store.read():
+        row = store.one(
+            "SELECT blob_id, size, chunks, codec, length(data) FROM blobs WHERE sha = ?", (key,)
+        )
+        if row is None:
+            raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
+        bid, size, n_chunks, codec, length = row
+        try:
+            _size_record(sha, size, n_chunks, None)
+        except MetaflowDataCorruption as exc:
+            raise MetaflowDataCorruption(f"{label} is damaged in {store.path}: {exc}") from None
+        if size <= SMALL and n_chunks == 1:
+            return load(io.BytesIO(get_blob(store, sha, what=what)))
+        try:
+            chunks = [("blobs", bid, codec, length)]
+            if n_chunks > 1:
+                chunks += _chunk_rows(store, bid, n_chunks)
+            with _ChunkStream(store, sha, bid, size, chunks) as stream:
+                buffered = io.BufferedReader(stream, 1 << 16)  # (closing it closes stream)
+                try:
+                    value = load(buffered)
+                except BaseException as exc:
+                    # A damaged value shows up as a zstd error, or as a failing load
+                    # before the checksum is reached: report the damage if there is one.
+                    stream.finish()
+                    if isinstance(exc, _zstd_error()):
+                        raise MetaflowDataCorruption(f"cannot decompress: {exc}") from None
+                    raise
+                stream.finish()
+                del buffered
+                return value
+        except MetaflowDataCorruption as exc:
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path}: {exc}; run `mfstore verify` and use a good "
+                "copy of the file"
+            ) from None
+        except _zstd_error() as exc:
+            raise MetaflowDataCorruption(
+                f"{label} is damaged in {store.path} (cannot decompress: {exc}); run `mfstore verify`"
+            ) from None
+
+
+def _zstd_error() -> type[Exception]:
+    import zstandard
+
+    error: type[Exception] = zstandard.ZstdError
+    return error
 
 
 def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
     """Copy blob ``sha`` from ``src`` into ``dst`` as stored (never recompressed), inside
     ``dst.write()``. Returns the stored bytes added, or None if ``dst`` has it already."""
-    if has_blob(dst, sha):
-        return None
-    row = src.one("SELECT sha, size, stored_size, chunks FROM blobs WHERE sha = ?", (sha,))
+    key = sha_key(sha)
+    row = src.one(
+        "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec "
+        "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = ?",
+        (key,),
+    )
     if row is None:
-        from .exception import StoreError
-
         raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
-    dst.execute("INSERT INTO blobs (sha, size, stored_size, chunks) VALUES (?, ?, ?, ?)", row)
-    dst.executemany(
-        "INSERT INTO blob_chunks (sha, seq, codec, data) VALUES (?, ?, ?, ?)",
-        src.query(
-            "SELECT sha, seq, codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
+    bid, size, stored, n_chunks, type_name, value_json, codec = row
+    if dst.scalar("SELECT 1 FROM blobs WHERE sha = ?", (key,)):
+        insert_blob(dst, sha, type_name=type_name, value_json=value_json)
+        return None
+    dst.execute(
+        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            size,
+            stored,
+            n_chunks,
+            type_id(dst, type_name),
+            value_json,
+            codec,
+            src.read_blob("blobs", "data", bid),
         ),
     )
-    return int(row[2])
+    new_id = int(dst.conn.last_insert_rowid())
+    for seq, (table, rowid, c, _length) in enumerate(_chunk_rows(src, bid, n_chunks), start=1):
+        dst.execute(
+            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
+            (new_id, seq, c, src.read_blob(table, "data", rowid)),
+        )
+    return int(stored)
 
 
 def verify_blob(store: Store, sha: str) -> str | None:
     """What is wrong with blob ``sha`` (its chunks are missing, it cannot be decompressed
     within its recorded size, it does not hash to its sha or add up to its size), or
     None when it is sound. Memory stays within the recorded size."""
-    row = store.one("SELECT size, chunks FROM blobs WHERE sha = ?", (sha,))
+    try:
+        key = sha_key(sha)
+    except MetaflowNotFound:
+        return "is not a sha1"
+    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (key,))
     if row is None:
         return "is missing"
-    size, n_chunks = row
+    bid, size, n_chunks, codec = row
     if not isinstance(size, int) or not isinstance(n_chunks, int) or size < 0 or n_chunks < 1:
         return f"has a bad record (size {size!r}, chunks {n_chunks!r})"
-    seqs = [
-        s for (s,) in store.query("SELECT seq FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,))
-    ]
-    if n_chunks > size + 1 or len(seqs) != n_chunks or seqs != list(range(n_chunks)):
-        return f"has chunks {seqs[:8]}, expected 0..{n_chunks - 1}"
+    if n_chunks > size + 1:
+        return f"records {n_chunks} chunks for {size} bytes"
+    try:
+        rest = _chunk_rows(store, bid, n_chunks) if n_chunks > 1 else []
+    except MetaflowDataCorruption as exc:
+        return str(exc)
     digest = hashlib.sha1()
     left = size
-    for seq in range(n_chunks):
-        codec, data = store.one(
-            "SELECT codec, data FROM blob_chunks WHERE sha = ? AND seq = ?", (sha, seq)
-        ) or (None, b"")
+    for table, rowid, c, _length in [("blobs", bid, codec, 0), *rest]:
         try:
-            part = unpack_chunk(codec, data, left)
+            part = unpack_chunk(c, store.read_blob(table, "data", rowid), left)
         except Exception as exc:
             return f"cannot be decompressed ({' '.join(str(exc).split())[:120]})"
         left -= len(part)
         digest.update(part)
     if left:
         return f"content is {size - left} bytes, recorded size {size}"
-    if digest.hexdigest() != sha:
+    if digest.hexdigest() != sha.lower():
         return f"content has sha {digest.hexdigest()}"
     return None
 
@@ -239,7 +582,7 @@ def verify_blobs(store: Store, progress: Progress | None = None) -> list[tuple[s
     """``(sha, problem)`` for every blob whose chunks are missing, cannot be decompressed,
     or do not hash to its sha or add up to its size (empty list: all sound)."""
     out: list[tuple[str, str]] = []
-    rows = store.query("SELECT sha FROM blobs ORDER BY sha")
+    rows = store.query("SELECT lower(hex(sha)) FROM blobs ORDER BY sha")
     for i, (sha,) in enumerate(rows):
         if progress is not None and i % 64 == 0:
             progress(i, len(rows), sha)

@@ -141,11 +141,15 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
             shas = [
                 (sha, f"artifact {flow_id}/{run_number}/{step}/{task}/{art}")
                 for sha, step, task, art in src.query(
-                    "SELECT a.sha, t.step_name, t.task_id, a.name FROM artifacts a "
-                    "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = ?",
+                    "SELECT lower(hex(b.sha)), t.step_name, t.task_id, a.name FROM artifacts a "
+                    "JOIN tasks t ON t.task_pk = a.task_pk "
+                    "LEFT JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = ?",
                     (pk,),
                 )
             ]
+            for sha, what in shas:
+                if sha is None:
+                    raise _bad(what, "does not verify (its blob is missing)", src.path)
             if code_sha is not None:
                 shas.append((code_sha, f"the code package of {name}"))
             for sha, what in shas:

@@ -22,12 +22,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from .exception import SchemaTooOldError
+from .exception import SchemaTooOldError, StoreCorruptError
 
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
 #: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Oldest format this mfstore can migrate forward.
 OLDEST_FORMAT = 1
 
@@ -36,7 +36,60 @@ MIGRATIONS: dict[int, str] = {
     # Format 2 adds the documented mf_* views for ad-hoc SQL (issue 5, docs/sql.md).
     # No table changes: the views themselves are rebuilt after the steps.
     2: "SELECT 1",
+    # Format 3, the lean layout (issue 15): a blob's sha is its 20-byte digest and it gets
+    # an integer id; what depends only on the bytes (type, JSON form) moves from every
+    # artifact row to its blob; the first chunk lives in the blob row; type names and
+    # metadata entries are stored once (types, metadata_values). The old tables are
+    # renamed away, the new ones created from schema.sql, the rows copied, the old dropped.
+    3: """
+    DROP INDEX IF EXISTS metadata_by_task;
+    ALTER TABLE blobs RENAME TO v2_blobs;
+    ALTER TABLE blob_chunks RENAME TO v2_blob_chunks;
+    ALTER TABLE artifacts RENAME TO v2_artifacts;
+    ALTER TABLE metadata RENAME TO v2_metadata;
+    ALTER TABLE code_packages RENAME TO v2_code_packages;
+    @types
+    @blobs
+    @blob_chunks
+    @artifacts
+    @metadata_values
+    @metadata
+    @metadata_by_task
+    @code_packages
+    INSERT INTO types (name) SELECT DISTINCT type FROM v2_artifacts ORDER BY type;
+    INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data)
+        SELECT unhex(b.sha), b.size, b.stored_size, b.chunks,
+            (SELECT ty.type_id FROM v2_artifacts a JOIN types ty ON ty.name = a.type
+              WHERE a.sha = b.sha LIMIT 1),
+            (SELECT a.value_json FROM v2_artifacts a WHERE a.sha = b.sha AND a.value_json IS NOT NULL
+              LIMIT 1),
+            c.codec, c.data
+        FROM v2_blobs b JOIN v2_blob_chunks c ON c.sha = b.sha AND c.seq = 0
+        ORDER BY b.sha;
+    INSERT INTO blob_chunks (blob_id, seq, codec, data)
+        SELECT n.blob_id, c.seq, c.codec, c.data
+        FROM v2_blob_chunks c JOIN blobs n ON n.sha = unhex(c.sha) WHERE c.seq > 0;
+    INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch)
+        SELECT a.task_pk, a.attempt, a.name, n.blob_id, a.ts_epoch
+        FROM v2_artifacts a JOIN blobs n ON n.sha = unhex(a.sha);
+    INSERT INTO metadata_values (field_name, type, is_json, value)
+        SELECT DISTINCT field_name, type, is_json, value FROM v2_metadata;
+    INSERT INTO metadata (metadata_pk, task_pk, attempt, value_id, ts_epoch)
+        SELECT m.metadata_pk, m.task_pk, m.attempt, v.value_id, m.ts_epoch
+        FROM v2_metadata m JOIN metadata_values v ON v.field_name = m.field_name
+            AND v.type = m.type AND v.is_json = m.is_json AND v.value = m.value
+        ORDER BY m.metadata_pk;
+    INSERT INTO code_packages (sha, script_name, info)
+        SELECT sha, script_name, info FROM v2_code_packages;
+    DROP TABLE v2_artifacts;
+    DROP TABLE v2_metadata;
+    DROP TABLE v2_code_packages;
+    DROP TABLE v2_blob_chunks;
+    DROP TABLE v2_blobs;
+    """,
 }
+
+_SCHEMA_REF = re.compile(r"^\s*@([a-z_]+)\s*$", re.M)
 
 _VIEW_NAME = re.compile(
     r"^\s*CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I
@@ -98,6 +151,20 @@ def schema_views() -> tuple[tuple[str, str], ...]:
     return tuple(views)
 
 
+def schema_statement(name: str) -> str:
+    """The ``CREATE TABLE`` / ``CREATE INDEX`` statement of ``name`` in ``schema.sql``."""
+    pattern = re.compile(rf"^\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\s+{re.escape(name)}\b", re.I)
+    for statement in _statements(load_schema_sql()):
+        if pattern.match(statement):
+            return statement
+    raise KeyError(name)
+
+
+def _expand(script: str) -> str:
+    """``@name`` lines -> the current CREATE statement of ``name`` from schema.sql."""
+    return _SCHEMA_REF.sub(lambda m: schema_statement(m.group(1)) + ";", script)
+
+
 def rebuild_views(store: MigrationTarget) -> None:
     """Drop and re-create the documented views (inside the caller's transaction).
 
@@ -133,13 +200,28 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
             f"{store.path} uses file format {from_version}, older than any this mfstore can migrate ({OLDEST_FORMAT} is the oldest): "
             "open it with an older mfstore and export it"
         )
-    with store.write():
-        current = store.scalar("PRAGMA user_version")
-        if current >= FORMAT_VERSION:
-            return FORMAT_VERSION
-        _drop_views(store)
-        for version in range(current + 1, FORMAT_VERSION + 1):
-            store.execute(MIGRATIONS[version])
-            store.execute(f"PRAGMA user_version = {version}")
-        _create_views(store)
+    # Tables are rebuilt the way SQLite documents (lang_altertable.html, "other kinds of
+    # table schema changes"): foreign keys off and legacy renames while the old tables are
+    # moved aside, so no other table's text is rewritten; foreign_key_check before commit.
+    store.execute("PRAGMA foreign_keys = OFF")
+    store.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        with store.write():
+            current = store.scalar("PRAGMA user_version")
+            if current >= FORMAT_VERSION:
+                return FORMAT_VERSION
+            _drop_views(store)
+            for version in range(current + 1, FORMAT_VERSION + 1):
+                store.execute(_expand(MIGRATIONS[version]))
+                store.execute(f"PRAGMA user_version = {version}")
+            _create_views(store)
+            bad = list(store.execute("PRAGMA foreign_key_check"))
+            if bad:
+                raise StoreCorruptError(
+                    f"{store.path} could not be migrated: rows break foreign keys ({bad[:3]}); "
+                    "run `mfstore verify`"
+                )
+    finally:
+        store.execute("PRAGMA legacy_alter_table = OFF")
+        store.execute("PRAGMA foreign_keys = ON")
     return FORMAT_VERSION

@@ -205,6 +205,23 @@ def compile_task_lookup(
 #: Columns of an artifact row: the task's run, the task, then the artifact record.
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
 
+# An artifact row's blob (b) and type name (y).
+_BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
+# Metadata rows (m) with their interned entries (v).
+_MD_COLS = (
+    "v.field_name, v.value, v.is_json, m.ts_epoch, v.type FROM metadata m "
+    "JOIN metadata_values v ON v.value_id = m.value_id"
+)
+
+
+def _sha_key(sha: str) -> bytes:
+    """The 20-byte ``blobs.sha`` of a hex sha (b'' when malformed: matches nothing)."""
+    try:
+        return bytes.fromhex(sha)
+    except (TypeError, ValueError):
+        return b""
+
+
 # The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
 _DONE_ATTEMPT = "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
 
@@ -214,10 +231,10 @@ def compile_artifact_lookup(
 ) -> tuple[str, Params]:
     """One artifact of the latest done attempt (or of ``attempt``), as ``ARTIFACT_COLUMNS``."""
     return (
-        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, a.sha, a.type, a.ts_epoch FROM runs r "
+        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, lower(hex(b.sha)), y.name, a.ts_epoch FROM runs r "
         "JOIN tasks t ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
         f"JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = {_DONE_ATTEMPT} AND a.name = :name "
-        "WHERE r.flow_id = :flow AND r.run_number = :run",
+        f"{_BLOB_JOIN} WHERE r.flow_id = :flow AND r.run_number = :run",
         {
             "flow": flow_id,
             "run": run_number,
@@ -296,8 +313,8 @@ def compile_started_attempt(task_pk: int) -> tuple[str, Params]:
 def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
     """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by name)."""
     return (
-        "SELECT name, sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt "
-        "ORDER BY ts_epoch DESC, name",
+        f"SELECT a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt ORDER BY a.ts_epoch DESC, a.name",
         {"task": task_pk, "attempt": attempt},
     )
 
@@ -305,7 +322,8 @@ def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
 def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
     """``(sha, type, ts_epoch)`` of one artifact."""
     return (
-        "SELECT sha, type, ts_epoch FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        f"SELECT lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
         {"task": task_pk, "attempt": attempt, "name": name},
     )
 
@@ -314,14 +332,32 @@ def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
     """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
     if attempt is None:
         return (
-            "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task "
-            "AND type != 'mfstore-file' ORDER BY metadata_pk",
+            f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND v.type != 'mfstore-file' "
+            "ORDER BY m.metadata_pk",
             {"task": task_pk},
         )
     return (
-        "SELECT field_name, value, is_json, ts_epoch, type FROM metadata WHERE task_pk = :task AND attempt = :attempt "
-        "AND type != 'mfstore-file' ORDER BY metadata_pk",
+        f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND m.attempt = :attempt "
+        "AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
         {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, sha, type, value_json)`` of an attempt's artifacts (resume clones them)."""
+    return (
+        f"SELECT a.name, lower(hex(b.sha)), y.name, b.value_json FROM artifacts a {_BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Params]:
+    """The newest value of one metadata field of a task (NULL if none)."""
+    return (
+        "SELECT v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
+        {"task": task_pk, "field": field_name},
     )
 
 
@@ -346,7 +382,8 @@ def compile_log_size(task_pk: int, attempt: int, stream: str) -> tuple[str, Para
 def compile_tasks_with_metadata(run_pk: int, step_name: str, field_name: str) -> tuple[str, Params]:
     """``(task_id, value)`` of the tasks of a step carrying metadata ``field_name`` (task order)."""
     return (
-        "SELECT t.task_id, m.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk AND m.field_name = :field "
+        "SELECT t.task_id, v.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk "
+        "JOIN metadata_values v ON v.value_id = m.value_id AND v.field_name = :field "
         "WHERE t.run_pk = :run AND t.step_name = :step ORDER BY t.task_pk, m.metadata_pk",
         {"run": run_pk, "step": step_name, "field": field_name},
     )
@@ -391,14 +428,15 @@ def compile_code_package(sha: str) -> tuple[str, Params]:
 def compile_artifact_json(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
     """``(value_json,)`` of one artifact: its JSON value, NULL when it is not plain data."""
     return (
-        "SELECT value_json FROM artifacts WHERE task_pk = :task AND attempt = :attempt AND name = :name",
+        "SELECT b.value_json FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
         {"task": task_pk, "attempt": attempt, "name": name},
     )
 
 
 def compile_blob_size(sha: str) -> tuple[str, Params]:
     """Raw (pickled) size of a blob."""
-    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha}
+    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": _sha_key(sha)}
 
 
 #: How many of the newest runs the first page of a run query examines.
@@ -486,8 +524,8 @@ def compile_run_parameters(run_pks: Sequence[int]) -> tuple[str, Params]:
     params: Params = {f"p{i}": pk for i, pk in enumerate(run_pks)}
     names = ", ".join(":" + k for k in params) or "NULL"
     return (
-        "SELECT t.run_pk, a.name, a.type, a.value_json FROM tasks t "
-        "JOIN artifacts a ON a.task_pk = t.task_pk "
+        "SELECT t.run_pk, a.name, y.name, b.value_json FROM tasks t "
+        f"JOIN artifacts a ON a.task_pk = t.task_pk {_BLOB_JOIN} "
         f"WHERE t.run_pk IN ({names}) AND t.step_name = '_parameters' AND substr(a.name, 1, 1) != '_' "
         "AND a.name != 'name' "
         "ORDER BY t.run_pk, a.name",
@@ -533,8 +571,8 @@ def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> t
         params[f"s{i}"] = step
     names = ", ".join(f":s{i}" for i in range(len(steps))) or "NULL"
     return (
-        "SELECT a.value_json FROM tasks t JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
-        f"WHERE t.run_pk = :run AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
+        "SELECT b.value_json FROM tasks t JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
+        f"JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
         params,
     )
 
@@ -542,8 +580,8 @@ def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> t
 def compile_attempt_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
     """``(name, type, sha, size, value_json)`` of one attempt's artifacts, by name."""
     return (
-        "SELECT a.name, a.type, a.sha, b.size, a.value_json FROM artifacts a "
-        "LEFT JOIN blobs b ON b.sha = a.sha WHERE a.task_pk = :task AND a.attempt = :attempt "
+        "SELECT a.name, y.name, lower(hex(b.sha)), b.size, b.value_json FROM artifacts a "
+        f"{_BLOB_JOIN} WHERE a.task_pk = :task AND a.attempt = :attempt "
         "ORDER BY a.name",
         {"task": task_pk, "attempt": attempt},
     )
@@ -623,26 +661,27 @@ def compile_artifact_search(
     tests = []
     for i, value in enumerate(equals):
         params[f"e{i}"] = value
-        tests.append(f"json_extract(a.value_json, '$') = :e{i}")
+        tests.append(f"json_extract(b.value_json, '$') = :e{i}")
     clauses = ["(" + " OR ".join(tests) + ")"] if tests else []
     if low is not None:
         params["lo"] = low
         clauses.append(
-            "json_type(a.value_json) IN ('integer', 'real') AND json_extract(a.value_json, '$') >= :lo"
+            "json_type(b.value_json) IN ('integer', 'real') AND json_extract(b.value_json, '$') >= :lo"
         )
     if high is not None:
         params["hi"] = high
         clauses.append(
-            "json_type(a.value_json) IN ('integer', 'real') AND json_extract(a.value_json, '$') <= :hi"
+            "json_type(b.value_json) IN ('integer', 'real') AND json_extract(b.value_json, '$') <= :hi"
         )
     where = " AND ".join(clauses) or "1"
     return (
-        "SELECT r.run_number, r.ts_epoch, r.status, t.step_name, t.task_id, a.value_json FROM ("
+        "SELECT r.run_number, r.ts_epoch, r.status, t.step_name, t.task_id, b.value_json FROM ("
         f"SELECT run_pk, run_number, ts_epoch, status FROM runs WHERE flow_id = :flow{keyset} "
         "ORDER BY ts_epoch DESC, run_number DESC LIMIT :scan) r "
         "JOIN tasks t ON t.run_pk = r.run_pk "
         "JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
         "AND a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = t.task_pk) "
+        "JOIN blobs b ON b.blob_id = a.blob_id "
         f"WHERE {where} ORDER BY r.ts_epoch DESC, r.run_number DESC, t.task_pk",
         params,
     )
@@ -653,8 +692,9 @@ def compile_task_cards(task_pk: int) -> tuple[str, Params]:
     extension keeps task files as metadata of type ``mfstore-file``; cards are its
     ``.html`` files)."""
     return (
-        "SELECT metadata_pk, attempt, field_name FROM metadata WHERE task_pk = :task "
-        "AND type = 'mfstore-file' AND field_name LIKE '%.html' ORDER BY metadata_pk",
+        "SELECT m.metadata_pk, m.attempt, v.field_name FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        "AND v.type = 'mfstore-file' AND v.field_name LIKE '%.html' ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
 
@@ -662,8 +702,8 @@ def compile_task_cards(task_pk: int) -> tuple[str, Params]:
 def compile_card(metadata_pk: int) -> tuple[str, Params]:
     """``(field_name, value)`` of one card file (``value``: JSON ``{"text"|"sha": ...}``)."""
     return (
-        "SELECT field_name, value FROM metadata WHERE metadata_pk = :pk AND type = 'mfstore-file' "
-        "AND field_name LIKE '%.html'",
+        "SELECT v.field_name, v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.metadata_pk = :pk AND v.type = 'mfstore-file' AND v.field_name LIKE '%.html'",
         {"pk": metadata_pk},
     )
 
@@ -874,8 +914,9 @@ def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
     """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata in
     recording order, without the rows that keep task files (``compile_task_files``)."""
     return (
-        "SELECT field_name, value, is_json, ts_epoch, type, attempt FROM metadata "
-        "WHERE task_pk = :task AND type != 'mfstore-file' ORDER BY metadata_pk",
+        "SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = :task AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
 
@@ -883,8 +924,9 @@ def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
 def compile_task_files(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
     return (
-        "SELECT attempt, field_name, value FROM metadata WHERE task_pk = :task "
-        "AND type = 'mfstore-file' ORDER BY metadata_pk",
+        "SELECT m.attempt, v.field_name, v.value FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        "AND v.type = 'mfstore-file' ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
 
@@ -920,8 +962,9 @@ def compile_log_sources(task_pk: int) -> tuple[str, Params]:
 def compile_artifact_by_sha(sha: str) -> tuple[str, Params]:
     """``(type, value_json)`` some artifact with blob ``sha`` was recorded with."""
     return (
-        "SELECT type, value_json FROM artifacts WHERE sha = :sha LIMIT 1",
-        {"sha": sha},
+        "SELECT y.name, b.value_json FROM blobs b JOIN types y ON y.type_id = b.type_id "
+        "WHERE b.sha = :sha",
+        {"sha": _sha_key(sha)},
     )
 
 

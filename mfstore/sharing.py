@@ -32,11 +32,11 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
-from .blobs import Progress, copy_blob, verify_blobs
+from .blobs import Progress, blob_id, copy_blob, verify_blobs
 from .exception import CommandException, MetaflowNotFound, StoreError
 from .store import Store
 from .tags import is_provenance
-from .writer import Writer
+from .writer import Writer, insert_metadata_rows
 
 # -- selecting runs ------------------------------------------------------------------
 
@@ -196,8 +196,9 @@ def run_digest(store: Store, run_pk: int) -> dict[str, str]:
         ),
         "artifacts": _h(
             q(
-                "SELECT {}, a.attempt, a.name, a.sha, a.type, a.ts_epoch FROM artifacts a JOIN tasks t "
-                "ON t.task_pk = a.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3".format(
+                "SELECT {}, a.attempt, a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a "
+                "JOIN tasks t ON t.task_pk = a.task_pk JOIN blobs b ON b.blob_id = a.blob_id "
+                "LEFT JOIN types y ON y.type_id = b.type_id WHERE t.run_pk = ? ORDER BY 1, 2, 3".format(
                     task_key.format(t="a")
                 ),
                 (run_pk,),
@@ -205,7 +206,8 @@ def run_digest(store: Store, run_pk: int) -> dict[str, str]:
         ),
         "metadata": _h(
             q(
-                "SELECT {}, m.attempt, m.field_name, m.value, m.is_json, m.type, m.ts_epoch FROM metadata m "
+                "SELECT {}, m.attempt, v.field_name, v.value, v.is_json, v.type, m.ts_epoch FROM metadata m "
+                "JOIN metadata_values v ON v.value_id = m.value_id "
                 "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = ? ORDER BY 1, 2, 3, 7, 4, 6".format(
                     task_key.format(t="m")
                 ),
@@ -366,11 +368,14 @@ def _reconcile(
     return True
 
 
-def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> None:
+def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
     added = copy_blob(src, dst, sha)
     if added is not None:
         report.blobs_added += 1
         report.blob_bytes_added += added
+    found = blob_id(dst, sha)
+    assert found is not None
+    return found
 
 
 def _insert_run(
@@ -456,22 +461,23 @@ def _insert_run(
             ],
         )
         arts = src.query(
-            "SELECT attempt, name, sha, type, value_json, ts_epoch FROM artifacts WHERE task_pk = ?",
+            "SELECT a.attempt, a.name, lower(hex(b.sha)), a.ts_epoch FROM artifacts a "
+            "JOIN blobs b ON b.blob_id = a.blob_id WHERE a.task_pk = ?",
             (old,),
         )
-        for sha in {a[2] for a in arts}:
-            _copy_blob(src, dst, sha, report)
+        ids = {sha: _copy_blob(src, dst, sha, report) for sha in {a[2] for a in arts}}
         dst.executemany(
-            "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(new, *a) for a in arts],
+            "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
+            [(new, att, name, ids[sha], ts) for att, name, sha, ts in arts],
         )
-        dst.executemany(
-            "INSERT INTO metadata (task_pk, attempt, field_name, value, is_json, type, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        insert_metadata_rows(
+            dst,
             [
-                (new, *m)
-                for m in src.query(
-                    "SELECT attempt, field_name, value, is_json, type, ts_epoch FROM metadata WHERE task_pk = ? "
-                    "ORDER BY metadata_pk",
+                (*m, new, att, ts)
+                for att, ts, *m in src.query(
+                    "SELECT m.attempt, m.ts_epoch, v.field_name, v.type, v.is_json, v.value FROM metadata m "
+                    "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = ? "
+                    "ORDER BY m.metadata_pk",
                     (old,),
                 )
             ],
@@ -674,13 +680,12 @@ def collect_garbage(store: Store) -> int:
         "DELETE FROM code_packages WHERE sha NOT IN (SELECT code_sha FROM runs WHERE code_sha IS NOT NULL) "
         "AND sha NOT IN (SELECT code_sha FROM deployments)"
     )
-    n = store.scalar(
-        "SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts) "
-        "AND sha NOT IN (SELECT sha FROM code_packages)"
+    unused = (
+        "blob_id NOT IN (SELECT blob_id FROM artifacts) "
+        "AND lower(hex(sha)) NOT IN (SELECT sha FROM code_packages)"
     )
-    store.execute(
-        "DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts) AND sha NOT IN (SELECT sha FROM code_packages)"
-    )
+    n = store.scalar("SELECT count(*) FROM blobs WHERE " + unused)
+    store.execute("DELETE FROM blobs WHERE " + unused)
     store.execute("DELETE FROM tagsets WHERE tagset_id NOT IN (SELECT tagset_id FROM runs)")
     store.execute(
         "DELETE FROM flows WHERE flow_id NOT IN (SELECT flow_id FROM runs) "
@@ -754,12 +759,13 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
             except StoreError as exc:
                 problems.append(f"foreign_key_check failed: {exc}")
             for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
-                "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.sha FROM artifacts a "
+                "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id FROM artifacts a "
                 "JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
-                "WHERE a.sha NOT IN (SELECT sha FROM blobs)"
+                "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
             ):
                 problems.append(
-                    f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): its blob {sha} is missing"
+                    f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): "
+                    f"its blob (blob_id {sha}) is missing"
                 )
             for task_pk, step, task_id, run_pk in store.query(
                 "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
@@ -772,7 +778,8 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
             ):
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
             for (sha,) in store.query(
-                "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT sha FROM blobs)"
+                "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL "
+                "AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
             ):
                 problems.append(f"code package {sha}: its blob is missing")
             problems += _verify_blobs(store, progress)
@@ -786,7 +793,8 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
     for sha, problem in verify_blobs(store, progress):
         used = store.one(
             "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name "
-            "FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk WHERE a.sha = ? LIMIT 1",
+            "FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk "
+            "WHERE a.blob_id = (SELECT blob_id FROM blobs WHERE lower(hex(sha)) = ?) LIMIT 1",
             (sha,),
         )
         out.append("blob {}{}: {}".format(sha, f" (artifact {used[0]})" if used else "", problem))
@@ -815,7 +823,7 @@ def stats(path: Path) -> dict[str, Any]:
                 flows[flow_id]["tasks"] = tasks
             for flow_id, n, logical in store.query(
                 "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
-                "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.sha = a.sha GROUP BY r.flow_id"
+                "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
             ):
                 flows[flow_id]["artifacts"] = n
                 flows[flow_id]["artifact_bytes"] = logical
@@ -824,7 +832,7 @@ def stats(path: Path) -> dict[str, Any]:
             ) or (0, 0, 0)
             logical = (
                 store.scalar(
-                    "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.sha = a.sha"
+                    "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id"
                 )
                 or 0
             )

@@ -48,6 +48,7 @@ BUSY_TIMEOUT_MS = 5_000
 WRITE_RETRY_SECONDS = 120.0
 #: How long the end of a run keeps trying to fold the WAL in while readers are busy.
 CHECKPOINT_WAIT_SECONDS = 10.0
+_MASTER_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master"
 #: SQLite VM steps between two calls of the progress handler (Ctrl-C and time limits
 #: stop a long query there).
 PROGRESS_STEPS = 20_000
@@ -292,6 +293,7 @@ class Store:
         self._deadline: float | None = None
         self._depth = 0
         self._savepoint_seq = 0
+        self._bulk = False
         self._memo: dict[Any, Any] = {}
         self._memo_version: int | None = None
         self._lock = threading.RLock()
@@ -407,9 +409,14 @@ class Store:
                 raise StoreError(
                     f"cannot create {p}: the directory {p.absolute().parent} does not exist"
                 )
-            if self.immutable or not os.access(p.parent if str(p.parent) else ".", os.W_OK):
-                # Nobody can write here, and SQLite could not create the WAL index:
-                # read the file as immutable.
+            if self.immutable or (
+                not os.access(p.parent if str(p.parent) else ".", os.W_OK)
+                and not os.path.exists(str(p) + "-wal")
+            ):
+                # We cannot write the directory, and no -wal is beside the file: nobody is
+                # writing it in WAL mode (a writer always has its -wal there), so it is read
+                # as immutable. With a -wal present (someone else is writing), SQLite reads
+                # it read-only through the WAL and sees their current data.
                 uri += "&immutable=1"
             flags |= apsw.SQLITE_OPEN_READONLY
         else:
@@ -499,7 +506,9 @@ class Store:
         """Create the schema in a new file, or check and migrate an existing one."""
         version = self.scalar("PRAGMA user_version")
         app_id = self.scalar("PRAGMA application_id")
-        n_objects = self.scalar("SELECT count(*) FROM sqlite_master")
+        # One read of the schema serves the emptiness test and the schema check.
+        master: list[tuple[Any, ...]] | None = self.query(_MASTER_SQL)
+        n_objects = len(master or ())
         if n_objects == 0 and version == 0:
             if self.readonly:
                 return  # an empty file opened read-only reads as an empty store
@@ -527,18 +536,22 @@ class Store:
                     f"{FORMAT_VERSION} and reading never changes a file: run `mfstore upgrade "
                     f"{self.path}` to migrate it (or copy it first)"
                 )
-            self._check_schema(older=True)
+            self._check_schema(older=True, rows=master)
             if self.readonly:
                 raise StoreReadOnlyError(
                     f"{self.path} uses file format {version} and must be migrated to {FORMAT_VERSION}, but it is read-only: "
                     "copy it somewhere writable first"
                 )
             apply_migrations(self, version)
-        self._check_schema()
+            master = None  # migrated: read the new schema
+        self._check_schema(rows=master)
 
-    def _check_schema(self, *, older: bool = False) -> None:
+    def _check_schema(
+        self, *, older: bool = False, rows: list[tuple[Any, ...]] | None = None
+    ) -> None:
         """Refuse a file holding SQL objects schema.sql does not create (see schema.py)."""
-        rows = self.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        if rows is None:
+            rows = self.query(_MASTER_SQL)
         found = _schema.problems(rows, tables_only=self.salvage, older=older)
         if found:
             raise _schema.refuse(self.path, found)
@@ -588,6 +601,23 @@ class Store:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def read_blob(self, table: str, column: str, rowid: int) -> bytes:
+        """The whole value of one BLOB cell, read incrementally (no statement copy)."""
+        try:
+            with self.conn.blob_open("main", table, column, rowid, False) as blob:
+                data: bytes = blob.read()
+                return data
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
+        """A file-like reader of one BLOB cell (``read(n)``), for streaming large values;
+        use it inside ``read()`` and close it."""
+        try:
+            return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from exc
+
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
         try:
@@ -627,6 +657,9 @@ class Store:
                 "copy it somewhere writable to change it"
             )
         with self._lock:
+            if self._depth > 0 and self._bulk:
+                yield self
+                return
             if self._depth > 0:
                 self._savepoint_seq += 1
                 name = f"mf_sp_{self._savepoint_seq}"
@@ -655,6 +688,21 @@ class Store:
             self._depth = 0
             self._commit()
             self._memo.clear()
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[Store]:
+        """One write transaction for many writes (importers, builders, merges).
+
+        ``write()`` blocks inside it join the transaction without savepoints: an error
+        inside the block must leave it, which rolls everything in it back.
+        """
+        with self.write():
+            outer = self._bulk
+            self._bulk = True
+            try:
+                yield self
+            finally:
+                self._bulk = outer
 
     def _begin_immediate(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -785,6 +833,31 @@ class Store:
 
     def __repr__(self) -> str:
         return "Store({!r}{})".format(str(self.path), ", readonly" if self.readonly else "")
+
+
+class BlobReader:
+    """``read(n)`` / ``readinto`` / ``seek`` over an open SQLite blob (errors translated)."""
+
+    def __init__(self, blob: apsw.Blob, path: Path) -> None:
+        self._blob = blob
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data: bytes = self._blob.read(n)
+            return data
+        except apsw.Error as exc:
+            raise _translate(exc, self._path) from exc
+
+    def seek(self, offset: int) -> None:
+        self._blob.seek(offset)
+
+    def length(self) -> int:
+        return int(self._blob.length())
+
+    def close(self) -> None:
+        with contextlib.suppress(apsw.Error):
+            self._blob.close()
 
 
 def _uri_path(p: Path) -> str:

@@ -20,13 +20,14 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, prepare_raw_artifact
-from .blobs import has_blob, insert_blob, pack_blob
+from .blobs import blob_id, insert_blob, pack_blob
 from .exception import MetaflowInternalError, MetaflowNotFound, MetaflowTaggingError
 from .identity import new_run_id, now_ms
 from .store import Store
@@ -97,11 +98,138 @@ class MetadataEntry:
     ts_epoch: int = field(default_factory=now_ms)
 
 
+class _BulkCache:
+    """Ids seen inside one ``Writer.bulk()`` transaction."""
+
+    __slots__ = ("blobs", "steps", "values")
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, int] = {}
+        self.values: dict[tuple[Any, ...], int] = {}
+        self.steps: set[tuple[int, str]] = set()
+
+
+def metadata_value_id(store: Store, field_name: str, type_: str, is_json: int, value: str) -> int:
+    """Id of one metadata entry in ``metadata_values`` (added if new); inside ``store.write()``."""
+    store.execute(
+        "INSERT INTO metadata_values (field_name, type, is_json, value) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
+        (field_name, type_, is_json, value),
+    )
+    return int(
+        store.scalar(
+            "SELECT value_id FROM metadata_values WHERE field_name = ? AND type = ? AND is_json = ? "
+            "AND value = ?",
+            (field_name, type_, is_json, value),
+        )
+    )
+
+
+def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert metadata rows ``(field_name, type, is_json, value, task_pk, attempt, ts_epoch)``;
+    each distinct entry is stored once in ``metadata_values``. Inside ``store.write()``."""
+    store.executemany(
+        "INSERT INTO metadata_values (field_name, type, is_json, value) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
+        [r[:4] for r in rows],
+    )
+    store.executemany(
+        "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?5, ?6, "
+        "(SELECT value_id FROM metadata_values WHERE field_name = ?1 AND type = ?2 "
+        "AND is_json = ?3 AND value = ?4), ?7)",
+        rows,
+    )
+
+
 class Writer:
     """Writes runs, steps, tasks, attempts, artifacts, metadata and logs to a store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Inside bulk(): ids of blobs, metadata entries and steps this transaction has
+        # seen (valid until it ends: nothing else can write meanwhile).
+        self._cache: _BulkCache | None = None
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[Store]:
+        """One transaction for many calls (``Store.bulk``), remembering the ids of blobs,
+        metadata entries and steps it wrote: much faster for importers and builders. An
+        error inside the block rolls the whole block back."""
+        if self._cache is not None:
+            yield self.store
+            return
+        with self.store.bulk():
+            self._cache = _BulkCache()
+            try:
+                yield self.store
+            finally:
+                self._cache = None
+
+    def add_done_task(
+        self,
+        run: RunRef,
+        step_name: str,
+        task_id: str,
+        *,
+        artifacts: Mapping[str, PreparedArtifact],
+        task_ok: bool,
+        success: bool,
+        started_at: int,
+        ended_at: int,
+        attempt: int = 0,
+        metadata: Iterable[MetadataEntry] = (),
+        logs: Iterable[tuple[str, int, str]] = (),
+        origin_task_pk: int | None = None,
+    ) -> TaskRef:
+        """A task with one finished attempt, in one call (importers, builders): the same
+        rows as ``add_task`` + ``begin_attempt`` + ``add_log_lines`` + ``end_attempt``, in a
+        few statements. ``logs``: ``(stream, utc_microseconds, line)``."""
+        with self.store.write():
+            cache = self._cache
+            if cache is None or (run.run_pk, step_name) not in cache.steps:
+                self.store.execute(
+                    "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                    "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                    (run.run_pk, step_name, started_at),
+                )
+                if cache is not None:
+                    cache.steps.add((run.run_pk, step_name))
+            self.store.execute(
+                "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+                (run.run_pk, step_name, task_id, started_at, origin_task_pk),
+            )
+            task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (task.task_pk, attempt, started_at, ended_at, int(task_ok), int(success)),
+            )
+            rows = []
+            for stream, ts, line in logs:
+                if stream not in ("stdout", "stderr"):
+                    raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+                rows.append((task.task_pk, attempt, stream, "task", ts, line))
+            if rows:
+                self.store.executemany(
+                    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            self._insert_artifacts(task, attempt, artifacts, ended_at, {})
+            self._insert_metadata(
+                task,
+                [
+                    *metadata,
+                    MetadataEntry(
+                        "attempt_ok",
+                        str(bool(task_ok)),
+                        "internal_attempt_status",
+                        attempt,
+                        ended_at,
+                    ),
+                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
+                ],
+            )
+        return task
 
     # -- flows and runs -----------------------------------------------------------
 
@@ -187,8 +315,10 @@ class Writer:
 
     def end_run(
         self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
-    ) -> None:
-        """Mark the run ended (successful or failed), then fold the WAL into the file."""
+    ) -> bool:
+        """Mark the run ended (successful or failed), then fold the WAL into the file.
+        Returns False when the fold could not finish (another program held a read
+        transaction): a plain ``cp`` of the file alone then misses the run."""
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
@@ -199,7 +329,8 @@ class Writer:
                 ),
             )
         if checkpoint:
-            self.store.checkpoint()
+            return self.store.checkpoint()
+        return True
 
     def set_run_code(self, run: RunRef, code_sha: str) -> None:
         """Attach a stored code package to a run."""
@@ -367,21 +498,31 @@ class Writer:
             value = json.dumps(e.value, ensure_ascii=False) if is_json else e.value
             rows.append(
                 (
+                    e.field_name,
+                    e.type or e.field_name,
+                    int(is_json),
+                    value,
                     task.task_pk,
                     e.attempt,
-                    e.field_name,
-                    value,
-                    int(is_json),
-                    e.type or e.field_name,
                     e.ts_epoch,
                 )
             )
-        if rows:
-            self.store.executemany(
-                "INSERT INTO metadata (task_pk, attempt, field_name, value, is_json, type, ts_epoch) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        if not rows:
+            return
+        cache = self._cache
+        if cache is None:
+            insert_metadata_rows(self.store, rows)
+            return
+        ids = []
+        for r in rows:
+            key = r[:4]
+            vid = cache.values.get(key)
+            if vid is None:
+                vid = cache.values[key] = metadata_value_id(self.store, *key)
+            ids.append((r[4], r[5], vid, r[6]))
+        self.store.executemany(
+            "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?)", ids
+        )
 
     def add_log_lines(
         self,
@@ -452,27 +593,31 @@ class Writer:
         ts: int,
         artifact_ts: Mapping[str, int],
     ) -> None:
+        rows = []
+        cache = self._cache
         for name, art in artifacts.items():
-            if art.blob is not None:
-                insert_blob(self.store, art.blob)
-            elif not has_blob(self.store, art.sha):
+            if cache is not None:
+                found = cache.blobs.get(art.sha)
+                if found is not None:
+                    rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
+                    continue
+            try:
+                bid = insert_blob(
+                    self.store,
+                    art.sha if art.blob is None else art.blob,
+                    type_name=art.type,
+                    value_json=art.value_json,
+                )
+            except MetaflowNotFound:
                 raise MetaflowInternalError(
                     f"artifact {name} refers to blob {art.sha}, which is not in the file"
-                )
+                ) from None
+            if cache is not None:
+                cache.blobs[art.sha] = bid
+            rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
         self.store.executemany(
-            "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    task.task_pk,
-                    attempt,
-                    name,
-                    a.sha,
-                    a.type,
-                    a.value_json,
-                    artifact_ts.get(name, ts),
-                )
-                for name, a in artifacts.items()
-            ],
+            "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
 
     def clone_task(
@@ -509,8 +654,8 @@ class Writer:
                 (task.task_pk, attempt, ts, ts, task_ok, success),
             )
             self.store.execute(
-                "INSERT INTO artifacts (task_pk, attempt, name, sha, type, value_json, ts_epoch) "
-                "SELECT ?, attempt, name, sha, type, value_json, ? FROM artifacts WHERE task_pk = ? AND attempt = ?",
+                "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) "
+                "SELECT ?, attempt, name, blob_id, ? FROM artifacts WHERE task_pk = ? AND attempt = ?",
                 (task.task_pk, ts, origin_task_pk, attempt),
             )
             self._insert_metadata(task, metadata)
@@ -582,9 +727,9 @@ class Writer:
         of the same name. ``value`` is the JSON reference the extension builds."""
         with self.store.write():
             self.store.execute(
-                "DELETE FROM metadata WHERE task_pk = ? AND type = ? AND field_name = ? "
-                "AND attempt IS ?",
-                (task.task_pk, TASK_FILE_TYPE, name, attempt),
+                "DELETE FROM metadata WHERE task_pk = ? AND attempt IS ? AND value_id IN "
+                "(SELECT value_id FROM metadata_values WHERE type = ? AND field_name = ?)",
+                (task.task_pk, attempt, TASK_FILE_TYPE, name),
             )
             self._insert_metadata(
                 task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
@@ -611,7 +756,7 @@ class Writer:
     ) -> bool:
         """Record that blob ``sha`` (already stored) is a code package; False if it is not stored."""
         with self.store.write():
-            if not has_blob(self.store, sha):
+            if blob_id(self.store, sha) is None:
                 return False
             self.store.execute(
                 "INSERT INTO code_packages (sha, script_name, info) VALUES (?, ?, ?) "

@@ -232,7 +232,10 @@ def run_case(
             for check in context["checks"]:
                 klass = {"python3-cli": "CliCheck", "python3-metadata": "MetadataCheck"}[check]
                 cp = _run(
-                    [py, "check_flow.py", klass, run_id, *context["top_options"]], env, timeout
+                    [py, "check_flow.py", klass, run_id, *context["top_options"]],
+                    env,
+                    timeout,
+                    tmp,
                 )
                 if cp.returncode:
                     return _result(False, f"{klass} failed", cp, t0)

@@ -101,7 +101,9 @@ class TagSets:
         return hit
 
 
-def run_rows(store: Any, flow: str, tags: Sequence[str], limit: int | None) -> Iterator[tuple]:
+def run_rows(
+    store: Any, flow: str, tags: Sequence[str], limit: int | None
+) -> Iterator[tuple[Any, ...]]:
     """Runs of ``flow`` carrying all ``tags`` as ``RUN_LIST`` rows, newest first: the newest
     ``limit`` (index seeks), or every run streamed in index order (``limit=None``)."""
     tagsets = TagSets(store)
@@ -132,7 +134,7 @@ def list_runs(out: Output, store: Any, flow: str, tags: Sequence[str], limit: in
         if store.one(*compile_flow_lookup(flow)) is None:
             raise CliError(f"flow {flow!r} is not in {store.path}")
         total = int(store.scalar(*compile_run_count(flow, tags)) or 0)
-        rows: Iterator[tuple] = run_rows(store, flow, tags, limit)
+        rows: Iterator[tuple[Any, ...]] = run_rows(store, flow, tags, limit)
         cols = RUN_LIST
         if out.is_table:
             keep = [i for i, c in enumerate(RUN_LIST) if c.name in RUN_TABLE]
@@ -236,7 +238,9 @@ def logs_command(
         raise CliError(
             f"logs needs a run, step or task pathspec (Flow/run[/step[/task]]), not {pathspec!r}"
         )
-    flow, run, step, task = (*parts, None, None)[:4]
+    flow, run = parts[0], parts[1]
+    step = parts[2] if len(parts) > 2 else None
+    task = parts[3] if len(parts) > 3 else None
     stream = "stderr" if stderr else "stdout"
     with reading(resolve_file(mfdb)) as store, store.read():
         pks = [pk for (pk,) in store.query(*compile_task_pks(flow, run, step, task))]

@@ -378,10 +378,10 @@ class Output:
         if col.kind == "tags" and isinstance(value, list | tuple):
             shown = [escape_terminal(str(t)) for t in value[:TABLE_TAGS]]
             more = len(value) - TABLE_TAGS
-            text = Text(", ".join(shown))
+            cell = Text(", ".join(shown))
             if more > 0:
-                text.append(f" +{more} more", style="dim")
-            return text
+                cell.append(f" +{more} more", style="dim")
+            return cell
         text = escape_terminal(_text(value))
         if col.kind == "time" and len(text) == 24 and text.endswith("Z"):
             text = text[:19].replace("T", " ")  # seconds are enough on a screen (UTC)

@@ -99,9 +99,10 @@ class DataArtifact(MetaflowObject):
         object
             Object contained in this artifact
         """
-        from ..artifacts import loads
+        from ..artifacts import load
+        from ..blobs import load_blob
 
-        return loads(self._raw())
+        return load_blob(self._store, self._sha, load, what=f"artifact {self._pathspec}")
 
     def load_safe(self) -> Any:
         """

@@ -729,4 +729,5 @@ def graph_info_of(task: Task) -> dict[str, Any]:
         raise MetaflowDataCorruption(
             f"task {task.pathspec} has no usable graph information in {task._store.path}"
         )
-    return info
+    checked: dict[str, Any] = info
+    return checked

@@ -184,7 +184,7 @@ def _attach(cls: Any, deco: FlowDecorator) -> Any:
     if deco.name in own:
         raise MetaflowException(f"Flow *{cls.__name__}* already has a decorator @{deco.name}")
     own[deco.name] = deco
-    cls._flow_decorators = own
+    setattr(cls, "_flow_decorators", own)  # noqa: B010 (the class is only known as Any)
     return cls
 
 

@@ -26,7 +26,7 @@ class IncludedFile:
         return self.content
 
 
-class _FileType(click.ParamType):
+class _FileType(click.ParamType):  # type: ignore[type-arg]
     name = "FILE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mfstore import query
 from mfstore.exception import CommandException, ExecutorLostError
 from mfstore.tags import validate_tags
 
@@ -187,7 +188,13 @@ def start_run(
             f"`python {script.name} resume --origin-run-id {run.run_number}` completes it."
         )
         sys.exit(1)
-    writer.end_run(run, successful=ok)
+    folded = writer.end_run(run, successful=ok)
+    unfolded_note = (
+        # Never silent (issue 12): `cp` of the file alone would miss this run for now.
+        f"Run {flow_name}/{run.run_number} is still in {store.path}'s write-ahead log (another "
+        "program held the file open): copy it with "
+        f"`mfstore snapshot {store.path} COPY.mfdb`, not `cp`."
+    )
     if ok:
         console("Done!")
         if identity.startswith("production:"):
@@ -196,7 +203,11 @@ def start_run(
             on_run_finished(
                 store, flow_name, run.run_number, state.graph.end_step or "end", state.echo
             )
+        if not folded:
+            state.echo(unfolded_note)
         return
+    if not folded:
+        state.echo(unfolded_note)
     msg = ["    Step failure:"]
     for step, task_id in runtime.failed:
         msg.append(f"    Step {step} (task-id {task_id}) failed.")
@@ -222,10 +233,7 @@ def _task_refs(store: Any, task_pk: int, attempt: int) -> dict[str, Any]:
 
     return {
         name: ArtifactRef(sha, typ, vj)
-        for name, sha, typ, vj in store.query(
-            "SELECT name, sha, type, value_json FROM artifacts WHERE task_pk = ? AND attempt = ?",
-            (task_pk, attempt),
-        )
+        for name, sha, typ, vj in store.query(*query.compile_artifact_refs(task_pk, attempt))
     }
 
 
@@ -267,11 +275,7 @@ def _clone_index(
             continue
         if not success:
             continue
-        path = store.scalar(
-            "SELECT value FROM metadata WHERE task_pk = ? AND field_name = 'foreach-execution-path' "
-            "ORDER BY ts_epoch DESC LIMIT 1",
-            (task_pk,),
-        )
+        path = store.scalar(*query.compile_task_metadata_value(task_pk, "foreach-execution-path"))
         transition = value(refs, "_transition")
         index[(step, path or "")] = {
             "task_pk": task_pk,

@@ -39,7 +39,7 @@ RESERVED_NAMES = frozenset(
 )
 
 
-class JSONTypeClass(click.ParamType):
+class JSONTypeClass(click.ParamType):  # type: ignore[type-arg]
     """Parse a parameter value as JSON (Metaflow's ``JSONType``).
 
     Example::
@@ -137,7 +137,7 @@ class Parameter:
         """The keyword click passes the value under (``--alpha-beta`` -> ``alpha_beta``)."""
         return self.name.replace("-", "_").lower()
 
-    def click_type(self) -> click.ParamType:
+    def click_type(self) -> Any:
         """The click ``ParamType`` that parses this parameter's command-line value."""
         if isinstance(self.type, click.ParamType):
             return self.type

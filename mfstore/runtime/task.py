@@ -330,6 +330,13 @@ def run_task(
     return 0 if result.task_ok else 1
 
 
+def _constant(value: Any) -> Any:
+    def get(self: Any) -> Any:
+        return value
+
+    return get
+
+
 def _make_read_only(flow_cls: type, values: dict[str, Any], constants: list[str]) -> None:
     """Turn Parameters and class constants into read-only properties of the flow class
     (in this task process only): ``self.alpha = 1`` raises AttributeError, as in Metaflow."""
@@ -337,7 +344,7 @@ def _make_read_only(flow_cls: type, values: dict[str, Any], constants: list[str]
         if hasattr(flow_cls, name):
             values.setdefault(name, getattr(flow_cls, name))
     for name, value in values.items():
-        setattr(flow_cls, name, property(lambda self, v=value: v))
+        setattr(flow_cls, name, property(_constant(value)))
 
 
 def _call_step(func: Any, inputs: Any, node: Any, spec: TaskSpec) -> None:

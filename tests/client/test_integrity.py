@@ -14,7 +14,8 @@ def test_corrupt_chunk_names_the_artifact(history):
     y = DataArtifact(r.pathspec + "/end/2/y")
     with history.store.write():
         history.store.execute(
-            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?", (b"garbage", x.sha)
+            "UPDATE blobs SET codec = 'raw', data = ? WHERE sha = ?",
+            (b"garbage", bytes.fromhex(x.sha)),
         )
     with pytest.raises(MetaflowDataCorruption) as e:
         _ = x.data
@@ -38,9 +39,9 @@ def test_reading_one_artifact_reads_only_its_blob(history):
         v
         for _, b in seen
         for v in (b.values() if isinstance(b, dict) else b or ())
-        if isinstance(v, str) and len(v) == 40
+        if isinstance(v, bytes) and len(v) == 20
     }
-    assert shas == {art.sha}
+    assert shas == {bytes.fromhex(art.sha)}
 
 
 def test_load_safe_refuses_code(history):

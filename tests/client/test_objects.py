@@ -452,6 +452,7 @@ def test_dedup_and_chunked_artifacts(history, monkeypatch):
     a1 = DataArtifact(r1.pathspec + "/end/2/big")
     a2 = DataArtifact(r2.pathspec + "/end/2/big")
     assert a1.sha == a2.sha and a1.data == big and a2.data == big
-    assert history.store.scalar("SELECT count(*) FROM blobs WHERE sha = ?", (a1.sha,)) == 1
-    assert history.store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (a1.sha,)) > 1
+    key = bytes.fromhex(a1.sha)
+    assert history.store.scalar("SELECT count(*) FROM blobs WHERE sha = ?", (key,)) == 1
+    assert history.store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (key,)) > 1
     assert a1.size == len(cloudpickle.dumps(big, protocol=4))

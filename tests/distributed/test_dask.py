@@ -169,9 +169,18 @@ def test_worker_killed_mid_task_retries_elsewhere(cluster: Cluster, flows: Runne
         victim = cluster.workers[0]
 
         def victim_runs_a_fan_task() -> bool:
-            return any(p != victim.pid for p in descendants(victim.pid)) and any(
-                "fan" in line and "starting" in line for line in lines
-            )
+            # A "fan N starting" line whose task process is a live child of the victim.
+            for line in list(lines):
+                m = re.search(r"\(pid (\d+) on [^)]*\)\] fan \d+ starting", line)
+                if not m:
+                    continue
+                try:
+                    stat = Path(f"/proc/{m.group(1)}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if stat[0] not in "ZX" and int(stat[1]) == victim.pid:
+                    return True
+            return False
 
         wait_for("a fan task on the first worker", victim_runs_a_fan_task, 120)
         os.kill(victim.pid, signal.SIGKILL)
@@ -252,9 +261,17 @@ def test_ctrl_c_cancels_the_tasks_on_the_cluster(cluster: Cluster, flows: Runner
     )
 
 
-def test_local_cluster(flows: Runner) -> None:
-    _, out = flows.run("run", "--n", "3", "--with", "dask:workers=2", timeout=240)
-    run = run_of(out)
+def test_dask_on_one_step_runs_it_on_a_local_cluster(flows: Runner) -> None:
+    mixed = Runner(flows.workdir, "mixed_flow.py")
+    _, out = mixed.run("run", timeout=240)
+    run_id = re.search(r"Workflow starting \(run-id (\d+)\)", out)
+    assert run_id, out[-3000:]
+    run = mfstore.Run(f"MixedFlow/{run_id.group(1)}")
     assert run.successful
-    assert run["gather"].task.data.points[2].y == 4
-    assert run["end"].task.data.failure_type is not None
+    # start and end were forked by the runtime; the foreach tasks by cluster workers.
+    runtime = run["end"].task.data.end_parent
+    assert run["join"].task.data.local_parent == runtime
+    assert runtime not in run["join"].task.data.parents
+    assert [c.value for c in run["join"].task.data.cells] == [10, 20, 30]
+    work = sorted(run["work"], key=lambda t: t.index)
+    assert [t.stdout.strip() for t in work] == ["work on 1", "work on 2", "work on 3"]

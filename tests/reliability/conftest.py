@@ -122,15 +122,21 @@ def check_file(db: Path) -> None:
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert con.execute("PRAGMA foreign_key_check").fetchall() == []
         assert con.execute("PRAGMA application_id").fetchone()[0] == 0x6D666462
-        for sha, size, chunks in con.execute("SELECT sha, size, chunks FROM blobs"):
-            parts = con.execute(
-                "SELECT codec, data FROM blob_chunks WHERE sha = ? ORDER BY seq", (sha,)
-            ).fetchall()
+        for bid, sha, size, chunks, codec, data in con.execute(
+            "SELECT blob_id, lower(hex(sha)), size, chunks, codec, data FROM blobs"
+        ).fetchall():
+            parts = [
+                (codec, data),
+                *con.execute(
+                    "SELECT codec, data FROM blob_chunks WHERE blob_id = ? ORDER BY seq", (bid,)
+                ).fetchall(),
+            ]
             assert len(parts) == chunks, sha
             raw = b"".join(unpack_chunk(codec, data) for codec, data in parts)
             assert len(raw) == size and sha1_hex(raw) == sha, sha
         dangling = con.execute(
-            "SELECT count(*) FROM artifacts a LEFT JOIN blobs b ON b.sha = a.sha WHERE b.sha IS NULL"
+            "SELECT count(*) FROM artifacts a LEFT JOIN blobs b ON b.blob_id = a.blob_id "
+            "WHERE b.blob_id IS NULL"
         ).fetchone()[0]
         assert dangling == 0
     finally:

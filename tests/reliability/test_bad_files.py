@@ -129,11 +129,11 @@ def test_damaged_blob_names_the_artifact(tmp_path: Path, client_db) -> None:
 
     path = _good(tmp_path / "blob.mfdb")
     con = sqlite3.connect(path)
-    (sha,) = con.execute("SELECT sha FROM artifacts WHERE name = 'x'").fetchone()
-    data = con.execute("SELECT data FROM blob_chunks WHERE sha = ?", (sha,)).fetchone()[0]
+    (bid,) = con.execute("SELECT blob_id FROM artifacts WHERE name = 'x'").fetchone()
+    data = con.execute("SELECT data FROM blobs WHERE blob_id = ?", (bid,)).fetchone()[0]
     damaged = bytearray(data)
     damaged[len(damaged) // 2] ^= 0xFF
-    con.execute("UPDATE blob_chunks SET data = ? WHERE sha = ?", (bytes(damaged), sha))
+    con.execute("UPDATE blobs SET data = ? WHERE blob_id = ?", (bytes(damaged), bid))
     con.commit()
     con.close()
     for extra in ("-wal", "-shm"):

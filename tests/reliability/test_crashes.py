@@ -128,8 +128,9 @@ def _ended_runs(db: Path) -> dict[str, tuple]:
         "(SELECT group_concat(x, ',') FROM (SELECT t.step_name || '/' || t.task_id || ':' || a.attempt || ':' || "
         "  coalesce(a.success, '-') || ':' || a.ended_at AS x FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
         "  WHERE t.run_pk = r.run_pk ORDER BY x)), "
-        "(SELECT group_concat(y, ',') FROM (SELECT t.step_name || '/' || t.task_id || '/' || ar.name || '=' || ar.sha AS y "
-        "  FROM tasks t JOIN artifacts ar ON ar.task_pk = t.task_pk WHERE t.run_pk = r.run_pk ORDER BY y)) "
+        "(SELECT group_concat(y, ',') FROM (SELECT t.step_name || '/' || t.task_id || '/' || ar.name || '=' "
+        "  || lower(hex(b.sha)) AS y FROM tasks t JOIN artifacts ar ON ar.task_pk = t.task_pk "
+        "  JOIN blobs b ON b.blob_id = ar.blob_id WHERE t.run_pk = r.run_pk ORDER BY y)) "
         "FROM runs r WHERE r.status != 'running'",
     )
     return {row[0]: row[1:] for row in rows}

@@ -104,7 +104,8 @@ def test_sigkill_during_commits_keeps_every_committed_attempt(tmp_path: Path) ->
                 names = {
                     name: sha
                     for name, sha in store.query(
-                        "SELECT a.name, a.sha FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
+                        "SELECT a.name, lower(hex(b.sha)) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
+                        "JOIN blobs b ON b.blob_id = a.blob_id "
                         "WHERE t.run_pk = ? AND t.task_id = ?",
                         (run_pk, task_id),
                     )

@@ -44,7 +44,7 @@ def _refused(mine: Path, theirs: Path, *named: str) -> str:
 def _an_artifact_sha(path: Path, name: str = "x") -> str:
     con = sqlite3.connect(path)
     (sha,) = con.execute(
-        "SELECT sha FROM artifacts WHERE name = ? ORDER BY task_pk DESC LIMIT 1", (name,)
+        "SELECT sha FROM mf_artifacts WHERE name = ? ORDER BY task_pk DESC LIMIT 1", (name,)
     ).fetchone()
     con.close()
     return sha
@@ -57,10 +57,10 @@ def test_a_blob_whose_bytes_do_not_hash_to_its_sha_refuses_the_whole_merge(files
 
     _edit(
         theirs,
-        "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?",
+        "UPDATE blobs SET codec = 'raw', data = ? WHERE lower(hex(sha)) = ?",
         params=(pickle.dumps(12345, protocol=4), sha),
     )
-    _edit(theirs, f"UPDATE blobs SET size = 18 WHERE sha = '{sha}'")
+    _edit(theirs, f"UPDATE blobs SET size = 18 WHERE lower(hex(sha)) = '{sha}'")
     _refused(mine, theirs, "SharedFlow/", "/x", "does not verify", sha)
 
 
@@ -69,7 +69,8 @@ def test_missing_chunks_and_zstd_bombs_refuse(files, tmp_path: Path) -> None:
 
     mine, theirs = files
     sha = _an_artifact_sha(theirs)
-    _edit(theirs, f"DELETE FROM blob_chunks WHERE sha = '{sha}'")
+    # the value records a second chunk that is not there (the first is in the blob row)
+    _edit(theirs, f"UPDATE blobs SET chunks = 2 WHERE lower(hex(sha)) = '{sha}'")
     _refused(mine, theirs, sha, "chunks")
 
     other = tmp_path / "bomb.mfdb"
@@ -77,7 +78,9 @@ def test_missing_chunks_and_zstd_bombs_refuse(files, tmp_path: Path) -> None:
     sha = _an_artifact_sha(other)
     bomb = zstandard.ZstdCompressor().compress(b"\0" * (64 * 1024 * 1024))
     _edit(
-        other, "UPDATE blob_chunks SET codec = 'zstd', data = ? WHERE sha = ?", params=(bomb, sha)
+        other,
+        "UPDATE blobs SET codec = 'zstd', data = ? WHERE lower(hex(sha)) = ?",
+        params=(bomb, sha),
     )
     _refused(mine, other, sha, "cannot be decompressed")
 
@@ -91,7 +94,11 @@ def test_a_blob_already_in_mine_is_never_overwritten(tmp_path: Path) -> None:
     build_file(theirs, flow="SharedFlow")  # same values: the same shas
     sha = _an_artifact_sha(theirs)
     assert sha == _an_artifact_sha(mine)
-    _edit(theirs, "UPDATE blob_chunks SET codec = 'raw', data = X'00' WHERE sha = ?", params=(sha,))
+    _edit(
+        theirs,
+        "UPDATE blobs SET codec = 'raw', data = X'00' WHERE lower(hex(sha)) = ?",
+        params=(sha,),
+    )
     before = Store(mine, reader=True)
     good = get_blob(before, sha)
     before.close()

@@ -175,11 +175,24 @@ def test_endless_query_stops_on_time_limit_and_ctrl_c(tmp_path: Path) -> None:
     try:
         with store.time_limit(0.3), pytest.raises(QueryInterrupted):
             store.query(endless)
-        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
+        running = threading.Event()
+        original = store._progress
+
+        def progress() -> bool:
+            running.set()  # the statement is stepping: Ctrl-C now lands inside it
+            return original()
+
+        store.conn.set_progress_handler(progress, 20_000)
+
+        def press_ctrl_c() -> None:
+            running.wait(30)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        presser = threading.Thread(target=press_ctrl_c)
+        presser.start()
         with pytest.raises(KeyboardInterrupt):
             store.query(endless)
-        timer.join()
+        presser.join()
         assert store.scalar("SELECT count(*) FROM runs") == 1  # still usable
     finally:
         store.close()

@@ -162,3 +162,56 @@ def test_temp_files_of_a_killed_snapshot_or_export_are_removed_next_time(tmp_pat
         assert result.exit_code == 0, result.output
         assert not any(p.exists() for p in left)
         assert sorted(p.name for p in tmp_path.iterdir() if kind in p.name) == [dst.name]
+
+
+def test_a_run_whose_end_cannot_be_folded_in_says_so(tmp_path: Path) -> None:
+    """Another program holds a read snapshot, so the end-of-run checkpoint cannot finish:
+    the run's last line says to copy with `mfstore snapshot`, never silently."""
+    import os
+    import subprocess
+    import sys
+
+    flow = tmp_path / "hello_flow.py"
+    flow.write_text(
+        "from mfstore import FlowSpec, step\n\n\n"
+        "class HelloFlow(FlowSpec):\n"
+        "    @step\n    def start(self):\n        self.x = 1\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    HelloFlow()\n"
+    )
+    db = tmp_path / "metaflow.mfdb"
+    env = dict(os.environ, METAFLOW_USER="tester", MFSTORE_DB=str(db))
+    first = subprocess.run(
+        [sys.executable, str(flow), "run"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN'); c.execute('SELECT count(*) FROM runs').fetchall()\n"
+            "print('holding', flush=True); time.sleep(120)\n",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        second = subprocess.run(
+            [sys.executable, str(flow), "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 0, second.stderr
+    # The note is the last line of the run's messages (stderr, after the task output).
+    last = second.stderr.strip().splitlines()[-1]
+    assert "mfstore snapshot" in last and "write-ahead log" in last, second.stderr

@@ -91,7 +91,7 @@ def test_shas_are_metaflows_and_blobs_match(imported, moved_history):
     from mfstore.blobs import get_blob
 
     with Store(imported) as s:
-        shas = [r[0] for r in s.query("SELECT DISTINCT sha FROM artifacts")]
+        shas = [r[0] for r in s.query("SELECT DISTINCT sha FROM mf_artifacts")]
         for sha in shas[:50]:
             raw = gzip.decompress(next(moved_history.glob(f"*/data/{sha[:2]}/{sha}")).read_bytes())
             assert hashlib.sha1(raw).hexdigest() == sha

@@ -87,7 +87,10 @@ def test_export_subset_has_only_referenced_blobs(imported, tmp_path):
     with Store(dst) as s:
         assert {r[0] for r in s.query("SELECT flow_id FROM runs")} == {"LinearParamsFlow"}
         assert (
-            s.scalar("SELECT count(*) FROM blobs WHERE sha NOT IN (SELECT sha FROM artifacts)") == 0
+            s.scalar(
+                "SELECT count(*) FROM blobs WHERE blob_id NOT IN (SELECT blob_id FROM artifacts)"
+            )
+            == 0
         )
         assert s.scalar("SELECT count(*) FROM log_lines") > 0
     assert sharing.verify(dst) == []
@@ -178,20 +181,21 @@ def test_delete_keeps_shared_blobs_and_shrinks(tmp_path):
 
 def test_verify_reports_each_problem(imported_copy):
     with Store(imported_copy) as s:
-        sha = s.scalar("SELECT sha FROM artifacts WHERE name = 'x' LIMIT 1")
+        sha = s.scalar("SELECT sha FROM mf_artifacts WHERE name = 'x' LIMIT 1")
         s.execute("PRAGMA foreign_keys = OFF")
-        s.execute("UPDATE blob_chunks SET data = X'00', codec = 'raw' WHERE sha = ?", (sha,))
-        gone = s.scalar("SELECT sha FROM artifacts WHERE name = 'y' LIMIT 1")
-        s.execute("DELETE FROM blobs WHERE sha = ?", (gone,))
-        s.execute("DELETE FROM blob_chunks WHERE sha = ?", (gone,))
+        s.execute(
+            "UPDATE blobs SET data = X'00', codec = 'raw' WHERE sha = ?", (bytes.fromhex(sha),)
+        )
+        gone = s.scalar("SELECT blob_id FROM artifacts WHERE name = 'y' LIMIT 1")
+        s.execute("DELETE FROM blobs WHERE blob_id = ?", (gone,))
         s.execute(
             "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch) VALUES (999999, 'ghost', '7', 0)"
         )
     problems = sharing.verify(imported_copy)
     text = "\n".join(problems)
-    # the damaged chunk is 1 byte: the size check (before hashing) reports it
+    # the damaged chunk is 1 byte: a size check (before hashing) may report it first
     assert f"blob {sha}" in text and ("content has sha" in text or "recorded size" in text)
-    assert f"its blob {gone} is missing" in text
+    assert f"its blob (blob_id {gone}) is missing" in text
     assert "task ghost/7" in text and "run (run_pk 999999) is missing" in text
     result = CliRunner().invoke(cli, ["verify", str(imported_copy)])
     assert result.exit_code == 1 and "problems found" in result.output

@@ -52,17 +52,53 @@ def test_incompressible_blob_is_kept_raw(store: Store) -> None:
     raw = os.urandom(100_000)
     with store.write():
         blobs.insert_blob(store, blobs.pack_blob(raw))
-    codec, data = store.one("SELECT codec, data FROM blob_chunks")
+    codec, data = store.one("SELECT codec, data FROM blobs")
     assert codec == "raw" and data == raw
     assert blobs.get_blob(store, hashlib.sha1(raw).hexdigest()) == raw
+
+
+def test_large_incompressible_blob_is_a_checksummed_zstd_frame(store: Store) -> None:
+    """Large chunks are zstd frames with a content checksum even when zstd cannot shrink
+    them: reading checks the checksum instead of re-hashing the whole value."""
+    raw = os.urandom(3 * blobs.SMALL)
+    sha = _put(store, raw)
+    codec, data = store.one("SELECT codec, data FROM blobs")
+    assert codec == "zstd" and data[:4] == b"\x28\xb5\x2f\xfd" and data[4] & 4
+    assert len(data) < len(raw) + 1024
+    assert blobs.get_blob(store, sha) == raw
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01  # inside a raw block: only the checksum can tell
+    with store.write():
+        store.execute("UPDATE blobs SET data = ?", (bytes(damaged),))
+    with pytest.raises(MetaflowDataCorruption, match="the value is damaged"):
+        blobs.get_blob(store, sha, what="the value")
+    assert [s for s, _ in blobs.verify_blobs(store)] == [sha]
+
+
+def test_large_raw_chunk_is_checked_against_its_sha(store: Store) -> None:
+    """A large chunk without a checksum (older files kept incompressible chunks raw) is
+    checked against the full sha1."""
+    raw = os.urandom(2 * blobs.SMALL)
+    sha = _put(store, raw)
+    damaged = bytearray(raw)
+    damaged[12345] ^= 0x01
+    with store.write():
+        store.execute("UPDATE blobs SET codec = 'raw', data = ?", (raw,))
+    assert blobs.get_blob(store, sha) == raw
+    with store.write():
+        store.execute("UPDATE blobs SET data = ?", (bytes(damaged),))
+    with pytest.raises(MetaflowDataCorruption, match="content has sha"):
+        blobs.get_blob(store, sha)
 
 
 def test_chunked_blob_round_trip(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blobs, "CHUNK_SIZE", 1000)
     raw = os.urandom(2500) + bytes(3000)
     sha = _put(store, raw)
-    assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (sha,)) == 6
-    assert [r[0] for r in store.query("SELECT seq FROM blob_chunks ORDER BY seq")] == list(range(6))
+    assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (bytes.fromhex(sha),)) == 6
+    assert [r[0] for r in store.query("SELECT seq FROM blob_chunks ORDER BY seq")] == list(
+        range(1, 6)
+    )
     assert blobs.get_blob(store, sha) == raw
 
 
@@ -70,8 +106,8 @@ def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None
     sha = _put(store, pickle.dumps(list(range(1000)), protocol=4))
     with store.write():
         store.execute(
-            "UPDATE blob_chunks SET codec = 'raw', data = ? WHERE sha = ?",
-            (pickle.dumps([1], protocol=4), sha),
+            "UPDATE blobs SET codec = 'raw', data = ? WHERE sha = ?",
+            (pickle.dumps([1], protocol=4), bytes.fromhex(sha)),
         )
     with pytest.raises(MetaflowDataCorruption, match="F/1/start/2/x is damaged"):
         blobs.get_blob(store, sha, what="F/1/start/2/x")
@@ -80,7 +116,7 @@ def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None
 def test_undecompressible_blob_is_a_clear_error(store: Store) -> None:
     sha = _put(store, bytes(10_000))
     with store.write():
-        store.execute("UPDATE blob_chunks SET data = ? WHERE sha = ?", (b"garbage", sha))
+        store.execute("UPDATE blobs SET data = ? WHERE sha = ?", (b"garbage", bytes.fromhex(sha)))
     with pytest.raises(MetaflowDataCorruption, match="cannot decompress"):
         blobs.get_blob(store, sha, what="the artifact")
 
@@ -100,7 +136,9 @@ def test_artifact_larger_than_sqlite_blob_limit(store: Store) -> None:
     w.end_attempt(task, 0, artifacts=arts, task_ok=True, success=True)
     big_sha = arts["big"].sha
     del arts
-    size, chunks = store.one("SELECT size, chunks FROM blobs WHERE sha = ?", (big_sha,))
+    size, chunks = store.one(
+        "SELECT size, chunks FROM blobs WHERE sha = ?", (bytes.fromhex(big_sha),)
+    )
     assert size > 1_000_000_000 and chunks == 5
     back = loads(blobs.get_blob(store, big_sha))
     assert len(back) == 1_100_000_000 and back[:3] == b"\x01\x01\x01" and back[-1:] == b"\x01"

@@ -85,9 +85,9 @@ def check_executors(graph: Any) -> None:
 
     kinds = {k for node in graph for k in EXECUTOR_DECORATORS if get_decorator(node.func, k)}
     if "dask" in kinds:
-        from .dask_executor import _import_dask
+        from .dask_executor import import_dask
 
-        _import_dask()
+        import_dask()
 
 
 def make_executor(kind: str, options: dict[str, Any], context: dict[str, Any]) -> Executor:

@@ -30,7 +30,7 @@ from mfstore.exception import CommandException, ExecutorLostError
 from ..task import TaskResult, TaskSpec, needs_blob
 from . import Executor, TaskDone, TaskLines
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "import_dask"]
 
 #: Bytes of input blobs kept on the cluster after no running task needs them.
 KEEP_BLOB_BYTES = 256 * 1024 * 1024
@@ -40,7 +40,7 @@ LOST_AFTER_SECONDS = 10.0
 WORKER_CHECK_SECONDS = 1.0
 
 
-def _import_dask() -> Any:
+def import_dask() -> Any:
     """``(dask, distributed)``, or a one-line error saying how to install them."""
     try:
         import dask
@@ -69,7 +69,7 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, options: dict[str, Any], context: dict[str, Any]) -> None:
-        dask, distributed = _import_dask()
+        dask, distributed = import_dask()
         code = context.get("code")
         if code is None:
             raise CommandException(
