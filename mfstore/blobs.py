@@ -389,7 +389,10 @@ class _ChunkStream(io.RawIOBase):
             # The compressed bytes stream from SQLite 1 MB at a time into zstd, which
             # writes into the caller's buffer: no whole-value copy of either.
             self._reader = reader
-            self._src = zstandard.ZstdDecompressor().stream_reader(reader, read_size=1 << 20)
+            self._src = zstandard.ZstdDecompressor().stream_reader(
+                reader,  # type: ignore[arg-type]  # a file-like with read(n)
+                read_size=1 << 20,
+            )
             self._checksummed = True
             return True
         data = reader.read()

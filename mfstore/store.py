@@ -606,9 +606,9 @@ class Store:
         try:
             with self.conn.blob_open("main", table, column, rowid, False) as blob:
                 data: bytes = blob.read()
-                return data
         except apsw.Error as exc:
             raise _translate(exc, self.path) from exc
+        return data
 
     def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
         """A file-like reader of one BLOB cell (``read(n)``), for streaming large values;

@@ -74,8 +74,8 @@ class Run(MetaflowObject):
     def _child_rows(self) -> list[tuple[Any, ...]]:
         return [
             (name, self._run_pk, self._tagset_id, ts)
-            for name, ts in self._store.query(*query.compile_steps(self._run_pk))
-        ]  # type: ignore[arg-type]
+            for name, ts in self._store.query(*query.compile_steps(self._run_pk))  # type: ignore[arg-type]
+        ]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
         ts = self._store.scalar(*query.compile_step(self._run_pk, id))  # type: ignore[arg-type]

@@ -593,8 +593,8 @@ class Task(MetaflowObject):
             else:
                 ids = []
                 rows = self._store.query(
-                    *query.compile_tasks_with_metadata(self._run_pk, step, metadata_key)
-                )  # type: ignore[arg-type]
+                    *query.compile_tasks_with_metadata(self._run_pk, step, metadata_key)  # type: ignore[arg-type]
+                )
                 for task_id, value in rows:
                     if task_id not in ids and regex.fullmatch(value):
                         ids.append(task_id)

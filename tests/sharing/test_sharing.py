@@ -147,11 +147,11 @@ def test_merge_reconciles_tag_edits(tmp_path):
         _make_run(s, "F", {"x": 1}, tags=["orig", "gone"])
         pk = s.scalar("SELECT run_pk FROM runs")
     shutil.copy(a, b)
-    now = int(time.time() * 1000)  # edits after the run was created, never in the future
+    edited = int(time.time() * 1000) - 60_000  # tag edits a minute ago (not future-dated)
     with Store(a) as s:
-        Writer(s).replace_user_tags(pk, ["gone"], ["mine"], user_name="alice", ts_epoch=now)
+        Writer(s).replace_user_tags(pk, ["gone"], ["mine"], user_name="alice", ts_epoch=edited)
     with Store(b) as s:
-        Writer(s).replace_user_tags(pk, [], ["theirs"], user_name="bob", ts_epoch=now + 5)
+        Writer(s).replace_user_tags(pk, [], ["theirs"], user_name="bob", ts_epoch=edited + 5)
     report = sharing.merge(b, a)
     assert report.retagged == [f"F/{_runs(a)[0][1]}"]
     with Store(a) as s:
