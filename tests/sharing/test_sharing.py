@@ -147,7 +147,8 @@ def test_merge_reconciles_tag_edits(tmp_path):
         _make_run(s, "F", {"x": 1}, tags=["orig", "gone"])
         pk = s.scalar("SELECT run_pk FROM runs")
     shutil.copy(a, b)
-    edited = int(time.time() * 1000) - 60_000  # tag edits a minute ago (not future-dated)
+    # tag edits after the run was made, within merge's allowed clock skew (not future-dated)
+    edited = int(time.time() * 1000) + 1_000
     with Store(a) as s:
         Writer(s).replace_user_tags(pk, ["gone"], ["mine"], user_name="alice", ts_epoch=edited)
     with Store(b) as s:
