@@ -37,3 +37,14 @@ def store(store_path: Path):
     s = Store(store_path, create=True)
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_file_selection():
+    """Each test starts without another test's ``metadata()`` selection or cached stores
+    (the Client's file choice is process state; xdist runs many tests per process)."""
+    yield
+    from mfstore import provider
+
+    provider.default_metadata()
+    provider.reset()
