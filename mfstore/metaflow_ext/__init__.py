@@ -1,5 +1,6 @@
 """Real Metaflow on a .mfdb: the metadata provider and datastore behind ``--metadata mfdb
---datastore mfdb`` (registered by ``metaflow_extensions/mfstore/plugins/mfextinit_mfstore.py``).
+--datastore mfdb`` (registered by ``metaflow_extensions/mfstore/plugins/mfextinit_mfstore.py``, kept under
+``ext/`` in the source tree so a checkout never shadows the installed copy).
 
 ``core`` holds the Metaflow-free part (which file, keys, rows -> Metaflow's dicts);
 ``metadata`` and ``storage`` subclass Metaflow's classes and are imported only by Metaflow.

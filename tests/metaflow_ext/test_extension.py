@@ -36,6 +36,23 @@ def test_mfstore_never_imports_metaflow() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_metaflow_imports_from_the_checkout_with_mfstore_installed() -> None:
+    """Running from a checkout (its root on sys.path, as pytest and `python -c` put it) next to
+    an installed mfstore must not show Metaflow the extension twice: Metaflow refuses two
+    packages defining the same configuration module."""
+    root = Path(__file__).resolve().parents[2]
+    code = "import metaflow.plugins as p; assert 'mfdb' in [d.TYPE for d in p.DATASTORES]"
+    cp = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cp.returncode == 0, cp.stderr[-2000:]
+
+
 def test_untested_metaflow_version_warns_once(tmp_path: Path) -> None:
     code = (
         "import mfstore.metaflow_ext as m\n"
