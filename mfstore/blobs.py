@@ -617,3 +617,32 @@ def copy_blob_to(store: Store, sha: str, fh: BinaryIO) -> int:
             "run `mfstore verify` and use a good copy of the file"
         )
     return size
+
+
+def get_small_blobs(store: Store, wanted: dict[int, str]) -> dict[str, bytes]:
+    """The raw bytes of several single-chunk blobs ``{blob_id: sha}`` in one statement,
+    checked against their sha1 as ``get_blob`` checks small values. A blob that is
+    chunked, larger than ``SMALL`` or fails a check is left out: reading it alone with
+    ``get_blob``/``load_blob`` then reports what is wrong."""
+    import json
+
+    found: dict[str, bytes] = {}
+    if not wanted:
+        return found
+    rows = store.query(
+        "SELECT blob_id, size, chunks, codec, data FROM blobs WHERE blob_id IN "
+        "(SELECT value FROM json_each(?)) AND chunks = 1 AND length(data) <= ?",
+        (json.dumps(sorted(wanted)), SMALL),
+    )
+    for bid, size, n_chunks, codec, data in rows:
+        sha = wanted.get(bid)
+        if sha is None or not isinstance(data, bytes) or not isinstance(size, int):
+            continue
+        try:
+            _size_record(sha, size, n_chunks, SMALL)
+            raw = unpack_chunk(codec, data, size)
+        except Exception:  # damaged: the one-by-one read reports it
+            continue
+        if len(raw) == size and sha1_hex(raw) == sha.lower():
+            found[sha] = raw
+    return found
