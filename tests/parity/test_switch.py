@@ -62,6 +62,11 @@ def test_switch_resume_matches_metaflow(both: dict[str, Workdir]) -> None:
     )
     # A's two iterations and B's first were cloned; B's second and third ran again
     assert cloned == [("item:0", [0]), ("item:0", [1]), ("item:1", [0])]
+    # Whether A's exit_item finished before B's failure stopped the origin run is a race
+    # (on both systems): it is cloned or run again.
+    for snap in (ours, theirs):
+        for row in snap["tasks"]["exit_item"]:
+            row["cloned"] = None
     assert ours["tasks"] == theirs["tasks"]
     # Metaflow clones the origin's tasks in parallel threads, so the order of the cloned
     # steps varies from one resume to the next; the steps that ran come first in both.
