@@ -110,13 +110,12 @@ def _pickled_parts(value: Any, plain: bool) -> list[Any]:
     """The pickled bytes of ``value`` (as ``dumps``) as a list of buffers. Plain data
     pickles to the same bytes with the standard pickler (cloudpickle only changes how
     functions and classes are pickled), which is much cheaper."""
-    sink = _Parts()
-    if plain:
-        pickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
-    else:
-        import cloudpickle
+    if plain:  # small: one buffer is cheaper than a pickler writing to a file
+        return [pickle.dumps(value, protocol=PICKLE_PROTOCOL)]
+    import cloudpickle
 
-        cloudpickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
+    sink = _Parts()
+    cloudpickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
     return sink.parts or [b""]
 
 
