@@ -349,7 +349,19 @@ def to_json(value: Any) -> str | None:
     return _json_text(value)
 
 
+_JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
+
+
 def _json_text(value: Any) -> str | None:
+    kind = type(value)
+    if kind is int:  # what json.dumps writes for an int, without its machinery
+        try:
+            text = str(value)
+        except ValueError:  # more digits than int -> str allows
+            return None
+        return text if len(text) <= MAX_JSON_CHARS else None
+    if kind is bool or value is None:
+        return _JSON_CONSTANTS[value]
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
