@@ -155,7 +155,7 @@ def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
 
     A large value is cut into ``PIECE_SIZE`` chunks; a pool of threads hashes the whole
     value while it compresses the chunks (sha1 and zstd both release the GIL)."""
-    if type(raw) is bytes and len(raw) <= FAST_ABOVE:  # the common small value, directly
+    if type(raw) is bytes and len(raw) <= min(FAST_ABOVE, CHUNK_SIZE):  # a small value
         return PackedBlob(sha or sha1_hex(raw), len(raw), [pack_chunk(raw)])
     return pack_parts([raw], sha)
 
