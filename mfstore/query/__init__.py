@@ -4,13 +4,22 @@ its named parameters (``:name``) and open nothing. One module per reader:
 - ``query.common``: the parameter type, value guards, shared SQL fragments;
 - ``query.runs``: runs, flows and tag filters (namespace = one more required tag);
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
-- ``query.pages``: the web UI's pages and the command-line listings.
+- ``query.pages``: the web UI's pages and the command-line listings;
+- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow.
 
 Every public name is importable from ``mfstore.query`` itself.
 """
 
 from __future__ import annotations
 
+from .batch import (
+    GROUP_ARTIFACT_COLUMNS,
+    compile_flow_rows,
+    compile_flow_run_tags,
+    compile_group_artifacts,
+    compile_step_finished,
+    compile_tasks_with_value,
+)
 from .common import (
     BLOB_JOIN,
     Params,
@@ -103,6 +112,7 @@ from .tasks import (
 __all__ = [
     "ARTIFACT_COLUMNS",
     "BLOB_JOIN",
+    "GROUP_ARTIFACT_COLUMNS",
     "LATEST_WINDOW",
     "RUN_COLUMNS",
     "RUN_LISTING_COLUMNS",
@@ -126,10 +136,13 @@ __all__ = [
     "compile_flow_in_namespace",
     "compile_flow_lookup",
     "compile_flow_names",
+    "compile_flow_rows",
     "compile_flow_run_count",
+    "compile_flow_run_tags",
     "compile_flow_summaries",
     "compile_flow_tag_names",
     "compile_flows",
+    "compile_group_artifacts",
     "compile_log_count",
     "compile_log_lines",
     "compile_log_listing",
@@ -154,6 +167,7 @@ __all__ = [
     "compile_show_tasks",
     "compile_started_attempt",
     "compile_step",
+    "compile_step_finished",
     "compile_step_lookup",
     "compile_steps",
     "compile_tag_counts",
@@ -172,6 +186,7 @@ __all__ = [
     "compile_task_pks",
     "compile_tasks",
     "compile_tasks_with_metadata",
+    "compile_tasks_with_value",
     "compile_trigger_events",
     "compile_window",
     "compile_window_bound",
