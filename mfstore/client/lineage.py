@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from .task import Task
 
 
+#: Metadata naming the foreach splits a task runs in (``step:index,...``).
+_PATH_KEY = "foreach-execution-path"
+_SPLITS = ("split-foreach", "split-parallel")
+
+
 class TaskLineage:
     """The lineage part of ``Task`` (a mixin: reads the task's ``_store``, ``_run_pk``,
     ``_components``, ``metadata_dict`` and graph)."""
@@ -55,6 +60,33 @@ class TaskLineage:
     def _get_previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
         return [name for name, attrs in graph_info["steps"].items() if step_name in attrs["next"]]
 
+    def _neighbour_pathspecs(self, parents: bool) -> Iterator[str]:
+        """Pathspecs of the parent (or child) tasks: the tasks of the previous (next)
+        steps whose foreach execution path matches this task's (Metaflow's rules)."""
+        step_name = self._components[2]
+        current_path = self.metadata_dict.get(_PATH_KEY)
+        graph_info = self._graph_info()
+        graph = graph_info["steps"]
+        if parents:
+            steps = self._get_previous_steps(graph_info, step_name)
+        else:
+            steps = list(graph[step_name]["next"])
+        if not steps:
+            return
+        if len(steps) > 1 or not current_path:
+            pattern = current_path or ".*"
+        else:
+            node_type, other_type = graph[step_name]["type"], graph[steps[0]]["type"]
+            if parents:
+                # a join's parents run one foreach deeper; a split's children one shallower
+                deeper, shallower = node_type == "join", other_type in _SPLITS
+            else:
+                if len(self._get_previous_steps(graph_info, steps[0])) > 1:
+                    other_type = "static-join"
+                deeper, shallower = node_type in _SPLITS, other_type == "join"
+            pattern = _path_pattern(current_path, deeper=deeper, shallower=shallower)
+        yield from self._get_matching_pathspecs(steps, _PATH_KEY, pattern)
+
     @property
     def parent_task_pathspecs(self) -> Iterator[str]:
         """
@@ -65,37 +97,7 @@ class TaskLineage:
         str
             Pathspec of the parent task of the current task
         """
-        step_name = self._components[2]
-        metadata_dict = self.metadata_dict
-        graph_info = self._graph_info()
-        steps = self._get_previous_steps(graph_info, step_name)
-        node_type = graph_info["steps"][step_name]["type"]
-        metadata_key = "foreach-execution-path"
-        current_path = metadata_dict.get(metadata_key)
-        if len(steps) > 1:
-            pattern = current_path or ".*"
-        else:
-            if not steps:
-                return
-            if not current_path:
-                pattern = ".*"
-            else:
-                current_depth = len(current_path.split(","))
-                if node_type == "join":
-                    pattern = f"{current_path},.*"
-                else:
-                    parent_step_type = graph_info["steps"][steps[0]]["type"]
-                    target_depth = current_depth
-                    if (
-                        parent_step_type in ("split-foreach", "split-parallel")
-                        and current_depth == 1
-                    ):
-                        pattern = ".*"
-                    else:
-                        if parent_step_type in ("split-foreach", "split-parallel"):
-                            target_depth = current_depth - 1
-                        pattern = ",".join(current_path.split(",")[:target_depth])
-        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
+        return self._neighbour_pathspecs(parents=True)
 
     @property
     def child_task_pathspecs(self) -> Iterator[str]:
@@ -107,39 +109,17 @@ class TaskLineage:
         str
             Pathspec of the child task of the current task
         """
-        step_name = self._components[2]
-        metadata_dict = self.metadata_dict
-        graph_info = self._graph_info()
-        steps = list(graph_info["steps"][step_name]["next"])
-        node_type = graph_info["steps"][step_name]["type"]
-        metadata_key = "foreach-execution-path"
-        current_path = metadata_dict.get(metadata_key)
-        if len(steps) > 1:
-            pattern = current_path or ".*"
-        else:
-            if not steps:
-                return
-            if not current_path:
-                pattern = ".*"
-            else:
-                current_depth = len(current_path.split(","))
-                if node_type in ("split-foreach", "split-parallel"):
-                    pattern = f"{current_path},.*"
-                else:
-                    child_step_type = graph_info["steps"][steps[0]]["type"]
-                    if len(self._get_previous_steps(graph_info, steps[0])) > 1:
-                        child_step_type = "static-join"
-                    target_depth = current_depth
-                    if child_step_type == "join" and current_depth == 1:
-                        pattern = ".*"
-                    else:
-                        if child_step_type == "join":
-                            target_depth = current_depth - 1
-                        pattern = ",".join(current_path.split(",")[:target_depth])
-        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
+        return self._neighbour_pathspecs(parents=False)
+
+    def _tasks(self, pathspecs: Iterator[str]) -> Iterator[Task]:
+        from .task import Task
+
+        md = metadata_str(self._store)
+        for pathspec in pathspecs:
+            yield Task(pathspec, _namespace_check=False, _current_metadata=md)
 
     @property
-    def parent_tasks(self) -> Iterator[Any]:
+    def parent_tasks(self) -> Iterator[Task]:
         """
         Yields all parent tasks of the current task if one exists.
 
@@ -148,12 +128,10 @@ class TaskLineage:
         Task
             Parent task of the current task
         """
-        md = metadata_str(self._store)
-        for pathspec in self.parent_task_pathspecs:
-            yield type(self)(pathspec, _namespace_check=False, _current_metadata=md)
+        return self._tasks(self.parent_task_pathspecs)
 
     @property
-    def child_tasks(self) -> Iterator[Any]:
+    def child_tasks(self) -> Iterator[Task]:
         """
         Yields all child tasks of the current task if one exists.
 
@@ -162,9 +140,18 @@ class TaskLineage:
         Task
             Child task of the current task
         """
-        md = metadata_str(self._store)
-        for pathspec in self.child_task_pathspecs:
-            yield type(self)(pathspec, _namespace_check=False, _current_metadata=md)
+        return self._tasks(self.child_task_pathspecs)
+
+
+def _path_pattern(path: str, *, deeper: bool, shallower: bool) -> str:
+    """The foreach execution path (a regular expression) of the neighbour tasks of a
+    task at ``path``: one level deeper, one shallower, or the same."""
+    if deeper:
+        return f"{path},.*"
+    frames = path.split(",")
+    if shallower:
+        return ".*" if len(frames) == 1 else ",".join(frames[:-1])
+    return path
 
 
 guard_class(TaskLineage)
