@@ -33,9 +33,10 @@ from .exception import (
     StoreBusyError,
     StoreCorruptError,
     StoreError,
-    StoreFullError,
     StoreReadOnlyError,
     TruncatedFileError,
+    disk_full,
+    is_no_room,
 )
 from .migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT, apply_migrations, initialize
 
@@ -343,9 +344,10 @@ class Store:
                 # Only after the file passed its checks: a refused file stays unchanged.
                 _policy_wal(self.conn)
         except BaseException as exc:
+            error = _translate(exc, p, self.conn) if isinstance(exc, apsw.Error) else None
             self._close_refused()
-            if isinstance(exc, apsw.Error):
-                raise _translate(exc, p) from exc
+            if error is not None:
+                raise error from exc
             raise
         self._detached = False
         self._closed = False
@@ -438,7 +440,7 @@ class Store:
             if wal and not self.reader:
                 _policy_wal(self.conn)
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
         self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         self.conn.exec_trace = self._trace if self._tracers else None
 
@@ -473,7 +475,7 @@ class Store:
     def translate(self, exc: BaseException) -> BaseException:
         """The one-line mfstore error for a driver error raised while stepping a cursor
         this store returned (other exceptions are returned as they are)."""
-        return _translate(exc, self.path) if isinstance(exc, apsw.Error) else exc
+        return _translate(exc, self.path, self.conn) if isinstance(exc, apsw.Error) else exc
 
     def interrupt(self) -> None:
         """Stop the statement running on this store's connection (from another thread)."""
@@ -563,14 +565,14 @@ class Store:
         try:
             return self.conn.execute(sql, params)
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one statement."""
         try:
             return list(self.conn.execute(sql, params))
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def table(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
@@ -585,7 +587,7 @@ class Store:
                 return [], []
             return columns, [tuple(r) for r in cursor]
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         """First row of one statement, or None."""
@@ -593,7 +595,7 @@ class Store:
             for row in self.conn.execute(sql, params):
                 return tuple(row)
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
         return None
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -607,7 +609,7 @@ class Store:
             with self.conn.blob_open("main", table, column, rowid, False) as blob:
                 data: bytes = blob.read()
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
         return data
 
     def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
@@ -616,7 +618,7 @@ class Store:
         try:
             return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
@@ -624,7 +626,7 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.last_insert_rowid())
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one UPDATE or DELETE and return the number of rows it changed."""
@@ -632,14 +634,14 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.changes())
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
             self.conn.executemany(sql, rows)
         except apsw.Error as exc:
-            raise _translate(exc, self.path) from exc
+            raise _translate(exc, self.path, self.conn) from exc
 
     # -- transactions -----------------------------------------------------------
 
@@ -720,7 +722,7 @@ class Store:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
             except apsw.Error as exc:
-                raise _translate(exc, self.path) from exc
+                raise _translate(exc, self.path, self.conn) from exc
 
     def _commit(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -739,7 +741,7 @@ class Store:
             except apsw.Error as exc:
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
-                raise _translate(exc, self.path) from exc
+                raise _translate(exc, self.path, self.conn) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Store]:
@@ -797,7 +799,7 @@ class Store:
             except apsw.BusyError:
                 return False
             except apsw.Error as exc:
-                raise _translate(exc, self.path) from exc
+                raise _translate(exc, self.path, self.conn) from exc
             return bool(log_frames == done_frames)
         deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
         while True:
@@ -808,7 +810,7 @@ class Store:
             except apsw.BusyError:
                 pass
             except apsw.Error as exc:
-                raise _translate(exc, self.path) from exc
+                raise _translate(exc, self.path, self.conn) from exc
             else:
                 if log_frames == done_frames:
                     return True
@@ -860,14 +862,21 @@ class BlobReader:
             self._blob.close()
 
 
+def _system_errno(conn: apsw.Connection) -> int | None:
+    with contextlib.suppress(apsw.Error, AttributeError):
+        return int(conn.system_errno)
+    return None
+
+
 def _uri_path(p: Path) -> str:
     from urllib.parse import quote
 
     return quote(str(p.absolute()))
 
 
-def _translate(exc: apsw.Error, path: Path) -> StoreError:
-    """One-line mfstore error for an apsw error."""
+def _translate(exc: apsw.Error, path: Path, conn: apsw.Connection | None = None) -> StoreError:
+    """One-line mfstore error for an apsw error (``conn``: the connection it came from,
+    whose last system errno tells a full disk from other I/O errors)."""
     if isinstance(exc, apsw.InterruptError):
         return QueryInterrupted(
             f"{path}: the query was stopped (Ctrl-C or its time limit); narrow it, or give "
@@ -878,9 +887,14 @@ def _translate(exc: apsw.Error, path: Path) -> StoreError:
             f"{path}: only reading is allowed here; the statement would change a file and was "
             "refused before it ran (nothing was changed)"
         )
-    if isinstance(exc, apsw.FullError):
-        return StoreFullError(
-            f"{path}: the disk is full; nothing of the failed write was kept; free some space and retry"
+    if isinstance(exc, apsw.FullError) or (
+        isinstance(exc, apsw.IOError) and conn is not None and is_no_room(_system_errno(conn))
+    ):
+        # SQLite reports ENOSPC as SQLITE_FULL, a write stopped by a size limit (EFBIG,
+        # EDQUOT) as an I/O error: both are a full disk to the user.
+        return disk_full(
+            path,
+            "the write in progress was rolled back and everything committed before it is kept",
         )
     if isinstance(exc, apsw.ReadOnlyError):
         return StoreReadOnlyError(
