@@ -138,28 +138,21 @@ def test_merge_committed_but_not_folded_says_it_is_kept(mine: Path, tmp_path: Pa
     assert runs_in(mine) == sorted([*before, *runs_in(theirs)])
 
 
-def test_snapshot_names_the_destination_and_leaves_nothing(mine: Path, tmp_path: Path) -> None:
-    big_run(mine)
-    before = digest(mine)
-    dst = tmp_path / "copy.mfdb"
-    line = full_line(mfstore("snapshot", str(mine), str(dst), limit=mine.stat().st_size // 2))
-    assert line.startswith(f"Error: {dst}:") and "no snapshot was written" in line
-    assert f"{mine} is unchanged" in line
-    assert names(tmp_path) == {"mine.mfdb"}
-    assert digest(mine) == before
-    assert mfstore("snapshot", str(mine), str(dst), limit=None).returncode == 0
-    assert runs_in(dst) == runs_in(mine)
-
-
-def test_export_names_the_destination_and_leaves_nothing(mine: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [("snapshot", "no snapshot was written"), ("export", "nothing was exported")],
+)
+def test_copies_name_the_destination_and_leave_nothing(
+    command: str, said: str, mine: Path, tmp_path: Path
+) -> None:
     big_run(mine)
     before = digest(mine)
     dst = tmp_path / "for-bob.mfdb"
-    line = full_line(mfstore("export", str(mine), str(dst), limit=mine.stat().st_size // 2))
-    assert line.startswith(f"Error: {dst}:") and "nothing was exported" in line
-    assert names(tmp_path) == {"mine.mfdb"}  # no .for-bob.mfdb.export-PID (nor -wal/-shm)
+    line = full_line(mfstore(command, str(mine), str(dst), limit=mine.stat().st_size // 2))
+    assert line.startswith(f"Error: {dst}:") and said in line and f"{mine} is unchanged" in line
+    assert names(tmp_path) == {"mine.mfdb"}  # no .for-bob.mfdb.<command>-PID (nor -wal/-shm)
     assert digest(mine) == before
-    assert mfstore("export", str(mine), str(dst), limit=None).returncode == 0
+    assert mfstore(command, str(mine), str(dst), limit=None).returncode == 0
     assert runs_in(dst) == runs_in(mine)
 
 
