@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -94,10 +95,31 @@ _confined_to: list[str] = []
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
+#: Real paths of the directories of the run being read (cleared for every run): a file's
+#: real path is its directory's plus its name unless the file itself is a symlink, so
+#: each file costs one lstat instead of one per component of its path.
+_real_dirs: dict[str, str] = {}
+
+
+def _realpath(path: str) -> str:
+    parent, name = os.path.split(path)
+    if not parent or not name or name in (".", ".."):
+        return os.path.realpath(path)
+    real_parent = _real_dirs.get(parent)
+    if real_parent is None:
+        real_parent = _real_dirs[parent] = os.path.realpath(parent)
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return os.path.realpath(path)
+    except OSError:
+        pass  # missing: realpath too just appends the name
+    return os.path.join(real_parent, name)
+
+
 def _inside(path: Path) -> Path:
     """``path`` if it (after symlinks) lies inside the history being imported."""
     if _confined_to:
-        real = os.path.realpath(path)
+        real = _realpath(os.fspath(path))
         root = _confined_to[-1]
         if real != root and not real.startswith(root + os.sep):
             raise HistoryPathError(
@@ -517,6 +539,7 @@ def import_metaflow(
         return _import(root, target, report, progress, started)
     finally:
         _confined_to.pop()
+        _real_dirs.clear()
 
 
 def _import(
@@ -545,6 +568,7 @@ def _import(
                     )
                 except (OSError, ValueError, KeyError):
                     pass
+            _real_dirs.clear()
             if _already_identical(target, staging, flow_id, run_dir):
                 report.skipped.append(f"{flow_id}/{run_dir.name}")
                 continue
