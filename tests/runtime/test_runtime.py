@@ -333,7 +333,9 @@ def test_resume_default_origin(flows: FlowRunner, client) -> None:
 
 def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
     bob = run_id_of(flows.run("resume_failing_flow.py", "run", user="bob", RESUME_OK="1"))
-    cp = flows.run("resume_failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed")
+    cp = flows.run(
+        "resume_failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed"
+    )
     run = client.Run(f"FailingFlow/{run_id_of(cp)}")
     assert run.successful and "user:alice" in run.system_tags and "user:bob" not in run.system_tags
     assert run.user_tags == frozenset({"resumed"})
@@ -358,16 +360,30 @@ def test_tag_commands(flows: FlowRunner, client) -> None:
     cp = flows.run("team_collab_flow.py", "tag", "add", "--run-id", rid, "x", "y z")
     assert "Operation successful. New tags:" in cp.stdout and "    x\n" in cp.stdout
     assert client.Run(f"TeamCollabFlow/{rid}").user_tags == frozenset({"first", "x", "y z"})
-    flows.run("team_collab_flow.py", "tag", "replace", "--run-id", rid, "--remove", "x", "--add", "w")
+    flows.run(
+        "team_collab_flow.py", "tag", "replace", "--run-id", rid, "--remove", "x", "--add", "w"
+    )
     flows.run("team_collab_flow.py", "tag", "remove", "--run-id", rid, "first")
     assert client.Run(f"TeamCollabFlow/{rid}").user_tags == frozenset({"w", "y z"})
-    cp = flows.run("team_collab_flow.py", "tag", "remove", "--run-id", rid, "user:alice", check=False)
+    cp = flows.run(
+        "team_collab_flow.py", "tag", "remove", "--run-id", rid, "user:alice", check=False
+    )
     assert cp.returncode == 1 and "Cannot remove a tag that is an existing system tag" in cp.stderr
     cp = flows.run(
-        "team_collab_flow.py", "tag", "add", "--run-id", rid, "--namespace", "user:bob", "q", check=False
+        "team_collab_flow.py",
+        "tag",
+        "add",
+        "--run-id",
+        rid,
+        "--namespace",
+        "user:bob",
+        "q",
+        check=False,
     )
     assert "does not belong to namespace user:bob" in cp.stderr
-    cp = flows.run("team_collab_flow.py", "tag", "replace", "--run-id", rid, "--add", "q", check=False)
+    cp = flows.run(
+        "team_collab_flow.py", "tag", "replace", "--run-id", rid, "--add", "q", check=False
+    )
     assert "Specify at least one tag to remove; else please use tag add." in cp.stderr
     cp = flows.run("team_collab_flow.py", "tag", "list", "--flat")
     # Metaflow prints --flat tags on stderr, after the "executing" banner line
