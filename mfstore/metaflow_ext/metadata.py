@@ -24,18 +24,26 @@ from __future__ import annotations
 
 import atexit
 import re
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from metaflow.exception import MetaflowInternalError, MetaflowTaggingError
 from metaflow.metadata_provider.metadata import MetadataProvider
 from metaflow.util import get_username
 
-from .. import blobs, query
-from ..artifacts import describe_pickled, type_from_repr
-from ..exception import MetaflowException as _MfstoreError
-from ..writer import MetadataEntry, PreparedArtifact
-from . import TYPE, core
+from . import TYPE, Deferred
 from .storage import DESCRIBED, PENDING_DATA, MfdbStorage
+
+if TYPE_CHECKING:
+    from .. import artifacts, blobs, exception, query, writer
+    from . import core
+else:  # imported on first use (see ``Deferred``)
+    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
+    blobs = Deferred(lambda: import_module("mfstore.blobs"))
+    exception = Deferred(lambda: import_module("mfstore.exception"))
+    query = Deferred(lambda: import_module("mfstore.query"))
+    writer = Deferred(lambda: import_module("mfstore.writer"))
+    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
 
 _ATTEMPT_RE = re.compile(r"attempt_id:([0-9]+)")
 #: (task_pk, attempt) -> the attempt_ok Metaflow registered in this process.
@@ -134,7 +142,7 @@ class MfdbMetadataProvider(MetadataProvider):
             return False
         try:
             self._begin_run(str(run_id), tags, sys_tags)
-        except _MfstoreError:
+        except exception.MetaflowException:
             return False  # registered by another process meanwhile
         return True
 
@@ -178,7 +186,9 @@ class MfdbMetadataProvider(MetadataProvider):
             value = datum.value
             fields[str(datum.field)] = (value, attempt)
             entries.append(
-                MetadataEntry(str(datum.field), value, str(datum.type or datum.field), attempt)
+                writer.MetadataEntry(
+                    str(datum.field), value, str(datum.type or datum.field), attempt
+                )
             )
             if datum.field == "attempt":
                 sess.writer.ensure_attempt(task, int(value))
@@ -194,7 +204,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def _clone(
         self, task: Any, step_name: str, fields: dict[str, tuple[Any, int | None]]
-    ) -> list[MetadataEntry]:
+    ) -> list[writer.MetadataEntry]:
         """A task cloned by ``resume``: its origin task and run are recorded, and it gets
         the ``ds-type``/``ds-root`` Metaflow's client shows for it (copied from the origin
         by Metaflow's client, kept by mfstore's Client)."""
@@ -206,7 +216,7 @@ class MfdbMetadataProvider(MetadataProvider):
         sess.writer.set_run_origin(task.run, origin_run)
         attempt = fields["origin-task-id"][1]
         return [
-            MetadataEntry(name, value, name, attempt)
+            writer.MetadataEntry(name, value, name, attempt)
             for name, value in (("ds-type", TYPE), ("ds-root", str(self._file)))
             if name not in fields
         ]
@@ -230,13 +240,13 @@ class MfdbMetadataProvider(MetadataProvider):
             row = sess.store.one(*query.compile_artifact_by_sha(sha))
             found = (row[0], row[1]) if row is not None else None
         if found is None and blobs.has_blob(sess.store, sha):
-            found = describe_pickled(blobs.get_blob(sess.store, sha), type_repr)
+            found = artifacts.describe_pickled(blobs.get_blob(sess.store, sha), type_repr)
         if found is None:
             raise MetaflowInternalError(
                 f"Artifact blob {sha} is not in {self._file}: use --datastore mfdb with --metadata mfdb"
             )
         if found[1] is None and found[0] == "builtins.object" and type_repr:
-            found = (type_from_repr(type_repr), None)
+            found = (artifacts.type_from_repr(type_repr), None)
         return found
 
     def register_data_artifacts(
@@ -252,7 +262,7 @@ class MfdbMetadataProvider(MetadataProvider):
         prepared = {}
         for art in artifacts:
             type_name, value_json = self._describe(art.sha, (info.get(art.name) or {}).get("type"))
-            prepared[art.name] = PreparedArtifact(None, art.sha, type_name, value_json)
+            prepared[art.name] = writer.PreparedArtifact(None, art.sha, type_name, value_json)
         ok = _ATTEMPT_OK.pop((task.task_pk, attempt_id), None)
         if ok is None:
             ok = bool(_json_flag(getattr(prepared.get("_task_ok"), "value_json", None)))
@@ -301,7 +311,7 @@ class MfdbMetadataProvider(MetadataProvider):
             user, _system = sess.writer.replace_user_tags(
                 ref.run_pk, tags_to_remove or (), tags_to_add or (), user_name=get_username()
             )
-        except _MfstoreError as exc:
+        except exception.MetaflowException as exc:
             raise MetaflowTaggingError(msg=str(exc)) from None
         return frozenset(user)
 

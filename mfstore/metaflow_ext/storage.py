@@ -28,16 +28,24 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metaflow.datastore.datastore_storage import CloseAfterUse, DataStoreStorage
 from metaflow.datastore.exceptions import DataException
 
-from .. import blobs, query
-from ..artifacts import describe_pickled
-from ..importer import parse_mflog_bytes
-from . import TYPE, core
+from . import TYPE, Deferred
+
+if TYPE_CHECKING:
+    from .. import artifacts, blobs, importer, query
+    from . import core
+else:  # imported on first use (see ``Deferred``)
+    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
+    blobs = Deferred(lambda: import_module("mfstore.blobs"))
+    importer = Deferred(lambda: import_module("mfstore.importer"))
+    query = Deferred(lambda: import_module("mfstore.query"))
+    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
 
 _CAS_META = {"cas_raw": True, "cas_version": 1}
 
@@ -361,7 +369,7 @@ class MfdbStorage(DataStoreStorage):
             )
         sess.writer.put_blob(raw, key.sha)
         if not (meta and meta.get("cas_raw")) and raw[:1] == b"\x80":
-            DESCRIBED[key.sha] = describe_pickled(raw)
+            DESCRIBED[key.sha] = artifacts.describe_pickled(raw)
 
     @staticmethod
     def _save_task_file(
@@ -398,7 +406,7 @@ class MfdbStorage(DataStoreStorage):
         if log is not None and attempt is not None:
             source, stream = log
             sess.writer.replace_log_lines(
-                task, attempt, stream, parse_mflog_bytes(data), source=source
+                task, attempt, stream, importer.parse_mflog_bytes(data), source=source
             )
             return
         name = key.name or ""
