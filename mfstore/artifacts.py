@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .blobs import PackedBlob, pack_blob, sha1_hex
+from .blobs import PackedBlob, pack_blob, pack_parts, sha1_hex
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
@@ -89,6 +89,35 @@ def dumps(value: Any) -> bytes:
 
     raw: bytes = cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
     return raw
+
+
+class _Parts:
+    """A file for a pickler that keeps what it is given: a large ``bytes`` value is
+    handed over as the value itself (protocol 4 writes it outside its frames), so the
+    pickled form of a 100 MB value is never copied into one buffer."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[Any] = []
+
+    def write(self, data: Any) -> int:
+        self.parts.append(data)
+        return len(data)
+
+
+def _pickled_parts(value: Any, plain: bool) -> list[Any]:
+    """The pickled bytes of ``value`` (as ``dumps``) as a list of buffers. Plain data
+    pickles to the same bytes with the standard pickler (cloudpickle only changes how
+    functions and classes are pickled), which is much cheaper."""
+    sink = _Parts()
+    if plain:
+        pickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
+    else:
+        import cloudpickle
+
+        cloudpickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
+    return sink.parts or [b""]
 
 
 class _Unpickler(pickle.Unpickler):
@@ -354,16 +383,17 @@ def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedA
 
     ``known_shas``: shas already in the file; a value with one of them is not packed again.
     """
-    if _plain(value):
-        # Plain data pickles to the same bytes with the standard pickler (cloudpickle
-        # only changes how functions and classes are pickled), which is much cheaper.
-        raw = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
-        json_text = _json_text(value)
+    plain = _plain(value)
+    json_text = _json_text(value) if plain else None
+    parts = _pickled_parts(value, plain)
+    known = set(known_shas)
+    if known or len(parts) == 1:
+        raw = parts[0] if len(parts) == 1 else b"".join(parts)
+        sha = sha1_hex(raw)
+        blob = None if sha in known else pack_blob(raw, sha)
     else:
-        raw = dumps(value)
-        json_text = None
-    sha = sha1_hex(raw)
-    blob = None if sha in set(known_shas) else pack_blob(raw, sha)
+        blob = pack_parts(parts)  # a large value: hashed while it is compressed
+        sha = blob.sha
     return PreparedArtifact(blob, sha, type_name(value), json_text)
 
 

@@ -9,21 +9,27 @@ the object and how to get a clean copy (``mfstore export`` reads only the raw ta
 and writes a new file from ``schema.sql``, so the object is not carried over).
 
 The comparison is generic: whatever format ``schema.sql`` describes, its statements are
-the reference (parsed once per process). SQLite keeps each ``CREATE`` statement's text
-as written, so a file mfstore created matches the reference text exactly (a dict
-comparison); other files are compared with comments and whitespace normalised.
+the reference (no list of names in the code). It stays cheap by design: SQLite keeps each
+``CREATE`` statement's text as written, so a file mfstore created holds exactly
+schema.sql's statement texts. Every open reads the file's ``sqlite_master`` (one query)
+and compares a SHA-256 of its rows with the digest of schema.sql's texts (recorded in
+``AS_CREATED_SHA256``, so even the first open of a process reads no schema.sql) -- no
+caching by ``schema_version`` or file identity, which a crafted file could fake. Other
+files (migrated from an older format, or edited) are compared with comments and
+whitespace normalised, once per distinct schema text per process.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .exception import UntrustedSchemaError
-from .migrations import load_schema_sql
+from .migrations import FORMAT_VERSION, load_schema_sql
 
 _CREATE = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:VIRTUAL\s+)?(TABLE|INDEX|VIEW|TRIGGER)\s+"
@@ -100,34 +106,64 @@ def _expected_normalized() -> dict[tuple[str, str], str]:
 
 
 @functools.cache
-def _schema_text() -> tuple[str, int]:
-    text = "\n" + load_schema_sql().rstrip() + "\n"
-    return text, text.count("\nCREATE ")
+def _as_created() -> dict[tuple[str, str], str]:
+    """``{(type, name): text}`` exactly as SQLite stores schema.sql's objects in a file
+    mfstore created (SQLite keeps each ``CREATE`` statement's text as written).
+
+    Built once per process without parsing (a split, so the first open of a process
+    stays cheap too): a statement of schema.sql starts at a line beginning with
+    ``CREATE`` and ends at a ``;`` that ends its line, and no other ``;`` ends a line
+    (tests/security/test_planted_sql.py checks both). Were that ever untrue, the texts
+    here would not match and the full comparison would decide: never a wrong answer."""
+    out: dict[tuple[str, str], str] = {}
+    for piece in load_schema_sql().split(";\n"):
+        _comments, start, rest = ("\n" + piece).partition("\nCREATE ")
+        if not start:
+            continue
+        text = "CREATE " + rest
+        head = _CREATE.match(text)
+        if head:
+            out[(head.group(1).lower(), head.group(2))] = text
+    return out
 
 
-def _exactly_schema_sql(actual: dict[tuple[str, str], str | None]) -> bool:
-    """True when every object's text is one whole statement of schema.sql and every
-    statement is there: a cheap test (no parsing) that holds for files mfstore created.
-
-    A statement of schema.sql starts at a line beginning with ``CREATE`` and ends at a
-    ``;`` that ends its line; no other ``;`` ends a line (tests/security/
-    test_planted_sql.py checks both), so "newline + text + ';' + newline" occurs in
-    schema.sql only for a whole statement.
-    """
-    text, n_statements = _schema_text()
-    if len(actual) != n_statements:
-        return False
-    for (_kind, name), sql in actual.items():
-        if sql is None or not sql.startswith("CREATE ") or name not in sql[:120]:
-            return False
-        if "\n" + sql + ";\n" not in text:
-            return False
-    return True
+#: ``(format, digest(...))`` of schema.sql's objects as a new file stores them: the
+#: first open of a process compares with it without reading schema.sql. Used only while
+#: FORMAT_VERSION is that format; tests/test_architecture.py fails (printing the new
+#: value) when schema.sql changes and this is not updated.
+AS_CREATED_SHA256 = (3, "d315a8d8c81f3a7be305260c0dd979e608e0e8512962793b089418016f764554")
 
 
-#: Raw schemas already found equal to schema.sql in this process (the check runs once
-#: per distinct schema text, i.e. once per schema_version of a file).
-_known_good: set[frozenset[tuple[str, str, str]]] = set()
+def digest(schema: dict[tuple[str, str], str | None]) -> str:
+    """SHA-256 of ``{(type, name): sql}`` schema rows, independent of their order. Every
+    field is length-prefixed, so the encoding is unambiguous: a crafted file cannot
+    match another schema's digest."""
+    text = "".join(
+        f"{len(kind)}:{kind}{len(name)}:{name}" + ("-" if sql is None else f"{len(sql)}:{sql}")
+        for (kind, name), sql in sorted(schema.items(), key=_key)
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _key(item: tuple[tuple[str, str], str | None]) -> tuple[str, str]:
+    return item[0]
+
+
+#: Schemas found equal to schema.sql in this process (each compared as one dict
+#: equality at every later open): the one mfstore creates, and any other text that
+#: passed the full comparison (a migrated file: compared in full once per distinct
+#: schema text, i.e. once per schema_version).
+_known_good: list[dict[tuple[str, str], str | None]] = []
+
+
+def _is_known_good(actual: dict[tuple[str, str], str | None]) -> bool:
+    if any(actual == good for good in _known_good):
+        return True
+    if (FORMAT_VERSION, digest(actual)) == AS_CREATED_SHA256 or actual == _as_created():
+        # First open of a process: the digest spares reading schema.sql.
+        _known_good.append(actual)
+        return True
+    return False
 
 
 def _describe(kind: str, name: str, sql: str | None) -> str:
@@ -156,11 +192,8 @@ def problems(
             if kind == "table" and name in _SQLITE_TABLES:
                 continue
         actual[(kind, name)] = sql
-    if _exactly_schema_sql(actual):
-        return []  # a file mfstore created: SQLite kept schema.sql's text as written
-    frozen = frozenset((k, n, s or "") for (k, n), s in actual.items())
-    if frozen in _known_good:
-        return []
+    if _is_known_good(actual):
+        return []  # a file mfstore created (SQLite keeps schema.sql's text as written)
     want = _expected_normalized()
     out: list[str] = []
     for (kind, name), sql in actual.items():
@@ -187,7 +220,7 @@ def problems(
             if (kind, name) not in actual and (kind == "table" or not tables_only):
                 out.append(f"no {kind} {name!r} (schema.sql creates it)")
     if not out and not tables_only and not older:
-        _known_good.add(frozen)
+        _known_good.append(actual)
     return out
 
 

@@ -147,3 +147,15 @@ def test_the_format_and_the_store_import_one_way() -> None:
 def test_task_processes_never_import_the_writer() -> None:
     task = _imports(PACKAGE / "runtime" / "task.py")
     assert "mfstore.writer" not in task and "mfstore.artifacts" in task
+
+
+def test_the_recorded_schema_digest_is_current() -> None:
+    """The schema check's fast path (mfstore/schema.py) records the digest of schema.sql's
+    objects as a new file stores them; change it together with schema.sql."""
+    from mfstore import schema
+    from mfstore.migrations import FORMAT_VERSION
+
+    current = (FORMAT_VERSION, schema.digest(schema.expected()))
+    assert current == schema.AS_CREATED_SHA256, (
+        f"schema.sql changed: set AS_CREATED_SHA256 = {current!r} in mfstore/schema.py"
+    )

@@ -213,7 +213,11 @@ class MetaflowObject:
         *,
         check: bool = False,
     ) -> Any:
-        """A child of ``parent`` from a row already read (no query)."""
+        """A child of ``parent`` from a row already read (no query).
+
+        ``check`` tests the namespace, except for a child carrying its parent's tags (the
+        same run's tag set): the parent passed the same test (or came from one that did).
+        """
         obj = cls.__new__(cls)
         obj._store = parent._store
         obj._parent = parent
@@ -224,7 +228,12 @@ class MetaflowObject:
         obj._pathspec = f"{parent._pathspec}/{id}"
         obj._components = [*parent._components, id]
         obj._init_row(row)
-        if check and obj._namespace_check and not obj._is_in_namespace(obj._current_namespace):
+        if (
+            check
+            and obj._namespace_check
+            and (obj._tagset_id is None or obj._tagset_id != parent._tagset_id)
+            and not obj._is_in_namespace(obj._current_namespace)
+        ):
             raise MetaflowNamespaceMismatch(obj._current_namespace)
         return obj
 

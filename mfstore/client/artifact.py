@@ -102,6 +102,12 @@ class DataArtifact(MetaflowObject):
         from ..artifacts import load
         from ..blobs import load_blob
 
+        group = getattr(self._parent, "_group", None)
+        raw = None if group is None else group.value(self._sha)
+        if raw is not None:
+            import io
+
+            return load(io.BytesIO(raw))
         return load_blob(self._store, self._sha, load, what=f"artifact {self._pathspec}")
 
     def load_safe(self) -> Any:

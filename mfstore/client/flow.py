@@ -9,6 +9,7 @@ from .. import query
 from ._object import MetaflowObject
 
 if TYPE_CHECKING:
+    from ..store import Store
     from .run import Run
 
 
@@ -46,6 +47,21 @@ class Flow(MetaflowObject):
         self._ts = row[-1]
         self._tagset_id = None
         self._run_pk = None
+
+    @classmethod
+    def _from_listing(cls, store: Store, row: tuple[Any, ...], namespace: str | None) -> Flow:
+        """A flow from a ``compile_flow_rows`` row (already known to be in ``namespace``)."""
+        flow = cls.__new__(cls)
+        flow._store = store
+        flow._parent = None
+        flow._attempt = None
+        flow._current_namespace = namespace
+        flow._namespace_check = namespace is not None
+        flow.id = row[0]
+        flow._pathspec = row[0]
+        flow._components = [row[0]]
+        flow._init_row(row)
+        return flow
 
     def _is_in_namespace(self, ns: str | None) -> bool:
         if ns is None:

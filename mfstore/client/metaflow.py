@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import query
-from ..exception import MetaflowNamespaceMismatch
 from ..provider import current_store
 from ._guard import guard_class
 from ._object import store_for
@@ -76,14 +75,9 @@ class Metaflow:
         ns = get_namespace()
         if not query.storable(ns):
             return iter([])
-        names = [row[0] for row in self._store.query(*query.compile_flows(ns))]
-        flows = []
-        for name in names:
-            try:
-                flows.append(Flow(name, _current_metadata=self._current_metadata))
-            except MetaflowNamespaceMismatch:  # the namespace changed meanwhile
-                continue
-        return iter(flows)
+        # The query keeps the flows in the namespace: no lookup or check per flow.
+        rows = self._store.query(*query.compile_flow_rows(ns))
+        return iter([Flow._from_listing(self._store, row, ns) for row in rows])
 
     def __str__(self) -> str:
         return "Metaflow()"

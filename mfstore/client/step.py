@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import query
-from ._object import MetaflowObject
+from ._object import MetaflowObject, ms_to_datetime
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -126,14 +126,34 @@ class Step(MetaflowObject):
         Task
             Control Task objects for this step
         """
-        for child in self._filtered_children(*tags):
-            if CONTROL_TASK_TAG in child.tags:
-                yield child
-                continue
-            for m in child.metadata:
-                if m.name == "internal_task_type" and m.value == CONTROL_TASK_TAG:
-                    yield child
-                    break
+        mine = self.tags  # a task carries its run's tags
+        if not all(tag in mine for tag in tags):
+            return
+        if CONTROL_TASK_TAG in mine:
+            yield from self
+            return
+        rows = self._store.query(
+            *query.compile_tasks_with_value(
+                self._run_pk,  # type: ignore[arg-type]
+                self.id,
+                "internal_task_type",
+                CONTROL_TASK_TAG,
+            )
+        )
+        yield from self._make_tasks(
+            [(r[3], self._run_pk, self._tagset_id, r[0], r[1], r[2]) for r in rows]
+        )
+
+    def _make_tasks(self, rows: list[tuple[Any, ...]]) -> Iterator[Task]:
+        """Tasks from ``_child_rows``-shaped rows, sharing one ``TaskGroup``."""
+        from ._batch import TaskGroup
+        from .task import Task
+
+        tasks = [Task._from_row(self, row[0], row[1:]) for row in rows]
+        group = TaskGroup(self._store, [t._task_pk for t in tasks])
+        for t in tasks:
+            t._group = group
+        return iter(tasks)
 
     def __iter__(self) -> Iterator[Task]:
         """
@@ -143,8 +163,13 @@ class Step(MetaflowObject):
         ------
         Task
             A Task in this Step
+
+        The tasks of one iteration read their artifacts together: the first
+        ``task[name]`` reads artifact ``name`` of all of them in one statement (and
+        ``.data`` their small values). A task that had finished then keeps showing
+        that attempt; make ``Task(pathspec)`` again to see a later retry.
         """
-        return super().__iter__()
+        return self._make_tasks(self._child_rows())
 
     def __getitem__(self, task_id: str) -> Task:
         """
@@ -186,10 +211,12 @@ class Step(MetaflowObject):
         datetime
             Datetime of when the step finished
         """
-        times = [task.finished_at for task in self]
-        if not times or any(t is None for t in times):
+        tasks, done, latest = self._store.one(
+            *query.compile_step_finished(self._run_pk, self.id)  # type: ignore[arg-type]
+        )
+        if not tasks or done < tasks:
             return None
-        return max(times)  # type: ignore[type-var]
+        return ms_to_datetime(latest)
 
     @property
     def environment_info(self) -> dict[str, Any] | None:

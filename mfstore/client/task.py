@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import query
+from ._batch import UNKNOWN
 from ._object import MetaflowObject, metadata_str, ms_to_datetime
 from .data import Metadata, MetaflowArtifacts, MetaflowData
 
 if TYPE_CHECKING:
+    from ._batch import TaskGroup
     from .artifact import DataArtifact
     from .code import MetaflowCode
 
@@ -77,6 +79,8 @@ class Task(MetaflowObject):
 
     _task_pk: int
     _origin_task_pk: int | None
+    #: Set on the tasks one iteration of a Step yields (reads shared by all of them).
+    _group: TaskGroup | None = None
 
     def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
         return self._store.one(*query.compile_task_lookup(ids[0], ids[1], ids[2], ids[3]))
@@ -127,6 +131,14 @@ class Task(MetaflowObject):
         ]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
+        if self._group is not None and self._attempt is None:
+            found = self._group.artifact(self._task_pk, id)
+            if found is not UNKNOWN:
+                return (
+                    None
+                    if found is None
+                    else (self._run_pk, self._tagset_id, self._task_pk, *found)
+                )
         attempt = self._done_attempt()
         if attempt is None:
             return None

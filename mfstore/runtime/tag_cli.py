@@ -262,14 +262,13 @@ def tag_list(
     if flat and (group_by_run or group_by_tag):
         raise CommandException("Option --flat cannot be used with any --group-by-* option")
     if run_id is not None and not list_all and not my_runs:
-        runs = [_get_run_for_tagging(state, run_id, None)]
+        one = _get_run_for_tagging(state, run_id, None)
+        runs = [(one, *_run_tags(state.store(), one.run_pk))]
     else:
         runs = _flow_runs(state, identity_and_user()[0] if my_runs else None)
-    store = state.store()
     if as_json:
         listing = []
-        for r in runs:
-            user, system = _run_tags(store, r.run_pk)
+        for r, user, system in runs:
             entry: dict[str, Any] = {"pathspec": r.pathspec, "tags": sorted(user)}
             if not hide_system_tags:
                 entry["system_tags"] = sorted(system)
@@ -278,8 +277,7 @@ def tag_list(
         return
     system_by: dict[str, Any] = {}
     all_by: dict[str, Any] = {}
-    for r in runs:
-        user, system = _run_tags(store, r.run_pk)
+    for r, user, system in runs:
         shown = user if hide_system_tags else user | system
         if group_by_run:
             all_by[r.pathspec] = shown
@@ -296,7 +294,7 @@ def tag_list(
             if not hide_system_tags:
                 system_by.setdefault("_", set()).update(system)
     if not group_by_run and not group_by_tag:
-        key = ",".join(r.pathspec for r in runs)
+        key = ",".join(r.pathspec for r, _, _ in runs)
         all_by = {key: all_by.get("_", set())}
         system_by = {key: system_by.get("_", set())}
     if flat:  # Metaflow prints these on stderr
@@ -307,22 +305,25 @@ def tag_list(
     _print_groups(state, system_by, all_by, group_by_tag)
 
 
-def _flow_runs(state: State, namespace: str | None) -> list[Any]:
-    """The flow's runs, newest first (those in ``namespace`` when given)."""
+def _flow_runs(state: State, namespace: str | None) -> list[tuple[Any, set[str], set[str]]]:
+    """``(run, user tags, system tags)`` of the flow's runs, newest first (those in
+    ``namespace`` when given); one statement whatever the number of runs."""
+    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store()
     flow_name = state.flow_name
-    rows = store.query(
-        "SELECT run_pk, run_number FROM runs WHERE flow_id = ? "
-        "ORDER BY ts_epoch DESC, run_number DESC",
-        (flow_name,),
-    )
-    if not rows:
+    runs: dict[int, tuple[Any, set[str], set[str]]] = {}
+    for pk, number, tag, is_system in store.query(*query.compile_flow_run_tags(flow_name)):
+        entry = runs.get(pk)
+        if entry is None:
+            entry = runs[pk] = (RunRef(int(pk), flow_name, number), set(), set())
+        if tag is not None:
+            entry[2 if is_system else 1].add(tag)
+    if not runs:
         raise CommandException(f"Cannot list tags because the flow {flow_name} has never been run.")
-    runs = []
-    for pk, number in rows:
-        user, system = _run_tags(store, pk)
-        if namespace is None or namespace in user or namespace in system:
-            runs.append(RunRef(int(pk), flow_name, number))
-    return runs
+    return [
+        entry
+        for entry in runs.values()
+        if namespace is None or namespace in entry[1] or namespace in entry[2]
+    ]

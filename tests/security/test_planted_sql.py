@@ -138,6 +138,56 @@ def test_a_clean_file_passes_and_the_check_follows_schema_sql() -> None:
     assert text.count(";\n") == len(expected)
     for sql in expected.values():
         assert ";\n" not in sql and "\n" + sql + ";\n" in text
+    # The texts the per-open comparison expects are schema.sql's statements, as stored.
+    assert schema._as_created() == expected
+    as_stored = {(k, n): sql for k, n, _, sql in rows if (k, n) in expected}
+    assert as_stored == expected
+
+
+def test_a_schema_changed_between_two_opens_in_one_process_is_refused(tmp_path: Path) -> None:
+    """No per-process cache lets a file that passed once through after it changed."""
+    from mfstore.exception import UntrustedSchemaError
+    from mfstore.store import Store
+
+    path = tmp_path / "teammate.mfdb"
+    build_file(path)
+    Store(path, reader=True).close()
+    Store(path).close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    for named, sql in (PLANTS["trigger"], PLANTS["changed view"]):
+        copy = tmp_path / "copy.mfdb"
+        copy.write_bytes(path.read_bytes())
+        Store(copy, reader=True).close()
+        _plant(copy, sql)
+        for kwargs in ({"reader": True}, {}):
+            with pytest.raises(UntrustedSchemaError, match=named):
+                Store(copy, **kwargs)
+    # Same file, same schema_version, other schema: bytes replaced in place (what `cp`
+    # over a file does), so neither the path nor the inode changes.
+    planted = tmp_path / "planted.mfdb"
+    planted.write_bytes(path.read_bytes())
+    _plant(planted, PLANTS["extra view"][1])
+    con = sqlite3.connect(path)
+    version = con.execute("PRAGMA schema_version").fetchone()[0]
+    con.close()
+    con = sqlite3.connect(planted)
+    con.execute("PRAGMA writable_schema = ON")  # stock sqlite3 lets the attacker forge it
+    con.execute(f"PRAGMA schema_version = {version}")
+    con.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(planted) + suffix).unlink(missing_ok=True)
+    Store(path, reader=True).close()
+    inode = path.stat().st_ino
+    with open(path, "r+b") as fh:
+        fh.write(planted.read_bytes())
+        fh.truncate()
+    assert path.stat().st_ino == inode
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert con.execute("PRAGMA schema_version").fetchone()[0] == version
+    con.close()
+    with pytest.raises(UntrustedSchemaError, match="view 'innocent'"):
+        Store(path, reader=True)
 
 
 def test_connections_are_hardened(tmp_path: Path) -> None:

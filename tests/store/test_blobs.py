@@ -139,6 +139,41 @@ def test_artifact_larger_than_sqlite_blob_limit(store: Store) -> None:
     size, chunks = store.one(
         "SELECT size, chunks FROM blobs WHERE sha = ?", (bytes.fromhex(big_sha),)
     )
-    assert size > 1_000_000_000 and chunks == 5
+    # Large values are cut into PIECE_SIZE chunks (each below SQLite's limit).
+    assert size > 1_000_000_000 and chunks == -(-size // blobs.PIECE_SIZE)
     back = loads(blobs.get_blob(store, big_sha))
     assert len(back) == 1_100_000_000 and back[:3] == b"\x01\x01\x01" and back[-1:] == b"\x01"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        os.urandom(9_000_000),  # one large bytes value, handed to the packer uncopied
+        bytearray(os.urandom(5_000_000)),
+        {"a": os.urandom(5_000_000), "b": bytes(12_000_000), "c": list(range(1000))},
+        list(range(400_000)),  # many pickle frames, below FAST_ABOVE
+        "é" * 3_000_000,
+    ],
+    ids=["bytes", "bytearray", "dict", "list", "str"],
+)
+def test_large_values_pack_to_metaflows_sha_in_pieces(store: Store, value: object) -> None:
+    """The pickler's output is packed in pieces without joining it: the sha is still that
+    of the pickled bytes (Metaflow's), every piece but the last is PIECE_SIZE raw bytes,
+    and the value reads back whole."""
+    import cloudpickle
+
+    from mfstore.artifacts import loads
+
+    raw = cloudpickle.dumps(value, protocol=4)
+    art = prepare_artifact(value)
+    assert art.sha == hashlib.sha1(raw).hexdigest()
+    assert art.blob is not None and art.blob.size == len(raw)
+    pieces = [blobs.unpack_chunk(c, d) for c, d in art.blob.chunks]
+    assert b"".join(pieces) == raw
+    if len(raw) > blobs.FAST_ABOVE:
+        assert [len(p) for p in pieces[:-1]] == [blobs.PIECE_SIZE] * (len(pieces) - 1)
+    with store.write():
+        blobs.insert_blob(store, art.blob)
+    assert loads(blobs.get_blob(store, art.sha)) == value
+    assert blobs.load_blob(store, art.sha, lambda fh: fh.read()) == raw
+    assert blobs.verify_blob(store, art.sha) is None

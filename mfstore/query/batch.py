@@ -1,0 +1,95 @@
+"""Batched navigation reads: one statement for all tasks of a step, all flows, or all
+runs of a flow (``Step.finished_at``, ``Step.control_tasks()``, ``[t[name] for t in
+step]``, ``Metaflow().flows``, ``python flow.py tag list``). Pure: SQL + parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .common import Params
+from .runs import compile_flows
+
+#: ``compile_tasks``' columns, for task rows read here.
+_TASK_COLUMNS = "t.task_pk, t.ts_epoch, t.origin_task_pk, t.task_id"
+
+
+def compile_flow_rows(namespace: str | None) -> tuple[str, Params]:
+    """``(flow_id, ts_epoch)`` of the flows (sorted) with a run in ``namespace`` (all if None)."""
+    names, params = compile_flows(namespace)
+    return (
+        f"SELECT f.flow_id, f.ts_epoch FROM flows f WHERE f.flow_id IN ({names}) ORDER BY f.flow_id",
+        params,
+    )
+
+
+def compile_step_finished(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """``(tasks, tasks with a done attempt, latest ended_at of those attempts)`` of a step."""
+    return (
+        "SELECT count(*), count(d.ended_at), max(d.ended_at) FROM tasks t LEFT JOIN attempts d "
+        "ON d.task_pk = t.task_pk AND d.attempt = (SELECT max(attempt) FROM attempts "
+        "WHERE task_pk = t.task_pk AND ended_at IS NOT NULL) "
+        "WHERE t.run_pk = :run AND t.step_name = :step",
+        {"run": run_pk, "step": step_name},
+    )
+
+
+def _has_metadata(task: str, field_name: str, value: str) -> str:
+    """SQL: task ``task`` has metadata ``field_name`` equal to ``value`` (plain or JSON)."""
+    return (
+        "EXISTS (SELECT 1 FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        f"WHERE m.task_pk = {task} AND v.field_name = {field_name} AND v.type != 'mfstore-file' "
+        f"AND CASE WHEN v.is_json THEN json_valid(v.value) AND json_type(v.value) = 'text' "
+        f"AND json_extract(v.value, '$') = {value} ELSE v.value = {value} END)"
+    )
+
+
+def compile_tasks_with_value(
+    run_pk: int, step_name: str, field_name: str, value: str
+) -> tuple[str, Params]:
+    """Tasks of a step (``compile_tasks`` columns and order) whose metadata ``field_name``
+    is ``value``; a resumed clone without the field has its origin's."""
+    own = _has_metadata("t.task_pk", ":field", ":value")
+    origin = _has_metadata("t.origin_task_pk", ":field", ":value")
+    lacks = (
+        "NOT EXISTS (SELECT 1 FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = t.task_pk AND v.field_name = :field AND v.type != 'mfstore-file')"
+    )
+    return (
+        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.run_pk = :run AND t.step_name = :step "
+        f"AND ({own} OR (t.origin_task_pk IS NOT NULL AND {lacks} AND {origin})) "
+        "ORDER BY t.ts_epoch DESC, CAST(t.task_id AS INTEGER) DESC, t.task_id DESC",
+        {"run": run_pk, "step": step_name, "field": field_name, "value": value},
+    )
+
+
+#: Columns of ``compile_group_artifacts``.
+GROUP_ARTIFACT_COLUMNS = ("task_pk", "attempt", "sha", "type", "ts_epoch", "blob_id", "stored")
+
+
+def compile_group_artifacts(task_pks: Sequence[int], name: str) -> tuple[str, Params]:
+    """Artifact ``name`` of the latest done attempt of each task, as ``GROUP_ARTIFACT_COLUMNS``
+    (``stored``: bytes of the blob's first chunk; NULL when chunked). One row per task:
+    ``attempt`` NULL when no attempt is done, ``sha`` NULL when that attempt lacks ``name``."""
+    return (
+        "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
+        "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
+        "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
+        "SELECT d.task_pk, d.attempt, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        "y.name, a.ts_epoch, b.blob_id, "
+        "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
+        "LEFT JOIN artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt AND a.name = :name "
+        "LEFT JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id",
+        {"pks": json.dumps([int(pk) for pk in task_pks]), "name": name},
+    )
+
+
+def compile_flow_run_tags(flow_id: str) -> tuple[str, Params]:
+    """``(run_pk, run_number, tag, is_system)`` of every run of a flow, newest run first
+    (one row per tag; ``tag`` NULL for a run without tags)."""
+    return (
+        "SELECT r.run_pk, r.run_number, t.tag, t.is_system FROM runs r "
+        "LEFT JOIN tagset_tags t ON t.tagset_id = r.tagset_id WHERE r.flow_id = :flow "
+        "ORDER BY r.ts_epoch DESC, r.run_number DESC, r.run_pk",
+        {"flow": flow_id},
+    )

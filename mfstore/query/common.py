@@ -1,0 +1,35 @@
+"""What every compiled query shares: the parameter type and the value guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Params = dict[str, Any]
+
+#: An artifact row's (a) blob (b) and type name (y).
+BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
+
+
+def storable(*values: str | None) -> bool:
+    """True if every value can be stored (UTF-8 text). A string that cannot (e.g. with a
+    lone surrogate) is in no row of any file, so a lookup of it matches nothing."""
+    try:
+        for value in values:
+            if value is not None:
+                value.encode("utf-8")
+    except (UnicodeEncodeError, AttributeError):
+        return False
+    return True
+
+
+def sha_key(sha: str) -> bytes:
+    """The 20-byte ``blobs.sha`` of a hex sha (b'' when malformed: matches nothing)."""
+    try:
+        return bytes.fromhex(sha)
+    except (TypeError, ValueError):
+        return b""
+
+
+def iso(column: str) -> str:
+    """SQL text turning an epoch-milliseconds ``column`` into ISO 8601 text."""
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"

@@ -1,0 +1,300 @@
+"""Reads of one run's steps, tasks, attempts, artifacts, metadata and logs (the Client
+and the Metaflow extension). Pure: returns SQL + parameters."""
+
+from __future__ import annotations
+
+from .common import BLOB_JOIN, Params, sha_key
+
+ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
+
+# Metadata rows (m) with their interned entries (v).
+_MD_COLS = (
+    "v.field_name, v.value, v.is_json, m.ts_epoch, v.type FROM metadata m "
+    "JOIN metadata_values v ON v.value_id = m.value_id"
+)
+
+
+# The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
+_DONE_ATTEMPT = "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
+
+
+def compile_artifact_lookup(
+    flow_id: str, run_number: str, step_name: str, task_id: str, name: str, attempt: int | None
+) -> tuple[str, Params]:
+    """One artifact of the latest done attempt (or of ``attempt``), as ``ARTIFACT_COLUMNS``."""
+    return (
+        "SELECT r.run_pk, r.tagset_id, t.task_pk, a.attempt, lower(hex(b.sha)), y.name, a.ts_epoch FROM runs r "
+        "JOIN tasks t ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
+        f"JOIN artifacts a ON a.task_pk = t.task_pk AND a.attempt = {_DONE_ATTEMPT} AND a.name = :name "
+        f"{BLOB_JOIN} WHERE r.flow_id = :flow AND r.run_number = :run",
+        {
+            "flow": flow_id,
+            "run": run_number,
+            "step": step_name,
+            "task": task_id,
+            "name": name,
+            "attempt": attempt,
+        },
+    )
+
+
+def compile_steps(run_pk: int) -> tuple[str, Params]:
+    """Steps of a run, newest first (ties: name descending)."""
+    return (
+        "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run ORDER BY ts_epoch DESC, step_name DESC",
+        {"run": run_pk},
+    )
+
+
+def compile_step(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """``ts_epoch`` of one step of a run."""
+    return "SELECT ts_epoch FROM steps WHERE run_pk = :run AND step_name = :step", {
+        "run": run_pk,
+        "step": step_name,
+    }
+
+
+#: Columns of a task row (after the run's run_pk and tagset_id).
+_TASK_COLS = "task_pk, ts_epoch, origin_task_pk, task_id"
+
+
+def compile_tasks(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """Tasks of a step, newest first (ties: highest task id first)."""
+    return (
+        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step "
+        "ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC",
+        {"run": run_pk, "step": step_name},
+    )
+
+
+def compile_task(run_pk: int, step_name: str, task_id: str) -> tuple[str, Params]:
+    """One task of a step."""
+    return (
+        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step AND task_id = :task",
+        {"run": run_pk, "step": step_name, "task": task_id},
+    )
+
+
+def compile_done_attempt(task_pk: int) -> tuple[str, Params]:
+    """The latest attempt of a task that ended (NULL if none)."""
+    return (
+        "SELECT max(attempt) FROM attempts WHERE task_pk = :task AND ended_at IS NOT NULL",
+        {"task": task_pk},
+    )
+
+
+def compile_attempt(task_pk: int, attempt: int | None) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of one attempt, or the latest *done* one."""
+    if attempt is None:
+        return (
+            "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+            "WHERE task_pk = :task AND ended_at IS NOT NULL ORDER BY attempt DESC LIMIT 1",
+            {"task": task_pk},
+        )
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = :task AND attempt = :attempt",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_started_attempt(task_pk: int) -> tuple[str, Params]:
+    """The latest *started* attempt of a task (NULL if none)."""
+    return "SELECT max(attempt) FROM attempts WHERE task_pk = :task", {"task": task_pk}
+
+
+def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by name)."""
+    return (
+        f"SELECT a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt ORDER BY a.ts_epoch DESC, a.name",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
+    """``(sha, type, ts_epoch)`` of one artifact."""
+    return (
+        f"SELECT lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
+        {"task": task_pk, "attempt": attempt, "name": name},
+    )
+
+
+def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
+    """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
+    if attempt is None:
+        return (
+            f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND v.type != 'mfstore-file' "
+            "ORDER BY m.metadata_pk",
+            {"task": task_pk},
+        )
+    return (
+        f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND m.attempt = :attempt "
+        "AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
+    """``(name, sha, type, value_json)`` of an attempt's artifacts (resume clones them)."""
+    return (
+        f"SELECT a.name, lower(hex(b.sha)), y.name, b.value_json FROM artifacts a {BLOB_JOIN} "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt",
+        {"task": task_pk, "attempt": attempt},
+    )
+
+
+def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Params]:
+    """The newest value of one metadata field of a task (NULL if none)."""
+    return (
+        "SELECT v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
+        {"task": task_pk, "field": field_name},
+    )
+
+
+def compile_log_lines(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one log stream of one attempt, merged over sources by time."""
+    return (
+        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt AND stream = :stream "
+        "ORDER BY ts_us, line_pk",
+        {"task": task_pk, "attempt": attempt, "stream": stream},
+    )
+
+
+def compile_log_size(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
+    """Bytes of the log text (UTF-8, one newline per line)."""
+    return (
+        "SELECT coalesce(sum(length(CAST(line AS BLOB)) + 1), 0) FROM log_lines "
+        "WHERE task_pk = :task AND attempt = :attempt AND stream = :stream",
+        {"task": task_pk, "attempt": attempt, "stream": stream},
+    )
+
+
+def compile_tasks_with_metadata(run_pk: int, step_name: str, field_name: str) -> tuple[str, Params]:
+    """``(task_id, value)`` of the tasks of a step carrying metadata ``field_name`` (task order)."""
+    return (
+        "SELECT t.task_id, v.value FROM tasks t JOIN metadata m ON m.task_pk = t.task_pk "
+        "JOIN metadata_values v ON v.value_id = m.value_id AND v.field_name = :field "
+        "WHERE t.run_pk = :run AND t.step_name = :step ORDER BY t.task_pk, m.metadata_pk",
+        {"run": run_pk, "step": step_name, "field": field_name},
+    )
+
+
+def compile_task_ids(run_pk: int, step_name: str) -> tuple[str, Params]:
+    """Task ids of a step in creation order."""
+    return (
+        "SELECT task_id FROM tasks WHERE run_pk = :run AND step_name = :step ORDER BY task_pk",
+        {"run": run_pk, "step": step_name},
+    )
+
+
+def compile_tagset(tagset_id: int) -> tuple[str, Params]:
+    """``(tag, is_system)`` of one tag set."""
+    return "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = :ts", {"ts": tagset_id}
+
+
+def compile_task_pathspec(task_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, step_name, task_id)`` of a task by row id (resume origins)."""
+    return (
+        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
+        "WHERE t.task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_trigger_events(run_pk: int) -> tuple[str, Params]:
+    """``(name, event_id, type, ts_epoch, pathspec, payload)`` of the events that started a run, newest first."""
+    return (
+        "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = :run "
+        "ORDER BY ts_epoch DESC, trigger_pk DESC",
+        {"run": run_pk},
+    )
+
+
+def compile_code_package(sha: str) -> tuple[str, Params]:
+    """``(script_name, info)`` of a code package."""
+    return "SELECT script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
+
+
+def compile_artifact_json(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
+    """``(value_json,)`` of one artifact: its JSON value, NULL when it is not plain data."""
+    return (
+        "SELECT b.value_json FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id "
+        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
+        {"task": task_pk, "attempt": attempt, "name": name},
+    )
+
+
+def compile_blob_size(sha: str) -> tuple[str, Params]:
+    """Raw (pickled) size of a blob."""
+    return "SELECT size FROM blobs WHERE sha = :sha", {"sha": sha_key(sha)}
+
+
+# -- the Metaflow extension (Metaflow's metadata provider and datastore) ---------
+
+
+def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
+    """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata in
+    recording order, without the rows that keep task files (``compile_task_files``)."""
+    return (
+        "SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id "
+        "WHERE m.task_pk = :task AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_files(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
+    return (
+        "SELECT m.attempt, v.field_name, v.value FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        "AND v.type = 'mfstore-file' ORDER BY m.metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_task_attempts(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of every attempt of a task."""
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+        "WHERE task_pk = :task ORDER BY attempt",
+        {"task": task_pk},
+    )
+
+
+def compile_log_source_lines(
+    task_pk: int, attempt: int, stream: str, source: str
+) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one source's log of one attempt, in order."""
+    return (
+        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
+        "AND stream = :stream AND source = :source ORDER BY ts_us, line_pk",
+        {"task": task_pk, "attempt": attempt, "stream": stream, "source": source},
+    )
+
+
+def compile_log_sources(task_pk: int) -> tuple[str, Params]:
+    """Distinct ``(attempt, stream, source)`` that have log lines for a task."""
+    return (
+        "SELECT DISTINCT attempt, stream, source FROM log_lines WHERE task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_artifact_by_sha(sha: str) -> tuple[str, Params]:
+    """``(type, value_json)`` some artifact with blob ``sha`` was recorded with."""
+    return (
+        "SELECT y.name, b.value_json FROM blobs b JOIN types y ON y.type_id = b.type_id "
+        "WHERE b.sha = :sha",
+        {"sha": sha_key(sha)},
+    )
+
+
+def compile_max_task_id(run_pk: int) -> tuple[str, Params]:
+    """The largest numeric task id of a run (NULL when the run has no task)."""
+    return (
+        "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = :run",
+        {"run": run_pk},
+    )
