@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, prepare_raw_artifact
-from .blobs import blob_id, insert_blob, pack_blob
+from .blobs import PackedBlob, blob_id, insert_blob, pack_blob
 from .exception import MetaflowInternalError, MetaflowNotFound, MetaflowTaggingError
 from .identity import new_run_id, now_ms
 from .store import Store
@@ -676,9 +676,10 @@ class Writer:
 
     # -- the Metaflow extension (Metaflow's runtime writes piece by piece) ----------
 
-    def put_blob(self, raw: bytes | memoryview, sha: str | None = None) -> str:
-        """Store bytes once (content-addressed, packed outside the transaction); return the sha."""
-        packed = pack_blob(raw, sha)
+    def put_blob(self, raw: bytes | memoryview | PackedBlob, sha: str | None = None) -> str:
+        """Store bytes once (content-addressed, packed outside the transaction, or packed
+        already by ``blobs.pack_blob``); return the sha."""
+        packed = raw if isinstance(raw, PackedBlob) else pack_blob(raw, sha)
         with self.store.write():
             insert_blob(self.store, packed)
         return packed.sha

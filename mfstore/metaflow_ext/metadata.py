@@ -151,12 +151,12 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> str:
         sess = self._sess()
         run = self._run(run_id)
-        with sess.store.write():
+        with sess.store.write():  # the id, the task and its system metadata: one transaction
             top = sess.store.scalar(*query.compile_max_task_id(run.run_pk))
             self._task_id_seq = max(self._task_id_seq + 1, 0 if top is None else int(top) + 1)
             task_id = str(self._task_id_seq)
             sess.writer.add_task(run, step_name, task_id)
-        self._register_system_metadata(run_id, step_name, task_id, 0)
+            self._register_system_metadata(run_id, step_name, task_id, 0)
         return task_id
 
     def register_task_id(
@@ -170,13 +170,18 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> bool:
         sess = self._sess()
         existed = sess.task(self._flow_name, str(run_id), step_name, str(task_id)) is not None
-        self._task(run_id, step_name, task_id)
-        self._register_system_metadata(run_id, step_name, task_id, attempt)
+        with sess.store.write():
+            self._task(run_id, step_name, task_id)
+            self._register_system_metadata(run_id, step_name, task_id, attempt)
         return not existed and not str(task_id).isdigit()
 
     # -- metadata and artifacts -----------------------------------------------------
 
     def register_metadata(self, run_id: Any, step_name: str, task_id: Any, metadata: Any) -> None:
+        with self._sess().store.write():  # one transaction per call
+            self._register_metadata(run_id, step_name, task_id, metadata)
+
+    def _register_metadata(self, run_id: Any, step_name: str, task_id: Any, metadata: Any) -> None:
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
         entries = []
@@ -254,7 +259,6 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> None:
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
-        sess.writer.ensure_attempt(task, attempt_id)
         pending = PENDING_DATA.pop(
             (self._flow_name, str(run_id), step_name, str(task_id), attempt_id), {}
         )
@@ -267,11 +271,18 @@ class MfdbMetadataProvider(MetadataProvider):
         if ok is None:
             ok = bool(_json_flag(getattr(prepared.get("_task_ok"), "value_json", None)))
         success = bool(_json_flag(getattr(prepared.get("_success"), "value_json", None)))
-        sess.writer.end_attempt(
-            task, attempt_id, artifacts=prepared, task_ok=ok, success=success, status_metadata=False
-        )
-        if step_name == self._end_step and success:
-            sess.writer.end_run(task.run, successful=True, checkpoint=False)
+        with sess.store.write():  # the attempt's artifacts and end (and the run's): one transaction
+            sess.writer.ensure_attempt(task, attempt_id)
+            sess.writer.end_attempt(
+                task,
+                attempt_id,
+                artifacts=prepared,
+                task_ok=ok,
+                success=success,
+                status_metadata=False,
+            )
+            if step_name == self._end_step and success:
+                sess.writer.end_run(task.run, successful=True, checkpoint=False)
 
     # -- heartbeats: the runtime process's start and end of a run ------------------
 
