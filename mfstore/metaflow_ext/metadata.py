@@ -31,8 +31,11 @@ from metaflow.exception import MetaflowInternalError, MetaflowTaggingError
 from metaflow.metadata_provider.metadata import MetadataProvider
 from metaflow.util import get_username
 
-from . import TYPE, Deferred
-from .storage import DESCRIBED, PENDING_DATA, MfdbStorage
+from . import (
+    TYPE,
+    Deferred,
+    storage,  # its names are read at call time (Metaflow may import either first)
+)
 
 if TYPE_CHECKING:
     from .. import artifacts, blobs, exception, query, writer
@@ -76,7 +79,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     @classmethod
     def default_info(cls) -> str:
-        root = MfdbStorage.datastore_root
+        root = storage.MfdbStorage.datastore_root
         if root:
             return str(core.split_root(root)[0])
         path = core.default_file(create=False)
@@ -87,7 +90,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def __init__(self, environment: Any, flow: Any, event_logger: Any, monitor: Any) -> None:
         super().__init__(environment, flow, event_logger, monitor)
-        root = MfdbStorage.datastore_root or getattr(self.__class__, "_INFO", None)
+        root = storage.MfdbStorage.datastore_root or getattr(self.__class__, "_INFO", None)
         file = core.split_root(root)[0] if root else core.default_file(create=True)
         assert file is not None
         self._file = file
@@ -240,7 +243,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def _describe(self, sha: str, type_repr: str | None) -> tuple[str, str | None]:
         sess = self._sess()
-        found = DESCRIBED.get(sha)
+        found = storage.DESCRIBED.get(sha)
         if found is None:
             row = sess.store.one(*query.compile_artifact_by_sha(sha))
             found = (row[0], row[1]) if row is not None else None
@@ -259,7 +262,7 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> None:
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
-        pending = PENDING_DATA.pop(
+        pending = storage.PENDING_DATA.pop(
             (self._flow_name, str(run_id), step_name, str(task_id), attempt_id), {}
         )
         info = pending.get("info") or {}
