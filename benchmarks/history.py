@@ -37,8 +37,12 @@ def _user(k: int) -> str:
     return "user%d" % (k % USERS)  # noqa: UP031
 
 
-def build(path: Path, runs: int, *, batch: int = 2000, progress: bool = True) -> dict[str, float]:
-    """Write ``runs`` runs into a new file ``path``; return seconds, tasks and bytes."""
+def build(
+    path: Path, runs: int, *, batch: int = 2000, progress: bool = True, batched: bool = True
+) -> dict[str, float]:
+    """Write ``runs`` runs into a new file ``path``; return seconds (wall and CPU), tasks
+    and bytes. ``batched``: tasks go through ``Writer.task_batch()`` (rows of many tasks
+    per statement), else one ``Writer.add_done_task`` call each."""
     from mfstore.store import Store
     from mfstore.writer import MetadataEntry, Writer, prepare_artifact
 
@@ -55,14 +59,15 @@ def build(path: Path, runs: int, *, batch: int = 2000, progress: bool = True) ->
             found = shared[key] = prepare_artifact(value)
         return found
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tasks = 0
     with Store(path, create=True) as store:
         w = Writer(store)
         for start in range(0, runs, batch):
-            with w.bulk():
+            with w.bulk(), w.task_batch() as tb:
+                add = tb.add if batched else w.add_done_task
                 for k in range(start, min(runs, start + batch)):
-                    tasks += _one_run(w, k, art, MetadataEntry)
+                    tasks += _one_run(w, add, k, art, MetadataEntry)
             if progress and (start // batch) % 25 == 0:
                 el = time.perf_counter() - t0
                 print(
@@ -72,10 +77,11 @@ def build(path: Path, runs: int, *, batch: int = 2000, progress: bool = True) ->
                 )
         store.checkpoint()
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "tasks": tasks, "bytes": path.stat().st_size}
+    cpu = time.process_time() - c0
+    return {"seconds": seconds, "cpu": cpu, "tasks": tasks, "bytes": path.stat().st_size}
 
 
-def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
+def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any) -> int:
     user = _user(k)
     ts = T0_MS + k * 1000
     tags = (["exp"] if k % 3 == 0 else []) + (["sometag"] if k % 10 == 0 else [])
@@ -118,7 +124,7 @@ def _one_run(w: Any, k: int, art: Any, MetadataEntry: Any) -> int:
             "y": art([k, tid, idx]),
             "result": art(k * 0.5 + tid),
         }
-        w.add_done_task(
+        add(
             run,
             step,
             str(tid),
@@ -185,6 +191,31 @@ def cli_first_page(path: str, reps: int) -> float:
     return statistics.median(samples)
 
 
+def build_rate(work: Path, runs: int, reps: int) -> int:
+    """Print the bulk writer's tasks/s, batched and one call per task (medians of ``reps``
+    builds each, alternating), wall and CPU, with the load."""
+    work.mkdir(parents=True, exist_ok=True)
+    got: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(reps):
+        for batched in (False, True):
+            got[batched].append(build(work / "rate.mfdb", runs, progress=False, batched=batched))
+    print(
+        f"{runs:,} runs, {int(got[True][0]['tasks']):,} tasks, {reps} builds each, medians; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print("| writer | tasks/s wall | tasks/CPU-s | bytes/task |")
+    print("|---|---:|---:|---:|")
+    for batched, label in ((False, "add_done_task (one call per task)"), (True, "task_batch")):
+        r = got[batched]
+        tasks = r[0]["tasks"]
+        wall = statistics.median(x["seconds"] for x in r)
+        cpu = statistics.median(x["cpu"] for x in r)
+        print(
+            f"| {label} | {tasks / wall:,.0f} | {tasks / cpu:,.0f} | {r[0]['bytes'] / tasks:,.0f} |"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, action="append", help="history sizes (repeatable)")
@@ -193,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=str(DATA), help="where the files are built")
     ap.add_argument("--rebuild", action="store_true", help="build even if the file exists")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--build-rate",
+        type=int,
+        metavar="RUNS",
+        help="only compare the bulk writer's rates (batched vs one call per task) on RUNS runs",
+    )
     args = ap.parse_args(argv)
+    if args.build_rate:
+        return build_rate(Path(args.workdir), args.build_rate, max(1, min(args.reps, 9)))
     if args.worker:
         import json
 

@@ -110,13 +110,12 @@ def _pickled_parts(value: Any, plain: bool) -> list[Any]:
     """The pickled bytes of ``value`` (as ``dumps``) as a list of buffers. Plain data
     pickles to the same bytes with the standard pickler (cloudpickle only changes how
     functions and classes are pickled), which is much cheaper."""
-    sink = _Parts()
-    if plain:
-        pickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
-    else:
-        import cloudpickle
+    if plain:  # small: one buffer is cheaper than a pickler writing to a file
+        return [pickle.dumps(value, protocol=PICKLE_PROTOCOL)]
+    import cloudpickle
 
-        cloudpickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
+    sink = _Parts()
+    cloudpickle.Pickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
     return sink.parts or [b""]
 
 
@@ -350,7 +349,19 @@ def to_json(value: Any) -> str | None:
     return _json_text(value)
 
 
+_JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
+
+
 def _json_text(value: Any) -> str | None:
+    kind = type(value)
+    if kind is int:  # what json.dumps writes for an int, without its machinery
+        try:
+            text = str(value)
+        except ValueError:  # more digits than int -> str allows
+            return None
+        return text if len(text) <= MAX_JSON_CHARS else None
+    if kind is bool or value is None:
+        return _JSON_CONSTANTS[value]
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):

@@ -91,7 +91,7 @@ def _compressor(size: int) -> Any:
     return found
 
 
-def pack_chunk(raw: memoryview) -> tuple[str, bytes]:
+def pack_chunk(raw: bytes | memoryview) -> tuple[str, bytes]:
     """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller
     or the chunk is large (the checksum is what checks large values on read), else raw."""
     if len(raw) < TINY:
@@ -155,6 +155,8 @@ def pack_blob(raw: bytes | memoryview, sha: str | None = None) -> PackedBlob:
 
     A large value is cut into ``PIECE_SIZE`` chunks; a pool of threads hashes the whole
     value while it compresses the chunks (sha1 and zstd both release the GIL)."""
+    if type(raw) is bytes and len(raw) <= min(FAST_ABOVE, CHUNK_SIZE):  # a small value
+        return PackedBlob(sha or sha1_hex(raw), len(raw), [pack_chunk(raw)])
     return pack_parts([raw], sha)
 
 
@@ -286,6 +288,48 @@ def insert_blob(
             [(new_id, seq, c, d) for seq, (c, d) in enumerate(rest, start=1)],
         )
     return new_id
+
+
+def next_blob_id(store: Store) -> int:
+    """The ``blob_id`` the next inserted blob gets (inside a bulk transaction, where ids
+    are assigned ahead: see ``blob_rows``)."""
+    return int(store.scalar("SELECT coalesce(max(blob_id), 0) + 1 FROM blobs"))
+
+
+def blob_rows(
+    blob: PackedBlob, new_id: int, type_id: int | None, value_json: str | None
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """The ``blobs`` row and ``blob_chunks`` rows of a packed blob with id ``new_id``, for
+    ``insert_blob_rows`` (the bulk path of ``insert_blob``, for a sha not in the file)."""
+    (codec, data), rest = blob.chunks[0], blob.chunks[1:]
+    row = (
+        new_id,
+        sha_key(blob.sha),
+        blob.size,
+        blob.stored_size,
+        len(blob.chunks),
+        type_id,
+        value_json,
+        codec,
+        data,
+    )
+    return row, [(new_id, seq, c, d) for seq, (c, d) in enumerate(rest, start=1)]
+
+
+def insert_blob_rows(
+    store: Store, rows: Sequence[Sequence[Any]], chunk_rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows made by ``blob_rows`` (one statement per table); inside ``store.write()``."""
+    if rows:
+        store.executemany(
+            "INSERT INTO blobs (blob_id, sha, size, stored_size, chunks, type_id, value_json, "
+            "codec, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    if chunk_rows:
+        store.executemany(
+            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)", chunk_rows
+        )
 
 
 def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, str, int]]:

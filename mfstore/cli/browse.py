@@ -9,7 +9,8 @@ are previewed from their JSON form only: a pickle is never loaded here.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import click
@@ -30,18 +31,16 @@ from ..query import (
 )
 from .common import (
     CliError,
-    Output,
-    Tags,
-    columns,
-    escape_log,
     mfdb_option,
     more_line,
     namespace_option,
-    output_options,
     paging_options,
     reading,
     resolve_file,
 )
+from .escape import escape_log
+from .output import Output, columns, output_options
+from .stream import BLOCK_ROWS, Blocks, Row, Tags
 
 #: Columns of a run listing (``runs``, ``show FLOW``), in every format.
 RUN_LIST = columns(
@@ -80,35 +79,37 @@ def split_pathspec(pathspec: str) -> list[str]:
     return parts
 
 
-class TagSets:
+class TagSets(dict[int, tuple[Tags, Tags]]):
     """``tagset_id -> (user tags, system tags)``, read once per tag set (bounded cache)."""
 
     MAX = 4096
 
     def __init__(self, store: Any) -> None:
+        super().__init__()
         self.store = store
-        self.cache: dict[int, tuple[Tags, Tags]] = {}
 
-    def __call__(self, tagset_id: int) -> tuple[Tags, Tags]:
-        hit = self.cache.get(tagset_id)
-        if hit is None:
-            if len(self.cache) >= self.MAX:
-                self.cache.clear()
-            rows = self.store.query(*compile_tagset(tagset_id))
-            user = Tags(sorted(str(t) for t, system in rows if not system))
-            system = Tags(sorted(str(t) for t, system in rows if system))
-            hit = self.cache[tagset_id] = (user, system)
-        return hit
+    def __missing__(self, tagset_id: int) -> tuple[Tags, Tags]:
+        if len(self) >= self.MAX:
+            self.clear()
+        rows = self.store.query(*compile_tagset(tagset_id))
+        user = Tags(sorted(str(t) for t, system in rows if not system))
+        system = Tags(sorted(str(t) for t, system in rows if system))
+        self[tagset_id] = (user, system)
+        return user, system
 
 
-def run_rows(
-    store: Any, flow: str, tags: Sequence[str], limit: int | None
-) -> Iterator[tuple[Any, ...]]:
-    """Runs of ``flow`` carrying all ``tags`` as ``RUN_LIST`` rows, newest first: the newest
-    ``limit`` (index seeks), or every run streamed in index order (``limit=None``)."""
+def run_rows(store: Any, flow: str, tags: Sequence[str], limit: int | None) -> Blocks:
+    """Runs of ``flow`` carrying all ``tags`` as ``RUN_LIST`` rows, newest first, in
+    blocks: the newest ``limit`` (index seeks), or every run streamed in index order
+    (``limit=None``)."""
     tagsets = TagSets(store)
-    for raw in store.execute(*compile_run_listing(flow, tags, limit)):
-        yield (*raw[:6], *tagsets(raw[6]))
+    cursor = store.execute(*compile_run_listing(flow, tags, limit))
+
+    def cut() -> Iterator[list[Row]]:
+        while raw := list(islice(cursor, BLOCK_ROWS)):
+            yield [r[:6] + tagsets[r[6]] for r in raw]
+
+    return Blocks(cut())
 
 
 def run_record(store: Any, flow: str, run_number: str) -> tuple[int, tuple[Any, ...]] | None:
@@ -117,7 +118,7 @@ def run_record(store: Any, flow: str, run_number: str) -> tuple[int, tuple[Any, 
     if row is None:
         return None
     r = dict(zip(RUN_COLUMNS, row))
-    user, system = TagSets(store)(r["tagset_id"])
+    user, system = TagSets(store)[r["tagset_id"]]
     start, end = r["ts_epoch"], r["finished_at"]
     try:
         duration = None if end is None else (int(end) - int(start)) / 1000.0
@@ -134,12 +135,12 @@ def list_runs(out: Output, store: Any, flow: str, tags: Sequence[str], limit: in
         if store.one(*compile_flow_lookup(flow)) is None:
             raise CliError(f"flow {flow!r} is not in {store.path}")
         total = int(store.scalar(*compile_run_count(flow, tags)) or 0)
-        rows: Iterator[tuple[Any, ...]] = run_rows(store, flow, tags, limit)
+        rows: Iterable[Any] = run_rows(store, flow, tags, limit)
         cols = RUN_LIST
         if out.is_table:
             keep = [i for i, c in enumerate(RUN_LIST) if c.name in RUN_TABLE]
             cols = [RUN_LIST[i] for i in keep]
-            rows = (tuple(r[i] for i in keep) for r in rows)
+            rows = (tuple(r[i] for i in keep) for block in rows for r in block)
         shown = total if limit is None else min(limit, total)
         title = "{}: {} run{}".format(flow, f"{total:,}", "" if total == 1 else "s")
         if tags:

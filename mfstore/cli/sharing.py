@@ -12,16 +12,14 @@ import click
 
 from .common import (
     CliError,
-    Output,
-    columns,
     errors,
-    escape_terminal,
     mfdb_option,
     missing_file,
-    output_options,
     progress,
     resolve_file,
 )
+from .escape import escape_terminal
+from .output import Output, columns, output_options
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:

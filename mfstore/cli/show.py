@@ -26,16 +26,14 @@ from ..query import (
 from .browse import RUN_LIST, list_runs, run_record, split_pathspec
 from .common import (
     CliError,
-    Output,
-    columns,
-    json_value,
     mfdb_option,
     more_line,
-    output_options,
     paging_options,
     reading,
     resolve_file,
 )
+from .output import Output, columns, output_options
+from .stream import json_value
 
 #: Longest artifact value preview shown by ``show`` on a terminal.
 PREVIEW_CHARS = 60

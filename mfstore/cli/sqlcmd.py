@@ -16,14 +16,12 @@ import click
 from ..exception import StoreReadOnlyError
 from .common import (
     CliError,
-    Column,
-    Output,
     mfdb_option,
     one_line,
-    output_options,
     reading,
     resolve_file,
 )
+from .output import Column, Output, output_options
 
 #: Rows a terminal table shows unless --limit N / --all.
 TABLE_ROWS = 100

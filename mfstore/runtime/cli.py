@@ -290,8 +290,19 @@ def show(state: State, as_json: bool) -> None:
         ]
         echo_json({"flow": graph.name, "doc": graph.doc, "steps": steps})
         return
-    click.echo("\n%s\n" % (state.graph.doc or ""))
-    click.echo(str(state.graph))
+    # Metaflow's layout: the docstring and blank lines on stderr, the steps on stdout
+    graph = state.graph
+    echo(f"\n{graph.doc}")
+    for name in graph.sorted_nodes:
+        node = graph[name]
+        echo("")
+        for deco in node.decorators:
+            echo(f"@{deco.name}", err=False)
+        echo(f"Step *{name}*", err=False)
+        echo(node.doc or "?", indent=True, err=False)
+        if node.type != "end":
+            echo("*=>* " + ", ".join(f"*{n}*" for n in node.out_funcs), indent=True, err=False)
+    echo("")
 
 
 @start.command(
@@ -301,8 +312,15 @@ def show(state: State, as_json: bool) -> None:
 @click.pass_obj
 def check(state: State) -> None:
     """Run the graph checks and say whether the flow is valid."""
+    echo("Validating your flow...")
     state.graph.check()
-    echo("The graph looks good!", err=False)
+    echo("The graph looks good!", indent=True)
+    script = os.path.abspath(sys.argv[0])
+    echo(
+        f"\n*'{script} show'* shows a description of this flow.\n"
+        f"*'{script} run'* runs the flow locally.\n"
+        f"*'{script} help'* shows all available commands and options.\n"
+    )
 
 
 for _command in (tag, production, dump, logs, card):

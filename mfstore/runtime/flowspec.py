@@ -145,13 +145,44 @@ class FlowSpec:
         - ``self.next(self.a, self.b)``: a static split (``a`` and ``b`` run in parallel
           and meet in a join step taking ``inputs``);
         - ``self.next(self.a, foreach="items")``: one ``a`` task per element of
-          ``self.items`` (``self.input`` is the element, ``self.index`` its position).
+          ``self.items`` (``self.input`` is the element, ``self.index`` its position);
+        - ``self.next({"x": self.a, "y": self.b}, condition="attr")``: a switch: only the
+          step keyed by the value of ``self.attr`` runs (a step may switch to itself: a loop).
 
         Raises ``InvalidNextException`` when the transition does not match the graph.
         """
         step = self.__dict__.get("_current_step", "?")
         foreach = kwargs.pop("foreach", None)
         num_parallel = kwargs.pop("num_parallel", None)
+        condition = kwargs.pop("condition", None)
+        if kwargs:
+            raise InvalidNextException(
+                f"Step *{step}* passes an unknown keyword argument '{next(iter(kwargs))}' to self.next()."
+            )
+        if self.__dict__.get("_transition") is not None:
+            raise InvalidNextException(
+                f"Multiple self.next() calls detected in step *{step}*. Call self.next() only once."
+            )
+        if condition is not None:
+            if foreach is not None or num_parallel is not None:
+                raise InvalidNextException(
+                    f"Step *{step}* has an invalid self.next() transition. Switch statements cannot "
+                    "be combined with foreach or num_parallel."
+                )
+            chosen = _switch_target(self, step, dsts, condition)
+            graph = self.__dict__.get("_graph")
+            if graph is not None and step in graph and chosen not in graph[step].out_funcs:
+                raise InvalidNextException(
+                    f"Switch step *{step}* transitioned to unexpected step *{chosen}*. Expected "
+                    f"one of: {', '.join(graph[step].out_funcs)}"
+                )
+            self._transition = ([chosen], None)
+            return
+        if len(dsts) == 1 and isinstance(dsts[0], dict):
+            raise InvalidNextException(
+                f"Step *{step}* has an invalid self.next() transition. Dictionary argument requires "
+                "'condition' parameter."
+            )
         if num_parallel is not None:
             if not isinstance(num_parallel, int) or num_parallel < 1:
                 raise InvalidNextException(
@@ -161,14 +192,6 @@ class FlowSpec:
 
             self.__dict__[PARALLEL_VAR] = list(range(num_parallel))
             foreach = PARALLEL_VAR
-        if kwargs:
-            raise InvalidNextException(
-                f"Step *{step}* passes an unknown keyword argument '{next(iter(kwargs))}' to self.next()."
-            )
-        if self.__dict__.get("_transition") is not None:
-            raise InvalidNextException(
-                f"Multiple self.next() calls detected in step *{step}*. Call self.next() only once."
-            )
         funcs = []
         for i, dst in enumerate(dsts):
             func = getattr(dst, "__func__", dst)
@@ -301,3 +324,39 @@ class Inputs:
 
 def is_flow_main(cls: type) -> bool:
     return getattr(sys.modules.get(cls.__module__), "__name__", None) == "__main__"
+
+
+def _switch_target(flow: Any, step: str, dsts: tuple[Any, ...], condition: Any) -> str:
+    """The step a switch ``self.next({...}, condition=...)`` goes to (Metaflow's checks and
+    messages)."""
+    if len(dsts) != 1 or not isinstance(dsts[0], dict) or not dsts[0]:
+        raise InvalidNextException(
+            f"Step *{step}* has an invalid self.next() transition. When using 'condition', the "
+            "transition must be to a single, non-empty dictionary mapping condition values to "
+            "step methods."
+        )
+    if not isinstance(condition, str):
+        raise InvalidNextException(
+            f"Step *{step}* has an invalid self.next() transition. The argument to 'condition' "
+            "must be a string."
+        )
+    cases = dsts[0]
+    try:
+        value = getattr(flow, condition)
+    except AttributeError:
+        raise InvalidNextException(
+            f"Condition variable *self.{condition}* in step *{step}* does not exist. Make sure "
+            f"you set self.{condition} in this step."
+        ) from None
+    if value not in cases:
+        raise RuntimeError(
+            f"Switch condition variable '{condition}' has value '{value}' which is not in the "
+            f"available cases: {list(cases.keys())}"
+        )
+    func = getattr(cases[value], "__func__", None)
+    if func is None or not getattr(func, "is_step", False):
+        raise InvalidNextException(
+            f"Step *{step}* specifies a switch transition that is not a function. Make sure the "
+            "value in the dictionary is a method of the Flow class."
+        )
+    return str(func.__name__)

@@ -50,6 +50,9 @@ class DAGNode:
         self.num_args = len(func_ast.args.args)
         self.foreach_param: str | None = None
         self.parallel_foreach = False
+        self.num_parallel: Any = 0
+        self.switch_cases: dict[Any, str] = {}
+        self.condition: str | None = None
         self.parallel_step = any(
             getattr(d, "name", None) == "parallel" for d in getattr(func, "decorators", [])
         )
@@ -74,6 +77,13 @@ class DAGNode:
         self.has_tail_next = True
         self.invalid_tail_next = True
         self.tail_next_lineno = lineno + tail.lineno - 1
+        if (
+            len(call.args) == 1
+            and isinstance(call.args[0], ast.Dict)
+            and any(k.arg == "condition" for k in call.keywords)
+        ):
+            self._parse_switch(call)
+            return
         if not all(
             isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self"
             for a in call.args
@@ -90,6 +100,7 @@ class DAGNode:
             # @parallel: num_parallel tasks of the next step, like a foreach over node indices
             self.type = "foreach"
             self.parallel_foreach = True
+            self.num_parallel = keywords["num_parallel"]
             if len(self.out_funcs) == 1:
                 self.foreach_param = PARALLEL_VAR
                 self.invalid_tail_next = False
@@ -101,8 +112,48 @@ class DAGNode:
                 self.type = "join" if self.num_args > 1 else "linear"
                 self.invalid_tail_next = False
 
+    def _parse_switch(self, call: ast.Call) -> None:
+        """``self.next({"a": self.x, ...}, condition="attr")``: Metaflow's switch. Keys are
+        literals or ``self.config.key`` (recorded as ``config:config.key``)."""
+        cases: dict[Any, str] = {}
+        dict_node = call.args[0]
+        assert isinstance(dict_node, ast.Dict)
+        for key, value in zip(dict_node.keys, dict_node.values, strict=True):
+            if isinstance(key, ast.Constant):
+                case_key: Any = key.value
+            elif (
+                isinstance(key, ast.Attribute)
+                and isinstance(key.value, ast.Attribute)
+                and isinstance(key.value.value, ast.Name)
+                and key.value.value.id == "self"
+            ):
+                case_key = f"config:{key.value.attr}.{key.attr}"
+            else:
+                return
+            if not (
+                isinstance(value, ast.Attribute)
+                and isinstance(value.value, ast.Name)
+                and value.value.id == "self"
+            ):
+                return
+            cases[case_key] = value.attr
+        condition = next((_literal(k.value) for k in call.keywords if k.arg == "condition"), None)
+        if cases and isinstance(condition, str):
+            self.type = "split-switch"
+            self.condition = condition
+            self.switch_cases = cases
+            self.out_funcs = list(cases.values())
+            self.invalid_tail_next = False
+
+    @property
+    def is_recursive(self) -> bool:
+        """A switch step that can transition to itself (a loop, as Metaflow allows)."""
+        return self.type == "split-switch" and self.name in self.out_funcs
+
     @property
     def info_type(self) -> str:
+        if self.type == "foreach" and self.parallel_foreach:
+            return "split-parallel"
         return {"split": "split-static", "foreach": "split-foreach"}.get(
             self.type or "", self.type or "unknown"
         )
@@ -161,6 +212,10 @@ class FlowGraph:
                 node.split_branches = split_branches
                 add_branch = True
                 split_parents = [*split_parents, node.name]
+            elif node.type == "split-switch":
+                # a switch runs one of its branches: no new split level, no join
+                node.split_parents = split_parents
+                node.split_branches = split_branches
             elif node.type == "join":
                 if split_parents:
                     self.nodes[split_parents[-1]].matching_join = node.name
@@ -266,7 +321,10 @@ class FlowGraph:
                     "expression matches with one of the supported transition types:\n"
                     "  - Linear: self.next(self.step_name)\n"
                     "  - Fan-out: self.next(self.step1, self.step2, ...)\n"
-                    "  - Foreach: self.next(self.step, foreach='variable')",
+                    "  - Foreach: self.next(self.step, foreach='variable')\n"
+                    "  - Switch: self.next({\"key\": self.step, ...}, condition='variable')\n\n"
+                    "For switch statements, keys must be string literals, numbers or config "
+                    "expressions (self.config.key_name), not variables.",
                     node,
                     node.tail_next_lineno,
                 )
@@ -285,6 +343,7 @@ class FlowGraph:
                 ),
                 self.nodes[self.start_step],
             )
+        self._check_switches()
         self._check_acyclic()
         seen = {self.start_step}
         stack = [self.start_step]
@@ -302,14 +361,44 @@ class FlowGraph:
                 node,
             )
         self._check_split_join_balance()
+        self._check_ambiguous_joins()
 
     def _err(self, msg: str, node: DAGNode, lineno: int | None = None) -> FlowGraphError:
         line = node.func_lineno if lineno is None else lineno
         return FlowGraphError(f"{msg} ({os.path.basename(node.source_file)} line {line})")
 
+    def _check_switches(self) -> None:
+        for node in self:
+            if node.type != "split-switch":
+                continue
+            if len(node.out_funcs) < 2:
+                raise self._err(
+                    f"Step *{node.name}* is a switch split but defines {len(node.out_funcs)} "
+                    "transitions. Switch splits must define at least 2 transitions.",
+                    node,
+                )
+
+    def _check_ambiguous_joins(self) -> None:
+        for node in self:
+            if node.type != "join":
+                continue
+            parents = [p for p in node.in_funcs if self.nodes[p].type == "split-switch"]
+            if parents:
+                raise self._err(
+                    "A conditional path cannot lead directly to a join step.\n"
+                    "In your conditional step(s) {}, one or more of the possible paths transition "
+                    "directly to the join step *{}*.\nAs a workaround, please introduce an "
+                    "intermediate, unconditional step on that specific path before joining.".format(
+                        ", ".join(f"*{p}*" for p in parents), node.name
+                    ),
+                    node,
+                )
+
     def _check_acyclic(self) -> None:
         def check_path(node: DAGNode, seen: list[str]) -> None:
             for n in node.out_funcs:
+                if node.type == "split-switch" and n == node.name:
+                    continue  # a recursive switch step: Metaflow's one kind of loop
                 if n in seen:
                     raise self._err(
                         "There is a loop in your flow: *{}*. Break the loop by fixing self.next() "
@@ -319,14 +408,16 @@ class FlowGraph:
                     )
                 check_path(self.nodes[n], [*seen, n])
 
-        assert self.start_step is not None
-        check_path(self.nodes[self.start_step], [self.start_step])
+        for node in self:  # from every step, as Metaflow's lint does (same path named)
+            check_path(node, [])
 
     def _check_split_join_balance(self) -> None:
         def traverse(node: DAGNode, split_stack: list[tuple[str, list[str]]]) -> None:
             new_stack = split_stack
             if node.type in ("split", "foreach"):
                 new_stack = [*split_stack, (node.name, node.out_funcs)]
+            elif node.type == "split-switch":
+                pass  # each branch continues with the same split stack
             elif node.type == "end":
                 if split_stack:
                     raise self._err(
@@ -371,10 +462,14 @@ class FlowGraph:
                         node,
                     )
             for n in node.out_funcs:
+                if node.type == "split-switch" and n == node.name:
+                    continue
                 traverse(self.nodes[n], new_stack)
 
+        # Switch branches may meet again in a plain step (only one of them ran).
+        has_switch = any(n.type == "split-switch" for n in self)
         for node in self:
-            if node.type in ("linear", "start") and len(node.in_funcs) > 1:
+            if node.type in ("linear", "start") and len(node.in_funcs) > 1 and not has_switch:
                 raise self._err(
                     "Step *{}* has more than one incoming transition (from *{}*) but it is not a join "
                     "step: add an 'inputs' argument (def {}(self, inputs)) to join the branches.".format(
@@ -403,6 +498,11 @@ class FlowGraph:
             }
             if d["type"] == "split-foreach":
                 d["foreach_artifact"] = node.foreach_param
+            elif d["type"] == "split-parallel":
+                d["num_parallel"] = node.num_parallel
+            elif d["type"] == "split-switch":
+                d["condition"] = node.condition
+                d["switch_cases"] = dict(node.switch_cases)
             if node.matching_join:
                 d["matching_join"] = node.matching_join
             return d
@@ -417,6 +517,9 @@ class FlowGraph:
                 if node.info_type in ("split-static", "split-foreach"):
                     out.append([populate_block(s, node.matching_join) for s in node.out_funcs])
                     cur = node.matching_join
+                elif node.info_type == "split-switch":
+                    out.append([populate_block(s, end) for s in node.out_funcs if s != cur])
+                    cur = end
                 elif node.out_funcs:
                     cur = node.out_funcs[0]
                 else:

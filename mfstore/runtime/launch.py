@@ -239,8 +239,8 @@ def _task_refs(store: Any, task_pk: int, attempt: int) -> dict[str, Any]:
 
 def _clone_index(
     store: Any, origin: Any
-) -> tuple[dict[tuple[str, str], Any], tuple[int, dict[str, Any]]]:
-    """Successful tasks of the origin run, by (step, foreach execution path)."""
+) -> tuple[dict[tuple[str, str, str], Any], tuple[int, dict[str, Any]]]:
+    """Successful tasks of the origin run, by (step, foreach execution path, loop iteration)."""
     from mfstore.artifacts import loads, loads_internal
     from mfstore.blobs import get_blob
 
@@ -277,7 +277,8 @@ def _clone_index(
             continue
         path = store.scalar(*query.compile_task_metadata_value(task_pk, "foreach-execution-path"))
         transition = value(refs, "_transition")
-        index[(step, path or "")] = {
+        iteration = ",".join(map(str, value(refs, "_iteration_stack") or []))
+        index[(step, path or "", iteration)] = {
             "task_pk": task_pk,
             "task_id": task_id,
             "attempt": attempt,

@@ -65,6 +65,7 @@ class DoneTask:
     num_splits: int | None = None
     values: list[str] | None = None
     cloned: bool = False
+    iteration: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Pending:
     task: TaskRef | None = None
     attempt: int = 0
     fallback: bool = False
+    iteration: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +101,22 @@ def execution_path(stack: list[ForeachFrame]) -> str:
     return ",".join(f"{f.step}:{f.index}" for f in stack)
 
 
+def clone_key(step: str, stack: list[ForeachFrame], iteration: list[int]) -> tuple[str, str, str]:
+    """Which task of the origin run a resume can reuse: the step, the foreach path and the
+    loop iteration (Metaflow's ``finished_id``)."""
+    return step, execution_path(stack), ",".join(map(str, iteration))
+
+
+def next_iteration(graph: Any, parent: DoneTask, child: str) -> list[int]:
+    """Metaflow's ``_iteration_stack`` of ``child`` run after ``parent``: a recursive switch
+    step counts its iterations from 0; every other step is outside any loop."""
+    if not graph[child].is_recursive:
+        return []
+    if parent.step == child and parent.iteration:
+        return [*parent.iteration[:-1], parent.iteration[-1] + 1]
+    return [*parent.iteration, 0]
+
+
 class Runtime:
     """Runs one flow run (``run`` or ``resume``) to its end."""
 
@@ -119,7 +137,7 @@ class Runtime:
         max_workers: int = 16,
         max_num_splits: int = 100,
         origin_run_id: str | None = None,
-        clone_index: dict[tuple[str, str], Any] | None = None,
+        clone_index: dict[tuple[str, str, str], Any] | None = None,
         rerun_steps: set[str] | None = None,
         code: tuple[str, str, bytes] | None = None,
     ) -> None:
@@ -224,14 +242,18 @@ class Runtime:
             values: list[str | None] = list(done.values) if done.values else [None] * n
             for i in range(n):
                 frame = ForeachFrame(funcs[0], foreach, n, i, values[i])
-                self.queue.append(Pending(funcs[0], [done], [*done.stack, frame]))
+                iteration = next_iteration(self.graph, done, funcs[0])
+                self.queue.append(
+                    Pending(funcs[0], [done], [*done.stack, frame], iteration=iteration)
+                )
             return
         for f in funcs:
             child = self.graph[f]
             if child.type == "join" and done.step != "_parameters":
                 self._arrive_at_join(f, done)
             else:
-                self.queue.append(Pending(f, [done], list(done.stack)))
+                iteration = next_iteration(self.graph, done, f)
+                self.queue.append(Pending(f, [done], list(done.stack), iteration=iteration))
 
     def _arrive_at_join(self, join: str, done: DoneTask) -> None:
         node = self.graph[join]
@@ -261,7 +283,7 @@ class Runtime:
     def _try_clone(self, p: Pending) -> DoneTask | None:
         if p.step in self.rerun_steps or not all(i.cloned for i in p.inputs):
             return None
-        origin = self.clone_index.get((p.step, execution_path(p.stack)))
+        origin = self.clone_index.get(clone_key(p.step, p.stack, p.iteration))
         if origin is None:
             return None
         task = self.writer.clone_task(
@@ -296,6 +318,7 @@ class Runtime:
             origin["num_splits"],
             origin["values"],
             cloned=True,
+            iteration=list(p.iteration),
         )
 
     # -- executors -------------------------------------------------------------------
@@ -399,6 +422,7 @@ class Runtime:
             user_tags=list(self.user_tags),
             is_production=self.identity.startswith("production:"),
             fallback=p.fallback,
+            iteration_stack=list(p.iteration),
         )
         executor = self.executor_for(p.step)
         self.next_key += 1
@@ -487,6 +511,7 @@ class Runtime:
                     result.transition,
                     result.foreach_num_splits,
                     result.foreach_values,
+                    iteration=list(p.iteration),
                 )
             )
             return
@@ -497,7 +522,9 @@ class Runtime:
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
-            self.queue.appendleft(Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback))
+            self.queue.appendleft(
+                Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback, list(p.iteration))
+            )
             return
         self.failed.append((p.step, t.task_id))
 

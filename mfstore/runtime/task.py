@@ -87,6 +87,8 @@ class TaskSpec:
     is_production: bool = False
     fallback: bool = False
     """Run @catch's fallback (the user code kept killing the process)."""
+    iteration_stack: list[int] = field(default_factory=list)
+    """The loop iteration of a recursive switch step (Metaflow's ``_iteration_stack``)."""
 
 
 @dataclass
@@ -269,7 +271,7 @@ def run_task(
         _foreach_num_splits=None,
         _foreach_values=None,
         _foreach_stack=list(spec.foreach_stack),
-        _iteration_stack=[],
+        _iteration_stack=list(spec.iteration_stack),
         _graph_info=graph_info,
     )
     if spec.parameter_values is not None:

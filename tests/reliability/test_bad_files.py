@@ -159,12 +159,12 @@ def test_header_ahead_of_length_is_truncation_only_when_nobody_writes(tmp_path: 
     """A checkpoint in another process writes page 1 before extending the file: while
     a -wal exists the header is re-read, without one the short file is refused."""
     from mfstore.exception import TruncatedFileError
-    from mfstore.store import _check_header
+    from mfstore.store.checks import check_header
 
     path = _good(tmp_path / "live.mfdb")
     data = path.read_bytes()
     path.write_bytes(data[:-4096])
     with pytest.raises(TruncatedFileError):
-        _check_header(path)
+        check_header(path)
     Path(str(path) + "-wal").write_bytes(b"")
-    _check_header(path)  # in use: no error after settling, SQLite judges it
+    check_header(path)  # in use: no error after settling, SQLite judges it

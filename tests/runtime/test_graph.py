@@ -139,7 +139,7 @@ def test_custom_endpoints() -> None:
 @pytest.mark.parametrize(
     "cls, message",
     [
-        (LoopFlow, "There is a loop in your flow: *start->a->b->a*"),
+        (LoopFlow, "There is a loop in your flow: *b->a->b*"),
         (
             JoinNoSplit,
             "Step *j* seems like a join step (it takes an extra input argument) but it is not preceded by a split.",

@@ -1,0 +1,61 @@
+"""Handing .mfdb files to others: snapshot, export a subset, merge, delete + GC, verify, stats.
+
+One module per concern (every public name is importable from ``mfstore.sharing``):
+
+- ``sharing.select``: ``RunFilter`` and the runs it selects;
+- ``sharing.digest``: a run's content digests (what "identical" means);
+- ``sharing.copy``: ``copy_runs``, the engine behind export, merge and import, and the
+  merge rules (tag reconciliation);
+- ``sharing.files``: whole-file commands (snapshot, export, merge);
+- ``sharing.maintenance``: delete + garbage collection, verify, stats.
+"""
+
+from __future__ import annotations
+
+from .copy import (
+    CopyReport,
+    copy_runs,
+    reconcile_user_tags,
+)
+from .digest import (
+    run_digest,
+)
+from .files import (
+    export,
+    merge,
+    remove_stale_temp_files,
+    snapshot,
+)
+from .maintenance import (
+    DeleteReport,
+    collect_garbage,
+    delete,
+    stats,
+    verify,
+)
+from .select import (
+    RunFilter,
+    describe_runs,
+    parse_time,
+    select_runs,
+)
+
+__all__ = [
+    "CopyReport",
+    "DeleteReport",
+    "RunFilter",
+    "collect_garbage",
+    "copy_runs",
+    "delete",
+    "describe_runs",
+    "export",
+    "merge",
+    "parse_time",
+    "reconcile_user_tags",
+    "remove_stale_temp_files",
+    "run_digest",
+    "select_runs",
+    "snapshot",
+    "stats",
+    "verify",
+]

@@ -1,0 +1,22 @@
+"""The one package that opens SQLite connections and starts transactions.
+
+``Store(path)`` validates the file before SQLite touches it (header, application_id,
+user_version, length), applies the connection policy, migrates older formats forward
+in one transaction, and offers ``store.write()`` (``BEGIN IMMEDIATE`` with bounded
+retry; nested blocks become savepoints) and ``store.read()`` (one consistent
+snapshot). apsw errors are translated into ``mfstore.exception`` here and nowhere else.
+
+- ``store.core``: ``Store`` (statements, transactions, checkpoints, fork safety);
+- ``store.connection``: the connection policy, the read-only authorizer, ``BlobReader``,
+  driver error translation;
+- ``store.checks``: the header check, and a new file's schema / an existing file's
+  format and schema checks (with migration).
+"""
+
+from __future__ import annotations
+
+from ..migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT
+from .connection import BlobReader
+from .core import Store, Tracer
+
+__all__ = ["APPLICATION_ID", "FORMAT_VERSION", "OLDEST_FORMAT", "BlobReader", "Store", "Tracer"]

@@ -1,0 +1,128 @@
+"""The bulk writer: ``Writer.task_batch()`` writes exactly what ``add_done_task`` writes."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from mfstore.artifacts import prepare_artifact
+from mfstore.exception import MetaflowInternalError
+from mfstore.store import Store
+from mfstore.writer import MetadataEntry, Writer
+
+VIEWS = (
+    "mf_runs",
+    "mf_steps",
+    "mf_tasks",
+    "mf_attempts",
+    "mf_artifacts",
+    "mf_metadata",
+    "mf_log_lines",
+)
+
+
+def _history(store: Store, batched: bool, *, size: int = 3) -> None:
+    """Two runs of 4 tasks; a blob already in the file before the bulk; values shared
+    between tasks; a large (chunked) value; JSON and string metadata; logs."""
+    w = Writer(store)
+    seed = w.begin_run("F", user_name="u", system_tags=["user:u"], run_number="0")
+    task = w.add_task(seed, "start")
+    w.begin_attempt(task, 0)
+    early = prepare_artifact("seen before")
+    w.end_attempt(task, 0, artifacts={"s": early}, task_ok=True, success=True)
+    w.end_run(seed, successful=True)
+    shared = prepare_artifact([1, 2, 3])
+    big = prepare_artifact(random.Random(15).randbytes(9_000_000))
+    with w.bulk(), w.task_batch(size) as batch:
+        add = batch.add if batched else w.add_done_task
+        for k in (1, 2):
+            run = w.begin_run(
+                "F", user_name="u", system_tags=["user:u"], run_number=str(k), ts_epoch=1000 * k
+            )
+            for tid, step in enumerate(("start", "work", "work", "end")):
+                arts = {
+                    "shared": shared,
+                    "early": prepare_artifact("seen before"),
+                    "mine": prepare_artifact({"k": k, "t": tid}),
+                    "ok": prepare_artifact(tid != 3 or k == 1),
+                }
+                if (k, tid) == (2, 1):
+                    arts["big"] = big
+                ref = add(
+                    run,
+                    step,
+                    str(tid),
+                    artifacts=arts,
+                    task_ok=True,
+                    success=tid != 3 or k == 1,
+                    started_at=1000 * k + tid,
+                    ended_at=1000 * k + tid + 1,
+                    metadata=[
+                        MetadataEntry("user", "u", attempt=0, ts_epoch=5),
+                        MetadataEntry("n", {"v": tid}, attempt=0, ts_epoch=6),
+                    ],
+                    logs=[("stdout", 7, f"line {k} {tid}"), ("stderr", 8, "warn")],
+                )
+                assert ref.pathspec == f"F/{k}/{step}/{tid}"
+            w.end_run(run, successful=k == 1, ts_epoch=1000 * k + 900, checkpoint=False)
+
+
+def _views(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every view's rows, but the seed run's (written at the current time)."""
+
+    def later(row: tuple[object, ...]) -> bool:
+        return not any(isinstance(c, str) and (c == "F/0" or c.startswith("F/0/")) for c in row)
+
+    with Store(path) as store:
+        return {
+            v: sorted(filter(later, store.query(f"SELECT * FROM {v}")), key=repr) for v in VIEWS
+        }
+
+
+def test_task_batch_writes_what_add_done_task_writes(tmp_path: Path) -> None:
+    paths = {}
+    for batched in (False, True):
+        paths[batched] = tmp_path / f"b{int(batched)}.mfdb"
+        with Store(paths[batched], create=True) as store:
+            _history(store, batched)
+    one, batch = _views(paths[False]), _views(paths[True])
+    assert len(one["mf_tasks"]) == 8 and len(one["mf_log_lines"]) == 16
+    for view in VIEWS:
+        assert batch[view] == one[view], view
+    with Store(paths[True]) as store:
+        from mfstore.blobs import verify_blobs
+
+        assert verify_blobs(store) == []
+        # The shared value and the value stored before the bulk have one blob each.
+        assert store.scalar("SELECT count(*) FROM blobs") == len(
+            {r[0] for r in store.query("SELECT blob_id FROM artifacts")}
+        )
+
+
+def test_task_batch_needs_bulk_and_rolls_back_with_it(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.mfdb", create=True) as store:
+        w = Writer(store)
+        with pytest.raises(MetaflowInternalError, match="bulk"), w.task_batch():
+            pass
+        run = w.begin_run("F", user_name="u", run_number="1")
+        with (
+            pytest.raises(RuntimeError, match="stop"),
+            w.bulk(),
+            w.task_batch(size=2) as batch,
+        ):
+            for tid in range(3):  # the first two are flushed, then the error
+                batch.add(
+                    run,
+                    "start",
+                    str(tid),
+                    artifacts={"x": prepare_artifact(tid)},
+                    task_ok=True,
+                    success=True,
+                    started_at=1,
+                    ended_at=2,
+                )
+            raise RuntimeError("stop")
+        assert store.scalar("SELECT count(*) FROM tasks") == 0
+        assert store.scalar("SELECT count(*) FROM artifacts") == 0
