@@ -3,12 +3,19 @@
 Piped, ``--csv``, ``--tsv``, ``--json`` and ``--nl`` stream every row (flat memory); the
 table on a terminal shows the first ``--limit`` rows (default 100) and says when there
 are more.
+
+``--timeout`` (docs/cli.md): a table stops when the whole query takes longer; streamed
+output stops only when SQLite works that long without giving a row, so an export of
+any length runs to its end while a query stuck computing (``count(*)`` over an endless
+recursion) still stops.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -21,7 +28,8 @@ from .common import (
     reading,
     resolve_file,
 )
-from .output import Column, Output, output_options
+from .output import Column, Output, notice, output_options
+from .stream import BLOCK_ROWS, Blocks, Row
 
 #: Rows a terminal table shows unless --limit N / --all.
 TABLE_ROWS = 100
@@ -29,17 +37,44 @@ TABLE_ROWS = 100
 
 #: Default ``--timeout`` (seconds): a planted endless view or recursive query stops.
 SQL_TIMEOUT_SECONDS = 30.0
+#: A streamed block of rows is printed after this long even if it is not full.
+BLOCK_SECONDS = 0.1
 
 
-def _stream(cursor: Any, store: Any) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``cursor``; an error while stepping becomes one line (exit 1)."""
+@contextmanager
+def _stepping(store: Any) -> Iterator[None]:
+    """An error while stepping through the result becomes one line (exit 1)."""
     try:
-        for row in cursor:
-            yield tuple(row)
+        yield
     except (BrokenPipeError, click.ClickException):
         raise
     except Exception as exc:  # apsw errors raised while stepping (not translated by execute)
         raise CliError(one_line(store.translate(exc))) from None
+
+
+def _stream(cursor: Any, store: Any) -> Iterator[Row]:
+    """Rows of ``cursor``; an error while stepping becomes one line (exit 1)."""
+    with _stepping(store):
+        yield from cursor
+
+
+def _blocks(cursor: Any, store: Any, timeout: float) -> Iterator[list[Row]]:
+    """Rows of ``cursor`` in blocks of at most ``BLOCK_ROWS`` rows or ``BLOCK_SECONDS``.
+
+    Each block is read under its own time limit, so the query stops only when SQLite
+    works ``timeout`` seconds without giving a row (at most ``BLOCK_SECONDS`` more);
+    the time spent writing a block (a reader paging slowly) never counts."""
+    while True:
+        block: list[Row] = []
+        with _stepping(store), store.time_limit(timeout):
+            start = time.monotonic()
+            for row in cursor:
+                block.append(row)
+                if len(block) >= BLOCK_ROWS or time.monotonic() - start > BLOCK_SECONDS:
+                    break
+        if not block:
+            return
+        yield block
 
 
 def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
@@ -83,7 +118,8 @@ def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
     default=SQL_TIMEOUT_SECONDS,
     show_default=True,
     metavar="SECONDS",
-    help="Stop the query after this long (Ctrl-C stops it too).",
+    help="Stop a query that works this long without giving a row; a table on a terminal: "
+    "the whole query (Ctrl-C stops it too).",
 )
 @mfdb_option
 @output_options()
@@ -99,7 +135,8 @@ def sql_command(
 
     Only reading is allowed: statements that would write to the file or to any other
     file (INSERT, CREATE, ATTACH, VACUUM INTO, PRAGMA setters ...) are refused before
-    they run, and nothing is changed. A query stops after --timeout seconds. The mf_* views are documented in docs/sql.md. Piped, the result is TSV
+    they run, and nothing is changed. A query stops when it goes --timeout seconds without
+    giving a row (a table: when the whole query takes longer). The mf_* views are documented in docs/sql.md. Piped, the result is TSV
     (every row); on a terminal, a table of the first 100 rows.
 
     Example:
@@ -126,22 +163,29 @@ def sql_command(
                 "refused before they run and nothing was changed"
             ) from None
         names = _column_names(store, cursor, query)
-        rows: Iterator[tuple[Any, ...]] = _stream(cursor, store)
         if not names:
-            for _ in rows:
+            for _ in _stream(cursor, store):
                 pass
             return
         cols = [Column(n) for n in names]
-        cap = None if show_all else (limit if limit is not None else None)
+        cap = limit if not show_all else None
         if out.is_table and cap is None and not show_all:
             cap = TABLE_ROWS
-        footer = None
-        if cap is not None:
+        if out.is_table:  # the time limit covers the whole query
+            rows: Iterator[Row] = _stream(cursor, store)
+        elif cap is None:  # streamed: the limit is on SQLite's time without a row
+            out.rows(cols, Blocks(_blocks(cursor, store, timeout)))
+            return
+        else:
+            rows = (row for block in _blocks(cursor, store, timeout) for row in block)
+        if cap is None:  # a table of every row
+            out.rows(cols, rows)
+            return
+        more = f"\u2026 more rows not shown (first {cap:,}; use --limit N, --all or --csv)"
+        if out.is_table:
             page = list(itertools.islice(rows, cap + 1))
-            if len(page) > cap:
-                page = page[:cap]
-                footer = (
-                    f"\u2026 more rows not shown (first {cap:,}; use --limit N, --all or --csv)"
-                )
-            rows = iter(page)
-        out.rows(cols, rows, footer=footer)
+            out.rows(cols, page[:cap], footer=more if len(page) > cap else None)
+        else:
+            out.rows(cols, itertools.islice(rows, cap))
+            if next(rows, None) is not None:
+                notice(more)

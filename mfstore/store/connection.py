@@ -129,9 +129,7 @@ def open_connection(p: Path, *, reader: bool, read_only: bool, immutable: bool) 
     if read_only:
         uri = f"file:{uri_path(p)}?mode=ro"
         if not p.absolute().parent.is_dir():
-            raise StoreError(
-                f"cannot create {p}: the directory {p.absolute().parent} does not exist"
-            )
+            raise StoreError(f"cannot open {p}: the directory {p.absolute().parent} does not exist")
         if immutable or (
             not os.access(p.parent if str(p.parent) else ".", os.W_OK)
             and not os.path.exists(str(p) + "-wal")
@@ -216,6 +214,4 @@ def translate_error(exc: apsw.Error, path: Path) -> StoreError:
         return StoreError(f"cannot open {path}: {exc}")
     if isinstance(exc, apsw.IOError):
         return StoreError(f"{path}: I/O error ({exc}); is the disk full or removed?")
-    if isinstance(exc, apsw.ConstraintError):
-        return StoreError(f"{path}: {exc}")
     return StoreError(f"{path}: {exc}")
