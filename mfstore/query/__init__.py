@@ -5,7 +5,8 @@ its named parameters (``:name``) and open nothing. One module per reader:
 - ``query.runs``: runs, flows and tag filters (namespace = one more required tag);
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
 - ``query.pages``: the web UI's pages and the command-line listings;
-- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow.
+- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow;
+- ``query.hostile``: values mfstore never writes (telling hostile rows from bugs).
 
 Every public name is importable from ``mfstore.query`` itself.
 """
@@ -13,9 +14,11 @@ Every public name is importable from ``mfstore.query`` itself.
 from __future__ import annotations
 
 from .batch import (
+    GROUP_ALL_ARTIFACT_COLUMNS,
     GROUP_ARTIFACT_COLUMNS,
     compile_flow_rows,
     compile_flow_run_tags,
+    compile_group_all_artifacts,
     compile_group_artifacts,
     compile_step_finished,
     compile_tasks_with_value,
@@ -27,6 +30,7 @@ from .common import (
     sha_key,
     storable,
 )
+from .hostile import compile_hostile_value_checks
 from .pages import (
     RUN_LISTING_COLUMNS,
     SHOW_TASK_COLUMNS,
@@ -112,6 +116,7 @@ from .tasks import (
 __all__ = [
     "ARTIFACT_COLUMNS",
     "BLOB_JOIN",
+    "GROUP_ALL_ARTIFACT_COLUMNS",
     "GROUP_ARTIFACT_COLUMNS",
     "LATEST_WINDOW",
     "RUN_COLUMNS",
@@ -142,7 +147,9 @@ __all__ = [
     "compile_flow_summaries",
     "compile_flow_tag_names",
     "compile_flows",
+    "compile_group_all_artifacts",
     "compile_group_artifacts",
+    "compile_hostile_value_checks",
     "compile_log_count",
     "compile_log_lines",
     "compile_log_listing",

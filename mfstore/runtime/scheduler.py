@@ -16,7 +16,7 @@ from typing import Any
 
 from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.artifacts import ForeachFrame, prepare_artifacts
-from mfstore.exception import ExecutorLostError
+from mfstore.exception import ExecutorLostError, StoreFullError
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 
 from .decorators import EXECUTOR_DECORATORS, MAX_ATTEMPTS, get_decorator, max_retries_of
@@ -390,6 +390,11 @@ class Runtime:
         except ExecutorLostError as exc:
             console(str(exc), err=True)
             self.terminate_running(lost=True)
+            raise
+        except StoreFullError:
+            # The disk filled while recording a task: stop the other tasks (their
+            # results would find no room either); the caller says what was kept.
+            self.terminate_running()
             raise
         finally:
             signal.signal(signal.SIGTERM, old_term)

@@ -201,9 +201,10 @@ class Store:
                 # Only after the file passed its checks: a refused file stays unchanged.
                 policy_wal(self.conn)
         except BaseException as exc:
+            error = translate_error(exc, p, self.conn) if isinstance(exc, apsw.Error) else None
             self._close_refused()
-            if isinstance(exc, apsw.Error):
-                raise translate_error(exc, p) from exc
+            if error is not None:
+                raise error from exc
             raise
         _open_stores.add(self)
 
@@ -269,7 +270,7 @@ class Store:
             if wal and not self.reader:
                 policy_wal(self.conn)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         self.conn.exec_trace = self._trace if self._tracers else None
 
@@ -304,7 +305,7 @@ class Store:
     def translate(self, exc: BaseException) -> BaseException:
         """The one-line mfstore error for a driver error raised while stepping a cursor
         this store returned (other exceptions are returned as they are)."""
-        return translate_error(exc, self.path) if isinstance(exc, apsw.Error) else exc
+        return translate_error(exc, self.path, self.conn) if isinstance(exc, apsw.Error) else exc
 
     def interrupt(self) -> None:
         """Stop the statement running on this store's connection (from another thread)."""
@@ -340,14 +341,14 @@ class Store:
         try:
             return self.conn.execute(sql, params)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one statement."""
         try:
             return list(self.conn.execute(sql, params))
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def table(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
@@ -362,7 +363,7 @@ class Store:
                 return [], []
             return columns, [tuple(r) for r in cursor]
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         """First row of one statement, or None."""
@@ -370,7 +371,7 @@ class Store:
             for row in self.conn.execute(sql, params):
                 return tuple(row)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         return None
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -384,7 +385,7 @@ class Store:
             with self.conn.blob_open("main", table, column, rowid, False) as blob:
                 data: bytes = blob.read()
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         return data
 
     def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
@@ -393,7 +394,7 @@ class Store:
         try:
             return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
@@ -401,7 +402,7 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.last_insert_rowid())
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one UPDATE or DELETE and return the number of rows it changed."""
@@ -409,14 +410,14 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.changes())
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
             self.conn.executemany(sql, rows)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     # -- transactions -----------------------------------------------------------
 
@@ -497,7 +498,7 @@ class Store:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
 
     def _commit(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -516,7 +517,7 @@ class Store:
             except apsw.Error as exc:
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Store]:
@@ -574,7 +575,7 @@ class Store:
             except apsw.BusyError:
                 return False
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
             return bool(log_frames == done_frames)
         deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
         while True:
@@ -585,7 +586,7 @@ class Store:
             except apsw.BusyError:
                 pass
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
             else:
                 if log_frames == done_frames:
                     return True
