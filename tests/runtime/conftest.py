@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import mfstore
+from tests.flowfiles import install
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 #: Where the mfstore under test lives (the checkout, or site-packages when installed).
 MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
 
@@ -31,10 +30,10 @@ class FlowRunner:
         return env
 
     def copy(self, name: str) -> Path:
-        src = FLOWS / name
-        dest = self.workdir / src.name
+        """Install flow ``name`` of ``tests/flows`` (imports rewritten to mfstore) once."""
+        dest = self.workdir / Path(name).name
         if not dest.exists():
-            shutil.copy(src, dest)
+            install(name, self.workdir)
         return dest
 
     def popen(
