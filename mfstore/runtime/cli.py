@@ -27,6 +27,7 @@ from .cli_common import (
     parameter_values,
     with_parameter_options,
 )
+from .config import apply_configs, resolve_configs
 from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
@@ -139,6 +140,9 @@ def start(
     state.production = production
     state.configs = configs
     state.config_values = config_values
+    # Metaflow's second pass: the configs' values, then the decorators that use them
+    state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values)
+    apply_configs(state.flow_cls, state.resolved_configs)
     if not quiet:
         state.echo(f"mfstore {MFSTORE_VERSION} executing *{state.flow_name}* for *{_identity()}*")
 

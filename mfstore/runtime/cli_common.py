@@ -104,6 +104,8 @@ class State:
         self.branch: str | None = None
         self.configs: tuple[tuple[str, str], ...] = ()
         self.config_values: tuple[tuple[str, str], ...] = ()
+        self.resolved_configs: dict[str, Any] | None = None
+        """The flow's Config values for this command (attribute -> ConfigValue)."""
         self.production = False
         self._store: Any = None
 

@@ -3,9 +3,9 @@
 JSON objects of name -> path / value), else its ``default`` file or ``default_value``. In
 steps ``self.NAME`` is a read-only ``ConfigValue`` (attribute or item access).
 
-Not supported (documented in docs/runtime.md): config values in decorator arguments and
-class-level expressions (Metaflow resolves those by loading the flow twice);
-``config_expr`` raises when evaluated.
+Config values in decorator arguments (``@project(name=cfg.name)``, ``@environment(**cfg)``),
+``config_expr("expr")`` and Parameter defaults are placeholders (``delayed``) resolved when
+a command starts (:func:`apply_configs`), where Metaflow loads the flow a second time.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import MetaflowException, UnsupportedFeature
+from mfstore.exception import MetaflowException
 
+from .delayed import UNPACK_KEY, DelayEvaluator, activate, config_expr, resolve_attributes
 from .parameters import Parameter
+
+__all__ = ["Config", "ConfigValue", "apply_configs", "config_expr", "resolve_configs"]
 
 
 class ConfigValue(dict):  # type: ignore[type-arg]
@@ -70,6 +73,29 @@ class Config(Parameter):
         self.default_path = default
         self.default_value = default_value
         self.parser = parser
+        self._delayed = DelayEvaluator(name)
+
+    # Class-level use (decorator arguments): ``cfg.a.b``, ``cfg["a"]`` and ``**cfg`` are
+    # placeholders resolved when the command starts (Metaflow's Config is a Mapping too).
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(DelayEvaluator(self.name), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str) and key.startswith(UNPACK_KEY):
+            return self._delayed[key]
+        return DelayEvaluator(self.name)[key]
+
+    def keys(self) -> Any:
+        """The one key ``**config`` unpacks to (resolved with the decorator)."""
+        return list(iter(self._delayed))
+
+    def __iter__(self) -> Any:
+        return iter(self._delayed)
+
+    def __len__(self) -> int:
+        return 1
 
     def resolve(self, paths: dict[str, str], values: dict[str, Any], context: Any) -> Any:
         """The config's value for this run (a ``ConfigValue``, or None)."""
@@ -100,15 +126,6 @@ class Config(Parameter):
         return ConfigValue(raw)
 
 
-def config_expr(expr: str) -> Any:
-    """Metaflow's ``config_expr``: refused (config values in decorators and class-level
-    expressions are not supported by mfstore's runtime)."""
-    raise UnsupportedFeature(
-        f"config_expr({expr!r}): config values in decorator arguments and class-level "
-        "expressions are not supported by mfstore's runtime; read self.CONFIG in a step."
-    )
-
-
 def resolve_configs(
     flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
@@ -124,3 +141,43 @@ def resolve_configs(
         if isinstance(p, Config):
             out[var] = p.resolve(paths, values, None)
     return out
+
+
+def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
+    """Make the configs' ``values`` (attribute -> value) current and resolve the config
+    placeholders in the flow's decorators (flow decorators are validated again)."""
+    from .cli_common import get_parameters
+
+    by_name: dict[str, Any] = {}
+    for var, p in get_parameters(flow_cls):
+        if isinstance(p, Config) and var in values:
+            by_name[var] = by_name[p.name] = values[var]
+    activate(by_name)
+    flow_decos = getattr(flow_cls, "_flow_decorators", None) or {}
+    for deco in flow_decos.values():
+        if _resolve(deco):
+            deco.init()
+    for name in dir(flow_cls):
+        func = getattr(flow_cls, name, None)
+        if callable(func) and getattr(func, "is_step", False):
+            for deco in getattr(func, "decorators", []):
+                _resolve(deco)
+
+
+def _resolve(deco: Any) -> bool:
+    from .delayed import has_delayed
+
+    if not has_delayed(deco.attributes):
+        return False
+    resolved = resolve_attributes(deco.attributes)
+    unknown = set(resolved) - set(getattr(deco, "defaults", resolved))
+    if unknown:
+        raise MetaflowException(
+            "Decorator @{} does not accept the argument(s) {}".format(
+                deco.name, ", ".join(sorted(unknown))
+            )
+        )
+    deco.attributes = {**deco.attributes, **resolved}
+    for key in [k for k in deco.attributes if isinstance(k, str) and k.startswith(UNPACK_KEY)]:
+        del deco.attributes[key]
+    return True

@@ -12,6 +12,8 @@ from typing import Any
 
 from mfstore.exception import CommandException, MetaflowException
 
+from .delayed import UNPACK_KEY
+
 #: Largest ``@retry(times=)`` (attempts are 0..times and Metaflow caps attempts at 6).
 MAX_ATTEMPTS = 6
 
@@ -29,7 +31,8 @@ class StepDecorator:
     allow_multiple = False
 
     def __init__(self, **attributes: Any) -> None:
-        unknown = set(attributes) - set(self.defaults)
+        # ``**cfg`` of a Config gives one placeholder key, resolved when the command starts
+        unknown = {k for k in attributes if not k.startswith(UNPACK_KEY)} - set(self.defaults)
         if unknown:
             raise MetaflowException(
                 "Decorator @{} does not accept the argument(s) {}".format(

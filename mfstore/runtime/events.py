@@ -15,6 +15,7 @@ from typing import Any
 from mfstore.exception import MetaflowException
 
 from .decorators import StepDecorator
+from .delayed import has_delayed
 
 
 class FlowDecorator(StepDecorator):
@@ -25,7 +26,8 @@ class FlowDecorator(StepDecorator):
     def __init__(self, **attributes: Any) -> None:
         super().__init__(**attributes)
         self.triggers: list[dict[str, Any]] = []
-        self.init()
+        if not has_delayed(self.attributes):  # else checked once the configs are known
+            self.init()
 
     def init(self) -> None:
         """Validate the attributes and fill ``triggers``."""

@@ -98,7 +98,11 @@ def start_run(
     if origin is None:
         param_values = {
             **(param_values or {}),
-            **resolve_configs(state.flow_cls, state.configs, state.config_values),
+            **(
+                state.resolved_configs
+                if state.resolved_configs is not None
+                else resolve_configs(state.flow_cls, state.configs, state.config_values)
+            ),
         }
     for node in state.graph:
         for deco in node.decorators:

@@ -172,7 +172,17 @@ class Parameter:
         def evaluate() -> Any:
             from mfstore.identity import get_username
 
-            ctx = ParameterContext(flow_name, get_username(), self.name, click.echo, "mfstore")
+            from .config import ConfigValue
+            from .delayed import active_values
+
+            ctx = ParameterContext(
+                flow_name,
+                get_username(),
+                self.name,
+                click.echo,
+                "mfstore",
+                ConfigValue(active_values()),
+            )
             return self.default(ctx)
 
         return evaluate

@@ -1,0 +1,47 @@
+"""The documented way to write runs into a .mfdb: the runtime, the importer and the
+tests all go through ``Writer``.
+
+Every method is one transaction (``BEGIN IMMEDIATE``), so a process killed at any
+moment leaves the file readable. A task attempt's artifacts, its status and its
+``attempt-done`` metadata are written by ``end_attempt`` in a single transaction: a
+reader either sees the finished attempt whole, or sees it running.
+
+Typical use::
+
+    w = Writer(store)
+    run = w.begin_run("HelloFlow", user_name="alice", system_tags=["user:alice"])
+    w.add_step(run, "start")
+    task = w.add_task(run, "start")
+    w.begin_attempt(task, 0)
+    w.add_log_lines(task, 0, "stdout", [(ts_us, "hello")])
+    w.end_attempt(task, 0, artifacts=prepare_artifacts({"x": 1}), task_ok=True, success=True)
+    w.end_run(run, successful=True)
+"""
+
+from __future__ import annotations
+
+from ..artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, prepare_raw_artifact
+from .core import TaskBatch, Writer
+from .records import (
+    TASK_FILE_TYPE,
+    MetadataEntry,
+    RunRef,
+    TaskRef,
+    insert_metadata_rows,
+    metadata_value_id,
+)
+
+__all__ = [
+    "TASK_FILE_TYPE",
+    "MetadataEntry",
+    "PreparedArtifact",
+    "RunRef",
+    "TaskBatch",
+    "TaskRef",
+    "Writer",
+    "insert_metadata_rows",
+    "metadata_value_id",
+    "prepare_artifact",
+    "prepare_artifacts",
+    "prepare_raw_artifact",
+]

@@ -1,0 +1,277 @@
+"""Writes of steps, tasks, attempts, metadata, logs and artifacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from ..artifacts import PreparedArtifact
+from ..blobs import (
+    insert_blob,
+)
+from ..exception import MetaflowInternalError, MetaflowNotFound
+from ..identity import now_ms
+from ..store import Store
+from .records import (
+    BulkCache,
+    MetadataEntry,
+    RunRef,
+    TaskRef,
+    insert_metadata_rows,
+    metadata_value_id,
+)
+
+
+class TaskWrites:
+    """``Writer``'s step, task and attempt writes (mixed into ``Writer``)."""
+
+    store: Store
+    _cache: BulkCache | None
+
+    def add_step(self, run: RunRef, step_name: str, *, ts_epoch: int | None = None) -> None:
+        """Record a step of a run (no-op if it exists)."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch),
+            )
+
+    def add_task(
+        self,
+        run: RunRef,
+        step_name: str,
+        task_id: str | None = None,
+        *,
+        ts_epoch: int | None = None,
+        origin_task_pk: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> TaskRef:
+        """Record a task (and its step if new). ``task_id`` defaults to the run's next id."""
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                (run.run_pk, step_name, ts),
+            )
+            if task_id is None:
+                task_id = self.next_task_id(run)
+            task_pk = self.store.insert(
+                "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+                (run.run_pk, step_name, task_id, ts, origin_task_pk),
+            )
+            task = TaskRef(task_pk, run, step_name, task_id)
+            self._insert_metadata(task, metadata)
+        return task
+
+    def next_task_id(self, run: RunRef) -> str:
+        """The next per-run task id (Metaflow's local scheme: 1, 2, ...; 0 is _parameters)."""
+        top = self.store.scalar(
+            "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = ?", (run.run_pk,)
+        )
+        return str(1 if top is None else int(top) + 1)
+
+    def begin_attempt(
+        self,
+        task: TaskRef,
+        attempt: int,
+        *,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> None:
+        """Record that an attempt started (its logs and metadata may follow)."""
+        with self.store.write():
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at) VALUES (?, ?, ?)",
+                (task.task_pk, attempt, now_ms() if ts_epoch is None else ts_epoch),
+            )
+            self._insert_metadata(task, metadata)
+
+    def add_metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
+        """Record metadata events."""
+        with self.store.write():
+            self._insert_metadata(task, entries)
+
+    def _insert_metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
+        rows = []
+        for e in entries:
+            is_json = not isinstance(e.value, str)
+            value = json.dumps(e.value, ensure_ascii=False) if is_json else e.value
+            rows.append(
+                (
+                    e.field_name,
+                    e.type or e.field_name,
+                    int(is_json),
+                    value,
+                    task.task_pk,
+                    e.attempt,
+                    e.ts_epoch,
+                )
+            )
+        if not rows:
+            return
+        cache = self._cache
+        if cache is None:
+            insert_metadata_rows(self.store, rows)
+            return
+        ids = []
+        for r in rows:
+            key = r[:4]
+            vid = cache.values.get(key)
+            if vid is None:
+                vid = cache.values[key] = metadata_value_id(self.store, *key)
+            ids.append((r[4], r[5], vid, r[6]))
+        self.store.executemany(
+            "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?)", ids
+        )
+
+    def add_log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str = "task",
+    ) -> None:
+        """Record log lines ``(utc_microseconds, text_without_newline)``."""
+        if stream not in ("stdout", "stderr"):
+            raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+        rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
+        if rows:
+            with self.store.write():
+                self.store.executemany(
+                    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def end_attempt(
+        self,
+        task: TaskRef,
+        attempt: int,
+        *,
+        artifacts: Mapping[str, PreparedArtifact],
+        task_ok: bool,
+        success: bool,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+        status_metadata: bool = True,
+        artifact_ts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Write an attempt's artifacts and end it, in one transaction.
+
+        Adds the ``attempt_ok`` and ``attempt-done`` metadata Metaflow records, unless
+        ``status_metadata`` is False (the Metaflow extension records Metaflow's own).
+        Artifacts are dated ``ts_epoch`` unless ``artifact_ts`` gives their own time (the
+        importer keeps each artifact record's).
+        """
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        status = (
+            [
+                MetadataEntry(
+                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
+                ),
+                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+            ]
+            if status_metadata
+            else []
+        )
+        with self.store.write():
+            self._insert_artifacts(task, attempt, artifacts, ts, artifact_ts or {})
+            self._insert_metadata(task, [*metadata, *status])
+            changed = self.store.change(
+                "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
+                (ts, int(task_ok), int(success), task.task_pk, attempt),
+            )
+            if changed != 1:
+                raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
+
+    def _insert_artifacts(
+        self,
+        task: TaskRef,
+        attempt: int,
+        artifacts: Mapping[str, PreparedArtifact],
+        ts: int,
+        artifact_ts: Mapping[str, int],
+    ) -> None:
+        rows = []
+        cache = self._cache
+        for name, art in artifacts.items():
+            if cache is not None:
+                found = cache.blobs.get(art.sha)
+                if found is not None:
+                    rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
+                    continue
+            try:
+                bid = insert_blob(
+                    self.store,
+                    art.sha if art.blob is None else art.blob,
+                    type_name=art.type,
+                    value_json=art.value_json,
+                )
+            except MetaflowNotFound:
+                raise MetaflowInternalError(
+                    f"artifact {name} refers to blob {art.sha}, which is not in the file"
+                ) from None
+            if cache is not None:
+                cache.blobs[art.sha] = bid
+            rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
+        self.store.executemany(
+            "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def clone_task(
+        self,
+        run: RunRef,
+        origin_task_pk: int,
+        *,
+        task_id: str | None = None,
+        ts_epoch: int | None = None,
+        metadata: Iterable[MetadataEntry] = (),
+    ) -> TaskRef:
+        """Copy a finished task of another run into ``run`` (resume): same task id, the
+        artifacts of its latest done attempt (same blobs), metadata, no logs."""
+        origin = self.store.one(
+            "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
+            "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
+            "WHERE t.task_pk = ? AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
+            (origin_task_pk,),
+        )
+        if origin is None:
+            raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
+        step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        with self.store.write():
+            task = self.add_task(
+                run,
+                step_name,
+                task_id or origin_task_id,
+                ts_epoch=ts,
+                origin_task_pk=origin_task_pk,
+            )
+            self.store.execute(
+                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
+                (task.task_pk, attempt, ts, ts, task_ok, success),
+            )
+            self.store.execute(
+                "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) "
+                "SELECT ?, attempt, name, blob_id, ? FROM artifacts WHERE task_pk = ? AND attempt = ?",
+                (task.task_pk, ts, origin_task_pk, attempt),
+            )
+            self._insert_metadata(task, metadata)
+            self._insert_metadata(
+                task,
+                [
+                    MetadataEntry(
+                        "attempt_ok",
+                        "True" if task_ok else "False",
+                        "internal_attempt_status",
+                        attempt,
+                        ts,
+                    ),
+                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
+                ],
+            )
+        return task

@@ -1,0 +1,65 @@
+"""Configs in decorators (Metaflow's two-pass flow loading): ``cfg.key``,
+``config_expr(...)`` and ``**cfg`` in flow and step decorator arguments, configs in
+Parameter defaults and as switch keys. The same flow runs on Metaflow and on mfstore's
+runtime, with the defaults and with ``--config-value``, and records the same values."""
+
+from __future__ import annotations
+
+import pytest
+
+from .differential import LIBS, Workdir, snapshot
+
+FLOW = "config_decorators.py"
+NAME = "ConfigDecoFlow"
+
+#: What the decorators did, read back through each system's Client API.
+DECORATED = """
+import json
+from {lib} import Flow, namespace
+namespace(None)
+run = Flow("ConfigDecoFlow").latest_run
+gi = run["start"].task["_graph_info"].data
+decos = {{
+    name: sorted(
+        (d["name"], json.dumps(d["attributes"], sort_keys=True, default=str))
+        for d in step["decorators"]
+    )
+    for name, step in gi["steps"].items()
+}}
+print(json.dumps({{
+    "project_tags": sorted(t for t in run.system_tags if t.startswith("project")),
+    "decorators": decos,
+}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--config-value", "extra", '{"vars": {"EXTRA": "given"}}'],
+    ],
+    ids=["defaults", "config-value"],
+)
+def test_configs_in_decorators_match_metaflow(tmp_path, args: list[str]) -> None:
+    snaps = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add(FLOW)
+        wd.python(FLOW, *args, "run")
+        snaps[lib] = (snapshot(wd, NAME), wd.read(DECORATED))
+    (ours, our_decos), (theirs, their_decos) = snaps["mfstore"], snaps["metaflow"]
+    start = theirs["tasks"]["start"][0]["artifacts"]
+    assert (start["normal"], start["expr"], start["project"]) == ("hello", "HELLO", "cfg_proj")
+    assert start["params"] == [42, 43]
+    assert "a" not in theirs["tasks"]
+    extra = "given" if args else "default"
+    assert theirs["tasks"]["b"][0]["artifacts"]["extra_env"] == extra
+    assert ours["tasks"] == theirs["tasks"]
+    assert ours["graph"] == theirs["graph"]
+    assert our_decos["project_tags"] == their_decos["project_tags"]
+    # the resolved arguments as _graph_info records them (retry times from the config)
+    for step_name in ("b", "start"):
+        assert dict(our_decos["decorators"][step_name]) == dict(
+            their_decos["decorators"][step_name]
+        ), step_name
