@@ -29,17 +29,18 @@ import gzip
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import artifacts as _artifacts
 from .artifacts import PreparedArtifact, prepare_raw_artifact
 from .blobs import sha1_hex
-from .exception import HistoryPathError, NotAMetaflowHistory
+from .exception import HistoryPathError, NotAMetaflowHistory, StoreFullError, disk_full
 from .store import Store
 from .writer import MetadataEntry, RunRef, TaskRef, Writer
 
@@ -92,12 +93,34 @@ def _is_flow_dir(d: Path) -> bool:
 #: The real path of the history being imported: nothing outside it is read.
 _confined_to: list[str] = []
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+P = TypeVar("P", Path, str)
 
 
-def _inside(path: Path) -> Path:
+#: Real paths of the directories of the run being read (cleared for every run): a file's
+#: real path is its directory's plus its name unless the file itself is a symlink, so
+#: each file costs one lstat instead of one per component of its path.
+_real_dirs: dict[str, str] = {}
+
+
+def _realpath(path: str) -> str:
+    parent, name = os.path.split(path)
+    if not parent or not name or name in (".", ".."):
+        return os.path.realpath(path)
+    real_parent = _real_dirs.get(parent)
+    if real_parent is None:
+        real_parent = _real_dirs[parent] = os.path.realpath(parent)
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return os.path.realpath(path)
+    except OSError:
+        pass  # missing: realpath too just appends the name
+    return os.path.join(real_parent, name)
+
+
+def _inside(path: P) -> P:
     """``path`` if it (after symlinks) lies inside the history being imported."""
     if _confined_to:
-        real = os.path.realpath(path)
+        real = _realpath(os.fspath(path))
         root = _confined_to[-1]
         if real != root and not real.startswith(root + os.sep):
             raise HistoryPathError(
@@ -106,7 +129,7 @@ def _inside(path: Path) -> Path:
     return path
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path | str) -> Any:
     with open(_inside(path), "rb") as fh:
         return json.loads(fh.read())
 
@@ -158,8 +181,11 @@ class _Task:
 
 
 def _read_task(step_dir: Path, task_dir: Path) -> _Task:
-    meta_dir = task_dir / "_meta"
-    self_rec = _read_json(meta_dir / "_self.json")
+    # Plain strings: a task has ~30 small files, and pathlib's objects cost more than
+    # reading them.
+    task_path = os.fspath(task_dir)
+    meta_dir = os.path.join(task_path, "_meta")
+    self_rec = _read_json(os.path.join(meta_dir, "_self.json"))
     metadata: list[dict[str, Any]] = []
     attempts: dict[int, _Attempt] = {}
 
@@ -171,7 +197,7 @@ def _read_task(step_dir: Path, task_dir: Path) -> _Task:
     for entry in sorted(os.listdir(_inside(meta_dir))):
         m = _SYSMETA_RE.match(entry)
         if m:
-            rec = _read_json(meta_dir / entry)
+            rec = _read_json(os.path.join(meta_dir, entry))
             attempt = None
             for tag in rec.get("tags") or []:
                 if isinstance(tag, str) and tag.startswith("attempt_id:"):
@@ -187,23 +213,23 @@ def _read_task(step_dir: Path, task_dir: Path) -> _Task:
             continue
         m = _ARTIFACT_RE.match(entry)
         if m:
-            rec = _read_json(meta_dir / entry)
+            rec = _read_json(os.path.join(meta_dir, entry))
             att(int(m.group(1))).artifacts[rec.get("name", m.group(2))] = rec
-    for entry in os.listdir(_inside(task_dir)):
+    for entry in os.listdir(_inside(task_path)):
         head, _, kind = entry.partition(".")
         if not head.isdigit():
             continue
         n = int(head)
         if kind == "attempt.json":
             try:
-                t = _read_json(task_dir / entry).get("time")
+                t = _read_json(os.path.join(task_path, entry)).get("time")
                 if t is not None:
                     att(n).started_at = int(float(t) * 1000)
             except (OSError, ValueError):
                 att(n)
         elif kind == "data.json":
             try:
-                att(n).data_info = _read_json(task_dir / entry).get("info") or {}
+                att(n).data_info = _read_json(os.path.join(task_path, entry)).get("info") or {}
             except (OSError, ValueError):
                 pass
         elif kind in ("task_begin", "runtime_stdout.log", "runtime_stderr.log"):
@@ -517,6 +543,7 @@ def import_metaflow(
         return _import(root, target, report, progress, started)
     finally:
         _confined_to.pop()
+        _real_dirs.clear()
 
 
 def _import(
@@ -526,7 +553,7 @@ def _import(
     progress: Callable[[int, int, str], None] | None,
     started: float,
 ) -> ImportReport:
-    from .sharing import copy_runs
+    from .sharing import copy_runs, fold_after_commit
 
     runs = list_runs(root, report.problems)
     staging = Store(":memory:")
@@ -545,6 +572,7 @@ def _import(
                     )
                 except (OSError, ValueError, KeyError):
                     pass
+            _real_dirs.clear()
             if _already_identical(target, staging, flow_id, run_dir):
                 report.skipped.append(f"{flow_id}/{run_dir.name}")
                 continue
@@ -561,14 +589,27 @@ def _import(
         with staging.write():
             for flow_id, ts in flow_ts.items():
                 staging.execute("UPDATE flows SET ts_epoch = ? WHERE flow_id = ?", (ts, flow_id))
-        merged = copy_runs(staging, target, reconcile_tags=False)
-        report.retagged += _sync_tags(target, staging, merged.identical)
+        try:
+            merged = copy_runs(staging, target, reconcile_tags=False)
+        except StoreFullError:
+            raise disk_full(
+                target.path, f"nothing was imported (one transaction): {target.path} is as it was"
+            ) from None
+        kept = f"the {len(merged.added)} runs imported are kept"
+        try:
+            report.retagged += _sync_tags(target, staging, merged.identical)
+        except StoreFullError:
+            raise disk_full(
+                target.path,
+                f"{kept}; tag changes of runs imported before were not applied",
+                "free some space and import again (imported runs are skipped)",
+            ) from None
         report.imported += merged.added
         report.skipped += merged.identical
         report.conflicts += merged.conflicts
     finally:
         staging.close()
-    target.checkpoint()
+    fold_after_commit(target, kept)
     report.seconds = time.perf_counter() - started
     return report
 
