@@ -14,9 +14,11 @@ Every public name is importable from ``mfstore.query`` itself.
 from __future__ import annotations
 
 from .batch import (
+    GROUP_ALL_ARTIFACT_COLUMNS,
     GROUP_ARTIFACT_COLUMNS,
     compile_flow_rows,
     compile_flow_run_tags,
+    compile_group_all_artifacts,
     compile_group_artifacts,
     compile_step_finished,
     compile_tasks_with_value,
@@ -114,6 +116,7 @@ from .tasks import (
 __all__ = [
     "ARTIFACT_COLUMNS",
     "BLOB_JOIN",
+    "GROUP_ALL_ARTIFACT_COLUMNS",
     "GROUP_ARTIFACT_COLUMNS",
     "LATEST_WINDOW",
     "RUN_COLUMNS",
@@ -144,6 +147,7 @@ __all__ = [
     "compile_flow_summaries",
     "compile_flow_tag_names",
     "compile_flows",
+    "compile_group_all_artifacts",
     "compile_group_artifacts",
     "compile_hostile_value_checks",
     "compile_log_count",
