@@ -43,11 +43,20 @@ def collect_garbage(store: Store) -> int:
     return int(n or 0)
 
 
-def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = False) -> DeleteReport:
+def delete(
+    path: Path,
+    f: RunFilter,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> DeleteReport:
     """Remove the matching runs, reclaim unreferenced blobs and shrink the file.
 
     A run still marked running is refused (``guards.check_deletable``); ``force``
-    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``)."""
+    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``).
+    ``progress(done, total, what)`` is called once per selected run while they are
+    counted, then once per phase (delete, garbage collection, compaction)."""
     from ..guards import check_deletable
 
     if f.is_empty():
@@ -58,16 +67,19 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
         raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
     report = DeleteReport(bytes_before=Path(path).stat().st_size)
     try:
+        step = progress or (lambda _done, _total, _what: None)
         run_pks = select_runs(store, f)
         report.runs = describe_runs(store, run_pks)
-        report.tasks = sum(
-            int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,)))
-            for pk in run_pks
-        )
+        total = len(run_pks) + (0 if dry_run else 3)
+        for i, pk in enumerate(run_pks):
+            step(i, total, "counting tasks")
+            report.tasks += int(store.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (pk,)))
         check_deletable(store, run_pks, force=force)
         if dry_run or not run_pks:
+            step(total, total, "done")
             report.bytes_after = report.bytes_before
             return report
+        step(len(run_pks), total, "deleting runs")
         try:
             with store.write():
                 store.execute(
@@ -81,11 +93,13 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
                     "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))"
                 )
                 store.execute("DELETE FROM runs WHERE run_pk IN (SELECT run_pk FROM _doomed)")
+                step(len(run_pks) + 1, total, "removing unreferenced blobs")
                 report.blobs_removed = collect_garbage(store)
                 store.execute("DROP TABLE _doomed")
         except StoreFullError:
             raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
         deleted = f"the {len(run_pks)} runs were deleted (that is kept)"
+        step(len(run_pks) + 2, total, "compacting the file")
         try:
             store.execute("VACUUM")
         except StoreFullError:
@@ -96,6 +110,7 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
                 "free some space; the next `mfstore delete` shrinks it",
             ) from None
         fold_after_commit(store, deleted)
+        step(total, total, "done")
     finally:
         store.close()
     report.bytes_after = Path(path).stat().st_size
@@ -167,11 +182,15 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
     return out
 
 
-def stats(path: Path) -> dict[str, Any]:
-    """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios."""
+def stats(path: Path, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios.
+
+    ``progress(done, total, what)`` is called before each of its five counts and at the end."""
+    step = progress or (lambda _done, _total, _what: None)
     store = Store(path, reader=True)
     try:
         with store.read():  # one consistent snapshot while others write or delete
+            step(0, 5, "runs")
             flows = {}
             for flow_id, runs, ok, failed, running in store.query(
                 "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') "
@@ -183,16 +202,19 @@ def stats(path: Path) -> dict[str, Any]:
                     "failed": failed,
                     "running": running,
                 }
+            step(1, 5, "tasks")
             for flow_id, tasks in store.query(
                 "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
             ):
                 flows[flow_id]["tasks"] = tasks
+            step(2, 5, "artifacts")
             for flow_id, n, logical in store.query(
                 "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
                 "JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
             ):
                 flows[flow_id]["artifacts"] = n
                 flows[flow_id]["artifact_bytes"] = logical
+            step(3, 5, "blobs")
             n_blobs, raw, stored = store.one(
                 "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs"
             ) or (0, 0, 0)
@@ -202,7 +224,9 @@ def stats(path: Path) -> dict[str, Any]:
                 )
                 or 0
             )
+            step(4, 5, "log lines")
             log_lines = store.scalar("SELECT count(*) FROM log_lines")
+            step(5, 5, "done")
             return {
                 "file": str(path),
                 "file_bytes": Path(path).stat().st_size,

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from mfstore import FlowSpec, provider, step
+from mfstore import provider
 from mfstore.artifacts import prepare_artifacts
 from mfstore.client import Metaflow, Step, Task, namespace
 from mfstore.writer import MetadataEntry
 from tests.client.conftest import History
+from tests.flowfiles import start_end_flow
 
 N = 3
 
@@ -144,16 +145,8 @@ def test_listing_flows(histories, ns: str | None) -> None:
     assert results[0][0] == results[1][0]
 
 
-class HelloFlow(FlowSpec):
-    """The flow whose runs ``History.run`` writes (named like it; its steps never run here)."""
-
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
+#: The flow whose runs ``History.run`` writes (named like it; its steps never run here).
+HelloFlow = start_end_flow("HelloFlow")
 
 
 @pytest.mark.parametrize("options", [["--all"], ["--all", "--json"], ["--my-runs"]])
