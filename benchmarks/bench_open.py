@@ -12,7 +12,12 @@ The direct timing is the figure that answers the bound; the difference of the tw
 cold-open medians is shown too, but on a shared machine file-system noise in a cold
 open (milliseconds) is larger than the check.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_open.py [--samples 41]
+With ``--history FILE`` (e.g. a ``benchmarks/.data/synth-*.mfdb`` that bench_client
+builds), the README's cold-start row is timed the same way, with and without the check,
+alternating: a whole ``python -c 'from mfstore import Flow; print(Flow(F).latest_run)'``
+process (wall time).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_open.py [--samples 41] [--history FILE]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 _CHILD = r"""
@@ -53,6 +59,25 @@ else:
 """
 
 
+_COLD = r"""
+import sys
+if sys.argv[2] == "without":
+    from mfstore.store import Store
+    Store._check_schema = lambda self, **kw: None
+from mfstore import Flow, metadata, namespace
+metadata(sys.argv[1]); namespace(sys.argv[3] or None)
+print(Flow(sys.argv[4]).latest_run)
+"""
+
+
+def _cold_latest_run(path: Path, kind: str, ns: str, flow: str) -> float:
+    t = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", _COLD, str(path), kind, ns, flow], check=True, capture_output=True
+    )
+    return (time.perf_counter() - t) * 1e3
+
+
 def _sample(path: Path, kind: str) -> list[float]:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), kind], check=True, capture_output=True, text=True
@@ -63,6 +88,9 @@ def _sample(path: Path, kind: str) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--samples", type=int, default=41, help="fresh processes of each kind")
+    ap.add_argument("--history", type=Path, help="also time the cold latest_run on this file")
+    ap.add_argument("--flow", default="SynthFlow")
+    ap.add_argument("--namespace", default="user:user3")
     args = ap.parse_args()
     from mfstore.store import Store
 
@@ -77,6 +105,13 @@ def main() -> None:
             without.append(_sample(path, "without"))
             with_check.append(_sample(path, "with"))
         holder.close()
+        cold: dict[str, list[float]] = {"without": [], "with": []}
+        if args.history:
+            for _ in range(args.samples):
+                for kind in ("without", "with"):
+                    cold[kind].append(
+                        _cold_latest_run(args.history, kind, args.namespace, args.flow)
+                    )
     load_after = os.getloadavg()
     med = [statistics.median(s[i] for s in without) for i in range(3)]
     med_with = statistics.median(s[0] for s in with_check)
@@ -87,6 +122,13 @@ def main() -> None:
         ("the check, first in the process (builds reference)", f"{med[1]:.3f}"),
         ("the check, later opens in the same process", f"{med[2]:.3f}"),
     ]
+    if args.history:
+        off, on = (statistics.median(cold[k]) for k in ("without", "with"))
+        rows += [
+            (f"cold latest_run process ({args.history.name}), check off", f"{off:.1f}"),
+            (f"cold latest_run process ({args.history.name}), check on", f"{on:.1f}"),
+            ("  difference of the two medians (noisy)", f"{on - off:+.1f}"),
+        ]
     print(
         f"{args.samples} fresh processes of each kind, alternating; medians (ms); "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "

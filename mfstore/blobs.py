@@ -339,7 +339,8 @@ def _chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, s
         (bid,),
     )
     seqs = [r[0] for r in rows]
-    if seqs != list(range(1, n_chunks)):
+    # Length first: a hostile count (chunks = 2**62) must not build a range list.
+    if len(seqs) != n_chunks - 1 or seqs != list(range(1, n_chunks)):
         raise MetaflowDataCorruption(f"has chunks {seqs}, expected 1..{n_chunks - 1}")
     return [("blob_chunks", pk, codec, length) for _seq, pk, codec, length in rows]
 

@@ -42,6 +42,8 @@ Driver (apsw) errors are translated into these only in ``mfstore.store``.
 
 from __future__ import annotations
 
+import errno as _errno
+
 __all__ = [
     "CommandException",
     "ExecutorLostError",
@@ -320,7 +322,32 @@ class StoreReadOnlyError(StoreError):
 
 
 class StoreFullError(StoreError):
-    """The disk (or the file system) is full."""
+    """The disk (or the file system) is full: no room to write.
+
+    Also raised when a quota or the size limit of one file (``ulimit -f``, the file
+    system's largest file) stops a write. The message says which file could not be
+    written, what was kept and what to do."""
+
+
+#: errno values that mean "no room to write": the disk or a quota is full, or the file
+#: reached the largest size allowed (RLIMIT_FSIZE, or the file system's limit).
+_NO_ROOM_ERRNOS = frozenset({_errno.ENOSPC, _errno.EFBIG, getattr(_errno, "EDQUOT", _errno.ENOSPC)})
+
+
+def is_no_room(exc: BaseException | int | None) -> bool:
+    """True for a ``StoreFullError``, or an ``OSError`` (or errno) saying the disk, a
+    quota or a file's size limit is full."""
+    if isinstance(exc, StoreFullError):
+        return True
+    if isinstance(exc, OSError):
+        exc = exc.errno
+    return isinstance(exc, int) and exc in _NO_ROOM_ERRNOS
+
+
+def disk_full(path: object, kept: str, todo: str = "free some space and retry") -> StoreFullError:
+    """The one-line error of a command stopped by a full disk: which file could not be
+    written, what was kept (and what was not), and what to do."""
+    return StoreFullError(f"{path}: the disk is full (no room to write); {kept}; {todo}")
 
 
 class StoreCorruptError(StoreError):

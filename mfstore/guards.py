@@ -9,7 +9,8 @@ copied, MINE unchanged - with a one-line error naming the first bad object if:
 - a blob that would be copied does not verify: its chunks are missing, it cannot be
   decompressed within its recorded size, its bytes do not hash to its sha, or its size
   is not what is recorded (blobs MINE already holds are never copied, so never
-  overwritten);
+  overwritten); or its record lies: recorded as plain data (a plain type or a JSON
+  value) but its bytes do not load safely to that type and JSON value (``record_problem``);
 - a run is dated in the future (beyond ``CLOCK_SKEW_MS``): it would pose as the newest
   run of its flow (``latest_run``) in MINE;
 - a row is malformed: tag events whose removed/added are not JSON lists of strings, a
@@ -76,6 +77,52 @@ def _is_ts(value: Any, now: int) -> bool:
         and not isinstance(value, bool)
         and _OLDEST_MS <= value <= now + CLOCK_SKEW_MS
     )
+
+
+def record_problem(src: Store, sha: str) -> str | None:
+    """What is untrue in the record of a sound blob: the type and the JSON value stored
+    beside its bytes (format 3) are not covered by its sha, so a file's author could
+    make the SQL views and previews show a value the artifact does not hold, or record an
+    object as plain data. A blob recorded as plain data (a plain type or a JSON value)
+    must load with the safe loader (within its budget) to that type and that JSON
+    value. Others are only ever unpickled by ``.data``, like any pickle. None: true."""
+    from .artifacts import is_plain, load_budget, loads_safe, to_json, type_name
+    from .blobs import iter_blob_chunks, sha_key
+    from .exception import MetaflowException
+
+    row = src.one(
+        "SELECT y.name, b.value_json FROM blobs b LEFT JOIN types y ON y.type_id = b.type_id "
+        "WHERE b.sha = ?",
+        (sha_key(sha),),
+    )
+    if row is None:
+        return None
+    recorded, value_json = row
+    if recorded is None:
+        return None if value_json is None else "has a JSON value but no type"
+    if not is_plain(recorded, value_json):
+        return None
+    try:
+        budget = load_budget()
+        value = loads_safe(b"".join(iter_blob_chunks(src, sha, budget)), max_bytes=budget)
+    except MetaflowException as exc:
+        return f"is recorded as plain data ({recorded}) but is not ({' '.join(str(exc).split())[:120]})"
+    if type_name(value) != recorded:
+        return f"is recorded as {recorded} but holds a {type_name(value)}"
+    if value_json is not None and not _same_json(value_json, to_json(value)):
+        return "has a recorded JSON value that is not its value"
+    return None
+
+
+def _same_json(recorded: str, actual: str | None) -> bool:
+    if actual is None:
+        return False
+    if recorded == actual:
+        return True
+    try:
+        return bool(json.loads(recorded) == json.loads(actual))
+    except ValueError:
+        return False
 
 
 def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
@@ -155,7 +202,7 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
             for sha, what in shas:
                 if sha in checked or has_blob(dst, sha):
                     continue  # a blob MINE holds is never copied, so never overwritten
-                problem = verify_blob(src, sha)
+                problem = verify_blob(src, sha) or record_problem(src, sha)
                 if problem is not None:
                     raise _bad(what, f"does not verify (blob {sha} {problem})", src.path)
                 checked.add(sha)

@@ -36,7 +36,7 @@ def test_side_by_side_quick(tmp_path: Path) -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
     )
     assert cp.returncode == 0, cp.stderr[-3000:]
     report = out.read_text()

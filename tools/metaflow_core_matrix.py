@@ -1,27 +1,35 @@
 #!/usr/bin/env python3
-"""Run Metaflow's own ``test/core`` matrix (graphs x tests, local context) on Metaflow and on
-mfstore's runtime, and print one table with both results.
+"""Run Metaflow's own ``test/core`` matrix (graphs x tests, local context) on several
+backends and print one table with a column per backend.
+
+Backends (``--backends``, default ``metaflow,mfstore``):
+  metaflow  real Metaflow on its local backend (the reference column);
+  mfstore   mfstore's runtime: the flow's imports rewritten from ``metaflow`` to ``mfstore``
+            (the only change to the flow; the checker package ``metaflow_test`` gets the
+            same rewrite, so it asks mfstore's CLI and Client API);
+  mfdb      real Metaflow on a .mfdb through mfstore's extension: only
+            ``--metadata=mfdb --datastore=mfdb`` and ``METAFLOW_DEFAULT_METADATA=mfdb`` change.
 
 Each case is the flow Metaflow's ``FlowFormatter`` generates for a (test, graph) pair. It runs
 exactly as Metaflow's ``run_tests.py`` runs it in the ``python3-all-local`` context (same
 environment, top-level and run options, resume for RESUME tests, then the ``CliCheck`` and
-``MetadataCheck`` checkers), once with real Metaflow and once with the flow's imports
-rewritten from ``metaflow`` to ``mfstore`` -- the only change to the flow. The checker package
-(``metaflow_test``) gets the same import rewrite, so it asks mfstore's CLI and Client API.
+``MetadataCheck`` checkers).
 
-Where the suite comes from (Metaflow is Apache-2.0; nothing of it is committed here):
-  --source DIR   a Metaflow checkout (its ``test/core`` is used), or
+Where the suite comes from (Metaflow is Apache-2.0):
+  --source DIR   a Metaflow checkout (its ``test/core`` is used), or a ``test/core`` directory
+                 (``tests/metaflow_ext/metaflow_core`` is the pinned subset run in CI), or
   (default)      the tarball of tag 2.19.39 downloaded from GitHub into ~/.cache/mfstore.
 
 Usage::
 
-    python tools/metaflow_core_matrix.py                      # everything, both systems
+    python tools/metaflow_core_matrix.py                      # everything, metaflow + mfstore
     python tools/metaflow_core_matrix.py --tests basicartifact,catchretry --graphs linear,branch
     python tools/metaflow_core_matrix.py --only mfstore --jobs 2 --json out.json
+    python tools/metaflow_core_matrix.py --backends metaflow,mfdb --source tests/metaflow_ext/metaflow_core
     python tools/metaflow_core_matrix.py --reuse-metaflow prev.json   # Metaflow column from a previous run
 
-Exit status: 0 when every case that passes on Metaflow passes on mfstore (except those in
-``EXPECTED_DIFFERENCES``), else 1.
+Exit status: 0 when every case that passes on Metaflow passes on every other backend run
+(except those in ``EXPECTED_DIFFERENCES``), else 1.
 """
 
 from __future__ import annotations
@@ -50,11 +58,13 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mfstor
 #: The context of Metaflow's contexts.json this matrix runs ("python3-all-local").
 CONTEXT = "python3-all-local"
 
-#: Cases exercising Metaflow's own test-only extension package (test/core/metaflow_extensions):
-#: they need ``metaflow_extensions.test_org`` installed into Metaflow, which mfstore has no use for.
-EXTENSION_TESTS = {"ExtensionsTest", "CardExtensionsImportTest", "FlowOptionsTest"}
+#: Every backend, the reference (real Metaflow, local) first.
+BACKENDS = ("metaflow", "mfstore", "mfdb")
+#: The pinned subset of ``test/core`` run in CI (see its NOTICE).
+PINNED = Path(__file__).resolve().parent.parent / "tests" / "metaflow_ext" / "metaflow_core"
 
-#: Tests whose mfstore result is expected to differ, with the reason (listed in the output).
+#: Tests whose result on mfstore or mfdb is expected to differ, with the reason (listed in the
+#: output): they exercise Metaflow's own test-only extension package (test/core/metaflow_extensions).
 EXPECTED_DIFFERENCES: dict[str, str] = {
     "ExtensionsTest": "needs Metaflow's test-only extension plugins (metaflow_extensions.test_org)",
     "CardExtensionsImportTest": "needs Metaflow's test-only card extension plugins",
@@ -111,19 +121,20 @@ def fetch_suite(source: str | None) -> Path:
 
 
 def load_cases(core: Path, tests: set[str], graphs: set[str]) -> list[dict[str, Any]]:
-    """Every valid (test, graph) pair, generated with Metaflow's own FlowFormatter."""
+    """Every valid (test, graph) pair, generated with Metaflow's own FlowFormatter.
+
+    ``tests``: (parts of) test class names, lower case; ``graphs``: graph names or graph
+    file names, lower case; empty: all."""
     sys.path.insert(0, str(core))
     sys.path.insert(0, str(core / "tests"))
     from metaflow_test import MetaflowTest
     from metaflow_test.formatter import FlowFormatter
 
-    contexts = json.loads((core / "contexts.json").read_text())
-    context = next(c for c in contexts["contexts"] if c["name"] == CONTEXT)
-    disabled = set(map(str, context.get("disabled_tests", [])))
+    disabled = set(map(str, context_for(core, "metaflow").get("disabled_tests", [])))
     graph_specs = []
     for f in sorted((core / "graphs").glob("*.json")):
         spec = json.loads(f.read_text())
-        if not graphs or spec["name"].lower() in graphs:
+        if not graphs or spec["name"].lower() in graphs or f.stem.lower() in graphs:
             graph_specs.append(spec)
     out = []
     for f in sorted((core / "tests").glob("*.py")):
@@ -134,7 +145,7 @@ def load_cases(core: Path, tests: set[str], graphs: set[str]) -> list[dict[str, 
                 continue
             if obj is MetaflowTest or name in disabled:
                 continue
-            if tests and name.lower() not in tests:
+            if tests and not any(t in name.lower() for t in tests):
                 continue
             test = obj()
             for spec in graph_specs:
@@ -157,6 +168,17 @@ def load_cases(core: Path, tests: set[str], graphs: set[str]) -> list[dict[str, 
     return sorted(out, key=lambda c: (c["test"], c["graph"]))
 
 
+def context_for(core: Path, backend: str) -> dict[str, Any]:
+    """The local context of ``contexts.json``, switched to the .mfdb for ``mfdb``."""
+    contexts = json.loads((core / "contexts.json").read_text())
+    ctx = dict(next(c for c in contexts["contexts"] if c["name"] == CONTEXT))
+    if backend == "mfdb":
+        ctx["env"] = {**ctx["env"], "METAFLOW_DEFAULT_METADATA": "mfdb"}
+        swap = {"--metadata=local": "--metadata=mfdb", "--datastore=local": "--datastore=mfdb"}
+        ctx["top_options"] = [swap.get(o, o) for o in ctx["top_options"]]
+    return ctx
+
+
 def _run(
     cmd: list[str], env: dict[str, str], timeout: float, cwd: Path
 ) -> subprocess.CompletedProcess[str]:
@@ -168,10 +190,9 @@ def _run(
         return subprocess.CompletedProcess(cmd, -9, str(exc.stdout or ""), "timed out")
 
 
-def run_case(
-    case: dict[str, Any], system: str, core: Path, context: dict[str, Any], timeout: float
-) -> dict[str, Any]:
-    """Run one case on ``system`` ('metaflow' or 'mfstore'): {'ok': bool, 'why': str}."""
+def run_case(case: dict[str, Any], system: str, core: Path, timeout: float) -> dict[str, Any]:
+    """Run one case on backend ``system``: {'ok': bool, 'why': str, 'detail', 'seconds'}."""
+    context = context_for(core, system)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f"mfcore-{system}-"))
     try:
@@ -239,6 +260,8 @@ def run_case(
                 )
                 if cp.returncode:
                     return _result(False, f"{klass} failed", cp, t0)
+            if system == "mfdb" and (tmp / ".metaflow").exists():
+                return _result(False, "a .metaflow directory was created", cp, t0)
             return _result(True, "", cp, t0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -257,48 +280,31 @@ def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float)
     return {"ok": ok, "why": why, "detail": tail, "seconds": round(time.monotonic() - t0, 1)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help=f"a Metaflow checkout (default: download tag {TAG})")
-    ap.add_argument("--tests", default="", help="comma-separated test class names (lower case ok)")
-    ap.add_argument("--graphs", default="", help="comma-separated graph names")
-    ap.add_argument("--only", choices=["metaflow", "mfstore"], help="run one system only")
-    ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
-    ap.add_argument("--timeout", type=float, default=300, help="seconds per command")
-    ap.add_argument("--json", help="write the results here as JSON")
-    ap.add_argument("--reuse-metaflow", help="take the Metaflow column from this JSON")
-    ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    args = ap.parse_args()
-
-    core = fetch_suite(args.source)
-    tests = {t.strip().lower() for t in args.tests.split(",") if t.strip()}
-    graphs = {g.strip().lower() for g in args.graphs.split(",") if g.strip()}
-    cases = load_cases(core, tests, graphs)
-    if args.list:
-        for c in cases:
-            print(c["test"], c["graph"])
-        return 0
-    contexts = json.loads((core / "contexts.json").read_text())
-    context = next(c for c in contexts["contexts"] if c["name"] == CONTEXT)
-    previous: dict[str, Any] = {}
-    if args.reuse_metaflow:
-        for row in json.loads(Path(args.reuse_metaflow).read_text())["cases"]:
-            if row.get("metaflow"):
-                previous[f"{row['test']}/{row['graph']}"] = row["metaflow"]
-    systems = [args.only] if args.only else ["metaflow", "mfstore"]
-    jobs = []
+def run_matrix(
+    core: Path,
+    tests: set[str] | frozenset[str] = frozenset(),
+    graphs: set[str] | frozenset[str] = frozenset(),
+    backends: tuple[str, ...] = ("metaflow", "mfstore"),
+    jobs: int = 2,
+    timeout: float = 600,
+    previous: dict[str, Any] | None = None,
+    json_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """``[{'test', 'graph', <backend>: result or None, ...}]`` for every case (a column
+    per backend of ``BACKENDS``; ``previous`` holds Metaflow results to reuse by
+    ``test/graph``)."""
+    cases = load_cases(core, set(tests), set(graphs))
+    previous = previous or {}
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    with cf.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        where = {}
         for c in cases:
             key = f"{c['test']}/{c['graph']}"
-            for system in systems:
+            for system in backends:
                 if system == "metaflow" and key in previous:
                     results[(key, system)] = previous[key]
                     continue
-                jobs.append(
-                    (key, system, pool.submit(run_case, c, system, core, context, args.timeout))
-                )
-        where = {fut: (key, system) for key, system, fut in jobs}
+                where[pool.submit(run_case, c, system, core, timeout)] = (key, system)
         for fut in cf.as_completed(where):
             key, system = where[fut]
             results[(key, system)] = r = fut.result()
@@ -307,65 +313,101 @@ def main() -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            if args.json:  # partial results survive an interrupted matrix
+            if json_path:  # partial results survive an interrupted matrix
                 partial = [
                     {"test": k.split("/")[0], "graph": k.split("/")[1], s_: v}
                     for (k, s_), v in results.items()
                 ]
-                Path(args.json + ".partial").write_text(json.dumps(partial))
+                Path(json_path + ".partial").write_text(json.dumps(partial))
     rows = []
     for c in cases:
         key = f"{c['test']}/{c['graph']}"
-        rows.append(
-            {
-                "test": c["test"],
-                "graph": c["graph"],
-                "metaflow": results.get((key, "metaflow")),
-                "mfstore": results.get((key, "mfstore")),
-            }
-        )
+        row: dict[str, Any] = {"test": c["test"], "graph": c["graph"]}
+        row.update({b: results.get((key, b)) for b in BACKENDS})
+        rows.append(row)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", help=f"a Metaflow checkout or test/core (default: tag {TAG})")
+    ap.add_argument("--tests", default="", help="comma-separated (parts of) test class names")
+    ap.add_argument("--graphs", default="", help="comma-separated graph names or file names")
+    ap.add_argument(
+        "--backends",
+        default="metaflow,mfstore",
+        help=f"comma-separated backends to run, among {', '.join(BACKENDS)}",
+    )
+    ap.add_argument("--only", choices=BACKENDS, help="run this one backend only")
+    ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per command")
+    ap.add_argument("--json", help="write the results here as JSON")
+    ap.add_argument("--reuse-metaflow", help="take the Metaflow column from this JSON")
+    ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = ap.parse_args()
+
+    backends = (args.only,) if args.only else tuple(split(args.backends))
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        ap.error(f"--backends: choose among {', '.join(BACKENDS)}")
+    core = fetch_suite(args.source)
+    tests, graphs = set(split(args.tests)), set(split(args.graphs))
+    if args.list:
+        for c in load_cases(core, tests, graphs):
+            print(c["test"], c["graph"])
+        return 0
+    previous: dict[str, Any] = {}
+    if args.reuse_metaflow:
+        for row in json.loads(Path(args.reuse_metaflow).read_text())["cases"]:
+            if row.get("metaflow"):
+                previous[f"{row['test']}/{row['graph']}"] = row["metaflow"]
+    rows = run_matrix(core, tests, graphs, backends, args.jobs, args.timeout, previous, args.json)
     return report(rows, args.json)
 
 
-def report(rows: list[dict[str, Any]], json_path: str | None) -> int:
-    """Print the table and the totals; the exit status says whether parity holds."""
+def split(text: str) -> list[str]:
+    """Comma-separated values, stripped and lower-cased, in order."""
+    return [x.strip().lower() for x in text.split(",") if x.strip()]
+
+
+def report(rows: list[dict[str, Any]], json_path: str | None = None) -> int:
+    """Print the table (a column per backend run) and the totals; the exit status says
+    whether every backend passes what Metaflow passes."""
 
     def cell(r: dict[str, Any] | None) -> str:
         return "-" if r is None else ("pass" if r["ok"] else "FAIL")
 
-    print(f"{'test':<34} {'graph':<32} {'metaflow':<8} {'mfstore':<8} mfstore failure")
-    bad = []
+    ran = [b for b in BACKENDS if any(row[b] is not None for row in rows)]
+    others = [b for b in ran if b != "metaflow"]
+    header = f"{'test':<34} {'graph':<32} " + " ".join(f"{b:<8}" for b in ran)
+    print(header + " failure")
+    bad: dict[str, int] = {b: 0 for b in others}
+    unexplained = 0
     for row in rows:
-        mf, ms = row["metaflow"], row["mfstore"]
+        mf = row["metaflow"]
         why = ""
-        if ms is not None and not ms["ok"]:
-            why = (ms["why"] + ": " + ms["detail"])[:110]
-        print(f"{row['test']:<34} {row['graph']:<32} {cell(mf):<8} {cell(ms):<8} {why}")
-        if mf and ms and mf["ok"] and not ms["ok"] and row["test"] not in EXPECTED_DIFFERENCES:
-            bad.append(row)
-    n = len(rows)
-    mf_pass = sum(1 for r in rows if r["metaflow"] and r["metaflow"]["ok"])
-    ms_pass = sum(1 for r in rows if r["mfstore"] and r["mfstore"]["ok"])
-    both = sum(
-        1
-        for r in rows
-        if r["metaflow"] and r["mfstore"] and r["metaflow"]["ok"] and r["mfstore"]["ok"]
-    )
+        for b in others:
+            r = row[b]
+            if r is not None and not r["ok"] and not why:
+                why = f"{b}: " + (r["why"] + ": " + r["detail"])[:100]
+            if mf and r and mf["ok"] and not r["ok"]:
+                bad[b] += 1
+                unexplained += row["test"] not in EXPECTED_DIFFERENCES
+        cells = " ".join(f"{cell(row[b]):<8}" for b in ran)
+        print(f"{row['test']:<34} {row['graph']:<32} {cells} {why}")
     print()
-    print(
-        f"cases: {n}   pass on Metaflow: {mf_pass}   pass on mfstore: {ms_pass}   pass on both: {both}"
-    )
-    print(
-        f"pass on Metaflow but not on mfstore: {sum(1 for r in rows if r['metaflow'] and r['mfstore'] and r['metaflow']['ok'] and not r['mfstore']['ok'])}"
-        f" ({len(bad)} not explained by EXPECTED_DIFFERENCES)"
-    )
+    passes = "   ".join(f"pass on {b}: {sum(1 for r in rows if r[b] and r[b]['ok'])}" for b in ran)
+    print(f"cases: {len(rows)}   {passes}")
+    for b in others:
+        print(f"pass on metaflow but not on {b}: {bad[b]}")
+    print(f"({unexplained} not explained by EXPECTED_DIFFERENCES)")
     for name, reason in EXPECTED_DIFFERENCES.items():
         print(f"  expected difference: {name}: {reason}")
     if json_path:
         Path(json_path).write_text(
             json.dumps({"tag": TAG, "context": CONTEXT, "cases": rows}, indent=1)
         )
-    return 1 if bad else 0
+    return 1 if unexplained else 0
 
 
 if __name__ == "__main__":

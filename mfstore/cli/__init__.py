@@ -49,13 +49,7 @@ def _register() -> None:
     import importlib
 
     for name in ("sharing", "browse", "ui"):
-        try:
-            module = importlib.import_module("mfstore.cli." + name)
-        except ModuleNotFoundError as exc:
-            if exc.name != "mfstore.cli." + name:
-                raise
-            continue
-        module.register(cli)
+        importlib.import_module("mfstore.cli." + name).register(cli)
 
 
 _register()

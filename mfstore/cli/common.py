@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from ..exception import MetaflowException
+from ..exception import MetaflowException, is_no_room
 from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
 from .escape import escape_terminal
 
@@ -60,6 +60,11 @@ def errors() -> Iterator[None]:
 
         if exc.errno == errno.EPIPE:
             raise
+        if is_no_room(exc):
+            raise CliError(
+                f"{exc.filename or 'a file'}: the disk is full (no room to write: {exc.strerror}); "
+                "the command stopped there; free some space and retry"
+            ) from None
         raise CliError(str(exc)) from None
     except Exception as exc:
         # SQLite errors raised while stepping through a streamed result (a damaged file)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..exception import StoreFullError, disk_full
 from .common import (
     CliError,
     errors,
@@ -218,7 +219,10 @@ def register(cli: click.Group) -> None:
             raise CliError(f"{src} does not exist")
         with errors():
             target = Path(into) if into else default_write_path()
-            store = Store(target, create=True)
+            try:
+                store = Store(target, create=True)
+            except StoreFullError:
+                raise disk_full(target, f"nothing was imported: {target} is as it was") from None
             try:
                 with progress("import") as update:
                     report = do(src, store, progress=update)
@@ -336,7 +340,13 @@ def register(cli: click.Group) -> None:
             with open(path, "rb") as fh:
                 header = fh.read(100)
             before = int.from_bytes(header[60:64], "big") if len(header) == 100 else None
-            Store(path).close()  # checks the file, migrates it in one transaction
+            try:
+                Store(path).close()  # checks the file, migrates it in one transaction
+            except StoreFullError:
+                raise disk_full(
+                    path,
+                    f"it was not migrated (one transaction): still file format {before}, unchanged",
+                ) from None
         if before == FORMAT_VERSION:
             click.echo(escape_terminal(f"{path} is already file format {FORMAT_VERSION}"))
         else:

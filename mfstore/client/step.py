@@ -211,9 +211,10 @@ class Step(MetaflowObject):
         datetime
             Datetime of when the step finished
         """
-        tasks, done, latest = self._store.one(
+        row = self._store.one(
             *query.compile_step_finished(self._run_pk, self.id)  # type: ignore[arg-type]
         )
+        tasks, done, latest = row if row is not None else (0, 0, None)
         if not tasks or done < tasks:
             return None
         return ms_to_datetime(latest)
@@ -249,7 +250,7 @@ class Step(MetaflowObject):
         """
         task = self.task
         assert task is not None
-        from .task import graph_info_of
+        from .lineage import graph_info_of
 
         graph_info = graph_info_of(task)
         start_step = graph_info.get("start_step", "start")
@@ -270,7 +271,7 @@ class Step(MetaflowObject):
         """
         task = self.task
         assert task is not None
-        from .task import graph_info_of
+        from .lineage import graph_info_of
 
         graph_info = graph_info_of(task)
         end_step = graph_info.get("end_step", "end")

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import namedtuple
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import query
 from ._batch import UNKNOWN
-from ._object import MetaflowObject, metadata_str, ms_to_datetime
+from ._object import MetaflowObject, ms_to_datetime
 from .data import Metadata, MetaflowArtifacts, MetaflowData
+from .lineage import TaskLineage, graph_info_of
+from .task_logs import TaskLogs
 
 if TYPE_CHECKING:
     from ._batch import TaskGroup
     from .artifact import DataArtifact
     from .code import MetaflowCode
 
-_UTC_EPOCH = datetime(1970, 1, 1)
 
-
-class Task(MetaflowObject):
+class Task(TaskLogs, TaskLineage, MetaflowObject):
     """
     A `Task` represents an execution of a `Step`.
 
@@ -401,143 +400,6 @@ class Task(MetaflowObject):
         """
         return {m.name: m.value for m in sorted(self.metadata, key=lambda m: m.created_at)}
 
-    # -- logs -----------------------------------------------------------------------
-
-    def _log_attempt(self) -> int | None:
-        """The attempt whose logs are shown; None if that attempt never started."""
-        if self._attempt is None:
-            return self._store.scalar(*query.compile_started_attempt(self._task_pk))  # type: ignore[no-any-return]
-        exists = self._store.one(*query.compile_attempt(self._task_pk, self._attempt))
-        return None if exists is None else self._attempt
-
-    def loglines(
-        self, stream: str, as_unicode: bool = True, meta_dict: dict[str, Any] | None = None
-    ) -> Iterator[tuple[datetime | None, str | bytes]]:
-        """
-        Return an iterator over (utc_timestamp, logline) tuples.
-
-        Lines of the ``task`` and ``runtime`` sources are merged by timestamp; the
-        timestamps are naive UTC datetimes.
-
-        Parameters
-        ----------
-        stream : str
-            Either 'stdout' or 'stderr'.
-        as_unicode : bool, default: True
-            If as_unicode=False, each logline is returned as a byte object. Otherwise,
-            it is returned as a (unicode) string.
-
-        meta_dict : Dict[str, Any], optional, default None
-            The task's ``metadata_dict`` if the caller has it already (as in Metaflow:
-            its ``attempt`` picks the attempt; without ``ds-type``/``ds-root`` there is
-            no log and one empty line is returned).
-
-        Yields
-        ------
-        Tuple[datetime, str]
-            Tuple of timestamp, logline pairs.
-        """
-        if meta_dict is not None:
-            if meta_dict.get("ds-type") is None or meta_dict.get("ds-root") is None:
-                yield None, "" if as_unicode else b""
-                return
-            if self._attempt is None:
-                attempt: int | None = int(meta_dict.get("attempt", 0))
-            else:
-                attempt = self._log_attempt()
-        else:
-            attempt = self._log_attempt()
-        if attempt is None:
-            # Like Metaflow for an attempt that has no log location: one empty line.
-            yield None, "" if as_unicode else b""
-            return
-        for ts_us, line in self._store.query(
-            *query.compile_log_lines(self._task_pk, attempt, stream)
-        ):
-            yield (
-                _UTC_EPOCH + timedelta(microseconds=ts_us),
-                line if as_unicode else line.encode("utf-8"),
-            )
-
-    def _load_log(self, stream: str) -> str:
-        return "".join(str(line) + "\n" for _, line in self.loglines(stream))
-
-    def _log_size(self, stream: str) -> int:
-        attempt = self._log_attempt()
-        if attempt is None:
-            return 0
-        return int(self._store.scalar(*query.compile_log_size(self._task_pk, attempt, stream)))
-
-    @property
-    def stdout(self) -> str:
-        """
-        Returns the full standard out of this task.
-
-        If you specify a specific attempt for this task, it will return the
-        standard out for that attempt. If you do not specify an attempt,
-        this will return the current standard out for the latest *started*
-        attempt of the task. In both cases, multiple calls to this
-        method will return the most up-to-date log (so if an attempt is not
-        done, each call will fetch the latest log).
-
-        Returns
-        -------
-        str
-            Standard output of this task
-        """
-        return self._load_log("stdout")
-
-    @property
-    def stdout_size(self) -> int:
-        """
-        Returns the size of the stdout log of this task.
-
-        Similar to `stdout`, the size returned is the latest size of the log
-        (so for a running attempt, this value will increase as the task produces
-        more output). mfstore counts the UTF-8 bytes of ``stdout``.
-
-        Returns
-        -------
-        int
-            Size of the stdout log content (in bytes)
-        """
-        return self._log_size("stdout")
-
-    @property
-    def stderr(self) -> str:
-        """
-        Returns the full standard error of this task.
-
-        If you specify a specific attempt for this task, it will return the
-        standard error for that attempt. If you do not specify an attempt,
-        this will return the current standard error for the latest *started*
-        attempt. In both cases, multiple calls to this
-        method will return the most up-to-date log (so if an attempt is not
-        done, each call will fetch the latest log).
-
-        Returns
-        -------
-        str
-            Standard error of this task
-        """
-        return self._load_log("stderr")
-
-    @property
-    def stderr_size(self) -> int:
-        """
-        Returns the size of the stderr log of this task.
-
-        Similar to `stderr`, the size returned is the latest size of the log
-        (so for a running attempt, this value will increase as the task produces
-        more output). mfstore counts the UTF-8 bytes of ``stderr``.
-
-        Returns
-        -------
-        int
-            Size of the stderr log content (in bytes)
-        """
-        return self._log_size("stderr")
-
     # -- code -----------------------------------------------------------------------
 
     @property
@@ -593,153 +455,5 @@ class Task(MetaflowObject):
         row = self._store.one(*query.compile_task_pathspec(self._origin_task_pk))
         return None if row is None else "/".join(row)
 
-    def _get_matching_pathspecs(
-        self, steps: list[str], metadata_key: str, metadata_pattern: str
-    ) -> Iterator[str]:
-        flow_id, run_id, _, _ = self._components
-        regex = re.compile(metadata_pattern)
-        for step in steps:
-            if metadata_pattern == ".*":
-                rows = self._store.query(*query.compile_task_ids(self._run_pk, step))  # type: ignore[arg-type]
-                ids = [r[0] for r in rows]
-            else:
-                ids = []
-                rows = self._store.query(
-                    *query.compile_tasks_with_metadata(self._run_pk, step, metadata_key)  # type: ignore[arg-type]
-                )
-                for task_id, value in rows:
-                    if task_id not in ids and regex.fullmatch(value):
-                        ids.append(task_id)
-            for task_id in ids:
-                yield f"{flow_id}/{run_id}/{step}/{task_id}"
 
-    @staticmethod
-    def _get_previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
-        return [name for name, attrs in graph_info["steps"].items() if step_name in attrs["next"]]
-
-    @property
-    def parent_task_pathspecs(self) -> Iterator[str]:
-        """
-        Yields pathspecs of all parent tasks of the current task.
-
-        Yields
-        ------
-        str
-            Pathspec of the parent task of the current task
-        """
-        step_name = self._components[2]
-        metadata_dict = self.metadata_dict
-        graph_info = self._graph_info()
-        steps = self._get_previous_steps(graph_info, step_name)
-        node_type = graph_info["steps"][step_name]["type"]
-        metadata_key = "foreach-execution-path"
-        current_path = metadata_dict.get(metadata_key)
-        if len(steps) > 1:
-            pattern = current_path or ".*"
-        else:
-            if not steps:
-                return
-            if not current_path:
-                pattern = ".*"
-            else:
-                current_depth = len(current_path.split(","))
-                if node_type == "join":
-                    pattern = f"{current_path},.*"
-                else:
-                    parent_step_type = graph_info["steps"][steps[0]]["type"]
-                    target_depth = current_depth
-                    if (
-                        parent_step_type in ("split-foreach", "split-parallel")
-                        and current_depth == 1
-                    ):
-                        pattern = ".*"
-                    else:
-                        if parent_step_type in ("split-foreach", "split-parallel"):
-                            target_depth = current_depth - 1
-                        pattern = ",".join(current_path.split(",")[:target_depth])
-        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
-
-    @property
-    def child_task_pathspecs(self) -> Iterator[str]:
-        """
-        Yields pathspecs of all child tasks of the current task.
-
-        Yields
-        ------
-        str
-            Pathspec of the child task of the current task
-        """
-        step_name = self._components[2]
-        metadata_dict = self.metadata_dict
-        graph_info = self._graph_info()
-        steps = list(graph_info["steps"][step_name]["next"])
-        node_type = graph_info["steps"][step_name]["type"]
-        metadata_key = "foreach-execution-path"
-        current_path = metadata_dict.get(metadata_key)
-        if len(steps) > 1:
-            pattern = current_path or ".*"
-        else:
-            if not steps:
-                return
-            if not current_path:
-                pattern = ".*"
-            else:
-                current_depth = len(current_path.split(","))
-                if node_type in ("split-foreach", "split-parallel"):
-                    pattern = f"{current_path},.*"
-                else:
-                    child_step_type = graph_info["steps"][steps[0]]["type"]
-                    if len(self._get_previous_steps(graph_info, steps[0])) > 1:
-                        child_step_type = "static-join"
-                    target_depth = current_depth
-                    if child_step_type == "join" and current_depth == 1:
-                        pattern = ".*"
-                    else:
-                        if child_step_type == "join":
-                            target_depth = current_depth - 1
-                        pattern = ",".join(current_path.split(",")[:target_depth])
-        yield from self._get_matching_pathspecs(steps, metadata_key, pattern)
-
-    @property
-    def parent_tasks(self) -> Iterator[Task]:
-        """
-        Yields all parent tasks of the current task if one exists.
-
-        Yields
-        ------
-        Task
-            Parent task of the current task
-        """
-        md = metadata_str(self._store)
-        for pathspec in self.parent_task_pathspecs:
-            yield Task(pathspec, _namespace_check=False, _current_metadata=md)
-
-    @property
-    def child_tasks(self) -> Iterator[Task]:
-        """
-        Yields all child tasks of the current task if one exists.
-
-        Yields
-        ------
-        Task
-            Child task of the current task
-        """
-        md = metadata_str(self._store)
-        for pathspec in self.child_task_pathspecs:
-            yield Task(pathspec, _namespace_check=False, _current_metadata=md)
-
-
-def graph_info_of(task: Task) -> dict[str, Any]:
-    """``_graph_info`` of a task, checked to have the shape navigation needs."""
-    from ..exception import MetaflowDataCorruption
-
-    info = task["_graph_info"].navigation_value()  # KeyError when absent, as Metaflow
-    steps = info.get("steps") if isinstance(info, dict) else None
-    if not isinstance(steps, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("next", []), list) for v in steps.values()
-    ):
-        raise MetaflowDataCorruption(
-            f"task {task.pathspec} has no usable graph information in {task._store.path}"
-        )
-    checked: dict[str, Any] = info
-    return checked
+__all__ = ["Task", "graph_info_of"]

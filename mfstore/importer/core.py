@@ -8,9 +8,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..exception import StoreFullError, disk_full
 from ..store import Store
 from ..writer import Writer
-from .history import BlobFiles, ImportReport, confined_to, find_metaflow_root, list_runs, read_json
+from .history import (
+    BlobFiles,
+    ImportReport,
+    confined_to,
+    find_metaflow_root,
+    forget_real_paths,
+    list_runs,
+    read_json,
+)
 from .staging import RECORD_TS, stage_run
 
 # -- the whole directory -----------------------------------------------------------
@@ -40,7 +49,7 @@ def _import(
     progress: Callable[[int, int, str], None] | None,
     started: float,
 ) -> ImportReport:
-    from ..sharing import copy_runs
+    from ..sharing import copy_runs, fold_after_commit
 
     runs = list_runs(root, report.problems)
     staging = Store(":memory:")
@@ -59,6 +68,7 @@ def _import(
                     )
                 except (OSError, ValueError, KeyError):
                     pass
+            forget_real_paths()
             if _already_identical(target, staging, flow_id, run_dir):
                 report.skipped.append(f"{flow_id}/{run_dir.name}")
                 continue
@@ -75,14 +85,27 @@ def _import(
         with staging.write():
             for flow_id, ts in flow_ts.items():
                 staging.execute("UPDATE flows SET ts_epoch = ? WHERE flow_id = ?", (ts, flow_id))
-        merged = copy_runs(staging, target, reconcile_tags=False)
-        report.retagged += _sync_tags(target, staging, merged.identical)
+        try:
+            merged = copy_runs(staging, target, reconcile_tags=False)
+        except StoreFullError:
+            raise disk_full(
+                target.path, f"nothing was imported (one transaction): {target.path} is as it was"
+            ) from None
+        kept = f"the {len(merged.added)} runs imported are kept"
+        try:
+            report.retagged += _sync_tags(target, staging, merged.identical)
+        except StoreFullError:
+            raise disk_full(
+                target.path,
+                f"{kept}; tag changes of runs imported before were not applied",
+                "free some space and import again (imported runs are skipped)",
+            ) from None
         report.imported += merged.added
         report.skipped += merged.identical
         report.conflicts += merged.conflicts
     finally:
         staging.close()
-    target.checkpoint()
+    fold_after_commit(target, kept)
     report.seconds = time.perf_counter() - started
     return report
 

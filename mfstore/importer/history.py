@@ -8,11 +8,12 @@ import gzip
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import artifacts as _artifacts
 from ..artifacts import PreparedArtifact, prepare_raw_artifact
@@ -77,15 +78,43 @@ def confined_to(root: Path) -> Iterator[None]:
         yield
     finally:
         _confined_to.pop()
+        _real_dirs.clear()
+
+
+def forget_real_paths() -> None:
+    """Drop the cached real paths of directories (before reading the next run)."""
+    _real_dirs.clear()
 
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+P = TypeVar("P", Path, str)
 
 
-def _inside(path: Path) -> Path:
+#: Real paths of the directories of the run being read (cleared for every run): a file's
+#: real path is its directory's plus its name unless the file itself is a symlink, so
+#: each file costs one lstat instead of one per component of its path.
+_real_dirs: dict[str, str] = {}
+
+
+def _realpath(path: str) -> str:
+    parent, name = os.path.split(path)
+    if not parent or not name or name in (".", ".."):
+        return os.path.realpath(path)
+    real_parent = _real_dirs.get(parent)
+    if real_parent is None:
+        real_parent = _real_dirs[parent] = os.path.realpath(parent)
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return os.path.realpath(path)
+    except OSError:
+        pass  # missing: realpath too just appends the name
+    return os.path.join(real_parent, name)
+
+
+def _inside(path: P) -> P:
     """``path`` if it (after symlinks) lies inside the history being imported."""
     if _confined_to:
-        real = os.path.realpath(path)
+        real = _realpath(os.fspath(path))
         root = _confined_to[-1]
         if real != root and not real.startswith(root + os.sep):
             raise HistoryPathError(
@@ -94,7 +123,7 @@ def _inside(path: Path) -> Path:
     return path
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
     with open(_inside(path), "rb") as fh:
         return json.loads(fh.read())
 
@@ -146,8 +175,11 @@ class TaskFiles:
 
 
 def read_task(step_dir: Path, task_dir: Path) -> TaskFiles:
-    meta_dir = task_dir / "_meta"
-    self_rec = read_json(meta_dir / "_self.json")
+    # Plain strings: a task has ~30 small files, and pathlib's objects cost more than
+    # reading them.
+    task_path = os.fspath(task_dir)
+    meta_dir = os.path.join(task_path, "_meta")
+    self_rec = read_json(os.path.join(meta_dir, "_self.json"))
     metadata: list[dict[str, Any]] = []
     attempts: dict[int, AttemptFiles] = {}
 
@@ -159,7 +191,7 @@ def read_task(step_dir: Path, task_dir: Path) -> TaskFiles:
     for entry in sorted(os.listdir(_inside(meta_dir))):
         m = _SYSMETA_RE.match(entry)
         if m:
-            rec = read_json(meta_dir / entry)
+            rec = read_json(os.path.join(meta_dir, entry))
             attempt = None
             for tag in rec.get("tags") or []:
                 if isinstance(tag, str) and tag.startswith("attempt_id:"):
@@ -175,23 +207,23 @@ def read_task(step_dir: Path, task_dir: Path) -> TaskFiles:
             continue
         m = _ARTIFACT_RE.match(entry)
         if m:
-            rec = read_json(meta_dir / entry)
+            rec = read_json(os.path.join(meta_dir, entry))
             att(int(m.group(1))).artifacts[rec.get("name", m.group(2))] = rec
-    for entry in os.listdir(_inside(task_dir)):
+    for entry in os.listdir(_inside(task_path)):
         head, _, kind = entry.partition(".")
         if not head.isdigit():
             continue
         n = int(head)
         if kind == "attempt.json":
             try:
-                t = read_json(task_dir / entry).get("time")
+                t = read_json(os.path.join(task_path, entry)).get("time")
                 if t is not None:
                     att(n).started_at = int(float(t) * 1000)
             except (OSError, ValueError):
                 att(n)
         elif kind == "data.json":
             try:
-                att(n).data_info = read_json(task_dir / entry).get("info") or {}
+                att(n).data_info = read_json(os.path.join(task_path, entry)).get("info") or {}
             except (OSError, ValueError):
                 pass
         elif kind in ("task_begin", "runtime_stdout.log", "runtime_stderr.log"):

@@ -5,7 +5,8 @@ its named parameters (``:name``) and open nothing. One module per reader:
 - ``query.runs``: runs, flows and tag filters (namespace = one more required tag);
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
 - ``query.pages``: the web UI's pages and the command-line listings;
-- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow.
+- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow;
+- ``query.hostile``: values mfstore never writes (telling hostile rows from bugs).
 
 Every public name is importable from ``mfstore.query`` itself.
 """
@@ -27,6 +28,7 @@ from .common import (
     sha_key,
     storable,
 )
+from .hostile import compile_hostile_value_checks
 from .pages import (
     RUN_LISTING_COLUMNS,
     SHOW_TASK_COLUMNS,
@@ -143,6 +145,7 @@ __all__ = [
     "compile_flow_tag_names",
     "compile_flows",
     "compile_group_artifacts",
+    "compile_hostile_value_checks",
     "compile_log_count",
     "compile_log_lines",
     "compile_log_listing",

@@ -1,6 +1,6 @@
 """``FlowSpec``: the base class of flows (``self.next``, ``inputs``, ``merge_artifacts``,
 ``index``/``input``/``foreach_stack``). Artifacts are whatever ``self.x = ...`` a step assigns;
-values inherited from the parent task are loaded lazily from a ``TaskInputs`` source."""
+values inherited from the parent task are loaded lazily from an ``InputDatastore`` (``runtime/task.py``)."""
 
 from __future__ import annotations
 

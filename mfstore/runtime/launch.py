@@ -8,10 +8,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mfstore import query
-from mfstore.exception import CommandException, ExecutorLostError
+from mfstore.exception import (
+    CommandException,
+    ExecutorLostError,
+    StoreError,
+    StoreFullError,
+    disk_full,
+)
 from mfstore.tags import validate_tags
 
 from .cli_common import (
@@ -192,7 +198,12 @@ def start_run(
             f"`python {script.name} resume --origin-run-id {run.run_number}` completes it."
         )
         sys.exit(1)
-    folded = writer.end_run(run, successful=ok)
+    except StoreFullError:
+        _stopped_by_full_disk(store, writer, run, f"python {script.name}")
+    try:
+        folded = writer.end_run(run, successful=ok)
+    except StoreFullError:
+        _stopped_by_full_disk(store, writer, run, f"python {script.name}")
     unfolded_note = (
         # Never silent (issue 12): `cp` of the file alone would miss this run for now.
         f"Run {flow_name}/{run.run_number} is still in {store.path}'s write-ahead log (another "
@@ -218,6 +229,34 @@ def start_run(
     if not runtime.failed:
         msg.append("    The end step was never reached.")
     echo("\n".join(msg))
+    sys.exit(1)
+
+
+def _stopped_by_full_disk(store: Any, writer: Any, run: Any, command: str) -> NoReturn:
+    """The run's one-line ending when the disk filled: what was kept (every task that
+    finished before; the run's end if it was recorded), how the run is marked, and how
+    to go on. Reading needs no room, so the file says what was committed."""
+    pathspec = f"{run.flow_id}/{run.run_number}"
+    row = store.one(*query.compile_run_lookup(run.flow_id, run.run_number))
+    status = row[query.RUN_COLUMNS.index("status")] if row else None
+    if status in ("successful", "failed"):
+        kept = (
+            f"run {pathspec} finished and is recorded as {status}; it is kept in "
+            f"{store.path.name}-wal beside the file until there is room (copy the two together)"
+        )
+        todo = "free some space: the next write to the file folds it in"
+    else:
+        marked = "is left marked running"
+        try:  # a small update usually still fits where the failed write was
+            writer.end_run(run, successful=False, checkpoint=False)
+            marked = "is marked failed"
+        except StoreError:
+            pass
+        kept = (
+            f"run {pathspec} stopped; the tasks that finished before are kept and the run {marked}"
+        )
+        todo = f"free some space, then `{command} resume --origin-run-id {run.run_number}`"
+    echo(str(disk_full(store.path, kept, todo)))
     sys.exit(1)
 
 

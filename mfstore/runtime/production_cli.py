@@ -26,7 +26,10 @@ def production() -> None:
     """The ``production`` command group."""
 
 
-@production.command(help="Deploy the current code of this flow to production.")
+@production.command(
+    help="Deploy the current code of this flow to production.\n\n"
+    "Example: python flow.py production create --new-token"
+)
 @click.option(
     "--authorize",
     default=None,
@@ -98,7 +101,8 @@ def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]
 
 @production.command(
     help="Run the deployed version of this flow in its production namespace, "
-    "or send an event (--event) to every deployed flow waiting for it."
+    "or send an event (--event) to every deployed flow waiting for it.\n\n"
+    "Example: python flow.py production trigger --event data_ready --payload day=2024-01-31"
 )
 @click.option(
     "--event",
@@ -153,7 +157,11 @@ def trigger(
     sys.exit(max([rc for _, rc, _ in results], default=0))
 
 
-@production.command("list", help="List the flows deployed to production in this file.")
+@production.command(
+    "list",
+    help="List the flows deployed to production in this file.\n\n"
+    "Example: python flow.py production list",
+)
 @click.pass_obj
 def list_(state: State) -> None:
     """Print a table of the current deployments."""
@@ -175,7 +183,8 @@ def list_(state: State) -> None:
 
 
 @production.command(
-    help="Show what is deployed for this flow (or FLOW) and its deployment history."
+    help="Show what is deployed for this flow (or FLOW) and its deployment history.\n\n"
+    "Example: python flow.py production show"
 )
 @click.argument("flow", required=False)
 @click.pass_obj

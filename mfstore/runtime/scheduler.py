@@ -16,12 +16,12 @@ from typing import Any
 
 from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.artifacts import ForeachFrame, prepare_artifacts
-from mfstore.exception import ExecutorLostError
+from mfstore.exception import ExecutorLostError, StoreFullError
 from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 
 from .decorators import EXECUTOR_DECORATORS, MAX_ATTEMPTS, get_decorator, max_retries_of
 from .executors import Executor, TaskDone, TaskLines, make_executor
-from .executors.local import LocalExecutor
+from .executors.local import SEGFAULT, LocalExecutor
 from .task import (
     ArtifactRef,
     InputSource,
@@ -391,6 +391,11 @@ class Runtime:
             console(str(exc), err=True)
             self.terminate_running(lost=True)
             raise
+        except StoreFullError:
+            # The disk filled while recording a task: stop the other tasks (their
+            # results would find no room either); the caller says what was kept.
+            self.terminate_running()
+            raise
         finally:
             signal.signal(signal.SIGTERM, old_term)
             for ex in self.executors.values():
@@ -474,11 +479,17 @@ class Runtime:
         p = r.pending
         t = p.task
         assert t is not None
-        self._flush_logs(r)
         crashed = result is None
         if result is None:
-            console(f"{r.prefix} {why}.")
+            # Metaflow's system messages, also kept at the end of the task's stderr log
+            # ("Task failed with a segmentation fault." alone, as Metaflow prints it)
+            said = [f"{why}."] if why == SEGFAULT else [f"{why}.", "Task failed."]
+            now = time.time()
+            for msg in said:
+                console(f"{r.prefix} {msg}", ts=now)
+                r.lines["stderr"].append((int(now * 1e6), msg))
             result = crash_result(why + " (os._exit, a crash or out of memory?)")
+        self._flush_logs(r)
         self.writer.end_attempt(
             t, p.attempt, artifacts=result.artifacts, task_ok=result.task_ok, success=result.success
         )
@@ -515,8 +526,6 @@ class Runtime:
                 )
             )
             return
-        if crashed:
-            console(f"{r.prefix} Task failed.")
         node = self.graph[p.step]
         max_retries = max_retries_of(node.func)
         has_catch = get_decorator(node.func, "catch") is not None
@@ -530,10 +539,10 @@ class Runtime:
 
     def terminate_running(self, interrupted: bool = False, lost: bool = False) -> None:
         if interrupted:
-            console("Workflow interrupted.", err=True)
+            console("Workflow interrupted.")
         elif not lost:
-            console("Workflow failed.", err=True)
-        console(f"Terminating {len(self.running)} active tasks...", err=True)
+            console("Workflow failed.")
+        console(f"Terminating {len(self.running)} active tasks...")
         for ex in list(self.executors.values()):
             try:
                 events = ex.cancel_all()
@@ -547,7 +556,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 self._flush_logs(r)
         self.running.clear()
-        console("Flushing logs...", err=True)
+        console("Flushing logs...")
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

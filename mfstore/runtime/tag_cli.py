@@ -148,7 +148,9 @@ def _mutate(
     _print_run_tags(state, run)
 
 
-@tag.command("add", help="Add tags to a run.")
+@tag.command(
+    "add", help="Add tags to a run.\n\nExample: python flow.py tag add --run-id 12 nightly reviewed"
+)
 @_tag_opts
 @click.argument("tags", required=True, type=str, nargs=-1)
 @click.pass_obj
@@ -158,7 +160,10 @@ def tag_add(
     _mutate(state, run_id, user_namespace, [], tags, err=False)
 
 
-@tag.command("remove", help="Remove tags from a run.")
+@tag.command(
+    "remove",
+    help="Remove tags from a run.\n\nExample: python flow.py tag remove --run-id 12 nightly",
+)
 @_tag_opts
 @click.argument("tags", required=True, type=str, nargs=-1)
 @click.pass_obj
@@ -168,7 +173,10 @@ def tag_remove(
     _mutate(state, run_id, user_namespace, tags, [])
 
 
-@tag.command("replace", help="Replace tags of a run.")
+@tag.command(
+    "replace",
+    help="Replace tags of a run.\n\nExample: python flow.py tag replace --run-id 12 --remove draft --add final",
+)
 @_tag_opts
 @click.option(
     "--add",
@@ -204,7 +212,9 @@ def tag_replace(
     _mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
 
 
-@tag.command("list", help="List tags of a run.")
+@tag.command(
+    "list", help="List tags of a run.\n\nExample: python flow.py tag list --all --group-by-tag"
+)
 @click.option("--run-id", default=None, type=str, help="Run ID of the specific run to list.")
 @click.option(
     "--all",
@@ -319,7 +329,7 @@ def _flow_runs(state: State, namespace: str | None) -> list[tuple[Any, set[str],
         if entry is None:
             entry = runs[pk] = (RunRef(int(pk), flow_name, number), set(), set())
         if tag is not None:
-            entry[2 if is_system else 1].add(tag)
+            (entry[2] if is_system else entry[1]).add(tag)
     if not runs:
         raise CommandException(f"Cannot list tags because the flow {flow_name} has never been run.")
     return [

@@ -22,6 +22,7 @@ from .digest import (
 )
 from .files import (
     export,
+    fold_after_commit,
     merge,
     remove_stale_temp_files,
     snapshot,
@@ -49,6 +50,7 @@ __all__ = [
     "delete",
     "describe_runs",
     "export",
+    "fold_after_commit",
     "merge",
     "parse_time",
     "reconcile_user_tags",

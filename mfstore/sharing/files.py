@@ -7,7 +7,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 
 from ..blobs import Progress
-from ..exception import CommandException, StoreError
+from ..exception import CommandException, StoreError, StoreFullError, disk_full, is_no_room
 from ..store import Store
 from .copy import CopyReport, copy_runs
 from .select import RunFilter, select_runs
@@ -69,31 +69,44 @@ def _alive(pid: int) -> bool:
 
 def snapshot(src_path: Path, dst_path: Path) -> int:
     """Consistent single-file copy of ``src_path`` at ``dst_path`` (VACUUM INTO), even
-    while other processes write; fsynced; returns its size in bytes."""
+    while other processes write; fsynced; returns its size in bytes. A failure (a full
+    disk) leaves no ``dst_path`` and no temporary file."""
     dst_path = _fresh_target(Path(dst_path))
     remove_stale_temp_files(dst_path, "snapshot")
     tmp = dst_path.with_name(f".{dst_path.name}.snapshot-{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    src = Store(src_path, reader=True)
     try:
-        # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
-        src.execute("VACUUM INTO ?", (str(tmp),))
-    finally:
-        src.close()
-    try:
+        src = Store(src_path, reader=True)
+        try:
+            # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
+            src.execute("VACUUM INTO ?", (str(tmp),))
+        finally:
+            src.close()
         _fsync(tmp)
         os.replace(tmp, dst_path)
         _fsync_dir(dst_path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        _remove_with_sidecars(tmp)
+        if is_no_room(exc):
+            raise disk_full(
+                dst_path,
+                f"no snapshot was written (nothing left beside it) and {src_path} is unchanged",
+                "free some space there, or snapshot to another disk",
+            ) from None
         raise
     return dst_path.stat().st_size
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for p in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))):
+        p.unlink(missing_ok=True)
 
 
 def export(
     src_path: Path, dst_path: Path, f: RunFilter, *, progress: Progress | None = None
 ) -> CopyReport:
-    """Write the runs of ``src_path`` matching ``f`` to a new file ``dst_path``."""
+    """Write the runs of ``src_path`` matching ``f`` to a new file ``dst_path``. A
+    failure (a full disk) leaves no ``dst_path`` and no temporary file."""
     dst_path = _fresh_target(Path(dst_path))
     # Salvage: a file refused for a planted SQL object can still be exported; the copy
     # reads only the data tables and the new file is made from schema.sql alone.
@@ -102,22 +115,34 @@ def export(
         run_pks = select_runs(src, f)
         remove_stale_temp_files(dst_path, "export")
         tmp = dst_path.with_name(f".{dst_path.name}.export-{os.getpid()}")
-        for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            p.unlink(missing_ok=True)
-        dst = Store(tmp, create=True)
+        _remove_with_sidecars(tmp)
         try:
-            report = copy_runs(src, dst, run_pks, progress=progress)
-            if not dst.checkpoint():
-                raise StoreError(f"{tmp}: could not fold its log into the file; nothing exported")
-        finally:
-            dst.close()
-        # Everything is in the main file (checkpointed): a finished export leaves no
-        # -wal/-shm of its temporary file behind.
-        for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            p.unlink(missing_ok=True)
-        _fsync(tmp)
-        os.replace(tmp, dst_path)
-        _fsync_dir(dst_path.parent)
+            dst = Store(tmp, create=True)
+            try:
+                report = copy_runs(src, dst, run_pks, progress=progress)
+                if not dst.checkpoint():
+                    raise StoreError(
+                        f"{tmp}: could not fold its log into the file; nothing exported"
+                    )
+            finally:
+                dst.close()
+            # Everything is in the main file (checkpointed): a finished export leaves no
+            # -wal/-shm of its temporary file behind.
+            for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+                p.unlink(missing_ok=True)
+            _fsync(tmp)
+            os.replace(tmp, dst_path)
+            _fsync_dir(dst_path.parent)
+        except BaseException as exc:
+            _remove_with_sidecars(tmp)
+            if is_no_room(exc):
+                raise disk_full(
+                    dst_path,
+                    f"nothing was exported (no file and no temporary file left) and "
+                    f"{src_path} is unchanged",
+                    "free some space there, or export to another disk",
+                ) from None
+            raise
     finally:
         src.close()
     return report
@@ -160,12 +185,33 @@ def merge(
         finally:
             mine.close()
         tag = make_provenance(other, run_pks, get_username()).tag()
-        into = Store(into_path, create=True)
+        nothing = f"nothing was merged (one transaction): {into_path} is as it was"
         try:
-            report = copy_runs(other, into, run_pks, progress=progress, provenance=tag)
-            into.checkpoint()
+            into = Store(into_path, create=True)
+        except StoreFullError:
+            raise disk_full(into_path, nothing) from None
+        try:
+            try:
+                report = copy_runs(other, into, run_pks, progress=progress, provenance=tag)
+            except StoreFullError:
+                raise disk_full(into_path, nothing) from None
+            fold_after_commit(into, f"the merge ({len(report.added)} runs added) is kept")
         finally:
             into.close()
     finally:
         other.close()
     return report
+
+
+def fold_after_commit(store: Store, kept: str) -> None:
+    """Checkpoint after a committed change; a full disk there loses nothing (the change
+    stays in the -wal file beside the file), and the message says so."""
+    try:
+        store.checkpoint()
+    except StoreFullError:
+        raise disk_full(
+            store.path,
+            f"{kept}, in {store.path.name}-wal beside the file (copy the two together, or "
+            "`mfstore snapshot` it once there is room)",
+            "free some space: the next write to the file folds it in",
+        ) from None

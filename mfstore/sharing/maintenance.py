@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..blobs import Progress, verify_blobs
-from ..exception import CommandException, StoreError
+from ..exception import CommandException, StoreError, StoreFullError, disk_full
 from ..store import Store
+from .files import fold_after_commit
 from .select import RunFilter, describe_runs, select_runs
 
 
@@ -51,7 +52,10 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
 
     if f.is_empty():
         raise CommandException("give run pathspecs or filters: refusing to delete every run")
-    store = Store(path)
+    try:
+        store = Store(path)
+    except StoreFullError:
+        raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
     report = DeleteReport(bytes_before=Path(path).stat().st_size)
     try:
         run_pks = select_runs(store, f)
@@ -64,20 +68,34 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
         if dry_run or not run_pks:
             report.bytes_after = report.bytes_before
             return report
-        with store.write():
-            store.execute("CREATE TEMP TABLE IF NOT EXISTS _doomed (run_pk INTEGER PRIMARY KEY)")
-            store.execute("DELETE FROM _doomed")
-            store.executemany("INSERT INTO _doomed VALUES (?)", [(pk,) for pk in run_pks])
-            # Resumed runs that are kept lose the link to a deleted origin task (not the data).
-            store.execute(
-                "UPDATE tasks SET origin_task_pk = NULL WHERE run_pk NOT IN (SELECT run_pk FROM _doomed) "
-                "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))"
-            )
-            store.execute("DELETE FROM runs WHERE run_pk IN (SELECT run_pk FROM _doomed)")
-            report.blobs_removed = collect_garbage(store)
-            store.execute("DROP TABLE _doomed")
-        store.execute("VACUUM")
-        store.checkpoint()
+        try:
+            with store.write():
+                store.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS _doomed (run_pk INTEGER PRIMARY KEY)"
+                )
+                store.execute("DELETE FROM _doomed")
+                store.executemany("INSERT INTO _doomed VALUES (?)", [(pk,) for pk in run_pks])
+                # Resumed runs that are kept lose the link to a deleted origin task (not the data).
+                store.execute(
+                    "UPDATE tasks SET origin_task_pk = NULL WHERE run_pk NOT IN (SELECT run_pk FROM _doomed) "
+                    "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))"
+                )
+                store.execute("DELETE FROM runs WHERE run_pk IN (SELECT run_pk FROM _doomed)")
+                report.blobs_removed = collect_garbage(store)
+                store.execute("DROP TABLE _doomed")
+        except StoreFullError:
+            raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
+        deleted = f"the {len(run_pks)} runs were deleted (that is kept)"
+        try:
+            store.execute("VACUUM")
+        except StoreFullError:
+            raise disk_full(
+                path,
+                f"{deleted}, but the file could not shrink: it keeps its size and later runs "
+                "reuse the freed space",
+                "free some space; the next `mfstore delete` shrinks it",
+            ) from None
+        fold_after_commit(store, deleted)
     finally:
         store.close()
     report.bytes_after = Path(path).stat().st_size

@@ -15,8 +15,9 @@ from ..exception import (
     StoreBusyError,
     StoreCorruptError,
     StoreError,
-    StoreFullError,
     StoreReadOnlyError,
+    disk_full,
+    is_no_room,
 )
 
 #: How long one BEGIN IMMEDIATE waits inside SQLite for the write lock (ms).
@@ -129,9 +130,7 @@ def open_connection(p: Path, *, reader: bool, read_only: bool, immutable: bool) 
     if read_only:
         uri = f"file:{uri_path(p)}?mode=ro"
         if not p.absolute().parent.is_dir():
-            raise StoreError(
-                f"cannot create {p}: the directory {p.absolute().parent} does not exist"
-            )
+            raise StoreError(f"cannot open {p}: the directory {p.absolute().parent} does not exist")
         if immutable or (
             not os.access(p.parent if str(p.parent) else ".", os.W_OK)
             and not os.path.exists(str(p) + "-wal")
@@ -182,8 +181,15 @@ def uri_path(p: Path) -> str:
     return quote(str(p.absolute()))
 
 
-def translate_error(exc: apsw.Error, path: Path) -> StoreError:
-    """One-line mfstore error for an apsw error."""
+def _system_errno(conn: apsw.Connection) -> int | None:
+    with contextlib.suppress(apsw.Error, AttributeError):
+        return int(conn.system_errno)
+    return None
+
+
+def translate_error(exc: apsw.Error, path: Path, conn: apsw.Connection | None = None) -> StoreError:
+    """One-line mfstore error for an apsw error (``conn``: the connection it came from,
+    whose last system errno tells a full disk from other I/O errors)."""
     if isinstance(exc, apsw.InterruptError):
         return QueryInterrupted(
             f"{path}: the query was stopped (Ctrl-C or its time limit); narrow it, or give "
@@ -194,9 +200,14 @@ def translate_error(exc: apsw.Error, path: Path) -> StoreError:
             f"{path}: only reading is allowed here; the statement would change a file and was "
             "refused before it ran (nothing was changed)"
         )
-    if isinstance(exc, apsw.FullError):
-        return StoreFullError(
-            f"{path}: the disk is full; nothing of the failed write was kept; free some space and retry"
+    if isinstance(exc, apsw.FullError) or (
+        isinstance(exc, apsw.IOError) and conn is not None and is_no_room(_system_errno(conn))
+    ):
+        # SQLite reports ENOSPC as SQLITE_FULL, a write stopped by a size limit (EFBIG,
+        # EDQUOT) as an I/O error: both are a full disk to the user.
+        return disk_full(
+            path,
+            "the write in progress was rolled back and everything committed before it is kept",
         )
     if isinstance(exc, apsw.ReadOnlyError):
         return StoreReadOnlyError(
@@ -216,6 +227,4 @@ def translate_error(exc: apsw.Error, path: Path) -> StoreError:
         return StoreError(f"cannot open {path}: {exc}")
     if isinstance(exc, apsw.IOError):
         return StoreError(f"{path}: I/O error ({exc}); is the disk full or removed?")
-    if isinstance(exc, apsw.ConstraintError):
-        return StoreError(f"{path}: {exc}")
     return StoreError(f"{path}: {exc}")

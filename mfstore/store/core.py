@@ -55,40 +55,48 @@ PROGRESS_STEPS = 20_000
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
 
 
-#: Every open file-backed Store of this process (see ``_close_before_fork``).
+#: Every open file-backed Store of this process (see ``_forget_inherited``).
 _open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
-def _close_before_fork() -> None:
-    # SQLite must not be carried across fork() (https://sqlite.org/howtocorrupt.html,
-    # section 2.6): the child inherits the parent's in-memory lock and WAL-index state
-    # but not its POSIX locks, so a connection the child opens to the same file believes
-    # it holds locks it does not. With the runtime forking task processes that read the
-    # file, a commit made just before the runtime was SIGKILLed could then vanish from
-    # readers (issue 7, crash tests). Closing idle connections around fork() keeps
-    # SQLite's per-process state out of the child; they reopen right after.
-    for store in list(_open_stores):
-        store._detach()
+#: The process the stores in ``_open_stores`` were opened by (see ``_forget_inherited``).
+_owner_pid = os.getpid()
 
 
-def _reopen_after_fork() -> None:
+def _forget_inherited() -> None:
+    """In a forked child, on its first use of any store: close the connections inherited
+    from the parent before anything else touches the file.
+
+    SQLite must not be carried across fork() (https://sqlite.org/howtocorrupt.html,
+    section 2.6): the child inherits the parent's in-memory lock and WAL-index state but
+    not its POSIX locks, so a connection the child opens to the same file would believe
+    it holds locks it does not (a commit made just before the runtime was SIGKILLed could
+    then vanish from readers: issue 7, crash tests). Closing the inherited connections
+    first clears that state; closing never checkpoints (the parent still uses the file)
+    and only releases locks, which belong to the parent process, not to the child. Each
+    store reopens on its next use in the child. Nothing runs at fork() itself: a process
+    that forks pays nothing, and a child that never uses a store pays nothing either.
+    """
+    global _owner_pid
+    pid = os.getpid()
+    if pid == _owner_pid:
+        return
+    _owner_pid = pid
     for store in list(_open_stores):
-        store._reattach()
+        if store._pid != pid:
+            store._drop_inherited()
 
 
 def _close_readers_at_exit() -> None:
     # Readers leave no -wal/-shm beside a file that had none: SQLite removes them when
     # the last connection closes, so close reading connections before the process ends.
+    _forget_inherited()  # a forked child never closes its parent's connections that way
     for store in list(_open_stores):
         if store.reader:
             store.close()
 
 
 atexit.register(_close_readers_at_exit)
-
-os.register_at_fork(
-    before=_close_before_fork, after_in_parent=_reopen_after_fork, after_in_child=_reopen_after_fork
-)
 
 
 class Store:
@@ -143,11 +151,14 @@ class Store:
         self._memo: dict[Any, Any] = {}
         self._memo_version: int | None = None
         self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._detached = False
+        self._closed = False
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else Path(":memory:")
         if self.memory:
             self.readonly = False
-            self.conn = apsw.Connection(":memory:")
+            self._conn = apsw.Connection(":memory:")
             self._configure(wal=False)
             initialize_or_check(self)
             return
@@ -177,11 +188,12 @@ class Store:
             check_header(p)
         if self.reader and not p.exists():
             raise MetaflowNotFound(f"{p} does not exist")
+        _forget_inherited()  # in a forked child, before opening the file again
         self.readonly = (not is_writable(p)) if readonly is None else readonly
         self._ro_connection = self.readonly
         if salvage:
             self.readonly = True  # write() refuses; triggers are off on every connection
-        self.conn = self._open(p)
+        self._conn = self._open(p)
         try:
             self._configure(wal=False)
             initialize_or_check(self)
@@ -189,12 +201,11 @@ class Store:
                 # Only after the file passed its checks: a refused file stays unchanged.
                 policy_wal(self.conn)
         except BaseException as exc:
+            error = translate_error(exc, p, self.conn) if isinstance(exc, apsw.Error) else None
             self._close_refused()
-            if isinstance(exc, apsw.Error):
-                raise translate_error(exc, p) from exc
+            if error is not None:
+                raise error from exc
             raise
-        self._detached = False
-        self._closed = False
         _open_stores.add(self)
 
     def _close_refused(self) -> None:
@@ -206,30 +217,36 @@ class Store:
 
     # -- fork safety ------------------------------------------------------------
 
-    def _detach(self) -> None:
-        """Close the connection for a fork() if it is idle (see ``_close_before_fork``)."""
-        if (
-            self._closed
-            or self._detached
-            or self._depth > 0
-            or not self._lock.acquire(blocking=False)
-        ):
-            return
-        try:
-            if not self.conn.get_autocommit():
-                return
-            self.conn.close()
-            self._detached = True
-        except apsw.Error:
-            pass  # a statement is still active: keep the connection as it is
-        finally:
-            self._lock.release()
+    @property
+    def conn(self) -> apsw.Connection:
+        """The SQLite connection; in a forked child, its own (opened on first use)."""
+        if self._pid != os.getpid():
+            self._enter_child()
+        return self._conn
+
+    def _enter_child(self) -> None:
+        """First use in a forked child: drop the inherited connections, reopen this one."""
+        _forget_inherited()
+        if self.memory:
+            self._pid = os.getpid()  # a private copy: nothing on disk is shared
+        elif self._detached and not self._closed:
+            self._reattach()
+
+    def _drop_inherited(self) -> None:
+        """Close a connection inherited through fork() (see ``_forget_inherited``)."""
+        self._lock = threading.RLock()  # a parent thread may have held it at fork()
+        self._depth = 0  # a parent thread's transaction is not this process's
+        self._detached = True
+        conn = self._conn
+        with contextlib.suppress(apsw.Error):
+            conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
+        with contextlib.suppress(apsw.Error):
+            conn.close(True)
 
     def _reattach(self) -> None:
-        if not self._detached:
-            return
         self._detached = False
-        self.conn = self._open(self.path)
+        self._pid = os.getpid()
+        self._conn = self._open(self.path)
         self._configure(wal=not self.readonly)
 
     # -- opening ----------------------------------------------------------------
@@ -253,7 +270,7 @@ class Store:
             if wal and not self.reader:
                 policy_wal(self.conn)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         self.conn.exec_trace = self._trace if self._tracers else None
 
@@ -288,7 +305,7 @@ class Store:
     def translate(self, exc: BaseException) -> BaseException:
         """The one-line mfstore error for a driver error raised while stepping a cursor
         this store returned (other exceptions are returned as they are)."""
-        return translate_error(exc, self.path) if isinstance(exc, apsw.Error) else exc
+        return translate_error(exc, self.path, self.conn) if isinstance(exc, apsw.Error) else exc
 
     def interrupt(self) -> None:
         """Stop the statement running on this store's connection (from another thread)."""
@@ -324,14 +341,14 @@ class Store:
         try:
             return self.conn.execute(sql, params)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one statement."""
         try:
             return list(self.conn.execute(sql, params))
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def table(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
@@ -346,7 +363,7 @@ class Store:
                 return [], []
             return columns, [tuple(r) for r in cursor]
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         """First row of one statement, or None."""
@@ -354,7 +371,7 @@ class Store:
             for row in self.conn.execute(sql, params):
                 return tuple(row)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         return None
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -368,7 +385,7 @@ class Store:
             with self.conn.blob_open("main", table, column, rowid, False) as blob:
                 data: bytes = blob.read()
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
         return data
 
     def blob_reader(self, table: str, column: str, rowid: int) -> BlobReader:
@@ -377,7 +394,7 @@ class Store:
         try:
             return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
@@ -385,7 +402,7 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.last_insert_rowid())
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one UPDATE or DELETE and return the number of rows it changed."""
@@ -393,14 +410,14 @@ class Store:
             self.conn.execute(sql, params)
             return int(self.conn.changes())
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
             self.conn.executemany(sql, rows)
         except apsw.Error as exc:
-            raise translate_error(exc, self.path) from exc
+            raise translate_error(exc, self.path, self.conn) from exc
 
     # -- transactions -----------------------------------------------------------
 
@@ -481,7 +498,7 @@ class Store:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
 
     def _commit(self) -> None:
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -500,7 +517,7 @@ class Store:
             except apsw.Error as exc:
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("ROLLBACK")
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Store]:
@@ -558,7 +575,7 @@ class Store:
             except apsw.BusyError:
                 return False
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
             return bool(log_frames == done_frames)
         deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
         while True:
@@ -569,7 +586,7 @@ class Store:
             except apsw.BusyError:
                 pass
             except apsw.Error as exc:
-                raise translate_error(exc, self.path) from exc
+                raise translate_error(exc, self.path, self.conn) from exc
             else:
                 if log_frames == done_frames:
                     return True
@@ -580,11 +597,15 @@ class Store:
     def close(self) -> None:
         """Close the connection. The main file holds every committed transaction that was
         checkpointed (every ended run); -wal/-shm may stay beside it (see the policy above)."""
+        if self._pid != os.getpid():
+            _forget_inherited()  # an inherited connection is dropped, never reopened
         if not self.memory:
             self._closed = True
             _open_stores.discard(self)
+        if self._detached:
+            return
         with contextlib.suppress(apsw.Error):
-            self.conn.close()
+            self._conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -1,7 +1,7 @@
 """A representative part of Metaflow's own ``test/core`` matrix (the pinned subset in
 ``metaflow_core/``, see its NOTICE) run by real Metaflow on its local backend and on mfdb:
 every case that passes on local passes on mfdb. The whole matrix and its table:
-``python tools/metaflow_core_mfdb.py --source <a Metaflow checkout>``."""
+``python tools/metaflow_core_matrix.py --backends metaflow,mfdb --source <a Metaflow checkout>``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ TESTS = {
 
 def _tool():
     spec = importlib.util.spec_from_file_location(
-        "core_mfdb", REPO / "tools" / "metaflow_core_mfdb.py"
+        "core_matrix", REPO / "tools" / "metaflow_core_matrix.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -31,10 +31,12 @@ def _tool():
 
 def test_core_matrix_subset_passes_on_mfdb() -> None:
     tool = _tool()
-    rows = tool.run_matrix(tool.PINNED, TESTS, {"linear"}, jobs=2, timeout=900)
+    rows = tool.run_matrix(
+        tool.PINNED, TESTS, {"linear"}, backends=("metaflow", "mfdb"), jobs=2, timeout=900
+    )
     for t in TESTS:  # every chosen test has cases on the linear graph
         assert any(t in r["test"].lower() for r in rows), t
-    table = [(r["test"], r["graph"], r["local"], r["mfdb"]) for r in rows]
+    table = [(r["test"], r["graph"], r["metaflow"], r["mfdb"]) for r in rows]
     assert all(local["ok"] for _t, _g, local, _m in table), table
     failing = [(t, g, m["why"], m["detail"]) for t, g, local, m in table if not m["ok"]]
     assert failing == []

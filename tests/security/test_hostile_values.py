@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import build_file, cli
@@ -178,6 +178,9 @@ def _check_cli(path: Path, tmp: Path) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(edit=edits())
+# Found by this test: a chunk count of 2**53 + 1 made export build a list that size.
+@example(edit=("blobs", "chunks", 2**53 + 1))
+@example(edit=("blobs", "chunks", 2**62))
 def test_hostile_values_raise_only_mfstore_errors(edit, base: Path, tmp_path_factory) -> None:
     table, column, value = edit
     tmp = tmp_path_factory.mktemp("case")
@@ -201,3 +204,46 @@ def test_hostile_values_raise_only_mfstore_errors(edit, base: Path, tmp_path_fac
 
         provider.reset()
         provider.default_metadata()
+
+
+def _open_run(path: Path):
+    import mfstore
+    from mfstore import provider
+
+    provider.reset()
+    mfstore.metadata(str(path))
+    mfstore.namespace(None)
+    return mfstore.Flow("SharedFlow").latest_run
+
+
+def test_only_data_errors_become_corruption(base: Path, tmp_path: Path, monkeypatch) -> None:
+    """A bug in mfstore (or a wrong argument) is raised as itself, with its traceback;
+    the same kind of error caused by a hostile value names that value."""
+    from mfstore.client import _object
+    from mfstore.exception import MetaflowDataCorruption
+
+    clean = tmp_path / "clean.mfdb"
+    shutil.copy(base, clean)
+    run = _open_run(clean)
+    with pytest.raises(TypeError):
+        run.add_tag("a", "b", "c", "d")  # the caller's arguments do not fit
+
+    class Broken:
+        @staticmethod
+        def fromtimestamp(_ts: float) -> None:
+            raise TypeError("a bug in mfstore")
+
+    with monkeypatch.context() as m:
+        m.setattr(_object, "datetime", Broken)
+        with pytest.raises(TypeError, match="a bug in mfstore"):
+            _ = run.created_at
+
+    hostile = tmp_path / "hostile.mfdb"
+    shutil.copy(base, hostile)
+    con = sqlite3.connect(hostile)
+    con.execute("UPDATE runs SET ts_epoch = ?", (2**62,))
+    con.commit()
+    con.close()
+    run = _open_run(hostile)
+    with pytest.raises(MetaflowDataCorruption, match=r"created_at .*runs\.ts_epoch is not a time"):
+        _ = run.created_at

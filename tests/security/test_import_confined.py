@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import time
 from pathlib import Path
 
@@ -158,6 +159,24 @@ def test_a_run_directory_linked_outside_is_refused(tmp_path: Path) -> None:
     report, runs, _ = _import(tmp_path, tmp_path / "h")
     assert runs == 1
     assert any("1700000000000009" in p and "outside the history" in p for p in report.problems)
+
+
+@pytest.mark.parametrize("linked", ["step", "task", "task_meta"])
+def test_a_directory_inside_a_run_linked_outside_is_refused(tmp_path: Path, linked: str) -> None:
+    """Each file's real path is its directory's (remembered per run) plus its name: a
+    step, task or _meta directory that is a symlink leading out is still refused."""
+    outside = make_history(tmp_path / "elsewhere", {"x": pickle.dumps(1, protocol=4)})
+    task_dir = make_history(tmp_path / "h", {"x": pickle.dumps(1, protocol=4)})
+    here, there = {
+        "step": (task_dir.parent, outside.parent),
+        "task": (task_dir, outside),
+        "task_meta": (task_dir / "_meta", outside / "_meta"),
+    }[linked]
+    shutil.rmtree(here)
+    os.symlink(there, here)
+    report, runs, _ = _import(tmp_path, tmp_path / "h")
+    assert runs == 0
+    assert any("outside the history" in p for p in report.problems), report.problems
 
 
 def test_a_blob_whose_content_does_not_match_its_sha_is_not_imported(tmp_path: Path) -> None:

@@ -182,3 +182,49 @@ def test_merged_runs_record_where_they_came_from(files, client_db) -> None:
     # merging the same file again: the runs are identical (provenance is not content)
     again = cli("merge", str(theirs), "--into", str(mine))
     assert again.exit_code == 0 and "0 added" in again.output and "0 conflicts" in again.output
+
+
+@pytest.mark.parametrize(
+    ("attack", "named"),
+    [
+        # The views would show 43 while the artifact holds 0 (format 3 keeps the JSON
+        # value and the type beside the bytes, outside what the sha covers).
+        ("UPDATE blobs SET value_json = '43' WHERE blob_id = {bid}", "recorded JSON value"),
+        (
+            "UPDATE blobs SET type_id = (SELECT type_id FROM types WHERE name = 'builtins.str') "
+            "WHERE blob_id = {bid}",
+            "is recorded as builtins.str but holds a builtins.int",
+        ),
+    ],
+)
+def test_a_blob_record_that_lies_about_its_value_refuses(files, attack: str, named: str) -> None:
+    mine, theirs = files
+    sha = _an_artifact_sha(theirs)
+    con = sqlite3.connect(theirs)
+    (bid,) = con.execute("SELECT blob_id FROM blobs WHERE lower(hex(sha)) = ?", (sha,)).fetchone()
+    con.execute("INSERT OR IGNORE INTO types (name) VALUES ('builtins.str')")
+    con.commit()
+    con.close()
+    _edit(theirs, attack.format(bid=bid))
+    _refused(mine, theirs, "artifact SharedFlow/", named)
+
+
+def test_a_pickle_recorded_as_plain_data_refuses_and_runs_nothing(files, tmp_path: Path) -> None:
+    import hashlib
+
+    from .conftest import evil_pickle
+
+    mine, theirs = files
+    marker = tmp_path / "ran"
+    raw = evil_pickle(marker)
+    sha = hashlib.sha1(raw).hexdigest()
+    old = _an_artifact_sha(theirs)
+    # A sound blob (its bytes hash to its sha) whose record says builtins.int.
+    _edit(
+        theirs,
+        "UPDATE blobs SET sha = ?, size = ?, stored_size = ?, codec = 'raw', data = ?, "
+        "value_json = NULL WHERE lower(hex(sha)) = ?",
+        params=(bytes.fromhex(sha), len(raw), len(raw), raw, old),
+    )
+    _refused(mine, theirs, "is recorded as plain data (builtins.int) but is not")
+    assert not marker.exists()

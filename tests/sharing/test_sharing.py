@@ -51,33 +51,45 @@ def _make_run(store: Store, flow: str, values: dict, *, tags=(), user="alice") -
 
 
 def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
+    # The writer commits runs until told to stop and reports each commit on stdout; the test
+    # waits for commits (not for wall-clock time), so it holds however loaded the machine is.
+    stop = tmp_path / "stop"
     code = (
-        "import sys, time\n"
+        "import os, sys\n"
         "from mfstore.store import Store\n"
         "from mfstore.artifacts import prepare_artifacts\nfrom mfstore.writer import Writer\n"
         "s = Store(sys.argv[1]); w = Writer(s)\n"
-        "end = time.time() + 3\n"
         "i = 0\n"
-        "while time.time() < end:\n"
+        "while not os.path.exists(sys.argv[2]):\n"
         "    r = w.begin_run('BusyFlow', user_name='w', system_tags=['user:w'])\n"
         "    t = w.add_task(r, 'start'); w.begin_attempt(t, 0)\n"
         "    w.end_attempt(t, 0, artifacts=prepare_artifacts({'i': i, 'pad': 'x' * 5000 + str(i)}), task_ok=True, success=True)\n"
         "    w.end_run(r, successful=True, checkpoint=False); i += 1\n"
+        "    print(i, flush=True)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", code, str(imported_copy)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(imported_copy), str(stop)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
     try:
-        time.sleep(0.5)
         for k in range(4):
+            for _ in range(2):  # at least two more runs committed since the last snapshot
+                assert proc.stdout.readline(), "the writer stopped early"
             dst = tmp_path / (f"snap{k}.mfdb")
             sharing.snapshot(imported_copy, dst)
             assert not Path(str(dst) + "-wal").exists() and not Path(str(dst) + "-shm").exists()
             assert sharing.verify(dst) == []
-            time.sleep(0.3)
     finally:
-        proc.wait(timeout=30)
+        stop.touch()
+        proc.stdout.read()
+        proc.wait(timeout=120)
     assert proc.returncode == 0
-    assert _counts(tmp_path / "snap3.mfdb")["runs"] > _counts(tmp_path / "snap0.mfdb")["runs"] >= 11
+    runs = [_counts(tmp_path / f"snap{k}.mfdb")["runs"] for k in range(4)]
+    assert runs == sorted(runs) and runs[3] > runs[0] >= 11
 
 
 def test_export_subset_has_only_referenced_blobs(imported, tmp_path):

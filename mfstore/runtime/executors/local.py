@@ -72,8 +72,14 @@ def run_in_child(
         os._exit(code)
 
 
+#: What Metaflow says of a task process killed by SIGSEGV.
+SEGFAULT = "Task failed with a segmentation fault"
+
+
 def exit_reason(status: int) -> str:
     """Why a task process that wrote no result ended (from its wait status)."""
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSEGV:
+        return SEGFAULT
     if os.WIFSIGNALED(status):
         return f"Task process was killed by signal {os.WTERMSIG(status)}"
     return f"Task process exited with code {os.WEXITSTATUS(status)} without reporting a result"

@@ -1,0 +1,143 @@
+"""Values mfstore never writes: the checks that tell a hostile or damaged row from a bug.
+
+The Client API reads rows a file's author chose. When reading an object fails with a
+plain Python error (``TypeError``, ``ValueError``, ...), ``client/_guard.py`` runs these
+checks: if one finds a value mfstore never writes (a NULL where it always writes a
+value, a timestamp outside year 0..9999, JSON that does not parse, a reference to a row
+that is not there, chunk counts that do not add up), the error is the data's and becomes
+``MetaflowDataCorruption`` naming the row; otherwise it is a bug in mfstore and is left
+as it is. STRICT column types, NOT NULL and CHECK constraints hold in any file SQLite
+opens, so only what they cannot express is checked here.
+
+Each check is ``(what, sql)``; the SQL returns the rowid (or key) of the first bad row,
+or nothing. Runs only on that error path: whole-table scans are fine.
+"""
+
+from __future__ import annotations
+
+#: Epoch milliseconds of 9999-12-31T23:59:59.999Z: later (or negative) is no time.
+MAX_MS = 253_402_300_799_999
+#: More attempts than any retry setting gives.
+MAX_ATTEMPT = 1_000
+#: Larger than any value mfstore stores (2**48 bytes).
+MAX_SIZE = 2**48
+
+_MS_COLUMNS = (
+    ("flows", "flow_id", "ts_epoch"),
+    ("runs", "run_pk", "ts_epoch"),
+    ("runs", "run_pk", "finished_at"),
+    ("tag_events", "event_pk", "ts_epoch"),
+    ("steps", "step_name", "ts_epoch"),
+    ("tasks", "task_pk", "ts_epoch"),
+    ("attempts", "task_pk", "started_at"),
+    ("attempts", "task_pk", "ended_at"),
+    ("artifacts", "name", "ts_epoch"),
+    ("metadata", "metadata_pk", "ts_epoch"),
+    ("trigger_events", "trigger_pk", "ts_epoch"),
+    ("deployments", "deployment_pk", "ts_epoch"),
+    ("events", "event_pk", "ts_epoch"),
+)
+
+_JSON_COLUMNS = (
+    ("tag_events", "event_pk", "removed", "json_type(removed) IS NOT 'array'"),
+    ("tag_events", "event_pk", "added", "json_type(added) IS NOT 'array'"),
+    ("blobs", "blob_id", "value_json", "value_json IS NOT NULL AND NOT json_valid(value_json)"),
+    ("metadata_values", "value_id", "value", "is_json = 1 AND NOT json_valid(value)"),
+    ("code_packages", "sha", "info", "json_type(info) IS NOT 'object'"),
+    ("trigger_events", "trigger_pk", "payload", "NOT json_valid(payload)"),
+    ("deployments", "deployment_pk", "triggers", "json_type(triggers) IS NOT 'array'"),
+    ("events", "event_pk", "payload", "NOT json_valid(payload)"),
+)
+
+
+def compile_hostile_value_checks() -> list[tuple[str, str]]:
+    """``(what, sql)`` per kind of value mfstore never writes (see the module docstring)."""
+    checks: list[tuple[str, str]] = []
+    for table, key, col in _MS_COLUMNS:
+        checks.append(
+            (
+                f"{table}.{col} is not a time",
+                f"SELECT {key} FROM {table} WHERE {col} NOT BETWEEN 0 AND {MAX_MS} LIMIT 1",
+            )
+        )
+    checks.append(
+        (
+            "log_lines.ts_us is not a time",
+            f"SELECT line_pk FROM log_lines WHERE ts_us NOT BETWEEN 0 AND {MAX_MS * 1000 + 999} "
+            "LIMIT 1",
+        )
+    )
+    for table, key, col in (
+        ("attempts", "task_pk", "attempt"),
+        ("artifacts", "name", "attempt"),
+        ("metadata", "metadata_pk", "attempt"),
+        ("log_lines", "line_pk", "attempt"),
+    ):
+        checks.append(
+            (
+                f"{table}.{col} is not an attempt number",
+                f"SELECT {key} FROM {table} WHERE {col} NOT BETWEEN 0 AND {MAX_ATTEMPT} LIMIT 1",
+            )
+        )
+    for table, key, col, bad in _JSON_COLUMNS:
+        checks.append(
+            (
+                f"{table}.{col} is not the JSON it should be",
+                f"SELECT {key} FROM {table} WHERE {bad} LIMIT 1",
+            )
+        )
+    checks += [
+        (
+            "a run has no user",
+            "SELECT run_pk FROM runs WHERE user_name IS NULL LIMIT 1",
+        ),
+        (
+            "a run's tag set is missing",
+            "SELECT run_pk FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets) LIMIT 1",
+        ),
+        (
+            "a run's code package is missing",
+            "SELECT run_pk FROM runs WHERE code_sha IS NOT NULL "
+            "AND code_sha NOT IN (SELECT sha FROM code_packages) LIMIT 1",
+        ),
+        (
+            "a resumed task's origin is missing",
+            "SELECT task_pk FROM tasks WHERE origin_task_pk IS NOT NULL "
+            "AND origin_task_pk NOT IN (SELECT task_pk FROM tasks) LIMIT 1",
+        ),
+        (
+            "an artifact's blob is missing",
+            "SELECT name FROM artifacts WHERE blob_id NOT IN (SELECT blob_id FROM blobs) LIMIT 1",
+        ),
+        (
+            "an artifact's blob has no type",
+            "SELECT a.name FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id "
+            "WHERE b.type_id IS NULL OR b.type_id NOT IN (SELECT type_id FROM types) LIMIT 1",
+        ),
+        (
+            "a type has no name",
+            "SELECT type_id FROM types WHERE name NOT GLOB '?*.?*' OR name GLOB '*[^A-Za-z0-9_.<>]*' "
+            "LIMIT 1",
+        ),
+        (
+            "a metadata value is missing",
+            "SELECT metadata_pk FROM metadata WHERE value_id NOT IN (SELECT value_id FROM metadata_values) "
+            "LIMIT 1",
+        ),
+        (
+            "a blob's sizes are impossible",
+            f"SELECT blob_id FROM blobs WHERE size NOT BETWEEN 0 AND {MAX_SIZE} "
+            f"OR stored_size NOT BETWEEN 0 AND {MAX_SIZE} LIMIT 1",
+        ),
+        (
+            "a blob's chunks do not add up",
+            "SELECT b.blob_id FROM blobs b WHERE b.chunks != 1 + (SELECT count(*) FROM blob_chunks c "
+            "WHERE c.blob_id = b.blob_id AND c.seq < b.chunks) LIMIT 1",
+        ),
+        (
+            "a blob chunk is out of place",
+            "SELECT c.chunk_pk FROM blob_chunks c LEFT JOIN blobs b ON b.blob_id = c.blob_id "
+            "WHERE b.blob_id IS NULL OR c.seq >= b.chunks LIMIT 1",
+        ),
+    ]
+    return checks
