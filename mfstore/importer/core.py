@@ -8,9 +8,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import query
 from ..exception import StoreFullError, disk_full
 from ..store import Store
 from ..writer import Writer
+from ..writer.copy import set_flow_created
 from .history import (
     BlobFiles,
     ImportReport,
@@ -84,7 +86,7 @@ def _import(
             progress(len(runs), len(runs), "writing")
         with staging.write():
             for flow_id, ts in flow_ts.items():
-                staging.execute("UPDATE flows SET ts_epoch = ? WHERE flow_id = ?", (ts, flow_id))
+                set_flow_created(staging, flow_id, ts)
         try:
             merged = copy_runs(staging, target, reconcile_tags=False)
         except StoreFullError:
@@ -118,14 +120,8 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
     writer = Writer(target)
     for ps in pathspecs:
         flow_id, run_number = ps.split("/")
-        mine = target.one(
-            "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?",
-            (flow_id, run_number),
-        )
-        theirs = staging.one(
-            "SELECT run_pk, tagset_id FROM runs WHERE flow_id = ? AND run_number = ?",
-            (flow_id, run_number),
-        )
+        mine = target.one(*query.compile_run_by_key(flow_id, run_number))
+        theirs = staging.one(*query.compile_run_by_key(flow_id, run_number))
         if mine is None or theirs is None:
             continue
         mf_user, _ = Writer(staging).read_tagset(theirs[1])
@@ -133,10 +129,7 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
         if mf_user == cur:
             continue
         mf_ts, mf_by = RECORD_TS.get((flow_id, run_number), (0, None))
-        last = (
-            target.scalar("SELECT max(ts_epoch) FROM tag_events WHERE run_pk = ?", (mine[0],))
-            or mine[2]
-        )
+        last = target.scalar(*query.compile_last_tag_event(mine[0])) or mine[2]
         if mf_ts > last:
             writer.replace_user_tags(
                 mine[0],
@@ -152,10 +145,7 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
 def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Path) -> bool:
     """Fast path for re-import: the run is in the target, has ended there, and the
     directory's run record and task count are unchanged (tag edits need the full path)."""
-    row = target.one(
-        "SELECT r.run_pk, r.status, r.tagset_id FROM runs r WHERE r.flow_id = ? AND r.run_number = ?",
-        (flow_id, run_dir.name),
-    )
+    row = target.one(*query.compile_imported_run(flow_id, run_dir.name))
     if row is None or row[1] == "running":
         return False
     run_pk, _, tagset_id = row
@@ -164,12 +154,7 @@ def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Pat
     except (OSError, ValueError):
         return False
     tags = {(t, 0) for t in rec.get("tags") or []} | {(t, 1) for t in rec.get("system_tags") or []}
-    have = {
-        (t, s)
-        for t, s in target.query(
-            "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = ?", (tagset_id,)
-        )
-    }
+    have = {(t, s) for t, s in target.query(*query.compile_tagset(tagset_id))}
     if tags != have:
         return False
     n_dir = sum(
@@ -179,5 +164,5 @@ def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Pat
         for t in d.iterdir()
         if t.name != "_meta" and t.is_dir()
     )
-    n_db = target.scalar("SELECT count(*) FROM tasks WHERE run_pk = ?", (run_pk,))
+    n_db = target.scalar(*query.compile_run_task_count(run_pk))
     return bool(n_dir == n_db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import query
 from ..artifacts import PreparedArtifact
 from ..store import Store
 from ..writer import MetadataEntry, RunRef, TaskRef, Writer
@@ -64,9 +65,8 @@ def stage_run(
     first_ts = min((int(r["ts_epoch"]) for r in step_recs.values()), default=None)
     before = None
     if target is not None:
-        before = target.scalar(
-            "SELECT ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number)
-        )
+        row = target.one(*query.compile_run_by_key(flow_id, run_number))
+        before = row[2] if row is not None else None
     created = _run_created_at(run_rec, first_ts, before)
     RECORD_TS[(flow_id, run_number)] = (int(run_rec["ts_epoch"]), run_rec.get("user_name"))
     user_now = list(dict.fromkeys(run_rec.get("tags") or []))
@@ -127,9 +127,7 @@ def stage_run(
         )
         if origin_run and origin_task is not None:
             origin_task_pk = writer.store.scalar(
-                "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
-                "WHERE r.flow_id = ? AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
-                (flow_id, origin_run, t.step_name, origin_task),
+                *query.compile_task_by_key(flow_id, origin_run, t.step_name, origin_task)
             )
         task = writer.add_task(
             run, t.step_name, t.task_id, ts_epoch=t.ts_epoch, origin_task_pk=origin_task_pk

@@ -254,3 +254,21 @@ def compile_run_count(flow_id: str, tags: Sequence[str] = ()) -> tuple[str, Para
         "ON r.flow_id = :flow AND r.tagset_id = m.tagset_id",
         params,
     )
+
+
+def compile_flow_has_runs(flow_id: str) -> tuple[str, Params]:
+    """A row when ``flow_id`` has a run."""
+    return "SELECT 1 FROM runs WHERE flow_id = :flow LIMIT 1", {"flow": flow_id}
+
+
+def compile_run_exists(flow_id: str, run_number: str) -> tuple[str, Params]:
+    """A row when the run exists."""
+    return (
+        "SELECT 1 FROM runs WHERE flow_id = :flow AND run_number = :run",
+        {"flow": flow_id, "run": run_number},
+    )
+
+
+def compile_run_key(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number)`` of a run."""
+    return "SELECT flow_id, run_number FROM runs WHERE run_pk = :run", {"run": run_pk}
