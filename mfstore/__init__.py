@@ -7,7 +7,8 @@ Example::
     print(run.id, run.data.choice)
 
 The runtime names (``FlowSpec``, ``step``, ``current``, ``Parameter``, ``retry``,
-``catch``, ``JSONType``, ``trigger``, ``trigger_on_finish``) are imported from ``mfstore.runtime`` on first use, so
+``catch``, ``JSONType``, ``trigger``, ``trigger_on_finish``) are imported from ``mfstore.runtime``, and
+the Client's (``Flow``, ``Run``, ``namespace`` ...) from ``mfstore.client``, on first use, so
 ``import mfstore`` stays light.
 
 The package's namespace holds exactly ``__all__``: submodules (``mfstore.store``,
@@ -17,6 +18,7 @@ listed among its public names.
 
 import sys as _sys
 import types as _types
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 
 class _Package(_types.ModuleType):
@@ -33,26 +35,52 @@ class _Package(_types.ModuleType):
 _submodules: dict[str, _types.ModuleType] = {}
 _sys.modules[__name__].__class__ = _Package
 
-from .client import (  # noqa: E402  (after the namespace set-up above)
-    DataArtifact,
-    Flow,
-    Metadata,
-    Metaflow,
-    MetaflowArtifacts,
-    MetaflowCode,
-    MetaflowData,
-    MetaflowEvent,
-    MetaflowTrigger,
-    Run,
-    Step,
-    Task,
-    default_metadata,
-    default_namespace,
-    get_metadata,
-    get_namespace,
-    metadata,
-    namespace,
+#: Names served lazily from ``mfstore.client`` (it opens SQLite and compiles its
+#: queries: Metaflow imports mfstore's plugin modules in every process it starts).
+_CLIENT_NAMES = frozenset(
+    {
+        "DataArtifact",
+        "Flow",
+        "Metadata",
+        "Metaflow",
+        "MetaflowArtifacts",
+        "MetaflowCode",
+        "MetaflowData",
+        "MetaflowEvent",
+        "MetaflowTrigger",
+        "Run",
+        "Step",
+        "Task",
+        "default_metadata",
+        "default_namespace",
+        "get_metadata",
+        "get_namespace",
+        "metadata",
+        "namespace",
+    }
 )
+
+if _TYPE_CHECKING:  # type checkers see the Client's names where they live
+    from .client import (
+        DataArtifact,
+        Flow,
+        Metadata,
+        Metaflow,
+        MetaflowArtifacts,
+        MetaflowCode,
+        MetaflowData,
+        MetaflowEvent,
+        MetaflowTrigger,
+        Run,
+        Step,
+        Task,
+        default_metadata,
+        default_namespace,
+        get_metadata,
+        get_namespace,
+        metadata,
+        namespace,
+    )
 
 #: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
 _RUNTIME_NAMES = frozenset(
@@ -149,15 +177,17 @@ __all__ = [
 def __getattr__(name: str) -> object:
     if name in _submodules:
         return _submodules[name]
-    if name in _RUNTIME_NAMES:
+    if name in _RUNTIME_NAMES or name in _CLIENT_NAMES:
         import importlib
 
-        runtime = importlib.import_module(".runtime", __name__)
-        value = getattr(runtime, name)
+        home = importlib.import_module(
+            ".runtime" if name in _RUNTIME_NAMES else ".client", __name__
+        )
+        value = getattr(home, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({n for n in globals() if not n.startswith("_")} | _RUNTIME_NAMES)
+    return sorted({n for n in globals() if not n.startswith("_")} | _RUNTIME_NAMES | _CLIENT_NAMES)

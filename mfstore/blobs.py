@@ -91,15 +91,20 @@ def _compressor(size: int) -> Any:
     return found
 
 
-def pack_chunk(raw: bytes | memoryview) -> tuple[str, bytes]:
-    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller
-    or the chunk is large (the checksum is what checks large values on read), else raw."""
-    if len(raw) < TINY:
+def pack_chunk(raw: bytes | memoryview, *, framed: bool = False) -> tuple[str, bytes]:
+    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller,
+    the chunk is large, or ``framed`` (a chunk of a large value: the checksum is what checks
+    large values on read), else raw."""
+    if len(raw) < TINY and not framed:
         return "raw", bytes(raw)
     packed = _compressor(len(raw)).compress(raw)
-    if len(packed) < len(raw) or len(raw) > SMALL:
+    if len(packed) < len(raw) or len(raw) > SMALL or framed:
         return "zstd", packed
     return "raw", bytes(raw)
+
+
+def _pack_piece(raw: memoryview) -> tuple[str, bytes]:
+    return pack_chunk(raw, framed=True)
 
 
 def unpack_chunk(codec: str, data: bytes, limit: int = CHUNK_SIZE) -> bytes:
@@ -173,7 +178,9 @@ def pack_parts(parts: Sequence[bytes | memoryview], sha: str | None = None) -> P
     pieces = _pieces(views, min(CHUNK_SIZE, PIECE_SIZE))
     with ThreadPoolExecutor(_pack_threads()) as pool:
         digest = pool.submit(_sha1_parts, views) if sha is None else None
-        chunks = list(pool.map(pack_chunk, pieces))
+        # Every chunk a checksummed frame, the last (possibly small) one too: a value
+        # mixing framed and raw chunks would be checked by hashing it all on read.
+        chunks = list(pool.map(_pack_piece, pieces))
         sha = sha if digest is None else digest.result()
     return PackedBlob(sha, size, chunks)
 

@@ -175,6 +175,6 @@ def test_the_recorded_schema_digest_is_current() -> None:
     from mfstore.migrations import FORMAT_VERSION
 
     current = (FORMAT_VERSION, schema.digest(schema.expected()))
-    assert current == schema.AS_CREATED_SHA256, (
-        f"schema.sql changed: set AS_CREATED_SHA256 = {current!r} in mfstore/schema.py"
+    assert current == schema.AS_CREATED_DIGEST, (
+        f"schema.sql changed: set AS_CREATED_DIGEST = {current!r} in mfstore/schema.py"
     )

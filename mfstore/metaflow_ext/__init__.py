@@ -8,8 +8,30 @@
 at load time.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
 #: Metaflow versions the extension is tested with (the ``[metaflow]`` extra pins these).
 TESTED_METAFLOW = ("2.19.39",)
 
 #: The plugin name: ``--metadata mfdb``, ``--datastore mfdb``, ``metadata("mfdb@FILE")``.
 TYPE = "mfdb"
+
+
+class Deferred:
+    """A module imported on first attribute use.
+
+    Metaflow imports every registered plugin class when it starts (``metaflow.plugins``),
+    in every process, whichever backend a run uses: the provider and datastore modules
+    keep their mfstore imports (SQLite, the writer, blobs) for the first call that needs
+    them, so an installed mfstore costs local Metaflow runs next to nothing.
+    """
+
+    def __init__(self, load: Callable[[], ModuleType]) -> None:
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._load(), name)

@@ -24,18 +24,29 @@ from __future__ import annotations
 
 import atexit
 import re
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from metaflow.exception import MetaflowInternalError, MetaflowTaggingError
 from metaflow.metadata_provider.metadata import MetadataProvider
 from metaflow.util import get_username
 
-from .. import blobs, query
-from ..artifacts import describe_pickled, type_from_repr
-from ..exception import MetaflowException as _MfstoreError
-from ..writer import MetadataEntry, PreparedArtifact
-from . import TYPE, core
-from .storage import DESCRIBED, PENDING_DATA, MfdbStorage
+from . import (
+    TYPE,
+    Deferred,
+    storage,  # its names are read at call time (Metaflow may import either first)
+)
+
+if TYPE_CHECKING:
+    from .. import artifacts, blobs, exception, query, writer
+    from . import core
+else:  # imported on first use (see ``Deferred``)
+    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
+    blobs = Deferred(lambda: import_module("mfstore.blobs"))
+    exception = Deferred(lambda: import_module("mfstore.exception"))
+    query = Deferred(lambda: import_module("mfstore.query"))
+    writer = Deferred(lambda: import_module("mfstore.writer"))
+    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
 
 _ATTEMPT_RE = re.compile(r"attempt_id:([0-9]+)")
 #: (task_pk, attempt) -> the attempt_ok Metaflow registered in this process.
@@ -68,7 +79,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     @classmethod
     def default_info(cls) -> str:
-        root = MfdbStorage.datastore_root
+        root = storage.MfdbStorage.datastore_root
         if root:
             return str(core.split_root(root)[0])
         path = core.default_file(create=False)
@@ -79,7 +90,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def __init__(self, environment: Any, flow: Any, event_logger: Any, monitor: Any) -> None:
         super().__init__(environment, flow, event_logger, monitor)
-        root = MfdbStorage.datastore_root or getattr(self.__class__, "_INFO", None)
+        root = storage.MfdbStorage.datastore_root or getattr(self.__class__, "_INFO", None)
         file = core.split_root(root)[0] if root else core.default_file(create=True)
         assert file is not None
         self._file = file
@@ -134,7 +145,7 @@ class MfdbMetadataProvider(MetadataProvider):
             return False
         try:
             self._begin_run(str(run_id), tags, sys_tags)
-        except _MfstoreError:
+        except exception.MetaflowException:
             return False  # registered by another process meanwhile
         return True
 
@@ -143,12 +154,12 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> str:
         sess = self._sess()
         run = self._run(run_id)
-        with sess.store.write():
+        with sess.store.write():  # the id, the task and its system metadata: one transaction
             top = sess.store.scalar(*query.compile_max_task_id(run.run_pk))
             self._task_id_seq = max(self._task_id_seq + 1, 0 if top is None else int(top) + 1)
             task_id = str(self._task_id_seq)
             sess.writer.add_task(run, step_name, task_id)
-        self._register_system_metadata(run_id, step_name, task_id, 0)
+            self._register_system_metadata(run_id, step_name, task_id, 0)
         return task_id
 
     def register_task_id(
@@ -162,13 +173,18 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> bool:
         sess = self._sess()
         existed = sess.task(self._flow_name, str(run_id), step_name, str(task_id)) is not None
-        self._task(run_id, step_name, task_id)
-        self._register_system_metadata(run_id, step_name, task_id, attempt)
+        with sess.store.write():
+            self._task(run_id, step_name, task_id)
+            self._register_system_metadata(run_id, step_name, task_id, attempt)
         return not existed and not str(task_id).isdigit()
 
     # -- metadata and artifacts -----------------------------------------------------
 
     def register_metadata(self, run_id: Any, step_name: str, task_id: Any, metadata: Any) -> None:
+        with self._sess().store.write():  # one transaction per call
+            self._register_metadata(run_id, step_name, task_id, metadata)
+
+    def _register_metadata(self, run_id: Any, step_name: str, task_id: Any, metadata: Any) -> None:
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
         entries = []
@@ -178,7 +194,9 @@ class MfdbMetadataProvider(MetadataProvider):
             value = datum.value
             fields[str(datum.field)] = (value, attempt)
             entries.append(
-                MetadataEntry(str(datum.field), value, str(datum.type or datum.field), attempt)
+                writer.MetadataEntry(
+                    str(datum.field), value, str(datum.type or datum.field), attempt
+                )
             )
             if datum.field == "attempt":
                 sess.writer.ensure_attempt(task, int(value))
@@ -194,7 +212,7 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def _clone(
         self, task: Any, step_name: str, fields: dict[str, tuple[Any, int | None]]
-    ) -> list[MetadataEntry]:
+    ) -> list[writer.MetadataEntry]:
         """A task cloned by ``resume``: its origin task and run are recorded, and it gets
         the ``ds-type``/``ds-root`` Metaflow's client shows for it (copied from the origin
         by Metaflow's client, kept by mfstore's Client)."""
@@ -206,7 +224,7 @@ class MfdbMetadataProvider(MetadataProvider):
         sess.writer.set_run_origin(task.run, origin_run)
         attempt = fields["origin-task-id"][1]
         return [
-            MetadataEntry(name, value, name, attempt)
+            writer.MetadataEntry(name, value, name, attempt)
             for name, value in (("ds-type", TYPE), ("ds-root", str(self._file)))
             if name not in fields
         ]
@@ -225,18 +243,18 @@ class MfdbMetadataProvider(MetadataProvider):
 
     def _describe(self, sha: str, type_repr: str | None) -> tuple[str, str | None]:
         sess = self._sess()
-        found = DESCRIBED.get(sha)
+        found = storage.DESCRIBED.get(sha)
         if found is None:
             row = sess.store.one(*query.compile_artifact_by_sha(sha))
             found = (row[0], row[1]) if row is not None else None
         if found is None and blobs.has_blob(sess.store, sha):
-            found = describe_pickled(blobs.get_blob(sess.store, sha), type_repr)
+            found = artifacts.describe_pickled(blobs.get_blob(sess.store, sha), type_repr)
         if found is None:
             raise MetaflowInternalError(
                 f"Artifact blob {sha} is not in {self._file}: use --datastore mfdb with --metadata mfdb"
             )
         if found[1] is None and found[0] == "builtins.object" and type_repr:
-            found = (type_from_repr(type_repr), None)
+            found = (artifacts.type_from_repr(type_repr), None)
         return found
 
     def register_data_artifacts(
@@ -244,24 +262,30 @@ class MfdbMetadataProvider(MetadataProvider):
     ) -> None:
         sess = self._sess()
         task = self._task(run_id, step_name, task_id)
-        sess.writer.ensure_attempt(task, attempt_id)
-        pending = PENDING_DATA.pop(
+        pending = storage.PENDING_DATA.pop(
             (self._flow_name, str(run_id), step_name, str(task_id), attempt_id), {}
         )
         info = pending.get("info") or {}
         prepared = {}
         for art in artifacts:
             type_name, value_json = self._describe(art.sha, (info.get(art.name) or {}).get("type"))
-            prepared[art.name] = PreparedArtifact(None, art.sha, type_name, value_json)
+            prepared[art.name] = writer.PreparedArtifact(None, art.sha, type_name, value_json)
         ok = _ATTEMPT_OK.pop((task.task_pk, attempt_id), None)
         if ok is None:
             ok = bool(_json_flag(getattr(prepared.get("_task_ok"), "value_json", None)))
         success = bool(_json_flag(getattr(prepared.get("_success"), "value_json", None)))
-        sess.writer.end_attempt(
-            task, attempt_id, artifacts=prepared, task_ok=ok, success=success, status_metadata=False
-        )
-        if step_name == self._end_step and success:
-            sess.writer.end_run(task.run, successful=True, checkpoint=False)
+        with sess.store.write():  # the attempt's artifacts and end (and the run's): one transaction
+            sess.writer.ensure_attempt(task, attempt_id)
+            sess.writer.end_attempt(
+                task,
+                attempt_id,
+                artifacts=prepared,
+                task_ok=ok,
+                success=success,
+                status_metadata=False,
+            )
+            if step_name == self._end_step and success:
+                sess.writer.end_run(task.run, successful=True, checkpoint=False)
 
     # -- heartbeats: the runtime process's start and end of a run ------------------
 
@@ -301,7 +325,7 @@ class MfdbMetadataProvider(MetadataProvider):
             user, _system = sess.writer.replace_user_tags(
                 ref.run_pk, tags_to_remove or (), tags_to_add or (), user_name=get_username()
             )
-        except _MfstoreError as exc:
+        except exception.MetaflowException as exc:
             raise MetaflowTaggingError(msg=str(exc)) from None
         return frozenset(user)
 

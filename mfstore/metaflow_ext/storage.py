@@ -26,20 +26,31 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metaflow.datastore.datastore_storage import CloseAfterUse, DataStoreStorage
 from metaflow.datastore.exceptions import DataException
 
-from .. import blobs, query
-from ..artifacts import describe_pickled
-from ..importer import parse_mflog_bytes
-from . import TYPE, core
+from . import TYPE, Deferred
+
+if TYPE_CHECKING:
+    from .. import artifacts, blobs, importer, query
+    from . import core
+else:  # imported on first use (see ``Deferred``)
+    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
+    blobs = Deferred(lambda: import_module("mfstore.blobs"))
+    importer = Deferred(lambda: import_module("mfstore.importer"))
+    query = Deferred(lambda: import_module("mfstore.query"))
+    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
 
 _CAS_META = {"cas_raw": True, "cas_version": 1}
+#: Bytes (compressed) one ``save_bytes`` transaction carries at most before it commits.
+BATCH_BYTES = 64 << 20
 
 #: sha -> (type name, JSON) of the artifact blobs this process stored (the metadata
 #: provider records artifacts from them without reading the blobs back).
@@ -333,25 +344,48 @@ class MfdbStorage(DataStoreStorage):
     def save_bytes(
         self, path_and_bytes_iter: Any, overwrite: bool = False, len_hint: int = 0
     ) -> None:
+        """Store every file of the call in one transaction (Metaflow's task processes
+        write in parallel: fewer, shorter write locks). Blobs are checked and compressed
+        before it; a call carrying more than ``BATCH_BYTES`` is stored in several."""
         sess = self._session(create=True)
         assert sess is not None
+        batch: list[Callable[[], Any]] = []
+        size = 0
         for path, obj in path_and_bytes_iter:
             byte_obj, meta = obj if isinstance(obj, tuple) else (obj, None)
             key = self._key(path)
             if key.kind == "blob":
-                self._save_blob(sess, key, byte_obj, meta)
+                packed = self._pack_blob(sess, key, byte_obj, meta)
+                if packed is None:
+                    continue
+                size += packed.stored_size
+                batch.append(partial(sess.writer.put_blob, packed))
             elif key.kind == "task":
-                self._save_task_file(sess, key, byte_obj.read(), meta, overwrite)
+                data = byte_obj.read()
+                kept = _kept_as_file(key) and _inline_text(data) is None
+                packed = blobs.pack_blob(data) if kept else None
+                size += len(data) if packed is None else packed.stored_size
+                batch.append(
+                    partial(self._save_task_file, sess, key, data, meta, overwrite, packed)
+                )
             else:
                 raise DataException(
                     "The mfdb datastore keeps runs, tasks, artifacts, logs and cards; "
                     f"it has no place for '{path}'"
                 )
+            if size > BATCH_BYTES:
+                _apply(sess, batch)
+                batch, size = [], 0
+        _apply(sess, batch)
 
     @staticmethod
-    def _save_blob(sess: core.Session, key: core.Key, byte_obj: Any, meta: Any) -> None:
+    def _pack_blob(
+        sess: core.Session, key: core.Key, byte_obj: Any, meta: Any
+    ) -> blobs.PackedBlob | None:
+        """A Metaflow CAS blob unpacked, sha-checked and compressed the mfstore way (None
+        when the file has it already)."""
         if blobs.has_blob(sess.store, key.sha):
-            return
+            return None
         data = byte_obj.read()
         raw = data if (meta and meta.get("cas_raw")) else gzip.decompress(data)
         actual = hashlib.sha1(raw).hexdigest()
@@ -359,13 +393,18 @@ class MfdbStorage(DataStoreStorage):
             raise DataException(
                 f"Blob {key.sha} has content sha {actual}: not stored (the mfdb datastore is content-addressed)"
             )
-        sess.writer.put_blob(raw, key.sha)
         if not (meta and meta.get("cas_raw")) and raw[:1] == b"\x80":
-            DESCRIBED[key.sha] = describe_pickled(raw)
+            DESCRIBED[key.sha] = artifacts.describe_pickled(raw)
+        return blobs.pack_blob(raw, key.sha)
 
     @staticmethod
     def _save_task_file(
-        sess: core.Session, key: core.Key, data: bytes, meta: Any, overwrite: bool
+        sess: core.Session,
+        key: core.Key,
+        data: bytes,
+        meta: Any,
+        overwrite: bool,
+        packed: blobs.PackedBlob | None = None,
     ) -> None:
         task = sess.task(
             key.flow or "", key.run or "", key.step or "", key.task or "", create=False
@@ -398,24 +437,45 @@ class MfdbStorage(DataStoreStorage):
         if log is not None and attempt is not None:
             source, stream = log
             sess.writer.replace_log_lines(
-                task, attempt, stream, parse_mflog_bytes(data), source=source
+                task, attempt, stream, importer.parse_mflog_bytes(data), source=source
             )
             return
         name = key.name or ""
         if not overwrite and name in _task_state(sess, task.task_pk)["files"]:
             return
         entry: dict[str, Any] = {"meta": meta}
-        text = None
-        if len(data) <= core.INLINE_LIMIT:
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
+        text = _inline_text(data)
         if text is not None:
             entry["text"] = text
         else:
-            entry["sha"] = sess.writer.put_blob(data)
+            entry["sha"] = sess.writer.put_blob(data if packed is None else packed)
         sess.writer.set_task_file(task, attempt, name, json.dumps(entry, ensure_ascii=False))
+
+
+def _kept_as_file(key: core.Key) -> bool:
+    """A task file kept as it is (markers, cards), not mapped onto attempts or logs."""
+    if key.attempt is None:
+        return True
+    mapped = key.suffix in ("attempt.json", "data.json", "DONE.lock")
+    return not mapped and core.log_name(key.suffix) is None
+
+
+def _inline_text(data: bytes) -> str | None:
+    """A small UTF-8 task file's text (kept inline in its reference), else None."""
+    if len(data) > core.INLINE_LIMIT:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _apply(sess: core.Session, batch: list[Callable[[], Any]]) -> None:
+    """The prepared writes of one ``save_bytes`` call, in one transaction."""
+    if batch:
+        with sess.store.write():
+            for write in batch:
+                write()
 
 
 def card_root() -> str | None:

@@ -6,7 +6,10 @@ its named parameters (``:name``) and open nothing. One module per reader:
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
 - ``query.pages``: the web UI's pages and the command-line listings;
 - ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow;
-- ``query.hostile``: values mfstore never writes (telling hostile rows from bugs).
+- ``query.hostile``: values mfstore never writes (telling hostile rows from bugs);
+- ``query.sharing``: whole runs for select/digest/copy/delete/verify/stats and the importer;
+- ``query.production``: deployments;
+- ``query.runtime``: the flow runtime's lookups (resume, clone, tags, a run's code).
 
 Every public name is importable from ``mfstore.query`` itself.
 """
@@ -14,9 +17,11 @@ Every public name is importable from ``mfstore.query`` itself.
 from __future__ import annotations
 
 from .batch import (
+    GROUP_ALL_ARTIFACT_COLUMNS,
     GROUP_ARTIFACT_COLUMNS,
     compile_flow_rows,
     compile_flow_run_tags,
+    compile_group_all_artifacts,
     compile_group_artifacts,
     compile_step_finished,
     compile_tasks_with_value,
@@ -172,6 +177,7 @@ __all__ = [
     "ARTIFACT_COLUMNS",
     "BLOB_JOIN",
     "DEPLOYMENT_COLUMNS",
+    "GROUP_ALL_ARTIFACT_COLUMNS",
     "GROUP_ARTIFACT_COLUMNS",
     "LATEST_WINDOW",
     "MAX_ATTEMPT",
@@ -225,6 +231,7 @@ __all__ = [
     "compile_flow_tag_names",
     "compile_flow_task_counts",
     "compile_flows",
+    "compile_group_all_artifacts",
     "compile_group_artifacts",
     "compile_hostile_value_checks",
     "compile_imported_run",

@@ -24,11 +24,20 @@ class DeleteReport:
     bytes_after: int = 0
 
 
-def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = False) -> DeleteReport:
+def delete(
+    path: Path,
+    f: RunFilter,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> DeleteReport:
     """Remove the matching runs, reclaim unreferenced blobs and shrink the file.
 
     A run still marked running is refused (``guards.check_deletable``); ``force``
-    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``)."""
+    deletes it only if its runtime is gone (idle for ``guards.STALE_SECONDS``).
+    ``progress(done, total, what)`` is called once per selected run while they are
+    counted, then once per phase (delete, garbage collection, compaction)."""
     from ..guards import check_deletable
 
     if f.is_empty():
@@ -39,21 +48,29 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
         raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
     report = DeleteReport(bytes_before=Path(path).stat().st_size)
     try:
+        step = progress or (lambda _done, _total, _what: None)
         run_pks = select_runs(store, f)
         report.runs = describe_runs(store, run_pks)
-        report.tasks = sum(int(store.scalar(*query.compile_run_task_count(pk))) for pk in run_pks)
+        total = len(run_pks) + (0 if dry_run else 3)
+        for i, pk in enumerate(run_pks):
+            step(i, total, "counting tasks")
+            report.tasks += int(store.scalar(*query.compile_run_task_count(pk)))
         check_deletable(store, run_pks, force=force)
         if dry_run or not run_pks:
+            step(total, total, "done")
             report.bytes_after = report.bytes_before
             return report
+        step(len(run_pks), total, "deleting runs")
         try:
             with store.write():
                 copied.delete_runs(store, run_pks)
+                step(len(run_pks) + 1, total, "removing unreferenced blobs")
                 report.blobs_removed = copied.collect_garbage(store)
                 copied.drop_delete_scratch(store)
         except StoreFullError:
             raise disk_full(path, f"nothing was deleted: {path} is as it was") from None
         deleted = f"the {len(run_pks)} runs were deleted (that is kept)"
+        step(len(run_pks) + 2, total, "compacting the file")
         try:
             store.execute("VACUUM")
         except StoreFullError:
@@ -64,6 +81,7 @@ def delete(path: Path, f: RunFilter, *, dry_run: bool = False, force: bool = Fal
                 "free some space; the next `mfstore delete` shrinks it",
             ) from None
         fold_after_commit(store, deleted)
+        step(total, total, "done")
     finally:
         store.close()
     report.bytes_after = Path(path).stat().st_size
@@ -121,11 +139,15 @@ def _verify_blobs(store: Store, progress: Progress | None) -> list[str]:
     return out
 
 
-def stats(path: Path) -> dict[str, Any]:
-    """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios."""
+def stats(path: Path, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Runs, tasks, artifacts per flow; stored vs raw bytes; dedup and compression ratios.
+
+    ``progress(done, total, what)`` is called before each of its five counts and at the end."""
+    step = progress or (lambda _done, _total, _what: None)
     store = Store(path, reader=True)
     try:
         with store.read():  # one consistent snapshot while others write or delete
+            step(0, 5, "runs")
             flows = {}
             for flow_id, runs, ok, failed, running in store.query(*query.compile_flow_run_stats()):
                 flows[flow_id] = {
@@ -134,14 +156,19 @@ def stats(path: Path) -> dict[str, Any]:
                     "failed": failed,
                     "running": running,
                 }
+            step(1, 5, "tasks")
             for flow_id, tasks in store.query(*query.compile_flow_task_counts()):
                 flows[flow_id]["tasks"] = tasks
+            step(2, 5, "artifacts")
             for flow_id, n, logical in store.query(*query.compile_flow_artifact_stats()):
                 flows[flow_id]["artifacts"] = n
                 flows[flow_id]["artifact_bytes"] = logical
+            step(3, 5, "blobs")
             n_blobs, raw, stored = store.one(*query.compile_blob_totals()) or (0, 0, 0)
             logical = store.scalar(*query.compile_artifact_bytes()) or 0
+            step(4, 5, "log lines")
             log_lines = store.scalar(*query.compile_log_line_count())
+            step(5, 5, "done")
             return {
                 "file": str(path),
                 "file_bytes": Path(path).stat().st_size,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..blobs import (
+    PackedBlob,
     blob_id,
     insert_blob,
     pack_blob,
@@ -24,9 +25,10 @@ class PieceWrites(TaskWrites):
     store: Store
     _cache: BulkCache | None
 
-    def put_blob(self, raw: bytes | memoryview, sha: str | None = None) -> str:
-        """Store bytes once (content-addressed, packed outside the transaction); return the sha."""
-        packed = pack_blob(raw, sha)
+    def put_blob(self, raw: bytes | memoryview | PackedBlob, sha: str | None = None) -> str:
+        """Store bytes once (content-addressed, packed outside the transaction, or packed
+        already by ``blobs.pack_blob``); return the sha."""
+        packed = raw if isinstance(raw, PackedBlob) else pack_blob(raw, sha)
         with self.store.write():
             insert_blob(self.store, packed)
         return packed.sha

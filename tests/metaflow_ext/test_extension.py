@@ -36,6 +36,32 @@ def test_mfstore_never_imports_metaflow() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> None:
+    """Metaflow imports every registered plugin class in every process it starts (local
+    runs too): mfstore's plugin modules load neither SQLite nor the store, writer or Client
+    until a run or a client uses mfdb."""
+    code = (
+        "import sys, metaflow.plugins as p\n"
+        "assert 'mfdb' in [d.TYPE for d in p.DATASTORES]\n"
+        "assert 'mfdb' in [m.TYPE for m in p.METADATA_PROVIDERS]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mfstore', 'apsw')))\n"
+    )
+    env = _lib_env("metaflow", tmp_path, None)
+    cp = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    loaded = cp.stdout.strip().splitlines()[-1]
+    assert loaded == str(
+        [
+            "mfstore",
+            "mfstore.metaflow_ext",
+            "mfstore.metaflow_ext.metadata",
+            "mfstore.metaflow_ext.storage",
+        ]
+    )
+
+
 def test_metaflow_imports_from_the_checkout_with_mfstore_installed() -> None:
     """Running from a checkout (its root on sys.path, as pytest and `python -c` put it) next to
     an installed mfstore must not show Metaflow the extension twice: Metaflow refuses two

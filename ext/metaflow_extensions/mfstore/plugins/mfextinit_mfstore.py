@@ -17,12 +17,10 @@ _WARNED = "MFSTORE_METAFLOW_VERSION_WARNED"
 def _warn_untested():
     """One line on stderr (once per run: child processes inherit the flag) when this
     Metaflow is not a version the extension was tested with."""
-    try:
-        from importlib.metadata import version
+    try:  # both imports are light: this runs in every process Metaflow starts
+        from metaflow.version import metaflow_version as found
 
         from mfstore.metaflow_ext import TESTED_METAFLOW
-
-        found = version("metaflow")
     except Exception:
         return
     if found in TESTED_METAFLOW or os.environ.get(_WARNED):

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, Parameter, step, trigger
+from metaflow import FlowSpec, Parameter, step, trigger
 
 
 @trigger(events=[{"name": "data_ready", "parameters": {"which": "table"}}, "nightly"])

@@ -2,7 +2,7 @@
 
 import os
 
-from mfstore import FlowSpec, Parameter, current, step
+from metaflow import FlowSpec, Parameter, current, step
 
 
 class FailingFlow(FlowSpec):

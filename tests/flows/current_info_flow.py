@@ -1,6 +1,6 @@
 """The seed's CurrentFlow."""
 
-from mfstore import FlowSpec, current, step
+from metaflow import FlowSpec, current, step
 
 
 class CurrentFlow(FlowSpec):
@@ -29,7 +29,7 @@ class CurrentFlow(FlowSpec):
             "origin_run_id": current.origin_run_id,
             "is_production": current.is_production,
         }
-        from mfstore import get_namespace
+        from metaflow import get_namespace
 
         self.client_ns = get_namespace()
         self.next(self.end)

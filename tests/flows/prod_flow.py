@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, Parameter, current, step
+from metaflow import FlowSpec, Parameter, current, step
 
 VERSION = "v1"
 

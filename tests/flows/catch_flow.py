@@ -1,6 +1,6 @@
 """@catch(var='err') on a step that raises."""
 
-from mfstore import FlowSpec, catch, step
+from metaflow import FlowSpec, catch, step
 
 
 class CatchFlow(FlowSpec):
@@ -13,7 +13,7 @@ class CatchFlow(FlowSpec):
     def boom(self):
         self.before = 1
         raise KeyError("caught-key")
-        self.next(self.end)
+        self.next(self.end)  # never reached; keeps the graph linear
 
     @step
     def end(self):

@@ -1,6 +1,6 @@
 import os
 
-from mfstore import (
+from metaflow import (
     Config,
     FlowSpec,
     IncludeFile,
@@ -15,7 +15,7 @@ from mfstore import (
     step,
     timeout,
 )
-from mfstore.cards import Markdown
+from metaflow.cards import Markdown
 
 with open("included.txt", "w") as fh:
     fh.write("included text")

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class UnknownStepFlow(FlowSpec):

@@ -2,7 +2,7 @@
 
 import os
 
-from mfstore import FlowSpec, catch, step
+from metaflow import FlowSpec, catch, step
 
 
 class CatchCrashFlow(FlowSpec):

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, current, step
+from metaflow import FlowSpec, current, step
 
 
 class FlakyFlow(FlowSpec):

@@ -1,6 +1,6 @@
 """Linear flow with typed parameters and an artifact carried across steps."""
 
-from mfstore import FlowSpec, JSONType, Parameter, current, step
+from metaflow import FlowSpec, JSONType, Parameter, current, step
 
 
 class LinearParamsFlow(FlowSpec):

@@ -1,6 +1,6 @@
 """Static branches joined with inputs.<step> and merge_artifacts."""
 
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class BranchJoinFlow(FlowSpec):

@@ -2,7 +2,7 @@
 
 import os
 
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class WideForeachFlow(FlowSpec):

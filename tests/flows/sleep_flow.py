@@ -2,7 +2,7 @@
 
 import time
 
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class SleepFlow(FlowSpec):

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, Parameter, current, step, trigger
+from metaflow import FlowSpec, Parameter, current, step, trigger
 
 
 @trigger(event="data_ready")

@@ -1,6 +1,6 @@
 """@retry: fails on the first two attempts."""
 
-from mfstore import FlowSpec, current, retry, step
+from metaflow import FlowSpec, current, retry, step
 
 
 class RetryFlow(FlowSpec):

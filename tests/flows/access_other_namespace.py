@@ -1,6 +1,6 @@
 """The seed's AccessOtherNamespace flow: reads another flow's result inside a step."""
 
-from mfstore import Flow, FlowSpec, Parameter, default_namespace, namespace, step
+from metaflow import Flow, FlowSpec, Parameter, default_namespace, namespace, step
 
 
 def get_flow_data(flow, new_ns, original_ns=None):

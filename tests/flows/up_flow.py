@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, Parameter, step
+from metaflow import FlowSpec, Parameter, step
 
 
 class UpFlow(FlowSpec):

@@ -1,6 +1,6 @@
 """A foreach inside a foreach."""
 
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class NestedForeachFlow(FlowSpec):

@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 
-from mfstore import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class ExitFlow(FlowSpec):

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, current, step, trigger_on_finish
+from metaflow import FlowSpec, current, step, trigger_on_finish
 
 
 @trigger_on_finish(flow="UpFlow")

@@ -1,4 +1,4 @@
-from mfstore import FlowSpec, kubernetes, step
+from metaflow import FlowSpec, kubernetes, step
 
 
 class RemoteFlow(FlowSpec):
