@@ -124,7 +124,7 @@ def _inside(path: P) -> P:
 
 
 def read_json(path: Path | str) -> Any:
-    with open(_inside(path), "rb") as fh:
+    with open(_inside(os.fspath(path)), "rb") as fh:
         return json.loads(fh.read())
 
 

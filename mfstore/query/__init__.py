@@ -79,6 +79,8 @@ from .production import (
 from .runs import (
     LATEST_WINDOW,
     RUN_COLUMNS,
+    RUN_PAGES,
+    SEEK_TAGSETS,
     compile_flow_has_runs,
     compile_flow_in_namespace,
     compile_flow_lookup,
@@ -95,7 +97,10 @@ from .runs import (
     compile_window,
     compile_window_bound,
     matching_tagsets,
+    page_after,
+    rarest_first,
     required_tags,
+    seek_per_tagset,
 )
 from .runtime import (
     compile_done_tasks,
@@ -185,6 +190,8 @@ __all__ = [
     "MAX_SIZE",
     "RUN_COLUMNS",
     "RUN_LISTING_COLUMNS",
+    "RUN_PAGES",
+    "SEEK_TAGSETS",
     "SHOW_TASK_COLUMNS",
     "UNUSED_BLOBS",
     "Params",
@@ -309,7 +316,10 @@ __all__ = [
     "compile_window_end",
     "iso",
     "matching_tagsets",
+    "page_after",
+    "rarest_first",
     "required_tags",
+    "seek_per_tagset",
     "sha_key",
     "storable",
 ]

@@ -43,6 +43,6 @@ def compile_run_tagset(run_pk: int) -> tuple[str, Params]:
     return "SELECT tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
 
 
-def compile_run_code(run_pk: int) -> tuple[str, Params]:
+def compile_run_code(run_pk: int | None) -> tuple[str, Params]:
     """``code_sha`` of a run (NULL: no code package)."""
     return "SELECT code_sha FROM runs WHERE run_pk = :run", {"run": run_pk}
