@@ -113,6 +113,8 @@ def _columns(block: list[Row], width: int) -> list[tuple[Any, ...]]:
 
 
 _STR = frozenset({str, Tags})
+_NULL = type(None)
+_NUMBER = {int: int.__repr__, float: float.__repr__}
 
 
 def _texts(col: tuple[Any, ...]) -> Sequence[str]:
@@ -120,10 +122,14 @@ def _texts(col: tuple[Any, ...]) -> Sequence[str]:
     kinds = set(map(type, col))
     if kinds <= _STR:
         return col
-    if kinds == {int}:
-        return list(map(int.__repr__, col))
-    if kinds == {float}:
-        return list(map(float.__repr__, col))
+    kinds.discard(_NULL)  # NULL among values of one kind: "" for them, no call per value
+    if kinds <= _STR:
+        return ["" if v is None else v for v in col]
+    if len(kinds) == 1 and (kind := kinds.pop()) in _NUMBER:
+        text = _NUMBER[kind]
+        if None not in col:
+            return list(map(text, col))
+        return ["" if v is None else text(v) for v in col]
     return list(map(text_of, col))
 
 

@@ -212,38 +212,21 @@ def tag_replace(
     _mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
 
 
+def _flag(*decls: str, help: str, hidden: bool = False) -> Any:
+    """A click on/off option (off by default)."""
+    return click.option(*decls, is_flag=True, default=False, hidden=hidden, help=help)
+
+
 @tag.command(
     "list", help="List tags of a run.\n\nExample: python flow.py tag list --all --group-by-tag"
 )
 @click.option("--run-id", default=None, type=str, help="Run ID of the specific run to list.")
-@click.option(
-    "--all",
-    "list_all",
-    is_flag=True,
-    default=False,
-    help="List tags across all runs of this flow.",
-)
-@click.option(
-    "--my-runs",
-    is_flag=True,
-    default=False,
-    help="List tags across all runs of the flow under the default namespace.",
-)
-@click.option("--hide-system-tags", is_flag=True, default=False, help="Hide system tags.")
-@click.option(
-    "--group-by-tag",
-    is_flag=True,
-    default=False,
-    help="Display results by showing runs grouped by tags",
-)
-@click.option("--group-by-run", is_flag=True, default=False, help="Display tags grouped by run")
-@click.option(
-    "--flat",
-    is_flag=True,
-    default=False,
-    hidden=True,
-    help="List tags, one line per tag, no groupings",
-)
+@_flag("--all", "list_all", help="List tags across all runs of this flow.")
+@_flag("--my-runs", help="List tags across all runs of the flow under the default namespace.")
+@_flag("--hide-system-tags", help="Hide system tags.")
+@_flag("--group-by-tag", help="Display results by showing runs grouped by tags")
+@_flag("--group-by-run", help="Display tags grouped by run")
+@_flag("--flat", hidden=True, help="List tags, one line per tag, no groupings")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list: each run and its tags.")
 @click.argument("arg_run_id", required=False, default=None, type=str)
 @click.pass_obj

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import query
-from ..blobs import Progress, blob_id, copy_blob
+from ..blobs import Progress, copy_blob_id
 from ..store import Store
 from ..tags import is_provenance
 from ..writer import Writer, insert_metadata_rows
@@ -150,12 +150,10 @@ def _reconcile(
 
 
 def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
-    added = copy_blob(src, dst, sha)
+    found, added = copy_blob_id(src, dst, sha)
     if added is not None:
         report.blobs_added += 1
         report.blob_bytes_added += added
-    found = blob_id(dst, sha)
-    assert found is not None
     return found
 
 

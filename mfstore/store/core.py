@@ -433,6 +433,8 @@ class Store:
                 f"{self.path} is open read-only (the file or its directory is not writable): "
                 "copy it somewhere writable to change it"
             )
+        if self._pid != os.getpid():
+            self._enter_child()  # before the lock: a parent thread may have held it at fork()
         with self._lock:
             if self._depth > 0 and self._bulk:
                 yield self
@@ -521,6 +523,8 @@ class Store:
     @contextlib.contextmanager
     def read(self) -> Iterator[Store]:
         """A consistent read snapshot across several statements (no-op when nested)."""
+        if self._pid != os.getpid():
+            self._enter_child()  # before the lock: a parent thread may have held it at fork()
         with self._lock:
             if self._depth > 0 or not self.conn.get_autocommit():
                 yield self
