@@ -178,12 +178,12 @@ def worker(path: str, reps: int) -> dict[str, float]:
 
 
 def cli_first_page(path: str, reps: int) -> float:
-    """Median wall time of ``mfstore runs FILE`` (first page, to a pipe)."""
+    """Median wall time of ``mfstore runs FLOW --mfdb FILE`` (first page, to a pipe)."""
     samples = []
     for _ in range(reps):
         t0 = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "mfstore", "runs", path],
+            [sys.executable, "-m", "mfstore", "runs", FLOW, "--mfdb", path],
             check=True,
             capture_output=True,
             env={**os.environ, "METAFLOW_USER": "user2"},
