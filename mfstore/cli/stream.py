@@ -142,8 +142,16 @@ def _lines(
     return "\n".join(map(sep.join, zip(*cols))) + "\n"
 
 
+def _chars(col: Sequence[str]) -> str:
+    """Every character of a column: its distinct values only when they repeat (a tag
+    list is one object per tag set, shared by many rows)."""
+    if col and type(col[0]) is Tags:
+        return "".join(set(col))
+    return "".join(col)
+
+
 def _tsv_cells(col: Sequence[str]) -> Iterable[str]:
-    joined = "".join(col)
+    joined = _chars(col)
     # isprintable() is False for every character TSV escapes but the backslash
     if "\\" in joined or not joined.isprintable():
         return map(escape_tsv, col)
@@ -170,7 +178,7 @@ def quote_csv(field: str) -> str:
 
 
 def _csv_cells(col: Sequence[str]) -> Iterable[str]:
-    joined = "".join(col)
+    joined = _chars(col)
     if not joined.isprintable() and CSV_UNSAFE.search(joined):
         col = list(map(escape_csv, col))
         joined = "".join(col)
