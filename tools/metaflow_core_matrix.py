@@ -280,7 +280,11 @@ def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float)
             for ln in (cp.stderr or "").splitlines() + (cp.stdout or "").splitlines()
             if ln.strip()
         ]
-        err = [ln for ln in lines if re.search(r"Error|error|Exception|failed|not ", ln)]
+        err = [
+            ln
+            for ln in lines
+            if re.search(r"Error|error|Exception|failed|not ", ln) and "Workflow failed" not in ln
+        ]
         tail = (err[-1] if err else (lines[-1] if lines else "")).strip()[:160]
     return {"ok": ok, "why": why, "detail": tail, "seconds": round(time.monotonic() - t0, 1)}
 
