@@ -419,7 +419,7 @@ class Task(TaskLogs, TaskLineage, MetaflowObject):
         MetaflowCode
             Code package for this task
         """
-        sha = self._store.scalar("SELECT code_sha FROM runs WHERE run_pk = ?", (self._run_pk,))
+        sha = self._store.scalar(*query.compile_run_code(self._run_pk))
         if sha is None:
             return None
         from .code import MetaflowCode

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from mfstore import query
 from mfstore.exception import CommandException
 
 from .cli_common import State, echo_json, identity_and_user
@@ -17,18 +18,17 @@ from .console import echo
 def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
     from mfstore.writer import Writer
 
-    tagset = store.scalar("SELECT tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+    tagset = store.scalar(*query.compile_run_tagset(run_pk))
     return Writer(store).read_tagset(int(tagset))
 
 
 def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str | None) -> Any:
     """The run to tag, with Metaflow's messages; index lookups only (no scan of the flow's runs)."""
-    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store(create=False)
     flow_name = state.flow_name
-    if store.scalar("SELECT 1 FROM runs WHERE flow_id = ? LIMIT 1", (flow_name,)) is None:
+    if store.scalar(*query.compile_flow_has_runs(flow_name)) is None:
         raise CommandException(
             f"No run found for *{flow_name}*. Please run the flow before tagging."
         )
@@ -301,7 +301,6 @@ def tag_list(
 def _flow_runs(state: State, namespace: str | None) -> list[tuple[Any, set[str], set[str]]]:
     """``(run, user tags, system tags)`` of the flow's runs, newest first (those in
     ``namespace`` when given); one statement whatever the number of runs."""
-    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store()

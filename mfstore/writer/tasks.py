@@ -6,10 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from ..artifacts import PreparedArtifact
-from ..blobs import (
-    insert_blob,
-)
-from ..exception import MetaflowInternalError, MetaflowNotFound
+from ..exception import MetaflowInternalError
 from ..identity import now_ms
 from ..store import Store
 from .records import (
@@ -17,6 +14,7 @@ from .records import (
     MetadataEntry,
     RunRef,
     TaskRef,
+    artifact_blob_id,
     insert_metadata_rows,
     metadata_value_id,
 )
@@ -203,17 +201,7 @@ class TaskWrites:
                 if found is not None:
                     rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
                     continue
-            try:
-                bid = insert_blob(
-                    self.store,
-                    art.sha if art.blob is None else art.blob,
-                    type_name=art.type,
-                    value_json=art.value_json,
-                )
-            except MetaflowNotFound:
-                raise MetaflowInternalError(
-                    f"artifact {name} refers to blob {art.sha}, which is not in the file"
-                ) from None
+            bid = artifact_blob_id(self.store, name, art)
             if cache is not None:
                 cache.blobs[art.sha] = bid
             rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
