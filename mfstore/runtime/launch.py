@@ -152,9 +152,6 @@ def start_run(
     if run_id_file:
         Path(run_id_file).write_text(run.run_number)
     _preimport_client()
-    from mfstore.store import install_fork_handlers
-
-    install_fork_handlers()  # task processes are forked from here while the run is written
     runtime = Runtime(
         flow_cls=state.flow_cls,
         graph=state.graph,

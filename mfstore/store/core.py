@@ -101,8 +101,8 @@ def install_fork_handlers() -> None:
     """For a process that forks often while it writes (the runtime, issue 7): from now on
     every fork() closes this process's idle connections just before and reopens them
     right after, in the parent and in the child, so no SQLite state is carried across
-    (the measured cost: a few ms per fork per open store). Installed once, by the runtime
-    when a run starts; other processes (a notebook using the Client) never pay it."""
+    (the measured cost: a few ms per fork per open store). Installed once (today at import,
+    see below); the goal is that only the runtime installs it."""
     if not _fork_handlers:
         os.register_at_fork(
             before=_close_before_fork,
@@ -118,11 +118,18 @@ def _close_before_fork() -> None:
 
 
 def _reopen_after_fork() -> None:
-    global _owner_pid
-    _owner_pid = os.getpid()
+    # A store busy at fork() stays detached-less here; in a child, ``_forget_inherited``
+    # drops it on first use (its pid differs).
     for store in list(_open_stores):
         if store._detached and not store._closed:
             store._reattach()
+
+
+# Registered at import (as before this round): with the lazy scheme alone, or the handlers
+# installed by the runtime's command line, the runtime test of an interrupted run hung under
+# load (tests/runtime/test_runtime.py::test_interrupted_run_stays_unfinished[SIGINT]); the
+# cause is not found yet, so every process keeps paying the close/reopen around fork().
+install_fork_handlers()
 
 
 def _close_readers_at_exit() -> None:
