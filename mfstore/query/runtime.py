@@ -46,3 +46,46 @@ def compile_run_tagset(run_pk: int) -> tuple[str, Params]:
 def compile_run_code(run_pk: int | None) -> tuple[str, Params]:
     """``code_sha`` of a run (NULL: no code package)."""
     return "SELECT code_sha FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_clone_origin(task_pk: int) -> tuple[str, Params]:
+    """``(step_name, task_id, attempt, started_at, ended_at, task_ok, success)`` of a
+    task's latest done attempt (what ``Writer.clone_task`` copies)."""
+    return (
+        "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
+        "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
+        "WHERE t.task_pk = :task AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
+        {"task": task_pk},
+    )
+
+
+# -- the writer's own lookups (ids of rows it is about to reuse or extend) --------------
+
+
+def compile_metadata_value_id(
+    field_name: str, type_: str, is_json: int, value: str
+) -> tuple[str, Params]:
+    """``value_id`` of one interned metadata entry."""
+    return (
+        "SELECT value_id FROM metadata_values WHERE field_name = :field AND type = :type "
+        "AND is_json = :json AND value = :value",
+        {"field": field_name, "type": type_, "json": is_json, "value": value},
+    )
+
+
+def compile_tagset_by_digest(flow_id: str, digest: str) -> tuple[str, Params]:
+    """``tagset_id`` of the flow's tag set with ``digest``."""
+    return (
+        "SELECT tagset_id FROM tagsets WHERE flow_id = :flow AND digest = :digest",
+        {"flow": flow_id, "digest": digest},
+    )
+
+
+def compile_run_flow_and_tagset(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, tagset_id)`` of a run."""
+    return "SELECT flow_id, tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_next_task_pk() -> tuple[str, Params]:
+    """The ``task_pk`` the next task row gets."""
+    return "SELECT coalesce(max(task_pk), 0) + 1 FROM tasks", {}

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .. import query
 from ..artifacts import PreparedArtifact
 from ..blobs import (
     blob_id,
@@ -181,7 +182,7 @@ class TaskBatch:
             )
             cache.steps.add((run.run_pk, step_name))
         if self._next_pk is None:
-            self._next_pk = int(store.scalar("SELECT coalesce(max(task_pk), 0) + 1 FROM tasks"))
+            self._next_pk = int(store.scalar(*query.compile_next_task_pk()))
         pk = self._next_pk
         self._next_pk += 1
         self._tasks.append((pk, run.run_pk, step_name, task_id, started_at, origin_task_pk))

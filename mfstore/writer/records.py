@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import query
 from ..artifacts import PreparedArtifact
 from ..blobs import insert_blob
 from ..exception import MetaflowInternalError, MetaflowNotFound
@@ -84,13 +85,7 @@ def metadata_value_id(store: Store, field_name: str, type_: str, is_json: int, v
         "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
         (field_name, type_, is_json, value),
     )
-    return int(
-        store.scalar(
-            "SELECT value_id FROM metadata_values WHERE field_name = ? AND type = ? AND is_json = ? "
-            "AND value = ?",
-            (field_name, type_, is_json, value),
-        )
-    )
+    return int(store.scalar(*query.compile_metadata_value_id(field_name, type_, is_json, value)))
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:

@@ -37,9 +37,7 @@ class RunWrites:
         user = sorted(set(user_tags))
         system = sorted(set(system_tags))
         digest = tagset_digest(user, system)
-        found = self.store.scalar(
-            "SELECT tagset_id FROM tagsets WHERE flow_id = ? AND digest = ?", (flow_id, digest)
-        )
+        found = self.store.scalar(*query.compile_tagset_by_digest(flow_id, digest))
         if found is not None:
             return int(found)
         tagset_id = self.store.insert(
@@ -91,9 +89,7 @@ class RunWrites:
             self._ensure_flow(flow_id, ts)
             tagset = self.ensure_tagset(flow_id, user_tags, system_tags)
             number = run_number or new_run_id()
-            while self.store.scalar(
-                "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, number)
-            ):
+            while self.store.scalar(*query.compile_run_exists(flow_id, number)):
                 if run_number is not None:
                     raise MetaflowInternalError(
                         f"Run {flow_id}/{number} already exists in {self.store.path}"
@@ -153,7 +149,7 @@ class RunWrites:
         remove = set(tags_to_remove)
         add = set(tags_to_add)
         with self.store.write():
-            row = self.store.one("SELECT flow_id, tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+            row = self.store.one(*query.compile_run_flow_and_tagset(run_pk))
             if row is None:
                 raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row

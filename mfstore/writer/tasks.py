@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from .. import query
 from ..artifacts import PreparedArtifact
 from ..exception import MetaflowInternalError
 from ..identity import now_ms
@@ -65,9 +66,7 @@ class TaskWrites:
 
     def next_task_id(self, run: RunRef) -> str:
         """The next per-run task id (Metaflow's local scheme: 1, 2, ...; 0 is _parameters)."""
-        top = self.store.scalar(
-            "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = ?", (run.run_pk,)
-        )
+        top = self.store.scalar(*query.compile_max_task_id(run.run_pk))
         return str(1 if top is None else int(top) + 1)
 
     def begin_attempt(
@@ -221,12 +220,7 @@ class TaskWrites:
     ) -> TaskRef:
         """Copy a finished task of another run into ``run`` (resume): same task id, the
         artifacts of its latest done attempt (same blobs), metadata, no logs."""
-        origin = self.store.one(
-            "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
-            "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
-            "WHERE t.task_pk = ? AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
-            (origin_task_pk,),
-        )
+        origin = self.store.one(*query.compile_clone_origin(origin_task_pk))
         if origin is None:
             raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
         step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
