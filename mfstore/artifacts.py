@@ -186,7 +186,7 @@ def _cost(value: Any) -> int:
 class _SafeUnpickler(pickle.Unpickler):
     def __init__(
         self,
-        fh: io.BytesIO,
+        fh: IO[bytes],
         what: str,
         budget: int,
         allowed: frozenset[tuple[str, str]] = SAFE_CLASSES,
@@ -303,17 +303,25 @@ def is_plain(type_name: str, value_json: str | None) -> bool:
     return value_json is not None or type_name in PLAIN_TYPES
 
 
-def load_value(raw: bytes, *, type_name: str, value_json: str | None, what: str) -> Any:
-    """``DataArtifact.data``: plain-data artifacts through the safe loader (a pickle that
-    is not what its record says raises ``MetaflowDataCorruption``), others unpickled."""
-    if not is_plain(type_name, value_json):
-        return loads(raw)
+#: Container types an artifact may be recorded with that count as plain data only when
+#: the artifact also has a JSON value (see ``is_plain``).
+JSON_CONTAINER_TYPES: frozenset[str] = frozenset(
+    {"builtins.list", "builtins.tuple", "builtins.dict"}
+)
+
+
+def load_plain(fh: IO[bytes], *, type_name: str, what: str) -> Any:
+    """``DataArtifact.data`` of an artifact recorded as plain data: unpickled by the
+    restricted loader (no budget beyond the value itself, which the caller asked for), so
+    bytes that are not what the record says raise ``MetaflowDataCorruption`` and never run."""
     try:
-        return loads_safe(raw, what=what)
-    except UnsafeArtifactError as exc:
+        return _SafeUnpickler(fh, what, 1 << 62, SAFE_CLASSES).load()
+    except MetaflowDataCorruption:
+        raise
+    except (UnsafeArtifactError, pickle.UnpicklingError, RecursionError, EOFError) as exc:
         raise MetaflowDataCorruption(
             f"{what} is recorded as plain data ({type_name}) but its bytes are not: "
-            f"{' '.join(str(exc).split())}; refused without running it (the file was altered)"
+            f"{' '.join(str(exc).split())[:200]}; refused without running it (the file was altered)"
         ) from None
 
 

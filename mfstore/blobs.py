@@ -181,8 +181,9 @@ def pack_parts(parts: Sequence[bytes | memoryview], sha: str | None = None) -> P
         # Every chunk a checksummed frame, the last (possibly small) one too: a value
         # mixing framed and raw chunks would be checked by hashing it all on read.
         chunks = list(pool.map(_pack_piece, pieces))
-        sha = sha if digest is None else digest.result()
-    return PackedBlob(sha, size, chunks)
+        if digest is not None:
+            sha = digest.result()
+    return PackedBlob(sha or "", size, chunks)
 
 
 def _sha1_parts(views: Sequence[memoryview]) -> str:

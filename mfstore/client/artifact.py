@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from .. import query
 from ._object import MetaflowObject
@@ -99,16 +100,28 @@ class DataArtifact(MetaflowObject):
         object
             Object contained in this artifact
         """
-        from ..artifacts import load
+        from ..artifacts import JSON_CONTAINER_TYPES, PLAIN_TYPES, load, load_plain
         from ..blobs import load_blob
+
+        what = f"artifact {self._pathspec}"
+        loader: Callable[[IO[bytes]], Any] = load
+        # An artifact the file records as plain data (shown as such by show, the views and
+        # the UI) is loaded as plain data: bytes that lie about it are refused, never run.
+        if self._type in PLAIN_TYPES or (
+            self._type in JSON_CONTAINER_TYPES and self._value_json() is not None
+        ):
+            type_name = self._type
+
+            def loader(fh: IO[bytes]) -> Any:
+                return load_plain(fh, type_name=type_name, what=what)
 
         group = getattr(self._parent, "_group", None)
         raw = None if group is None else group.value(self._sha)
         if raw is not None:
             import io
 
-            return load(io.BytesIO(raw))
-        return load_blob(self._store, self._sha, load, what=f"artifact {self._pathspec}")
+            return loader(io.BytesIO(raw))
+        return load_blob(self._store, self._sha, loader, what=what)
 
     def load_safe(self) -> Any:
         """

@@ -302,7 +302,7 @@ def _clone_index(
         # foreach values are the user's data, loaded like any artifact a step reads.
         return loads_internal(raw, what=f"artifact {name}") if internal else loads(raw)
 
-    index: dict[tuple[str, str], Any] = {}
+    index: dict[tuple[str, str, str], Any] = {}
     params: tuple[int, dict[str, Any]] | None = None
     rows = store.query(*query.compile_done_tasks(origin.run_pk))
     for task_pk, step, task_id, attempt, success in rows:

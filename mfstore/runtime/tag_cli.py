@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -212,7 +213,9 @@ def tag_replace(
     _mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
 
 
-def _flag(*decls: str, help: str, hidden: bool = False) -> Any:
+def _flag(
+    *decls: str, help: str, hidden: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A click on/off option (off by default)."""
     return click.option(*decls, is_flag=True, default=False, hidden=hidden, help=help)
 
