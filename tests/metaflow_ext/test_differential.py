@@ -10,13 +10,29 @@ file is found (and created) the mfstore way, in the working directory.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.compat import harness
-from tests.compat.harness import MFDB, build_history, diff, snapshot_history
-from tests.metaflow_ext.conftest import MFSTORE_VS_METAFLOW
+from tests.compat.harness import (
+    MFDB,
+    _lib_env,
+    build_history,
+    diff,
+    flow_class_name,
+    run_flow,
+    snapshot,
+    snapshot_history,
+)
+from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW
 
 #: What differs between Metaflow's local backend and mfdb by design, read through
 #: Metaflow's client (docs/metaflow.md, "Differences").
@@ -78,6 +94,167 @@ def test_both_clients_agree_on_the_file(histories: Path) -> None:
     wd = histories / MFDB
     metaflow_view = snapshot_history(MFDB, wd, FLOW_FILES)
     mfstore_view = snapshot_history("mfstore", wd / "metaflow.mfdb", FLOW_FILES)
+    problems = []
+    for key in sorted(metaflow_view):
+        a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
+        problems += [f"{key}: {d}" for d in diff(a, b, MFSTORE_VS_METAFLOW)]
+    assert problems == []
+
+
+# -- the other scenarios of the issue's Proof: custom start/end steps (+ resume), @project,
+# a METAFLOW_PRODUCTION_TOKEN run, tag edits through the CLI and the client (by another
+# user too), @timeout firing (caught, and failing the run), a run killed mid-flight.
+
+#: Flow file -> the namespaces its snapshots are taken in.
+MORE = {
+    "custom_ends_flow.py": ("user:alice", None),
+    "project_flow.py": ("user:alice", "project:mfext_diff", "production:tok123", None),
+    "timeout_flow.py": ("user:alice", None),
+    "killed_flow.py": (None,),
+}
+#: Tag used for the ``runs(tag)`` query of each flow's snapshot.
+MORE_TAGS = {"custom_ends_flow.py": "ce", "project_flow.py": "p2"}
+
+
+def _run(lib: str, wd: Path, flow: str, args: list[str], **kw: Any) -> Any:
+    kw.setdefault("user", "alice")
+    kw.setdefault("timeout", TIMEOUT)
+    return run_flow(lib, FLOWS / flow, wd, args, **kw)
+
+
+def _client(lib: str, wd: Path, code: str, user: str) -> None:
+    """Run ``code`` with Metaflow's client on ``lib``'s history in ``wd``."""
+    env = _lib_env(lib, wd, {"METAFLOW_USER": user})
+    cp = subprocess.run(
+        [sys.executable, "-c", "from metaflow import *\n" + code],
+        cwd=str(wd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert cp.returncode == 0, cp.stderr[-3000:]
+
+
+def _killed(lib: str, wd: Path) -> None:
+    """``run`` SIGKILLed (runtime and task) while its start step runs."""
+    (wd / "killed_flow.py").write_text((FLOWS / "killed_flow.py").read_text())
+    marker = wd / "killed.marker"
+    env = _lib_env(lib, wd, {"METAFLOW_USER": "alice", "KILLED_FLOW_MARKER": str(marker)})
+    proc = subprocess.Popen(
+        [sys.executable, "killed_flow.py", "run"],
+        cwd=str(wd),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert marker.exists(), "the start step never ran"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def build_more(lib: str, wd: Path) -> None:
+    """The scenarios of ``MORE``, in the same order on every backend."""
+    wd.mkdir(parents=True, exist_ok=True)
+    _run(
+        lib,
+        wd,
+        "custom_ends_flow.py",
+        ["run", "--tag", "ce", "--scale", "3", "--run-id-file", "ce.rid"],
+    )
+    ce = (wd / "ce.rid").read_text().strip()
+    for name, args in (("logs", ["logs", f"{ce}/middle"]), ("dump", ["dump", f"{ce}/gather"])):
+        cp = _run(lib, wd, "custom_ends_flow.py", args)
+        (wd / f"{name}.out").write_text((cp.stdout + cp.stderr).replace(ce, "<RUN>"))
+    _run(lib, wd, "custom_ends_flow.py", ["resume", "middle"])
+    _run(lib, wd, "project_flow.py", ["run", "--tag", "p1", "--run-id-file", "project.rid"])
+    rid = (wd / "project.rid").read_text().strip()
+    _run(
+        lib, wd, "project_flow.py", ["run"], user="bob", env={"METAFLOW_PRODUCTION_TOKEN": "tok123"}
+    )
+    for edit in (["add", "cli_a", "cli_b"], ["remove", "cli_b"]):
+        _run(lib, wd, "project_flow.py", ["tag", *edit, "--run-id", rid])
+    _run(
+        lib,
+        wd,
+        "project_flow.py",
+        ["tag", "replace", "--run-id", rid, "--remove", "p1", "--add", "p2"],
+    )
+    _client(
+        lib,
+        wd,
+        f"r = Run('ProjectFlow/{rid}', _namespace_check=False)\n"
+        "r.add_tag('client_c')\nr.remove_tag('cli_a')\nr.replace_tag('client_c', 'client_d')",
+        user="bob",
+    )
+    _run(lib, wd, "timeout_flow.py", ["run"])
+    failed = _run(lib, wd, "timeout_flow.py", ["run", "--fail_hard", "1"], check=False)
+    assert failed.returncode != 0
+    _killed(lib, wd)
+
+
+@pytest.fixture(scope="module")
+def more_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mfext_more")
+    for lib in ("metaflow", MFDB):
+        build_more(lib, root / lib)
+    return root
+
+
+def _snapshots(lib: str, root: Path) -> dict[str, Any]:
+    return {
+        f"{flow_class_name(f)}@{ns}": snapshot(
+            lib, root, flow_class_name(f), ns, tag=MORE_TAGS.get(f)
+        )
+        for f, namespaces in MORE.items()
+        for ns in namespaces
+    }
+
+
+def test_more_scenarios_same_history_as_local_backend(more_histories: Path) -> None:
+    local = _snapshots("metaflow", more_histories / "metaflow")
+    mfdb = _snapshots(MFDB, more_histories / MFDB)
+    problems = []
+    for key in sorted(local):
+        a, b = dict(local[key], lib=None), dict(mfdb[key], lib=None)
+        problems += [f"{key}: {d}" for d in diff(a, b, MFDB_VS_LOCAL)]
+    assert problems == []
+    # the scenarios did what they say (read through Metaflow's client on the .mfdb)
+    ends = mfdb["CustomEndsFlow@None"]["runs"]
+    assert [r["successful"] for r in ends] == [True, True]
+    assert set(ends[0]["steps"]) == {"_parameters", "begin", "middle", "gather", "finish"}
+    project = mfdb["ProjectFlow@user:alice"]["runs"]
+    assert len(project) == 1 and project[0]["user_tags"] == ["client_d", "p2"]
+    production = mfdb["ProjectFlow@production:tok123"]["runs"]
+    assert len(production) == 1 and "production:tok123" in production[0]["system_tags"]
+    timeouts = mfdb["TimeoutFlow@user:alice"]["runs"]
+    assert [r["successful"] for r in timeouts] == [False, True]
+    hard = timeouts[0]["steps"]["hard"]["tasks"]
+    assert "TimeoutException" in json.dumps(next(iter(hard.values()))["exception"])
+    killed = mfdb["KilledFlow@None"]["runs"]
+    assert [(r["finished"], r["successful"]) for r in killed] == [(False, False)]
+
+
+def test_logs_and_dump_commands_print_the_same(more_histories: Path) -> None:
+    for name in ("logs", "dump"):
+        local = (more_histories / "metaflow" / f"{name}.out").read_text()
+        mfdb = (more_histories / MFDB / f"{name}.out").read_text()
+        assert local == mfdb, name
+    logs = (more_histories / MFDB / "logs.out").read_text()
+    assert all(f"middle {v}" in logs for v in (3, 6, 9)), logs
+    assert "total" in (more_histories / MFDB / "dump.out").read_text()
+
+
+def test_more_scenarios_both_clients_agree(more_histories: Path) -> None:
+    wd = more_histories / MFDB
+    metaflow_view = _snapshots(MFDB, wd)
+    mfstore_view = _snapshots("mfstore", wd / "metaflow.mfdb")
     problems = []
     for key in sorted(metaflow_view):
         a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
