@@ -56,6 +56,7 @@ def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> N
         [
             "mfstore",
             "mfstore.metaflow_ext",
+            "mfstore.metaflow_ext.dataclient",
             "mfstore.metaflow_ext.metadata",
             "mfstore.metaflow_ext.storage",
         ]
@@ -371,3 +372,26 @@ def test_remote_compute_is_refused_with_metaflows_message(
     assert cp.returncode != 0
     assert "Traceback" not in output, output[-3000:]
     assert any(s in output for s in says), output[-3000:]
+
+
+def test_include_file(tmp_path: Path) -> None:
+    """IncludeFile uploads through the data client of ``--datastore mfdb``: the bytes go
+    into the file; the steps and Metaflow's client read them back, also from a copy of
+    the file elsewhere."""
+    (tmp_path / "data.txt").write_text("hello included\n")
+    (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 40)
+    mf_run("include_flow.py", tmp_path, ["run"])
+    assert not (tmp_path / ".metaflow").exists()
+    code = """
+        namespace(None)
+        run = Flow('IncludeFlow').latest_run
+        out = [run.successful, run.data.text, run.data.blob.hex(), run['start'].task.data.n]
+        """
+    want = [True, "hello included\n", (bytes(range(256)) * 40).hex(), 10240]
+    assert mf_client(tmp_path, code) == want
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for name in ("metaflow.mfdb", "metaflow.mfdb-wal", "metaflow.mfdb-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).rename(moved / name)
+    assert mf_client(moved, code) == want
