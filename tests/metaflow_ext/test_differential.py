@@ -217,7 +217,9 @@ def _snapshots(lib: str, root: Path) -> dict[str, Any]:
     }
 
 
-def test_more_scenarios_same_history_as_local_backend(more_histories: Path) -> None:
+def test_more_scenarios(more_histories: Path) -> None:
+    """Local vs mfdb through Metaflow's client; then `logs`/`dump` output; then Metaflow's
+    client vs mfstore's Client on the .mfdb (one test: the histories are built once)."""
     local = _snapshots("metaflow", more_histories / "metaflow")
     mfdb = _snapshots(MFDB, more_histories / MFDB)
     problems = []
@@ -240,8 +242,11 @@ def test_more_scenarios_same_history_as_local_backend(more_histories: Path) -> N
     killed = mfdb["KilledFlow@None"]["runs"]
     assert [(r["finished"], r["successful"]) for r in killed] == [(False, False)]
 
+    _logs_and_dump_print_the_same(more_histories)
+    _both_clients_agree_on_more(more_histories)
 
-def test_logs_and_dump_commands_print_the_same(more_histories: Path) -> None:
+
+def _logs_and_dump_print_the_same(more_histories: Path) -> None:
     for name in ("logs", "dump"):
         local = (more_histories / "metaflow" / f"{name}.out").read_text()
         mfdb = (more_histories / MFDB / f"{name}.out").read_text()
@@ -251,7 +256,7 @@ def test_logs_and_dump_commands_print_the_same(more_histories: Path) -> None:
     assert "total" in (more_histories / MFDB / "dump.out").read_text()
 
 
-def test_more_scenarios_both_clients_agree(more_histories: Path) -> None:
+def _both_clients_agree_on_more(more_histories: Path) -> None:
     wd = more_histories / MFDB
     metaflow_view = _snapshots(MFDB, wd)
     mfstore_view = _snapshots("mfstore", wd / "metaflow.mfdb")
