@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,11 +57,14 @@ def _env(workdir: Path, backend: str) -> dict[str, str]:
     return env
 
 
-def foreach_run(scratch: Path, backend: str, width: int) -> tuple[float, int]:
-    """Wall seconds of one fresh ``run --max-workers 16`` and the bytes it left on disk."""
+def foreach_run(scratch: Path, backend: str, width: int) -> tuple[float, float, int]:
+    """Wall seconds of one fresh ``run --max-workers 16``, the CPU seconds (user + system)
+    of all its processes (less sensitive than wall time to a shared, loaded machine), and
+    the bytes it left on disk."""
     wd = Path(tempfile.mkdtemp(prefix=f"mfext-{backend}-", dir=scratch))
     (wd / "flow.py").write_text(FOREACH.format(lib="metaflow", scale=width))
     t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cp = subprocess.run(
         [sys.executable, "flow.py", "run", "--max-workers", "16", "--max-num-splits", "1000"],
         cwd=wd,
@@ -69,6 +73,8 @@ def foreach_run(scratch: Path, backend: str, width: int) -> tuple[float, int]:
         text=True,
     )
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if cp.returncode != 0:
         raise SystemExit(f"{backend} run failed:\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
     if backend == "mfdb":
@@ -80,7 +86,7 @@ def foreach_run(scratch: Path, backend: str, width: int) -> tuple[float, int]:
     else:
         size = disk_usage(wd / ".metaflow")[0]
     shutil.rmtree(wd, ignore_errors=True)
-    return wall, size
+    return wall, cpu, size
 
 
 CLIENT = """
@@ -154,25 +160,29 @@ def foreach_table(scratch: Path, width: int, reps: int) -> None:
     print()
     print(f"## {width}-task foreach, `run --max-workers 16`, median of {reps}")
     print()
-    print("| backend | wall (s) | disk (MB) | load |")
-    print("|---|---|---|---|")
+    print("| backend | wall (s) | CPU (s) | disk (MB) | load |")
+    print("|---|---|---|---|---|")
     walls: dict[str, list[float]] = {"local": [], "mfdb": []}
+    cpus: dict[str, list[float]] = {"local": [], "mfdb": []}
     disks: dict[str, int] = {}
     loads: dict[str, list[float]] = {"local": [], "mfdb": []}
     for _ in range(reps):
         for backend in ("local", "mfdb"):
-            wall, size = foreach_run(scratch, backend, width)
+            wall, cpu, size = foreach_run(scratch, backend, width)
             walls[backend].append(wall)
+            cpus[backend].append(cpu)
             disks[backend] = size
             loads[backend].append(os.getloadavg()[0])
     for backend in ("local", "mfdb"):
         print(
             f"| {backend} | {statistics.median(walls[backend]):.1f} "
+            f"| {statistics.median(cpus[backend]):.1f} "
             f"| {disks[backend] / 1e6:.2f} | {statistics.median(loads[backend]):.1f} |"
         )
     print(
-        "\nratio local/mfdb: wall {:.2f}x, disk {:.2f}x".format(
+        "\nratio local/mfdb: wall {:.2f}x, CPU {:.2f}x, disk {:.2f}x".format(
             statistics.median(walls["local"]) / statistics.median(walls["mfdb"]),
+            statistics.median(cpus["local"]) / statistics.median(cpus["mfdb"]),
             disks["local"] / max(disks["mfdb"], 1),
         ),
         flush=True,
