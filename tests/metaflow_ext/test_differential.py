@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,8 +98,12 @@ def test_both_clients_agree_on_the_file(histories: Path) -> None:
     problems = []
     for key in sorted(metaflow_view):
         a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
-        problems += [f"{key}: {d}" for d in diff(a, b, MFSTORE_VS_METAFLOW)]
+        ignore = MFSTORE_VS_METAFLOW | (_RESUMED_CUSTOM_END if "CustomEnds" in key else set())
+        problems += [f"{key}: {d}" for d in diff(a, b, ignore)]
     assert problems == []
+    # mfstore's Client finds the resumed run's custom end step (Metaflow's client does not)
+    resumed = mfstore_view["CustomEndsFlow@None"]["runs"][0]
+    assert resumed["successful"] is True and resumed["end_task"] == "finish/6"
 
 
 # -- the other scenarios of the issue's Proof: custom start/end steps (+ resume), @project,
@@ -207,14 +212,48 @@ def more_histories(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: Clock times Metaflow prints into task logs (``Step hard timed out ...``).
+_CLOCK = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+")
+#: A tag edit makes Metaflow's local backend rewrite the run's created_at (mfdb keeps it:
+#: docs/metaflow.md, "Differences"), which reorders the runs of ProjectFlow (its first run's
+#: tags are edited after the second run): these are compared by id, not by order.
+_TAG_EDITED = "ProjectFlow"
+_ORDER = ("global_order", "run_order", "latest_run", "latest_successful_run")
+
+
+#: Metaflow 2.19.39's client (on both backends) finds no end task in a resumed run whose
+#: end step has a custom name, so it calls it unsuccessful; mfstore's Client finds it.
+_RESUMED_CUSTOM_END = {
+    "runs.0.successful",
+    "runs.0.end_task",
+    "runs.0.data_is_none",
+    "latest_successful_run",
+    "errors.none_ns_run_successful",
+}
+
+
+def _unclocked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unclocked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unclocked(v) for v in value]
+    return _CLOCK.sub("<TIME>", value) if isinstance(value, str) else value
+
+
 def _snapshots(lib: str, root: Path) -> dict[str, Any]:
-    return {
-        f"{flow_class_name(f)}@{ns}": snapshot(
-            lib, root, flow_class_name(f), ns, tag=MORE_TAGS.get(f)
-        )
-        for f, namespaces in MORE.items()
-        for ns in namespaces
-    }
+    out = {}
+    for f, namespaces in MORE.items():
+        for ns in namespaces:
+            snap = _unclocked(snapshot(lib, root, flow_class_name(f), ns, tag=MORE_TAGS.get(f)))
+            out[f"{flow_class_name(f)}@{ns}"] = snap
+    return out
+
+
+def _by_id(snap: dict[str, Any]) -> dict[str, Any]:
+    """``snap`` with its runs in id order and without the order fields."""
+    snap = {k: v for k, v in snap.items() if k not in _ORDER}
+    snap["runs"] = sorted(snap["runs"], key=lambda r: str(r["id"]))
+    return snap
 
 
 def test_more_scenarios(more_histories: Path) -> None:
@@ -225,12 +264,19 @@ def test_more_scenarios(more_histories: Path) -> None:
     problems = []
     for key in sorted(local):
         a, b = dict(local[key], lib=None), dict(mfdb[key], lib=None)
+        if key.startswith(_TAG_EDITED):
+            a, b = _by_id(a), _by_id(b)
         problems += [f"{key}: {d}" for d in diff(a, b, MFDB_VS_LOCAL)]
     assert problems == []
+    # on mfdb the tag edits left creation order alone: the production run is the newest
+    assert mfdb["ProjectFlow@None"]["latest_run"] == "R1"
+    assert mfdb["ProjectFlow@project:mfext_diff"]["run_order"] == ["R1", "R0"]
     # the scenarios did what they say (read through Metaflow's client on the .mfdb)
     ends = mfdb["CustomEndsFlow@None"]["runs"]
-    assert [r["successful"] for r in ends] == [True, True]
-    assert set(ends[0]["steps"]) == {"_parameters", "begin", "middle", "gather", "finish"}
+    # (Metaflow 2.19.39's client shows the resumed run, whose start step was cloned, as
+    # not successful on both backends: it finds no end task for custom step names there)
+    assert ends[1]["successful"] is True and ends[1]["end_task"] == "finish/6"
+    assert [set(r["steps"]) for r in ends] == [{"begin", "middle", "gather", "finish"}] * 2
     project = mfdb["ProjectFlow@user:alice"]["runs"]
     assert len(project) == 1 and project[0]["user_tags"] == ["client_d", "p2"]
     production = mfdb["ProjectFlow@production:tok123"]["runs"]
@@ -250,7 +296,8 @@ def _logs_and_dump_print_the_same(more_histories: Path) -> None:
     for name in ("logs", "dump"):
         local = (more_histories / "metaflow" / f"{name}.out").read_text()
         mfdb = (more_histories / MFDB / f"{name}.out").read_text()
-        assert local == mfdb, name
+        # the same lines; tasks in the order each backend lists them (ties: see task_order)
+        assert sorted(local.splitlines()) == sorted(mfdb.splitlines()), name
     logs = (more_histories / MFDB / "logs.out").read_text()
     assert all(f"middle {v}" in logs for v in (3, 6, 9)), logs
     assert "total" in (more_histories / MFDB / "dump.out").read_text()
@@ -263,5 +310,9 @@ def _both_clients_agree_on_more(more_histories: Path) -> None:
     problems = []
     for key in sorted(metaflow_view):
         a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
-        problems += [f"{key}: {d}" for d in diff(a, b, MFSTORE_VS_METAFLOW)]
+        ignore = MFSTORE_VS_METAFLOW | (_RESUMED_CUSTOM_END if "CustomEnds" in key else set())
+        problems += [f"{key}: {d}" for d in diff(a, b, ignore)]
     assert problems == []
+    # mfstore's Client finds the resumed run's custom end step (Metaflow's client does not)
+    resumed = mfstore_view["CustomEndsFlow@None"]["runs"][0]
+    assert resumed["successful"] is True and resumed["end_task"] == "finish/6"
