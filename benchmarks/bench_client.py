@@ -106,15 +106,22 @@ def cold_start(path: Path) -> float:
     return statistics.median(samples) * 1e3
 
 
-def main(argv: list[str] | None = None) -> int:
+def history_parser(description: str | None, iterations: int) -> argparse.ArgumentParser:
+    """Options of the benchmarks on synthetic histories: --scale (repeatable), --iterations,
+    --dir (where the histories are kept)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--scale", type=int, action="append", help="runs in the history (repeatable)"
     )
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=iterations)
     parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".data")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = history_parser(__doc__, iterations=200)
     args = parser.parse_args(argv)
     scales = args.scale or [10_000, 100_000, 1_000_000]
     args.dir.mkdir(parents=True, exist_ok=True)

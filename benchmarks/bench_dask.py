@@ -3,7 +3,7 @@
     python -m benchmarks.bench_dask                      # 1,000-task foreach, 200 commits
     python -m benchmarks.bench_dask --scale 100 --commits 50 --big-commits 5   # quick
 
-1. Foreach wall time: ``python flow.py run`` of a foreach with ``--scale`` trivial tasks
+1. Foreach wall time: ``python flow.py run`` of ``bench_runtime.FOREACH`` with ``--scale`` trivial tasks
    (and with 10 tasks, to separate the fixed cost), with the local executor at
    ``--max-workers 2`` and ``16`` and with ``--with dask:workers=2`` (a LocalCluster of two
    single-threaded worker processes started by the run, 16 attempts in flight). Marginal
@@ -32,36 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_runtime import FOREACH  # start -> work (foreach) -> join -> end
+
 REPO = Path(__file__).resolve().parent.parent
-
-FOREACH = """
-from mfstore import FlowSpec, step
-
-
-class BenchDaskForeachFlow(FlowSpec):
-    @step
-    def start(self):
-        self.items = list(range({scale}))
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.sq = self.input * self.input
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.total = sum(i.sq for i in inputs)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        print(self.total)
-
-
-if __name__ == "__main__":
-    BenchDaskForeachFlow()
-"""
 
 CONFIGS = [
     ("local, --max-workers 2", ["--max-workers", "2"], 2),
@@ -72,7 +45,7 @@ CONFIGS = [
 
 def time_run(workdir: Path, scale: int, args: list[str]) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "flow.py").write_text(FOREACH.format(scale=scale))
+    (workdir / "flow.py").write_text(FOREACH.format(lib="mfstore", scale=scale))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
     env.update(
         METAFLOW_USER="alice",

@@ -13,7 +13,6 @@ shows median and p95 in milliseconds. Histories are the checksum-guarded synthet
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import synthetic
-from benchmarks.bench_client import _env_header, history
+from benchmarks.bench_client import _env_header, history, history_parser
 
 
 def _get(app: Any, path: str) -> tuple[int, bytes]:
@@ -111,14 +110,7 @@ def pages(runs: int, tasks_in: int | None = None) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--scale", type=int, action="append", help="runs in the history (repeatable)"
-    )
-    parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--dir", type=Path, default=Path(__file__).parent / ".data")
+    parser = history_parser(__doc__, iterations=100)
     parser.add_argument(
         "--replicate",
         type=int,

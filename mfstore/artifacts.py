@@ -350,6 +350,10 @@ def to_json(value: Any) -> str | None:
 
 
 _JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
+#: ``json.dumps(value, ensure_ascii=..., allow_nan=False)`` without building an encoder
+#: per call (which costs more than encoding a small value).
+_JSON_UNICODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+_JSON_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=False)
 
 
 def _json_text(value: Any) -> str | None:
@@ -363,7 +367,7 @@ def _json_text(value: Any) -> str | None:
     if kind is bool or value is None:
         return _JSON_CONSTANTS[value]
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = _JSON_UNICODE.encode(value)
     except (TypeError, ValueError):
         return None
     try:
@@ -371,7 +375,7 @@ def _json_text(value: Any) -> str | None:
     except UnicodeEncodeError:
         # A lone surrogate (a non-UTF-8 file name from os.fsdecode): SQLite text must be
         # UTF-8, so escape it; json.loads gives the same string back.
-        text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+        text = _JSON_ASCII.encode(value)
     return text if len(text) <= MAX_JSON_CHARS else None
 
 

@@ -91,15 +91,20 @@ def _compressor(size: int) -> Any:
     return found
 
 
-def pack_chunk(raw: bytes | memoryview) -> tuple[str, bytes]:
-    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller
-    or the chunk is large (the checksum is what checks large values on read), else raw."""
-    if len(raw) < TINY:
+def pack_chunk(raw: bytes | memoryview, *, framed: bool = False) -> tuple[str, bytes]:
+    """``(codec, payload)`` of one chunk: a zstd frame with a checksum when it is smaller,
+    the chunk is large, or ``framed`` (a chunk of a large value: the checksum is what checks
+    large values on read), else raw."""
+    if len(raw) < TINY and not framed:
         return "raw", bytes(raw)
     packed = _compressor(len(raw)).compress(raw)
-    if len(packed) < len(raw) or len(raw) > SMALL:
+    if len(packed) < len(raw) or len(raw) > SMALL or framed:
         return "zstd", packed
     return "raw", bytes(raw)
+
+
+def _pack_piece(raw: memoryview) -> tuple[str, bytes]:
+    return pack_chunk(raw, framed=True)
 
 
 def unpack_chunk(codec: str, data: bytes, limit: int = CHUNK_SIZE) -> bytes:
@@ -173,7 +178,9 @@ def pack_parts(parts: Sequence[bytes | memoryview], sha: str | None = None) -> P
     pieces = _pieces(views, min(CHUNK_SIZE, PIECE_SIZE))
     with ThreadPoolExecutor(_pack_threads()) as pool:
         digest = pool.submit(_sha1_parts, views) if sha is None else None
-        chunks = list(pool.map(pack_chunk, pieces))
+        # Every chunk a checksummed frame, the last (possibly small) one too: a value
+        # mixing framed and raw chunks would be checked by hashing it all on read.
+        chunks = list(pool.map(_pack_piece, pieces))
         sha = sha if digest is None else digest.result()
     return PackedBlob(sha, size, chunks)
 
@@ -598,18 +605,31 @@ def _zstd_error() -> type[Exception]:
 def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
     """Copy blob ``sha`` from ``src`` into ``dst`` as stored (never recompressed), inside
     ``dst.write()``. Returns the stored bytes added, or None if ``dst`` has it already."""
+    return copy_blob_id(src, dst, sha)[1]
+
+
+def copy_blob_id(src: Store, dst: Store, sha: str) -> tuple[int, int | None]:
+    """``copy_blob`` that also returns the blob's id in ``dst``: ``(blob_id, stored bytes
+    added or None)``. A small first chunk comes with the row (no second read)."""
     key = sha_key(sha)
     row = src.one(
-        "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec "
+        "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec, "
+        "CASE WHEN length(b.data) <= ? THEN b.data END "
         "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = ?",
-        (key,),
+        (SMALL, key),
     )
     if row is None:
         raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
-    bid, size, stored, n_chunks, type_name, value_json, codec = row
-    if dst.scalar("SELECT 1 FROM blobs WHERE sha = ?", (key,)):
-        insert_blob(dst, sha, type_name=type_name, value_json=value_json)
-        return None
+    bid, size, stored, n_chunks, type_name, value_json, codec, small = row
+    have = dst.one(
+        "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = ?", (key,)
+    )
+    if have is not None:
+        found, no_type, no_json = have
+        if (no_type and type_name is not None) or (no_json and value_json is not None):
+            insert_blob(dst, sha, type_name=type_name, value_json=value_json)
+        return int(found), None
+    rest = _chunk_rows(src, bid, n_chunks)
     dst.execute(
         "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -621,16 +641,16 @@ def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
             type_id(dst, type_name),
             value_json,
             codec,
-            src.read_blob("blobs", "data", bid),
+            small if isinstance(small, bytes) else src.read_blob("blobs", "data", bid),
         ),
     )
     new_id = int(dst.conn.last_insert_rowid())
-    for seq, (table, rowid, c, _length) in enumerate(_chunk_rows(src, bid, n_chunks), start=1):
+    for seq, (table, rowid, c, _length) in enumerate(rest, start=1):
         dst.execute(
             "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
             (new_id, seq, c, src.read_blob(table, "data", rowid)),
         )
-    return int(stored)
+    return new_id, int(stored)
 
 
 def verify_blob(store: Store, sha: str) -> str | None:

@@ -10,7 +10,7 @@ Views are derived, not data: they are dropped once before the steps run (so a st
 change any table they read) and created once afterwards from ``schema.sql``, so their
 text lives in one place and a migrated file equals a fresh one.
 
-This module opens nothing: ``store.py`` imports it and passes itself in.
+This module opens nothing: ``mfstore.store`` imports it and passes itself in.
 """
 
 from __future__ import annotations

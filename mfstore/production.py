@@ -30,6 +30,7 @@ from itertools import dropwhile
 from pathlib import Path
 from typing import Any
 
+from . import query
 from .exception import CommandException, IncorrectProductionToken, MetaflowException
 from .identity import get_username, now_ms
 
@@ -130,9 +131,6 @@ class Deployment:
         return ", ".join(parts) or "-"
 
 
-_COLS = "deployment_pk, flow_id, token, deployed_by, ts_epoch, code_sha, triggers"
-
-
 def _dep(row: tuple[Any, ...]) -> Deployment:
     return Deployment(
         int(row[0]), row[1], row[2], row[3], int(row[4]), row[5], json.loads(row[6] or "[]")
@@ -141,27 +139,19 @@ def _dep(row: tuple[Any, ...]) -> Deployment:
 
 def current_deployment(store: Any, flow_id: str) -> Deployment | None:
     """The latest deployment of ``flow_id`` (the one in effect), or None."""
-    row = store.one(
-        f"SELECT {_COLS} FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC LIMIT 1",
-        (flow_id,),
-    )
+    row = store.one(*query.compile_current_deployment(flow_id))
     return _dep(row) if row else None
 
 
 def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
     """All deployments of ``flow_id``, newest first."""
-    rows = store.query(
-        f"SELECT {_COLS} FROM deployments WHERE flow_id = ? ORDER BY deployment_pk DESC", (flow_id,)
-    )
+    rows = store.query(*query.compile_deployment_history(flow_id))
     return [_dep(r) for r in rows]
 
 
 def current_deployments(store: Any) -> list[Deployment]:
     """The deployment in effect for every deployed flow, by flow name."""
-    rows = store.query(
-        f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
-        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id"
-    )
+    rows = store.query(*query.compile_current_deployments())
     return [_dep(r) for r in rows]
 
 
@@ -260,6 +250,7 @@ def deploy(
 ) -> Deployment:
     """Record a new deployment of ``flow_name`` (code package + token); store the token for this user."""
     from .writer import Writer
+    from .writer.production import add_deployment
 
     if given_token and generate_new_token:
         raise CommandException("Use either --new-token or --generate-new-token, not both.")
@@ -275,9 +266,8 @@ def deploy(
     )
     ts = now_ms()
     with store.write():
-        pk = store.insert(
-            "INSERT INTO deployments (flow_id, token, deployed_by, ts_epoch, code_sha, triggers) VALUES (?, ?, ?, ?, ?, ?)",
-            (flow_name, token, user, ts, code_sha, json.dumps(triggers, sort_keys=True)),
+        pk = add_deployment(
+            store, flow_name, token, user, ts, code_sha, json.dumps(triggers, sort_keys=True)
         )
     store.checkpoint()
     store_token(token_prefix(flow_name), token)
@@ -341,9 +331,7 @@ def run_deployment(
     """
     from .blobs import get_blob
 
-    script_name = store.scalar(
-        "SELECT script_name FROM code_packages WHERE sha = ?", (dep.code_sha,)
-    )
+    script_name = store.scalar(*query.compile_code_package(dep.code_sha))
     tarball = get_blob(store, dep.code_sha, what=f"code package of {dep.flow_id}")
     chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
     with tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp:
@@ -405,12 +393,13 @@ def send_event(
     """Record event ``name`` and run every deployed flow with ``@trigger`` on it; ``(event id, results)``."""
     if not name or not name.strip():
         raise CommandException("--event needs an event name, e.g. --event data_updated")
+    from .writer.production import add_event
+
     event_id = uuid.uuid4().hex
     ts = now_ms()
     with store.write():
-        store.execute(
-            "INSERT INTO events (event_id, name, ts_epoch, payload) VALUES (?, ?, ?, ?)",
-            (event_id, name, ts, json.dumps(payload, sort_keys=True, ensure_ascii=False)),
+        add_event(
+            store, event_id, name, ts, json.dumps(payload, sort_keys=True, ensure_ascii=False)
         )
     store.checkpoint()
     echo(f"Event *{name}* sent (id {event_id}).")
@@ -451,11 +440,7 @@ def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, ec
     ]
     if not targets:
         return
-    row = store.one(
-        "SELECT t.task_id, r.finished_at FROM runs r JOIN tasks t ON t.run_pk = r.run_pk "
-        "WHERE r.flow_id = ? AND r.run_number = ? AND t.step_name = ? ORDER BY t.task_pk DESC LIMIT 1",
-        (flow_id, run_number, end_step),
-    )
+    row = store.one(*query.compile_end_task(flow_id, run_number, end_step))
     task_id, finished = (row[0], row[1]) if row else ("1", None)
     event = {
         "name": f"metaflow.{flow_id}.{end_step}",

@@ -12,8 +12,8 @@ The comparison is generic: whatever format ``schema.sql`` describes, its stateme
 the reference (no list of names in the code). It stays cheap by design: SQLite keeps each
 ``CREATE`` statement's text as written, so a file mfstore created holds exactly
 schema.sql's statement texts. Every open reads the file's ``sqlite_master`` (one query)
-and compares a SHA-256 of its rows with the digest of schema.sql's texts (recorded in
-``AS_CREATED_SHA256``, so even the first open of a process reads no schema.sql) -- no
+and compares a BLAKE2b digest of its rows with the digest of schema.sql's texts (recorded in
+``AS_CREATED_DIGEST``, so even the first open of a process reads no schema.sql) -- no
 caching by ``schema_version`` or file identity, which a crafted file could fake. Other
 files (migrated from an older format, or edited) are compared with comments and
 whitespace normalised, once per distinct schema text per process.
@@ -131,18 +131,18 @@ def _as_created() -> dict[tuple[str, str], str]:
 #: first open of a process compares with it without reading schema.sql. Used only while
 #: FORMAT_VERSION is that format; tests/test_architecture.py fails (printing the new
 #: value) when schema.sql changes and this is not updated.
-AS_CREATED_SHA256 = (3, "d315a8d8c81f3a7be305260c0dd979e608e0e8512962793b089418016f764554")
+AS_CREATED_DIGEST = (3, "1310c9acb54b6759b98086ab711194cefae0bf91cec49ef70249f0f7a90be313")
 
 
 def digest(schema: dict[tuple[str, str], str | None]) -> str:
-    """SHA-256 of ``{(type, name): sql}`` schema rows, independent of their order. Every
+    """BLAKE2b-256 of ``{(type, name): sql}`` schema rows, independent of their order. Every
     field is length-prefixed, so the encoding is unambiguous: a crafted file cannot
     match another schema's digest."""
     text = "".join(
         f"{len(kind)}:{kind}{len(name)}:{name}" + ("-" if sql is None else f"{len(sql)}:{sql}")
         for (kind, name), sql in sorted(schema.items(), key=_key)
     )
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
 
 
 def _key(item: tuple[tuple[str, str], str | None]) -> tuple[str, str]:
@@ -159,7 +159,7 @@ _known_good: list[dict[tuple[str, str], str | None]] = []
 def _is_known_good(actual: dict[tuple[str, str], str | None]) -> bool:
     if any(actual == good for good in _known_good):
         return True
-    if (FORMAT_VERSION, digest(actual)) == AS_CREATED_SHA256 or actual == _as_created():
+    if (FORMAT_VERSION, digest(actual)) == AS_CREATED_DIGEST or actual == _as_created():
         # First open of a process: the digest spares reading schema.sql.
         _known_good.append(actual)
         return True

@@ -48,3 +48,23 @@ def _fresh_file_selection():
 
     provider.default_metadata()
     provider.reset()
+
+
+@pytest.fixture
+def client_db(monkeypatch: pytest.MonkeyPatch):
+    """Point the Client API at a given file, in the global namespace; reset afterwards."""
+    import mfstore
+    from mfstore import provider
+
+    monkeypatch.setenv("METAFLOW_USER", "tester")
+    provider.reset()
+
+    def use(db: Path) -> None:
+        provider.reset()
+        mfstore.metadata(str(db))
+        mfstore.namespace(None)
+
+    yield use
+    provider.reset()
+    provider.default_metadata()
+    mfstore.namespace(None)

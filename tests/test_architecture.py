@@ -123,6 +123,13 @@ def test_every_import_names_a_module_that_exists() -> None:
         for target in _imports(path)
         if not _is_module(target)
     ]
+    for path in PACKAGE.rglob("*.py"):
+        depth = len(_module_name(path).split(".")) - (path.name != "__init__.py")
+        missing += [
+            f"{_module_name(path)}: from {'.' * node.level}{node.module or ''} (above mfstore)"
+            for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.ImportFrom) and node.level > depth
+        ]
     assert missing == []
 
 
@@ -168,6 +175,6 @@ def test_the_recorded_schema_digest_is_current() -> None:
     from mfstore.migrations import FORMAT_VERSION
 
     current = (FORMAT_VERSION, schema.digest(schema.expected()))
-    assert current == schema.AS_CREATED_SHA256, (
-        f"schema.sql changed: set AS_CREATED_SHA256 = {current!r} in mfstore/schema.py"
+    assert current == schema.AS_CREATED_DIGEST, (
+        f"schema.sql changed: set AS_CREATED_DIGEST = {current!r} in mfstore/schema.py"
     )

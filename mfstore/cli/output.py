@@ -191,22 +191,44 @@ class Output:
             title_style="bold",
         )
         cells = [[self._cell(c, v) for c, v in zip(cols, row)] for row in rows]
+        console = self.console()
+        names = [escape_terminal(c.name) for c in cols]
+        natural = [max([r[i].cell_len for r in cells] + [len(names[i])]) for i in range(len(cols))]
+        room = text_widths(cols, natural, console.width)
         for i, c in enumerate(cols):
-            name = escape_terminal(c.name)
-            if c.kind == "id":  # whole ids, never wrapped nor cut: the other columns give way
-                widest = max([len(r[i]) for r in cells] + [len(name)])
-                table.add_column(name, no_wrap=True, min_width=widest)
+            if c.kind == "id":  # whole ids, never wrapped nor cut: text columns give way
+                table.add_column(names[i], no_wrap=True, min_width=natural[i])
             elif c.kind == "num":
-                table.add_column(name, justify="right", no_wrap=True)
+                table.add_column(names[i], justify="right", no_wrap=True, min_width=natural[i])
             elif c.kind in ("status", "time"):
-                table.add_column(name, no_wrap=True)
-            else:  # one line per row on a screen; piped output is never cut
-                table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=6)
+                table.add_column(names[i], no_wrap=True, min_width=natural[i])
+            else:  # one line per row on a screen, cut to fit; piped output is never cut
+                table.add_column(names[i], no_wrap=True, overflow="ellipsis", max_width=room[i])
         for r in cells:
             table.add_row(*r)
         n = len(cells)
-        self.console().print(table)
+        console.print(table)
         return n
+
+
+def text_widths(cols: list[Column], natural: list[int], width: int) -> list[int]:
+    """Widths of the text columns so that a table fits ``width`` (rich's default box: 3
+    characters per column and 1 more) with every other column at its ``natural`` width:
+    the narrow text columns keep theirs, the wide ones share what is left evenly."""
+    text = [i for i, c in enumerate(cols) if c.kind not in _WHOLE]
+    left = (
+        width - 3 * len(cols) - 1 - sum(natural[i] for i, c in enumerate(cols) if c.kind in _WHOLE)
+    )
+    room = list(natural)
+    for n, i in enumerate(sorted(text, key=lambda i: natural[i])):
+        share = max(left // (len(text) - n), 3)
+        room[i] = min(natural[i], share)
+        left -= room[i]
+    return room
+
+
+#: Column kinds a table never cuts (the text columns give way).
+_WHOLE = ("id", "num", "status", "time")
 
 
 def is_terminal() -> bool:

@@ -285,9 +285,9 @@ def register(cli: click.Group) -> None:
         if mfdb and legacy_into:
             raise click.UsageError("give the file once, with --mfdb FILE")
         target = resolve_file(mfdb or legacy_into)
-        with errors():
+        with errors(), progress("delete: planning") as update:
             f = _make_filter(flow, namespace, tags, runs, since, before, pathspecs)
-            planned = do(target, f, dry_run=True, force=force)
+            planned = do(target, f, dry_run=True, force=force, progress=update)
         if dry_run:
             for ps in planned.runs:
                 click.echo(escape_terminal(ps))
@@ -310,8 +310,8 @@ def register(cli: click.Group) -> None:
                 )
             if not click.confirm(question, default=False):
                 raise CliError("nothing deleted")
-        with errors(), progress("delete") as _update:
-            report = do(target, f, force=force)
+        with errors(), progress("delete") as update:
+            report = do(target, f, force=force, progress=update)
         click.echo(
             escape_terminal(
                 f"deleted {len(report.runs)} runs ({report.tasks} tasks), {report.blobs_removed} "
@@ -395,8 +395,8 @@ def register(cli: click.Group) -> None:
         from ..sharing import stats as do
 
         target = resolve_file(_one_file(legacy_file, mfdb))
-        with errors(), progress("stats") as _update:
-            s = do(target)
+        with errors(), progress("stats") as update:
+            s = do(target, progress=update)
         if out.is_json:
             out.document(s)
             return

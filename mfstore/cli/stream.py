@@ -113,6 +113,8 @@ def _columns(block: list[Row], width: int) -> list[tuple[Any, ...]]:
 
 
 _STR = frozenset({str, Tags})
+_NULL = type(None)
+_NUMBER = {int: int.__repr__, float: float.__repr__}
 
 
 def _texts(col: tuple[Any, ...]) -> Sequence[str]:
@@ -120,10 +122,14 @@ def _texts(col: tuple[Any, ...]) -> Sequence[str]:
     kinds = set(map(type, col))
     if kinds <= _STR:
         return col
-    if kinds == {int}:
-        return list(map(int.__repr__, col))
-    if kinds == {float}:
-        return list(map(float.__repr__, col))
+    kinds.discard(_NULL)  # NULL among values of one kind: "" for them, no call per value
+    if kinds <= _STR:
+        return ["" if v is None else v for v in col]
+    if len(kinds) == 1 and (kind := kinds.pop()) in _NUMBER:
+        text = _NUMBER[kind]
+        if None not in col:
+            return list(map(text, col))
+        return ["" if v is None else text(v) for v in col]
     return list(map(text_of, col))
 
 
@@ -136,8 +142,16 @@ def _lines(
     return "\n".join(map(sep.join, zip(*cols))) + "\n"
 
 
+def _chars(col: Sequence[str]) -> str:
+    """Every character of a column: its distinct values only when they repeat (a tag
+    list is one object per tag set, shared by many rows)."""
+    if col and type(col[0]) is Tags:
+        return "".join(set(col))
+    return "".join(col)
+
+
 def _tsv_cells(col: Sequence[str]) -> Iterable[str]:
-    joined = "".join(col)
+    joined = _chars(col)
     # isprintable() is False for every character TSV escapes but the backslash
     if "\\" in joined or not joined.isprintable():
         return map(escape_tsv, col)
@@ -164,7 +178,7 @@ def quote_csv(field: str) -> str:
 
 
 def _csv_cells(col: Sequence[str]) -> Iterable[str]:
-    joined = "".join(col)
+    joined = _chars(col)
     if not joined.isprintable() and CSV_UNSAFE.search(joined):
         col = list(map(escape_csv, col))
         joined = "".join(col)

@@ -43,12 +43,14 @@ DATA_ERRORS = (
 _GUARDED_DUNDERS = frozenset({"__init__", "__iter__", "__getitem__", "__contains__", "__len__"})
 
 
-def _bad_value(obj: Any) -> str | None:
+def _bad_value(obj: Any, name: str) -> str | None:
     """What hostile value the file of ``obj`` holds ("" when ``obj`` has no file to
-    check: its values were read already), or None when the file holds none."""
+    check: it holds values read already), or None when the file holds none."""
     store = getattr(obj, "_store", None)
     if store is None:
-        try:
+        if name != "__init__":
+            return ""
+        try:  # a constructor that failed before it kept its store: the current file
             store = current_store()
         except MetaflowException:
             return ""
@@ -67,7 +69,7 @@ def _translate(obj: Any, name: str, exc: BaseException) -> BaseException:
     """``MetaflowDataCorruption`` when the data caused ``exc``; else ``exc`` itself."""
     if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
         return exc  # raised by the call itself: the caller's arguments do not fit
-    found = _bad_value(obj)
+    found = _bad_value(obj, name)
     if found is None:
         return exc  # the file holds nothing mfstore never writes: a bug, shown as one
     what = getattr(obj, "_pathspec", None) or type(obj).__name__

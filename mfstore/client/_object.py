@@ -408,9 +408,7 @@ class MetaflowObject:
         Set[str]
             Tags associated with the object
         """
-        if self._tagset_id is None:
-            return _EMPTY
-        user, system = tagset_tags(self._store, self._tagset_id)
+        user, system = self._tag_pair()
         return user | system
 
     @property
@@ -423,9 +421,7 @@ class MetaflowObject:
         Set[str]
             System tags associated with the object
         """
-        if self._tagset_id is None:
-            return _EMPTY
-        return tagset_tags(self._store, self._tagset_id)[1]
+        return self._tag_pair()[1]
 
     @property
     def user_tags(self) -> frozenset[str]:
@@ -437,9 +433,13 @@ class MetaflowObject:
         Set[str]
             User tags associated with the object
         """
+        return self._tag_pair()[0]
+
+    def _tag_pair(self) -> _TagPair:
+        """``(user_tags, system_tags)`` of the run this object belongs to."""
         if self._tagset_id is None:
-            return _EMPTY
-        return tagset_tags(self._store, self._tagset_id)[0]
+            return _EMPTY, _EMPTY
+        return tagset_tags(self._store, self._tagset_id)
 
     @property
     def created_at(self) -> datetime:

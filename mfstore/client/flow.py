@@ -13,13 +13,6 @@ if TYPE_CHECKING:
     from .run import Run
 
 
-#: Page sizes for runs older than the first window (then all the rest at once).
-_PAGES = (1, 32, 1024)
-#: A filter whose rarest tag is on at most this many tag sets is answered by one index
-#: seek per matching tag set; above, the newest runs are walked first.
-_SEEK_TAGSETS = 48
-
-
 class Flow(MetaflowObject):
     """
     A Flow represents all existing flows with a certain name, in other words,
@@ -90,16 +83,13 @@ class Flow(MetaflowObject):
             ("tag-counts", self.id, tuple(wanted)),
             lambda: dict(store.query(*query.compile_tag_counts(self.id, wanted))),
         )
-        if len(counts) < len(wanted):
-            return None
-        wanted.sort(key=counts.__getitem__)
-        return wanted, counts[wanted[0]]
+        return query.rarest_first(wanted, counts)
 
     def _seek_rows(
         self, wanted: list[str], *, successful: bool, before: tuple[int, str] | None = None
     ) -> Iterator[tuple[Any, ...]]:
         """Matching rows newest first, in growing pages of one seek per matching tag set."""
-        for limit in (*_PAGES, None):
+        for limit in (*query.RUN_PAGES, None):
             rows = self._store.query(
                 *query.compile_runs(
                     self.id, wanted, successful=successful, before=before, limit=limit
@@ -108,7 +98,7 @@ class Flow(MetaflowObject):
             yield from rows
             if limit is None or len(rows) < limit:
                 return
-            before = (rows[-1][5], rows[-1][2])
+            before = query.page_after(rows[-1])
 
     def _iter_rows(
         self, tags: Sequence[str], *, successful: bool = False
@@ -123,7 +113,7 @@ class Flow(MetaflowObject):
         if found is None:
             return
         wanted, fewest = found
-        if wanted and fewest <= _SEEK_TAGSETS:
+        if query.seek_per_tagset(wanted, fewest):
             yield from self._seek_rows(wanted, successful=successful)
             return
         store = self._store
@@ -140,7 +130,7 @@ class Flow(MetaflowObject):
             return []
         wanted, fewest = found
         store = self._store
-        if not wanted or fewest <= _SEEK_TAGSETS:
+        if query.seek_per_tagset(wanted, fewest, latest=True):
             return store.query(
                 *query.compile_runs(self.id, wanted, successful=successful, latest=True)
             )

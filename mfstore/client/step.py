@@ -248,11 +248,7 @@ class Step(MetaflowObject):
         Step
             Parent step
         """
-        task = self.task
-        assert task is not None
-        from .lineage import graph_info_of
-
-        graph_info = graph_info_of(task)
+        graph_info = self._graph_info()
         start_step = graph_info.get("start_step", "start")
         if self.id != start_step:
             for node_name, attributes in graph_info["steps"].items():
@@ -269,15 +265,19 @@ class Step(MetaflowObject):
         Step
             Child step
         """
-        task = self.task
-        assert task is not None
-        from .lineage import graph_info_of
-
-        graph_info = graph_info_of(task)
+        graph_info = self._graph_info()
         end_step = graph_info.get("end_step", "end")
         if self.id != end_step:
             for next_step in graph_info["steps"][self.id]["next"]:
                 yield self._sibling(next_step)
+
+    def _graph_info(self) -> dict[str, Any]:
+        """The run's graph, read from a task of this step."""
+        from .lineage import graph_info_of
+
+        task = self.task
+        assert task is not None
+        return graph_info_of(task)
 
     def _sibling(self, name: str) -> Step:
         from ._object import metadata_str

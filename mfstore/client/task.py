@@ -120,6 +120,13 @@ class Task(TaskLogs, TaskLineage, MetaflowObject):
     # -- artifacts ------------------------------------------------------------------
 
     def _child_rows(self) -> list[tuple[Any, ...]]:
+        if self._group is not None and self._attempt is None:
+            found = self._group.artifacts(self._task_pk)
+            if found is not UNKNOWN:
+                return [
+                    (name, self._run_pk, self._tagset_id, self._task_pk, attempt, sha, typ, ts)
+                    for name, attempt, sha, typ, ts in found
+                ]
         attempt = self._done_attempt()
         if attempt is None:
             return []
@@ -412,7 +419,7 @@ class Task(TaskLogs, TaskLineage, MetaflowObject):
         MetaflowCode
             Code package for this task
         """
-        sha = self._store.scalar("SELECT code_sha FROM runs WHERE run_pk = ?", (self._run_pk,))
+        sha = self._store.scalar(*query.compile_run_code(self._run_pk))
         if sha is None:
             return None
         from .code import MetaflowCode

@@ -93,3 +93,34 @@ def compile_flow_run_tags(flow_id: str) -> tuple[str, Params]:
         "ORDER BY r.ts_epoch DESC, r.run_number DESC, r.run_pk",
         {"flow": flow_id},
     )
+
+
+#: Columns of ``compile_group_all_artifacts``.
+GROUP_ALL_ARTIFACT_COLUMNS = (
+    "task_pk",
+    "attempt",
+    "name",
+    "sha",
+    "type",
+    "ts_epoch",
+    "blob_id",
+    "stored",
+)
+
+
+def compile_group_all_artifacts(task_pks: Sequence[int]) -> tuple[str, Params]:
+    """Every artifact of the latest done attempt of each task, as
+    ``GROUP_ALL_ARTIFACT_COLUMNS``, each task's newest first (ties: by name), as
+    ``compile_artifacts`` orders them. A task without a done attempt has one row with
+    ``attempt`` NULL; a done attempt without artifacts one row with ``name`` NULL."""
+    return (
+        "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
+        "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
+        "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
+        "SELECT d.task_pk, d.attempt, a.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        "y.name, a.ts_epoch, b.blob_id, CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
+        "LEFT JOIN artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt "
+        "LEFT JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id "
+        "ORDER BY d.task_pk, a.ts_epoch DESC, a.name",
+        {"pks": json.dumps([int(pk) for pk in task_pks])},
+    )

@@ -31,5 +31,13 @@ def sha_key(sha: str) -> bytes:
 
 
 def iso(column: str) -> str:
-    """SQL text turning an epoch-milliseconds ``column`` into ISO 8601 text."""
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
+    """SQL text turning an epoch-milliseconds ``column`` into ISO 8601 text: the text of
+    the views' ``strftime('%Y-%m-%dT%H:%M:%fZ', ...)`` (NULL stays NULL). For the years
+    0000-9999 ``datetime`` with ``'subsec'`` (SQLite 3.42+, bundled by apsw) gives the same
+    text several times faster; other values keep ``strftime``."""
+    views = f"strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')"
+    return (
+        f"(CASE WHEN {column} >= -62167219200000 AND {column} < 253402300800000 "
+        f"THEN replace(datetime({column} / 1000.0, 'unixepoch', 'subsec'), ' ', 'T') || 'Z' "
+        f"ELSE {views} END)"
+    )

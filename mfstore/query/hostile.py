@@ -88,10 +88,6 @@ def compile_hostile_value_checks() -> list[tuple[str, str]]:
         )
     checks += [
         (
-            "a run has no user",
-            "SELECT run_pk FROM runs WHERE user_name IS NULL LIMIT 1",
-        ),
-        (
             "a run's tag set is missing",
             "SELECT run_pk FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets) LIMIT 1",
         ),

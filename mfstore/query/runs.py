@@ -13,7 +13,8 @@ that reach SQL text come from the fixed column lists below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .common import Params
 
@@ -254,3 +255,55 @@ def compile_run_count(flow_id: str, tags: Sequence[str] = ()) -> tuple[str, Para
         "ON r.flow_id = :flow AND r.tagset_id = m.tagset_id",
         params,
     )
+
+
+def compile_flow_has_runs(flow_id: str) -> tuple[str, Params]:
+    """A row when ``flow_id`` has a run."""
+    return "SELECT 1 FROM runs WHERE flow_id = :flow LIMIT 1", {"flow": flow_id}
+
+
+def compile_run_exists(flow_id: str, run_number: str) -> tuple[str, Params]:
+    """A row when the run exists."""
+    return (
+        "SELECT 1 FROM runs WHERE flow_id = :flow AND run_number = :run",
+        {"flow": flow_id, "run": run_number},
+    )
+
+
+def compile_run_key(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number)`` of a run."""
+    return "SELECT flow_id, run_number FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+# -- the run-filter planner (Flow.runs, latest_run): which statements, in what pages -----
+
+#: Page sizes for runs older than the first window (then all the rest at once).
+RUN_PAGES = (1, 32, 1024)
+#: A filter whose rarest tag is on at most this many tag sets is answered by one index
+#: seek per matching tag set; above, the newest runs are walked first.
+SEEK_TAGSETS = 48
+
+
+def rarest_first(wanted: Sequence[str], counts: Mapping[str, int]) -> tuple[list[str], int] | None:
+    """The required tags rarest first and how many tag sets hold the rarest one (0
+    without tags), given ``counts`` (tag -> tag sets, ``compile_tag_counts``); None
+    if some tag is on no tag set (no run can match)."""
+    if not wanted:
+        return [], 0
+    if len(counts) < len(wanted):
+        return None
+    ordered = sorted(wanted, key=counts.__getitem__)
+    return ordered, counts[ordered[0]]
+
+
+def seek_per_tagset(wanted: Sequence[str], fewest: int, *, latest: bool = False) -> bool:
+    """Answer by one index seek per matching tag set (True) or walk the newest runs first
+    (False). ``latest``: only the newest run is wanted (then no tag at all seeks too)."""
+    if not wanted:
+        return latest
+    return fewest <= SEEK_TAGSETS
+
+
+def page_after(row: Sequence[Any]) -> tuple[int, str]:
+    """The ``before`` bound of the page that follows run row ``row`` (``RUN_COLUMNS``)."""
+    return (row[5], row[2])

@@ -143,8 +143,26 @@ def start(
     # Metaflow's second pass: the configs' values, then the decorators that use them
     state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values)
     apply_configs(state.flow_cls, state.resolved_configs)
+    _project_early(state)
     if not quiet:
         state.echo(f"mfstore {MFSTORE_VERSION} executing *{state.flow_name}* for *{_identity()}*")
+
+
+def _project_early(state: State) -> None:
+    """``current.project_*`` before the run's Parameters are parsed: a Parameter's default
+    function may read them, as in Metaflow."""
+    from .current import current
+    from .flow_decorators import project_info
+
+    if not (getattr(state.flow_cls, "_flow_decorators", None) or {}).get("project"):
+        return
+    try:
+        username = identity_and_user()[1]
+    except MetaflowException:
+        return  # the run itself says what is wrong with the user
+    project = project_info(state.flow_cls, state.branch, state.production, username)
+    if project is not None:
+        current._update_env(**project)
 
 
 def _identity() -> str:

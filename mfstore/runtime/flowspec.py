@@ -61,6 +61,11 @@ class FlowSpec:
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: load an artifact of the parent task.
+        if name == "_graph":  # Metaflow's flow._graph (a FlowGraph of the class), built once
+            from .graph import FlowGraph
+
+            graph = self.__dict__["_graph"] = FlowGraph(type(self))
+            return graph
         if name.startswith("__") or name in EPHEMERAL:
             raise AttributeError(name)
         ds = self.__dict__.get("_datastore")

@@ -304,13 +304,7 @@ def _clone_index(
 
     index: dict[tuple[str, str], Any] = {}
     params: tuple[int, dict[str, Any]] | None = None
-    rows = store.query(
-        "SELECT t.task_pk, t.step_name, t.task_id, a.attempt, a.success FROM tasks t "
-        "JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ("
-        "  SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL) "
-        "WHERE t.run_pk = ?",
-        (origin.run_pk,),
-    )
+    rows = store.query(*query.compile_done_tasks(origin.run_pk))
     for task_pk, step, task_id, attempt, success in rows:
         refs = _task_refs(store, task_pk, attempt)
         if step == "_parameters":
@@ -370,20 +364,12 @@ def find_origin(state: State, origin_run_id: str | None) -> Any:
     store = state.store(create=False)
     flow_name = state.flow_cls.__name__
     if origin_run_id:
-        row = store.one(
-            "SELECT run_pk, run_number FROM runs WHERE flow_id = ? AND run_number = ?",
-            (flow_name, origin_run_id),
-        )
+        row = store.one(*query.compile_run_number(flow_name, origin_run_id))
         if row is None:
             raise CommandException(f"Run {flow_name}/{origin_run_id} does not exist")
     else:
         identity, _ = identity_and_user()
-        row = store.one(
-            "SELECT r.run_pk, r.run_number FROM runs r WHERE r.flow_id = ? AND r.origin_run_number IS NULL "
-            "AND EXISTS (SELECT 1 FROM tagset_tags g WHERE g.tagset_id = r.tagset_id AND g.tag = ?) "
-            "ORDER BY r.ts_epoch DESC, r.run_number DESC LIMIT 1",
-            (flow_name, identity),
-        )
+        row = store.one(*query.compile_latest_original_run(flow_name, identity))
         if row is None:
             raise CommandException("A previous run id was not found. Specify --origin-run-id.")
     return RunRef(int(row[0]), flow_name, row[1])

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mfstore import query
 from mfstore.exception import CommandException
 
 from .cli_common import State, code_package, get_parameters, parameter_values, script_path
@@ -203,7 +204,7 @@ def show(state: State, flow: str | None) -> None:
             )
         raise prod.not_deployed(name, script_path().name)
     d = history[0]
-    script_name = store.scalar("SELECT script_name FROM code_packages WHERE sha = ?", (d.code_sha,))
+    script_name = store.scalar(*query.compile_code_package(d.code_sha))
     click.echo(f"Flow *{name}* is deployed to production.")
     click.echo(f"    namespace:    {d.namespace}")
     click.echo(f"    token:        {d.token}")

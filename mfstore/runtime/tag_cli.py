@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from mfstore import query
 from mfstore.exception import CommandException
 
 from .cli_common import State, echo_json, identity_and_user
@@ -17,18 +18,17 @@ from .console import echo
 def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
     from mfstore.writer import Writer
 
-    tagset = store.scalar("SELECT tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+    tagset = store.scalar(*query.compile_run_tagset(run_pk))
     return Writer(store).read_tagset(int(tagset))
 
 
 def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str | None) -> Any:
     """The run to tag, with Metaflow's messages; index lookups only (no scan of the flow's runs)."""
-    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store(create=False)
     flow_name = state.flow_name
-    if store.scalar("SELECT 1 FROM runs WHERE flow_id = ? LIMIT 1", (flow_name,)) is None:
+    if store.scalar(*query.compile_flow_has_runs(flow_name)) is None:
         raise CommandException(
             f"No run found for *{flow_name}*. Please run the flow before tagging."
         )
@@ -212,38 +212,21 @@ def tag_replace(
     _mutate(state, run_id, user_namespace, tags_to_remove, tags_to_add)
 
 
+def _flag(*decls: str, help: str, hidden: bool = False) -> Any:
+    """A click on/off option (off by default)."""
+    return click.option(*decls, is_flag=True, default=False, hidden=hidden, help=help)
+
+
 @tag.command(
     "list", help="List tags of a run.\n\nExample: python flow.py tag list --all --group-by-tag"
 )
 @click.option("--run-id", default=None, type=str, help="Run ID of the specific run to list.")
-@click.option(
-    "--all",
-    "list_all",
-    is_flag=True,
-    default=False,
-    help="List tags across all runs of this flow.",
-)
-@click.option(
-    "--my-runs",
-    is_flag=True,
-    default=False,
-    help="List tags across all runs of the flow under the default namespace.",
-)
-@click.option("--hide-system-tags", is_flag=True, default=False, help="Hide system tags.")
-@click.option(
-    "--group-by-tag",
-    is_flag=True,
-    default=False,
-    help="Display results by showing runs grouped by tags",
-)
-@click.option("--group-by-run", is_flag=True, default=False, help="Display tags grouped by run")
-@click.option(
-    "--flat",
-    is_flag=True,
-    default=False,
-    hidden=True,
-    help="List tags, one line per tag, no groupings",
-)
+@_flag("--all", "list_all", help="List tags across all runs of this flow.")
+@_flag("--my-runs", help="List tags across all runs of the flow under the default namespace.")
+@_flag("--hide-system-tags", help="Hide system tags.")
+@_flag("--group-by-tag", help="Display results by showing runs grouped by tags")
+@_flag("--group-by-run", help="Display tags grouped by run")
+@_flag("--flat", hidden=True, help="List tags, one line per tag, no groupings")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list: each run and its tags.")
 @click.argument("arg_run_id", required=False, default=None, type=str)
 @click.pass_obj
@@ -318,7 +301,6 @@ def tag_list(
 def _flow_runs(state: State, namespace: str | None) -> list[tuple[Any, set[str], set[str]]]:
     """``(run, user tags, system tags)`` of the flow's runs, newest first (those in
     ``namespace`` when given); one statement whatever the number of runs."""
-    from mfstore import query
     from mfstore.writer import RunRef
 
     store = state.store()

@@ -12,6 +12,7 @@ One module per concern (every public name is importable from ``mfstore.sharing``
 
 from __future__ import annotations
 
+from ..writer.copy import collect_garbage
 from .copy import (
     CopyReport,
     copy_runs,
@@ -29,7 +30,6 @@ from .files import (
 )
 from .maintenance import (
     DeleteReport,
-    collect_garbage,
     delete,
     stats,
     verify,

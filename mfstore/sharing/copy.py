@@ -27,10 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..blobs import Progress, blob_id, copy_blob
+from .. import query
+from ..blobs import Progress, copy_blob_id
 from ..store import Store
 from ..tags import is_provenance
 from ..writer import Writer, insert_metadata_rows
+from ..writer import copy as copied
 from .digest import run_digest
 
 # -- copying runs between files ------------------------------------------------------
@@ -56,13 +58,7 @@ def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
 
 
 def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]:
-    return [
-        tuple(r)
-        for r in store.query(
-            "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = ? ORDER BY ts_epoch, event_pk",
-            (run_pk,),
-        )
-    ]
+    return [tuple(r) for r in store.query(*query.compile_tag_events(run_pk))]
 
 
 def reconcile_user_tags(
@@ -106,27 +102,18 @@ def copy_runs(
     ``provenance``: a system tag added to every run copied in (merge)."""
     report = CopyReport()
     if run_pks is None:
-        run_pks = [
-            int(r[0]) for r in src.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")
-        ]
+        run_pks = [int(r[0]) for r in src.query(*query.compile_all_runs())]
     writer = Writer(dst)
     with src.read(), dst.write():
         for i, pk in enumerate(run_pks):
-            row = src.one(
-                "SELECT flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
-                "origin_run_number, code_sha FROM runs WHERE run_pk = ?",
-                (pk,),
-            )
+            row = src.one(*query.compile_run_record(pk))
             if row is None:
                 continue
             flow_id, run_number = row[0], row[1]
             pathspec = f"{flow_id}/{run_number}"
             if progress is not None:
                 progress(i, len(run_pks), pathspec)
-            there = dst.one(
-                "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = ? AND run_number = ?",
-                (flow_id, run_number),
-            )
+            there = dst.one(*query.compile_run_by_key(flow_id, run_number))
             if there is None:
                 _insert_run(src, dst, writer, pk, row, report, provenance)
                 report.added.append(pathspec)
@@ -156,25 +143,17 @@ def _reconcile(
     merged = reconcile_user_tags(dst_user, dst_ev, created, src_user, src_ev, created)
     if not new_events and merged == dst_user:
         return False
-    dst.executemany(
-        "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
-        [(dst_pk, *e) for e in new_events],
-    )
+    copied.insert_tag_events(dst, dst_pk, new_events)
     if merged != dst_user:
-        dst.execute(
-            "UPDATE runs SET tagset_id = ? WHERE run_pk = ?",
-            (writer.tagset_id(row[0], merged, system), dst_pk),
-        )
+        copied.set_run_tagset(dst, dst_pk, writer.ensure_tagset(row[0], merged, system))
     return True
 
 
 def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
-    added = copy_blob(src, dst, sha)
+    found, added = copy_blob_id(src, dst, sha)
     if added is not None:
         report.blobs_added += 1
         report.blob_bytes_added += added
-    found = blob_id(dst, sha)
-    assert found is not None
     return found
 
 
@@ -188,118 +167,41 @@ def _insert_run(
     provenance: str | None = None,
 ) -> None:
     flow_id = row[0]
-    flow_ts = src.scalar("SELECT ts_epoch FROM flows WHERE flow_id = ?", (flow_id,))
-    dst.execute(
-        "INSERT INTO flows (flow_id, ts_epoch) VALUES (?, ?) "
-        "ON CONFLICT (flow_id) DO UPDATE SET ts_epoch = min(ts_epoch, excluded.ts_epoch)",
-        (flow_id, flow_ts if flow_ts is not None else row[4]),
-    )
+    flow_ts = src.scalar(*query.compile_flow_created(flow_id))
+    copied.merge_flow(dst, flow_id, flow_ts if flow_ts is not None else row[4])
     user, system = _tags(src, row[3])
     if provenance is not None:
         system = {t for t in system if not is_provenance(t)} | {provenance}
-    tagset = writer.tagset_id(flow_id, user, system)
+    tagset = writer.ensure_tagset(flow_id, user, system)
     code_sha = row[9]
     if code_sha is not None:
         _copy_blob(src, dst, code_sha, report)
-        dst.execute(
-            "INSERT INTO code_packages (sha, script_name, info) SELECT ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM code_packages WHERE sha = ?)",
-            (
-                *src.one(
-                    "SELECT sha, script_name, info FROM code_packages WHERE sha = ?", (code_sha,)
-                ),
-                code_sha,
-            ),  # type: ignore[misc]
-        )
-    new_pk = dst.insert(
-        "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
-        "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (flow_id, row[1], row[2], tagset, row[4], row[5], row[6], row[7], row[8], code_sha),
-    )
-    dst.executemany(
-        "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
-        [(new_pk, *e) for e in _events(src, pk)],
-    )
-    dst.executemany(
-        "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?)",
-        [
-            (new_pk, s, ts)
-            for s, ts in src.query("SELECT step_name, ts_epoch FROM steps WHERE run_pk = ?", (pk,))
-        ],
-    )
+        package = src.one(*query.compile_code_package_record(code_sha))
+        assert package is not None  # the foreign key from runs
+        copied.add_code_package_record(dst, *package)
+    new_pk = copied.insert_run_record(dst, (flow_id, row[1], row[2], tagset, *row[4:9], code_sha))
+    copied.insert_tag_events(dst, new_pk, _events(src, pk))
+    copied.insert_steps(dst, new_pk, src.query(*query.compile_run_step_rows(pk)))
     task_map: dict[int, int] = {}
-    for task_pk, step_name, task_id, ts, origin_pk in src.query(
-        "SELECT task_pk, step_name, task_id, ts_epoch, origin_task_pk FROM tasks WHERE run_pk = ? ORDER BY task_pk",
-        (pk,),
-    ):
+    for task_pk, step_name, task_id, ts, origin_pk in src.query(*query.compile_run_task_rows(pk)):
         new_origin = None
         if origin_pk is not None:
-            o = src.one(
-                "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
-                "WHERE t.task_pk = ?",
-                (origin_pk,),
-            )
+            o = src.one(*query.compile_task_key(origin_pk))
             if o is not None:
-                new_origin = dst.scalar(
-                    "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.flow_id = ? "
-                    "AND r.run_number = ? AND t.step_name = ? AND t.task_id = ?",
-                    o,
-                )
-        task_map[task_pk] = dst.insert(
-            "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
-            (new_pk, step_name, task_id, ts, new_origin),
+                new_origin = dst.scalar(*query.compile_task_by_key(*o))
+        task_map[task_pk] = copied.insert_task_record(
+            dst, new_pk, step_name, task_id, ts, new_origin
         )
     for old, new in task_map.items():
-        dst.executemany(
-            "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (new, *r)
-                for r in src.query(
-                    "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = ?",
-                    (old,),
-                )
-            ],
-        )
-        arts = src.query(
-            "SELECT a.attempt, a.name, lower(hex(b.sha)), a.ts_epoch FROM artifacts a "
-            "JOIN blobs b ON b.blob_id = a.blob_id WHERE a.task_pk = ?",
-            (old,),
-        )
+        copied.insert_attempts(dst, new, src.query(*query.compile_attempt_rows(old)))
+        arts = src.query(*query.compile_artifact_rows(old))
         ids = {sha: _copy_blob(src, dst, sha, report) for sha in {a[2] for a in arts}}
-        dst.executemany(
-            "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-            [(new, att, name, ids[sha], ts) for att, name, sha, ts in arts],
+        copied.insert_artifacts(
+            dst, new, [(att, name, ids[sha], ts) for att, name, sha, ts in arts]
         )
         insert_metadata_rows(
             dst,
-            [
-                (*m, new, att, ts)
-                for att, ts, *m in src.query(
-                    "SELECT m.attempt, m.ts_epoch, v.field_name, v.type, v.is_json, v.value FROM metadata m "
-                    "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = ? "
-                    "ORDER BY m.metadata_pk",
-                    (old,),
-                )
-            ],
+            [(*m, new, att, ts) for att, ts, *m in src.query(*query.compile_metadata_rows(old))],
         )
-        dst.executemany(
-            "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (new, *ln)
-                for ln in src.query(
-                    "SELECT attempt, stream, source, ts_us, line FROM log_lines WHERE task_pk = ? ORDER BY line_pk",
-                    (old,),
-                )
-            ],
-        )
-    dst.executemany(
-        "INSERT INTO trigger_events (run_pk, name, event_id, type, ts_epoch, pathspec, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (new_pk, *t)
-            for t in src.query(
-                "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events WHERE run_pk = ? "
-                "ORDER BY trigger_pk",
-                (pk,),
-            )
-        ],
-    )
+        copied.insert_log_rows(dst, new, src.query(*query.compile_log_rows(old)))
+    copied.insert_trigger_rows(dst, new_pk, src.query(*query.compile_trigger_rows(pk)))

@@ -6,6 +6,7 @@ import os
 from glob import escape as glob_escape
 from pathlib import Path
 
+from .. import query
 from ..blobs import Progress
 from ..exception import CommandException, StoreError, StoreFullError, disk_full, is_no_room
 from ..store import Store
@@ -170,9 +171,7 @@ def merge(
         raise CommandException(f"cannot merge {other_path} into itself")
     other = Store(other_path, reader=True)
     try:
-        run_pks = [
-            int(r[0]) for r in other.query("SELECT run_pk FROM runs ORDER BY ts_epoch, run_number")
-        ]
+        run_pks = [int(r[0]) for r in other.query(*query.compile_all_runs())]
         # Checked with MINE opened only to read: a refused merge leaves it as it was.
         exists = Path(into_path).exists()
         mine = Store(into_path, reader=True) if exists else Store(":memory:")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from .. import query
 from ..exception import CommandException, MetaflowNotFound
 from ..store import Store
 
@@ -50,47 +50,24 @@ class RunFilter:
 
 def select_runs(store: Store, f: RunFilter) -> list[int]:
     """run_pk of the runs matching ``f``, oldest first. Unknown pathspecs raise."""
-    where: list[str] = []
-    params: list[Any] = []
-    if f.flow:
-        where.append("r.flow_id = ?")
-        params.append(f.flow)
-    for tag in [*f.tags, *([f.namespace] if f.namespace else [])]:
-        where.append(
-            "EXISTS (SELECT 1 FROM tagset_tags t WHERE t.tagset_id = r.tagset_id AND t.tag = ?)"
-        )
-        params.append(tag)
-    if f.since is not None:
-        where.append("r.ts_epoch >= ?")
-        params.append(f.since)
-    if f.before is not None:
-        where.append("r.ts_epoch < ?")
-        params.append(f.before)
-    if f.pathspecs:
-        ors = []
-        for ps in f.pathspecs:
-            parts = ps.strip("/").split("/")
-            if len(parts) == 1:
-                ors.append("r.flow_id = ?")
-                params.append(parts[0])
-                found = store.scalar("SELECT 1 FROM runs WHERE flow_id = ?", (parts[0],))
-            elif len(parts) == 2:
-                ors.append("(r.flow_id = ? AND r.run_number = ?)")
-                params.extend(parts)
-                found = store.scalar(
-                    "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", tuple(parts)
+    keys: list[list[str]] = []
+    for ps in f.pathspecs:
+        parts = ps.strip("/").split("/")
+        if len(parts) == 1:
+            found = store.scalar(*query.compile_flow_has_runs(parts[0]))
+        elif len(parts) == 2:
+            found = store.scalar(*query.compile_run_exists(parts[0], parts[1]))
+        else:
+            raise CommandException(f"{ps!r} is not a run pathspec: expected Flow/RunId")
+        if not found:
+            raise MetaflowNotFound(
+                "{} does not exist in {}".format(
+                    f"Run('{ps}')" if len(parts) == 2 else f"Flow('{ps}')", store.path
                 )
-            else:
-                raise CommandException(f"{ps!r} is not a run pathspec: expected Flow/RunId")
-            if not found:
-                raise MetaflowNotFound(
-                    "{} does not exist in {}".format(
-                        f"Run('{ps}')" if len(parts) == 2 else f"Flow('{ps}')", store.path
-                    )
-                )
-        where.append("(" + " OR ".join(ors) + ")")
-    sql = "SELECT r.run_pk FROM runs r" + (" WHERE " + " AND ".join(where) if where else "")
-    sql += " ORDER BY r.ts_epoch, r.run_number"
+            )
+        keys.append(parts)
+    tags = [*f.tags, *([f.namespace] if f.namespace else [])]
+    sql, params = query.compile_select_runs(f.flow, tags, f.since, f.before, keys)
     return [int(r[0]) for r in store.query(sql, params)]
 
 
@@ -98,7 +75,7 @@ def describe_runs(store: Store, run_pks: Iterable[int]) -> list[str]:
     """Pathspecs of runs."""
     out = []
     for pk in run_pks:
-        row = store.one("SELECT flow_id, run_number FROM runs WHERE run_pk = ?", (pk,))
+        row = store.one(*query.compile_run_key(pk))
         if row:
             out.append("{}/{}".format(*row))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 import apsw
@@ -148,6 +149,37 @@ def open_connection(p: Path, *, reader: bool, read_only: bool, immutable: bool) 
         return apsw.Connection(uri, flags=flags)
     except apsw.Error as exc:
         raise translate_error(exc, p) from exc
+
+
+#: How long the end of a run keeps trying to fold the WAL in while readers are busy.
+CHECKPOINT_WAIT_SECONDS = 10.0
+
+
+def checkpoint_wal(conn: apsw.Connection, path: Path, *, wait: bool) -> bool:
+    """Fold the write-ahead log into the main file (see ``Store.checkpoint``); True when
+    the whole log was folded in."""
+    if not wait:
+        try:
+            log_frames, done_frames = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+        except apsw.BusyError:
+            return False
+        except apsw.Error as exc:
+            raise translate_error(exc, path, conn) from exc
+        return bool(log_frames == done_frames)
+    deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
+    while True:
+        try:
+            log_frames, done_frames = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_TRUNCATE)
+        except apsw.BusyError:
+            pass
+        except apsw.Error as exc:
+            raise translate_error(exc, path, conn) from exc
+        else:
+            if log_frames == done_frames:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 class BlobReader:

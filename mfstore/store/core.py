@@ -32,6 +32,7 @@ from ..exception import (
 from .checks import check_header, initialize_or_check
 from .connection import (
     BlobReader,
+    checkpoint_wal,
     is_writable,
     open_connection,
     policy_busy_timeout,
@@ -46,8 +47,6 @@ from .connection import (
 
 #: Total time a write keeps retrying (with backoff) before StoreBusyError.
 WRITE_RETRY_SECONDS = 120.0
-#: How long the end of a run keeps trying to fold the WAL in while readers are busy.
-CHECKPOINT_WAIT_SECONDS = 10.0
 #: SQLite VM steps between two calls of the progress handler (Ctrl-C and time limits
 #: stop a long query there).
 PROGRESS_STEPS = 20_000
@@ -434,6 +433,8 @@ class Store:
                 f"{self.path} is open read-only (the file or its directory is not writable): "
                 "copy it somewhere writable to change it"
             )
+        if self._pid != os.getpid():
+            self._enter_child()  # before the lock: a parent thread may have held it at fork()
         with self._lock:
             if self._depth > 0 and self._bulk:
                 yield self
@@ -522,6 +523,8 @@ class Store:
     @contextlib.contextmanager
     def read(self) -> Iterator[Store]:
         """A consistent read snapshot across several statements (no-op when nested)."""
+        if self._pid != os.getpid():
+            self._enter_child()  # before the lock: a parent thread may have held it at fork()
         with self._lock:
             if self._depth > 0 or not self.conn.get_autocommit():
                 yield self
@@ -567,32 +570,7 @@ class Store:
         """
         if self.readonly or self.memory:
             return True
-        if not wait:
-            try:
-                log_frames, done_frames = self.conn.wal_checkpoint(
-                    mode=apsw.SQLITE_CHECKPOINT_PASSIVE
-                )
-            except apsw.BusyError:
-                return False
-            except apsw.Error as exc:
-                raise translate_error(exc, self.path, self.conn) from exc
-            return bool(log_frames == done_frames)
-        deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
-        while True:
-            try:
-                log_frames, done_frames = self.conn.wal_checkpoint(
-                    mode=apsw.SQLITE_CHECKPOINT_TRUNCATE
-                )
-            except apsw.BusyError:
-                pass
-            except apsw.Error as exc:
-                raise translate_error(exc, self.path, self.conn) from exc
-            else:
-                if log_frames == done_frames:
-                    return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
+        return checkpoint_wal(self.conn, self.path, wait=wait)
 
     def close(self) -> None:
         """Close the connection. The main file holds every committed transaction that was

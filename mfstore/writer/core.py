@@ -7,19 +7,19 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .. import query
 from ..artifacts import PreparedArtifact
 from ..blobs import (
     blob_id,
     blob_rows,
-    insert_blob,
     insert_blob_rows,
     next_blob_id,
     type_id,
 )
-from ..exception import MetaflowInternalError, MetaflowNotFound
+from ..exception import MetaflowInternalError
 from ..store import Store
 from .pieces import PieceWrites
-from .records import BulkCache, MetadataEntry, RunRef, TaskRef, metadata_value_id
+from .records import BulkCache, MetadataEntry, RunRef, TaskRef, artifact_blob_id, metadata_value_id
 from .runs import RunWrites
 
 
@@ -182,7 +182,7 @@ class TaskBatch:
             )
             cache.steps.add((run.run_pk, step_name))
         if self._next_pk is None:
-            self._next_pk = int(store.scalar("SELECT coalesce(max(task_pk), 0) + 1 FROM tasks"))
+            self._next_pk = int(store.scalar(*query.compile_next_task_pk()))
         pk = self._next_pk
         self._next_pk += 1
         self._tasks.append((pk, run.run_pk, step_name, task_id, started_at, origin_task_pk))
@@ -225,17 +225,7 @@ class TaskBatch:
         buffered with an id assigned ahead: nothing else writes during a bulk)."""
         store = self.writer.store
         if art.blob is None or blob_id(store, art.sha) is not None:
-            try:
-                return insert_blob(
-                    store,
-                    art.sha if art.blob is None else art.blob,
-                    type_name=art.type,
-                    value_json=art.value_json,
-                )
-            except MetaflowNotFound:
-                raise MetaflowInternalError(
-                    f"artifact {name} refers to blob {art.sha}, which is not in the file"
-                ) from None
+            return artifact_blob_id(store, name, art)
         if self._next_blob is None:
             self._next_blob = next_blob_id(store)
         new_id = self._next_blob

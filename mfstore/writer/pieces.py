@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import query
 from ..blobs import (
     PackedBlob,
     blob_id,
@@ -38,10 +39,7 @@ class PieceWrites(TaskWrites):
     ) -> TaskRef:
         """The task ``step_name/task_id`` of ``run``, recorded first if it is new."""
         with self.store.write():
-            pk = self.store.scalar(
-                "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = ? AND task_id = ?",
-                (run.run_pk, step_name, task_id),
-            )
+            pk = self.store.scalar(*query.compile_task(run.run_pk, step_name, task_id))
             if pk is not None:
                 return TaskRef(int(pk), run, step_name, task_id)
             return self.add_task(run, step_name, task_id, ts_epoch=ts_epoch)
@@ -117,9 +115,7 @@ class PieceWrites(TaskWrites):
 
     def find_run(self, flow_id: str, run_number: str) -> RunRef:
         """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""
-        pk = self.store.scalar(
-            "SELECT run_pk FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, run_number)
-        )
+        pk = self.store.scalar(*query.compile_run_by_key(flow_id, run_number))
         if pk is None:
             raise MetaflowNotFound(f"Run('{flow_id}/{run_number}') does not exist")
         return RunRef(int(pk), flow_id, run_number)

@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import query
+from ..artifacts import PreparedArtifact
+from ..blobs import insert_blob
+from ..exception import MetaflowInternalError, MetaflowNotFound
 from ..identity import now_ms
 from ..store import Store
 
@@ -81,13 +85,7 @@ def metadata_value_id(store: Store, field_name: str, type_: str, is_json: int, v
         "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
         (field_name, type_, is_json, value),
     )
-    return int(
-        store.scalar(
-            "SELECT value_id FROM metadata_values WHERE field_name = ? AND type = ? AND is_json = ? "
-            "AND value = ?",
-            (field_name, type_, is_json, value),
-        )
-    )
+    return int(store.scalar(*query.compile_metadata_value_id(field_name, type_, is_json, value)))
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
@@ -104,3 +102,20 @@ def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
         "AND is_json = ?3 AND value = ?4), ?7)",
         rows,
     )
+
+
+def artifact_blob_id(store: Store, name: str, art: PreparedArtifact) -> int:
+    """``blob_id`` of artifact ``name``'s blob, storing its bytes if the file has none
+    yet; inside ``store.write()``. An artifact given by sha alone must name a blob in
+    the file."""
+    try:
+        return insert_blob(
+            store,
+            art.sha if art.blob is None else art.blob,
+            type_name=art.type,
+            value_json=art.value_json,
+        )
+    except MetaflowNotFound:
+        raise MetaflowInternalError(
+            f"artifact {name} refers to blob {art.sha}, which is not in the file"
+        ) from None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import query
 from ..blobs import (
     insert_blob,
     pack_blob,
@@ -29,14 +30,14 @@ class RunWrites:
             (flow_id, ts_epoch),
         )
 
-    def tagset_id(self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str]) -> int:
+    def ensure_tagset(
+        self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str]
+    ) -> int:
         """Id of the tag set (creating it); inside ``store.write()``."""
         user = sorted(set(user_tags))
         system = sorted(set(system_tags))
         digest = tagset_digest(user, system)
-        found = self.store.scalar(
-            "SELECT tagset_id FROM tagsets WHERE flow_id = ? AND digest = ?", (flow_id, digest)
-        )
+        found = self.store.scalar(*query.compile_tagset_by_digest(flow_id, digest))
         if found is not None:
             return int(found)
         tagset_id = self.store.insert(
@@ -86,11 +87,9 @@ class RunWrites:
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
             self._ensure_flow(flow_id, ts)
-            tagset = self.tagset_id(flow_id, user_tags, system_tags)
+            tagset = self.ensure_tagset(flow_id, user_tags, system_tags)
             number = run_number or new_run_id()
-            while self.store.scalar(
-                "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", (flow_id, number)
-            ):
+            while self.store.scalar(*query.compile_run_exists(flow_id, number)):
                 if run_number is not None:
                     raise MetaflowInternalError(
                         f"Run {flow_id}/{number} already exists in {self.store.path}"
@@ -150,7 +149,7 @@ class RunWrites:
         remove = set(tags_to_remove)
         add = set(tags_to_add)
         with self.store.write():
-            row = self.store.one("SELECT flow_id, tagset_id FROM runs WHERE run_pk = ?", (run_pk,))
+            row = self.store.one(*query.compile_run_flow_and_tagset(run_pk))
             if row is None:
                 raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row
@@ -164,7 +163,7 @@ class RunWrites:
             new_user = (user - remove) | add
             if new_user != user:
                 validate_tags(new_user, existing_tags=user)
-                new_tagset = self.tagset_id(flow_id, new_user, system)
+                new_tagset = self.ensure_tagset(flow_id, new_user, system)
                 self.store.execute(
                     "UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (new_tagset, run_pk)
                 )
@@ -188,9 +187,7 @@ class RunWrites:
         """``(user_tags, system_tags)`` of a tag set."""
         user: set[str] = set()
         system: set[str] = set()
-        for tag, is_system in self.store.query(
-            "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = ?", (tagset_id,)
-        ):
+        for tag, is_system in self.store.query(*query.compile_tagset(tagset_id)):
             (system if is_system else user).add(tag)
         return user, system
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from .. import query
 from ..artifacts import PreparedArtifact
-from ..blobs import (
-    insert_blob,
-)
-from ..exception import MetaflowInternalError, MetaflowNotFound
+from ..exception import MetaflowInternalError
 from ..identity import now_ms
 from ..store import Store
 from .records import (
@@ -17,6 +15,7 @@ from .records import (
     MetadataEntry,
     RunRef,
     TaskRef,
+    artifact_blob_id,
     insert_metadata_rows,
     metadata_value_id,
 )
@@ -67,9 +66,7 @@ class TaskWrites:
 
     def next_task_id(self, run: RunRef) -> str:
         """The next per-run task id (Metaflow's local scheme: 1, 2, ...; 0 is _parameters)."""
-        top = self.store.scalar(
-            "SELECT max(CAST(task_id AS INTEGER)) FROM tasks WHERE run_pk = ?", (run.run_pk,)
-        )
+        top = self.store.scalar(*query.compile_max_task_id(run.run_pk))
         return str(1 if top is None else int(top) + 1)
 
     def begin_attempt(
@@ -203,17 +200,7 @@ class TaskWrites:
                 if found is not None:
                     rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
                     continue
-            try:
-                bid = insert_blob(
-                    self.store,
-                    art.sha if art.blob is None else art.blob,
-                    type_name=art.type,
-                    value_json=art.value_json,
-                )
-            except MetaflowNotFound:
-                raise MetaflowInternalError(
-                    f"artifact {name} refers to blob {art.sha}, which is not in the file"
-                ) from None
+            bid = artifact_blob_id(self.store, name, art)
             if cache is not None:
                 cache.blobs[art.sha] = bid
             rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
@@ -233,12 +220,7 @@ class TaskWrites:
     ) -> TaskRef:
         """Copy a finished task of another run into ``run`` (resume): same task id, the
         artifacts of its latest done attempt (same blobs), metadata, no logs."""
-        origin = self.store.one(
-            "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
-            "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
-            "WHERE t.task_pk = ? AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
-            (origin_task_pk,),
-        )
+        origin = self.store.one(*query.compile_clone_origin(origin_task_pk))
         if origin is None:
             raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
         step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin

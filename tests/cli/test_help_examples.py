@@ -7,25 +7,15 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from mfstore import FlowSpec, Parameter, step
+from mfstore import Parameter
 from mfstore.cli import cli as mfstore_cli
 from mfstore.runtime.cli import make_cli
 from mfstore.runtime.cli_common import State
 from mfstore.runtime.graph import FlowGraph
+from tests.flowfiles import start_end_flow
 
-
-class HelpFlow(FlowSpec):
-    """A flow with a Parameter (its commands gain the parameter's options)."""
-
-    alpha = Parameter("alpha", default=0.5, help="Learning rate")
-
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
+#: A flow with a Parameter (its commands gain the parameter's options).
+HelpFlow = start_end_flow("HelpFlow", alpha=Parameter("alpha", default=0.5, help="Learning rate"))
 
 
 def walk(group: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -55,6 +45,8 @@ def _has_example(text: str, program: str) -> bool:
 def test_both_command_lines_are_walked() -> None:
     assert ("runs",) in MFSTORE_COMMANDS and ("merge",) in MFSTORE_COMMANDS
     assert {("run",), ("tag", "list"), ("card", "get")} <= set(FLOW_COMMANDS)
+    state = State(HelpFlow, FlowGraph(HelpFlow))
+    assert "--alpha" in CliRunner().invoke(FLOW_CLI, ["run", "--help"], obj=state).output
 
 
 @pytest.mark.parametrize("path", MFSTORE_COMMANDS, ids=" ".join)

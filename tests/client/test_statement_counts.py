@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from mfstore import FlowSpec, provider, step
+from mfstore import provider
 from mfstore.artifacts import prepare_artifacts
 from mfstore.client import Metaflow, Step, Task, namespace
 from mfstore.writer import MetadataEntry
 from tests.client.conftest import History
+from tests.flowfiles import start_end_flow
 
 N = 3
 
@@ -69,13 +70,27 @@ def histories(tmp_path: Path) -> Callable[[str], History]:
         h.store.close()
 
 
+def _list_then_read(task: Task) -> Any:
+    """Iterate the task's artifacts (names and shas), then read one value."""
+    assert "x" in [artifact.id for artifact in task]
+    return task["x"].data
+
+
+READS = {
+    "t[name].data": lambda p: sorted(t["x"].data for t in Step(p)),
+    "t.data.name": lambda p: sorted(t.data.x for t in Step(p)),
+    "list(t)": lambda p: sorted(_list_then_read(t) for t in Step(p)),
+}
+
+
 @pytest.mark.parametrize("ns", [None, "user:alice"])
-def test_reading_an_artifact_of_every_task(histories, ns: str | None) -> None:
+@pytest.mark.parametrize("read", sorted(READS))
+def test_reading_an_artifact_of_every_task(histories, ns: str | None, read: str) -> None:
     results = []
     for size in (N, 4 * N):
         pathspec = fan_out(histories(f"fan{size}"), size)
         namespace(ns)
-        results.append(count(lambda p=pathspec: sorted(t["x"].data for t in Step(p))))
+        results.append(count(lambda p=pathspec: READS[read](p)))
     (few, values_few), (many, values_many) = results
     assert values_few == list(range(N)) and values_many == list(range(4 * N))
     assert many == few
@@ -130,16 +145,8 @@ def test_listing_flows(histories, ns: str | None) -> None:
     assert results[0][0] == results[1][0]
 
 
-class HelloFlow(FlowSpec):
-    """The flow whose runs ``History.run`` writes (named like it; its steps never run here)."""
-
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
+#: The flow whose runs ``History.run`` writes (named like it; its steps never run here).
+HelloFlow = start_end_flow("HelloFlow")
 
 
 @pytest.mark.parametrize("options", [["--all"], ["--all", "--json"], ["--my-runs"]])
@@ -177,6 +184,9 @@ def test_tasks_of_one_iteration_find_what_a_task_alone_finds(histories) -> None:
     h.writer.begin_attempt(running, 0)
     for t in Step(pathspec):
         alone = Task(t.pathspec)
+        assert [a.id for a in t] == [a.id for a in alone]
+        if t.finished:
+            assert t.data.x == alone.data.x
         for name in ("x", "missing", "_task_ok"):
             assert (name in t) == (name in alone)
             if name in alone:

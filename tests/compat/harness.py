@@ -24,8 +24,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from tests.flowfiles import FLOWS, install
+
 HERE = Path(__file__).resolve().parent
-FLOWS = HERE / "flows"
 REPO_ROOT = HERE.parent.parent
 DUMPER = HERE / "_dump.py"
 
@@ -75,19 +76,6 @@ def flow_class_name(flow_file: Path) -> str:
 def _snake(name: str) -> str:
     """`ForeachFlow` -> `foreach_flow`."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-_FROM_RE = re.compile(r"^(\s*)from\s+metaflow(?=[\s.])", re.M)
-_IMPORT_RE = re.compile(r"^(\s*)import\s+metaflow\s*$", re.M)
-
-
-def rewrite_source(src: str, lib: str) -> str:
-    """Rewrite `from metaflow ...` / `import metaflow` to the library under test."""
-    if lib == "metaflow":
-        return src
-    src = _FROM_RE.sub(lambda m: m.group(1) + "from " + lib, src)
-    src = _IMPORT_RE.sub(lambda m: m.group(1) + f"import {lib} as metaflow", src)
-    return src
 
 
 def _clean_env(extra: dict | None = None) -> dict:
@@ -155,8 +143,7 @@ def run_flow(
     flow_file = Path(flow_file)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    dest = workdir / flow_file.name
-    dest.write_text(rewrite_source(flow_file.read_text(), "metaflow" if lib == MFDB else lib))
+    dest = install(flow_file, workdir, "metaflow" if lib == MFDB else lib)
     full_env = _lib_env(lib, workdir, env)
     full_env["METAFLOW_USER"] = user
     cp = subprocess.run(

@@ -11,8 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 
 #: start -> foreach work (3 tasks) -> join -> end; optional sleeps and a big artifact
@@ -162,23 +160,3 @@ def sql(db: Path, query: str, params: tuple = ()) -> list[tuple]:
         return con.execute(query, params).fetchall()
     finally:
         con.close()
-
-
-@pytest.fixture
-def client_db(monkeypatch: pytest.MonkeyPatch):
-    """Point the Client API at a given file, in the global namespace; reset afterwards."""
-    import mfstore
-    from mfstore import provider
-
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    provider.reset()
-
-    def use(db: Path) -> None:
-        provider.reset()
-        mfstore.metadata(str(db))
-        mfstore.namespace(None)
-
-    yield use
-    provider.reset()
-    provider.default_metadata()
-    mfstore.namespace(None)

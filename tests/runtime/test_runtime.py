@@ -24,7 +24,7 @@ def run_id_of(cp) -> str:
 
 
 def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
-    cp = flows.run("team_collab.py", "run")
+    cp = flows.run("team_collab_flow.py", "run")
     rid = run_id_of(cp)
     assert re.search(rf"\[{rid}/start/1 \(pid \d+\)\] Task is starting\.", cp.stdout)
     assert "current.username: alice" in cp.stdout
@@ -43,7 +43,7 @@ def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
         "current.username: alice",
         "current.namespace: user:alice",
     ]
-    assert run.code is not None and run.code.script_name == "team_collab.py"
+    assert run.code is not None and run.code.script_name == "team_collab_flow.py"
     assert "class TeamCollabFlow" in run.code.flowspec
     client.namespace("user:my-teammate")
     with pytest.raises(
@@ -53,7 +53,7 @@ def test_team_collab_console_and_client(flows: FlowRunner, client) -> None:
 
 
 def test_access_other_namespace(flows: FlowRunner, client) -> None:
-    bob = run_id_of(flows.run("team_collab.py", "run", user="bob"))
+    bob = run_id_of(flows.run("team_collab_flow.py", "run", user="bob"))
     cp = flows.run("access_other_namespace.py", "run")
     assert f"TeamCollabFlow/{bob} has value" in cp.stdout
     # Flow() in a namespace without runs raises inside the step: the run fails
@@ -64,7 +64,7 @@ def test_access_other_namespace(flows: FlowRunner, client) -> None:
 
 
 def test_current_flow(flows: FlowRunner, client) -> None:
-    cp = flows.run("current_flow.py", "run", "--tag", "t1", "--namespace", "other")
+    cp = flows.run("current_info_flow.py", "run", "--tag", "t1", "--namespace", "other")
     rid = run_id_of(cp)
     info = client.Run(f"CurrentFlow/{rid}")["start"].task.data.info
     assert info == {
@@ -85,7 +85,7 @@ def test_current_flow(flows: FlowRunner, client) -> None:
     assert "end has a different task id: 2" in cp.stdout
     assert "flow parameters: []" in cp.stdout
     # --namespace= means the global namespace inside the task
-    cp = flows.run("current_flow.py", "run", "--namespace=")
+    cp = flows.run("current_info_flow.py", "run", "--namespace=")
     assert client.Run(f"CurrentFlow/{run_id_of(cp)}")["start"].task.data.client_ns is None
 
 
@@ -97,7 +97,7 @@ def test_current_outside_flow() -> None:
 
 
 def test_production_token(flows: FlowRunner, client) -> None:
-    cp = flows.run("current_flow.py", "run", METAFLOW_PRODUCTION_TOKEN="tok-1")
+    cp = flows.run("current_info_flow.py", "run", METAFLOW_PRODUCTION_TOKEN="tok-1")
     run = client.Run(f"CurrentFlow/{run_id_of(cp)}")
     assert "production:tok-1" in run.system_tags
     assert not any(t.startswith("user:") for t in run.system_tags)
@@ -206,7 +206,7 @@ def test_nested_foreach(flows: FlowRunner, client) -> None:
 
 
 def test_retry(flows: FlowRunner, client) -> None:
-    cp = flows.run("retry_flow.py", "run")
+    cp = flows.run("retry_twice_flow.py", "run")
     task = client.Run(f"RetryFlow/{run_id_of(cp)}")["flaky"].task
     assert task.successful and task.current_attempt == 2 and task.data.ok_at == 2
     assert client.Task(task.pathspec, attempt=0).stdout.startswith("attempt 0\n")
@@ -225,7 +225,7 @@ def test_catch(flows: FlowRunner, client) -> None:
 
 
 def test_failing_step_ends_run(flows: FlowRunner, client) -> None:
-    cp = flows.run("failing_flow.py", "run", check=False)
+    cp = flows.run("resume_failing_flow.py", "run", check=False)
     assert cp.returncode == 1
     assert "Step b (task-id 3) failed." in cp.stderr
     assert "ValueError: deliberate failure 17" in cp.stdout
@@ -311,8 +311,8 @@ def test_interrupted_run_stays_unfinished(flows: FlowRunner, client, sig) -> Non
 
 
 def test_resume_default_origin(flows: FlowRunner, client) -> None:
-    origin = run_id_of(flows.run("failing_flow.py", "run", "--p", "5", check=False))
-    cp = flows.run("failing_flow.py", "resume", RESUME_OK="1")
+    origin = run_id_of(flows.run("resume_failing_flow.py", "run", "--p", "5", check=False))
+    cp = flows.run("resume_failing_flow.py", "resume", RESUME_OK="1")
     rid = run_id_of(cp)
     run = client.Run(f"FailingFlow/{rid}")
     assert run.successful and run.data.total == 1 + 2 + 5 and run.data.origin == origin
@@ -326,14 +326,16 @@ def test_resume_default_origin(flows: FlowRunner, client) -> None:
         (origin,)
     ]
     # a second resume still resumes the original run (resumes don't become the origin)
-    rid2 = run_id_of(flows.run("failing_flow.py", "resume", "join", RESUME_OK="1"))
+    rid2 = run_id_of(flows.run("resume_failing_flow.py", "resume", "join", RESUME_OK="1"))
     run2 = client.Run(f"FailingFlow/{rid2}")
     assert run2.origin_pathspec == f"FailingFlow/{origin}"
 
 
 def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
-    bob = run_id_of(flows.run("failing_flow.py", "run", user="bob", RESUME_OK="1"))
-    cp = flows.run("failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed")
+    bob = run_id_of(flows.run("resume_failing_flow.py", "run", user="bob", RESUME_OK="1"))
+    cp = flows.run(
+        "resume_failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed"
+    )
     run = client.Run(f"FailingFlow/{run_id_of(cp)}")
     assert run.successful and "user:alice" in run.system_tags and "user:bob" not in run.system_tags
     assert run.user_tags == frozenset({"resumed"})
@@ -347,33 +349,47 @@ def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
 
 
 def test_tag_commands(flows: FlowRunner, client) -> None:
-    flows.run("team_collab.py", "run", user="bob")
-    rid = run_id_of(flows.run("team_collab.py", "run", "--tag", "first"))
-    cp = flows.run("team_collab.py", "tag", "add", "x", check=False)
+    flows.run("team_collab_flow.py", "run", user="bob")
+    rid = run_id_of(flows.run("team_collab_flow.py", "run", "--tag", "first"))
+    cp = flows.run("team_collab_flow.py", "tag", "add", "x", check=False)
     assert (
         cp.returncode == 1
         and "Please specify a run-id using --run-id." in cp.stderr
         and rid in cp.stderr
     )
-    cp = flows.run("team_collab.py", "tag", "add", "--run-id", rid, "x", "y z")
+    cp = flows.run("team_collab_flow.py", "tag", "add", "--run-id", rid, "x", "y z")
     assert "Operation successful. New tags:" in cp.stdout and "    x\n" in cp.stdout
     assert client.Run(f"TeamCollabFlow/{rid}").user_tags == frozenset({"first", "x", "y z"})
-    flows.run("team_collab.py", "tag", "replace", "--run-id", rid, "--remove", "x", "--add", "w")
-    flows.run("team_collab.py", "tag", "remove", "--run-id", rid, "first")
+    flows.run(
+        "team_collab_flow.py", "tag", "replace", "--run-id", rid, "--remove", "x", "--add", "w"
+    )
+    flows.run("team_collab_flow.py", "tag", "remove", "--run-id", rid, "first")
     assert client.Run(f"TeamCollabFlow/{rid}").user_tags == frozenset({"w", "y z"})
-    cp = flows.run("team_collab.py", "tag", "remove", "--run-id", rid, "user:alice", check=False)
+    cp = flows.run(
+        "team_collab_flow.py", "tag", "remove", "--run-id", rid, "user:alice", check=False
+    )
     assert cp.returncode == 1 and "Cannot remove a tag that is an existing system tag" in cp.stderr
     cp = flows.run(
-        "team_collab.py", "tag", "add", "--run-id", rid, "--namespace", "user:bob", "q", check=False
+        "team_collab_flow.py",
+        "tag",
+        "add",
+        "--run-id",
+        rid,
+        "--namespace",
+        "user:bob",
+        "q",
+        check=False,
     )
     assert "does not belong to namespace user:bob" in cp.stderr
-    cp = flows.run("team_collab.py", "tag", "replace", "--run-id", rid, "--add", "q", check=False)
+    cp = flows.run(
+        "team_collab_flow.py", "tag", "replace", "--run-id", rid, "--add", "q", check=False
+    )
     assert "Specify at least one tag to remove; else please use tag add." in cp.stderr
-    cp = flows.run("team_collab.py", "tag", "list", "--flat")
+    cp = flows.run("team_collab_flow.py", "tag", "list", "--flat")
     # Metaflow prints --flat tags on stderr, after the "executing" banner line
     assert set(cp.stderr.split("\n")[1:]) >= {"w", "y z", "user:alice"}
     cp = flows.run(
-        "team_collab.py", "--quiet", "tag", "list", "--group-by-tag", "--hide-system-tags"
+        "team_collab_flow.py", "--quiet", "tag", "list", "--group-by-tag", "--hide-system-tags"
     )
     assert f"user:w ; TeamCollabFlow/{rid}" in cp.stdout
 
@@ -409,7 +425,7 @@ def test_show(flows: FlowRunner) -> None:
 def test_run_id_file_and_mfdb_option(flows: FlowRunner, client) -> None:
     other = flows.workdir / "other.mfdb"
     cp = flows.run(
-        "team_collab.py",
+        "team_collab_flow.py",
         "--mfdb",
         str(other),
         "run",
@@ -442,7 +458,7 @@ def test_differential_against_metaflow(tmp_path) -> None:
             "runs.*.steps.*.tasks.*.attempts.*.finished",
         }
     )
-    files = ["foreach_flow.py", "branch_join_flow.py", "current_flow.py", "catch_flow.py"]
+    files = ["foreach_flow.py", "branch_join_flow.py", "current_info_flow.py", "catch_flow.py"]
     assert differential(files, tmp_path, ignore=ignore) == []
 
 

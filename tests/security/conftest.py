@@ -9,7 +9,6 @@ import pickle
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 
@@ -90,23 +89,3 @@ def one_line_error(result: Result) -> str:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     return lines[0]
-
-
-@pytest.fixture
-def client_db(monkeypatch: pytest.MonkeyPatch):
-    """Point the Client API at a given file, in the global namespace; reset afterwards."""
-    import mfstore
-    from mfstore import provider
-
-    monkeypatch.setenv("METAFLOW_USER", "tester")
-    provider.reset()
-
-    def use(db: Path) -> None:
-        provider.reset()
-        mfstore.metadata(str(db))
-        mfstore.namespace(None)
-
-    yield use
-    provider.reset()
-    provider.default_metadata()
-    mfstore.namespace(None)

@@ -5,6 +5,7 @@ file stays whole and unlocked."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ def _in_child(body: Callable[[], object]) -> tuple[int, str]:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
+        signal.alarm(60)  # a child that deadlocks ends (killed by SIGALRM) instead of hanging
         os.close(read_end)
         code, text = 0, ""
         try:
@@ -149,3 +151,37 @@ def test_importing_the_store_installs_no_fork_handler() -> None:
         if isinstance(node, ast.Attribute) and node.attr == "register_at_fork"
     ]
     assert calls == [] and (package / "core.py").exists()
+
+
+def test_child_uses_a_store_a_parent_thread_was_writing_with(store_path: Path) -> None:
+    """A parent thread inside ``store.write()`` at fork(): the child's store neither waits
+    for that thread's lock nor shares its transaction."""
+    import threading
+
+    store = Store(store_path, create=True)
+    _run(store)
+    inside, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.write():
+            store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('Pending', 0)")
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(30)
+
+    def child() -> object:
+        with store.read():
+            return _runs(store), store.scalar(
+                "SELECT count(*) FROM flows WHERE flow_id = 'Pending'"
+            )
+
+    try:
+        assert _in_child(child) == (0, repr((1, 0)))
+    finally:
+        release.set()
+        thread.join()
+    assert store.scalar("SELECT count(*) FROM flows WHERE flow_id = 'Pending'") == 1
+    store.close()

@@ -1,0 +1,168 @@
+"""Importing a whole ``.metaflow`` directory: stage each run, copy it into the target
+(``sharing.copy_runs``), reconcile tag edits."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import query
+from ..exception import StoreFullError, disk_full
+from ..store import Store
+from ..writer import Writer
+from ..writer.copy import set_flow_created
+from .history import (
+    BlobFiles,
+    ImportReport,
+    confined_to,
+    find_metaflow_root,
+    forget_real_paths,
+    list_runs,
+    read_json,
+)
+from .staging import RECORD_TS, stage_run
+
+# -- the whole directory -----------------------------------------------------------
+
+
+def import_metaflow(
+    path: str | os.PathLike[str],
+    target: Store,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ImportReport:
+    """Import every run of the ``.metaflow`` directory at ``path`` into ``target``.
+    Nothing outside that directory is read (symlinks, ``..``, absolute paths and bad
+    shas are reported as problems and their run skipped); every blob is checked
+    against its sha."""
+    started = time.perf_counter()
+    root = find_metaflow_root(path)
+    report = ImportReport()
+    with confined_to(root):
+        return _import(root, target, report, progress, started)
+
+
+def _import(
+    root: Path,
+    target: Store,
+    report: ImportReport,
+    progress: Callable[[int, int, str], None] | None,
+    started: float,
+) -> ImportReport:
+    from ..sharing import copy_runs, fold_after_commit
+
+    runs = list_runs(root, report.problems)
+    staging = Store(":memory:")
+    writer = Writer(staging)
+    readers: dict[str, BlobFiles] = {}
+    flow_ts: dict[str, int] = {}
+    try:
+        for i, (flow_id, run_dir) in enumerate(runs):
+            if progress is not None:
+                progress(i, len(runs), f"{flow_id}/{run_dir.name}")
+            if flow_id not in readers:
+                readers[flow_id] = BlobFiles(root / flow_id, report)
+                try:
+                    flow_ts[flow_id] = int(
+                        read_json(root / flow_id / "_meta" / "_self.json")["ts_epoch"]
+                    )
+                except (OSError, ValueError, KeyError):
+                    pass
+            forget_real_paths()
+            if _already_identical(target, staging, flow_id, run_dir):
+                report.skipped.append(f"{flow_id}/{run_dir.name}")
+                continue
+            try:
+                # One savepoint per run: a run that cannot be read leaves nothing staged.
+                with staging.write():
+                    stage_run(writer, flow_id, run_dir, readers[flow_id], report, target)
+            except (OSError, ValueError, KeyError) as exc:
+                report.problems.append(
+                    f"{flow_id}/{run_dir.name}: not imported ({type(exc).__name__}: {exc})"
+                )
+        if progress is not None:
+            progress(len(runs), len(runs), "writing")
+        with staging.write():
+            for flow_id, ts in flow_ts.items():
+                set_flow_created(staging, flow_id, ts)
+        try:
+            merged = copy_runs(staging, target, reconcile_tags=False)
+        except StoreFullError:
+            raise disk_full(
+                target.path, f"nothing was imported (one transaction): {target.path} is as it was"
+            ) from None
+        kept = f"the {len(merged.added)} runs imported are kept"
+        try:
+            report.retagged += _sync_tags(target, staging, merged.identical)
+        except StoreFullError:
+            raise disk_full(
+                target.path,
+                f"{kept}; tag changes of runs imported before were not applied",
+                "free some space and import again (imported runs are skipped)",
+            ) from None
+        report.imported += merged.added
+        report.skipped += merged.identical
+        report.conflicts += merged.conflicts
+    finally:
+        staging.close()
+    fold_after_commit(target, kept)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]:
+    """Runs already imported whose user tags changed in Metaflow since: Metaflow's run
+    record is the newer statement when it was rewritten after the target's last tag
+    event, then the target takes its tags (one tag event, dated at Metaflow's edit)."""
+    out = []
+    writer = Writer(target)
+    for ps in pathspecs:
+        flow_id, run_number = ps.split("/")
+        mine = target.one(*query.compile_run_by_key(flow_id, run_number))
+        theirs = staging.one(*query.compile_run_by_key(flow_id, run_number))
+        if mine is None or theirs is None:
+            continue
+        mf_user, _ = Writer(staging).read_tagset(theirs[1])
+        cur, _ = writer.read_tagset(mine[1])
+        if mf_user == cur:
+            continue
+        mf_ts, mf_by = RECORD_TS.get((flow_id, run_number), (0, None))
+        last = target.scalar(*query.compile_last_tag_event(mine[0])) or mine[2]
+        if mf_ts > last:
+            writer.replace_user_tags(
+                mine[0],
+                sorted(cur - mf_user),
+                sorted(mf_user - cur),
+                user_name=mf_by,
+                ts_epoch=mf_ts,
+            )
+            out.append(ps)
+    return out
+
+
+def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Path) -> bool:
+    """Fast path for re-import: the run is in the target, has ended there, and the
+    directory's run record and task count are unchanged (tag edits need the full path)."""
+    row = target.one(*query.compile_imported_run(flow_id, run_dir.name))
+    if row is None or row[1] == "running":
+        return False
+    run_pk, _, tagset_id = row
+    try:
+        rec = read_json(run_dir / "_meta" / "_self.json")
+    except (OSError, ValueError):
+        return False
+    tags = {(t, 0) for t in rec.get("tags") or []} | {(t, 1) for t in rec.get("system_tags") or []}
+    have = {(t, s) for t, s in target.query(*query.compile_tagset(tagset_id))}
+    if tags != have:
+        return False
+    n_dir = sum(
+        1
+        for d in run_dir.iterdir()
+        if d.is_dir() and d.name != "_meta"
+        for t in d.iterdir()
+        if t.name != "_meta" and t.is_dir()
+    )
+    n_db = target.scalar(*query.compile_run_task_count(run_pk))
+    return bool(n_dir == n_db)

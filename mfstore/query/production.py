@@ -1,0 +1,52 @@
+"""Reads of production deployments (``mfstore.production``). Pure: returns SQL + parameters."""
+
+from __future__ import annotations
+
+from .common import Params
+
+#: Columns of a deployment row, in this order.
+DEPLOYMENT_COLUMNS = (
+    "deployment_pk",
+    "flow_id",
+    "token",
+    "deployed_by",
+    "ts_epoch",
+    "code_sha",
+    "triggers",
+)
+_COLS = ", ".join(DEPLOYMENT_COLUMNS)
+
+
+def compile_current_deployment(flow_id: str) -> tuple[str, Params]:
+    """The latest deployment of a flow (the one in effect)."""
+    return (
+        f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC LIMIT 1",
+        {"flow": flow_id},
+    )
+
+
+def compile_deployment_history(flow_id: str) -> tuple[str, Params]:
+    """Every deployment of a flow, newest first."""
+    return (
+        f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC",
+        {"flow": flow_id},
+    )
+
+
+def compile_current_deployments() -> tuple[str, Params]:
+    """The deployment in effect of every deployed flow, by flow name."""
+    return (
+        f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
+        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id",
+        {},
+    )
+
+
+def compile_end_task(flow_id: str, run_number: str, end_step: str) -> tuple[str, Params]:
+    """``(task_id, finished_at)`` of a run's (newest) task of its end step."""
+    return (
+        "SELECT t.task_id, r.finished_at FROM runs r JOIN tasks t ON t.run_pk = r.run_pk "
+        "WHERE r.flow_id = :flow AND r.run_number = :run AND t.step_name = :step "
+        "ORDER BY t.task_pk DESC LIMIT 1",
+        {"flow": flow_id, "run": run_number, "step": end_step},
+    )

@@ -1,0 +1,91 @@
+"""Reads of the flow runtime (``resume``, ``clone``, ``tag``, Task.code). Pure: returns SQL
++ parameters."""
+
+from __future__ import annotations
+
+from .common import Params
+
+
+def compile_done_tasks(run_pk: int) -> tuple[str, Params]:
+    """``(task_pk, step_name, task_id, attempt, success)`` of every task of a run with its
+    latest *done* attempt (tasks with no ended attempt are left out)."""
+    return (
+        "SELECT t.task_pk, t.step_name, t.task_id, a.attempt, a.success FROM tasks t "
+        "JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ("
+        "  SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL) "
+        "WHERE t.run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_number(flow_id: str, run_number: str) -> tuple[str, Params]:
+    """``(run_pk, run_number)`` of the run ``flow_id/run_number``."""
+    return (
+        "SELECT run_pk, run_number FROM runs WHERE flow_id = :flow AND run_number = :run",
+        {"flow": flow_id, "run": run_number},
+    )
+
+
+def compile_latest_original_run(flow_id: str, tag: str) -> tuple[str, Params]:
+    """``(run_pk, run_number)`` of the newest run of ``flow_id`` carrying ``tag`` that is
+    not itself a resume (what ``resume`` continues by default)."""
+    return (
+        "SELECT r.run_pk, r.run_number FROM runs r WHERE r.flow_id = :flow "
+        "AND r.origin_run_number IS NULL "
+        "AND EXISTS (SELECT 1 FROM tagset_tags g WHERE g.tagset_id = r.tagset_id AND g.tag = :tag) "
+        "ORDER BY r.ts_epoch DESC, r.run_number DESC LIMIT 1",
+        {"flow": flow_id, "tag": tag},
+    )
+
+
+def compile_run_tagset(run_pk: int) -> tuple[str, Params]:
+    """``tagset_id`` of a run."""
+    return "SELECT tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_run_code(run_pk: int | None) -> tuple[str, Params]:
+    """``code_sha`` of a run (NULL: no code package)."""
+    return "SELECT code_sha FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_clone_origin(task_pk: int) -> tuple[str, Params]:
+    """``(step_name, task_id, attempt, started_at, ended_at, task_ok, success)`` of a
+    task's latest done attempt (what ``Writer.clone_task`` copies)."""
+    return (
+        "SELECT t.step_name, t.task_id, a.attempt, a.started_at, a.ended_at, a.task_ok, a.success "
+        "FROM tasks t JOIN attempts a ON a.task_pk = t.task_pk "
+        "WHERE t.task_pk = :task AND a.ended_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1",
+        {"task": task_pk},
+    )
+
+
+# -- the writer's own lookups (ids of rows it is about to reuse or extend) --------------
+
+
+def compile_metadata_value_id(
+    field_name: str, type_: str, is_json: int, value: str
+) -> tuple[str, Params]:
+    """``value_id`` of one interned metadata entry."""
+    return (
+        "SELECT value_id FROM metadata_values WHERE field_name = :field AND type = :type "
+        "AND is_json = :json AND value = :value",
+        {"field": field_name, "type": type_, "json": is_json, "value": value},
+    )
+
+
+def compile_tagset_by_digest(flow_id: str, digest: str) -> tuple[str, Params]:
+    """``tagset_id`` of the flow's tag set with ``digest``."""
+    return (
+        "SELECT tagset_id FROM tagsets WHERE flow_id = :flow AND digest = :digest",
+        {"flow": flow_id, "digest": digest},
+    )
+
+
+def compile_run_flow_and_tagset(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, tagset_id)`` of a run."""
+    return "SELECT flow_id, tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_next_task_pk() -> tuple[str, Params]:
+    """The ``task_pk`` the next task row gets."""
+    return "SELECT coalesce(max(task_pk), 0) + 1 FROM tasks", {}

@@ -1,0 +1,363 @@
+"""Reads of the sharing commands (select, digest, copy, delete) and the importer: whole
+runs with every row they own. Pure: returns SQL + parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .common import BLOB_JOIN, Params
+
+
+def compile_select_runs(
+    flow: str | None,
+    tags: Sequence[str],
+    since: int | None,
+    before: int | None,
+    runs: Sequence[Sequence[str]],
+) -> tuple[str, Params]:
+    """``run_pk`` of the runs of ``flow`` carrying every tag in ``tags``, created in
+    ``[since, before)``, and (if ``runs`` is given) matching one of its ``(flow,)`` or
+    ``(flow, run_number)`` keys; oldest first."""
+    where: list[str] = []
+    params: Params = {}
+    if flow:
+        where.append("r.flow_id = :flow")
+        params["flow"] = flow
+    for i, tag in enumerate(tags):
+        where.append(
+            f"EXISTS (SELECT 1 FROM tagset_tags t WHERE t.tagset_id = r.tagset_id AND t.tag = :t{i})"
+        )
+        params[f"t{i}"] = tag
+    if since is not None:
+        where.append("r.ts_epoch >= :since")
+        params["since"] = since
+    if before is not None:
+        where.append("r.ts_epoch < :before")
+        params["before"] = before
+    if runs:
+        ors = []
+        for i, key in enumerate(runs):
+            params[f"f{i}"] = key[0]
+            if len(key) == 1:
+                ors.append(f"r.flow_id = :f{i}")
+            else:
+                ors.append(f"(r.flow_id = :f{i} AND r.run_number = :r{i})")
+                params[f"r{i}"] = key[1]
+        where.append("(" + " OR ".join(ors) + ")")
+    sql = "SELECT r.run_pk FROM runs r" + (" WHERE " + " AND ".join(where) if where else "")
+    return sql + " ORDER BY r.ts_epoch, r.run_number", params
+
+
+def compile_run_task_count(run_pk: int) -> tuple[str, Params]:
+    """Number of tasks of a run."""
+    return "SELECT count(*) FROM tasks WHERE run_pk = :run", {"run": run_pk}
+
+
+# -- content digests: one statement per part of a run ----------------------------------
+
+# The task (step/task_id) a row of table alias ``{t}`` belongs to.
+_TASK_KEY = "(SELECT step_name || '/' || task_id FROM tasks x WHERE x.task_pk = {t}.task_pk)"
+_ORIGIN = (
+    "(SELECT r2.flow_id || '/' || r2.run_number || '/' || o.step_name || '/' || o.task_id "
+    "FROM tasks o JOIN runs r2 ON r2.run_pk = o.run_pk WHERE o.task_pk = t.origin_task_pk)"
+)
+
+
+def compile_run_digest_parts(run_pk: int) -> dict[str, tuple[str, Params]]:
+    """One statement per part of a run's content (everything but user tags and tag
+    events), rows in a fixed order; ``system_tags`` rows are ``(tag,)``."""
+    run = {"run": run_pk}
+    return {
+        "run": (
+            "SELECT flow_id, run_number, user_name, ts_epoch, status, finished_at, end_step, "
+            "origin_run_number, code_sha FROM runs WHERE run_pk = :run",
+            run,
+        ),
+        "system_tags": (
+            "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
+            "WHERE r.run_pk = :run AND tt.is_system = 1 ORDER BY tt.tag",
+            run,
+        ),
+        "steps": (
+            "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run ORDER BY step_name",
+            run,
+        ),
+        "tasks": (
+            f"SELECT t.step_name, t.task_id, t.ts_epoch, {_ORIGIN} FROM tasks t WHERE t.run_pk = :run "
+            "ORDER BY t.step_name, t.task_id",
+            run,
+        ),
+        "attempts": (
+            f"SELECT {_TASK_KEY.format(t='a')}, a.attempt, a.started_at, a.ended_at, a.task_ok, "
+            "a.success FROM attempts a JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = :run "
+            "ORDER BY 1, 2",
+            run,
+        ),
+        "artifacts": (
+            f"SELECT {_TASK_KEY.format(t='a')}, a.attempt, a.name, lower(hex(b.sha)), y.name, "
+            f"a.ts_epoch FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk {BLOB_JOIN} "
+            "WHERE t.run_pk = :run ORDER BY 1, 2, 3",
+            run,
+        ),
+        "metadata": (
+            f"SELECT {_TASK_KEY.format(t='m')}, m.attempt, v.field_name, v.value, v.is_json, v.type, "
+            "m.ts_epoch FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+            "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = :run ORDER BY 1, 2, 3, 7, 4, 6",
+            run,
+        ),
+        "logs": (
+            f"SELECT {_TASK_KEY.format(t='l')}, l.attempt, l.stream, l.source, l.ts_us, l.line "
+            "FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk WHERE t.run_pk = :run "
+            "ORDER BY 1, 2, 3, 5, l.line_pk",
+            run,
+        ),
+        "triggers": (
+            "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events "
+            "WHERE run_pk = :run ORDER BY ts_epoch, event_id",
+            run,
+        ),
+    }
+
+
+# -- copying a run row by row (copy_runs) -----------------------------------------------
+
+
+def compile_all_runs() -> tuple[str, Params]:
+    """``run_pk`` of every run, oldest first."""
+    return "SELECT run_pk FROM runs ORDER BY ts_epoch, run_number", {}
+
+
+def compile_run_record(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at,
+    end_step, origin_run_number, code_sha)`` of a run."""
+    return (
+        "SELECT flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
+        "origin_run_number, code_sha FROM runs WHERE run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_by_key(flow_id: str, run_number: str) -> tuple[str, Params]:
+    """``(run_pk, tagset_id, ts_epoch)`` of the run ``flow_id/run_number``."""
+    return (
+        "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = :flow AND run_number = :run",
+        {"flow": flow_id, "run": run_number},
+    )
+
+
+def compile_tag_events(run_pk: int) -> tuple[str, Params]:
+    """``(ts_epoch, user_name, removed, added)`` of a run's tag events, in order."""
+    return (
+        "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = :run "
+        "ORDER BY ts_epoch, event_pk",
+        {"run": run_pk},
+    )
+
+
+def compile_last_tag_event(run_pk: int) -> tuple[str, Params]:
+    """``ts_epoch`` of a run's newest tag event (NULL: none)."""
+    return "SELECT max(ts_epoch) FROM tag_events WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_flow_created(flow_id: str) -> tuple[str, Params]:
+    """``ts_epoch`` of a flow."""
+    return "SELECT ts_epoch FROM flows WHERE flow_id = :flow", {"flow": flow_id}
+
+
+def compile_code_package_record(sha: str) -> tuple[str, Params]:
+    """``(sha, script_name, info)`` of a code package."""
+    return "SELECT sha, script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
+
+
+def compile_run_step_rows(run_pk: int) -> tuple[str, Params]:
+    """``(step_name, ts_epoch)`` of a run's steps."""
+    return "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run", {"run": run_pk}
+
+
+def compile_run_task_rows(run_pk: int) -> tuple[str, Params]:
+    """``(task_pk, step_name, task_id, ts_epoch, origin_task_pk)`` of a run's tasks."""
+    return (
+        "SELECT task_pk, step_name, task_id, ts_epoch, origin_task_pk FROM tasks WHERE run_pk = :run "
+        "ORDER BY task_pk",
+        {"run": run_pk},
+    )
+
+
+def compile_task_key(task_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, step_name, task_id)`` of a task."""
+    return (
+        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t "
+        "JOIN runs r ON r.run_pk = t.run_pk WHERE t.task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_task_by_key(
+    flow_id: str, run_number: str, step_name: str, task_id: str
+) -> tuple[str, Params]:
+    """``task_pk`` of the task ``flow_id/run_number/step_name/task_id``."""
+    return (
+        "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.flow_id = :flow "
+        "AND r.run_number = :run AND t.step_name = :step AND t.task_id = :task",
+        {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id},
+    )
+
+
+def compile_attempt_rows(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, started_at, ended_at, task_ok, success)`` of a task's attempts."""
+    return (
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_artifact_rows(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, name, sha, ts_epoch)`` of a task's artifacts."""
+    return (
+        "SELECT a.attempt, a.name, lower(hex(b.sha)), a.ts_epoch FROM artifacts a "
+        "JOIN blobs b ON b.blob_id = a.blob_id WHERE a.task_pk = :task",
+        {"task": task_pk},
+    )
+
+
+def compile_metadata_rows(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, ts_epoch, field_name, type, is_json, value)`` of a task's metadata, in
+    recording order."""
+    return (
+        "SELECT m.attempt, m.ts_epoch, v.field_name, v.type, v.is_json, v.value FROM metadata m "
+        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        "ORDER BY m.metadata_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_log_rows(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, stream, source, ts_us, line)`` of a task's log lines, in order."""
+    return (
+        "SELECT attempt, stream, source, ts_us, line FROM log_lines WHERE task_pk = :task "
+        "ORDER BY line_pk",
+        {"task": task_pk},
+    )
+
+
+def compile_trigger_rows(run_pk: int) -> tuple[str, Params]:
+    """``(name, event_id, type, ts_epoch, pathspec, payload)`` of a run's trigger events."""
+    return (
+        "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events "
+        "WHERE run_pk = :run ORDER BY trigger_pk",
+        {"run": run_pk},
+    )
+
+
+# -- garbage collection -------------------------------------------------------------------
+
+#: Blobs no artifact and no code package references.
+UNUSED_BLOBS = (
+    "blob_id NOT IN (SELECT blob_id FROM artifacts) "
+    "AND lower(hex(sha)) NOT IN (SELECT sha FROM code_packages)"
+)
+
+
+def compile_unused_blob_count() -> tuple[str, Params]:
+    """Number of blobs no artifact or code package references."""
+    return "SELECT count(*) FROM blobs WHERE " + UNUSED_BLOBS, {}
+
+
+# -- verify and stats ----------------------------------------------------------------------
+
+
+def compile_artifacts_missing_blobs() -> tuple[str, Params]:
+    """``(flow_id, run_number, step_name, task_id, attempt, name, blob_id)`` of artifacts whose blob is missing."""
+    return (
+        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)",
+        {},
+    )
+
+
+def compile_tasks_missing_runs() -> tuple[str, Params]:
+    """``(task_pk, step_name, task_id, run_pk)`` of tasks whose run is missing."""
+    return (
+        "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)",
+        {},
+    )
+
+
+def compile_runs_missing_tagsets() -> tuple[str, Params]:
+    """``(flow_id, run_number)`` of runs whose tag set is missing."""
+    return (
+        "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)",
+        {},
+    )
+
+
+def compile_code_missing_blobs() -> tuple[str, Params]:
+    """``(code_sha,)`` of code packages whose blob is missing."""
+    return (
+        "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)",
+        {},
+    )
+
+
+def compile_blob_user(sha: str) -> tuple[str, Params]:
+    """The pathspec of an artifact that uses blob ``sha`` (no row: none)."""
+    return (
+        "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk WHERE a.blob_id = (SELECT blob_id FROM blobs WHERE lower(hex(sha)) = :sha) LIMIT 1",
+        {"sha": sha},
+    )
+
+
+def compile_flow_run_stats() -> tuple[str, Params]:
+    """``(flow_id, runs, successful, failed, running)`` per flow."""
+    return (
+        "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') FROM runs GROUP BY flow_id ORDER BY flow_id",
+        {},
+    )
+
+
+def compile_flow_task_counts() -> tuple[str, Params]:
+    """``(flow_id, tasks)`` per flow."""
+    return (
+        "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id",
+        {},
+    )
+
+
+def compile_flow_artifact_stats() -> tuple[str, Params]:
+    """``(flow_id, artifacts, their raw bytes)`` per flow."""
+    return (
+        "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id",
+        {},
+    )
+
+
+def compile_blob_totals() -> tuple[str, Params]:
+    """``(blobs, raw bytes, stored bytes)`` of the file."""
+    return (
+        "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs",
+        {},
+    )
+
+
+def compile_artifact_bytes() -> tuple[str, Params]:
+    """Raw bytes of every artifact (a blob counted once per use)."""
+    return (
+        "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id",
+        {},
+    )
+
+
+def compile_log_line_count() -> tuple[str, Params]:
+    """Number of log lines in the file."""
+    return (
+        "SELECT count(*) FROM log_lines",
+        {},
+    )
+
+
+def compile_imported_run(flow_id: str, run_number: str) -> tuple[str, Params]:
+    """``(run_pk, status, tagset_id)`` of the run ``flow_id/run_number``."""
+    return (
+        "SELECT r.run_pk, r.status, r.tagset_id FROM runs r WHERE r.flow_id = :flow "
+        "AND r.run_number = :run",
+        {"flow": flow_id, "run": run_number},
+    )

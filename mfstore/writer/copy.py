@@ -1,0 +1,147 @@
+"""Writes of whole runs copied from another file (merge, export, import) and of their
+removal (delete + garbage collection). Every function runs inside ``store.write()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..query.sharing import UNUSED_BLOBS, compile_unused_blob_count
+from ..store import Store
+
+Rows = Iterable[Sequence[Any]]
+
+
+def merge_flow(store: Store, flow_id: str, ts_epoch: int) -> None:
+    """Add the flow, or move its creation time back to ``ts_epoch`` if earlier."""
+    store.execute(
+        "INSERT INTO flows (flow_id, ts_epoch) VALUES (?, ?) "
+        "ON CONFLICT (flow_id) DO UPDATE SET ts_epoch = min(ts_epoch, excluded.ts_epoch)",
+        (flow_id, ts_epoch),
+    )
+
+
+def set_flow_created(store: Store, flow_id: str, ts_epoch: int) -> None:
+    """Set a flow's creation time."""
+    store.execute("UPDATE flows SET ts_epoch = ? WHERE flow_id = ?", (ts_epoch, flow_id))
+
+
+def add_code_package_record(store: Store, sha: str, script_name: str, info: Any) -> None:
+    """Add a code package record unless one with ``sha`` is there."""
+    store.execute(
+        "INSERT INTO code_packages (sha, script_name, info) SELECT ?, ?, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM code_packages WHERE sha = ?)",
+        (sha, script_name, info, sha),
+    )
+
+
+def insert_run_record(store: Store, record: Sequence[Any]) -> int:
+    """Insert a run ``(flow_id, run_number, user_name, tagset_id, ts_epoch, status,
+    finished_at, end_step, origin_run_number, code_sha)``; returns its ``run_pk``."""
+    return store.insert(
+        "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
+        "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tuple(record),
+    )
+
+
+def set_run_tagset(store: Store, run_pk: int, tagset_id: int) -> None:
+    """Point a run at another tag set."""
+    store.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (tagset_id, run_pk))
+
+
+def insert_tag_events(store: Store, run_pk: int, events: Rows) -> None:
+    """Add tag events ``(ts_epoch, user_name, removed, added)`` to a run."""
+    store.executemany(
+        "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
+        [(run_pk, *e) for e in events],
+    )
+
+
+def insert_steps(store: Store, run_pk: int, steps: Rows) -> None:
+    """Add steps ``(step_name, ts_epoch)`` to a run."""
+    store.executemany(
+        "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?)",
+        [(run_pk, *s) for s in steps],
+    )
+
+
+def insert_task_record(
+    store: Store, run_pk: int, step_name: str, task_id: str, ts_epoch: int, origin: int | None
+) -> int:
+    """Insert a task; returns its ``task_pk``."""
+    return store.insert(
+        "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+        (run_pk, step_name, task_id, ts_epoch, origin),
+    )
+
+
+def insert_attempts(store: Store, task_pk: int, attempts: Rows) -> None:
+    """Add attempts ``(attempt, started_at, ended_at, task_ok, success)`` to a task."""
+    store.executemany(
+        "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
+        [(task_pk, *a) for a in attempts],
+    )
+
+
+def insert_artifacts(store: Store, task_pk: int, artifacts: Rows) -> None:
+    """Add artifacts ``(attempt, name, blob_id, ts_epoch)`` to a task."""
+    store.executemany(
+        "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
+        [(task_pk, *a) for a in artifacts],
+    )
+
+
+def insert_log_rows(store: Store, task_pk: int, lines: Rows) -> None:
+    """Add log lines ``(attempt, stream, source, ts_us, line)`` to a task."""
+    store.executemany(
+        "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
+        [(task_pk, *ln) for ln in lines],
+    )
+
+
+def insert_trigger_rows(store: Store, run_pk: int, events: Rows) -> None:
+    """Add trigger events ``(name, event_id, type, ts_epoch, pathspec, payload)`` to a run."""
+    store.executemany(
+        "INSERT INTO trigger_events (run_pk, name, event_id, type, ts_epoch, pathspec, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(run_pk, *t) for t in events],
+    )
+
+
+# -- removing runs ------------------------------------------------------------------------
+
+
+def delete_runs(store: Store, run_pks: Sequence[int]) -> None:
+    """Delete runs (their rows go with them); kept runs resumed from one of them lose the
+    link to the deleted origin task (not their data)."""
+    store.execute("CREATE TEMP TABLE IF NOT EXISTS _doomed (run_pk INTEGER PRIMARY KEY)")
+    store.execute("DELETE FROM _doomed")
+    store.executemany("INSERT INTO _doomed VALUES (?)", [(pk,) for pk in run_pks])
+    store.execute(
+        "UPDATE tasks SET origin_task_pk = NULL WHERE run_pk NOT IN (SELECT run_pk FROM _doomed) "
+        "AND origin_task_pk IN (SELECT task_pk FROM tasks WHERE run_pk IN (SELECT run_pk FROM _doomed))"
+    )
+    store.execute("DELETE FROM runs WHERE run_pk IN (SELECT run_pk FROM _doomed)")
+
+
+def drop_delete_scratch(store: Store) -> None:
+    """Drop the temporary table ``delete_runs`` used."""
+    store.execute("DROP TABLE _doomed")
+
+
+def collect_garbage(store: Store) -> int:
+    """Remove blobs no artifact or code package references (and unused tag sets,
+    code packages and empty flows); inside ``store.write()``. Returns blobs removed."""
+    store.execute(
+        "DELETE FROM code_packages WHERE sha NOT IN (SELECT code_sha FROM runs WHERE code_sha IS NOT NULL) "
+        "AND sha NOT IN (SELECT code_sha FROM deployments)"
+    )
+    n = store.scalar(*compile_unused_blob_count())
+    store.execute("DELETE FROM blobs WHERE " + UNUSED_BLOBS)
+    store.execute("DELETE FROM tagsets WHERE tagset_id NOT IN (SELECT tagset_id FROM runs)")
+    store.execute(
+        "DELETE FROM flows WHERE flow_id NOT IN (SELECT flow_id FROM runs) "
+        "AND flow_id NOT IN (SELECT flow_id FROM deployments) AND flow_id NOT IN (SELECT flow_id FROM tagsets)"
+    )
+    return int(n or 0)
