@@ -178,7 +178,9 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     from mfstore import provider
+    from mfstore.store import forget_inherited
 
+    forget_inherited()  # the runtime's connections never live on in a task process
     # Forget the runtime's stores (reset() never closes a store another process
     # opened) so the Client API opens its own here.
     provider.reset()

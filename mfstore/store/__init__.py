@@ -17,6 +17,15 @@ from __future__ import annotations
 
 from ..migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT
 from .connection import BlobReader
-from .core import Store, Tracer
+from .core import Store, Tracer, forget_inherited, install_fork_handlers
 
-__all__ = ["APPLICATION_ID", "FORMAT_VERSION", "OLDEST_FORMAT", "BlobReader", "Store", "Tracer"]
+__all__ = [
+    "APPLICATION_ID",
+    "FORMAT_VERSION",
+    "OLDEST_FORMAT",
+    "BlobReader",
+    "Store",
+    "Tracer",
+    "forget_inherited",
+    "install_fork_handlers",
+]
