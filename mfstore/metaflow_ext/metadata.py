@@ -86,7 +86,10 @@ class MfdbMetadataProvider(MetadataProvider):
         return str(path) if path else "<No metaflow.mfdb found in current working tree>"
 
     def version(self) -> str:
-        return TYPE
+        """``"local"``, as Metaflow's local provider: a provider on this machine, not a
+        metadata service (Argo's and Step Functions' ``create`` parse any other answer as
+        a service version, then tell you what they need: an S3/Azure/GCS datastore)."""
+        return "local"
 
     def __init__(self, environment: Any, flow: Any, event_logger: Any, monitor: Any) -> None:
         super().__init__(environment, flow, event_logger, monitor)

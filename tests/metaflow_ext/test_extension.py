@@ -56,6 +56,7 @@ def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> N
         [
             "mfstore",
             "mfstore.metaflow_ext",
+            "mfstore.metaflow_ext.dataclient",
             "mfstore.metaflow_ext.metadata",
             "mfstore.metaflow_ext.storage",
         ]
@@ -179,6 +180,17 @@ def test_features_card_project_retry_token_tags(tmp_path: Path) -> None:
     assert "<html" in html.lower()
     cp = mf_run("features_flow.py", tmp_path, ["card", "list", f"{run_id}/start"])
     assert "default" in (cp.stdout + cp.stderr)
+    # `card view` hands the browser a local copy of the card (the browser: a script here)
+    browser = tmp_path / "browser.sh"
+    browser.write_text('#!/bin/sh\ncp "${1#file://}" "$(dirname "$0")/viewed.html"\n')
+    browser.chmod(0o755)
+    mf_run(
+        "features_flow.py",
+        tmp_path,
+        ["card", "view", f"{run_id}/start"],
+        env={"BROWSER": f"{browser} %s"},
+    )
+    assert (tmp_path / "viewed.html").read_text() == html
 
     # tags through the CLI and through the client
     mf_run("features_flow.py", tmp_path, ["tag", "add", "--run-id", run_id, "cli_a", "cli_b"])
@@ -337,3 +349,49 @@ def test_metaflow_client_reads_files_made_elsewhere(tmp_path: Path, maker: str) 
         assert problems == [], (name, problems)
     payload = json.dumps(theirs)
     assert "error" not in json.loads(payload).get("runs", [{}])[0]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["run", "--with", "kubernetes"], ["@kubernetes decorator requires --datastore=s3"]),
+        (["run", "--with", "batch"], ["@batch decorator requires --datastore=s3"]),
+        (
+            ["argo-workflows", "create"],
+            ["Install Kubernetes Python package", "Argo Workflows requires --datastore=s3"],
+        ),
+    ],
+)
+def test_remote_compute_is_refused_with_metaflows_message(
+    tmp_path: Path, args: list[str], says: list[str]
+) -> None:
+    """Metaflow refuses remote compute on a datastore its containers cannot reach, with its
+    own message (docs/metaflow.md quotes them), never a traceback."""
+    cp = mf_run("resume_flow.py", tmp_path, args, check=False)
+    output = cp.stdout + cp.stderr
+    assert cp.returncode != 0
+    assert "Traceback" not in output, output[-3000:]
+    assert any(s in output for s in says), output[-3000:]
+
+
+def test_include_file(tmp_path: Path) -> None:
+    """IncludeFile uploads through the data client of ``--datastore mfdb``: the bytes go
+    into the file; the steps and Metaflow's client read them back, also from a copy of
+    the file elsewhere."""
+    (tmp_path / "data.txt").write_text("hello included\n")
+    (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 40)
+    mf_run("include_flow.py", tmp_path, ["run"])
+    assert not (tmp_path / ".metaflow").exists()
+    code = """
+        namespace(None)
+        run = Flow('IncludeFlow').latest_run
+        out = [run.successful, run.data.text, run.data.blob.hex(), run['start'].task.data.n]
+        """
+    want = [True, "hello included\n", (bytes(range(256)) * 40).hex(), 10240]
+    assert mf_client(tmp_path, code) == want
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for name in ("metaflow.mfdb", "metaflow.mfdb-wal", "metaflow.mfdb-shm"):
+        if (tmp_path / name).exists():
+            (tmp_path / name).rename(moved / name)
+    assert mf_client(moved, code) == want

@@ -10,6 +10,8 @@ import sys
 
 METADATA_PROVIDERS_DESC = [("mfdb", "mfstore.metaflow_ext.metadata.MfdbMetadataProvider")]
 DATASTORES_DESC = [("mfdb", "mfstore.metaflow_ext.storage.MfdbStorage")]
+#: IncludeFile's uploads on ``--datastore mfdb``.
+DATACLIENTS_DESC = [("mfdb", "mfstore.metaflow_ext.dataclient.MfdbDataClient")]
 
 _WARNED = "MFSTORE_METAFLOW_VERSION_WARNED"
 
