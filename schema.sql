@@ -1,4 +1,4 @@
--- mfstore file format, version 3: the single source of the .mfdb schema.
+-- mfstore file format, version 4: the single source of the .mfdb schema.
 --
 -- A .mfdb file is identified by PRAGMA application_id = 0x6d666462 ('mfdb') and
 -- versioned by PRAGMA user_version (mfstore/migrations.py moves older files forward).
@@ -163,14 +163,15 @@ CREATE TABLE metadata_values (
     UNIQUE (field_name, type, is_json, value)
 ) STRICT;
 
+-- Clustered by task (a task's entries are next to each other; no secondary index).
 CREATE TABLE metadata (
-    metadata_pk INTEGER PRIMARY KEY,
     task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
+    metadata_pk INTEGER NOT NULL,           -- orders a task's entries in write order (unique per task)
     attempt     INTEGER,                    -- NULL for task-level metadata (e.g. start_step of _parameters)
     value_id    INTEGER NOT NULL REFERENCES metadata_values (value_id),
-    ts_epoch    INTEGER NOT NULL
-) STRICT;
-CREATE INDEX metadata_by_task ON metadata (task_pk, attempt);
+    ts_epoch    INTEGER NOT NULL,
+    PRIMARY KEY (task_pk, metadata_pk)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE log_lines (
     line_pk     INTEGER PRIMARY KEY,

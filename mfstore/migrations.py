@@ -27,7 +27,7 @@ from .exception import SchemaTooOldError, StoreCorruptError
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
 #: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Oldest format this mfstore can migrate forward.
 OLDEST_FORMAT = 1
 
@@ -41,6 +41,7 @@ MIGRATIONS: dict[int, str] = {
     # artifact row to its blob; the first chunk lives in the blob row; type names and
     # metadata entries are stored once (types, metadata_values). The old tables are
     # renamed away, the new ones created from schema.sql, the rows copied, the old dropped.
+    # (A table a later format changes is spelled out here as this format created it.)
     3: """
     DROP INDEX IF EXISTS metadata_by_task;
     ALTER TABLE blobs RENAME TO v2_blobs;
@@ -53,8 +54,14 @@ MIGRATIONS: dict[int, str] = {
     @blob_chunks
     @artifacts
     @metadata_values
-    @metadata
-    @metadata_by_task
+    CREATE TABLE metadata (
+        metadata_pk INTEGER PRIMARY KEY,
+        task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
+        attempt     INTEGER,
+        value_id    INTEGER NOT NULL REFERENCES metadata_values (value_id),
+        ts_epoch    INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX metadata_by_task ON metadata (task_pk, attempt);
     @code_packages
     INSERT INTO types (name) SELECT DISTINCT type FROM v2_artifacts ORDER BY type;
     INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data)
@@ -86,6 +93,18 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE v2_code_packages;
     DROP TABLE v2_blob_chunks;
     DROP TABLE v2_blobs;
+    """,
+    # Format 4 (issue 15, bytes per task): metadata is clustered by task (WITHOUT ROWID,
+    # keyed by (task_pk, metadata_pk)), so the metadata_by_task index goes. metadata_pk
+    # keeps its values: it orders a task's entries in write order.
+    4: """
+    ALTER TABLE metadata RENAME TO v3_metadata;
+    DROP INDEX IF EXISTS metadata_by_task;
+    @metadata
+    INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch)
+        SELECT task_pk, metadata_pk, attempt, value_id, ts_epoch FROM v3_metadata
+        ORDER BY task_pk, metadata_pk;
+    DROP TABLE v3_metadata;
     """,
 }
 

@@ -220,12 +220,14 @@ def compile_task_cards(task_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_card(metadata_pk: int) -> tuple[str, Params]:
-    """``(field_name, value)`` of one card file (``value``: JSON ``{"text"|"sha": ...}``)."""
+def compile_card(task_pk: int, metadata_pk: int) -> tuple[str, Params]:
+    """``(field_name, value)`` of one card file (``value``: JSON ``{"text"|"sha": ...}``);
+    ``metadata_pk`` numbers the task's metadata entries."""
     return (
         "SELECT v.field_name, v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
-        "WHERE m.metadata_pk = :pk AND v.type = 'mfstore-file' AND v.field_name LIKE '%.html'",
-        {"pk": metadata_pk},
+        "WHERE m.task_pk = :task AND m.metadata_pk = :pk AND v.type = 'mfstore-file' "
+        "AND v.field_name LIKE '%.html'",
+        {"task": task_pk, "pk": metadata_pk},
     )
 
 

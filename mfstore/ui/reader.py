@@ -519,15 +519,16 @@ class Reader:
     def cards(self, task_pk: int) -> list[dict[str, Any]]:
         """Cards kept with a task: id, attempt, name."""
         return [
-            {"id": str(pk), "attempt": a, "name": n}
+            {"id": f"{task_pk}-{pk}", "attempt": a, "name": n}
             for pk, a, n in self._q(query.compile_task_cards(task_pk))
         ]
 
     def card_html(self, card_id: str) -> str | None:
         """A card's HTML text (shown only inside a sandboxed iframe), or None."""
-        if not card_id.isdigit():
+        task_pk, _, pk = card_id.partition("-")  # "<task_pk>-<metadata_pk>"
+        if not (task_pk.isdigit() and pk.isdigit()):
             return None
-        row = self._one(query.compile_card(int(card_id)))
+        row = self._one(query.compile_card(int(task_pk), int(pk)))
         if row is None:
             return None
         try:

@@ -19,7 +19,14 @@ from ..blobs import (
 from ..exception import MetaflowInternalError
 from ..store import Store
 from .pieces import PieceWrites
-from .records import BulkCache, MetadataEntry, RunRef, TaskRef, artifact_blob_id, metadata_value_id
+from .records import (
+    BulkCache,
+    MetadataEntry,
+    RunRef,
+    TaskRef,
+    artifact_blob_id,
+    metadata_value_id,
+)
 from .runs import RunWrites
 
 
@@ -198,12 +205,15 @@ class TaskBatch:
                 bid = blobs[art.sha] = self._blob_id(name, art)
             self._artifacts.append((pk, attempt, name, bid, ended_at))
         values = cache.values
-        for e in (
-            *metadata,
-            MetadataEntry(
-                "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ended_at
+        for seq, e in enumerate(
+            (
+                *metadata,
+                MetadataEntry(
+                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ended_at
+                ),
+                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
             ),
-            MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
+            start=1,
         ):
             is_json = not isinstance(e.value, str)
             key = (
@@ -215,7 +225,8 @@ class TaskBatch:
             vid = values.get(key)
             if vid is None:
                 vid = values[key] = metadata_value_id(store, *key)
-            self._metadata.append((pk, e.attempt, vid, e.ts_epoch))
+            # A new task: its entries are numbered here (metadata_pk, write order).
+            self._metadata.append((pk, seq, e.attempt, vid, e.ts_epoch))
         if len(self._tasks) >= self.size or self._blob_bytes > self.MAX_BLOB_BYTES:
             self.flush()
         return TaskRef(pk, run, step_name, task_id)
@@ -261,7 +272,8 @@ class TaskBatch:
                 self._artifacts,
             )
             store.executemany(
-                "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?)",
+                "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
+                "VALUES (?, ?, ?, ?, ?)",
                 self._metadata,
             )
             store.executemany(

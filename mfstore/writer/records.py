@@ -67,6 +67,14 @@ class MetadataEntry:
     ts_epoch: int = field(default_factory=now_ms)
 
 
+#: One metadata row ``(task_pk, attempt, value_id, ts_epoch)``. ``metadata`` is clustered
+#: by task; ``metadata_pk`` numbers a task's entries in write order (one primary-key seek).
+INSERT_METADATA = (
+    "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?1, "
+    "(SELECT coalesce(max(metadata_pk), 0) + 1 FROM metadata WHERE task_pk = ?1), ?2, ?3, ?4)"
+)
+
+
 class BulkCache:
     """Ids seen inside one ``Writer.bulk()`` transaction."""
 
@@ -97,7 +105,8 @@ def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
         [r[:4] for r in rows],
     )
     store.executemany(
-        "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?5, ?6, "
+        "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?5, "
+        "(SELECT coalesce(max(metadata_pk), 0) + 1 FROM metadata WHERE task_pk = ?5), ?6, "
         "(SELECT value_id FROM metadata_values WHERE field_name = ?1 AND type = ?2 "
         "AND is_json = ?3 AND value = ?4), ?7)",
         rows,

@@ -11,6 +11,7 @@ from ..exception import MetaflowInternalError
 from ..identity import now_ms
 from ..store import Store
 from .records import (
+    INSERT_METADATA,
     BulkCache,
     MetadataEntry,
     RunRef,
@@ -119,9 +120,7 @@ class TaskWrites:
             if vid is None:
                 vid = cache.values[key] = metadata_value_id(self.store, *key)
             ids.append((r[4], r[5], vid, r[6]))
-        self.store.executemany(
-            "INSERT INTO metadata (task_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?)", ids
-        )
+        self.store.executemany(INSERT_METADATA, ids)
 
     def add_log_lines(
         self,

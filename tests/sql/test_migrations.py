@@ -1,5 +1,5 @@
-"""Format migrations on populated files: v1 and v2 histories move to the current format in
-one transaction, and every documented view shows exactly what it showed before."""
+"""Format migrations on populated files: v1, v2 and v3 histories move to the current format
+in one transaction, and every documented view shows exactly what it showed before."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from mfstore.store import FORMAT_VERSION, Store
 #: Written by mfstore 0.1.0 (format 2) from tests/sql/fixture.py (fixed clock), plus a code
 #: package and a tag edit.
 V2_FILE = Path(__file__).parent / "fixtures" / "history_v2.mfdb"
+#: The same history written in format 3 (V2_FILE migrated by mfstore's format-3 code).
+V3_FILE = Path(__file__).parent / "fixtures" / "history_v3.mfdb"
 VIEWS = [name for name, _ in schema_views()]
 
 
@@ -47,7 +49,7 @@ def _columns(path: Path) -> dict[str, list[str]]:
 
 def _old_file(tmp_path: Path, version: int) -> Path:
     path = tmp_path / f"history_v{version}.mfdb"
-    shutil.copyfile(V2_FILE, path)
+    shutil.copyfile(V3_FILE if version == 3 else V2_FILE, path)
     if version == 1:  # format 1 = format 2 without the views
         con = sqlite3.connect(path)
         for view in reversed(VIEWS):
@@ -74,14 +76,16 @@ def _user_version(path: Path) -> int:
         con.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_populated_file_migrates_and_views_are_unchanged(tmp_path: Path, version: int) -> None:
-    before_cols = _columns(V2_FILE)
-    before = _views(V2_FILE, before_cols)
+    source = V3_FILE if version == 3 else V2_FILE
+    assert _user_version(source) == max(version, 2)
+    before_cols = _columns(source)
+    before = _views(source, before_cols)
     assert sum(len(rows) for rows in before.values()) > 100
     path = _old_file(tmp_path, version)
     Store(path).close()
-    assert _user_version(path) == FORMAT_VERSION == 3
+    assert _user_version(path) == FORMAT_VERSION == 4
     after_cols = _columns(path)
     for view, cols in before_cols.items():  # views only gain columns
         assert after_cols[view][: len(cols)] == cols, view
@@ -89,10 +93,11 @@ def test_populated_file_migrates_and_views_are_unchanged(tmp_path: Path, version
     assert sharing.verify(path) == []
 
 
-def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [2, 3])
+def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path, version: int) -> None:
     import mfstore
 
-    path = _old_file(tmp_path, 2)
+    path = _old_file(tmp_path, version)
     Store(path).close()  # readers never migrate (`mfstore upgrade` does this)
     mfstore.metadata(str(path))
     try:
@@ -110,15 +115,44 @@ def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path) -> N
         mfstore.namespace(mfstore.default_namespace())
 
 
+@pytest.mark.parametrize("version", [2, 3])
 def test_interrupted_migration_leaves_the_file_as_it_was(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
-    path = _old_file(tmp_path, 2)
+    path = _old_file(tmp_path, version)
     before = _dump(path)
+    # The last step fails: from format 2, after step 3 has already run in the transaction.
+    last = migrations.FORMAT_VERSION
     monkeypatch.setitem(
-        migrations.MIGRATIONS, 3, migrations.MIGRATIONS[3] + "\nSELECT no_such_function();"
+        migrations.MIGRATIONS, last, migrations.MIGRATIONS[last] + "\nSELECT no_such_function();"
     )
     with pytest.raises(StoreError):
         Store(path)
     assert _dump(path) == before
-    assert _user_version(path) == 2
+    assert _user_version(path) == version
+
+
+def test_migrated_file_takes_new_metadata_after_its_own(tmp_path: Path) -> None:
+    """Format 4 numbers a task's metadata entries; a task migrated from format 3 keeps its
+    numbers, and an entry written later comes after them (the latest wins)."""
+    from mfstore.writer import MetadataEntry, TaskRef, Writer
+
+    path = _old_file(tmp_path, 3)
+    with Store(path) as store:
+        row = store.execute(
+            "SELECT t.task_pk, t.step_name, t.task_id, r.run_pk, r.flow_id, r.run_number "
+            "FROM tasks t JOIN runs r USING (run_pk) WHERE t.step_name = 'work' LIMIT 1"
+        ).fetchone()
+        before = store.scalar("SELECT max(metadata_pk) FROM metadata WHERE task_pk = ?", (row[0],))
+        assert before is not None
+        from mfstore.writer import RunRef
+
+        task = TaskRef(row[0], RunRef(row[3], row[4], row[5]), row[1], row[2])
+        Writer(store).add_metadata(
+            task, [MetadataEntry("foreach-execution-path", "work:7", ts_epoch=1)]
+        )
+        after = store.execute(
+            "SELECT metadata_pk FROM metadata WHERE task_pk = ? ORDER BY metadata_pk", (row[0],)
+        ).fetchall()
+        assert after[-1][0] == before + 1
+        assert store.scalar("SELECT foreach_index FROM mf_tasks WHERE task_pk = ?", (row[0],)) == 7
