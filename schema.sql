@@ -141,34 +141,71 @@ CREATE TABLE blob_chunks (
     UNIQUE (blob_id, seq)
 ) STRICT;
 
-CREATE TABLE artifacts (
+-- Artifact names, each stored once.
+CREATE TABLE artifact_names (
+    name_id     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+) STRICT;
+
+-- One row per artifact of a task attempt.
+CREATE TABLE task_artifacts (
     task_pk     INTEGER NOT NULL,
     attempt     INTEGER NOT NULL,
-    name        TEXT NOT NULL,
+    name_id     INTEGER NOT NULL REFERENCES artifact_names (name_id),
     blob_id     INTEGER NOT NULL,           -- blobs.blob_id (checked by `mfstore verify`; no
                                             -- foreign key, so removing unused blobs stays cheap)
-    ts_epoch    INTEGER NOT NULL,
-    PRIMARY KEY (task_pk, attempt, name),
+    ts_epoch    INTEGER,                    -- ms; NULL: the attempt's ended_at (most artifacts)
+    PRIMARY KEY (task_pk, attempt, name_id),
     FOREIGN KEY (task_pk, attempt) REFERENCES attempts (task_pk, attempt) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 
--- Distinct metadata entries (field, type, value), each stored once however many tasks
--- carry it (user, script name, versions, ds-root ... repeat in every task of a run).
-CREATE TABLE metadata_values (
-    value_id    INTEGER PRIMARY KEY,
+-- The artifacts with their names and times (format 3's artifacts table, as mfstore reads it).
+CREATE VIEW artifacts AS
+SELECT
+    a.task_pk AS task_pk,
+    a.attempt AS attempt,
+    n.name AS name,
+    a.blob_id AS blob_id,
+    coalesce(a.ts_epoch, (SELECT e.ended_at FROM attempts e
+       WHERE e.task_pk = a.task_pk AND e.attempt = a.attempt)) AS ts_epoch
+FROM task_artifacts a
+JOIN artifact_names n ON n.name_id = a.name_id;
+
+-- Metadata fields (name, type), each stored once.
+CREATE TABLE metadata_fields (
+    field_id    INTEGER PRIMARY KEY,
     field_name  TEXT NOT NULL,
     type        TEXT NOT NULL,
+    UNIQUE (field_name, type)
+) STRICT;
+
+-- Distinct metadata entries (field, value), each stored once however many tasks carry
+-- it (user, script name, versions, ds-root ... repeat in every task of a run).
+CREATE TABLE metadata_entries (
+    value_id    INTEGER PRIMARY KEY,
+    field_id    INTEGER NOT NULL REFERENCES metadata_fields (field_id),
     is_json     INTEGER NOT NULL CHECK (is_json IN (0, 1)),
     value       TEXT NOT NULL,              -- a string, or JSON text when is_json = 1
-    UNIQUE (field_name, type, is_json, value)
+    UNIQUE (field_id, is_json, value)
 ) STRICT;
+
+-- The entries with their field names and types (format 3's metadata_values table).
+CREATE VIEW metadata_values AS
+SELECT
+    v.value_id AS value_id,
+    f.field_name AS field_name,
+    f.type AS type,
+    v.is_json AS is_json,
+    v.value AS value
+FROM metadata_entries v
+JOIN metadata_fields f ON f.field_id = v.field_id;
 
 -- Clustered by task (a task's entries are next to each other; no secondary index).
 CREATE TABLE metadata (
     task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
     metadata_pk INTEGER NOT NULL,           -- orders a task's entries in write order (unique per task)
     attempt     INTEGER,                    -- NULL for task-level metadata (e.g. start_step of _parameters)
-    value_id    INTEGER NOT NULL REFERENCES metadata_values (value_id),
+    value_id    INTEGER NOT NULL REFERENCES metadata_entries (value_id),
     ts_epoch    INTEGER NOT NULL,
     PRIMARY KEY (task_pk, metadata_pk)
 ) STRICT, WITHOUT ROWID;
@@ -219,7 +256,7 @@ CREATE TABLE events (
 ) STRICT;
 
 -- ==================================================================================
--- Documented views (format 2, issue 5; format 3 reads the lean tables): the stable interface for ad-hoc SQL.
+-- Documented views (format 2, issue 5; formats 3 and 4 read the lean tables): the stable interface for ad-hoc SQL.
 -- Described column by column in docs/sql.md. They may only grow: a column, once
 -- documented, keeps its name and meaning in every later format. They use nothing newer
 -- than SQLite 3.38 (json1 built in), so the stock sqlite3 shell 3.40 can read them.
@@ -324,8 +361,9 @@ SELECT
         ELSE 'failed'
     END AS status,
     (SELECT CAST(substr(v.value, length(rtrim(v.value, replace(v.value, ':', ''))) + 1) AS INTEGER)
-       FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id
-       WHERE m.task_pk = t.task_pk AND v.field_name = 'foreach-execution-path'
+       FROM metadata m JOIN metadata_entries v ON v.value_id = m.value_id
+       JOIN metadata_fields f ON f.field_id = v.field_id
+       WHERE m.task_pk = t.task_pk AND f.field_name = 'foreach-execution-path'
        ORDER BY m.metadata_pk DESC LIMIT 1) AS foreach_index,
     strftime('%Y-%m-%dT%H:%M:%fZ', t.ts_epoch / 1000.0, 'unixepoch') AS created_at,
     strftime('%Y-%m-%dT%H:%M:%fZ', a.started_at / 1000.0, 'unixepoch') AS started_at,
@@ -371,9 +409,9 @@ SELECT
     r.run_number AS run_id,
     t.step_name AS step,
     t.task_id AS task_id,
-    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name AS pathspec,
+    r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || n.name AS pathspec,
     r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS task_pathspec,
-    a.name AS name,
+    n.name AS name,
     a.attempt AS attempt,
     lower(hex(b.sha)) AS sha,
     ty.name AS type,
@@ -381,16 +419,18 @@ SELECT
     b.stored_size AS stored_size,
     json_extract(b.value_json, '$') AS value,
     b.value_json AS value_json,
-    strftime('%Y-%m-%dT%H:%M:%fZ', a.ts_epoch / 1000.0, 'unixepoch') AS created_at,
+    strftime('%Y-%m-%dT%H:%M:%fZ', coalesce(a.ts_epoch, (SELECT e.ended_at FROM attempts e
+       WHERE e.task_pk = a.task_pk AND e.attempt = a.attempt)) / 1000.0, 'unixepoch') AS created_at,
     t.task_pk AS task_pk,
     r.run_pk AS run_pk,
     a.blob_id AS blob_id
-FROM artifacts a
+FROM task_artifacts a
+JOIN artifact_names n ON n.name_id = a.name_id
 JOIN tasks t ON t.task_pk = a.task_pk
 JOIN runs r ON r.run_pk = t.run_pk
 JOIN blobs b ON b.blob_id = a.blob_id
 LEFT JOIN types ty ON ty.type_id = b.type_id
-WHERE a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = a.task_pk);
+WHERE a.attempt = (SELECT max(z.attempt) FROM task_artifacts z WHERE z.task_pk = a.task_pk);
 
 CREATE VIEW mf_metadata AS
 SELECT
@@ -400,16 +440,17 @@ SELECT
     t.task_id AS task_id,
     r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id AS pathspec,
     m.attempt AS attempt,
-    v.field_name AS field_name,
+    f.field_name AS field_name,
     v.value AS value,
     v.is_json AS is_json,
-    v.type AS type,
+    f.type AS type,
     strftime('%Y-%m-%dT%H:%M:%fZ', m.ts_epoch / 1000.0, 'unixepoch') AS created_at,
     m.ts_epoch AS created_ms,
     t.task_pk AS task_pk,
     r.run_pk AS run_pk
 FROM metadata m
-JOIN metadata_values v ON v.value_id = m.value_id
+JOIN metadata_entries v ON v.value_id = m.value_id
+JOIN metadata_fields f ON f.field_id = v.field_id
 JOIN tasks t ON t.task_pk = m.task_pk
 JOIN runs r ON r.run_pk = t.run_pk;
 

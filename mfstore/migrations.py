@@ -52,8 +52,23 @@ MIGRATIONS: dict[int, str] = {
     @types
     @blobs
     @blob_chunks
-    @artifacts
-    @metadata_values
+    CREATE TABLE artifacts (
+        task_pk     INTEGER NOT NULL,
+        attempt     INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        blob_id     INTEGER NOT NULL,
+        ts_epoch    INTEGER NOT NULL,
+        PRIMARY KEY (task_pk, attempt, name),
+        FOREIGN KEY (task_pk, attempt) REFERENCES attempts (task_pk, attempt) ON DELETE CASCADE
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE metadata_values (
+        value_id    INTEGER PRIMARY KEY,
+        field_name  TEXT NOT NULL,
+        type        TEXT NOT NULL,
+        is_json     INTEGER NOT NULL CHECK (is_json IN (0, 1)),
+        value       TEXT NOT NULL,
+        UNIQUE (field_name, type, is_json, value)
+    ) STRICT;
     CREATE TABLE metadata (
         metadata_pk INTEGER PRIMARY KEY,
         task_pk     INTEGER NOT NULL REFERENCES tasks (task_pk) ON DELETE CASCADE,
@@ -94,17 +109,40 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE v2_blob_chunks;
     DROP TABLE v2_blobs;
     """,
-    # Format 4 (issue 15, bytes per task): metadata is clustered by task (WITHOUT ROWID,
-    # keyed by (task_pk, metadata_pk)), so the metadata_by_task index goes. metadata_pk
-    # keeps its values: it orders a task's entries in write order.
+    # Format 4 (issue 15, bytes per task): artifact names and metadata fields (name, type)
+    # are stored once (artifact_names, metadata_fields); an artifact's time is NULL when
+    # it is its attempt's end (nearly always); metadata is clustered by task (WITHOUT
+    # ROWID, keyed by (task_pk, metadata_pk)), so the metadata_by_task index goes.
+    # metadata_pk and value_id keep their values. The views `artifacts` and
+    # `metadata_values` give format 3's tables back, for reading.
     4: """
+    ALTER TABLE artifacts RENAME TO v3_artifacts;
     ALTER TABLE metadata RENAME TO v3_metadata;
+    ALTER TABLE metadata_values RENAME TO v3_metadata_values;
     DROP INDEX IF EXISTS metadata_by_task;
+    @artifact_names
+    @task_artifacts
+    @metadata_fields
+    @metadata_entries
     @metadata
+    INSERT INTO artifact_names (name) SELECT DISTINCT name FROM v3_artifacts ORDER BY name;
+    INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch)
+        SELECT a.task_pk, a.attempt, n.name_id, a.blob_id, nullif(a.ts_epoch, e.ended_at)
+        FROM v3_artifacts a JOIN artifact_names n ON n.name = a.name
+        LEFT JOIN attempts e ON e.task_pk = a.task_pk AND e.attempt = a.attempt
+        ORDER BY a.task_pk, a.attempt, n.name_id;
+    INSERT INTO metadata_fields (field_name, type)
+        SELECT DISTINCT field_name, type FROM v3_metadata_values ORDER BY field_name, type;
+    INSERT INTO metadata_entries (value_id, field_id, is_json, value)
+        SELECT v.value_id, f.field_id, v.is_json, v.value FROM v3_metadata_values v
+        JOIN metadata_fields f ON f.field_name = v.field_name AND f.type = v.type
+        ORDER BY v.value_id;
     INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch)
         SELECT task_pk, metadata_pk, attempt, value_id, ts_epoch FROM v3_metadata
         ORDER BY task_pk, metadata_pk;
+    DROP TABLE v3_artifacts;
     DROP TABLE v3_metadata;
+    DROP TABLE v3_metadata_values;
     """,
 }
 
@@ -194,9 +232,12 @@ def rebuild_views(store: MigrationTarget) -> None:
 
 
 def _drop_views(store: MigrationTarget) -> None:
-    # Dependents first: mf_steps reads mf_tasks.
+    # Dependents first: mf_steps reads mf_tasks. A name that is a table in an older
+    # format (artifacts, metadata_values before format 4) is left to its migration.
+    views = {row[0] for row in store.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
     for name, _ in reversed(schema_views()):
-        store.execute(f'DROP VIEW IF EXISTS "{name}"')
+        if name in views:
+            store.execute(f'DROP VIEW "{name}"')
 
 
 def _create_views(store: MigrationTarget) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .common import Params
+from .common import RAW_ARTIFACT_TS, Params
 from .runs import compile_flows
 
 #: ``compile_tasks``' columns, for task rows read here.
@@ -76,9 +76,11 @@ def compile_group_artifacts(task_pks: Sequence[int], name: str) -> tuple[str, Pa
         "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
         "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
         "SELECT d.task_pk, d.attempt, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
-        "y.name, a.ts_epoch, b.blob_id, "
+        f"y.name, {RAW_ARTIFACT_TS}, b.blob_id, "
         "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
-        "LEFT JOIN artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt AND a.name = :name "
+        # Raw tables: a view of a join on the right of a LEFT JOIN is not flattened.
+        "LEFT JOIN task_artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt "
+        "AND a.name_id = (SELECT name_id FROM artifact_names WHERE name = :name) "
         "LEFT JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id",
         {"pks": json.dumps([int(pk) for pk in task_pks]), "name": name},
     )
@@ -117,10 +119,13 @@ def compile_group_all_artifacts(task_pks: Sequence[int]) -> tuple[str, Params]:
         "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
         "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
         "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
-        "SELECT d.task_pk, d.attempt, a.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
-        "y.name, a.ts_epoch, b.blob_id, CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
-        "LEFT JOIN artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt "
+        "SELECT d.task_pk, d.attempt, an.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        f"y.name, {RAW_ARTIFACT_TS} AS ts, b.blob_id, "
+        "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
+        # Raw tables: a view of a join on the right of a LEFT JOIN is not flattened.
+        "LEFT JOIN task_artifacts a ON a.task_pk = d.task_pk AND a.attempt = d.attempt "
+        "LEFT JOIN artifact_names an ON an.name_id = a.name_id "
         "LEFT JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id "
-        "ORDER BY d.task_pk, a.ts_epoch DESC, a.name",
+        "ORDER BY d.task_pk, ts DESC, an.name",
         {"pks": json.dumps([int(pk) for pk in task_pks])},
     )

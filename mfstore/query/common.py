@@ -9,6 +9,19 @@ Params = dict[str, Any]
 #: An artifact row's (a) blob (b) and type name (y).
 BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
 
+# Raw tables of format 4, for what must not read the file's views (copying runs out of a
+# file: salvage checks only its tables). Elsewhere the `artifacts` and `metadata_values`
+# views of schema.sql give the same rows.
+#: Artifact rows (a) with their names (an.name).
+RAW_ARTIFACTS = "task_artifacts a JOIN artifact_names an ON an.name_id = a.name_id"
+#: An artifact row's time: its own, or its attempt's end.
+RAW_ARTIFACT_TS = (
+    "coalesce(a.ts_epoch, (SELECT e.ended_at FROM attempts e "
+    "WHERE e.task_pk = a.task_pk AND e.attempt = a.attempt))"
+)
+#: Metadata entries (v) with their field (vf.field_name, vf.type).
+RAW_METADATA_VALUES = "metadata_entries v JOIN metadata_fields vf ON vf.field_id = v.field_id"
+
 
 def storable(*values: str | None) -> bool:
     """True if every value can be stored (UTF-8 text). A string that cannot (e.g. with a

@@ -121,6 +121,16 @@ def compile_hostile_value_checks() -> list[tuple[str, str]]:
             "LIMIT 1",
         ),
         (
+            "a metadata entry's field is missing",
+            "SELECT value_id FROM metadata_entries WHERE field_id NOT IN "
+            "(SELECT field_id FROM metadata_fields) LIMIT 1",
+        ),
+        (
+            "an artifact's name is missing",
+            "SELECT task_pk FROM task_artifacts WHERE name_id NOT IN "
+            "(SELECT name_id FROM artifact_names) LIMIT 1",
+        ),
+        (
             "a blob's sizes are impossible",
             f"SELECT blob_id FROM blobs WHERE size NOT BETWEEN 0 AND {MAX_SIZE} "
             f"OR stored_size NOT BETWEEN 0 AND {MAX_SIZE} LIMIT 1",

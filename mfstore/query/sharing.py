@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .common import BLOB_JOIN, Params
+from .common import BLOB_JOIN, RAW_ARTIFACT_TS, RAW_ARTIFACTS, RAW_METADATA_VALUES, Params
 
 
 def compile_select_runs(
@@ -94,14 +94,14 @@ def compile_run_digest_parts(run_pk: int) -> dict[str, tuple[str, Params]]:
             run,
         ),
         "artifacts": (
-            f"SELECT {_TASK_KEY.format(t='a')}, a.attempt, a.name, lower(hex(b.sha)), y.name, "
-            f"a.ts_epoch FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk {BLOB_JOIN} "
+            f"SELECT {_TASK_KEY.format(t='a')}, a.attempt, an.name, lower(hex(b.sha)), y.name, "
+            f"{RAW_ARTIFACT_TS} FROM {RAW_ARTIFACTS} JOIN tasks t ON t.task_pk = a.task_pk {BLOB_JOIN} "
             "WHERE t.run_pk = :run ORDER BY 1, 2, 3",
             run,
         ),
         "metadata": (
-            f"SELECT {_TASK_KEY.format(t='m')}, m.attempt, v.field_name, v.value, v.is_json, v.type, "
-            "m.ts_epoch FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+            f"SELECT {_TASK_KEY.format(t='m')}, m.attempt, vf.field_name, v.value, v.is_json, vf.type, "
+            f"m.ts_epoch FROM metadata m JOIN {RAW_METADATA_VALUES} ON v.value_id = m.value_id "
             "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = :run ORDER BY 1, 2, 3, 7, 4, 6",
             run,
         ),
@@ -214,7 +214,7 @@ def compile_attempt_rows(task_pk: int) -> tuple[str, Params]:
 def compile_artifact_rows(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, sha, ts_epoch)`` of a task's artifacts."""
     return (
-        "SELECT a.attempt, a.name, lower(hex(b.sha)), a.ts_epoch FROM artifacts a "
+        f"SELECT a.attempt, an.name, lower(hex(b.sha)), {RAW_ARTIFACT_TS} FROM {RAW_ARTIFACTS} "
         "JOIN blobs b ON b.blob_id = a.blob_id WHERE a.task_pk = :task",
         {"task": task_pk},
     )
@@ -224,8 +224,8 @@ def compile_metadata_rows(task_pk: int) -> tuple[str, Params]:
     """``(attempt, ts_epoch, field_name, type, is_json, value)`` of a task's metadata, in
     recording order."""
     return (
-        "SELECT m.attempt, m.ts_epoch, v.field_name, v.type, v.is_json, v.value FROM metadata m "
-        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        "SELECT m.attempt, m.ts_epoch, vf.field_name, vf.type, v.is_json, v.value FROM metadata m "
+        f"JOIN {RAW_METADATA_VALUES} ON v.value_id = m.value_id WHERE m.task_pk = :task "
         "ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
@@ -253,7 +253,7 @@ def compile_trigger_rows(run_pk: int) -> tuple[str, Params]:
 
 #: Blobs no artifact and no code package references.
 UNUSED_BLOBS = (
-    "blob_id NOT IN (SELECT blob_id FROM artifacts) "
+    "blob_id NOT IN (SELECT blob_id FROM task_artifacts) "
     "AND lower(hex(sha)) NOT IN (SELECT sha FROM code_packages)"
 )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..query.sharing import UNUSED_BLOBS, compile_unused_blob_count
 from ..store import Store
+from .records import insert_artifact_rows
 
 Rows = Iterable[Sequence[Any]]
 
@@ -86,10 +87,7 @@ def insert_attempts(store: Store, task_pk: int, attempts: Rows) -> None:
 
 def insert_artifacts(store: Store, task_pk: int, artifacts: Rows) -> None:
     """Add artifacts ``(attempt, name, blob_id, ts_epoch)`` to a task."""
-    store.executemany(
-        "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-        [(task_pk, *a) for a in artifacts],
-    )
+    insert_artifact_rows(store, [(task_pk, *a) for a in artifacts])
 
 
 def insert_log_rows(store: Store, task_pk: int, lines: Rows) -> None:

@@ -25,6 +25,7 @@ from .records import (
     RunRef,
     TaskRef,
     artifact_blob_id,
+    insert_artifact_rows,
     metadata_value_id,
 )
 from .runs import RunWrites
@@ -267,10 +268,7 @@ class TaskBatch:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 self._attempts,
             )
-            store.executemany(
-                "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-                self._artifacts,
-            )
+            insert_artifact_rows(store, self._artifacts)
             store.executemany(
                 "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
                 "VALUES (?, ?, ?, ?, ?)",

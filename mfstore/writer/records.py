@@ -86,29 +86,54 @@ class BulkCache:
         self.steps: set[tuple[int, str]] = set()
 
 
+#: Intern a metadata field ``(field_name, type)``, then an entry ``(field_name, type,
+#: is_json, value)`` of it (each stored once: metadata_fields, metadata_entries).
+_INSERT_FIELD = (
+    "INSERT INTO metadata_fields (field_name, type) VALUES (?1, ?2) "
+    "ON CONFLICT (field_name, type) DO NOTHING"
+)
+_INSERT_ENTRY = (
+    "INSERT INTO metadata_entries (field_id, is_json, value) VALUES ((SELECT field_id FROM "
+    "metadata_fields WHERE field_name = ?1 AND type = ?2), ?3, ?4) "
+    "ON CONFLICT (field_id, is_json, value) DO NOTHING"
+)
+
+
 def metadata_value_id(store: Store, field_name: str, type_: str, is_json: int, value: str) -> int:
-    """Id of one metadata entry in ``metadata_values`` (added if new); inside ``store.write()``."""
-    store.execute(
-        "INSERT INTO metadata_values (field_name, type, is_json, value) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
-        (field_name, type_, is_json, value),
-    )
+    """Id of one metadata entry (``metadata_values.value_id``; added if new); inside
+    ``store.write()``."""
+    key = (field_name, type_, is_json, value)
+    store.execute(_INSERT_FIELD, key[:2])
+    store.execute(_INSERT_ENTRY, key)
     return int(store.scalar(*query.compile_metadata_value_id(field_name, type_, is_json, value)))
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
     """Insert metadata rows ``(field_name, type, is_json, value, task_pk, attempt, ts_epoch)``;
-    each distinct entry is stored once in ``metadata_values``. Inside ``store.write()``."""
-    store.executemany(
-        "INSERT INTO metadata_values (field_name, type, is_json, value) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (field_name, type, is_json, value) DO NOTHING",
-        [r[:4] for r in rows],
-    )
+    each distinct entry is stored once. Inside ``store.write()``."""
+    store.executemany(_INSERT_FIELD, {tuple(r[:2]) for r in rows})
+    store.executemany(_INSERT_ENTRY, [r[:4] for r in rows])
     store.executemany(
         "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?5, "
         "(SELECT coalesce(max(metadata_pk), 0) + 1 FROM metadata WHERE task_pk = ?5), ?6, "
         "(SELECT value_id FROM metadata_values WHERE field_name = ?1 AND type = ?2 "
         "AND is_json = ?3 AND value = ?4), ?7)",
+        rows,
+    )
+
+
+def insert_artifact_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert artifact rows ``(task_pk, attempt, name, blob_id, ts_epoch)`` (names stored
+    once in artifact_names) after their attempt's ``ended_at`` is written: a time equal to
+    it is stored as NULL (the ``artifacts`` view gives it back). Inside ``store.write()``."""
+    store.executemany(
+        "INSERT INTO artifact_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+        {(r[2],) for r in rows},
+    )
+    store.executemany(
+        "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) VALUES (?1, ?2, "
+        "(SELECT name_id FROM artifact_names WHERE name = ?3), ?4, "
+        "nullif(?5, (SELECT ended_at FROM attempts WHERE task_pk = ?1 AND attempt = ?2)))",
         rows,
     )
 

@@ -17,6 +17,7 @@ from .records import (
     RunRef,
     TaskRef,
     artifact_blob_id,
+    insert_artifact_rows,
     insert_metadata_rows,
     metadata_value_id,
 )
@@ -174,14 +175,15 @@ class TaskWrites:
             else []
         )
         with self.store.write():
-            self._insert_artifacts(task, attempt, artifacts, ts, artifact_ts or {})
-            self._insert_metadata(task, [*metadata, *status])
             changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
                 (ts, int(task_ok), int(success), task.task_pk, attempt),
             )
             if changed != 1:
                 raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
+            # After ended_at: an artifact dated at the attempt's end is stored without its time.
+            self._insert_artifacts(task, attempt, artifacts, ts, artifact_ts or {})
+            self._insert_metadata(task, [*metadata, *status])
 
     def _insert_artifacts(
         self,
@@ -203,10 +205,7 @@ class TaskWrites:
             if cache is not None:
                 cache.blobs[art.sha] = bid
             rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
-        self.store.executemany(
-            "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+        insert_artifact_rows(self.store, rows)
 
     def clone_task(
         self,
@@ -236,10 +235,12 @@ class TaskWrites:
                 "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
                 (task.task_pk, attempt, ts, ts, task_ok, success),
             )
+            # The clone's attempt ends at ts: its artifacts' time is that end (NULL).
             self.store.execute(
-                "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) "
-                "SELECT ?, attempt, name, blob_id, ? FROM artifacts WHERE task_pk = ? AND attempt = ?",
-                (task.task_pk, ts, origin_task_pk, attempt),
+                "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) "
+                "SELECT ?, attempt, name_id, blob_id, NULL FROM task_artifacts "
+                "WHERE task_pk = ? AND attempt = ?",
+                (task.task_pk, origin_task_pk, attempt),
             )
             self._insert_metadata(task, metadata)
             self._insert_metadata(

@@ -145,7 +145,10 @@ def test_merge_conflict_is_reported_and_untouched(tmp_path):
         ps = _make_run(s, "F", {"x": 1})
     shutil.copy(a, b)
     with Store(b) as s:  # same run, different content on the other side
-        s.execute("UPDATE artifacts SET ts_epoch = ts_epoch + 1")
+        s.execute(  # an artifact's time, NULL when it is its attempt's end
+            "UPDATE task_artifacts SET ts_epoch = 1 + coalesce(ts_epoch, (SELECT e.ended_at "
+            "FROM attempts e WHERE e.task_pk = task_artifacts.task_pk AND e.attempt = task_artifacts.attempt))"
+        )
     before_a, before_b = a.read_bytes(), b.read_bytes()
     report = sharing.merge(b, a)
     assert report.conflicts == [f"{ps}: differs in artifacts"]
