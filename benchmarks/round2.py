@@ -240,7 +240,12 @@ def disk_rows(scratch: Path, width: int, metaflow: bool) -> dict[str, Any]:
         tasks = width + 4  # _parameters, start, join, end
         if lib == "mfstore":
             db = wd / "runs.mfdb"
-            _py(lib, wd, f"from mfstore.store import Store; Store({str(db)!r}).checkpoint()")
+            # (prints something: _py returns the worker's last output line)
+            _py(
+                lib,
+                wd,
+                f"from mfstore.store import Store; Store({str(db)!r}).checkpoint(); print('ok')",
+            )
             size = db.stat().st_size
             out[lib] = {"bytes": size, "alloc": size, "tasks": tasks, "wall": wall}
         else:

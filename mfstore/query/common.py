@@ -19,8 +19,11 @@ RAW_ARTIFACT_TS = (
     "coalesce(a.ts_epoch, (SELECT e.ended_at FROM attempts e "
     "WHERE e.task_pk = a.task_pk AND e.attempt = a.attempt))"
 )
-#: Metadata entries (v) with their field (vf.field_name, vf.type).
-RAW_METADATA_VALUES = "metadata_entries v JOIN metadata_fields vf ON vf.field_id = v.field_id"
+#: A metadata row's (m) entry (v) and field (vf.field_name, vf.type).
+RAW_METADATA_JOIN = (
+    "JOIN metadata_entries v ON v.value_id = m.value_id "
+    "JOIN metadata_fields vf ON vf.field_id = v.field_id"
+)
 
 
 def storable(*values: str | None) -> bool:

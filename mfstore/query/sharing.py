@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .common import BLOB_JOIN, RAW_ARTIFACT_TS, RAW_ARTIFACTS, RAW_METADATA_VALUES, Params
+from .common import BLOB_JOIN, RAW_ARTIFACT_TS, RAW_ARTIFACTS, RAW_METADATA_JOIN, Params
 
 
 def compile_select_runs(
@@ -101,7 +101,7 @@ def compile_run_digest_parts(run_pk: int) -> dict[str, tuple[str, Params]]:
         ),
         "metadata": (
             f"SELECT {_TASK_KEY.format(t='m')}, m.attempt, vf.field_name, v.value, v.is_json, vf.type, "
-            f"m.ts_epoch FROM metadata m JOIN {RAW_METADATA_VALUES} ON v.value_id = m.value_id "
+            f"m.ts_epoch FROM metadata m {RAW_METADATA_JOIN} "
             "JOIN tasks t ON t.task_pk = m.task_pk WHERE t.run_pk = :run ORDER BY 1, 2, 3, 7, 4, 6",
             run,
         ),
@@ -225,7 +225,7 @@ def compile_metadata_rows(task_pk: int) -> tuple[str, Params]:
     recording order."""
     return (
         "SELECT m.attempt, m.ts_epoch, vf.field_name, vf.type, v.is_json, v.value FROM metadata m "
-        f"JOIN {RAW_METADATA_VALUES} ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        f"{RAW_METADATA_JOIN} WHERE m.task_pk = :task "
         "ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
