@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from .common import Params
 
 
@@ -71,6 +74,24 @@ def compile_metadata_value_id(
         "AND is_json = :json AND value = :value",
         {"field": field_name, "type": type_, "json": is_json, "value": value},
     )
+
+
+def compile_last_metadata_pk(task_pk: int) -> tuple[str, Params]:
+    """The task's highest ``metadata_pk`` (NULL: none yet); one primary-key seek."""
+    return "SELECT max(metadata_pk) FROM metadata WHERE task_pk = :task", {"task": task_pk}
+
+
+def compile_artifact_name_ids(names: Sequence[str]) -> tuple[str, Params]:
+    """``(name, name_id)`` of interned artifact names."""
+    return (
+        "SELECT name, name_id FROM artifact_names WHERE name IN (SELECT value FROM json_each(:names))",
+        {"names": json.dumps(list(names))},
+    )
+
+
+def compile_attempt_ends(task_pk: int) -> tuple[str, Params]:
+    """``(attempt, ended_at)`` of a task's attempts."""
+    return "SELECT attempt, ended_at FROM attempts WHERE task_pk = :task", {"task": task_pk}
 
 
 def compile_tagset_by_digest(flow_id: str, digest: str) -> tuple[str, Params]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .. import query
 from ..query.sharing import UNUSED_BLOBS, compile_unused_blob_count
 from ..store import Store
 from .records import insert_artifact_rows
@@ -86,8 +87,16 @@ def insert_attempts(store: Store, task_pk: int, attempts: Rows) -> None:
 
 
 def insert_artifacts(store: Store, task_pk: int, artifacts: Rows) -> None:
-    """Add artifacts ``(attempt, name, blob_id, ts_epoch)`` to a task."""
-    insert_artifact_rows(store, [(task_pk, *a) for a in artifacts])
+    """Add artifacts ``(attempt, name, blob_id, ts_epoch)`` to a task whose attempts are
+    written (a time equal to the attempt's end is stored as NULL)."""
+    ends = dict(store.query(*query.compile_attempt_ends(task_pk)))
+    insert_artifact_rows(
+        store,
+        [
+            (task_pk, att, name, bid, None if ts == ends.get(att) else ts)
+            for att, name, bid, ts in artifacts
+        ],
+    )
 
 
 def insert_log_rows(store: Store, task_pk: int, lines: Rows) -> None:

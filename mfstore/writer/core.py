@@ -89,6 +89,8 @@ class Writer(RunWrites, PieceWrites):
                 (run.run_pk, step_name, task_id, started_at, origin_task_pk),
             )
             task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            if cache is not None:
+                cache.last_metadata[task.task_pk] = 0  # a new task has no metadata yet
             self.store.execute(
                 "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -204,7 +206,7 @@ class TaskBatch:
             bid = blobs.get(art.sha)
             if bid is None:
                 bid = blobs[art.sha] = self._blob_id(name, art)
-            self._artifacts.append((pk, attempt, name, bid, ended_at))
+            self._artifacts.append((pk, attempt, name, bid, None))  # dated at the attempt's end
         values = cache.values
         for seq, e in enumerate(
             (
@@ -268,7 +270,8 @@ class TaskBatch:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 self._attempts,
             )
-            insert_artifact_rows(store, self._artifacts)
+            cache = self.writer._cache
+            insert_artifact_rows(store, self._artifacts, None if cache is None else cache.names)
             store.executemany(
                 "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
                 "VALUES (?, ?, ?, ?, ?)",

@@ -67,23 +67,17 @@ class MetadataEntry:
     ts_epoch: int = field(default_factory=now_ms)
 
 
-#: One metadata row ``(task_pk, attempt, value_id, ts_epoch)``. ``metadata`` is clustered
-#: by task; ``metadata_pk`` numbers a task's entries in write order (one primary-key seek).
-INSERT_METADATA = (
-    "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?1, "
-    "(SELECT coalesce(max(metadata_pk), 0) + 1 FROM metadata WHERE task_pk = ?1), ?2, ?3, ?4)"
-)
-
-
 class BulkCache:
     """Ids seen inside one ``Writer.bulk()`` transaction."""
 
-    __slots__ = ("blobs", "steps", "values")
+    __slots__ = ("blobs", "last_metadata", "names", "steps", "values")
 
     def __init__(self) -> None:
         self.blobs: dict[str, int] = {}
         self.values: dict[tuple[Any, ...], int] = {}
         self.steps: set[tuple[int, str]] = set()
+        self.names: dict[str, int] = {}  # artifact name -> name_id
+        self.last_metadata: dict[int, int] = {}  # task_pk -> its highest metadata_pk
 
 
 #: Intern a metadata field ``(field_name, type)``, then an entry ``(field_name, type,
@@ -108,33 +102,63 @@ def metadata_value_id(store: Store, field_name: str, type_: str, is_json: int, v
     return int(store.scalar(*query.compile_metadata_value_id(field_name, type_, is_json, value)))
 
 
+def numbered(
+    store: Store, rows: Sequence[Sequence[Any]], last: dict[int, int] | None = None
+) -> list[tuple[Any, ...]]:
+    """Metadata rows ``(task_pk, attempt, value_id, ts_epoch)`` -> ``(task_pk, metadata_pk,
+    attempt, value_id, ts_epoch)``: each task's new entries numbered after its last
+    (``metadata`` is clustered by task; metadata_pk orders a task's entries). ``last``:
+    task_pk -> highest metadata_pk known so far, kept up to date."""
+    last = {} if last is None else last
+    out = []
+    for task_pk, attempt, value_id, ts in rows:
+        n = last.get(task_pk)
+        if n is None:
+            n = store.scalar(*query.compile_last_metadata_pk(task_pk)) or 0
+        last[task_pk] = n = n + 1
+        out.append((task_pk, n, attempt, value_id, ts))
+    return out
+
+
+#: Insert ``numbered`` metadata rows.
+INSERT_METADATA = "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?, ?)"
+
+
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
     """Insert metadata rows ``(field_name, type, is_json, value, task_pk, attempt, ts_epoch)``;
     each distinct entry is stored once. Inside ``store.write()``."""
     store.executemany(_INSERT_FIELD, {tuple(r[:2]) for r in rows})
     store.executemany(_INSERT_ENTRY, [r[:4] for r in rows])
+    ids = {
+        key: int(store.scalar(*query.compile_metadata_value_id(*key)))
+        for key in {tuple(r[:4]) for r in rows}
+    }
     store.executemany(
-        "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?5, "
-        "(SELECT coalesce(max(metadata_pk), 0) + 1 FROM metadata WHERE task_pk = ?5), ?6, "
-        "(SELECT value_id FROM metadata_values WHERE field_name = ?1 AND type = ?2 "
-        "AND is_json = ?3 AND value = ?4), ?7)",
-        rows,
+        INSERT_METADATA, numbered(store, [(r[4], r[5], ids[tuple(r[:4])], r[6]) for r in rows])
     )
 
 
-def insert_artifact_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert artifact rows ``(task_pk, attempt, name, blob_id, ts_epoch)`` (names stored
-    once in artifact_names) after their attempt's ``ended_at`` is written: a time equal to
-    it is stored as NULL (the ``artifacts`` view gives it back). Inside ``store.write()``."""
+def insert_artifact_rows(
+    store: Store, rows: Sequence[Sequence[Any]], names: dict[str, int] | None = None
+) -> None:
+    """Insert artifact rows ``(task_pk, attempt, name, blob_id, ts_epoch)``; ``ts_epoch`` is
+    None when it is the attempt's ``ended_at`` (the ``artifacts`` view gives it back).
+    Names are stored once in artifact_names (``names``: name -> name_id known so far, kept
+    up to date). Inside ``store.write()``."""
+    known = {} if names is None else names
+    missing = {r[2] for r in rows} - known.keys()
+    if missing:
+        store.executemany(
+            "INSERT INTO artifact_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+            [(n,) for n in sorted(missing)],
+        )
+        known.update(
+            (str(n), int(i))
+            for n, i in store.query(*query.compile_artifact_name_ids(sorted(missing)))
+        )
     store.executemany(
-        "INSERT INTO artifact_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
-        {(r[2],) for r in rows},
-    )
-    store.executemany(
-        "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) VALUES (?1, ?2, "
-        "(SELECT name_id FROM artifact_names WHERE name = ?3), ?4, "
-        "nullif(?5, (SELECT ended_at FROM attempts WHERE task_pk = ?1 AND attempt = ?2)))",
-        rows,
+        "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
+        [(r[0], r[1], known[r[2]], r[3], r[4]) for r in rows],
     )
 
 

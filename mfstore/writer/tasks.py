@@ -20,6 +20,7 @@ from .records import (
     insert_artifact_rows,
     insert_metadata_rows,
     metadata_value_id,
+    numbered,
 )
 
 
@@ -121,7 +122,10 @@ class TaskWrites:
             if vid is None:
                 vid = cache.values[key] = metadata_value_id(self.store, *key)
             ids.append((r[4], r[5], vid, r[6]))
-        self.store.executemany(INSERT_METADATA, ids)
+        last = cache.last_metadata
+        self.store.executemany(INSERT_METADATA, numbered(self.store, ids, last))
+        for r in ids:  # bounded: later entries of the task look its last number up
+            last.pop(r[0], None)
 
     def add_log_lines(
         self,
@@ -193,19 +197,19 @@ class TaskWrites:
         ts: int,
         artifact_ts: Mapping[str, int],
     ) -> None:
+        """Artifacts of an attempt that ends at ``ts`` (so their time is stored only when
+        ``artifact_ts`` gives another)."""
         rows = []
         cache = self._cache
         for name, art in artifacts.items():
-            if cache is not None:
-                found = cache.blobs.get(art.sha)
-                if found is not None:
-                    rows.append((task.task_pk, attempt, name, found, artifact_ts.get(name, ts)))
-                    continue
-            bid = artifact_blob_id(self.store, name, art)
-            if cache is not None:
-                cache.blobs[art.sha] = bid
-            rows.append((task.task_pk, attempt, name, bid, artifact_ts.get(name, ts)))
-        insert_artifact_rows(self.store, rows)
+            when = artifact_ts.get(name, ts)
+            bid = None if cache is None else cache.blobs.get(art.sha)
+            if bid is None:
+                bid = artifact_blob_id(self.store, name, art)
+                if cache is not None:
+                    cache.blobs[art.sha] = bid
+            rows.append((task.task_pk, attempt, name, bid, None if when == ts else when))
+        insert_artifact_rows(self.store, rows, None if cache is None else cache.names)
 
     def clone_task(
         self,
