@@ -26,6 +26,7 @@ from .cards import (
     CardContainer,
     CardNotPresentException,
     MetaflowCard,
+    card_class,
     get_cards,
     register_card_type,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "ProgressBar",
     "Table",
     "VegaChart",
+    "card_class",
     "get_cards",
     "register_card_type",
 ]
