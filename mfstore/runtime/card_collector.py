@@ -215,8 +215,9 @@ class CardComponentManager:
     def __iter__(self) -> Iterator[Any]:
         return iter(self._components)
 
-    def _latest_data(self) -> dict[str, Any]:
-        """Metaflow's data object for the final render/refresh."""
+    def _latest_data(self, mode: str = "render") -> dict[str, Any]:
+        """Metaflow's data object for the final render (``mode="render"``) or data update
+        (``mode="refresh"``)."""
         comps = {}
         for c in self._components.values():
             if getattr(c, "REALTIME_UPDATABLE", False):
@@ -234,7 +235,7 @@ class CardComponentManager:
             "components": comps,
             "render_seq": "final",
             "component_update_ts": self._components.layout_last_changed_on,
-            "mode": "render",
+            "mode": mode,
         }
 
     def _serialize(self) -> list[Any]:

@@ -218,7 +218,7 @@ def _final_data(
     cls = card_class(a["type"])
     if cls is None or not cls.RUNTIME_UPDATABLE:
         return None
-    data = components._latest_data()
+    data = components._latest_data(mode="refresh")
     try:
         mf_card = _instantiate(cls, a["options"], [], ctx["graph"], ctx["flow"])
         with _deadline(a["timeout"]):

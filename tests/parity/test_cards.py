@@ -30,7 +30,8 @@ out = {{"run": run.id, "tasks": {{}}, "artifacts": {{}}}}
 for step in run:
     for task in step:
         out["tasks"][step.id] = [
-            {{"type": c.type, "id": c.id, "hash": c.hash, "path": c.path, "html": c.get()}}
+            {{"type": c.type, "id": c.id, "hash": c.hash, "path": c.path, "html": c.get(),
+              "data": c.get_data()}}
             for c in get_cards(task)
         ]
         out["tasks"][step.id + "#task"] = task.id
@@ -65,6 +66,13 @@ def _content(card: dict[str, Any], pathspec: str) -> Any:
     """What a card says, independent of each system's HTML: the joined parts of Metaflow's
     test cards (a warning part as the warning it is), or the error an error card reports."""
     text = card["html"]
+    if card["type"] == "test_refresh_card":  # the same page on both, and its data update
+        data = card["data"]
+        return [
+            text.replace(pathspec, "<task>"),
+            data and data["reload_token"],
+            data and {k: data["data"][k] for k in ("user", "components", "render_seq", "mode")},
+        ]
     if "<html" in text.lower():  # an error card
         return ["error"] + [p for p in PHRASES if p in _text(text)]
     parts = []
@@ -171,6 +179,9 @@ def test_each_task_has_the_same_cards(both: dict[str, Any]) -> None:
     assert ("test_editable_card", "", ["custom", "a", "b"]) in theirs["cards"]["custom"]
     assert theirs["cards"]["retried"] == [("test_editable_card", "", ["attempt 1"])]
     assert len(theirs["cards"]["end"]) == 3  # two cards of one type, both kept
+    live = theirs["cards"]["live"][0][2]
+    assert '<h1>{"k": 2}</h1>' in live[0] and live[1] == "final"
+    assert live[2] == {"user": {"k": 2}, "components": {}, "render_seq": "final", "mode": "refresh"}
     assert ours["cards"] == theirs["cards"]
 
 
@@ -206,5 +217,5 @@ def test_cards_are_kept_in_the_file(both: dict[str, Any]) -> None:
     }
     con.close()
     hashes = {c["hash"] for k, v in snap["tasks"].items() if "#" not in k for c in v}
-    assert len(hashes) == 16  # start 2, ids 3, custom 4, errors 3, retried 1, end 3
+    assert len(hashes) == 17  # start 2, ids 3, custom 4, errors 3, retried 1, live 1, end 3
     assert {n[: -len(".html")].rsplit("-", 1)[-1] for n in names if n.endswith(".html")} == hashes

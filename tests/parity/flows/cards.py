@@ -81,6 +81,14 @@ class CardsFlow(FlowSpec):
         current.card.append(Text(f"attempt {current.retry_count}"))
         if current.retry_count == 0:
             raise RuntimeError("first attempt fails: no card for it")
+        self.next(self.live)
+
+    # a card with live updates: the final card and its final data update
+    @card(type="test_refresh_card", id="live")
+    @step
+    def live(self):
+        current.card.refresh({"k": 1})
+        current.card["live"].refresh({"k": 2})
         self.next(self.end)
 
     # the only card has an id but is not editable: Metaflow maps no ids then
