@@ -144,7 +144,9 @@ def _read_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(help="Commands related to @card decorator.")
+@click.group(
+    help="Commands related to @card decorator.\n\nExample: python flow.py card list 12/start/1"
+)
 def card() -> None:
     """The ``card`` command group."""
 
