@@ -34,7 +34,7 @@ def _tag_list(tags: Any, what: str) -> list[Any]:
         raise MetaflowTaggingError(f"{what} must be iterable") from None
 
 
-class Run(MetaflowObject):
+class Run(MetaflowObject["Step"]):
     """
     A `Run` represents an execution of a `Flow`. It is a container of `Step`s.
 
@@ -118,33 +118,6 @@ class Run(MetaflowObject):
             A Step in this Run
         """
         return super().__iter__()
-
-    def __getitem__(self, name: str) -> Step:
-        """
-        Returns the Step object with the step name 'name'
-
-        Parameters
-        ----------
-        name : str
-            Step name
-
-        Returns
-        -------
-        Step
-            Step for this step name in this Run
-
-        Raises
-        ------
-        KeyError
-            If the name does not identify a valid Step object
-        """
-        return super().__getitem__(name)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
 
     # -- status -------------------------------------------------------------------
 
