@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -21,6 +21,8 @@ from .common import (
 )
 from .escape import escape_terminal
 from .output import Output, columns, output_options
+
+_T = TypeVar("_T")
 
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -366,9 +368,7 @@ def register(cli: click.Group) -> None:
         """
         from ..sharing import verify as do
 
-        target = resolve_file(_one_file(legacy_file, mfdb))
-        with errors(), progress("verify") as update:
-            problems = do(target, progress=update)
+        target, problems = _run_on_file("verify", do, legacy_file, mfdb)
         if out.is_json:
             out.document({"file": str(target), "ok": not problems, "problems": problems})
         else:
@@ -394,9 +394,7 @@ def register(cli: click.Group) -> None:
         """
         from ..sharing import stats as do
 
-        target = resolve_file(_one_file(legacy_file, mfdb))
-        with errors(), progress("stats") as update:
-            s = do(target, progress=update)
+        _, s = _run_on_file("stats", do, legacy_file, mfdb)
         if out.is_json:
             out.document(s)
             return
@@ -423,6 +421,16 @@ def register(cli: click.Group) -> None:
             f"compression {s['compression_ratio']}x; file {_mb(s['file_bytes'])}"
         )
         out.rows(cols, iter(rows), title="flows", footer=summary)
+
+
+def _run_on_file(
+    what: str, action: Callable[..., _T], legacy: str | None, mfdb: str | None
+) -> tuple[Path, _T]:
+    """The file a command names and ``action(file, progress=...)``'s result, run with the
+    command's progress line and one-line errors."""
+    target = resolve_file(_one_file(legacy, mfdb))
+    with errors(), progress(what) as update:
+        return target, action(target, progress=update)
 
 
 def _one_file(legacy: str | None, mfdb: str | None) -> str | None:

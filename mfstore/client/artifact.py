@@ -194,4 +194,3 @@ class DataArtifact(MetaflowObject[Never]):
         """
         task_origin = self.parent.origin_pathspec
         return None if task_origin is None else f"{task_origin}/{self.id}"
-

@@ -222,4 +222,3 @@ class Flow(MetaflowObject["Run"]):
             A Run in this Flow
         """
         return self.runs()
-
