@@ -182,15 +182,3 @@ class DataArtifact(MetaflowObject[Never]):
             Creation time
         """
         return self.created_at
-
-    @property
-    def origin_pathspec(self) -> str | None:
-        """
-        The pathspec of the artifact this one was cloned from (resume); None otherwise.
-
-        Returns:
-            str, optional
-                pathspec of the origin artifact.
-        """
-        task_origin = self.parent.origin_pathspec
-        return None if task_origin is None else f"{task_origin}/{self.id}"

@@ -289,9 +289,7 @@ class Run(MetaflowObject["Step"]):
         tag : str
             Tag to add.
         """
-        # Like Metaflow, an iterable of tags is accepted too (legacy).
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
+        # Like Metaflow, an iterable of tags is accepted too (legacy): see replace_tag.
         return self.replace_tag([], tag)  # type: ignore[arg-type]
 
     def add_tags(self, tags: Iterable[str]) -> None:
@@ -320,8 +318,6 @@ class Run(MetaflowObject["Step"]):
         tag : str
             Tag to remove.
         """
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
         return self.replace_tag(tag, [])  # type: ignore[arg-type]
 
     def remove_tags(self, tags: Iterable[str]) -> None:
