@@ -235,8 +235,13 @@ class Runtime:
         if node is not None and node.type == "end":
             self.end_done = True
             return
-        assert done.transition is not None
-        funcs, foreach = done.transition
+        if done.transition is None and node is not None and node.parallel_step:
+            # a @parallel worker that returned without self.next(): it goes where the step
+            # goes (Metaflow follows the control task's transition)
+            funcs, foreach = list(node.out_funcs), None
+        else:
+            assert done.transition is not None
+            funcs, foreach = done.transition
         if foreach:
             n = int(done.num_splits or 0)
             values: list[str | None] = list(done.values) if done.values else [None] * n
