@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .. import query
 from ..exception import MetaflowTaggingError
 from ..tags import validate_tag
-from ._object import MetaflowObject, ms_to_datetime, tagset_tags
+from ._object import MetaflowObject, ms_to_datetime
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -34,7 +34,7 @@ def _tag_list(tags: Any, what: str) -> list[Any]:
         raise MetaflowTaggingError(f"{what} must be iterable") from None
 
 
-class Run(MetaflowObject):
+class Run(MetaflowObject["Step"]):
     """
     A `Run` represents an execution of a `Flow`. It is a container of `Step`s.
 
@@ -70,6 +70,11 @@ class Run(MetaflowObject):
         self._run_pk = row[0]
         self._tagset_id = row[4]
         self._ts = row[5]
+        self._edited_tags: tuple[frozenset[str], frozenset[str]] | None = None
+
+    def _tag_pair(self) -> tuple[frozenset[str], frozenset[str]]:
+        edited = getattr(self, "_edited_tags", None)  # absent on an unpickled Run
+        return edited if edited is not None else super()._tag_pair()
 
     def _child_rows(self) -> list[tuple[Any, ...]]:
         return [
@@ -118,33 +123,6 @@ class Run(MetaflowObject):
             A Step in this Run
         """
         return super().__iter__()
-
-    def __getitem__(self, name: str) -> Step:
-        """
-        Returns the Step object with the step name 'name'
-
-        Parameters
-        ----------
-        name : str
-            Step name
-
-        Returns
-        -------
-        Step
-            Step for this step name in this Run
-
-        Raises
-        ------
-        KeyError
-            If the name does not identify a valid Step object
-        """
-        return super().__getitem__(name)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
 
     # -- status -------------------------------------------------------------------
 
@@ -316,9 +294,7 @@ class Run(MetaflowObject):
         tag : str
             Tag to add.
         """
-        # Like Metaflow, an iterable of tags is accepted too (legacy).
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
+        # Like Metaflow, an iterable of tags is accepted too (legacy): see replace_tag.
         return self.replace_tag([], tag)  # type: ignore[arg-type]
 
     def add_tags(self, tags: Iterable[str]) -> None:
@@ -347,8 +323,6 @@ class Run(MetaflowObject):
         tag : str
             Tag to remove.
         """
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
         return self.replace_tag(tag, [])  # type: ignore[arg-type]
 
     def remove_tags(self, tags: Iterable[str]) -> None:
@@ -409,9 +383,17 @@ class Run(MetaflowObject):
         from ..identity import get_username
         from ..writer import Writer
 
-        Writer(self._store).replace_user_tags(self._run_pk, remove, add, user_name=get_username())  # type: ignore[arg-type]
+        edited = Writer(self._store).replace_user_tags(
+            self._run_pk,  # type: ignore[arg-type]
+            remove,
+            add,
+            user_name=get_username(),
+        )
         # Refresh the row: the run now points at another tag set.
         row = self._store.one(*query.compile_run_lookup(self._components[0], self.id))
         if row is not None:
             self._init_row(row)
-        tagset_tags(self._store, self._tagset_id)  # type: ignore[arg-type]
+        # Like Metaflow's Run, this object's tags are those its own edit left, even when
+        # another process edits the run's tags right after (Metaflow: the provider's
+        # answer to the mutation): `tag in run.user_tags` holds after `run.add_tag(tag)`.
+        self._edited_tags = edited
