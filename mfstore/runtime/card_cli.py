@@ -105,9 +105,13 @@ def _listing(cards: Any) -> dict[str, Any]:
     }
 
 
-def _show(state: State, cards: Any, command: str | None) -> None:
-    """Metaflow's listing of several cards (on stderr), with an example command."""
-    state.echo(f"Found {len(cards)} card matching for your query...")
+def _show(state: State, cards: Any, command: str | None, task_id: str | None = None) -> None:
+    """Metaflow's listing of several cards (on stderr), with an example command; in a
+    listing of the whole run, headed by the task's id."""
+    if task_id is not None:
+        state.echo(f"\tTask: {task_id}")
+    else:
+        state.echo(f"Found {len(cards)} card matching for your query...")
     lines = [""]
     for c in cards:
         lines.append(
@@ -256,8 +260,7 @@ def _list_run(
                 if not printed:
                     state.echo(f"Step : {step.id}")
                     printed = True
-                state.echo(f"\tTask: {task.id}")
-                _show(state, cards, None)
+                _show(state, cards, None, task_id=task.id)
     if not found:
         raise CardNotPresentException(run.pathspec, card_type, card_id, card_hash)
     if as_json:
