@@ -45,14 +45,16 @@ LAYERS = {
 }
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+def _module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """mfstore modules ``path`` imports (anywhere but under ``if TYPE_CHECKING``)."""
-    name = _module_name(path)
+def _imports(path: Path, root: Path = PACKAGE) -> set[str]:
+    """Modules of the package at ``root`` (mfstore) that ``path`` imports (anywhere but
+    under ``if TYPE_CHECKING``). ``from pkg import name`` of a name that is not a module
+    is an import of ``pkg`` itself (its ``__init__``)."""
+    name = _module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     tree = ast.parse(path.read_text("utf-8"))
     skip = {
@@ -73,7 +75,7 @@ def _imports(path: Path) -> set[str]:
                 target = node.module or ""
             for alias in node.names:
                 full = f"{target}.{alias.name}"
-                out.add(full if _is_module(full) else target)
+                out.add(full if _is_module(full, root) else target)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif (
@@ -85,11 +87,11 @@ def _imports(path: Path) -> set[str]:
         ):
             target = node.args[0].value
             out.add(package + target if target.startswith(".") else target)
-    return {m for m in out if m.split(".")[0] == "mfstore"} - {name}
+    return {m for m in out if m.split(".")[0] == root.name} - {name}
 
 
-def _is_module(dotted: str) -> bool:
-    path = PACKAGE.parent.joinpath(*dotted.split("."))
+def _is_module(dotted: str, root: Path = PACKAGE) -> bool:
+    path = root.parent.joinpath(*dotted.split("."))
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
@@ -143,24 +145,89 @@ def test_imports_run_one_way() -> None:
     assert upward == []
 
 
-def test_no_import_circles_between_concerns() -> None:
-    graph = _graph()
+def _circles(graph: dict[str, set[str]]) -> list[str]:
+    """One circle (``a -> b -> a``) through each group of nodes that import each other
+    (the strongly connected components of ``graph`` with more than one node)."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
     circles = []
-    for start in sorted(graph):
-        stack = [(start, [start])]
-        while stack:
-            node, path = stack.pop()
+    for group in groups:
+        start = min(group)
+        # the shortest way back to ``start`` inside the group (breadth first)
+        paths = {start: [start]}
+        queue = [start]
+        while queue:
+            node = queue.pop(0)
             for nxt in sorted(graph.get(node, ())):
                 if nxt == start:
-                    circles.append(" -> ".join([*path, nxt]))
-                elif nxt not in path:
-                    stack.append((nxt, [*path, nxt]))
-    assert circles == []
+                    circles.append(" -> ".join([*paths[node], start]))
+                    queue = []
+                    break
+                if nxt in group and nxt not in paths:
+                    paths[nxt] = [*paths[node], nxt]
+                    queue.append(nxt)
+    return sorted(circles)
+
+
+def _module_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    return {_module_name(p, root): _imports(p, root) for p in root.rglob("*.py")}
+
+
+def test_no_import_circles_between_concerns() -> None:
+    assert _circles(_graph()) == []
+
+
+def test_no_import_circles_between_modules() -> None:
+    """No module imports itself back through others, also inside one concern, and also
+    through a package's ``__init__`` (``pkg/__init__`` importing ``pkg.a``, which takes a
+    name from ``pkg``). Lazy imports count: they are dependencies all the same."""
+    assert _circles(_module_graph()) == []
+
+
+def test_the_circle_check_sees_circles_through_package_inits(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from .a import f\nHELPER = 1\n")
+    (pkg / "sub" / "a.py").write_text("def f():\n    from . import HELPER\n")
+    (pkg / "b.py").write_text("from pkg.c import x\n")
+    (pkg / "c.py").write_text("import pkg.b\nx = 1\n")
+    (pkg / "d.py").write_text("from .sub import a\nfrom . import c\n")  # no circle
+    assert _circles(_module_graph(pkg)) == [
+        "pkg.b -> pkg.c -> pkg.b",
+        "pkg.sub -> pkg.sub.a -> pkg.sub",
+    ]
 
 
 def test_the_format_and_the_store_import_one_way() -> None:
     assert "mfstore.store" not in _imports(PACKAGE / "migrations.py")
-    assert "mfstore.store" not in _imports(PACKAGE / "blobs.py")
+    for path in (PACKAGE / "blobs").rglob("*.py"):
+        assert "mfstore.store" not in _imports(path), path
 
 
 def test_task_processes_never_import_the_writer() -> None:
@@ -169,12 +236,18 @@ def test_task_processes_never_import_the_writer() -> None:
 
 
 def test_the_recorded_schema_digest_is_current() -> None:
-    """The schema check's fast path (mfstore/schema.py) records the digest of schema.sql's
-    objects as a new file stores them; change it together with schema.sql."""
+    """The schema check's fast path (mfstore/schema.py) records the digest of a new file's
+    schema (made from schema.sql); change it together with schema.sql."""
     from mfstore import schema
     from mfstore.migrations import FORMAT_VERSION
+    from mfstore.store import Store
 
-    current = (FORMAT_VERSION, schema.digest(schema.expected()))
+    store = Store(":memory:")
+    try:
+        text = store.query(schema.SCHEMA_TEXT_SQL)[0][1]
+    finally:
+        store.close()
+    current = (FORMAT_VERSION, schema.digest(text))
     assert current == schema.AS_CREATED_DIGEST, (
         f"schema.sql changed: set AS_CREATED_DIGEST = {current!r} in mfstore/schema.py"
     )

@@ -63,13 +63,35 @@ BACKENDS = ("metaflow", "mfstore", "mfdb")
 #: The pinned subset of ``test/core`` run in CI (see its NOTICE).
 PINNED = Path(__file__).resolve().parent.parent / "tests" / "metaflow_ext" / "metaflow_core"
 
-#: Tests whose result on mfstore or mfdb is expected to differ, with the reason (listed in the
-#: output): they exercise Metaflow's own test-only extension package (test/core/metaflow_extensions).
-EXPECTED_DIFFERENCES: dict[str, str] = {
-    "ExtensionsTest": "needs Metaflow's test-only extension plugins (metaflow_extensions.test_org)",
-    "CardExtensionsImportTest": "needs Metaflow's test-only card extension plugins",
-    "FlowOptionsTest": "needs the test-only flow-option decorator of Metaflow's test extension",
+#: Tests whose result on a backend is expected to differ from Metaflow's, with the backends
+#: concerned and the reason (listed in the output and in the table's notes).
+EXPECTED_DIFFERENCES: dict[str, tuple[tuple[str, ...], str]] = {
+    "ExtensionsTest": (
+        ("mfstore",),
+        "needs Metaflow's test-only extension package (metaflow_extensions.test_org: its step"
+        " and flow decorators, promoted modules and config), which only Metaflow loads",
+    ),
+    "CardExtensionsImportTest": (
+        ("mfstore",),
+        "needs the card types of Metaflow's test-only extension package",
+    ),
+    "CardImportTest": (
+        ("mfstore",),
+        "its card types (editable_import_test_card, non_editable_import_test_card,"
+        " test_broken_card) come from Metaflow's test-only extension package",
+    ),
+    "FlowOptionsTest": (
+        ("mfstore",),
+        "needs the flow decorator with options of Metaflow's test-only extension package",
+    ),
 }
+
+
+def expected(test: str, backend: str) -> str | None:
+    """The reason ``test`` is expected to fail on ``backend`` (None: it must pass)."""
+    backends, reason = EXPECTED_DIFFERENCES.get(test, ((), ""))
+    return reason if backend in backends else None
+
 
 #: Module paths of the checker package rewritten for mfstore (harness, not the flow).
 _MODULE_MAP = [
@@ -188,88 +210,111 @@ def _run(
     cmd: list[str], env: dict[str, str], timeout: float, cwd: Path
 ) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(
+        cp = subprocess.run(
             cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, errors="replace"
         )
     except subprocess.TimeoutExpired as exc:
-        return subprocess.CompletedProcess(cmd, -9, str(exc.stdout or ""), "timed out")
+        cp = subprocess.CompletedProcess(cmd, -9, str(exc.stdout or ""), "timed out")
+    with open(cwd / "commands.log", "a") as log:  # read in a directory kept with --keep
+        log.write(f"$ {' '.join(cmd)}\n-> {cp.returncode}\n{cp.stdout}\n{cp.stderr}\n")
+    return cp
 
 
-def run_case(case: dict[str, Any], system: str, core: Path, timeout: float) -> dict[str, Any]:
-    """Run one case on backend ``system``: {'ok': bool, 'why': str, 'detail', 'seconds'}."""
-    context = context_for(core, system)
-    t0 = time.monotonic()
+def run_case(
+    case: dict[str, Any], system: str, core: Path, timeout: float, keep: bool = False
+) -> dict[str, Any]:
+    """Run one case on backend ``system``: {'ok': bool, 'why': str, 'detail', 'seconds'}
+    (``keep``: the case's directory is kept, its path in the result's 'dir')."""
     tmp = Path(tempfile.mkdtemp(prefix=f"mfcore-{system}-"))
     try:
-        flow_code, check_code = case["flow_code"], case["check_code"]
-        shutil.copytree(core / "metaflow_test", tmp / "metaflow_test")
-        if system == "mfstore":
-            flow_code = rewrite_imports(flow_code)
-            check_code = rewrite_imports(check_code)
-            for f in (tmp / "metaflow_test").glob("*.py"):
-                f.write_text(rewrite_imports(f.read_text()))
-        (tmp / "test_flow.py").write_text(flow_code)
-        (tmp / "check_flow.py").write_text(check_code)
-        for name in case["copy_files"]:
-            shutil.copy2(core / "tests" / name, tmp / name)
-        env = {
-            "USER": os.environ.get("USER", "tester"),
-            "HOME": str(tmp),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PATH": os.environ.get("PATH", "."),
-            "PYTHONIOENCODING": "utf_8",
-            # the case's directory, then the caller's PYTHONPATH (e.g. an mfstore checkout)
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp), os.environ.get("PYTHONPATH")])),
-            **{k: v.format(nonce="x") for k, v in context["env"].items()},
-        }
-        py = sys.executable
-
-        def flow_cmd(mode: str, extra: list[str] | None = None) -> list[str]:
-            return [
-                py,
-                "-B",
-                "test_flow.py",
-                *context["top_options"],
-                mode,
-                *(extra or []),
-                "--run-id-file",
-                "run-id",
-                *context["run_options"],
-            ]
-
-        if True:  # cases run in threads: every command gets cwd=tmp (never os.chdir)
-            cp = _run(flow_cmd("run"), env, timeout, tmp)
-            if cp.returncode:
-                if case["should_fail"]:
-                    pass
-                elif case["should_resume"]:
-                    extra = [case["resume_step"]] if case["resume_step"] else []
-                    cp = _run(flow_cmd("resume", extra), env, timeout, tmp)
-                    if cp.returncode:
-                        return _result(False, "resume failed", cp, t0)
-                else:
-                    return _result(False, "run failed", cp, t0)
-            elif case["should_fail"]:
-                return _result(False, "should have failed", cp, t0)
-            if not (tmp / "run-id").exists():
-                return _result(False, "no run-id file", cp, t0)
-            run_id = (tmp / "run-id").read_text()
-            for check in context["checks"]:
-                klass = {"python3-cli": "CliCheck", "python3-metadata": "MetadataCheck"}[check]
-                cp = _run(
-                    [py, "check_flow.py", klass, run_id, *context["top_options"]],
-                    env,
-                    timeout,
-                    tmp,
-                )
-                if cp.returncode:
-                    return _result(False, f"{klass} failed", cp, t0)
-            if system == "mfdb" and (tmp / ".metaflow").exists():
-                return _result(False, "a .metaflow directory was created", cp, t0)
-            return _result(True, "", cp, t0)
+        result = _run_case_in(tmp, case, system, core, timeout)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if keep:
+        result["dir"] = str(tmp)
+        print(f"  kept {case['test']}/{case['graph']} on {system} in {tmp}", file=sys.stderr)
+    return result
+
+
+def _run_case_in(
+    tmp: Path, case: dict[str, Any], system: str, core: Path, timeout: float
+) -> dict[str, Any]:
+    context = context_for(core, system)
+    t0 = time.monotonic()
+    flow_code, check_code = case["flow_code"], case["check_code"]
+    shutil.copytree(core / "metaflow_test", tmp / "metaflow_test")
+    if system == "mfstore":
+        flow_code = rewrite_imports(flow_code)
+        check_code = rewrite_imports(check_code)
+        for f in (tmp / "metaflow_test").glob("*.py"):
+            f.write_text(rewrite_imports(f.read_text()))
+    (tmp / "test_flow.py").write_text(flow_code)
+    (tmp / "check_flow.py").write_text(check_code)
+    for name in case["copy_files"]:
+        shutil.copy2(core / "tests" / name, tmp / name)
+    env = {
+        "USER": os.environ.get("USER", "tester"),
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        # as in an activated environment: Metaflow starts `python` from PATH (e.g. the
+        # worker processes of a local @parallel step)
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", ".")]),
+        "PYTHONIOENCODING": "utf_8",
+        # the case's directory, then test/core (as run_tests.py sets it: Metaflow loads the
+        # suite's test-only extension package metaflow_extensions.test_org from there),
+        # then the caller's PYTHONPATH (e.g. an mfstore checkout)
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(tmp), str(core), os.environ.get("PYTHONPATH")])
+        ),
+        **{k: v.format(nonce="x") for k, v in context["env"].items()},
+    }
+    py = sys.executable
+
+    def flow_cmd(mode: str, extra: list[str] | None = None) -> list[str]:
+        return [
+            py,
+            "-B",
+            "test_flow.py",
+            *context["top_options"],
+            mode,
+            *(extra or []),
+            "--run-id-file",
+            "run-id",
+            *context["run_options"],
+        ]
+
+    if True:  # cases run in threads: every command gets cwd=tmp (never os.chdir)
+        cp = _run(flow_cmd("run"), env, timeout, tmp)
+        if cp.returncode:
+            if case["should_fail"]:
+                pass
+            elif case["should_resume"]:
+                extra = [case["resume_step"]] if case["resume_step"] else []
+                cp = _run(flow_cmd("resume", extra), env, timeout, tmp)
+                if cp.returncode:
+                    return _result(False, "resume failed", cp, t0)
+            else:
+                return _result(False, "run failed", cp, t0)
+        elif case["should_fail"]:
+            return _result(False, "should have failed", cp, t0)
+        if not (tmp / "run-id").exists():
+            return _result(False, "no run-id file", cp, t0)
+        run_id = (tmp / "run-id").read_text()
+        for check in context["checks"]:
+            klass = {"python3-cli": "CliCheck", "python3-metadata": "MetadataCheck"}[check]
+            cp = _run(
+                [py, "check_flow.py", klass, run_id, *context["top_options"]],
+                env,
+                timeout,
+                tmp,
+            )
+            if cp.returncode:
+                return _result(False, f"{klass} failed", cp, t0)
+        if system == "mfdb" and (tmp / ".metaflow").exists():
+            return _result(False, "a .metaflow directory was created", cp, t0)
+        return _result(True, "", cp, t0)
 
 
 def _result(ok: bool, why: str, cp: subprocess.CompletedProcess[str], t0: float) -> dict[str, Any]:
@@ -298,6 +343,7 @@ def run_matrix(
     timeout: float = 600,
     previous: dict[str, Any] | None = None,
     json_path: str | None = None,
+    keep: bool = False,
 ) -> list[dict[str, Any]]:
     """``[{'test', 'graph', <backend>: result or None, ...}]`` for every case (a column
     per backend of ``BACKENDS``; ``previous`` holds Metaflow results to reuse by
@@ -313,7 +359,7 @@ def run_matrix(
                 if system == "metaflow" and key in previous:
                     results[(key, system)] = previous[key]
                     continue
-                where[pool.submit(run_case, c, system, core, timeout)] = (key, system)
+                where[pool.submit(run_case, c, system, core, timeout, keep)] = (key, system)
         for fut in cf.as_completed(where):
             key, system = where[fut]
             results[(key, system)] = r = fut.result()
@@ -353,7 +399,21 @@ def main() -> int:
     ap.add_argument("--json", help="write the results here as JSON")
     ap.add_argument("--reuse-metaflow", help="take the Metaflow column from this JSON")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
+    ap.add_argument("--keep", action="store_true", help="keep each case's directory (debugging)")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: merge these results (--json or .partial files; a later file's"
+        " result for a case and backend replaces an earlier one) and print the table",
+    )
+    ap.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = ap.parse_args()
+    if args.merge:
+        rows = merge_results([Path(p) for p in args.merge])
+        if args.source:  # list the cases no file has, as not run
+            rows = with_all_cases(rows, load_cases(fetch_suite(args.source), set(), set()))
+        return report(rows, args.json, args.markdown)
 
     backends = (args.only,) if args.only else tuple(split(args.backends))
     unknown = [b for b in backends if b not in BACKENDS]
@@ -370,8 +430,10 @@ def main() -> int:
         for row in json.loads(Path(args.reuse_metaflow).read_text())["cases"]:
             if row.get("metaflow"):
                 previous[f"{row['test']}/{row['graph']}"] = row["metaflow"]
-    rows = run_matrix(core, tests, graphs, backends, args.jobs, args.timeout, previous, args.json)
-    return report(rows, args.json)
+    rows = run_matrix(
+        core, tests, graphs, backends, args.jobs, args.timeout, previous, args.json, args.keep
+    )
+    return report(rows, args.json, args.markdown)
 
 
 def split(text: str) -> list[str]:
@@ -379,7 +441,80 @@ def split(text: str) -> list[str]:
     return [x.strip().lower() for x in text.split(",") if x.strip()]
 
 
-def report(rows: list[dict[str, Any]], json_path: str | None = None) -> int:
+def merge_results(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per case from several result files (``--json`` output, or its ``.partial``
+    file): for each case and backend the result of the last file that has one."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in paths:
+        data = json.loads(path.read_text())
+        for row in data["cases"] if isinstance(data, dict) else data:
+            key = (str(row["test"]), str(row["graph"]))
+            into = merged.setdefault(key, {"test": key[0], "graph": key[1]})
+            for b in BACKENDS:
+                into.setdefault(b, None)
+                if row.get(b) is not None:
+                    into[b] = row[b]
+    return [merged[k] for k in sorted(merged)]
+
+
+def with_all_cases(rows: list[dict[str, Any]], cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` plus a row with no result for every case of ``cases`` they lack."""
+    have = {(r["test"], r["graph"]) for r in rows}
+    extra = [
+        {"test": c["test"], "graph": c["graph"], **dict.fromkeys(BACKENDS)}
+        for c in cases
+        if (c["test"], c["graph"]) not in have
+    ]
+    return sorted(rows + extra, key=lambda r: (r["test"], r["graph"]))
+
+
+def note(row: dict[str, Any]) -> str:
+    """Why a case failed where it did (one line), or why that was expected."""
+    parts = []
+    for b in BACKENDS:
+        r = row.get(b)
+        if r is not None and not r["ok"]:
+            reason = expected(row["test"], b)
+            detail = re.sub(r"^\d{4}-\d\d-\d\d [\d:.]+ ", "", r["detail"])  # log time stamp
+            text = f"expected: {reason}" if reason else f"{r['why']}: {detail}"
+            parts.append(f"{b}: {text}"[:140])
+    return "; ".join(parts)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The table as Markdown: a row per case, a column per backend, then the totals."""
+
+    def cell(r: dict[str, Any] | None) -> str:
+        return "not run" if r is None else ("pass" if r["ok"] else "**FAIL**")
+
+    out = ["| test | graph | " + " | ".join(BACKENDS) + " | note |"]
+    out.append("|" + "---|" * (len(BACKENDS) + 3))
+    for row in rows:
+        text = note(row).replace("|", "\\|").replace("`", "'")
+        cells = " | ".join(cell(row.get(b)) for b in BACKENDS)
+        out.append(f"| {row['test']} | {row['graph']} | {cells} | {text} |")
+    out.append("")
+    for b in BACKENDS:
+        ran = [r for r in rows if r.get(b) is not None]
+        passed = sum(1 for r in ran if r[b]["ok"])
+        out.append(f"- {b}: {passed} of {len(ran)} cases run pass ({len(rows)} cases)")
+    for b in BACKENDS[1:]:
+        gaps = [
+            f"{r['test']}/{r['graph']}"
+            for r in rows
+            if r.get("metaflow") and r.get(b) and r["metaflow"]["ok"] and not r[b]["ok"]
+        ]
+        unexplained = [g for g in gaps if expected(g.split("/")[0], b) is None]
+        out.append(
+            f"- pass on metaflow but not on {b}: {len(gaps)}"
+            f" ({len(unexplained)} not explained{': ' + ', '.join(unexplained) if unexplained else ''})"
+        )
+    return "\n".join(out) + "\n"
+
+
+def report(
+    rows: list[dict[str, Any]], json_path: str | None = None, markdown_path: str | None = None
+) -> int:
     """Print the table (a column per backend run) and the totals; the exit status says
     whether every backend passes what Metaflow passes."""
 
@@ -401,7 +536,7 @@ def report(rows: list[dict[str, Any]], json_path: str | None = None) -> int:
                 why = f"{b}: " + (r["why"] + ": " + r["detail"])[:100]
             if mf and r and mf["ok"] and not r["ok"]:
                 bad[b] += 1
-                unexplained += row["test"] not in EXPECTED_DIFFERENCES
+                unexplained += expected(row["test"], b) is None
         cells = " ".join(f"{cell(row[b]):<8}" for b in ran)
         print(f"{row['test']:<34} {row['graph']:<32} {cells} {why}")
     print()
@@ -410,12 +545,14 @@ def report(rows: list[dict[str, Any]], json_path: str | None = None) -> int:
     for b in others:
         print(f"pass on metaflow but not on {b}: {bad[b]}")
     print(f"({unexplained} not explained by EXPECTED_DIFFERENCES)")
-    for name, reason in EXPECTED_DIFFERENCES.items():
-        print(f"  expected difference: {name}: {reason}")
+    for name, (where, reason) in EXPECTED_DIFFERENCES.items():
+        print(f"  expected difference: {name} on {', '.join(where)}: {reason}")
     if json_path:
         Path(json_path).write_text(
             json.dumps({"tag": TAG, "context": CONTEXT, "cases": rows}, indent=1)
         )
+    if markdown_path:
+        Path(markdown_path).write_text(markdown(rows))
     return 1 if unexplained else 0
 
 

@@ -23,7 +23,6 @@ from ..query import (
     compile_task_count,
     compile_task_lookup,
 )
-from .browse import RUN_LIST, list_runs, run_record, split_pathspec
 from .common import (
     CliError,
     mfdb_option,
@@ -33,6 +32,7 @@ from .common import (
     resolve_file,
 )
 from .output import Output, columns, output_options
+from .runlist import RUN_LIST, list_runs, run_record, split_pathspec
 from .stream import json_value
 
 #: Longest artifact value preview shown by ``show`` on a terminal.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import query
 from ..store import Store
@@ -112,11 +112,12 @@ class TaskLineage:
         return self._neighbour_pathspecs(parents=False)
 
     def _tasks(self, pathspecs: Iterator[str]) -> Iterator[Task]:
-        from .task import Task
-
+        # This mixin is part of Task: its own class makes the tasks (no import of
+        # client.task back, which imports this module).
+        task = cast("type[Task]", type(self))
         md = metadata_str(self._store)
         for pathspec in pathspecs:
-            yield Task(pathspec, _namespace_check=False, _current_metadata=md)
+            yield task(pathspec, _namespace_check=False, _current_metadata=md)
 
     @property
     def parent_tasks(self) -> Iterator[Task]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .. import query
 from ..exception import MetaflowTaggingError
 from ..tags import validate_tag
-from ._object import MetaflowObject, ms_to_datetime, tagset_tags
+from ._object import MetaflowObject, ms_to_datetime
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -70,6 +70,11 @@ class Run(MetaflowObject):
         self._run_pk = row[0]
         self._tagset_id = row[4]
         self._ts = row[5]
+        self._edited_tags: tuple[frozenset[str], frozenset[str]] | None = None
+
+    def _tag_pair(self) -> tuple[frozenset[str], frozenset[str]]:
+        edited = getattr(self, "_edited_tags", None)  # absent on an unpickled Run
+        return edited if edited is not None else super()._tag_pair()
 
     def _child_rows(self) -> list[tuple[Any, ...]]:
         return [
@@ -409,9 +414,17 @@ class Run(MetaflowObject):
         from ..identity import get_username
         from ..writer import Writer
 
-        Writer(self._store).replace_user_tags(self._run_pk, remove, add, user_name=get_username())  # type: ignore[arg-type]
+        edited = Writer(self._store).replace_user_tags(
+            self._run_pk,  # type: ignore[arg-type]
+            remove,
+            add,
+            user_name=get_username(),
+        )
         # Refresh the row: the run now points at another tag set.
         row = self._store.one(*query.compile_run_lookup(self._components[0], self.id))
         if row is not None:
             self._init_row(row)
-        tagset_tags(self._store, self._tagset_id)  # type: ignore[arg-type]
+        # Like Metaflow's Run, this object's tags are those its own edit left, even when
+        # another process edits the run's tags right after (Metaflow: the provider's
+        # answer to the mutation): `tag in run.user_tags` holds after `run.add_tag(tag)`.
+        self._edited_tags = edited

@@ -19,22 +19,10 @@ from mfstore.provider import ENV_VAR
 
 from .console import echo
 from .graph import FlowGraph
-from .parameters import Parameter
+from .parameters import get_parameters
 
 #: Attributes of FlowSpec that are never flow constants.
 _NOT_CONSTANTS = frozenset({"name", "index", "input", "cmd", "foreach_stack", "script_name"})
-
-
-def get_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
-    """``(attribute name, Parameter)`` of a flow class, sorted by attribute name."""
-    out = []
-    for var in dir(flow_cls):
-        if var.startswith("__"):
-            continue
-        val = getattr(flow_cls, var, None)
-        if isinstance(val, Parameter):
-            out.append((var, val))
-    return out
 
 
 def get_constants(flow_cls: type) -> dict[str, Any]:

@@ -17,39 +17,18 @@ from typing import Any
 
 from mfstore.exception import MetaflowException
 
-from .delayed import UNPACK_KEY, DelayEvaluator, activate, config_expr, resolve_attributes
-from .parameters import Parameter
+from .config_value import ConfigValue
+from .delayed import (
+    UNPACK_KEY,
+    DelayEvaluator,
+    activate,
+    config_expr,
+    has_delayed,
+    resolve_attributes,
+)
+from .parameters import Parameter, get_parameters
 
 __all__ = ["Config", "ConfigValue", "apply_configs", "config_expr", "resolve_configs"]
-
-
-class ConfigValue(dict):  # type: ignore[type-arg]
-    """A read-only dict whose keys are also attributes (``cfg.a.b`` == ``cfg["a"]["b"]``)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        super().__init__({k: ConfigValue(v) if isinstance(v, dict) else v for k, v in data.items()})
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError("ConfigValue is immutable")
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        raise TypeError("ConfigValue is immutable")
-
-    def __delitem__(self, key: str) -> None:
-        raise TypeError("ConfigValue is immutable")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ConfigValue, (self.to_dict(),))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain (mutable) copy."""
-        return {k: v.to_dict() if isinstance(v, ConfigValue) else v for k, v in self.items()}
 
 
 class Config(Parameter):
@@ -130,8 +109,6 @@ def resolve_configs(
     flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
     """``{attribute: ConfigValue}`` of the flow's Configs for a run."""
-    from .cli_common import get_parameters
-
     paths = dict(json.loads(os.environ.get("METAFLOW_FLOW_CONFIG") or "{}"))
     paths.update(dict(given))
     values = dict(json.loads(os.environ.get("METAFLOW_FLOW_CONFIG_VALUE") or "{}"))
@@ -146,8 +123,6 @@ def resolve_configs(
 def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
     """Make the configs' ``values`` (attribute -> value) current and resolve the config
     placeholders in the flow's decorators (flow decorators are validated again)."""
-    from .cli_common import get_parameters
-
     by_name: dict[str, Any] = {}
     for var, p in get_parameters(flow_cls):
         if isinstance(p, Config) and var in values:
@@ -165,8 +140,6 @@ def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
 
 
 def _resolve(deco: Any) -> bool:
-    from .delayed import has_delayed
-
     if not has_delayed(deco.attributes):
         return False
     resolved = resolve_attributes(deco.attributes)

@@ -17,22 +17,11 @@ from mfstore.exception import (
     UnhandledInMergeArtifactsException,
 )
 
+from .inputs import EPHEMERAL, Inputs
+
 #: Longest foreach value kept in a ForeachFrame (Metaflow's MAXIMUM_FOREACH_VALUE_CHARS).
 MAX_FOREACH_VALUE_CHARS = 30
 
-#: Attributes of a flow object that are never persisted as artifacts.
-EPHEMERAL = frozenset(
-    {
-        "_datastore",
-        "_cached_input",
-        "_graph",
-        "_passdown",
-        "_steps",
-        "_input_refs",
-        "_loaded_refs",
-        "_step_funcs",
-    }
-)
 #: Internal artifacts ``merge_artifacts`` never merges.
 INTERNAL_ARTIFACTS = frozenset({"_foreach_values", "_unbounded_foreach", "_control_mapper_tasks"})
 
@@ -304,27 +293,6 @@ class FlowSpec:
         passdown = self.__dict__.setdefault("_passdown", {})
         for var, (ds, ref) in to_merge.items():
             passdown[var] = (ds, ref)
-
-
-class Inputs:
-    """The inputs of a join step: iterate them, index them, or get one by step name
-    (``inputs.a``)."""
-
-    def __init__(self, flows: list[FlowSpec]) -> None:
-        self.flows = flows
-        for flow in flows:
-            step = flow.__dict__.get("_current_step")
-            if step:
-                setattr(self, step, flow)
-
-    def __getitem__(self, idx: int) -> FlowSpec:
-        return self.flows[idx]
-
-    def __iter__(self) -> Iterator[FlowSpec]:
-        return iter(self.flows)
-
-    def __len__(self) -> int:
-        return len(self.flows)
 
 
 def is_flow_main(cls: type) -> bool:

@@ -172,7 +172,7 @@ class Parameter:
         def evaluate() -> Any:
             from mfstore.identity import get_username
 
-            from .config import ConfigValue
+            from .config_value import ConfigValue
             from .delayed import active_values
 
             ctx = ParameterContext(
@@ -207,3 +207,15 @@ class Parameter:
 def deploy_time_eval(value: Any) -> Any:
     """Metaflow's ``deploy_time_eval``: values are used as they are locally."""
     return value
+
+
+def get_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
+    """``(attribute name, Parameter)`` of a flow class, sorted by attribute name."""
+    out = []
+    for var in dir(flow_cls):
+        if var.startswith("__"):
+            continue
+        val = getattr(flow_cls, var, None)
+        if isinstance(val, Parameter):
+            out.append((var, val))
+    return out

@@ -16,14 +16,17 @@ import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
 from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
 
 from .current import current
 from .decorators import get_decorator
-from .flowspec import EPHEMERAL, FlowSpec, Inputs
+from .inputs import EPHEMERAL, Inputs
+
+if TYPE_CHECKING:
+    from .flowspec import FlowSpec
 
 #: Types whose value is rebuilt from ``value_json`` without reading the blob.
 _JSON_SCALARS = {

@@ -8,13 +8,14 @@ import os
 import struct
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import schema as _schema
 from ..exception import (
     NeedsUpgradeError,
     NotAnMfdbError,
     SchemaTooNewError,
+    StoreError,
     StoreReadOnlyError,
     TruncatedFileError,
 )
@@ -95,8 +96,7 @@ def initialize_or_check(store: Store) -> None:
     version = store.scalar("PRAGMA user_version")
     app_id = store.scalar("PRAGMA application_id")
     # One read of the schema serves the emptiness test and the schema check.
-    master: list[tuple[Any, ...]] | None = store.query(MASTER_SQL)
-    n_objects = len(master or ())
+    n_objects, text = _schema_text(store)
     if n_objects == 0 and version == 0:
         if store.readonly:
             return  # an empty file opened read-only reads as an empty store
@@ -124,23 +124,40 @@ def initialize_or_check(store: Store) -> None:
                 f"{FORMAT_VERSION} and reading never changes a file: run `mfstore upgrade "
                 f"{store.path}` to migrate it (or copy it first)"
             )
-        check_schema(store, older=True, rows=master)
+        check_schema(store, older=True)
         if store.readonly:
             raise StoreReadOnlyError(
                 f"{store.path} uses file format {version} and must be migrated to {FORMAT_VERSION}, but it is read-only: "
                 "copy it somewhere writable first"
             )
         apply_migrations(store, version)
-        master = None  # migrated: read the new schema
-    check_schema(store, rows=master)
+        text = _schema_text(store)[1]  # migrated: read the new schema
+    check_schema(store, text=text)
 
 
-def check_schema(
-    store: Store, *, older: bool = False, rows: list[tuple[Any, ...]] | None = None
-) -> None:
-    """Refuse a file holding SQL objects schema.sql does not create (see schema.py)."""
-    if rows is None:
-        rows = store.query(MASTER_SQL)
-    found = _schema.problems(rows, tables_only=store.salvage, older=older)
+def _schema_text(store: Store) -> tuple[int, bytes | None]:
+    """``(objects in the schema, schema.SCHEMA_TEXT_SQL's text)``; the text is None when
+    SQLite cannot build it (e.g. a planted object too large), which the full check names."""
+    try:
+        ((n_objects, text),) = store.query(_schema.SCHEMA_TEXT_SQL)
+    except StoreError:
+        return store.scalar("SELECT count(*) FROM sqlite_master"), None
+    return n_objects, text
+
+
+def check_schema(store: Store, *, older: bool = False, text: bytes | None = None) -> None:
+    """Refuse a file holding SQL objects schema.sql does not create (see schema.py).
+
+    ``text`` is the file's ``schema.SCHEMA_TEXT_SQL`` text when already read. A schema
+    equal to one known good costs nothing more; any other gets the full comparison."""
+    thorough = older or store.salvage
+    if not thorough:
+        if text is None:
+            text = _schema_text(store)[1]
+        if _schema.is_known_good(text):
+            return
+    found = _schema.problems(store.query(MASTER_SQL), tables_only=store.salvage, older=older)
     if found:
         raise _schema.refuse(store.path, found)
+    if not thorough:
+        _schema.remember_good(text)

@@ -442,13 +442,13 @@ def test_pickle_roundtrip_keeps_namespace(history):
         assert copy._current_namespace == "user:alice"
 
 
-def test_dedup_and_chunked_artifacts(history, monkeypatch):
+def test_dedup_and_chunked_artifacts(history):
     import mfstore.blobs
 
-    monkeypatch.setattr(mfstore.blobs, "CHUNK_SIZE", 1000)
     big = bytes(range(256)) * 40  # ~10 kB -> several chunks
-    r1 = history.run(values={"big": big})
-    r2 = history.run("OtherFlow", values={"big": big})
+    with mfstore.blobs.use_chunk_size(1000):
+        r1 = history.run(values={"big": big})
+        r2 = history.run("OtherFlow", values={"big": big})
     a1 = DataArtifact(r1.pathspec + "/end/2/big")
     a2 = DataArtifact(r2.pathspec + "/end/2/big")
     assert a1.sha == a2.sha and a1.data == big and a2.data == big

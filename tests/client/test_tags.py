@@ -78,3 +78,31 @@ def test_tag_edit_keeps_created_at_and_order(run, history):
     assert Flow("HelloFlow").latest_run.id == newer.run_number  # not bumped (Metaflow issue #2293)
     assert [r.id for r in Flow("HelloFlow").runs("bump")] == [old.id]
     assert history.store.scalar("SELECT count(*) FROM tag_events") == 1
+
+
+def test_own_edit_is_what_the_object_shows_under_concurrent_edits(run, monkeypatch):
+    """Metaflow's ``Run.add_tag`` keeps the tags its own mutation left (the provider's
+    answer), so ``tag in run.user_tags`` holds right after ``run.add_tag(tag)`` even when
+    another process edits the same run at that moment (Metaflow's test/core TagMutationTest
+    does this from parallel branches). Here the other process's edit lands right after ours."""
+    from mfstore.writer import Writer
+
+    run, _ = run
+    real = Writer.replace_user_tags
+    other = Run(run.pathspec)
+
+    def edit_then_concurrent_edit(self, run_pk, remove, add, **kw):
+        result = real(self, run_pk, remove, add, **kw)
+        if "mine" in add:  # the other process removes it before we look
+            monkeypatch.setattr(Writer, "replace_user_tags", real)
+            other.remove_tag("mine")
+        return result
+
+    monkeypatch.setattr(Writer, "replace_user_tags", edit_then_concurrent_edit)
+    run.add_tag("mine")
+    assert "mine" in run.user_tags and "mine" in run.tags
+    assert run.user_tags == {"old", "mine"}
+    assert "mine" not in Run(run.pathspec).user_tags  # the file has the other edit
+    assert "mine" not in other.user_tags
+    run.remove_tag("old")  # the next edit starts from the file's tags
+    assert run.user_tags == set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import apsw
 import pytest
 
 from .conftest import build_file, cli, digest, one_line_error
@@ -118,10 +119,10 @@ def test_export_gives_a_clean_copy_without_the_object(planted, tmp_path: Path) -
     ]
 
 
-def test_a_clean_file_passes_and_the_check_follows_schema_sql() -> None:
+def test_a_clean_file_passes_and_the_check_follows_schema_sql(tmp_path: Path) -> None:
     """The reference is schema.sql itself (no list of names in the code)."""
     from mfstore import schema
-    from mfstore.migrations import load_schema_sql
+    from mfstore.migrations import FORMAT_VERSION
     from mfstore.store import Store
 
     store = Store(":memory:")
@@ -131,17 +132,65 @@ def test_a_clean_file_passes_and_the_check_follows_schema_sql() -> None:
     assert {n for _, n in expected} == {
         n for _, n, _, sql in rows if sql is not None and not n.startswith("sqlite_")
     }
-    # The fast path relies on: every statement starts a line with CREATE, and a ';'
-    # ends a line only where a statement ends.
-    text = "\n" + load_schema_sql().rstrip() + "\n"
-    assert text.count("\nCREATE ") == len(expected)
-    assert text.count(";\n") == len(expected)
-    for sql in expected.values():
-        assert ";\n" not in sql and "\n" + sql + ";\n" in text
-    # The texts the per-open comparison expects are schema.sql's statements, as stored.
-    assert schema._as_created() == expected
+    # The per-open check (SQLite builds the schema's text in one query) finds a new file
+    # on disk as schema.sql creates it: the recorded digest holds, no full comparison.
     as_stored = {(k, n): sql for k, n, _, sql in rows if (k, n) in expected}
     assert as_stored == expected
+    store.close()
+    path = tmp_path / "new.mfdb"
+    Store(path, create=True).close()
+    con = apsw.Connection(str(path))
+    ((n_objects, text),) = list(con.execute(schema.SCHEMA_TEXT_SQL))
+    assert n_objects == len(rows)
+    assert (FORMAT_VERSION, schema.digest(text)) == schema.AS_CREATED_DIGEST
+    assert schema.problems(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")) == []
+    con.close()
+
+
+def _schema_text(rows: list[tuple[str | None, str | None, str | None]]) -> bytes:
+    """SCHEMA_TEXT_SQL's text of these ``(type, name, sql)`` rows."""
+    from mfstore import schema
+
+    con = apsw.Connection(":memory:")
+    con.execute("CREATE TABLE rows (type, name, tbl_name, rootpage, sql)")
+    for kind, name, sql in rows:
+        con.execute("INSERT INTO rows VALUES (?, ?, '', 0, ?)", (kind, name, sql))
+    sql = schema.SCHEMA_TEXT_SQL.replace("FROM sqlite_master", "FROM rows")
+    ((_count, text),) = con.execute(sql)
+    return bytes(text)
+
+
+def test_the_schema_text_is_unambiguous_and_hides_no_row() -> None:
+    """Every field is length-prefixed: a row whose text embeds another row's encoding does
+    not pass for the two rows; a row of NULLs is encoded, not dropped."""
+    two = _schema_text([("view", "v", "CREATE VIEW v AS SELECT 1"), ("trigger", "t", None)])
+    one = _schema_text([("view", "v", "CREATE VIEW v AS SELECT 17:trigger1:t-")])
+    assert two != one
+    assert _schema_text([("view", "v", "x")]) != _schema_text([("view", "v", "x"), (None,) * 3])
+    assert _schema_text([(None,) * 3]) == b"---"
+
+
+def test_a_vacuumed_clean_file_passes_the_full_comparison(tmp_path: Path) -> None:
+    """VACUUM reorders sqlite_master: the per-open text differs from schema.sql's order,
+    the full comparison decides, and the file opens."""
+    from mfstore import schema
+    from mfstore.store import Store
+
+    path = tmp_path / "v.mfdb"
+    Store(path, create=True).close()
+    con = apsw.Connection(str(path))
+    before = [r[1] for r in con.execute("SELECT type, name FROM sqlite_master")]
+    con.execute("VACUUM")
+    after = [r[1] for r in con.execute("SELECT type, name FROM sqlite_master")]
+    con.close()
+    assert sorted(before) == sorted(after) and before != after
+    store = Store(path, reader=True)
+    try:
+        text = store.query(schema.SCHEMA_TEXT_SQL)[0][1]
+        assert schema.is_known_good(text)
+        assert store.scalar("SELECT count(*) FROM runs") == 0
+    finally:
+        store.close()
 
 
 def test_a_schema_changed_between_two_opens_in_one_process_is_refused(tmp_path: Path) -> None:

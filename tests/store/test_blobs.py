@@ -91,15 +91,19 @@ def test_large_raw_chunk_is_checked_against_its_sha(store: Store) -> None:
         blobs.get_blob(store, sha)
 
 
-def test_chunked_blob_round_trip(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1000)
+def test_chunked_blob_round_trip(store: Store) -> None:
     raw = os.urandom(2500) + bytes(3000)
-    sha = _put(store, raw)
+    with blobs.use_chunk_size(1000):
+        sha = _put(store, raw)
     assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (bytes.fromhex(sha),)) == 6
     assert [r[0] for r in store.query("SELECT seq FROM blob_chunks ORDER BY seq")] == list(
         range(1, 6)
     )
     assert blobs.get_blob(store, sha) == raw
+    # the usual size again after the block
+    other = _put(store, raw[::-1])
+    assert store.scalar("SELECT chunks FROM blobs WHERE sha = ?", (bytes.fromhex(other),)) == 1
+    assert blobs.get_blob(store, other) == raw[::-1]
 
 
 def test_damaged_blob_is_a_clear_error_never_a_wrong_value(store: Store) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from mfstore.exception import CommandException, ExecutorLostError
 
 from ..task import TaskResult, TaskSpec, needs_blob
-from . import Executor, TaskDone, TaskLines
+from .base import Executor, TaskDone, TaskLines
 
 __all__ = ["DaskExecutor", "import_dask"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..task import TaskSpec, die_with_parent, load_result
-from . import Executor, TaskDone, TaskLines
+from .base import Executor, TaskDone, TaskLines
 
 __all__ = ["LineSplitter", "LocalExecutor", "exit_reason", "run_in_child"]
 
