@@ -118,9 +118,13 @@ def _listing(cards: Any) -> dict[str, Any]:
     }
 
 
-def _show(state: State, cards: Any, command: str | None) -> None:
-    """Metaflow's listing of several cards (on stderr), with an example command."""
-    state.echo(f"Found {len(cards)} card matching for your query...")
+def _show(state: State, cards: Any, command: str | None, task_id: str | None = None) -> None:
+    """Metaflow's listing of several cards (on stderr), with an example command; in a
+    listing of the whole run, headed by the task's id."""
+    if task_id is not None:
+        state.echo(f"\tTask: {task_id}")
+    else:
+        state.echo(f"Found {len(cards)} card matching for your query...")
     lines = [""]
     for c in cards:
         lines.append(
@@ -252,8 +256,7 @@ def _list_run(state: State, which: _Which, as_json: bool, file: str | None) -> N
                 if not printed:
                     state.echo(f"Step : {step.id}")
                     printed = True
-                state.echo(f"\tTask: {task.id}")
-                _show(state, cards, None)
+                _show(state, cards, None, task_id=task.id)
     if not found:
         raise _not_present(run.pathspec, which)
     if as_json:
