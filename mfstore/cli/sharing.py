@@ -3,10 +3,12 @@ delete, verify, stats. The logic lives in ``mfstore.sharing`` and ``mfstore.impo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -22,8 +24,43 @@ from .common import (
 from .escape import escape_terminal
 from .output import Output, columns, output_options
 
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Filters:
+    """The run-filter options as given (see ``_filter_options``)."""
+
+    flow: str | None
+    namespace: str | None
+    tags: tuple[str, ...]
+    runs: tuple[str, ...]
+    since: str | None
+    before: str | None
+
+    def run_filter(self, pathspecs: tuple[str, ...] = ()) -> Any:
+        """The ``RunFilter`` of these options and ``pathspecs`` (parses the times: call it
+        inside ``errors()``)."""
+        from ..sharing import RunFilter, parse_time
+
+        return RunFilter(
+            flow=self.flow,
+            namespace=self.namespace,
+            tags=self.tags,
+            pathspecs=(*pathspecs, *self.runs),
+            since=parse_time(self.since) if self.since else None,
+            before=parse_time(self.before) if self.before else None,
+        )
+
 
 def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The run-filter options, handed to ``f`` as one ``_Filters`` (keyword ``filters``)."""
+
+    @functools.wraps(f)
+    def with_filters(**kwargs: Any) -> Any:
+        given = {field.name: kwargs.pop(field.name) for field in dataclasses.fields(_Filters)}
+        return f(filters=_Filters(**given), **kwargs)
+
     for opt in reversed(
         [
             click.option("--flow", help="Only runs of this flow."),
@@ -49,29 +86,8 @@ def _filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--before", metavar="ISO", help="Only runs created before this time."),
         ]
     ):
-        f = opt(f)
-    return f
-
-
-def _make_filter(
-    flow: str | None,
-    namespace: str | None,
-    tags: tuple[str, ...],
-    runs: tuple[str, ...],
-    since: str | None,
-    before: str | None,
-    pathspecs: tuple[str, ...] = (),
-) -> Any:
-    from ..sharing import RunFilter, parse_time
-
-    return RunFilter(
-        flow=flow,
-        namespace=namespace,
-        tags=tags,
-        pathspecs=(*pathspecs, *runs),
-        since=parse_time(since) if since else None,
-        before=parse_time(before) if before else None,
-    )
+        with_filters = opt(with_filters)
+    return with_filters
 
 
 def _mb(n: int) -> str:
@@ -110,16 +126,7 @@ def register(cli: click.Group) -> None:
     @click.argument("src", metavar="SRC")
     @click.argument("dst", metavar="DST")
     @_filter_options
-    def export(
-        src: str,
-        dst: str,
-        flow: str | None,
-        namespace: str | None,
-        tags: tuple[str, ...],
-        runs: tuple[str, ...],
-        since: str | None,
-        before: str | None,
-    ) -> None:
+    def export(src: str, dst: str, filters: _Filters) -> None:
         """Write the runs of SRC matching the filters to a new file DST.
 
         DST holds those runs with their steps, tasks, logs, metadata, code, and only
@@ -132,7 +139,7 @@ def register(cli: click.Group) -> None:
         from ..sharing import export as do
 
         with errors():
-            f = _make_filter(flow, namespace, tags, runs, since, before)
+            f = filters.run_filter()
             with progress("export") as update:
                 report = do(_existing(src), Path(dst), f, progress=update)
         click.echo(
@@ -258,12 +265,7 @@ def register(cli: click.Group) -> None:
     @click.option("--into", "legacy_into", hidden=True, default=None)
     def delete(
         pathspecs: tuple[str, ...],
-        flow: str | None,
-        namespace: str | None,
-        tags: tuple[str, ...],
-        runs: tuple[str, ...],
-        since: str | None,
-        before: str | None,
+        filters: _Filters,
         dry_run: bool,
         force: bool,
         yes: bool,
@@ -286,7 +288,7 @@ def register(cli: click.Group) -> None:
             raise click.UsageError("give the file once, with --mfdb FILE")
         target = resolve_file(mfdb or legacy_into)
         with errors(), progress("delete: planning") as update:
-            f = _make_filter(flow, namespace, tags, runs, since, before, pathspecs)
+            f = filters.run_filter(pathspecs)
             planned = do(target, f, dry_run=True, force=force, progress=update)
         if dry_run:
             for ps in planned.runs:
@@ -366,9 +368,7 @@ def register(cli: click.Group) -> None:
         """
         from ..sharing import verify as do
 
-        target = resolve_file(_one_file(legacy_file, mfdb))
-        with errors(), progress("verify") as update:
-            problems = do(target, progress=update)
+        target, problems = _run_on_file("verify", do, legacy_file, mfdb)
         if out.is_json:
             out.document({"file": str(target), "ok": not problems, "problems": problems})
         else:
@@ -394,9 +394,7 @@ def register(cli: click.Group) -> None:
         """
         from ..sharing import stats as do
 
-        target = resolve_file(_one_file(legacy_file, mfdb))
-        with errors(), progress("stats") as update:
-            s = do(target, progress=update)
+        _, s = _run_on_file("stats", do, legacy_file, mfdb)
         if out.is_json:
             out.document(s)
             return
@@ -423,6 +421,16 @@ def register(cli: click.Group) -> None:
             f"compression {s['compression_ratio']}x; file {_mb(s['file_bytes'])}"
         )
         out.rows(cols, iter(rows), title="flows", footer=summary)
+
+
+def _run_on_file(
+    what: str, action: Callable[..., _T], legacy: str | None, mfdb: str | None
+) -> tuple[Path, _T]:
+    """The file a command names and ``action(file, progress=...)``'s result, run with the
+    command's progress line and one-line errors."""
+    target = resolve_file(_one_file(legacy, mfdb))
+    with errors(), progress(what) as update:
+        return target, action(target, progress=update)
 
 
 def _one_file(legacy: str | None, mfdb: str | None) -> str | None:

@@ -81,16 +81,22 @@ def _translate(obj: Any, name: str, exc: BaseException) -> BaseException:
     )
 
 
+def _raise_if_bad_data(obj: Any, name: str, exc: BaseException) -> None:
+    """Raise the ``MetaflowDataCorruption`` for ``exc`` when the data caused it (never
+    for mfstore's own errors); return when ``exc`` should propagate as it is."""
+    if isinstance(exc, MetaflowException):
+        return
+    error = _translate(obj, name, exc)
+    if error is not exc:
+        raise error from None
+
+
 def _guard_iter(obj: Any, name: str, it: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from it
-    except MetaflowException:
-        raise
     except DATA_ERRORS as exc:
-        error = _translate(obj, name, exc)
-        if error is exc:
-            raise
-        raise error from None
+        _raise_if_bad_data(obj, name, exc)
+        raise
 
 
 def guarded(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -100,13 +106,9 @@ def guarded(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             result = fn(self, *args, **kwargs)
-        except MetaflowException:
-            raise
         except DATA_ERRORS as exc:
-            error = _translate(self, name, exc)
-            if error is exc:
-                raise
-            raise error from None
+            _raise_if_bad_data(self, name, exc)
+            raise
         if isinstance(result, types.GeneratorType):
             return _guard_iter(self, name, result)
         return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .. import provider, query
 from ..exception import (
@@ -91,7 +91,12 @@ def check_attempt(name: str, attempt: Any) -> int:
     return value
 
 
-class MetaflowObject:
+#: The class of an object's children (``Run`` for a ``Flow``, ..., ``Never`` for a
+#: ``DataArtifact``): what ``obj[id]`` and ``iter(obj)`` give.
+_Child = TypeVar("_Child", bound="MetaflowObject[Any]")
+
+
+class MetaflowObject(Generic[_Child]):
     """
     Base class for all Metaflow objects.
 
@@ -138,8 +143,8 @@ class MetaflowObject:
     _NAME: ClassVar[str] = "base"
     _DEPTH: ClassVar[int] = 0
     _EXPECTS: ClassVar[str] = ""
-    _PARENT_CLASS: ClassVar[type[MetaflowObject] | None] = None
-    _CHILD_CLASS: ClassVar[type[MetaflowObject] | None] = None
+    _PARENT_CLASS: ClassVar[type[MetaflowObject[Any]] | None] = None
+    _CHILD_CLASS: ClassVar[type[MetaflowObject[Any]] | None] = None
 
     _store: Store
     _attempt: int | None
@@ -153,7 +158,7 @@ class MetaflowObject:
 
     _pathspec: str
     _components: list[str]
-    _parent: MetaflowObject | None
+    _parent: MetaflowObject[Any] | None
     _ts: int
     _tagset_id: int | None
     _run_pk: int | None
@@ -207,7 +212,7 @@ class MetaflowObject:
     @classmethod
     def _from_row(
         cls,
-        parent: MetaflowObject,
+        parent: MetaflowObject[Any],
         id: str,
         row: tuple[Any, ...],
         *,
@@ -258,7 +263,7 @@ class MetaflowObject:
 
     # -- children -----------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[_Child]:
         """
         Iterate over all child objects of this object if any.
 
@@ -294,19 +299,21 @@ class MetaflowObject:
         """Returns available options for ipython auto-complete."""
         return [child.id for child in self._filtered_children()]
 
-    def __getitem__(self, id: str) -> Any:
+    def __getitem__(self, id: str) -> _Child:
         """
-        Returns the child object named 'id'.
+        Returns the child object named 'id': the Run with that run ID of a Flow, the
+        Step with that step name of a Run, the Task with that task ID of a Step, the
+        DataArtifact with that artifact name of a Task.
 
         Parameters
         ----------
         id : str
-            Name of the child object
+            Run ID, step name, task ID or artifact name
 
         Returns
         -------
-        MetaflowObject
-            Child object
+        Run, Step, Task or DataArtifact
+            The child object with this ID in this object
 
         Raises
         ------
@@ -324,7 +331,8 @@ class MetaflowObject:
         if row is None:
             raise KeyError(id)
         assert child is not None
-        return child._from_row(self, id, row, check=True)
+        found: _Child = child._from_row(self, id, row, check=True)
+        return found
 
     def __contains__(self, id: object) -> bool:
         """

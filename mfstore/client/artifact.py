@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Never
 
 from .. import query
 from ._object import MetaflowObject
 
 
-class DataArtifact(MetaflowObject):
+class DataArtifact(MetaflowObject[Never]):
     """
     A single data artifact and associated metadata. Note that this object does
     not contain other objects as it is the leaf object in the hierarchy.
@@ -182,21 +182,3 @@ class DataArtifact(MetaflowObject):
             Creation time
         """
         return self.created_at
-
-    @property
-    def origin_pathspec(self) -> str | None:
-        """
-        The pathspec of the artifact this one was cloned from (resume); None otherwise.
-
-        Returns:
-            str, optional
-                pathspec of the origin artifact.
-        """
-        task_origin = self.parent.origin_pathspec
-        return None if task_origin is None else f"{task_origin}/{self.id}"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)

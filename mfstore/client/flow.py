@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .run import Run
 
 
-class Flow(MetaflowObject):
+class Flow(MetaflowObject["Run"]):
     """
     A Flow represents all existing flows with a certain name, in other words,
     classes derived from `FlowSpec`. A container of `Run` objects.
@@ -222,30 +222,3 @@ class Flow(MetaflowObject):
             A Run in this Flow
         """
         return self.runs()
-
-    def __getitem__(self, run_id: str) -> Run:
-        """
-        Returns the Run object with the run ID 'run_id'
-
-        Parameters
-        ----------
-        run_id : str
-            Run ID
-
-        Returns
-        -------
-        Run
-            Run for this run ID in this Flow
-
-        Raises
-        ------
-        KeyError
-            If the run_id does not identify a valid Run object
-        """
-        return super().__getitem__(run_id)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)

@@ -34,7 +34,7 @@ def _tag_list(tags: Any, what: str) -> list[Any]:
         raise MetaflowTaggingError(f"{what} must be iterable") from None
 
 
-class Run(MetaflowObject):
+class Run(MetaflowObject["Step"]):
     """
     A `Run` represents an execution of a `Flow`. It is a container of `Step`s.
 
@@ -123,33 +123,6 @@ class Run(MetaflowObject):
             A Step in this Run
         """
         return super().__iter__()
-
-    def __getitem__(self, name: str) -> Step:
-        """
-        Returns the Step object with the step name 'name'
-
-        Parameters
-        ----------
-        name : str
-            Step name
-
-        Returns
-        -------
-        Step
-            Step for this step name in this Run
-
-        Raises
-        ------
-        KeyError
-            If the name does not identify a valid Step object
-        """
-        return super().__getitem__(name)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
 
     # -- status -------------------------------------------------------------------
 
@@ -321,9 +294,7 @@ class Run(MetaflowObject):
         tag : str
             Tag to add.
         """
-        # Like Metaflow, an iterable of tags is accepted too (legacy).
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
+        # Like Metaflow, an iterable of tags is accepted too (legacy): see replace_tag.
         return self.replace_tag([], tag)  # type: ignore[arg-type]
 
     def add_tags(self, tags: Iterable[str]) -> None:
@@ -352,8 +323,6 @@ class Run(MetaflowObject):
         tag : str
             Tag to remove.
         """
-        if isinstance(tag, (str, bytes)):
-            tag = [tag]  # type: ignore[assignment]
         return self.replace_tag(tag, [])  # type: ignore[arg-type]
 
     def remove_tags(self, tags: Iterable[str]) -> None:

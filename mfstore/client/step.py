@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 CONTROL_TASK_TAG = "control_task"
 
 
-class Step(MetaflowObject):
+class Step(MetaflowObject["Task"]):
     """
     A `Step` represents a user-defined step, that is, a method annotated with the `@step` decorator.
 
@@ -170,33 +170,6 @@ class Step(MetaflowObject):
         that attempt; make ``Task(pathspec)`` again to see a later retry.
         """
         return self._make_tasks(self._child_rows())
-
-    def __getitem__(self, task_id: str) -> Task:
-        """
-        Returns the Task object with the task ID 'task_id'
-
-        Parameters
-        ----------
-        task_id : str
-            Task ID
-
-        Returns
-        -------
-        Task
-            Task for this task ID in this Step
-
-        Raises
-        ------
-        KeyError
-            If the task_id does not identify a valid Task object
-        """
-        return super().__getitem__(task_id)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
 
     @property
     def finished_at(self) -> datetime | None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .code import MetaflowCode
 
 
-class Task(TaskLogs, TaskLineage, MetaflowObject):
+class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
     """
     A `Task` represents an execution of a `Step`.
 
@@ -165,33 +165,6 @@ class Task(TaskLogs, TaskLineage, MetaflowObject):
             A DataArtifact in this Step
         """
         return super().__iter__()
-
-    def __getitem__(self, name: str) -> DataArtifact:
-        """
-        Returns the DataArtifact object with the artifact name 'name'
-
-        Parameters
-        ----------
-        name : str
-            Data artifact name
-
-        Returns
-        -------
-        DataArtifact
-            DataArtifact for this artifact name in this task
-
-        Raises
-        ------
-        KeyError
-            If the name does not identify a valid DataArtifact object
-        """
-        return super().__getitem__(name)  # type: ignore[no-any-return]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return super().__getstate__()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
 
     def _value(self, name: str, default: Any) -> Any:
         """One of the runtime's own artifacts, read for navigation: JSON or the

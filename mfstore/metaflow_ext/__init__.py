@@ -10,8 +10,7 @@ at load time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
+from importlib import import_module
 from typing import Any
 
 #: Metaflow versions the extension is tested with (the ``[metaflow]`` extra pins these).
@@ -30,8 +29,8 @@ class Deferred:
     them, so an installed mfstore costs local Metaflow runs next to nothing.
     """
 
-    def __init__(self, load: Callable[[], ModuleType]) -> None:
-        self._load = load
+    def __init__(self, module: str) -> None:
+        self._module = module
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._load(), name)
+        return getattr(import_module(self._module), name)

@@ -16,23 +16,13 @@ import gzip
 import hashlib
 import shutil
 import tempfile
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from metaflow.exception import MetaflowException
 
-from . import TYPE, Deferred
-
-if TYPE_CHECKING:
-    from .. import blobs, query
-    from . import core, metadata, storage
-else:  # imported on first use (see ``Deferred``)
-    blobs = Deferred(lambda: import_module("mfstore.blobs"))
-    query = Deferred(lambda: import_module("mfstore.query"))
-    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
-    metadata = Deferred(lambda: import_module("mfstore.metaflow_ext.metadata"))
-    storage = Deferred(lambda: import_module("mfstore.metaflow_ext.storage"))
+from . import TYPE
+from .deps import blobs, core, metadata, query, storage
 
 PREFIX = f"{TYPE}://"
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import atexit
 import re
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from metaflow.exception import MetaflowInternalError, MetaflowTaggingError
 from metaflow.metadata_provider.metadata import MetadataProvider
@@ -33,20 +32,9 @@ from metaflow.util import get_username
 
 from . import (
     TYPE,
-    Deferred,
     storage,  # its names are read at call time (Metaflow may import either first)
 )
-
-if TYPE_CHECKING:
-    from .. import artifacts, blobs, exception, query, writer
-    from . import core
-else:  # imported on first use (see ``Deferred``)
-    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
-    blobs = Deferred(lambda: import_module("mfstore.blobs"))
-    exception = Deferred(lambda: import_module("mfstore.exception"))
-    query = Deferred(lambda: import_module("mfstore.query"))
-    writer = Deferred(lambda: import_module("mfstore.writer"))
-    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
+from .deps import artifacts, blobs, core, exception, query, writer
 
 _ATTEMPT_RE = re.compile(r"attempt_id:([0-9]+)")
 #: (task_pk, attempt) -> the attempt_ok Metaflow registered in this process.

@@ -29,24 +29,14 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from metaflow.datastore.datastore_storage import CloseAfterUse, DataStoreStorage
 from metaflow.datastore.exceptions import DataException
 
-from . import TYPE, Deferred
-
-if TYPE_CHECKING:
-    from .. import artifacts, blobs, importer, query
-    from . import core
-else:  # imported on first use (see ``Deferred``)
-    artifacts = Deferred(lambda: import_module("mfstore.artifacts"))
-    blobs = Deferred(lambda: import_module("mfstore.blobs"))
-    importer = Deferred(lambda: import_module("mfstore.importer"))
-    query = Deferred(lambda: import_module("mfstore.query"))
-    core = Deferred(lambda: import_module("mfstore.metaflow_ext.core"))
+from . import TYPE
+from .deps import artifacts, blobs, core, importer, query
 
 _CAS_META = {"cas_raw": True, "cas_version": 1}
 #: Bytes (compressed) one ``save_bytes`` transaction carries at most before it commits.

@@ -9,6 +9,8 @@ typed options to the commands that take them, and :func:`main` runs it.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import os
 import sys
 from typing import Any
@@ -31,7 +33,7 @@ from .config import apply_configs, resolve_configs
 from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
-from .launch import find_origin, start_run
+from .launch import RunOptions, find_origin, start_run
 from .production_cli import production
 from .tag_cli import tag
 
@@ -185,7 +187,14 @@ _NAMESPACE_HELP = (
 
 
 def _run_options(f: Any) -> Any:
-    """The options ``run`` and ``resume`` share."""
+    """The options ``run`` and ``resume`` share, handed to ``f`` as one ``RunOptions``
+    (after click's object)."""
+
+    @functools.wraps(f)
+    def with_options(**kwargs: Any) -> Any:
+        opts = RunOptions(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(RunOptions)})
+        return f(opts, **kwargs)
+
     for option in reversed(
         [
             click.option("--tag", "tags", multiple=True, help=_TAG_HELP),
@@ -218,36 +227,16 @@ def _run_options(f: Any) -> Any:
             ),
         ]
     ):
-        f = option(f)
-    return f
+        with_options = option(with_options)
+    return with_options
 
 
 @start.command(help="Run the workflow locally.\n\nExample: python flow.py run --tag nightly")
 @_run_options
 @click.pass_obj
-def run(
-    state: State,
-    /,
-    tags: tuple[str, ...],
-    user_namespace: str | None,
-    max_workers: int,
-    max_num_splits: int,
-    run_id_file: str | None,
-    with_decos: tuple[str, ...],
-    **kwargs: Any,
-) -> None:
+def run(state: State, opts: RunOptions, /, **kwargs: Any) -> None:
     """Start a new run with the parameter values given as options."""
-    state.decospecs += with_decos
-    start_run(
-        state,
-        tags=tags,
-        namespace=user_namespace,
-        namespace_given=user_namespace is not None,
-        max_workers=max_workers,
-        run_id_file=run_id_file,
-        param_values=parameter_values(state.flow_cls, kwargs),
-        max_num_splits=max_num_splits,
-    )
+    start_run(state, opts, param_values=parameter_values(state.flow_cls, kwargs))
 
 
 @start.command(
@@ -263,18 +252,9 @@ def run(
 @_run_options
 @click.pass_obj
 def resume(
-    state: State,
-    step_to_rerun: str | None,
-    origin_run_id: str | None,
-    tags: tuple[str, ...],
-    user_namespace: str | None,
-    max_workers: int,
-    max_num_splits: int,
-    run_id_file: str | None,
-    with_decos: tuple[str, ...],
+    state: State, opts: RunOptions, step_to_rerun: str | None, origin_run_id: str | None
 ) -> None:
     """Re-run ``step_to_rerun`` and what follows it; clone everything before it."""
-    state.decospecs += with_decos
     if step_to_rerun is not None and step_to_rerun not in state.graph:
         raise click.BadParameter(
             f"step *{step_to_rerun}* is not a step of {state.flow_name}",
@@ -282,15 +262,10 @@ def resume(
         )
     start_run(
         state,
-        tags=tags,
-        namespace=user_namespace,
-        namespace_given=user_namespace is not None,
-        max_workers=max_workers,
-        run_id_file=run_id_file,
+        opts,
         param_values=None,
         origin=find_origin(state, origin_run_id),
         resume_step=step_to_rerun,
-        max_num_splits=max_num_splits,
     )
 
 

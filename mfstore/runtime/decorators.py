@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import CommandException, MetaflowException
+from mfstore.exception import CommandException, MetaflowException, UnsupportedFeature
 
 from .delayed import UNPACK_KEY
 
@@ -60,6 +60,25 @@ class StepDecorator:
             "statically_defined": self.statically_defined,
             "inserted_by": self.inserted_by,
         }
+
+
+class RefusedAtRun(StepDecorator):
+    """A decorator that needs what mfstore does not run (a cloud, a scheduler, a package
+    environment): it takes any attributes at import and refuses the run when it starts,
+    saying ``refusal`` (formatted with the flow, step and decorator names and ``needs``)."""
+
+    needs = "a remote service"
+    refusal = "{flow}: @{name} needs {needs}"
+
+    def __init__(self, **attributes: Any) -> None:
+        self.defaults = {**self.defaults, **dict.fromkeys(attributes)}
+        super().__init__(**attributes)
+
+    def runtime_init(self, flow_name: str, step_name: str) -> None:
+        """Refuse the run: it would need ``needs``."""
+        raise UnsupportedFeature(
+            self.refusal.format(flow=flow_name, step=step_name, name=self.name, needs=self.needs)
+        )
 
 
 #: Step decorator classes by name (``@name`` and ``--with name``).

@@ -32,6 +32,24 @@ class FlowDecorator(StepDecorator):
     def init(self) -> None:
         """Validate the attributes and fill ``triggers``."""
 
+    def _one_or_list(self, single: str, plural: str, not_a_list: str) -> list[Any]:
+        """The attribute ``single`` as a one-item list, or the list ``plural`` (at most one
+        of them given; ``not_a_list`` is the error when ``plural`` is not a list)."""
+        one, many = self.attributes[single], self.attributes[plural]
+        if one and many:
+            raise MetaflowException(
+                f"Specify only one of *{single}* or *{plural}* attributes in *@{self.name}* decorator."
+            )
+        if one:
+            return [one]
+        if not many:
+            return []
+        if callable(many):
+            raise _no_callables(plural)
+        if not isinstance(many, list):
+            raise MetaflowException(not_a_list)
+        return many
+
 
 def _is_str(x: Any) -> bool:
     return isinstance(x, str)
@@ -50,23 +68,14 @@ class TriggerDecorator(FlowDecorator):
     defaults: dict[str, Any] = {"event": None, "events": [], "options": {}}
 
     def init(self) -> None:
-        event, events = self.attributes["event"], self.attributes["events"]
-        if event and events:
-            raise MetaflowException(
-                "Specify only one of *event* or *events* attributes in *@trigger* decorator."
-            )
-        if event:
-            self.triggers.append(self._event(event))
-        elif events:
-            if callable(events):
-                raise _no_callables("events")
-            if not isinstance(events, list):
-                raise MetaflowException(
-                    "Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
-                    "@trigger(events=[{'name': 'foo', 'parameters': {'alpha': 'beta'}}, "
-                    "{'name': 'bar', 'parameters': {'gamma': 'kappa'}}])"
-                )
-            self.triggers.extend(self._event(e) for e in events)
+        events = self._one_or_list(
+            "event",
+            "events",
+            not_a_list="Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
+            "@trigger(events=[{'name': 'foo', 'parameters': {'alpha': 'beta'}}, "
+            "{'name': 'bar', 'parameters': {'gamma': 'kappa'}}])",
+        )
+        self.triggers.extend(self._event(e) for e in events)
         if not self.triggers:
             raise MetaflowException("No event(s) specified in *@trigger* decorator.")
         names = [t["name"] for t in self.triggers]
@@ -132,25 +141,13 @@ class TriggerOnFinishDecorator(FlowDecorator):
     defaults: dict[str, Any] = {"flow": None, "flows": [], "options": {}}
 
     def init(self) -> None:
-        flow, flows = self.attributes["flow"], self.attributes["flows"]
-        if flow and flows:
-            raise MetaflowException(
-                "Specify only one of *flow* or *flows* attributes in *@trigger_on_finish* decorator."
-            )
-        if flow:
-            items = [flow]
-        elif flows:
-            if callable(flows):
-                raise _no_callables("flows")
-            if not isinstance(flows, list):
-                raise MetaflowException(
-                    "Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
-                    "Supported type is list - \n@trigger_on_finish(flows=['FooFlow', 'BarFlow']"
-                )
-            items = flows
-        else:
-            items = []
-        for item in items:
+        flows = self._one_or_list(
+            "flow",
+            "flows",
+            not_a_list="Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
+            "Supported type is list - \n@trigger_on_finish(flows=['FooFlow', 'BarFlow']",
+        )
+        for item in flows:
             if callable(item):
                 raise _no_callables("flow")
             if isinstance(item, dict):

@@ -10,6 +10,7 @@ from typing import Any
 
 from mfstore.exception import MetaflowException, UnsupportedFeature
 
+from .decorators import RefusedAtRun
 from .events import FlowDecorator, make_flow_decorator
 
 VALID_NAME_RE = "[^a-z0-9_]"
@@ -70,21 +71,13 @@ def project_info(
     }
 
 
-class RemoteFlowDecorator(FlowDecorator):
+class RemoteFlowDecorator(RefusedAtRun, FlowDecorator):
     """A flow decorator that needs a scheduler or package environment: refused at run."""
 
-    needs = "a remote service"
-
-    def __init__(self, **attributes: Any) -> None:
-        self.defaults = {**self.defaults, **dict.fromkeys(attributes)}
-        super().__init__(**attributes)
-
-    def runtime_init(self, flow_name: str, step_name: str) -> None:
-        """Refuse the run: the flow would need ``needs``."""
-        raise UnsupportedFeature(
-            f"Flow *{flow_name}* is decorated with @{self.name}, which needs {self.needs}. "
-            f"mfstore runs flows locally: remove @{self.name} to run it here."
-        )
+    refusal = (
+        "Flow *{flow}* is decorated with @{name}, which needs {needs}. "
+        "mfstore runs flows locally: remove @{name} to run it here."
+    )
 
 
 class ScheduleDecorator(RemoteFlowDecorator):

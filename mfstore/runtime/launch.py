@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -68,25 +69,36 @@ def _preimport_client() -> None:
         pass
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The command-line options ``run`` and ``resume`` share."""
+
+    tags: tuple[str, ...]
+    user_namespace: str | None
+    """``--namespace``: None when not given ("" is the global namespace)."""
+    max_workers: int
+    max_num_splits: int
+    run_id_file: str | None
+    with_decos: tuple[str, ...]
+    """``--with`` decorator specs for every step."""
+
+
 def start_run(
     state: State,
+    opts: RunOptions,
     *,
-    tags: tuple[str, ...],
-    namespace: str | None,
-    namespace_given: bool,
-    max_workers: int,
-    run_id_file: str | None,
     param_values: dict[str, Any] | None,
     origin: Any = None,
     resume_step: str | None = None,
-    max_num_splits: int = 100,
 ) -> None:
     """Record a new run (``run``, or ``resume`` when ``origin`` is given) and execute it."""
     from mfstore.writer import Writer
 
     from .scheduler import Runtime, console
 
-    user_tags = validate_tags(tags)
+    state.decospecs += opts.with_decos
+    namespace, namespace_given = opts.user_namespace, opts.user_namespace is not None
+    user_tags = validate_tags(opts.tags)
     state.graph.check()
     attach_decospecs(state.graph, state.decospecs)
     check_executors(state.graph)
@@ -149,8 +161,8 @@ def start_run(
     trigger_events = os.environ.pop("MFSTORE_TRIGGER_EVENTS", None)  # set by mfstore.production
     if trigger_events:
         writer.add_trigger_events(run, json.loads(trigger_events))
-    if run_id_file:
-        Path(run_id_file).write_text(run.run_number)
+    if opts.run_id_file:
+        Path(opts.run_id_file).write_text(run.run_number)
     _preimport_client()
     runtime = Runtime(
         flow_cls=state.flow_cls,
@@ -164,8 +176,8 @@ def start_run(
         identity=identity,
         user_tags=user_tags,
         namespace=(namespace or None) if namespace_given else identity,
-        max_workers=max_workers,
-        max_num_splits=max_num_splits,
+        max_workers=opts.max_workers,
+        max_num_splits=opts.max_num_splits,
         origin_run_id=origin_id,
         clone_index=clone_index,
         rerun_steps=rerun,

@@ -66,6 +66,8 @@ class DoneTask:
     values: list[str] | None = None
     cloned: bool = False
     iteration: list[int] = field(default_factory=list)
+    #: a @parallel worker given up without a fallback attempt: counted at the join, not an input
+    dropped: bool = False
 
 
 @dataclass
@@ -235,8 +237,13 @@ class Runtime:
         if node is not None and node.type == "end":
             self.end_done = True
             return
-        assert done.transition is not None
-        funcs, foreach = done.transition
+        if done.transition is None and node is not None and node.parallel_step:
+            # a @parallel worker that returned without self.next(): it goes where the step
+            # goes (Metaflow follows the control task's transition)
+            funcs, foreach = list(node.out_funcs), None
+        else:
+            assert done.transition is not None
+            funcs, foreach = done.transition
         if foreach:
             n = int(done.num_splits or 0)
             values: list[str | None] = list(done.values) if done.values else [None] * n
@@ -277,7 +284,7 @@ class Runtime:
         bucket.append((order, done))
         if len(bucket) == expected:
             del self.join_buckets[(join, ctx)]
-            inputs = [d for _, d in sorted(bucket, key=lambda x: x[0])]
+            inputs = [d for _, d in sorted(bucket, key=lambda x: x[0]) if not d.dropped]
             self.queue.append(Pending(join, inputs, stack))
 
     def _try_clone(self, p: Pending) -> DoneTask | None:
@@ -531,6 +538,14 @@ class Runtime:
         has_catch = get_decorator(node.func, "catch") is not None
         if p.attempt < max_retries or (crashed and has_catch and p.attempt < MAX_ATTEMPTS - 1):
             fallback = p.attempt >= max_retries
+            if fallback and node.parallel_step and p.stack and p.stack[-1].index != 0:
+                # Metaflow: @catch's fallback attempt of a @parallel step is the control
+                # task's alone (it starts no workers); a worker keeps its failed attempts
+                # and the join gets the control task without it
+                given_up = DoneTask(p.step, t.task_id, {}, p.stack, (list(node.out_funcs), None))
+                given_up.dropped = True
+                self.schedule_children(given_up)
+                return
             self.queue.appendleft(
                 Pending(p.step, p.inputs, p.stack, t, p.attempt + 1, fallback, list(p.iteration))
             )

@@ -13,7 +13,12 @@ from typing import Any
 
 from mfstore.exception import MetaflowException, TimeoutException, UnsupportedFeature
 
-from .decorators import StepDecorator, make_step_decorator, register_step_decorator
+from .decorators import (
+    RefusedAtRun,
+    StepDecorator,
+    make_step_decorator,
+    register_step_decorator,
+)
 
 
 @register_step_decorator
@@ -146,23 +151,15 @@ class ResourcesDecorator(StepDecorator):
     }
 
 
-class RemoteDecorator(StepDecorator):
+class RemoteDecorator(RefusedAtRun):
     """A decorator that sends the step to a cloud or a package environment: accepted at
     import, refused when the run starts."""
 
     needs = "a remote compute backend"
-
-    def __init__(self, **attributes: Any) -> None:
-        self.defaults = {**self.defaults, **dict.fromkeys(attributes)}
-        super().__init__(**attributes)
-
-    def runtime_init(self, flow_name: str, step_name: str) -> None:
-        """Refuse the run: the step would need ``needs``."""
-        raise UnsupportedFeature(
-            f"Step *{step_name}* of *{flow_name}* is decorated with @{self.name}, which needs "
-            f"{self.needs}. mfstore runs every step locally: remove @{self.name} to run it here, "
-            "or run the flow with Metaflow."
-        )
+    refusal = (
+        "Step *{step}* of *{flow}* is decorated with @{name}, which needs {needs}. mfstore "
+        "runs every step locally: remove @{name} to run it here, or run the flow with Metaflow."
+    )
 
 
 def _remote(name: str, needs: str) -> type[RemoteDecorator]:

@@ -149,29 +149,34 @@ def _mutate(
     _print_run_tags(state, run)
 
 
-@tag.command(
-    "add", help="Add tags to a run.\n\nExample: python flow.py tag add --run-id 12 nightly reviewed"
+def _edit_command(name: str, help: str, *, adding: bool) -> click.Command:
+    """``tag add`` / ``tag remove``: the ``TAGS`` given are added to (removed from) the run."""
+
+    @tag.command(name, help=help)
+    @_tag_opts
+    @click.argument("tags", required=True, type=str, nargs=-1)
+    @click.pass_obj
+    def edit(
+        state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
+    ) -> None:
+        if adding:  # ``tag add`` lists the new tags on stdout, ``tag remove`` on stderr
+            _mutate(state, run_id, user_namespace, [], tags, err=False)
+        else:
+            _mutate(state, run_id, user_namespace, tags, [])
+
+    return edit
+
+
+tag_add = _edit_command(
+    "add",
+    "Add tags to a run.\n\nExample: python flow.py tag add --run-id 12 nightly reviewed",
+    adding=True,
 )
-@_tag_opts
-@click.argument("tags", required=True, type=str, nargs=-1)
-@click.pass_obj
-def tag_add(
-    state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
-) -> None:
-    _mutate(state, run_id, user_namespace, [], tags, err=False)
-
-
-@tag.command(
+tag_remove = _edit_command(
     "remove",
-    help="Remove tags from a run.\n\nExample: python flow.py tag remove --run-id 12 nightly",
+    "Remove tags from a run.\n\nExample: python flow.py tag remove --run-id 12 nightly",
+    adding=False,
 )
-@_tag_opts
-@click.argument("tags", required=True, type=str, nargs=-1)
-@click.pass_obj
-def tag_remove(
-    state: State, run_id: str | None, user_namespace: str | None, tags: tuple[str, ...]
-) -> None:
-    _mutate(state, run_id, user_namespace, tags, [])
 
 
 @tag.command(

@@ -287,7 +287,11 @@ def run_task(
         if spec.fallback:
             raise FailureHandledByCatch(spec.attempt)
         _call_step(func, inputs_obj if is_join else None, node, spec)
-        if node.type != "end" and flow.__dict__.get("_transition") is None:
+        if (
+            node.type != "end"
+            and flow.__dict__.get("_transition") is None
+            and not _is_parallel_worker(node, spec)
+        ):
             raise MetaflowException(
                 f"Step *{spec.step_name}* did not call self.next(): add self.next(...) as the last line of the step."
             )
@@ -326,7 +330,11 @@ def run_task(
         for name in params:
             values.setdefault(name, getattr(flow, name, None))
         result.files = render_cards(
-            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}", values
+            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}",
+            values,
+            task_ok=bool(result.task_ok),
+            graph=graph_info.get("steps"),
+            flow=flow,
         )
     sys.stdout.flush()
     sys.stderr.flush()
@@ -443,6 +451,13 @@ def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> Tas
         foreach_num_splits=d.get("_foreach_num_splits"),
         foreach_values=d.get("_foreach_values"),
     )
+
+
+def _is_parallel_worker(node: Any, spec: TaskSpec) -> bool:
+    """A task of a ``@parallel`` step other than its control task: as in Metaflow, only the
+    control task's ``self.next`` counts (Metaflow's runtime never reads a worker's
+    ``_transition``), so a worker may return without calling it."""
+    return bool(node.parallel_step and spec.foreach_stack and spec.foreach_stack[-1].index != 0)
 
 
 def crash_result(message: str) -> TaskResult:

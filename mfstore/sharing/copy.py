@@ -143,7 +143,7 @@ def _reconcile(
     merged = reconcile_user_tags(dst_user, dst_ev, created, src_user, src_ev, created)
     if not new_events and merged == dst_user:
         return False
-    copied.insert_tag_events(dst, dst_pk, new_events)
+    copied.insert_child_rows(dst, "tag_events", dst_pk, new_events)
     if merged != dst_user:
         copied.set_run_tagset(dst, dst_pk, writer.ensure_tagset(row[0], merged, system))
     return True
@@ -180,8 +180,8 @@ def _insert_run(
         assert package is not None  # the foreign key from runs
         copied.add_code_package_record(dst, *package)
     new_pk = copied.insert_run_record(dst, (flow_id, row[1], row[2], tagset, *row[4:9], code_sha))
-    copied.insert_tag_events(dst, new_pk, _events(src, pk))
-    copied.insert_steps(dst, new_pk, src.query(*query.compile_run_step_rows(pk)))
+    copied.insert_child_rows(dst, "tag_events", new_pk, _events(src, pk))
+    copied.insert_child_rows(dst, "steps", new_pk, src.query(*query.compile_run_step_rows(pk)))
     task_map: dict[int, int] = {}
     for task_pk, step_name, task_id, ts, origin_pk in src.query(*query.compile_run_task_rows(pk)):
         new_origin = None
@@ -193,15 +193,17 @@ def _insert_run(
             dst, new_pk, step_name, task_id, ts, new_origin
         )
     for old, new in task_map.items():
-        copied.insert_attempts(dst, new, src.query(*query.compile_attempt_rows(old)))
+        copied.insert_child_rows(dst, "attempts", new, src.query(*query.compile_attempt_rows(old)))
         arts = src.query(*query.compile_artifact_rows(old))
         ids = {sha: _copy_blob(src, dst, sha, report) for sha in {a[2] for a in arts}}
-        copied.insert_artifacts(
-            dst, new, [(att, name, ids[sha], ts) for att, name, sha, ts in arts]
+        copied.insert_child_rows(
+            dst, "artifacts", new, [(att, name, ids[sha], ts) for att, name, sha, ts in arts]
         )
         insert_metadata_rows(
             dst,
             [(*m, new, att, ts) for att, ts, *m in src.query(*query.compile_metadata_rows(old))],
         )
-        copied.insert_log_rows(dst, new, src.query(*query.compile_log_rows(old)))
-    copied.insert_trigger_rows(dst, new_pk, src.query(*query.compile_trigger_rows(pk)))
+        copied.insert_child_rows(dst, "log_lines", new, src.query(*query.compile_log_rows(old)))
+    copied.insert_child_rows(
+        dst, "trigger_events", new_pk, src.query(*query.compile_trigger_rows(pk))
+    )

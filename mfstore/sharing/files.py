@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from glob import escape as glob_escape
 from pathlib import Path
 
@@ -73,29 +75,39 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
     while other processes write; fsynced; returns its size in bytes. A failure (a full
     disk) leaves no ``dst_path`` and no temporary file."""
     dst_path = _fresh_target(Path(dst_path))
-    remove_stale_temp_files(dst_path, "snapshot")
-    tmp = dst_path.with_name(f".{dst_path.name}.snapshot-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
+    with _new_file(
+        dst_path,
+        "snapshot",
+        f"no snapshot was written (nothing left beside it) and {src_path} is unchanged",
+        "free some space there, or snapshot to another disk",
+    ) as tmp:
         src = Store(src_path, reader=True)
         try:
             # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
             src.execute("VACUUM INTO ?", (str(tmp),))
         finally:
             src.close()
+    return dst_path.stat().st_size
+
+
+@contextlib.contextmanager
+def _new_file(dst_path: Path, kind: str, unwritten: str, advice: str) -> Iterator[Path]:
+    """A temporary path beside ``dst_path`` for the body to write: renamed to ``dst_path``
+    (fsynced) when the body succeeds, removed with its sidecars when anything fails. A full
+    disk is reported as ``disk_full(dst_path, unwritten, advice)``."""
+    remove_stale_temp_files(dst_path, kind)
+    tmp = dst_path.with_name(f".{dst_path.name}.{kind}-{os.getpid()}")
+    _remove_with_sidecars(tmp)
+    try:
+        yield tmp
         _fsync(tmp)
         os.replace(tmp, dst_path)
         _fsync_dir(dst_path.parent)
     except BaseException as exc:
         _remove_with_sidecars(tmp)
         if is_no_room(exc):
-            raise disk_full(
-                dst_path,
-                f"no snapshot was written (nothing left beside it) and {src_path} is unchanged",
-                "free some space there, or snapshot to another disk",
-            ) from None
+            raise disk_full(dst_path, unwritten, advice) from None
         raise
-    return dst_path.stat().st_size
 
 
 def _remove_with_sidecars(path: Path) -> None:
@@ -114,10 +126,13 @@ def export(
     src = Store(src_path, salvage=True)
     try:
         run_pks = select_runs(src, f)
-        remove_stale_temp_files(dst_path, "export")
-        tmp = dst_path.with_name(f".{dst_path.name}.export-{os.getpid()}")
-        _remove_with_sidecars(tmp)
-        try:
+        with _new_file(
+            dst_path,
+            "export",
+            f"nothing was exported (no file and no temporary file left) and "
+            f"{src_path} is unchanged",
+            "free some space there, or export to another disk",
+        ) as tmp:
             dst = Store(tmp, create=True)
             try:
                 report = copy_runs(src, dst, run_pks, progress=progress)
@@ -131,19 +146,6 @@ def export(
             # -wal/-shm of its temporary file behind.
             for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
                 p.unlink(missing_ok=True)
-            _fsync(tmp)
-            os.replace(tmp, dst_path)
-            _fsync_dir(dst_path.parent)
-        except BaseException as exc:
-            _remove_with_sidecars(tmp)
-            if is_no_room(exc):
-                raise disk_full(
-                    dst_path,
-                    f"nothing was exported (no file and no temporary file left) and "
-                    f"{src_path} is unchanged",
-                    "free some space there, or export to another disk",
-                ) from None
-            raise
     finally:
         src.close()
     return report

@@ -50,22 +50,6 @@ def set_run_tagset(store: Store, run_pk: int, tagset_id: int) -> None:
     store.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (tagset_id, run_pk))
 
 
-def insert_tag_events(store: Store, run_pk: int, events: Rows) -> None:
-    """Add tag events ``(ts_epoch, user_name, removed, added)`` to a run."""
-    store.executemany(
-        "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
-        [(run_pk, *e) for e in events],
-    )
-
-
-def insert_steps(store: Store, run_pk: int, steps: Rows) -> None:
-    """Add steps ``(step_name, ts_epoch)`` to a run."""
-    store.executemany(
-        "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?)",
-        [(run_pk, *s) for s in steps],
-    )
-
-
 def insert_task_record(
     store: Store, run_pk: int, step_name: str, task_id: str, ts_epoch: int, origin: int | None
 ) -> int:
@@ -76,36 +60,25 @@ def insert_task_record(
     )
 
 
-def insert_attempts(store: Store, task_pk: int, attempts: Rows) -> None:
-    """Add attempts ``(attempt, started_at, ended_at, task_ok, success)`` to a task."""
+#: Rows copied with their run or task: table -> (the owner's key column, the columns
+#: each copied row gives, in order).
+CHILD_ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tag_events": ("run_pk", ("ts_epoch", "user_name", "removed", "added")),
+    "steps": ("run_pk", ("step_name", "ts_epoch")),
+    "trigger_events": ("run_pk", ("name", "event_id", "type", "ts_epoch", "pathspec", "payload")),
+    "attempts": ("task_pk", ("attempt", "started_at", "ended_at", "task_ok", "success")),
+    "artifacts": ("task_pk", ("attempt", "name", "blob_id", "ts_epoch")),
+    "log_lines": ("task_pk", ("attempt", "stream", "source", "ts_us", "line")),
+}
+
+
+def insert_child_rows(store: Store, table: str, owner_pk: int, rows: Rows) -> None:
+    """Add rows of ``table`` (one of ``CHILD_ROWS``) to the run or task ``owner_pk``; each
+    row gives the table's copied columns, in ``CHILD_ROWS`` order."""
+    owner, columns = CHILD_ROWS[table]
     store.executemany(
-        "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
-        [(task_pk, *a) for a in attempts],
-    )
-
-
-def insert_artifacts(store: Store, task_pk: int, artifacts: Rows) -> None:
-    """Add artifacts ``(attempt, name, blob_id, ts_epoch)`` to a task."""
-    store.executemany(
-        "INSERT INTO artifacts (task_pk, attempt, name, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-        [(task_pk, *a) for a in artifacts],
-    )
-
-
-def insert_log_rows(store: Store, task_pk: int, lines: Rows) -> None:
-    """Add log lines ``(attempt, stream, source, ts_us, line)`` to a task."""
-    store.executemany(
-        "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
-        [(task_pk, *ln) for ln in lines],
-    )
-
-
-def insert_trigger_rows(store: Store, run_pk: int, events: Rows) -> None:
-    """Add trigger events ``(name, event_id, type, ts_epoch, pathspec, payload)`` to a run."""
-    store.executemany(
-        "INSERT INTO trigger_events (run_pk, name, event_id, type, ts_epoch, pathspec, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(run_pk, *t) for t in events],
+        f"INSERT INTO {table} ({owner}, {', '.join(columns)}) VALUES (?{', ?' * len(columns)})",
+        [(owner_pk, *row) for row in rows],
     )
 
 

@@ -57,6 +57,7 @@ def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> N
             "mfstore",
             "mfstore.metaflow_ext",
             "mfstore.metaflow_ext.dataclient",
+            "mfstore.metaflow_ext.deps",
             "mfstore.metaflow_ext.metadata",
             "mfstore.metaflow_ext.storage",
         ]

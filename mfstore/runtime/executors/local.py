@@ -72,6 +72,23 @@ def run_in_child(
         os._exit(code)
 
 
+def fork_child(body: Callable[[], int], close: Iterable[int] = ()) -> tuple[int, int, int]:
+    """Fork a child that runs ``body`` with its stdout and stderr on two new pipes and
+    ``close`` closed (see ``run_in_child``); return ``(pid, stdout fd, stderr fd)``, the
+    pipes' read ends, in the parent."""
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        run_in_child(w_out, w_err, [*close, r_out, r_err], parent_pid, body)
+    os.close(w_out)
+    os.close(w_err)
+    return pid, r_out, r_err
+
+
 #: What Metaflow says of a task process killed by SIGSEGV.
 SEGFAULT = "Task failed with a segmentation fault"
 
@@ -121,17 +138,9 @@ class LocalExecutor(Executor):
 
     def submit(self, key: int, spec: TaskSpec) -> str:
         spec.result_path = os.path.join(self.tmpdir, f"{key}.result")
-        r_out, w_out = os.pipe()
-        r_err, w_err = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        parent_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the task process
-            close = [*self.fd_owner, r_out, r_err, self.wake_r, self.wake_w]
-            run_in_child(w_out, w_err, close, parent_pid, lambda: self.run_task(spec))
-        os.close(w_out)
-        os.close(w_err)
+        pid, r_out, r_err = fork_child(
+            lambda: self.run_task(spec), close=[*self.fd_owner, self.wake_r, self.wake_w]
+        )
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         child = _Child(key, pid, spec, {r_out: "stdout", r_err: "stderr"})

@@ -32,7 +32,7 @@ from typing import Any
 from mfstore.exception import MetaflowDataCorruption, MetaflowException
 
 from ..task import BlobSource, TaskSpec, run_task
-from .local import LineSplitter, exit_reason, run_in_child
+from .local import LineSplitter, exit_reason, fork_child
 
 __all__ = ["MemoryBlobs", "load_flow", "run_attempt", "run_forked"]
 
@@ -110,16 +110,7 @@ def run_forked(
     ``started(pid)`` is called once the child exists.
     New lines go to ``send(stream, index of the first, lines)`` in batches while the child
     runs; ``cancelled()`` is checked twice a second and kills the child when true."""
-    r_out, w_out = os.pipe()
-    r_err, w_err = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        run_in_child(w_out, w_err, [r_out, r_err], parent, body)
-    os.close(w_out)
-    os.close(w_err)
+    pid, r_out, r_err = fork_child(body)
     started(pid)
     streams = {r_out: "stdout", r_err: "stderr"}
     lines: dict[str, list[tuple[int, str]]] = {"stdout": [], "stderr": []}

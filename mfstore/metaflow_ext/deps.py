@@ -1,0 +1,34 @@
+"""The mfstore modules the provider, the datastore and the data client use, each imported
+on first use (see ``Deferred``): ``from .deps import blobs, query``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import Deferred
+
+if TYPE_CHECKING:
+    from .. import artifacts, blobs, exception, importer, query, writer
+    from . import core, metadata, storage
+else:
+    artifacts = Deferred("mfstore.artifacts")
+    blobs = Deferred("mfstore.blobs")
+    exception = Deferred("mfstore.exception")
+    importer = Deferred("mfstore.importer")
+    query = Deferred("mfstore.query")
+    writer = Deferred("mfstore.writer")
+    core = Deferred("mfstore.metaflow_ext.core")
+    metadata = Deferred("mfstore.metaflow_ext.metadata")
+    storage = Deferred("mfstore.metaflow_ext.storage")
+
+__all__ = [
+    "artifacts",
+    "blobs",
+    "core",
+    "exception",
+    "importer",
+    "metadata",
+    "query",
+    "storage",
+    "writer",
+]
