@@ -1,7 +1,7 @@
 """Cost of fork() with stores open (issue 11: a notebook that opens the Client, then
 forks, pays nothing; target <= 1 ms).
 
-For each workload (no store, one Client store in use, a writer plus a reader, eight
+For each workload (no store yet, one Client store in use, a writer plus a reader, eight
 stores) it times, in the parent: ``os.fork()`` itself (until it returns in the parent),
 and fork + child exit + ``waitpid``; in the child: its first statement on an inherited
 store (where the lazy fork safety reopens the connection). Medians of ``--reps`` forks;
@@ -65,6 +65,7 @@ def main() -> None:
     from mfstore.store import Store
     from mfstore.writer import Writer
 
+    rows = [("no store open", *_fork_costs([], args.reps))]  # before any store exists
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fork.mfdb"
         writer_store = Store(path, create=True)
@@ -78,12 +79,11 @@ def main() -> None:
         client_store = mfstore.provider.current_store()
         extra = [Store(path, reader=True) for _ in range(6)]
         workloads = [
-            ("no store open", []),
             ("Client in use (1 reader)", [client_store]),
             ("writer + reader", [writer_store, client_store]),
             ("8 stores open", [writer_store, client_store, *extra]),
         ]
-        rows = [(name, *_fork_costs(stores, args.reps)) for name, stores in workloads]
+        rows += [(name, *_fork_costs(stores, args.reps)) for name, stores in workloads]
         for store in extra:
             store.close()
         writer_store.close()
