@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -181,10 +182,7 @@ def _render_one(
                 with _deadline(a["timeout"]):
                     html = mf_card.render(task)
             except CardTimeout:
-                if not save_errors:
-                    warning(
-                        f"Card render failed with error : \n\n timed out after {a['timeout']} seconds"
-                    )
+                if not save_errors:  # Metaflow keeps nothing and says nothing
                     return None
                 error = (
                     f"\nCard rendering timed out after {a['timeout']} seconds. To increase the "
@@ -201,7 +199,7 @@ def _render_one(
                     error = f"No information rendered from card of type {card_type}"
     if error is not None:
         if not save_errors:
-            warning(f"Card render failed with error : \n\n {error}")
+            print(f"Card render failed with error : \n\n {error}", file=sys.stderr)
             return None
         html = CARD_TYPES["error"]().render(task, stack_trace=error)
     token = ctx.get("token", "final")
