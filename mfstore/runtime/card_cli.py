@@ -4,6 +4,8 @@ options and messages). PATHSPEC is ``step`` (the latest run's), ``run_id/step`` 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import random
 import tempfile
@@ -71,28 +73,39 @@ def _task(state: State, pathspec: str) -> Any:
     return task
 
 
-def _cards(
-    state: State,
-    pathspec: str,
-    card_type: str | None,
-    card_hash: str | None,
-    card_id: str | None,
-    follow_resumed: bool,
-    echo: bool = True,
-) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _Which:
+    """Which cards the read commands show (``--hash``, ``--type``, ``--id``,
+    ``--follow-resumed``; see ``_read_options``)."""
+
+    card_hash: str | None
+    card_type: str | None
+    card_id: str | None
+    follow_resumed: bool
+
+
+def _cards(state: State, pathspec: str, which: _Which, echo: bool = True) -> Any:
     """The matching cards of PATHSPEC's task; CardNotPresentException when there are none."""
-    from mfstore.cards.cards import CardNotPresentException, cards_of_task
+    from mfstore.cards.cards import cards_of_task
 
     task = _task(state, pathspec)
-    found = cards_of_task(task, card_type, card_hash, card_id, follow_resumed)
+    found = cards_of_task(
+        task, which.card_type, which.card_hash, which.card_id, which.follow_resumed
+    )
     if echo:
         if found.origin_pathspec:
             state.echo(f"Resolving card resumed from: {found.origin_pathspec}")
         else:
             state.echo(f"Resolving card: {found.pathspec}")
     if len(found) == 0:
-        raise CardNotPresentException(found.pathspec, card_type, card_id, card_hash)
+        raise _not_present(found.pathspec, which)
     return found
+
+
+def _not_present(pathspec: str, which: _Which) -> MetaflowException:
+    from mfstore.cards.cards import CardNotPresentException
+
+    return CardNotPresentException(pathspec, which.card_type, which.card_id, which.card_hash)
 
 
 def _listing(cards: Any) -> dict[str, Any]:
@@ -105,9 +118,13 @@ def _listing(cards: Any) -> dict[str, Any]:
     }
 
 
-def _show(state: State, cards: Any, command: str | None) -> None:
-    """Metaflow's listing of several cards (on stderr), with an example command."""
-    state.echo(f"Found {len(cards)} card matching for your query...")
+def _show(state: State, cards: Any, command: str | None, task_id: str | None = None) -> None:
+    """Metaflow's listing of several cards (on stderr), with an example command; in a
+    listing of the whole run, headed by the task's id."""
+    if task_id is not None:
+        state.echo(f"\tTask: {task_id}")
+    else:
+        state.echo(f"Found {len(cards)} card matching for your query...")
     lines = [""]
     for c in cards:
         lines.append(
@@ -126,6 +143,14 @@ def _show(state: State, cards: Any, command: str | None) -> None:
 
 
 def _read_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options choosing cards, handed to ``func`` as one ``_Which`` (after click's
+    object)."""
+
+    @functools.wraps(func)
+    def with_which(**kwargs: Any) -> Any:
+        which = _Which(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(_Which)})
+        return func(which, **kwargs)
+
     for option in reversed(
         [
             click.option("--hash", "card_hash", default=None, help="Hash of the stored HTML"),
@@ -140,8 +165,8 @@ def _read_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
         ]
     ):
-        func = option(func)
-    return func
+        with_which = option(with_which)
+    return with_which
 
 
 @click.group(
@@ -161,17 +186,9 @@ def card() -> None:
 @click.argument("path", required=False)
 @_read_options
 @click.pass_obj
-def get(
-    state: State,
-    pathspec: str,
-    path: str | None,
-    card_hash: str | None,
-    card_type: str | None,
-    card_id: str | None,
-    follow_resumed: bool,
-) -> None:
+def get(state: State, which: _Which, pathspec: str, path: str | None) -> None:
     """Write (or print) the card's HTML; several matching cards are listed instead."""
-    cards = _cards(state, pathspec, card_type, card_hash, card_id, follow_resumed)
+    cards = _cards(state, pathspec, which)
     if len(cards) > 1:
         _show(state, cards, "get")
         return
@@ -193,20 +210,13 @@ def get(
 @click.option("--file", default=None, help="Save the available card list to file.")
 @click.pass_obj
 def list_(
-    state: State,
-    pathspec: str | None,
-    card_hash: str | None,
-    card_type: str | None,
-    card_id: str | None,
-    follow_resumed: bool,
-    as_json: bool,
-    file: str | None,
+    state: State, which: _Which, pathspec: str | None, as_json: bool, file: str | None
 ) -> None:
     """``id``, ``hash``, ``type`` and ``filename`` of the cards."""
     if pathspec is None:
-        _list_run(state, card_type, card_hash, card_id, follow_resumed, as_json, file)
+        _list_run(state, which, as_json, file)
         return
-    cards = _cards(state, pathspec, card_type, card_hash, card_id, follow_resumed, echo=not as_json)
+    cards = _cards(state, pathspec, which, echo=not as_json)
     if as_json:
         _dump(_listing(cards), file)
     else:
@@ -221,15 +231,7 @@ def _dump(doc: Any, file: str | None) -> None:
         click.echo(json.dumps(doc, indent=4))
 
 
-def _list_run(
-    state: State,
-    card_type: str | None,
-    card_hash: str | None,
-    card_id: str | None,
-    follow_resumed: bool,
-    as_json: bool,
-    file: str | None,
-) -> None:
+def _list_run(state: State, which: _Which, as_json: bool, file: str | None) -> None:
     """The cards of every task of the latest run (Metaflow's ``list_many_cards``)."""
     from mfstore.cards.cards import CardNotPresentException
     from mfstore.client import Flow
@@ -246,9 +248,7 @@ def _list_run(
         for task in step:
             spec = "/".join(task.pathspec.split("/")[1:])
             try:
-                cards = _cards(
-                    state, spec, card_type, card_hash, card_id, follow_resumed, echo=False
-                )
+                cards = _cards(state, spec, which, echo=False)
             except CardNotPresentException:
                 continue
             found.append(_listing(cards))
@@ -256,10 +256,9 @@ def _list_run(
                 if not printed:
                     state.echo(f"Step : {step.id}")
                     printed = True
-                state.echo(f"\tTask: {task.id}")
-                _show(state, cards, None)
+                _show(state, cards, None, task_id=task.id)
     if not found:
-        raise CardNotPresentException(run.pathspec, card_type, card_id, card_hash)
+        raise _not_present(run.pathspec, which)
     if as_json:
         _dump(found, file)
 
@@ -271,16 +270,9 @@ def _list_run(
 @click.argument("pathspec")
 @_read_options
 @click.pass_obj
-def view(
-    state: State,
-    pathspec: str,
-    card_hash: str | None,
-    card_type: str | None,
-    card_id: str | None,
-    follow_resumed: bool,
-) -> None:
+def view(state: State, which: _Which, pathspec: str) -> None:
     """Save the card to a file to open in a browser (several matching cards are listed)."""
-    cards = _cards(state, pathspec, card_type, card_hash, card_id, follow_resumed)
+    cards = _cards(state, pathspec, which)
     if len(cards) > 1:
         _show(state, cards, "view")
         return

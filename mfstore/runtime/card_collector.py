@@ -331,47 +331,80 @@ class CardComponentCollector:
         for manager in self._card_component_store.values():
             manager.append(Error(message, "@card WARNING"))
 
-    def _warn_no_default(self, what: str, verb: str) -> None:
+    def _warn_no_default(self, what: str) -> None:
+        """Metaflow's warning (once per call kind) when no card is default editable."""
         if self._warned_once.get(what):
             return
         self._warned_once[what] = True
         metas = list(self._cards_meta.values())
-        if len(metas) == 1:
-            card_type = metas[0]["type"]
+        one = len(metas) == 1
+        card_type = metas[0]["type"] if one else ""
+        if what == "append":
             from mfstore.cards import card_class
 
-            if card_class(card_type) is not None:
-                head, tail = (
+            runtime = (
+                "Component will not be appended and `current.card.append` will not work for "
+                "any call during this runtime execution."
+            )
+            if one and card_class(card_type) is not None:
+                msg = [
                     f"Card of type `{card_type}` is not an editable card.",
+                    runtime,
                     "Please use an editable card.",
-                )
-            else:
-                head, tail = (
+                ]
+            elif one:
+                msg = [
                     f"Card of type `{card_type}` doesn't exist.",
+                    runtime,
                     "Please use a card `type` which exits.",
-                )
-            msg = [
-                head,
-                f"Component will not be {verb} and `current.card.{what}` will not work for "
-                "any call during this runtime execution.",
-                tail,
-            ]
+                ]
+            else:
+                msg = [
+                    "`current.card.append` cannot disambiguate between multiple editable cards.",
+                    runtime,
+                    "To fix this set the `id` argument in all @card's when using multiple @card "
+                    "decorators over a single @step. ",
+                ]
         else:
-            msg = [
-                f"`current.card.{what}` cannot disambiguate between multiple editable cards.",
-                f"Component will not be {verb} and `current.card.{what}` will not work for "
-                "any call during this runtime execution.",
-                "To fix this set the `id` argument in all @card's when using multiple @card "
-                "decorators over a single @step. ",
-            ]
+            verb = "extended" if what == "extend" else "updated"
+            if not one and what == "components":
+                verb = "accessible"
+            runtime = (
+                f"Components list will not be {verb} and `current.card.{what}` will not work "
+                "for any call during this runtime execution."
+            )
+            fix = (
+                "To fix this set the `id` argument in all @card when using multiple @card "
+                "decorators over a single @step"
+            )
+            if one:
+                msg = [
+                    f"Card of type `{card_type}` is not an editable card.",
+                    runtime,
+                    "Please use an editable card",
+                ]
+            elif what == "extend":
+                msg = [
+                    "`current.card.extend` cannot disambiguate between multiple @card decorators.",
+                    runtime,
+                    fix + ".",
+                ]
+            else:
+                msg = [
+                    "`current.card.components` cannot disambiguate between multiple @card "
+                    "decorators.",
+                    runtime,
+                    fix + " and reference `current.card[ID].components`",
+                    "to update/access the appropriate card component.",
+                ]
         warning(" ".join(msg))
         if what != "components":
             self._add_warning_to_cards("\n".join(msg))
 
-    def _default(self, what: str, verb: str) -> CardComponentManager | None:
+    def _default(self, what: str) -> CardComponentManager | None:
         self._finalize()
         if self._default_editable_card is None:
-            self._warn_no_default(what, verb)
+            self._warn_no_default(what)
             return None
         return self._card_component_store[self._default_editable_card]
 
@@ -422,20 +455,20 @@ class CardComponentCollector:
 
     def append(self, component: Any, id: str | None = None) -> None:
         """Add a component to the default editable card (a warning when there is none)."""
-        target = self._default("append", "appended")
+        target = self._default("append")
         if target is not None:
             target.append(component, id=id)
 
     def extend(self, components: Iterable[Any]) -> None:
         """Add components to the default editable card (a warning when there is none)."""
-        target = self._default("extend", "extended")
+        target = self._default("extend")
         if target is not None:
             target.extend(components)
 
     @property
     def components(self) -> ComponentStore | None:
         """The default editable card's components (None, with a warning, when there is none)."""
-        target = self._default("components", "updated")
+        target = self._default("components")
         return None if target is None else target.components
 
     def clear(self) -> None:
