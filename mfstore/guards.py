@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import query
 from .exception import CommandException
 from .tags import PROVENANCE_PREFIX, Provenance, is_provenance, parse_provenance
 
@@ -47,14 +48,7 @@ _OLDEST_MS = 631_152_000_000
 
 def make_provenance(src: Store, run_pks: Sequence[int], user: str | None) -> Provenance:
     names = (
-        sorted(
-            f"{f}/{r}"
-            for f, r in src.query(
-                "SELECT flow_id, run_number FROM runs WHERE run_pk IN ({})".format(
-                    ",".join(str(int(pk)) for pk in run_pks)
-                )
-            )
-        )
+        sorted(f"{f}/{r}" for f, r in src.query(*query.compile_run_keys_of(run_pks)))
         if run_pks
         else []
     )
@@ -87,14 +81,10 @@ def record_problem(src: Store, sha: str) -> str | None:
     must load with the safe loader (within its budget) to that type and that JSON
     value. Others are only ever unpickled by ``.data``, like any pickle. None: true."""
     from .artifacts import is_plain, load_budget, loads_safe, to_json, type_name
-    from .blobs import iter_blob_chunks, sha_key
+    from .blobs import iter_blob_chunks
     from .exception import MetaflowException
 
-    row = src.one(
-        "SELECT y.name, b.value_json FROM blobs b LEFT JOIN types y ON y.type_id = b.type_id "
-        "WHERE b.sha = ?",
-        (sha_key(sha),),
-    )
+    row = src.one(*query.compile_blob_record(sha))
     if row is None:
         return None
     recorded, value_json = row
@@ -135,11 +125,7 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
     checked: set[str] = set()
     with src.read():
         for pk in run_pks:
-            row = src.one(
-                "SELECT flow_id, run_number, ts_epoch, finished_at, status, code_sha FROM runs "
-                "WHERE run_pk = ?",
-                (pk,),
-            )
+            row = src.one(*query.compile_run_to_check(pk))
             if row is None:
                 continue
             flow_id, run_number, ts, finished, status, code_sha = row
@@ -160,9 +146,7 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
                 raise _bad(name, f"has an impossible finished_at ({finished!r})", src.path)
             if status not in ("running", "successful", "failed"):
                 raise _bad(name, f"has an unknown status ({status!r})", src.path)
-            for ev_ts, removed, added in src.query(
-                "SELECT ts_epoch, removed, added FROM tag_events WHERE run_pk = ?", (pk,)
-            ):
+            for ev_ts, removed, added in src.query(*query.compile_run_tag_edits(pk)):
                 if not _is_ts(ev_ts, now):
                     raise _bad(
                         name, f"has a tag event with an impossible time ({ev_ts!r})", src.path
@@ -176,23 +160,14 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
                         raise _bad(
                             name, "has a tag event that is not a JSON list of tags", src.path
                         )
-            for (a_ts,) in src.query(
-                "SELECT a.started_at FROM attempts a JOIN tasks t ON t.task_pk = a.task_pk "
-                "WHERE t.run_pk = ?",
-                (pk,),
-            ):
+            for (a_ts,) in src.query(*query.compile_run_attempt_starts(pk)):
                 if not _is_ts(a_ts, now):
                     raise _bad(
                         name, f"has an attempt with an impossible start ({a_ts!r})", src.path
                     )
             shas = [
                 (sha, f"artifact {flow_id}/{run_number}/{step}/{task}/{art}")
-                for sha, step, task, art in src.query(
-                    "SELECT lower(hex(b.sha)), t.step_name, t.task_id, a.name FROM artifacts a "
-                    "JOIN tasks t ON t.task_pk = a.task_pk "
-                    "LEFT JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = ?",
-                    (pk,),
-                )
+                for sha, step, task, art in src.query(*query.compile_run_artifact_shas(pk))
             ]
             for sha, what in shas:
                 if sha is None:
@@ -219,11 +194,7 @@ def check_deletable(store: Store, run_pks: Sequence[int], *, force: bool) -> Non
     ``STALE_SECONDS`` (mfstore records no process id, so inactivity is the evidence)."""
     now = int(time.time() * 1000)
     for pk in run_pks:
-        row = store.one(
-            "SELECT flow_id || '/' || run_number, ts_epoch FROM runs "
-            "WHERE run_pk = ? AND status = 'running'",
-            (pk,),
-        )
+        row = store.one(*query.compile_running_run(pk))
         if row is None:
             continue
         pathspec, created = row
@@ -232,16 +203,8 @@ def check_deletable(store: Store, run_pks: Sequence[int], *, force: bool) -> Non
                 f"{pathspec} is still running (or its runtime died before ending it): nothing "
                 "was deleted; if its runtime is gone, add --force"
             )
-        last = store.scalar(
-            "SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
-            "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = ?",
-            (pk,),
-        )
-        logs = store.scalar(
-            "SELECT max(l.ts_us) / 1000 FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk "
-            "WHERE t.run_pk = ?",
-            (pk,),
-        )
+        last = store.scalar(*query.compile_run_last_attempt(pk))
+        logs = store.scalar(*query.compile_run_last_log_line(pk))
         active = max(v for v in (created, last, logs) if isinstance(v, int))
         idle = (now - active) // 1000
         if idle < STALE_SECONDS:
@@ -257,12 +220,10 @@ def preview(src: Store, dst: Store, run_pks: Sequence[int]) -> list[tuple[str, s
     new: Counter[tuple[str, str]] = Counter()
     known: Counter[tuple[str, str]] = Counter()
     for pk in run_pks:
-        row = src.one("SELECT flow_id, run_number, user_name FROM runs WHERE run_pk = ?", (pk,))
+        row = src.one(*query.compile_run_key_and_user(pk))
         if row is None:
             continue
-        there = dst.scalar(
-            "SELECT 1 FROM runs WHERE flow_id = ? AND run_number = ?", (row[0], row[1])
-        )
+        there = dst.scalar(*query.compile_run_exists(row[0], row[1]))
         (known if there else new)[(row[0], row[2] or "")] += 1
     keys = sorted(set(new) | set(known))
     return [(f, u, new[(f, u)], known[(f, u)]) for f, u in keys]

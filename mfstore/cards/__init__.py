@@ -54,6 +54,15 @@ __all__ = [
     "ProgressBar",
     "Table",
     "VegaChart",
+    "card_class",
     "get_cards",
     "register_card_type",
 ]
+
+
+def card_class(card_type: str) -> type[MetaflowCard] | None:
+    """The card class registered as ``card_type``, or None. Metaflow's own test card types
+    (``test_*``, in ``mfstore.cards.test_cards``) are always available, as in Metaflow."""
+    if card_type not in CARD_TYPES and str(card_type).startswith("test_"):
+        from . import test_cards  # noqa: F401  (registers the test card types)
+    return CARD_TYPES.get(card_type)

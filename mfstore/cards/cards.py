@@ -13,8 +13,12 @@ from typing import Any
 
 from mfstore.exception import MetaflowException
 
+builtins_type = type
+
 #: Where cards live among a task's files.
 CARD_PREFIX = "mf.cards/cards/"
+#: Where the data updates of cards live.
+DATA_PREFIX = "mf.cards/runtime/"
 _NAME = re.compile(r"^(?P<type>[^/]+?)-(?:(?P<id>[^/]+)-)?(?P<hash>[0-9a-f]{8,})\.html$")
 
 
@@ -24,30 +28,110 @@ class CardNotPresentException(MetaflowException):
     headline = "Card not found in datastore"
     metaflow_type = "metaflow.plugins.cards.exception.CardNotPresentException"
 
-    def __init__(self, pathspec: str, card_type: str | None = None, card_id: str | None = None):
-        what = " and ".join(
-            x for x in (card_type and f"type {card_type}", card_id and f"id {card_id}") if x
+    def __init__(
+        self,
+        pathspec: str,
+        card_type: str | None = None,
+        card_id: str | None = None,
+        card_hash: str | None = None,
+    ):
+        msg = f"Card not found for pathspec {pathspec}"
+        if card_id is not None:
+            msg = f"Card with id '{card_id}' not found for pathspec {pathspec}"
+        if card_type is not None:
+            msg = f"Card with type '{card_type}' not found for pathspec {pathspec}"
+        if card_hash is not None:
+            msg = (
+                f"Card with hash '{card_hash}' not found for pathspec {pathspec}. When using "
+                "`--hash` always ensure you have full hash or first five characters of the hash."
+            )
+        super().__init__(msg)
+
+
+class IncorrectPathspecException(MetaflowException):
+    """``get_cards`` was given a pathspec that is not a task's."""
+
+    headline = "Pathspec is required of form `flowname/runid/stepname/taskid`"
+    metaflow_type = "metaflow.plugins.cards.exception.IncorrectPathspecException"
+
+    def __init__(self, pathspec: str) -> None:
+        super().__init__(
+            f"Pathspec {pathspec} is invalid. Pathspec is required of form "
+            "`flowname/runid/stepname/taskid`"
         )
-        super().__init__(f"No card found for {pathspec}" + (f" with {what}" if what else ""))
+
+
+class IncorrectArgumentException(MetaflowException):
+    """``get_cards`` was given something other than a ``Task`` or a pathspec."""
+
+    headline = "`get_cards` function requires a `Task` object or pathspec as an argument"
+    metaflow_type = "metaflow.plugins.cards.exception.IncorrectArgumentException"
+
+    def __init__(self, obj_type: Any) -> None:
+        super().__init__(
+            "`get_cards` function requires a `Task` object or pathspec as an argument. "
+            f"`task` argument cannot be of type {obj_type}."
+        )
 
 
 class MetaflowCard:
     """Base of card types: ``type`` names it in ``@card(type=...)``; ``render(task)``
-    returns the card's HTML. ``ALLOW_USER_COMPONENTS`` lets ``current.card.append`` add
-    components (passed to ``__init__`` as ``components``)."""
+    returns the card's HTML. ``ALLOW_USER_COMPONENTS`` makes the card the target of
+    ``current.card.append``. Metaflow's constructor: ``options`` (the decorator's),
+    ``components`` (the rendered components the step added: ``str`` or ``dict`` each),
+    ``graph`` (the flow's steps) and ``flow``."""
+
+    RELOAD_POLICY_NEVER = "never"
+    RELOAD_POLICY_ALWAYS = "always"
+    RELOAD_POLICY_ONCHANGE = "onchange"
+    #: Replaced in the rendered HTML by the reload token ("final" for a finished task).
+    RELOAD_POLICY_TOKEN = "[METAFLOW_RELOAD_TOKEN]"
 
     type: str | None = None
     ALLOW_USER_COMPONENTS = False
     RUNTIME_UPDATABLE = False
+    RELOAD_POLICY = RELOAD_POLICY_NEVER
+    scope = "task"
+    #: The data of the final render (Metaflow's ``runtime_data``), set before ``render``.
+    runtime_data: Any = None
     separator = ""
 
-    def __init__(self, options: dict[str, Any] | None = None, components: Any = None, **kw: Any):
+    def __init__(
+        self,
+        options: dict[str, Any] | None = None,
+        components: Any = None,
+        graph: Any = None,
+        flow: Any = None,
+        **kw: Any,
+    ):
         self._options = options or {}
         self._components = list(components or [])
 
     def render(self, task: Any) -> str:
-        """The card's HTML for ``task`` (a finished task of the Client API)."""
+        """The card's HTML for ``task`` (the finished task)."""
         raise NotImplementedError
+
+    def render_runtime(self, task: Any, data: Any) -> str:
+        """The card while the task runs (cards that support live updates)."""
+        raise NotImplementedError
+
+    def refresh(self, task: Any, data: Any) -> Any:
+        """The data update of a live card (kept as the card's data: ``Card.get_data()``)."""
+        raise NotImplementedError
+
+    def reload_content_token(self, task: Any, data: Any) -> str:
+        """When the UI reloads the card (``RELOAD_POLICY_ONCHANGE``)."""
+        return "content-token"
+
+
+def fragment(item: Any) -> str:
+    """One rendered component as HTML: a component's ``str`` is its HTML; a ``dict`` (the
+    data of a data component) is shown as escaped JSON."""
+    if hasattr(item, "render") and not isinstance(item, (str, dict)):
+        item = item.render()
+    if isinstance(item, str):
+        return item
+    return f"<pre>{html.escape(json.dumps(item, default=str))}</pre>"
 
 
 #: Card types by name (``@card(type=NAME)``).
@@ -79,7 +163,7 @@ class BlankCard(MetaflowCard):
     def render(self, task: Any) -> str:
         """The components, one after the other."""
         title = self._options.get("title") or task.pathspec
-        return _page(title, "".join(c.render() for c in self._components))
+        return _page(title, "".join(fragment(c) for c in self._components))
 
 
 @register_card_type
@@ -96,7 +180,7 @@ class DefaultCard(MetaflowCard):
         rows = [[name, repr(value)[:200]] for name, value in sorted(task.artifact_items())]
         body = (
             f"<h1>{html.escape(task.pathspec)}</h1>"
-            + "".join(c.render() for c in self._components)
+            + "".join(fragment(c) for c in self._components)
             + Table(rows, headers=["artifact", "value"]).render()
         )
         return _page(task.pathspec, body)
@@ -112,11 +196,10 @@ class ErrorCard(MetaflowCard):
         super().__init__(options, **kw)
         self.error = str((options or {}).get("error", ""))
 
-    def render(self, task: Any) -> str:
-        """The error that stopped the card."""
-        return _page(
-            "Card error", f"<h1>Card render failed</h1><pre>{html.escape(self.error)}</pre>"
-        )
+    def render(self, task: Any, stack_trace: str | None = None) -> str:
+        """The error that stopped the card (``stack_trace``, else ``options["error"]``)."""
+        text = self.error if stack_trace is None else stack_trace
+        return _page("Card error", f"<h1>Card render failed</h1><pre>{html.escape(text)}</pre>")
 
 
 @register_card_type
@@ -131,44 +214,101 @@ class TaskSpecCard(MetaflowCard):
 
 
 def card_file_name(card_type: str, card_id: str | None, digest: str) -> str:
-    """``mf.cards/cards/TYPE[-ID]-HASH.html``."""
+    """``mf.cards/cards/TYPE[-ID]-HASH.html`` (Metaflow's file name; HASH is the card's uuid)."""
     middle = f"{card_type}-{card_id}-" if card_id else f"{card_type}-"
     return f"{CARD_PREFIX}{middle}{digest}.html"
 
 
+def card_data_name(card_type: str, card_id: str | None, digest: str) -> str:
+    """``mf.cards/runtime/TYPE[-ID]-HASH.data.json``: a card's data update."""
+    middle = f"{card_type}-{card_id}-" if card_id else f"{card_type}-"
+    return f"{DATA_PREFIX}{middle}{digest}.data.json"
+
+
+def _text_of(ref: str, store: Any = None) -> str | None:
+    """The text of a task file reference: ``{"text": ...}`` inline, or ``{"sha": ...}`` (a
+    blob, as the Metaflow extension keeps larger files)."""
+    try:
+        value = json.loads(ref)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("text"), str):
+        return str(value["text"])
+    if isinstance(value.get("sha"), str) and store is not None:
+        from mfstore.blobs import get_blob
+
+        return get_blob(store, value["sha"], what="card").decode("utf-8", "replace")
+    return None
+
+
 class Card:
-    """One card of a task: ``type``, ``id``, ``hash``, ``path``; ``get()`` is its HTML."""
+    """One card of a task: ``type``, ``id``, ``hash``, ``path``; ``get()`` is its HTML,
+    ``get_data()`` its final data update (cards that support live updates), else None."""
 
     def __init__(
-        self, card_type: str, card_id: str | None, card_hash: str, path: str, html_text: str
+        self,
+        card_type: str,
+        card_id: str | None,
+        card_hash: str,
+        path: str,
+        html_text: str,
+        data_text: str | None = None,
+        origin_pathspec: str | None = None,
     ) -> None:
         self.type = card_type
         self.id = card_id
         self.hash = card_hash
         self.path = path
         self._html = html_text
+        self._data = data_text
+        self.from_resumed = origin_pathspec is not None
+        self.origin_pathspec = origin_pathspec
 
     def get(self) -> str:
         """The card's HTML."""
         return self._html
 
     def get_data(self) -> dict[str, Any] | None:
-        """Runtime data of live-updating cards (not kept by mfstore: None)."""
-        return None
+        """The card's data update (``{"reload_token", "data", "created_on"}``), or None."""
+        if self._data is None:
+            return None
+        try:
+            value = json.loads(self._data)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def view(self) -> None:
+        """Open the card in a web browser (a temporary file)."""
+        import tempfile
+        import webbrowser
+
+        with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False) as fh:
+            fh.write(self._html)
+        webbrowser.open("file://" + fh.name)
 
     def _repr_html_(self) -> str:
         return self._html
+
+    def __str__(self) -> str:
+        return f"<Card at '{self.path}'>"
 
     def __repr__(self) -> str:
         return f"<Card type={self.type} id={self.id} hash={self.hash}>"
 
 
 class CardContainer:
-    """The cards of a task (a list-like object of ``Card``)."""
+    """The cards of a task (an immutable list-like object of ``Card``)."""
 
-    def __init__(self, cards: list[Card], pathspec: str) -> None:
+    def __init__(
+        self, cards: list[Card], pathspec: str, origin_pathspec: str | None = None
+    ) -> None:
         self._cards = cards
         self.pathspec = pathspec
+        self.from_resumed = origin_pathspec is not None
+        self.origin_pathspec = origin_pathspec
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -180,7 +320,10 @@ class CardContainer:
         return self._cards[index]
 
     def _repr_html_(self) -> str:
-        return "".join(c.get() for c in self._cards)
+        return "\n".join(
+            f"<h1>Displaying Card Of Type : {html.escape(c.type.title())}</h1>{c.get()}"
+            for c in self._cards
+        )
 
 
 def parse_card_name(name: str) -> tuple[str, str | None, str] | None:
@@ -193,33 +336,91 @@ def parse_card_name(name: str) -> tuple[str, str | None, str] | None:
     return m.group("type"), m.group("id"), m.group("hash")
 
 
-def task_cards(files: list[tuple[int | None, str, str]], pathspec: str) -> list[Card]:
+def task_cards(
+    files: list[tuple[int | None, str, str]], store: Any = None, origin: str | None = None
+) -> list[Card]:
     """The cards among a task's files (``(attempt, name, reference)``), latest attempt's."""
     latest = max((a for a, n, _ in files if a is not None and parse_card_name(n)), default=None)
+    data = {n[len(DATA_PREFIX) :]: ref for _, n, ref in files if n.startswith(DATA_PREFIX)}
     out = []
     for attempt, name, ref in files:
         parsed = parse_card_name(name)
         if parsed is None or (latest is not None and attempt != latest):
             continue
-        try:
-            value = json.loads(ref)
-        except ValueError:
+        text = _text_of(ref, store)
+        if text is None:
             continue
-        text = value.get("text") if isinstance(value, dict) else None
-        if isinstance(text, str):
-            out.append(Card(parsed[0], parsed[1], parsed[2], name, text))
+        data_ref = data.get(name[len(CARD_PREFIX) : -len(".html")] + ".data.json")
+        data_text = _text_of(data_ref, store) if data_ref is not None else None
+        out.append(Card(parsed[0], parsed[1], parsed[2], name, text, data_text, origin))
     return out
 
 
-def _task_files(pathspec: str) -> list[tuple[int | None, str, str]]:
+def matching(
+    cards: list[Card],
+    card_type: str | None = None,
+    card_hash: str | None = None,
+    card_id: str | None = None,
+) -> list[Card]:
+    """The cards of ``card_type``; then those whose hash starts with ``card_hash`` or, without
+    a hash, those with ``card_id`` (Metaflow's rule: a hash makes the id irrelevant)."""
+    out = []
+    for c in cards:
+        if card_type is not None and c.type != card_type:
+            continue
+        if card_hash is not None:
+            if not c.hash.startswith(card_hash):
+                continue
+        elif card_id is not None and c.id != card_id:
+            continue
+        out.append(c)
+    return out
+
+
+def _task_files(pathspec: str) -> tuple[list[tuple[int | None, str, str]], Any]:
     """``(attempt, name, reference)`` of the files kept with the task ``pathspec``."""
     from mfstore import provider, query
 
     store = provider.current_store()
     row = store.one(*query.compile_task_lookup(*pathspec.split("/")))
     if row is None:
-        return []
-    return [tuple(r) for r in store.query(*query.compile_task_files(int(row[2])))]
+        return [], store
+    return [tuple(r) for r in store.query(*query.compile_task_files(int(row[2])))], store
+
+
+def origin_of(task: Any) -> str | None:
+    """The task a resumed task was cloned from, followed to the first run (Metaflow's
+    ``resumed_info``), or None."""
+    from mfstore.client import Task
+
+    origin = None
+    seen = set()
+    while task.origin_pathspec is not None and task.origin_pathspec not in seen:
+        origin = task.origin_pathspec
+        seen.add(origin)
+        task = Task(origin, _namespace_check=False)
+    return origin
+
+
+def cards_of_task(
+    task: Any,
+    card_type: str | None = None,
+    card_hash: str | None = None,
+    card_id: str | None = None,
+    follow_resumed: bool = True,
+) -> CardContainer:
+    """The task's matching cards (the origin task's when ``follow_resumed`` and the task was
+    cloned by ``resume``); CardNotPresentException when the task has no card at all."""
+    from mfstore.client import Task
+
+    origin = origin_of(task) if follow_resumed else None
+    if origin:
+        task = Task(origin, _namespace_check=False)
+    files, store = _task_files(task.pathspec)
+    cards = task_cards(files, store, origin)
+    if not cards:
+        raise CardNotPresentException(task.pathspec, card_type, card_id, card_hash)
+    return CardContainer(matching(cards, card_type, card_hash, card_id), task.pathspec, origin)
 
 
 def get_cards(
@@ -227,22 +428,14 @@ def get_cards(
 ) -> CardContainer:
     """The cards of a task (a ``Task`` or a ``flow/run/step/task`` pathspec), optionally
     only those of ``type`` and/or ``id``. A task cloned by ``resume`` shows its origin's
-    cards (``follow_resumed``)."""
+    cards (``follow_resumed``). Raises CardNotPresentException when the task has no card;
+    the container is empty when it has cards but none matches."""
     from mfstore.client import Task
 
     if isinstance(task, str):
         if len(task.split("/")) != 4:
-            raise MetaflowException(
-                f"Pathspec {task} is not a task pathspec: give flow/run/step/task"
-            )
+            raise IncorrectPathspecException(task)
         task = Task(task, _namespace_check=False)
-    cards = [
-        c
-        for c in task_cards(_task_files(task.pathspec), task.pathspec)
-        if (type is None or c.type == type) and (id is None or c.id == id)
-    ]
-    if not cards and follow_resumed and task.origin_pathspec:
-        return get_cards(task.origin_pathspec, id=id, type=type, follow_resumed=False)
-    if not cards:
-        raise CardNotPresentException(task.pathspec, type, id)
-    return CardContainer(cards, task.pathspec)
+    elif not isinstance(task, Task):
+        raise IncorrectArgumentException(builtins_type(task))
+    return cards_of_task(task, card_type=type, card_id=id, follow_resumed=follow_resumed)

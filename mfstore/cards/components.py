@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import sys
 from typing import Any
 
 
@@ -13,7 +14,18 @@ class MetaflowCardComponent:
     """Base of card components: ``render()`` returns an HTML fragment (a ``str``)."""
 
     REALTIME_UPDATABLE = False
-    component_id: str | None = None
+    _component_id: str | None = None
+
+    @property
+    def component_id(self) -> str | None:
+        """The component's id in its card (set when it is added; ``append(c, id=...)``)."""
+        return self._component_id
+
+    @component_id.setter
+    def component_id(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("Component ID must be a string")
+        self._component_id = value
 
     def render(self) -> str:
         """The component as HTML."""
@@ -25,6 +37,22 @@ class MetaflowCardComponent:
 
     def __str__(self) -> str:
         return self.render()
+
+
+class StubComponent(MetaflowCardComponent):
+    """Stands for a component id that was looked up before any component had it
+    (``current.card.components["x"]``); it renders to nothing."""
+
+    def __init__(self, component_id: str) -> None:
+        self._non_existing_comp_id = component_id
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to update: warns that the component does not exist."""
+        print(
+            f"[@card WARNING] Component with id {self._non_existing_comp_id} doesn't exist. "
+            "No updates will be made at anytime during runtime.",
+            file=sys.stderr,
+        )
 
 
 class Markdown(MetaflowCardComponent):

@@ -3,6 +3,7 @@ test_cards``), so flows and test suites written against them run on mfstore too.
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import time
@@ -121,3 +122,76 @@ class TestTimeoutCard(MetaflowCard):
         """The pathspec, late."""
         time.sleep(self._options.get("timeout", 10))
         return f"{task.pathspec}"
+
+
+#: The page of the refresh test cards (Metaflow's ``REFRESHABLE_HTML_TEMPLATE``).
+REFRESHABLE_HTML_TEMPLATE = """
+<html>
+<script>
+var METAFLOW_RELOAD_TOKEN = "[METAFLOW_RELOAD_TOKEN]"
+
+window.metaflow_card_update = function(data) {
+    document.querySelector("h1").innerHTML = JSON.stringify(data);
+}
+</script>
+<h1>[PATHSPEC]</h1>
+<h1>[REPLACE_CONTENT_HERE]</h1>
+</html>
+"""
+
+
+@register_card_type
+class TestRefreshCard(MetaflowCard):
+    """Shows the data given to ``current.card.refresh(data)``."""
+
+    HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
+    RUNTIME_UPDATABLE = True
+    ALLOW_USER_COMPONENTS = True
+    RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ALWAYS
+    type = "test_refresh_card"
+
+    def render(self, task: Any) -> str:
+        """The template with the refresh data's ``user`` part."""
+        return self._render_func(task, self.runtime_data)
+
+    def _render_func(self, task: Any, data: Any) -> str:
+        return self.HTML_TEMPLATE.replace(
+            "[REPLACE_CONTENT_HERE]", json.dumps(data["user"])
+        ).replace("[PATHSPEC]", task.pathspec)
+
+    def render_runtime(self, task: Any, data: Any) -> str:
+        """As ``render``, from ``data``."""
+        return self._render_func(task, data)
+
+    def refresh(self, task: Any, data: Any) -> Any:
+        """The data itself."""
+        return data
+
+
+@register_card_type
+class TestRefreshComponentCard(MetaflowCard):
+    """Shows its components; its data update is the updatable components' rendered data."""
+
+    HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
+    RUNTIME_UPDATABLE = True
+    ALLOW_USER_COMPONENTS = True
+    RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ONCHANGE
+    type = "test_component_refresh_card"
+
+    def render(self, task: Any) -> str:
+        """The template with the components as JSON."""
+        return self.HTML_TEMPLATE.replace(
+            "[REPLACE_CONTENT_HERE]", json.dumps(self._components)
+        ).replace("[PATHSPEC]", task.pathspec)
+
+    def render_runtime(self, task: Any, data: Any) -> str:
+        """As ``render``."""
+        return self.render(task)
+
+    def refresh(self, task: Any, data: Any) -> Any:
+        """The rendered updatable components, by id."""
+        return data["components"]
+
+    def reload_content_token(self, task: Any, data: Any) -> str:
+        """``final`` once the task is finished."""
+        return "final"

@@ -6,11 +6,13 @@ JSON files, logs are MFLOG lines. Every path is resolved relative to the directo
 given: the absolute roots Metaflow stores (``location``, ``ds-root``) are ignored, so
 a moved directory imports the same.
 
-Each run is first written through ``Writer`` into a private staging store, then
-copied into the target by ``sharing.copy_runs`` (one transaction): a run already in
-the target with identical content is skipped, so re-import is idempotent; a run whose
-content differs (e.g. it was still running at the last import) is reported and left
-untouched; user tags edited since the last import are reconciled as in ``merge``.
+Runs are read (in worker processes for a large history: reading the files is the
+cost) into plain data, checked whole, then written in one transaction of the target
+through ``Writer.task_batch()``. A run the target has already is written into a private
+staging store instead and compared by ``sharing.copy_runs``: identical content is
+skipped, so re-import is idempotent; a run whose content differs (e.g. it was still
+running at the last import) is reported and left untouched; user tags edited since the
+last import are reconciled as in ``merge``.
 
 Mapping (see docs/sharing.md):
 
@@ -22,8 +24,9 @@ Mapping (see docs/sharing.md):
   ended with ``_task_ok`` False (no later attempt) or the end task was unsuccessful;
   else ``running`` (killed or incomplete runs).
 
-Modules: ``importer.history`` reads the directory (files only), ``importer.staging``
-writes one run into a staging store, ``importer.core`` imports the whole directory.
+Modules: ``importer.history`` reads files (confined to the directory),
+``importer.parse`` reads one run (and many, in worker processes), ``importer.write``
+writes one read run, ``importer.core`` imports the whole directory.
 """
 
 from __future__ import annotations
@@ -31,15 +34,19 @@ from __future__ import annotations
 from ..exception import NotAMetaflowHistory
 from .core import import_metaflow
 from .history import ImportReport, find_metaflow_root, list_runs, parse_mflog, parse_mflog_bytes
-from .staging import stage_run
+from .parse import ParsedRun, RunReader, read_runs
+from .write import write_run
 
 __all__ = [
     "ImportReport",
     "NotAMetaflowHistory",
+    "ParsedRun",
+    "RunReader",
     "find_metaflow_root",
     "import_metaflow",
     "list_runs",
     "parse_mflog",
     "parse_mflog_bytes",
-    "stage_run",
+    "read_runs",
+    "write_run",
 ]

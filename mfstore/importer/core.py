@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import query
+from ..artifacts import PreparedArtifact
 from ..exception import StoreFullError, disk_full
 from ..store import Store
-from ..writer import Writer
-from ..writer.copy import set_flow_created
+from ..writer import TaskBatch, Writer
+from ..writer.copy import merge_flow, set_flow_created
 from .history import (
     BlobFiles,
     ImportReport,
@@ -22,9 +24,13 @@ from .history import (
     list_runs,
     read_json,
 )
-from .staging import RECORD_TS, stage_run
+from .parse import default_workers, read_runs
+from .write import RECORD_TS, BlobSource, run_created_at, write_run
 
 # -- the whole directory -----------------------------------------------------------
+
+#: Below this many runs to read, worker processes cost more than they save.
+MIN_RUNS_FOR_WORKERS = 64
 
 
 def import_metaflow(
@@ -32,16 +38,20 @@ def import_metaflow(
     target: Store,
     *,
     progress: Callable[[int, int, str], None] | None = None,
+    workers: int | None = None,
 ) -> ImportReport:
     """Import every run of the ``.metaflow`` directory at ``path`` into ``target``.
     Nothing outside that directory is read (symlinks, ``..``, absolute paths and bad
     shas are reported as problems and their run skipped); every blob is checked
-    against its sha."""
+    against its sha. The runs are written in one transaction: all of them, or nothing.
+
+    ``workers``: processes that read the history (the files are the cost); default one
+    per CPU for histories of at least ``MIN_RUNS_FOR_WORKERS`` runs; 0 or 1: none."""
     started = time.perf_counter()
     root = find_metaflow_root(path)
     report = ImportReport()
     with confined_to(root):
-        return _import(root, target, report, progress, started)
+        return _import(root, target, report, progress, started, workers)
 
 
 def _import(
@@ -50,50 +60,85 @@ def _import(
     report: ImportReport,
     progress: Callable[[int, int, str], None] | None,
     started: float,
+    workers: int | None,
 ) -> ImportReport:
     from ..sharing import copy_runs, fold_after_commit
 
     runs = list_runs(root, report.problems)
-    staging = Store(":memory:")
-    writer = Writer(staging)
-    readers: dict[str, BlobFiles] = {}
     flow_ts: dict[str, int] = {}
-    try:
-        for i, (flow_id, run_dir) in enumerate(runs):
-            if progress is not None:
-                progress(i, len(runs), f"{flow_id}/{run_dir.name}")
-            if flow_id not in readers:
-                readers[flow_id] = BlobFiles(root / flow_id, report)
-                try:
-                    flow_ts[flow_id] = int(
-                        read_json(root / flow_id / "_meta" / "_self.json")["ts_epoch"]
-                    )
-                except (OSError, ValueError, KeyError):
-                    pass
-            forget_real_paths()
-            if _already_identical(target, staging, flow_id, run_dir):
-                report.skipped.append(f"{flow_id}/{run_dir.name}")
-                continue
+    jobs: list[tuple[str, str]] = []
+    for flow_id, run_dir in runs:
+        if flow_id not in flow_ts:
             try:
-                # One savepoint per run: a run that cannot be read leaves nothing staged.
-                with staging.write():
-                    stage_run(writer, flow_id, run_dir, readers[flow_id], report, target)
-            except (OSError, ValueError, KeyError) as exc:
-                report.problems.append(
-                    f"{flow_id}/{run_dir.name}: not imported ({type(exc).__name__}: {exc})"
+                flow_ts[flow_id] = int(
+                    read_json(root / flow_id / "_meta" / "_self.json")["ts_epoch"]
                 )
-        if progress is not None:
-            progress(len(runs), len(runs), "writing")
-        with staging.write():
+            except (OSError, ValueError, KeyError, TypeError):
+                flow_ts[flow_id] = 0
+        forget_real_paths()
+        if _already_identical(target, flow_id, run_dir):
+            report.skipped.append(f"{flow_id}/{run_dir.name}")
+        else:
+            jobs.append((flow_id, os.fspath(run_dir)))
+    if workers is None:
+        workers = default_workers() if len(jobs) >= MIN_RUNS_FOR_WORKERS else 1
+
+    files: dict[str, BlobFiles] = {}
+
+    def reread(flow_id: str, sha: str) -> PreparedArtifact | None:
+        if flow_id not in files:
+            files[flow_id] = BlobFiles(root / flow_id)
+        return files[flow_id].load(sha, {}, f"{flow_id} blob {sha}", report.problems)
+
+    # Runs new to the target are written into it; runs it has already (changed since,
+    # or re-tagged) are staged and compared by copy_runs. One transaction in the target.
+    staging = Store(":memory:")
+    writer, stager = Writer(target), Writer(staging)
+    blobs = BlobSource(reread)
+    merged = None
+    try:
+        with writer.bulk(), contextlib.ExitStack() as staged:
+            staged.enter_context(stager.bulk())
+            batch, stage_batch = TaskBatch(writer), TaskBatch(stager)
+            flows_seen: set[str] = set()
+            skipped = len(runs) - len(jobs)
+            for i, item in enumerate(read_runs(root, jobs, workers)):
+                if isinstance(item, str):
+                    report.problems.append(item)
+                    continue
+                if progress is not None:
+                    progress(skipped + i, len(runs), f"{item.flow_id}/{item.run_number}")
+                report.problems += item.problems
+                report.tasks += len(item.tasks)
+                blobs.add(item.blobs)
+                there = target.one(*query.compile_run_by_key(item.flow_id, item.run_number))
+                if there is not None:
+                    write_run(stager, stage_batch, item, blobs, imported_before=there[2])
+                    continue
+                if item.flow_id not in flows_seen:
+                    flows_seen.add(item.flow_id)
+                    merge_flow(
+                        target, item.flow_id, flow_ts[item.flow_id] or run_created_at(item, None)
+                    )
+                write_run(writer, batch, item, blobs)
+                report.imported.append(f"{item.flow_id}/{item.run_number}")
+            blobs.add({})
+            if progress is not None:
+                progress(len(runs), len(runs), "writing")
+            batch.flush()
+            stage_batch.flush()
             for flow_id, ts in flow_ts.items():
-                set_flow_created(staging, flow_id, ts)
-        try:
+                if ts:
+                    set_flow_created(staging, flow_id, ts)
+            staged.close()  # the staged runs are committed (in memory) before the copy
             merged = copy_runs(staging, target, reconcile_tags=False)
-        except StoreFullError:
-            raise disk_full(
-                target.path, f"nothing was imported (one transaction): {target.path} is as it was"
-            ) from None
-        kept = f"the {len(merged.added)} runs imported are kept"
+    except StoreFullError:
+        staging.close()
+        raise disk_full(
+            target.path, f"nothing was imported (one transaction): {target.path} is as it was"
+        ) from None
+    try:
+        kept = f"the {len(report.imported) + len(merged.added)} runs imported are kept"
         try:
             report.retagged += _sync_tags(target, staging, merged.identical)
         except StoreFullError:
@@ -142,7 +187,7 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
     return out
 
 
-def _already_identical(target: Store, staging: Store, flow_id: str, run_dir: Path) -> bool:
+def _already_identical(target: Store, flow_id: str, run_dir: Path) -> bool:
     """Fast path for re-import: the run is in the target, has ended there, and the
     directory's run record and task count are unchanged (tag edits need the full path)."""
     row = target.one(*query.compile_imported_run(flow_id, run_dir.name))

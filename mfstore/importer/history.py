@@ -4,6 +4,7 @@ directory given; blobs checked against their sha."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import json
 import os
@@ -98,11 +99,12 @@ _real_dirs: dict[str, str] = {}
 
 def _realpath(path: str) -> str:
     parent, name = os.path.split(path)
-    if not parent or not name or name in (".", ".."):
+    if not parent or not name or name in (".", "..") or parent == path:
         return os.path.realpath(path)
     real_parent = _real_dirs.get(parent)
     if real_parent is None:
-        real_parent = _real_dirs[parent] = os.path.realpath(parent)
+        # Directories too: a parent's real path plus the name, unless it is a symlink.
+        real_parent = _real_dirs[parent] = _realpath(parent)
     try:
         if stat.S_ISLNK(os.lstat(path).st_mode):
             return os.path.realpath(path)
@@ -114,18 +116,111 @@ def _realpath(path: str) -> str:
 def _inside(path: P) -> P:
     """``path`` if it (after symlinks) lies inside the history being imported."""
     if _confined_to:
-        real = _realpath(os.fspath(path))
-        root = _confined_to[-1]
-        if real != root and not real.startswith(root + os.sep):
-            raise HistoryPathError(
-                f"{path} leads outside the history ({real}): refused, nothing read from it"
-            )
+        _check(path, _realpath(os.fspath(path)))
     return path
 
 
+def _check(path: object, real: str) -> None:
+    root = _confined_to[-1]
+    if real != root and not real.startswith(root + os.sep):
+        raise HistoryPathError(
+            f"{path} leads outside the history ({real}): refused, nothing read from it"
+        )
+
+
+#: Open flags of ``read_bytes``: a file that is itself a symlink fails to open (ELOOP)
+#: and is then checked like any other path; its directory's real path is remembered.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_READ_SIZE = 1 << 16
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of the file at ``path``, which must lie inside the history. One open,
+    one read and one close for a small file (a Metaflow task has ~30 of them): the file
+    is opened without following a final symlink, so only its directory's real path is
+    checked (remembered per run); a symlink is resolved and checked in full."""
+    parent, name = os.path.split(path)
+    real_parent = _real_dirs.get(parent)
+    checked = bool(_confined_to) and real_parent is not None and name not in ("", ".", "..")
+    if checked:
+        _check(path, os.path.join(str(real_parent), name))
+    return _read_all(_open(path, checked))
+
+
+def _open(path: str, dir_checked: bool) -> int:
+    """A descriptor of ``path``; ``dir_checked``: its directory lies inside the history,
+    so unless the file itself is a symlink it does too."""
+    if dir_checked and _NOFOLLOW:
+        try:
+            return os.open(path, _OPEN_FLAGS | _NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+    return os.open(_inside(path), _OPEN_FLAGS)
+
+
+def _read_all(fd: int) -> bytes:
+    """Read ``fd`` to its end and close it (one read for a small file)."""
+    try:
+        data = os.read(fd, _READ_SIZE)
+        if len(data) < _READ_SIZE:
+            return data
+        parts = [data]
+        while data:
+            data = os.read(fd, 1 << 20)
+            parts.append(data)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+_decode = json.JSONDecoder().decode
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads`` of a file's bytes (UTF-8 decoded directly: Metaflow writes UTF-8)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return json.loads(data)
+    return _decode(text)
+
+
 def read_json(path: Path | str) -> Any:
-    with open(_inside(os.fspath(path)), "rb") as fh:
-        return json.loads(fh.read())
+    return loads(read_bytes(os.fspath(path)))
+
+
+class Folder:
+    """A directory of the history, checked once (its real path lies inside the history,
+    remembered for the run); the files in it are then opened by name without following a
+    final symlink: one open, one read and one close each (a task has ~30 files). A file
+    that is a symlink is resolved and checked in full."""
+
+    __slots__ = ("_prefix", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._prefix = path + os.sep
+        if _confined_to:
+            real = _realpath(path)
+            _check(path, real)
+            _real_dirs[path] = real
+
+    def read(self, name: str) -> bytes:
+        checked = bool(_confined_to) and os.sep not in name and name not in ("", ".", "..")
+        return _read_all(_open(self._prefix + name, checked))
+
+    def json(self, name: str) -> Any:
+        return loads(self.read(name))
+
+    def names(self) -> list[str]:
+        """The names in the directory."""
+        return os.listdir(self.path)
+
+    def sub(self, name: str) -> Folder:
+        """A directory in this one (checked)."""
+        return Folder(self._prefix + name)
 
 
 def list_runs(root: Path, problems: list[str] | None = None) -> list[tuple[str, Path]]:
@@ -152,98 +247,14 @@ def list_runs(root: Path, problems: list[str] | None = None) -> list[tuple[str, 
     return out
 
 
-# -- reading one run ---------------------------------------------------------------
-
-
-@dataclass
-class AttemptFiles:
-    attempt: int
-    started_at: int | None = None
-    done_ts: int | None = None
-    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    data_info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TaskFiles:
-    step_name: str
-    task_id: str
-    path: Path
-    ts_epoch: int
-    metadata: list[dict[str, Any]]
-    attempts: dict[int, AttemptFiles]
-
-
-def read_task(step_dir: Path, task_dir: Path) -> TaskFiles:
-    # Plain strings: a task has ~30 small files, and pathlib's objects cost more than
-    # reading them.
-    task_path = os.fspath(task_dir)
-    meta_dir = os.path.join(task_path, "_meta")
-    self_rec = read_json(os.path.join(meta_dir, "_self.json"))
-    metadata: list[dict[str, Any]] = []
-    attempts: dict[int, AttemptFiles] = {}
-
-    def att(n: int) -> AttemptFiles:
-        if n not in attempts:
-            attempts[n] = AttemptFiles(n)
-        return attempts[n]
-
-    for entry in sorted(os.listdir(_inside(meta_dir))):
-        m = _SYSMETA_RE.match(entry)
-        if m:
-            rec = read_json(os.path.join(meta_dir, entry))
-            attempt = None
-            for tag in rec.get("tags") or []:
-                if isinstance(tag, str) and tag.startswith("attempt_id:"):
-                    attempt = int(tag.split(":", 1)[1])
-            rec["_attempt"] = attempt
-            metadata.append(rec)
-            if attempt is not None:
-                a = att(attempt)
-                if rec["field_name"] == "attempt-done":
-                    a.done_ts = max(a.done_ts or 0, int(rec["ts_epoch"]))
-                if rec["field_name"] == "attempt" and a.started_at is None:
-                    a.started_at = int(rec["ts_epoch"])
-            continue
-        m = _ARTIFACT_RE.match(entry)
-        if m:
-            rec = read_json(os.path.join(meta_dir, entry))
-            att(int(m.group(1))).artifacts[rec.get("name", m.group(2))] = rec
-    for entry in os.listdir(_inside(task_path)):
-        head, _, kind = entry.partition(".")
-        if not head.isdigit():
-            continue
-        n = int(head)
-        if kind == "attempt.json":
-            try:
-                t = read_json(os.path.join(task_path, entry)).get("time")
-                if t is not None:
-                    att(n).started_at = int(float(t) * 1000)
-            except (OSError, ValueError):
-                att(n)
-        elif kind == "data.json":
-            try:
-                att(n).data_info = read_json(os.path.join(task_path, entry)).get("info") or {}
-            except (OSError, ValueError):
-                pass
-        elif kind in ("task_begin", "runtime_stdout.log", "runtime_stderr.log"):
-            att(n)
-    metadata.sort(key=lambda r: int(r["ts_epoch"]))
-    return TaskFiles(
-        step_dir.name,
-        str(self_rec.get("task_id", task_dir.name)),
-        task_dir,
-        int(self_rec["ts_epoch"]),
-        metadata,
-        attempts,
-    )
+# -- logs and blobs ------------------------------------------------------------------
 
 
 def parse_mflog(path: Path) -> Iterator[tuple[int, str]]:
     """``(utc_microseconds, text)`` of each line of an MFLOG file; unparsable lines keep
     the previous line's time (Metaflow shows them last; mfstore keeps file order)."""
     try:
-        data = _inside(path).read_bytes()
+        data = read_bytes(os.fspath(path))
     except FileNotFoundError:
         return
     yield from parse_mflog_bytes(data)
@@ -272,51 +283,43 @@ def _iso_us(text: str, default: int) -> int:
 
 
 class BlobFiles:
-    def __init__(self, flow_dir: Path, report: ImportReport) -> None:
-        self.data_dir = flow_dir / "data"
-        self.report = report
-        self.cache: dict[str, PreparedArtifact] = {}
+    """The blobs of one flow (``<flow>/data/<sha[:2]>/<sha>``), each checked against its sha."""
 
-    def prepared(self, sha: str, info: dict[str, Any], what: str) -> PreparedArtifact | None:
-        hit = self.cache.get(sha)
-        if hit is not None:
-            return hit
+    def __init__(self, flow_dir: Path) -> None:
+        self.data_dir = os.path.join(os.fspath(flow_dir), "data")
+
+    def load(
+        self, sha: str, info: dict[str, Any], what: str, problems: list[str]
+    ) -> PreparedArtifact | None:
+        """The blob ``sha`` prepared for the writer; None (and a line in ``problems``)
+        when it is unreadable or holds other content. A "sha" that is not one (a path)
+        raises ``HistoryPathError``: the run is skipped."""
         if not isinstance(sha, str) or not _SHA.match(sha):
             raise HistoryPathError(f"{what}: its sha {sha!r} is not a sha1 hex digest: refused")
-        path = _inside(self.data_dir / sha[:2] / sha)  # outside: the run is skipped
-        meta_path = _inside(self.data_dir / sha[:2] / (sha + "_meta"))
+        path = os.path.join(self.data_dir, sha[:2], sha)
         try:
-            with open(path, "rb") as fh:
-                packed = fh.read()
+            packed = read_bytes(path)  # outside the history: raises, the run is skipped
             cas_raw = False
-            if meta_path.exists():
-                cas_raw = bool(read_json(meta_path).get("cas_raw"))
+            try:
+                cas_raw = bool(read_json(path + "_meta").get("cas_raw"))
+            except FileNotFoundError:
+                pass
             raw = packed if cas_raw else gzip.decompress(packed)
+        except HistoryPathError:
+            raise
         except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
-            self.report.problems.append(f"{what}: blob {path} unreadable ({exc})")
+            problems.append(f"{what}: blob {path} unreadable ({exc})")
             return None
         actual = sha1_hex(raw)
         if actual != sha:
-            self.report.problems.append(
+            problems.append(
                 f"{what}: blob {sha} holds content with sha {actual}: artifact not imported"
             )
             return None
         type_name, value_json = _describe(raw, info)
-        prepared = prepare_raw_artifact(raw, type_name=type_name, value_json=value_json, sha=sha)
-        self.cache[sha] = prepared
-        return prepared
+        return prepare_raw_artifact(raw, type_name=type_name, value_json=value_json, sha=sha)
 
 
 def _describe(raw: bytes, info: dict[str, Any]) -> tuple[str, str | None]:
     """Type name and JSON of a pickled value, without running code from the pickle."""
     return _artifacts.describe_pickled(raw, info.get("type"))
-
-
-def loads_flag(raw_prepared: PreparedArtifact | None) -> bool | None:
-    if raw_prepared is None or raw_prepared.value_json is None:
-        return None
-    try:
-        v = json.loads(raw_prepared.value_json)
-    except ValueError:
-        return None
-    return v if isinstance(v, bool) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .common import BLOB_JOIN, Params
+from .common import BLOB_JOIN, Params, sha_key
 
 
 def compile_select_runs(
@@ -245,6 +245,96 @@ def compile_trigger_rows(run_pk: int) -> tuple[str, Params]:
     return (
         "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events "
         "WHERE run_pk = :run ORDER BY trigger_pk",
+        {"run": run_pk},
+    )
+
+
+# -- what merge and delete check first (``mfstore.guards``) --------------------------------
+
+
+def compile_run_keys_of(run_pks: Sequence[int]) -> tuple[str, Params]:
+    """``(flow_id, run_number)`` of the runs ``run_pks`` (inlined integers: any number)."""
+    pks = ",".join(str(int(pk)) for pk in run_pks)
+    return f"SELECT flow_id, run_number FROM runs WHERE run_pk IN ({pks})", {}
+
+
+def compile_blob_record(sha: str) -> tuple[str, Params]:
+    """``(type, value_json)`` recorded with blob ``sha`` (type NULL: none recorded)."""
+    return (
+        "SELECT y.name, b.value_json FROM blobs b LEFT JOIN types y ON y.type_id = b.type_id "
+        "WHERE b.sha = :sha",
+        {"sha": sha_key(sha)},
+    )
+
+
+def compile_run_to_check(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, ts_epoch, finished_at, status, code_sha)`` of a run."""
+    return (
+        "SELECT flow_id, run_number, ts_epoch, finished_at, status, code_sha FROM runs "
+        "WHERE run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_tag_edits(run_pk: int) -> tuple[str, Params]:
+    """``(ts_epoch, removed, added)`` of a run's tag events."""
+    return (
+        "SELECT ts_epoch, removed, added FROM tag_events WHERE run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_attempt_starts(run_pk: int) -> tuple[str, Params]:
+    """``(started_at,)`` of every attempt of a run's tasks."""
+    return (
+        "SELECT a.started_at FROM attempts a JOIN tasks t ON t.task_pk = a.task_pk "
+        "WHERE t.run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_artifact_shas(run_pk: int) -> tuple[str, Params]:
+    """``(sha or NULL when the blob is missing, step_name, task_id, name)`` of a run's
+    artifacts."""
+    return (
+        "SELECT lower(hex(b.sha)), t.step_name, t.task_id, a.name FROM artifacts a "
+        "JOIN tasks t ON t.task_pk = a.task_pk "
+        "LEFT JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_running_run(run_pk: int) -> tuple[str, Params]:
+    """``(pathspec, ts_epoch)`` of the run if it is still marked running."""
+    return (
+        "SELECT flow_id || '/' || run_number, ts_epoch FROM runs "
+        "WHERE run_pk = :run AND status = 'running'",
+        {"run": run_pk},
+    )
+
+
+def compile_run_last_attempt(run_pk: int) -> tuple[str, Params]:
+    """Epoch ms of a run's newest attempt start or end (NULL: no attempt)."""
+    return (
+        "SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
+        "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_last_log_line(run_pk: int) -> tuple[str, Params]:
+    """Epoch ms of a run's newest log line (NULL: none)."""
+    return (
+        "SELECT max(l.ts_us) / 1000 FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk "
+        "WHERE t.run_pk = :run",
+        {"run": run_pk},
+    )
+
+
+def compile_run_key_and_user(run_pk: int) -> tuple[str, Params]:
+    """``(flow_id, run_number, user_name)`` of a run."""
+    return (
+        "SELECT flow_id, run_number, user_name FROM runs WHERE run_pk = :run",
         {"run": run_pk},
     )
 

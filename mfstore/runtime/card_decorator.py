@@ -1,15 +1,26 @@
-"""``@card`` and ``current.card``: a step's cards are rendered in the task process once
-the step is done and handed to the runtime, which keeps them with the task in the .mfdb."""
+"""``@card``: a step's cards are rendered in the task process once the step has succeeded
+(Metaflow renders them in ``task_finished``, only for a successful task) and handed to the
+runtime, which keeps them with the task in the .mfdb. ``current.card`` is in
+``card_collector``."""
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import json
+import signal
+import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from mfstore.exception import MetaflowException
-
+from .card_collector import (
+    CARD_ID_PATTERN,
+    TYPE_CHECK_REGEX,
+    CardComponentCollector,
+    warning,
+)
 from .current import current
 from .decorators import StepDecorator, make_step_decorator, register_step_decorator
 
@@ -33,142 +44,219 @@ class CardDecorator(StepDecorator):
     }
 
     def task_pre_step(self, step_name: str, task_id: str) -> None:
-        """Give the step ``current.card`` (one collector for all the step's cards)."""
+        """Add this card to ``current.card`` (one collector for all the task's cards)."""
+        from mfstore.cards import card_class
+
+        owner = f"{current.pathspec}/{current.retry_count}"
         collector = current.card
-        if not isinstance(collector, CardComponentCollector):
-            collector = CardComponentCollector()
+        if not isinstance(collector, CardComponentCollector) or collector._owner != owner:
+            collector = CardComponentCollector(owner)
             current._update_env(card=collector)
-        collector._add(self)
-
-
-class _ComponentList(list):  # type: ignore[type-arg]
-    """The components of one card (``current.card["id"]``)."""
-
-    def refresh(self, *args: Any, **kwargs: Any) -> None:
-        """Live updates are not kept by mfstore (the final card is)."""
-
-
-class CardComponentCollector:
-    """``current.card``: ``append``/``extend`` components to the step's editable card, or
-    ``current.card["id"].append(...)`` to the card with that id."""
-
-    def __init__(self) -> None:
-        self._decos: list[CardDecorator] = []
-        self._components: dict[int, _ComponentList] = {}
-
-    def _add(self, deco: CardDecorator) -> None:
-        self._decos.append(deco)
-        self._components[id(deco)] = _ComponentList()
-
-    def _default(self) -> _ComponentList | None:
-        from mfstore.cards import CARD_TYPES
-
-        editable = [
-            d
-            for d in self._decos
-            if getattr(CARD_TYPES.get(d.attributes["type"]), "ALLOW_USER_COMPONENTS", False)
-        ]
-        custom = [d for d in editable if d.attributes["customize"]]
-        if custom:
-            return self._components[id(custom[0])]
-        no_id = [d for d in editable if not d.attributes["id"]]
-        if len(editable) == 1:
-            return self._components[id(editable[0])]
-        if len(no_id) == 1:
-            return self._components[id(no_id[0])]
-        return None
-
-    def append(self, component: Any, id: str | None = None) -> None:
-        """Add a component to the default editable card (ignored when there is none)."""
-        target = self._default()
-        if target is not None:
-            target.append(component)
-
-    def extend(self, components: list[Any]) -> None:
-        """Add components to the default editable card."""
-        for c in components:
-            self.append(c)
-
-    def clear(self) -> None:
-        """Remove the default editable card's components."""
-        target = self._default()
-        if target is not None:
-            target.clear()
-
-    def refresh(self, *args: Any, **kwargs: Any) -> None:
-        """Live updates are not kept by mfstore (the final card is)."""
-
-    @property
-    def components(self) -> list[Any]:
-        """The default editable card's components."""
-        return list(self._default() or [])
-
-    def __getitem__(self, card_id: str) -> _ComponentList:
-        for d in self._decos:
-            if d.attributes["id"] == card_id:
-                return self._components[id(d)]
-        return _ComponentList()  # like Metaflow: an unknown id collects into nothing
-
-    def __setitem__(self, card_id: str, components: list[Any]) -> None:
-        for d in self._decos:
-            if d.attributes["id"] == card_id:
-                self._components[id(d)][:] = list(components)
-
-    def _cards(self) -> list[tuple[CardDecorator, list[Any]]]:
-        return [(d, list(self._components[id(d)])) for d in self._decos]
+        a = self.attributes
+        card_id = a["id"]
+        if card_id is not None and CARD_ID_PATTERN.match(str(card_id)) is None:
+            warning(
+                f"@card with id '{card_id}' doesn't match REGEX pattern. Adding custom "
+                f"components to cards will not be accessible via `current.card['{card_id}']`. "
+                f"Please create `id` of pattern {TYPE_CHECK_REGEX}. "
+            )
+            card_id = None
+        cls = card_class(a["type"])
+        collector._add_card(
+            a["type"],
+            card_id,
+            a,
+            editable=bool(cls is not None and cls.ALLOW_USER_COMPONENTS),
+            customize=str(a["customize"]) == "True",
+        )
 
 
 class CardTask:
-    """What a card's ``render(task)`` sees: the finished task's pathspec and artifacts."""
+    """What a card's ``render(task)`` sees: the finished task's pathspec, id and artifacts
+    (``task["x"].data``, ``task.data.x``, ``"x" in task``)."""
 
     def __init__(self, pathspec: str, values: dict[str, Any]) -> None:
         self.pathspec = pathspec
+        self.id = pathspec.split("/")[-1]
         self.finished = True
+        self.successful = True
         self._values = values
 
     def __getitem__(self, name: str) -> Any:
-        class _Art:
-            def __init__(self, data: Any) -> None:
-                self.data = data
-
         if name not in self._values:
             raise KeyError(name)
-        return _Art(self._values[name])
+        return _Artifact(name, self._values[name])
 
     def __contains__(self, name: str) -> bool:
         return name in self._values
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([_Artifact(k, v) for k, v in self._values.items()])
+
+    @property
+    def data(self) -> Any:
+        """The artifacts as attributes (``task.data.x``)."""
+
+        class _Data:
+            pass
+
+        d = _Data()
+        d.__dict__.update(self._values)
+        return d
 
     def artifact_items(self) -> list[tuple[str, Any]]:
         """``(name, value)`` of the task's public artifacts."""
         return [(k, v) for k, v in self._values.items() if not k.startswith("_")]
 
 
-def render_cards(pathspec: str, values: dict[str, Any]) -> dict[str, str]:
-    """Render the running step's cards: ``{file name: JSON reference}`` for the runtime."""
-    from mfstore.cards import CARD_TYPES
-    from mfstore.cards.cards import card_file_name
+class _Artifact:
+    def __init__(self, name: str, data: Any) -> None:
+        self.id = name
+        self.data = data
+
+
+class CardTimeout(Exception):
+    """A card's render took longer than ``@card(timeout=...)``."""
+
+
+@contextmanager
+def _deadline(seconds: Any) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (SIGALRM, as Metaflow's ``card create`` does;
+    no limit off the main thread or for a limit <= 0)."""
+    try:
+        limit = float(seconds) if seconds is not None else 0.0
+    except (TypeError, ValueError):
+        limit = 0.0
+    if limit <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise CardTimeout()
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _instantiate(cls: type, options: Any, components: list[Any], graph: Any, flow: Any) -> Any:
+    kwargs: dict[str, Any] = {"components": components, "graph": graph, "flow": flow}
+    if options is not None:
+        kwargs["options"] = options
+    try:
+        if "graph_info" in inspect.signature(cls).parameters:
+            kwargs["graph_info"] = graph
+    except (TypeError, ValueError):
+        pass
+    return cls(**kwargs)
+
+
+def _render_one(
+    meta: dict[str, Any], components: Any, task: CardTask, ctx: dict[str, Any]
+) -> str | None:
+    """One card's HTML, Metaflow's ``card create``: an error card (when ``save_errors``)
+    for an unknown type, a constructor that refuses the arguments, a render that raises,
+    times out or returns nothing; None when there is nothing to keep."""
+    from mfstore.cards import CARD_TYPES, card_class
+
+    a = meta["attributes"]
+    card_type, options, save_errors = a["type"], a["options"], bool(a["save_errors"])
+    cls = card_class(card_type)
+    error: str | None = None
+    html: Any = None
+    if cls is None:
+        error = f"MetaflowCard named {card_type} not found. Check the `type` attribute in @card"
+    else:
+        try:
+            mf_card = _instantiate(cls, options, components._serialize(), ctx["graph"], ctx["flow"])
+        except TypeError:
+            mf_card = None
+            error = f"Card of type {card_type} cannot support arguments {options}"
+        if mf_card is not None:
+            mf_card.runtime_data = components._latest_data()
+            try:
+                with _deadline(a["timeout"]):
+                    html = mf_card.render(task)
+            except CardTimeout:
+                if not save_errors:  # Metaflow keeps nothing and says nothing
+                    return None
+                error = (
+                    f"\nCard rendering timed out after {a['timeout']} seconds. To increase the "
+                    "timeout duration for card rendering, please set the `timeout` parameter "
+                    "in the @card decorator. \nStack Trace : \n" + traceback.format_exc()
+                )
+            except Exception:
+                error = (
+                    f"Card of type {card_type} is unable to be rendered with arguments "
+                    f"{options}.\nStack trace :  {traceback.format_exc()}"
+                )
+            else:
+                if html is None:
+                    error = f"No information rendered from card of type {card_type}"
+    if error is not None:
+        if not save_errors:
+            print(f"Card render failed with error : \n\n {error}", file=sys.stderr)
+            return None
+        html = CARD_TYPES["error"]().render(task, stack_trace=error)
+    token = ctx.get("token", "final")
+    return str(html).replace("[METAFLOW_RELOAD_TOKEN]", token)
+
+
+def _final_data(
+    meta: dict[str, Any], components: Any, task: CardTask, ctx: dict[str, Any]
+) -> str | None:
+    """The card's final data update (``refresh``) for cards that support live updates."""
+    from mfstore.cards import card_class
+
+    a = meta["attributes"]
+    cls = card_class(a["type"])
+    if cls is None or not cls.RUNTIME_UPDATABLE:
+        return None
+    data = components._latest_data(mode="refresh")
+    try:
+        mf_card = _instantiate(cls, a["options"], [], ctx["graph"], ctx["flow"])
+        with _deadline(a["timeout"]):
+            out = mf_card.refresh(task, data)
+        return json.dumps({"reload_token": "final", "data": out, "created_on": ctx["now"]})
+    except Exception:  # Metaflow keeps nothing when refresh is missing or fails
+        return None
+
+
+def render_cards(
+    pathspec: str,
+    values: dict[str, Any],
+    task_ok: bool = True,
+    graph: Any = None,
+    flow: Any = None,
+) -> dict[str, str]:
+    """Render the finished task's cards: ``{file name: JSON reference}`` for the runtime.
+    A failed task has no cards (as in Metaflow)."""
+    import time
+
+    from mfstore.cards.cards import card_data_name, card_file_name
 
     collector = current.card
-    if not isinstance(collector, CardComponentCollector):
+    if not isinstance(collector, CardComponentCollector) or not task_ok:
         return {}
     task = CardTask(pathspec, values)
+    ctx = {"graph": graph, "flow": flow, "now": time.time()}
     out = {}
-    for deco, components in collector._cards():
-        a = deco.attributes
-        cls = CARD_TYPES.get(a["type"])
-        try:
-            if cls is None:
-                raise MetaflowException(f"Card type *{a['type']}* is not known to mfstore")
-            kwargs: dict[str, Any] = {"options": a["options"] or {}}
-            if cls.ALLOW_USER_COMPONENTS:
-                kwargs["components"] = components
-            text = cls(**kwargs).render(task)
-        except Exception:
-            if not a["save_errors"]:
-                continue
-            text = CARD_TYPES["error"](options={"error": traceback.format_exc()}).render(task)
-        digest = hashlib.sha1(f"{pathspec}/{a['type']}/{a['id']}".encode()).hexdigest()
-        out[card_file_name(a["type"], a["id"], digest)] = json.dumps({"text": str(text)})
+    for meta, components in collector._cards():
+        a = meta["attributes"]
+        text = _render_one(meta, components, task, ctx)
+        save_type = a["type"] if CARD_ID_PATTERN.match(str(a["type"])) else "error"
+        if text is not None:
+            name = card_file_name(save_type, meta["card_id"], meta["uuid"])
+            out[name] = json.dumps({"text": text})
+        data = _final_data(meta, components, task, ctx)
+        if data is not None:
+            out[card_data_name(save_type, meta["card_id"], meta["uuid"])] = json.dumps(
+                {"text": data}
+            )
     return out
 
 

@@ -330,7 +330,11 @@ def run_task(
         for name in params:
             values.setdefault(name, getattr(flow, name, None))
         result.files = render_cards(
-            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}", values
+            f"{spec.flow_name}/{spec.run_id}/{spec.step_name}/{spec.task_id}",
+            values,
+            task_ok=bool(result.task_ok),
+            graph=graph_info.get("steps"),
+            flow=flow,
         )
     sys.stdout.flush()
     sys.stderr.flush()

@@ -19,7 +19,15 @@ from ..blobs import (
 from ..exception import MetaflowInternalError
 from ..store import Store
 from .pieces import PieceWrites
-from .records import BulkCache, MetadataEntry, RunRef, TaskRef, artifact_blob_id, metadata_value_id
+from .records import (
+    BulkCache,
+    MetadataEntry,
+    RunRef,
+    TaskRef,
+    artifact_blob_id,
+    log_rows,
+    metadata_value_id,
+)
 from .runs import RunWrites
 
 
@@ -169,56 +177,152 @@ class TaskBatch:
         origin_task_pk: int | None = None,
     ) -> TaskRef:
         """Buffer one finished task (see ``Writer.add_done_task``); return its reference."""
-        w = self.writer
-        store = w.store
-        cache = w._cache
-        if cache is None:
-            raise MetaflowInternalError("a TaskBatch is used after its Writer.bulk() ended")
-        if (run.run_pk, step_name) not in cache.steps:
-            store.execute(
-                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                (run.run_pk, step_name, started_at),
-            )
-            cache.steps.add((run.run_pk, step_name))
-        if self._next_pk is None:
-            self._next_pk = int(store.scalar(*query.compile_next_task_pk()))
-        pk = self._next_pk
-        self._next_pk += 1
-        self._tasks.append((pk, run.run_pk, step_name, task_id, started_at, origin_task_pk))
-        self._attempts.append((pk, attempt, started_at, ended_at, int(task_ok), int(success)))
+        task = self.task(
+            run, step_name, task_id, ts_epoch=started_at, origin_task_pk=origin_task_pk
+        )
+        self.attempt(
+            task,
+            attempt,
+            started_at=started_at,
+            ended_at=ended_at,
+            task_ok=task_ok,
+            success=success,
+        )
         for stream, ts, line in logs:
             if stream not in ("stdout", "stderr"):
                 raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-            self._logs.append((pk, attempt, stream, "task", ts, line))
-        blobs = cache.blobs
+            self._logs.append((task.task_pk, attempt, stream, "task", ts, line))
+        self.artifacts(task, attempt, artifacts, ended_at)
+        self.metadata(task, metadata)
+        self.end_metadata(task, attempt, task_ok, ended_at)
+        return task
+
+    def step(self, run: RunRef, step_name: str, ts_epoch: int) -> None:
+        """Record a step (no-op if the file or this transaction has it)."""
+        cache = self._live_cache()
+        if (run.run_pk, step_name) not in cache.steps:
+            self.writer.store.execute(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                (run.run_pk, step_name, ts_epoch),
+            )
+            cache.steps.add((run.run_pk, step_name))
+
+    def task(
+        self,
+        run: RunRef,
+        step_name: str,
+        task_id: str,
+        *,
+        ts_epoch: int,
+        origin_task_pk: int | None = None,
+    ) -> TaskRef:
+        """Buffer a task (and its step, if new); its attempts, artifacts, metadata and
+        logs follow through the other methods. Buffered tasks are written first when
+        the batch is full."""
+        self._live_cache()
+        if len(self._tasks) >= self.size or self._blob_bytes > self.MAX_BLOB_BYTES:
+            self.flush()
+        self.step(run, step_name, ts_epoch)
+        if self._next_pk is None:
+            self._next_pk = int(self.writer.store.scalar(*query.compile_next_task_pk()))
+        pk = self._next_pk
+        self._next_pk += 1
+        self._tasks.append((pk, run.run_pk, step_name, task_id, ts_epoch, origin_task_pk))
+        return TaskRef(pk, run, step_name, task_id)
+
+    def attempt(
+        self,
+        task: TaskRef,
+        attempt: int,
+        *,
+        started_at: int,
+        ended_at: int | None = None,
+        task_ok: bool | None = None,
+        success: bool | None = None,
+    ) -> None:
+        """Buffer an attempt of a buffered task: ended (``ended_at``, ``task_ok``,
+        ``success``), or begun only (all three None: a killed attempt)."""
+        self._attempts.append(
+            (
+                task.task_pk,
+                attempt,
+                started_at,
+                ended_at,
+                None if task_ok is None else int(task_ok),
+                None if success is None else int(success),
+            )
+        )
+
+    def log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str = "task",
+    ) -> None:
+        """Buffer log lines ``(utc_microseconds, text)`` (see ``Writer.add_log_lines``)."""
+        self._logs.extend(log_rows(task.task_pk, attempt, stream, lines, source))
+
+    def artifacts(
+        self,
+        task: TaskRef,
+        attempt: int,
+        artifacts: Mapping[str, PreparedArtifact],
+        ts_epoch: int,
+        artifact_ts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Buffer an attempt's artifacts (dated ``ts_epoch`` unless ``artifact_ts`` has
+        their own time); new blobs are buffered with them."""
+        blobs = self._live_cache().blobs
+        at = artifact_ts or {}
+        pk = task.task_pk
         for name, art in artifacts.items():
             bid = blobs.get(art.sha)
             if bid is None:
                 bid = blobs[art.sha] = self._blob_id(name, art)
-            self._artifacts.append((pk, attempt, name, bid, ended_at))
-        values = cache.values
-        for e in (
-            *metadata,
-            MetadataEntry(
-                "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ended_at
-            ),
-            MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
-        ):
-            is_json = not isinstance(e.value, str)
+            self._artifacts.append((pk, attempt, name, bid, at.get(name, ts_epoch)))
+
+    def metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
+        """Buffer metadata entries of a buffered task, in order."""
+        store = self.writer.store
+        values = self._live_cache().values
+        pk = task.task_pk
+        rows = self._metadata
+        for e in entries:
+            value = e.value
+            is_json = not isinstance(value, str)
             key = (
                 e.field_name,
                 e.type or e.field_name,
                 int(is_json),
-                json.dumps(e.value, ensure_ascii=False) if is_json else e.value,
+                json.dumps(value, ensure_ascii=False) if is_json else value,
             )
             vid = values.get(key)
             if vid is None:
                 vid = values[key] = metadata_value_id(store, *key)
-            self._metadata.append((pk, e.attempt, vid, e.ts_epoch))
-        if len(self._tasks) >= self.size or self._blob_bytes > self.MAX_BLOB_BYTES:
-            self.flush()
-        return TaskRef(pk, run, step_name, task_id)
+            rows.append((pk, e.attempt, vid, e.ts_epoch))
+
+    def end_metadata(self, task: TaskRef, attempt: int, task_ok: bool, ts_epoch: int) -> None:
+        """The ``attempt_ok`` and ``attempt-done`` entries of an ended attempt (as
+        ``Writer.end_attempt`` records them)."""
+        self.metadata(
+            task,
+            (
+                MetadataEntry(
+                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts_epoch
+                ),
+                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts_epoch),
+            ),
+        )
+
+    def _live_cache(self) -> BulkCache:
+        cache = self.writer._cache
+        if cache is None:
+            raise MetaflowInternalError("a TaskBatch is used after its Writer.bulk() ended")
+        return cache
 
     def _blob_id(self, name: str, art: PreparedArtifact) -> int:
         """Id of the artifact's blob: one in the file already, or a new one (its rows are

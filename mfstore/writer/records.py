@@ -3,7 +3,7 @@ entries), and the metadata rows every write path shares."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,15 @@ def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
         "AND is_json = ?3 AND value = ?4), ?7)",
         rows,
     )
+
+
+def log_rows(
+    task_pk: int, attempt: int, stream: str, lines: Iterable[tuple[int, str]], source: str
+) -> list[tuple[Any, ...]]:
+    """``log_lines`` rows of lines ``(utc_microseconds, text)`` of one stream."""
+    if stream not in ("stdout", "stderr"):
+        raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+    return [(task_pk, attempt, stream, source, ts, line) for ts, line in lines]
 
 
 def artifact_blob_id(store: Store, name: str, art: PreparedArtifact) -> int:

@@ -17,6 +17,7 @@ from .records import (
     TaskRef,
     artifact_blob_id,
     insert_metadata_rows,
+    log_rows,
     metadata_value_id,
 )
 
@@ -133,9 +134,7 @@ class TaskWrites:
         source: str = "task",
     ) -> None:
         """Record log lines ``(utc_microseconds, text_without_newline)``."""
-        if stream not in ("stdout", "stderr"):
-            raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-        rows = [(task.task_pk, attempt, stream, source, ts, line) for ts, line in lines]
+        rows = log_rows(task.task_pk, attempt, stream, lines, source)
         if rows:
             with self.store.write():
                 self.store.executemany(

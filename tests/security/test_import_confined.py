@@ -179,6 +179,34 @@ def test_a_directory_inside_a_run_linked_outside_is_refused(tmp_path: Path, link
     assert any("outside the history" in p for p in report.problems), report.problems
 
 
+def test_worker_processes_refuse_the_same(tmp_path: Path, monkeypatch) -> None:
+    """Runs read by worker processes are confined the same way: a blob linked outside
+    skips its run, the other runs are imported."""
+    from mfstore.importer import import_metaflow, parse
+    from mfstore.store import Store
+
+    monkeypatch.setattr(parse, "CHUNK_RUNS", 1)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    raw = pickle.dumps("the receiver's private data", protocol=4)
+    sha = hashlib.sha1(raw).hexdigest()
+    (secret / sha).write_bytes(gzip.compress(raw))
+    runs = [f"170000000000001{i}" for i in range(4)]
+    for run in runs:
+        task_dir = make_history(tmp_path / "h", {"x": pickle.dumps(1, protocol=4)}, run=run)
+    flow_dir = tmp_path / "h" / ".metaflow" / FLOW
+    (flow_dir / "data" / sha[:2]).mkdir(parents=True, exist_ok=True)
+    os.symlink(secret / sha, flow_dir / "data" / sha[:2] / sha)
+    set_artifact(task_dir, "loot", sha)  # the last run's end task
+    with Store(tmp_path / "mine.mfdb", create=True) as target:
+        report = import_metaflow(tmp_path / "h", target, workers=2)
+        imported = sorted(r for (r,) in target.query("SELECT run_number FROM runs"))
+        loot = target.scalar("SELECT count(*) FROM artifacts WHERE name = 'loot'")
+    assert imported == runs[:3] and loot == 0
+    assert len(report.problems) == 1 and "outside the history" in report.problems[0]
+    assert runs[3] in report.problems[0]
+
+
 def test_a_blob_whose_content_does_not_match_its_sha_is_not_imported(tmp_path: Path) -> None:
     task_dir = make_history(tmp_path / "h", {})
     flow_dir = tmp_path / "h" / ".metaflow" / FLOW

@@ -159,6 +159,42 @@ def test_reimport_syncs_a_later_metaflow_tag_edit(imported_copy, moved_history, 
     assert _tags(imported_copy, "LinearParamsFlow")[run_dir.name][0] == {"exp1", "shared", "newer"}
 
 
+def _contents(path: Path) -> tuple[dict, list]:
+    """Every run's content digest, user tags and tag events, and the flows."""
+    from mfstore.sharing.digest import run_digest
+
+    with Store(path) as s:
+        runs = {}
+        for pk, flow, run in s.query("SELECT run_pk, flow_id, run_number FROM runs"):
+            tags = s.query(
+                "SELECT tt.tag, tt.is_system FROM runs r JOIN tagset_tags tt "
+                "ON tt.tagset_id = r.tagset_id WHERE r.run_pk = ?",
+                (pk,),
+            )
+            events = s.query(
+                "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = ? "
+                "ORDER BY event_pk",
+                (pk,),
+            )
+            runs[f"{flow}/{run}"] = (run_digest(s, pk), sorted(tags), list(events))
+        return runs, sorted(s.query("SELECT flow_id, ts_epoch FROM flows"))
+
+
+def test_worker_processes_import_the_same(imported, moved_history, tmp_path, monkeypatch):
+    """Runs read by worker processes (one run per batch, so each worker reads several
+    and hands each blob over once) are written exactly as runs read in this process."""
+    from mfstore.importer import parse
+
+    monkeypatch.setattr(parse, "CHUNK_RUNS", 1)
+    out = tmp_path / "workers.mfdb"
+    with Store(out, create=True) as s:
+        report = import_metaflow(moved_history, s, workers=2)
+    assert report.problems == [] and report.conflicts == []
+    mine, theirs = _contents(out), _contents(imported)
+    assert len(mine[0]) == len(_runs(imported)) > 8
+    assert mine == theirs
+
+
 def test_not_a_history(tmp_path):
     from mfstore.importer import NotAMetaflowHistory
 

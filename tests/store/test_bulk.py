@@ -126,3 +126,86 @@ def test_task_batch_needs_bulk_and_rolls_back_with_it(tmp_path: Path) -> None:
             raise RuntimeError("stop")
         assert store.scalar("SELECT count(*) FROM tasks") == 0
         assert store.scalar("SELECT count(*) FROM artifacts") == 0
+
+
+def _retried_task(store: Store, batched: bool) -> None:
+    """A task whose attempt 0 failed, attempt 1 succeeded and attempt 2 was killed (begun,
+    never ended); task-level and per-attempt metadata; runtime and task logs."""
+    w = Writer(store)
+    with w.bulk():
+        run = w.begin_run("F", user_name="u", system_tags=["user:u"], run_number="1", ts_epoch=1)
+        arts = {
+            0: {"_task_ok": prepare_artifact(False), "x": prepare_artifact([1])},
+            1: {"_task_ok": prepare_artifact(True), "x": prepare_artifact([1])},
+        }
+        md = [
+            MetadataEntry("start_step", "start", ts_epoch=2),
+            MetadataEntry("attempt", "0", attempt=0, ts_epoch=3),
+            MetadataEntry("n", {"v": [1, 2]}, attempt=1, ts_epoch=4),
+        ]
+        logs = [
+            (n, "stdout", src, [(10 * n + 1, f"{src} {n}")])
+            for n in (0, 1, 2)
+            for src in ("runtime", "task")
+        ]
+        if batched:
+            with w.task_batch() as batch:
+                task = batch.task(run, "start", "7", ts_epoch=2)
+                for n in (0, 1):
+                    batch.attempt(
+                        task, n, started_at=5 + n, ended_at=6 + n, task_ok=n == 1, success=n == 1
+                    )
+                batch.attempt(task, 2, started_at=9)
+                batch.metadata(task, md)
+                for n, stream, src, lines in logs:
+                    batch.log_lines(task, n, stream, lines, source=src)
+                for n in (0, 1):
+                    batch.artifacts(task, n, arts[n], 6 + n, {"x": 100 + n})
+                    batch.end_metadata(task, n, n == 1, 6 + n)
+        else:
+            task = w.add_task(run, "start", "7", ts_epoch=2)
+            for n in (0, 1, 2):
+                w.begin_attempt(task, n, ts_epoch=5 + n if n < 2 else 9)
+            w.add_metadata(task, md)
+            for n, stream, src, lines in logs:
+                w.add_log_lines(task, n, stream, lines, source=src)
+            for n in (0, 1):
+                w.end_attempt(
+                    task,
+                    n,
+                    artifacts=arts[n],
+                    task_ok=n == 1,
+                    success=n == 1,
+                    ts_epoch=6 + n,
+                    artifact_ts={"x": 100 + n},
+                )
+        w.end_run(run, successful=True, ts_epoch=20, checkpoint=False)
+
+
+def test_task_batch_pieces_write_what_the_writer_writes(tmp_path: Path) -> None:
+    """The importer's path: a task written piece by piece (attempts, metadata, logs,
+    artifacts) through the batch equals the same task through Writer's calls."""
+    got = {}
+    for batched in (False, True):
+        path = tmp_path / f"p{int(batched)}.mfdb"
+        with Store(path, create=True) as store:
+            _retried_task(store, batched)
+        with Store(path) as store:
+            got[batched] = {v: sorted(store.query(f"SELECT * FROM {v}"), key=repr) for v in VIEWS}
+            if batched:
+                order = store.query(
+                    "SELECT v.field_name FROM metadata m JOIN metadata_values v USING (value_id) "
+                    "ORDER BY m.metadata_pk"
+                )
+    assert len(got[False]["mf_attempts"]) == 3 and len(got[False]["mf_log_lines"]) == 6
+    for view in VIEWS:
+        assert got[True][view] == got[False][view], view
+    assert [f for (f,) in order] == [
+        "start_step",
+        "attempt",
+        "n",
+        "attempt_ok",
+        "attempt-done",
+        "attempt_ok",
+        "attempt-done",
+    ]
