@@ -66,7 +66,7 @@ class CardDecorator(StepDecorator):
             a["type"],
             card_id,
             a,
-            editable=bool(cls is not None and cls.ALLOW_USER_COMPONENTS),
+            editable=bool(getattr(cls, "ALLOW_USER_COMPONENTS", False)),
             customize=str(a["customize"]) == "True",
         )
 
@@ -161,7 +161,8 @@ def _render_one(
     """One card's HTML, Metaflow's ``card create``: an error card (when ``save_errors``)
     for an unknown type, a constructor that refuses the arguments, a render that raises,
     times out or returns nothing; None when there is nothing to keep."""
-    from mfstore.cards import CARD_TYPES, card_class
+    from mfstore.cards import card_class
+    from mfstore.cards.cards import ErrorCard
 
     a = meta["attributes"]
     card_type, options, save_errors = a["type"], a["options"], bool(a["save_errors"])
@@ -201,7 +202,7 @@ def _render_one(
         if not save_errors:
             print(f"Card render failed with error : \n\n {error}", file=sys.stderr)
             return None
-        html = CARD_TYPES["error"]().render(task, stack_trace=error)
+        html = ErrorCard().render(task, stack_trace=error)
     token = ctx.get("token", "final")
     return str(html).replace("[METAFLOW_RELOAD_TOKEN]", token)
 
@@ -214,7 +215,7 @@ def _final_data(
 
     a = meta["attributes"]
     cls = card_class(a["type"])
-    if cls is None or not cls.RUNTIME_UPDATABLE:
+    if cls is None or not getattr(cls, "RUNTIME_UPDATABLE", False):
         return None
     data = components._latest_data(mode="refresh")
     try:
