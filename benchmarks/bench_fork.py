@@ -1,8 +1,8 @@
 """Cost of fork() with stores open (issue 11: a notebook that opens the Client, then
 forks, pays nothing; target <= 1 ms).
 
-For each workload (no store, one Client store in use, a writer plus a reader, eight
-stores) it times, in the parent: ``os.fork()`` itself (until it returns in the parent),
+For each workload (no store yet, one Client store in use, a writer plus a reader, eight
+stores, then the same process with every store closed) it times, in the parent: ``os.fork()`` itself (until it returns in the parent),
 and fork + child exit + ``waitpid``; in the child: its first statement on an inherited
 store (where the lazy fork safety reopens the connection). Medians of ``--reps`` forks;
 the load average is printed with the table (the machine may be shared).
@@ -65,6 +65,7 @@ def main() -> None:
     from mfstore.store import Store
     from mfstore.writer import Writer
 
+    rows = [("no store open", *_fork_costs([], args.reps))]  # before any store exists
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fork.mfdb"
         writer_store = Store(path, create=True)
@@ -78,27 +79,30 @@ def main() -> None:
         client_store = mfstore.provider.current_store()
         extra = [Store(path, reader=True) for _ in range(6)]
         workloads = [
-            ("no store open", []),
             ("Client in use (1 reader)", [client_store]),
             ("writer + reader", [writer_store, client_store]),
             ("8 stores open", [writer_store, client_store, *extra]),
         ]
-        rows = [(name, *_fork_costs(stores, args.reps)) for name, stores in workloads]
+        rows += [(name, *_fork_costs(stores, args.reps)) for name, stores in workloads]
         for store in extra:
             store.close()
         writer_store.close()
+        mfstore.provider.reset()  # closes the Client's store
+        # the same process (same imports and heap), every store closed: what a fork costs
+        # here anyway, so the rows above show what open stores add
+        rows.append(("same process, stores closed", *_fork_costs([], args.reps)))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"fork() with stores open: medians of {args.reps} forks; load average {load}")
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print()
     print(
-        f"| {'workload':<26} | {'fork() in parent ms':>19} | {'fork..waitpid ms':>16} "
+        f"| {'workload':<28} | {'fork() in parent ms':>19} | {'fork..waitpid ms':>16} "
         f"| {'child 1st statement ms':>22} |"
     )
-    print(f"|{'-' * 28}|{'-' * 21}|{'-' * 18}|{'-' * 24}|")
+    print(f"|{'-' * 30}|{'-' * 21}|{'-' * 18}|{'-' * 24}|")
     for name, parent, trip, first in rows:
         first_text = "-" if first is None else f"{first:.3f}"
-        print(f"| {name:<26} | {parent:>19.3f} | {trip:>16.3f} | {first_text:>22} |")
+        print(f"| {name:<28} | {parent:>19.3f} | {trip:>16.3f} | {first_text:>22} |")
     print()
     print("target: fork() in the parent <= 1 ms with the Client in use")
 

@@ -224,6 +224,19 @@ def test_the_circle_check_sees_circles_through_package_inits(tmp_path: Path) -> 
     ]
 
 
+#: Longest module (lines): a longer one is split into a package of coherent modules.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    long = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
 def test_the_format_and_the_store_import_one_way() -> None:
     assert "mfstore.store" not in _imports(PACKAGE / "migrations.py")
     for path in (PACKAGE / "blobs").rglob("*.py"):

@@ -75,11 +75,6 @@ EXPECTED_DIFFERENCES: dict[str, tuple[tuple[str, ...], str]] = {
         ("mfstore",),
         "needs the card types of Metaflow's test-only extension package",
     ),
-    "CardImportTest": (
-        ("mfstore",),
-        "its card types (editable_import_test_card, non_editable_import_test_card,"
-        " test_broken_card) come from Metaflow's test-only extension package",
-    ),
     "FlowOptionsTest": (
         ("mfstore",),
         "needs the flow decorator with options of Metaflow's test-only extension package",

@@ -54,6 +54,18 @@ def compile_run_parameters(run_pks: Sequence[int]) -> tuple[str, Params]:
     )
 
 
+def _narrowed(where: str, params: Params, step: str | None, task_id: str | None) -> str:
+    """``where`` narrowed to one step (``t.step_name``) and to one task (``t.task_id``)
+    when they are given; their values go into ``params``."""
+    if step is not None:
+        params["step"] = step
+        where += " AND t.step_name = :step"
+    if task_id is not None:
+        params["task"] = task_id
+        where += " AND t.task_id = :task"
+    return where
+
+
 def compile_run_task_attempts(
     run_pk: int, step_name: str | None = None, task_id: str | None = None, *, limit: int = 5000
 ) -> tuple[str, Params]:
@@ -61,13 +73,7 @@ def compile_run_task_attempts(
     ended_at, task_ok, success)``: every task of a run (or of one step, or one task) with
     each of its attempts (NULLs for a task without one), in scheduling order."""
     params: Params = {"run": run_pk, "lim": limit}
-    where = "t.run_pk = :run"
-    if step_name is not None:
-        params["step"] = step_name
-        where += " AND t.step_name = :step"
-    if task_id is not None:
-        params["task"] = task_id
-        where += " AND t.task_id = :task"
+    where = _narrowed("t.run_pk = :run", params, step_name, task_id)
     return (
         "SELECT t.step_name, t.task_id, t.task_pk, t.ts_epoch, t.origin_task_pk, a.attempt, "
         "a.started_at, a.ended_at, a.task_ok, a.success FROM tasks t "
@@ -369,13 +375,7 @@ def compile_log_listing(
     """``(step/task_id, attempt, ts_us, line)`` of the logs of a run, step or task: each
     task's latest attempt, or ``attempt``; by time."""
     params: Params = {"flow": flow_id, "run": run_number, "stream": stream}
-    where = "r.flow_id = :flow AND r.run_number = :run"
-    if step is not None:
-        params["step"] = step
-        where += " AND t.step_name = :step"
-    if task_id is not None:
-        params["task"] = task_id
-        where += " AND t.task_id = :task"
+    where = _narrowed("r.flow_id = :flow AND r.run_number = :run", params, step, task_id)
     if attempt is None:
         which = "l.attempt = (SELECT max(y.attempt) FROM attempts y WHERE y.task_pk = t.task_pk)"
     else:
@@ -394,13 +394,7 @@ def compile_task_pks(
 ) -> tuple[str, Params]:
     """``task_pk`` of the tasks of a run, step or task."""
     params: Params = {"flow": flow_id, "run": run_number}
-    where = "r.flow_id = :flow AND r.run_number = :run"
-    if step is not None:
-        params["step"] = step
-        where += " AND t.step_name = :step"
-    if task_id is not None:
-        params["task"] = task_id
-        where += " AND t.task_id = :task"
+    where = _narrowed("r.flow_id = :flow AND r.run_number = :run", params, step, task_id)
     return (
         f"SELECT t.task_pk FROM runs r JOIN tasks t ON t.run_pk = r.run_pk WHERE {where}",
         params,

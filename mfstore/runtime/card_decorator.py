@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -65,7 +66,7 @@ class CardDecorator(StepDecorator):
             a["type"],
             card_id,
             a,
-            editable=bool(cls is not None and cls.ALLOW_USER_COMPONENTS),
+            editable=bool(getattr(cls, "ALLOW_USER_COMPONENTS", False)),
             customize=str(a["customize"]) == "True",
         )
 
@@ -160,7 +161,8 @@ def _render_one(
     """One card's HTML, Metaflow's ``card create``: an error card (when ``save_errors``)
     for an unknown type, a constructor that refuses the arguments, a render that raises,
     times out or returns nothing; None when there is nothing to keep."""
-    from mfstore.cards import CARD_TYPES, card_class
+    from mfstore.cards import card_class
+    from mfstore.cards.cards import ErrorCard
 
     a = meta["attributes"]
     card_type, options, save_errors = a["type"], a["options"], bool(a["save_errors"])
@@ -181,10 +183,7 @@ def _render_one(
                 with _deadline(a["timeout"]):
                     html = mf_card.render(task)
             except CardTimeout:
-                if not save_errors:
-                    warning(
-                        f"Card render failed with error : \n\n timed out after {a['timeout']} seconds"
-                    )
+                if not save_errors:  # Metaflow keeps nothing and says nothing
                     return None
                 error = (
                     f"\nCard rendering timed out after {a['timeout']} seconds. To increase the "
@@ -201,9 +200,9 @@ def _render_one(
                     error = f"No information rendered from card of type {card_type}"
     if error is not None:
         if not save_errors:
-            warning(f"Card render failed with error : \n\n {error}")
+            print(f"Card render failed with error : \n\n {error}", file=sys.stderr)
             return None
-        html = CARD_TYPES["error"]().render(task, stack_trace=error)
+        html = ErrorCard().render(task, stack_trace=error)
     token = ctx.get("token", "final")
     return str(html).replace("[METAFLOW_RELOAD_TOKEN]", token)
 
@@ -216,7 +215,7 @@ def _final_data(
 
     a = meta["attributes"]
     cls = card_class(a["type"])
-    if cls is None or not cls.RUNTIME_UPDATABLE:
+    if cls is None or not getattr(cls, "RUNTIME_UPDATABLE", False):
         return None
     data = components._latest_data(mode="refresh")
     try:

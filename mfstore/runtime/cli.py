@@ -352,10 +352,6 @@ def main(flow_cls: type) -> None:
     Options also come from ``METAFLOW_<COMMAND>_<OPTION>`` environment variables, e.g.
     ``METAFLOW_RUN_ALPHA=0.5`` for a Parameter ``alpha``, as in Metaflow.
     """
-    from mfstore.store import install_fork_handlers
-
-    # Before any store opens: the runtime forks task processes while it writes the file.
-    install_fork_handlers()
     try:
         state = State(flow_cls, FlowGraph(flow_cls))
         cli = make_cli(flow_cls)

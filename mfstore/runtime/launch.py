@@ -25,7 +25,6 @@ from .cli_common import (
     State,
     code_package,
     get_constants,
-    get_parameters,
     identity_and_user,
     script_path,
 )
@@ -36,7 +35,7 @@ from .decorators import attach_decospecs
 from .executors import check_executors
 from .flow_decorators import flow_runtime_init, project_info
 from .graph import FlowGraph
-from .parameters import Parameter
+from .parameters import Parameter, get_parameters
 
 
 def _system_tags(identity: str) -> list[str]:

@@ -11,8 +11,9 @@ import click
 from mfstore import query
 from mfstore.exception import CommandException
 
-from .cli_common import State, code_package, get_parameters, parameter_values, script_path
+from .cli_common import State, code_package, parameter_values, script_path
 from .console import echo
+from .parameters import get_parameters
 
 
 def _echo(msg: str) -> None:

@@ -6,7 +6,9 @@ in one transaction, and offers ``store.write()`` (``BEGIN IMMEDIATE`` with bound
 retry; nested blocks become savepoints) and ``store.read()`` (one consistent
 snapshot). apsw errors are translated into ``mfstore.exception`` here and nowhere else.
 
-- ``store.core``: ``Store`` (statements, transactions, checkpoints, fork safety);
+- ``store.core``: ``Store`` (statements, transactions, checkpoints);
+- ``store.fork``: the stores of this process and their fork safety (a forked child opens
+  its own connection on first use; nothing runs at ``fork()``);
 - ``store.connection``: the connection policy, the read-only authorizer, ``BlobReader``,
   driver error translation;
 - ``store.checks``: the header check, and a new file's schema / an existing file's
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 from ..migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT
 from .connection import BlobReader
-from .core import Store, Tracer, forget_inherited, install_fork_handlers
+from .core import Store, Tracer
+from .fork import forget_inherited
 
 __all__ = [
     "APPLICATION_ID",
@@ -27,5 +30,4 @@ __all__ = [
     "Store",
     "Tracer",
     "forget_inherited",
-    "install_fork_handlers",
 ]

@@ -9,13 +9,11 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import random
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from .connection import (
     read_only_authorizer,
     translate_error,
 )
+from .fork import ForkSafe, forget_inherited, track, untrack, written_at_fork
 
 #: Total time a write keeps retrying (with backoff) before StoreBusyError.
 WRITE_RETRY_SECONDS = 120.0
@@ -54,97 +53,7 @@ PROGRESS_STEPS = 20_000
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
 
 
-#: Every open file-backed Store of this process (see ``_forget_inherited``).
-_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
-#: The process the stores in ``_open_stores`` were opened by (see ``_forget_inherited``).
-_owner_pid = os.getpid()
-
-
-def _forget_inherited() -> None:
-    """In a forked child, on its first use of any store: close the connections inherited
-    from the parent before anything else touches the file.
-
-    SQLite must not be carried across fork() (https://sqlite.org/howtocorrupt.html,
-    section 2.6): the child inherits the parent's in-memory lock and WAL-index state but
-    not its POSIX locks, so a connection the child opens to the same file would believe
-    it holds locks it does not (a commit made just before the runtime was SIGKILLed could
-    then vanish from readers: issue 7, crash tests). Closing the inherited connections
-    first clears that state; closing never checkpoints (the parent still uses the file)
-    and only releases locks, which belong to the parent process, not to the child. Each
-    store reopens on its next use in the child. Nothing runs at fork() itself: a process
-    that forks pays nothing, and a child that never uses a store pays nothing either.
-    """
-    global _owner_pid
-    pid = os.getpid()
-    if pid == _owner_pid:
-        return
-    _owner_pid = pid
-    for store in list(_open_stores):
-        if store._pid != pid:
-            store._drop_inherited()
-
-
-def forget_inherited() -> None:
-    """In a forked child: close the connections inherited from the parent now (each store
-    reopens on its next use). Stores do this by themselves on first use; a process that
-    forks children which may never use a store (the runtime's task processes) calls it
-    right after ``fork()`` so no inherited connection lingers in the child."""
-    _forget_inherited()
-
-
-_fork_handlers: list[bool] = []
-
-
-def install_fork_handlers() -> None:
-    """For a process that forks often while it writes (the runtime, issue 7): from now on
-    every fork() closes this process's idle connections just before and reopens them
-    right after, in the parent and in the child, so no SQLite state is carried across
-    (the measured cost: a few ms per fork per open store). Installed once (today at import,
-    see below); the goal is that only the runtime installs it."""
-    if not _fork_handlers:
-        os.register_at_fork(
-            before=_close_before_fork,
-            after_in_parent=_reopen_after_fork,
-            after_in_child=_reopen_after_fork,
-        )
-        _fork_handlers.append(True)
-
-
-def _close_before_fork() -> None:
-    for store in list(_open_stores):
-        store._detach()
-
-
-def _reopen_after_fork() -> None:
-    # A store busy at fork() stays detached-less here; in a child, ``_forget_inherited``
-    # drops it on first use (its pid differs).
-    for store in list(_open_stores):
-        if store._detached and not store._closed:
-            store._reattach()
-
-
-# Registered at import (as before this round): with the lazy scheme alone, or the handlers
-# installed by the runtime's command line, the runtime test of an interrupted run hung under
-# load (tests/runtime/test_runtime.py::test_interrupted_run_stays_unfinished[SIGINT]); the
-# cause is not found yet, so every process keeps paying the close/reopen around fork().
-install_fork_handlers()
-
-
-def _close_readers_at_exit() -> None:
-    # Readers leave no -wal/-shm beside a file that had none: SQLite removes them when
-    # the last connection closes, so close reading connections before the process ends.
-    _forget_inherited()  # a forked child never closes its parent's connections that way
-    for store in list(_open_stores):
-        if store.reader:
-            store.close()
-
-
-atexit.register(_close_readers_at_exit)
-
-
-class Store:
+class Store(ForkSafe):
     """An open .mfdb file.
 
     Parameters
@@ -233,7 +142,7 @@ class Store:
             check_header(p)
         if self.reader and not p.exists():
             raise MetaflowNotFound(f"{p} does not exist")
-        _forget_inherited()  # in a forked child, before opening the file again
+        forget_inherited()  # in a forked child, before opening the file again
         self.readonly = (not is_writable(p)) if readonly is None else readonly
         self._ro_connection = self.readonly
         if salvage:
@@ -251,7 +160,7 @@ class Store:
             if error is not None:
                 raise error from exc
             raise
-        _open_stores.add(self)
+        track(self)
 
     def _close_refused(self) -> None:
         """Close after a failed open, leaving no -wal/-shm that were not there before."""
@@ -259,60 +168,6 @@ class Store:
             if not self._had_wal:
                 self.conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0)
             self.conn.close()
-
-    # -- fork safety ------------------------------------------------------------
-
-    @property
-    def conn(self) -> apsw.Connection:
-        """The SQLite connection; in a forked child, its own (opened on first use)."""
-        if self._pid != os.getpid():
-            self._enter_child()
-        return self._conn
-
-    def _enter_child(self) -> None:
-        """First use in a forked child: drop the inherited connections, reopen this one."""
-        _forget_inherited()
-        if self.memory:
-            self._pid = os.getpid()  # a private copy: nothing on disk is shared
-        elif self._detached and not self._closed:
-            self._reattach()
-
-    def _detach(self) -> None:
-        """Close the connection for a fork() if it is idle (``install_fork_handlers``)."""
-        if (
-            self._closed
-            or self._detached
-            or self._depth > 0
-            or self._pid != os.getpid()
-            or not self._lock.acquire(blocking=False)
-        ):
-            return
-        try:
-            if not self._conn.get_autocommit():
-                return
-            self._conn.close()
-            self._detached = True
-        except apsw.Error:
-            pass  # a statement is still active: keep the connection as it is
-        finally:
-            self._lock.release()
-
-    def _drop_inherited(self) -> None:
-        """Close a connection inherited through fork() (see ``_forget_inherited``)."""
-        self._lock = threading.RLock()  # a parent thread may have held it at fork()
-        self._depth = 0  # a parent thread's transaction is not this process's
-        self._detached = True
-        conn = self._conn
-        with contextlib.suppress(apsw.Error):
-            conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
-        with contextlib.suppress(apsw.Error):
-            conn.close(True)
-
-    def _reattach(self) -> None:
-        self._detached = False
-        self._pid = os.getpid()
-        self._conn = self._open(self.path)
-        self._configure(wal=not self.readonly)
 
     # -- opening ----------------------------------------------------------------
 
@@ -501,6 +356,12 @@ class Store:
             )
         if self._pid != os.getpid():
             self._enter_child()  # before the lock: a parent thread may have held it at fork()
+        if written_at_fork(self.path):
+            raise StoreBusyError(
+                f"{self.path} was being written by the parent process when this one was "
+                "forked, so this process can only read it: write from a process started "
+                "afresh (e.g. multiprocessing's 'spawn' start method)"
+            )
         with self._lock:
             if self._depth > 0 and self._bulk:
                 yield self
@@ -642,10 +503,10 @@ class Store:
         """Close the connection. The main file holds every committed transaction that was
         checkpointed (every ended run); -wal/-shm may stay beside it (see the policy above)."""
         if self._pid != os.getpid():
-            _forget_inherited()  # an inherited connection is dropped, never reopened
+            forget_inherited()  # an inherited connection is put aside, never reopened
         if not self.memory:
             self._closed = True
-            _open_stores.discard(self)
+            untrack(self)
         if self._detached:
             return
         with contextlib.suppress(apsw.Error):

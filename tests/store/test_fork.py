@@ -3,10 +3,12 @@ the parent's file stays whole and unlocked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,28 @@ def _in_child(body: Callable[[], object]) -> tuple[int, str]:
         text = fh.read().decode()
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), text
+
+
+@contextlib.contextmanager
+def _writing_thread(store: Store, body: Callable[[], object]) -> Iterator[None]:
+    """Inside the block, a thread of this process is inside ``store.write()`` (after
+    ``body()`` ran in that transaction), and waits there until the block ends."""
+    inside, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.write():
+            body()
+            inside.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        yield
+    finally:
+        release.set()
+        thread.join()
 
 
 def _runs(store: Store) -> int:
@@ -137,21 +161,8 @@ def test_client_in_a_forked_child(store_path: Path) -> None:
 def test_child_uses_a_store_a_parent_thread_was_writing_with(store_path: Path) -> None:
     """A parent thread inside ``store.write()`` at fork(): the child's store neither waits
     for that thread's lock nor shares its transaction."""
-    import threading
-
     store = Store(store_path, create=True)
     _run(store)
-    inside, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with store.write():
-            store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('Pending', 0)")
-            inside.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert inside.wait(30)
 
     def child() -> object:
         with store.read():
@@ -159,10 +170,69 @@ def test_child_uses_a_store_a_parent_thread_was_writing_with(store_path: Path) -
                 "SELECT count(*) FROM flows WHERE flow_id = 'Pending'"
             )
 
-    try:
+    with _writing_thread(
+        store, lambda: store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('Pending', 0)")
+    ):
         assert _in_child(child) == (0, repr((1, 0)))
-    finally:
-        release.set()
-        thread.join()
     assert store.scalar("SELECT count(*) FROM flows WHERE flow_id = 'Pending'") == 1
     store.close()
+
+
+def test_fork_leaves_the_parents_connections_as_they_are(store_path: Path) -> None:
+    """Nothing runs at fork(): the parent keeps its connections (no close and reopen
+    around each fork), also the Client's."""
+    store = Store(store_path, create=True)
+    _run(store, "HelloFlow")
+    mfstore.metadata(str(store_path))
+    mfstore.namespace(None)
+    assert mfstore.Flow("HelloFlow").latest_run is not None
+    client_store = mfstore.provider.current_store()
+    before = (store.conn, client_store.conn)
+    assert _in_child(lambda: None) == (0, "None")  # a child that uses no store
+    assert _in_child(lambda: _runs(store)) == (0, "1")  # one that does
+    assert (store.conn, client_store.conn) == before
+    assert all(a is b for a, b in zip((store.conn, client_store.conn), before))
+    _run(store, "AfterFork")
+    assert mfstore.Flow("AfterFork").latest_run is not None
+    mfstore.default_namespace()
+    store.close()
+
+
+def test_child_of_a_parent_writing_large_values_leaves_the_parents_commit_whole(
+    store_path: Path,
+) -> None:
+    """A parent thread inside a write transaction whose pages already went to the WAL at
+    fork(); the child uses the store. Putting the inherited connection aside must not roll
+    it back (that would clear those frames from the WAL index the two processes share and
+    leave the parent's commit unreadable), and the child may read but not write."""
+    from mfstore import blobs
+    from mfstore.exception import StoreBusyError
+
+    store = Store(store_path, create=True)
+    store.execute("PRAGMA cache_size = 20")  # the transaction spills pages to the WAL early
+    values = [os.urandom(50_000) for _ in range(100)]
+
+    def write_values() -> None:
+        for value in values:
+            blobs.insert_blob(store, blobs.pack_blob(value))
+
+    def child() -> object:
+        seen = int(store.scalar("SELECT count(*) FROM blobs"))
+        try:
+            with store.write():
+                pass
+        except StoreBusyError as exc:
+            return seen, "written by the parent process" in str(exc)
+        return seen, "wrote"
+
+    with _writing_thread(store, write_values):
+        assert _in_child(child) == (0, repr((0, True)))
+    other = Store(store_path, reader=True)
+    assert other.scalar("SELECT count(*) FROM blobs") == len(values)
+    assert store.checkpoint()
+    assert blobs.verify_blobs(other) == []
+    assert blobs.get_blob(other, blobs.sha1_hex(values[-1])) == values[-1]
+    other.close()
+    store.close()
+    with Store(store_path) as again:
+        assert again.scalar("PRAGMA integrity_check") == "ok"
