@@ -41,6 +41,7 @@ from .copy import copy_blob, copy_blob_id
 from .read import copy_blob_to, get_blob, get_small_blobs, iter_blob_chunks, load_blob
 from .tables import (
     blob_id,
+    blob_ids,
     blob_rows,
     has_blob,
     insert_blob,
@@ -60,6 +61,7 @@ __all__ = [
     "PackedBlob",
     "Progress",
     "blob_id",
+    "blob_ids",
     "blob_rows",
     "copy_blob",
     "copy_blob_id",

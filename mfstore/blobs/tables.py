@@ -3,7 +3,7 @@ rows assigned ahead for the bulk path), and the ordered chunk list of a blob."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exception import MetaflowDataCorruption, MetaflowNotFound, UnsafeArtifactError
@@ -27,6 +27,18 @@ def blob_id(store: Store, sha: str) -> int | None:
     """``blobs.blob_id`` of ``sha``, or None if the file lacks it."""
     found = store.scalar("SELECT blob_id FROM blobs WHERE sha = ?", (sha_key(sha),))
     return None if found is None else int(found)
+
+
+def blob_ids(store: Store, shas: Iterable[str]) -> dict[str, int]:
+    """``blobs.blob_id`` of each of ``shas`` the file holds (one statement per 500)."""
+    keys = [sha_key(sha) for sha in shas]
+    found: dict[str, int] = {}
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        sql = "SELECT sha, blob_id FROM blobs WHERE sha IN ({})".format(",".join("?" * len(part)))
+        for key, bid in store.query(sql, part):
+            found[bytes(key).hex()] = int(bid)
+    return found
 
 
 def has_blob(store: Store, sha: str) -> bool:

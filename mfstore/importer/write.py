@@ -35,10 +35,16 @@ class BlobSource:
     def __init__(self, reread: Any) -> None:
         self._reread = reread
         self._handed: dict[str, PreparedArtifact] = {}
+        # Type names of the values that are not plain data: named from the record of the
+        # first task that had them (Metaflow's type), which a blob read again lacks.
+        self._types: dict[str, str] = {}
 
     def add(self, blobs: dict[str, PreparedArtifact]) -> None:
         """Blobs that arrived with a run (kept until the next run's arrive)."""
         self._handed = blobs
+        for sha, art in blobs.items():
+            if art.value_json is None:
+                self._types.setdefault(sha, art.type)
 
     def get(self, writer: Writer, flow_id: str, sha: str) -> PreparedArtifact | None:
         art = self._handed.get(sha)
@@ -48,6 +54,8 @@ class BlobSource:
         if (cache is not None and sha in cache.blobs) or blob_id(writer.store, sha) is not None:
             return PreparedArtifact(None, sha, "", None)
         prepared: PreparedArtifact | None = self._reread(flow_id, sha)
+        if prepared is not None and sha in self._types:
+            prepared.type = self._types[sha]
         return prepared
 
 

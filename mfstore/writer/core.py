@@ -10,7 +10,7 @@ from typing import Any
 from .. import query
 from ..artifacts import PreparedArtifact
 from ..blobs import (
-    blob_id,
+    blob_ids,
     blob_rows,
     insert_blob_rows,
     next_blob_id,
@@ -152,6 +152,7 @@ class TaskBatch:
         self.writer = writer
         self.size = size
         self._next_pk: int | None = None
+        self._steps: list[tuple[Any, ...]] = []
         self._tasks: list[tuple[Any, ...]] = []
         self._attempts: list[tuple[Any, ...]] = []
         self._logs: list[tuple[Any, ...]] = []
@@ -161,6 +162,7 @@ class TaskBatch:
         self._chunks: list[tuple[Any, ...]] = []
         self._blob_bytes = 0
         self._next_blob: int | None = None
+        self._new_blobs: dict[str, int] = {}
         self._types: dict[str, int | None] = {}
 
     def add(
@@ -201,15 +203,12 @@ class TaskBatch:
         return task
 
     def step(self, run: RunRef, step_name: str, ts_epoch: int) -> None:
-        """Record a step (no-op if the file or this transaction has it)."""
+        """Buffer a step (no-op if the file or this transaction has it)."""
         cache = self._live_cache()
-        if (run.run_pk, step_name) not in cache.steps:
-            self.writer.store.execute(
-                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                (run.run_pk, step_name, ts_epoch),
-            )
-            cache.steps.add((run.run_pk, step_name))
+        key = (run.run_pk, step_name)
+        if key not in cache.steps:
+            self._steps.append((run.run_pk, step_name, ts_epoch))
+            cache.steps.add(key)
 
     def task(
         self,
@@ -311,15 +310,16 @@ class TaskBatch:
     def end_metadata(self, task: TaskRef, attempt: int, task_ok: bool, ts_epoch: int) -> None:
         """The ``attempt_ok`` and ``attempt-done`` entries of an ended attempt (as
         ``Writer.end_attempt`` records them)."""
-        self.metadata(
-            task,
-            (
-                MetadataEntry(
-                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts_epoch
-                ),
-                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts_epoch),
-            ),
-        )
+        values = self._live_cache().values
+        pk = task.task_pk
+        for key in (
+            ("attempt_ok", "internal_attempt_status", 0, "True" if task_ok else "False"),
+            ("attempt-done", "attempt-done", 0, str(attempt)),
+        ):
+            vid = values.get(key)
+            if vid is None:
+                vid = values[key] = metadata_value_id(self.writer.store, *key)
+            self._metadata.append((pk, attempt, vid, ts_epoch))
 
     def _live_cache(self) -> BulkCache:
         cache = self.writer._cache
@@ -329,9 +329,10 @@ class TaskBatch:
 
     def _blob_id(self, name: str, art: PreparedArtifact) -> int:
         """Id of the artifact's blob: one in the file already, or a new one (its rows are
-        buffered with an id assigned ahead: nothing else writes during a bulk)."""
+        buffered with an id assigned ahead: nothing else writes during a bulk). Whether
+        the file had the blob before is asked at ``flush``, for all new blobs at once."""
         store = self.writer.store
-        if art.blob is None or blob_id(store, art.sha) is not None:
+        if art.blob is None:
             return artifact_blob_id(store, name, art)
         if self._next_blob is None:
             self._next_blob = next_blob_id(store)
@@ -344,14 +345,47 @@ class TaskBatch:
         self._blobs.append(row)
         self._chunks.extend(chunk_rows)
         self._blob_bytes += art.blob.stored_size
+        self._new_blobs[art.sha] = new_id
         return new_id
+
+    def _reuse_blobs(self) -> None:
+        """New blobs the file held before this batch: their artifacts point to the blob
+        in the file and their rows are dropped; the other new blobs are numbered again
+        without gaps (the ids ``add_done_task`` would have given them)."""
+        new, self._new_blobs = self._new_blobs, {}
+        found = blob_ids(self.writer.store, new)
+        if not found:
+            return
+        cache = self._live_cache()
+        dropped: set[int] = set()
+        remap: dict[int, int] = {}
+        next_id = min(new.values())
+        for sha, provisional in sorted(new.items(), key=lambda kv: kv[1]):
+            bid = found.get(sha)
+            if bid is not None:
+                dropped.add(provisional)
+            else:
+                bid = next_id
+                next_id += 1
+            remap[provisional] = cache.blobs[sha] = bid
+        self._next_blob = next_id
+        self._blobs = [(remap[r[0]], *r[1:]) for r in self._blobs if r[0] not in dropped]
+        self._chunks = [(remap[r[0]], *r[1:]) for r in self._chunks if r[0] not in dropped]
+        self._artifacts = [(*r[:3], remap.get(r[3], r[3]), r[4]) for r in self._artifacts]
 
     def flush(self) -> None:
         """Insert the buffered tasks' rows (one statement per table)."""
-        if not self._tasks and not self._blobs:
+        if not self._tasks and not self._blobs and not self._steps:
             return
         store = self.writer.store
+        if self._new_blobs:
+            self._reuse_blobs()
         with store.write():
+            store.executemany(
+                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_pk, step_name) DO NOTHING",
+                self._steps,
+            )
             insert_blob_rows(store, self._blobs, self._chunks)
             store.executemany(
                 "INSERT INTO tasks (task_pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
@@ -383,7 +417,14 @@ class TaskBatch:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 self._logs,
             )
-        for rows in (self._tasks, self._attempts, self._artifacts, self._metadata, self._logs):
+        for rows in (
+            self._steps,
+            self._tasks,
+            self._attempts,
+            self._artifacts,
+            self._metadata,
+            self._logs,
+        ):
             rows.clear()
         self._blobs.clear()
         self._chunks.clear()

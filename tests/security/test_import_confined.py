@@ -235,3 +235,38 @@ def test_a_tiny_pickle_that_expands_does_not_cost_memory(tmp_path: Path) -> None
     tracemalloc.stop()
     assert runs == 1 and "bomb" in names
     assert peak < 200 * 1024 * 1024, peak
+
+
+class Thing:
+    """A value the safe unpickler will not build: named from Metaflow's record only."""
+
+
+def test_a_retagged_run_sharing_a_blob_with_a_new_run_is_retagged(tmp_path: Path) -> None:
+    """Re-import: a run already imported (re-tagged in Metaflow since) is compared with
+    its staged copy; a value that is not plain data keeps the type Metaflow recorded even
+    when a new run, read first, handed its blob over."""
+    from mfstore.importer import import_metaflow
+    from mfstore.store import Store
+
+    raw = pickle.dumps(Thing(), protocol=4)
+
+    def add_thing(task_dir: Path) -> None:
+        set_artifact(task_dir, "thing", _blob(task_dir.parents[2], raw))
+        info = {"thing": {"type": "<class 'lab.Thing'>", "size": len(raw)}}
+        (task_dir / "0.data.json").write_text(json.dumps({"info": info}))
+
+    old, new = "1700000000000002", "1700000000000001"
+    add_thing(make_history(tmp_path / "h", {}, run=old))
+    with Store(tmp_path / "mine.mfdb", create=True) as target:
+        import_metaflow(tmp_path / "h", target)
+    run_rec = tmp_path / "h" / ".metaflow" / FLOW / old / "_meta" / "_self.json"
+    rec = json.loads(run_rec.read_text())
+    rec["tags"], rec["ts_epoch"] = ["newer"], rec["ts_epoch"] + 60_000
+    run_rec.write_text(json.dumps(rec))
+    add_thing(make_history(tmp_path / "h", {}, run=new))
+    with Store(tmp_path / "mine.mfdb") as target:
+        report = import_metaflow(tmp_path / "h", target)
+        types = target.query("SELECT DISTINCT type FROM mf_artifacts WHERE name = 'thing'")
+    assert report.conflicts == [] and report.problems == []
+    assert report.imported == [f"{FLOW}/{new}"] and report.retagged == [f"{FLOW}/{old}"]
+    assert types == [("lab.Thing",)]
