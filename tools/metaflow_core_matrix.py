@@ -63,8 +63,9 @@ BACKENDS = ("metaflow", "mfstore", "mfdb")
 #: The pinned subset of ``test/core`` run in CI (see its NOTICE).
 PINNED = Path(__file__).resolve().parent.parent / "tests" / "metaflow_ext" / "metaflow_core"
 
-#: Tests whose result on a backend is expected to differ from Metaflow's, with the backends
-#: concerned and the reason (listed in the output and in the table's notes).
+#: Tests (``Test``, or one case ``Test/graph``) whose result on a backend is expected to differ
+#: from Metaflow's, with the backends concerned and the reason (listed in the output and in
+#: the table's notes).
 EXPECTED_DIFFERENCES: dict[str, tuple[tuple[str, ...], str]] = {
     "ExtensionsTest": (
         ("mfstore",),
@@ -75,6 +76,27 @@ EXPECTED_DIFFERENCES: dict[str, tuple[tuple[str, ...], str]] = {
         ("mfstore",),
         "needs the card types of Metaflow's test-only extension package",
     ),
+    **{
+        name: (
+            ("mfstore",),
+            "uses Metaflow's internal test plugin for unbounded foreach"
+            " (@unbounded_test_foreach_internal, InternalTestUnboundedForeachInput: 'an example"
+            " only, not part of the core unbounded-foreach implementation'), which mfstore does"
+            " not provide",
+        )
+        for name in (
+            "BasicUnboundedForeachTest",
+            "BasicUnboundedForeachResumeTest",
+            "NestedUnboundedForeachTest",
+        )
+    },
+    "TagCatchTest/small-parallel": (
+        ("mfstore",),
+        "a documented difference: mfstore records the attempt of a killed task process as"
+        " ended (_task_ok False, _exception), so `dump RUN/STEP` lists the @parallel workers"
+        " whose every attempt was killed; Metaflow has no finished attempt for them and leaves"
+        " them out, and the check reads the first task's `ex` artifact",
+    ),
     "FlowOptionsTest": (
         ("mfstore",),
         "needs the flow decorator with options of Metaflow's test-only extension package",
@@ -82,10 +104,14 @@ EXPECTED_DIFFERENCES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def expected(test: str, backend: str) -> str | None:
-    """The reason ``test`` is expected to fail on ``backend`` (None: it must pass)."""
-    backends, reason = EXPECTED_DIFFERENCES.get(test, ((), ""))
-    return reason if backend in backends else None
+def expected(test: str, backend: str, graph: str = "") -> str | None:
+    """The reason ``test`` (on ``graph``) is expected to fail on ``backend`` (None: it must
+    pass)."""
+    for key in (f"{test}/{graph}", test):
+        backends, reason = EXPECTED_DIFFERENCES.get(key, ((), ""))
+        if backend in backends:
+            return reason
+    return None
 
 
 #: Module paths of the checker package rewritten for mfstore (harness, not the flow).
@@ -469,7 +495,7 @@ def note(row: dict[str, Any]) -> str:
     for b in BACKENDS:
         r = row.get(b)
         if r is not None and not r["ok"]:
-            reason = expected(row["test"], b)
+            reason = expected(row["test"], b, row["graph"])
             detail = re.sub(r"^\d{4}-\d\d-\d\d [\d:.]+ ", "", r["detail"])  # log time stamp
             text = f"expected: {reason}" if reason else f"{r['why']}: {detail}"
             parts.append(f"{b}: {text}"[:140])
@@ -495,11 +521,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         out.append(f"- {b}: {passed} of {len(ran)} cases run pass ({len(rows)} cases)")
     for b in BACKENDS[1:]:
         gaps = [
-            f"{r['test']}/{r['graph']}"
+            r
             for r in rows
             if r.get("metaflow") and r.get(b) and r["metaflow"]["ok"] and not r[b]["ok"]
         ]
-        unexplained = [g for g in gaps if expected(g.split("/")[0], b) is None]
+        unexplained = [
+            f"{r['test']}/{r['graph']}" for r in gaps if expected(r["test"], b, r["graph"]) is None
+        ]
         out.append(
             f"- pass on metaflow but not on {b}: {len(gaps)}"
             f" ({len(unexplained)} not explained{': ' + ', '.join(unexplained) if unexplained else ''})"
@@ -531,7 +559,7 @@ def report(
                 why = f"{b}: " + (r["why"] + ": " + r["detail"])[:100]
             if mf and r and mf["ok"] and not r["ok"]:
                 bad[b] += 1
-                unexplained += expected(row["test"], b) is None
+                unexplained += expected(row["test"], b, row["graph"]) is None
         cells = " ".join(f"{cell(row[b]):<8}" for b in ran)
         print(f"{row['test']:<34} {row['graph']:<32} {cells} {why}")
     print()

@@ -9,7 +9,8 @@ import importlib.util
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
-#: Artifacts, logs, tags and tag mutation, @catch + @retry, resume, cards, @project.
+#: Artifacts, logs, tags and tag mutation, @catch + @retry, resume, cards, @project (linear
+#: graph); artifacts on a foreach and @secrets on a @parallel step.
 TESTS = {
     "basicartifact",
     "basiclog",
@@ -36,6 +37,14 @@ def test_core_matrix_subset_passes_on_mfdb() -> None:
     )
     for t in TESTS:  # every chosen test has cases on the linear graph
         assert any(t in r["test"].lower() for r in rows), t
+    # the other kinds of graph: foreach, and @parallel (its workers are processes the
+    # control task starts, each writing to the file)
+    for tests, graph in (({"basicartifact"}, "small_foreach"), ({"secretsdecorator"}, "parallel")):
+        more = tool.run_matrix(
+            tool.PINNED, tests, {graph}, backends=("metaflow", "mfdb"), jobs=2, timeout=900
+        )
+        assert len(more) == 1, more
+        rows += more
     table = [(r["test"], r["graph"], r["metaflow"], r["mfdb"]) for r in rows]
     assert all(local["ok"] for _t, _g, local, _m in table), table
     failing = [(t, g, m["why"], m["detail"]) for t, g, local, m in table if not m["ok"]]

@@ -73,7 +73,11 @@ def test_merge_takes_the_last_result_per_case_and_backend(tool: ModuleType, tmp_
 
 
 def test_markdown_counts_and_explains(tool: ModuleType, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(tool, "EXPECTED_DIFFERENCES", {"X": (("mfstore",), "test-only plugin")})
+    monkeypatch.setattr(
+        tool,
+        "EXPECTED_DIFFERENCES",
+        {"X": (("mfstore",), "test-only plugin"), "B/h": (("mfstore",), "this graph only")},
+    )
     rows = [
         {"test": "A", "graph": "g", "metaflow": ok(), "mfstore": ok(), "mfdb": ok()},
         {
@@ -114,6 +118,8 @@ def test_markdown_counts_and_explains(tool: ModuleType, monkeypatch: pytest.Monk
     assert "- pass on metaflow but not on mfstore: 2 (1 not explained: B/g)" in lines
     assert "- pass on metaflow but not on mfdb: 0 (0 not explained)" in lines
     assert tool.expected("X", "mfstore") == "test-only plugin"
+    assert tool.expected("B", "mfstore", "h") == "this graph only"
+    assert tool.expected("B", "mfstore", "g") is None  # B on another graph must pass
     assert tool.expected("X", "mfdb") is None  # real Metaflow on mfdb must still pass it
 
 
