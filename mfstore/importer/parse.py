@@ -182,19 +182,19 @@ class RunReader:
             if who is not None:
                 _str(who, "the user name")
 
-        tasks: list[ParsedTask] = []
+        tasks: list[_TaskFiles] = []
         seen: set[tuple[str, str]] = set()
         for step_name, step in steps.items():
             for entry in step.names():
                 if entry == "_meta":
                     continue
-                t = _read_task(step_name, step.sub(entry))
-                if t is None:
+                read = _read_task(step_name, step.sub(entry))
+                if read is None:
                     continue
-                if (step_name, t.task_id) in seen:
-                    raise ValueError(f"two tasks of step {step_name} have id {t.task_id}")
-                seen.add((step_name, t.task_id))
-                tasks.append(t)
+                if (step_name, read.task_id) in seen:
+                    raise ValueError(f"two tasks of step {step_name} have id {read.task_id}")
+                seen.add((step_name, read.task_id))
+                tasks.append(read)
         tasks.sort(
             key=lambda t: (t.ts_epoch, int(t.task_id) if t.task_id.isdigit() else 0, t.task_id)
         )
