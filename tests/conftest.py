@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,16 @@ os.environ.setdefault("METAFLOW_USER", "tester")
 _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
+
+
+# Ctrl-C is part of what the tests check (a runtime stopped by SIGINT, an endless query
+# stopped by KeyboardInterrupt). A test process started as a shell's background job
+# inherits SIGINT *ignored* (POSIX), Python then installs no KeyboardInterrupt handler, and
+# every runtime a test starts inherits the ignored signal too: those tests would hang. Give
+# the test process (each xdist worker runs this module too) Python's own Ctrl-C handler, so
+# the processes it starts get SIGINT's default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

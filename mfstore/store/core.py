@@ -14,7 +14,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +332,7 @@ class Store(ForkSafe):
         except apsw.Error as exc:
             raise translate_error(exc, self.path, self.conn) from exc
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per row."""
         try:
             self.conn.executemany(sql, rows)

@@ -125,8 +125,8 @@ class TaskWrites:
             ids.append((r[4], r[5], vid, r[6]))
         last = cache.last_metadata
         self.store.executemany(INSERT_METADATA, numbered(self.store, ids, last))
-        for r in ids:  # bounded: later entries of the task look its last number up
-            last.pop(r[0], None)
+        for task_pk, _attempt, _vid, _ts in ids:  # bounded: later entries look it up
+            last.pop(task_pk, None)
 
     def add_log_lines(
         self,
