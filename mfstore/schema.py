@@ -15,10 +15,11 @@ schema.sql's statement texts. Every open runs one query (``SCHEMA_TEXT_SQL``) in
 SQLite encodes the file's whole ``sqlite_master`` as one unambiguous string, and compares
 it with schema.sql's: by a BLAKE2b digest recorded in ``AS_CREATED_DIGEST`` at the first
 open of a process (so no open reads schema.sql), by string equality after. Nothing is
-cached by ``schema_version`` or file identity, which a crafted file could fake. Any
-other schema (a file migrated from an older format, or edited) gets the full comparison
-(``problems``: comments and whitespace normalised, every object named), once per
-distinct schema text per process when it passes.
+cached by ``schema_version`` or file identity, which a crafted file could fake. A file
+holding schema.sql's objects in another order (migrated from an older format, or
+vacuumed) is recognised by the same text sorted (one more query); any other schema gets
+the full comparison (``problems``: comments and whitespace normalised, every object
+named), once per distinct schema text per process when it passes.
 """
 
 from __future__ import annotations
@@ -122,12 +123,21 @@ def _sql_field(column: str) -> str:
 #: by its length in bytes, NULL as ``-``: unambiguous, so two schemas give the same text
 #: only when they hold the same rows in the same order. SQLite builds it in C, which
 #: measured cheaper than fetching the rows and far cheaper than sorting them; a file
-#: whose rows are in another order (e.g. after ``VACUUM``) gets the full comparison,
-#: once per process. Comparing it with a known-good text is the whole check for a file
+#: whose rows are in another order (e.g. after ``VACUUM``) is compared sorted
+#: (``SORTED_SCHEMA_TEXT_SQL``), once per process. Comparing it with a known-good text is the whole check for a file
 #: mfstore wrote: one query and one hash or string comparison, no work per schema row.
 SCHEMA_TEXT_SQL = (
     f"SELECT count(*), CAST(group_concat({_sql_field('type')} || {_sql_field('name')} || "
     f"{_sql_field('sql')}, '') AS BLOB) FROM sqlite_master"
+)
+
+#: The same text with the rows sorted by ``(type, name)``: asked only when the text in
+#: ``sqlite_master`` order is not known good, so a file holding exactly schema.sql's
+#: objects in another order (a migrated file, whose views were rebuilt; a ``VACUUM``-ed
+#: one) is recognised by one more query, not by the full comparison.
+SORTED_SCHEMA_TEXT_SQL = (
+    f"SELECT count(*), CAST(group_concat(r, '') AS BLOB) FROM (SELECT {_sql_field('type')} || "
+    f"{_sql_field('name')} || {_sql_field('sql')} AS r FROM sqlite_master ORDER BY type, name)"
 )
 
 #: ``(format, digest(text))`` of the ``SCHEMA_TEXT_SQL`` text of a new file (schema.sql's
@@ -137,6 +147,9 @@ SCHEMA_TEXT_SQL = (
 #: FORMAT_VERSION is that format; tests/test_architecture.py fails (printing the new
 #: value) when schema.sql changes and this is not updated.
 AS_CREATED_DIGEST = (4, "ce35b0c6c1cba16b036e4504c078eda5730d266ccf627911c501dc8ac1185542")
+
+#: ``(format, digest(text))`` of the ``SORTED_SCHEMA_TEXT_SQL`` text of a new file.
+AS_CREATED_SORTED_DIGEST = (4, "301d38c04f2f077a3245919d4444cf5b927746ca5cdb5f14d242b489a72cf13c")
 
 #: ``SCHEMA_TEXT_SQL`` texts found equal to schema.sql in this process: schema.sql's own
 #: (by digest), and any other that passed the full comparison (a migrated file: compared
@@ -156,6 +169,16 @@ def is_known_good(text: bytes | None) -> bool:
         _known_good.append(text)
         return True
     return False
+
+
+def is_known_good_sorted(sorted_text: bytes | None) -> bool:
+    """Whether a ``SORTED_SCHEMA_TEXT_SQL`` text is a new file's: the file holds exactly
+    schema.sql's objects, in some order (the encoding is unambiguous and the order
+    canonical, so equal texts mean equal sets of rows)."""
+    return (
+        sorted_text is not None
+        and (FORMAT_VERSION, digest(sorted_text)) == AS_CREATED_SORTED_DIGEST
+    )
 
 
 def remember_good(text: bytes | None) -> None:

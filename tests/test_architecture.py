@@ -258,9 +258,14 @@ def test_the_recorded_schema_digest_is_current() -> None:
     store = Store(":memory:")
     try:
         text = store.query(schema.SCHEMA_TEXT_SQL)[0][1]
+        sorted_text = store.query(schema.SORTED_SCHEMA_TEXT_SQL)[0][1]
     finally:
         store.close()
     current = (FORMAT_VERSION, schema.digest(text))
     assert current == schema.AS_CREATED_DIGEST, (
         f"schema.sql changed: set AS_CREATED_DIGEST = {current!r} in mfstore/schema.py"
+    )
+    current = (FORMAT_VERSION, schema.digest(sorted_text))
+    assert current == schema.AS_CREATED_SORTED_DIGEST, (
+        f"schema.sql changed: set AS_CREATED_SORTED_DIGEST = {current!r} in mfstore/schema.py"
     )

@@ -156,6 +156,13 @@ def check_schema(store: Store, *, older: bool = False, text: bytes | None = None
             text = _schema_text(store)[1]
         if _schema.is_known_good(text):
             return
+        try:
+            sorted_text = store.query(_schema.SORTED_SCHEMA_TEXT_SQL)[0][1]
+        except StoreError:
+            sorted_text = None
+        if _schema.is_known_good_sorted(sorted_text):
+            _schema.remember_good(text)  # this order too, for later opens in the process
+            return
     found = _schema.problems(store.query(MASTER_SQL), tables_only=store.salvage, older=older)
     if found:
         raise _schema.refuse(store.path, found)

@@ -170,10 +170,12 @@ def test_the_schema_text_is_unambiguous_and_hides_no_row() -> None:
     assert _schema_text([(None,) * 3]) == b"---"
 
 
-def test_a_vacuumed_clean_file_passes_the_full_comparison(tmp_path: Path) -> None:
-    """VACUUM reorders sqlite_master: the per-open text differs from schema.sql's order,
-    the full comparison decides, and the file opens."""
+def test_a_vacuumed_clean_file_is_known_by_its_sorted_text(tmp_path: Path, monkeypatch) -> None:
+    """VACUUM reorders sqlite_master (as a migration does): the per-open text differs from
+    schema.sql's order, the sorted text is a new file's, and the file opens without the
+    full comparison; a planted object in such a file is still refused."""
     from mfstore import schema
+    from mfstore.exception import UntrustedSchemaError
     from mfstore.store import Store
 
     path = tmp_path / "v.mfdb"
@@ -184,13 +186,24 @@ def test_a_vacuumed_clean_file_passes_the_full_comparison(tmp_path: Path) -> Non
     after = [r[1] for r in con.execute("SELECT type, name FROM sqlite_master")]
     con.close()
     assert sorted(before) == sorted(after) and before != after
-    store = Store(path, reader=True)
+
+    def full_comparison(*args: object, **kwargs: object) -> list[str]:
+        raise AssertionError("the full comparison ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "problems", full_comparison)
+        store = Store(path, reader=True)
     try:
         text = store.query(schema.SCHEMA_TEXT_SQL)[0][1]
         assert schema.is_known_good(text)
         assert store.scalar("SELECT count(*) FROM runs") == 0
     finally:
         store.close()
+    con = apsw.Connection(str(path))
+    con.execute("CREATE TRIGGER steal AFTER INSERT ON runs BEGIN SELECT 1; END")
+    con.close()
+    with pytest.raises(UntrustedSchemaError, match="trigger 'steal'"):
+        Store(path, reader=True)
 
 
 def test_a_schema_changed_between_two_opens_in_one_process_is_refused(tmp_path: Path) -> None:
