@@ -135,11 +135,12 @@ def initialize_or_check(store: Store) -> None:
     check_schema(store, text=text)
 
 
-def _schema_text(store: Store) -> tuple[int, bytes | None]:
-    """``(objects in the schema, schema.SCHEMA_TEXT_SQL's text)``; the text is None when
-    SQLite cannot build it (e.g. a planted object too large), which the full check names."""
+def _schema_text(store: Store, sql: str = _schema.SCHEMA_TEXT_SQL) -> tuple[int, bytes | None]:
+    """``(objects in the schema, its text)`` by ``schema.SCHEMA_TEXT_SQL`` (or its sorted
+    form); the text is None when SQLite cannot build it (e.g. a planted object too large),
+    which the full check names."""
     try:
-        ((n_objects, text),) = store.query(_schema.SCHEMA_TEXT_SQL)
+        ((n_objects, text),) = store.query(sql)
     except StoreError:
         return store.scalar("SELECT count(*) FROM sqlite_master"), None
     return n_objects, text
@@ -156,11 +157,7 @@ def check_schema(store: Store, *, older: bool = False, text: bytes | None = None
             text = _schema_text(store)[1]
         if _schema.is_known_good(text):
             return
-        try:
-            sorted_text = store.query(_schema.SORTED_SCHEMA_TEXT_SQL)[0][1]
-        except StoreError:
-            sorted_text = None
-        if _schema.is_known_good_sorted(sorted_text):
+        if _schema.is_known_good_sorted(_schema_text(store, _schema.SORTED_SCHEMA_TEXT_SQL)[1]):
             _schema.remember_good(text)  # this order too, for later opens in the process
             return
     found = _schema.problems(store.query(MASTER_SQL), tables_only=store.salvage, older=older)
