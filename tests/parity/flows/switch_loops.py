@@ -3,6 +3,7 @@ and a recursive switch (a loop) inside the foreach. Written for Metaflow; the pa
 runs it unchanged on Metaflow and with the import rewritten on mfstore."""
 
 import os
+import time
 
 from metaflow import FlowSpec, Parameter, step
 
@@ -35,6 +36,12 @@ class SwitchLoopFlow(FlowSpec):
         """Runs once per iteration until count reaches max_loops."""
         self.count += 1
         if os.environ.get("SWITCH_FAIL") == self.item_id and self.count == 2:
+            # fail only once the other item is done, so what a resume clones is the same
+            # on every run (SWITCH_SYNC: a directory where exit_item leaves a marker)
+            sync = os.environ.get("SWITCH_SYNC")
+            deadline = time.time() + 120
+            while sync and not os.listdir(sync) and time.time() < deadline:
+                time.sleep(0.05)
             raise RuntimeError("failing on purpose")
         self.again = str(self.count < self.max_loops)
         self.next({"True": self.loop_body, "False": self.exit_item}, condition="again")
@@ -42,6 +49,8 @@ class SwitchLoopFlow(FlowSpec):
     @step
     def exit_item(self):
         self.result = f"{self.item_id}:{self.count}"
+        if os.environ.get("SWITCH_SYNC"):
+            open(os.path.join(os.environ["SWITCH_SYNC"], self.item_id), "w").close()
         self.next(self.join)
 
     @step
