@@ -35,159 +35,134 @@ class _Package(_types.ModuleType):
 _submodules: dict[str, _types.ModuleType] = {}
 _sys.modules[__name__].__class__ = _Package
 
-#: Names served lazily from ``mfstore.client`` (it opens SQLite and compiles its
-#: queries: Metaflow imports mfstore's plugin modules in every process it starts).
-_CLIENT_NAMES = frozenset(
-    {
-        "DataArtifact",
-        "Flow",
-        "Metadata",
-        "Metaflow",
-        "MetaflowArtifacts",
-        "MetaflowCode",
-        "MetaflowData",
-        "MetaflowEvent",
-        "MetaflowTrigger",
-        "Run",
-        "Step",
-        "Task",
-        "default_metadata",
-        "default_namespace",
-        "get_metadata",
-        "get_namespace",
-        "metadata",
-        "namespace",
-    }
-)
+#: Where each public name lives; it is imported from there on first use, so
+#: ``import mfstore`` stays light: the Client opens SQLite and compiles its queries, the
+#: runtime pulls in cloudpickle and friends, and Metaflow imports mfstore's plugin modules
+#: in every process it starts.
+_HOMES: dict[str, str] = {
+    "Config": "runtime",
+    "ConfigValue": "runtime",
+    "DataArtifact": "client",
+    "Flow": "client",
+    "FlowMutator": "runtime",
+    "FlowSpec": "runtime",
+    "IncludeFile": "runtime",
+    "JSONType": "runtime",
+    "Metadata": "client",
+    "Metaflow": "client",
+    "MetaflowArtifacts": "client",
+    "MetaflowCode": "client",
+    "MetaflowData": "client",
+    "MetaflowEvent": "client",
+    "MetaflowTrigger": "client",
+    "Parameter": "runtime",
+    "Run": "client",
+    "Step": "client",
+    "StepMutator": "runtime",
+    "Task": "client",
+    "UserStepDecorator": "runtime",
+    "batch": "runtime",
+    "card": "runtime",
+    "catch": "runtime",
+    "conda": "runtime",
+    "conda_base": "runtime",
+    "config_expr": "runtime",
+    "current": "runtime",
+    "dask": "runtime",
+    "default_metadata": "client",
+    "default_namespace": "client",
+    "environment": "runtime",
+    "get_metadata": "client",
+    "get_namespace": "client",
+    "kubernetes": "runtime",
+    "metadata": "client",
+    "namespace": "client",
+    "parallel": "runtime",
+    "project": "runtime",
+    "pypi": "runtime",
+    "pypi_base": "runtime",
+    "resources": "runtime",
+    "retry": "runtime",
+    "schedule": "runtime",
+    "secrets": "runtime",
+    "step": "runtime",
+    "timeout": "runtime",
+    "trigger": "runtime",
+    "trigger_on_finish": "runtime",
+    "user_step_decorator": "runtime",
+}
 
-if _TYPE_CHECKING:  # type checkers see the Client's names where they live
+if _TYPE_CHECKING:  # type checkers see the Client's names where they live (re-exported)
     from .client import (
-        DataArtifact,
-        Flow,
-        Metadata,
-        Metaflow,
-        MetaflowArtifacts,
-        MetaflowCode,
-        MetaflowData,
-        MetaflowEvent,
-        MetaflowTrigger,
-        Run,
-        Step,
-        Task,
-        default_metadata,
-        default_namespace,
-        get_metadata,
-        get_namespace,
-        metadata,
-        namespace,
+        DataArtifact as DataArtifact,
+    )
+    from .client import (
+        Flow as Flow,
+    )
+    from .client import (
+        Metadata as Metadata,
+    )
+    from .client import (
+        Metaflow as Metaflow,
+    )
+    from .client import (
+        MetaflowArtifacts as MetaflowArtifacts,
+    )
+    from .client import (
+        MetaflowCode as MetaflowCode,
+    )
+    from .client import (
+        MetaflowData as MetaflowData,
+    )
+    from .client import (
+        MetaflowEvent as MetaflowEvent,
+    )
+    from .client import (
+        MetaflowTrigger as MetaflowTrigger,
+    )
+    from .client import (
+        Run as Run,
+    )
+    from .client import (
+        Step as Step,
+    )
+    from .client import (
+        Task as Task,
+    )
+    from .client import (
+        default_metadata as default_metadata,
+    )
+    from .client import (
+        default_namespace as default_namespace,
+    )
+    from .client import (
+        get_metadata as get_metadata,
+    )
+    from .client import (
+        get_namespace as get_namespace,
+    )
+    from .client import (
+        metadata as metadata,
+    )
+    from .client import (
+        namespace as namespace,
     )
 
-#: Names served lazily from ``mfstore.runtime`` (they pull in cloudpickle and friends).
-_RUNTIME_NAMES = frozenset(
-    {
-        "Config",
-        "ConfigValue",
-        "config_expr",
-        "FlowMutator",
-        "FlowSpec",
-        "IncludeFile",
-        "JSONType",
-        "Parameter",
-        "StepMutator",
-        "UserStepDecorator",
-        "batch",
-        "card",
-        "catch",
-        "conda",
-        "conda_base",
-        "current",
-        "environment",
-        "kubernetes",
-        "parallel",
-        "project",
-        "pypi",
-        "pypi_base",
-        "resources",
-        "dask",
-        "retry",
-        "schedule",
-        "secrets",
-        "step",
-        "timeout",
-        "trigger",
-        "trigger_on_finish",
-        "user_step_decorator",
-    }
-)
-
-__all__ = [
-    "Config",
-    "ConfigValue",
-    "DataArtifact",
-    "Flow",
-    "FlowMutator",
-    "FlowSpec",
-    "IncludeFile",
-    "JSONType",
-    "Metadata",
-    "Metaflow",
-    "MetaflowArtifacts",
-    "MetaflowCode",
-    "MetaflowData",
-    "MetaflowEvent",
-    "MetaflowTrigger",
-    "Parameter",
-    "Run",
-    "Step",
-    "StepMutator",
-    "Task",
-    "UserStepDecorator",
-    "batch",
-    "card",
-    "catch",
-    "conda",
-    "conda_base",
-    "config_expr",
-    "current",
-    "dask",
-    "default_metadata",
-    "default_namespace",
-    "environment",
-    "get_metadata",
-    "get_namespace",
-    "kubernetes",
-    "metadata",
-    "namespace",
-    "parallel",
-    "project",
-    "pypi",
-    "pypi_base",
-    "resources",
-    "retry",
-    "schedule",
-    "secrets",
-    "step",
-    "timeout",
-    "trigger",
-    "trigger_on_finish",
-    "user_step_decorator",
-]
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> object:
     if name in _submodules:
         return _submodules[name]
-    if name in _RUNTIME_NAMES or name in _CLIENT_NAMES:
+    home = _HOMES.get(name)
+    if home is not None:
         import importlib
 
-        home = importlib.import_module(
-            ".runtime" if name in _RUNTIME_NAMES else ".client", __name__
-        )
-        value = getattr(home, name)
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({n for n in globals() if not n.startswith("_")} | _RUNTIME_NAMES | _CLIENT_NAMES)
+    return sorted({n for n in globals() if not n.startswith("_")} | set(_HOMES))

@@ -318,19 +318,13 @@ class Store(ForkSafe):
 
     def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one INSERT and return the new row's rowid."""
-        try:
-            self.conn.execute(sql, params)
-            return int(self.conn.last_insert_rowid())
-        except apsw.Error as exc:
-            raise translate_error(exc, self.path, self.conn) from exc
+        self.execute(sql, params)
+        return int(self.conn.last_insert_rowid())
 
     def change(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one UPDATE or DELETE and return the number of rows it changed."""
-        try:
-            self.conn.execute(sql, params)
-            return int(self.conn.changes())
-        except apsw.Error as exc:
-            raise translate_error(exc, self.path, self.conn) from exc
+        self.execute(sql, params)
+        return int(self.conn.changes())
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per row."""

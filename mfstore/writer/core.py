@@ -20,7 +20,10 @@ from ..exception import MetaflowInternalError
 from ..store import Store
 from .pieces import PieceWrites
 from .records import (
+    INSERT_ENDED_ATTEMPT,
+    INSERT_LOG_LINE,
     INSERT_METADATA,
+    INSERT_STEP,
     BulkCache,
     MetadataEntry,
     RunRef,
@@ -80,11 +83,7 @@ class Writer(RunWrites, PieceWrites):
         with self.store.write():
             cache = self._cache
             if cache is None or (run.run_pk, step_name) not in cache.steps:
-                self.store.execute(
-                    "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                    "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                    (run.run_pk, step_name, started_at),
-                )
+                self.store.execute(INSERT_STEP, (run.run_pk, step_name, started_at))
                 if cache is not None:
                     cache.steps.add((run.run_pk, step_name))
             self.store.execute(
@@ -93,8 +92,7 @@ class Writer(RunWrites, PieceWrites):
             )
             task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
             self.store.execute(
-                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                INSERT_ENDED_ATTEMPT,
                 (task.task_pk, attempt, started_at, ended_at, int(task_ok), int(success)),
             )
             rows = []
@@ -103,10 +101,7 @@ class Writer(RunWrites, PieceWrites):
                     raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
                 rows.append((task.task_pk, attempt, stream, "task", ts, line))
             if rows:
-                self.store.executemany(
-                    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                self.store.executemany(INSERT_LOG_LINE, rows)
             self._insert_artifacts(task, attempt, artifacts, ended_at, {})
             self._insert_metadata(
                 task,
@@ -381,22 +376,14 @@ class TaskBatch:
         if self._new_blobs:
             self._reuse_blobs()
         with store.write():
-            store.executemany(
-                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                self._steps,
-            )
+            store.executemany(INSERT_STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
             store.executemany(
                 "INSERT INTO tasks (task_pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 self._tasks,
             )
-            store.executemany(
-                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                self._attempts,
-            )
+            store.executemany(INSERT_ENDED_ATTEMPT, self._attempts)
             # An artifact dated at its attempt's end is stored without its time; the
             # buffered tasks are new, so their metadata is numbered from 1 without lookups.
             ends = {(r[0], r[1]): r[3] for r in self._attempts}
@@ -412,11 +399,7 @@ class TaskBatch:
             store.executemany(
                 INSERT_METADATA, numbered(store, self._metadata, {r[0]: 0 for r in self._tasks})
             )
-            store.executemany(
-                "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                self._logs,
-            )
+            store.executemany(INSERT_LOG_LINE, self._logs)
         for rows in (
             self._steps,
             self._tasks,

@@ -120,6 +120,24 @@ def numbered(
     return out
 
 
+#: Insert a step of a run (none if the run has it): ``(run_pk, step_name, ts_epoch)``.
+INSERT_STEP = (
+    "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_pk, step_name) DO NOTHING"
+)
+
+#: Insert an ended attempt: ``(task_pk, attempt, started_at, ended_at, task_ok, success)``.
+INSERT_ENDED_ATTEMPT = (
+    "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+#: Insert ``log_rows``.
+INSERT_LOG_LINE = (
+    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
 #: Insert ``numbered`` metadata rows.
 INSERT_METADATA = "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?, ?)"
 

@@ -11,7 +11,10 @@ from ..exception import MetaflowInternalError
 from ..identity import now_ms
 from ..store import Store
 from .records import (
+    INSERT_ENDED_ATTEMPT,
+    INSERT_LOG_LINE,
     INSERT_METADATA,
+    INSERT_STEP,
     BulkCache,
     MetadataEntry,
     RunRef,
@@ -35,9 +38,7 @@ class TaskWrites:
         """Record a step of a run (no-op if it exists)."""
         with self.store.write():
             self.store.execute(
-                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch),
+                INSERT_STEP, (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch)
             )
 
     def add_task(
@@ -53,11 +54,7 @@ class TaskWrites:
         """Record a task (and its step if new). ``task_id`` defaults to the run's next id."""
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
-            self.store.execute(
-                "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-                "ON CONFLICT (run_pk, step_name) DO NOTHING",
-                (run.run_pk, step_name, ts),
-            )
+            self.store.execute(INSERT_STEP, (run.run_pk, step_name, ts))
             if task_id is None:
                 task_id = self.next_task_id(run)
             task_pk = self.store.insert(
@@ -141,10 +138,7 @@ class TaskWrites:
         rows = log_rows(task.task_pk, attempt, stream, lines, source)
         if rows:
             with self.store.write():
-                self.store.executemany(
-                    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                self.store.executemany(INSERT_LOG_LINE, rows)
 
     def end_attempt(
         self,
@@ -235,8 +229,7 @@ class TaskWrites:
                 origin_task_pk=origin_task_pk,
             )
             self.store.execute(
-                "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) VALUES (?, ?, ?, ?, ?, ?)",
-                (task.task_pk, attempt, ts, ts, task_ok, success),
+                INSERT_ENDED_ATTEMPT, (task.task_pk, attempt, ts, ts, task_ok, success)
             )
             # The clone's attempt ends at ts: its artifacts' time is that end (NULL).
             self.store.execute(

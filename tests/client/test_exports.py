@@ -73,3 +73,16 @@ def test_all_is_exactly_the_public_names() -> None:
     assert json.loads(public) == sorted(mfstore.__all__)
     assert json.loads(listed) == sorted(mfstore.__all__)
     assert modules == "mfstore.store mfstore.query"  # submodules still reachable
+
+
+def test_every_public_name_is_its_homes_own() -> None:
+    # mfstore serves each name from mfstore.runtime or mfstore.client: every runtime name
+    # is in mfstore's list, and each name is the very object its home exports.
+    import mfstore.client
+    import mfstore.runtime
+
+    assert set(mfstore.runtime.__all__) <= set(mfstore.__all__)
+    for name in mfstore.__all__:
+        homes = [m for m in (mfstore.runtime, mfstore.client) if name in m.__all__]
+        assert len(homes) == 1, name
+        assert getattr(mfstore, name) is getattr(homes[0], name), name
