@@ -38,7 +38,7 @@ from .codec import (
     use_chunk_size,
 )
 from .copy import copy_blob, copy_blob_id
-from .read import copy_blob_to, get_blob, get_small_blobs, iter_blob_chunks, load_blob
+from .read import copy_blob_to, file_text, get_blob, get_small_blobs, iter_blob_chunks, load_blob
 from .tables import (
     blob_id,
     blob_ids,
@@ -66,6 +66,7 @@ __all__ = [
     "copy_blob",
     "copy_blob_id",
     "copy_blob_to",
+    "file_text",
     "get_blob",
     "get_small_blobs",
     "has_blob",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -197,6 +198,24 @@ class _ChunkStream(io.RawIOBase):
 
 
 T = TypeVar("T")
+
+
+def file_text(store: Store | None, ref: str, *, what: str = "file") -> str | None:
+    """The text of a task file kept as metadata of type ``mfstore-file`` (cards, their
+    data): its value ``ref`` is ``{"text": ...}`` inline, or ``{"sha": ...}`` for a blob (as
+    the Metaflow extension keeps larger files), read from ``store`` (checked; undecodable
+    bytes replaced). None for any other value, or for a blob when ``store`` is None."""
+    try:
+        value = json.loads(ref)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("text"), str):
+        return str(value["text"])
+    if isinstance(value.get("sha"), str) and store is not None:
+        return get_blob(store, value["sha"], what=what).decode("utf-8", "replace")
+    return None
 
 
 def load_blob(

@@ -225,24 +225,6 @@ def card_data_name(card_type: str, card_id: str | None, digest: str) -> str:
     return f"{DATA_PREFIX}{middle}{digest}.data.json"
 
 
-def _text_of(ref: str, store: Any = None) -> str | None:
-    """The text of a task file reference: ``{"text": ...}`` inline, or ``{"sha": ...}`` (a
-    blob, as the Metaflow extension keeps larger files)."""
-    try:
-        value = json.loads(ref)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    if isinstance(value.get("text"), str):
-        return str(value["text"])
-    if isinstance(value.get("sha"), str) and store is not None:
-        from mfstore.blobs import get_blob
-
-        return get_blob(store, value["sha"], what="card").decode("utf-8", "replace")
-    return None
-
-
 class Card:
     """One card of a task: ``type``, ``id``, ``hash``, ``path``; ``get()`` is its HTML,
     ``get_data()`` its final data update (cards that support live updates), else None."""
@@ -340,6 +322,8 @@ def task_cards(
     files: list[tuple[int | None, str, str]], store: Any = None, origin: str | None = None
 ) -> list[Card]:
     """The cards among a task's files (``(attempt, name, reference)``), latest attempt's."""
+    from mfstore.blobs import file_text  # lazily: card types load in every task process
+
     latest = max((a for a, n, _ in files if a is not None and parse_card_name(n)), default=None)
     data = {n[len(DATA_PREFIX) :]: ref for _, n, ref in files if n.startswith(DATA_PREFIX)}
     out = []
@@ -347,11 +331,11 @@ def task_cards(
         parsed = parse_card_name(name)
         if parsed is None or (latest is not None and attempt != latest):
             continue
-        text = _text_of(ref, store)
+        text = file_text(store, ref, what="card")
         if text is None:
             continue
         data_ref = data.get(name[len(CARD_PREFIX) : -len(".html")] + ".data.json")
-        data_text = _text_of(data_ref, store) if data_ref is not None else None
+        data_text = None if data_ref is None else file_text(store, data_ref, what="card")
         out.append(Card(parsed[0], parsed[1], parsed[2], name, text, data_text, origin))
     return out
 

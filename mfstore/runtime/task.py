@@ -196,6 +196,19 @@ def _prepare_child_process(spec: TaskSpec) -> None:
             pass
 
 
+#: The flow's own state at the start of every task (what the step then sets: its
+#: transition, foreach, outcome and exception).
+_FRESH_TASK_STATE: dict[str, Any] = {
+    "_success": False,
+    "_task_ok": None,
+    "_exception": None,
+    "_transition": None,
+    "_foreach_var": None,
+    "_foreach_num_splits": None,
+    "_foreach_values": None,
+}
+
+
 def run_task(
     flow_cls: type[FlowSpec],
     graph: Any,
@@ -266,15 +279,9 @@ def run_task(
         if not is_join:
             flow.__dict__["_datastore"] = stores[0]
     flow.__dict__.update(
+        _FRESH_TASK_STATE,
         name=spec.flow_name,
         _current_step=spec.step_name,
-        _success=False,
-        _task_ok=None,
-        _exception=None,
-        _transition=None,
-        _foreach_var=None,
-        _foreach_num_splits=None,
-        _foreach_values=None,
         _foreach_stack=list(spec.foreach_stack),
         _iteration_stack=list(spec.iteration_stack),
         _graph_info=graph_info,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import query
+from ..blobs import file_text
 from ..store import Store
 
 #: Runs per page of a run list.
@@ -531,17 +532,5 @@ class Reader:
         row = self._one(query.compile_card(int(task_pk), int(pk)))
         if row is None:
             return None
-        try:
-            ref = json.loads(row[1])
-        except ValueError:
-            return None
-        if not isinstance(ref, dict):
-            return None
-        if isinstance(ref.get("text"), str):
-            return str(ref["text"])
-        if isinstance(ref.get("sha"), str):
-            from ..blobs import get_blob
-
-            assert self.store is not None
-            return get_blob(self.store, ref["sha"], what="card").decode("utf-8", "replace")
-        return None
+        assert self.store is not None
+        return file_text(self.store, row[1], what="card")

@@ -20,11 +20,8 @@ from ..exception import MetaflowInternalError
 from ..store import Store
 from .pieces import PieceWrites
 from .records import (
-    INSERT_ENDED_ATTEMPT,
-    INSERT_LOG_LINE,
-    INSERT_METADATA,
-    INSERT_STEP,
     BulkCache,
+    Insert,
     MetadataEntry,
     RunRef,
     TaskRef,
@@ -83,7 +80,7 @@ class Writer(RunWrites, PieceWrites):
         with self.store.write():
             cache = self._cache
             if cache is None or (run.run_pk, step_name) not in cache.steps:
-                self.store.execute(INSERT_STEP, (run.run_pk, step_name, started_at))
+                self.store.execute(Insert.STEP, (run.run_pk, step_name, started_at))
                 if cache is not None:
                     cache.steps.add((run.run_pk, step_name))
             self.store.execute(
@@ -92,7 +89,7 @@ class Writer(RunWrites, PieceWrites):
             )
             task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
             self.store.execute(
-                INSERT_ENDED_ATTEMPT,
+                Insert.ENDED_ATTEMPT,
                 (task.task_pk, attempt, started_at, ended_at, int(task_ok), int(success)),
             )
             rows = []
@@ -101,7 +98,7 @@ class Writer(RunWrites, PieceWrites):
                     raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
                 rows.append((task.task_pk, attempt, stream, "task", ts, line))
             if rows:
-                self.store.executemany(INSERT_LOG_LINE, rows)
+                self.store.executemany(Insert.LOG_LINE, rows)
             self._insert_artifacts(task, attempt, artifacts, ended_at, {})
             self._insert_metadata(
                 task,
@@ -376,14 +373,14 @@ class TaskBatch:
         if self._new_blobs:
             self._reuse_blobs()
         with store.write():
-            store.executemany(INSERT_STEP, self._steps)
+            store.executemany(Insert.STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
             store.executemany(
                 "INSERT INTO tasks (task_pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 self._tasks,
             )
-            store.executemany(INSERT_ENDED_ATTEMPT, self._attempts)
+            store.executemany(Insert.ENDED_ATTEMPT, self._attempts)
             # An artifact dated at its attempt's end is stored without its time; the
             # buffered tasks are new, so their metadata is numbered from 1 without lookups.
             ends = {(r[0], r[1]): r[3] for r in self._attempts}
@@ -397,9 +394,9 @@ class TaskBatch:
                 None if cache is None else cache.names,
             )
             store.executemany(
-                INSERT_METADATA, numbered(store, self._metadata, {r[0]: 0 for r in self._tasks})
+                Insert.METADATA, numbered(store, self._metadata, {r[0]: 0 for r in self._tasks})
             )
-            store.executemany(INSERT_LOG_LINE, self._logs)
+            store.executemany(Insert.LOG_LINE, self._logs)
         for rows in (
             self._steps,
             self._tasks,

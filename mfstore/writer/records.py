@@ -120,26 +120,30 @@ def numbered(
     return out
 
 
-#: Insert a step of a run (none if the run has it): ``(run_pk, step_name, ts_epoch)``.
-INSERT_STEP = (
-    "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
-    "ON CONFLICT (run_pk, step_name) DO NOTHING"
-)
+class Insert:
+    """The INSERT statements of a task's rows, shared by the one-call (``add_done_task``),
+    piece-by-piece and batched (``TaskBatch``) writes."""
 
-#: Insert an ended attempt: ``(task_pk, attempt, started_at, ended_at, task_ok, success)``.
-INSERT_ENDED_ATTEMPT = (
-    "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-#: Insert ``log_rows``.
-INSERT_LOG_LINE = (
-    "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-#: Insert ``numbered`` metadata rows.
-INSERT_METADATA = "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) VALUES (?, ?, ?, ?, ?)"
+    #: A step of a run (none if the run has it): ``(run_pk, step_name, ts_epoch)``.
+    STEP = (
+        "INSERT INTO steps (run_pk, step_name, ts_epoch) VALUES (?, ?, ?) "
+        "ON CONFLICT (run_pk, step_name) DO NOTHING"
+    )
+    #: An ended attempt: ``(task_pk, attempt, started_at, ended_at, task_ok, success)``.
+    ENDED_ATTEMPT = (
+        "INSERT INTO attempts (task_pk, attempt, started_at, ended_at, task_ok, success) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    #: ``log_rows``.
+    LOG_LINE = (
+        "INSERT INTO log_lines (task_pk, attempt, stream, source, ts_us, line) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    #: ``numbered`` metadata rows.
+    METADATA = (
+        "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
@@ -152,7 +156,7 @@ def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
         for key in {tuple(r[:4]) for r in rows}
     }
     store.executemany(
-        INSERT_METADATA, numbered(store, [(r[4], r[5], ids[tuple(r[:4])], r[6]) for r in rows])
+        Insert.METADATA, numbered(store, [(r[4], r[5], ids[tuple(r[:4])], r[6]) for r in rows])
     )
 
 

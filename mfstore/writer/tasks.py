@@ -11,11 +11,8 @@ from ..exception import MetaflowInternalError
 from ..identity import now_ms
 from ..store import Store
 from .records import (
-    INSERT_ENDED_ATTEMPT,
-    INSERT_LOG_LINE,
-    INSERT_METADATA,
-    INSERT_STEP,
     BulkCache,
+    Insert,
     MetadataEntry,
     RunRef,
     TaskRef,
@@ -38,7 +35,7 @@ class TaskWrites:
         """Record a step of a run (no-op if it exists)."""
         with self.store.write():
             self.store.execute(
-                INSERT_STEP, (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch)
+                Insert.STEP, (run.run_pk, step_name, now_ms() if ts_epoch is None else ts_epoch)
             )
 
     def add_task(
@@ -54,7 +51,7 @@ class TaskWrites:
         """Record a task (and its step if new). ``task_id`` defaults to the run's next id."""
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
-            self.store.execute(INSERT_STEP, (run.run_pk, step_name, ts))
+            self.store.execute(Insert.STEP, (run.run_pk, step_name, ts))
             if task_id is None:
                 task_id = self.next_task_id(run)
             task_pk = self.store.insert(
@@ -121,7 +118,7 @@ class TaskWrites:
                 vid = cache.values[key] = metadata_value_id(self.store, *key)
             ids.append((r[4], r[5], vid, r[6]))
         last = cache.last_metadata
-        self.store.executemany(INSERT_METADATA, numbered(self.store, ids, last))
+        self.store.executemany(Insert.METADATA, numbered(self.store, ids, last))
         for task_pk, _attempt, _vid, _ts in ids:  # bounded: later entries look it up
             last.pop(task_pk, None)
 
@@ -138,7 +135,7 @@ class TaskWrites:
         rows = log_rows(task.task_pk, attempt, stream, lines, source)
         if rows:
             with self.store.write():
-                self.store.executemany(INSERT_LOG_LINE, rows)
+                self.store.executemany(Insert.LOG_LINE, rows)
 
     def end_attempt(
         self,
@@ -229,7 +226,7 @@ class TaskWrites:
                 origin_task_pk=origin_task_pk,
             )
             self.store.execute(
-                INSERT_ENDED_ATTEMPT, (task.task_pk, attempt, ts, ts, task_ok, success)
+                Insert.ENDED_ATTEMPT, (task.task_pk, attempt, ts, ts, task_ok, success)
             )
             # The clone's attempt ends at ts: its artifacts' time is that end (NULL).
             self.store.execute(
