@@ -24,6 +24,9 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── FlowGraphError                the flow's graph is invalid (names the step)
     ├── IncorrectProductionToken      production deploy with the wrong token
     ├── ExecutorLostError             the cluster running a run's tasks went away
+    ├── CardNotPresentException       the task has no card matching the request
+    ├── IncorrectPathspecException    get_cards given a pathspec that is not a task's
+    ├── IncorrectArgumentException    get_cards given neither a Task nor a pathspec
     └── StoreError                    the .mfdb file itself
         ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
         ├── TruncatedFileError        shorter than its header says
@@ -45,12 +48,15 @@ from __future__ import annotations
 import errno as _errno
 
 __all__ = [
+    "CardNotPresentException",
     "CommandException",
     "ExecutorLostError",
     "ExternalCommandFailed",
     "FailureHandledByCatch",
     "FlowGraphError",
     "HistoryPathError",
+    "IncorrectArgumentException",
+    "IncorrectPathspecException",
     "IncorrectProductionToken",
     "InvalidDecoratorAttribute",
     "InvalidMetadataError",
@@ -442,3 +448,58 @@ class MetaflowExceptionWrapper(Exception):
         if self.stacktrace:
             return self.stacktrace
         return f"[no stacktrace]\n{self.type}: {self.exception}"
+
+
+# -- cards (Metaflow's names, from metaflow.plugins.cards.exception) ----------------------
+
+
+class CardNotPresentException(MetaflowException):
+    """The task has no card matching the request (Metaflow's name)."""
+
+    headline = "Card not found in datastore"
+    metaflow_type = "metaflow.plugins.cards.exception.CardNotPresentException"
+
+    def __init__(
+        self,
+        pathspec: str,
+        card_type: str | None = None,
+        card_id: str | None = None,
+        card_hash: str | None = None,
+    ):
+        msg = f"Card not found for pathspec {pathspec}"
+        if card_id is not None:
+            msg = f"Card with id '{card_id}' not found for pathspec {pathspec}"
+        if card_type is not None:
+            msg = f"Card with type '{card_type}' not found for pathspec {pathspec}"
+        if card_hash is not None:
+            msg = (
+                f"Card with hash '{card_hash}' not found for pathspec {pathspec}. When using "
+                "`--hash` always ensure you have full hash or first five characters of the hash."
+            )
+        super().__init__(msg)
+
+
+class IncorrectPathspecException(MetaflowException):
+    """``get_cards`` was given a pathspec that is not a task's."""
+
+    headline = "Pathspec is required of form `flowname/runid/stepname/taskid`"
+    metaflow_type = "metaflow.plugins.cards.exception.IncorrectPathspecException"
+
+    def __init__(self, pathspec: str) -> None:
+        super().__init__(
+            f"Pathspec {pathspec} is invalid. Pathspec is required of form "
+            "`flowname/runid/stepname/taskid`"
+        )
+
+
+class IncorrectArgumentException(MetaflowException):
+    """``get_cards`` was given something other than a ``Task`` or a pathspec."""
+
+    headline = "`get_cards` function requires a `Task` object or pathspec as an argument"
+    metaflow_type = "metaflow.plugins.cards.exception.IncorrectArgumentException"
+
+    def __init__(self, obj_type: object) -> None:
+        super().__init__(
+            "`get_cards` function requires a `Task` object or pathspec as an argument. "
+            f"`task` argument cannot be of type {obj_type}."
+        )

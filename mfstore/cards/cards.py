@@ -11,7 +11,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import (
+    CardNotPresentException,
+    IncorrectArgumentException,
+    IncorrectPathspecException,
+    MetaflowException,
+)
 
 builtins_type = type
 
@@ -20,58 +25,6 @@ CARD_PREFIX = "mf.cards/cards/"
 #: Where the data updates of cards live.
 DATA_PREFIX = "mf.cards/runtime/"
 _NAME = re.compile(r"^(?P<type>[^/]+?)-(?:(?P<id>[^/]+)-)?(?P<hash>[0-9a-f]{8,})\.html$")
-
-
-class CardNotPresentException(MetaflowException):
-    """The task has no card matching the request (Metaflow's name)."""
-
-    headline = "Card not found in datastore"
-    metaflow_type = "metaflow.plugins.cards.exception.CardNotPresentException"
-
-    def __init__(
-        self,
-        pathspec: str,
-        card_type: str | None = None,
-        card_id: str | None = None,
-        card_hash: str | None = None,
-    ):
-        msg = f"Card not found for pathspec {pathspec}"
-        if card_id is not None:
-            msg = f"Card with id '{card_id}' not found for pathspec {pathspec}"
-        if card_type is not None:
-            msg = f"Card with type '{card_type}' not found for pathspec {pathspec}"
-        if card_hash is not None:
-            msg = (
-                f"Card with hash '{card_hash}' not found for pathspec {pathspec}. When using "
-                "`--hash` always ensure you have full hash or first five characters of the hash."
-            )
-        super().__init__(msg)
-
-
-class IncorrectPathspecException(MetaflowException):
-    """``get_cards`` was given a pathspec that is not a task's."""
-
-    headline = "Pathspec is required of form `flowname/runid/stepname/taskid`"
-    metaflow_type = "metaflow.plugins.cards.exception.IncorrectPathspecException"
-
-    def __init__(self, pathspec: str) -> None:
-        super().__init__(
-            f"Pathspec {pathspec} is invalid. Pathspec is required of form "
-            "`flowname/runid/stepname/taskid`"
-        )
-
-
-class IncorrectArgumentException(MetaflowException):
-    """``get_cards`` was given something other than a ``Task`` or a pathspec."""
-
-    headline = "`get_cards` function requires a `Task` object or pathspec as an argument"
-    metaflow_type = "metaflow.plugins.cards.exception.IncorrectArgumentException"
-
-    def __init__(self, obj_type: Any) -> None:
-        super().__init__(
-            "`get_cards` function requires a `Task` object or pathspec as an argument. "
-            f"`task` argument cannot be of type {obj_type}."
-        )
 
 
 class MetaflowCard:

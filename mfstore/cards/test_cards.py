@@ -140,13 +140,24 @@ window.metaflow_card_update = function(data) {
 """
 
 
-@register_card_type
-class TestRefreshCard(MetaflowCard):
-    """Shows the data given to ``current.card.refresh(data)``."""
+class _RefreshableTestCard(MetaflowCard):
+    """The refresh test cards' common part: the page, live updates, user components."""
 
     HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
     RUNTIME_UPDATABLE = True
     ALLOW_USER_COMPONENTS = True
+
+    def _page(self, task: Any, content: Any) -> str:
+        """The template with ``content`` as JSON and the task's pathspec."""
+        return self.HTML_TEMPLATE.replace("[REPLACE_CONTENT_HERE]", json.dumps(content)).replace(
+            "[PATHSPEC]", task.pathspec
+        )
+
+
+@register_card_type
+class TestRefreshCard(_RefreshableTestCard):
+    """Shows the data given to ``current.card.refresh(data)``."""
+
     RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ALWAYS
     type = "test_refresh_card"
 
@@ -155,9 +166,7 @@ class TestRefreshCard(MetaflowCard):
         return self._render_func(task, self.runtime_data)
 
     def _render_func(self, task: Any, data: Any) -> str:
-        return self.HTML_TEMPLATE.replace(
-            "[REPLACE_CONTENT_HERE]", json.dumps(data["user"])
-        ).replace("[PATHSPEC]", task.pathspec)
+        return self._page(task, data["user"])
 
     def render_runtime(self, task: Any, data: Any) -> str:
         """As ``render``, from ``data``."""
@@ -169,20 +178,15 @@ class TestRefreshCard(MetaflowCard):
 
 
 @register_card_type
-class TestRefreshComponentCard(MetaflowCard):
+class TestRefreshComponentCard(_RefreshableTestCard):
     """Shows its components; its data update is the updatable components' rendered data."""
 
-    HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
-    RUNTIME_UPDATABLE = True
-    ALLOW_USER_COMPONENTS = True
     RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ONCHANGE
     type = "test_component_refresh_card"
 
     def render(self, task: Any) -> str:
         """The template with the components as JSON."""
-        return self.HTML_TEMPLATE.replace(
-            "[REPLACE_CONTENT_HERE]", json.dumps(self._components)
-        ).replace("[PATHSPEC]", task.pathspec)
+        return self._page(task, self._components)
 
     def render_runtime(self, task: Any, data: Any) -> str:
         """As ``render``."""

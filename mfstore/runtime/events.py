@@ -32,9 +32,39 @@ class FlowDecorator(StepDecorator):
     def init(self) -> None:
         """Validate the attributes and fill ``triggers``."""
 
-    def _one_or_list(self, single: str, plural: str, not_a_list: str) -> list[Any]:
+
+def _is_str(x: Any) -> bool:
+    return isinstance(x, str)
+
+
+def _no_callables(what: str) -> MetaflowException:
+    return MetaflowException(
+        f"Deploy-time (callable) values for *{what}* are not supported by mfstore: give the value itself."
+    )
+
+
+class _TriggerDecorator(FlowDecorator):
+    """``@trigger`` and ``@trigger_on_finish``: one ``single`` or a list ``plural`` of what
+    starts the deployed flow, each item one trigger (``_trigger``)."""
+
+    single = ""
+    plural = ""
+    #: The error when ``plural`` is not a list.
+    not_a_list = ""
+
+    def init(self) -> None:
+        self.triggers.extend(self._trigger(item) for item in self._one_or_list())
+        if not self.triggers:
+            raise MetaflowException(f"No {self.single}(s) specified in *@{self.name}* decorator.")
+
+    def _trigger(self, item: Any) -> dict[str, Any]:
+        """The trigger of one item of the attribute."""
+        raise NotImplementedError
+
+    def _one_or_list(self) -> list[Any]:
         """The attribute ``single`` as a one-item list, or the list ``plural`` (at most one
-        of them given; ``not_a_list`` is the error when ``plural`` is not a list)."""
+        of them given)."""
+        single, plural = self.single, self.plural
         one, many = self.attributes[single], self.attributes[plural]
         if one and many:
             raise MetaflowException(
@@ -47,42 +77,29 @@ class FlowDecorator(StepDecorator):
         if callable(many):
             raise _no_callables(plural)
         if not isinstance(many, list):
-            raise MetaflowException(not_a_list)
+            raise MetaflowException(self.not_a_list)
         return many
 
 
-def _is_str(x: Any) -> bool:
-    return isinstance(x, str)
-
-
-def _no_callables(what: str) -> MetaflowException:
-    return MetaflowException(
-        f"Deploy-time (callable) values for *{what}* are not supported by mfstore: give the value itself."
-    )
-
-
-class TriggerDecorator(FlowDecorator):
+class TriggerDecorator(_TriggerDecorator):
     """``@trigger(event='foo')`` / ``@trigger(events=[...])``: run the deployed flow when the event is sent."""
 
     name = "trigger"
     defaults: dict[str, Any] = {"event": None, "events": [], "options": {}}
+    single, plural = "event", "events"
+    not_a_list = (
+        "Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
+        "@trigger(events=[{'name': 'foo', 'parameters': {'alpha': 'beta'}}, "
+        "{'name': 'bar', 'parameters': {'gamma': 'kappa'}}])"
+    )
 
     def init(self) -> None:
-        events = self._one_or_list(
-            "event",
-            "events",
-            not_a_list="Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
-            "@trigger(events=[{'name': 'foo', 'parameters': {'alpha': 'beta'}}, "
-            "{'name': 'bar', 'parameters': {'gamma': 'kappa'}}])",
-        )
-        self.triggers.extend(self._event(e) for e in events)
-        if not self.triggers:
-            raise MetaflowException("No event(s) specified in *@trigger* decorator.")
+        super().init()
         names = [t["name"] for t in self.triggers]
         if len(names) != len(set(names)):
             raise MetaflowException("Duplicate event names defined in *@trigger* decorator.")
 
-    def _event(self, event: Any) -> dict[str, Any]:
+    def _trigger(self, event: Any) -> dict[str, Any]:
         if _is_str(event):
             return {"type": "event", "name": str(event), "parameters": {}}
         if isinstance(event, dict):
@@ -134,46 +151,42 @@ class TriggerDecorator(FlowDecorator):
         return out
 
 
-class TriggerOnFinishDecorator(FlowDecorator):
+class TriggerOnFinishDecorator(_TriggerDecorator):
     """``@trigger_on_finish(flow='Upstream')``: run the deployed flow when a production run of Upstream succeeds."""
 
     name = "trigger_on_finish"
     defaults: dict[str, Any] = {"flow": None, "flows": [], "options": {}}
+    single, plural = "flow", "flows"
+    not_a_list = (
+        "Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
+        "Supported type is list - \n@trigger_on_finish(flows=['FooFlow', 'BarFlow']"
+    )
 
-    def init(self) -> None:
-        flows = self._one_or_list(
-            "flow",
-            "flows",
-            not_a_list="Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
-            "Supported type is list - \n@trigger_on_finish(flows=['FooFlow', 'BarFlow']",
-        )
-        for item in flows:
-            if callable(item):
-                raise _no_callables("flow")
-            if isinstance(item, dict):
-                if "name" not in item:
-                    raise MetaflowException(
-                        "The *flow* attribute for *@trigger_on_finish* is missing the *name* key."
-                    )
-                item = item["name"]
-            if not _is_str(item):
+    def _trigger(self, item: Any) -> dict[str, Any]:
+        if callable(item):
+            raise _no_callables("flow")
+        if isinstance(item, dict):
+            if "name" not in item:
                 raise MetaflowException(
-                    "Incorrect type for *flow* attribute in *@trigger_on_finish* decorator. Supported type is "
-                    "string or Dict[str, str] - \n@trigger_on_finish(flow='FooFlow')"
+                    "The *flow* attribute for *@trigger_on_finish* is missing the *name* key."
                 )
-            if "." in item:
-                raise MetaflowException(
-                    "mfstore has no @project: name the upstream flow of *@trigger_on_finish* by its class name "
-                    f"(got *{item}*)."
-                )
-            if not re.match(r"^[A-Za-z0-9_]+$", item):
-                raise MetaflowException(
-                    f"Invalid flow name *{item}* in *@trigger_on_finish* decorator. Only alphanumeric characters "
-                    "and underscores(_) are allowed."
-                )
-            self.triggers.append({"type": "run", "name": item})
-        if not self.triggers:
-            raise MetaflowException("No flow(s) specified in *@trigger_on_finish* decorator.")
+            item = item["name"]
+        if not _is_str(item):
+            raise MetaflowException(
+                "Incorrect type for *flow* attribute in *@trigger_on_finish* decorator. Supported type is "
+                "string or Dict[str, str] - \n@trigger_on_finish(flow='FooFlow')"
+            )
+        if "." in item:
+            raise MetaflowException(
+                "mfstore has no @project: name the upstream flow of *@trigger_on_finish* by its class name "
+                f"(got *{item}*)."
+            )
+        if not re.match(r"^[A-Za-z0-9_]+$", item):
+            raise MetaflowException(
+                f"Invalid flow name *{item}* in *@trigger_on_finish* decorator. Only alphanumeric characters "
+                "and underscores(_) are allowed."
+            )
+        return {"type": "run", "name": item}
 
 
 def _attach(cls: Any, deco: FlowDecorator) -> Any:
