@@ -9,6 +9,11 @@ from typing import TYPE_CHECKING, Any
 from ..exception import MetaflowDataCorruption, MetaflowNotFound, UnsafeArtifactError
 from .codec import PackedBlob, sha_key
 
+#: Chunks larger than this are inserted as ``zeroblob(n)`` and then written into the
+#: row's pages (``Store.write_blob``): binding them would copy the bytes twice more (into
+#: the bound parameter and into the record) before SQLite puts them in pages.
+DIRECT_WRITE_ABOVE = 256 * 1024
+
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -74,9 +79,10 @@ def insert_blob(
     if isinstance(blob, str):
         raise MetaflowNotFound(f"blob {sha} is not in {store.path}")
     (codec, data), rest = blob.chunks[0], blob.chunks[1:]
+    first_direct = len(data) > DIRECT_WRITE_ABOVE
     new_id = store.insert(
         "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, " + ("zeroblob(?))" if first_direct else "?)"),
         (
             key,
             blob.size,
@@ -85,14 +91,23 @@ def insert_blob(
             type_id(store, type_name),
             value_json,
             codec,
-            data,
+            len(data) if first_direct else data,
         ),
     )
-    if rest:
-        store.executemany(
-            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
-            [(new_id, seq, c, d) for seq, (c, d) in enumerate(rest, start=1)],
-        )
+    if first_direct:
+        store.write_blob("blobs", "data", new_id, data)
+    for seq, (c, d) in enumerate(rest, start=1):
+        if len(d) > DIRECT_WRITE_ABOVE:
+            pk = store.insert(
+                "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, zeroblob(?))",
+                (new_id, seq, c, len(d)),
+            )
+            store.write_blob("blob_chunks", "data", pk, d)
+        else:
+            store.execute(
+                "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
+                (new_id, seq, c, d),
+            )
     return new_id
 
 

@@ -27,6 +27,7 @@ from ..exception import (
     StoreError,
     StoreReadOnlyError,
 )
+from .background import CHECKPOINT_PAGES, Checkpointer
 from .checks import check_header, initialize_or_check
 from .connection import (
     BlobReader,
@@ -108,6 +109,7 @@ class Store(ForkSafe):
         self._pid = os.getpid()
         self._detached = False
         self._closed = False
+        self._checkpointer: Checkpointer | None = None
         self.memory = str(path) == ":memory:"
         self.path = Path(path) if not self.memory else Path(":memory:")
         if self.memory:
@@ -154,6 +156,7 @@ class Store(ForkSafe):
             if not self.readonly and not self.reader:
                 # Only after the file passed its checks: a refused file stays unchanged.
                 policy_wal(self.conn)
+                self._checkpoint_in_background()
         except BaseException as exc:
             error = translate_error(exc, p, self.conn) if isinstance(exc, apsw.Error) else None
             self._close_refused()
@@ -189,10 +192,35 @@ class Store(ForkSafe):
             policy_memory(self.conn)
             if wal and not self.reader:
                 policy_wal(self.conn)
+                self._checkpoint_in_background()
         except apsw.Error as exc:
             raise translate_error(exc, self.path, self.conn) from exc
         self.conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         self.conn.exec_trace = self._trace if self._tracers else None
+
+    def _checkpoint_in_background(self) -> None:
+        # A writer's commits leave checkpoints to a thread (store.background): SQLite's
+        # auto-checkpoint would copy a large write into the main file inside its COMMIT.
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.path, self._open_checkpointer)
+        self.conn.set_wal_hook(self._wal_committed)
+
+    def _open_checkpointer(self) -> apsw.Connection:
+        conn = open_connection(self.path, reader=True, read_only=False, immutable=False)
+        policy_untrusted_file(conn)
+        policy_no_checkpoint_on_close(conn)
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # opens the log
+        return conn
+
+    def _wal_committed(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
+        if pages >= CHECKPOINT_PAGES and self._checkpointer is not None:
+            self._checkpointer.kick()
+        return apsw.SQLITE_OK
+
+    def _put_aside(self) -> None:
+        super()._put_aside()
+        if self._checkpointer is not None:
+            self._checkpointer.put_aside()
 
     def _progress(self) -> bool:
         # Called every PROGRESS_STEPS VM steps. Being Python code, it also lets a pending
@@ -313,6 +341,16 @@ class Store(ForkSafe):
         use it inside ``read()`` and close it."""
         try:
             return BlobReader(self.conn.blob_open("main", table, column, rowid, False), self.path)
+        except apsw.Error as exc:
+            raise translate_error(exc, self.path, self.conn) from exc
+
+    def write_blob(self, table: str, column: str, rowid: int, data: Any) -> None:
+        """Write ``data`` (any buffer) over one BLOB cell of exactly its length (made with
+        ``zeroblob(n)``), straight into the file's pages: a large value is not copied into
+        a bound parameter and a record first. Inside ``write()``."""
+        try:
+            with self.conn.blob_open("main", table, column, rowid, True) as blob:
+                blob.write(data)
         except apsw.Error as exc:
             raise translate_error(exc, self.path, self.conn) from exc
 
@@ -493,6 +531,12 @@ class Store(ForkSafe):
             return True
         return checkpoint_wal(self.conn, self.path, wait=wait)
 
+    def wait_checkpoints(self, timeout: float = 30.0) -> bool:
+        """Wait until the checkpoint the last commits asked for (run in the background, see
+        ``store.background``) has finished; True if none is pending or running."""
+        cp = self._checkpointer
+        return cp is None or cp.wait_idle(timeout)
+
     def close(self) -> None:
         """Close the connection. The main file holds every committed transaction that was
         checkpointed (every ended run); -wal/-shm may stay beside it (see the policy above)."""
@@ -501,6 +545,8 @@ class Store(ForkSafe):
         if not self.memory:
             self._closed = True
             untrack(self)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._detached:
             return
         with contextlib.suppress(apsw.Error):

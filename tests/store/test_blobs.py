@@ -184,3 +184,33 @@ def test_large_values_pack_to_metaflows_sha_in_pieces(store: Store, value: objec
     assert loads(blobs.get_blob(store, art.sha)) == value
     assert blobs.load_blob(store, art.sha, lambda fh: fh.read()) == raw
     assert blobs.verify_blob(store, art.sha) is None
+
+
+def test_large_chunks_are_written_into_their_rows_as_packed(store: Store) -> None:
+    """Chunks above ``DIRECT_WRITE_ABOVE`` are inserted as zeroblob(n) and written into
+    their pages: the rows hold exactly the packed chunks, in order."""
+    raw = os.urandom(2 * blobs.PIECE_SIZE + 12345)
+    packed = blobs.pack_blob(raw)
+    assert len(packed.chunks) == 3
+    with store.write():
+        blobs.insert_blob(store, packed)
+    stored = [store.scalar("SELECT data FROM blobs")] + [
+        r[0] for r in store.query("SELECT data FROM blob_chunks ORDER BY seq")
+    ]
+    assert stored == [data for _codec, data in packed.chunks]
+    assert blobs.get_blob(store, packed.sha) == raw
+    assert blobs.verify_blobs(store) == []
+
+
+def test_a_failed_write_leaves_no_directly_written_chunk(store: Store) -> None:
+    raw = os.urandom(blobs.PIECE_SIZE + 1)
+    packed = blobs.pack_blob(raw)
+    with pytest.raises(RuntimeError), store.write():
+        blobs.insert_blob(store, packed)
+        raise RuntimeError("the task's write fails after its blob")
+    assert store.scalar("SELECT count(*) FROM blobs") == 0
+    assert store.scalar("SELECT count(*) FROM blob_chunks") == 0
+    with store.write():
+        blobs.insert_blob(store, packed)
+    assert blobs.get_blob(store, packed.sha) == raw
+    assert blobs.verify_blobs(store) == []

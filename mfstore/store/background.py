@@ -1,0 +1,171 @@
+"""Checkpoints after a commit, in a background thread: a large write is committed when its
+COMMIT returns, without also copying the write-ahead log into the main file first.
+
+SQLite's auto-checkpoint runs inside the COMMIT that takes the log past 1,000 pages, so
+the writer of a 100 MB value paid for writing it twice (log, then main file: about half of
+its time). A writing ``Store`` replaces it with a WAL hook that wakes a ``Checkpointer``:
+a thread with its own connection that runs the same PASSIVE checkpoint while the writer
+goes on. Nothing changes for durability: a committed transaction is in the log, which
+every connection reads and which survives ``kill -9`` (``synchronous = NORMAL``); a
+checkpoint interrupted by anything is redone later.
+
+Around ``fork()``: the process-wide ``before`` hook pauses every checkpointer (interrupts
+a running checkpoint and waits until its connection is idle), so a forked child never
+inherits SQLite mid-call; a child puts the inherited connection aside (``put_aside``)
+with the store's own, and gets a thread of its own if it writes. ``close()`` and the end
+of the process let a pending checkpoint finish (as the auto-checkpoint would have).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import apsw
+
+#: Log pages after which a commit wakes the checkpointer (SQLite's auto-checkpoint default).
+CHECKPOINT_PAGES = 1000
+#: How long closing a store (or ending the process) waits for a running checkpoint.
+FINISH_SECONDS = 30.0
+
+_all: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+
+
+class Checkpointer:
+    """PASSIVE checkpoints of one file, run by a daemon thread when ``kick()``-ed."""
+
+    def __init__(self, path: Path, open_conn: Callable[[], apsw.Connection]) -> None:
+        self._path = path
+        self._open_conn = open_conn
+        self._cond = threading.Condition()
+        self._conn: apsw.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._pending = False
+        self._running = False
+        self._paused = 0
+        self._stopped = False
+        self._pid = os.getpid()
+        _all.add(self)
+
+    def kick(self) -> None:
+        """Ask for a checkpoint soon (returns at once)."""
+        with self._cond:
+            if self._stopped or self._pid != os.getpid():
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="mfstore-checkpoint", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._pending or self._paused):
+                    self._cond.wait()
+                if self._stopped and not self._pending:
+                    return
+                self._pending = False
+                self._running = True
+            try:
+                if self._conn is None:
+                    self._conn = self._open_conn()
+                self._conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            except apsw.InterruptError:
+                with self._cond:  # paused for fork(): done again afterwards
+                    self._pending = not self._stopped
+            except apsw.Error:
+                pass  # busy, or the file went away: the next commit asks again
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Stop any running checkpoint and hold new ones until ``resume()``."""
+        with self._cond:
+            self._paused += 1
+            if self._running and self._conn is not None:
+                self._conn.interrupt()
+            while self._running:
+                self._cond.wait()
+
+    def resume(self) -> None:
+        """Undo one ``pause()``."""
+        with self._cond:
+            self._paused = max(0, self._paused - 1)
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = FINISH_SECONDS) -> bool:
+        """Wait until no checkpoint is pending or running; True if so within ``timeout``."""
+        with self._cond:
+            return bool(
+                self._cond.wait_for(
+                    lambda: not self._running and (not self._pending or self._paused), timeout
+                )
+            )
+
+    def close(self) -> None:
+        """Let a pending checkpoint finish (at most ``FINISH_SECONDS``), stop the thread,
+        close its connection."""
+        if self._pid != os.getpid():
+            self.put_aside()
+            return
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(FINISH_SECONDS)
+            if thread.is_alive() and self._conn is not None:
+                self._conn.interrupt()
+                thread.join()
+        if self._conn is not None:
+            with contextlib.suppress(apsw.Error):
+                self._conn.close()
+            self._conn = None
+
+    def put_aside(self) -> None:
+        """In a forked child: stop using what the parent's thread had (its connection is
+        put aside as the store's own is: see ``store.fork``); a write here starts anew."""
+        from .fork import put_aside
+
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._thread = None
+        self._pending = self._running = False
+        self._paused = 0
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            put_aside(conn, self._path)
+
+
+def _pause_all() -> None:
+    for cp in list(_all):
+        if cp._pid == os.getpid():
+            cp.pause()
+
+
+def _resume_all() -> None:
+    for cp in list(_all):
+        if cp._pid == os.getpid():
+            cp.resume()
+
+
+def _finish_all() -> None:
+    for cp in list(_all):
+        if cp._pid == os.getpid():
+            cp.close()
+
+
+os.register_at_fork(before=_pause_all, after_in_parent=_resume_all)
+atexit.register(_finish_all)

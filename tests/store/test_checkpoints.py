@@ -1,0 +1,139 @@
+"""Checkpoints after large commits run in a background thread (store.background): the
+committed data is readable at once, reaches the main file afterwards, and neither fork()
+nor closing the store nor the end of the process loses or damages anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import mfstore
+from mfstore import blobs
+from mfstore.store import Store
+
+
+def _put(store: Store, raw: bytes) -> str:
+    packed = blobs.pack_blob(raw)
+    with store.write():
+        blobs.insert_blob(store, packed)
+    return packed.sha
+
+
+def _main_file_alone(store_path: Path, tmp_path: Path) -> Path:
+    """A copy of the main file without its -wal (what ``cp file`` carries)."""
+    copy = tmp_path / "alone" / "copy.mfdb"
+    copy.parent.mkdir()
+    shutil.copyfile(store_path, copy)
+    return copy
+
+
+def test_a_large_commit_reaches_the_main_file_after_commit(
+    store: Store, store_path: Path, tmp_path: Path
+) -> None:
+    raw = os.urandom(12 << 20)  # ~3,000 pages: past the auto-checkpoint size
+    sha = _put(store, raw)
+    with Store(store_path, reader=True) as other:  # committed: every connection sees it
+        assert blobs.get_blob(other, sha) == raw
+    assert store.wait_checkpoints()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.get_blob(alone, sha) == raw
+        assert blobs.verify_blobs(alone) == []
+
+
+def test_small_commits_leave_the_checkpoint_to_the_end_of_the_run(store: Store) -> None:
+    with store.write():
+        store.execute("INSERT INTO types (name) VALUES ('x.Small')")
+    assert store.wait_checkpoints(timeout=0)  # nothing was asked for
+    assert store.checkpoint()
+
+
+def test_closing_the_store_lets_a_pending_checkpoint_finish(
+    store_path: Path, tmp_path: Path
+) -> None:
+    store = Store(store_path, create=True)
+    sha = _put(store, os.urandom(12 << 20))
+    store.close()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.verify_blobs(alone) == []
+        assert blobs.has_blob(alone, sha)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork() is POSIX")
+def test_fork_right_after_a_large_commit(store: Store, store_path: Path) -> None:
+    """fork() while the checkpoint of a large commit is (likely) running: the child can
+    open the file and read it, the parent goes on writing, the file stays whole."""
+    raw = os.urandom(48 << 20)
+    sha = _put(store, raw)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        signal.alarm(60)  # a deadlocked child ends instead of hanging the test
+        code = 1
+        try:
+            with Store(store_path, reader=True) as mine:
+                code = 0 if blobs.get_blob(mine, sha) == raw else 2
+            _put(store, b"written by the child " * 100)  # the inherited store, reopened
+        except BaseException:
+            code = 3
+        os.write(write_end, str(code).encode())
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        told = fh.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert (os.waitstatus_to_exitcode(status), told) == (0, "0")
+    other = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    assert store.checkpoint()
+    assert blobs.verify_blobs(store) == []
+    assert blobs.has_blob(store, other)
+    assert blobs.has_blob(store, blobs.sha1_hex(b"written by the child " * 100))
+    assert store.scalar("PRAGMA integrity_check") == "ok"
+
+
+KILLED_AFTER_COMMIT = textwrap.dedent(
+    """
+    import os, sys, time
+    from mfstore import blobs
+    from mfstore.store import Store
+
+    store = Store(sys.argv[1], create=True)
+    packed = blobs.pack_blob(os.urandom(48 << 20))
+    with store.write():
+        blobs.insert_blob(store, packed)
+    print(packed.sha, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.05])
+def test_sigkill_while_the_background_checkpoint_runs(tmp_path: Path, delay: float) -> None:
+    """kill -9 right after a large commit (inside its background checkpoint): the
+    committed value is kept whole."""
+    import time
+
+    db = tmp_path / "kill.mfdb"
+    script = tmp_path / "child.py"
+    script.write_text(KILLED_AFTER_COMMIT)
+    env = dict(os.environ, PYTHONPATH=str(Path(mfstore.__file__).resolve().parent.parent))
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert child.stdout is not None
+    sha = child.stdout.readline().strip()
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with Store(db) as store:
+        assert store.scalar("PRAGMA integrity_check") == "ok"
+        assert blobs.has_blob(store, sha)
+        assert blobs.verify_blobs(store) == []
