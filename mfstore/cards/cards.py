@@ -9,6 +9,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from mfstore.exception import (
@@ -178,28 +179,23 @@ def card_data_name(card_type: str, card_id: str | None, digest: str) -> str:
     return f"{DATA_PREFIX}{middle}{digest}.data.json"
 
 
+@dataclass(eq=False, repr=False)
 class Card:
     """One card of a task: ``type``, ``id``, ``hash``, ``path``; ``get()`` is its HTML,
-    ``get_data()`` its final data update (cards that support live updates), else None."""
+    ``get_data()`` its final data update (cards that support live updates), else None;
+    ``origin_pathspec`` the task it was cloned from by a resume (``from_resumed``)."""
 
-    def __init__(
-        self,
-        card_type: str,
-        card_id: str | None,
-        card_hash: str,
-        path: str,
-        html_text: str,
-        data_text: str | None = None,
-        origin_pathspec: str | None = None,
-    ) -> None:
-        self.type = card_type
-        self.id = card_id
-        self.hash = card_hash
-        self.path = path
-        self._html = html_text
-        self._data = data_text
-        self.from_resumed = origin_pathspec is not None
-        self.origin_pathspec = origin_pathspec
+    type: str
+    id: str | None
+    hash: str
+    path: str
+    _html: str
+    _data: str | None = None
+    origin_pathspec: str | None = None
+    from_resumed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.from_resumed = self.origin_pathspec is not None
 
     def get(self) -> str:
         """The card's HTML."""

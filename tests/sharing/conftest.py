@@ -7,6 +7,25 @@ from pathlib import Path
 
 import pytest
 
+from mfstore.store import Store
+
+#: The tables whose row counts show whether an import or a merge added anything.
+COUNTED_TABLES = (
+    "runs",
+    "tasks",
+    "attempts",
+    "artifacts",
+    "metadata",
+    "log_lines",
+    "blobs",
+    "tag_events",
+)
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    """Rows of each of ``COUNTED_TABLES``."""
+    return {t: store.scalar(f"SELECT count(*) FROM {t}") for t in COUNTED_TABLES}
+
 
 @pytest.fixture(scope="session")
 def mf_history(tmp_path_factory) -> Path:

@@ -15,6 +15,8 @@ from mfstore.importer import import_metaflow
 from mfstore.store import Store
 from tests.compat.harness import KNOWN_DIFFERENCES, diff, snapshot
 
+from .conftest import table_counts
+
 FLOWS = [
     "LinearParamsFlow",
     "ForeachFlow",
@@ -125,21 +127,9 @@ def test_resume_origin_and_retry_attempts(imported):
 
 def test_reimport_is_idempotent(imported_copy, moved_history):
     with Store(imported_copy) as s:
-        before = {
-            t: s.scalar(f"SELECT count(*) FROM {t}")
-            for t in (
-                "runs",
-                "tasks",
-                "attempts",
-                "artifacts",
-                "metadata",
-                "log_lines",
-                "blobs",
-                "tag_events",
-            )
-        }
+        before = table_counts(s)
         report = import_metaflow(moved_history, s)
-        after = {t: s.scalar(f"SELECT count(*) FROM {t}") for t in before}
+        after = table_counts(s)
     assert report.imported == [] and report.conflicts == [] and report.retagged == []
     assert len(report.skipped) == len(_runs(imported_copy))
     assert before == after

@@ -19,24 +19,14 @@ from mfstore.sharing import RunFilter
 from mfstore.store import Store
 from mfstore.writer import Writer
 
+from .conftest import table_counts
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _counts(path: Path) -> dict[str, int]:
     with Store(path) as s:
-        return {
-            t: s.scalar(f"SELECT count(*) FROM {t}")
-            for t in (
-                "runs",
-                "tasks",
-                "attempts",
-                "artifacts",
-                "metadata",
-                "log_lines",
-                "blobs",
-                "tag_events",
-            )
-        }
+        return table_counts(s)
 
 
 def _make_run(store: Store, flow: str, values: dict, *, tags=(), user="alice") -> str:
