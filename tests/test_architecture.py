@@ -87,6 +87,12 @@ def _imports(path: Path, root: Path = PACKAGE) -> set[str]:
         ):
             target = node.args[0].value
             out.add(package + target if target.startswith(".") else target)
+    # ``import a.b.c`` first runs ``a.b``'s ``__init__`` (and ``a``'s): a dependency too,
+    # but for the importer's own packages (already running when it runs).
+    own = {".".join(name.split(".")[:i]) for i in range(1, len(name.split(".")))}
+    out |= {
+        ".".join(m.split(".")[:i]) for m in list(out) for i in range(2, len(m.split(".")))
+    } - own
     return {m for m in out if m.split(".")[0] == root.name} - {name}
 
 
@@ -218,9 +224,15 @@ def test_the_circle_check_sees_circles_through_package_inits(tmp_path: Path) -> 
     (pkg / "b.py").write_text("from pkg.c import x\n")
     (pkg / "c.py").write_text("import pkg.b\nx = 1\n")
     (pkg / "d.py").write_text("from .sub import a\nfrom . import c\n")  # no circle
+    # ``import pkg.two.y`` runs ``pkg/two/__init__``, which imports pkg.x back
+    (pkg / "two").mkdir()
+    (pkg / "two" / "__init__.py").write_text("from pkg import x\n")
+    (pkg / "two" / "y.py").write_text("")
+    (pkg / "x.py").write_text("def f():\n    import pkg.two.y\n")
     assert _circles(_module_graph(pkg)) == [
         "pkg.b -> pkg.c -> pkg.b",
         "pkg.sub -> pkg.sub.a -> pkg.sub",
+        "pkg.two -> pkg.x -> pkg.two",
     ]
 
 
@@ -241,6 +253,19 @@ def test_the_format_and_the_store_import_one_way() -> None:
     assert "mfstore.store" not in _imports(PACKAGE / "migrations.py")
     for path in (PACKAGE / "blobs").rglob("*.py"):
         assert "mfstore.store" not in _imports(path), path
+
+
+def test_executors_know_the_task_not_the_run_loop() -> None:
+    """``runtime.executors`` run tasks (``runtime.task``) for the scheduler: nothing in them
+    imports the run loop or the commands above it (scheduler -> executors -> task)."""
+    above = ("scheduler", "launch", "cli", "cli_common", "production_cli", "tag_cli")
+    found = [
+        f"{_module_name(path)} -> {target}"
+        for path in (PACKAGE / "runtime" / "executors").rglob("*.py")
+        for target in _imports(path)
+        if target.split(".")[1:] == ["runtime"] or target.split(".")[2:3] in ([a] for a in above)
+    ]
+    assert found == []
 
 
 def test_task_processes_never_import_the_writer() -> None:
