@@ -20,11 +20,11 @@ Afterwards ``get_cards("ReportFlow/12/start/1")[0].get()`` is the card's HTML, a
 
 from __future__ import annotations
 
+from ..exception import CardNotPresentException
 from .cards import (
     CARD_TYPES,
     Card,
     CardContainer,
-    CardNotPresentException,
     MetaflowCard,
     get_cards,
     register_card_type,

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from mfstore.exception import CommandException, MetaflowException
+from mfstore.exception import CardNotPresentException, CommandException, MetaflowException
 
 from .cli_common import State
 
@@ -103,8 +103,6 @@ def _cards(state: State, pathspec: str, which: _Which, echo: bool = True) -> Any
 
 
 def _not_present(pathspec: str, which: _Which) -> MetaflowException:
-    from mfstore.cards.cards import CardNotPresentException
-
     return CardNotPresentException(pathspec, which.card_type, which.card_id, which.card_hash)
 
 
@@ -233,7 +231,6 @@ def _dump(doc: Any, file: str | None) -> None:
 
 def _list_run(state: State, which: _Which, as_json: bool, file: str | None) -> None:
     """The cards of every task of the latest run (Metaflow's ``list_many_cards``)."""
-    from mfstore.cards.cards import CardNotPresentException
     from mfstore.client import Flow
 
     state.store()

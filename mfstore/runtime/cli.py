@@ -13,7 +13,8 @@ import dataclasses
 import functools
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -43,6 +44,28 @@ LOCAL_CHOICES = ("local",)
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+#: Metaflow's top-level options that choose among things mfstore has one of (``local``,
+#: checked by ``_local_only``) or that do not apply here (hidden, ignored): accepted so
+#: Metaflow's command lines work. ``(option, help, hidden)``, in ``--help`` order.
+METAFLOW_ONLY_OPTIONS = (
+    ("--metadata", "Metadata provider: only 'local' (the .mfdb file) is available.", False),
+    ("--datastore", "Datastore: only 'local' (the .mfdb file) is available.", False),
+    ("--datastore-root", "Ignored: data is in the .mfdb.", True),
+    ("--environment", "Execution environment: only 'local' is available.", False),
+    ("--event-logger", "Accepted and ignored.", True),
+    ("--monitor", "Accepted and ignored.", True),
+)
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _metaflow_only_options(command: _Command) -> _Command:
+    """Add ``METAFLOW_ONLY_OPTIONS`` (each ``default=None``) to ``command``."""
+    for name, help_text, hidden in reversed(METAFLOW_ONLY_OPTIONS):
+        command = click.option(name, default=None, hidden=hidden, help=help_text)(command)
+    return command
+
+
 def _local_only(option: str, value: str | None) -> None:
     if value is not None and value not in LOCAL_CHOICES:
         raise CommandException(
@@ -64,22 +87,7 @@ def _local_only(option: str, value: str | None) -> None:
     "else created here).",
 )
 @click.option("--quiet/--not-quiet", default=False, help="Suppress unnecessary messages.")
-@click.option(
-    "--metadata",
-    default=None,
-    help="Metadata provider: only 'local' (the .mfdb file) is available.",
-)
-@click.option(
-    "--datastore",
-    default=None,
-    help="Datastore: only 'local' (the .mfdb file) is available.",
-)
-@click.option("--datastore-root", default=None, hidden=True, help="Ignored: data is in the .mfdb.")
-@click.option(
-    "--environment", default=None, help="Execution environment: only 'local' is available."
-)
-@click.option("--event-logger", default=None, hidden=True, help="Accepted and ignored.")
-@click.option("--monitor", default=None, hidden=True, help="Accepted and ignored.")
+@_metaflow_only_options
 @click.option("--pylint/--no-pylint", default=True, hidden=True, help="Accepted and ignored.")
 @click.option(
     "--with",
@@ -93,7 +101,6 @@ def _local_only(option: str, value: str | None) -> None:
 @click.option(
     "--production",
     is_flag=True,
-    default=False,
     help="Use the production branch (prod) for @project.",
 )
 @click.option(
@@ -113,28 +120,20 @@ def _local_only(option: str, value: str | None) -> None:
 @click.pass_obj
 def start(
     state: State,
+    /,
     mfdb: str | None,
     quiet: bool,
-    metadata: str | None,
-    datastore: str | None,
-    datastore_root: str | None,
-    environment: str | None,
-    event_logger: str | None,
-    monitor: str | None,
     pylint: bool,
     decospecs: tuple[str, ...],
     branch: str | None,
     production: bool,
     configs: tuple[tuple[str, str], ...],
     config_values: tuple[tuple[str, str], ...],
+    **metaflow_only: str | None,
 ) -> None:
     """The flow's top-level options (stored on ``State``)."""
-    for option, value in (
-        ("metadata", metadata),
-        ("datastore", datastore),
-        ("environment", environment),
-    ):
-        _local_only(option, value)
+    for option in ("metadata", "datastore", "environment"):
+        _local_only(option, metaflow_only[option])
     state.mfdb = mfdb
     state.quiet = quiet
     state.decospecs = list(decospecs)

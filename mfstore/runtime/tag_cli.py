@@ -188,14 +188,12 @@ tag_remove = _edit_command(
     "--add",
     "tags_to_add",
     multiple=True,
-    default=None,
     help="Add this tag to a run. Must specify one or more tags to add.",
 )
 @click.option(
     "--remove",
     "tags_to_remove",
     multiple=True,
-    default=None,
     help="Remove this tag from a run. Must specify one or more tags to remove.",
 )
 @click.pass_obj
