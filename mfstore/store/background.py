@@ -23,7 +23,6 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -32,6 +31,9 @@ import apsw
 CHECKPOINT_PAGES = 1000
 #: How long closing a store (or ending the process) waits for a running checkpoint.
 FINISH_SECONDS = 30.0
+#: An idle checkpointer closes its connection and ends its thread after this long (a
+#: store dropped without ``close()`` leaves nothing open for long); a commit starts anew.
+IDLE_SECONDS = 5.0
 
 _all: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
 
@@ -39,9 +41,8 @@ _all: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
 class Checkpointer:
     """PASSIVE checkpoints of one file, run by a daemon thread when ``kick()``-ed."""
 
-    def __init__(self, path: Path, open_conn: Callable[[], apsw.Connection]) -> None:
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._open_conn = open_conn
         self._cond = threading.Condition()
         self._conn: apsw.Connection | None = None
         self._thread: threading.Thread | None = None
@@ -69,14 +70,16 @@ class Checkpointer:
         while True:
             with self._cond:
                 while not self._stopped and (not self._pending or self._paused):
-                    self._cond.wait()
+                    if not self._cond.wait(IDLE_SECONDS) and not self._pending:
+                        self._end_thread()
+                        return
                 if self._stopped and not self._pending:
                     return
                 self._pending = False
                 self._running = True
             try:
                 if self._conn is None:
-                    self._conn = self._open_conn()
+                    self._conn = _open(self._path)
                 self._conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
             except apsw.InterruptError:
                 with self._cond:  # paused for fork(): done again afterwards
@@ -87,6 +90,14 @@ class Checkpointer:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+    def _end_thread(self) -> None:
+        # Idle (under the lock): a kick from now on starts a new thread.
+        self._thread = None
+        if self._conn is not None:
+            with contextlib.suppress(apsw.Error):
+                self._conn.close()
+            self._conn = None
 
     def pause(self) -> None:
         """Stop any running checkpoint and hold new ones until ``resume()``."""
@@ -147,6 +158,17 @@ class Checkpointer:
         conn, self._conn = self._conn, None
         if conn is not None:
             put_aside(conn, self._path)
+
+
+def _open(path: Path) -> apsw.Connection:
+    """The checkpointer's own connection: the file's policies, nothing created."""
+    from .connection import open_connection, policy_no_checkpoint_on_close, policy_untrusted_file
+
+    conn = open_connection(path, reader=True, read_only=False, immutable=False)
+    policy_untrusted_file(conn)
+    policy_no_checkpoint_on_close(conn)
+    conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # opens the log
+    return conn
 
 
 def _pause_all() -> None:

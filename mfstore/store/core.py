@@ -202,15 +202,8 @@ class Store(ForkSafe):
         # A writer's commits leave checkpoints to a thread (store.background): SQLite's
         # auto-checkpoint would copy a large write into the main file inside its COMMIT.
         if self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.path, self._open_checkpointer)
+            self._checkpointer = Checkpointer(self.path)
         self.conn.set_wal_hook(self._wal_committed)
-
-    def _open_checkpointer(self) -> apsw.Connection:
-        conn = open_connection(self.path, reader=True, read_only=False, immutable=False)
-        policy_untrusted_file(conn)
-        policy_no_checkpoint_on_close(conn)
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # opens the log
-        return conn
 
     def _wal_committed(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         if pages >= CHECKPOINT_PAGES and self._checkpointer is not None:

@@ -65,6 +65,32 @@ def test_closing_the_store_lets_a_pending_checkpoint_finish(
         assert blobs.has_blob(alone, sha)
 
 
+def test_an_idle_checkpointer_ends_its_thread_and_a_commit_starts_it_again(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from mfstore.store import background
+
+    monkeypatch.setattr(background, "IDLE_SECONDS", 0.2)
+
+    def threads() -> int:
+        return sum(t.name == "mfstore-checkpoint" for t in threading.enumerate())
+
+    store = Store(store_path, create=True)  # dropped below without close()
+    _put(store, os.urandom(12 << 20))
+    deadline = time.monotonic() + 30
+    while threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threads() == 0
+    sha = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.has_blob(alone, sha)
+    del store
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="fork() is POSIX")
 def test_fork_right_after_a_large_commit(store: Store, store_path: Path) -> None:
     """fork() while the checkpoint of a large commit is (likely) running: the child can
