@@ -209,5 +209,5 @@ def _already_identical(target: Store, flow_id: str, run_dir: Path) -> bool:
         for t in d.iterdir()
         if t.name != "_meta" and t.is_dir()
     )
-    n_db = target.scalar(*query.compile_run_task_count(run_pk))
+    n_db = target.scalar(*query.compile_task_count(run_pk))
     return bool(n_dir == n_db)

@@ -12,16 +12,6 @@ from .runs import compile_runs, compile_window
 # -- the web UI (mfstore/ui): one statement per page part, never a scan of all runs ------
 
 
-def compile_flow_names() -> tuple[str, Params]:
-    """Every flow name, sorted."""
-    return "SELECT flow_id FROM flows ORDER BY flow_id", {}
-
-
-def compile_flow_run_count(flow_id: str) -> tuple[str, Params]:
-    """Number of runs of a flow (walks the flow's part of ``runs_by_time``; cache it)."""
-    return "SELECT count(*) FROM runs WHERE flow_id = :flow", {"flow": flow_id}
-
-
 def compile_flow_tag_names(
     flow_id: str, *, system: bool, prefix: str = "", limit: int = 200
 ) -> tuple[str, Params]:

@@ -48,11 +48,6 @@ def compile_select_runs(
     return sql + " ORDER BY r.ts_epoch, r.run_number", params
 
 
-def compile_run_task_count(run_pk: int) -> tuple[str, Params]:
-    """Number of tasks of a run."""
-    return "SELECT count(*) FROM tasks WHERE run_pk = :run", {"run": run_pk}
-
-
 # -- content digests: one statement per part of a run ----------------------------------
 
 # The task (step/task_id) a row of table alias ``{t}`` belongs to.
@@ -180,15 +175,6 @@ def compile_run_task_rows(run_pk: int) -> tuple[str, Params]:
         "SELECT task_pk, step_name, task_id, ts_epoch, origin_task_pk FROM tasks WHERE run_pk = :run "
         "ORDER BY task_pk",
         {"run": run_pk},
-    )
-
-
-def compile_task_key(task_pk: int) -> tuple[str, Params]:
-    """``(flow_id, run_number, step_name, task_id)`` of a task."""
-    return (
-        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id FROM tasks t "
-        "JOIN runs r ON r.run_pk = t.run_pk WHERE t.task_pk = :task",
-        {"task": task_pk},
     )
 
 

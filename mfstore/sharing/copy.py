@@ -186,7 +186,7 @@ def _insert_run(
     for task_pk, step_name, task_id, ts, origin_pk in src.query(*query.compile_run_task_rows(pk)):
         new_origin = None
         if origin_pk is not None:
-            o = src.one(*query.compile_task_key(origin_pk))
+            o = src.one(*query.compile_task_pathspec(origin_pk))
             if o is not None:
                 new_origin = dst.scalar(*query.compile_task_by_key(*o))
         task_map[task_pk] = copied.insert_task_record(

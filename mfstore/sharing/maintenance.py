@@ -54,7 +54,7 @@ def delete(
         total = len(run_pks) + (0 if dry_run else 3)
         for i, pk in enumerate(run_pks):
             step(i, total, "counting tasks")
-            report.tasks += int(store.scalar(*query.compile_run_task_count(pk)))
+            report.tasks += int(store.scalar(*query.compile_task_count(pk)))
         check_deletable(store, run_pks, force=force)
         if dry_run or not run_pks:
             step(total, total, "done")

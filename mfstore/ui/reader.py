@@ -226,7 +226,7 @@ class Reader:
     def flows(self) -> list[dict[str, Any]]:
         """Every flow: run count, last run and its status, users."""
         out = []
-        for (flow,) in self._q(query.compile_flow_names()):
+        for (flow,) in self._q(query.compile_flows(None)):
             last = self._q(query.compile_runs(flow, latest=True))
             out.append(
                 {
@@ -256,7 +256,7 @@ class Reader:
         hit = self._counts.get(flow)
         if hit is not None and (hit[0] == (version,) or now - hit[2] < COUNT_SECONDS):
             return hit[1]
-        row = self._one(query.compile_flow_run_count(flow))
+        row = self._one(query.compile_run_count(flow))
         n = int(row[0]) if row else 0
         self._counts[flow] = ((version,), n, now)
         return n
