@@ -52,3 +52,32 @@ def test_load_safe_refuses_code(history):
     assert DataArtifact(r.pathspec + "/end/2/plain").load_safe() == {"a": [1, 2]}
     with pytest.raises(UnsafeArtifactError):
         DataArtifact(r.pathspec + "/end/2/obj").load_safe()
+
+
+def test_a_damaged_byte_in_a_large_values_chunk_is_caught_by_data(history):
+    """A large value (written chunk by chunk straight into its rows' pages) with one byte
+    flipped inside a raw zstd block of its second chunk: ``.data`` refuses it (the frame
+    checksum), ``mfstore verify``'s full check names it, other artifacts still read."""
+    import os
+
+    from mfstore import blobs
+
+    big = os.urandom(20_000_000)
+    r = history.run(values={"big": big, "small": "fine"})
+    art = DataArtifact(r.pathspec + "/end/2/big")
+    assert art.data == big
+    store = history.store
+    pk, data = store.one(
+        "SELECT chunk_pk, data FROM blob_chunks WHERE seq = 1 AND blob_id = "
+        "(SELECT blob_id FROM blobs WHERE sha = ?)",
+        (bytes.fromhex(art.sha),),
+    )
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x40
+    with store.write():
+        store.execute("UPDATE blob_chunks SET data = ? WHERE chunk_pk = ?", (bytes(damaged), pk))
+    with pytest.raises(MetaflowDataCorruption) as e:
+        _ = DataArtifact(r.pathspec + "/end/2/big").data
+    assert r.pathspec + "/end/2/big" in str(e.value)
+    assert [sha for sha, _ in blobs.verify_blobs(store)] == [art.sha]
+    assert DataArtifact(r.pathspec + "/end/2/small").data == "fine"
