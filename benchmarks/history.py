@@ -41,19 +41,23 @@ def build(
     path: Path, runs: int, *, batch: int = 2000, progress: bool = True, batched: bool = True
 ) -> dict[str, float]:
     """Write ``runs`` runs into a new file ``path``; return seconds (wall and CPU), tasks
-    and bytes. ``batched``: tasks go through ``Writer.task_batch()`` (rows of many tasks
-    per statement), else one ``Writer.add_done_task`` call each."""
+    and bytes. ``batched``: runs and tasks go through ``Writer.task_batch()`` (rows of
+    many runs and tasks per statement), else one ``Writer.begin_run``/``end_run`` per run
+    and one ``Writer.add_done_task`` call per task."""
     from mfstore.store import Store
     from mfstore.writer import MetadataEntry, Writer, prepare_artifact
 
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     shared: dict[Any, Any] = {}
+    prepare = prepare_artifact
 
     def art(value: Any, key: Any = None) -> Any:
-        """Prepared artifact; values that repeat are pickled and packed once."""
+        """Prepared artifact; the builder's constants are prepared once, other values
+        by the batch (which remembers the values it prepared: ``x`` is the same in
+        every task of a run) or one by one."""
         if key is None:
-            return prepare_artifact(value)
+            return prepare(value)
         found = shared.get(key)
         if found is None:
             found = shared[key] = prepare_artifact(value)
@@ -66,8 +70,9 @@ def build(
         for start in range(0, runs, batch):
             with w.bulk(), w.task_batch() as tb:
                 add = tb.add if batched else w.add_done_task
+                prepare = tb.prepare if batched else prepare_artifact
                 for k in range(start, min(runs, start + batch)):
-                    tasks += _one_run(w, add, k, art, MetadataEntry)
+                    tasks += _one_run(w, add, k, art, MetadataEntry, tb if batched else None)
             if progress and (start // batch) % 25 == 0:
                 el = time.perf_counter() - t0
                 print(
@@ -81,7 +86,7 @@ def build(
     return {"seconds": seconds, "cpu": cpu, "tasks": tasks, "bytes": path.stat().st_size}
 
 
-def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any) -> int:
+def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any, batch: Any) -> int:
     user = _user(k)
     ts = T0_MS + k * 1000
     tags = (["exp"] if k % 3 == 0 else []) + (["sometag"] if k % 10 == 0 else [])
@@ -92,6 +97,7 @@ def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any) -> int:
         system_tags=["user:" + user, "runtime:dev", "python_version:3.11.7"],
         run_number=str(k + 1),
         ts_epoch=ts,
+        batch=batch,
     )
     failed = k % 20 == 19
     common = [
@@ -141,7 +147,7 @@ def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any) -> int:
             ],
         )
         n += 1
-    w.end_run(run, successful=not failed, ts_epoch=ts + 900, checkpoint=False)
+    w.end_run(run, successful=not failed, ts_epoch=ts + 900, checkpoint=False, batch=batch)
     return n
 
 

@@ -364,16 +364,44 @@ _JSON_UNICODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 _JSON_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=False)
 
 
-def _json_text(value: Any) -> str | None:
-    kind = type(value)
-    if kind is int:  # what json.dumps writes for an int, without its machinery
+#: Exact types whose JSON text ``_scalar_json`` writes itself (what ``json.dumps`` writes).
+_FLAT = frozenset({int, float, bool, type(None)})
+_INF = float("inf")
+
+
+def _scalar_json(value: Any, kind: type) -> str | None:
+    """JSON text of an int, float, bool or None without the encoder's machinery (exactly
+    ``json.dumps``'s), or None when there is none (nan, inf, an int too long for str)."""
+    if kind is int:
         try:
-            text = str(value)
+            return str(value)
         except ValueError:  # more digits than int -> str allows
             return None
-        return text if len(text) <= MAX_JSON_CHARS else None
-    if kind is bool or value is None:
-        return _JSON_CONSTANTS[value]
+    if kind is float:
+        return float.__repr__(value) if -_INF < value < _INF else None
+    return _JSON_CONSTANTS[value]
+
+
+def _json_text(value: Any) -> str | None:
+    kind = type(value)
+    if kind in _FLAT:
+        text = _scalar_json(value, kind)
+        return text if text is not None and len(text) <= MAX_JSON_CHARS else None
+    if (kind is list or kind is tuple) and len(value) <= 64:
+        # A short flat list of numbers (a foreach's items, coordinates): json.dumps's
+        # own text, item by item (the encoder costs more than encoding a small value).
+        parts = []
+        for item in value:
+            item_kind = type(item)
+            if item_kind not in _FLAT:
+                break
+            part = _scalar_json(item, item_kind)
+            if part is None:
+                return None  # what the encoder refuses (allow_nan=False) or cannot write
+            parts.append(part)
+        else:
+            text = "[" + ", ".join(parts) + "]"
+            return text if len(text) <= MAX_JSON_CHARS else None
     try:
         text = _JSON_UNICODE.encode(value)
     except (TypeError, ValueError):
@@ -407,8 +435,17 @@ def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedA
     ``known_shas``: shas already in the file; a value with one of them is not packed again.
     """
     plain = _plain(value)
+    return _prepared(value, plain, _pickled_parts(value, plain), known_shas)
+
+
+def _prepared(
+    value: Any, plain: bool, parts: list[Any], known_shas: Iterable[str] = ()
+) -> PreparedArtifact:
+    """``prepare_artifact`` of a value pickled already (``parts``)."""
     json_text = _json_text(value) if plain else None
-    parts = _pickled_parts(value, plain)
+    if len(parts) == 1 and not known_shas:  # a small value
+        packed = pack_blob(parts[0], sha1_hex(parts[0]))
+        return PreparedArtifact(packed, packed.sha, type_name(value), json_text)
     known = set(known_shas)
     if known or len(parts) == 1:
         raw = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -418,6 +455,47 @@ def prepare_artifact(value: Any, *, known_shas: Iterable[str] = ()) -> PreparedA
         blob = pack_parts(parts)  # a large value: hashed while it is compressed
         sha = blob.sha
     return PreparedArtifact(blob, sha, type_name(value), json_text)
+
+
+class PreparedValues:
+    """``prepare_artifact`` with a memory, for writers of many tasks (``TaskBatch.prepare``):
+    a value that pickles to bytes prepared before, with the same type, is not hashed,
+    compressed or converted to JSON again (a foreach hands the same values to many tasks;
+    a history repeats ``_task_ok``, step names, parameters ...). Only small values are
+    remembered, within ``max_bytes`` of pickled bytes in all (then it starts afresh).
+
+    What is remembered is plain tuples of strings and bytes, which Python's garbage
+    collector stops tracking: a memory of many values costs it nothing."""
+
+    #: Largest pickled value remembered.
+    MAX_VALUE_BYTES = 4096
+
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._seen: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+        self._bytes = 0
+
+    def prepare(self, value: Any) -> PreparedArtifact:
+        """``prepare_artifact(value)``, from memory when the same bytes were prepared."""
+        plain = _plain(value)
+        parts = _pickled_parts(value, plain)
+        if len(parts) != 1 or len(parts[0]) > self.MAX_VALUE_BYTES:
+            return _prepared(value, plain, parts)
+        key = (type_name(value), bytes(parts[0]))
+        found = self._seen.get(key)
+        if found is not None:
+            sha, size, json_text, codec, data = found
+            return PreparedArtifact(PackedBlob(sha, size, [(codec, data)]), sha, key[0], json_text)
+        art = _prepared(value, plain, parts)
+        blob = art.blob
+        if blob is not None and len(blob.chunks) == 1:
+            if self._bytes > self.max_bytes:
+                self._seen.clear()
+                self._bytes = 0
+            # Flat tuples of strings and bytes: the garbage collector stops tracking them.
+            self._seen[key] = (art.sha, blob.size, art.value_json, *blob.chunks[0])
+            self._bytes += 2 * len(key[1]) + 200  # the bytes, packed and pickled, and the entry
+        return art
 
 
 def prepare_artifacts(values: Mapping[str, Any]) -> dict[str, PreparedArtifact]:

@@ -110,3 +110,8 @@ def compile_run_flow_and_tagset(run_pk: int) -> tuple[str, Params]:
 def compile_next_task_pk() -> tuple[str, Params]:
     """The ``task_pk`` the next task row gets."""
     return "SELECT coalesce(max(task_pk), 0) + 1 FROM tasks", {}
+
+
+def compile_next_run_pk() -> tuple[str, Params]:
+    """The ``run_pk`` the next run row gets."""
+    return "SELECT coalesce(max(run_pk), 0) + 1 FROM runs", {}

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import query
-from ..artifacts import PreparedArtifact
+from ..artifacts import PreparedArtifact, PreparedValues
 from ..blobs import (
     blob_ids,
     blob_rows,
@@ -26,10 +26,9 @@ from .records import (
     RunRef,
     TaskRef,
     artifact_blob_id,
-    insert_artifact_rows,
+    artifact_name_ids,
     log_rows,
     metadata_value_id,
-    numbered,
 )
 from .runs import RunWrites
 
@@ -133,7 +132,11 @@ class TaskBatch:
     the ``with`` block ends) inserts the rows of all buffered tasks with one statement per
     table. Until then the tasks are not in the file: read them after the block. An error
     raised by ``flush`` (e.g. a duplicate task id) belongs to the whole bulk transaction,
-    which rolls back."""
+    which rolls back.
+
+    Rows are buffered in their final form (artifact names and metadata entries interned,
+    metadata numbered per task, an artifact dated at its attempt's end without its time),
+    so ``flush`` only hands them to SQLite."""
 
     #: Buffered blob bytes that make ``add`` flush early (memory stays bounded).
     MAX_BLOB_BYTES = 64 * 1024 * 1024
@@ -143,7 +146,21 @@ class TaskBatch:
             raise MetaflowInternalError("Writer.task_batch() needs Writer.bulk()")
         self.writer = writer
         self.size = size
+        self._next_blob: int | None = None
+        self._types: dict[str, int | None] = {}
+        # (task_ok, attempt) -> value ids of the attempt_ok and attempt-done entries.
+        self._end_values: dict[tuple[bool, int], tuple[int, int]] = {}
+        self._prepared = PreparedValues()
+        self._reset()
+
+    def _reset(self) -> None:
+        # Ids are read again after a flush: rows the writer's own calls added meanwhile
+        # (inside the same bulk) keep theirs.
         self._next_pk: int | None = None
+        self._next_run: int | None = None
+        # Buffered runs (Insert.RUN's rows, status and finished_at last), by run_pk.
+        self._runs: dict[int, list[Any]] = {}
+        self._run_keys: set[tuple[str, str]] = set()
         self._steps: list[tuple[Any, ...]] = []
         self._tasks: list[tuple[Any, ...]] = []
         self._attempts: list[tuple[Any, ...]] = []
@@ -153,9 +170,48 @@ class TaskBatch:
         self._blobs: list[tuple[Any, ...]] = []
         self._chunks: list[tuple[Any, ...]] = []
         self._blob_bytes = 0
-        self._next_blob: int | None = None
         self._new_blobs: dict[str, int] = {}
-        self._types: dict[str, int | None] = {}
+        # (task_pk, attempt) -> ended_at of the buffered attempts.
+        self._ends: dict[tuple[int, int], int | None] = {}
+        # Artifact rows buffered before their attempt: their time is settled at flush.
+        self._undated: list[int] = []
+        # task_pk -> its last metadata_pk, for the tasks metadata was buffered for.
+        self._last_md: dict[int, int] = {}
+
+    def prepare(self, value: Any) -> PreparedArtifact:
+        """``prepare_artifact(value)`` for this batch's tasks: a value prepared before
+        (the same pickled bytes) is not hashed, compressed or converted to JSON again,
+        and its blob is stored once (see ``artifacts.PreparedValues``)."""
+        return self._prepared.prepare(value)
+
+    def has_run(self, flow_id: str, run_number: str) -> bool:
+        """True if the batch holds a run ``flow_id/run_number`` not written yet."""
+        return (flow_id, run_number) in self._run_keys
+
+    def add_run(self, row: tuple[Any, ...]) -> RunRef:
+        """Buffer a new run's row ``(flow_id, run_number, user_name, tagset_id, ts_epoch,
+        end_step, origin_run_number, code_sha)``, checked by ``Writer.begin_run(...,
+        batch=...)``; its id is assigned ahead. ``end_buffered_run`` ends it before it is
+        written."""
+        self._live_cache()
+        if len(self._tasks) >= self.size or self._blob_bytes > self.MAX_BLOB_BYTES:
+            self.flush()
+        pk = self._next_run
+        if pk is None:
+            pk = int(self.writer.store.scalar(*query.compile_next_run_pk()))
+        self._next_run = pk + 1
+        self._run_keys.add((row[0], row[1]))
+        self._runs[pk] = [pk, *row, "running", None]
+        return RunRef(pk, row[0], row[1])
+
+    def end_buffered_run(self, run: RunRef, status: str, ts_epoch: int) -> bool:
+        """End a run of this batch not written yet (False: it is not one)."""
+        row = self._runs.get(run.run_pk)
+        if row is None:
+            return False
+        row[9] = status
+        row[10] = ts_epoch
+        return True
 
     def add(
         self,
@@ -177,18 +233,14 @@ class TaskBatch:
         task = self.task(
             run, step_name, task_id, ts_epoch=started_at, origin_task_pk=origin_task_pk
         )
-        self.attempt(
-            task,
-            attempt,
-            started_at=started_at,
-            ended_at=ended_at,
-            task_ok=task_ok,
-            success=success,
-        )
+        pk = task.task_pk
+        self._attempts.append((pk, attempt, started_at, ended_at, int(task_ok), int(success)))
+        self._ends[(pk, attempt)] = ended_at
+        rows = self._logs
         for stream, ts, line in logs:
-            if stream not in ("stdout", "stderr"):
+            if stream != "stdout" and stream != "stderr":
                 raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-            self._logs.append((task.task_pk, attempt, stream, "task", ts, line))
+            rows.append((pk, attempt, stream, "task", ts, line))
         self.artifacts(task, attempt, artifacts, ended_at)
         self.metadata(task, metadata)
         self.end_metadata(task, attempt, task_ok, ended_at)
@@ -214,15 +266,18 @@ class TaskBatch:
         """Buffer a task (and its step, if new); its attempts, artifacts, metadata and
         logs follow through the other methods. Buffered tasks are written first when
         the batch is full."""
-        self._live_cache()
+        cache = self._live_cache()
         if len(self._tasks) >= self.size or self._blob_bytes > self.MAX_BLOB_BYTES:
             self.flush()
-        self.step(run, step_name, ts_epoch)
-        if self._next_pk is None:
-            self._next_pk = int(self.writer.store.scalar(*query.compile_next_task_pk()))
+        run_pk = run.run_pk
+        if (run_pk, step_name) not in cache.steps:
+            self.step(run, step_name, ts_epoch)
         pk = self._next_pk
-        self._next_pk += 1
-        self._tasks.append((pk, run.run_pk, step_name, task_id, ts_epoch, origin_task_pk))
+        if pk is None:
+            pk = int(self.writer.store.scalar(*query.compile_next_task_pk()))
+        self._next_pk = pk + 1
+        self._tasks.append((pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk))
+        self._last_md[pk] = 0  # a new task: its metadata is numbered from 1
         return TaskRef(pk, run, step_name, task_id)
 
     def attempt(
@@ -247,6 +302,7 @@ class TaskBatch:
                 None if success is None else int(success),
             )
         )
+        self._ends[(task.task_pk, attempt)] = ended_at
 
     def log_lines(
         self,
@@ -270,48 +326,80 @@ class TaskBatch:
     ) -> None:
         """Buffer an attempt's artifacts (dated ``ts_epoch`` unless ``artifact_ts`` has
         their own time); new blobs are buffered with them."""
-        blobs = self._live_cache().blobs
-        at = artifact_ts or {}
+        cache = self._live_cache()
+        blobs = cache.blobs
+        names = cache.names
+        if not names.keys() >= artifacts.keys():
+            artifact_name_ids(self.writer.store, artifacts, names)
         pk = task.task_pk
+        key = (pk, attempt)
+        rows = self._artifacts
+        if key not in self._ends:  # its attempt is not buffered (yet): dated at flush
+            self._undated.extend(range(len(rows), len(rows) + len(artifacts)))
+            end = None
+        else:
+            end = self._ends[key]
         for name, art in artifacts.items():
             bid = blobs.get(art.sha)
             if bid is None:
                 bid = blobs[art.sha] = self._blob_id(name, art)
-            self._artifacts.append((pk, attempt, name, bid, at.get(name, ts_epoch)))
+            when = ts_epoch if artifact_ts is None else artifact_ts.get(name, ts_epoch)
+            rows.append((pk, attempt, names[name], bid, None if when == end else when))
 
     def metadata(self, task: TaskRef, entries: Iterable[MetadataEntry]) -> None:
-        """Buffer metadata entries of a buffered task, in order."""
+        """Buffer metadata entries of a task, in order (numbered after its last)."""
         store = self.writer.store
         values = self._live_cache().values
         pk = task.task_pk
         rows = self._metadata
+        n = self._last_metadata_pk(pk)
         for e in entries:
             value = e.value
-            is_json = not isinstance(value, str)
-            key = (
-                e.field_name,
-                e.type or e.field_name,
-                int(is_json),
-                json.dumps(value, ensure_ascii=False) if is_json else value,
-            )
+            if isinstance(value, str):
+                key = (e.field_name, e.type or e.field_name, 0, value)
+            else:
+                key = (
+                    e.field_name,
+                    e.type or e.field_name,
+                    1,
+                    json.dumps(value, ensure_ascii=False),
+                )
             vid = values.get(key)
             if vid is None:
                 vid = values[key] = metadata_value_id(store, *key)
-            rows.append((pk, e.attempt, vid, e.ts_epoch))
+            n += 1
+            rows.append((pk, n, e.attempt, vid, e.ts_epoch))
+        self._last_md[pk] = n
 
     def end_metadata(self, task: TaskRef, attempt: int, task_ok: bool, ts_epoch: int) -> None:
         """The ``attempt_ok`` and ``attempt-done`` entries of an ended attempt (as
         ``Writer.end_attempt`` records them)."""
-        values = self._live_cache().values
+        ids = self._end_values.get((task_ok, attempt))
+        if ids is None:
+            values = self._live_cache().values
+            pair = []
+            for key in (
+                ("attempt_ok", "internal_attempt_status", 0, "True" if task_ok else "False"),
+                ("attempt-done", "attempt-done", 0, str(attempt)),
+            ):
+                vid = values.get(key)
+                if vid is None:
+                    vid = values[key] = metadata_value_id(self.writer.store, *key)
+                pair.append(vid)
+            ids = self._end_values[(task_ok, attempt)] = (pair[0], pair[1])
         pk = task.task_pk
-        for key in (
-            ("attempt_ok", "internal_attempt_status", 0, "True" if task_ok else "False"),
-            ("attempt-done", "attempt-done", 0, str(attempt)),
-        ):
-            vid = values.get(key)
-            if vid is None:
-                vid = values[key] = metadata_value_id(self.writer.store, *key)
-            self._metadata.append((pk, attempt, vid, ts_epoch))
+        n = self._last_metadata_pk(pk)
+        self._metadata.append((pk, n + 1, attempt, ids[0], ts_epoch))
+        self._metadata.append((pk, n + 2, attempt, ids[1], ts_epoch))
+        self._last_md[pk] = n + 2
+
+    def _last_metadata_pk(self, task_pk: int) -> int:
+        """The task's last metadata_pk: of this buffer, else of the file (a task of an
+        earlier flush, or written before the bulk)."""
+        n = self._last_md.get(task_pk)
+        if n is None:
+            n = self.writer.store.scalar(*query.compile_last_metadata_pk(task_pk)) or 0
+        return int(n)
 
     def _live_cache(self) -> BulkCache:
         cache = self.writer._cache
@@ -335,8 +423,9 @@ class TaskBatch:
             tid = self._types[art.type] = type_id(store, art.type)
         row, chunk_rows = blob_rows(art.blob, new_id, tid, art.value_json)
         self._blobs.append(row)
-        self._chunks.extend(chunk_rows)
-        self._blob_bytes += art.blob.stored_size
+        if chunk_rows:
+            self._chunks.extend(chunk_rows)
+        self._blob_bytes += row[3]
         self._new_blobs[art.sha] = new_id
         return new_id
 
@@ -367,12 +456,31 @@ class TaskBatch:
 
     def flush(self) -> None:
         """Insert the buffered tasks' rows (one statement per table)."""
-        if not self._tasks and not self._blobs and not self._steps:
+        if not any(
+            (
+                self._runs,
+                self._steps,
+                self._blobs,
+                self._tasks,
+                self._attempts,
+                self._artifacts,
+                self._metadata,
+                self._logs,
+            )
+        ):
             return
         store = self.writer.store
         if self._new_blobs:
             self._reuse_blobs()
+        if self._undated:  # artifacts buffered before their attempt
+            ends, rows = self._ends, self._artifacts
+            for i in self._undated:
+                pk, att, nid, bid, ts = rows[i]
+                if ts is not None and ts == ends.get((pk, att)):
+                    rows[i] = (pk, att, nid, bid, None)
         with store.write():
+            if self._runs:
+                store.executemany(Insert.RUN, self._runs.values())
             store.executemany(Insert.STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
             store.executemany(
@@ -381,31 +489,7 @@ class TaskBatch:
                 self._tasks,
             )
             store.executemany(Insert.ENDED_ATTEMPT, self._attempts)
-            # An artifact dated at its attempt's end is stored without its time; the
-            # buffered tasks are new, so their metadata is numbered from 1 without lookups.
-            ends = {(r[0], r[1]): r[3] for r in self._attempts}
-            cache = self.writer._cache
-            insert_artifact_rows(
-                store,
-                [
-                    (pk, att, name, bid, None if ts == ends.get((pk, att)) else ts)
-                    for pk, att, name, bid, ts in self._artifacts
-                ],
-                None if cache is None else cache.names,
-            )
-            store.executemany(
-                Insert.METADATA, numbered(store, self._metadata, {r[0]: 0 for r in self._tasks})
-            )
+            store.executemany(Insert.ARTIFACT, self._artifacts)
+            store.executemany(Insert.METADATA, self._metadata)
             store.executemany(Insert.LOG_LINE, self._logs)
-        for rows in (
-            self._steps,
-            self._tasks,
-            self._attempts,
-            self._artifacts,
-            self._metadata,
-            self._logs,
-        ):
-            rows.clear()
-        self._blobs.clear()
-        self._chunks.clear()
-        self._blob_bytes = 0
+        self._reset()

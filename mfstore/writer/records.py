@@ -70,7 +70,7 @@ class MetadataEntry:
 class BulkCache:
     """Ids seen inside one ``Writer.bulk()`` transaction."""
 
-    __slots__ = ("blobs", "last_metadata", "names", "steps", "values")
+    __slots__ = ("blobs", "flows", "last_metadata", "names", "steps", "tagsets", "values")
 
     def __init__(self) -> None:
         self.blobs: dict[str, int] = {}
@@ -78,6 +78,8 @@ class BulkCache:
         self.steps: set[tuple[int, str]] = set()
         self.names: dict[str, int] = {}  # artifact name -> name_id
         self.last_metadata: dict[int, int] = {}  # task_pk -> its highest metadata_pk
+        self.flows: set[str] = set()  # flows in the file
+        self.tagsets: dict[tuple[str, str], int] = {}  # (flow_id, digest) -> tagset_id
 
 
 #: Intern a metadata field ``(field_name, type)``, then an entry ``(field_name, type,
@@ -121,7 +123,7 @@ def numbered(
 
 
 class Insert:
-    """The INSERT statements of a task's rows, shared by the one-call (``add_done_task``),
+    """The INSERT statements of a task's rows (and a batch's runs), shared by the one-call (``add_done_task``),
     piece-by-piece and batched (``TaskBatch``) writes."""
 
     #: A step of a run (none if the run has it): ``(run_pk, step_name, ts_epoch)``.
@@ -144,6 +146,19 @@ class Insert:
         "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
         "VALUES (?, ?, ?, ?, ?)"
     )
+    #: An artifact: ``(task_pk, attempt, name_id, blob_id, ts_epoch)``.
+    ARTIFACT = (
+        "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
+    #: A run with its id and status (``TaskBatch``'s buffered runs): ``(run_pk, flow_id,
+    #: run_number, user_name, tagset_id, ts_epoch, end_step, origin_run_number, code_sha,
+    #: status, finished_at)``.
+    RUN = (
+        "INSERT INTO runs (run_pk, flow_id, run_number, user_name, tagset_id, ts_epoch, "
+        "end_step, origin_run_number, code_sha, status, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
@@ -160,15 +175,10 @@ def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
     )
 
 
-def insert_artifact_rows(
-    store: Store, rows: Sequence[Sequence[Any]], names: dict[str, int] | None = None
-) -> None:
-    """Insert artifact rows ``(task_pk, attempt, name, blob_id, ts_epoch)``; ``ts_epoch`` is
-    None when it is the attempt's ``ended_at`` (the ``artifacts`` view gives it back).
-    Names are stored once in artifact_names (``names``: name -> name_id known so far, kept
-    up to date). Inside ``store.write()``."""
-    known = {} if names is None else names
-    missing = {r[2] for r in rows} - known.keys()
+def artifact_name_ids(store: Store, names: Iterable[str], known: dict[str, int]) -> dict[str, int]:
+    """Make sure each of ``names`` is in artifact_names; ``known`` (name -> name_id, kept up
+    to date) is returned. Inside ``store.write()``."""
+    missing = set(names) - known.keys()
     if missing:
         store.executemany(
             "INSERT INTO artifact_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
@@ -178,10 +188,18 @@ def insert_artifact_rows(
             (str(n), int(i))
             for n, i in store.query(*query.compile_artifact_name_ids(sorted(missing)))
         )
-    store.executemany(
-        "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) VALUES (?, ?, ?, ?, ?)",
-        [(r[0], r[1], known[r[2]], r[3], r[4]) for r in rows],
-    )
+    return known
+
+
+def insert_artifact_rows(
+    store: Store, rows: Sequence[Sequence[Any]], names: dict[str, int] | None = None
+) -> None:
+    """Insert artifact rows ``(task_pk, attempt, name, blob_id, ts_epoch)``; ``ts_epoch`` is
+    None when it is the attempt's ``ended_at`` (the ``artifacts`` view gives it back).
+    Names are stored once in artifact_names (``names``: name -> name_id known so far, kept
+    up to date). Inside ``store.write()``."""
+    known = artifact_name_ids(store, {r[2] for r in rows}, {} if names is None else names)
+    store.executemany(Insert.ARTIFACT, [(r[0], r[1], known[r[2]], r[3], r[4]) for r in rows])
 
 
 def log_rows(

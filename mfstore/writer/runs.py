@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import query
 from ..blobs import (
@@ -17,6 +17,9 @@ from ..store import Store
 from ..tags import tagset_digest, validate_tags
 from .records import BulkCache, RunRef
 
+if TYPE_CHECKING:
+    from .core import TaskBatch
+
 
 class RunWrites:
     """``Writer``'s flow and run writes (mixed into ``Writer``)."""
@@ -25,10 +28,24 @@ class RunWrites:
     _cache: BulkCache | None
 
     def _ensure_flow(self, flow_id: str, ts_epoch: int) -> None:
+        cache = self._cache
+        if cache is not None and flow_id in cache.flows:
+            return
         self.store.execute(
             "INSERT INTO flows (flow_id, ts_epoch) VALUES (?, ?) ON CONFLICT (flow_id) DO NOTHING",
             (flow_id, ts_epoch),
         )
+        if cache is not None:
+            cache.flows.add(flow_id)
+
+    def run_tagset(
+        self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str], ts_epoch: int
+    ) -> int:
+        """Id of a new run's tag set (user tags checked; the flow recorded first if it is
+        new, dated ``ts_epoch``); inside ``store.write()``."""
+        user = validate_tags(user_tags)
+        self._ensure_flow(flow_id, ts_epoch)
+        return self.ensure_tagset(flow_id, user, system_tags)
 
     def ensure_tagset(
         self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str]
@@ -37,17 +54,25 @@ class RunWrites:
         user = sorted(set(user_tags))
         system = sorted(set(system_tags))
         digest = tagset_digest(user, system)
+        cache = self._cache
+        if cache is not None:
+            known = cache.tagsets.get((flow_id, digest))
+            if known is not None:
+                return known
         found = self.store.scalar(*query.compile_tagset_by_digest(flow_id, digest))
         if found is not None:
-            return int(found)
-        tagset_id = self.store.insert(
-            "INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest)
-        )
-        self.store.executemany(
-            "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
-            [(flow_id, t, tagset_id, 0) for t in user]
-            + [(flow_id, t, tagset_id, 1) for t in system],
-        )
+            tagset_id = int(found)
+        else:
+            tagset_id = self.store.insert(
+                "INSERT INTO tagsets (flow_id, digest) VALUES (?, ?)", (flow_id, digest)
+            )
+            self.store.executemany(
+                "INSERT INTO tagset_tags (flow_id, tag, tagset_id, is_system) VALUES (?, ?, ?, ?)",
+                [(flow_id, t, tagset_id, 0) for t in user]
+                + [(flow_id, t, tagset_id, 1) for t in system],
+            )
+        if cache is not None:
+            cache.tagsets[(flow_id, digest)] = tagset_id
         return tagset_id
 
     def put_code_package(
@@ -76,48 +101,61 @@ class RunWrites:
         end_step: str = "end",
         origin_run_number: str | None = None,
         code_sha: str | None = None,
+        batch: TaskBatch | None = None,
     ) -> RunRef:
         """Record a new run (status running) and return it.
 
         ``run_number`` defaults to a new globally unique id; an id that already exists in
         this flow raises ``MetaflowInternalError`` (for generated ids a new one is drawn).
+        ``batch``: the run's row is buffered with the batch's tasks (written at its next
+        flush; ``end_run(..., batch=...)`` ends it before): begin a batch's runs all
+        through it or all without it (its row ids are assigned ahead).
         """
-        user_tags = validate_tags(user_tags)
-        system_tags = list(system_tags)
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
-            self._ensure_flow(flow_id, ts)
-            tagset = self.ensure_tagset(flow_id, user_tags, system_tags)
+            tagset = self.run_tagset(flow_id, user_tags, system_tags, ts)
             number = run_number or new_run_id()
-            while self.store.scalar(*query.compile_run_exists(flow_id, number)):
+            while self.store.scalar(*query.compile_run_exists(flow_id, number)) or (
+                batch is not None and batch.has_run(flow_id, number)
+            ):
                 if run_number is not None:
                     raise MetaflowInternalError(
                         f"Run {flow_id}/{number} already exists in {self.store.path}"
                     )
                 number = new_run_id()
+            row = (flow_id, number, user_name, tagset, ts, end_step, origin_run_number, code_sha)
+            if batch is not None:
+                return batch.add_run(row)
             run_pk = self.store.insert(
                 "INSERT INTO runs (flow_id, run_number, user_name, tagset_id, ts_epoch, end_step, "
                 "origin_run_number, code_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (flow_id, number, user_name, tagset, ts, end_step, origin_run_number, code_sha),
+                row,
             )
         return RunRef(run_pk, flow_id, number)
 
     def end_run(
-        self, run: RunRef, *, successful: bool, ts_epoch: int | None = None, checkpoint: bool = True
+        self,
+        run: RunRef,
+        *,
+        successful: bool,
+        ts_epoch: int | None = None,
+        checkpoint: bool = True,
+        batch: TaskBatch | None = None,
     ) -> bool:
         """Mark the run ended (successful or failed), then fold the WAL into the file.
         Returns False when the fold could not finish (another program held a read
-        transaction): a plain ``cp`` of the file alone then misses the run."""
+        transaction): a plain ``cp`` of the file alone then misses the run. ``batch``: a
+        run it holds is ended there (no statement); never a fold (inside ``bulk()``)."""
+        status = "successful" if successful else "failed"
+        ts = now_ms() if ts_epoch is None else ts_epoch
+        if batch is not None and batch.end_buffered_run(run, status, ts):
+            return True
         with self.store.write():
             self.store.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
-                (
-                    "successful" if successful else "failed",
-                    now_ms() if ts_epoch is None else ts_epoch,
-                    run.run_pk,
-                ),
+                (status, ts, run.run_pk),
             )
-        if checkpoint:
+        if checkpoint and batch is None:
             return self.store.checkpoint()
         return True
 

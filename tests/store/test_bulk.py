@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,21 +184,27 @@ def _retried_task(store: Store, batched: bool) -> None:
         w.end_run(run, successful=True, ts_epoch=20, checkpoint=False)
 
 
+def _both(tmp_path: Path, write: Callable[[Store, bool], None]) -> dict[bool, Any]:
+    """Every view's rows of two files written by ``write(store, False)`` and ``(store, True)``."""
+    got = {}
+    for batched in (False, True):
+        path = tmp_path / f"both{int(batched)}.mfdb"
+        with Store(path, create=True) as store:
+            write(store, batched)
+        with Store(path) as store:
+            got[batched] = {v: sorted(store.query(f"SELECT * FROM {v}"), key=repr) for v in VIEWS}
+    return got
+
+
 def test_task_batch_pieces_write_what_the_writer_writes(tmp_path: Path) -> None:
     """The importer's path: a task written piece by piece (attempts, metadata, logs,
     artifacts) through the batch equals the same task through Writer's calls."""
-    got = {}
-    for batched in (False, True):
-        path = tmp_path / f"p{int(batched)}.mfdb"
-        with Store(path, create=True) as store:
-            _retried_task(store, batched)
-        with Store(path) as store:
-            got[batched] = {v: sorted(store.query(f"SELECT * FROM {v}"), key=repr) for v in VIEWS}
-            if batched:
-                order = store.query(
-                    "SELECT v.field_name FROM metadata m JOIN metadata_values v USING (value_id) "
-                    "ORDER BY m.metadata_pk"
-                )
+    got = _both(tmp_path, _retried_task)
+    with Store(tmp_path / "both1.mfdb") as store:
+        order = store.query(
+            "SELECT v.field_name FROM metadata m JOIN metadata_values v USING (value_id) "
+            "ORDER BY m.metadata_pk"
+        )
     assert len(got[False]["mf_attempts"]) == 3 and len(got[False]["mf_log_lines"]) == 6
     for view in VIEWS:
         assert got[True][view] == got[False][view], view
@@ -209,3 +217,152 @@ def test_task_batch_pieces_write_what_the_writer_writes(tmp_path: Path) -> None:
         "attempt_ok",
         "attempt-done",
     ]
+
+
+def _runs_history(store: Store, runs_in_batch: bool) -> None:
+    """Three runs of two tasks with a repeated and a per-task value: the runs begun and
+    ended through the batch or through the writer."""
+    w = Writer(store)
+    with w.bulk(), w.task_batch(size=4) as batch:
+        for k in (1, 2, 3):
+            begin = dict(
+                user_name="u",
+                user_tags=["exp"] if k != 2 else [],
+                system_tags=["user:u"],
+                run_number=str(k),
+                ts_epoch=1000 * k,
+            )
+            run = w.begin_run("F", **begin, batch=batch if runs_in_batch else None)
+            for tid, step in enumerate(("start", "end")):
+                batch.add(
+                    run,
+                    step,
+                    str(tid),
+                    artifacts={"x": batch.prepare([k, "same"]), "t": batch.prepare(tid * 0.5)},
+                    task_ok=True,
+                    success=k != 3 or step != "end",
+                    started_at=1000 * k + tid,
+                    ended_at=1000 * k + tid + 1,
+                    metadata=[MetadataEntry("user", "u", attempt=0, ts_epoch=5)],
+                )
+            if k != 2:  # run 2 is left running
+                w.end_run(
+                    run,
+                    successful=k == 1,
+                    ts_epoch=1000 * k + 9,
+                    checkpoint=False,
+                    batch=batch if runs_in_batch else None,
+                )
+
+
+def test_runs_begun_and_ended_in_the_batch_are_what_the_writer_writes(tmp_path: Path) -> None:
+    got = _both(tmp_path, _runs_history)
+    assert [r[:2] for r in got[True]["mf_runs"]] == [("F", "1"), ("F", "2"), ("F", "3")]
+    for view in VIEWS:
+        assert got[True][view] == got[False][view], view
+
+
+def test_batch_refuses_a_run_number_the_file_or_the_batch_has(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.mfdb", create=True) as store:
+        w = Writer(store)
+        w.begin_run("F", user_name="u", run_number="1")
+        for taken in ("1", "2"):  # in the file; in the batch, not written yet
+            with (
+                pytest.raises(MetaflowInternalError, match=f"F/{taken} already exists"),
+                w.bulk(),
+                w.task_batch() as batch,
+            ):
+                w.begin_run("F", user_name="u", run_number="2", ts_epoch=1, batch=batch)
+                w.begin_run("F", user_name="u", run_number=taken, ts_epoch=1, batch=batch)
+        assert store.query("SELECT run_number FROM runs") == [("1",)]
+        with w.bulk(), w.task_batch() as batch:  # a new id is drawn for each run
+            drawn = {w.begin_run("F", user_name="u", batch=batch).run_number for _ in "ab"}
+        assert len(drawn) == 2
+        assert store.scalar("SELECT count(*) FROM runs") == 3
+
+
+def test_a_value_prepared_again_in_a_batch_is_stored_once(tmp_path: Path) -> None:
+    """A foreach hands the same value to many tasks: the batch prepares it once (the same
+    sha, type and JSON as ``prepare_artifact``), stores one blob, and every task's
+    artifact points at it; a changed value is a new blob."""
+    items = list(range(600))
+    with Store(tmp_path / "f.mfdb", create=True) as store:
+        w = Writer(store)
+        with w.bulk(), w.task_batch(size=7) as batch:
+            run = w.begin_run("F", user_name="u", run_number="1", ts_epoch=1, batch=batch)
+            for tid in range(20):
+                art = batch.prepare(items)
+                assert (art.sha, art.type, art.value_json) == (
+                    prepare_artifact(items).sha,
+                    "builtins.list",
+                    prepare_artifact(items).value_json,
+                )
+                arts = {"items": art, "i": batch.prepare(tid % 3), "ok": batch.prepare(True)}
+                batch.add(
+                    run,
+                    "work",
+                    str(tid),
+                    artifacts=arts,
+                    task_ok=True,
+                    success=True,
+                    started_at=1,
+                    ended_at=2,
+                )
+            items.append(600)  # the same list object, changed: prepared afresh
+            batch.add(
+                run,
+                "end",
+                "20",
+                artifacts={"items": batch.prepare(items)},
+                task_ok=True,
+                success=True,
+                started_at=1,
+                ended_at=2,
+            )
+            w.end_run(run, successful=True, ts_epoch=3, batch=batch)
+        with Store(store.path) as reader:
+            blobs = reader.query("SELECT value_json FROM blobs ORDER BY blob_id")
+            assert len(blobs) == 1 + 3 + 1 + 1  # items, i in 0..2, True, items + [600]
+            rows = reader.query("SELECT task_id, name, sha, value_json FROM mf_artifacts")
+        shas = {(tid, name): sha for tid, name, sha, _ in rows}
+        assert len(rows) == 20 * 3 + 1
+        assert {shas[(str(t), "items")] for t in range(20)} == {prepare_artifact(items[:600]).sha}
+        assert shas[("20", "items")] == prepare_artifact(items).sha
+        assert {shas[(str(t), "i")] for t in range(20)} == {
+            prepare_artifact(i).sha for i in range(3)
+        }
+        from mfstore.blobs import verify_blobs
+
+        assert verify_blobs(store) == []
+
+
+def test_the_json_form_of_small_values_is_json_dumps_text() -> None:
+    """Numbers, constants and short flat lists get their JSON text without the encoder:
+    exactly ``json.dumps``'s; what it refuses (nan, inf) has none."""
+    import json
+
+    from mfstore.artifacts import to_json
+
+    nan, inf = float("nan"), float("inf")
+    for value in (
+        0,
+        -7,
+        10**30,
+        1.5,
+        -0.0,
+        0.1,
+        1e300,
+        5e-324,
+        True,
+        None,
+        [],
+        (),
+        [1, 2.5, False, None],
+        (3, -4.25),
+        [1, "a", {"k": [2]}],
+        ["é", 3],
+        list(range(100)),
+    ):
+        assert to_json(value) == json.dumps(value, ensure_ascii=False), value
+    for value in (nan, inf, -inf, [1, nan], (inf,)):
+        assert to_json(value) is None, value
