@@ -4,6 +4,7 @@ runs with every row they own. Pure: returns SQL + parameters."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from .common import BLOB_JOIN, RAW_ARTIFACT_TS, RAW_ARTIFACTS, RAW_METADATA_JOIN, Params, sha_key
 
@@ -116,6 +117,35 @@ def compile_run_digest_parts(run_pk: int) -> dict[str, tuple[str, Params]]:
 
 # -- copying a run row by row (copy_runs) -----------------------------------------------
 
+#: Rows copied with their run or task: table -> (the owner's key column, the columns each
+#: copied row gives, in order, and the order they are read in: "" for the table's own).
+#: ``writer.copy.insert_child_rows`` writes them; ``compile_child_rows`` reads the plain ones.
+CHILD_ROWS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "tag_events": ("run_pk", ("ts_epoch", "user_name", "removed", "added"), "ts_epoch, event_pk"),
+    "steps": ("run_pk", ("step_name", "ts_epoch"), ""),
+    "trigger_events": (
+        "run_pk",
+        ("name", "event_id", "type", "ts_epoch", "pathspec", "payload"),
+        "trigger_pk",
+    ),
+    "attempts": ("task_pk", ("attempt", "started_at", "ended_at", "task_ok", "success"), ""),
+    # (through task_artifacts: the name interned, a time equal to the attempt's end NULL)
+    "artifacts": ("task_pk", ("attempt", "name", "blob_id", "ts_epoch"), ""),
+    "log_lines": ("task_pk", ("attempt", "stream", "source", "ts_us", "line"), "line_pk"),
+}
+
+#: The child tables whose rows are read as they are stored (``compile_child_rows``);
+#: tag events and artifacts have their own reads.
+PlainChild = Literal["steps", "trigger_events", "attempts", "log_lines"]
+
+
+def compile_child_rows(table: PlainChild, owner_pk: int) -> tuple[str, Params]:
+    """The ``CHILD_ROWS`` columns of the rows of ``table`` that belong to the run or task
+    ``owner_pk``, in the table's copy order."""
+    owner, columns, order = CHILD_ROWS[table]
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {owner} = :owner"
+    return (sql + f" ORDER BY {order}" if order else sql), {"owner": owner_pk}
+
 
 def compile_all_runs() -> tuple[str, Params]:
     """``run_pk`` of every run, oldest first."""
@@ -164,11 +194,6 @@ def compile_code_package_record(sha: str) -> tuple[str, Params]:
     return "SELECT sha, script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
 
 
-def compile_run_step_rows(run_pk: int) -> tuple[str, Params]:
-    """``(step_name, ts_epoch)`` of a run's steps."""
-    return "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run", {"run": run_pk}
-
-
 def compile_run_task_rows(run_pk: int) -> tuple[str, Params]:
     """``(task_pk, step_name, task_id, ts_epoch, origin_task_pk)`` of a run's tasks."""
     return (
@@ -189,14 +214,6 @@ def compile_task_by_key(
     )
 
 
-def compile_attempt_rows(task_pk: int) -> tuple[str, Params]:
-    """``(attempt, started_at, ended_at, task_ok, success)`` of a task's attempts."""
-    return (
-        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = :task",
-        {"task": task_pk},
-    )
-
-
 def compile_artifact_rows(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, sha, ts_epoch)`` of a task's artifacts."""
     return (
@@ -214,24 +231,6 @@ def compile_metadata_rows(task_pk: int) -> tuple[str, Params]:
         f"{RAW_METADATA_JOIN} WHERE m.task_pk = :task "
         "ORDER BY m.metadata_pk",
         {"task": task_pk},
-    )
-
-
-def compile_log_rows(task_pk: int) -> tuple[str, Params]:
-    """``(attempt, stream, source, ts_us, line)`` of a task's log lines, in order."""
-    return (
-        "SELECT attempt, stream, source, ts_us, line FROM log_lines WHERE task_pk = :task "
-        "ORDER BY line_pk",
-        {"task": task_pk},
-    )
-
-
-def compile_trigger_rows(run_pk: int) -> tuple[str, Params]:
-    """``(name, event_id, type, ts_epoch, pathspec, payload)`` of a run's trigger events."""
-    return (
-        "SELECT name, event_id, type, ts_epoch, pathspec, payload FROM trigger_events "
-        "WHERE run_pk = :run ORDER BY trigger_pk",
-        {"run": run_pk},
     )
 
 

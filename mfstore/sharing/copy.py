@@ -149,6 +149,16 @@ def _reconcile(
     return True
 
 
+def _copy_child_rows(
+    src: Store, dst: Store, table: query.PlainChild, old_pk: int, new_pk: int
+) -> None:
+    """The rows of ``table`` that belong to run or task ``old_pk`` in ``src``, added to
+    ``new_pk`` in ``dst``."""
+    copied.insert_child_rows(
+        dst, table, new_pk, src.query(*query.compile_child_rows(table, old_pk))
+    )
+
+
 def _copy_blob(src: Store, dst: Store, sha: str, report: CopyReport) -> int:
     found, added = copy_blob_id(src, dst, sha)
     if added is not None:
@@ -181,7 +191,7 @@ def _insert_run(
         copied.add_code_package_record(dst, *package)
     new_pk = copied.insert_run_record(dst, (flow_id, row[1], row[2], tagset, *row[4:9], code_sha))
     copied.insert_child_rows(dst, "tag_events", new_pk, _events(src, pk))
-    copied.insert_child_rows(dst, "steps", new_pk, src.query(*query.compile_run_step_rows(pk)))
+    _copy_child_rows(src, dst, "steps", pk, new_pk)
     task_map: dict[int, int] = {}
     for task_pk, step_name, task_id, ts, origin_pk in src.query(*query.compile_run_task_rows(pk)):
         new_origin = None
@@ -193,7 +203,7 @@ def _insert_run(
             dst, new_pk, step_name, task_id, ts, new_origin
         )
     for old, new in task_map.items():
-        copied.insert_child_rows(dst, "attempts", new, src.query(*query.compile_attempt_rows(old)))
+        _copy_child_rows(src, dst, "attempts", old, new)
         arts = src.query(*query.compile_artifact_rows(old))
         ids = {sha: _copy_blob(src, dst, sha, report) for sha in {a[2] for a in arts}}
         copied.insert_child_rows(
@@ -203,7 +213,5 @@ def _insert_run(
             dst,
             [(*m, new, att, ts) for att, ts, *m in src.query(*query.compile_metadata_rows(old))],
         )
-        copied.insert_child_rows(dst, "log_lines", new, src.query(*query.compile_log_rows(old)))
-    copied.insert_child_rows(
-        dst, "trigger_events", new_pk, src.query(*query.compile_trigger_rows(pk))
-    )
+        _copy_child_rows(src, dst, "log_lines", old, new)
+    _copy_child_rows(src, dst, "trigger_events", pk, new_pk)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import query
-from ..query.sharing import UNUSED_BLOBS, compile_unused_blob_count
+from ..query.sharing import CHILD_ROWS, UNUSED_BLOBS, compile_unused_blob_count
 from ..store import Store
 from .records import insert_artifact_rows
 
@@ -62,23 +62,10 @@ def insert_task_record(
     )
 
 
-#: Rows copied with their run or task: table -> (the owner's key column, the columns
-#: each copied row gives, in order).
-CHILD_ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "tag_events": ("run_pk", ("ts_epoch", "user_name", "removed", "added")),
-    "steps": ("run_pk", ("step_name", "ts_epoch")),
-    "trigger_events": ("run_pk", ("name", "event_id", "type", "ts_epoch", "pathspec", "payload")),
-    "attempts": ("task_pk", ("attempt", "started_at", "ended_at", "task_ok", "success")),
-    # (through task_artifacts: the name interned, a time equal to the attempt's end NULL)
-    "artifacts": ("task_pk", ("attempt", "name", "blob_id", "ts_epoch")),
-    "log_lines": ("task_pk", ("attempt", "stream", "source", "ts_us", "line")),
-}
-
-
 def insert_child_rows(store: Store, table: str, owner_pk: int, rows: Rows) -> None:
     """Add rows of ``table`` (one of ``CHILD_ROWS``) to the run or task ``owner_pk``; each
     row gives the table's copied columns, in ``CHILD_ROWS`` order."""
-    owner, columns = CHILD_ROWS[table]
+    owner, columns, _order = CHILD_ROWS[table]
     if table == "artifacts":  # a view in format 4: rows go to task_artifacts
         ends = dict(store.query(*query.compile_attempt_ends(owner_pk)))
         insert_artifact_rows(
