@@ -79,13 +79,16 @@ class Checkpointer:
                 self._running = True
             try:
                 if self._conn is None:
-                    self._conn = _open(self._path)
+                    self._conn = checkpoint_connection(self._path)
                 self._conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
             except apsw.InterruptError:
                 with self._cond:  # paused for fork(): done again afterwards
                     self._pending = not self._stopped
-            except apsw.Error:
-                pass  # busy, or the file went away: the next commit asks again
+            except Exception:
+                # Busy, or the file went away: the next commit asks again, and the end of
+                # a run checkpoints with the writer's own connection. A failed open is
+                # tried again then too (the thread goes on).
+                pass
             finally:
                 with self._cond:
                     self._running = False
@@ -137,7 +140,7 @@ class Checkpointer:
             thread.join(FINISH_SECONDS)
             if thread.is_alive() and self._conn is not None:
                 self._conn.interrupt()
-                thread.join()
+                thread.join(FINISH_SECONDS)
         if self._conn is not None:
             with contextlib.suppress(apsw.Error):
                 self._conn.close()
@@ -160,7 +163,7 @@ class Checkpointer:
             put_aside(conn, self._path)
 
 
-def _open(path: Path) -> apsw.Connection:
+def checkpoint_connection(path: Path) -> apsw.Connection:
     """The checkpointer's own connection: the file's policies, nothing created."""
     from .connection import open_connection, policy_no_checkpoint_on_close, policy_untrusted_file
 

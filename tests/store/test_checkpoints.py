@@ -91,6 +91,31 @@ def test_an_idle_checkpointer_ends_its_thread_and_a_commit_starts_it_again(
     del store
 
 
+def test_a_failed_checkpoint_does_not_stop_later_ones(
+    store: Store, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfstore.exception import StoreError
+    from mfstore.store import background
+
+    real_open = background.checkpoint_connection
+    calls = []
+
+    def failing_once(path: Path) -> object:
+        calls.append(path)
+        if len(calls) == 1:
+            raise StoreError("cannot open (test)")
+        return real_open(path)
+
+    monkeypatch.setattr(background, "checkpoint_connection", failing_once)
+    first = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    second = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    assert len(calls) == 2
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.has_blob(alone, first) and blobs.has_blob(alone, second)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="fork() is POSIX")
 def test_fork_right_after_a_large_commit(store: Store, store_path: Path) -> None:
     """fork() while the checkpoint of a large commit is (likely) running: the child can
