@@ -95,56 +95,22 @@ _HOMES: dict[str, str] = {
 if _TYPE_CHECKING:  # type checkers see the Client's names where they live (re-exported)
     from .client import (
         DataArtifact as DataArtifact,
-    )
-    from .client import (
         Flow as Flow,
-    )
-    from .client import (
         Metadata as Metadata,
-    )
-    from .client import (
         Metaflow as Metaflow,
-    )
-    from .client import (
         MetaflowArtifacts as MetaflowArtifacts,
-    )
-    from .client import (
         MetaflowCode as MetaflowCode,
-    )
-    from .client import (
         MetaflowData as MetaflowData,
-    )
-    from .client import (
         MetaflowEvent as MetaflowEvent,
-    )
-    from .client import (
         MetaflowTrigger as MetaflowTrigger,
-    )
-    from .client import (
         Run as Run,
-    )
-    from .client import (
         Step as Step,
-    )
-    from .client import (
         Task as Task,
-    )
-    from .client import (
         default_metadata as default_metadata,
-    )
-    from .client import (
         default_namespace as default_namespace,
-    )
-    from .client import (
         get_metadata as get_metadata,
-    )
-    from .client import (
         get_namespace as get_namespace,
-    )
-    from .client import (
         metadata as metadata,
-    )
-    from .client import (
         namespace as namespace,
     )
 

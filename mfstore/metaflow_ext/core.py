@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import provider as _provider
-from .. import query
+from .. import provider as _provider, query
 from ..exception import MetaflowNotFound
 from ..store import Store
 from ..writer import RunRef, TaskRef, Writer

@@ -31,8 +31,7 @@ from .. import query
 from ..blobs import Progress, copy_blob_id
 from ..store import Store
 from ..tags import is_provenance
-from ..writer import Writer, insert_metadata_rows
-from ..writer import copy as copied
+from ..writer import Writer, copy as copied, insert_metadata_rows
 from .digest import run_digest
 
 # -- copying runs between files ------------------------------------------------------

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mfstore.cli import cli
-from mfstore.cli import sharing as sharing_cli
+from mfstore.cli import cli, sharing as sharing_cli
 
 from .conftest import mfstore_process
 
