@@ -30,6 +30,7 @@ ForeachFrame.__module__ = __name__
 PICKLE_PROTOCOL = 4
 #: Largest JSON text kept in ``artifacts.value_json``.
 MAX_JSON_CHARS = 64 * 1024
+_INF = float("inf")
 
 _RENAMED: dict[tuple[str, str], tuple[str, str]] = {
     ("__main__", "ForeachFrame"): ("mfstore.artifacts", "ForeachFrame"),
@@ -331,6 +332,10 @@ def type_name(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+#: ``type_name`` of the builtin types, looked up (a foreach of numbers asks it often).
+_BUILTIN_NAMES = {kind: type_name(kind()) for kind in (int, float, str, bool, list, tuple, dict)}
+
+
 def _plain(value: Any, depth: int = 0) -> bool:
     # Exact types only: a JSON value marks the artifact as plain data (see is_plain), so
     # a subclass (a namedtuple of the user's, an IntEnum) must not get one.
@@ -338,13 +343,19 @@ def _plain(value: Any, depth: int = 0) -> bool:
     if value is None or kind in (bool, int, str):
         return True
     if kind is float:
-        return bool(value == value and value not in (float("inf"), float("-inf")))
+        return bool(-_INF < value < _INF)  # not nan, not infinite
     if depth > 8:
         return False
     if kind in (list, tuple, dict) and len(value) > 4096:
         return False
     if kind in (list, tuple):
-        return all(_plain(v, depth + 1) for v in value)
+        for item in value:  # scalars inline: a list of numbers is the common case
+            item_kind = type(item)
+            if item_kind is int or item_kind is str or item_kind is bool or item is None:
+                continue
+            if not _plain(item, depth + 1):
+                return False
+        return True
     if kind is dict:
         return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
     return False
@@ -366,7 +377,6 @@ _JSON_ASCII = json.JSONEncoder(ensure_ascii=True, allow_nan=False)
 
 #: Exact types whose JSON text ``_scalar_json`` writes itself (what ``json.dumps`` writes).
 _FLAT = frozenset({int, float, bool, type(None)})
-_INF = float("inf")
 
 
 def _scalar_json(value: Any, kind: type) -> str | None:
@@ -481,7 +491,7 @@ class PreparedValues:
         parts = _pickled_parts(value, plain)
         if len(parts) != 1 or len(parts[0]) > self.MAX_VALUE_BYTES:
             return _prepared(value, plain, parts)
-        key = (type_name(value), bytes(parts[0]))
+        key = (_BUILTIN_NAMES.get(type(value)) or type_name(value), bytes(parts[0]))
         found = self._seen.get(key)
         if found is not None:
             sha, size, json_text, codec, data = found

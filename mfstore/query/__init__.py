@@ -114,6 +114,7 @@ from .runtime import (
     compile_run_flow_and_tagset,
     compile_run_number,
     compile_run_tagset,
+    compile_runs_existing,
     compile_tagset_by_digest,
 )
 from .sharing import (
@@ -304,6 +305,7 @@ __all__ = [
     "compile_run_to_check",
     "compile_running_run",
     "compile_runs",
+    "compile_runs_existing",
     "compile_runs_missing_tagsets",
     "compile_select_runs",
     "compile_show_artifacts",

@@ -16,7 +16,7 @@ from ..blobs import (
     next_blob_id,
     type_id,
 )
-from ..exception import MetaflowInternalError
+from ..exception import MetaflowInternalError, StoreError
 from ..store import Store
 from .pieces import PieceWrites
 from .records import (
@@ -429,6 +429,20 @@ class TaskBatch:
         self._new_blobs[art.sha] = new_id
         return new_id
 
+    def _insert_runs(self) -> None:
+        """Insert the buffered runs; a number the file has is refused as ``Writer.begin_run``
+        refuses it (the file's unique key finds it: no lookup per run)."""
+        store = self.writer.store
+        try:
+            store.executemany(Insert.RUN, self._runs.values())
+        except StoreError:
+            taken = store.query(*query.compile_runs_existing(sorted(self._run_keys)))
+            for flow_id, number in taken:
+                raise MetaflowInternalError(
+                    f"Run {flow_id}/{number} already exists in {store.path}"
+                ) from None
+            raise
+
     def _reuse_blobs(self) -> None:
         """New blobs the file held before this batch: their artifacts point to the blob
         in the file and their rows are dropped; the other new blobs are numbered again
@@ -480,7 +494,7 @@ class TaskBatch:
                     rows[i] = (pk, att, nid, bid, None)
         with store.write():
             if self._runs:
-                store.executemany(Insert.RUN, self._runs.values())
+                self._insert_runs()
             store.executemany(Insert.STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
             store.executemany(

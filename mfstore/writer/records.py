@@ -70,7 +70,16 @@ class MetadataEntry:
 class BulkCache:
     """Ids seen inside one ``Writer.bulk()`` transaction."""
 
-    __slots__ = ("blobs", "flows", "last_metadata", "names", "steps", "tagsets", "values")
+    __slots__ = (
+        "blobs",
+        "flows",
+        "last_metadata",
+        "names",
+        "run_tagsets",
+        "steps",
+        "tagsets",
+        "values",
+    )
 
     def __init__(self) -> None:
         self.blobs: dict[str, int] = {}
@@ -80,6 +89,8 @@ class BulkCache:
         self.last_metadata: dict[int, int] = {}  # task_pk -> its highest metadata_pk
         self.flows: set[str] = set()  # flows in the file
         self.tagsets: dict[tuple[str, str], int] = {}  # (flow_id, digest) -> tagset_id
+        # (flow_id, user tags, system tags) as a run was begun with -> tagset_id
+        self.run_tagsets: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}
 
 
 #: Intern a metadata field ``(field_name, type)``, then an entry ``(field_name, type,

@@ -43,9 +43,18 @@ class RunWrites:
     ) -> int:
         """Id of a new run's tag set (user tags checked; the flow recorded first if it is
         new, dated ``ts_epoch``); inside ``store.write()``."""
-        user = validate_tags(user_tags)
+        user, system = tuple(user_tags), tuple(system_tags)
+        cache = self._cache
+        if cache is not None:  # inside bulk(): tags seen before were checked then
+            found = cache.run_tagsets.get((flow_id, user, system))
+            if found is not None:
+                return found
+        user_checked = validate_tags(user)
         self._ensure_flow(flow_id, ts_epoch)
-        return self.ensure_tagset(flow_id, user, system_tags)
+        tagset = self.ensure_tagset(flow_id, user_checked, system)
+        if cache is not None:
+            cache.run_tagsets[(flow_id, user, system)] = tagset
+        return tagset
 
     def ensure_tagset(
         self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str]
@@ -109,14 +118,18 @@ class RunWrites:
         this flow raises ``MetaflowInternalError`` (for generated ids a new one is drawn).
         ``batch``: the run's row is buffered with the batch's tasks (written at its next
         flush; ``end_run(..., batch=...)`` ends it before): begin a batch's runs all
-        through it or all without it (its row ids are assigned ahead).
+        through it or all without it (its row ids are assigned ahead). A given number
+        the file has already is then refused by that flush (which rolls the bulk back).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
             tagset = self.run_tagset(flow_id, user_tags, system_tags, ts)
             number = run_number or new_run_id()
-            while self.store.scalar(*query.compile_run_exists(flow_id, number)) or (
-                batch is not None and batch.has_run(flow_id, number)
+            # A batch's run with a given number is checked when the batch writes it (by
+            # the file's unique key: one statement fewer per run).
+            look = batch is None or run_number is None
+            while (batch is not None and batch.has_run(flow_id, number)) or (
+                look and self.store.scalar(*query.compile_run_exists(flow_id, number))
             ):
                 if run_number is not None:
                     raise MetaflowInternalError(
