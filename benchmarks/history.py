@@ -83,7 +83,13 @@ def build(
         store.checkpoint()
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    return {"seconds": seconds, "cpu": cpu, "tasks": tasks, "bytes": path.stat().st_size}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "tasks": tasks,
+        "bytes": path.stat().st_size,
+        "load": os.getloadavg()[0],
+    }
 
 
 def _one_run(w: Any, add: Any, k: int, art: Any, MetadataEntry: Any, batch: Any) -> int:
@@ -287,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         lambda n, p, b, q: (
             "—"
             if b is None
-            else "%.0f (%d tasks, %.0f s)" % (b["tasks"] / b["seconds"], b["tasks"], b["seconds"])  # noqa: UP031
+            else "{:.0f} ({:,} tasks, {:.0f} s; {:.0f} tasks/CPU-s, load {:.1f})".format(
+                b["tasks"] / b["seconds"],
+                int(b["tasks"]),
+                b["seconds"],
+                b["tasks"] / b["cpu"],
+                b["load"],
+            )
         ),
     )
     line("file size", lambda n, p, b, q: "%.1f MB" % (p.stat().st_size / 1e6))

@@ -27,6 +27,7 @@ from .records import (
     TaskRef,
     artifact_blob_id,
     artifact_name_ids,
+    insert_rows,
     log_rows,
     metadata_value_id,
 )
@@ -434,7 +435,7 @@ class TaskBatch:
         refuses it (the file's unique key finds it: no lookup per run)."""
         store = self.writer.store
         try:
-            store.executemany(Insert.RUN, self._runs.values())
+            insert_rows(store, Insert.RUN, list(self._runs.values()))
         except StoreError:
             taken = store.query(*query.compile_runs_existing(sorted(self._run_keys)))
             for flow_id, number in taken:
@@ -495,15 +496,11 @@ class TaskBatch:
         with store.write():
             if self._runs:
                 self._insert_runs()
-            store.executemany(Insert.STEP, self._steps)
+            insert_rows(store, Insert.STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
-            store.executemany(
-                "INSERT INTO tasks (task_pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                self._tasks,
-            )
-            store.executemany(Insert.ENDED_ATTEMPT, self._attempts)
-            store.executemany(Insert.ARTIFACT, self._artifacts)
-            store.executemany(Insert.METADATA, self._metadata)
-            store.executemany(Insert.LOG_LINE, self._logs)
+            insert_rows(store, Insert.TASK, self._tasks)
+            insert_rows(store, Insert.ENDED_ATTEMPT, self._attempts)
+            insert_rows(store, Insert.ARTIFACT, self._artifacts)
+            insert_rows(store, Insert.METADATA, self._metadata)
+            insert_rows(store, Insert.LOG_LINE, self._logs)
         self._reset()

@@ -3,6 +3,7 @@ entries), and the metadata rows every write path shares."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,12 @@ class Insert:
         "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
         "VALUES (?, ?, ?, ?, ?)"
     )
+    #: A task with its id (``TaskBatch``): ``(task_pk, run_pk, step_name, task_id,
+    #: ts_epoch, origin_task_pk)``.
+    TASK = (
+        "INSERT INTO tasks (task_pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
     #: An artifact: ``(task_pk, attempt, name_id, blob_id, ts_epoch)``.
     ARTIFACT = (
         "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) "
@@ -170,6 +177,30 @@ class Insert:
         "end_step, origin_run_number, code_sha, status, finished_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+
+
+#: Rows per INSERT statement of ``insert_rows`` (SQLite does its per-statement work once
+#: for that many rows: about a quarter less time per row than one statement per row).
+ROWS_PER_STATEMENT = 50
+_MANY_ROWS: dict[str, str] = {}
+
+
+def insert_rows(store: Store, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``store.executemany(insert, rows)`` with ``ROWS_PER_STATEMENT`` rows per statement:
+    ``insert`` is one of ``Insert``'s (one ``VALUES (?, ...)`` group, then perhaps an ON
+    CONFLICT clause), each row applied as that statement would apply it, in order."""
+    n = ROWS_PER_STATEMENT
+    whole = len(rows) // n * n
+    if whole:
+        sql = _MANY_ROWS.get(insert)
+        if sql is None:
+            head, values, rest = insert.partition("VALUES ")
+            end = rest.index(")") + 1
+            sql = _MANY_ROWS[insert] = head + values + ", ".join([rest[:end]] * n) + rest[end:]
+        flat = itertools.chain.from_iterable
+        store.executemany(sql, [tuple(flat(rows[i : i + n])) for i in range(0, whole, n)])
+    if whole < len(rows):
+        store.executemany(insert, rows[whole:])
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
