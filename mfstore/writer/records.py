@@ -197,8 +197,9 @@ def insert_rows(store: Store, insert: str, rows: Sequence[Sequence[Any]]) -> Non
             head, values, rest = insert.partition("VALUES ")
             end = rest.index(")") + 1
             sql = _MANY_ROWS[insert] = head + values + ", ".join([rest[:end]] * n) + rest[end:]
-        flat = itertools.chain.from_iterable
-        store.executemany(sql, [tuple(flat(rows[i : i + n])) for i in range(0, whole, n)])
+        flat = list(itertools.chain.from_iterable(rows[:whole]))
+        step = len(flat) // whole * n  # parameters per statement
+        store.executemany(sql, [flat[i : i + step] for i in range(0, len(flat), step)])
     if whole < len(rows):
         store.executemany(insert, rows[whole:])
 
