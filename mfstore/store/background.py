@@ -69,8 +69,11 @@ class Checkpointer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopped and (not self._pending or self._paused):
-                    if not self._cond.wait(IDLE_SECONDS) and not self._pending:
+                # Paused (a fork() is under way): nothing touches the connection, not even
+                # closing it when idle, and not a last checkpoint asked for by close().
+                while self._paused or not (self._stopped or self._pending):
+                    idle = not self._cond.wait(IDLE_SECONDS)
+                    if idle and not (self._pending or self._paused or self._stopped):
                         self._end_thread()
                         return
                 if self._stopped and not self._pending:
@@ -104,6 +107,8 @@ class Checkpointer:
 
     def pause(self) -> None:
         """Stop any running checkpoint and hold new ones until ``resume()``."""
+        if self._pid != os.getpid():
+            return  # inherited through fork(): its thread is not in this process
         with self._cond:
             self._paused += 1
             if self._running and self._conn is not None:

@@ -522,7 +522,17 @@ class Store(ForkSafe):
         """
         if self.readonly or self.memory:
             return True
-        return checkpoint_wal(self.conn, self.path, wait=wait)
+        conn = self.conn  # in a forked child, first its own connection (and checkpointer)
+        cp = self._checkpointer
+        if not wait or cp is None:
+            return checkpoint_wal(conn, self.path, wait=wait)
+        # This store's background checkpoint would hold the log's checkpoint lock and make
+        # this one busy for as long as it copies: stop it, and fold everything in here.
+        cp.pause()
+        try:
+            return checkpoint_wal(conn, self.path, wait=True)
+        finally:
+            cp.resume()
 
     def wait_checkpoints(self, timeout: float = 30.0) -> bool:
         """Wait until the checkpoint the last commits asked for (run in the background, see

@@ -188,3 +188,77 @@ def test_sigkill_while_the_background_checkpoint_runs(tmp_path: Path, delay: flo
         assert store.scalar("PRAGMA integrity_check") == "ok"
         assert blobs.has_blob(store, sha)
         assert blobs.verify_blobs(store) == []
+
+
+class _Spy:
+    """The checkpointer's connection, recording the calls made on it (``interrupt`` is
+    called from other threads by design and is not recorded)."""
+
+    def __init__(self, conn: object, calls: list[str], started: object = None) -> None:
+        self._conn = conn
+        self._calls = calls
+        self._started = started
+
+    def wal_checkpoint(self, **kw: object) -> object:
+        self._calls.append("wal_checkpoint")
+        if self._started is not None:
+            self._started.set()  # type: ignore[attr-defined]
+        return self._conn.wal_checkpoint(**kw)  # type: ignore[attr-defined]
+
+    def close(self, *args: object) -> None:
+        self._calls.append("close")
+        self._conn.close(*args)  # type: ignore[attr-defined]
+
+    def interrupt(self) -> None:
+        self._conn.interrupt()  # type: ignore[attr-defined]
+
+
+def test_a_paused_checkpointer_leaves_its_connection_alone(
+    store: Store, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pause() (the fork hook) holds the thread off its connection until resume(): an
+    idle thread does not close it then (a child forked meanwhile would inherit SQLite
+    mid-close)."""
+    import time
+
+    from mfstore.store import background
+
+    calls: list[str] = []
+    real_open = background.checkpoint_connection
+    monkeypatch.setattr(background, "IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(
+        background, "checkpoint_connection", lambda path: _Spy(real_open(path), calls)
+    )
+    cp = background.Checkpointer(store_path)
+    try:
+        cp.kick()
+        assert cp.wait_idle()
+        assert calls == ["wal_checkpoint"]
+        cp.pause()
+        time.sleep(1.0)  # twenty idle periods: the thread must still wait
+        assert calls == ["wal_checkpoint"]
+        cp.resume()
+    finally:
+        cp.close()
+
+
+def test_the_end_of_a_run_folds_the_log_in_while_a_background_checkpoint_runs(
+    store: Store, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store.checkpoint() (the end of a run) is not refused by this store's own background
+    checkpoint holding the log's checkpoint lock: the whole log reaches the main file."""
+    import threading
+
+    from mfstore.store import background, connection
+
+    started = threading.Event()
+    real_open = background.checkpoint_connection
+    monkeypatch.setattr(
+        background, "checkpoint_connection", lambda path: _Spy(real_open(path), [], started)
+    )
+    monkeypatch.setattr(connection, "CHECKPOINT_WAIT_SECONDS", 0.0)  # one attempt only
+    sha = _put(store, os.urandom(64 << 20))
+    assert started.wait(30)
+    assert store.checkpoint()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.has_blob(alone, sha)
