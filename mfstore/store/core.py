@@ -202,7 +202,9 @@ class Store(ForkSafe):
         # A writer's commits leave checkpoints to a thread (store.background): SQLite's
         # auto-checkpoint would copy a large write into the main file inside its COMMIT.
         if self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.path)
+            self._checkpointer = Checkpointer(
+                self.path.absolute()
+            )  # opened later, maybe after a chdir
         self.conn.set_wal_hook(self._wal_committed)
 
     def _wal_committed(self, _conn: apsw.Connection, _db: str, pages: int) -> int:

@@ -262,3 +262,21 @@ def test_the_end_of_a_run_folds_the_log_in_while_a_background_checkpoint_runs(
     assert store.checkpoint()
     with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
         assert blobs.has_blob(alone, sha)
+
+
+def test_a_store_opened_by_a_relative_path_is_checkpointed_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpointer opens its own connection later, by path: a step that changes the
+    working directory does not send it to another (or no) file."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    store = Store("rel.mfdb", create=True)
+    try:
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        sha = _put(store, os.urandom(12 << 20))
+        assert store.wait_checkpoints()
+        with Store(_main_file_alone(tmp_path / "rel.mfdb", tmp_path), reader=True) as alone:
+            assert blobs.has_blob(alone, sha)
+    finally:
+        store.close()
