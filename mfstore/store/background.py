@@ -60,10 +60,15 @@ class Checkpointer:
                 return
             self._pending = True
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="mfstore-checkpoint", daemon=True
-                )
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="mfstore-checkpoint", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # No thread to be had (a process limit): this commit stands unfolded;
+                    # the next one asks again, and the end of a run folds the log in.
+                    self._pending = False
+                    return
+                self._thread = thread
             self._cond.notify_all()
 
     def _run(self) -> None:

@@ -202,14 +202,16 @@ class Store(ForkSafe):
         # A writer's commits leave checkpoints to a thread (store.background): SQLite's
         # auto-checkpoint would copy a large write into the main file inside its COMMIT.
         if self._checkpointer is None:
-            self._checkpointer = Checkpointer(
-                self.path.absolute()
-            )  # opened later, maybe after a chdir
+            # (by its absolute path: the thread opens it later, maybe after a chdir)
+            self._checkpointer = Checkpointer(self.path.absolute())
         self.conn.set_wal_hook(self._wal_committed)
 
     def _wal_committed(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
+        # Runs after the transaction is committed: an error here would make the COMMIT
+        # that succeeded raise, so nothing may escape.
         if pages >= CHECKPOINT_PAGES and self._checkpointer is not None:
-            self._checkpointer.kick()
+            with contextlib.suppress(Exception):
+                self._checkpointer.kick()
         return apsw.SQLITE_OK
 
     def _put_aside(self) -> None:

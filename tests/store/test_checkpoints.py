@@ -280,3 +280,30 @@ def test_a_store_opened_by_a_relative_path_is_checkpointed_after_a_chdir(
             assert blobs.has_blob(alone, sha)
     finally:
         store.close()
+
+
+def test_a_checkpointer_thread_that_cannot_start_fails_no_commit(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No thread to be had (a process limit): the COMMIT that asked for the checkpoint
+    stands and says so (the WAL hook runs after the commit), a later commit still gets
+    its checkpoint, and closing works."""
+    import threading
+
+    real_start = threading.Thread.start
+
+    def no_thread(self: threading.Thread) -> None:
+        if self.name == "mfstore-checkpoint":
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    store = Store(store_path, create=True)
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    first = _put(store, os.urandom(12 << 20))  # does not raise
+    assert blobs.has_blob(store, first)
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    second = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    store.close()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.has_blob(alone, first) and blobs.has_blob(alone, second)
