@@ -118,9 +118,10 @@ def compile_next_run_pk() -> tuple[str, Params]:
 
 
 def compile_runs_existing(keys: Sequence[tuple[str, str]]) -> tuple[str, Params]:
-    """``(flow_id, run_number)`` of those of ``keys`` (flow, run number) the file holds."""
+    """``(flow_id, run_number, run_pk)`` of those of ``keys`` (flow, run number) the file
+    holds."""
     return (
-        "SELECT r.flow_id, r.run_number FROM json_each(:keys) k JOIN runs r "
+        "SELECT r.flow_id, r.run_number, r.run_pk FROM json_each(:keys) k JOIN runs r "
         "ON r.flow_id = k.value ->> 0 AND r.run_number = k.value ->> 1",
         {"keys": json.dumps([list(k) for k in keys], ensure_ascii=False)},
     )

@@ -438,7 +438,9 @@ class TaskBatch:
             insert_rows(store, Insert.RUN, list(self._runs.values()))
         except StoreError:
             taken = store.query(*query.compile_runs_existing(sorted(self._run_keys)))
-            for flow_id, number in taken:
+            for flow_id, number, pk in taken:
+                if pk in self._runs:
+                    continue  # one of this batch's, inserted by a statement before
                 raise MetaflowInternalError(
                     f"Run {flow_id}/{number} already exists in {store.path}"
                 ) from None

@@ -281,6 +281,22 @@ def test_batch_refuses_a_run_number_the_file_or_the_batch_has(tmp_path: Path) ->
         assert store.scalar("SELECT count(*) FROM runs") == 3
 
 
+def test_batch_names_the_run_number_the_file_has_not_one_it_wrote(tmp_path: Path) -> None:
+    """The batch's runs written before the taken one (in the same transaction) are not
+    taken for it: the refusal names the run the file had."""
+    with Store(tmp_path / "f.mfdb", create=True) as store:
+        w = Writer(store)
+        w.begin_run("F", user_name="u", run_number="5")
+        with (
+            pytest.raises(MetaflowInternalError, match="F/5 already exists"),
+            w.bulk(),
+            w.task_batch() as batch,
+        ):
+            for number in ("0", "1", "5"):
+                w.begin_run("F", user_name="u", run_number=number, ts_epoch=1, batch=batch)
+        assert store.query("SELECT run_number FROM runs") == [("5",)]
+
+
 def test_a_value_prepared_again_in_a_batch_is_stored_once(tmp_path: Path) -> None:
     """A foreach hands the same value to many tasks: the batch prepares it once (the same
     sha, type and JSON as ``prepare_artifact``), stores one blob, and every task's
