@@ -116,10 +116,15 @@ class Checkpointer:
             return  # inherited through fork(): its thread is not in this process
         with self._cond:
             self._paused += 1
-            if self._running and self._conn is not None:
-                self._conn.interrupt()
-            while self._running:
-                self._cond.wait()
+            try:
+                if self._running and self._conn is not None:
+                    self._conn.interrupt()
+                while self._running:
+                    self._cond.wait()
+            except BaseException:  # Ctrl-C while waiting: not left paused (nor close())
+                self._paused -= 1
+                self._cond.notify_all()
+                raise
 
     def resume(self) -> None:
         """Undo one ``pause()``."""

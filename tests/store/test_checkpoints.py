@@ -307,3 +307,49 @@ def test_a_checkpointer_thread_that_cannot_start_fails_no_commit(
     store.close()
     with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
         assert blobs.has_blob(alone, first) and blobs.has_blob(alone, second)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_end_of_run_checkpoint_stopped_by_a_signal_leaves_checkpoints_going(
+    store: Store, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the end of a run waits for the background checkpoint to stop: later
+    commits are still checkpointed (the checkpointer is not left paused, which would also
+    make closing wait at exit)."""
+    import threading
+
+    from mfstore.store import background
+
+    started, gate = threading.Event(), threading.Event()
+    real_open = background.checkpoint_connection
+
+    class Stuck(_Spy):
+        def wal_checkpoint(self, **kw: object) -> object:
+            if not gate.is_set():  # the first one runs until the test lets it go
+                started.set()
+                gate.wait(60)
+            return self._conn.wal_checkpoint(**kw)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(background, "checkpoint_connection", lambda p: Stuck(real_open(p), []))
+    _put(store, os.urandom(12 << 20))
+    assert started.wait(30)
+
+    def stop(*_: object) -> None:
+        raise _Stop
+
+    old = signal.signal(signal.SIGALRM, stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(_Stop):
+            store.checkpoint()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        gate.set()
+    second = _put(store, os.urandom(12 << 20))
+    assert store.wait_checkpoints()
+    with Store(_main_file_alone(store_path, tmp_path), reader=True) as alone:
+        assert blobs.has_blob(alone, second)
