@@ -55,8 +55,10 @@ class Checkpointer:
 
     def kick(self) -> None:
         """Ask for a checkpoint soon (returns at once)."""
+        if self._pid != os.getpid():
+            return  # inherited through fork(): its lock may have been held by the parent's thread
         with self._cond:
-            if self._stopped or self._pid != os.getpid():
+            if self._stopped:
                 return
             self._pending = True
             if self._thread is None:
@@ -134,6 +136,8 @@ class Checkpointer:
 
     def wait_idle(self, timeout: float = FINISH_SECONDS) -> bool:
         """Wait until no checkpoint is pending or running; True if so within ``timeout``."""
+        if self._pid != os.getpid():
+            return True  # inherited through fork(): nothing of it runs in this process
         with self._cond:
             return bool(
                 self._cond.wait_for(
@@ -189,22 +193,28 @@ def checkpoint_connection(path: Path) -> apsw.Connection:
     return conn
 
 
+def _mine() -> list[Checkpointer]:
+    """This process's checkpointers (a store opened by another thread meanwhile is fine)."""
+    while True:
+        try:
+            return [cp for cp in list(_all) if cp._pid == os.getpid()]
+        except RuntimeError:  # the set changed while it was copied
+            continue
+
+
 def _pause_all() -> None:
-    for cp in list(_all):
-        if cp._pid == os.getpid():
-            cp.pause()
+    for cp in _mine():
+        cp.pause()
 
 
 def _resume_all() -> None:
-    for cp in list(_all):
-        if cp._pid == os.getpid():
-            cp.resume()
+    for cp in _mine():
+        cp.resume()
 
 
 def _finish_all() -> None:
-    for cp in list(_all):
-        if cp._pid == os.getpid():
-            cp.close()
+    for cp in _mine():
+        cp.close()
 
 
 os.register_at_fork(before=_pause_all, after_in_parent=_resume_all)
