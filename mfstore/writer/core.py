@@ -27,6 +27,7 @@ from .records import (
     TaskRef,
     artifact_blob_id,
     artifact_name_ids,
+    insert_flat,
     insert_rows,
     log_rows,
     metadata_value_id,
@@ -164,10 +165,11 @@ class TaskBatch:
         self._run_keys: set[tuple[str, str]] = set()
         self._steps: list[tuple[Any, ...]] = []
         self._tasks: list[tuple[Any, ...]] = []
-        self._attempts: list[tuple[Any, ...]] = []
-        self._logs: list[tuple[Any, ...]] = []
+        # Attempts, log lines and metadata: rows one after the other (no tuple per row).
+        self._attempts: list[Any] = []
+        self._logs: list[Any] = []
         self._artifacts: list[tuple[Any, ...]] = []
-        self._metadata: list[tuple[Any, ...]] = []
+        self._metadata: list[Any] = []
         self._blobs: list[tuple[Any, ...]] = []
         self._chunks: list[tuple[Any, ...]] = []
         self._blob_bytes = 0
@@ -235,13 +237,13 @@ class TaskBatch:
             run, step_name, task_id, ts_epoch=started_at, origin_task_pk=origin_task_pk
         )
         pk = task.task_pk
-        self._attempts.append((pk, attempt, started_at, ended_at, int(task_ok), int(success)))
+        self._attempts += (pk, attempt, started_at, ended_at, int(task_ok), int(success))
         self._ends[(pk, attempt)] = ended_at
         rows = self._logs
         for stream, ts, line in logs:
             if stream != "stdout" and stream != "stderr":
                 raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-            rows.append((pk, attempt, stream, "task", ts, line))
+            rows += (pk, attempt, stream, "task", ts, line)
         self.artifacts(task, attempt, artifacts, ended_at)
         self.metadata(task, metadata)
         self.end_metadata(task, attempt, task_ok, ended_at)
@@ -293,15 +295,13 @@ class TaskBatch:
     ) -> None:
         """Buffer an attempt of a buffered task: ended (``ended_at``, ``task_ok``,
         ``success``), or begun only (all three None: a killed attempt)."""
-        self._attempts.append(
-            (
-                task.task_pk,
-                attempt,
-                started_at,
-                ended_at,
-                None if task_ok is None else int(task_ok),
-                None if success is None else int(success),
-            )
+        self._attempts += (
+            task.task_pk,
+            attempt,
+            started_at,
+            ended_at,
+            None if task_ok is None else int(task_ok),
+            None if success is None else int(success),
         )
         self._ends[(task.task_pk, attempt)] = ended_at
 
@@ -315,7 +315,8 @@ class TaskBatch:
         source: str = "task",
     ) -> None:
         """Buffer log lines ``(utc_microseconds, text)`` (see ``Writer.add_log_lines``)."""
-        self._logs.extend(log_rows(task.task_pk, attempt, stream, lines, source))
+        for row in log_rows(task.task_pk, attempt, stream, lines, source):
+            self._logs += row
 
     def artifacts(
         self,
@@ -369,7 +370,7 @@ class TaskBatch:
             if vid is None:
                 vid = values[key] = metadata_value_id(store, *key)
             n += 1
-            rows.append((pk, n, e.attempt, vid, e.ts_epoch))
+            rows += (pk, n, e.attempt, vid, e.ts_epoch)
         self._last_md[pk] = n
 
     def end_metadata(self, task: TaskRef, attempt: int, task_ok: bool, ts_epoch: int) -> None:
@@ -390,8 +391,18 @@ class TaskBatch:
             ids = self._end_values[(task_ok, attempt)] = (pair[0], pair[1])
         pk = task.task_pk
         n = self._last_metadata_pk(pk)
-        self._metadata.append((pk, n + 1, attempt, ids[0], ts_epoch))
-        self._metadata.append((pk, n + 2, attempt, ids[1], ts_epoch))
+        self._metadata += (
+            pk,
+            n + 1,
+            attempt,
+            ids[0],
+            ts_epoch,
+            pk,
+            n + 2,
+            attempt,
+            ids[1],
+            ts_epoch,
+        )
         self._last_md[pk] = n + 2
 
     def _last_metadata_pk(self, task_pk: int) -> int:
@@ -501,8 +512,8 @@ class TaskBatch:
             insert_rows(store, Insert.STEP, self._steps)
             insert_blob_rows(store, self._blobs, self._chunks)
             insert_rows(store, Insert.TASK, self._tasks)
-            insert_rows(store, Insert.ENDED_ATTEMPT, self._attempts)
+            insert_flat(store, Insert.ENDED_ATTEMPT, self._attempts, 6)
             insert_rows(store, Insert.ARTIFACT, self._artifacts)
-            insert_rows(store, Insert.METADATA, self._metadata)
-            insert_rows(store, Insert.LOG_LINE, self._logs)
+            insert_flat(store, Insert.METADATA, self._metadata, 5)
+            insert_flat(store, Insert.LOG_LINE, self._logs, 6)
         self._reset()

@@ -189,19 +189,25 @@ def insert_rows(store: Store, insert: str, rows: Sequence[Sequence[Any]]) -> Non
     """``store.executemany(insert, rows)`` with ``ROWS_PER_STATEMENT`` rows per statement:
     ``insert`` is one of ``Insert``'s (one ``VALUES (?, ...)`` group, then perhaps an ON
     CONFLICT clause), each row applied as that statement would apply it, in order."""
+    if rows:
+        insert_flat(store, insert, list(itertools.chain.from_iterable(rows)), len(rows[0]))
+
+
+def insert_flat(store: Store, insert: str, flat: list[Any], width: int) -> None:
+    """``insert_rows`` of rows given one after the other in ``flat`` (``width`` values
+    each): a writer that buffers many rows keeps no tuple per row."""
     n = ROWS_PER_STATEMENT
-    whole = len(rows) // n * n
+    step = n * width  # parameters per statement
+    whole = len(flat) // step * step
     if whole:
         sql = _MANY_ROWS.get(insert)
         if sql is None:
             head, values, rest = insert.partition("VALUES ")
             end = rest.index(")") + 1
             sql = _MANY_ROWS[insert] = head + values + ", ".join([rest[:end]] * n) + rest[end:]
-        flat = list(itertools.chain.from_iterable(rows[:whole]))
-        step = len(flat) // whole * n  # parameters per statement
-        store.executemany(sql, [flat[i : i + step] for i in range(0, len(flat), step)])
-    if whole < len(rows):
-        store.executemany(insert, rows[whole:])
+        store.executemany(sql, [flat[i : i + step] for i in range(0, whole, step)])
+    if whole < len(flat):
+        store.executemany(insert, [flat[i : i + width] for i in range(whole, len(flat), width)])
 
 
 def insert_metadata_rows(store: Store, rows: Sequence[Sequence[Any]]) -> None:
