@@ -291,19 +291,45 @@ def bulk_rate(scratch: Path, runs: int, reps: int) -> dict[str, float]:
     }
 
 
-def fork_ms(reps: int, scratch: Path) -> float:
+def fork_ms(reps: int, scratch: Path) -> tuple[float, float]:
+    """Medians (ms) with a store open and used: ``os.fork()`` until it returns in the
+    parent (what the target is about), and fork through the child's exit and ``waitpid``."""
     code = (
         "import os, time, statistics, sys\n"
         "from mfstore.store import Store\n"
         "s = Store(sys.argv[1], create=True); s.scalar('SELECT count(*) FROM runs')\n"
-        "t = []\n"
+        "f, w = [], []\n"
         f"for _ in range({reps}):\n"
         "    t0 = time.perf_counter(); pid = os.fork()\n"
         "    if pid == 0: os._exit(0)\n"
-        "    os.waitpid(pid, 0); t.append(time.perf_counter() - t0)\n"
-        "print(statistics.median(t))\n"
+        "    t1 = time.perf_counter(); os.waitpid(pid, 0); t2 = time.perf_counter()\n"
+        "    f.append(t1 - t0); w.append(t2 - t0)\n"
+        "print(statistics.median(f), statistics.median(w))\n"
     )
-    return float(_py("mfstore", scratch, code, str(scratch / "fork.mfdb"))) * 1e3
+    out = _py("mfstore", scratch, code, str(scratch / "fork.mfdb")).split()
+    return float(out[0]) * 1e3, float(out[1]) * 1e3
+
+
+#: Why a target is not met where it is not (measured; see benchmarks/RESULTS.md).
+WHY_NOT = {
+    "read": "a fresh buffer's page faults plus SQLite's page reads: CPU rate above 1 GB/s,"
+    " wall rate below it when the machine is busy",
+    "first": "SQLite parses the file's whole schema (41 objects, the documented views"
+    " included) on a connection's first statement: ~0.4-0.8 ms alone",
+    "write": "sha1 before the row (the content address) + two pwrite() per 4 KB WAL page:"
+    " ~400-480 MB/s on two idle cores",
+    "disk": "~25 b-tree rows per task (attempt, 7 artifacts, metadata, 3 log lines) with"
+    " their keys: less needs another format change (format 4 is this round's one)",
+    "import": "opening and parsing Metaflow's ~30 files per task costs ~530 us of CPU"
+    " before mfstore writes anything",
+    "bulk": "one writer on one core; see the CPU rate",
+    "fork": "",
+}
+
+
+def _verdict(value: float, target: float, higher_is_better: bool, why: str) -> str:
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else f"not met: {WHY_NOT[why]}"
 
 
 def _rates(mb: float, res: dict[str, float], key: str) -> str:
@@ -387,12 +413,14 @@ def main(argv: list[str] | None = None) -> int:
                 _rates(mb, reads["metaflow"], "rnd"),
                 _rates(mb, reads["mfstore"], "rnd"),
                 ">= 1000 MB/s",
+                _verdict(mb / reads["mfstore"]["rnd"], 1000, True, "read"),
             ),
             (
                 f".data of a {mb:.0f} MB compressible artifact (zeros)",
                 _rates(mb, reads["metaflow"], "zeros"),
                 _rates(mb, reads["mfstore"], "zeros"),
                 ">= 1000 MB/s",
+                _verdict(mb / reads["mfstore"]["zeros"], 1000, True, "read"),
             ),
             (
                 "first Run(pathspec) in a fresh process, after import",
@@ -403,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
                     firsts["mfstore"][0] * 1e3, firsts["mfstore"][1] * 1e3
                 ),
                 "<= 0.3 ms",
+                _verdict(firsts["mfstore"][0] * 1e3, 0.3, False, "first"),
             ),
         ]
     if "writes" in only:
@@ -417,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
                     _rate(mb, writes["zeros_cpu"]),
                 ),
                 ">= 500 MB/s",
+                _verdict(mb / writes["rnd"], 500, True, "write"),
             )
         )
     if "disk" in only:
@@ -432,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "—",
                 "%.0f B" % (disk["mfstore"]["bytes"] / disk["mfstore"]["tasks"]),
                 "<= 1,200 B",
+                _verdict(disk["mfstore"]["bytes"] / disk["mfstore"]["tasks"], 1200, False, "disk"),
             )
         )
     if "import" in only:
@@ -442,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                 "—",
                 "{:.0f} tasks/s ({:.1f} s)".format(imp["tasks"] / imp["seconds"], imp["seconds"]),
                 ">= 5,000 tasks/s",
+                _verdict(imp["tasks"] / imp["seconds"], 5000, True, "import"),
             )
         )
     if "bulk" in only:
@@ -454,12 +486,21 @@ def main(argv: list[str] | None = None) -> int:
                     bulk["tasks"] / bulk["seconds"], bulk["seconds"], bulk["tasks"] / bulk["cpu"]
                 ),
                 ">= 10,000 tasks/s",
+                _verdict(bulk["tasks"] / bulk["seconds"], 10000, True, "bulk"),
             )
         )
     if "fork" in only:
-        rows.append(("fork of a process with a store open", "—", f"{fork:.2f} ms", "<= 1 ms"))
-    print("| figure | Metaflow | mfstore | target |")
-    print("|---|---:|---:|---|")
+        rows.append(
+            (
+                "fork of a process with a store open: fork() in the parent (to waitpid)",
+                "—",
+                f"{fork[0]:.2f} ms ({fork[1]:.2f} ms)",
+                "<= 1 ms",
+                _verdict(fork[0], 1.0, False, "fork"),
+            )
+        )
+    print("| figure | Metaflow | mfstore | target | verdict |")
+    print("|---|---:|---:|---|---|")
     for r in rows:
         print("| {} |".format(" | ".join(r)))
     if "disk" in only:
