@@ -64,12 +64,13 @@ def test_switch_resume_matches_metaflow(both: dict[str, Workdir]) -> None:
         if r["cloned"]
     )
     # A's two iterations and B's first were cloned; B's second and third ran again (B fails
-    # only after A's exit_item finished, so A's whole branch is in the origin run)
+    # only after A's exit_item began, so A's loop is whole in the origin run)
     assert cloned == [("item:0", [0]), ("item:0", [1]), ("item:1", [0])]
-    assert sorted((r["foreach"], r["cloned"]) for r in theirs["tasks"]["exit_item"]) == [
-        ("item:0", True),
-        ("item:1", False),
-    ]
+    # Whether A's exit_item was recorded as done before B's failure stopped the origin run
+    # is still a race (on both systems: it began first): it is cloned or run again.
+    for snap in (ours, theirs):
+        for row in snap["tasks"]["exit_item"]:
+            row["cloned"] = None
     assert ours["tasks"] == theirs["tasks"]
     # Metaflow clones the origin's tasks in parallel threads, so the order of the cloned
     # steps varies from one resume to the next; the steps that ran come first in both.
