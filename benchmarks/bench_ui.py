@@ -24,7 +24,7 @@ from benchmarks import synthetic
 from benchmarks.bench_client import _env_header, history, history_parser
 
 
-def _get(app: Any, path: str) -> tuple[int, bytes]:
+def get_page(app: Any, path: str) -> tuple[int, bytes]:
     """One GET through the ASGI app, in-process."""
     raw_path, _, query = path.partition("?")
     scope = {
@@ -132,16 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     for runs, path, tasks_in in todo:
         app = create_app(path)
         t = time.perf_counter()
-        status, _ = _get(app, "/")  # the flow list's run counts are computed once per file change
+        # the flow list's run counts are computed once per file change
+        status, _ = get_page(app, "/")
         first.append(f"{(time.perf_counter() - t) * 1e3:.1f}")
         assert status == 200
         for label, url in pages(runs, tasks_in):
-            status, body = _get(app, url)  # warm-up, and a check that the page is real
+            status, body = get_page(app, url)  # warm-up, and a check that the page is real
             assert status == 200, (url, status, body[-300:])
             samples, cpu = [], []
             for _ in range(args.iterations):
                 t, c = time.perf_counter(), time.process_time()
-                _get(app, url)
+                get_page(app, url)
                 samples.append((time.perf_counter() - t) * 1e3)
                 cpu.append((time.process_time() - c) * 1e3)
             samples.sort()

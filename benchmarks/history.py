@@ -186,7 +186,26 @@ def worker(path: str, reps: int) -> dict[str, float]:
             eval(code, env)
             samples.append(time.perf_counter() - t0)
         out[key] = statistics.median(samples)
+    out["ui"] = ui_run_list(path, reps)
     return out
+
+
+def ui_run_list(path: str, reps: int) -> float:
+    """Median server time (s) of the ``mfstore ui`` run list's newest page of the flow in
+    namespace user:user2, through the whole ASGI app in-process (as ``bench_ui`` times it)."""
+    from benchmarks.bench_ui import get_page
+    from mfstore.ui import create_app
+
+    app = create_app(Path(path))
+    url = f"/{FLOW}?namespace=user:user2"
+    status, body = get_page(app, url)  # warm-up, and a check that the page is real
+    assert status == 200 and b"<table" in body, (status, body[-300:])
+    samples = []
+    for _ in range(min(reps, 50)):
+        t0 = time.perf_counter()
+        get_page(app, url)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
 
 
 def cli_first_page(path: str, reps: int) -> float:
@@ -309,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key, expr in QUERIES.items():
         line(f"`{expr}` (user:user2), us", lambda n, p, b, q, key=key: "%.1f" % (q[key] * 1e6))
+    line(
+        "`mfstore ui` run list, newest page (user:user2), server ms",
+        lambda n, p, b, q: "%.1f" % (q["ui"] * 1e3),
+    )
     line(
         "`mfstore runs FILE` first page, process wall ms",
         lambda n, p, b, q: "%.0f" % (q["cli"] * 1e3),
