@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from .. import query
+from ..exception import MetaflowDataCorruption
 from ..store import Store
 from ._guard import guard_class
 from ._object import metadata_str
-
-if TYPE_CHECKING:
-    from .task import Task
-
 
 #: Metadata naming the foreach splits a task runs in (``step:index,...``).
 _PATH_KEY = "foreach-execution-path"
@@ -111,16 +108,16 @@ class TaskLineage:
         """
         return self._neighbour_pathspecs(parents=False)
 
-    def _tasks(self, pathspecs: Iterator[str]) -> Iterator[Task]:
+    def _tasks(self, pathspecs: Iterator[str]) -> Iterator[Self]:
         # This mixin is part of Task: its own class makes the tasks (no import of
         # client.task back, which imports this module).
-        task = cast("type[Task]", type(self))
+        task = cast("Callable[..., Self]", type(self))
         md = metadata_str(self._store)
         for pathspec in pathspecs:
             yield task(pathspec, _namespace_check=False, _current_metadata=md)
 
     @property
-    def parent_tasks(self) -> Iterator[Task]:
+    def parent_tasks(self) -> Iterator[Self]:
         """
         Yields all parent tasks of the current task if one exists.
 
@@ -132,7 +129,7 @@ class TaskLineage:
         return self._tasks(self.parent_task_pathspecs)
 
     @property
-    def child_tasks(self) -> Iterator[Task]:
+    def child_tasks(self) -> Iterator[Self]:
         """
         Yields all child tasks of the current task if one exists.
 
@@ -158,17 +155,13 @@ def _path_pattern(path: str, *, deeper: bool, shallower: bool) -> str:
 guard_class(TaskLineage)
 
 
-def graph_info_of(task: Task) -> dict[str, Any]:
-    """``_graph_info`` of a task, checked to have the shape navigation needs."""
-    from ..exception import MetaflowDataCorruption
-
-    info = task["_graph_info"].navigation_value()  # KeyError when absent, as Metaflow
+def checked_graph_info(info: Any, pathspec: str, path: object) -> dict[str, Any]:
+    """A task's ``_graph_info`` value ``info``, checked to have the shape navigation
+    needs (``pathspec`` and the file's ``path`` name the task in the error)."""
     steps = info.get("steps") if isinstance(info, dict) else None
     if not isinstance(steps, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("next", []), list) for v in steps.values()
     ):
-        raise MetaflowDataCorruption(
-            f"task {task.pathspec} has no usable graph information in {task._store.path}"
-        )
+        raise MetaflowDataCorruption(f"task {pathspec} has no usable graph information in {path}")
     checked: dict[str, Any] = info
     return checked

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import query
 from ._object import MetaflowObject, ms_to_datetime
+from .lineage import checked_graph_info
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -246,11 +247,10 @@ class Step(MetaflowObject["Task"]):
 
     def _graph_info(self) -> dict[str, Any]:
         """The run's graph, read from a task of this step."""
-        from .lineage import graph_info_of
-
         task = self.task
         assert task is not None
-        return graph_info_of(task)
+        info = task["_graph_info"].navigation_value()  # KeyError when absent, as Metaflow
+        return checked_graph_info(info, task.pathspec, self._store.path)
 
     def _sibling(self, name: str) -> Step:
         from ._object import metadata_str

@@ -12,7 +12,7 @@ from .. import query
 from ._batch import UNKNOWN
 from ._object import MetaflowObject, ms_to_datetime
 from .data import Metadata, MetaflowArtifacts, MetaflowData
-from .lineage import TaskLineage, graph_info_of
+from .lineage import TaskLineage, checked_graph_info
 from .task_logs import TaskLogs
 
 if TYPE_CHECKING:
@@ -176,7 +176,9 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
         return art.navigation_value()
 
     def _graph_info(self) -> dict[str, Any]:
-        return graph_info_of(self)
+        # KeyError when the artifact is absent, as Metaflow.
+        info = self["_graph_info"].navigation_value()
+        return checked_graph_info(info, self.pathspec, self._store.path)
 
     @property
     def data(self) -> MetaflowData:
@@ -436,4 +438,4 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
         return None if row is None else "/".join(row)
 
 
-__all__ = ["Task", "graph_info_of"]
+__all__ = ["Task"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .. import query
 from ..artifacts import PreparedArtifact
@@ -66,6 +66,23 @@ class MetadataEntry:
     attempt: int | None = None
     """Attempt it belongs to; None for task-level metadata."""
     ts_epoch: int = field(default_factory=now_ms)
+
+
+class RunBuffer(Protocol):
+    """Where ``Writer.begin_run``/``end_run`` buffer a run instead of writing it
+    (``TaskBatch`` is the one implementation)."""
+
+    def has_run(self, flow_id: str, run_number: str) -> bool:
+        """True if the buffer holds a run ``flow_id/run_number`` not written yet."""
+        ...
+
+    def add_run(self, row: tuple[Any, ...]) -> RunRef:
+        """Buffer a new run's row; its id is assigned ahead."""
+        ...
+
+    def end_buffered_run(self, run: RunRef, status: str, ts_epoch: int) -> bool:
+        """End a buffered run not written yet (False: it is not one)."""
+        ...
 
 
 class BulkCache:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import query
 from ..blobs import (
@@ -15,10 +15,7 @@ from ..exception import MetaflowInternalError, MetaflowNotFound, MetaflowTagging
 from ..identity import new_run_id, now_ms
 from ..store import Store
 from ..tags import tagset_digest, validate_tags
-from .records import BulkCache, RunRef
-
-if TYPE_CHECKING:
-    from .core import TaskBatch
+from .records import BulkCache, RunBuffer, RunRef
 
 
 class RunWrites:
@@ -110,7 +107,7 @@ class RunWrites:
         end_step: str = "end",
         origin_run_number: str | None = None,
         code_sha: str | None = None,
-        batch: TaskBatch | None = None,
+        batch: RunBuffer | None = None,
     ) -> RunRef:
         """Record a new run (status running) and return it.
 
@@ -153,7 +150,7 @@ class RunWrites:
         successful: bool,
         ts_epoch: int | None = None,
         checkpoint: bool = True,
-        batch: TaskBatch | None = None,
+        batch: RunBuffer | None = None,
     ) -> bool:
         """Mark the run ended (successful or failed), then fold the WAL into the file.
         Returns False when the fold could not finish (another program held a read
