@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, Never, NoReturn, TypeVar, overload
 
-_FIELDS = (
-    "flow_name",
-    "run_id",
-    "step_name",
-    "task_id",
-    "retry_count",
-    "origin_run_id",
-    "namespace",
-    "username",
-    "tags",
-    "parameter_names",
-    "graph",
-    "is_production",
-    "project_name",
-    "branch_name",
-    "is_user_branch",
-    "project_flow_name",
-    "card",
-    "parallel",
-)
+_T = TypeVar("_T")
+
+
+class _Fact(Generic[_T]):
+    """A read-only fact of ``current`` (typed by its parameter): the value the runtime
+    last set for it with ``Current._set_env``, None outside a flow."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._name = ""
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Fact[_T]: ...
+    @overload
+    def __get__(self, obj: Current, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: Current | None, owner: type | None = None) -> _Fact[_T] | _T:
+        if obj is None:
+            return self
+        value: _T = obj.__dict__[self._slot]
+        return value
+
+    def __set__(self, obj: Current, value: Never) -> NoReturn:
+        # Read-only, as Metaflow's (a property without a setter); ``Never``: type checkers
+        # refuse an assignment too.
+        raise AttributeError(f"property '{self._name}' of 'Current' object has no setter")
 
 
 class Current:
@@ -36,6 +46,32 @@ class Current:
         from mfstore import current
         print(current.flow_name, current.run_id, current.pathspec)
     """
+
+    flow_name = _Fact[str | None]("The name of the running flow (its class name).")
+    run_id = _Fact[str | None]("The id of the running run.")
+    step_name = _Fact[str | None]("The name of the running step.")
+    task_id = _Fact[str | None]("The id of the running task.")
+    retry_count = _Fact[int | None]("The attempt number of this task (0 for the first attempt).")
+    origin_run_id = _Fact[str | None]("The run a ``resume`` continues (None for a fresh run).")
+    namespace = _Fact[str | None](
+        "The namespace of the run (``user:NAME`` or ``production:TOKEN``)."
+    )
+    username = _Fact[str | None]("The user running the flow.")
+    tags = _Fact[set[str] | None]("The user tags of the run.")
+    parameter_names = _Fact[list[str] | None]("The names of the flow's Parameters.")
+    graph = _Fact[dict[str, Any] | None]("The flow's graph, as in the ``_graph_info`` artifact.")
+    project_name = _Fact[str | None](
+        "The ``@project`` name of the flow (None without ``@project``)."
+    )
+    branch_name = _Fact[str | None](
+        "The project branch (``user.NAME``, ``test.B``, ``prod``, ``prod.B``)."
+    )
+    is_user_branch = _Fact[bool | None]("True on the default ``user.NAME`` branch of a project.")
+    project_flow_name = _Fact[str | None]("``project.branch.FlowName``.")
+    card = _Fact[Any]("The cards of the running task (``current.card.append(Markdown(...))``).")
+    parallel = _Fact[Any](
+        "``num_nodes``, ``node_index``, ``main_ip``, ``control_task_id`` in a ``@parallel`` step."
+    )
 
     def __init__(self) -> None:
         self._reset()
@@ -65,36 +101,6 @@ class Current:
         return self._is_running
 
     @property
-    def flow_name(self) -> str | None:
-        """The name of the running flow (its class name)."""
-        return self._flow_name  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def run_id(self) -> str | None:
-        """The id of the running run."""
-        return self._run_id  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def step_name(self) -> str | None:
-        """The name of the running step."""
-        return self._step_name  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def task_id(self) -> str | None:
-        """The id of the running task."""
-        return self._task_id  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def retry_count(self) -> int | None:
-        """The attempt number of this task (0 for the first attempt)."""
-        return self._retry_count  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def origin_run_id(self) -> str | None:
-        """The run a ``resume`` continues (None for a fresh run)."""
-        return self._origin_run_id  # type: ignore[attr-defined,no-any-return]
-
-    @property
     def pathspec(self) -> str | None:
         """``flow/run/step/task`` of the running task."""
         if not self._is_running or self.task_id is None:
@@ -104,64 +110,9 @@ class Current:
         )
 
     @property
-    def namespace(self) -> str | None:
-        """The namespace of the run (``user:NAME`` or ``production:TOKEN``)."""
-        return self._namespace  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def username(self) -> str | None:
-        """The user running the flow."""
-        return self._username  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def tags(self) -> set[str] | None:
-        """The user tags of the run."""
-        return self._tags  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def parameter_names(self) -> list[str] | None:
-        """The names of the flow's Parameters."""
-        return self._parameter_names  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def graph(self) -> dict[str, Any] | None:
-        """The flow's graph, as in the ``_graph_info`` artifact."""
-        return self._graph  # type: ignore[attr-defined,no-any-return]
-
-    @property
     def is_production(self) -> bool:
         """True when the run is a production run (``production trigger``)."""
         return bool(self._is_production)
-
-    @property
-    def project_name(self) -> str | None:
-        """The ``@project`` name of the flow (None without ``@project``)."""
-        return self._project_name  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def branch_name(self) -> str | None:
-        """The project branch (``user.NAME``, ``test.B``, ``prod``, ``prod.B``)."""
-        return self._branch_name  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def is_user_branch(self) -> bool | None:
-        """True on the default ``user.NAME`` branch of a project."""
-        return self._is_user_branch  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def project_flow_name(self) -> str | None:
-        """``project.branch.FlowName``."""
-        return self._project_flow_name  # type: ignore[attr-defined,no-any-return]
-
-    @property
-    def card(self) -> Any:
-        """The cards of the running task (``current.card.append(Markdown(...))``)."""
-        return self._card  # type: ignore[attr-defined]
-
-    @property
-    def parallel(self) -> Any:
-        """``num_nodes``, ``node_index``, ``main_ip``, ``control_task_id`` in a ``@parallel`` step."""
-        return self._parallel  # type: ignore[attr-defined]
 
     @property
     def trigger(self) -> Any:
@@ -196,5 +147,10 @@ class Current:
     def __repr__(self) -> str:
         return "<current %s>" % (self.pathspec or "(not running)")
 
+
+#: What ``_set_env`` may set: the facts above, and ``is_production``.
+_FIELDS = frozenset(
+    [name for name, attr in vars(Current).items() if isinstance(attr, _Fact)] + ["is_production"]
+)
 
 current = Current()
