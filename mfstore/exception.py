@@ -195,26 +195,27 @@ class InvalidNextException(MetaflowException):
     metaflow_type = "metaflow.flowspec.InvalidNextException"
 
 
-class UnhandledInMergeArtifactsException(MetaflowException):
-    """``merge_artifacts`` found an artifact with different values in its inputs;
-    ``artifact_names`` lists them."""
-
-    headline = "Unhandled artifacts in merge"
+class _MergeArtifactsException(MetaflowException):
+    """A ``merge_artifacts`` failure about some artifacts: ``artifact_names`` lists them
+    (the second argument, ``unhandled`` in Metaflow's signature)."""
 
     def __init__(self, msg: str, unhandled: list[str]) -> None:
         super().__init__(msg)
         self.artifact_names = unhandled
 
 
-class MissingInMergeArtifactsException(MetaflowException):
+class UnhandledInMergeArtifactsException(_MergeArtifactsException):
+    """``merge_artifacts`` found an artifact with different values in its inputs;
+    ``artifact_names`` lists them."""
+
+    headline = "Unhandled artifacts in merge"
+
+
+class MissingInMergeArtifactsException(_MergeArtifactsException):
     """``merge_artifacts(include=...)`` named artifacts no input has;
     ``artifact_names`` lists them."""
 
     headline = "Missing artifacts in merge"
-
-    def __init__(self, msg: str, missing: list[str]) -> None:
-        super().__init__(msg)
-        self.artifact_names = missing
 
 
 class FailureHandledByCatch(MetaflowException):
