@@ -53,10 +53,6 @@ class TaskLineage:
             for task_id in ids:
                 yield f"{flow_id}/{run_id}/{step}/{task_id}"
 
-    @staticmethod
-    def _get_previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
-        return [name for name, attrs in graph_info["steps"].items() if step_name in attrs["next"]]
-
     def _neighbour_pathspecs(self, parents: bool) -> Iterator[str]:
         """Pathspecs of the parent (or child) tasks: the tasks of the previous (next)
         steps whose foreach execution path matches this task's (Metaflow's rules)."""
@@ -65,7 +61,7 @@ class TaskLineage:
         graph_info = self._graph_info()
         graph = graph_info["steps"]
         if parents:
-            steps = self._get_previous_steps(graph_info, step_name)
+            steps = previous_steps(graph_info, step_name)
         else:
             steps = list(graph[step_name]["next"])
         if not steps:
@@ -78,7 +74,7 @@ class TaskLineage:
                 # a join's parents run one foreach deeper; a split's children one shallower
                 deeper, shallower = node_type == "join", other_type in _SPLITS
             else:
-                if len(self._get_previous_steps(graph_info, steps[0])) > 1:
+                if len(previous_steps(graph_info, steps[0])) > 1:
                     other_type = "static-join"
                 deeper, shallower = node_type in _SPLITS, other_type == "join"
             pattern = _path_pattern(current_path, deeper=deeper, shallower=shallower)
@@ -139,6 +135,12 @@ class TaskLineage:
             Child task of the current task
         """
         return self._tasks(self.child_task_pathspecs)
+
+
+def previous_steps(graph_info: dict[str, Any], step_name: str) -> list[str]:
+    """The steps whose ``next`` names ``step_name`` (its parents in the graph), in the
+    graph's order."""
+    return [name for name, attrs in graph_info["steps"].items() if step_name in attrs["next"]]
 
 
 def _path_pattern(path: str, *, deeper: bool, shallower: bool) -> str:

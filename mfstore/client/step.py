@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import query
 from ._object import MetaflowObject, ms_to_datetime
-from .lineage import checked_graph_info
+from .lineage import checked_graph_info, previous_steps
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -223,11 +223,9 @@ class Step(MetaflowObject["Task"]):
             Parent step
         """
         graph_info = self._graph_info()
-        start_step = graph_info.get("start_step", "start")
-        if self.id != start_step:
-            for node_name, attributes in graph_info["steps"].items():
-                if self.id in attributes["next"]:
-                    yield self._sibling(node_name)
+        if self.id != graph_info.get("start_step", "start"):
+            for name in previous_steps(graph_info, self.id):
+                yield self._sibling(name)
 
     @property
     def child_steps(self) -> Iterator[Step]:
