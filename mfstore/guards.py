@@ -125,7 +125,7 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
     checked: set[str] = set()
     with src.read():
         for pk in run_pks:
-            row = src.one(*query.compile_run_to_check(pk))
+            row = src.one(*query.compile_run_fields(pk, query.RunFields.TO_CHECK))
             if row is None:
                 continue
             flow_id, run_number, ts, finished, status, code_sha = row
@@ -220,10 +220,10 @@ def preview(src: Store, dst: Store, run_pks: Sequence[int]) -> list[tuple[str, s
     new: Counter[tuple[str, str]] = Counter()
     known: Counter[tuple[str, str]] = Counter()
     for pk in run_pks:
-        row = src.one(*query.compile_run_key_and_user(pk))
+        row = src.one(*query.compile_run_fields(pk, query.RunFields.KEY_AND_USER))
         if row is None:
             continue
-        there = dst.scalar(*query.compile_run_exists(row[0], row[1]))
+        there = dst.scalar(*query.compile_run_by_key(row[0], row[1], query.RunFields.EXISTS))
         (known if there else new)[(row[0], row[2] or "")] += 1
     keys = sorted(set(new) | set(known))
     return [(f, u, new[(f, u)], known[(f, u)]) for f, u in keys]

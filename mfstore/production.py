@@ -151,7 +151,7 @@ def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
 
 def current_deployments(store: Any) -> list[Deployment]:
     """The deployment in effect for every deployed flow, by flow name."""
-    rows = store.query(*query.compile_current_deployments())
+    rows = store.query(query.CURRENT_DEPLOYMENTS)
     return [_dep(r) for r in rows]
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from ..query import (
+    FLOW_SUMMARIES,
     compile_attempt_numbers,
-    compile_flow_summaries,
     compile_log_listing,
     compile_task_pks,
     required_tags,
@@ -50,7 +50,7 @@ def flows_command(mfdb: str | None, out: Output) -> None:
     with reading(resolve_file(mfdb)) as store:
         rows = [
             (flow, int(n or 0), iso(last), iso(created))
-            for flow, created, n, last in store.query(*compile_flow_summaries())
+            for flow, created, n, last in store.query(FLOW_SUMMARIES)
         ]
     cols = columns("flow", "runs", "last_run_at", "created_at", flow="id", runs="num")
     out.rows(cols, iter(rows), title=f"{len(rows)} flow" + ("" if len(rows) == 1 else "s"))

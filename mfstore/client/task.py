@@ -394,7 +394,7 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
         MetaflowCode
             Code package for this task
         """
-        sha = self._store.scalar(*query.compile_run_code(self._run_pk))
+        sha = self._store.scalar(*query.compile_run_fields(self._run_pk, query.RunFields.CODE))
         if sha is None:
             return None
         from .code import MetaflowCode

@@ -111,7 +111,11 @@ def _import(
                 report.problems += item.problems
                 report.tasks += len(item.tasks)
                 blobs.add(item.blobs)
-                there = target.one(*query.compile_run_by_key(item.flow_id, item.run_number))
+                there = target.one(
+                    *query.compile_run_by_key(
+                        item.flow_id, item.run_number, query.RunFields.PK_TAGSET_AND_TIME
+                    )
+                )
                 if there is not None:
                     write_run(stager, stage_batch, item, blobs, imported_before=there[2])
                     continue
@@ -165,8 +169,12 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
     writer = Writer(target)
     for ps in pathspecs:
         flow_id, run_number = ps.split("/")
-        mine = target.one(*query.compile_run_by_key(flow_id, run_number))
-        theirs = staging.one(*query.compile_run_by_key(flow_id, run_number))
+        mine = target.one(
+            *query.compile_run_by_key(flow_id, run_number, query.RunFields.PK_TAGSET_AND_TIME)
+        )
+        theirs = staging.one(
+            *query.compile_run_by_key(flow_id, run_number, query.RunFields.PK_TAGSET_AND_TIME)
+        )
         if mine is None or theirs is None:
             continue
         mf_user, _ = Writer(staging).read_tagset(theirs[1])
@@ -190,7 +198,9 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
 def _already_identical(target: Store, flow_id: str, run_dir: Path) -> bool:
     """Fast path for re-import: the run is in the target, has ended there, and the
     directory's run record and task count are unchanged (tag edits need the full path)."""
-    row = target.one(*query.compile_imported_run(flow_id, run_dir.name))
+    row = target.one(
+        *query.compile_run_by_key(flow_id, run_dir.name, query.RunFields.PK_STATUS_AND_TAGSET)
+    )
     if row is None or row[1] == "running":
         return False
     run_pk, _, tagset_id = row

@@ -9,6 +9,11 @@ Params = dict[str, Any]
 #: An artifact row's (a) blob (b) and type name (y).
 BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
 
+#: Artifact rows (a) with their task (t) and run (r).
+ARTIFACT_TASK_RUN = (
+    "artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk"
+)
+
 # Raw tables of format 4, for what must not read the file's views (copying runs out of a
 # file: salvage checks only its tables). Elsewhere the `artifacts` and `metadata_values`
 # views of schema.sql give the same rows.

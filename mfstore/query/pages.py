@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from .common import BLOB_JOIN, Params, iso
 from .runs import compile_runs, compile_window
@@ -261,13 +261,11 @@ def compile_run_listing(
     )
 
 
-def compile_flow_summaries() -> tuple[str, Params]:
-    """``(flow, created_ms, runs, last_run_ms)`` of every flow, by name (index-only counts)."""
-    return (
-        "SELECT f.flow_id, f.ts_epoch, (SELECT count(*) FROM runs r WHERE r.flow_id = f.flow_id), "
-        "(SELECT max(r.ts_epoch) FROM runs r WHERE r.flow_id = f.flow_id) FROM flows f ORDER BY f.flow_id",
-        {},
-    )
+#: ``(flow, created_ms, runs, last_run_ms)`` of every flow, by name (index-only counts).
+FLOW_SUMMARIES: Final = (
+    "SELECT f.flow_id, f.ts_epoch, (SELECT count(*) FROM runs r WHERE r.flow_id = f.flow_id), "
+    "(SELECT max(r.ts_epoch) FROM runs r WHERE r.flow_id = f.flow_id) FROM flows f ORDER BY f.flow_id"
+)
 
 
 #: Columns of ``compile_show_tasks`` (mf_tasks).

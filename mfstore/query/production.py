@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from .common import Params
 
 #: Columns of a deployment row, in this order.
@@ -33,13 +35,11 @@ def compile_deployment_history(flow_id: str) -> tuple[str, Params]:
     )
 
 
-def compile_current_deployments() -> tuple[str, Params]:
-    """The deployment in effect of every deployed flow, by flow name."""
-    return (
-        f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
-        "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id",
-        {},
-    )
+#: The deployment in effect of every deployed flow, by flow name.
+CURRENT_DEPLOYMENTS: Final = (
+    f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
+    "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id"
+)
 
 
 def compile_end_task(flow_id: str, run_number: str, end_step: str) -> tuple[str, Params]:

@@ -13,6 +13,7 @@ that reach SQL text come from the fixed column lists below.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -262,17 +263,48 @@ def compile_flow_has_runs(flow_id: str) -> tuple[str, Params]:
     return "SELECT 1 FROM runs WHERE flow_id = :flow LIMIT 1", {"flow": flow_id}
 
 
-def compile_run_exists(flow_id: str, run_number: str) -> tuple[str, Params]:
-    """A row when the run exists."""
-    return (
-        "SELECT 1 FROM runs WHERE flow_id = :flow AND run_number = :run",
-        {"flow": flow_id, "run": run_number},
-    )
+class RunFields(enum.Enum):
+    """Which columns of one ``runs`` row a point read returns, in this order: the same
+    statement for every reader that wants part of a run, by row id (``compile_run_fields``)
+    or by pathspec (``compile_run_by_key``, the ``runs`` unique key)."""
+
+    #: ``1``: a row when the run exists.
+    EXISTS = ("1",)
+    #: The pathspec.
+    KEY = ("flow_id", "run_number")
+    KEY_AND_USER = ("flow_id", "run_number", "user_name")
+    TAGSET = ("tagset_id",)
+    #: NULL: no code package.
+    CODE = ("code_sha",)
+    FLOW_AND_TAGSET = ("flow_id", "tagset_id")
+    #: What a merge checks of a run before copying it.
+    TO_CHECK = ("flow_id", "run_number", "ts_epoch", "finished_at", "status", "code_sha")
+    #: Every column but the row id (what a copy writes again).
+    RECORD = RUN_COLUMNS[1:]
+    #: Those but the tag set: the run's content, equal in any file holding it (user tags
+    #: and the tag set's id are not content).
+    CONTENT = tuple(c for c in RUN_COLUMNS[1:] if c != "tagset_id")
+    PK_AND_NUMBER = ("run_pk", "run_number")
+    PK_TAGSET_AND_TIME = ("run_pk", "tagset_id", "ts_epoch")
+    PK_STATUS_AND_TAGSET = ("run_pk", "status", "tagset_id")
+
+    def __init__(self, *columns: str) -> None:
+        select = f"SELECT {', '.join(columns)} FROM runs WHERE "
+        #: The statement by row id (``:run``).
+        self.by_pk = select + "run_pk = :run"
+        #: The statement by pathspec (``:flow``, ``:run``).
+        self.by_key = select + "flow_id = :flow AND run_number = :run"
 
 
-def compile_run_key(run_pk: int) -> tuple[str, Params]:
-    """``(flow_id, run_number)`` of a run."""
-    return "SELECT flow_id, run_number FROM runs WHERE run_pk = :run", {"run": run_pk}
+def compile_run_fields(run_pk: int | None, fields: RunFields) -> tuple[str, Params]:
+    """``fields`` of the run with row id ``run_pk`` (no row: there is none, or ``run_pk``
+    is None)."""
+    return fields.by_pk, {"run": run_pk}
+
+
+def compile_run_by_key(flow_id: str, run_number: str, fields: RunFields) -> tuple[str, Params]:
+    """``fields`` of the run ``flow_id/run_number`` (no row: there is none)."""
+    return fields.by_key, {"flow": flow_id, "run": run_number}
 
 
 # -- the run-filter planner (Flow.runs, latest_run): which statements, in what pages -----

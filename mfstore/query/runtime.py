@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Final
 
 from .common import Params
 
@@ -21,14 +22,6 @@ def compile_done_tasks(run_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_run_number(flow_id: str, run_number: str) -> tuple[str, Params]:
-    """``(run_pk, run_number)`` of the run ``flow_id/run_number``."""
-    return (
-        "SELECT run_pk, run_number FROM runs WHERE flow_id = :flow AND run_number = :run",
-        {"flow": flow_id, "run": run_number},
-    )
-
-
 def compile_latest_original_run(flow_id: str, tag: str) -> tuple[str, Params]:
     """``(run_pk, run_number)`` of the newest run of ``flow_id`` carrying ``tag`` that is
     not itself a resume (what ``resume`` continues by default)."""
@@ -39,16 +32,6 @@ def compile_latest_original_run(flow_id: str, tag: str) -> tuple[str, Params]:
         "ORDER BY r.ts_epoch DESC, r.run_number DESC LIMIT 1",
         {"flow": flow_id, "tag": tag},
     )
-
-
-def compile_run_tagset(run_pk: int) -> tuple[str, Params]:
-    """``tagset_id`` of a run."""
-    return "SELECT tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
-
-
-def compile_run_code(run_pk: int | None) -> tuple[str, Params]:
-    """``code_sha`` of a run (NULL: no code package)."""
-    return "SELECT code_sha FROM runs WHERE run_pk = :run", {"run": run_pk}
 
 
 def compile_clone_origin(task_pk: int) -> tuple[str, Params]:
@@ -102,19 +85,10 @@ def compile_tagset_by_digest(flow_id: str, digest: str) -> tuple[str, Params]:
     )
 
 
-def compile_run_flow_and_tagset(run_pk: int) -> tuple[str, Params]:
-    """``(flow_id, tagset_id)`` of a run."""
-    return "SELECT flow_id, tagset_id FROM runs WHERE run_pk = :run", {"run": run_pk}
-
-
-def compile_next_task_pk() -> tuple[str, Params]:
-    """The ``task_pk`` the next task row gets."""
-    return "SELECT coalesce(max(task_pk), 0) + 1 FROM tasks", {}
-
-
-def compile_next_run_pk() -> tuple[str, Params]:
-    """The ``run_pk`` the next run row gets."""
-    return "SELECT coalesce(max(run_pk), 0) + 1 FROM runs", {}
+#: The ``task_pk`` the next task row gets.
+NEXT_TASK_PK: Final = "SELECT coalesce(max(task_pk), 0) + 1 FROM tasks"
+#: The ``run_pk`` the next run row gets.
+NEXT_RUN_PK: Final = "SELECT coalesce(max(run_pk), 0) + 1 FROM runs"
 
 
 def compile_runs_existing(keys: Sequence[tuple[str, str]]) -> tuple[str, Params]:

@@ -4,9 +4,18 @@ runs with every row they own. Pure: returns SQL + parameters."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Final, Literal
 
-from .common import BLOB_JOIN, RAW_ARTIFACT_TS, RAW_ARTIFACTS, RAW_METADATA_JOIN, Params, sha_key
+from .common import (
+    ARTIFACT_TASK_RUN,
+    BLOB_JOIN,
+    RAW_ARTIFACT_TS,
+    RAW_ARTIFACTS,
+    RAW_METADATA_JOIN,
+    Params,
+    sha_key,
+)
+from .runs import RunFields
 
 
 def compile_select_runs(
@@ -64,11 +73,7 @@ def compile_run_digest_parts(run_pk: int) -> dict[str, tuple[str, Params]]:
     events), rows in a fixed order; ``system_tags`` rows are ``(tag,)``."""
     run = {"run": run_pk}
     return {
-        "run": (
-            "SELECT flow_id, run_number, user_name, ts_epoch, status, finished_at, end_step, "
-            "origin_run_number, code_sha FROM runs WHERE run_pk = :run",
-            run,
-        ),
+        "run": (RunFields.CONTENT.by_pk, run),
         "system_tags": (
             "SELECT tt.tag FROM runs r JOIN tagset_tags tt ON tt.tagset_id = r.tagset_id "
             "WHERE r.run_pk = :run AND tt.is_system = 1 ORDER BY tt.tag",
@@ -147,27 +152,8 @@ def compile_child_rows(table: PlainChild, owner_pk: int) -> tuple[str, Params]:
     return (sql + f" ORDER BY {order}" if order else sql), {"owner": owner_pk}
 
 
-def compile_all_runs() -> tuple[str, Params]:
-    """``run_pk`` of every run, oldest first."""
-    return "SELECT run_pk FROM runs ORDER BY ts_epoch, run_number", {}
-
-
-def compile_run_record(run_pk: int) -> tuple[str, Params]:
-    """``(flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at,
-    end_step, origin_run_number, code_sha)`` of a run."""
-    return (
-        "SELECT flow_id, run_number, user_name, tagset_id, ts_epoch, status, finished_at, end_step, "
-        "origin_run_number, code_sha FROM runs WHERE run_pk = :run",
-        {"run": run_pk},
-    )
-
-
-def compile_run_by_key(flow_id: str, run_number: str) -> tuple[str, Params]:
-    """``(run_pk, tagset_id, ts_epoch)`` of the run ``flow_id/run_number``."""
-    return (
-        "SELECT run_pk, tagset_id, ts_epoch FROM runs WHERE flow_id = :flow AND run_number = :run",
-        {"flow": flow_id, "run": run_number},
-    )
+#: ``run_pk`` of every run, oldest first.
+ALL_RUNS: Final = "SELECT run_pk FROM runs ORDER BY ts_epoch, run_number"
 
 
 def compile_tag_events(run_pk: int) -> tuple[str, Params]:
@@ -252,15 +238,6 @@ def compile_blob_record(sha: str) -> tuple[str, Params]:
     )
 
 
-def compile_run_to_check(run_pk: int) -> tuple[str, Params]:
-    """``(flow_id, run_number, ts_epoch, finished_at, status, code_sha)`` of a run."""
-    return (
-        "SELECT flow_id, run_number, ts_epoch, finished_at, status, code_sha FROM runs "
-        "WHERE run_pk = :run",
-        {"run": run_pk},
-    )
-
-
 def compile_run_tag_edits(run_pk: int) -> tuple[str, Params]:
     """``(ts_epoch, removed, added)`` of a run's tag events."""
     return (
@@ -316,14 +293,6 @@ def compile_run_last_log_line(run_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_run_key_and_user(run_pk: int) -> tuple[str, Params]:
-    """``(flow_id, run_number, user_name)`` of a run."""
-    return (
-        "SELECT flow_id, run_number, user_name FROM runs WHERE run_pk = :run",
-        {"run": run_pk},
-    )
-
-
 # -- garbage collection -------------------------------------------------------------------
 
 #: Blobs no artifact and no code package references.
@@ -333,106 +302,52 @@ UNUSED_BLOBS = (
 )
 
 
-def compile_unused_blob_count() -> tuple[str, Params]:
-    """Number of blobs no artifact or code package references."""
-    return "SELECT count(*) FROM blobs WHERE " + UNUSED_BLOBS, {}
+#: Number of blobs no artifact or code package references.
+UNUSED_BLOB_COUNT: Final = "SELECT count(*) FROM blobs WHERE " + UNUSED_BLOBS
 
 
 # -- verify and stats ----------------------------------------------------------------------
 
-
-def compile_artifacts_missing_blobs() -> tuple[str, Params]:
-    """``(flow_id, run_number, step_name, task_id, attempt, name, blob_id)`` of artifacts whose blob is missing."""
-    return (
-        "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)",
-        {},
-    )
-
-
-def compile_tasks_missing_runs() -> tuple[str, Params]:
-    """``(task_pk, step_name, task_id, run_pk)`` of tasks whose run is missing."""
-    return (
-        "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)",
-        {},
-    )
-
-
-def compile_runs_missing_tagsets() -> tuple[str, Params]:
-    """``(flow_id, run_number)`` of runs whose tag set is missing."""
-    return (
-        "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)",
-        {},
-    )
-
-
-def compile_code_missing_blobs() -> tuple[str, Params]:
-    """``(code_sha,)`` of code packages whose blob is missing."""
-    return (
-        "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)",
-        {},
-    )
+#: ``(flow_id, run_number, step_name, task_id, attempt, name, blob_id)`` of artifacts
+#: whose blob is missing.
+ARTIFACTS_MISSING_BLOBS: Final = (
+    "SELECT r.flow_id, r.run_number, t.step_name, t.task_id, a.attempt, a.name, a.blob_id "
+    "FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk LEFT JOIN runs r ON r.run_pk = t.run_pk "
+    "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
+)
+#: ``(task_pk, step_name, task_id, run_pk)`` of tasks whose run is missing.
+TASKS_MISSING_RUNS: Final = "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+#: ``(flow_id, run_number)`` of runs whose tag set is missing.
+RUNS_MISSING_TAGSETS: Final = (
+    "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
+)
+#: ``(code_sha,)`` of code packages whose blob is missing.
+CODE_MISSING_BLOBS: Final = "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
 
 
 def compile_blob_user(sha: str) -> tuple[str, Params]:
     """The pathspec of an artifact that uses blob ``sha`` (no row: none)."""
     return (
-        "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk WHERE a.blob_id = (SELECT blob_id FROM blobs WHERE lower(hex(sha)) = :sha) LIMIT 1",
+        "SELECT r.flow_id || '/' || r.run_number || '/' || t.step_name || '/' || t.task_id || '/' || a.name "
+        f"FROM {ARTIFACT_TASK_RUN} WHERE a.blob_id = (SELECT blob_id FROM blobs WHERE lower(hex(sha)) = :sha) LIMIT 1",
         {"sha": sha},
     )
 
 
-def compile_flow_run_stats() -> tuple[str, Params]:
-    """``(flow_id, runs, successful, failed, running)`` per flow."""
-    return (
-        "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') FROM runs GROUP BY flow_id ORDER BY flow_id",
-        {},
-    )
-
-
-def compile_flow_task_counts() -> tuple[str, Params]:
-    """``(flow_id, tasks)`` per flow."""
-    return (
-        "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id",
-        {},
-    )
-
-
-def compile_flow_artifact_stats() -> tuple[str, Params]:
-    """``(flow_id, artifacts, their raw bytes)`` per flow."""
-    return (
-        "SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id",
-        {},
-    )
-
-
-def compile_blob_totals() -> tuple[str, Params]:
-    """``(blobs, raw bytes, stored bytes)`` of the file."""
-    return (
-        "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0) FROM blobs",
-        {},
-    )
-
-
-def compile_artifact_bytes() -> tuple[str, Params]:
-    """Raw bytes of every artifact (a blob counted once per use)."""
-    return (
-        "SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id",
-        {},
-    )
-
-
-def compile_log_line_count() -> tuple[str, Params]:
-    """Number of log lines in the file."""
-    return (
-        "SELECT count(*) FROM log_lines",
-        {},
-    )
-
-
-def compile_imported_run(flow_id: str, run_number: str) -> tuple[str, Params]:
-    """``(run_pk, status, tagset_id)`` of the run ``flow_id/run_number``."""
-    return (
-        "SELECT r.run_pk, r.status, r.tagset_id FROM runs r WHERE r.flow_id = :flow "
-        "AND r.run_number = :run",
-        {"flow": flow_id, "run": run_number},
-    )
+#: ``(flow_id, runs, successful, failed, running)`` per flow.
+FLOW_RUN_STATS: Final = "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') FROM runs GROUP BY flow_id ORDER BY flow_id"
+#: ``(flow_id, tasks)`` per flow.
+FLOW_TASK_COUNTS: Final = (
+    "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
+)
+#: ``(flow_id, artifacts, their raw bytes)`` per flow.
+FLOW_ARTIFACT_STATS: Final = f"SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM {ARTIFACT_TASK_RUN} LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
+#: ``(blobs, their raw bytes, their stored bytes, raw bytes of every artifact)`` of the
+#: file (one row): an artifact's blob counts once per use in the last.
+BLOB_TOTALS: Final = (
+    "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(stored_size), 0), "
+    "(SELECT coalesce(sum(b.size), 0) FROM artifacts a JOIN blobs b ON b.blob_id = a.blob_id) "
+    "FROM blobs"
+)
+#: Number of log lines in the file.
+LOG_LINE_COUNT: Final = "SELECT count(*) FROM log_lines"

@@ -375,7 +375,9 @@ def find_origin(state: State, origin_run_id: str | None) -> Any:
     store = state.store(create=False)
     flow_name = state.flow_cls.__name__
     if origin_run_id:
-        row = store.one(*query.compile_run_number(flow_name, origin_run_id))
+        row = store.one(
+            *query.compile_run_by_key(flow_name, origin_run_id, query.RunFields.PK_AND_NUMBER)
+        )
         if row is None:
             raise CommandException(f"Run {flow_name}/{origin_run_id} does not exist")
     else:

@@ -19,7 +19,7 @@ from .console import echo
 def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
     from mfstore.writer import Writer
 
-    tagset = store.scalar(*query.compile_run_tagset(run_pk))
+    tagset = store.scalar(*query.compile_run_fields(run_pk, query.RunFields.TAGSET))
     return Writer(store).read_tagset(int(tagset))
 
 

@@ -101,18 +101,20 @@ def copy_runs(
     ``provenance``: a system tag added to every run copied in (merge)."""
     report = CopyReport()
     if run_pks is None:
-        run_pks = [int(r[0]) for r in src.query(*query.compile_all_runs())]
+        run_pks = [int(r[0]) for r in src.query(query.ALL_RUNS)]
     writer = Writer(dst)
     with src.read(), dst.write():
         for i, pk in enumerate(run_pks):
-            row = src.one(*query.compile_run_record(pk))
+            row = src.one(*query.compile_run_fields(pk, query.RunFields.RECORD))
             if row is None:
                 continue
             flow_id, run_number = row[0], row[1]
             pathspec = f"{flow_id}/{run_number}"
             if progress is not None:
                 progress(i, len(run_pks), pathspec)
-            there = dst.one(*query.compile_run_by_key(flow_id, run_number))
+            there = dst.one(
+                *query.compile_run_by_key(flow_id, run_number, query.RunFields.PK_TAGSET_AND_TIME)
+            )
             if there is None:
                 _insert_run(src, dst, writer, pk, row, report, provenance)
                 report.added.append(pathspec)

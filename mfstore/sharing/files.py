@@ -173,7 +173,7 @@ def merge(
         raise CommandException(f"cannot merge {other_path} into itself")
     other = Store(other_path, reader=True)
     try:
-        run_pks = [int(r[0]) for r in other.query(*query.compile_all_runs())]
+        run_pks = [int(r[0]) for r in other.query(query.ALL_RUNS)]
         # Checked with MINE opened only to read: a refused merge leaves it as it was.
         exists = Path(into_path).exists()
         mine = Store(into_path, reader=True) if exists else Store(":memory:")

@@ -111,19 +111,19 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
             except StoreError as exc:
                 problems.append(f"foreign_key_check failed: {exc}")
             for flow_id, run_number, step, task_id, attempt, name, sha in store.query(
-                *query.compile_artifacts_missing_blobs()
+                query.ARTIFACTS_MISSING_BLOBS
             ):
                 problems.append(
                     f"artifact {flow_id}/{run_number}/{step}/{task_id}/{name} (attempt {attempt}): "
                     f"its blob (blob_id {sha}) is missing"
                 )
-            for task_pk, step, task_id, run_pk in store.query(*query.compile_tasks_missing_runs()):
+            for task_pk, step, task_id, run_pk in store.query(query.TASKS_MISSING_RUNS):
                 problems.append(
                     f"task {step}/{task_id} (task_pk {task_pk}): its run (run_pk {run_pk}) is missing"
                 )
-            for flow_id, run_number in store.query(*query.compile_runs_missing_tagsets()):
+            for flow_id, run_number in store.query(query.RUNS_MISSING_TAGSETS):
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
-            for (sha,) in store.query(*query.compile_code_missing_blobs()):
+            for (sha,) in store.query(query.CODE_MISSING_BLOBS):
                 problems.append(f"code package {sha}: its blob is missing")
             problems += _verify_blobs(store, progress)
     finally:
@@ -149,7 +149,7 @@ def stats(path: Path, *, progress: Progress | None = None) -> dict[str, Any]:
         with store.read():  # one consistent snapshot while others write or delete
             step(0, 5, "runs")
             flows = {}
-            for flow_id, runs, ok, failed, running in store.query(*query.compile_flow_run_stats()):
+            for flow_id, runs, ok, failed, running in store.query(query.FLOW_RUN_STATS):
                 flows[flow_id] = {
                     "runs": runs,
                     "successful": ok,
@@ -157,17 +157,16 @@ def stats(path: Path, *, progress: Progress | None = None) -> dict[str, Any]:
                     "running": running,
                 }
             step(1, 5, "tasks")
-            for flow_id, tasks in store.query(*query.compile_flow_task_counts()):
+            for flow_id, tasks in store.query(query.FLOW_TASK_COUNTS):
                 flows[flow_id]["tasks"] = tasks
             step(2, 5, "artifacts")
-            for flow_id, n, logical in store.query(*query.compile_flow_artifact_stats()):
+            for flow_id, n, logical in store.query(query.FLOW_ARTIFACT_STATS):
                 flows[flow_id]["artifacts"] = n
                 flows[flow_id]["artifact_bytes"] = logical
             step(3, 5, "blobs")
-            n_blobs, raw, stored = store.one(*query.compile_blob_totals()) or (0, 0, 0)
-            logical = store.scalar(*query.compile_artifact_bytes()) or 0
+            n_blobs, raw, stored, logical = store.one(query.BLOB_TOTALS) or (0, 0, 0, 0)
             step(4, 5, "log lines")
-            log_lines = store.scalar(*query.compile_log_line_count())
+            log_lines = store.scalar(query.LOG_LINE_COUNT)
             step(5, 5, "done")
             return {
                 "file": str(path),

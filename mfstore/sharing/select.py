@@ -56,7 +56,9 @@ def select_runs(store: Store, f: RunFilter) -> list[int]:
         if len(parts) == 1:
             found = store.scalar(*query.compile_flow_has_runs(parts[0]))
         elif len(parts) == 2:
-            found = store.scalar(*query.compile_run_exists(parts[0], parts[1]))
+            found = store.scalar(
+                *query.compile_run_by_key(parts[0], parts[1], query.RunFields.EXISTS)
+            )
         else:
             raise CommandException(f"{ps!r} is not a run pathspec: expected Flow/RunId")
         if not found:
@@ -75,7 +77,7 @@ def describe_runs(store: Store, run_pks: Iterable[int]) -> list[str]:
     """Pathspecs of runs."""
     out = []
     for pk in run_pks:
-        row = store.one(*query.compile_run_key(pk))
+        row = store.one(*query.compile_run_fields(pk, query.RunFields.KEY))
         if row:
             out.append("{}/{}".format(*row))
     return out

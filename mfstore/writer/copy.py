@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import query
-from ..query.sharing import CHILD_ROWS, UNUSED_BLOBS, compile_unused_blob_count
+from ..query.sharing import CHILD_ROWS, UNUSED_BLOB_COUNT, UNUSED_BLOBS
 from ..store import Store
 from .records import insert_artifact_rows
 
@@ -110,7 +110,7 @@ def collect_garbage(store: Store) -> int:
         "DELETE FROM code_packages WHERE sha NOT IN (SELECT code_sha FROM runs WHERE code_sha IS NOT NULL) "
         "AND sha NOT IN (SELECT code_sha FROM deployments)"
     )
-    n = store.scalar(*compile_unused_blob_count())
+    n = store.scalar(UNUSED_BLOB_COUNT)
     store.execute("DELETE FROM blobs WHERE " + UNUSED_BLOBS)
     store.execute("DELETE FROM tagsets WHERE tagset_id NOT IN (SELECT tagset_id FROM runs)")
     store.execute(

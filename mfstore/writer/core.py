@@ -201,7 +201,7 @@ class TaskBatch:
             self.flush()
         pk = self._next_run
         if pk is None:
-            pk = int(self.writer.store.scalar(*query.compile_next_run_pk()))
+            pk = int(self.writer.store.scalar(query.NEXT_RUN_PK))
         self._next_run = pk + 1
         self._run_keys.add((row[0], row[1]))
         self._runs[pk] = [pk, *row, "running", None]
@@ -277,7 +277,7 @@ class TaskBatch:
             self.step(run, step_name, ts_epoch)
         pk = self._next_pk
         if pk is None:
-            pk = int(self.writer.store.scalar(*query.compile_next_task_pk()))
+            pk = int(self.writer.store.scalar(query.NEXT_TASK_PK))
         self._next_pk = pk + 1
         self._tasks.append((pk, run_pk, step_name, task_id, ts_epoch, origin_task_pk))
         self._last_md[pk] = 0  # a new task: its metadata is numbered from 1

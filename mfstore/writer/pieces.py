@@ -115,7 +115,9 @@ class PieceWrites(TaskWrites):
 
     def find_run(self, flow_id: str, run_number: str) -> RunRef:
         """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""
-        pk = self.store.scalar(*query.compile_run_by_key(flow_id, run_number))
+        pk = self.store.scalar(
+            *query.compile_run_by_key(flow_id, run_number, query.RunFields.PK_TAGSET_AND_TIME)
+        )
         if pk is None:
             raise MetaflowNotFound(f"Run('{flow_id}/{run_number}') does not exist")
         return RunRef(int(pk), flow_id, run_number)

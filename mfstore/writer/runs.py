@@ -126,7 +126,10 @@ class RunWrites:
             # the file's unique key: one statement fewer per run).
             look = batch is None or run_number is None
             while (batch is not None and batch.has_run(flow_id, number)) or (
-                look and self.store.scalar(*query.compile_run_exists(flow_id, number))
+                look
+                and self.store.scalar(
+                    *query.compile_run_by_key(flow_id, number, query.RunFields.EXISTS)
+                )
             ):
                 if run_number is not None:
                     raise MetaflowInternalError(
@@ -197,7 +200,7 @@ class RunWrites:
         remove = set(tags_to_remove)
         add = set(tags_to_add)
         with self.store.write():
-            row = self.store.one(*query.compile_run_flow_and_tagset(run_pk))
+            row = self.store.one(*query.compile_run_fields(run_pk, query.RunFields.FLOW_AND_TAGSET))
             if row is None:
                 raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row
