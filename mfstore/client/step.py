@@ -52,7 +52,7 @@ class Step(MetaflowObject["Task"]):
         return [(r[3], self._run_pk, self._tagset_id, r[0], r[1], r[2]) for r in rows]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
-        r = self._store.one(*query.compile_task(self._run_pk, self.id, id))  # type: ignore[arg-type]
+        r = self._store.one(*query.compile_tasks(self._run_pk, self.id, id))  # type: ignore[arg-type]
         return None if r is None else (self._run_pk, self._tagset_id, r[0], r[1], r[2])
 
     @property

@@ -331,7 +331,7 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
     def _metadata_rows(self, task_pk: int, attempt: int | None) -> list[Metadata]:
         return [
             Metadata(name, json.loads(value) if is_json else value, ts, typ, self)
-            for name, value, is_json, ts, typ in self._store.query(
+            for name, value, is_json, ts, typ, _attempt in self._store.query(
                 *query.compile_metadata(task_pk, attempt)
             )
         ]

@@ -166,7 +166,7 @@ class Session:
         else:
             if not query.storable(step, str(task_id)):
                 return None
-            row = self.store.one(*query.compile_task(run_ref.run_pk, step, str(task_id)))
+            row = self.store.one(*query.compile_tasks(run_ref.run_pk, step, str(task_id)))
             if row is None:
                 return None
             ref = TaskRef(int(row[0]), run_ref, step, str(task_id))
@@ -307,7 +307,7 @@ def task_dicts(
     if rd is None or ref is None or not query.storable(step, task_id):
         return []
     if task_id is not None:
-        rows = sess.store.query(*query.compile_task(ref.run_pk, step, str(task_id)))
+        rows = sess.store.query(*query.compile_tasks(ref.run_pk, step, str(task_id)))
     else:
         rows = sess.store.query(*query.compile_tasks(ref.run_pk, step))
     return [
@@ -375,7 +375,7 @@ def metadata_dicts(
         return []
     out = []
     for field, value, is_json, ts, mtype, attempt in sess.store.query(
-        *query.compile_task_metadata(task.task_pk)
+        *query.compile_metadata(task.task_pk, None)
     ):
         if field == "ds-type":
             value, is_json = TYPE, 0

@@ -145,9 +145,7 @@ class MfdbStorage(DataStoreStorage):
             return json.dumps(self._data_json(sess, task_pk, attempt)).encode(), None
         if key.name in state["logs"]:
             source, stream = core.log_name(suffix) or ("", "")
-            rows = sess.store.query(
-                *query.compile_log_source_lines(task_pk, attempt or 0, stream, source)
-            )
+            rows = sess.store.query(*query.compile_log_lines(task_pk, attempt or 0, stream, source))
             return self._mflog(source, rows), None
         ref = state["files"].get(key.name)
         if ref is None:

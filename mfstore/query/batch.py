@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .common import RAW_ARTIFACT_TS, Params
+from .common import RAW_ARTIFACT_TS, Params, done_attempt
 from .runs import compile_flows
 
 #: ``compile_tasks``' columns, for task rows read here.
@@ -27,8 +27,7 @@ def compile_step_finished(run_pk: int, step_name: str) -> tuple[str, Params]:
     """``(tasks, tasks with a done attempt, latest ended_at of those attempts)`` of a step."""
     return (
         "SELECT count(*), count(d.ended_at), max(d.ended_at) FROM tasks t LEFT JOIN attempts d "
-        "ON d.task_pk = t.task_pk AND d.attempt = (SELECT max(attempt) FROM attempts "
-        "WHERE task_pk = t.task_pk AND ended_at IS NOT NULL) "
+        f"ON d.task_pk = t.task_pk AND d.attempt = ({done_attempt('t.task_pk')}) "
         "WHERE t.run_pk = :run AND t.step_name = :step",
         {"run": run_pk, "step": step_name},
     )
@@ -63,6 +62,13 @@ def compile_tasks_with_value(
     )
 
 
+# The tasks ``:pks`` (a JSON array of ``task_pk``) as ``g``, and each one's latest done
+# attempt (NULL: none) as ``d``.
+_DONE_ATTEMPTS = (
+    "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
+    f"d(task_pk, attempt) AS (SELECT g.task_pk, ({done_attempt('g.task_pk')}) FROM g) "
+)
+
 #: Columns of ``compile_group_artifacts``.
 GROUP_ARTIFACT_COLUMNS = ("task_pk", "attempt", "sha", "type", "ts_epoch", "blob_id", "stored")
 
@@ -72,10 +78,7 @@ def compile_group_artifacts(task_pks: Sequence[int], name: str) -> tuple[str, Pa
     (``stored``: bytes of the blob's first chunk; NULL when chunked). One row per task:
     ``attempt`` NULL when no attempt is done, ``sha`` NULL when that attempt lacks ``name``."""
     return (
-        "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
-        "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
-        "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
-        "SELECT d.task_pk, d.attempt, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        f"{_DONE_ATTEMPTS}SELECT d.task_pk, d.attempt, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
         f"y.name, {RAW_ARTIFACT_TS}, b.blob_id, "
         "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
         # Raw tables: a view of a join on the right of a LEFT JOIN is not flattened.
@@ -116,10 +119,7 @@ def compile_group_all_artifacts(task_pks: Sequence[int]) -> tuple[str, Params]:
     ``compile_artifacts`` orders them. A task without a done attempt has one row with
     ``attempt`` NULL; a done attempt without artifacts one row with ``name`` NULL."""
     return (
-        "WITH g(task_pk) AS (SELECT value FROM json_each(:pks)), "
-        "d(task_pk, attempt) AS (SELECT g.task_pk, (SELECT max(attempt) FROM attempts "
-        "WHERE task_pk = g.task_pk AND ended_at IS NOT NULL) FROM g) "
-        "SELECT d.task_pk, d.attempt, an.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        f"{_DONE_ATTEMPTS}SELECT d.task_pk, d.attempt, an.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
         f"y.name, {RAW_ARTIFACT_TS} AS ts, b.blob_id, "
         "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
         # Raw tables: a view of a join on the right of a LEFT JOIN is not flattened.

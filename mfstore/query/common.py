@@ -31,6 +31,18 @@ RAW_METADATA_JOIN = (
 )
 
 
+#: The condition on ``log_lines`` of one stream (``:stream``) of one attempt
+#: (``:attempt``) of a task (``:task``): a range of ``log_lines_by_task``.
+LOG_STREAM = "task_pk = :task AND attempt = :attempt AND stream = :stream"
+
+
+def done_attempt(task: str) -> str:
+    """SQL selecting the latest *done* attempt (one that ended; Metaflow's
+    ``attempt-done``) of the task whose ``task_pk`` is the SQL ``task`` (NULL: none).
+    Parenthesized, it is a scalar subquery."""
+    return f"SELECT max(attempt) FROM attempts WHERE task_pk = {task} AND ended_at IS NOT NULL"
+
+
 def storable(*values: str | None) -> bool:
     """True if every value can be stored (UTF-8 text). A string that cannot (e.g. with a
     lone surrogate) is in no row of any file, so a lookup of it matches nothing."""

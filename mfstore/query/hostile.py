@@ -22,20 +22,21 @@ MAX_ATTEMPT = 1_000
 #: Larger than any value mfstore stores (2**48 bytes).
 MAX_SIZE = 2**48
 
-_MS_COLUMNS = (
-    ("flows", "flow_id", "ts_epoch"),
-    ("runs", "run_pk", "ts_epoch"),
-    ("runs", "run_pk", "finished_at"),
-    ("tag_events", "event_pk", "ts_epoch"),
-    ("steps", "step_name", "ts_epoch"),
-    ("tasks", "task_pk", "ts_epoch"),
-    ("attempts", "task_pk", "started_at"),
-    ("attempts", "task_pk", "ended_at"),
-    ("artifacts", "name", "ts_epoch"),
-    ("metadata", "metadata_pk", "ts_epoch"),
-    ("trigger_events", "trigger_pk", "ts_epoch"),
-    ("deployments", "deployment_pk", "ts_epoch"),
-    ("events", "event_pk", "ts_epoch"),
+#: Per table: the key naming a bad row, its epoch-millisecond columns, and whether it
+#: has an ``attempt`` column (an attempt number).
+_NUMBERS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("flows", "flow_id", ("ts_epoch",), False),
+    ("runs", "run_pk", ("ts_epoch", "finished_at"), False),
+    ("tag_events", "event_pk", ("ts_epoch",), False),
+    ("steps", "step_name", ("ts_epoch",), False),
+    ("tasks", "task_pk", ("ts_epoch",), False),
+    ("attempts", "task_pk", ("started_at", "ended_at"), True),
+    ("artifacts", "name", ("ts_epoch",), True),
+    ("metadata", "metadata_pk", ("ts_epoch",), True),
+    ("trigger_events", "trigger_pk", ("ts_epoch",), False),
+    ("deployments", "deployment_pk", ("ts_epoch",), False),
+    ("events", "event_pk", ("ts_epoch",), False),
+    ("log_lines", "line_pk", (), True),
 )
 
 _JSON_COLUMNS = (
@@ -50,35 +51,27 @@ _JSON_COLUMNS = (
 )
 
 
+def _out_of_range(table: str, key: str, col: str, high: int, what: str) -> tuple[str, str]:
+    """The check that ``table.col`` lies in ``[0, high]`` (``what`` it is, in the message)."""
+    return (
+        f"{table}.{col} is not {what}",
+        f"SELECT {key} FROM {table} WHERE {col} NOT BETWEEN 0 AND {high} LIMIT 1",
+    )
+
+
 def compile_hostile_value_checks() -> list[tuple[str, str]]:
     """``(what, sql)`` per kind of value mfstore never writes (see the module docstring)."""
-    checks: list[tuple[str, str]] = []
-    for table, key, col in _MS_COLUMNS:
-        checks.append(
-            (
-                f"{table}.{col} is not a time",
-                f"SELECT {key} FROM {table} WHERE {col} NOT BETWEEN 0 AND {MAX_MS} LIMIT 1",
-            )
-        )
-    checks.append(
-        (
-            "log_lines.ts_us is not a time",
-            f"SELECT line_pk FROM log_lines WHERE ts_us NOT BETWEEN 0 AND {MAX_MS * 1000 + 999} "
-            "LIMIT 1",
-        )
-    )
-    for table, key, col in (
-        ("attempts", "task_pk", "attempt"),
-        ("artifacts", "name", "attempt"),
-        ("metadata", "metadata_pk", "attempt"),
-        ("log_lines", "line_pk", "attempt"),
-    ):
-        checks.append(
-            (
-                f"{table}.{col} is not an attempt number",
-                f"SELECT {key} FROM {table} WHERE {col} NOT BETWEEN 0 AND {MAX_ATTEMPT} LIMIT 1",
-            )
-        )
+    checks = [
+        _out_of_range(table, key, col, MAX_MS, "a time")
+        for table, key, cols, _attempt in _NUMBERS
+        for col in cols
+    ]
+    checks.append(_out_of_range("log_lines", "line_pk", "ts_us", MAX_MS * 1000 + 999, "a time"))
+    checks += [
+        _out_of_range(table, key, "attempt", MAX_ATTEMPT, "an attempt number")
+        for table, key, _cols, attempt in _NUMBERS
+        if attempt
+    ]
     for table, key, col, bad in _JSON_COLUMNS:
         checks.append(
             (

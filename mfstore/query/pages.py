@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .common import BLOB_JOIN, Params, iso
+from .common import BLOB_JOIN, LOG_STREAM, Params, iso
 from .runs import compile_runs, compile_window
 
 # -- the web UI (mfstore/ui): one statement per page part, never a scan of all runs ------
@@ -125,8 +125,8 @@ def compile_log_page(
         params["ats"], params["apk"] = after
         keyset = " AND (ts_us > :ats OR (ts_us = :ats AND line_pk > :apk))"
     return (
-        "SELECT ts_us, line_pk, source, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
-        f"AND stream = :stream{keyset} ORDER BY ts_us, line_pk LIMIT :lim",
+        f"SELECT ts_us, line_pk, source, line FROM log_lines WHERE {LOG_STREAM}{keyset} "
+        "ORDER BY ts_us, line_pk LIMIT :lim",
         params,
     )
 
@@ -134,7 +134,7 @@ def compile_log_page(
 def compile_log_count(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
     """Number of log lines of one stream of one attempt."""
     return (
-        "SELECT count(*) FROM log_lines WHERE task_pk = :task AND attempt = :attempt AND stream = :stream",
+        f"SELECT count(*) FROM log_lines WHERE {LOG_STREAM}",
         {"task": task_pk, "attempt": attempt, "stream": stream},
     )
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Final
 
-from .common import Params
+from .common import Params, done_attempt
 
 
 def compile_done_tasks(run_pk: int) -> tuple[str, Params]:
@@ -15,8 +15,7 @@ def compile_done_tasks(run_pk: int) -> tuple[str, Params]:
     latest *done* attempt (tasks with no ended attempt are left out)."""
     return (
         "SELECT t.task_pk, t.step_name, t.task_id, a.attempt, a.success FROM tasks t "
-        "JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ("
-        "  SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL) "
+        f"JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ({done_attempt('t.task_pk')}) "
         "WHERE t.run_pk = :run",
         {"run": run_pk},
     )

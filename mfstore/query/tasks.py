@@ -3,19 +3,24 @@ and the Metaflow extension). Pure: returns SQL + parameters."""
 
 from __future__ import annotations
 
-from .common import BLOB_JOIN, Params, sha_key
+from .common import BLOB_JOIN, LOG_STREAM, Params, done_attempt, sha_key
 
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
 
-# Metadata rows (m) with their interned entries (v).
-_MD_COLS = (
-    "v.field_name, v.value, v.is_json, m.ts_epoch, v.type FROM metadata m "
-    "JOIN metadata_values v ON v.value_id = m.value_id"
+# A task's metadata rows (m) with their interned entries (v), but the rows that keep
+# task files (``compile_task_files``).
+_MD_ROWS = (
+    "SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM metadata m "
+    "JOIN metadata_values v ON v.value_id = m.value_id "
+    "WHERE m.task_pk = :task AND v.type != 'mfstore-file'"
 )
+_ALL_METADATA = _MD_ROWS + " ORDER BY m.metadata_pk"
+_ATTEMPT_METADATA = _MD_ROWS + " AND m.attempt = :attempt ORDER BY m.metadata_pk"
 
 
 # The latest *done* attempt of task t (Metaflow's ``attempt-done``), or the given one.
-_DONE_ATTEMPT = "coalesce(:attempt, (SELECT max(attempt) FROM attempts WHERE task_pk = t.task_pk AND ended_at IS NOT NULL))"
+_DONE_ATTEMPT = f"coalesce(:attempt, ({done_attempt('t.task_pk')}))"
+_TASK_DONE_ATTEMPT = done_attempt(":task")
 
 
 def compile_artifact_lookup(
@@ -58,29 +63,22 @@ def compile_step(run_pk: int, step_name: str) -> tuple[str, Params]:
 _TASK_COLS = "task_pk, ts_epoch, origin_task_pk, task_id"
 
 
-def compile_tasks(run_pk: int, step_name: str) -> tuple[str, Params]:
-    """Tasks of a step, newest first (ties: highest task id first)."""
-    return (
-        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step "
-        "ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC",
-        {"run": run_pk, "step": step_name},
-    )
+_STEP_TASKS = f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step"
+_ALL_TASKS = _STEP_TASKS + " ORDER BY ts_epoch DESC, CAST(task_id AS INTEGER) DESC, task_id DESC"
+_ONE_TASK = _STEP_TASKS + " AND task_id = :task"
 
 
-def compile_task(run_pk: int, step_name: str, task_id: str) -> tuple[str, Params]:
-    """One task of a step."""
-    return (
-        f"SELECT {_TASK_COLS} FROM tasks WHERE run_pk = :run AND step_name = :step AND task_id = :task",
-        {"run": run_pk, "step": step_name, "task": task_id},
-    )
+def compile_tasks(run_pk: int, step_name: str, task_id: str | None = None) -> tuple[str, Params]:
+    """Tasks of a step, newest first (ties: highest task id first); with ``task_id``, that
+    task only (no row: there is none)."""
+    if task_id is None:
+        return _ALL_TASKS, {"run": run_pk, "step": step_name}
+    return _ONE_TASK, {"run": run_pk, "step": step_name, "task": task_id}
 
 
 def compile_done_attempt(task_pk: int) -> tuple[str, Params]:
     """The latest attempt of a task that ended (NULL if none)."""
-    return (
-        "SELECT max(attempt) FROM attempts WHERE task_pk = :task AND ended_at IS NOT NULL",
-        {"task": task_pk},
-    )
+    return _TASK_DONE_ATTEMPT, {"task": task_pk}
 
 
 def compile_attempt(task_pk: int, attempt: int | None) -> tuple[str, Params]:
@@ -121,18 +119,12 @@ def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params
 
 
 def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
-    """``(field_name, value, is_json, ts_epoch, type)`` of a task's metadata (all attempts, or one)."""
+    """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata (all
+    attempts, or one) in recording order, without the rows that keep task files
+    (``compile_task_files``)."""
     if attempt is None:
-        return (
-            f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND v.type != 'mfstore-file' "
-            "ORDER BY m.metadata_pk",
-            {"task": task_pk},
-        )
-    return (
-        f"SELECT {_MD_COLS} WHERE m.task_pk = :task AND m.attempt = :attempt "
-        "AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
-        {"task": task_pk, "attempt": attempt},
-    )
+        return _ALL_METADATA, {"task": task_pk}
+    return _ATTEMPT_METADATA, {"task": task_pk, "attempt": attempt}
 
 
 def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
@@ -153,20 +145,24 @@ def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Par
     )
 
 
-def compile_log_lines(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
-    """``(ts_us, line)`` of one log stream of one attempt, merged over sources by time."""
-    return (
-        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt AND stream = :stream "
-        "ORDER BY ts_us, line_pk",
-        {"task": task_pk, "attempt": attempt, "stream": stream},
-    )
+_STREAM_LINES = f"SELECT ts_us, line FROM log_lines WHERE {LOG_STREAM} ORDER BY ts_us, line_pk"
+_SOURCE_LINES = f"SELECT ts_us, line FROM log_lines WHERE {LOG_STREAM} AND source = :source ORDER BY ts_us, line_pk"
+
+
+def compile_log_lines(
+    task_pk: int, attempt: int, stream: str, source: str | None = None
+) -> tuple[str, Params]:
+    """``(ts_us, line)`` of one log stream of one attempt in time order: merged over its
+    sources, or of ``source`` only."""
+    if source is None:
+        return _STREAM_LINES, {"task": task_pk, "attempt": attempt, "stream": stream}
+    return _SOURCE_LINES, {"task": task_pk, "attempt": attempt, "stream": stream, "source": source}
 
 
 def compile_log_size(task_pk: int, attempt: int, stream: str) -> tuple[str, Params]:
     """Bytes of the log text (UTF-8, one newline per line)."""
     return (
-        "SELECT coalesce(sum(length(CAST(line AS BLOB)) + 1), 0) FROM log_lines "
-        "WHERE task_pk = :task AND attempt = :attempt AND stream = :stream",
+        f"SELECT coalesce(sum(length(CAST(line AS BLOB)) + 1), 0) FROM log_lines WHERE {LOG_STREAM}",
         {"task": task_pk, "attempt": attempt, "stream": stream},
     )
 
@@ -234,17 +230,6 @@ def compile_blob_size(sha: str) -> tuple[str, Params]:
 # -- the Metaflow extension (Metaflow's metadata provider and datastore) ---------
 
 
-def compile_task_metadata(task_pk: int) -> tuple[str, Params]:
-    """``(field_name, value, is_json, ts_epoch, type, attempt)`` of a task's metadata in
-    recording order, without the rows that keep task files (``compile_task_files``)."""
-    return (
-        "SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM metadata m "
-        "JOIN metadata_values v ON v.value_id = m.value_id "
-        "WHERE m.task_pk = :task AND v.type != 'mfstore-file' ORDER BY m.metadata_pk",
-        {"task": task_pk},
-    )
-
-
 def compile_task_files(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
     return (
@@ -261,17 +246,6 @@ def compile_task_attempts(task_pk: int) -> tuple[str, Params]:
         "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
         "WHERE task_pk = :task ORDER BY attempt",
         {"task": task_pk},
-    )
-
-
-def compile_log_source_lines(
-    task_pk: int, attempt: int, stream: str, source: str
-) -> tuple[str, Params]:
-    """``(ts_us, line)`` of one source's log of one attempt, in order."""
-    return (
-        "SELECT ts_us, line FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
-        "AND stream = :stream AND source = :source ORDER BY ts_us, line_pk",
-        {"task": task_pk, "attempt": attempt, "stream": stream, "source": source},
     )
 
 

@@ -454,7 +454,7 @@ class Reader:
         """Metadata events of a task in recording order."""
         return [
             {"field": f, "value": v, "is_json": j, "at": _fmt_ms(ts), "type": ty}
-            for f, v, j, ts, ty in self._q(query.compile_metadata(task_pk, None))
+            for f, v, j, ts, ty, _attempt in self._q(query.compile_metadata(task_pk, None))
         ]
 
     def log_page(

@@ -39,7 +39,7 @@ class PieceWrites(TaskWrites):
     ) -> TaskRef:
         """The task ``step_name/task_id`` of ``run``, recorded first if it is new."""
         with self.store.write():
-            pk = self.store.scalar(*query.compile_task(run.run_pk, step_name, task_id))
+            pk = self.store.scalar(*query.compile_tasks(run.run_pk, step_name, task_id))
             if pk is not None:
                 return TaskRef(int(pk), run, step_name, task_id)
             return self.add_task(run, step_name, task_id, ts_epoch=ts_epoch)
