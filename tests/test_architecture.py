@@ -2,8 +2,9 @@
 
 cli/runtime -> client, sharing, importer, production (and ui, the Metaflow extension)
 -> writer, query, artifacts, provider -> blobs -> store -> migrations -> exception.
-Every import counts, also one inside a function (a lazy import is still a dependency);
-only ``if TYPE_CHECKING:`` blocks are left out.
+Every import counts, also one inside a function (a lazy import is still a dependency)
+and one under ``if TYPE_CHECKING:`` (a name used only in annotations is one too: such a
+type lives below its users, or the user takes a ``Protocol`` of its own).
 """
 
 from __future__ import annotations
@@ -50,17 +51,18 @@ def _module_name(path: Path, root: Path = PACKAGE) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path, root: Path = PACKAGE) -> set[str]:
-    """Modules of the package at ``root`` (mfstore) that ``path`` imports (anywhere but
-    under ``if TYPE_CHECKING``). ``from pkg import name`` of a name that is not a module
-    is an import of ``pkg`` itself (its ``__init__``)."""
+def _imports(path: Path, root: Path = PACKAGE, *, type_only: bool = True) -> set[str]:
+    """Modules of the package at ``root`` (mfstore) that ``path`` imports, anywhere in it
+    (also inside functions and ``if TYPE_CHECKING:``). ``from pkg import name`` of a name
+    that is not a module is an import of ``pkg`` itself (its ``__init__``).
+    ``type_only=False``: only what runs (``if TYPE_CHECKING:`` blocks left out)."""
     name = _module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     tree = ast.parse(path.read_text("utf-8"))
     skip = {
         id(n)
         for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        if not type_only and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
         for n in ast.walk(node)
     }
     out: set[str] = set()
@@ -229,9 +231,15 @@ def test_the_circle_check_sees_circles_through_package_inits(tmp_path: Path) -> 
     (pkg / "two" / "__init__.py").write_text("from pkg import x\n")
     (pkg / "two" / "y.py").write_text("")
     (pkg / "x.py").write_text("def f():\n    import pkg.two.y\n")
+    # a name used only in annotations still ties two modules together
+    (pkg / "t1.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .t2 import T\n"
+    )
+    (pkg / "t2.py").write_text("from .t1 import f\nT = int\n")
     assert _circles(_module_graph(pkg)) == [
         "pkg.b -> pkg.c -> pkg.b",
         "pkg.sub -> pkg.sub.a -> pkg.sub",
+        "pkg.t1 -> pkg.t2 -> pkg.t1",
         "pkg.two -> pkg.x -> pkg.two",
     ]
 
@@ -251,8 +259,9 @@ def test_no_module_is_over_the_size_limit() -> None:
 
 def test_the_format_and_the_store_import_one_way() -> None:
     assert "mfstore.store" not in _imports(PACKAGE / "migrations.py")
+    # The blobs name ``Store`` in annotations only: a task process loads no store.
     for path in (PACKAGE / "blobs").rglob("*.py"):
-        assert "mfstore.store" not in _imports(path), path
+        assert "mfstore.store" not in _imports(path, type_only=False), path
 
 
 def test_executors_know_the_task_not_the_run_loop() -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 from metaflow.exception import MetaflowException
 
-from . import TYPE
-from .deps import blobs, core, metadata, query, storage
+from . import TYPE, metadata, storage
+from .deps import blobs, core, query
 
 PREFIX = f"{TYPE}://"
 

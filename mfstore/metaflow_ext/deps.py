@@ -1,5 +1,7 @@
-"""The mfstore modules the provider, the datastore and the data client use, each imported
-on first use (see ``Deferred``): ``from .deps import blobs, query``."""
+"""The mfstore modules below this package that the provider, the datastore and the data
+client use, each imported on first use (see ``Deferred``): ``from .deps import blobs, query``.
+The plugin modules themselves (``metadata``, ``storage``) are imported directly: Metaflow
+loads them anyway."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from . import Deferred
 
 if TYPE_CHECKING:
     from .. import artifacts, blobs, exception, importer, query, writer
-    from . import core, metadata, storage
+    from . import core
 else:
     artifacts = Deferred("mfstore.artifacts")
     blobs = Deferred("mfstore.blobs")
@@ -18,8 +20,6 @@ else:
     query = Deferred("mfstore.query")
     writer = Deferred("mfstore.writer")
     core = Deferred("mfstore.metaflow_ext.core")
-    metadata = Deferred("mfstore.metaflow_ext.metadata")
-    storage = Deferred("mfstore.metaflow_ext.storage")
 
 __all__ = [
     "artifacts",
@@ -27,8 +27,6 @@ __all__ = [
     "core",
     "exception",
     "importer",
-    "metadata",
     "query",
-    "storage",
     "writer",
 ]

@@ -16,7 +16,7 @@ import signal
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
 from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
@@ -24,9 +24,6 @@ from mfstore.exception import FailureHandledByCatch, MetaflowException, Metaflow
 from .current import current
 from .decorators import get_decorator
 from .inputs import EPHEMERAL, Inputs
-
-if TYPE_CHECKING:
-    from .flowspec import FlowSpec
 
 #: Types whose value is rebuilt from ``value_json`` without reading the blob.
 _JSON_SCALARS = {
@@ -210,7 +207,7 @@ _FRESH_TASK_STATE: dict[str, Any] = {
 
 
 def run_task(
-    flow_cls: type[FlowSpec],
+    flow_cls: type[object],
     graph: Any,
     graph_info: dict[str, Any],
     spec: TaskSpec,
@@ -400,7 +397,7 @@ def _user_traceback(ex: BaseException) -> str:
     return "".join(traceback.format_exception(type(ex), ex, tb))
 
 
-def _persist(flow: FlowSpec, stores: list[InputDatastore], is_join: bool) -> TaskResult:
+def _persist(flow: object, stores: list[InputDatastore], is_join: bool) -> TaskResult:
     d = flow.__dict__
     loaded = d.get("_loaded_refs", {})
     artifacts: dict[str, PreparedArtifact] = {}

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import apsw
 
+from .connection import open_connection, policy_no_checkpoint_on_close, policy_untrusted_file
+from .fork import put_aside
+
 #: Log pages after which a commit wakes the checkpointer (SQLite's auto-checkpoint default).
 CHECKPOINT_PAGES = 1000
 #: How long closing a store (or ending the process) waits for a running checkpoint.
@@ -168,8 +171,6 @@ class Checkpointer:
     def put_aside(self) -> None:
         """In a forked child: stop using what the parent's thread had (its connection is
         put aside as the store's own is: see ``store.fork``); a write here starts anew."""
-        from .fork import put_aside
-
         if self._pid == os.getpid():
             return
         self._pid = os.getpid()
@@ -184,8 +185,6 @@ class Checkpointer:
 
 def checkpoint_connection(path: Path) -> apsw.Connection:
     """The checkpointer's own connection: the file's policies, nothing created."""
-    from .connection import open_connection, policy_no_checkpoint_on_close, policy_untrusted_file
-
     conn = open_connection(path, reader=True, read_only=False, immutable=False)
     policy_untrusted_file(conn)
     policy_no_checkpoint_on_close(conn)

@@ -8,7 +8,7 @@ import os
 import struct
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from .. import schema as _schema
 from ..exception import (
@@ -19,13 +19,28 @@ from ..exception import (
     StoreReadOnlyError,
     TruncatedFileError,
 )
-from ..migrations import APPLICATION_ID, FORMAT_VERSION, apply_migrations, initialize
-
-if TYPE_CHECKING:
-    from .core import Store
+from ..migrations import (
+    APPLICATION_ID,
+    FORMAT_VERSION,
+    MigrationTarget,
+    apply_migrations,
+    initialize,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MASTER_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master"
+
+
+class CheckedFile(MigrationTarget, Protocol):
+    """What the open-time checks need of an open file (``Store`` provides it)."""
+
+    readonly: bool
+    reader: bool
+    salvage: bool
+
+    def query(self, sql: str, params: Any = ()) -> list[Any]: ...
+
+    def checkpoint(self) -> bool: ...
 
 
 # -- header checks (before SQLite sees the file) ----------------------------------
@@ -91,7 +106,7 @@ def check_header_once(path: Path) -> None:
         )
 
 
-def initialize_or_check(store: Store) -> None:
+def initialize_or_check(store: CheckedFile) -> None:
     """Create the schema in a new file, or check and migrate an existing one."""
     version = store.scalar("PRAGMA user_version")
     app_id = store.scalar("PRAGMA application_id")
@@ -135,7 +150,9 @@ def initialize_or_check(store: Store) -> None:
     check_schema(store, text=text)
 
 
-def _schema_text(store: Store, sql: str = _schema.SCHEMA_TEXT_SQL) -> tuple[int, bytes | None]:
+def _schema_text(
+    store: CheckedFile, sql: str = _schema.SCHEMA_TEXT_SQL
+) -> tuple[int, bytes | None]:
     """``(objects in the schema, its text)`` by ``schema.SCHEMA_TEXT_SQL`` (or its sorted
     form); the text is None when SQLite cannot build it (e.g. a planted object too large),
     which the full check names."""
@@ -146,7 +163,7 @@ def _schema_text(store: Store, sql: str = _schema.SCHEMA_TEXT_SQL) -> tuple[int,
     return n_objects, text
 
 
-def check_schema(store: Store, *, older: bool = False, text: bytes | None = None) -> None:
+def check_schema(store: CheckedFile, *, older: bool = False, text: bytes | None = None) -> None:
     """Refuse a file holding SQL objects schema.sql does not create (see schema.py).
 
     ``text`` is the file's ``schema.SCHEMA_TEXT_SQL`` text when already read. A schema

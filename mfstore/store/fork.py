@@ -31,15 +31,11 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import apsw
 
-if TYPE_CHECKING:
-    from .core import Store
-
 #: Every open file-backed Store of this process.
-_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+_open_stores: weakref.WeakSet[ForkSafe] = weakref.WeakSet()
 
 #: The process the stores in ``_open_stores`` were opened by.
 _owner_pid = os.getpid()
@@ -52,12 +48,12 @@ _abandoned: list[apsw.Connection] = []
 _written_at_fork: set[Path] = set()
 
 
-def track(store: Store) -> None:
+def track(store: ForkSafe) -> None:
     """Count ``store`` among this process's open stores (put aside in a forked child)."""
     _open_stores.add(store)
 
 
-def untrack(store: Store) -> None:
+def untrack(store: ForkSafe) -> None:
     """``store`` was closed."""
     _open_stores.discard(store)
 
@@ -101,8 +97,8 @@ def written_at_fork(path: Path) -> bool:
 
 class ForkSafe:
     """The part of ``Store`` that keeps a connection to its process (a mixin: the store
-    sets ``_pid``, ``_conn``, ``_lock``, ``_depth``, ``memory``, ``path``, ``readonly``
-    and provides ``_open``/``_configure``)."""
+    sets ``_pid``, ``_conn``, ``_lock``, ``_depth``, ``memory``, ``path``, ``readonly``,
+    ``reader`` and provides ``_open``/``_configure``/``close``)."""
 
     _pid: int
     _conn: apsw.Connection
@@ -113,8 +109,13 @@ class ForkSafe:
     memory: bool
     path: Path
     readonly: bool
+    reader: bool
 
     def _open(self, p: Path) -> apsw.Connection:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the store (``Store.close``)."""
         raise NotImplementedError
 
     def _configure(self, *, wal: bool) -> None:
