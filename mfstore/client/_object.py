@@ -421,26 +421,14 @@ class MetaflowObject(Generic[_Child]):
 
     @property
     def system_tags(self) -> frozenset[str]:
-        """
-        System defined tags associated with this object.
-
-        Returns
-        -------
-        Set[str]
-            System tags associated with the object
-        """
+        """The tags the runtime set (``user:<name>`` or ``production:<token>``,
+        ``runtime:<kind>``, ``python_version:<v>``, ``project:<name>`` ...): the part of
+        ``tags`` that ``remove_tag`` refuses to remove."""
         return self._tag_pair()[1]
 
     @property
     def user_tags(self) -> frozenset[str]:
-        """
-        User defined tags associated with this object.
-
-        Returns
-        -------
-        Set[str]
-            User tags associated with the object
-        """
+        """The user-defined part of ``tags`` (the rest are ``system_tags``)."""
         return self._tag_pair()[0]
 
     def _tag_pair(self) -> _TagPair:

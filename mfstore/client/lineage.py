@@ -94,14 +94,8 @@ class TaskLineage:
 
     @property
     def child_task_pathspecs(self) -> Iterator[str]:
-        """
-        Yields pathspecs of all child tasks of the current task.
-
-        Yields
-        ------
-        str
-            Pathspec of the child task of the current task
-        """
+        """Pathspecs (str) of the tasks of the next steps that this task's output
+        flows into: the counterpart of ``parent_task_pathspecs``."""
         return self._neighbour_pathspecs(parents=False)
 
     def _tasks(self, pathspecs: Iterator[str]) -> Iterator[Self]:
@@ -126,14 +120,7 @@ class TaskLineage:
 
     @property
     def child_tasks(self) -> Iterator[Self]:
-        """
-        Yields all child tasks of the current task if one exists.
-
-        Yields
-        ------
-        Task
-            Child task of the current task
-        """
+        """The ``Task`` of each of ``child_task_pathspecs``, in the same order."""
         return self._tasks(self.child_task_pathspecs)
 
 

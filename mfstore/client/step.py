@@ -73,18 +73,9 @@ class Step(MetaflowObject["Task"]):
 
     def tasks(self, *tags: str) -> Iterator[Task]:
         """
-        [Legacy function - do not use]
-
-        Returns an iterator over all `Task` objects in the step. This is an alias
-        to iterating the object itself, i.e.
-        ```
-        list(Step(...)) == list(Step(...).tasks())
-        ```
-
-        Parameters
-        ----------
-        tags : str
-            No op (legacy functionality)
+        [Legacy function - do not use] An alias of iterating the step:
+        ``list(Step(...)) == list(Step(...).tasks())``, as ``Run.steps`` is for runs.
+        ``tags`` are ignored (legacy functionality).
 
         Yields
         ------
@@ -229,14 +220,8 @@ class Step(MetaflowObject["Task"]):
 
     @property
     def child_steps(self) -> Iterator[Step]:
-        """
-        Yields child steps for the current step.
-
-        Yields
-        ------
-        Step
-            Child step
-        """
+        """The steps this step's ``self.next()`` goes to (none for the end step):
+        the counterpart of ``parent_steps``."""
         graph_info = self._graph_info()
         end_step = graph_info.get("end_step", "end")
         if self.id != end_step:

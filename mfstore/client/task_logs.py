@@ -123,37 +123,14 @@ class TaskLogs:
 
     @property
     def stderr(self) -> str:
-        """
-        Returns the full standard error of this task.
-
-        If you specify a specific attempt for this task, it will return the
-        standard error for that attempt. If you do not specify an attempt,
-        this will return the current standard error for the latest *started*
-        attempt. In both cases, multiple calls to this
-        method will return the most up-to-date log (so if an attempt is not
-        done, each call will fetch the latest log).
-
-        Returns
-        -------
-        str
-            Standard error of this task
-        """
+        """The full standard error of this task (str): of the attempt given when the
+        task was made, else of its latest *started* attempt; read afresh at each call,
+        as ``stdout``."""
         return self._load_log("stderr")
 
     @property
     def stderr_size(self) -> int:
-        """
-        Returns the size of the stderr log of this task.
-
-        Similar to `stderr`, the size returned is the latest size of the log
-        (so for a running attempt, this value will increase as the task produces
-        more output). mfstore counts the UTF-8 bytes of ``stderr``.
-
-        Returns
-        -------
-        int
-            Size of the stderr log content (in bytes)
-        """
+        """Size in bytes (UTF-8) of ``stderr``, as it is now (see ``stdout_size``)."""
         return self._log_size("stderr")
 
 
