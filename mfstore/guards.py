@@ -203,8 +203,7 @@ def check_deletable(store: Store, run_pks: Sequence[int], *, force: bool) -> Non
                 f"{pathspec} is still running (or its runtime died before ending it): nothing "
                 "was deleted; if its runtime is gone, add --force"
             )
-        last = store.scalar(*query.compile_run_last_attempt(pk))
-        logs = store.scalar(*query.compile_run_last_log_line(pk))
+        last, logs = store.one(*query.compile_run_last_activity(pk)) or (None, None)
         active = max(v for v in (created, last, logs) if isinstance(v, int))
         idle = (now - active) // 1000
         if idle < STALE_SECONDS:

@@ -83,8 +83,8 @@ class Run(MetaflowObject["Step"]):
         ]
 
     def _child_row(self, id: str) -> tuple[Any, ...] | None:
-        ts = self._store.scalar(*query.compile_step(self._run_pk, id))  # type: ignore[arg-type]
-        return None if ts is None else (self._run_pk, self._tagset_id, ts)
+        row = self._store.one(*query.compile_steps(self._run_pk, id))  # type: ignore[arg-type]
+        return None if row is None else (self._run_pk, self._tagset_id, row[1])
 
     def _iter_filter(self, child_id: str) -> bool:
         # exclude the _parameters step

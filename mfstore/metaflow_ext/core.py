@@ -289,12 +289,9 @@ def step_dicts(sess: Session, flow: str, run: str, step: str | None = None) -> l
     ref = sess.run(flow, run)
     if rd is None or ref is None:
         return []
-    if step is not None:
-        if not query.storable(step):
-            return []
-        rows = [(step, ts) for (ts,) in sess.store.query(*query.compile_step(ref.run_pk, step))]
-    else:
-        rows = sess.store.query(*query.compile_steps(ref.run_pk))
+    if step is not None and not query.storable(step):
+        return []
+    rows = sess.store.query(*query.compile_steps(ref.run_pk, step))
     return [_under_run(rd, {"step_name": s, "ts_epoch": ts}) for s, ts in rows]
 
 

@@ -236,8 +236,8 @@ class MfdbMetadataProvider(MetadataProvider):
         sess = self._sess()
         found = storage.DESCRIBED.get(sha)
         if found is None:
-            row = sess.store.one(*query.compile_artifact_by_sha(sha))
-            found = (row[0], row[1]) if row is not None else None
+            row = sess.store.one(*query.compile_blob_record(sha))
+            found = (row[0], row[1]) if row is not None and row[0] is not None else None
         if found is None and blobs.has_blob(sess.store, sha):
             found = artifacts.describe_pickled(blobs.get_blob(sess.store, sha), type_repr)
         if found is None:

@@ -61,7 +61,7 @@ def _task_state(sess: core.Session, task_pk: int) -> dict[str, Any]:
     attempts = {
         int(a): (started, ended, ok, success)
         for a, started, ended, ok, success in sess.store.query(
-            *query.compile_task_attempts(task_pk)
+            *query.compile_child_rows("attempts", task_pk)
         )
     }
     files = {

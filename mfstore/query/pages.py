@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .common import BLOB_JOIN, LOG_STREAM, Params, iso
-from .runs import compile_runs, compile_window
+from .runs import compile_runs, compile_window, older_than
+
+_OLDER = " AND " + older_than()
 
 # -- the web UI (mfstore/ui): one statement per page part, never a scan of all runs ------
 
@@ -139,23 +141,6 @@ def compile_log_count(task_pk: int, attempt: int, stream: str) -> tuple[str, Par
     )
 
 
-def compile_window_end(
-    flow_id: str, *, before: tuple[int, str] | None, scan: int
-) -> tuple[str, Params]:
-    """``(ts_epoch, run_number)`` of the ``scan``-th newest run older than ``before``
-    (no row: fewer runs are left), where a bounded search continues."""
-    params: Params = {"flow": flow_id, "skip": scan - 1}
-    keyset = ""
-    if before is not None:
-        params["bts"], params["brn"] = before
-        keyset = " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
-    return (
-        f"SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow{keyset} "
-        "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip",
-        params,
-    )
-
-
 def compile_artifact_search(
     flow_id: str,
     name: str,
@@ -174,7 +159,7 @@ def compile_artifact_search(
     keyset = ""
     if before is not None:
         params["bts"], params["brn"] = before
-        keyset = " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
+        keyset = _OLDER
     tests = []
     for i, value in enumerate(equals):
         params[f"e{i}"] = value

@@ -37,6 +37,17 @@ _RUN_COLS = ", ".join("r." + c for c in RUN_COLUMNS)
 _ORDER = "ORDER BY r.ts_epoch DESC, r.run_number DESC"
 
 
+def older_than(run: str = "") -> str:
+    """SQL: the run (its columns prefixed with ``run``, e.g. ``"r."``) comes after the
+    bound ``(:bts, :brn)`` (``(ts_epoch, run_number)``, see ``page_after``) in newest-first
+    order."""
+    return f"({run}ts_epoch < :bts OR ({run}ts_epoch = :bts AND {run}run_number < :brn))"
+
+
+_OLDER = " AND " + older_than()
+_OLDER_R = " AND " + older_than("r.")
+
+
 def required_tags(namespace: str | None, tags: Sequence[str]) -> list[str]:
     """The tags a run must carry: the user's filter tags plus the namespace (if any)."""
     wanted = list(dict.fromkeys(tags))
@@ -83,8 +94,8 @@ def compile_runs(
     ok_r = " AND r.status = 'successful'" if successful else ""
     if before is not None:
         params["bts"], params["brn"] = before
-        ok += " AND (ts_epoch < :bts OR (ts_epoch = :bts AND run_number < :brn))"
-        ok_r += " AND (r.ts_epoch < :bts OR (r.ts_epoch = :bts AND r.run_number < :brn))"
+        ok += _OLDER
+        ok_r += _OLDER_R
     if not tags:
         sql = f"SELECT {_RUN_COLS} FROM runs r WHERE r.flow_id = :flow{ok_r} {_ORDER}"
         if limit is not None:
@@ -197,14 +208,23 @@ LATEST_WINDOW = 64
 
 
 def compile_window_bound(
-    flow_id: str, *, successful: bool = False, window: int = LATEST_WINDOW
+    flow_id: str,
+    *,
+    successful: bool = False,
+    before: tuple[int, str] | None = None,
+    window: int = LATEST_WINDOW,
 ) -> tuple[str, Params]:
-    """``(ts_epoch, run_number)`` of the ``window``-th newest run (no row: fewer runs)."""
+    """``(ts_epoch, run_number)`` of the ``window``-th newest run (older than ``before``
+    when given): where a bounded walk of the newest runs ends (no row: fewer runs)."""
+    params: Params = {"flow": flow_id, "skip": window - 1}
     ok = " AND status = 'successful'" if successful else ""
+    if before is not None:
+        params["bts"], params["brn"] = before
+        ok += _OLDER
     return (
         f"SELECT ts_epoch, run_number FROM runs WHERE flow_id = :flow{ok} "
         "ORDER BY ts_epoch DESC, run_number DESC LIMIT 1 OFFSET :skip",
-        {"flow": flow_id, "skip": window - 1},
+        params,
     )
 
 

@@ -71,11 +71,6 @@ def compile_artifact_name_ids(names: Sequence[str]) -> tuple[str, Params]:
     )
 
 
-def compile_attempt_ends(task_pk: int) -> tuple[str, Params]:
-    """``(attempt, ended_at)`` of a task's attempts."""
-    return "SELECT attempt, ended_at FROM attempts WHERE task_pk = :task", {"task": task_pk}
-
-
 def compile_tagset_by_digest(flow_id: str, digest: str) -> tuple[str, Params]:
     """``tagset_id`` of the flow's tag set with ``digest``."""
     return (

@@ -13,7 +13,6 @@ from .common import (
     RAW_ARTIFACTS,
     RAW_METADATA_JOIN,
     Params,
-    sha_key,
 )
 from .runs import RunFields
 
@@ -133,15 +132,16 @@ CHILD_ROWS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("name", "event_id", "type", "ts_epoch", "pathspec", "payload"),
         "trigger_pk",
     ),
-    "attempts": ("task_pk", ("attempt", "started_at", "ended_at", "task_ok", "success"), ""),
+    "attempts": ("task_pk", ("attempt", "started_at", "ended_at", "task_ok", "success"), "attempt"),
     # (through task_artifacts: the name interned, a time equal to the attempt's end NULL)
     "artifacts": ("task_pk", ("attempt", "name", "blob_id", "ts_epoch"), ""),
     "log_lines": ("task_pk", ("attempt", "stream", "source", "ts_us", "line"), "line_pk"),
 }
 
-#: The child tables whose rows are read as they are stored (``compile_child_rows``);
-#: tag events and artifacts have their own reads.
-PlainChild = Literal["steps", "trigger_events", "attempts", "log_lines"]
+#: The child tables whose rows are read as they are stored (``compile_child_rows``: a
+#: run's tag events in order, a task's attempts by number ...); artifacts have their own
+#: read.
+PlainChild = Literal["tag_events", "steps", "trigger_events", "attempts", "log_lines"]
 
 
 def compile_child_rows(table: PlainChild, owner_pk: int) -> tuple[str, Params]:
@@ -154,15 +154,6 @@ def compile_child_rows(table: PlainChild, owner_pk: int) -> tuple[str, Params]:
 
 #: ``run_pk`` of every run, oldest first.
 ALL_RUNS: Final = "SELECT run_pk FROM runs ORDER BY ts_epoch, run_number"
-
-
-def compile_tag_events(run_pk: int) -> tuple[str, Params]:
-    """``(ts_epoch, user_name, removed, added)`` of a run's tag events, in order."""
-    return (
-        "SELECT ts_epoch, user_name, removed, added FROM tag_events WHERE run_pk = :run "
-        "ORDER BY ts_epoch, event_pk",
-        {"run": run_pk},
-    )
 
 
 def compile_last_tag_event(run_pk: int) -> tuple[str, Params]:
@@ -229,15 +220,6 @@ def compile_run_keys_of(run_pks: Sequence[int]) -> tuple[str, Params]:
     return f"SELECT flow_id, run_number FROM runs WHERE run_pk IN ({pks})", {}
 
 
-def compile_blob_record(sha: str) -> tuple[str, Params]:
-    """``(type, value_json)`` recorded with blob ``sha`` (type NULL: none recorded)."""
-    return (
-        "SELECT y.name, b.value_json FROM blobs b LEFT JOIN types y ON y.type_id = b.type_id "
-        "WHERE b.sha = :sha",
-        {"sha": sha_key(sha)},
-    )
-
-
 def compile_run_tag_edits(run_pk: int) -> tuple[str, Params]:
     """``(ts_epoch, removed, added)`` of a run's tag events."""
     return (
@@ -275,20 +257,14 @@ def compile_running_run(run_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_run_last_attempt(run_pk: int) -> tuple[str, Params]:
-    """Epoch ms of a run's newest attempt start or end (NULL: no attempt)."""
+def compile_run_last_activity(run_pk: int) -> tuple[str, Params]:
+    """``(newest attempt start or end, newest log line)`` of a run in epoch ms (each NULL:
+    none)."""
     return (
-        "SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
-        "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = :run",
-        {"run": run_pk},
-    )
-
-
-def compile_run_last_log_line(run_pk: int) -> tuple[str, Params]:
-    """Epoch ms of a run's newest log line (NULL: none)."""
-    return (
-        "SELECT max(l.ts_us) / 1000 FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk "
-        "WHERE t.run_pk = :run",
+        "SELECT (SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
+        "JOIN tasks t ON t.task_pk = a.task_pk WHERE t.run_pk = :run), "
+        "(SELECT max(l.ts_us) / 1000 FROM log_lines l JOIN tasks t ON t.task_pk = l.task_pk "
+        "WHERE t.run_pk = :run)",
         {"run": run_pk},
     )
 

@@ -43,20 +43,17 @@ def compile_artifact_lookup(
     )
 
 
-def compile_steps(run_pk: int) -> tuple[str, Params]:
-    """Steps of a run, newest first (ties: name descending)."""
-    return (
-        "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run ORDER BY ts_epoch DESC, step_name DESC",
-        {"run": run_pk},
-    )
+_RUN_STEPS = "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run"
+_ALL_STEPS = _RUN_STEPS + " ORDER BY ts_epoch DESC, step_name DESC"
+_ONE_STEP = _RUN_STEPS + " AND step_name = :step"
 
 
-def compile_step(run_pk: int, step_name: str) -> tuple[str, Params]:
-    """``ts_epoch`` of one step of a run."""
-    return "SELECT ts_epoch FROM steps WHERE run_pk = :run AND step_name = :step", {
-        "run": run_pk,
-        "step": step_name,
-    }
+def compile_steps(run_pk: int, step_name: str | None = None) -> tuple[str, Params]:
+    """``(step_name, ts_epoch)`` of the steps of a run, newest first (ties: name
+    descending); with ``step_name``, that step only (no row: there is none)."""
+    if step_name is None:
+        return _ALL_STEPS, {"run": run_pk}
+    return _ONE_STEP, {"run": run_pk, "step": step_name}
 
 
 #: Columns of a task row (after the run's run_pk and tagset_id).
@@ -240,15 +237,6 @@ def compile_task_files(task_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_task_attempts(task_pk: int) -> tuple[str, Params]:
-    """``(attempt, started_at, ended_at, task_ok, success)`` of every attempt of a task."""
-    return (
-        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
-        "WHERE task_pk = :task ORDER BY attempt",
-        {"task": task_pk},
-    )
-
-
 def compile_log_sources(task_pk: int) -> tuple[str, Params]:
     """Distinct ``(attempt, stream, source)`` that have log lines for a task."""
     return (
@@ -257,10 +245,10 @@ def compile_log_sources(task_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_artifact_by_sha(sha: str) -> tuple[str, Params]:
-    """``(type, value_json)`` some artifact with blob ``sha`` was recorded with."""
+def compile_blob_record(sha: str) -> tuple[str, Params]:
+    """``(type, value_json)`` recorded with blob ``sha`` (type NULL: none recorded)."""
     return (
-        "SELECT y.name, b.value_json FROM blobs b JOIN types y ON y.type_id = b.type_id "
+        "SELECT y.name, b.value_json FROM blobs b LEFT JOIN types y ON y.type_id = b.type_id "
         "WHERE b.sha = :sha",
         {"sha": sha_key(sha)},
     )

@@ -57,7 +57,7 @@ def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
 
 
 def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]:
-    return [tuple(r) for r in store.query(*query.compile_tag_events(run_pk))]
+    return [tuple(r) for r in store.query(*query.compile_child_rows("tag_events", run_pk))]
 
 
 def reconcile_user_tags(

@@ -501,7 +501,7 @@ class Reader:
                 flow, name, equals=equals, low=low, high=high, before=before, scan=SEARCH_SCAN
             )
         )
-        end = self._one(query.compile_window_end(flow, before=before, scan=SEARCH_SCAN))
+        end = self._one(query.compile_window_bound(flow, before=before, window=SEARCH_SCAN))
         hits = [
             {
                 "run_id": rn,

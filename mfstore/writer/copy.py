@@ -67,7 +67,9 @@ def insert_child_rows(store: Store, table: str, owner_pk: int, rows: Rows) -> No
     row gives the table's copied columns, in ``CHILD_ROWS`` order."""
     owner, columns, _order = CHILD_ROWS[table]
     if table == "artifacts":  # a view in format 4: rows go to task_artifacts
-        ends = dict(store.query(*query.compile_attempt_ends(owner_pk)))
+        ends = {
+            a: e for a, _s, e, *_ in store.query(*query.compile_child_rows("attempts", owner_pk))
+        }
         insert_artifact_rows(
             store,
             [
