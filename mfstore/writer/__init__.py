@@ -24,6 +24,7 @@ from ..artifacts import PreparedArtifact, prepare_artifact, prepare_artifacts, p
 from .core import TaskBatch, Writer
 from .records import (
     TASK_FILE_TYPE,
+    DoneTask,
     MetadataEntry,
     RunRef,
     TaskRef,
@@ -33,6 +34,7 @@ from .records import (
 
 __all__ = [
     "TASK_FILE_TYPE",
+    "DoneTask",
     "MetadataEntry",
     "PreparedArtifact",
     "RunRef",

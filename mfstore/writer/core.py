@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from .. import query
 from ..artifacts import PreparedArtifact, PreparedValues
@@ -21,12 +21,15 @@ from ..store import Store
 from .pieces import PieceWrites
 from .records import (
     BulkCache,
+    DoneTask,
     Insert,
     MetadataEntry,
     RunRef,
     TaskRef,
+    add_task_logs,
     artifact_blob_id,
     artifact_name_ids,
+    check_done,
     insert_flat,
     insert_rows,
     log_rows,
@@ -60,24 +63,14 @@ class Writer(RunWrites, PieceWrites):
                 self._cache = None
 
     def add_done_task(
-        self,
-        run: RunRef,
-        step_name: str,
-        task_id: str,
-        *,
-        artifacts: Mapping[str, PreparedArtifact],
-        task_ok: bool,
-        success: bool,
-        started_at: int,
-        ended_at: int,
-        attempt: int = 0,
-        metadata: Iterable[MetadataEntry] = (),
-        logs: Iterable[tuple[str, int, str]] = (),
-        origin_task_pk: int | None = None,
+        self, run: RunRef, step_name: str, task_id: str, **done: Unpack[DoneTask]
     ) -> TaskRef:
-        """A task with one finished attempt, in one call (importers, builders): the same
-        rows as ``add_task`` + ``begin_attempt`` + ``add_log_lines`` + ``end_attempt``, in a
-        few statements. ``logs``: ``(stream, utc_microseconds, line)``."""
+        """A task with one finished attempt (``DoneTask``'s keywords), in one call
+        (importers, builders): the same rows as ``add_task`` + ``begin_attempt`` +
+        ``add_log_lines`` + ``end_attempt``, in a few statements."""
+        check_done(done)
+        artifacts, task_ok, success = done["artifacts"], done["task_ok"], done["success"]
+        started_at, ended_at, attempt = done["started_at"], done["ended_at"], done.get("attempt", 0)
         with self.store.write():
             cache = self._cache
             if cache is None or (run.run_pk, step_name) not in cache.steps:
@@ -86,25 +79,22 @@ class Writer(RunWrites, PieceWrites):
                     cache.steps.add((run.run_pk, step_name))
             self.store.execute(
                 "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
-                (run.run_pk, step_name, task_id, started_at, origin_task_pk),
+                (run.run_pk, step_name, task_id, started_at, done.get("origin_task_pk")),
             )
             task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
             self.store.execute(
                 Insert.ENDED_ATTEMPT,
                 (task.task_pk, attempt, started_at, ended_at, int(task_ok), int(success)),
             )
-            rows = []
-            for stream, ts, line in logs:
-                if stream not in ("stdout", "stderr"):
-                    raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-                rows.append((task.task_pk, attempt, stream, "task", ts, line))
-            if rows:
-                self.store.executemany(Insert.LOG_LINE, rows)
+            logs: list[Any] = []
+            add_task_logs(logs, task.task_pk, attempt, done.get("logs", ()))
+            if logs:
+                insert_flat(self.store, Insert.LOG_LINE, logs, 6)
             self._insert_artifacts(task, attempt, artifacts, ended_at, {})
             self._insert_metadata(
                 task,
                 [
-                    *metadata,
+                    *done.get("metadata", ()),
                     MetadataEntry(
                         "attempt_ok",
                         str(bool(task_ok)),
@@ -216,36 +206,21 @@ class TaskBatch:
         row[10] = ts_epoch
         return True
 
-    def add(
-        self,
-        run: RunRef,
-        step_name: str,
-        task_id: str,
-        *,
-        artifacts: Mapping[str, PreparedArtifact],
-        task_ok: bool,
-        success: bool,
-        started_at: int,
-        ended_at: int,
-        attempt: int = 0,
-        metadata: Iterable[MetadataEntry] = (),
-        logs: Iterable[tuple[str, int, str]] = (),
-        origin_task_pk: int | None = None,
-    ) -> TaskRef:
-        """Buffer one finished task (see ``Writer.add_done_task``); return its reference."""
+    def add(self, run: RunRef, step_name: str, task_id: str, **done: Unpack[DoneTask]) -> TaskRef:
+        """Buffer one finished task (``DoneTask``'s keywords, see ``Writer.add_done_task``);
+        return its reference."""
+        check_done(done)
+        artifacts, task_ok, success = done["artifacts"], done["task_ok"], done["success"]
+        started_at, ended_at, attempt = done["started_at"], done["ended_at"], done.get("attempt", 0)
         task = self.task(
-            run, step_name, task_id, ts_epoch=started_at, origin_task_pk=origin_task_pk
+            run, step_name, task_id, ts_epoch=started_at, origin_task_pk=done.get("origin_task_pk")
         )
         pk = task.task_pk
         self._attempts += (pk, attempt, started_at, ended_at, int(task_ok), int(success))
         self._ends[(pk, attempt)] = ended_at
-        rows = self._logs
-        for stream, ts, line in logs:
-            if stream != "stdout" and stream != "stderr":
-                raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-            rows += (pk, attempt, stream, "task", ts, line)
+        add_task_logs(self._logs, pk, attempt, done.get("logs", ()))
         self.artifacts(task, attempt, artifacts, ended_at)
-        self.metadata(task, metadata)
+        self.metadata(task, done.get("metadata", ()))
         self.end_metadata(task, attempt, task_ok, ended_at)
         return task
 

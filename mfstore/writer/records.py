@@ -4,9 +4,9 @@ entries), and the metadata rows every write path shares."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from .. import query
 from ..artifacts import PreparedArtifact
@@ -66,6 +66,40 @@ class MetadataEntry:
     attempt: int | None = None
     """Attempt it belongs to; None for task-level metadata."""
     ts_epoch: int = field(default_factory=now_ms)
+
+
+class DoneTask(TypedDict):
+    """A task with one finished attempt, as ``Writer.add_done_task`` and ``TaskBatch.add``
+    take it (keywords after the run, step name and task id)."""
+
+    artifacts: Mapping[str, PreparedArtifact]
+    """The attempt's artifacts by name, dated at its end."""
+    task_ok: bool
+    """The attempt's ``_task_ok``: it ran without an exception."""
+    success: bool
+    """The attempt's ``_success`` (Metaflow's ``Task.successful``)."""
+    started_at: int
+    """When the attempt (and the task, and its step if new) began (epoch ms)."""
+    ended_at: int
+    """When the attempt ended (epoch ms): the time of its artifacts and status metadata."""
+    attempt: NotRequired[int]
+    """The attempt's number (default 0)."""
+    metadata: NotRequired[Iterable[MetadataEntry]]
+    """Metadata entries, before the ``attempt_ok``/``attempt-done`` ones (default none)."""
+    logs: NotRequired[Iterable[tuple[str, int, str]]]
+    """Log lines ``(stream, utc_microseconds, line)`` of source ``task`` (default none)."""
+    origin_task_pk: NotRequired[int | None]
+    """Row id of the task this one was cloned from (resume), or None (the default)."""
+
+
+_DONE_KEYS = frozenset(DoneTask.__annotations__)
+
+
+def check_done(done: DoneTask) -> None:
+    """Refuse keywords a ``DoneTask`` has not (``TypeError``, as a call would)."""
+    if not _DONE_KEYS.issuperset(done):
+        unknown = ", ".join(sorted(done.keys() - _DONE_KEYS))
+        raise TypeError(f"unexpected keyword arguments for a finished task: {unknown}")
 
 
 class RunBuffer(Protocol):
@@ -268,13 +302,28 @@ def insert_artifact_rows(
     store.executemany(Insert.ARTIFACT, [(r[0], r[1], known[r[2]], r[3], r[4]) for r in rows])
 
 
+def check_stream(stream: str) -> None:
+    """Refuse a log stream other than ``stdout`` and ``stderr`` (``MetaflowInternalError``)."""
+    if stream != "stdout" and stream != "stderr":
+        raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+
+
 def log_rows(
     task_pk: int, attempt: int, stream: str, lines: Iterable[tuple[int, str]], source: str
 ) -> list[tuple[Any, ...]]:
     """``log_lines`` rows of lines ``(utc_microseconds, text)`` of one stream."""
-    if stream not in ("stdout", "stderr"):
-        raise MetaflowInternalError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+    check_stream(stream)
     return [(task_pk, attempt, stream, source, ts, line) for ts, line in lines]
+
+
+def add_task_logs(
+    flat: list[Any], task_pk: int, attempt: int, logs: Iterable[tuple[str, int, str]]
+) -> None:
+    """Append to ``flat`` the ``log_lines`` rows, one after the other (``insert_flat``), of
+    an attempt's lines ``(stream, utc_microseconds, line)`` of source ``task``."""
+    for stream, ts, line in logs:
+        check_stream(stream)
+        flat += (task_pk, attempt, stream, "task", ts, line)
 
 
 def artifact_blob_id(store: Store, name: str, art: PreparedArtifact) -> int:

@@ -130,6 +130,28 @@ def test_task_batch_needs_bulk_and_rolls_back_with_it(tmp_path: Path) -> None:
         assert store.scalar("SELECT count(*) FROM artifacts") == 0
 
 
+def test_a_finished_task_is_checked_alike_written_or_batched(tmp_path: Path) -> None:
+    """A bad log stream is an mfstore error and an unknown keyword a TypeError, from
+    ``add_done_task`` and ``TaskBatch.add`` alike."""
+    with Store(tmp_path / "f.mfdb", create=True) as store:
+        w = Writer(store)
+        done: dict[str, Any] = {
+            "artifacts": {},
+            "task_ok": True,
+            "success": True,
+            "started_at": 1,
+            "ended_at": 2,
+        }
+        for batched in (False, True):
+            run = w.begin_run("F", user_name="u", run_number=str(batched))
+            with w.bulk(), w.task_batch() as batch:
+                add = batch.add if batched else w.add_done_task
+                with pytest.raises(TypeError, match="task_okay"):
+                    add(run, "start", "1", task_okay=True, **done)
+                with pytest.raises(MetaflowInternalError, match="stream must be"):
+                    add(run, "start", "1", logs=[("stdout", 1, "a"), ("log", 2, "b")], **done)
+
+
 def _retried_task(store: Store, batched: bool) -> None:
     """A task whose attempt 0 failed, attempt 1 succeeded and attempt 2 was killed (begun,
     never ended); task-level and per-attempt metadata; runtime and task logs."""
