@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .common import RAW_ARTIFACT_TS, Params, done_attempt
+from .common import METADATA_JOIN, RAW_ARTIFACT_TS, Params, done_attempt
 from .runs import compile_flows
 
 #: ``compile_tasks``' columns, for task rows read here.
@@ -33,14 +33,24 @@ def compile_step_finished(run_pk: int, step_name: str) -> tuple[str, Params]:
     )
 
 
-def _has_metadata(task: str, field_name: str, value: str) -> str:
-    """SQL: task ``task`` has metadata ``field_name`` equal to ``value`` (plain or JSON)."""
+def _has_metadata(task: str) -> str:
+    """SQL: task ``task`` has metadata ``:field`` equal to ``:value`` (plain or JSON)."""
     return (
-        "EXISTS (SELECT 1 FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
-        f"WHERE m.task_pk = {task} AND v.field_name = {field_name} AND v.type != 'mfstore-file' "
-        f"AND CASE WHEN v.is_json THEN json_valid(v.value) AND json_type(v.value) = 'text' "
-        f"AND json_extract(v.value, '$') = {value} ELSE v.value = {value} END)"
+        f"EXISTS (SELECT 1 FROM {METADATA_JOIN} "
+        f"WHERE m.task_pk = {task} AND v.field_name = :field AND v.type != 'mfstore-file' "
+        "AND CASE WHEN v.is_json THEN json_valid(v.value) AND json_type(v.value) = 'text' "
+        "AND json_extract(v.value, '$') = :value ELSE v.value = :value END)"
     )
+
+
+_TASKS_WITH_VALUE = (
+    f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.run_pk = :run AND t.step_name = :step "
+    f"AND ({_has_metadata('t.task_pk')} OR (t.origin_task_pk IS NOT NULL "
+    f"AND NOT EXISTS (SELECT 1 FROM {METADATA_JOIN} WHERE m.task_pk = t.task_pk "
+    "AND v.field_name = :field AND v.type != 'mfstore-file') "
+    f"AND {_has_metadata('t.origin_task_pk')})) "
+    "ORDER BY t.ts_epoch DESC, CAST(t.task_id AS INTEGER) DESC, t.task_id DESC"
+)
 
 
 def compile_tasks_with_value(
@@ -48,18 +58,12 @@ def compile_tasks_with_value(
 ) -> tuple[str, Params]:
     """Tasks of a step (``compile_tasks`` columns and order) whose metadata ``field_name``
     is ``value``; a resumed clone without the field has its origin's."""
-    own = _has_metadata("t.task_pk", ":field", ":value")
-    origin = _has_metadata("t.origin_task_pk", ":field", ":value")
-    lacks = (
-        "NOT EXISTS (SELECT 1 FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
-        "WHERE m.task_pk = t.task_pk AND v.field_name = :field AND v.type != 'mfstore-file')"
-    )
-    return (
-        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE t.run_pk = :run AND t.step_name = :step "
-        f"AND ({own} OR (t.origin_task_pk IS NOT NULL AND {lacks} AND {origin})) "
-        "ORDER BY t.ts_epoch DESC, CAST(t.task_id AS INTEGER) DESC, t.task_id DESC",
-        {"run": run_pk, "step": step_name, "field": field_name, "value": value},
-    )
+    return _TASKS_WITH_VALUE, {
+        "run": run_pk,
+        "step": step_name,
+        "field": field_name,
+        "value": value,
+    }
 
 
 # The tasks ``:pks`` (a JSON array of ``task_pk``) as ``g``, and each one's latest done

@@ -9,6 +9,9 @@ Params = dict[str, Any]
 #: An artifact row's (a) blob (b) and type name (y).
 BLOB_JOIN = "JOIN blobs b ON b.blob_id = a.blob_id LEFT JOIN types y ON y.type_id = b.type_id"
 
+#: Metadata rows (m) with their interned entries (v: field_name, value, is_json, type).
+METADATA_JOIN = "metadata m JOIN metadata_values v ON v.value_id = m.value_id"
+
 #: Artifact rows (a) with their task (t) and run (r).
 ARTIFACT_TASK_RUN = (
     "artifacts a JOIN tasks t ON t.task_pk = a.task_pk JOIN runs r ON r.run_pk = t.run_pk"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .common import BLOB_JOIN, LOG_STREAM, Params, iso
+from .common import BLOB_JOIN, LOG_STREAM, METADATA_JOIN, Params, iso
 from .runs import compile_runs, compile_window, older_than
 
 _OLDER = " AND " + older_than()
@@ -194,8 +194,7 @@ def compile_task_cards(task_pk: int) -> tuple[str, Params]:
     extension keeps task files as metadata of type ``mfstore-file``; cards are its
     ``.html`` files)."""
     return (
-        "SELECT m.metadata_pk, m.attempt, v.field_name FROM metadata m "
-        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        f"SELECT m.metadata_pk, m.attempt, v.field_name FROM {METADATA_JOIN} WHERE m.task_pk = :task "
         "AND v.type = 'mfstore-file' AND v.field_name LIKE '%.html' ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
@@ -205,7 +204,7 @@ def compile_card(task_pk: int, metadata_pk: int) -> tuple[str, Params]:
     """``(field_name, value)`` of one card file (``value``: JSON ``{"text"|"sha": ...}``);
     ``metadata_pk`` numbers the task's metadata entries."""
     return (
-        "SELECT v.field_name, v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
+        f"SELECT v.field_name, v.value FROM {METADATA_JOIN} "
         "WHERE m.task_pk = :task AND m.metadata_pk = :pk AND v.type = 'mfstore-file' "
         "AND v.field_name LIKE '%.html'",
         {"task": task_pk, "pk": metadata_pk},

@@ -3,15 +3,14 @@ and the Metaflow extension). Pure: returns SQL + parameters."""
 
 from __future__ import annotations
 
-from .common import BLOB_JOIN, LOG_STREAM, Params, done_attempt, sha_key
+from .common import BLOB_JOIN, LOG_STREAM, METADATA_JOIN, Params, done_attempt, sha_key
 
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
 
 # A task's metadata rows (m) with their interned entries (v), but the rows that keep
 # task files (``compile_task_files``).
 _MD_ROWS = (
-    "SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM metadata m "
-    "JOIN metadata_values v ON v.value_id = m.value_id "
+    f"SELECT v.field_name, v.value, v.is_json, m.ts_epoch, v.type, m.attempt FROM {METADATA_JOIN} "
     "WHERE m.task_pk = :task AND v.type != 'mfstore-file'"
 )
 _ALL_METADATA = _MD_ROWS + " ORDER BY m.metadata_pk"
@@ -136,8 +135,7 @@ def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
 def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Params]:
     """The newest value of one metadata field of a task (NULL if none)."""
     return (
-        "SELECT v.value FROM metadata m JOIN metadata_values v ON v.value_id = m.value_id "
-        "WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
+        f"SELECT v.value FROM {METADATA_JOIN} WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
         {"task": task_pk, "field": field_name},
     )
 
@@ -230,8 +228,7 @@ def compile_blob_size(sha: str) -> tuple[str, Params]:
 def compile_task_files(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, reference)`` of the Metaflow task files kept with a task."""
     return (
-        "SELECT m.attempt, v.field_name, v.value FROM metadata m "
-        "JOIN metadata_values v ON v.value_id = m.value_id WHERE m.task_pk = :task "
+        f"SELECT m.attempt, v.field_name, v.value FROM {METADATA_JOIN} WHERE m.task_pk = :task "
         "AND v.type = 'mfstore-file' ORDER BY m.metadata_pk",
         {"task": task_pk},
     )
