@@ -194,10 +194,10 @@ def check_deletable(store: Store, run_pks: Sequence[int], *, force: bool) -> Non
     ``STALE_SECONDS`` (mfstore records no process id, so inactivity is the evidence)."""
     now = int(time.time() * 1000)
     for pk in run_pks:
-        row = store.one(*query.compile_running_run(pk))
-        if row is None:
+        row = store.one(*query.compile_run_fields(pk, query.RunFields.TO_CHECK))
+        if row is None or row[4] != "running":
             continue
-        pathspec, created = row
+        pathspec, created = f"{row[0]}/{row[1]}", row[2]
         if not force:
             raise CommandException(
                 f"{pathspec} is still running (or its runtime died before ending it): nothing "

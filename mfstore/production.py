@@ -139,13 +139,13 @@ def _dep(row: tuple[Any, ...]) -> Deployment:
 
 def current_deployment(store: Any, flow_id: str) -> Deployment | None:
     """The latest deployment of ``flow_id`` (the one in effect), or None."""
-    row = store.one(*query.compile_current_deployment(flow_id))
+    row = store.one(*query.compile_deployments(flow_id, latest=True))
     return _dep(row) if row else None
 
 
 def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
     """All deployments of ``flow_id``, newest first."""
-    rows = store.query(*query.compile_deployment_history(flow_id))
+    rows = store.query(*query.compile_deployments(flow_id))
     return [_dep(r) for r in rows]
 
 

@@ -19,20 +19,14 @@ DEPLOYMENT_COLUMNS = (
 _COLS = ", ".join(DEPLOYMENT_COLUMNS)
 
 
-def compile_current_deployment(flow_id: str) -> tuple[str, Params]:
-    """The latest deployment of a flow (the one in effect)."""
-    return (
-        f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC LIMIT 1",
-        {"flow": flow_id},
-    )
+_HISTORY = f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC"
+_CURRENT = _HISTORY + " LIMIT 1"
 
 
-def compile_deployment_history(flow_id: str) -> tuple[str, Params]:
-    """Every deployment of a flow, newest first."""
-    return (
-        f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC",
-        {"flow": flow_id},
-    )
+def compile_deployments(flow_id: str, *, latest: bool = False) -> tuple[str, Params]:
+    """Every deployment of a flow, newest first; ``latest``: only the newest (the one in
+    effect)."""
+    return (_CURRENT if latest else _HISTORY), {"flow": flow_id}
 
 
 #: The deployment in effect of every deployed flow, by flow name.

@@ -161,16 +161,6 @@ def compile_last_tag_event(run_pk: int) -> tuple[str, Params]:
     return "SELECT max(ts_epoch) FROM tag_events WHERE run_pk = :run", {"run": run_pk}
 
 
-def compile_flow_created(flow_id: str) -> tuple[str, Params]:
-    """``ts_epoch`` of a flow."""
-    return "SELECT ts_epoch FROM flows WHERE flow_id = :flow", {"flow": flow_id}
-
-
-def compile_code_package_record(sha: str) -> tuple[str, Params]:
-    """``(sha, script_name, info)`` of a code package."""
-    return "SELECT sha, script_name, info FROM code_packages WHERE sha = :sha", {"sha": sha}
-
-
 def compile_run_task_rows(run_pk: int) -> tuple[str, Params]:
     """``(task_pk, step_name, task_id, ts_epoch, origin_task_pk)`` of a run's tasks."""
     return (
@@ -244,15 +234,6 @@ def compile_run_artifact_shas(run_pk: int) -> tuple[str, Params]:
         "SELECT lower(hex(b.sha)), t.step_name, t.task_id, a.name FROM artifacts a "
         "JOIN tasks t ON t.task_pk = a.task_pk "
         "LEFT JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run",
-        {"run": run_pk},
-    )
-
-
-def compile_running_run(run_pk: int) -> tuple[str, Params]:
-    """``(pathspec, ts_epoch)`` of the run if it is still marked running."""
-    return (
-        "SELECT flow_id || '/' || run_number, ts_epoch FROM runs "
-        "WHERE run_pk = :run AND status = 'running'",
         {"run": run_pk},
     )
 

@@ -178,8 +178,8 @@ def _insert_run(
     provenance: str | None = None,
 ) -> None:
     flow_id = row[0]
-    flow_ts = src.scalar(*query.compile_flow_created(flow_id))
-    copied.merge_flow(dst, flow_id, flow_ts if flow_ts is not None else row[4])
+    flow = src.one(*query.compile_flow_lookup(flow_id))
+    copied.merge_flow(dst, flow_id, flow[1] if flow is not None else row[4])
     user, system = _tags(src, row[3])
     if provenance is not None:
         system = {t for t in system if not is_provenance(t)} | {provenance}
@@ -187,9 +187,9 @@ def _insert_run(
     code_sha = row[9]
     if code_sha is not None:
         _copy_blob(src, dst, code_sha, report)
-        package = src.one(*query.compile_code_package_record(code_sha))
+        package = src.one(*query.compile_code_package(code_sha))
         assert package is not None  # the foreign key from runs
-        copied.add_code_package_record(dst, *package)
+        copied.add_code_package_record(dst, code_sha, *package)
     new_pk = copied.insert_run_record(dst, (flow_id, row[1], row[2], tagset, *row[4:9], code_sha))
     copied.insert_child_rows(dst, "tag_events", new_pk, _events(src, pk))
     _copy_child_rows(src, dst, "steps", pk, new_pk)
