@@ -123,7 +123,7 @@ def write_run(
                 )
         batch.metadata(task, t.metadata)
         for n, stream, source, lines in t.logs:
-            batch.log_lines(task, n, stream, lines, source=source)
+            batch.add_log_lines(task, n, stream, lines, source=source)
         last_done = None
         for d in t.done:
             arts = {}

@@ -23,6 +23,7 @@ from .records import (
     BulkCache,
     DoneTask,
     Insert,
+    LogLineWrites,
     MetadataEntry,
     RunRef,
     TaskRef,
@@ -32,7 +33,6 @@ from .records import (
     check_done,
     insert_flat,
     insert_rows,
-    log_rows,
     metadata_value_id,
 )
 from .runs import RunWrites
@@ -117,7 +117,7 @@ class Writer(RunWrites, PieceWrites):
         batch.flush()
 
 
-class TaskBatch:
+class TaskBatch(LogLineWrites):
     """Finished tasks written many at a time (``Writer.task_batch()``, inside
     ``Writer.bulk()``): ``add`` takes what ``Writer.add_done_task`` takes, assigns the
     task's row id at once and buffers its rows; ``flush`` (every ``size`` tasks, and when
@@ -280,18 +280,11 @@ class TaskBatch:
         )
         self._ends[(task.task_pk, attempt)] = ended_at
 
-    def log_lines(
-        self,
-        task: TaskRef,
-        attempt: int,
-        stream: str,
-        lines: Iterable[tuple[int, str]],
-        *,
-        source: str = "task",
-    ) -> None:
-        """Buffer log lines ``(utc_microseconds, text)`` (see ``Writer.add_log_lines``)."""
-        for row in log_rows(task.task_pk, attempt, stream, lines, source):
-            self._logs += row
+    def _log_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Buffer log lines' rows (``add_log_lines``)."""
+        logs = self._logs
+        for row in rows:
+            logs += row
 
     def artifacts(
         self,

@@ -4,6 +4,7 @@ entries), and the metadata rows every write path shares."""
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict
@@ -314,6 +315,29 @@ def log_rows(
     """``log_lines`` rows of lines ``(utc_microseconds, text)`` of one stream."""
     check_stream(stream)
     return [(task_pk, attempt, stream, source, ts, line) for ts, line in lines]
+
+
+class LogLineWrites(ABC):
+    """An attempt's log lines of one stream, checked and made rows once for ``Writer``
+    (which writes them at once) and ``TaskBatch`` (which buffers them)."""
+
+    def add_log_lines(
+        self,
+        task: TaskRef,
+        attempt: int,
+        stream: str,
+        lines: Iterable[tuple[int, str]],
+        *,
+        source: str = "task",
+    ) -> None:
+        """Record log lines ``(utc_microseconds, text_without_newline)`` of ``stream``
+        (``stdout`` or ``stderr``) of an attempt, from ``source`` (``task`` or
+        ``runtime``)."""
+        self._log_rows(log_rows(task.task_pk, attempt, stream, lines, source))
+
+    @abstractmethod
+    def _log_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write or buffer ``log_rows`` rows."""
 
 
 def add_task_logs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .. import query
 from ..artifacts import PreparedArtifact
@@ -13,20 +14,20 @@ from ..store import Store
 from .records import (
     BulkCache,
     Insert,
+    LogLineWrites,
     MetadataEntry,
     RunRef,
     TaskRef,
     artifact_blob_id,
     insert_artifact_rows,
     insert_metadata_rows,
-    log_rows,
     metadata_value_id,
     numbered,
 )
 
 
-class TaskWrites:
-    """``Writer``'s step, task and attempt writes (mixed into ``Writer``)."""
+class TaskWrites(LogLineWrites):
+    """``Writer``'s step, task, attempt and log writes (mixed into ``Writer``)."""
 
     store: Store
     _cache: BulkCache | None
@@ -122,17 +123,8 @@ class TaskWrites:
         for task_pk, _attempt, _vid, _ts in ids:  # bounded: later entries look it up
             last.pop(task_pk, None)
 
-    def add_log_lines(
-        self,
-        task: TaskRef,
-        attempt: int,
-        stream: str,
-        lines: Iterable[tuple[int, str]],
-        *,
-        source: str = "task",
-    ) -> None:
-        """Record log lines ``(utc_microseconds, text_without_newline)``."""
-        rows = log_rows(task.task_pk, attempt, stream, lines, source)
+    def _log_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write log lines' rows (``add_log_lines``) in one transaction."""
         if rows:
             with self.store.write():
                 self.store.executemany(Insert.LOG_LINE, rows)

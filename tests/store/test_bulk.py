@@ -182,7 +182,7 @@ def _retried_task(store: Store, batched: bool) -> None:
                 batch.attempt(task, 2, started_at=9)
                 batch.metadata(task, md)
                 for n, stream, src, lines in logs:
-                    batch.log_lines(task, n, stream, lines, source=src)
+                    batch.add_log_lines(task, n, stream, lines, source=src)
                 for n in (0, 1):
                     batch.artifacts(task, n, arts[n], 6 + n, {"x": 100 + n})
                     batch.end_metadata(task, n, n == 1, 6 + n)
