@@ -1,15 +1,19 @@
 """Every read (SELECT) of the file, compiled: pure functions that return SQL text and
-its named parameters (``:name``) and open nothing. One module per reader:
+its named parameters (``:name``) and open nothing; a statement without parameters is a
+typed constant (``ALL_RUNS``, ``FLOW_RUN_STATS`` ...), and statements that differ only in
+their columns are one function with a typed choice (``RunFields``) or an optional key
+(``compile_tasks(run_pk, step, task_id=None)``). One module per reader:
 
 - ``query.common``: the parameter type, value guards, shared SQL fragments;
-- ``query.runs``: runs, flows and tag filters (namespace = one more required tag);
+- ``query.runs``: runs, flows and tag filters (namespace = one more required tag), a
+  run's row by id or pathspec (``RunFields``);
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
 - ``query.pages``: the web UI's pages and the command-line listings;
 - ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow;
 - ``query.hostile``: values mfstore never writes (telling hostile rows from bugs);
 - ``query.sharing``: whole runs for select/digest/copy/delete/verify/stats and the importer;
 - ``query.production``: deployments;
-- ``query.runtime``: the flow runtime's lookups (resume, clone, tags, a run's code).
+- ``query.runtime``: the flow runtime's and the writer's own lookups (resume, clone).
 
 Every public name is importable from ``mfstore.query`` itself.
 """

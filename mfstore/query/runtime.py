@@ -1,5 +1,5 @@
-"""Reads of the flow runtime (``resume``, ``clone``, ``tag``, Task.code). Pure: returns SQL
-+ parameters."""
+"""Reads of the flow runtime (``resume``, ``clone``) and the writer's own lookups. Pure:
+returns SQL + parameters."""
 
 from __future__ import annotations
 
