@@ -203,13 +203,9 @@ class Card:
 
     def get_data(self) -> dict[str, Any] | None:
         """The card's data update (``{"reload_token", "data", "created_on"}``), or None."""
-        if self._data is None:
-            return None
-        try:
-            value = json.loads(self._data)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        from mfstore.artifacts import from_json  # lazily, as file_text below
+
+        return from_json(self._data, dict)
 
     def view(self) -> None:
         """Open the card in a web browser (a temporary file)."""

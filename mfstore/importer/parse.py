@@ -5,7 +5,6 @@ files), so ``read_runs`` spreads runs over worker processes and hands them back 
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..artifacts import PreparedArtifact
+from ..artifacts import PreparedArtifact, from_json
 from ..exception import MetaflowInternalError, MetaflowTaggingError
 from ..tags import validate_tags
 from ..writer import MetadataEntry
@@ -310,13 +309,7 @@ class RunReader:
 
 def _flag(art: PreparedArtifact) -> bool | None:
     """The value of a ``_task_ok``/``_success`` artifact (None unless a bool)."""
-    if art.value_json is None:
-        return None
-    try:
-        v = json.loads(art.value_json)
-    except ValueError:
-        return None
-    return v if isinstance(v, bool) else None
+    return from_json(art.value_json, bool)
 
 
 # -- one task's files ------------------------------------------------------------------

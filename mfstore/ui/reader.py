@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import query
+from ..artifacts import from_json
 from ..blobs import file_text
 from ..store import Store
 
@@ -120,13 +121,7 @@ def preview(value_json: str | None, type_name: str, size: int | None) -> str:
 
 def scalar(value_json: str | None) -> Any:
     """The stored value if it is a number, string or bool; else None."""
-    if value_json is None:
-        return None
-    try:
-        value = json.loads(value_json)
-    except ValueError:
-        return None
-    return value if isinstance(value, (int, float, str, bool)) else None
+    return from_json(value_json, (int, float, str, bool))
 
 
 def attempt_status(
@@ -365,13 +360,8 @@ class Reader:
         row = self._one(
             query.compile_run_artifact_json(run.run_pk, "_graph_info", ("_parameters", "start"))
         )
-        if row is None or row[0] is None:
-            return None
-        try:
-            info = json.loads(row[0])
-        except ValueError:
-            return None
-        return info if isinstance(info, dict) and isinstance(info.get("steps"), dict) else None
+        info = None if row is None else from_json(row[0], dict)
+        return info if info is not None and isinstance(info.get("steps"), dict) else None
 
     def tasks(
         self, run: RunRow, step: str | None = None, task_id: str | None = None
