@@ -148,8 +148,10 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
         attempt = self._done_attempt()
         if attempt is None:
             return None
-        r = self._store.one(*query.compile_artifact(self._task_pk, attempt, id))
-        return None if r is None else (self._run_pk, self._tagset_id, self._task_pk, attempt, *r)
+        r = self._store.one(*query.compile_artifacts(self._task_pk, attempt, id))
+        return (
+            None if r is None else (self._run_pk, self._tagset_id, self._task_pk, attempt, *r[1:])
+        )
 
     def _iter_filter(self, child_id: str) -> bool:
         # exclude private data artifacts

@@ -331,15 +331,9 @@ def artifact_dicts(
         attempt = sess.store.scalar(*query.compile_done_attempt(task.task_pk))
         if attempt is None:
             return []
-    if name is not None:
-        if not query.storable(name):
-            return []
-        rows = [
-            (name, *r)
-            for r in sess.store.query(*query.compile_artifact(task.task_pk, attempt, name))
-        ]
-    else:
-        rows = sess.store.query(*query.compile_artifacts(task.task_pk, attempt))
+    if name is not None and not query.storable(name):
+        return []
+    rows = sess.store.query(*query.compile_artifacts(task.task_pk, attempt, name))
     location = f":root:{sess.path}"
     return [
         _under_run(

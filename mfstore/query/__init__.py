@@ -149,7 +149,6 @@ from .sharing import (
 )
 from .tasks import (
     ARTIFACT_COLUMNS,
-    compile_artifact,
     compile_artifact_json,
     compile_artifact_lookup,
     compile_artifact_refs,
@@ -212,7 +211,6 @@ __all__ = [
     "Params",
     "PlainChild",
     "RunFields",
-    "compile_artifact",
     "compile_artifact_attempt",
     "compile_artifact_json",
     "compile_artifact_lookup",

@@ -96,22 +96,20 @@ def compile_started_attempt(task_pk: int) -> tuple[str, Params]:
     return "SELECT max(attempt) FROM attempts WHERE task_pk = :task", {"task": task_pk}
 
 
-def compile_artifacts(task_pk: int, attempt: int) -> tuple[str, Params]:
-    """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by name)."""
-    return (
-        f"SELECT a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {BLOB_JOIN} "
-        "WHERE a.task_pk = :task AND a.attempt = :attempt ORDER BY a.ts_epoch DESC, a.name",
-        {"task": task_pk, "attempt": attempt},
-    )
+_ATTEMPT_ARTIFACTS = (
+    f"SELECT a.name, lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {BLOB_JOIN} "
+    "WHERE a.task_pk = :task AND a.attempt = :attempt"
+)
+_ALL_ARTIFACTS = _ATTEMPT_ARTIFACTS + " ORDER BY a.ts_epoch DESC, a.name"
+_ONE_ARTIFACT = _ATTEMPT_ARTIFACTS + " AND a.name = :name"
 
 
-def compile_artifact(task_pk: int, attempt: int, name: str) -> tuple[str, Params]:
-    """``(sha, type, ts_epoch)`` of one artifact."""
-    return (
-        f"SELECT lower(hex(b.sha)), y.name, a.ts_epoch FROM artifacts a {BLOB_JOIN} "
-        "WHERE a.task_pk = :task AND a.attempt = :attempt AND a.name = :name",
-        {"task": task_pk, "attempt": attempt, "name": name},
-    )
+def compile_artifacts(task_pk: int, attempt: int, name: str | None = None) -> tuple[str, Params]:
+    """``(name, sha, type, ts_epoch)`` of an attempt's artifacts, newest first (ties: by
+    name); with ``name``, that artifact only (no row: there is none)."""
+    if name is None:
+        return _ALL_ARTIFACTS, {"task": task_pk, "attempt": attempt}
+    return _ONE_ARTIFACT, {"task": task_pk, "attempt": attempt, "name": name}
 
 
 def compile_metadata(task_pk: int, attempt: int | None) -> tuple[str, Params]:
