@@ -21,11 +21,7 @@ from ..artifacts import PreparedArtifact, prepare_raw_artifact
 from ..blobs import sha1_hex
 from ..exception import HistoryPathError, NotAMetaflowHistory
 
-#: Fields that ``Writer.end_attempt`` records itself for every ended attempt.
-END_FIELDS = ("attempt_ok", "attempt-done")
 _MFLOG_RE = re.compile(r"^\[!?MFLOG\|(\d+)\|([^|]+)\|([^|]*)\|([^\]]*)\](.*)$", re.S)
-_SYSMETA_RE = re.compile(r"^sysmeta_(.+)_(\d+)\.json$")
-_ARTIFACT_RE = re.compile(r"^(\d+)_artifact_(.+)\.json$")
 
 
 @dataclass

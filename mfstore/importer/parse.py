@@ -21,10 +21,9 @@ from ..artifacts import PreparedArtifact, from_json
 from ..exception import MetaflowInternalError, MetaflowTaggingError
 from ..tags import validate_tags
 from ..writer import MetadataEntry
+from ..writer.records import STATUS_FIELDS
 from .history import BlobFiles, Folder, confined_to, forget_real_paths, parse_mflog_bytes
 
-#: Fields that ``Writer.end_attempt`` records itself for every ended attempt.
-END_FIELDS = ("attempt_ok", "attempt-done")
 _SYSMETA_RE = re.compile(r"^sysmeta_(.+)_(\d+)\.json$")
 _ARTIFACT_RE = re.compile(r"^(\d+)_artifact_(.+)\.json$")
 #: A record that is not there, or not a file: the directory is not a step or task.
@@ -278,7 +277,7 @@ class RunReader:
             r
             for r in t.metadata
             if not (
-                r.field_name in END_FIELDS
+                r.field_name in STATUS_FIELDS
                 and r.attempt in t.attempts
                 and t.attempts[r.attempt].is_done
             )

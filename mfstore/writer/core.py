@@ -34,6 +34,7 @@ from .records import (
     insert_flat,
     insert_rows,
     metadata_value_id,
+    status_entries,
 )
 from .runs import RunWrites
 
@@ -92,18 +93,7 @@ class Writer(RunWrites, PieceWrites):
                 insert_flat(self.store, Insert.LOG_LINE, logs, 6)
             self._insert_artifacts(task, attempt, artifacts, ended_at, {})
             self._insert_metadata(
-                task,
-                [
-                    *done.get("metadata", ()),
-                    MetadataEntry(
-                        "attempt_ok",
-                        str(bool(task_ok)),
-                        "internal_attempt_status",
-                        attempt,
-                        ended_at,
-                    ),
-                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ended_at),
-                ],
+                task, [*done.get("metadata", ()), *status_entries(attempt, task_ok, ended_at)]
             )
         return task
 
@@ -348,10 +338,8 @@ class TaskBatch(LogLineWrites):
         if ids is None:
             values = self._live_cache().values
             pair = []
-            for key in (
-                ("attempt_ok", "internal_attempt_status", 0, "True" if task_ok else "False"),
-                ("attempt-done", "attempt-done", 0, str(attempt)),
-            ):
+            for e in status_entries(attempt, task_ok, ts_epoch):
+                key = (e.field_name, e.type or e.field_name, 0, e.value)
                 vid = values.get(key)
                 if vid is None:
                     vid = values[key] = metadata_value_id(self.writer.store, *key)

@@ -103,6 +103,25 @@ def check_done(done: DoneTask) -> None:
         raise TypeError(f"unexpected keyword arguments for a finished task: {unknown}")
 
 
+#: The metadata fields of ``status_entries`` (the importer leaves them to the writer).
+STATUS_FIELDS = ("attempt_ok", "attempt-done")
+
+
+def status_entries(attempt: int, task_ok: bool | int, ts_epoch: int) -> list[MetadataEntry]:
+    """The metadata Metaflow records when an attempt ends: ``attempt_ok`` (``"True"`` or
+    ``"False"``) and ``attempt-done`` (the attempt's number), dated ``ts_epoch``."""
+    return [
+        MetadataEntry(
+            "attempt_ok",
+            "True" if task_ok else "False",
+            "internal_attempt_status",
+            attempt,
+            ts_epoch,
+        ),
+        MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts_epoch),
+    ]
+
+
 class RunBuffer(Protocol):
     """Where ``Writer.begin_run``/``end_run`` buffer a run instead of writing it
     (``TaskBatch`` is the one implementation)."""

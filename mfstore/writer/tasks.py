@@ -23,6 +23,7 @@ from .records import (
     insert_metadata_rows,
     metadata_value_id,
     numbered,
+    status_entries,
 )
 
 
@@ -150,16 +151,7 @@ class TaskWrites(LogLineWrites):
         importer keeps each artifact record's).
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
-        status = (
-            [
-                MetadataEntry(
-                    "attempt_ok", str(bool(task_ok)), "internal_attempt_status", attempt, ts
-                ),
-                MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
-            ]
-            if status_metadata
-            else []
-        )
+        status = status_entries(attempt, task_ok, ts) if status_metadata else []
         with self.store.write():
             changed = self.store.change(
                 "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
@@ -228,17 +220,5 @@ class TaskWrites(LogLineWrites):
                 (task.task_pk, origin_task_pk, attempt),
             )
             self._insert_metadata(task, metadata)
-            self._insert_metadata(
-                task,
-                [
-                    MetadataEntry(
-                        "attempt_ok",
-                        "True" if task_ok else "False",
-                        "internal_attempt_status",
-                        attempt,
-                        ts,
-                    ),
-                    MetadataEntry("attempt-done", str(attempt), "attempt-done", attempt, ts),
-                ],
-            )
+            self._insert_metadata(task, status_entries(attempt, task_ok, ts))
         return task
