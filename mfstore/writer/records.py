@@ -7,7 +7,7 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from .. import query
 from ..artifacts import PreparedArtifact
@@ -69,9 +69,8 @@ class MetadataEntry:
     ts_epoch: int = field(default_factory=now_ms)
 
 
-class DoneTask(TypedDict):
-    """A task with one finished attempt, as ``Writer.add_done_task`` and ``TaskBatch.add``
-    take it (keywords after the run, step name and task id)."""
+class _DoneTaskNeeds(TypedDict):
+    """The fields a ``DoneTask`` must have."""
 
     artifacts: Mapping[str, PreparedArtifact]
     """The attempt's artifacts by name, dated at its end."""
@@ -83,24 +82,37 @@ class DoneTask(TypedDict):
     """When the attempt (and the task, and its step if new) began (epoch ms)."""
     ended_at: int
     """When the attempt ended (epoch ms): the time of its artifacts and status metadata."""
-    attempt: NotRequired[int]
+
+
+class DoneTask(_DoneTaskNeeds, total=False):
+    """A task with one finished attempt, as ``Writer.add_done_task`` and ``TaskBatch.add``
+    take it (keywords after the run, step name and task id). The optional fields are
+    a ``total=False`` class of their own, so ``__optional_keys__`` names them at run time
+    too (``NotRequired`` under postponed annotations is not seen there)."""
+
+    attempt: int
     """The attempt's number (default 0)."""
-    metadata: NotRequired[Iterable[MetadataEntry]]
+    metadata: Iterable[MetadataEntry]
     """Metadata entries, before the ``attempt_ok``/``attempt-done`` ones (default none)."""
-    logs: NotRequired[Iterable[tuple[str, int, str]]]
+    logs: Iterable[tuple[str, int, str]]
     """Log lines ``(stream, utc_microseconds, line)`` of source ``task`` (default none)."""
-    origin_task_pk: NotRequired[int | None]
+    origin_task_pk: int | None
     """Row id of the task this one was cloned from (resume), or None (the default)."""
 
 
 _DONE_KEYS = frozenset(DoneTask.__annotations__)
+_DONE_REQUIRED = frozenset(DoneTask.__required_keys__)
 
 
 def check_done(done: DoneTask) -> None:
-    """Refuse keywords a ``DoneTask`` has not (``TypeError``, as a call would)."""
+    """Refuse keywords a ``DoneTask`` has not, and a call without one it needs
+    (``TypeError``, as a call with a wrong keyword would)."""
     if not _DONE_KEYS.issuperset(done):
         unknown = ", ".join(sorted(done.keys() - _DONE_KEYS))
         raise TypeError(f"unexpected keyword arguments for a finished task: {unknown}")
+    if not _DONE_REQUIRED.issubset(done):
+        missing = ", ".join(sorted(_DONE_REQUIRED - done.keys()))
+        raise TypeError(f"missing keyword arguments for a finished task: {missing}")
 
 
 #: The metadata fields of ``status_entries`` (the importer leaves them to the writer).

@@ -131,8 +131,8 @@ def test_task_batch_needs_bulk_and_rolls_back_with_it(tmp_path: Path) -> None:
 
 
 def test_a_finished_task_is_checked_alike_written_or_batched(tmp_path: Path) -> None:
-    """A bad log stream is an mfstore error and an unknown keyword a TypeError, from
-    ``add_done_task`` and ``TaskBatch.add`` alike."""
+    """A bad log stream is an mfstore error and an unknown or missing keyword a
+    TypeError, from ``add_done_task`` and ``TaskBatch.add`` alike."""
     with Store(tmp_path / "f.mfdb", create=True) as store:
         w = Writer(store)
         done: dict[str, Any] = {
@@ -148,6 +148,9 @@ def test_a_finished_task_is_checked_alike_written_or_batched(tmp_path: Path) -> 
                 add = batch.add if batched else w.add_done_task
                 with pytest.raises(TypeError, match="task_okay"):
                     add(run, "start", "1", task_okay=True, **done)
+                partial = {k: v for k, v in done.items() if k != "ended_at"}
+                with pytest.raises(TypeError, match=r"missing .*: ended_at"):
+                    add(run, "start", "1", **partial)
                 with pytest.raises(MetaflowInternalError, match="stream must be"):
                     add(run, "start", "1", logs=[("stdout", 1, "a"), ("log", 2, "b")], **done)
 
