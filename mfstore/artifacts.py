@@ -18,7 +18,7 @@ import pickle
 from collections import namedtuple
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from .blobs import PackedBlob, pack_blob, pack_parts, sha1_hex
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
@@ -366,22 +366,6 @@ def to_json(value: Any) -> str | None:
     if not _plain(value):
         return None
     return _json_text(value)
-
-
-T = TypeVar("T")
-
-
-def from_json(text: str | None, kind: type[T] | tuple[type[T], ...]) -> T | None:
-    """JSON text kept in the file (a ``value_json``, a card's data) read back when it is
-    a ``kind`` (a type or a tuple of types, as ``isinstance`` takes); None when ``text``
-    is None, is not JSON, or holds another kind of value."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, kind) else None
 
 
 _JSON_CONSTANTS = {True: "true", False: "false", None: "null"}

@@ -38,7 +38,15 @@ from .codec import (
     use_chunk_size,
 )
 from .copy import copy_blob, copy_blob_id
-from .read import copy_blob_to, file_text, get_blob, get_small_blobs, iter_blob_chunks, load_blob
+from .read import (
+    copy_blob_to,
+    file_text,
+    from_json,
+    get_blob,
+    get_small_blobs,
+    iter_blob_chunks,
+    load_blob,
+)
 from .tables import (
     blob_id,
     blob_ids,
@@ -67,6 +75,7 @@ __all__ = [
     "copy_blob_id",
     "copy_blob_to",
     "file_text",
+    "from_json",
     "get_blob",
     "get_small_blobs",
     "has_blob",

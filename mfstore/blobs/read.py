@@ -324,3 +324,16 @@ def get_small_blobs(store: Store, wanted: dict[int, str]) -> dict[str, bytes]:
         if len(raw) == size and sha1_hex(raw) == sha.lower():
             found[sha] = raw
     return found
+
+
+def from_json(text: str | None, kind: type[T] | tuple[type[T], ...]) -> T | None:
+    """JSON text kept in the file (a ``value_json``, a card's data) read back when it is
+    a ``kind`` (a type or a tuple of types, as ``isinstance`` takes); None when ``text``
+    is None, is not JSON, or holds another kind of value."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, kind) else None

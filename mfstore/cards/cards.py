@@ -203,7 +203,7 @@ class Card:
 
     def get_data(self) -> dict[str, Any] | None:
         """The card's data update (``{"reload_token", "data", "created_on"}``), or None."""
-        from mfstore.artifacts import from_json  # lazily, as file_text below
+        from mfstore.blobs import from_json  # lazily, as file_text below
 
         return from_json(self._data, dict)
 

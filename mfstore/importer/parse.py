@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..artifacts import PreparedArtifact, from_json
+from ..artifacts import PreparedArtifact
+from ..blobs import from_json
 from ..exception import MetaflowInternalError, MetaflowTaggingError
 from ..tags import validate_tags
 from ..writer import MetadataEntry

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import query
-from ..artifacts import from_json
-from ..blobs import file_text
+from ..blobs import file_text, from_json
 from ..store import Store
 
 #: Runs per page of a run list.
