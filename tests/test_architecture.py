@@ -303,3 +303,29 @@ def test_the_recorded_schema_digest_is_current() -> None:
     assert current == schema.AS_CREATED_SORTED_DIGEST, (
         f"schema.sql changed: set AS_CREATED_SORTED_DIGEST = {current!r} in mfstore/schema.py"
     )
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """``from mfstore.x import _name`` reaches into another module's private state: a name
+    two modules share is public in its home (a private module, ``client._object``, is
+    imported by name, which is fine)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or (node.module or "") == "__future__":
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found += [
+                f"{name}: from {target} import {alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_")
+                and not alias.name.startswith("__")
+                and not _is_module(f"{target}.{alias.name}")
+            ]
+    assert found == []
