@@ -303,10 +303,8 @@ def task_dicts(
     ref = sess.run(flow, run)
     if rd is None or ref is None or not query.storable(step, task_id):
         return []
-    if task_id is not None:
-        rows = sess.store.query(*query.compile_tasks(ref.run_pk, step, str(task_id)))
-    else:
-        rows = sess.store.query(*query.compile_tasks(ref.run_pk, step))
+    one = None if task_id is None else str(task_id)
+    rows = sess.store.query(*query.compile_tasks(ref.run_pk, step, one))
     return [
         _under_run(rd, {"step_name": step, "task_id": tid, "ts_epoch": ts})
         for _pk, ts, _origin, tid in rows

@@ -144,12 +144,20 @@ CHILD_ROWS: dict[str, tuple[str, tuple[str, ...], str]] = {
 PlainChild = Literal["tag_events", "steps", "trigger_events", "attempts", "log_lines"]
 
 
+def _child_rows_sql(table: str) -> str:
+    owner, columns, order = CHILD_ROWS[table]
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {owner} = :owner"
+    return sql + f" ORDER BY {order}" if order else sql
+
+
+#: ``compile_child_rows``' statements, built once (a copy reads them for every task).
+_CHILD_ROWS_SQL = {table: _child_rows_sql(table) for table in CHILD_ROWS if table != "artifacts"}
+
+
 def compile_child_rows(table: PlainChild, owner_pk: int) -> tuple[str, Params]:
     """The ``CHILD_ROWS`` columns of the rows of ``table`` that belong to the run or task
     ``owner_pk``, in the table's copy order."""
-    owner, columns, order = CHILD_ROWS[table]
-    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {owner} = :owner"
-    return (sql + f" ORDER BY {order}" if order else sql), {"owner": owner_pk}
+    return _CHILD_ROWS_SQL[table], {"owner": owner_pk}
 
 
 #: ``run_pk`` of every run, oldest first.

@@ -30,7 +30,7 @@ from .records import (
     add_task_logs,
     artifact_blob_id,
     artifact_name_ids,
-    check_done,
+    done_fields,
     insert_flat,
     insert_rows,
     metadata_value_id,
@@ -69,9 +69,7 @@ class Writer(RunWrites, PieceWrites):
         """A task with one finished attempt (``DoneTask``'s keywords), in one call
         (importers, builders): the same rows as ``add_task`` + ``begin_attempt`` +
         ``add_log_lines`` + ``end_attempt``, in a few statements."""
-        check_done(done)
-        artifacts, task_ok, success = done["artifacts"], done["task_ok"], done["success"]
-        started_at, ended_at, attempt = done["started_at"], done["ended_at"], done.get("attempt", 0)
+        artifacts, task_ok, success, started_at, ended_at, attempt = done_fields(done)
         with self.store.write():
             cache = self._cache
             if cache is None or (run.run_pk, step_name) not in cache.steps:
@@ -199,9 +197,7 @@ class TaskBatch(LogLineWrites):
     def add(self, run: RunRef, step_name: str, task_id: str, **done: Unpack[DoneTask]) -> TaskRef:
         """Buffer one finished task (``DoneTask``'s keywords, see ``Writer.add_done_task``);
         return its reference."""
-        check_done(done)
-        artifacts, task_ok, success = done["artifacts"], done["task_ok"], done["success"]
-        started_at, ended_at, attempt = done["started_at"], done["ended_at"], done.get("attempt", 0)
+        artifacts, task_ok, success, started_at, ended_at, attempt = done_fields(done)
         task = self.task(
             run, step_name, task_id, ts_epoch=started_at, origin_task_pk=done.get("origin_task_pk")
         )

@@ -100,19 +100,30 @@ class DoneTask(_DoneTaskNeeds, total=False):
     """Row id of the task this one was cloned from (resume), or None (the default)."""
 
 
-_DONE_KEYS = frozenset(DoneTask.__annotations__)
-_DONE_REQUIRED = frozenset(DoneTask.__required_keys__)
+_DONE_REQUIRED = DoneTask.__required_keys__
+_DONE_KEYS = _DONE_REQUIRED | DoneTask.__optional_keys__
 
 
-def check_done(done: DoneTask) -> None:
-    """Refuse keywords a ``DoneTask`` has not, and a call without one it needs
-    (``TypeError``, as a call with a wrong keyword would)."""
+def done_fields(
+    done: DoneTask,
+) -> tuple[Mapping[str, PreparedArtifact], bool, bool, int, int, int]:
+    """``(artifacts, task_ok, success, started_at, ended_at, attempt)`` of a finished task,
+    checked first: a keyword a ``DoneTask`` has not, or a missing one it needs, is a
+    ``TypeError`` (as a call with a wrong keyword would be)."""
     if not _DONE_KEYS.issuperset(done):
         unknown = ", ".join(sorted(done.keys() - _DONE_KEYS))
         raise TypeError(f"unexpected keyword arguments for a finished task: {unknown}")
     if not _DONE_REQUIRED.issubset(done):
         missing = ", ".join(sorted(_DONE_REQUIRED - done.keys()))
         raise TypeError(f"missing keyword arguments for a finished task: {missing}")
+    return (
+        done["artifacts"],
+        done["task_ok"],
+        done["success"],
+        done["started_at"],
+        done["ended_at"],
+        done.get("attempt", 0),
+    )
 
 
 #: The metadata fields of ``status_entries`` (the importer leaves them to the writer).
