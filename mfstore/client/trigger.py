@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from ._guard import guard_class
@@ -45,14 +46,13 @@ class MetaflowTrigger:
         self,
         events: list[MetaflowEvent],
         pathspecs: list[str | None],
-        md: str | None = None,
-        run_cls: type | None = None,
+        open_run: Callable[[str], Any] | None = None,
     ) -> None:
         self._events = events
         self._pathspecs = pathspecs
-        self._md = md
-        # The Run class comes from the run that owns this trigger (no import of .run here).
-        self._run_cls = run_cls
+        # Opens a triggering run by pathspec; the run owning this trigger gives it (its own
+        # class and file), so this module does not import .run.
+        self._open_run = open_run
         self._runs: list[Any] | None = None
 
     @classmethod
@@ -64,7 +64,10 @@ class MetaflowTrigger:
         for name, event_id, typ, ts, pathspec, _payload in rows:
             events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
             pathspecs.append(pathspec if typ == "run" else None)
-        return cls(events, pathspecs, metadata_str(run._store), type(run))
+        md = metadata_str(run._store)
+        return cls(
+            events, pathspecs, partial(type(run), _namespace_check=False, _current_metadata=md)
+        )
 
     @property
     def event(self) -> MetaflowEvent | None:
@@ -121,17 +124,12 @@ class MetaflowTrigger:
             List of runs that triggered this run, if applicable.
         """
         if self._runs is None:
-            self._runs = []
-            Run = self._run_cls
-            for event, pathspec in zip(self._events, self._pathspecs):
-                if event.type != "run":
-                    continue
-                parts = (pathspec or event.id).split("/")
-                if Run is None:
-                    continue
-                self._runs.append(
-                    Run("/".join(parts[:2]), _namespace_check=False, _current_metadata=self._md)
-                )
+            open_run = self._open_run
+            self._runs = [
+                open_run("/".join((pathspec or event.id).split("/")[:2]))
+                for event, pathspec in zip(self._events, self._pathspecs)
+                if event.type == "run" and open_run is not None
+            ]
         return list(self._runs) or None
 
     def __getitem__(self, key: str) -> Any:

@@ -108,14 +108,16 @@ def _local_only(option: str, value: str | None) -> None:
     "configs",
     nargs=2,
     multiple=True,
-    help="--config NAME PATH: read the Config NAME from the file PATH (may repeat).",
+    metavar="NAME PATH",
+    help="Read the Config NAME from the file PATH (may repeat).",
 )
 @click.option(
     "--config-value",
     "config_values",
     nargs=2,
     multiple=True,
-    help="--config-value NAME JSON: the value of the Config NAME (may repeat).",
+    metavar="NAME JSON",
+    help="The value of the Config NAME, as JSON (may repeat).",
 )
 @click.pass_obj
 def start(

@@ -72,21 +72,27 @@ class DoneTask:
 
 @dataclass
 class Pending:
+    """A task attempt waiting for a free worker: its step and inputs, and where it stands."""
+
     step: str
+    #: The finished parents (one, or all of a join's).
     inputs: list[DoneTask]
     stack: list[ForeachFrame]
+    #: The task's row once recorded (None until its first attempt starts).
     task: TaskRef | None = None
     attempt: int = 0
+    #: Run @catch's fallback instead of the step's code (the process kept dying).
     fallback: bool = False
     iteration: list[int] = field(default_factory=list)
 
 
 @dataclass
 class Running:
+    """An attempt handed to an executor (``Scheduler.running`` holds it by the key given to the
+    executor's ``submit``), with the log lines read from it so far."""
+
     pending: Pending
-    key: int
-    spec: TaskSpec
-    executor: Executor
+    #: How the console names the attempt's worker (``submit``'s answer, e.g. ``pid 1234``).
     label: str
     lines: dict[str, list[tuple[int, str]]] = field(
         default_factory=lambda: {"stdout": [], "stderr": []}
@@ -439,8 +445,7 @@ class Runtime:
         executor = self.executor_for(p.step)
         self.next_key += 1
         label = executor.submit(self.next_key, spec)
-        r = Running(p, self.next_key, spec, executor, label)
-        self.running[r.key] = r
+        r = self.running[self.next_key] = Running(p, label)
         console("{} Task is starting{}.".format(r.prefix, " (retry)" if p.attempt else ""))
 
     def poll(self) -> None:
@@ -463,7 +468,7 @@ class Runtime:
         if isinstance(event, TaskLines):
             self._emit(r, event.stream, event.lines)
         else:
-            del self.running[r.key]
+            del self.running[event.key]
             self.finish(r, event.result, event.why)
 
     def _emit(self, r: Running, stream: str, lines: list[tuple[int, str]]) -> None:
