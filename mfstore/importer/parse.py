@@ -99,6 +99,16 @@ def _strs(values: Any, what: str) -> list[str]:
     return list(dict.fromkeys(_str(v, what) for v in values))
 
 
+@dataclass
+class _Found:
+    """What reading one run of flow ``flow_id`` collects on the way (``ParsedRun``'s last
+    two fields)."""
+
+    flow_id: str
+    blobs: dict[str, PreparedArtifact] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
 class RunReader:
     """Reads runs of one history; remembers which blobs it handed over (by sha, with
     the ``_task_ok``/``_success`` flag they hold), so each is read once per reader."""
@@ -111,50 +121,38 @@ class RunReader:
     def read(self, flow_id: str, run_dir: str) -> ParsedRun | str:
         """The run, or the one line saying why it is skipped."""
         forget_real_paths()
-        problems: list[str] = []
-        blobs: dict[str, PreparedArtifact] = {}
+        found = _Found(flow_id)
         try:
-            run = self._read(flow_id, run_dir, blobs, problems)
+            run = self._read(run_dir, found)
         except READ_ERRORS as exc:
             return (
                 f"{flow_id}/{os.path.basename(run_dir)}: not imported ({type(exc).__name__}: {exc})"
             )
-        for sha, art in blobs.items():
+        for sha, art in found.blobs.items():
             self._sent[(flow_id, sha)] = _flag(art)
-        run.blobs, run.problems = blobs, problems
+        run.blobs, run.problems = found.blobs, found.problems
         return run
 
     def _blob(
-        self,
-        flow_id: str,
-        sha: str,
-        info: dict[str, Any],
-        what: str,
-        blobs: dict[str, PreparedArtifact],
-        problems: list[str],
+        self, found: _Found, sha: str, info: dict[str, Any], what: str
     ) -> tuple[bool, bool | None]:
-        """``(readable, flag)`` of blob ``sha``; read (into ``blobs``) unless handed over."""
-        key = (flow_id, sha)
-        if key in self._sent:
-            return True, self._sent[key]
-        art = blobs.get(sha)
+        """``(readable, flag)`` of blob ``sha``; read (into ``found``) unless handed over."""
+        flow_id = found.flow_id
+        if (flow_id, sha) in self._sent:
+            return True, self._sent[(flow_id, sha)]
+        art = found.blobs.get(sha)
         if art is None:
             files = self._flows.get(flow_id)
             if files is None:
                 files = self._flows[flow_id] = BlobFiles(self.root / flow_id)
-            art = files.load(sha, info if isinstance(info, dict) else {}, what, problems)
+            art = files.load(sha, info if isinstance(info, dict) else {}, what, found.problems)
             if art is None:
                 return False, None
-            blobs[sha] = art
+            found.blobs[sha] = art
         return True, _flag(art)
 
-    def _read(
-        self,
-        flow_id: str,
-        run_dir: str,
-        blobs: dict[str, PreparedArtifact],
-        problems: list[str],
-    ) -> ParsedRun:
+    def _read(self, run_dir: str, found: _Found) -> ParsedRun:
+        flow_id = found.flow_id
         dir_name = os.path.basename(run_dir)
         run = Folder(run_dir)
         run_rec = run.sub("_meta").json("_self.json")
@@ -211,7 +209,7 @@ class RunReader:
                 ):
                     origin_run = str(rec.value)
         pathspec = f"{flow_id}/{run_number}"
-        parsed = [self._task(flow_id, pathspec, t, blobs, problems) for t in tasks]
+        parsed = [self._task(found, pathspec, t) for t in tasks]
         return ParsedRun(
             flow_id=flow_id,
             dir_name=dir_name,
@@ -229,14 +227,7 @@ class RunReader:
             tasks=parsed,
         )
 
-    def _task(
-        self,
-        flow_id: str,
-        pathspec: str,
-        t: _TaskFiles,
-        blobs: dict[str, PreparedArtifact],
-        problems: list[str],
-    ) -> ParsedTask:
+    def _task(self, found: _Found, pathspec: str, t: _TaskFiles) -> ParsedTask:
         origin_task = next(
             (str(r.value) for r in t.metadata if r.field_name == "origin-task-id"), None
         )
@@ -249,12 +240,10 @@ class RunReader:
             flags: dict[str, bool | None] = {}
             for name, rec in a.artifacts.items():
                 ok, flag = self._blob(
-                    flow_id,
+                    found,
                     rec["sha"],
                     a.data_info.get(name) or {},
                     f"{pathspec}/{t.step_name}/{t.task_id}/{name}",
-                    blobs,
-                    problems,
                 )
                 if ok:
                     shas[name] = rec["sha"]
