@@ -186,13 +186,7 @@ class TaskWrites(LogLineWrites):
         insert_artifact_rows(self.store, rows, None if cache is None else cache.names)
 
     def clone_task(
-        self,
-        run: RunRef,
-        origin_task_pk: int,
-        *,
-        task_id: str | None = None,
-        ts_epoch: int | None = None,
-        metadata: Iterable[MetadataEntry] = (),
+        self, run: RunRef, origin_task_pk: int, *, metadata: Iterable[MetadataEntry] = ()
     ) -> TaskRef:
         """Copy a finished task of another run into ``run`` (resume): same task id, the
         artifacts of its latest done attempt (same blobs), metadata, no logs."""
@@ -200,14 +194,10 @@ class TaskWrites(LogLineWrites):
         if origin is None:
             raise MetaflowInternalError(f"task {origin_task_pk} has no finished attempt to clone")
         step_name, origin_task_id, attempt, _started, _ended, task_ok, success = origin
-        ts = now_ms() if ts_epoch is None else ts_epoch
+        ts = now_ms()
         with self.store.write():
             task = self.add_task(
-                run,
-                step_name,
-                task_id or origin_task_id,
-                ts_epoch=ts,
-                origin_task_pk=origin_task_pk,
+                run, step_name, origin_task_id, ts_epoch=ts, origin_task_pk=origin_task_pk
             )
             self.store.execute(
                 Insert.ENDED_ATTEMPT, (task.task_pk, attempt, ts, ts, task_ok, success)

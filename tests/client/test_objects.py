@@ -358,11 +358,18 @@ def test_foreach_lineage(history):
 def test_resume_origins(history):
     origin = history.run()
     w = history.writer
-    new = history.run(origin_run_number=origin.run_number)
+    # A resumed run whose start step is cloned from the origin's.
+    new = w.begin_run(
+        "HelloFlow",
+        user_name="alice",
+        system_tags=["user:alice"],
+        origin_run_number=origin.run_number,
+    )
     start_pk = history.store.scalar(
         "SELECT task_pk FROM tasks WHERE run_pk = ? AND step_name = 'start'", (origin.run_pk,)
     )
-    clone = w.clone_task(new, start_pk, task_id="7")
+    clone = w.clone_task(new, start_pk)
+    assert clone.pathspec == new.pathspec + "/start/1"  # the origin's task id
     run = Run(new.pathspec)
     assert run.origin_pathspec == origin.pathspec
     assert run["start"].origin_pathspec == origin.pathspec + "/start"
