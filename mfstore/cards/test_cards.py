@@ -141,17 +141,29 @@ window.metaflow_card_update = function(data) {
 
 
 class _RefreshableTestCard(MetaflowCard):
-    """The refresh test cards' common part: the page, live updates, user components."""
+    """The refresh test cards' common part: the page (the template with the card's content as
+    JSON and the task's pathspec), live updates, user components."""
 
     HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
     RUNTIME_UPDATABLE = True
     ALLOW_USER_COMPONENTS = True
 
-    def _page(self, task: Any, content: Any) -> str:
-        """The template with ``content`` as JSON and the task's pathspec."""
-        return self.HTML_TEMPLATE.replace("[REPLACE_CONTENT_HERE]", json.dumps(content)).replace(
-            "[PATHSPEC]", task.pathspec
-        )
+    def render(self, task: Any) -> str:
+        """The page of the final render's data."""
+        return self._page(task, self.runtime_data)
+
+    def render_runtime(self, task: Any, data: Any) -> str:
+        """The page of a live update's ``data``."""
+        return self._page(task, data)
+
+    def _page(self, task: Any, data: Any) -> str:
+        return self.HTML_TEMPLATE.replace(
+            "[REPLACE_CONTENT_HERE]", json.dumps(self._content(data))
+        ).replace("[PATHSPEC]", task.pathspec)
+
+    def _content(self, data: Any) -> Any:
+        """What the page shows of ``data``."""
+        raise NotImplementedError
 
 
 @register_card_type
@@ -161,16 +173,8 @@ class TestRefreshCard(_RefreshableTestCard):
     RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ALWAYS
     type = "test_refresh_card"
 
-    def render(self, task: Any) -> str:
-        """The template with the refresh data's ``user`` part."""
-        return self._render_func(task, self.runtime_data)
-
-    def _render_func(self, task: Any, data: Any) -> str:
-        return self._page(task, data["user"])
-
-    def render_runtime(self, task: Any, data: Any) -> str:
-        """As ``render``, from ``data``."""
-        return self._render_func(task, data)
+    def _content(self, data: Any) -> Any:
+        return data["user"]
 
     def refresh(self, task: Any, data: Any) -> Any:
         """The data itself."""
@@ -184,13 +188,8 @@ class TestRefreshComponentCard(_RefreshableTestCard):
     RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ONCHANGE
     type = "test_component_refresh_card"
 
-    def render(self, task: Any) -> str:
-        """The template with the components as JSON."""
-        return self._page(task, self._components)
-
-    def render_runtime(self, task: Any, data: Any) -> str:
-        """As ``render``."""
-        return self.render(task)
+    def _content(self, data: Any) -> Any:
+        return self._components
 
     def refresh(self, task: Any, data: Any) -> Any:
         """The rendered updatable components, by id."""
