@@ -52,6 +52,11 @@ class _TriggerDecorator(FlowDecorator):
     #: The error when ``plural`` is not a list.
     not_a_list = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The attributes: one item, a list of them, and Metaflow's deployment options.
+        cls.defaults = {cls.single: None, cls.plural: [], "options": {}}
+
     def init(self) -> None:
         self.triggers.extend(self._trigger(item) for item in self._one_or_list())
         if not self.triggers:
@@ -85,7 +90,6 @@ class TriggerDecorator(_TriggerDecorator):
     """``@trigger(event='foo')`` / ``@trigger(events=[...])``: run the deployed flow when the event is sent."""
 
     name = "trigger"
-    defaults: dict[str, Any] = {"event": None, "events": [], "options": {}}
     single, plural = "event", "events"
     not_a_list = (
         "Incorrect format for *events* attribute in *@trigger* decorator. Supported format is list - \n"
@@ -155,7 +159,6 @@ class TriggerOnFinishDecorator(_TriggerDecorator):
     """``@trigger_on_finish(flow='Upstream')``: run the deployed flow when a production run of Upstream succeeds."""
 
     name = "trigger_on_finish"
-    defaults: dict[str, Any] = {"flow": None, "flows": [], "options": {}}
     single, plural = "flow", "flows"
     not_a_list = (
         "Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
