@@ -24,6 +24,9 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── FlowGraphError                the flow's graph is invalid (names the step)
     ├── IncorrectProductionToken      production deploy with the wrong token
     ├── ExecutorLostError             the cluster running a run's tasks went away
+    ├── UnsupportedFeature            needs a cloud or service the local runtime lacks
+    ├── ExternalCommandFailed, ParameterFieldFailed, ParameterFieldTypeMismatch,
+    │   InvalidDecoratorAttribute, MetaflowDataMissing, TimeoutException  (Metaflow's)
     ├── CardNotPresentException       the task has no card matching the request
     ├── IncorrectPathspecException    get_cards given a pathspec that is not a task's
     ├── IncorrectArgumentException    get_cards given neither a Task nor a pathspec
@@ -188,6 +191,11 @@ class NotAMetaflowHistory(CommandException):
     """The directory given to ``import-metaflow`` is not a Metaflow ``.metaflow`` directory."""
 
 
+class HistoryPathError(MetaflowException, ValueError):
+    """A ``.metaflow`` history names a file outside itself (a symlink, ``..``, an
+    absolute path, a sha that is not a sha): import refuses it and skips the run."""
+
+
 class InvalidNextException(MetaflowException):
     """A step's ``self.next()`` call is not a valid transition (the message says why)."""
 
@@ -231,6 +239,34 @@ class FailureHandledByCatch(MetaflowException):
         )
 
 
+class FlowGraphError(MetaflowException):
+    """The flow's graph is invalid; the message names the step."""
+
+    headline = "Validity checker found an issue"
+
+
+class IncorrectProductionToken(MetaflowException):
+    """A production deployment was attempted with the wrong token."""
+
+    headline = "Incorrect production token"
+
+
+class ExecutorLostError(MetaflowException):
+    """The cluster running a run's tasks went away (a lost Dask scheduler): the run is left
+    unfinished and ``resume`` completes it."""
+
+    headline = "Lost the cluster"
+
+
+class UnsupportedFeature(MetaflowException):
+    """A Metaflow feature that needs a cloud or service mfstore's local runtime lacks."""
+
+    headline = "Not available locally"
+
+
+# -- Metaflow's names a flow may raise or catch (metaflow.exception and its plugins) -------
+
+
 class ExternalCommandFailed(MetaflowException):
     """A command the flow ran outside Python failed (Metaflow's name)."""
 
@@ -271,187 +307,6 @@ class TimeoutException(MetaflowException):
 
     headline = "@timeout"
     metaflow_type = "metaflow.plugins.timeout_decorator.TimeoutException"
-
-
-class UnsupportedFeature(MetaflowException):
-    """A Metaflow feature that needs a cloud or service mfstore's local runtime lacks."""
-
-    headline = "Not available locally"
-
-
-class FlowGraphError(MetaflowException):
-    """The flow's graph is invalid; the message names the step."""
-
-    headline = "Validity checker found an issue"
-
-
-class IncorrectProductionToken(MetaflowException):
-    """A production deployment was attempted with the wrong token."""
-
-    headline = "Incorrect production token"
-
-
-class ExecutorLostError(MetaflowException):
-    """The cluster running a run's tasks went away (a lost Dask scheduler): the run is left
-    unfinished and ``resume`` completes it."""
-
-    headline = "Lost the cluster"
-
-
-class StoreError(MetaflowException):
-    """A problem with the .mfdb file itself."""
-
-    headline = "mfstore file error"
-
-
-class NotAnMfdbError(StoreError):
-    """The file is not SQLite, or is SQLite but not an .mfdb."""
-
-
-class TruncatedFileError(StoreError):
-    """The file is shorter than its own header says (an incomplete copy)."""
-
-
-class SchemaTooNewError(StoreError):
-    """The file was written by a newer mfstore."""
-
-
-class SchemaTooOldError(StoreError):
-    """The file uses a format older than any this mfstore can migrate forward."""
-
-
-class StoreBusyError(StoreError):
-    """Other processes held the write lock for too long."""
-
-
-class StoreReadOnlyError(StoreError):
-    """A write was attempted on a file opened read-only."""
-
-
-class StoreFullError(StoreError):
-    """The disk (or the file system) is full: no room to write.
-
-    Also raised when a quota or the size limit of one file (``ulimit -f``, the file
-    system's largest file) stops a write. The message says which file could not be
-    written, what was kept and what to do."""
-
-
-#: errno values that mean "no room to write": the disk or a quota is full, or the file
-#: reached the largest size allowed (RLIMIT_FSIZE, or the file system's limit).
-_NO_ROOM_ERRNOS = frozenset({_errno.ENOSPC, _errno.EFBIG, getattr(_errno, "EDQUOT", _errno.ENOSPC)})
-
-
-def is_no_room(exc: BaseException | int | None) -> bool:
-    """True for a ``StoreFullError``, or an ``OSError`` (or errno) saying the disk, a
-    quota or a file's size limit is full."""
-    if isinstance(exc, StoreFullError):
-        return True
-    if isinstance(exc, OSError):
-        exc = exc.errno
-    return isinstance(exc, int) and exc in _NO_ROOM_ERRNOS
-
-
-def disk_full(path: object, kept: str, todo: str = "free some space and retry") -> StoreFullError:
-    """The one-line error of a command stopped by a full disk: which file could not be
-    written, what was kept (and what was not), and what to do."""
-    return StoreFullError(f"{path}: the disk is full (no room to write); {kept}; {todo}")
-
-
-class StoreCorruptError(StoreError):
-    """SQLite reports that the file is damaged."""
-
-
-def metaflow_type_name(exc: BaseException) -> str:
-    """The qualified type name Metaflow records for ``exc``: mfstore's exceptions that have
-    a Metaflow counterpart are named as Metaflow names them (``metaflow.exception.X``)."""
-    cls = exc.__class__
-    named = getattr(cls, "metaflow_type", None)
-    if isinstance(named, str):
-        return named
-    if cls.__module__ == __name__ and cls.__name__ in _METAFLOW_NAMES:
-        return f"metaflow.exception.{cls.__name__}"
-    return f"{cls.__module__}.{cls.__name__}"
-
-
-#: Exceptions here that Metaflow defines in ``metaflow.exception`` under the same name.
-_METAFLOW_NAMES = frozenset(
-    {
-        "MetaflowException",
-        "MetaflowNotFound",
-        "MetaflowNamespaceMismatch",
-        "MetaflowInvalidPathspec",
-        "MetaflowInternalError",
-        "MetaflowTaggingError",
-        "MetaflowUnknownUser",
-        "CommandException",
-        "ExternalCommandFailed",
-        "ParameterFieldFailed",
-        "ParameterFieldTypeMismatch",
-        "InvalidDecoratorAttribute",
-        "MetaflowDataMissing",
-        "UnhandledInMergeArtifactsException",
-        "MissingInMergeArtifactsException",
-    }
-)
-
-
-class UntrustedSchemaError(StoreError):
-    """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
-    does not create: it could run code or change what queries return, so it is refused."""
-
-
-class HistoryPathError(MetaflowException, ValueError):
-    """A ``.metaflow`` history names a file outside itself (a symlink, ``..``, an
-    absolute path, a sha that is not a sha): import refuses it and skips the run."""
-
-
-class NeedsUpgradeError(StoreError):
-    """The file uses an older format; reading never migrates it (``mfstore upgrade FILE``)."""
-
-
-class QueryInterrupted(StoreError):
-    """A query was stopped by Ctrl-C or by its time limit."""
-
-
-class MetaflowExceptionWrapper(Exception):
-    """A task's exception as stored (``Task.exception``): picklable whatever the original.
-
-    ``type`` is the qualified class name (``'builtins.ValueError'``), ``exception`` the
-    message and ``stacktrace`` the formatted traceback; ``str()`` is the stack trace.
-    """
-
-    def __init__(self, exc: BaseException | None = None) -> None:
-        import sys
-        import traceback
-
-        self.type: str = ""
-        self.exception: str = ""
-        self.stacktrace: str | None = None
-        if exc is not None:
-            self.exception = str(exc)
-            self.type = metaflow_type_name(exc)
-            if sys.exc_info()[0] is None:
-                self.stacktrace = None
-            else:
-                self.stacktrace = traceback.format_exc()
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (self.__class__, (), self.__dict__)
-
-    def __setstate__(self, state: dict[str, object] | None) -> None:
-        if state:
-            self.__dict__.update(state)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def __str__(self) -> str:
-        if self.stacktrace:
-            return self.stacktrace
-        return f"[no stacktrace]\n{self.type}: {self.exception}"
-
-
-# -- cards (Metaflow's names, from metaflow.plugins.cards.exception) ----------------------
 
 
 class CardNotPresentException(MetaflowException):
@@ -504,3 +359,157 @@ class IncorrectArgumentException(MetaflowException):
             "`get_cards` function requires a `Task` object or pathspec as an argument. "
             f"`task` argument cannot be of type {obj_type}."
         )
+
+
+# -- the .mfdb file itself -------------------------------------------------------------
+
+
+class StoreError(MetaflowException):
+    """A problem with the .mfdb file itself."""
+
+    headline = "mfstore file error"
+
+
+class NotAnMfdbError(StoreError):
+    """The file is not SQLite, or is SQLite but not an .mfdb."""
+
+
+class TruncatedFileError(StoreError):
+    """The file is shorter than its own header says (an incomplete copy)."""
+
+
+class SchemaTooNewError(StoreError):
+    """The file was written by a newer mfstore."""
+
+
+class SchemaTooOldError(StoreError):
+    """The file uses a format older than any this mfstore can migrate forward."""
+
+
+class StoreBusyError(StoreError):
+    """Other processes held the write lock for too long."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write was attempted on a file opened read-only."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the file system) is full: no room to write.
+
+    Also raised when a quota or the size limit of one file (``ulimit -f``, the file
+    system's largest file) stops a write. The message says which file could not be
+    written, what was kept and what to do."""
+
+
+class StoreCorruptError(StoreError):
+    """SQLite reports that the file is damaged."""
+
+
+class UntrustedSchemaError(StoreError):
+    """The file holds an SQL object (trigger, view, index, table) that ``schema.sql``
+    does not create: it could run code or change what queries return, so it is refused."""
+
+
+class NeedsUpgradeError(StoreError):
+    """The file uses an older format; reading never migrates it (``mfstore upgrade FILE``)."""
+
+
+class QueryInterrupted(StoreError):
+    """A query was stopped by Ctrl-C or by its time limit."""
+
+
+# -- a full disk, Metaflow's type names, a task's exception as stored -------------------
+
+
+#: errno values that mean "no room to write": the disk or a quota is full, or the file
+#: reached the largest size allowed (RLIMIT_FSIZE, or the file system's limit).
+_NO_ROOM_ERRNOS = frozenset({_errno.ENOSPC, _errno.EFBIG, getattr(_errno, "EDQUOT", _errno.ENOSPC)})
+
+
+def is_no_room(exc: BaseException | int | None) -> bool:
+    """True for a ``StoreFullError``, or an ``OSError`` (or errno) saying the disk, a
+    quota or a file's size limit is full."""
+    if isinstance(exc, StoreFullError):
+        return True
+    if isinstance(exc, OSError):
+        exc = exc.errno
+    return isinstance(exc, int) and exc in _NO_ROOM_ERRNOS
+
+
+def disk_full(path: object, kept: str, todo: str = "free some space and retry") -> StoreFullError:
+    """The one-line error of a command stopped by a full disk: which file could not be
+    written, what was kept (and what was not), and what to do."""
+    return StoreFullError(f"{path}: the disk is full (no room to write); {kept}; {todo}")
+
+
+def metaflow_type_name(exc: BaseException) -> str:
+    """The qualified type name Metaflow records for ``exc``: mfstore's exceptions that have
+    a Metaflow counterpart are named as Metaflow names them (``metaflow.exception.X``)."""
+    cls = exc.__class__
+    named = getattr(cls, "metaflow_type", None)
+    if isinstance(named, str):
+        return named
+    if cls.__module__ == __name__ and cls.__name__ in _METAFLOW_NAMES:
+        return f"metaflow.exception.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+#: Exceptions here that Metaflow defines in ``metaflow.exception`` under the same name.
+_METAFLOW_NAMES = frozenset(
+    {
+        "MetaflowException",
+        "MetaflowNotFound",
+        "MetaflowNamespaceMismatch",
+        "MetaflowInvalidPathspec",
+        "MetaflowInternalError",
+        "MetaflowTaggingError",
+        "MetaflowUnknownUser",
+        "CommandException",
+        "ExternalCommandFailed",
+        "ParameterFieldFailed",
+        "ParameterFieldTypeMismatch",
+        "InvalidDecoratorAttribute",
+        "MetaflowDataMissing",
+        "UnhandledInMergeArtifactsException",
+        "MissingInMergeArtifactsException",
+    }
+)
+
+
+class MetaflowExceptionWrapper(Exception):
+    """A task's exception as stored (``Task.exception``): picklable whatever the original.
+
+    ``type`` is the qualified class name (``'builtins.ValueError'``), ``exception`` the
+    message and ``stacktrace`` the formatted traceback; ``str()`` is the stack trace.
+    """
+
+    def __init__(self, exc: BaseException | None = None) -> None:
+        import sys
+        import traceback
+
+        self.type: str = ""
+        self.exception: str = ""
+        self.stacktrace: str | None = None
+        if exc is not None:
+            self.exception = str(exc)
+            self.type = metaflow_type_name(exc)
+            if sys.exc_info()[0] is None:
+                self.stacktrace = None
+            else:
+                self.stacktrace = traceback.format_exc()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (self.__class__, (), self.__dict__)
+
+    def __setstate__(self, state: dict[str, object] | None) -> None:
+        if state:
+            self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        if self.stacktrace:
+            return self.stacktrace
+        return f"[no stacktrace]\n{self.type}: {self.exception}"
