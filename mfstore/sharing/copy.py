@@ -42,12 +42,18 @@ class CopyReport:
     """What ``copy_runs`` (merge, export, import) did."""
 
     added: list[str] = field(default_factory=list)
+    """Pathspecs of the runs copied."""
     identical: list[str] = field(default_factory=list)
+    """Runs the target has already, with the same content (not copied)."""
     conflicts: list[str] = field(default_factory=list)
     """``"<pathspec>: differs in <parts>"`` - left untouched on both sides."""
     retagged: list[str] = field(default_factory=list)
+    """Runs the target has already, with the same content but other tag edits: the edits
+    were merged into the target's run."""
     blobs_added: int = 0
+    """Values (blobs) the target did not have."""
     blob_bytes_added: int = 0
+    """Their stored (compressed) bytes."""
     preview: list[tuple[str, str, int, int]] = field(default_factory=list)
     """merge --dry-run: (flow, user, runs that would be added, runs already there)."""
 
