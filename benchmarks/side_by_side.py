@@ -434,9 +434,9 @@ def import_mfdb(hist: History, path: Path) -> float:
         Path(str(path) + suffix).unlink(missing_ok=True)
     with Store(path, create=True) as store:
         report = import_metaflow(hist.workdir / ".metaflow", store)
-    if report.problems or report.conflicts or len(report.imported) != len(hist.runs) + 1:
+    if report.problems or report.conflicts or len(report.added) != len(hist.runs) + 1:
         raise RuntimeError(
-            f"import of {hist.workdir}: {len(report.imported)} imported, problems {report.problems[:3]}, conflicts {report.conflicts[:3]}"
+            f"import of {hist.workdir}: {len(report.added)} imported, problems {report.problems[:3]}, conflicts {report.conflicts[:3]}"
         )
     return report.seconds
 

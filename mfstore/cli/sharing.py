@@ -239,8 +239,8 @@ def register(cli: click.Group) -> None:
             click.echo(escape_terminal(line), err=True)
         click.echo(
             escape_terminal(
-                f"imported {len(report.imported)} runs ({report.tasks} tasks read) into {target} "
-                f"in {report.seconds:.1f}s: {len(report.skipped)} already present, "
+                f"imported {len(report.added)} runs ({report.tasks} tasks read) into {target} "
+                f"in {report.seconds:.1f}s: {len(report.identical)} already present, "
                 f"{len(report.retagged)} retagged, {len(report.conflicts)} conflicts, "
                 f"{len(report.problems)} problems"
             )

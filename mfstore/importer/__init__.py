@@ -32,8 +32,8 @@ writes one read run, ``importer.core`` imports the whole directory.
 from __future__ import annotations
 
 from ..exception import NotAMetaflowHistory
-from .core import import_metaflow
-from .history import ImportReport, find_metaflow_root, list_runs, parse_mflog, parse_mflog_bytes
+from .core import ImportReport, import_metaflow
+from .history import find_metaflow_root, list_runs, parse_mflog, parse_mflog_bytes
 from .parse import ParsedRun, RunReader, read_runs
 from .write import write_run
 

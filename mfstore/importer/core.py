@@ -7,17 +7,18 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import query
 from ..artifacts import PreparedArtifact
 from ..exception import StoreFullError, disk_full
+from ..sharing import RunOutcomes, copy_runs, fold_after_commit
 from ..store import Store
 from ..writer import TaskBatch, Writer
 from ..writer.copy import merge_flow, set_flow_created
 from .history import (
     BlobFiles,
-    ImportReport,
     confined_to,
     find_metaflow_root,
     forget_real_paths,
@@ -28,6 +29,21 @@ from .parse import default_workers, read_runs
 from .write import RECORD_TS, BlobSource, run_created_at, write_run
 
 # -- the whole directory -----------------------------------------------------------
+
+
+@dataclass
+class ImportReport(RunOutcomes):
+    """What ``import_metaflow`` did: the runs ``added``, ``identical`` (already imported,
+    unchanged: skipped), ``retagged`` (already imported, their tag edits synced) and in
+    ``conflicts``, and what else it met."""
+
+    problems: list[str] = field(default_factory=list)
+    """Files that could not be read (the run is imported without them)."""
+    tasks: int = 0
+    """Tasks read from the directory."""
+    seconds: float = 0.0
+    """How long the import took."""
+
 
 #: Below this many runs to read, worker processes cost more than they save.
 MIN_RUNS_FOR_WORKERS = 64
@@ -62,8 +78,6 @@ def _import(
     started: float,
     workers: int | None,
 ) -> ImportReport:
-    from ..sharing import copy_runs, fold_after_commit
-
     runs = list_runs(root, report.problems)
     flow_ts: dict[str, int] = {}
     jobs: list[tuple[str, str]] = []
@@ -77,7 +91,7 @@ def _import(
                 flow_ts[flow_id] = 0
         forget_real_paths()
         if _already_identical(target, flow_id, run_dir):
-            report.skipped.append(f"{flow_id}/{run_dir.name}")
+            report.identical.append(f"{flow_id}/{run_dir.name}")
         else:
             jobs.append((flow_id, os.fspath(run_dir)))
     if workers is None:
@@ -125,7 +139,7 @@ def _import(
                         target, item.flow_id, flow_ts[item.flow_id] or run_created_at(item, None)
                     )
                 write_run(writer, batch, item, blobs)
-                report.imported.append(f"{item.flow_id}/{item.run_number}")
+                report.added.append(f"{item.flow_id}/{item.run_number}")
             blobs.add({})
             if progress is not None:
                 progress(len(runs), len(runs), "writing")
@@ -142,7 +156,7 @@ def _import(
             target.path, f"nothing was imported (one transaction): {target.path} is as it was"
         ) from None
     try:
-        kept = f"the {len(report.imported) + len(merged.added)} runs imported are kept"
+        kept = f"the {len(report.added) + len(merged.added)} runs imported are kept"
         try:
             report.retagged += _sync_tags(target, staging, merged.identical)
         except StoreFullError:
@@ -151,8 +165,8 @@ def _import(
                 f"{kept}; tag changes of runs imported before were not applied",
                 "free some space and import again (imported runs are skipped)",
             ) from None
-        report.imported += merged.added
-        report.skipped += merged.identical
+        report.added += merged.added
+        report.identical += merged.identical
         report.conflicts += merged.conflicts
     finally:
         staging.close()

@@ -11,7 +11,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,25 +21,6 @@ from ..blobs import sha1_hex
 from ..exception import HistoryPathError, NotAMetaflowHistory
 
 _MFLOG_RE = re.compile(r"^\[!?MFLOG\|(\d+)\|([^|]+)\|([^|]*)\|([^\]]*)\](.*)$", re.S)
-
-
-@dataclass
-class ImportReport:
-    """What ``import_metaflow`` did."""
-
-    imported: list[str] = field(default_factory=list)
-    """Pathspecs of runs added."""
-    skipped: list[str] = field(default_factory=list)
-    """Runs already present with identical content."""
-    conflicts: list[str] = field(default_factory=list)
-    """Runs present with different content (left untouched), with the reason."""
-    retagged: list[str] = field(default_factory=list)
-    """Runs already present whose user tags were reconciled."""
-    problems: list[str] = field(default_factory=list)
-    """Files that could not be read (the run is imported without them)."""
-    tasks: int = 0
-    """Tasks read from the directory."""
-    seconds: float = 0.0
 
 
 def find_metaflow_root(path: str | os.PathLike[str]) -> Path:

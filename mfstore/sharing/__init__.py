@@ -15,6 +15,7 @@ from __future__ import annotations
 from ..writer.copy import collect_garbage
 from .copy import (
     CopyReport,
+    RunOutcomes,
     copy_runs,
     reconcile_user_tags,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "CopyReport",
     "DeleteReport",
     "RunFilter",
+    "RunOutcomes",
     "collect_garbage",
     "copy_runs",
     "delete",

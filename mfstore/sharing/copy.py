@@ -38,18 +38,24 @@ from .digest import run_digest
 
 
 @dataclass
-class CopyReport:
-    """What ``copy_runs`` (merge, export, import) did."""
+class RunOutcomes:
+    """What became of each run a copy or an import met, by pathspec."""
 
     added: list[str] = field(default_factory=list)
-    """Pathspecs of the runs copied."""
+    """Runs the target did not have: added."""
     identical: list[str] = field(default_factory=list)
-    """Runs the target has already, with the same content (not copied)."""
+    """Runs the target has already, with the same content: left as they are."""
     conflicts: list[str] = field(default_factory=list)
     """``"<pathspec>: differs in <parts>"`` - left untouched on both sides."""
     retagged: list[str] = field(default_factory=list)
     """Runs the target has already, with the same content but other tag edits: the edits
     were merged into the target's run."""
+
+
+@dataclass
+class CopyReport(RunOutcomes):
+    """What ``copy_runs`` (merge, export, import) did."""
+
     blobs_added: int = 0
     """Values (blobs) the target did not have."""
     blob_bytes_added: int = 0

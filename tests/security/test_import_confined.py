@@ -268,5 +268,5 @@ def test_a_retagged_run_sharing_a_blob_with_a_new_run_is_retagged(tmp_path: Path
         report = import_metaflow(tmp_path / "h", target)
         types = target.query("SELECT DISTINCT type FROM mf_artifacts WHERE name = 'thing'")
     assert report.conflicts == [] and report.problems == []
-    assert report.imported == [f"{FLOW}/{new}"] and report.retagged == [f"{FLOW}/{old}"]
+    assert report.added == [f"{FLOW}/{new}"] and report.retagged == [f"{FLOW}/{old}"]
     assert types == [("lab.Thing",)]

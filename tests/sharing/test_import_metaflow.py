@@ -130,8 +130,8 @@ def test_reimport_is_idempotent(imported_copy, moved_history):
         before = table_counts(s)
         report = import_metaflow(moved_history, s)
         after = table_counts(s)
-    assert report.imported == [] and report.conflicts == [] and report.retagged == []
-    assert len(report.skipped) == len(_runs(imported_copy))
+    assert report.added == [] and report.conflicts == [] and report.retagged == []
+    assert len(report.identical) == len(_runs(imported_copy))
     assert before == after
 
 
