@@ -140,13 +140,16 @@ window.metaflow_card_update = function(data) {
 """
 
 
-class _RefreshableTestCard(MetaflowCard):
-    """The refresh test cards' common part: the page (the template with the card's content as
-    JSON and the task's pathspec), live updates, user components."""
+@register_card_type
+class TestRefreshCard(MetaflowCard):
+    """Shows the data given to ``current.card.refresh(data)``: the page is the template with
+    the card's content as JSON and the task's pathspec."""
 
     HTML_TEMPLATE = REFRESHABLE_HTML_TEMPLATE
     RUNTIME_UPDATABLE = True
     ALLOW_USER_COMPONENTS = True
+    RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ALWAYS
+    type = "test_refresh_card"
 
     def render(self, task: Any) -> str:
         """The page of the final render's data."""
@@ -156,44 +159,34 @@ class _RefreshableTestCard(MetaflowCard):
         """The page of a live update's ``data``."""
         return self._page(task, data)
 
+    def refresh(self, task: Any, data: Any) -> Any:
+        """The data itself."""
+        return data
+
     def _page(self, task: Any, data: Any) -> str:
         return self.HTML_TEMPLATE.replace(
             "[REPLACE_CONTENT_HERE]", json.dumps(self._content(data))
         ).replace("[PATHSPEC]", task.pathspec)
 
     def _content(self, data: Any) -> Any:
-        """What the page shows of ``data``."""
-        raise NotImplementedError
-
-
-@register_card_type
-class TestRefreshCard(_RefreshableTestCard):
-    """Shows the data given to ``current.card.refresh(data)``."""
-
-    RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ALWAYS
-    type = "test_refresh_card"
-
-    def _content(self, data: Any) -> Any:
+        """What the page shows of ``data``: its ``user`` part."""
         return data["user"]
 
-    def refresh(self, task: Any, data: Any) -> Any:
-        """The data itself."""
-        return data
-
 
 @register_card_type
-class TestRefreshComponentCard(_RefreshableTestCard):
-    """Shows its components; its data update is the updatable components' rendered data."""
+class TestRefreshComponentCard(TestRefreshCard):
+    """A refresh card that shows its components; its data update is the updatable
+    components' rendered data."""
 
     RELOAD_POLICY = MetaflowCard.RELOAD_POLICY_ONCHANGE
     type = "test_component_refresh_card"
 
-    def _content(self, data: Any) -> Any:
-        return self._components
-
     def refresh(self, task: Any, data: Any) -> Any:
         """The rendered updatable components, by id."""
         return data["components"]
+
+    def _content(self, data: Any) -> Any:
+        return self._components
 
     def reload_content_token(self, task: Any, data: Any) -> str:
         """``final`` once the task is finished."""
