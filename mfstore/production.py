@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import dropwhile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import query
 from .exception import CommandException, IncorrectProductionToken, MetaflowException
 from .identity import get_username, now_ms
+
+if TYPE_CHECKING:
+    from .writer import RunRef
 
 #: Environment variable carrying the events that start a triggered run (JSON list; internal).
 TRIGGER_ENV = "MFSTORE_TRIGGER_EVENTS"
@@ -431,8 +434,9 @@ def send_event(
     return event_id, results
 
 
-def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, echo: Echo) -> None:
-    """A production run of ``flow_id`` succeeded: run the deployments with ``@trigger_on_finish`` on it."""
+def on_run_finished(store: Any, run: RunRef, end_step: str, echo: Echo) -> None:
+    """A production ``run`` succeeded: run the deployments with ``@trigger_on_finish`` on its flow."""
+    flow_id, run_number = run.flow_id, run.run_number
     targets = [
         d
         for d in current_deployments(store)
@@ -440,7 +444,7 @@ def on_run_finished(store: Any, flow_id: str, run_number: str, end_step: str, ec
     ]
     if not targets:
         return
-    row = store.one(*query.compile_end_task(flow_id, run_number, end_step))
+    row = store.one(*query.compile_end_task(run.run_pk, end_step))
     task_id, finished = (row[0], row[1]) if row else ("1", None)
     event = {
         "name": f"metaflow.{flow_id}.{end_step}",

@@ -64,9 +64,10 @@ class MetaflowTrigger:
         for name, event_id, typ, ts, pathspec, _payload in rows:
             events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
             pathspecs.append(pathspec if typ == "run" else None)
+        run_cls: type = type(run)
         md = metadata_str(run._store)
         return cls(
-            events, pathspecs, partial(type(run), _namespace_check=False, _current_metadata=md)
+            events, pathspecs, partial(run_cls, _namespace_check=False, _current_metadata=md)
         )
 
     @property

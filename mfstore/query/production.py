@@ -36,11 +36,10 @@ CURRENT_DEPLOYMENTS: Final = (
 )
 
 
-def compile_end_task(flow_id: str, run_number: str, end_step: str) -> tuple[str, Params]:
+def compile_end_task(run_pk: int, end_step: str) -> tuple[str, Params]:
     """``(task_id, finished_at)`` of a run's (newest) task of its end step."""
     return (
-        "SELECT t.task_id, r.finished_at FROM runs r JOIN tasks t ON t.run_pk = r.run_pk "
-        "WHERE r.flow_id = :flow AND r.run_number = :run AND t.step_name = :step "
-        "ORDER BY t.task_pk DESC LIMIT 1",
-        {"flow": flow_id, "run": run_number, "step": end_step},
+        "SELECT t.task_id, r.finished_at FROM tasks t JOIN runs r ON r.run_pk = t.run_pk "
+        "WHERE t.run_pk = :run AND t.step_name = :step ORDER BY t.task_pk DESC LIMIT 1",
+        {"run": run_pk, "step": end_step},
     )

@@ -226,9 +226,7 @@ def start_run(
         if identity.startswith("production:"):
             from mfstore.production import on_run_finished
 
-            on_run_finished(
-                store, flow_name, run.run_number, state.graph.end_step or "end", state.echo
-            )
+            on_run_finished(store, run, state.graph.end_step or "end", state.echo)
         if not folded:
             state.echo(unfolded_note)
         return
