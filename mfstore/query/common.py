@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 Params = dict[str, Any]
@@ -37,6 +38,16 @@ RAW_METADATA_JOIN = (
 #: The condition on ``log_lines`` of one stream (``:stream``) of one attempt
 #: (``:attempt``) of a task (``:task``): a range of ``log_lines_by_task``.
 LOG_STREAM = "task_pk = :task AND attempt = :attempt AND stream = :stream"
+
+
+def bound_list(params: Params, prefix: str, values: Iterable[Any]) -> str:
+    """Bind ``values`` in ``params`` as ``:<prefix>0``, ``:<prefix>1``, ... and return that
+    list, for SQL ``IN (...)`` (``NULL`` when there are none: it matches nothing)."""
+    names = []
+    for i, value in enumerate(values):
+        params[f"{prefix}{i}"] = value
+        names.append(f":{prefix}{i}")
+    return ", ".join(names) or "NULL"
 
 
 def done_attempt(task: str) -> str:

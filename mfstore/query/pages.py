@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .common import BLOB_JOIN, LOG_STREAM, METADATA_JOIN, Params, iso
+from .common import BLOB_JOIN, LOG_STREAM, METADATA_JOIN, Params, bound_list, iso
 from .runs import compile_runs, compile_window, older_than
 
 _OLDER = " AND " + older_than()
@@ -34,8 +34,8 @@ def compile_flow_tag_names(
 def compile_run_parameters(run_pks: Sequence[int]) -> tuple[str, Params]:
     """``(run_pk, name, type, value_json)`` of the parameters of some runs (the artifacts
     of their ``_parameters`` task whose names do not start with ``_``)."""
-    params: Params = {f"p{i}": pk for i, pk in enumerate(run_pks)}
-    names = ", ".join(":" + k for k in params) or "NULL"
+    params: Params = {}
+    names = bound_list(params, "p", run_pks)
     return (
         "SELECT t.run_pk, a.name, y.name, b.value_json FROM tasks t "
         f"JOIN artifacts a ON a.task_pk = t.task_pk {BLOB_JOIN} "
@@ -86,9 +86,7 @@ def compile_run_step_counts(run_pk: int) -> tuple[str, Params]:
 def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> tuple[str, Params]:
     """``value_json`` of artifact ``name`` of the first task (of ``steps``) that stored it."""
     params: Params = {"run": run_pk, "name": name}
-    for i, step in enumerate(steps):
-        params[f"s{i}"] = step
-    names = ", ".join(f":s{i}" for i in range(len(steps))) or "NULL"
+    names = bound_list(params, "s", steps)
     return (
         "SELECT b.value_json FROM tasks t JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
         f"JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
@@ -330,8 +328,8 @@ def compile_show_metadata(task_pk: int) -> tuple[str, Params]:
 
 def compile_attempt_numbers(task_pks: Sequence[int]) -> tuple[str, Params]:
     """Distinct attempt numbers of the given tasks, ascending."""
-    params: Params = {f"t{i}": pk for i, pk in enumerate(task_pks)}
-    names = ", ".join(":" + k for k in params) or "NULL"
+    params: Params = {}
+    names = bound_list(params, "t", task_pks)
     return (
         f"SELECT DISTINCT attempt FROM attempts WHERE task_pk IN ({names}) ORDER BY attempt",
         params,

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .common import Params
+from .common import Params, bound_list
 
 #: Columns of ``runs`` every run query returns, in this order.
 RUN_COLUMNS = (
@@ -153,14 +153,10 @@ def compile_flows(namespace: str | None) -> tuple[str, Params]:
 def compile_tag_counts(flow_id: str, tags: Sequence[str]) -> tuple[str, Params]:
     """Number of the flow's tag sets holding each tag (to drive the filter from the rarest)."""
     params: Params = {"flow": flow_id}
-    names = []
-    for i, tag in enumerate(tags):
-        params[f"p{i}"] = tag
-        names.append(f":p{i}")
+    names = bound_list(params, "p", tags)
     return (
-        "SELECT tag, count(DISTINCT tagset_id) FROM tagset_tags WHERE flow_id = :flow AND tag IN ({}) GROUP BY tag".format(
-            ", ".join(names)
-        ),
+        f"SELECT tag, count(DISTINCT tagset_id) FROM tagset_tags WHERE flow_id = :flow AND tag IN ({names}) "
+        "GROUP BY tag",
         params,
     )
 
