@@ -119,7 +119,8 @@ def flow_runtime_init(flow_cls: type) -> None:
 
 
 class _Unsupported:
-    """Base of Metaflow names mfstore's runtime does not run (mutators, custom decorators)."""
+    """Base of Metaflow names mfstore's runtime does not run (mutators, custom decorators).
+    A flow may subclass them (that is how they are used); making an instance is refused."""
 
     feature = "this Metaflow feature"
 
@@ -127,10 +128,6 @@ class _Unsupported:
         raise UnsupportedFeature(
             f"{type(self).__name__}: {self.feature} is not supported by mfstore's runtime."
         )
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Subclassing is how flows use these: allowed; using an instance is refused.
-        super().__init_subclass__(**kwargs)
 
 
 class FlowMutator(_Unsupported):

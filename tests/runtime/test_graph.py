@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mfstore.exception import FlowGraphError
+from mfstore.exception import FlowGraphError, UnsupportedFeature
 from mfstore.runtime import FlowSpec, retry, step
 from mfstore.runtime.graph import FlowGraph
 
@@ -155,3 +155,25 @@ def test_check_errors(cls, message) -> None:
         FlowGraph(cls).check()
     assert message in str(exc.value)
     assert "test_graph.py line" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "feature"),
+    [
+        ("FlowMutator", "mutating a flow"),
+        ("StepMutator", "mutating a step"),
+        ("UserStepDecorator", "user-defined step decorators"),
+    ],
+)
+def test_metaflow_mutator_names_import_and_refuse_use(name: str, feature: str) -> None:
+    import mfstore.runtime
+
+    base = getattr(mfstore.runtime, name)
+
+    class Mine(base):  # a flow subclasses them: allowed
+        pass
+
+    with pytest.raises(UnsupportedFeature, match=f"^Mine: {feature} .*not supported"):
+        Mine()
+    with pytest.raises(UnsupportedFeature):
+        mfstore.runtime.user_step_decorator(lambda step_name, flow, inputs: None)
