@@ -146,7 +146,9 @@ def check_source(src: Store, dst: Store, run_pks: Sequence[int]) -> None:
                 raise _bad(name, f"has an impossible finished_at ({finished!r})", src.path)
             if status not in ("running", "successful", "failed"):
                 raise _bad(name, f"has an unknown status ({status!r})", src.path)
-            for ev_ts, removed, added in src.query(*query.compile_run_tag_edits(pk)):
+            for ev_ts, _user, removed, added in src.query(
+                *query.compile_child_rows("tag_events", pk)
+            ):
                 if not _is_ts(ev_ts, now):
                     raise _bad(
                         name, f"has a tag event with an impossible time ({ev_ts!r})", src.path

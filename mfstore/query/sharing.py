@@ -218,14 +218,6 @@ def compile_run_keys_of(run_pks: Sequence[int]) -> tuple[str, Params]:
     return f"SELECT flow_id, run_number FROM runs WHERE run_pk IN ({pks})", {}
 
 
-def compile_run_tag_edits(run_pk: int) -> tuple[str, Params]:
-    """``(ts_epoch, removed, added)`` of a run's tag events."""
-    return (
-        "SELECT ts_epoch, removed, added FROM tag_events WHERE run_pk = :run",
-        {"run": run_pk},
-    )
-
-
 def compile_run_attempt_starts(run_pk: int) -> tuple[str, Params]:
     """``(started_at,)`` of every attempt of a run's tasks."""
     return (
