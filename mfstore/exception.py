@@ -274,13 +274,17 @@ class ExternalCommandFailed(MetaflowException):
 
 
 class ParameterFieldFailed(MetaflowException):
-    """A Parameter's default function raised (Metaflow's name)."""
+    """A Parameter's default function raised (Metaflow's name); raised while handling that
+    exception, the message ends with its traceback, as Metaflow's does."""
 
     headline = "Parameter field failed"
 
     def __init__(self, name: str, field: str) -> None:
+        import traceback
+
         super().__init__(
-            f"When evaluating the field *{field}* for the Parameter *{name}*, an error occurred."
+            f"When evaluating the field *{field}* for the Parameter *{name}*, "
+            f"the following exception occurred:\n\n{traceback.format_exc()}"
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
 #: Option names a Parameter may not take (Metaflow's reserved words for ``run``).
 RESERVED_NAMES = frozenset(
@@ -78,6 +78,27 @@ class ParameterContext(NamedTuple):
     logger: Callable[..., Any]
     ds_type: str
     configs: Any = None
+
+
+#: The types a default function's value must have exactly (given to click as text), as
+#: Metaflow checks them; for any other type the function returns the text itself.
+_EXACT_TYPES = {bool: "bool", int: "int", float: "float", list: "list", dict: "dict"}
+
+
+def _checked_default(name: str, type_: Any, value: Any) -> Any:
+    """What a default function returned, checked against the Parameter's type as Metaflow
+    does: a wrong type is a ``ParameterFieldTypeMismatch`` naming the parameter."""
+    wrong = (
+        f"The value returned by the deploy-time function for the parameter *{name}* field "
+        "*default* has a wrong type. "
+    )
+    if type_ in _EXACT_TYPES:
+        if type(value) is not type_:
+            raise ParameterFieldTypeMismatch(wrong + f"Expected a {_EXACT_TYPES[type_]}.")
+        return str(value)
+    if not isinstance(value, str):
+        raise ParameterFieldTypeMismatch(wrong + "Expected a string.")
+    return value
 
 
 class Parameter:
@@ -183,7 +204,11 @@ class Parameter:
                 "mfstore",
                 ConfigValue(active_values()),
             )
-            return self.default(ctx)
+            try:
+                value = self.default(ctx)
+            except Exception:
+                raise ParameterFieldFailed(self.name, "default") from None
+            return _checked_default(self.name, self.type, value)
 
         return evaluate
 
