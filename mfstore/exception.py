@@ -49,6 +49,7 @@ Driver (apsw) errors are translated into these only in ``mfstore.store``.
 from __future__ import annotations
 
 import errno as _errno
+from collections.abc import Iterable
 
 __all__ = [
     "CardNotPresentException",
@@ -295,9 +296,15 @@ class ParameterFieldTypeMismatch(MetaflowException):
 
 
 class InvalidDecoratorAttribute(MetaflowException):
-    """A decorator was given an attribute it does not take (Metaflow's name)."""
+    """A decorator was given an attribute it does not take (Metaflow's name and message)."""
 
     headline = "Unknown decorator attribute"
+
+    def __init__(self, deconame: str, attr: str, defaults: Iterable[str]) -> None:
+        super().__init__(
+            f"Decorator '{deconame}' does not support the attribute '{attr}'. "
+            f"These attributes are supported: {', '.join(defaults)}."
+        )
 
 
 class MetaflowDataMissing(MetaflowException):

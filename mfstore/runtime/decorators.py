@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import CommandException, MetaflowException, UnsupportedFeature
+from mfstore.exception import (
+    CommandException,
+    InvalidDecoratorAttribute,
+    MetaflowException,
+    UnsupportedFeature,
+)
 
 from .delayed import UNPACK_KEY
 
@@ -32,13 +37,9 @@ class StepDecorator:
 
     def __init__(self, **attributes: Any) -> None:
         # ``**cfg`` of a Config gives one placeholder key, resolved when the command starts
-        unknown = {k for k in attributes if not k.startswith(UNPACK_KEY)} - set(self.defaults)
-        if unknown:
-            raise MetaflowException(
-                "Decorator @{} does not accept the argument(s) {}".format(
-                    self.name, ", ".join(sorted(unknown))
-                )
-            )
+        for key in attributes:
+            if key not in self.defaults and not key.startswith(UNPACK_KEY):
+                raise InvalidDecoratorAttribute(self.name, key, self.defaults)
         self.attributes = {**self.defaults, **attributes}
         self.statically_defined = True
         self.inserted_by = None

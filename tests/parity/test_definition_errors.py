@@ -1,0 +1,71 @@
+"""Mistakes in a flow's definition are reported as Metaflow reports them (same exception
+type, headline and message), on Metaflow and on mfstore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .differential import LIBS, Workdir
+
+
+def _failure(cp) -> list[str]:
+    """The headline and first message line of a refused run, as printed."""
+    lines = [ln.strip() for ln in (cp.stdout + cp.stderr).splitlines() if ln.strip()]
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("Parameter field"))
+    return lines[start : start + 2]
+
+
+@pytest.mark.parametrize("problem", ["raises", "int", "json"])
+def test_a_failing_default_function_is_reported_as_metaflow_does(
+    tmp_path: Path, problem: str
+) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("param_default_errors.py")
+        cp = wd.python("param_default_errors.py", "run", check=False, PROBLEM=problem)
+        assert cp.returncode == 1, (lib, cp.stdout, cp.stderr)
+        seen[lib] = _failure(cp)
+    assert seen["mfstore"] == seen["metaflow"]
+    assert "Traceback" not in (seen["mfstore"][0] + seen["mfstore"][1])
+
+
+def test_a_default_function_of_the_right_type_gives_the_value(tmp_path: Path) -> None:
+    wd = Workdir(tmp_path, "mfstore")
+    wd.add("param_default_errors.py")
+    cp = wd.python("param_default_errors.py", "run")
+    assert "n 5 cfg {'k': 1}" in cp.stdout + cp.stderr
+
+
+BAD_ATTRIBUTE = """
+from metaflow import FlowSpec, retry, step
+
+
+class BadAttributeFlow(FlowSpec):
+    @retry(tims=3)
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    BadAttributeFlow()
+"""
+
+
+def test_an_unknown_decorator_attribute_is_metaflows_error(tmp_path: Path) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("bad_attribute.py", BAD_ATTRIBUTE)
+        cp = wd.python("bad_attribute.py", "run", check=False)
+        assert cp.returncode == 1, (lib, cp.stdout, cp.stderr)
+        seen[lib] = cp.stderr.strip().splitlines()[-1].split(".exception.", 1)[1]
+    assert seen["metaflow"].startswith("InvalidDecoratorAttribute: Decorator 'retry' ")
+    assert seen["mfstore"] == seen["metaflow"]
