@@ -36,6 +36,7 @@ class CardDecorator(StepDecorator):
         "type": "default",
         "options": {},
         "scope": "task",
+        "rank": None,  # Metaflow's ordering hint for its UI ("high", "medium", "low")
         "timeout": 45,
         "id": None,
         "save_errors": True,

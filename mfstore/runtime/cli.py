@@ -325,7 +325,8 @@ for _command in (tag, production, dump, logs, card):
     start.add_command(_command)
 
 #: Commands that take the flow's Parameters as options, by path from the top group, and
-#: whether they enforce ``required=True`` (``production trigger`` leaves that to its run).
+#: whether it is ``run`` (``production trigger`` leaves required parameters and default
+#: functions to the run it starts: ``Parameter.option``'s ``for_run``).
 _PARAMETER_COMMANDS = ((("run",), True), (("production", "trigger"), False))
 
 
@@ -333,7 +334,7 @@ def make_cli(flow_cls: type) -> click.Group:
     """The command line of ``flow_cls``: ``start`` with the flow's Parameters added."""
     cli = copy.copy(start)
     cli.commands = dict(start.commands)
-    for path, enforce_required in _PARAMETER_COMMANDS:
+    for path, for_run in _PARAMETER_COMMANDS:
         group = cli
         for name in path[:-1]:
             sub = copy.copy(group.commands[name])
@@ -342,7 +343,7 @@ def make_cli(flow_cls: type) -> click.Group:
             group.commands[name] = sub
             group = sub
         group.commands[path[-1]] = with_parameter_options(
-            group.commands[path[-1]], flow_cls, enforce_required=enforce_required
+            group.commands[path[-1]], flow_cls, for_run=for_run
         )
     return cli
 

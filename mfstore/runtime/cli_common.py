@@ -145,14 +145,15 @@ def identity_and_user() -> tuple[str, str | None]:
 
 
 def with_parameter_options(
-    command: click.Command, flow_cls: type, *, enforce_required: bool = True
+    command: click.Command, flow_cls: type, *, for_run: bool = True
 ) -> click.Command:
-    """A copy of ``command`` taking the flow's Parameters as typed options (in flow order)."""
+    """A copy of ``command`` taking the flow's Parameters as typed options (in flow order);
+    ``for_run``: see ``Parameter.option``."""
     import copy
 
     out = copy.copy(command)
     options = [
-        p.option(flow_cls.__name__, enforce_required=enforce_required)
+        p.option(flow_cls.__name__, for_run=for_run)
         for _, p in get_parameters(flow_cls)
         if not p.IS_CONFIG_PARAMETER
     ]

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mfstore.exception import InvalidDecoratorAttribute, MetaflowException
+from mfstore.exception import MetaflowException
 
 from .config_value import ConfigValue
 from .delayed import (
@@ -143,10 +143,8 @@ def _resolve(deco: Any) -> bool:
     if not has_delayed(deco.attributes):
         return False
     resolved = resolve_attributes(deco.attributes)
-    defaults = getattr(deco, "defaults", resolved)
-    for key in resolved:
-        if key not in defaults:
-            raise InvalidDecoratorAttribute(deco.name, key, defaults)
+    # Keys a ``**config`` unpacks to are not checked against the decorator's attributes
+    # (Metaflow's unpack_delayed_evaluator adds them as they are).
     deco.attributes = {**deco.attributes, **resolved}
     for key in [k for k in deco.attributes if isinstance(k, str) and k.startswith(UNPACK_KEY)]:
         del deco.attributes[key]

@@ -26,7 +26,7 @@ class ProjectDecorator(FlowDecorator):
     """
 
     name = "project"
-    defaults: dict[str, Any] = {"name": None, "branch": None, "production": False}
+    defaults: dict[str, Any] = {"name": None, "production": False, "branch": None}
 
     def init(self) -> None:
         """Check the project name early (at class definition)."""

@@ -15,6 +15,8 @@ import click
 
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
+from .delayed import DelayEvaluator
+
 #: Option names a Parameter may not take (Metaflow's reserved words for ``run``).
 RESERVED_NAMES = frozenset(
     {
@@ -81,13 +83,15 @@ class ParameterContext(NamedTuple):
 
 
 #: The types a default function's value must have exactly (given to click as text), as
-#: Metaflow checks them; for any other type the function returns the text itself.
+#: Metaflow checks them; for any other type the function returns text (at deploy time,
+#: anything JSON can encode).
 _EXACT_TYPES = {bool: "bool", int: "int", float: "float", list: "list", dict: "dict"}
 
 
-def _checked_default(name: str, type_: Any, value: Any) -> Any:
-    """What a default function returned, checked against the Parameter's type as Metaflow
-    does: a wrong type is a ``ParameterFieldTypeMismatch`` naming the parameter."""
+def _checked_default(name: str, type_: Any, value: Any, deploy_time: bool) -> Any:
+    """What a default function returned, checked against the Parameter's type as
+    Metaflow's ``DeployTimeField`` does: a wrong type is a ``ParameterFieldTypeMismatch``
+    naming the parameter."""
     wrong = (
         f"The value returned by the deploy-time function for the parameter *{name}* field "
         "*default* has a wrong type. "
@@ -96,9 +100,34 @@ def _checked_default(name: str, type_: Any, value: Any) -> Any:
         if type(value) is not type_:
             raise ParameterFieldTypeMismatch(wrong + f"Expected a {_EXACT_TYPES[type_]}.")
         return str(value)
-    if not isinstance(value, str):
+    if isinstance(value, (str, bytes)):
+        return value
+    if not deploy_time:
         raise ParameterFieldTypeMismatch(wrong + "Expected a string.")
-    return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        raise ParameterFieldTypeMismatch(
+            wrong + "Expected a JSON-encodable object or a string."
+        ) from None
+
+
+class _TypeOfConfigDefault(click.ParamType):  # type: ignore[type-arg]
+    """The type of a Parameter that names none and whose default is a Config value: the
+    type of that value, known once the command's configs are (Metaflow infers it so)."""
+
+    name = "config value"
+
+    def __init__(self, default: DelayEvaluator) -> None:
+        self.default = default
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """A command-line text converted to the default's type; the default as it is."""
+        if isinstance(value, str):
+            typed = self.default()
+            if typed is not None and not isinstance(typed, str):
+                return click.types.convert_type(type(typed)).convert(value, param, ctx)
+        return value
 
 
 class Parameter:
@@ -139,7 +168,9 @@ class Parameter:
         self.separator = separator
         self.kwargs = kwargs
         if type is None:
-            if default is None or callable(default):
+            if isinstance(default, DelayEvaluator):
+                type = _TypeOfConfigDefault(default)
+            elif default is None or callable(default):
                 type = str
             elif isinstance(default, bool):
                 type = bool
@@ -164,8 +195,12 @@ class Parameter:
             return self.type
         return click.types.convert_type(self.type)
 
-    def option(self, flow_name: str = "", *, enforce_required: bool = True) -> click.Option:
-        """The ``--name`` click option of this parameter (typed, with its default in help)."""
+    def option(self, flow_name: str = "", *, for_run: bool = True) -> click.Option:
+        """The ``--name`` click option of this parameter (typed, with its default in help).
+
+        ``for_run``: the option of ``run``, which evaluates a default function and requires
+        a required parameter; else of ``production trigger``, which leaves both to the run it
+        starts (Metaflow's ``deploy_mode``)."""
         if self.name in RESERVED_NAMES or self.dest in {
             n.replace("-", "_") for n in RESERVED_NAMES
         }:
@@ -175,10 +210,12 @@ class Parameter:
             )
         help_text = self.help or ""
         default: Any = self.default
-        required = enforce_required and self.required and self.default is None
-        if callable(default) and not isinstance(default, type):
+        required = for_run and self.required and self.default is None
+        if isinstance(default, DelayEvaluator):
+            pass  # click calls it once the configs are known: the Config value itself
+        elif callable(default) and not isinstance(default, type):
             help_text += f"[default: deploy-time value of '{self.name}']"
-            default = self._default_function(flow_name)
+            default = self._default_function(flow_name) if for_run else None
         extra = {} if default is None else {"default": default}  # click: no default = missing
         return click.Option(
             ("--" + self.name, self.dest),
@@ -191,7 +228,7 @@ class Parameter:
 
     def _default_function(self, flow_name: str) -> Callable[[], Any]:
         def evaluate() -> Any:
-            from mfstore.identity import get_username
+            from mfstore.identity import get_username, resolve_identity
 
             from .config_value import ConfigValue
             from .delayed import active_values
@@ -204,11 +241,16 @@ class Parameter:
                 "mfstore",
                 ConfigValue(active_values()),
             )
+            # A deployed run evaluates it as Metaflow does when it deploys the flow.
+            deploy_time = resolve_identity().startswith("production:")
             try:
-                value = self.default(ctx)
+                try:  # (ctx, deploy_time), else (ctx): Metaflow's calling convention
+                    value = self.default(ctx, deploy_time)
+                except TypeError:
+                    value = self.default(ctx)
             except Exception:
                 raise ParameterFieldFailed(self.name, "default") from None
-            return _checked_default(self.name, self.type, value)
+            return _checked_default(self.name, self.type, value, deploy_time)
 
         return evaluate
 

@@ -34,26 +34,29 @@ print(json.dumps({{
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "run_args", "params"),
     [
-        [],
-        ["--config-value", "extra", '{"vars": {"EXTRA": "given"}}'],
+        ([], [], [42, 43, 42, 7]),
+        (["--config-value", "extra", '{"vars": {"EXTRA": "given"}}'], [], [42, 43, 42, 7]),
+        ([], ["--inferred", "8", "--from_text", "9"], [42, 43, 8, 9]),
     ],
-    ids=["defaults", "config-value"],
+    ids=["defaults", "config-value", "given"],
 )
-def test_configs_in_decorators_match_metaflow(tmp_path, args: list[str]) -> None:
+def test_configs_in_decorators_match_metaflow(
+    tmp_path, args: list[str], run_args: list[str], params: list[int]
+) -> None:
     snaps = {}
     for lib in LIBS:
         wd = Workdir(tmp_path, lib)
         wd.add(FLOW)
-        wd.python(FLOW, *args, "run")
+        wd.python(FLOW, *args, "run", *run_args)
         snaps[lib] = (snapshot(wd, NAME), wd.read(DECORATED))
     (ours, our_decos), (theirs, their_decos) = snaps["mfstore"], snaps["metaflow"]
     start = theirs["tasks"]["start"][0]["artifacts"]
     assert (start["normal"], start["expr"], start["project"]) == ("hello", "HELLO", "cfg_proj")
-    assert start["params"] == [42, 43]
+    assert start["params"] == params  # typed as the config value (inferred) or as given
     assert "a" not in theirs["tasks"]
-    extra = "given" if args else "default"
+    extra = "given" if "--config-value" in args else "default"
     assert theirs["tasks"]["b"][0]["artifacts"]["extra_env"] == extra
     assert ours["tasks"] == theirs["tasks"]
     assert ours["graph"] == theirs["graph"]

@@ -3,6 +3,7 @@ type, headline and message), on Metaflow and on mfstore."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,19 @@ import pytest
 from .differential import LIBS, Workdir
 
 
-def _failure(cp) -> list[str]:
+def _run_both(tmp_path: Path, problem: str) -> dict[str, subprocess.CompletedProcess[str]]:
+    """``param_default_errors.py run`` with ``PROBLEM=problem`` on each system."""
+    done = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("param_default_errors.py")
+        done[lib] = wd.python("param_default_errors.py", "run", check=False, PROBLEM=problem)
+    return done
+
+
+def _failure(cp: subprocess.CompletedProcess[str]) -> list[str]:
     """The headline and first message line of a refused run, as printed."""
+    assert cp.returncode == 1, (cp.stdout, cp.stderr)
     lines = [ln.strip() for ln in (cp.stdout + cp.stderr).splitlines() if ln.strip()]
     start = next(i for i, ln in enumerate(lines) if ln.startswith("Parameter field"))
     return lines[start : start + 2]
@@ -21,22 +33,22 @@ def _failure(cp) -> list[str]:
 def test_a_failing_default_function_is_reported_as_metaflow_does(
     tmp_path: Path, problem: str
 ) -> None:
-    seen = {}
-    for lib in LIBS:
-        wd = Workdir(tmp_path, lib)
-        wd.add("param_default_errors.py")
-        cp = wd.python("param_default_errors.py", "run", check=False, PROBLEM=problem)
-        assert cp.returncode == 1, (lib, cp.stdout, cp.stderr)
-        seen[lib] = _failure(cp)
+    seen = {lib: _failure(cp) for lib, cp in _run_both(tmp_path, problem).items()}
     assert seen["mfstore"] == seen["metaflow"]
     assert "Traceback" not in (seen["mfstore"][0] + seen["mfstore"][1])
 
 
-def test_a_default_function_of_the_right_type_gives_the_value(tmp_path: Path) -> None:
-    wd = Workdir(tmp_path, "mfstore")
-    wd.add("param_default_errors.py")
-    cp = wd.python("param_default_errors.py", "run")
-    assert "n 5 cfg {'k': 1}" in cp.stdout + cp.stderr
+@pytest.mark.parametrize("problem", ["", "bytes"])
+def test_default_functions_of_the_right_type_give_metaflows_values(
+    tmp_path: Path, problem: str
+) -> None:
+    seen = {
+        lib: [ln.split("VALUES ", 1)[1] for ln in cp.stdout.splitlines() if "VALUES " in ln]
+        for lib, cp in _run_both(tmp_path, problem).items()
+    }
+    label = "'bytes-label'" if problem else "'label-False'"
+    assert seen["metaflow"] == [f"5 {{'k': 1}} {label}"]
+    assert seen["mfstore"] == seen["metaflow"]
 
 
 BAD_ATTRIBUTE = """

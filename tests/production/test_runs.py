@@ -213,3 +213,17 @@ def test_bad_inputs_record_nothing(prod):
     assert prod.sql("SELECT count(*) FROM events") == [(0,)]
     assert prod.sql("SELECT count(*) FROM runs") == [(0,)]
     assert prod.sql("SELECT count(*) FROM deployments") == [(1,)]
+
+
+def test_default_functions_are_evaluated_as_at_deploy_time(prod):
+    prod("deploy_time_flow.py", "production", "create")
+    # sending an event evaluates no default function
+    cp = prod("deploy_time_flow.py", "production", "trigger", "--event", "nobody_listens")
+    assert "No deployed flow is triggered" in cp.stderr
+    run_id = prod.trigger("deploy_time_flow.py")
+    assert run_of("DeployTimeFlow", run_id).data.seen == {"k": 1, "deploy_time": True}
+    # a plain run evaluates it as Metaflow's run does: a JSONType default must be text
+    cp = prod("deploy_time_flow.py", "run", check=False)
+    assert cp.returncode == 1
+    assert "has a wrong type. Expected a string." in cp.stdout + cp.stderr
+    assert "Traceback" not in cp.stdout + cp.stderr

@@ -32,12 +32,21 @@ class ConfigDecoFlow(FlowSpec):
 
     cfg = Config(
         "cfg",
-        default_value={"project": "cfg_proj", "value": 42, "word": "hello", "route": "b"},
+        default_value={
+            "project": "cfg_proj",
+            "value": 42,
+            "word": "hello",
+            "route": "b",
+            "text": "7",
+        },
     )
-    extra = Config("extra", default_value={"vars": {"EXTRA": "default"}})
+    # "note" is no attribute of @environment: **extra passes it on as it is
+    extra = Config("extra", default_value={"vars": {"EXTRA": "default"}, "note": "kept"})
 
     from_cfg = Parameter("from_cfg", default=config_expr("cfg").value, type=int)
     from_func = Parameter("from_func", default=from_context, type=int)
+    inferred = Parameter("inferred", default=config_expr("cfg").value)  # its type: int
+    from_text = Parameter("from_text", default=config_expr("cfg").text, type=int)
 
     @environment(vars={"NORMAL": cfg.word, "EXPR": config_expr("shout(cfg.word)")})
     @step
@@ -45,7 +54,7 @@ class ConfigDecoFlow(FlowSpec):
         self.normal = os.environ.get("NORMAL")
         self.expr = os.environ.get("EXPR")
         self.project = current.project_name
-        self.params = [self.from_cfg, self.from_func]
+        self.params = [self.from_cfg, self.from_func, self.inferred, self.from_text]
         self.pick = self.cfg.route
         self.next({"a": self.a, self.cfg.route: self.b}, condition="pick")
 

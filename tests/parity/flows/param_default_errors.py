@@ -1,4 +1,5 @@
-"""A Parameter whose default function fails, or returns the wrong type (``PROBLEM``)."""
+"""Parameters whose default function fails, or returns the wrong type (``PROBLEM``), or
+takes Metaflow's ``deploy_time`` argument, or returns bytes."""
 
 import os
 
@@ -17,13 +18,18 @@ def settings(ctx):
     return {"k": 1} if PROBLEM == "json" else '{"k": 1}'
 
 
+def label(ctx, deploy_time):  # called with deploy_time when it takes it
+    return b"bytes-label" if PROBLEM == "bytes" else f"label-{deploy_time}"
+
+
 class ParamDefaultFlow(FlowSpec):
     n = Parameter("n", type=int, default=number)
     cfg = Parameter("cfg", type=JSONType, default=settings)
+    tag_label = Parameter("tag_label", default=label)
 
     @step
     def start(self):
-        print("n", self.n, "cfg", self.cfg)
+        print("VALUES", repr(self.n), repr(self.cfg), repr(self.tag_label))
         self.next(self.end)
 
     @step
