@@ -111,6 +111,8 @@ def parse_decospec(spec: str) -> StepDecorator:
         attrs[key.strip()] = value.strip()
     try:
         deco = cls(**attrs)
+    except InvalidDecoratorAttribute:
+        raise  # Metaflow's own error, as Metaflow reports it for --with too
     except MetaflowException as exc:
         raise CommandException(f"Invalid --with {spec}: {exc}") from None
     deco.statically_defined = False

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import click
 
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
+from .config_value import ConfigValue
 from .delayed import DelayEvaluator
 
 #: Option names a Parameter may not take (Metaflow's reserved words for ``run``).
@@ -112,6 +114,13 @@ def _checked_default(name: str, type_: Any, value: Any, deploy_time: bool) -> An
         ) from None
 
 
+def _config_value(default: DelayEvaluator) -> Any:
+    """The value of a Config-valued default, a mapping as a plain ``dict`` (Metaflow
+    resolves Parameter defaults ``to_dict``; a ConfigValue is read-only)."""
+    value = default()
+    return value.to_dict() if isinstance(value, ConfigValue) else value
+
+
 class _TypeOfConfigDefault(click.ParamType):  # type: ignore[type-arg]
     """The type of a Parameter that names none and whose default is a Config value: the
     type of that value, known once the command's configs are (Metaflow infers it so)."""
@@ -121,13 +130,36 @@ class _TypeOfConfigDefault(click.ParamType):  # type: ignore[type-arg]
     def __init__(self, default: DelayEvaluator) -> None:
         self.default = default
 
+    def _inferred(self) -> click.ParamType:  # type: ignore[type-arg]
+        value = _config_value(self.default)
+        return click.types.convert_type(str if value is None else type(value))
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """A command-line text converted to the default's type; the default as it is."""
-        if isinstance(value, str):
-            typed = self.default()
-            if typed is not None and not isinstance(typed, str):
-                return click.types.convert_type(type(typed)).convert(value, param, ctx)
-        return value
+        return self._inferred().convert(value, param, ctx) if isinstance(value, str) else value
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        """The inferred type's name in ``--help`` (``CONFIG VALUE`` before the configs are
+        known)."""
+        try:
+            inferred = self._inferred()
+        except MetaflowException:
+            return None
+        return inferred.get_metavar(param, ctx) or inferred.name.upper()
+
+
+class _ConfigDefaultOption(click.Option):
+    """The option of a Parameter whose default is a Config value: ``--help`` shows that
+    value (the configs are known by then), as Metaflow's does, not ``(dynamic)``, and a
+    required one whose Config value is None is missing."""
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        """The default, evaluated also when click asks for it only to show it."""
+        return super().get_default(ctx, call=True)
+
+    def value_is_missing(self, value: Any) -> bool:
+        """A Config value of None leaves a required parameter missing (as in Metaflow)."""
+        return value is None or super().value_is_missing(value)
 
 
 class Parameter:
@@ -179,7 +211,7 @@ class Parameter:
             else:
                 type = JSONType
         self.type = type
-        if separator and type is not str:
+        if separator and type is not str and not isinstance(type, _TypeOfConfigDefault):
             raise MetaflowException(
                 f"Parameter *{name}*: Separator is only allowed for string parameters."
             )
@@ -210,19 +242,20 @@ class Parameter:
             )
         help_text = self.help or ""
         default: Any = self.default
-        required = for_run and self.required and self.default is None
-        if isinstance(default, DelayEvaluator):
-            pass  # click calls it once the configs are known: the Config value itself
+        from_config = isinstance(default, DelayEvaluator)
+        required = for_run and self.required and (default is None or from_config)
+        if from_config:  # click calls it once the configs are known
+            default = partial(_config_value, default)
         elif callable(default) and not isinstance(default, type):
             help_text += f"[default: deploy-time value of '{self.name}']"
             default = self._default_function(flow_name) if for_run else None
         extra = {} if default is None else {"default": default}  # click: no default = missing
-        return click.Option(
+        return (_ConfigDefaultOption if from_config else click.Option)(
             ("--" + self.name, self.dest),
             type=self.click_type(),
             required=required,
             help=help_text or None,
-            show_default=self.show_default and not callable(self.default),
+            show_default=self.show_default and (from_config or not callable(self.default)),
             **extra,
         )
 

@@ -66,3 +66,34 @@ def test_configs_in_decorators_match_metaflow(
         assert dict(our_decos["decorators"][step_name]) == dict(
             their_decos["decorators"][step_name]
         ), step_name
+
+
+READ_VALUES = """
+import json
+from {lib} import Flow, namespace
+namespace(None)
+print(json.dumps(Flow("ConfigParamsFlow").latest_run["start"].task["values"].data))
+"""
+
+
+def _help_lines(text: str) -> list[str]:
+    return [" ".join(ln.split()) for ln in text.splitlines() if ln.strip().startswith("--")]
+
+
+def test_config_valued_parameter_defaults_match_metaflow(tmp_path) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("config_params.py")
+        missing = wd.python("config_params.py", "run", check=False)
+        given = ["--needed", "7", "--count", "5"]
+        wd.python("config_params.py", "run", *given)
+        options = _help_lines(wd.python("config_params.py", "run", "--help").stdout)
+        seen[lib] = (
+            missing.returncode,
+            "Missing option '--needed'" in missing.stderr,
+            wd.read(READ_VALUES),
+            [o for o in options if o.split()[0] in ("--words", "--table", "--count")],
+        )
+    assert seen["metaflow"][:3] == (2, True, [["a", "b"], {"x": 1, "y": 2}, 5, "7"])
+    assert seen["mfstore"] == seen["metaflow"]
