@@ -148,17 +148,17 @@ class _TypeOfConfigDefault(click.ParamType):  # type: ignore[type-arg]
         return inferred.get_metavar(param, ctx) or inferred.name.upper()
 
 
-class _ConfigDefaultOption(click.Option):
-    """The option of a Parameter whose default is a Config value: ``--help`` shows that
-    value (the configs are known by then), as Metaflow's does, not ``(dynamic)``, and a
-    required one whose Config value is None is missing."""
+class _ComputedDefaultOption(click.Option):
+    """The option of a Parameter whose default is computed when the command runs (a Config
+    value, a default function of ``run``): ``--help`` shows the value, as Metaflow's does,
+    not ``(dynamic)``, and a required one whose value is None is missing."""
 
     def get_default(self, ctx: click.Context, call: bool = True) -> Any:
         """The default, evaluated also when click asks for it only to show it."""
         return super().get_default(ctx, call=True)
 
     def value_is_missing(self, value: Any) -> bool:
-        """A Config value of None leaves a required parameter missing (as in Metaflow)."""
+        """A computed default of None leaves a required parameter missing (as in Metaflow)."""
         return value is None or super().value_is_missing(value)
 
 
@@ -242,20 +242,23 @@ class Parameter:
             )
         help_text = self.help or ""
         default: Any = self.default
-        from_config = isinstance(default, DelayEvaluator)
-        required = for_run and self.required and (default is None or from_config)
-        if from_config:  # click calls it once the configs are known
+        function = callable(default) and not isinstance(default, (type, DelayEvaluator))
+        computed = isinstance(default, DelayEvaluator) or (function and for_run)
+        required = for_run and self.required and (default is None or computed)
+        if isinstance(default, DelayEvaluator):  # click calls it once the configs are known
             default = partial(_config_value, default)
-        elif callable(default) and not isinstance(default, type):
+        elif function and for_run:
+            default = self._default_function(flow_name)
+        elif function:  # production trigger: the run it starts evaluates it
             help_text += f"[default: deploy-time value of '{self.name}']"
-            default = self._default_function(flow_name) if for_run else None
+            default = None
         extra = {} if default is None else {"default": default}  # click: no default = missing
-        return (_ConfigDefaultOption if from_config else click.Option)(
+        return (_ComputedDefaultOption if computed else click.Option)(
             ("--" + self.name, self.dest),
             type=self.click_type(),
             required=required,
             help=help_text or None,
-            show_default=self.show_default and (from_config or not callable(self.default)),
+            show_default=self.show_default and (computed or not function),
             **extra,
         )
 

@@ -81,3 +81,19 @@ def test_an_unknown_decorator_attribute_is_metaflows_error(tmp_path: Path) -> No
         seen[lib] = cp.stderr.strip().splitlines()[-1].split(".exception.", 1)[1]
     assert seen["metaflow"].startswith("InvalidDecoratorAttribute: Decorator 'retry' ")
     assert seen["mfstore"] == seen["metaflow"]
+
+
+def test_run_help_shows_what_default_functions_give(tmp_path: Path) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("param_default_errors.py")
+        out = wd.python("param_default_errors.py", "run", "--help").stdout
+        seen[lib] = [" ".join(ln.split()) for ln in out.splitlines() if ln.strip().startswith("--")]
+        seen[lib] = [ln for ln in seen[lib] if ln.split()[0] in ("--n", "--cfg", "--tag_label")]
+    assert sorted(seen["metaflow"]) == [
+        '--cfg JSON [default: {"k": 1}]',
+        "--n INTEGER [default: 5]",
+        "--tag_label TEXT [default: label-False]",
+    ]
+    assert seen["mfstore"] == seen["metaflow"]
