@@ -248,7 +248,7 @@ class Parameter:
         if isinstance(default, DelayEvaluator):  # click calls it once the configs are known
             default = partial(_config_value, default)
         elif function and for_run:
-            default = self._default_function(flow_name)
+            default = partial(self._evaluate_default, flow_name)
         elif function:  # production trigger: the run it starts evaluates it
             help_text += f"[default: deploy-time value of '{self.name}']"
             default = None
@@ -262,33 +262,39 @@ class Parameter:
             **extra,
         )
 
-    def _default_function(self, flow_name: str) -> Callable[[], Any]:
-        def evaluate() -> Any:
-            from mfstore.identity import get_username, resolve_identity
+    def deploy_time_default(self, flow_name: str) -> Any:
+        """What the default function gives when the flow is deployed (``deploy_time`` True),
+        checked as ``run`` checks it: ``production create`` calls it so that a failing one
+        fails the deployment, as in Metaflow. None when the default is no function."""
+        if not callable(self.default) or isinstance(self.default, (type, DelayEvaluator)):
+            return None
+        return self._evaluate_default(flow_name, deploy_time=True)
 
-            from .config_value import ConfigValue
-            from .delayed import active_values
+    def _evaluate_default(self, flow_name: str, deploy_time: bool | None = None) -> Any:
+        """The default function's value, checked as Metaflow's ``DeployTimeField`` checks
+        it; ``deploy_time`` None: True in a deployed (production) run."""
+        from mfstore.identity import get_username, resolve_identity
 
-            ctx = ParameterContext(
-                flow_name,
-                get_username(),
-                self.name,
-                click.echo,
-                "mfstore",
-                ConfigValue(active_values()),
-            )
-            # A deployed run evaluates it as Metaflow does when it deploys the flow.
+        from .delayed import active_values
+
+        ctx = ParameterContext(
+            flow_name,
+            get_username(),
+            self.name,
+            click.echo,
+            "mfstore",
+            ConfigValue(active_values()),
+        )
+        if deploy_time is None:  # a deployed run evaluates it as Metaflow does when it deploys
             deploy_time = resolve_identity().startswith("production:")
-            try:
-                try:  # (ctx, deploy_time), else (ctx): Metaflow's calling convention
-                    value = self.default(ctx, deploy_time)
-                except TypeError:
-                    value = self.default(ctx)
-            except Exception:
-                raise ParameterFieldFailed(self.name, "default") from None
-            return _checked_default(self.name, self.type, value, deploy_time)
-
-        return evaluate
+        try:
+            try:  # (ctx, deploy_time), else (ctx): Metaflow's calling convention
+                value = self.default(ctx, deploy_time)
+            except TypeError:
+                value = self.default(ctx)
+        except Exception:
+            raise ParameterFieldFailed(self.name, "default") from None
+        return _checked_default(self.name, self.type, value, deploy_time)
 
     def finish(self, value: Any) -> Any:
         """The value a step sees, from what click parsed (``separator`` applied)."""

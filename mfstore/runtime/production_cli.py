@@ -66,6 +66,9 @@ def create(
     state.graph.check()
     if not path.is_file():
         raise CommandException(f"Cannot find the flow file {path} to deploy")
+    for _, parameter in get_parameters(state.flow_cls):
+        if not parameter.IS_CONFIG_PARAMETER:  # a failing default function fails create
+            parameter.deploy_time_default(flow_name)
     triggers = prod.deployed_triggers(
         flow_triggers(state.flow_cls), [p.name for _, p in get_parameters(state.flow_cls)]
     )

@@ -216,6 +216,11 @@ def test_bad_inputs_record_nothing(prod):
 
 
 def test_default_functions_are_evaluated_as_at_deploy_time(prod):
+    # one that fails when deployed fails create (as Metaflow's does): nothing deployed
+    cp = prod("deploy_time_flow.py", "production", "create", check=False, BREAK_DEPLOY="1")
+    assert cp.returncode == 1 and "Parameter field failed" in cp.stdout + cp.stderr
+    assert "no settings to deploy" in cp.stdout + cp.stderr
+    assert not prod.db.exists()  # refused before anything is written
     prod("deploy_time_flow.py", "production", "create")
     # sending an event evaluates no default function
     cp = prod("deploy_time_flow.py", "production", "trigger", "--event", "nobody_listens")
