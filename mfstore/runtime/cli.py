@@ -304,6 +304,16 @@ def show(state: State, as_json: bool) -> None:
 
 
 @start.command(
+    "help", help="Show all available commands (Metaflow's).\n\nExample: python flow.py help"
+)
+@click.pass_context
+def help_(ctx: click.Context) -> None:
+    """Print the flow's top-level help: its options and commands."""
+    assert ctx.parent is not None
+    click.echo(ctx.parent.get_help())
+
+
+@start.command(
     help="Check that the flow is valid (this is done automatically by run).\n\n"
     "Example: python flow.py check"
 )

@@ -154,12 +154,20 @@ class _ComputedDefaultOption(click.Option):
     not ``(dynamic)``, and a required one whose value is None is missing."""
 
     def get_default(self, ctx: click.Context, call: bool = True) -> Any:
-        """The default, evaluated also when click asks for it only to show it."""
-        return super().get_default(ctx, call=True)
+        """The default, evaluated also when click asks for it only to show it (unless the
+        parameter hides its default: then ``--help`` calls nothing, as Metaflow's)."""
+        return super().get_default(ctx, call=call or bool(self.show_default))
 
-    def value_is_missing(self, value: Any) -> bool:
-        """A computed default of None leaves a required parameter missing (as in Metaflow)."""
-        return value is None or super().value_is_missing(value)
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        """A required parameter whose computed default is None is missing (as in Metaflow);
+        a value given as such is the value."""
+        if (
+            self.required
+            and value is None
+            and ctx.get_parameter_source(self.name or "") is click.core.ParameterSource.DEFAULT
+        ):
+            raise click.MissingParameter(ctx=ctx, param=self)
+        return super().process_value(ctx, value)
 
 
 class Parameter:

@@ -62,3 +62,11 @@ def test_flow_command_help_has_an_example(path: tuple[str, ...]) -> None:
     out = CliRunner().invoke(FLOW_CLI, [*path, "--help"], obj=state)
     assert out.exit_code == 0, out.output
     assert _has_example(out.output, "python flow.py"), out.output
+
+
+def test_flow_help_command_lists_the_commands() -> None:
+    """``python flow.py help`` (Metaflow's, named by ``check``'s closing hint)."""
+    state = State(HelpFlow, FlowGraph(HelpFlow))
+    out = CliRunner().invoke(FLOW_CLI, ["help"], obj=state)
+    assert out.exit_code == 0, out.output
+    assert "Commands:" in out.output and "run " in out.output and "help " in out.output

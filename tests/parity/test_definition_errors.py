@@ -91,6 +91,9 @@ def test_run_help_shows_what_default_functions_give(tmp_path: Path) -> None:
         out = wd.python("param_default_errors.py", "run", "--help").stdout
         seen[lib] = [" ".join(ln.split()) for ln in out.splitlines() if ln.strip().startswith("--")]
         seen[lib] = [ln for ln in seen[lib] if ln.split()[0] in ("--n", "--cfg", "--tag_label")]
+        # a default it does not show is not computed: one that would raise does not matter
+        hidden = wd.python("param_default_errors.py", "run", "--help", PROBLEM="unshown").stdout
+        assert "--hidden INTEGER Hidden." in " ".join(hidden.split()), lib
     assert sorted(seen["metaflow"]) == [
         '--cfg JSON [default: {"k": 1}]',
         "--n INTEGER [default: 5]",

@@ -22,10 +22,17 @@ def label(ctx, deploy_time):  # called with deploy_time when it takes it
     return b"bytes-label" if PROBLEM == "bytes" else f"label-{deploy_time}"
 
 
+def unshown(ctx):
+    if PROBLEM == "unshown":
+        raise RuntimeError("computed although not shown")
+    return 1
+
+
 class ParamDefaultFlow(FlowSpec):
     n = Parameter("n", type=int, default=number)
     cfg = Parameter("cfg", type=JSONType, default=settings)
     tag_label = Parameter("tag_label", default=label)
+    hidden = Parameter("hidden", type=int, default=unshown, show_default=False, help="Hidden.")
 
     @step
     def start(self):
