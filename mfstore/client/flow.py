@@ -43,7 +43,8 @@ class Flow(MetaflowObject["Run"]):
 
     @classmethod
     def _from_listing(cls, store: Store, row: tuple[Any, ...], namespace: str | None) -> Flow:
-        """A flow from a ``compile_flow_rows`` row (already known to be in ``namespace``)."""
+        """A flow from a ``compile_flows(created=True)`` row (already known to be in
+        ``namespace``)."""
         flow = cls.__new__(cls)
         flow._store = store
         flow._parent = None

@@ -76,7 +76,7 @@ class Metaflow:
         if not query.storable(ns):
             return iter([])
         # The query keeps the flows in the namespace: no lookup or check per flow.
-        rows = self._store.query(*query.compile_flow_rows(ns))
+        rows = self._store.query(*query.compile_flows(ns, created=True))
         return iter([Flow._from_listing(self._store, row, ns) for row in rows])
 
     def __str__(self) -> str:

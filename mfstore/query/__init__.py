@@ -9,7 +9,7 @@ their columns are one function with a typed choice (``RunFields``) or an optiona
   run's row by id or pathspec (``RunFields``);
 - ``query.tasks``: one run's steps, tasks, attempts, artifacts, metadata and logs;
 - ``query.pages``: the web UI's pages and the command-line listings;
-- ``query.batch``: navigation batched over all tasks of a step, flows or runs of a flow;
+- ``query.batch``: navigation batched over all tasks of a step or runs of a flow;
 - ``query.hostile``: values mfstore never writes (telling hostile rows from bugs);
 - ``query.sharing``: whole runs for select/digest/copy/delete/verify/stats and the importer;
 - ``query.production``: deployments;
@@ -23,7 +23,6 @@ from __future__ import annotations
 from .batch import (
     GROUP_ALL_ARTIFACT_COLUMNS,
     GROUP_ARTIFACT_COLUMNS,
-    compile_flow_rows,
     compile_flow_run_tags,
     compile_group_all_artifacts,
     compile_group_artifacts,
@@ -235,7 +234,6 @@ __all__ = [
     "compile_flow_has_runs",
     "compile_flow_in_namespace",
     "compile_flow_lookup",
-    "compile_flow_rows",
     "compile_flow_run_tags",
     "compile_flow_tag_names",
     "compile_flows",

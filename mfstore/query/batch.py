@@ -1,6 +1,6 @@
-"""Batched navigation reads: one statement for all tasks of a step, all flows, or all
+"""Batched navigation reads: one statement for all tasks of a step or all
 runs of a flow (``Step.finished_at``, ``Step.control_tasks()``, ``[t[name] for t in
-step]``, ``Metaflow().flows``, ``python flow.py tag list``). Pure: SQL + parameters."""
+step]``, ``python flow.py tag list``; ``Metaflow().flows`` is ``compile_flows``). Pure."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ import json
 from collections.abc import Sequence
 
 from .common import METADATA_JOIN, RAW_ARTIFACT_TS, Params, done_attempt
-from .runs import compile_flows
 
 #: ``compile_tasks``' columns, for task rows read here.
 _TASK_COLUMNS = "t.task_pk, t.ts_epoch, t.origin_task_pk, t.task_id"
-
-
-def compile_flow_rows(namespace: str | None) -> tuple[str, Params]:
-    """``(flow_id, ts_epoch)`` of the flows (sorted) with a run in ``namespace`` (all if None)."""
-    names, params = compile_flows(namespace)
-    return (
-        f"SELECT f.flow_id, f.ts_epoch FROM flows f WHERE f.flow_id IN ({names}) ORDER BY f.flow_id",
-        params,
-    )
 
 
 def compile_step_finished(run_pk: int, step_name: str) -> tuple[str, Params]:

@@ -138,12 +138,14 @@ def compile_flow_in_namespace(flow_id: str, tag: str) -> tuple[str, Params]:
     )
 
 
-def compile_flows(namespace: str | None) -> tuple[str, Params]:
-    """Flow names (sorted) having at least one run in ``namespace`` (all if None)."""
+def compile_flows(namespace: str | None, *, created: bool = False) -> tuple[str, Params]:
+    """Flow names (sorted) having at least one run in ``namespace`` (all if None);
+    ``created``: ``(flow_id, ts_epoch)`` rows (what ``Metaflow().flows`` lists)."""
+    columns = "flow_id, ts_epoch" if created else "flow_id"
     if namespace is None:
-        return "SELECT flow_id FROM flows ORDER BY flow_id", {}
+        return f"SELECT {columns} FROM flows ORDER BY flow_id", {}
     return (
-        "SELECT f.flow_id FROM flows f WHERE EXISTS ("
+        f"SELECT {columns} FROM flows f WHERE EXISTS ("
         "SELECT 1 FROM tagset_tags t CROSS JOIN runs r ON r.flow_id = t.flow_id AND r.tagset_id = t.tagset_id "
         "WHERE t.flow_id = f.flow_id AND t.tag = :tag) ORDER BY f.flow_id",
         {"tag": namespace},

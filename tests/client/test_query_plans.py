@@ -57,5 +57,6 @@ def test_plans_use_indexes(history, sql_params):
 
 def test_flow_listing_without_namespace_reads_flows_only(history):
     history.run()
-    plan = _plan(history.store, *query.compile_flows(None))
-    assert plan == ["SCAN flows"]
+    for created in (False, True):
+        plan = _plan(history.store, *query.compile_flows(None, created=created))
+        assert plan == ["SCAN flows"], created
