@@ -102,7 +102,9 @@ def write_run(
                 batch.flush()
                 flushed = True
             origin_task_pk = writer.store.scalar(
-                *query.compile_task_by_key(flow_id, run.origin_run, t.step_name, t.origin_task)
+                *query.compile_task_lookup(
+                    flow_id, run.origin_run, t.step_name, t.origin_task, pk_only=True
+                )
             )
         task = batch.task(
             ref, t.step_name, t.task_id, ts_epoch=t.ts_epoch, origin_task_pk=origin_task_pk

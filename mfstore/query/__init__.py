@@ -143,7 +143,6 @@ from .sharing import (
     compile_run_last_activity,
     compile_run_task_rows,
     compile_select_runs,
-    compile_task_by_key,
 )
 from .tasks import (
     ARTIFACT_COLUMNS,
@@ -284,7 +283,6 @@ __all__ = [
     "compile_tagset",
     "compile_tagset_by_digest",
     "compile_tagset_has",
-    "compile_task_by_key",
     "compile_task_cards",
     "compile_task_count",
     "compile_task_files",

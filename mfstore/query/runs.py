@@ -188,12 +188,17 @@ def compile_step_lookup(flow_id: str, run_number: str, step_name: str) -> tuple[
     )
 
 
+_TASK_LOOKUP_COLUMNS = "r.run_pk, r.tagset_id, t.task_pk, t.ts_epoch, t.origin_task_pk"
+
+
 def compile_task_lookup(
-    flow_id: str, run_number: str, step_name: str, task_id: str
+    flow_id: str, run_number: str, step_name: str, task_id: str, *, pk_only: bool = False
 ) -> tuple[str, Params]:
-    """``(run_pk, tagset_id, task_pk, ts_epoch, origin_task_pk)`` of one task."""
+    """``(run_pk, tagset_id, task_pk, ts_epoch, origin_task_pk)`` of one task; ``pk_only``:
+    ``(task_pk,)`` alone, read from the two indexes without the tables' rows."""
+    columns = "t.task_pk" if pk_only else _TASK_LOOKUP_COLUMNS
     return (
-        "SELECT r.run_pk, r.tagset_id, t.task_pk, t.ts_epoch, t.origin_task_pk FROM runs r JOIN tasks t "
+        f"SELECT {columns} FROM runs r JOIN tasks t "
         "ON t.run_pk = r.run_pk AND t.step_name = :step AND t.task_id = :task "
         "WHERE r.flow_id = :flow AND r.run_number = :run",
         {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id},

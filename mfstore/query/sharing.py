@@ -178,17 +178,6 @@ def compile_run_task_rows(run_pk: int) -> tuple[str, Params]:
     )
 
 
-def compile_task_by_key(
-    flow_id: str, run_number: str, step_name: str, task_id: str
-) -> tuple[str, Params]:
-    """``task_pk`` of the task ``flow_id/run_number/step_name/task_id``."""
-    return (
-        "SELECT t.task_pk FROM tasks t JOIN runs r ON r.run_pk = t.run_pk WHERE r.flow_id = :flow "
-        "AND r.run_number = :run AND t.step_name = :step AND t.task_id = :task",
-        {"flow": flow_id, "run": run_number, "step": step_name, "task": task_id},
-    )
-
-
 def compile_artifact_rows(task_pk: int) -> tuple[str, Params]:
     """``(attempt, name, sha, ts_epoch)`` of a task's artifacts."""
     return (

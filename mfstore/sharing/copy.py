@@ -211,7 +211,7 @@ def _insert_run(
         if origin_pk is not None:
             o = src.one(*query.compile_task_pathspec(origin_pk))
             if o is not None:
-                new_origin = dst.scalar(*query.compile_task_by_key(*o))
+                new_origin = dst.scalar(*query.compile_task_lookup(*o, pk_only=True))
         task_map[task_pk] = copied.insert_task_record(
             dst, new_pk, step_name, task_id, ts, new_origin
         )
