@@ -250,7 +250,7 @@ class Parameter:
             )
         help_text = self.help or ""
         default: Any = self.default
-        function = callable(default) and not isinstance(default, (type, DelayEvaluator))
+        function = self._default_is_function
         computed = isinstance(default, DelayEvaluator) or (function and for_run)
         required = for_run and self.required and (default is None or computed)
         if isinstance(default, DelayEvaluator):  # click calls it once the configs are known
@@ -270,11 +270,17 @@ class Parameter:
             **extra,
         )
 
+    @property
+    def _default_is_function(self) -> bool:
+        """The default is a function of a ``ParameterContext`` (not a type, not a Config
+        value)."""
+        return callable(self.default) and not isinstance(self.default, (type, DelayEvaluator))
+
     def deploy_time_default(self, flow_name: str) -> Any:
         """What the default function gives when the flow is deployed (``deploy_time`` True),
         checked as ``run`` checks it: ``production create`` calls it so that a failing one
         fails the deployment, as in Metaflow. None when the default is no function."""
-        if not callable(self.default) or isinstance(self.default, (type, DelayEvaluator)):
+        if not self._default_is_function:
             return None
         return self._evaluate_default(flow_name, deploy_time=True)
 
