@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flowfiles import FLOWS
+
 from .differential import LIBS, Workdir
 
 
@@ -51,24 +53,13 @@ def test_default_functions_of_the_right_type_give_metaflows_values(
     assert seen["mfstore"] == seen["metaflow"]
 
 
-BAD_ATTRIBUTE = """
-from metaflow import FlowSpec, retry, step
-
-
-class BadAttributeFlow(FlowSpec):
-    @retry(tims=3)
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    BadAttributeFlow()
-"""
+#: A start -> end flow whose start step has ``@retry(tims=3)`` (a misspelt attribute).
+BAD_ATTRIBUTE = (
+    (FLOWS / "parity_remote.py")
+    .read_text()
+    .replace("kubernetes", "retry")
+    .replace("cpu=2", "tims=3")
+)
 
 
 def test_an_unknown_decorator_attribute_is_metaflows_error(tmp_path: Path) -> None:
