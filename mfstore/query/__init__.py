@@ -1,6 +1,7 @@
 """Every read (SELECT) of the file, compiled: pure functions that return SQL text and
 its named parameters (``:name``) and open nothing; a statement without parameters is a
-typed constant (``ALL_RUNS``, ``FLOW_RUN_STATS`` ...), and statements that differ only in
+typed constant (``ALL_RUNS``, ``FLOW_RUN_STATS`` ...), a statement whose text calls a
+fragment builder (``done_attempt(...)``) is built once at import, and statements that differ only in
 their columns are one function with a typed choice (``RunFields``) or an optional key
 (``compile_tasks(run_pk, step, task_id=None)``). One module per reader:
 

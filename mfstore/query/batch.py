@@ -13,14 +13,16 @@ from .common import METADATA_JOIN, RAW_ARTIFACT_TS, Params, done_attempt
 _TASK_COLUMNS = "t.task_pk, t.ts_epoch, t.origin_task_pk, t.task_id"
 
 
+_STEP_FINISHED = (
+    "SELECT count(*), count(d.ended_at), max(d.ended_at) FROM tasks t LEFT JOIN attempts d "
+    f"ON d.task_pk = t.task_pk AND d.attempt = ({done_attempt('t.task_pk')}) "
+    "WHERE t.run_pk = :run AND t.step_name = :step"
+)
+
+
 def compile_step_finished(run_pk: int, step_name: str) -> tuple[str, Params]:
     """``(tasks, tasks with a done attempt, latest ended_at of those attempts)`` of a step."""
-    return (
-        "SELECT count(*), count(d.ended_at), max(d.ended_at) FROM tasks t LEFT JOIN attempts d "
-        f"ON d.task_pk = t.task_pk AND d.attempt = ({done_attempt('t.task_pk')}) "
-        "WHERE t.run_pk = :run AND t.step_name = :step",
-        {"run": run_pk, "step": step_name},
-    )
+    return _STEP_FINISHED, {"run": run_pk, "step": step_name}
 
 
 def _has_metadata(task: str) -> str:

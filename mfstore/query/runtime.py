@@ -9,16 +9,17 @@ from typing import Final
 
 from .common import Params, done_attempt
 
+_DONE_TASKS = (
+    "SELECT t.task_pk, t.step_name, t.task_id, a.attempt, a.success FROM tasks t "
+    f"JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ({done_attempt('t.task_pk')}) "
+    "WHERE t.run_pk = :run"
+)
+
 
 def compile_done_tasks(run_pk: int) -> tuple[str, Params]:
     """``(task_pk, step_name, task_id, attempt, success)`` of every task of a run with its
     latest *done* attempt (tasks with no ended attempt are left out)."""
-    return (
-        "SELECT t.task_pk, t.step_name, t.task_id, a.attempt, a.success FROM tasks t "
-        f"JOIN attempts a ON a.task_pk = t.task_pk AND a.attempt = ({done_attempt('t.task_pk')}) "
-        "WHERE t.run_pk = :run",
-        {"run": run_pk},
-    )
+    return _DONE_TASKS, {"run": run_pk}
 
 
 def compile_latest_original_run(flow_id: str, tag: str) -> tuple[str, Params]:
