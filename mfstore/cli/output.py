@@ -190,7 +190,7 @@ class Output:
             title_justify="left",
             title_style="bold",
         )
-        cells = [[self._cell(c, v) for c, v in zip(cols, row)] for row in rows]
+        cells = [[self._cell(c, v) for c, v in zip(cols, row, strict=True)] for row in rows]
         console = self.console()
         names = [escape_terminal(c.name) for c in cols]
         natural = [max([r[i].cell_len for r in cells] + [len(names[i])]) for i in range(len(cols))]

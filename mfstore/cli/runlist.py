@@ -96,7 +96,7 @@ def run_record(store: Any, flow: str, run_number: str) -> tuple[int, tuple[Any, 
     row = store.one(*compile_run_lookup(flow, run_number))
     if row is None:
         return None
-    r = dict(zip(RUN_COLUMNS, row))
+    r = dict(zip(RUN_COLUMNS, row, strict=True))
     user, system = TagSets(store)[r["tagset_id"]]
     start, end = r["ts_epoch"], r["finished_at"]
     try:

@@ -96,7 +96,10 @@ def _tasks(
     rows = store.query(*compile_show_tasks(run_pk, step, limit))
     more = total - len(rows)
     if out.is_json:
-        return {"tasks": [dict(zip(SHOW_TASK_COLUMNS, r)) for r in rows], "tasks_total": total}
+        return {
+            "tasks": [dict(zip(SHOW_TASK_COLUMNS, r, strict=True)) for r in rows],
+            "tasks_total": total,
+        }
     if section:
         out.section("tasks")
     label = "{}: {} task{}".format(title, f"{total:,}", "" if total == 1 else "s")
@@ -106,13 +109,13 @@ def _tasks(
 
 def _show_run(out: Output, store: Any, parts: list[str], limit: int | None) -> None:
     run_pk, row = _run(store, parts)
-    record = dict(zip([c.name for c in RUN_LIST], row))
+    record = dict(zip([c.name for c in RUN_LIST], row, strict=True))
     record = {"pathspec": "/".join(parts), **record}
     steps = store.query(*compile_show_steps(run_pk))
     if out.is_json:
         doc = {
             "run": {k: json_value(v) for k, v in record.items()},
-            "steps": [dict(zip([c.name for c in STEP_COLS], s)) for s in steps],
+            "steps": [dict(zip([c.name for c in STEP_COLS], s, strict=True)) for s in steps],
             **_tasks(out, store, run_pk, None, limit, "tasks"),
         }
         out.document(doc)
@@ -146,7 +149,7 @@ def _show_task(out: Output, store: Any, parts: list[str], limit: int | None) -> 
         raise CliError("task {} does not exist in {}".format("/".join(parts), store.path))
     task_pk = int(found[2])
     row = store.one(*compile_show_task(task_pk))
-    record = {"pathspec": "/".join(parts), **dict(zip(SHOW_TASK_COLUMNS, row or ()))}
+    record = {"pathspec": "/".join(parts), **dict(zip(SHOW_TASK_COLUMNS, row or (), strict=False))}
     arts = store.query(*compile_show_artifacts(task_pk))
     hidden = 0
     if limit is not None:  # without --all, internal artifacts stay hidden
@@ -163,7 +166,9 @@ def _show_task(out: Output, store: Any, parts: list[str], limit: int | None) -> 
                     for n, t, s, sha, v in arts
                 ],
                 "hidden_artifacts": hidden,
-                "metadata": [dict(zip([c.name for c in METADATA_COLS], m)) for m in meta],
+                "metadata": [
+                    dict(zip([c.name for c in METADATA_COLS], m, strict=True)) for m in meta
+                ],
             }
         )
         return

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import click
@@ -87,18 +87,14 @@ def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
     names: list[str] = []
 
     def capture(cur: Any, _sql: str, _bindings: Any) -> bool:
-        try:
+        with suppress(Exception):
             names.extend(d[0] for d in cur.getdescription())
-        except Exception:
-            pass
         return False  # prepared only: never executed a second time
 
     probe = store.conn.cursor()
     probe.exec_trace = capture
-    try:
+    with suppress(Exception):  # the abort requested by capture
         probe.execute(query)
-    except Exception:  # the abort requested by capture
-        pass
     return names
 
 

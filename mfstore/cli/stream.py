@@ -106,7 +106,7 @@ def _write(rows: Iterable[Row], text: Callable[[list[Row], bool], str]) -> int:
 
 
 def _columns(block: list[Row], width: int) -> list[tuple[Any, ...]]:
-    cols = list(zip(*block))
+    cols = list(zip(*block, strict=False))
     if len(cols) != width or set(map(len, block)) != {width}:
         raise ValueError(f"rows of {width} values expected")
     return cols
@@ -139,7 +139,7 @@ def _lines(
     cols = [cell(_texts(col)) for col in _columns(block, width)]
     if not cols:
         return "\n" * len(block)
-    return "\n".join(map(sep.join, zip(*cols))) + "\n"
+    return "\n".join(map(sep.join, zip(*cols, strict=True))) + "\n"
 
 
 def _chars(col: Sequence[str]) -> str:
@@ -232,12 +232,12 @@ def _json_objects(names: list[str], block: list[Row], sep: str) -> str:
         for i, name in enumerate(names)
     ]
     parts: list[Iterable[str]] = []
-    for key, col in zip(keys, _columns(block, len(names))):
+    for key, col in zip(keys, _columns(block, len(names)), strict=True):
         parts += [repeat(key), _json_cells(col)]
     if not parts:
         return sep.join(["{}"] * len(block))
     parts.append(repeat("}"))
-    text = sep.join(map("".join, zip(*parts)))
+    text = sep.join(map("".join, zip(*parts, strict=False)))
     if text.isascii() and "\x7f" not in text:
         return text  # nothing escape_json_text would change (DEL is the one ASCII case)
     return escape_json_text(text)

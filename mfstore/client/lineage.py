@@ -60,10 +60,7 @@ class TaskLineage:
         current_path = self.metadata_dict.get(_PATH_KEY)
         graph_info = self._graph_info()
         graph = graph_info["steps"]
-        if parents:
-            steps = previous_steps(graph_info, step_name)
-        else:
-            steps = list(graph[step_name]["next"])
+        steps = previous_steps(graph_info, step_name) if parents else list(graph[step_name]["next"])
         if not steps:
             return
         if len(steps) > 1 or not current_path:

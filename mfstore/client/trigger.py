@@ -128,7 +128,7 @@ class MetaflowTrigger:
             open_run = self._open_run
             self._runs = [
                 open_run("/".join((pathspec or event.id).split("/")[:2]))
-                for event, pathspec in zip(self._events, self._pathspecs)
+                for event, pathspec in zip(self._events, self._pathspecs, strict=True)
                 if event.type == "run" and open_run is not None
             ]
         return list(self._runs) or None

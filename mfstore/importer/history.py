@@ -276,10 +276,8 @@ class BlobFiles:
         try:
             packed = read_bytes(path)  # outside the history: raises, the run is skipped
             cas_raw = False
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 cas_raw = bool(read_json(path + "_meta").get("cas_raw"))
-            except FileNotFoundError:
-                pass
             raw = packed if cas_raw else gzip.decompress(packed)
         except HistoryPathError:
             raise

@@ -5,6 +5,7 @@ files), so ``read_runs`` spreads runs over worker processes and hands them back 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -395,10 +396,8 @@ def _read_task(step_name: str, task: Folder) -> _TaskFiles | None:
             except (OSError, ValueError):
                 att(n)
         elif kind == "data.json":
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 att(n).data_info = task.json(entry).get("info") or {}
-            except (OSError, ValueError):
-                pass
         elif kind in ("task_begin", "runtime_stdout.log", "runtime_stderr.log"):
             att(n)
     metadata.sort(key=lambda r: r.ts_epoch)

@@ -237,7 +237,7 @@ def flow_dicts(sess: Session, flow: str | None = None) -> list[dict[str, Any]]:
 def _run_dict(
     sess: Session, row: tuple[Any, ...], memo: dict[int, tuple[list[str], list[str]]] | None = None
 ) -> dict[str, Any]:
-    cols = dict(zip(query.RUN_COLUMNS, row))
+    cols = dict(zip(query.RUN_COLUMNS, row, strict=True))
     memo = {} if memo is None else memo
     if cols["tagset_id"] not in memo:
         memo[cols["tagset_id"]] = sess.tagset(cols["tagset_id"])

@@ -296,7 +296,10 @@ class MfdbMetadataProvider(MetadataProvider):
         try:
             sess = self._sess()
             row = sess.run_row(self._flow_name, run_id)
-            if row is not None and dict(zip(query.RUN_COLUMNS, row))["status"] == "running":
+            if (
+                row is not None
+                and dict(zip(query.RUN_COLUMNS, row, strict=True))["status"] == "running"
+            ):
                 sess.writer.end_run(self._run(run_id), successful=False, checkpoint=False)
             sess.store.checkpoint()
         except Exception:  # never turn the end of a run into a traceback

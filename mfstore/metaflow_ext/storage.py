@@ -512,7 +512,9 @@ def latest_run_id(flow_name: str) -> str | None:
     user = get_username()
     tags = [f"user:{user}"] if user else []
     row = sess.store.one(*query.compile_runs(flow_name, tags, latest=True))
-    return None if row is None else str(dict(zip(query.RUN_COLUMNS, row))["run_number"])
+    return (
+        None if row is None else str(dict(zip(query.RUN_COLUMNS, row, strict=True))["run_number"])
+    )
 
 
 def install_latest_run() -> None:

@@ -13,7 +13,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from .card_collector import (
     CARD_ID_PATTERN,
@@ -32,7 +32,7 @@ class CardDecorator(StepDecorator):
 
     name = "card"
     allow_multiple = True
-    defaults: dict[str, Any] = {
+    defaults: ClassVar[dict[str, Any]] = {
         "type": "default",
         "options": {},
         "scope": "task",

@@ -8,7 +8,7 @@ Step decorators are registered by name (:func:`register_step_decorator`), which 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from mfstore.exception import (
     CommandException,
@@ -31,14 +31,17 @@ class StepDecorator:
     """
 
     name = "step_decorator"
-    defaults: dict[str, Any] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
     #: Whether a step may carry this decorator more than once (``@card`` may).
     allow_multiple = False
+    #: Whether it takes attributes that ``defaults`` does not name (a refused decorator does).
+    takes_any_attribute = False
 
     def __init__(self, **attributes: Any) -> None:
         # ``**cfg`` of a Config gives one placeholder key, resolved when the command starts
         for key in attributes:
-            if key not in self.defaults and not key.startswith(UNPACK_KEY):
+            known = self.takes_any_attribute or key in self.defaults
+            if not known and not key.startswith(UNPACK_KEY):
                 raise InvalidDecoratorAttribute(self.name, key, self.defaults)
         self.attributes = {**self.defaults, **attributes}
         self.statically_defined = True
@@ -70,10 +73,7 @@ class RefusedAtRun(StepDecorator):
 
     needs = "a remote service"
     refusal = "{flow}: @{name} needs {needs}"
-
-    def __init__(self, **attributes: Any) -> None:
-        self.defaults = {**self.defaults, **dict.fromkeys(attributes)}
-        super().__init__(**attributes)
+    takes_any_attribute = True
 
     def runtime_init(self, flow_name: str, step_name: str) -> None:
         """Refuse the run: it would need ``needs``."""
@@ -134,7 +134,7 @@ class RetryDecorator(StepDecorator):
     """``@retry(times=3, minutes_between_retries=2)``: re-run a failing step."""
 
     name = "retry"
-    defaults = {"times": "3", "minutes_between_retries": "2"}
+    defaults: ClassVar[dict[str, Any]] = {"times": "3", "minutes_between_retries": "2"}
 
     @property
     def times(self) -> int:
@@ -146,7 +146,7 @@ class CatchDecorator(StepDecorator):
     """``@catch(var=None, print_exception=True)``: record the exception, continue the run."""
 
     name = "catch"
-    defaults = {"var": None, "print_exception": True}
+    defaults: ClassVar[dict[str, Any]] = {"var": None, "print_exception": True}
 
 
 @register_step_decorator
@@ -156,7 +156,7 @@ class DaskDecorator(StepDecorator):
     given. See docs/distributed.md."""
 
     name = "dask"
-    defaults = {"scheduler": None, "workers": None}
+    defaults: ClassVar[dict[str, Any]] = {"scheduler": None, "workers": None}
 
 
 #: Step decorators that choose where a step's tasks run (see ``runtime.executors``).

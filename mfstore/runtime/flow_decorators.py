@@ -6,7 +6,7 @@ refused when a flow uses them."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from mfstore.exception import MetaflowException, UnsupportedFeature
 
@@ -26,7 +26,7 @@ class ProjectDecorator(FlowDecorator):
     """
 
     name = "project"
-    defaults: dict[str, Any] = {"name": None, "production": False, "branch": None}
+    defaults: ClassVar[dict[str, Any]] = {"name": None, "production": False, "branch": None}
 
     def init(self) -> None:
         """Check the project name early (at class definition)."""

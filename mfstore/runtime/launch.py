@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -62,10 +63,8 @@ def _graph_info(state: State) -> tuple[dict[str, Any], list[tuple[str, Parameter
 
 def _preimport_client() -> None:
     # Import the Client API once here, so forked task processes do not each import it.
-    try:
+    with suppress(Exception):
         import mfstore.client  # noqa: F401
-    except Exception:
-        pass
 
 
 @dataclass(frozen=True)

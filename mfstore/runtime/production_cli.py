@@ -184,7 +184,7 @@ def list_(state: State) -> None:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + "  " + r[4])
 
 
 @production.command(

@@ -9,7 +9,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mfstore.exception import MetaflowException, TimeoutException, UnsupportedFeature
 
@@ -27,7 +27,7 @@ class TimeoutDecorator(StepDecorator):
     the step runs longer; ``@retry`` and ``@catch`` see it like any other exception."""
 
     name = "timeout"
-    defaults = {"seconds": 0, "minutes": 0, "hours": 0}
+    defaults: ClassVar[dict[str, Any]] = {"seconds": 0, "minutes": 0, "hours": 0}
 
     @property
     def total_seconds(self) -> int:
@@ -62,7 +62,7 @@ class EnvironmentDecorator(StepDecorator):
     """``@environment(vars={"K": "v"})``: set environment variables for the step."""
 
     name = "environment"
-    defaults: dict[str, Any] = {"vars": {}}
+    defaults: ClassVar[dict[str, Any]] = {"vars": {}}
 
     def task_pre_step(self, step_name: str, task_id: str) -> None:
         """Export ``vars`` into the task's environment."""
@@ -81,7 +81,7 @@ class SecretsDecorator(StepDecorator):
     """
 
     name = "secrets"
-    defaults: dict[str, Any] = {"sources": [], "role": None, "allow_override": False}
+    defaults: ClassVar[dict[str, Any]] = {"sources": [], "role": None, "allow_override": False}
 
     def task_pre_step(self, step_name: str, task_id: str) -> None:
         """Read every source and export its variables."""
@@ -133,7 +133,7 @@ class ParallelDecorator(StepDecorator):
     Locally all N tasks run as processes on this machine."""
 
     name = "parallel"
-    defaults: dict[str, Any] = {}
+    defaults: ClassVar[dict[str, Any]] = {}
 
 
 @register_step_decorator
@@ -142,7 +142,7 @@ class ResourcesDecorator(StepDecorator):
     records them and runs the step as is (as Metaflow does)."""
 
     name = "resources"
-    defaults: dict[str, Any] = {
+    defaults: ClassVar[dict[str, Any]] = {
         "cpu": 1,
         "gpu": None,
         "disk": None,

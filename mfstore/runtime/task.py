@@ -9,6 +9,7 @@ run it elsewhere given a way to fetch blobs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -187,10 +188,8 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     os.environ["MFSTORE_NAMESPACE"] = "" if spec.namespace is None else spec.namespace
     client = sys.modules.get("mfstore.client")
     if client is not None and hasattr(client, "namespace"):
-        try:
+        with contextlib.suppress(Exception):
             client.namespace(spec.namespace)
-        except Exception:
-            pass
 
 
 #: The flow's own state at the start of every task (what the step then sets: its

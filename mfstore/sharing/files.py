@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from contextlib import suppress
 from glob import escape as glob_escape
 from pathlib import Path
 
@@ -27,10 +28,8 @@ def _fsync(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    with suppress(OSError):  # some file systems cannot fsync a directory
         _fsync(path)
-    except OSError:  # some file systems cannot fsync a directory
-        pass
 
 
 def _fresh_target(dst: Path) -> Path:

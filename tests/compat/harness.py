@@ -231,7 +231,7 @@ def _match(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     """A pattern matches a path if it matches a prefix of it (`*` = one component)."""
     if len(pattern) > len(path):
         return False
-    return all(p == "*" or p == q for p, q in zip(pattern, path))
+    return all(p == "*" or p == q for p, q in zip(pattern, path, strict=False))
 
 
 def _ignored(path: tuple[str, ...], patterns: list[tuple[str, ...]]) -> bool:
@@ -272,7 +272,7 @@ def diff(a: dict, b: dict, ignore: Iterable[str] = frozenset()) -> list[str]:
             if len(x) != len(y):
                 out.append(f"{where}: length {len(x)} != {len(y)}: a={_short(x)} b={_short(y)}")
                 # still compare common prefix for detail
-            for i, (xi, yi) in enumerate(zip(x, y)):
+            for i, (xi, yi) in enumerate(zip(x, y, strict=False)):
                 walk(xi, yi, (*path, str(i)))
         elif x != y or type(x) is not type(y):
             out.append(f"{where}: a={_short(x)} b={_short(y)}")

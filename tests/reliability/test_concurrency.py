@@ -193,7 +193,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
         run_err = (tmp_path / (f"w{i}.err")).read_text()
         assert _bad_lines(run_err) == [], run_err[-3000:]
         assert "locked" not in (tmp_path / (f"w{i}.out")).read_text()
-    for r, (out, err) in zip(readers, reads):
+    for r, (out, err) in zip(readers, reads, strict=True):
         assert r.returncode == 0 and err == "", err
         report = json.loads(out)
         assert report["violations"] == []

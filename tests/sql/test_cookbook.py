@@ -132,7 +132,7 @@ def expected(name: str, path: Path) -> list[dict]:
 
 def _check(rows: list[dict], want: list[dict]) -> None:
     assert len(rows) == len(want), rows
-    for got, exp in zip(rows, want):
+    for got, exp in zip(rows, want, strict=True):
         for key, value in exp.items():
             if isinstance(value, float):
                 assert got[key] == pytest.approx(value), (key, got)

@@ -191,7 +191,7 @@ def test_fork_leaves_the_parents_connections_as_they_are(store_path: Path) -> No
     assert _in_child(lambda: None) == (0, "None")  # a child that uses no store
     assert _in_child(lambda: _runs(store)) == (0, "1")  # one that does
     assert (store.conn, client_store.conn) == before
-    assert all(a is b for a, b in zip((store.conn, client_store.conn), before))
+    assert all(a is b for a, b in zip((store.conn, client_store.conn), before, strict=True))
     _run(store, "AfterFork")
     assert mfstore.Flow("AfterFork").latest_run is not None
     mfstore.default_namespace()
