@@ -10,30 +10,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from mfstore.cli import cli
 from mfstore.query import compile_run_count, compile_run_listing, required_tags
 from mfstore.store import Store
+from tests.helpers import mfstore_cli
 
 from .conftest import BIG_RUNS
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"}, catch_exceptions=False)
-
-
 def test_first_page_newest_first_with_total_and_more_line(big_db: Path) -> None:
-    result = run("runs", "BigFlow", "--mfdb", str(big_db))
+    result = mfstore_cli("runs", "BigFlow", "--mfdb", str(big_db))
     lines = result.stdout.splitlines()
     assert result.exit_code == 0 and len(lines) == 21  # header + the newest 20
     assert [line.split("\t")[0] for line in lines[1:]] == [
         str(i) for i in range(99_999, 99_979, -1)
     ]
     assert result.stderr == "\u2026 99,980 more runs (use --limit N or --all)\n"
-    table = run("runs", "BigFlow", "--table", "--limit", "3", "--mfdb", str(big_db)).stdout
+    table = mfstore_cli("runs", "BigFlow", "--table", "--limit", "3", "--mfdb", str(big_db)).stdout
     assert "BigFlow: 100,000 runs" in table and "99,997 more runs" in table
-    tagged = run(
+    tagged = mfstore_cli(
         "runs", "BigFlow", "--tag", "tenth", "--limit", "2", "--json", "--mfdb", str(big_db)
     )
     assert [r["run_id"] for r in json.loads(tagged.stdout)] == ["99990", "99980"]
@@ -41,19 +35,21 @@ def test_first_page_newest_first_with_total_and_more_line(big_db: Path) -> None:
 
 
 def test_show_flow_is_paged_like_runs(big_db: Path) -> None:
-    result = run("show", "BigFlow", "--table", "--mfdb", str(big_db))
+    result = mfstore_cli("show", "BigFlow", "--table", "--mfdb", str(big_db))
     assert result.exit_code == 0 and "BigFlow: 100,000 runs" in result.stdout
     assert "99,980 more runs" in result.stdout and result.stdout.count("user:") == 0
     assert result.stdout.count("successful") == 20
 
 
 def test_all_csv_streams_every_run_newest_first(big_db: Path) -> None:
-    result = run("runs", "BigFlow", "--all", "--csv", "--mfdb", str(big_db))
+    result = mfstore_cli("runs", "BigFlow", "--all", "--csv", "--mfdb", str(big_db))
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert len(rows) == BIG_RUNS + 1 and rows[0][0] == "run_id" and result.stderr == ""
     ids = [int(r[0]) for r in rows[1:]]
     assert ids == list(range(BIG_RUNS - 1, -1, -1))
-    result = run("runs", "BigFlow", "--all", "--nl", "--tag", "tenth", "--mfdb", str(big_db))
+    result = mfstore_cli(
+        "runs", "BigFlow", "--all", "--nl", "--tag", "tenth", "--mfdb", str(big_db)
+    )
     assert sum(1 for _ in result.stdout.splitlines()) == BIG_RUNS // 10
 
 
@@ -132,10 +128,10 @@ def test_streaming_memory_stays_flat(big_db: Path, tmp_path: Path) -> None:
 
 
 def test_sql_table_is_capped_and_csv_streams(big_db: Path) -> None:
-    result = run(
+    result = mfstore_cli(
         "sql", "SELECT run_id FROM mf_runs ORDER BY run_pk", "--table", "--mfdb", str(big_db)
     )
     assert result.exit_code == 0 and result.stdout.count("\n") < 120
     assert "more rows not shown (first 100" in result.stdout
-    result = run("sql", "SELECT run_id FROM mf_runs", "--csv", "--mfdb", str(big_db))
+    result = mfstore_cli("sql", "SELECT run_id FROM mf_runs", "--csv", "--mfdb", str(big_db))
     assert result.stdout.count("\n") == BIG_RUNS + 1

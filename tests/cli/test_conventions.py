@@ -9,18 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from mfstore.cli import cli, sharing as sharing_cli
+from tests.helpers import mfstore_cli
 
 from .conftest import mfstore_process
-
-
-def run(*args: str, env: dict[str, str] | None = None, input: str | None = None):
-    return CliRunner().invoke(
-        cli, list(args), env={"COLUMNS": "200", **(env or {})}, input=input, catch_exceptions=False
-    )
-
 
 #: Commands that read one file, named with --mfdb.
 ONE_FILE = [
@@ -45,12 +38,12 @@ def test_mfdb_env_and_discovery_name_the_file_everywhere(
     shutil.copy(small_db, tmp_path / "project" / "metaflow.mfdb")
     monkeypatch.delenv("MFSTORE_DB", raising=False)
     monkeypatch.chdir(work)
-    assert run(*args).exit_code == 0  # discovered in a parent directory
+    assert mfstore_cli(*args).exit_code == 0  # discovered in a parent directory
     copy = tmp_path / "other.mfdb"
     shutil.copy(small_db, copy)
-    assert run(*args, "--mfdb", str(copy)).exit_code == 0
+    assert mfstore_cli(*args, "--mfdb", str(copy)).exit_code == 0
     shutil.copy(small_db, copy)
-    assert run(*args, env={"MFSTORE_DB": str(copy)}).exit_code == 0
+    assert mfstore_cli(*args, env={"MFSTORE_DB": str(copy)}).exit_code == 0
 
 
 @pytest.mark.parametrize("args", ONE_FILE, ids=lambda a: a[0])
@@ -66,26 +59,26 @@ def test_no_file_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MFSTORE_DB", raising=False)
     for args in (["flows"], ["runs", "F"], ["sql", "SELECT 1"], ["verify"]):
-        result = run(*args)
+        result = mfstore_cli(*args)
         assert result.exit_code == 1 and "pass --mfdb FILE or set MFSTORE_DB" in result.stderr
 
 
 def test_two_file_commands(small_db: Path, tmp_path: Path) -> None:
     snap = tmp_path / "snap.mfdb"
-    assert run("snapshot", str(small_db), str(snap)).exit_code == 0
+    assert mfstore_cli("snapshot", str(small_db), str(snap)).exit_code == 0
     part = tmp_path / "part.mfdb"
-    assert run("export", str(snap), str(part), "--run", "PipeFlow/1").exit_code == 0
+    assert mfstore_cli("export", str(snap), str(part), "--run", "PipeFlow/1").exit_code == 0
     target = tmp_path / "target.mfdb"
-    result = run("merge", str(part), "--into", str(target))
+    result = mfstore_cli("merge", str(part), "--into", str(target))
     assert result.exit_code == 0 and "1 added" in result.stdout
-    result = run("merge", str(part), env={"MFSTORE_DB": str(target)})
+    result = mfstore_cli("merge", str(part), env={"MFSTORE_DB": str(target)})
     assert result.exit_code == 0 and "1 identical" in result.stdout
     for args in (
         ["snapshot", str(tmp_path / "nope.mfdb"), str(tmp_path / "x.mfdb")],
         ["export", str(tmp_path / "nope.mfdb"), str(tmp_path / "x.mfdb")],
         ["merge", str(tmp_path / "nope.mfdb"), "--into", str(target)],
     ):
-        result = run(*args)
+        result = mfstore_cli(*args)
         assert result.exit_code == 1 and "does not exist" in result.stderr, args
 
 
@@ -101,7 +94,7 @@ def test_two_file_commands(small_db: Path, tmp_path: Path) -> None:
     ],
 )
 def test_usage_errors_exit_2(args: list[str], small_db: Path) -> None:
-    result = run(*args, "--mfdb", str(small_db))
+    result = mfstore_cli(*args, "--mfdb", str(small_db))
     assert result.exit_code == 2 and result.stdout == ""
 
 
@@ -119,7 +112,7 @@ def test_usage_errors_exit_2(args: list[str], small_db: Path) -> None:
     ],
 )
 def test_data_errors_exit_1_with_one_line(args: list[str], small_db: Path) -> None:
-    result = run(*args, "--mfdb", str(small_db))
+    result = mfstore_cli(*args, "--mfdb", str(small_db))
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
 
@@ -133,16 +126,20 @@ def test_not_an_mfdb_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_empty_namespace_means_all_namespaces(small_db: Path, tmp_path: Path) -> None:
-    everything = json.loads(run("runs", "PipeFlow", "--json", "--mfdb", str(small_db)).stdout)
+    everything = json.loads(
+        mfstore_cli("runs", "PipeFlow", "--json", "--mfdb", str(small_db)).stdout
+    )
     blank = json.loads(
-        run("runs", "PipeFlow", "--namespace", "", "--json", "--mfdb", str(small_db)).stdout
+        mfstore_cli("runs", "PipeFlow", "--namespace", "", "--json", "--mfdb", str(small_db)).stdout
     )
     bob = json.loads(
-        run("runs", "PipeFlow", "--namespace", "user:bob", "--json", "--mfdb", str(small_db)).stdout
+        mfstore_cli(
+            "runs", "PipeFlow", "--namespace", "user:bob", "--json", "--mfdb", str(small_db)
+        ).stdout
     )
     assert len(everything) == 3 and blank == everything and [r["run_id"] for r in bob] == ["2"]
     out = tmp_path / "all.mfdb"
-    result = run("export", str(small_db), str(out), "--namespace", "")
+    result = mfstore_cli("export", str(small_db), str(out), "--namespace", "")
     assert result.exit_code == 0 and "exported 3 runs" in result.stdout
 
 
@@ -153,10 +150,11 @@ def test_delete_requires_yes_when_not_on_a_terminal(small_db: Path, tmp_path: Pa
     p = mfstore_process("delete", "PipeFlow/1", "--mfdb", str(db), stdin=subprocess.DEVNULL)
     assert p.returncode == 2 and "--yes" in p.stderr
     assert db.read_bytes() == before
-    result = run("delete", "PipeFlow/1", "--yes", "--mfdb", str(db))
+    result = mfstore_cli("delete", "PipeFlow/1", "--yes", "--mfdb", str(db))
     assert result.exit_code == 0 and "deleted 1 runs" in result.stdout
     ids = [
-        r["run_id"] for r in json.loads(run("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)
+        r["run_id"]
+        for r in json.loads(mfstore_cli("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)
     ]
     assert ids == ["3", "2"]
 
@@ -167,25 +165,25 @@ def test_delete_asks_on_a_terminal(
     db = tmp_path / "d.mfdb"
     shutil.copy(small_db, db)
     monkeypatch.setattr(sharing_cli, "_stdin_is_terminal", lambda: True)
-    result = run("delete", "PipeFlow/1", "--mfdb", str(db), input="n\n")
+    result = mfstore_cli("delete", "PipeFlow/1", "--mfdb", str(db), input="n\n")
     assert "delete 1 runs (1 tasks) from" in result.stdout and result.exit_code == 1
-    assert len(json.loads(run("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)) == 3
-    result = run("delete", "PipeFlow/1", "--mfdb", str(db), input="y\n")
+    assert len(json.loads(mfstore_cli("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)) == 3
+    result = mfstore_cli("delete", "PipeFlow/1", "--mfdb", str(db), input="y\n")
     assert result.exit_code == 0 and "deleted 1 runs" in result.stdout
-    assert len(json.loads(run("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)) == 2
+    assert len(json.loads(mfstore_cli("runs", "PipeFlow", "--json", "--mfdb", str(db)).stdout)) == 2
 
 
 def test_logs_attempt(small_db: Path) -> None:
-    result = run("logs", "PipeFlow/2/start/1", "--attempt", "0", "--mfdb", str(small_db))
+    result = mfstore_cli("logs", "PipeFlow/2/start/1", "--attempt", "0", "--mfdb", str(small_db))
     assert result.exit_code == 0 and result.stdout == "attempt 0\n"
-    result = run("logs", "PipeFlow/2/start/1", "--mfdb", str(small_db))
+    result = mfstore_cli("logs", "PipeFlow/2/start/1", "--mfdb", str(small_db))
     assert result.stdout == "attempt 1\n"  # the latest attempt by default
-    result = run("logs", "PipeFlow/2/start/1", "--attempt", "7", "--mfdb", str(small_db))
+    result = mfstore_cli("logs", "PipeFlow/2/start/1", "--attempt", "7", "--mfdb", str(small_db))
     assert result.exit_code == 1
     assert result.stderr == "Error: PipeFlow/2/start/1 has no attempt 7 (attempts: 0, 1)\n"
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
 def test_every_command_has_h_and_help(command: str) -> None:
-    short, long = run(command, "-h"), run(command, "--help")
+    short, long = mfstore_cli(command, "-h"), mfstore_cli(command, "--help")
     assert short.exit_code == 0 and short.stdout == long.stdout and "Example:" in long.stdout

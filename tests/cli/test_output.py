@@ -11,15 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mfstore.cli import cli
+from tests.helpers import mfstore_cli
 
 from .conftest import CONTROL_LOG, CONTROL_TAGS, MARKUP_TAGS, mfstore_process
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"}, catch_exceptions=False)
+    result = mfstore_cli(*args)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -156,11 +155,8 @@ def test_show_task_hides_internal_artifacts_unless_all(small_db: Path) -> None:
 
 
 def test_table_colors_status_and_shortens_tags(small_db: Path) -> None:
-    result = CliRunner().invoke(
-        cli,
-        ["runs", "PipeFlow", "--table", "--mfdb", str(small_db)],
-        env={"COLUMNS": "200", "FORCE_COLOR": "1"},
-        color=True,
+    result = mfstore_cli(
+        "runs", "PipeFlow", "--table", "--mfdb", str(small_db), env={"FORCE_COLOR": "1"}, color=True
     )
     out = result.stdout
     assert "\x1b[32msuccessful" in out and "\x1b[31mfailed" in out and "\x1b[33mrunning" in out

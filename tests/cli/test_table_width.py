@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from click.testing import CliRunner
 from rich.cells import cell_len
 
-from mfstore.cli import cli
 from mfstore.store import Store
 from mfstore.writer import Writer
+from tests.helpers import mfstore_cli
 
 from .conftest import BASE_MS
 
@@ -34,9 +33,7 @@ def test_ids_and_times_stay_whole_at_80_columns(tmp_path: Path) -> None:
             )
             w.end_run(run, successful=True, ts_epoch=BASE_MS + n * 1000 + 2500, checkpoint=False)
         store.checkpoint()
-    result = CliRunner().invoke(
-        cli, ["runs", "WideFlow", "--table", "--mfdb", str(path)], env={"COLUMNS": "80"}
-    )
+    result = mfstore_cli("runs", "WideFlow", "--table", "--mfdb", str(path), columns=80)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert max(cell_len(line) for line in lines) <= 80

@@ -10,10 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mfstore.cli import cli
 from mfstore.cli.browse import COMMANDS
+from tests.helpers import mfstore_cli
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 
@@ -25,9 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None):
     formats = {"--help", "--json", "--csv", "--tsv", "--nl"}
     if not formats & set(args_) and args_[0] in ("flows", "runs", "show", "sql"):
         args_.append("--table")
-    return CliRunner().invoke(
-        cli, args_, env={"COLUMNS": "250", **(env or {})}, catch_exceptions=False
-    )
+    return mfstore_cli(*args_, env=env, columns=250)
 
 
 def _digest(path: Path) -> str:
