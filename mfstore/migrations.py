@@ -18,8 +18,10 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .exception import SchemaTooOldError, StoreCorruptError
@@ -148,10 +150,6 @@ MIGRATIONS: dict[int, str] = {
 
 _SCHEMA_REF = re.compile(r"^\s*@([a-z_]+)\s*$", re.M)
 
-_VIEW_NAME = re.compile(
-    r"^\s*CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I
-)
-
 
 class MigrationTarget(Protocol):
     """What migrations need of an open file (``mfstore.store.Store`` provides it)."""
@@ -179,42 +177,62 @@ def load_schema_sql() -> str:
     raise FileNotFoundError(f"schema.sql is missing beside {here} (a broken mfstore install)")
 
 
+_CREATE = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:VIRTUAL\s+)?(TABLE|INDEX|VIEW|TRIGGER)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)",
+    re.I,
+)
+_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")
+_LEADING_COMMENTS = re.compile(r"^(?:\s*--[^\n]*\n|\s+)*")
+
+
 def _statements(script: str) -> list[str]:
-    """Split an SQL script into statements, leading comment lines removed."""
+    """Split an SQL script into statements (without their ``;``), leading comments removed."""
     import apsw
 
     out: list[str] = []
-    buf: list[str] = []
-    for line in script.splitlines(keepends=True):
-        if not buf and (not line.strip() or line.lstrip().startswith("--")):
+    pending = ""
+    for chunk in _STATEMENT_END.split(script):
+        pending += chunk
+        # A ';' at a line end inside a string literal does not end the statement.
+        if not apsw.complete(pending + ";"):
+            pending += ";\n"
             continue
-        buf.append(line)
-        text = "".join(buf)
-        if apsw.complete(text):
-            out.append(text.strip())
-            buf = []
+        text = _LEADING_COMMENTS.sub("", pending, count=1).rstrip()
+        pending = ""
+        if text:
+            out.append(text)
     return out
 
 
 @functools.lru_cache(maxsize=1)
-def schema_views() -> tuple[tuple[str, str], ...]:
-    """``(name, CREATE VIEW statement)`` of each documented view, in ``schema.sql`` order
-    (``schema.sql`` is parsed once per process)."""
-    views = []
+def schema_objects() -> Mapping[tuple[str, str], str]:
+    """``{(type, name): CREATE statement}`` of every object ``schema.sql`` creates, in its
+    order; each statement's text is as SQLite keeps it in ``sqlite_master`` (no ``;``).
+
+    ``schema.sql`` is parsed here, once per process, for all its readers: the migrations'
+    ``@name`` lines, the views they rebuild, and the schema check at open (``mfstore.schema``).
+    """
+    out: dict[tuple[str, str], str] = {}
     for statement in _statements(load_schema_sql()):
-        match = _VIEW_NAME.match(statement)
+        match = _CREATE.match(statement)
         if match:
-            views.append((match.group(1), statement))
-    return tuple(views)
+            out[(match.group(1).lower(), match.group(2))] = statement
+    return MappingProxyType(out)
+
+
+def schema_views() -> tuple[tuple[str, str], ...]:
+    """``(name, CREATE VIEW statement)`` of each view ``schema.sql`` creates, in its order."""
+    return tuple((name, sql) for (kind, name), sql in schema_objects().items() if kind == "view")
 
 
 def schema_statement(name: str) -> str:
     """The ``CREATE TABLE`` / ``CREATE INDEX`` statement of ``name`` in ``schema.sql``."""
-    pattern = re.compile(rf"^\s*CREATE\s+(?:TABLE|(?:UNIQUE\s+)?INDEX)\s+{re.escape(name)}\b", re.I)
-    for statement in _statements(load_schema_sql()):
-        if pattern.match(statement):
-            return statement
-    raise KeyError(name)
+    objects = schema_objects()
+    statement = objects.get(("table", name)) or objects.get(("index", name))
+    if statement is None:
+        raise KeyError(name)
+    return statement
 
 
 def _expand(script: str) -> str:

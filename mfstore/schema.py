@@ -32,13 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from .exception import UntrustedSchemaError
-from .migrations import FORMAT_VERSION, load_schema_sql
+from .migrations import FORMAT_VERSION, schema_objects
 
-_CREATE = re.compile(
-    r"^\s*CREATE\s+(?:UNIQUE\s+)?(?:VIRTUAL\s+)?(TABLE|INDEX|VIEW|TRIGGER)\s+"
-    r"(?:IF\s+NOT\s+EXISTS\s+)?[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)",
-    re.I,
-)
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\s+|[^'\"\s-]+|-", re.S)
 _SPACE_AROUND = re.compile(r" ?([(),;=<>+*/|.]) ?")
 #: Objects SQLite itself may add to any database.
@@ -49,29 +44,6 @@ _OLDER_OBJECTS = frozenset({("index", "artifacts_by_sha")})
 
 #: How a user gets a file without the planted object.
 CLEAN_COPY_HINT = "get a clean copy of its runs with `mfstore export {path} CLEAN.mfdb`"
-
-
-_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")
-_LEADING_COMMENTS = re.compile(r"^(?:\s*--[^\n]*\n|\s+)*")
-
-
-def statements(script: str) -> list[str]:
-    """Split an SQL script into statements (without their ``;``), leading comments removed."""
-    import apsw
-
-    out: list[str] = []
-    pending = ""
-    for chunk in _STATEMENT_END.split(script):
-        pending += chunk
-        # A ';' at a line end inside a string literal does not end the statement.
-        if not apsw.complete(pending + ";"):
-            pending += ";\n"
-            continue
-        text = _LEADING_COMMENTS.sub("", pending, count=1).rstrip()
-        pending = ""
-        if text:
-            out.append(text)
-    return out
 
 
 def normalize(sql: str) -> str:
@@ -93,19 +65,8 @@ def normalize(sql: str) -> str:
 
 
 @functools.cache
-def expected() -> dict[tuple[str, str], str]:
-    """``{(type, name): CREATE text}`` of every object ``schema.sql`` creates."""
-    out: dict[tuple[str, str], str] = {}
-    for statement in statements(load_schema_sql()):
-        match = _CREATE.match(statement)
-        if match:
-            out[(match.group(1).lower(), match.group(2))] = statement
-    return out
-
-
-@functools.cache
 def _expected_normalized() -> dict[tuple[str, str], str]:
-    return {key: normalize(sql) for key, sql in expected().items()}
+    return {key: normalize(sql) for key, sql in schema_objects().items()}
 
 
 def digest(text: bytes) -> str:

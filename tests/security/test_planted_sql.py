@@ -122,13 +122,13 @@ def test_export_gives_a_clean_copy_without_the_object(planted, tmp_path: Path) -
 def test_a_clean_file_passes_and_the_check_follows_schema_sql(tmp_path: Path) -> None:
     """The reference is schema.sql itself (no list of names in the code)."""
     from mfstore import schema
-    from mfstore.migrations import FORMAT_VERSION
+    from mfstore.migrations import FORMAT_VERSION, schema_objects
     from mfstore.store import Store
 
     store = Store(":memory:")
     rows = store.query("SELECT type, name, tbl_name, sql FROM sqlite_master")
     assert schema.problems(rows) == []
-    expected = schema.expected()
+    expected = schema_objects()
     assert {n for _, n in expected} == {
         n for _, n, _, sql in rows if sql is not None and not n.startswith("sqlite_")
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,28 @@ def test_migrated_file_takes_new_metadata_after_its_own(tmp_path: Path) -> None:
         ).fetchall()
         assert after[-1][0] == before + 1
         assert store.scalar("SELECT foreach_index FROM mf_tasks WHERE task_pk = ?", (row[0],)) == 7
+
+
+def test_schema_sql_is_parsed_once_per_process(tmp_path: Path) -> None:
+    """Creating a file, migrating a format-1 one (its ``@name`` lines, its views dropped and
+    rebuilt) and the full schema comparison all use one parse of schema.sql (in a fresh
+    process, with the statement splitter counted)."""
+    old = _old_file(tmp_path, 1)
+    script = f"""
+from mfstore import migrations, schema
+from mfstore.store import Store
+
+parses = []
+split = migrations._statements
+migrations._statements = lambda text: parses.append(text) or split(text)
+Store({str(tmp_path / "new.mfdb")!r}, create=True).close()
+with Store({str(old)!r}) as store:
+    assert store.scalar("PRAGMA user_version") == migrations.FORMAT_VERSION
+    assert schema.problems(store.query("SELECT type, name, tbl_name, sql FROM sqlite_master")) == []
+migrations.schema_views(), migrations.schema_statement("runs")
+print(len(parses))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["1"]
