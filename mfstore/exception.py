@@ -16,6 +16,7 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── UnsafeArtifactError           safe loading refused a non-plain type
     ├── CommandException              bad command-line input to a flow or `mfstore`
     │   └── NotAMetaflowHistory       import-metaflow given a directory that is not one
+    ├── CliError                      an `mfstore` command's error about data or files
     ├── HistoryPathError              a history record or link leads outside its directory
     ├── InvalidNextException          a step's self.next() is not a valid transition
     ├── UnhandledInMergeArtifactsException  merge_artifacts met conflicting values
@@ -25,11 +26,15 @@ same base, so ``except MetaflowException`` catches anything mfstore reports::
     ├── IncorrectProductionToken      production deploy with the wrong token
     ├── ExecutorLostError             the cluster running a run's tasks went away
     ├── UnsupportedFeature            needs a cloud or service the local runtime lacks
+    ├── PageError                     a page of `mfstore ui` cannot be shown (.status)
     ├── ExternalCommandFailed, ParameterFieldFailed, ParameterFieldTypeMismatch,
     │   InvalidDecoratorAttribute, MetaflowDataMissing, TimeoutException  (Metaflow's)
     ├── CardNotPresentException       the task has no card matching the request
     ├── IncorrectPathspecException    get_cards given a pathspec that is not a task's
     ├── IncorrectArgumentException    get_cards given neither a Task nor a pathspec
+    ├── TaskNotFoundException         `flow.py card` given a PATHSPEC that names no task
+    ├── ComponentOverwriteNotSupportedException  a card component id set twice
+    ├── CardTimeout                   a card's render outlived @card(timeout=...)
     └── StoreError                    the .mfdb file itself
         ├── NotAnMfdbError            not SQLite, or SQLite but not an .mfdb
         ├── TruncatedFileError        shorter than its header says
@@ -53,7 +58,10 @@ from collections.abc import Iterable
 
 __all__ = [
     "CardNotPresentException",
+    "CardTimeout",
+    "CliError",
     "CommandException",
+    "ComponentOverwriteNotSupportedException",
     "ExecutorLostError",
     "ExternalCommandFailed",
     "FailureHandledByCatch",
@@ -80,6 +88,7 @@ __all__ = [
     "NeedsUpgradeError",
     "NotAMetaflowHistory",
     "NotAnMfdbError",
+    "PageError",
     "ParameterFieldFailed",
     "ParameterFieldTypeMismatch",
     "QueryInterrupted",
@@ -90,6 +99,7 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "StoreReadOnlyError",
+    "TaskNotFoundException",
     "TimeoutException",
     "TruncatedFileError",
     "UnhandledInMergeArtifactsException",
@@ -192,6 +202,13 @@ class NotAMetaflowHistory(CommandException):
     """The directory given to ``import-metaflow`` is not a Metaflow ``.metaflow`` directory."""
 
 
+class CliError(MetaflowException):
+    """An ``mfstore`` command's error about data or files: the command prints
+    ``Error: <one line>`` on stderr and exits with status 1."""
+
+    headline = "mfstore command failed"
+
+
 class HistoryPathError(MetaflowException, ValueError):
     """A ``.metaflow`` history names a file outside itself (a symlink, ``..``, an
     absolute path, a sha that is not a sha): import refuses it and skips the run."""
@@ -263,6 +280,17 @@ class UnsupportedFeature(MetaflowException):
     """A Metaflow feature that needs a cloud or service mfstore's local runtime lacks."""
 
     headline = "Not available locally"
+
+
+class PageError(MetaflowException):
+    """A page of ``mfstore ui`` cannot be shown: ``status`` is the HTTP status (400 for a
+    bad query, 404 for an object not in the file), the message says why."""
+
+    headline = "Page cannot be shown"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 # -- Metaflow's names a flow may raise or catch (metaflow.exception and its plugins) -------
@@ -370,6 +398,46 @@ class IncorrectArgumentException(MetaflowException):
             "`get_cards` function requires a `Task` object or pathspec as an argument. "
             f"`task` argument cannot be of type {obj_type}."
         )
+
+
+class TaskNotFoundException(MetaflowException):
+    """``python flow.py card get|list|view PATHSPEC``: PATHSPEC names no task."""
+
+    headline = "Cannot resolve task for pathspec"
+    metaflow_type = "metaflow.plugins.cards.exception.TaskNotFoundException"
+
+    def __init__(self, query: str, resolved_from: str, run_id: str | None = None) -> None:
+        message = {
+            "task_pathspec": f"Task pathspec {query} not found.",
+            "step_pathspec": f"Step pathspec {query} not found.",
+        }.get(resolved_from, f"Step {query} not found")
+        if resolved_from == "stepname" and run_id is not None:
+            message = f"Step {query} not found for Run('{run_id}')."
+        super().__init__(message)
+
+
+class ComponentOverwriteNotSupportedException(MetaflowException):
+    """``current.card[ID].components[CID] = ...`` on a component id already present."""
+
+    headline = "Component overwrite is not supported"
+    metaflow_type = "metaflow.plugins.cards.exception.ComponentOverwriteNotSupportedException"
+
+    def __init__(self, component_id: str, card_id: str | None, card_type: str | None) -> None:
+        id_str = f"id='{card_id}'" if card_id is not None else ""
+        super().__init__(
+            "Card component overwrite is not supported. "
+            f"Component with id {component_id} already exists in the @card(type='{card_type}', "
+            f"{id_str}). \nInstead of calling `current.card.components[ID] = MyComponent`. "
+            "You can overwrite the entire component Array by calling "
+            "`current.card.components = [MyComponent]`"
+        )
+
+
+class CardTimeout(MetaflowException, TimeoutError):
+    """A card's render took longer than ``@card(timeout=...)``: raised inside ``render``,
+    a ``TimeoutError`` as Metaflow's ``card create`` raises there."""
+
+    headline = "Card rendering timed out"
 
 
 # -- the .mfdb file itself -------------------------------------------------------------

@@ -329,3 +329,59 @@ def test_no_module_imports_another_modules_private_names() -> None:
                 and not _is_module(f"{target}.{alias.name}")
             ]
     assert found == []
+
+
+def _exception_classes_outside_home(root: Path) -> list[str]:
+    """Classes under ``root`` (a package) but outside its ``exception.py`` that derive from
+    an exception: a base named as a builtin exception, as an exception of ``exception.py``,
+    as a class found here, or ``...Error`` / ``...Exception`` / ``...Warning`` (``Exit``,
+    ``Interrupt``); also classes nested in functions."""
+    import builtins
+
+    names = {
+        n for n, o in vars(builtins).items() if isinstance(o, type) and issubclass(o, BaseException)
+    }
+    home = root / "exception.py"
+    if home.exists():
+        names |= {
+            n.name
+            for n in ast.walk(ast.parse(home.read_text("utf-8")))
+            if isinstance(n, ast.ClassDef)
+        }
+    classes = [
+        (path, node)
+        for path in sorted(root.rglob("*.py"))
+        if path != home
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.ClassDef)
+    ]
+    suffixes = ("Error", "Exception", "Warning", "Exit", "Interrupt")
+    found: dict[str, str] = {}
+    grew = True
+    while grew:  # a class deriving from one found here is one too
+        grew = False
+        for path, node in classes:
+            bases = {ast.unparse(b).rpartition(".")[2] for b in node.bases}
+            if node.name not in found and any(b in names or b.endswith(suffixes) for b in bases):
+                found[node.name] = f"{path.relative_to(root.parent)}:{node.lineno} {node.name}"
+                names.add(node.name)
+                grew = True
+    return sorted(found.values())
+
+
+def test_every_exception_lives_in_exception_py() -> None:
+    assert _exception_classes_outside_home(PACKAGE) == []
+
+
+def test_the_exception_check_sees_exceptions_elsewhere(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "exception.py").write_text("class Base(Exception):\n    pass\n")
+    (pkg / "a.py").write_text(
+        "import click\nclass A(click.ClickException):\n    pass\nclass Plain:\n    pass\n"
+    )
+    (pkg / "b.py").write_text("from .exception import Base\nclass B(Base):\n    pass\n")
+    (pkg / "c.py").write_text("def f():\n    class C(KeyError):\n        pass\n")
+    (pkg / "d.py").write_text("from .b import B\nclass D(B):\n    pass\n")
+    (pkg / "e.py").write_text("class E(D, object):\n    pass\n")
+    assert [s.split()[1] for s in _exception_classes_outside_home(pkg)] == ["A", "B", "C", "D", "E"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..exception import CliError
 from ..query import (
     FLOW_SUMMARIES,
     compile_attempt_numbers,
@@ -21,7 +22,6 @@ from ..query import (
     required_tags,
 )
 from .common import (
-    CliError,
     mfdb_option,
     namespace_option,
     paging_options,

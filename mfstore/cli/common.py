@@ -23,22 +23,9 @@ from typing import Any
 
 import click
 
-from ..exception import MetaflowException, is_no_room
+from ..exception import CliError, MetaflowException, is_no_room
 from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
 from .escape import escape_terminal
-
-#: Exit status of an error about data or files (usage errors exit with 2).
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-class CliError(click.ClickException):
-    """An error about data or files: ``Error: <one line>`` on stderr, exit status 1."""
-
-    exit_code = EXIT_ERROR
-
-    def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))
 
 
 def one_line(text: object) -> str:
@@ -48,29 +35,33 @@ def one_line(text: object) -> str:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """mfstore errors and OS errors inside the block -> ``CliError`` (one line, exit 1)."""
+    """mfstore errors (``CliError`` among them) and OS errors inside the block -> click's
+    ``Error: <one line>`` on stderr, exit status 1."""
     try:
         yield
     except click.ClickException:
         raise
     except MetaflowException as exc:
-        raise CliError(str(exc) or type(exc).__name__) from None
+        message = str(exc) or type(exc).__name__
     except OSError as exc:
         import errno
 
         if exc.errno == errno.EPIPE:
             raise
+        message = str(exc)
         if is_no_room(exc):
-            raise CliError(
+            message = (
                 f"{exc.filename or 'a file'}: the disk is full (no room to write: {exc.strerror}); "
                 "the command stopped there; free some space and retry"
-            ) from None
-        raise CliError(str(exc)) from None
+            )
     except Exception as exc:
         # SQLite errors raised while stepping through a streamed result (a damaged file)
-        if type(exc).__module__ == "apsw":
-            raise CliError(f"{type(exc).__name__}: {exc}") from None
-        raise
+        if type(exc).__module__ != "apsw":
+            raise
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        return
+    raise click.ClickException(one_line(message))
 
 
 # -- which file -------------------------------------------------------------------

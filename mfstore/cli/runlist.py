@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+from ..exception import CliError
 from ..query import (
     RUN_COLUMNS,
     RUN_LISTING_COLUMNS,
@@ -17,7 +18,7 @@ from ..query import (
     compile_run_lookup,
     compile_tagset,
 )
-from .common import CliError, more_line
+from .common import more_line
 from .output import Output, columns
 from .stream import BLOCK_ROWS, Blocks, Row, Tags
 

@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..exception import StoreFullError, disk_full
+from ..exception import CliError, StoreFullError, disk_full
 from .common import (
-    CliError,
     errors,
     mfdb_option,
     missing_file,

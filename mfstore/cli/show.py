@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..exception import CliError
 from ..query import (
     SHOW_TASK_COLUMNS,
     compile_show_artifacts,
@@ -24,7 +25,6 @@ from ..query import (
     compile_task_lookup,
 )
 from .common import (
-    CliError,
     mfdb_option,
     more_line,
     paging_options,

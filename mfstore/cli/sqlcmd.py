@@ -20,9 +20,8 @@ from typing import Any
 
 import click
 
-from ..exception import StoreReadOnlyError
+from ..exception import CliError, StoreReadOnlyError
 from .common import (
-    CliError,
     mfdb_option,
     one_line,
     reading,

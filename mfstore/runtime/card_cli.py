@@ -14,28 +14,17 @@ from typing import Any
 
 import click
 
-from mfstore.exception import CardNotPresentException, CommandException, MetaflowException
+from mfstore.exception import (
+    CardNotPresentException,
+    CommandException,
+    MetaflowException,
+    TaskNotFoundException,
+)
 
 from .cli_common import State
 
 #: Characters of a card's hash shown in examples (Metaflow's ``NUM_SHORT_HASH_CHARS``).
 SHORT_HASH = 5
-
-
-class TaskNotFoundException(MetaflowException):
-    """The card command's PATHSPEC names no task."""
-
-    headline = "Cannot resolve task for pathspec"
-    metaflow_type = "metaflow.plugins.cards.exception.TaskNotFoundException"
-
-    def __init__(self, query: str, resolved_from: str, run_id: str | None = None) -> None:
-        message = {
-            "task_pathspec": f"Task pathspec {query} not found.",
-            "step_pathspec": f"Step pathspec {query} not found.",
-        }.get(resolved_from, f"Step {query} not found")
-        if resolved_from == "stepname" and run_id is not None:
-            message = f"Step {query} not found for Run('{run_id}')."
-        super().__init__(message)
 
 
 def _task(state: State, pathspec: str) -> Any:

@@ -21,28 +21,11 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import ComponentOverwriteNotSupportedException
 
 #: What a card ``id`` may look like (Metaflow's ``TYPE_CHECK_REGEX``).
 TYPE_CHECK_REGEX = "^[a-zA-Z0-9_]+$"
 CARD_ID_PATTERN = re.compile(TYPE_CHECK_REGEX)
-
-
-class ComponentOverwriteNotSupportedException(MetaflowException):
-    """``current.card[ID].components[CID] = ...`` on a component id already present."""
-
-    headline = "Component overwrite is not supported"
-    metaflow_type = "metaflow.plugins.cards.exception.ComponentOverwriteNotSupportedException"
-
-    def __init__(self, component_id: str, card_id: str | None, card_type: str | None) -> None:
-        id_str = f"id='{card_id}'" if card_id is not None else ""
-        super().__init__(
-            "Card component overwrite is not supported. "
-            f"Component with id {component_id} already exists in the @card(type='{card_type}', "
-            f"{id_str}). \nInstead of calling `current.card.components[ID] = MyComponent`. "
-            "You can overwrite the entire component Array by calling "
-            "`current.card.components = [MyComponent]`"
-        )
 
 
 def warning(message: str) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from mfstore.exception import CardTimeout
+
 from .card_collector import (
     CARD_ID_PATTERN,
     TYPE_CHECK_REGEX,
@@ -114,10 +116,6 @@ class _Artifact:
     def __init__(self, name: str, data: Any) -> None:
         self.id = name
         self.data = data
-
-
-class CardTimeout(Exception):
-    """A card's render took longer than ``@card(timeout=...)``."""
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..exception import MetaflowException
+from ..exception import MetaflowException, PageError
 from . import pages
 from .fragments import duration_text
 from .links import Linker
@@ -81,7 +81,7 @@ def create_app(path: Path | str) -> Starlette:
                 with reader.snapshot():
                     ctx = build(request)
                 return render(request, name, ctx)
-            except pages.PageError as exc:
+            except PageError as exc:
                 return render(
                     request,
                     "error.html",
@@ -114,12 +114,12 @@ def create_app(path: Path | str) -> Starlette:
         after_ts, after_pk = q(r, "after_ts"), q(r, "after_pk")
         stream = q(r, "stream") or "stdout"
         if stream not in ("stdout", "stderr"):
-            raise pages.PageError(400, "stream must be stdout or stderr")
+            raise PageError(400, "stream must be stdout or stderr")
         try:
             after = (int(after_ts), int(after_pk or 0)) if after_ts else None
             att = int(attempt) if attempt not in (None, "") else None
         except ValueError:
-            raise pages.PageError(400, "attempt, after_ts and after_pk are numbers") from None
+            raise PageError(400, "attempt, after_ts and after_pk are numbers") from None
         return pages.task_page(
             reader,
             link,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..exception import MetaflowException
+from ..exception import PageError
 from .fragments import run_rows
 from .links import Linker
 from .reader import PAGE_SIZE, STATUSES, Reader, RunFilter, RunRow, scalar
@@ -16,14 +16,6 @@ from .svg import dag_svg, timeline_svg
 
 #: Most runs one comparison shows side by side.
 MAX_COMPARE = 12
-
-
-class PageError(MetaflowException):
-    """A page cannot be shown: ``status`` is the HTTP status, the message says why."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _date_ms(text: str | None, *, end: bool = False) -> int | None:
