@@ -385,3 +385,29 @@ def test_the_exception_check_sees_exceptions_elsewhere(tmp_path: Path) -> None:
     (pkg / "d.py").write_text("from .b import B\nclass D(B):\n    pass\n")
     (pkg / "e.py").write_text("class E(D, object):\n    pass\n")
     assert [s.split()[1] for s in _exception_classes_outside_home(pkg)] == ["A", "B", "C", "D", "E"]
+
+
+def test_only_the_store_touches_the_driver() -> None:
+    """The SQLite connection (``store.conn``) and apsw are used in ``mfstore.store`` only:
+    every other module asks the store (``insert`` gives the new rowid, ``change`` the
+    changed row count, ``columns`` a result's column names). ``apsw.complete`` (is this
+    text a whole SQL statement?) is a function of text, used by the format's statement
+    splitters below the store."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.is_relative_to(PACKAGE / "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            where = f"{path.relative_to(PACKAGE.parent)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Attribute) and node.attr in ("conn", "_conn"):
+                found.append(f"{where}: .{node.attr}")
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "apsw"
+                and node.attr != "complete"
+            ):
+                found.append(f"{where}: apsw.{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apsw"):
+                found.append(f"{where}: from {node.module} import ...")
+    assert found == []

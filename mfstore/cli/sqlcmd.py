@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -74,27 +74,6 @@ def _blocks(cursor: Any, store: Any, timeout: float) -> Iterator[list[Row]]:
         if not block:
             return
         yield block
-
-
-def _column_names(store: Any, cursor: Any, query: str) -> list[str]:
-    """Column names of the result, also when it has no rows (an empty result keeps its
-    header): read from the prepared statement, which is then not run again."""
-    try:
-        return [d[0] for d in cursor.getdescription()]
-    except Exception:  # apsw: no rows, or no result set (e.g. a PRAGMA setter)
-        pass
-    names: list[str] = []
-
-    def capture(cur: Any, _sql: str, _bindings: Any) -> bool:
-        with suppress(Exception):
-            names.extend(d[0] for d in cur.getdescription())
-        return False  # prepared only: never executed a second time
-
-    probe = store.conn.cursor()
-    probe.exec_trace = capture
-    with suppress(Exception):  # the abort requested by capture
-        probe.execute(query)
-    return names
 
 
 @click.command(name="sql")
@@ -157,7 +136,7 @@ def sql_command(
                 f"{path} is opened read-only by `mfstore sql`: statements that would write are "
                 "refused before they run and nothing was changed"
             ) from None
-        names = _column_names(store, cursor, query)
+        names = store.columns(query, cursor)
         if not names:
             for _ in _stream(cursor, store):
                 pass

@@ -1,5 +1,5 @@
 """A SQLite connection's policy and driver edges: the named connection settings, the
-read-only authorizer of ad-hoc SQL, blob reads, and apsw errors -> ``mfstore.exception``."""
+read-only authorizer of ad-hoc SQL, blob reads, a statement's columns, and apsw errors -> ``mfstore.exception``."""
 
 from __future__ import annotations
 
@@ -205,6 +205,23 @@ class BlobReader:
     def close(self) -> None:
         with contextlib.suppress(apsw.Error):
             self._blob.close()
+
+
+def statement_columns(conn: apsw.Connection, sql: str) -> list[str]:
+    """Column names of the first statement in ``sql``, read from it prepared, never run
+    (an exec tracer refuses it before its first step)."""
+    names: list[str] = []
+
+    def capture(cursor: apsw.Cursor, _sql: str, _bindings: object) -> bool:
+        with contextlib.suppress(apsw.Error):  # no result set (e.g. a PRAGMA setter)
+            names.extend(d[0] for d in cursor.description)
+        return False
+
+    probe = conn.cursor()
+    probe.exec_trace = capture
+    with contextlib.suppress(apsw.ExecTraceAbort):
+        probe.execute(sql)
+    return names
 
 
 def uri_path(p: Path) -> str:

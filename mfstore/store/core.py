@@ -41,6 +41,7 @@ from .connection import (
     policy_untrusted_file,
     policy_wal,
     read_only_authorizer,
+    statement_columns,
     translate_error,
 )
 from .fork import ForkSafe, forget_inherited, track, untrack, written_at_fork
@@ -307,6 +308,18 @@ class Store(ForkSafe):
             except apsw.ExecutionCompleteError:
                 return [], []
             return columns, [tuple(r) for r in cursor]
+        except apsw.Error as exc:
+            raise translate_error(exc, self.path, self.conn) from exc
+
+    def columns(self, sql: str, cursor: apsw.Cursor | None = None) -> list[str]:
+        """Column names of the result of ``sql``, also when it gives no row (none: a
+        statement without a result set): from ``cursor`` (``execute(sql)``'s) while it
+        has rows to give, else from ``sql`` prepared again and never run."""
+        if cursor is not None:
+            with contextlib.suppress(apsw.Error):  # done, or no result set
+                return [d[0] for d in cursor.description]
+        try:
+            return statement_columns(self.conn, sql)
         except apsw.Error as exc:
             raise translate_error(exc, self.path, self.conn) from exc
 

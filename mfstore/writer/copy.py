@@ -9,7 +9,7 @@ from typing import Any
 from .. import query
 from ..query.sharing import CHILD_ROWS, UNUSED_BLOB_COUNT, UNUSED_BLOBS
 from ..store import Store
-from .records import insert_artifact_rows
+from .records import Insert, insert_artifact_rows
 
 Rows = Iterable[Sequence[Any]]
 
@@ -57,7 +57,7 @@ def insert_task_record(
 ) -> int:
     """Insert a task; returns its ``task_pk``."""
     return store.insert(
-        "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+        Insert.NEW_TASK,
         (run_pk, step_name, task_id, ts_epoch, origin),
     )
 

@@ -76,11 +76,11 @@ class Writer(RunWrites, PieceWrites):
                 self.store.execute(Insert.STEP, (run.run_pk, step_name, started_at))
                 if cache is not None:
                     cache.steps.add((run.run_pk, step_name))
-            self.store.execute(
-                "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+            task_pk = self.store.insert(
+                Insert.NEW_TASK,
                 (run.run_pk, step_name, task_id, started_at, done.get("origin_task_pk")),
             )
-            task = TaskRef(int(self.store.conn.last_insert_rowid()), run, step_name, task_id)
+            task = TaskRef(task_pk, run, step_name, task_id)
             self.store.execute(
                 Insert.ENDED_ATTEMPT,
                 (task.task_pk, attempt, started_at, ended_at, int(task_ok), int(success)),

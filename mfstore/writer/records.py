@@ -252,6 +252,12 @@ class Insert:
         "INSERT INTO metadata (task_pk, metadata_pk, attempt, value_id, ts_epoch) "
         "VALUES (?, ?, ?, ?, ?)"
     )
+    #: A new task (SQLite picks its ``task_pk``: ``Store.insert`` returns it):
+    #: ``(run_pk, step_name, task_id, ts_epoch, origin_task_pk)``.
+    NEW_TASK = (
+        "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
     #: A task with its id (``TaskBatch``): ``(task_pk, run_pk, step_name, task_id,
     #: ts_epoch, origin_task_pk)``.
     TASK = (

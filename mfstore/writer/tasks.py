@@ -57,7 +57,7 @@ class TaskWrites(LogLineWrites):
             if task_id is None:
                 task_id = self.next_task_id(run)
             task_pk = self.store.insert(
-                "INSERT INTO tasks (run_pk, step_name, task_id, ts_epoch, origin_task_pk) VALUES (?, ?, ?, ?, ?)",
+                Insert.NEW_TASK,
                 (run.run_pk, step_name, task_id, ts, origin_task_pk),
             )
             task = TaskRef(task_pk, run, step_name, task_id)

@@ -217,6 +217,24 @@ def test_insert_and_change_report_rowid_and_count(store: Store) -> None:
         assert store.change("UPDATE flows SET ts_epoch = 2 WHERE flow_id = 'Z'") == 0
 
 
+def test_columns_of_a_result_with_rows_without_rows_and_without_a_result_set(
+    store: Store,
+) -> None:
+    with store.write():
+        store.execute("INSERT INTO flows (flow_id, ts_epoch) VALUES ('A', 1)")
+    cursor = store.execute("SELECT flow_id, ts_epoch AS t FROM flows")
+    assert store.columns("SELECT flow_id, ts_epoch AS t FROM flows", cursor) == ["flow_id", "t"]
+    assert list(cursor) == [("A", 1)]
+    empty = "SELECT flow_id AS f FROM flows WHERE 0"
+    assert store.columns(empty, store.execute(empty)) == ["f"]
+    assert store.columns("PRAGMA user_version = 5") == []
+    # prepared, never run: the statement changes nothing
+    with store.write():
+        sql = "INSERT INTO flows (flow_id, ts_epoch) VALUES ('B', 2) RETURNING flow_id AS made"
+        assert store.columns(sql) == ["made"]
+    assert store.query("SELECT flow_id FROM flows") == [("A",)]
+
+
 def test_a_format_older_than_any_migration_is_named_old(store_path: Path) -> None:
     Store(store_path, create=True).close()
     con = sqlite3.connect(store_path)
