@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..exception import StoreError
 from .codec import SMALL, sha_key
-from .tables import chunk_rows, insert_blob, type_id
+from .tables import BLOB_FILLED, INSERT_BLOB, INSERT_CHUNK, chunk_rows, insert_blob, type_id
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -25,16 +25,14 @@ def copy_blob_id(src: Store, dst: Store, sha: str) -> tuple[int, int | None]:
     key = sha_key(sha)
     row = src.one(
         "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec, "
-        "CASE WHEN length(b.data) <= ? THEN b.data END "
-        "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = ?",
-        (SMALL, key),
+        "CASE WHEN length(b.data) <= :small THEN b.data END "
+        "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = :sha",
+        {"small": SMALL, "sha": key},
     )
     if row is None:
         raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
     bid, size, stored, n_chunks, type_name, value_json, codec, small = row
-    have = dst.one(
-        "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = ?", (key,)
-    )
+    have = dst.one(BLOB_FILLED, {"sha": key})
     if have is not None:
         found, no_type, no_json = have
         if (no_type and type_name is not None) or (no_json and value_json is not None):
@@ -42,8 +40,7 @@ def copy_blob_id(src: Store, dst: Store, sha: str) -> tuple[int, int | None]:
         return int(found), None
     rest = chunk_rows(src, bid, n_chunks)
     new_id = dst.insert(
-        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_BLOB,
         (
             key,
             size,
@@ -56,8 +53,5 @@ def copy_blob_id(src: Store, dst: Store, sha: str) -> tuple[int, int | None]:
         ),
     )
     for seq, (table, rowid, c, _length) in enumerate(rest, start=1):
-        dst.execute(
-            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
-            (new_id, seq, c, src.read_blob(table, "data", rowid)),
-        )
+        dst.execute(INSERT_CHUNK, (new_id, seq, c, src.read_blob(table, "data", rowid)))
     return new_id, int(stored)

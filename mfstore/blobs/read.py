@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from ..exception import MetaflowDataCorruption, MetaflowNotFound, StoreError, UnsafeArtifactError
 from .codec import SMALL, has_checksum, sha1_hex, sha_key, unpack_chunk
-from .tables import check_size_record, chunk_rows
+from .tables import BLOB_RECORD, check_size_record, chunk_rows
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -24,7 +24,7 @@ def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> It
     A blob whose recorded size exceeds ``max_bytes`` raises ``UnsafeArtifactError``
     before anything is read; no chunk ever expands beyond the recorded size.
     """
-    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (sha_key(sha),))
+    row = store.one(BLOB_RECORD, {"sha": sha_key(sha)})
     if row is None:
         raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
     bid, size, n_chunks, codec = row
@@ -54,8 +54,8 @@ def get_blob(
         with store.read():
             row = store.one(
                 "SELECT blob_id, size, chunks, codec, length(data), "
-                "CASE WHEN length(data) <= ? THEN data END FROM blobs WHERE sha = ?",
-                (SMALL, key),
+                "CASE WHEN length(data) <= :small THEN data END FROM blobs WHERE sha = :sha",
+                {"small": SMALL, "sha": key},
             )
             if row is None:
                 raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
@@ -228,7 +228,8 @@ def load_blob(
     key = sha_key(sha)
     with store.read():
         row = store.one(
-            "SELECT blob_id, size, chunks, codec, length(data) FROM blobs WHERE sha = ?", (key,)
+            "SELECT blob_id, size, chunks, codec, length(data) FROM blobs WHERE sha = :sha",
+            {"sha": key},
         )
         if row is None:
             raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
@@ -309,8 +310,8 @@ def get_small_blobs(store: Store, wanted: dict[int, str]) -> dict[str, bytes]:
         return found
     rows = store.query(
         "SELECT blob_id, size, chunks, codec, data FROM blobs WHERE blob_id IN "
-        "(SELECT value FROM json_each(?)) AND chunks = 1 AND length(data) <= ?",
-        (json.dumps(sorted(wanted)), SMALL),
+        "(SELECT value FROM json_each(:ids)) AND chunks = 1 AND length(data) <= :small",
+        {"ids": json.dumps(sorted(wanted)), "small": SMALL},
     )
     for bid, size, n_chunks, codec, data in rows:
         sha = wanted.get(bid)

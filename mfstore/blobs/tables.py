@@ -17,12 +17,30 @@ DIRECT_WRITE_ABOVE = 256 * 1024
 if TYPE_CHECKING:
     from ..store import Store
 
+#: A blob's record by its sha (``:sha``, ``sha_key``): what reading or verifying it needs first.
+BLOB_RECORD = "SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = :sha"
+#: A blob's id by its sha, and whether its type and JSON form are still missing.
+BLOB_FILLED = "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = :sha"
+#: A blob's row ``(sha, size, stored_size, chunks, type_id, value_json, codec, data)``, its
+#: first chunk in ``data``. Row INSERTs bind their row by position, every other statement
+#: names its parameters (the rule is stated in ``mfstore.writer``).
+INSERT_BLOB = (
+    "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: A chunk's row ``(blob_id, seq, codec, data)`` (``seq`` 1..).
+INSERT_CHUNK = "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)"
+#: The same rows with ``data`` the chunk's length: its bytes are written after
+#: (``DIRECT_WRITE_ABOVE``).
+INSERT_BLOB_DIRECT = INSERT_BLOB.replace("?)", "zeroblob(?))")
+INSERT_CHUNK_DIRECT = INSERT_CHUNK.replace("?)", "zeroblob(?))")
+
 
 def type_id(store: Store, name: str | None) -> int | None:
     """Id of a type name in ``types`` (added if new); inside ``store.write()``."""
     if name is None:
         return None
-    found = store.scalar("SELECT type_id FROM types WHERE name = ?", (name,))
+    found = store.scalar("SELECT type_id FROM types WHERE name = :name", {"name": name})
     if found is None:
         found = store.scalar("INSERT INTO types (name) VALUES (?) RETURNING type_id", (name,))
     return int(found)
@@ -30,7 +48,7 @@ def type_id(store: Store, name: str | None) -> int | None:
 
 def blob_id(store: Store, sha: str) -> int | None:
     """``blobs.blob_id`` of ``sha``, or None if the file lacks it."""
-    found = store.scalar("SELECT blob_id FROM blobs WHERE sha = ?", (sha_key(sha),))
+    found = store.scalar("SELECT blob_id FROM blobs WHERE sha = :sha", {"sha": sha_key(sha)})
     return None if found is None else int(found)
 
 
@@ -39,8 +57,10 @@ def blob_ids(store: Store, shas: Iterable[str]) -> dict[str, int]:
     keys = [sha_key(sha) for sha in shas]
     found: dict[str, int] = {}
     for i in range(0, len(keys), 500):
-        part = keys[i : i + 500]
-        sql = "SELECT sha, blob_id FROM blobs WHERE sha IN ({})".format(",".join("?" * len(part)))
+        part = {f"k{j}": key for j, key in enumerate(keys[i : i + 500])}
+        sql = "SELECT sha, blob_id FROM blobs WHERE sha IN ({})".format(
+            ",".join(f":{k}" for k in part)
+        )
         for key, bid in store.query(sql, part):
             found[bytes(key).hex()] = int(bid)
     return found
@@ -64,16 +84,14 @@ def insert_blob(
     """
     sha = blob if isinstance(blob, str) else blob.sha
     key = sha_key(sha)
-    row = store.one(
-        "SELECT blob_id, type_id IS NULL, value_json IS NULL FROM blobs WHERE sha = ?", (key,)
-    )
+    row = store.one(BLOB_FILLED, {"sha": key})
     if row is not None:
         found, no_type, no_json = row
         if (no_type and type_name is not None) or (no_json and value_json is not None):
             store.execute(
-                "UPDATE blobs SET type_id = coalesce(type_id, ?), value_json = coalesce(value_json, ?) "
-                "WHERE blob_id = ?",
-                (type_id(store, type_name), value_json, found),
+                "UPDATE blobs SET type_id = coalesce(type_id, :type), "
+                "value_json = coalesce(value_json, :json) WHERE blob_id = :blob",
+                {"type": type_id(store, type_name), "json": value_json, "blob": found},
             )
         return int(found)
     if isinstance(blob, str):
@@ -81,8 +99,7 @@ def insert_blob(
     (codec, data), rest = blob.chunks[0], blob.chunks[1:]
     first_direct = len(data) > DIRECT_WRITE_ABOVE
     new_id = store.insert(
-        "INSERT INTO blobs (sha, size, stored_size, chunks, type_id, value_json, codec, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, " + ("zeroblob(?))" if first_direct else "?)"),
+        INSERT_BLOB_DIRECT if first_direct else INSERT_BLOB,
         (
             key,
             blob.size,
@@ -99,15 +116,12 @@ def insert_blob(
     for seq, (c, d) in enumerate(rest, start=1):
         if len(d) > DIRECT_WRITE_ABOVE:
             pk = store.insert(
-                "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, zeroblob(?))",
+                INSERT_CHUNK_DIRECT,
                 (new_id, seq, c, len(d)),
             )
             store.write_blob("blob_chunks", "data", pk, d)
         else:
-            store.execute(
-                "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)",
-                (new_id, seq, c, d),
-            )
+            store.execute(INSERT_CHUNK, (new_id, seq, c, d))
     return new_id
 
 
@@ -148,16 +162,15 @@ def insert_blob_rows(
             rows,
         )
     if chunk_rows:
-        store.executemany(
-            "INSERT INTO blob_chunks (blob_id, seq, codec, data) VALUES (?, ?, ?, ?)", chunk_rows
-        )
+        store.executemany(INSERT_CHUNK, chunk_rows)
 
 
 def chunk_rows(store: Store, bid: int, n_chunks: int) -> list[tuple[str, int, str, int]]:
     """``(table, rowid, codec, stored length)`` of chunks 1.. of a blob, in order."""
     rows = store.query(
-        "SELECT seq, chunk_pk, codec, length(data) FROM blob_chunks WHERE blob_id = ? ORDER BY seq",
-        (bid,),
+        "SELECT seq, chunk_pk, codec, length(data) FROM blob_chunks WHERE blob_id = :blob "
+        "ORDER BY seq",
+        {"blob": bid},
     )
     seqs = [r[0] for r in rows]
     # Length first: a hostile count (chunks = 2**62) must not build a range list.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..exception import MetaflowDataCorruption, MetaflowNotFound
 from .codec import sha_key, unpack_chunk
-from .tables import chunk_rows
+from .tables import BLOB_RECORD, chunk_rows
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -26,7 +26,7 @@ def verify_blob(store: Store, sha: str) -> str | None:
         key = sha_key(sha)
     except MetaflowNotFound:
         return "is not a sha1"
-    row = store.one("SELECT blob_id, size, chunks, codec FROM blobs WHERE sha = ?", (key,))
+    row = store.one(BLOB_RECORD, {"sha": key})
     if row is None:
         return "is missing"
     bid, size, n_chunks, codec = row
