@@ -312,6 +312,17 @@ EXPECTED_FAILURES = {"failing_flow.py"}
 SNAPSHOT_TAGS = {"linear_params_flow.py": "exp1", "current_flow.py": "t1"}
 
 
+def scenario_files(flow_files: Iterable[str] | None = None) -> list[str]:
+    """The scenario flow files among ``flow_files`` (all when None), in SCENARIOS' order;
+    a file without a scenario is an error, not a flow silently left out."""
+    if flow_files is None:
+        return list(SCENARIOS)
+    unknown = set(flow_files) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"no scenario for {sorted(unknown)}; SCENARIOS has {sorted(SCENARIOS)}")
+    return [f for f in SCENARIOS if f in flow_files]
+
+
 def build_history(
     lib: str,
     workdir: Path,
@@ -321,11 +332,9 @@ def build_history(
     """Run every scenario (or those of `flow_files`) under `lib` in `workdir`.
     Returns {flow file: [CompletedProcess...]}."""
     results = {}
-    for fname, steps in SCENARIOS.items():
-        if flow_files is not None and fname not in flow_files:
-            continue
+    for fname in scenario_files(flow_files):
         results[fname] = []
-        for user, args in steps:
+        for user, args in SCENARIOS[fname]:
             cp = run_flow(
                 lib,
                 FLOWS / fname,
@@ -345,9 +354,7 @@ def snapshot_history(
     """Snapshots of every scenario flow under every namespace in `namespaces`:
     {"<FlowName>@<ns>": snapshot}."""
     out = {}
-    for fname in SCENARIOS:
-        if flow_files is not None and fname not in flow_files:
-            continue
+    for fname in scenario_files(flow_files):
         name = flow_class_name(fname)
         for ns in namespaces:
             out[f"{name}@{ns}"] = snapshot(lib, root, name, ns, tag=SNAPSHOT_TAGS.get(fname))

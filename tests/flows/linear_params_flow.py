@@ -1,4 +1,6 @@
-"""Linear flow with Parameters of several types; prints to stdout and stderr."""
+"""Linear flow with Parameters of several types (one required with a default); prints to
+stdout and stderr: the parameters scenario of the differential harnesses (several users
+and tags). The command line's parsing of every Parameter kind is parameter_kinds_flow.py."""
 
 import sys
 

@@ -1,4 +1,5 @@
-"""Nested foreach: outer over numbers, inner over letters."""
+"""Nested foreach: outer over numbers, inner over letters; each inner task records
+its ``foreach_stack()``."""
 
 from metaflow import FlowSpec, step
 
@@ -18,6 +19,7 @@ class NestedForeachFlow(FlowSpec):
     @step
     def inner(self):
         self.pair = f"{self.o}{self.input}"
+        self.stack = self.foreach_stack()
         self.next(self.inner_join)
 
     @step

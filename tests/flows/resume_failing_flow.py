@@ -1,11 +1,13 @@
-"""A step raises ValueError unless RESUME_OK is set: the run fails (resume tests)."""
+"""A branch whose step b raises ValueError unless RESUME_OK is set, with a parameter and
+`current.origin_run_id` recorded: the run to resume (resume tests). A plain failing run is
+failing_flow.py."""
 
 import os
 
 from metaflow import FlowSpec, Parameter, current, step
 
 
-class FailingFlow(FlowSpec):
+class ResumeFailingFlow(FlowSpec):
     p = Parameter("p", default=7)
 
     @step
@@ -39,4 +41,4 @@ class FailingFlow(FlowSpec):
 
 
 if __name__ == "__main__":
-    FailingFlow()
+    ResumeFailingFlow()

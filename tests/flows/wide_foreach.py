@@ -1,4 +1,4 @@
-"""A foreach with N tasks (N from the WIDTH env var, default 100)."""
+"""A foreach with N tasks (N from the WIDTH env var, default 100); each task prints its item."""
 
 import os
 
@@ -13,6 +13,7 @@ class WideForeachFlow(FlowSpec):
 
     @step
     def work(self):
+        print("work", self.input)
         self.sq = self.input * self.input
         self.next(self.join)
 

@@ -27,9 +27,16 @@ MFSTORE_VS_METAFLOW = (
 
 
 def mf_run(
-    flow: str, workdir: Path, args: list[str], *, user: str = "tester", check: bool = True, env=None
+    flow: str | Path,
+    workdir: Path,
+    args: list[str],
+    *,
+    user: str = "tester",
+    check: bool = True,
+    env=None,
 ) -> subprocess.CompletedProcess:
-    """``python <flow> <args>`` under real Metaflow with the mfdb backend."""
+    """``python <flow> <args>`` under real Metaflow with the mfdb backend (``flow``: a file
+    of this directory's ``flows/``, or a path)."""
     return run_flow(
         MFDB, FLOWS / flow, workdir, args, user=user, check=check, env=env, timeout=TIMEOUT
     )

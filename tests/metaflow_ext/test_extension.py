@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.compat.harness import MFDB, _lib_env
+from tests.flowfiles import FLOWS as SHARED_FLOWS
 from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW, mf_client, mf_run
 
 
@@ -110,7 +111,12 @@ def test_untested_metaflow_version_warns_once(tmp_path: Path) -> None:
 
 
 def test_wide_foreach_with_16_workers(tmp_path: Path) -> None:
-    cp = mf_run("wide_foreach_flow.py", tmp_path, ["run", "--max-workers", "16"])
+    cp = mf_run(
+        SHARED_FLOWS / "wide_foreach.py",
+        tmp_path,
+        ["run", "--max-workers", "16"],
+        env={"WIDTH": "50"},
+    )
     output = cp.stdout + cp.stderr
     assert "locked" not in output and "busy" not in output.lower()
     assert not (tmp_path / ".metaflow").exists()

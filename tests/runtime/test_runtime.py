@@ -66,13 +66,13 @@ def test_access_other_namespace(flows: FlowRunner, client) -> None:
 def test_current_flow(flows: FlowRunner, client) -> None:
     cp = flows.run("current_info_flow.py", "run", "--tag", "t1", "--namespace", "other")
     rid = run_id_of(cp)
-    info = client.Run(f"CurrentFlow/{rid}")["start"].task.data.info
+    info = client.Run(f"CurrentInfoFlow/{rid}")["start"].task.data.info
     assert info == {
-        "flow_name": "CurrentFlow",
+        "flow_name": "CurrentInfoFlow",
         "run_id": rid,
         "step_name": "start",
         "task_id": "1",
-        "pathspec": f"CurrentFlow/{rid}/start/1",
+        "pathspec": f"CurrentInfoFlow/{rid}/start/1",
         "namespace": "user:alice",
         "username": "alice",
         "retry_count": 0,
@@ -81,12 +81,14 @@ def test_current_flow(flows: FlowRunner, client) -> None:
         "origin_run_id": None,
         "is_production": False,
     }
-    assert client.Run(f"CurrentFlow/{rid}")["start"].task.data.client_ns == "other"
-    assert "end has a different task id: 2" in cp.stdout
-    assert "flow parameters: []" in cp.stdout
+    assert client.Run(f"CurrentInfoFlow/{rid}")["start"].task.data.client_ns == "other"
     # --namespace= means the global namespace inside the task
     cp = flows.run("current_info_flow.py", "run", "--namespace=")
-    assert client.Run(f"CurrentFlow/{run_id_of(cp)}")["start"].task.data.client_ns is None
+    assert client.Run(f"CurrentInfoFlow/{run_id_of(cp)}")["start"].task.data.client_ns is None
+    # current on the console
+    cp = flows.run("current_flow.py", "run", "--tag", "t1", "--namespace", "other")
+    assert "end has a different task id: 2" in cp.stdout
+    assert "flow parameters: []" in cp.stdout
 
 
 def test_current_outside_flow() -> None:
@@ -98,7 +100,7 @@ def test_current_outside_flow() -> None:
 
 def test_production_token(flows: FlowRunner, client) -> None:
     cp = flows.run("current_info_flow.py", "run", METAFLOW_PRODUCTION_TOKEN="tok-1")
-    run = client.Run(f"CurrentFlow/{run_id_of(cp)}")
+    run = client.Run(f"CurrentInfoFlow/{run_id_of(cp)}")
     assert "production:tok-1" in run.system_tags
     assert not any(t.startswith("user:") for t in run.system_tags)
     info = run["start"].task.data.info
@@ -109,8 +111,10 @@ def test_production_token(flows: FlowRunner, client) -> None:
 
 
 def test_linear_parameters(flows: FlowRunner, client) -> None:
-    cp = flows.run("linear_params.py", "run", "--label", "L", "--count", "4", "--other-name", "o")
-    run = client.Run(f"LinearParamsFlow/{run_id_of(cp)}")
+    cp = flows.run(
+        "parameter_kinds_flow.py", "run", "--label", "L", "--count", "4", "--other-name", "o"
+    )
+    run = client.Run(f"ParameterKindsFlow/{run_id_of(cp)}")
     assert run.data.seen == [0.5, 4, "L", {"k": 1}, "o"]
     assert run.data.total == 13 and run.data.doubled == 8
     params = run["_parameters"].task
@@ -118,7 +122,7 @@ def test_linear_parameters(flows: FlowRunner, client) -> None:
     assert (
         params.data.label == "L"
         and params.data.alpha == 0.5
-        and params.data.name == "LinearParamsFlow"
+        and params.data.name == "ParameterKindsFlow"
     )
     assert (
         params.metadata_dict["start_step"] == "start" and params.metadata_dict["end_step"] == "end"
@@ -128,7 +132,7 @@ def test_linear_parameters(flows: FlowRunner, client) -> None:
     assert md["attempt"] == "0" and md["origin-run-id"] == "None" and md["runtime"] == "dev"
     assert (
         md["user"] == "alice"
-        and md["script-name"] == "linear_params.py"
+        and md["script-name"] == "parameter_kinds_flow.py"
         and md["python_version"] == "3.11.7"
     )
     gi = run["start"].task["_graph_info"].data
@@ -156,19 +160,19 @@ def test_linear_parameters(flows: FlowRunner, client) -> None:
     ],
 )
 def test_bad_input_writes_nothing(flows: FlowRunner, args, message) -> None:
-    cp = flows.run("linear_params.py", "run", *args, check=False)
+    cp = flows.run("parameter_kinds_flow.py", "run", *args, check=False)
     assert cp.returncode != 0
     assert message in cp.stderr
     assert not flows.db.exists() or flows.sql("SELECT count(*) FROM runs") == [(0,)]
 
 
 def test_branch_join_merge(flows: FlowRunner, client) -> None:
-    cp = flows.run("branch_join.py", "run")
+    cp = flows.run("branch_join_flow.py", "run")
     run = client.Run(f"BranchJoinFlow/{run_id_of(cp)}")
     join = run["join"].task
-    assert join.data.xs == [1, 2] and join.data.from_a == 1
-    assert join.data.common == "same" and join.data.only_a == "A"
-    assert "x" not in join.data
+    assert join.data.total == 30 and join.data.from_a == "A"
+    assert join.data.common == "shared" and join.data.only_a == "A" and join.data.only_b == "B"
+    assert "counter" not in join.data
     assert sorted(p.split("/")[2] for p in join.parent_task_pathspecs) == ["a", "b"]
     assert run["start"].task["_graph_info"].data["steps"]["start"]["type"] == "split-static"
 
@@ -190,14 +194,14 @@ def test_foreach_index_and_parents(flows: FlowRunner, client) -> None:
 
 
 def test_nested_foreach(flows: FlowRunner, client) -> None:
-    cp = flows.run("nested_foreach.py", "run")
+    cp = flows.run("nested_foreach_flow.py", "run")
     run = client.Run(f"NestedForeachFlow/{run_id_of(cp)}")
-    leaves = list(run["leaf"])
+    leaves = list(run["inner"])
     assert len(leaves) == 6
-    leaf = next(t for t in leaves if t.data.pair == (2, "y"))
+    leaf = next(t for t in leaves if t.data.pair == "2y")
     assert leaf.index == 1 and leaf.data.stack == [(1, 2, 2), (1, 3, "y")]
-    assert leaf.metadata_dict["foreach-stack"] == ["outer=2", "inner=y"]
-    assert leaf.metadata_dict["foreach-execution-path"] == "mid:1,leaf:1"
+    assert leaf.metadata_dict["foreach-stack"] == ["outer_items=2", "inner_items=y"]
+    assert leaf.metadata_dict["foreach-execution-path"] == "outer:1,inner:1"
     assert sorted(t.index for t in run["inner_join"]) == [0, 1]
     assert len(run.data.all_pairs) == 6
 
@@ -206,9 +210,9 @@ def test_nested_foreach(flows: FlowRunner, client) -> None:
 
 
 def test_retry(flows: FlowRunner, client) -> None:
-    cp = flows.run("retry_twice_flow.py", "run")
+    cp = flows.run("retry_flow.py", "run", RETRY_FAILURES="2")
     task = client.Run(f"RetryFlow/{run_id_of(cp)}")["flaky"].task
-    assert task.successful and task.current_attempt == 2 and task.data.ok_at == 2
+    assert task.successful and task.current_attempt == 2 and task.data.attempt_seen == 2
     assert client.Task(task.pathspec, attempt=0).stdout.startswith("attempt 0\n")
     assert client.Task(task.pathspec, attempt=0).exception.type == "builtins.RuntimeError"
     assert "Task is starting (retry)." in cp.stdout
@@ -229,7 +233,7 @@ def test_failing_step_ends_run(flows: FlowRunner, client) -> None:
     assert cp.returncode == 1
     assert "Step b (task-id 3) failed." in cp.stderr
     assert "ValueError: deliberate failure 17" in cp.stdout
-    run = client.Run(f"FailingFlow/{run_id_of(cp)}")
+    run = client.Run(f"ResumeFailingFlow/{run_id_of(cp)}")
     assert run.finished is True and run.successful is False
     task = run["b"].task
     assert task.exception.type == "builtins.ValueError"
@@ -314,11 +318,11 @@ def test_resume_default_origin(flows: FlowRunner, client) -> None:
     origin = run_id_of(flows.run("resume_failing_flow.py", "run", "--p", "5", check=False))
     cp = flows.run("resume_failing_flow.py", "resume", RESUME_OK="1")
     rid = run_id_of(cp)
-    run = client.Run(f"FailingFlow/{rid}")
+    run = client.Run(f"ResumeFailingFlow/{rid}")
     assert run.successful and run.data.total == 1 + 2 + 5 and run.data.origin == origin
-    assert run.origin_pathspec == f"FailingFlow/{origin}"
+    assert run.origin_pathspec == f"ResumeFailingFlow/{origin}"
     start = run["start"].task
-    assert start.origin_pathspec == f"FailingFlow/{origin}/start/1" and start.stdout == ""
+    assert start.origin_pathspec == f"ResumeFailingFlow/{origin}/start/1" and start.stdout == ""
     assert all(t.metadata_dict["origin-run-id"] == origin for s in run for t in s)
     assert run["_parameters"].task.data.p == 5
     assert run["_parameters"].task.metadata_dict["end_step"] == "end"
@@ -327,8 +331,8 @@ def test_resume_default_origin(flows: FlowRunner, client) -> None:
     ]
     # a second resume still resumes the original run (resumes don't become the origin)
     rid2 = run_id_of(flows.run("resume_failing_flow.py", "resume", "join", RESUME_OK="1"))
-    run2 = client.Run(f"FailingFlow/{rid2}")
-    assert run2.origin_pathspec == f"FailingFlow/{origin}"
+    run2 = client.Run(f"ResumeFailingFlow/{rid2}")
+    assert run2.origin_pathspec == f"ResumeFailingFlow/{origin}"
 
 
 def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
@@ -336,7 +340,7 @@ def test_resume_step_and_other_users_run(flows: FlowRunner, client) -> None:
     cp = flows.run(
         "resume_failing_flow.py", "resume", "join", "--origin-run-id", bob, "--tag", "resumed"
     )
-    run = client.Run(f"FailingFlow/{run_id_of(cp)}")
+    run = client.Run(f"ResumeFailingFlow/{run_id_of(cp)}")
     assert run.successful and "user:alice" in run.system_tags and "user:bob" not in run.system_tags
     assert run.user_tags == frozenset({"resumed"})
     assert run["a"].task.origin_pathspec is not None and run["b"].task.origin_pathspec is not None
@@ -417,7 +421,7 @@ def test_graph_errors(flows: FlowRunner, name: str, message: str) -> None:
 
 
 def test_show(flows: FlowRunner) -> None:
-    cp = flows.run("branch_join.py", "show")
+    cp = flows.run("branch_join_flow.py", "show")
     # Metaflow's layout: "Step NAME", the docstring (or "?") and "=> next steps" indented
     assert "Step start\n    ?\n    => a, b\n" in cp.stdout
 
@@ -458,7 +462,12 @@ def test_differential_against_metaflow(tmp_path) -> None:
             "runs.*.steps.*.tasks.*.attempts.*.finished",
         }
     )
-    files = ["foreach_flow.py", "branch_join_flow.py", "current_info_flow.py", "catch_flow.py"]
+    files = [
+        "foreach_flow.py",
+        "branch_join_flow.py",
+        "current_flow.py",
+        "catch_flow.py",
+    ]
     assert differential(files, tmp_path, ignore=ignore) == []
 
 
@@ -482,10 +491,10 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def test_a_resume_that_only_clones_never_waits_for_nothing(flows: FlowRunner, client) -> None:
-    origin = run_id_of(flows.run("branch_join.py", "run"))
+    origin = run_id_of(flows.run("branch_join_flow.py", "run"))
     (flows.workdir / "count_idle_waits.py").write_text(_COUNT_IDLE_WAITS)
     cp = subprocess.run(
-        [sys.executable, "count_idle_waits.py", "branch_join.py", "resume"],
+        [sys.executable, "count_idle_waits.py", "branch_join_flow.py", "resume"],
         cwd=flows.workdir,
         env=flows.env(),
         capture_output=True,

@@ -1,9 +1,12 @@
-"""Linear flow with typed parameters and an artifact carried across steps."""
+"""The kinds of Parameter the flow command line parses: a float and an int default, a
+required one without default, JSONType, a dashed name (``--other-name``), and a class
+attribute that is not a Parameter; ``current.parameter_names``; an artifact carried across
+steps. (``linear_params_flow.py`` is the flow the differential harnesses run.)"""
 
 from metaflow import FlowSpec, JSONType, Parameter, current, step
 
 
-class LinearParamsFlow(FlowSpec):
+class ParameterKindsFlow(FlowSpec):
     alpha = Parameter("alpha", help="Learning rate", default=0.5)
     count = Parameter("count", default=3)
     label = Parameter("label", required=True)
@@ -30,4 +33,4 @@ class LinearParamsFlow(FlowSpec):
 
 
 if __name__ == "__main__":
-    LinearParamsFlow()
+    ParameterKindsFlow()
