@@ -51,6 +51,15 @@ def _module_name(path: Path, root: Path = PACKAGE) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _from_target(node: ast.ImportFrom, package: str) -> str:
+    """The module ``from <module> import ...`` names, in ``package`` (a relative one
+    resolved)."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _imports(path: Path, root: Path = PACKAGE, *, type_only: bool = True) -> set[str]:
     """Modules of the package at ``root`` (mfstore) that ``path`` imports, anywhere in it
     (also inside functions and ``if TYPE_CHECKING:``). ``from pkg import name`` of a name
@@ -70,11 +79,7 @@ def _imports(path: Path, root: Path = PACKAGE, *, type_only: bool = True) -> set
         if id(node) in skip:
             continue
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _from_target(node, package)
             for alias in node.names:
                 full = f"{target}.{alias.name}"
                 out.add(full if _is_module(full, root) else target)
@@ -316,11 +321,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if not isinstance(node, ast.ImportFrom) or (node.module or "") == "__future__":
                 continue
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _from_target(node, package)
             found += [
                 f"{name}: from {target} import {alias.name}"
                 for alias in node.names
@@ -374,16 +375,18 @@ def test_every_exception_lives_in_exception_py() -> None:
 
 
 def test_the_exception_check_sees_exceptions_elsewhere(tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "exception.py").write_text("class Base(Exception):\n    pass\n")
-    (pkg / "a.py").write_text(
-        "import click\nclass A(click.ClickException):\n    pass\nclass Plain:\n    pass\n"
+    pkg = _write_package(
+        tmp_path / "pkg",
+        {
+            "exception.py": "class Base(Exception):\n    pass\n",
+            "a.py": "import click\nclass A(click.ClickException):\n    pass\n"
+            "class Plain:\n    pass\n",
+            "b.py": "from .exception import Base\nclass B(Base):\n    pass\n",
+            "c.py": "def f():\n    class C(KeyError):\n        pass\n",
+            "d.py": "from .b import B\nclass D(B):\n    pass\n",
+            "e.py": "class E(D, object):\n    pass\n",
+        },
     )
-    (pkg / "b.py").write_text("from .exception import Base\nclass B(Base):\n    pass\n")
-    (pkg / "c.py").write_text("def f():\n    class C(KeyError):\n        pass\n")
-    (pkg / "d.py").write_text("from .b import B\nclass D(B):\n    pass\n")
-    (pkg / "e.py").write_text("class E(D, object):\n    pass\n")
     assert [s.split()[1] for s in _exception_classes_outside_home(pkg)] == ["A", "B", "C", "D", "E"]
 
 
@@ -411,3 +414,127 @@ def test_only_the_store_touches_the_driver() -> None:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apsw"):
                 found.append(f"{where}: from {node.module} import ...")
     assert found == []
+
+
+def _private_reads(path: Path, root: Path = PACKAGE) -> list[str]:
+    """``m._name`` in ``path`` where ``m`` is another module of the package at ``root``:
+    bound by ``import pkg.x as m``, ``import pkg.x`` (``pkg.x._name``), ``from pkg import
+    x`` / ``from . import x``, ``m = importlib.import_module("pkg.x")`` or
+    ``__import__("pkg.x")``, or such a call itself (``import_module("pkg.x")._name``)."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text("utf-8"))
+
+    def imported(node: ast.expr) -> str | None:
+        """The module a literal ``import_module("...")`` / ``__import__("...")`` returns."""
+        if not (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            return None
+        func, target = ast.unparse(node.func), node.args[0].value
+        if func.endswith("import_module"):
+            return package + target if target.startswith(".") else target
+        if func == "__import__":
+            fromlist = node.args[3] if len(node.args) > 3 else None
+            fromlist = next((k.value for k in node.keywords if k.arg == "fromlist"), fromlist)
+            whole = isinstance(fromlist, ast.List | ast.Tuple) and bool(fromlist.elts)
+            return target if whole else target.split(".")[0]
+        return None
+
+    modules: dict[str, str] = {}  # local name -> module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    modules[alias.asname] = alias.name
+                else:
+                    modules[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            target = _from_target(node, package)
+            for alias in node.names:
+                if _is_module(f"{target}.{alias.name}", root):
+                    modules[alias.asname or alias.name] = f"{target}.{alias.name}"
+        elif isinstance(node, ast.Assign) and (module := imported(node.value)):
+            modules.update({t.id: module for t in node.targets if isinstance(t, ast.Name)})
+
+    def resolve(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return modules.get(node.id)
+        if isinstance(node, ast.Attribute) and (outer := resolve(node.value)):
+            inner = f"{outer}.{node.attr}"
+            return inner if _is_module(inner, root) else None
+        return imported(node)
+
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and (module := resolve(node.value))
+            and module.split(".")[0] == root.name
+            and module != name
+            and not _is_module(f"{module}.{node.attr}", root)
+        ):
+            found.append(f"{name}:{node.lineno} {module}.{node.attr}")
+    return found
+
+
+def test_no_module_reads_another_modules_private_names() -> None:
+    """``m._name`` of another module (imported as a module, however) reaches into its
+    private state, as ``from mfstore.x import _name`` does: the name is public in its home,
+    or the home gives a function for what the reader needs."""
+    assert [f for path in PACKAGE.rglob("*.py") for f in _private_reads(path)] == []
+
+
+def _write_package(root: Path, files: dict[str, str]) -> Path:
+    """A package at ``root`` made of ``files`` (relative path -> text); returns ``root``."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_the_private_name_check_sees_every_way_in(tmp_path: Path) -> None:
+    reads = (
+        "def f():\n"
+        "    return (m._y, pkg.sub.x._y, x._y, x2._y, m2._y, m3._y,\n"
+        "            importlib.import_module('.sub.x', 'pkg')._y, __import__('pkg').sub.x._y)\n"
+    )
+    fine = "def f(obj):\n    return m.z, _hidden.w, pkg.sub._hidden.w, me._own, obj._private\n"
+    pkg = _write_package(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "sub/__init__.py": "",
+            "sub/x.py": "_y = 1\nz = 2\n",
+            "sub/_hidden.py": "w = 1\n",
+            "a.py": "import pkg.sub.x as m\nimport pkg.sub.x\nfrom pkg.sub import x\n"
+            "from .sub import x as x2\nimport importlib\n"
+            "m2 = importlib.import_module('pkg.sub.x')\n"
+            "m3 = __import__('pkg.sub.x', fromlist=['x'])\n" + reads,
+            # public names, private modules and a module's own private names are fine
+            "b.py": "import pkg.sub.x as m\nfrom pkg.sub import _hidden\n"
+            "import pkg.sub._hidden\n_own = 1\nimport pkg.b as me\n" + fine,
+        },
+    )
+    found = [_private_reads(p, pkg) for p in (pkg / "a.py", pkg / "b.py")]
+    assert [len(f) for f in found] == [8, 0], found
+
+
+def test_queries_are_pure() -> None:
+    """``mfstore.query`` compiles reads (SQL and parameters): nothing it imports, directly
+    or through others, opens, holds or writes a file (store, provider, writer, blobs)."""
+    graph = _module_graph()
+    seen: set[str] = set()
+    todo = [m for m in graph if m.split(".")[1:2] == ["query"]]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += graph.get(module, ())
+    banned = {"store", "provider", "writer", "blobs"}
+    assert sorted(m for m in seen if m.split(".")[1:2] and m.split(".")[1] in banned) == []

@@ -7,7 +7,6 @@ from typing import Any
 
 from .. import query
 from ..artifacts import PreparedArtifact
-from ..blobs import blob_id
 from ..writer import RunRef, TaskBatch, Writer
 from .parse import ParsedRun
 
@@ -50,8 +49,7 @@ class BlobSource:
         art = self._handed.get(sha)
         if art is not None:
             return art
-        cache = writer._cache
-        if (cache is not None and sha in cache.blobs) or blob_id(writer.store, sha) is not None:
+        if writer.has_blob(sha):
             return PreparedArtifact(None, sha, "", None)
         prepared: PreparedArtifact | None = self._reread(flow_id, sha)
         if prepared is not None and sha in self._types:

@@ -198,32 +198,6 @@ class CardComponentManager:
     def __iter__(self) -> Iterator[Any]:
         return iter(self._components)
 
-    def _latest_data(self, mode: str = "render") -> dict[str, Any]:
-        """Metaflow's data object for the final render (``mode="render"``) or data update
-        (``mode="refresh"``)."""
-        comps = {}
-        for c in self._components.values():
-            if getattr(c, "REALTIME_UPDATABLE", False):
-                rendered = render_component(c)
-                if rendered is not None:
-                    comps[c.component_id] = rendered
-        user = self._latest_user_data
-        try:
-            json.dumps(user)
-        except (TypeError, ValueError):
-            warning("Data provided to `refresh` is not JSON serializable. It will be ignored.")
-            user = {}
-        return {
-            "user": user,
-            "components": comps,
-            "render_seq": "final",
-            "component_update_ts": self._components.layout_last_changed_on,
-            "mode": mode,
-        }
-
-    def _serialize(self) -> list[Any]:
-        return [r for r in (render_component(c) for c in self._components) if r is not None]
-
 
 class CardComponentCollector:
     """``current.card``: ``append``/``extend``/``clear``/``components``/``refresh`` act on
@@ -243,29 +217,6 @@ class CardComponentCollector:
             "extend": False,
             "components": False,
         }
-
-    def _add_card(
-        self,
-        card_type: str,
-        card_id: str | None,
-        attributes: dict[str, Any],
-        editable: bool,
-        customize: bool,
-    ) -> str:
-        card_uuid = uuid.uuid4().hex
-        self._cards_meta[card_uuid] = {
-            "type": card_type,
-            "uuid": card_uuid,
-            "card_id": card_id,
-            "editable": editable,
-            "customize": customize,
-            "attributes": attributes,
-        }
-        self._card_component_store[card_uuid] = CardComponentManager(
-            card_type, user_set_card_id=card_id
-        )
-        self._finalized = False
-        return card_uuid
 
     def _finalize(self) -> None:
         """Work out the default editable card and the id lookup (once all cards are added)."""
@@ -466,7 +417,71 @@ class CardComponentCollector:
         if self._default_editable_card is not None:
             self._card_component_store[self._default_editable_card].refresh(*args, **kwargs)
 
-    def _cards(self) -> list[tuple[dict[str, Any], CardComponentManager]]:
-        """``(card metadata, its components)`` of every card, in decorator order."""
-        self._finalize()
-        return [(m, self._card_component_store[u]) for u, m in self._cards_meta.items()]
+
+# -- the runtime's side (``card_decorator``); kept off ``current.card``, which users see ---
+
+
+def collects_for(card: Any, owner: str) -> bool:
+    """Whether ``card`` (``current.card``) is the collector of the task attempt ``owner``."""
+    return isinstance(card, CardComponentCollector) and card._owner == owner
+
+
+def add_card(
+    collector: CardComponentCollector,
+    card_type: str,
+    card_id: str | None,
+    attributes: dict[str, Any],
+    *,
+    editable: bool,
+    customize: bool,
+) -> str:
+    """Add a ``@card`` of the step to ``collector`` (Metaflow's ``_add_card``); its uuid."""
+    card_uuid = uuid.uuid4().hex
+    collector._cards_meta[card_uuid] = {
+        "type": card_type,
+        "uuid": card_uuid,
+        "card_id": card_id,
+        "editable": editable,
+        "customize": customize,
+        "attributes": attributes,
+    }
+    collector._card_component_store[card_uuid] = CardComponentManager(
+        card_type, user_set_card_id=card_id
+    )
+    collector._finalized = False
+    return card_uuid
+
+
+def cards(collector: CardComponentCollector) -> list[tuple[dict[str, Any], CardComponentManager]]:
+    """``(card metadata, its components)`` of every card, in decorator order."""
+    collector._finalize()
+    return [(m, collector._card_component_store[u]) for u, m in collector._cards_meta.items()]
+
+
+def serialized(card: CardComponentManager) -> list[Any]:
+    """The card's components rendered, for its constructor (those that fail are dropped)."""
+    return [r for r in (render_component(c) for c in card) if r is not None]
+
+
+def latest_data(card: CardComponentManager, mode: str = "render") -> dict[str, Any]:
+    """Metaflow's data object for the final render (``mode="render"``) or data update
+    (``mode="refresh"``) of the card."""
+    comps = {}
+    for c in card.components.values():
+        if getattr(c, "REALTIME_UPDATABLE", False):
+            rendered = render_component(c)
+            if rendered is not None:
+                comps[c.component_id] = rendered
+    user = card._latest_user_data
+    try:
+        json.dumps(user)
+    except (TypeError, ValueError):
+        warning("Data provided to `refresh` is not JSON serializable. It will be ignored.")
+        user = {}
+    return {
+        "user": user,
+        "components": comps,
+        "render_seq": "final",
+        "component_update_ts": card.components.layout_last_changed_on,
+        "mode": mode,
+    }

@@ -21,9 +21,14 @@ from .card_collector import (
     CARD_ID_PATTERN,
     TYPE_CHECK_REGEX,
     CardComponentCollector,
+    add_card,
+    cards,
+    collects_for,
+    latest_data,
+    serialized,
     warning,
 )
-from .current import current
+from .current import current, update_env
 from .decorators import StepDecorator, make_step_decorator, register_step_decorator
 
 
@@ -52,9 +57,9 @@ class CardDecorator(StepDecorator):
 
         owner = f"{current.pathspec}/{current.retry_count}"
         collector = current.card
-        if not isinstance(collector, CardComponentCollector) or collector._owner != owner:
+        if not collects_for(collector, owner):
             collector = CardComponentCollector(owner)
-            current._update_env(card=collector)
+            update_env(card=collector)
         a = self.attributes
         card_id = a["id"]
         if card_id is not None and CARD_ID_PATTERN.match(str(card_id)) is None:
@@ -65,7 +70,8 @@ class CardDecorator(StepDecorator):
             )
             card_id = None
         cls = card_class(a["type"])
-        collector._add_card(
+        add_card(
+            collector,
             a["type"],
             card_id,
             a,
@@ -172,12 +178,12 @@ def _render_one(
         error = f"MetaflowCard named {card_type} not found. Check the `type` attribute in @card"
     else:
         try:
-            mf_card = _instantiate(cls, options, components._serialize(), ctx["graph"], ctx["flow"])
+            mf_card = _instantiate(cls, options, serialized(components), ctx["graph"], ctx["flow"])
         except TypeError:
             mf_card = None
             error = f"Card of type {card_type} cannot support arguments {options}"
         if mf_card is not None:
-            mf_card.runtime_data = components._latest_data()
+            mf_card.runtime_data = latest_data(components)
             try:
                 with _deadline(a["timeout"]):
                     html = mf_card.render(task)
@@ -216,7 +222,7 @@ def _final_data(
     cls = card_class(a["type"])
     if cls is None or not getattr(cls, "RUNTIME_UPDATABLE", False):
         return None
-    data = components._latest_data(mode="refresh")
+    data = latest_data(components, mode="refresh")
     try:
         mf_card = _instantiate(cls, a["options"], [], ctx["graph"], ctx["flow"])
         with _deadline(a["timeout"]):
@@ -245,7 +251,7 @@ def render_cards(
     task = CardTask(pathspec, values)
     ctx = {"graph": graph, "flow": flow, "now": time.time()}
     out = {}
-    for meta, components in collector._cards():
+    for meta, components in cards(collector):
         a = meta["attributes"]
         text = _render_one(meta, components, task, ctx)
         save_type = a["type"] if CARD_ID_PATTERN.match(str(a["type"])) else "error"

@@ -154,7 +154,7 @@ def start(
 def _project_early(state: State) -> None:
     """``current.project_*`` before the run's Parameters are parsed: a Parameter's default
     function may read them, as in Metaflow."""
-    from .current import current
+    from .current import update_env
     from .flow_decorators import project_info
 
     if not (getattr(state.flow_cls, "_flow_decorators", None) or {}).get("project"):
@@ -165,7 +165,7 @@ def _project_early(state: State) -> None:
         return  # the run itself says what is wrong with the user
     project = project_info(state.flow_cls, state.branch, state.production, username)
     if project is not None:
-        current._update_env(**project)
+        update_env(**project)
 
 
 def _identity() -> str:

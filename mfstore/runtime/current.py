@@ -9,7 +9,7 @@ _T = TypeVar("_T")
 
 class _Fact(Generic[_T]):
     """A read-only fact of ``current`` (typed by its parameter): the value the runtime
-    last set for it with ``Current._set_env``, None outside a flow."""
+    last set for it with ``set_env``/``update_env``, None outside a flow."""
 
     def __init__(self, doc: str) -> None:
         self.__doc__ = doc
@@ -82,16 +82,6 @@ class Current:
         self._is_running = False
         self._is_production = False
 
-    def _set_env(self, *, is_running: bool = True, **values: Any) -> None:
-        for name, value in values.items():
-            if name not in _FIELDS:
-                raise AttributeError(name)
-            object.__setattr__(self, "_" + name, value)
-        self._is_running = is_running
-
-    def _update_env(self, **values: Any) -> None:
-        self._set_env(is_running=self._is_running, **values)
-
     def __contains__(self, name: str) -> bool:
         return name in _FIELDS or name in ("pathspec", "is_running_flow", "trigger")
 
@@ -148,9 +138,26 @@ class Current:
         return "<current %s>" % (self.pathspec or "(not running)")
 
 
-#: What ``_set_env`` may set: the facts above, and ``is_production``.
+#: What ``set_env`` may set: the facts above, and ``is_production``.
 _FIELDS = frozenset(
     [name for name, attr in vars(Current).items() if isinstance(attr, _Fact)] + ["is_production"]
 )
 
 current = Current()
+
+
+def set_env(*, is_running: bool = True, **values: Any) -> None:
+    """The runtime's call (Metaflow's ``current._set_env``): set the named facts of
+    ``current`` (its read-only properties, and ``is_production``) and whether a flow is
+    running; facts not named keep their value. An unknown name is an ``AttributeError``."""
+    for name, value in values.items():
+        if name not in _FIELDS:
+            raise AttributeError(name)
+        object.__setattr__(current, "_" + name, value)
+    current._is_running = is_running
+
+
+def update_env(**values: Any) -> None:
+    """``set_env`` that leaves ``current.is_running_flow`` as it is (Metaflow's
+    ``current._update_env``): ``@project``'s names, ``current.card``, ``current.parallel``."""
+    set_env(is_running=current.is_running_flow, **values)

@@ -31,7 +31,7 @@ from .cli_common import (
 )
 from .config import resolve_configs
 from .console import echo
-from .current import current
+from .current import update_env
 from .decorators import attach_decospecs
 from .executors import check_executors
 from .flow_decorators import flow_runtime_init, project_info
@@ -109,7 +109,7 @@ def start_run(
             f"project:{project['project_name']}",
             f"project_branch:{project['branch_name']}",
         ]
-        current._update_env(**project)  # forked task processes inherit it
+        update_env(**project)  # forked task processes inherit it
     flow_runtime_init(state.flow_cls)
     if origin is None:
         param_values = {

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
 from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
 
-from .current import current
+from .current import current, set_env, update_env
 from .decorators import get_decorator
 from .inputs import EPHEMERAL, Inputs
 
@@ -225,7 +225,7 @@ def run_task(
         _datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={}
     )
     params = [p["name"] for p in graph_info["parameters"]]
-    current._set_env(
+    set_env(
         flow_name=spec.flow_name,
         run_id=spec.run_id,
         step_name=spec.step_name,
@@ -241,7 +241,7 @@ def run_task(
     )
     if node.parallel_step and spec.foreach_stack:
         frame = spec.foreach_stack[-1]
-        current._update_env(parallel=Parallel("127.0.0.1", frame.num_splits, frame.index, None))
+        update_env(parallel=Parallel("127.0.0.1", frame.num_splits, frame.index, None))
     stores = [InputDatastore(src, blobs) for src in spec.inputs]
     is_join = node.type == "join"
     catch = get_decorator(node.func, "catch")

@@ -34,6 +34,11 @@ class PieceWrites(TaskWrites):
             insert_blob(self.store, packed)
         return packed.sha
 
+    def has_blob(self, sha: str) -> bool:
+        """Whether the file holds the blob ``sha`` (or this ``bulk()`` wrote it already)."""
+        cache = self._cache
+        return (cache is not None and sha in cache.blobs) or blob_id(self.store, sha) is not None
+
     def ensure_task(
         self, run: RunRef, step_name: str, task_id: str, *, ts_epoch: int | None = None
     ) -> TaskRef:

@@ -51,13 +51,18 @@ class System:
             self.card._finalize()
         else:
             from mfstore.cards.components import MetaflowCardComponent
-            from mfstore.runtime.card_collector import CardComponentCollector
+            from mfstore.runtime.card_collector import CardComponentCollector, add_card
 
             self.card = CardComponentCollector("test")
             for card_type, card_id, editable, customize in cards:
                 self.uuids.append(
-                    self.card._add_card(
-                        card_type, card_id, {"type": card_type}, editable, customize
+                    add_card(
+                        self.card,
+                        card_type,
+                        card_id,
+                        {"type": card_type},
+                        editable=editable,
+                        customize=customize,
                     )
                 )
         self.Text = _text_class(MetaflowCardComponent)
@@ -80,7 +85,9 @@ class System:
             # Metaflow wraps Metaflow-shipped (``UserComponent``) components in a section
             # for its own page; mfstore's pages render components as they are
             return [c[0]["contents"] if len(c) == 1 and isinstance(c[0], dict) else c for c in out]
-        return [self.card._card_component_store[u]._serialize() for u in self.uuids]
+        from mfstore.runtime.card_collector import serialized
+
+        return [serialized(self.card._card_component_store[u]) for u in self.uuids]
 
 
 ED, NE = True, False  # editable (ALLOW_USER_COMPONENTS) or not
