@@ -240,18 +240,10 @@ def _expand(script: str) -> str:
     return _SCHEMA_REF.sub(lambda m: schema_statement(m.group(1)) + ";", script)
 
 
-def rebuild_views(store: MigrationTarget) -> None:
-    """Drop and re-create the documented views (inside the caller's transaction).
-
-    Only views named in ``schema.sql`` are touched: views a user added to the file stay.
-    """
-    _drop_views(store)
-    _create_views(store)
-
-
 def _drop_views(store: MigrationTarget) -> None:
-    # Dependents first: mf_steps reads mf_tasks. A name that is a table in an older
-    # format (artifacts, metadata_values before format 4) is left to its migration.
+    # Only the views schema.sql names (a view a user added stays), dependents first:
+    # mf_steps reads mf_tasks. A name that is a table in an older format (artifacts,
+    # metadata_values before format 4) is left to its migration.
     views = {row[0] for row in store.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
     for name, _ in reversed(schema_views()):
         if name in views:

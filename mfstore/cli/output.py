@@ -43,15 +43,12 @@ def columns(*names: str, **kinds: str) -> list[Column]:
     return [Column(n, kinds.get(n, "time" if n.endswith("_at") else "text")) for n in names]
 
 
-FORMATS = ("table", "tsv", "csv", "json", "nl")
-
-
 class Output:
     """Where and how a command prints its result.
 
-    ``fmt`` is one of ``FORMATS``. ``table`` is chosen only when stdout is a terminal and
-    no format was asked for; piped, the default is ``tsv`` (a header line, then one line
-    per row, each value whole on its line).
+    ``fmt`` is one of ``table``, ``tsv``, ``csv``, ``json``, ``nl``. ``table`` is chosen
+    only when stdout is a terminal and no format was asked for; piped, the default is
+    ``tsv`` (a header line, then one line per row, each value whole on its line).
     """
 
     def __init__(self, fmt: str, *, explicit: bool = False) -> None:

@@ -42,7 +42,6 @@ class _Unset:
 #: "Not resolved yet": the first ``get_namespace()`` reads ``$MFSTORE_NAMESPACE`` or
 #: calls ``default_namespace()``.
 UNSET: Final = _Unset()
-_UNSET = UNSET
 
 _current: str | _Unset | None = UNSET
 

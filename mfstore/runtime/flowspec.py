@@ -5,7 +5,6 @@ values inherited from the parent task are loaded lazily from an ``InputDatastore
 from __future__ import annotations
 
 import reprlib
-import sys
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
@@ -293,10 +292,6 @@ class FlowSpec:
         passdown = self.__dict__.setdefault("_passdown", {})
         for var, (ds, ref) in to_merge.items():
             passdown[var] = (ds, ref)
-
-
-def is_flow_main(cls: type) -> bool:
-    return getattr(sys.modules.get(cls.__module__), "__name__", None) == "__main__"
 
 
 def _switch_target(flow: Any, step: str, dsts: tuple[Any, ...], condition: Any) -> str:

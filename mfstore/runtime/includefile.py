@@ -14,18 +14,6 @@ from mfstore.exception import MetaflowException
 from .parameters import Parameter
 
 
-class IncludedFile:
-    """What Metaflow's client returns for an included file: the content and a descriptor."""
-
-    def __init__(self, descriptor: str, content: Any = None) -> None:
-        self.descriptor = descriptor
-        self.content = content
-
-    def decode(self, name: str, var_type: str = "Artifact") -> Any:
-        """The file's content."""
-        return self.content
-
-
 class _FileType(click.ParamType):  # type: ignore[type-arg]
     name = "FILE"
 

@@ -327,11 +327,6 @@ class Parameter:
         return None
 
 
-def deploy_time_eval(value: Any) -> Any:
-    """Metaflow's ``deploy_time_eval``: values are used as they are locally."""
-    return value
-
-
 def get_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
     """``(attribute name, Parameter)`` of a flow class, sorted by attribute name."""
     out = []

@@ -13,7 +13,6 @@ from ..blobs import (
     insert_blob,
     pack_blob,
 )
-from ..exception import MetaflowNotFound
 from ..identity import now_ms
 from ..store import Store
 from .records import TASK_FILE_TYPE, BulkCache, MetadataEntry, RunRef, TaskRef
@@ -117,12 +116,3 @@ class PieceWrites(TaskWrites):
                 (sha, script_name, json.dumps(dict(info or {}), sort_keys=True)),
             )
         return True
-
-    def find_run(self, flow_id: str, run_number: str) -> RunRef:
-        """The run ``flow_id/run_number`` (``MetaflowNotFound`` if absent)."""
-        pk = self.store.scalar(
-            *query.compile_run_by_key(flow_id, run_number, query.RunFields.PK_TAGSET_AND_TIME)
-        )
-        if pk is None:
-            raise MetaflowNotFound(f"Run('{flow_id}/{run_number}') does not exist")
-        return RunRef(int(pk), flow_id, run_number)
