@@ -1,4 +1,6 @@
-"""The seeds' TeamCollabFlow: only the import line differs from Metaflow."""
+"""The seeds' TeamCollabFlow: only the import line differs from Metaflow.
+
+The tests run this very file (under real Metaflow too: tests/flowfiles.py rewrites the import)."""
 
 from mfstore import FlowSpec, current, step
 

@@ -3,8 +3,9 @@
 Every flow in ``tests/flows/`` imports ``metaflow`` as a Metaflow user writes it; the
 harness that runs it chooses the library: ``install(name, workdir, "mfstore")`` copies
 the file with its imports rewritten to ``mfstore`` (the only change), ``"metaflow"``
-copies it as it is. The runtime tests, the differential (compat) harness and the Metaflow
-extension's tests all read flows from here.
+copies it as it is. The flows of ``examples/`` (README's, importing ``mfstore``) are test
+flows too, by their name, rewritten the same way. The runtime tests, the differential
+(compat) harness and the Metaflow extension's tests all read flows from here.
 """
 
 from __future__ import annotations
@@ -20,24 +21,35 @@ import mfstore
 
 #: The one directory of test flows (``bad/`` holds flows the runtime must refuse).
 FLOWS = Path(__file__).resolve().parent / "flows"
+#: README's example flows, which the tests run as they are.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-_FROM_RE = re.compile(r"^(\s*)from\s+metaflow(?=[\s.])", re.M)
-_IMPORT_RE = re.compile(r"^(\s*)import\s+metaflow\s*$", re.M)
+_FROM_RE = re.compile(r"^(\s*)from\s+(?:metaflow|mfstore)(?=[\s.])", re.M)
+_IMPORT_RE = re.compile(r"^(\s*)import\s+(?:metaflow|mfstore)(?:\s+as\s+metaflow)?\s*$", re.M)
 
 
 def rewrite_source(src: str, lib: str) -> str:
-    """Rewrite ``from metaflow ...`` / ``import metaflow`` to the library under test."""
-    if lib == "metaflow":
-        return src
+    """Rewrite ``from metaflow ...`` / ``import metaflow`` (or the same of ``mfstore``) to
+    the library under test; a flow already written for ``lib`` stays as it is."""
     src = _FROM_RE.sub(lambda m: m.group(1) + "from " + lib, src)
-    src = _IMPORT_RE.sub(lambda m: m.group(1) + f"import {lib} as metaflow", src)
-    return src
+    alias = "" if lib == "metaflow" else " as metaflow"
+    return _IMPORT_RE.sub(lambda m: m.group(1) + f"import {lib}{alias}", src)
+
+
+def flow_path(name: str | Path) -> Path:
+    """Flow ``name``: a path as it is, else ``FLOWS/name``, else ``EXAMPLES/name``."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    if not (FLOWS / path).exists() and (EXAMPLES / path).exists():
+        return EXAMPLES / path
+    return FLOWS / path
 
 
 def install(name: str | Path, workdir: Path, lib: str = "mfstore") -> Path:
-    """Copy flow ``name`` (relative to ``FLOWS``, or a path) into ``workdir`` for ``lib``;
-    returns the copy (same base name)."""
-    src = Path(name) if Path(name).is_absolute() else FLOWS / name
+    """Copy flow ``name`` (see ``flow_path``) into ``workdir`` for ``lib``; returns the copy
+    (same base name)."""
+    src = flow_path(name)
     dest = workdir / src.name
     dest.write_text(rewrite_source(src.read_text(), lib))
     return dest

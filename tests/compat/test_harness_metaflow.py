@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
-from harness import FLOWS, diff, run_flow, snapshot
+from harness import diff, run_flow, snapshot
 
 from tests.flowfiles import rewrite_source
 
@@ -25,7 +25,7 @@ def mf_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("mfhist")
     for f in FILES:
         cp = run_flow(
-            "metaflow", FLOWS / f, root, ["run", "--max-workers", "1"], check=f != "failing_flow.py"
+            "metaflow", f, root, ["run", "--max-workers", "1"], check=f != "failing_flow.py"
         )
         if f == "failing_flow.py":
             assert cp.returncode != 0
@@ -181,4 +181,5 @@ def test_diff_and_rewrite():
         "from mfstore import FlowSpec\nimport mfstore as metaflow\nfrom mfstore.exception import X\n"
     )
     assert rewrite_source(src, "metaflow") == src
+    assert rewrite_source(rewrite_source(src, "mfstore"), "metaflow") == src
     assert harness.flow_class_name("nested_foreach_flow.py") == "NestedForeachFlow"

@@ -467,6 +467,7 @@ def test_differential_against_metaflow(tmp_path) -> None:
         "branch_join_flow.py",
         "current_flow.py",
         "catch_flow.py",
+        "team_collab_flow.py",
     ]
     assert differential(files, tmp_path, ignore=ignore) == []
 

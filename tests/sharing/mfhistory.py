@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.compat.harness import FLOWS, _lib_env, run_flow
+from tests.compat.harness import _lib_env, run_flow
 
 HERE = Path(__file__).resolve().parent
 KILL_FLOW = HERE / "flows" / "kill_flow.py"
@@ -50,9 +50,7 @@ TAG_EDITS = [
 
 def _run_scenario(fname: str, workdir: Path) -> None:
     for user, args, env, fails in SCENARIOS[fname]:
-        run_flow(
-            "metaflow", FLOWS / fname, workdir, args, user=user, env=env or None, check=not fails
-        )
+        run_flow("metaflow", fname, workdir, args, user=user, env=env or None, check=not fails)
 
 
 def _killed_run(workdir: Path) -> None:
