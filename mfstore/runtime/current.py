@@ -83,6 +83,7 @@ class Current:
         self._is_production = False
 
     def __contains__(self, name: str) -> bool:
+        """``"project_name" in current``: whether ``name`` is one of ``current``'s facts."""
         return name in _FIELDS or name in ("pathspec", "is_running_flow", "trigger")
 
     @property

@@ -69,6 +69,9 @@ class FlowSpec:
 
     @property
     def name(self) -> str:
+        """The flow's name: its class name (Metaflow's ``FlowSpec.name``), the same as
+        ``current.flow_name`` in a step and the name the Client API finds its runs by
+        (``Flow(name)``, the first part of every pathspec)."""
         return type(self).__name__
 
     def __str__(self) -> str:

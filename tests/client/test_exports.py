@@ -35,11 +35,28 @@ def test_client_members_documented():
         MetaflowCode,
         MetaflowTrigger,
     ):
-        for name, member in vars(cls).items():
-            if name.startswith("_") and name not in ("__iter__", "__getitem__", "__contains__"):
-                continue
-            if callable(member) or isinstance(member, property):
-                assert (member.__doc__ or "").strip(), f"{cls.__name__}.{name}"
+        assert _undocumented(cls) == []
+
+
+def _undocumented(cls: type) -> list[str]:
+    return [
+        f"{cls.__name__}.{name}"
+        for name, member in vars(cls).items()
+        if not name.startswith("_") or name in ("__iter__", "__getitem__", "__contains__")
+        if callable(member) or isinstance(member, property)
+        if not (member.__doc__ or "").strip()
+    ]
+
+
+def test_runtime_members_documented():
+    """What a flow uses (``self.name``, ``self.next``, ``self.merge_artifacts``, the
+    ``current`` facts, a Parameter's methods) is documented as the client's names are."""
+    from mfstore.runtime import FlowSpec, IncludeFile, Parameter
+    from mfstore.runtime.current import Current
+
+    assert [
+        m for cls in (FlowSpec, Parameter, IncludeFile, Current) for m in _undocumented(cls)
+    ] == []
 
 
 def test_cold_import_is_light():
