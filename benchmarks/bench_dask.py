@@ -65,7 +65,8 @@ def foreach_table(scale: int, reps: int, root: Path, configs: list[int]) -> list
     rows = [
         f"### Foreach of {scale} trivial tasks (median of {reps})",
         "",
-        f"| executor | wall, 10 tasks (s) | wall, {scale} tasks (s) | tasks/s | marginal per task (ms) | slot cost per task (ms) |",
+        f"| executor | wall, 10 tasks (s) | wall, {scale} tasks (s) | tasks/s | marginal per "
+        "task (ms) | slot cost per task (ms) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for i, (label, args, slots) in enumerate(CONFIGS):

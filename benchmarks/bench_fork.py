@@ -2,8 +2,9 @@
 forks, pays nothing; target <= 1 ms).
 
 For each workload (no store yet, one Client store in use, a writer plus a reader, eight
-stores, then the same process with every store closed) it times, in the parent: ``os.fork()`` itself (until it returns in the parent),
-and fork + child exit + ``waitpid``; in the child: its first statement on an inherited
+stores, then the same process with every store closed) it times, in the parent:
+``os.fork()`` itself (until it returns in the parent), and fork + child exit +
+``waitpid``; in the child: its first statement on an inherited
 store (where the lazy fork safety reopens the connection). Medians of ``--reps`` forks;
 the load average is printed with the table (the machine may be shared).
 

@@ -114,8 +114,10 @@ def header(args: argparse.Namespace) -> list[str]:
     except Exception:
         mf = "not installed"
     return [
-        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw {apsw.apsw_version()}, metaflow {mf}, commit {commit}",
-        f"machine {platform.machine()}, {os.cpu_count() or 0} CPUs; scale {args.scale}, iterations {args.iterations}, max-workers {args.max_workers}",
+        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw "
+        f"{apsw.apsw_version()}, metaflow {mf}, commit {commit}",
+        f"machine {platform.machine()}, {os.cpu_count() or 0} CPUs; scale {args.scale}, "
+        f"iterations {args.iterations}, max-workers {args.max_workers}",
     ]
 
 

@@ -29,8 +29,9 @@ def get_page(app: Any, path: str) -> tuple[int, bytes]:
     raw_path, _, query = path.partition("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
-        "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
+        "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(),
+        "query_string": query.encode(), "root_path": "", "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
     }  # fmt: skip
     out: dict[str, Any] = {"body": b""}
 
@@ -105,7 +106,8 @@ def pages(runs: int, tasks_in: int | None = None) -> list[tuple[str, str]]:
         ("step page", f"/{flow}/{with_tasks}/start"),
         ("task page", f"/{flow}/{with_tasks}/start/1"),
         ("compare 2 runs", f"/compare?runs={flow}/{with_tasks},{flow}/{other}"),
-        ("search ?artifact=result&value=V (2,000 runs)", f"/search?flow={flow}&artifact=result&value={(runs - 1) // 1000 * 1000}"),
+        ("search ?artifact=result&value=V (2,000 runs)",
+         f"/search?flow={flow}&artifact=result&value={(runs - 1) // 1000 * 1000}"),
     ]  # fmt: skip
 
 

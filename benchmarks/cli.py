@@ -147,7 +147,8 @@ def main() -> None:
         load = "?"
     head = [
         f"    date {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC | "
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average at the start {load_start}, at the end {load}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average at the start "
+        f"{load_start}, at the end {load}",
         f"    command: python -m benchmarks.cli --sizes {opts.sizes} --reps {opts.reps}",
         "",
         f"Medians of {opts.reps} processes per row (peak: the largest); stdout to a file (not a terminal).",

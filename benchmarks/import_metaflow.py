@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     print(
-        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw {apsw.apsw_version()}, commit {commit}, {platform.machine()}"
+        f"python {platform.python_version()}, SQLite {apsw.sqlite_lib_version()}, apsw "
+        f"{apsw.apsw_version()}, commit {commit}, {platform.machine()}"
     )
     tasks = 0
     rows = []
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| {label} | {wall:.2f} s | {tasks / wall:,.0f} | {cpu:.2f} s | {tasks / cpu:,.0f} | {load:.1f} |"
         )
     print(
-        f"| .metaflow (du) | .mfdb | ratio |\n| ---: | ---: | ---: |\n| {mf / 1e6:.2f} MB | {db / 1e6:.2f} MB | {mf / db:.1f}x smaller |"
+        f"| .metaflow (du) | .mfdb | ratio |\n| ---: | ---: | ---: |\n| {mf / 1e6:.2f} MB | "
+        f"{db / 1e6:.2f} MB | {mf / db:.1f}x smaller |"
     )
 
 

@@ -436,7 +436,8 @@ def import_mfdb(hist: History, path: Path) -> float:
         report = import_metaflow(hist.workdir / ".metaflow", store)
     if report.problems or report.conflicts or len(report.added) != len(hist.runs) + 1:
         raise RuntimeError(
-            f"import of {hist.workdir}: {len(report.added)} imported, problems {report.problems[:3]}, conflicts {report.conflicts[:3]}"
+            f"import of {hist.workdir}: {len(report.added)} imported, problems "
+            f"{report.problems[:3]}, conflicts {report.conflicts[:3]}"
         )
     return report.seconds
 
@@ -843,8 +844,9 @@ def main(argv: list[str] | None = None) -> int:
         [
             "\n".join("    " + line for line in lines),
             "",
-            "Medians: {} reps per op (Metaflow at >= 10,000 runs: {}); runtime {} runs per flow; fresh = a new process per "
-            "rep, import excluded; ratio > 1 = mfstore faster/smaller. Sizes above {}: mfstore alone. Total {:.0f} s.".format(
+            "Medians: {} reps per op (Metaflow at >= 10,000 runs: {}); runtime {} runs per "
+            "flow; fresh = a new process per rep, import excluded; ratio > 1 = mfstore "
+            "faster/smaller. Sizes above {}: mfstore alone. Total {:.0f} s.".format(
                 args.reps,
                 min(args.reps, 3),
                 args.runtime_reps,

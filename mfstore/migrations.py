@@ -267,7 +267,8 @@ def apply_migrations(store: MigrationTarget, from_version: int) -> int:
     return the new version. A file older than ``OLDEST_FORMAT`` raises ``SchemaTooOldError``."""
     if from_version < OLDEST_FORMAT:
         raise SchemaTooOldError(
-            f"{store.path} uses file format {from_version}, older than any this mfstore can migrate ({OLDEST_FORMAT} is the oldest): "
+            f"{store.path} uses file format {from_version}, older than any this mfstore can "
+            f"migrate ({OLDEST_FORMAT} is the oldest): "
             "open it with an older mfstore and export it"
         )
     # Tables are rebuilt the way SQLite documents (lang_altertable.html, "other kinds of

@@ -189,7 +189,8 @@ def resolve_token(
         # the user who deployed the previous version may re-deploy without the token
         if prev_user != get_username() and authorize != prev_token:
             echo(
-                f"There is an existing version of *{flow_name}* in production which was deployed by the user *{prev_user}*."
+                f"There is an existing version of *{flow_name}* in production which was "
+                f"deployed by the user *{prev_user}*."
             )
             echo(
                 "To deploy a new version of this flow, you need to use the same production token that they used. "

@@ -110,8 +110,9 @@ def sql_command(
     Only reading is allowed: statements that would write to the file or to any other
     file (INSERT, CREATE, ATTACH, VACUUM INTO, PRAGMA setters ...) are refused before
     they run, and nothing is changed. A query stops when it goes --timeout seconds without
-    giving a row (a table: when the whole query takes longer). The mf_* views are documented in docs/sql.md. Piped, the result is TSV
-    (every row); on a terminal, a table of the first 100 rows.
+    giving a row (a table: when the whole query takes longer). The mf_* views are
+    documented in docs/sql.md. Piped, the result is TSV (every row); on a terminal, a
+    table of the first 100 rows.
 
     Example:
 

@@ -401,7 +401,8 @@ class MfdbStorage(DataStoreStorage):
             ref = sess.run(key.flow or "", key.run or "")
             if ref is None:
                 raise DataException(
-                    f"Run {key.flow}/{key.run} is not in {sess.path}: use --metadata mfdb together with --datastore mfdb"
+                    f"Run {key.flow}/{key.run} is not in {sess.path}: use --metadata mfdb "
+                    "together with --datastore mfdb"
                 )
             task = sess.task(
                 key.flow or "", key.run or "", key.step or "", key.task or "", create=True

@@ -115,7 +115,8 @@ def compile_group_all_artifacts(task_pks: Sequence[int]) -> tuple[str, Params]:
     ``compile_artifacts`` orders them. A task without a done attempt has one row with
     ``attempt`` NULL; a done attempt without artifacts one row with ``name`` NULL."""
     return (
-        f"{_DONE_ATTEMPTS}SELECT d.task_pk, d.attempt, an.name, CASE WHEN b.sha IS NOT NULL THEN lower(hex(b.sha)) END, "
+        f"{_DONE_ATTEMPTS}SELECT d.task_pk, d.attempt, an.name, CASE WHEN b.sha IS NOT NULL "
+        "THEN lower(hex(b.sha)) END, "
         f"y.name, {RAW_ARTIFACT_TS} AS ts, b.blob_id, "
         "CASE WHEN b.chunks = 1 THEN length(b.data) END FROM d "
         # Raw tables: a view of a join on the right of a LEFT JOIN is not flattened.

@@ -89,7 +89,8 @@ def compile_run_artifact_json(run_pk: int, name: str, steps: Sequence[str]) -> t
     names = bound_list(params, "s", steps)
     return (
         "SELECT b.value_json FROM tasks t JOIN artifacts a ON a.task_pk = t.task_pk AND a.name = :name "
-        f"JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
+        "JOIN blobs b ON b.blob_id = a.blob_id WHERE t.run_pk = :run "
+        f"AND t.step_name IN ({names}) ORDER BY t.task_pk, a.attempt DESC LIMIT 1",
         params,
     )
 

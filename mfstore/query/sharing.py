@@ -262,13 +262,19 @@ ARTIFACTS_MISSING_BLOBS: Final = (
     "WHERE a.blob_id NOT IN (SELECT blob_id FROM blobs)"
 )
 #: ``(task_pk, step_name, task_id, run_pk)`` of tasks whose run is missing.
-TASKS_MISSING_RUNS: Final = "SELECT task_pk, step_name, task_id, run_pk FROM tasks WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+TASKS_MISSING_RUNS: Final = (
+    "SELECT task_pk, step_name, task_id, run_pk FROM tasks "
+    "WHERE run_pk NOT IN (SELECT run_pk FROM runs)"
+)
 #: ``(flow_id, run_number)`` of runs whose tag set is missing.
 RUNS_MISSING_TAGSETS: Final = (
     "SELECT flow_id, run_number FROM runs WHERE tagset_id NOT IN (SELECT tagset_id FROM tagsets)"
 )
 #: ``(code_sha,)`` of code packages whose blob is missing.
-CODE_MISSING_BLOBS: Final = "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
+CODE_MISSING_BLOBS: Final = (
+    "SELECT code_sha FROM runs WHERE code_sha IS NOT NULL "
+    "AND code_sha NOT IN (SELECT lower(hex(sha)) FROM blobs)"
+)
 
 
 def compile_blob_user(sha: str) -> tuple[str, Params]:
@@ -281,13 +287,19 @@ def compile_blob_user(sha: str) -> tuple[str, Params]:
 
 
 #: ``(flow_id, runs, successful, failed, running)`` per flow.
-FLOW_RUN_STATS: Final = "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), sum(status = 'running') FROM runs GROUP BY flow_id ORDER BY flow_id"
+FLOW_RUN_STATS: Final = (
+    "SELECT flow_id, count(*), sum(status = 'successful'), sum(status = 'failed'), "
+    "sum(status = 'running') FROM runs GROUP BY flow_id ORDER BY flow_id"
+)
 #: ``(flow_id, tasks)`` per flow.
 FLOW_TASK_COUNTS: Final = (
     "SELECT r.flow_id, count(*) FROM tasks t JOIN runs r ON r.run_pk = t.run_pk GROUP BY r.flow_id"
 )
 #: ``(flow_id, artifacts, their raw bytes)`` per flow.
-FLOW_ARTIFACT_STATS: Final = f"SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM {ARTIFACT_TASK_RUN} LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
+FLOW_ARTIFACT_STATS: Final = (
+    f"SELECT r.flow_id, count(*), coalesce(sum(b.size), 0) FROM {ARTIFACT_TASK_RUN} "
+    "LEFT JOIN blobs b ON b.blob_id = a.blob_id GROUP BY r.flow_id"
+)
 #: ``(blobs, their raw bytes, their stored bytes, raw bytes of every artifact)`` of the
 #: file (one row): an artifact's blob counts once per use in the last.
 BLOB_TOTALS: Final = (

@@ -86,7 +86,8 @@ def compile_attempt(task_pk: int, attempt: int | None) -> tuple[str, Params]:
             {"task": task_pk},
         )
     return (
-        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts WHERE task_pk = :task AND attempt = :attempt",
+        "SELECT attempt, started_at, ended_at, task_ok, success FROM attempts "
+        "WHERE task_pk = :task AND attempt = :attempt",
         {"task": task_pk, "attempt": attempt},
     )
 
@@ -133,7 +134,8 @@ def compile_artifact_refs(task_pk: int, attempt: int) -> tuple[str, Params]:
 def compile_task_metadata_value(task_pk: int, field_name: str) -> tuple[str, Params]:
     """The newest value of one metadata field of a task (NULL if none)."""
     return (
-        f"SELECT v.value FROM {METADATA_JOIN} WHERE m.task_pk = :task AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
+        f"SELECT v.value FROM {METADATA_JOIN} WHERE m.task_pk = :task "
+        "AND v.field_name = :field ORDER BY m.ts_epoch DESC, m.metadata_pk DESC LIMIT 1",
         {"task": task_pk, "field": field_name},
     )
 

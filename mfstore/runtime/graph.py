@@ -356,7 +356,8 @@ class FlowGraph:
         if orphans:
             node = self.nodes[orphans[0]]
             raise self._err(
-                f"Step *{node.name}* is unreachable from the entry step *{self.start_step}*. Add self.next(self.{node.name}) in another "
+                f"Step *{node.name}* is unreachable from the entry step *{self.start_step}*. "
+                f"Add self.next(self.{node.name}) in another "
                 f"step or remove *{node.name}*.",
                 node,
             )

@@ -85,7 +85,8 @@ def create(
         echo=_echo,
     )
     _echo(
-        f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by *{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
+        f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by "
+        f"*{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
     )
     _echo(f"Run it with `python {path.name} production trigger`.")
 
@@ -184,7 +185,7 @@ def list_(state: State) -> None:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + "  " + r[4])
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
 
 
 @production.command(

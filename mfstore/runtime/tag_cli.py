@@ -41,11 +41,13 @@ def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str |
     )
     if latest is None:
         raise CommandException(
-            f"No run found for *{flow_name}* in namespace *{user_namespace}*. You can switch the namespace using --namespace"
+            f"No run found for *{flow_name}* in namespace *{user_namespace}*. You can switch "
+            "the namespace using --namespace"
         )
     if run_id is None:
         raise CommandException(
-            f"Please specify a run-id using --run-id.\n*{flow_name}*'s latest run in namespace *{user_namespace}* has id *{latest[2]}*."
+            f"Please specify a run-id using --run-id.\n*{flow_name}*'s latest run in "
+            f"namespace *{user_namespace}* has id *{latest[2]}*."
         )
     if "/" in run_id:
         raise CommandException(f"Run-id *{run_id}* is not a valid run-id")

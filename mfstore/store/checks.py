@@ -101,7 +101,8 @@ def check_header_once(path: Path) -> None:
         )
     if user_version > FORMAT_VERSION:
         raise SchemaTooNewError(
-            f"{path} was written by a newer mfstore (file format {user_version}, this mfstore reads up to {FORMAT_VERSION}): "
+            f"{path} was written by a newer mfstore (file format {user_version}, this mfstore "
+            f"reads up to {FORMAT_VERSION}): "
             "upgrade mfstore (pip install -U mfstore)"
         )
 
@@ -129,7 +130,8 @@ def initialize_or_check(store: CheckedFile) -> None:
         )
     if version > FORMAT_VERSION:
         raise SchemaTooNewError(
-            f"{store.path} was written by a newer mfstore (file format {version}, this mfstore reads up to {FORMAT_VERSION}): "
+            f"{store.path} was written by a newer mfstore (file format {version}, this "
+            f"mfstore reads up to {FORMAT_VERSION}): "
             "upgrade mfstore (pip install -U mfstore)"
         )
     if version < FORMAT_VERSION:
@@ -142,7 +144,8 @@ def initialize_or_check(store: CheckedFile) -> None:
         check_schema(store, older=True)
         if store.readonly:
             raise StoreReadOnlyError(
-                f"{store.path} uses file format {version} and must be migrated to {FORMAT_VERSION}, but it is read-only: "
+                f"{store.path} uses file format {version} and must be migrated to "
+                f"{FORMAT_VERSION}, but it is read-only: "
                 "copy it somewhere writable first"
             )
         apply_migrations(store, version)

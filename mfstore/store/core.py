@@ -462,7 +462,8 @@ class Store(ForkSafe):
             except (apsw.BusyError, apsw.LockedError) as exc:
                 if time.monotonic() > deadline:
                     raise StoreBusyError(
-                        f"{self.path} stayed locked by other writers for {WRITE_RETRY_SECONDS:.0f} s: another process is "
+                        f"{self.path} stayed locked by other writers for "
+                        f"{WRITE_RETRY_SECONDS:.0f} s: another process is "
                         "holding a long write; try again when it has finished"
                     ) from exc
                 time.sleep(delay * (0.5 + random.random()))

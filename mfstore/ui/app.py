@@ -108,6 +108,16 @@ def create_app(path: Path | str) -> Starlette:
             reader, link, r.path_params["flow"], flt, before, params=r.query_params
         )
 
+    def compare(r: Request) -> Mapping[str, Any]:
+        runs = r.query_params.getlist("runs") + r.query_params.getlist("run")
+        return pages.compare_page(reader, link, runs)
+
+    def run(r: Request) -> Mapping[str, Any]:
+        return pages.run_page(reader, link, r.path_params["flow"], r.path_params["run"])
+
+    def step(r: Request) -> Mapping[str, Any]:
+        return pages.step_page(reader, link, *r.path_params.values())
+
     def task(r: Request) -> Mapping[str, Any]:
         p = r.path_params
         attempt = q(r, "attempt")
@@ -149,14 +159,14 @@ def create_app(path: Path | str) -> Starlette:
 
     routes = [
         Route("/", page("flows.html", lambda r: pages.flows_page(reader, link))),
-        Route("/compare", page("compare.html", lambda r: pages.compare_page(reader, link, r.query_params.getlist("runs") + r.query_params.getlist("run")))),
+        Route("/compare", page("compare.html", compare)),
         Route("/search", page("search.html", lambda r: pages.search_page(reader, link, r.query_params))),
         Route("/_live", live),
         Route("/_card/{card}", card),
         Mount("/_static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
         Route("/{flow}", page("flow.html", flow)),
-        Route("/{flow}/{run}", page("run.html", lambda r: pages.run_page(reader, link, r.path_params["flow"], r.path_params["run"]))),
-        Route("/{flow}/{run}/{step}", page("step.html", lambda r: pages.step_page(reader, link, *r.path_params.values()))),
+        Route("/{flow}/{run}", page("run.html", run)),
+        Route("/{flow}/{run}/{step}", page("step.html", step)),
         Route("/{flow}/{run}/{step}/{task}", page("task.html", task)),
     ]  # fmt: skip
     app = Starlette(routes=routes)

@@ -62,7 +62,8 @@ def test_runtime_members_documented():
 def test_cold_import_is_light():
     code = (
         "import sys, mfstore; "
-        "print(','.join(m for m in ('cloudpickle', 'zstandard', 'click', 'rich', 'mfstore.runtime') if m in sys.modules))"
+        "print(','.join(m for m in ('cloudpickle', 'zstandard', 'click', 'rich', "
+        "'mfstore.runtime') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

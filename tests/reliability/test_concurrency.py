@@ -214,7 +214,8 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
         for name in names:
             assert sql(
                 db,
-                "SELECT count(*) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk WHERE t.step_name = ? AND a.name = ?",
+                "SELECT count(*) FROM artifacts a JOIN tasks t ON t.task_pk = a.task_pk "
+                "WHERE t.step_name = ? AND a.name = ?",
                 (step, name),
             ) == [(EXPECTED_TASKS[step] * n,)]
     assert sql(db, "SELECT DISTINCT value FROM mf_artifacts WHERE name = 'total'") == [(14,)]

@@ -217,7 +217,8 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
     finally:
         runtime.close()
     print(
-        f"crash trials: {trial}, killed inside a run: {len(killed)}, by kind: {kinds}, resumed: {min(RESUMES, len(resumable))}"
+        f"crash trials: {trial}, killed inside a run: {len(killed)}, by kind: {kinds}, "
+        f"resumed: {min(RESUMES, len(resumable))}"
     )
 
 

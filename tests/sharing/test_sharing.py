@@ -53,7 +53,8 @@ def test_snapshot_while_a_writer_writes(imported_copy, tmp_path):
         "while not os.path.exists(sys.argv[2]):\n"
         "    r = w.begin_run('BusyFlow', user_name='w', system_tags=['user:w'])\n"
         "    t = w.add_task(r, 'start'); w.begin_attempt(t, 0)\n"
-        "    w.end_attempt(t, 0, artifacts=prepare_artifacts({'i': i, 'pad': 'x' * 5000 + str(i)}), task_ok=True, success=True)\n"
+        "    w.end_attempt(t, 0, artifacts=prepare_artifacts({'i': i, 'pad': 'x' * 5000 + "
+        "str(i)}), task_ok=True, success=True)\n"
         "    w.end_run(r, successful=True, checkpoint=False); i += 1\n"
         "    print(i, flush=True)\n"
     )

@@ -32,7 +32,10 @@ def _digest(path: Path) -> str:
 
 
 def test_sql_table_json_csv(fixture_db: Path) -> None:
-    q = "SELECT run_id, value FROM mf_artifacts WHERE flow='TrainFlow' AND step='end' AND name='accuracy' ORDER BY value DESC"
+    q = (
+        "SELECT run_id, value FROM mf_artifacts WHERE flow='TrainFlow' AND step='end' "
+        "AND name='accuracy' ORDER BY value DESC"
+    )
     out = run("sql", str(fixture_db), q)
     assert out.exit_code == 0 and "0.93" in out.output and "run_id" in out.output
     rows = json.loads(run("sql", str(fixture_db), q, "--json").output)

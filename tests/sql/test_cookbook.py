@@ -30,7 +30,8 @@ def _storage(path: Path) -> list[dict]:
             "SELECT r.flow_id, count(*), sum(b.size), sum(b.stored_size) FROM "
             "(SELECT DISTINCT r.flow_id, a.blob_id FROM artifacts a JOIN tasks t USING (task_pk) "
             "JOIN runs r USING (run_pk) "
-            "WHERE a.attempt = (SELECT max(z.attempt) FROM artifacts z WHERE z.task_pk = a.task_pk)) r JOIN blobs b USING (blob_id) GROUP BY r.flow_id"
+            "WHERE a.attempt = (SELECT max(z.attempt) FROM artifacts z "
+            "WHERE z.task_pk = a.task_pk)) r JOIN blobs b USING (blob_id) GROUP BY r.flow_id"
         )
     return sorted(
         [{"flow": f, "blobs": n, "bytes": b, "stored_bytes": st} for f, n, b, st in rows],
