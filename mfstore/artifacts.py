@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .blobs import PackedBlob, pack_blob, pack_parts, sha1_hex
+from .env import MFSTORE_LOAD_SAFE_MAX_BYTES
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
@@ -140,7 +141,6 @@ INTERNAL_CLASSES: frozenset[tuple[str, str]] = frozenset(
 #: take. Override with the environment variable ``MFSTORE_LOAD_SAFE_MAX_BYTES`` or the
 #: ``max_bytes`` argument of ``loads_safe`` / ``DataArtifact.load_safe``.
 LOAD_SAFE_MAX_BYTES = 256 * 1024 * 1024
-_BUDGET_ENV = "MFSTORE_LOAD_SAFE_MAX_BYTES"
 #: Builtins a pickle may call (REDUCE) whose result can be far larger than the pickle:
 #: their arguments are measured against the budget before they run.
 _EXPANDING = frozenset(
@@ -157,13 +157,13 @@ def load_budget(max_bytes: int | None = None) -> int:
     else ``LOAD_SAFE_MAX_BYTES``."""
     if max_bytes is not None:
         return int(max_bytes)
-    env = os.environ.get(_BUDGET_ENV)
+    env = os.environ.get(MFSTORE_LOAD_SAFE_MAX_BYTES)
     if env:
         try:
             return int(env)
         except ValueError:
             raise UnsafeArtifactError(
-                f"{_BUDGET_ENV}={env!r} is not a number of bytes (e.g. 268435456)"
+                f"{MFSTORE_LOAD_SAFE_MAX_BYTES}={env!r} is not a number of bytes (e.g. 268435456)"
             ) from None
     return LOAD_SAFE_MAX_BYTES
 
@@ -217,7 +217,7 @@ class _SafeUnpickler(pickle.Unpickler):
                 raise UnsafeArtifactError(
                     f"{self.what} expands beyond the safe-loading budget of {self.budget} bytes "
                     f"({label} of about {self.spent} bytes): refused before allocating it; raise "
-                    f"the limit with load_safe(max_bytes=...) or ${_BUDGET_ENV} if you expect it"
+                    f"the limit with load_safe(max_bytes=...) or ${MFSTORE_LOAD_SAFE_MAX_BYTES} if you expect it"
                 )
             return make(*args)
 
@@ -257,7 +257,7 @@ def _load_restricted(
     if len(raw) > budget:
         raise UnsafeArtifactError(
             f"{what} is {len(raw)} bytes, beyond the safe-loading budget of {budget} bytes: "
-            f"raise it with load_safe(max_bytes=...) or ${_BUDGET_ENV}"
+            f"raise it with load_safe(max_bytes=...) or ${MFSTORE_LOAD_SAFE_MAX_BYTES}"
         )
     try:
         return _SafeUnpickler(io.BytesIO(raw), what, budget, allowed).load()

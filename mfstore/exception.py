@@ -56,6 +56,8 @@ from __future__ import annotations
 import errno as _errno
 from collections.abc import Iterable
 
+from .env import METAFLOW_USER
+
 __all__ = [
     "CardNotPresentException",
     "CardTimeout",
@@ -175,8 +177,8 @@ class MetaflowUnknownUser(MetaflowException):
     def __init__(self) -> None:
         super().__init__(
             "Metaflow could not determine your user name based on "
-            "environment variables ($USERNAME etc.): set METAFLOW_USER, e.g. "
-            "export METAFLOW_USER=alice (the user name root is never used)"
+            f"environment variables ($USERNAME etc.): set {METAFLOW_USER}, e.g. "
+            f"export {METAFLOW_USER}=alice (the user name root is never used)"
         )
 
 

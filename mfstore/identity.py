@@ -6,12 +6,13 @@ import os
 import secrets
 import time
 
+from .env import METAFLOW_PRODUCTION_TOKEN, METAFLOW_USER
 from .exception import MetaflowUnknownUser
 
 
 def get_username() -> str | None:
     """First non-empty, non-root of METAFLOW_USER, SUDO_USER, USERNAME, USER (as Metaflow)."""
-    for var in ("METAFLOW_USER", "SUDO_USER", "USERNAME", "USER"):
+    for var in (METAFLOW_USER, "SUDO_USER", "USERNAME", "USER"):
         user = os.environ.get(var)
         if user and user != "root":
             return user
@@ -20,7 +21,7 @@ def get_username() -> str | None:
 
 def resolve_identity() -> str:
     """``production:<METAFLOW_PRODUCTION_TOKEN>`` if set, else ``user:<name>``."""
-    token = os.environ.get("METAFLOW_PRODUCTION_TOKEN")
+    token = os.environ.get(METAFLOW_PRODUCTION_TOKEN)
     if token:
         return f"production:{token}"
     user = get_username()

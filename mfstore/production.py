@@ -31,16 +31,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import query
+from .env import (
+    METAFLOW_HOME,
+    METAFLOW_PRODUCTION_TOKEN,
+    METAFLOW_TOKEN_HOME,
+    MFSTORE_NAMESPACE,
+    MFSTORE_TRIGGER_CHAIN,
+    MFSTORE_TRIGGER_EVENTS,
+)
 from .exception import CommandException, IncorrectProductionToken, MetaflowException
 from .identity import get_username, now_ms
 
 if TYPE_CHECKING:
     from .writer import RunRef
 
-#: Environment variable carrying the events that start a triggered run (JSON list; internal).
-TRIGGER_ENV = "MFSTORE_TRIGGER_EVENTS"
-#: Flows already started in the current trigger chain (comma separated; guards against cycles).
-CHAIN_ENV = "MFSTORE_TRIGGER_CHAIN"
 
 Echo = Callable[[str], None]
 
@@ -71,9 +75,7 @@ def new_token(prefix: str, prev_token: str | None = None) -> str | None:
 
 def token_path(prefix: str) -> Path:
     """``$METAFLOW_TOKEN_HOME/<prefix>``, else ``$METAFLOW_HOME/<prefix>`` (default ``~/.metaflowconfig``)."""
-    home = os.environ.get("METAFLOW_TOKEN_HOME") or os.environ.get(
-        "METAFLOW_HOME", "~/.metaflowconfig"
-    )
+    home = os.environ.get(METAFLOW_TOKEN_HOME) or os.environ.get(METAFLOW_HOME, "~/.metaflowconfig")
     return Path(os.path.expanduser(f"{home}/{prefix}"))
 
 
@@ -337,7 +339,7 @@ def run_deployment(
 
     script_name = store.scalar(*query.compile_code_package(dep.code_sha))
     tarball = get_blob(store, dep.code_sha, what=f"code package of {dep.flow_id}")
-    chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
+    chain = [c for c in os.environ.get(MFSTORE_TRIGGER_CHAIN, "").split(",") if c]
     with tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
             try:
@@ -357,15 +359,17 @@ def run_deployment(
         for name, value in (params or {}).items():
             cmd += [f"--{name}", str(value)]
         env = dict(os.environ)
-        env.pop("MFSTORE_NAMESPACE", None)
+        env.pop(MFSTORE_NAMESPACE, None)
         env.update(
-            METAFLOW_PRODUCTION_TOKEN=dep.token,
-            PYTHONPATH=_pythonpath(env),
-            **{CHAIN_ENV: ",".join([*chain, dep.flow_id])},
+            {
+                METAFLOW_PRODUCTION_TOKEN: dep.token,
+                "PYTHONPATH": _pythonpath(env),
+                MFSTORE_TRIGGER_CHAIN: ",".join([*chain, dep.flow_id]),
+            }
         )
-        env.pop(TRIGGER_ENV, None)
+        env.pop(MFSTORE_TRIGGER_EVENTS, None)
         if events:
-            env[TRIGGER_ENV] = json.dumps(events)
+            env[MFSTORE_TRIGGER_EVENTS] = json.dumps(events)
         sys.stdout.flush()
         sys.stderr.flush()
         rc = subprocess.call(cmd, env=env, cwd=os.getcwd())
@@ -380,7 +384,7 @@ def run_deployment(
 
 
 def _skip_cycle(dep: Deployment, echo: Echo) -> bool:
-    chain = [c for c in os.environ.get(CHAIN_ENV, "").split(",") if c]
+    chain = [c for c in os.environ.get(MFSTORE_TRIGGER_CHAIN, "").split(",") if c]
     if dep.flow_id in chain:
         echo(
             "Not triggering *{}*: it already ran in this trigger chain ({}).".format(

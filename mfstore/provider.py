@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .env import MFSTORE_DB
 from .exception import InvalidMetadataError, MetaflowNotFound
 from .store import Store
 
 #: The file name searched for in the current directory and its parents.
 DEFAULT_FILE_NAME = "metaflow.mfdb"
-#: Environment variable naming the file to use (skips the search).
-ENV_VAR = "MFSTORE_DB"
 
 _selected: Path | None = None
 #: The one cache of open stores: (absolute path, pid) -> Store.
@@ -28,7 +27,7 @@ _current: dict[tuple[Any, ...], tuple[Store, tuple[str, int]]] = {}
 
 def discover(start: Path | None = None) -> Path | None:
     """The file to use: ``$MFSTORE_DB``, else ``metaflow.mfdb`` in cwd or a parent; None if none."""
-    env = os.environ.get(ENV_VAR)
+    env = os.environ.get(MFSTORE_DB)
     if env:
         return Path(env).expanduser().absolute()
     here = (start or Path.cwd()).absolute()
@@ -113,7 +112,7 @@ def open_store(path: Path | str, *, create: bool = False, readonly: bool | None 
 
 
 def _selection_key() -> tuple[Any, ...]:
-    env = os.environ.get(ENV_VAR)
+    env = os.environ.get(MFSTORE_DB)
     return (_selected, env, None if (_selected or env) else os.getcwd(), os.getpid())
 
 
@@ -122,9 +121,9 @@ def missing_file_error(path: Path | None) -> MetaflowNotFound:
     if path is None:
         return MetaflowNotFound(
             f"No {DEFAULT_FILE_NAME} found in {Path.cwd()} or any parent directory: run a flow "
-            f"here to create one, set {ENV_VAR}, or call metadata('path/to/file.mfdb')"
+            f"here to create one, set {MFSTORE_DB}, or call metadata('path/to/file.mfdb')"
         )
-    how = f"named by {ENV_VAR}" if _selected is None else "selected with metadata()"
+    how = f"named by {MFSTORE_DB}" if _selected is None else "selected with metadata()"
     return MetaflowNotFound(
         f"The mfstore file {path} ({how}) does not exist: run a flow to create it, "
         "or name an existing .mfdb file"

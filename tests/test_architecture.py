@@ -10,6 +10,8 @@ type lives below its users, or the user takes a ``Protocol`` of its own).
 from __future__ import annotations
 
 import ast
+import re
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +23,7 @@ PACKAGE = Path(mfstore.__file__).resolve().parent
 LAYERS = {
     "exception": 0,
     "_version": 0,
+    "env": 0,
     "migrations": 1,
     "identity": 1,
     "tags": 1,
@@ -538,3 +541,74 @@ def test_queries_are_pure() -> None:
             todo += graph.get(module, ())
     banned = {"store", "provider", "writer", "blobs"}
     assert sorted(m for m in seen if m.split(".")[1:2] and m.split(".")[1] in banned) == []
+
+
+#: Names that look like environment variables but are not: the placeholder Metaflow's
+#: cards replace with their reload token.
+NOT_ENVIRONMENT_VARIABLES = {"METAFLOW_RELOAD_TOKEN"}
+_ENV_NAME = re.compile(r"\b(?:MFSTORE|METAFLOW)(?:_[A-Z0-9]+)*\b")
+
+
+def _environment_names_spelled_out(root: Path, home: Path) -> list[str]:
+    """Strings (docstrings aside) and keyword arguments in the ``.py`` files under
+    ``root`` that spell out an ``MFSTORE_*`` / ``METAFLOW_*`` name, outside ``home``."""
+    found: list[tuple[Path, int, str]] = []
+    for path in sorted(root.rglob("*.py")):
+        if path == home:
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = "" if id(node) in docstrings else node.value
+            elif isinstance(node, ast.keyword):
+                text = node.arg or ""
+            else:
+                continue
+            names = set(_ENV_NAME.findall(text)) - NOT_ENVIRONMENT_VARIABLES
+            found += [(path, node.lineno, n) for n in sorted(names)]
+    return [f"{p.relative_to(root.parent)}:{line} {n}" for p, line, n in sorted(found)]
+
+
+def test_environment_variable_names_are_spelled_out_once() -> None:
+    """Every environment variable's name is a constant of ``mfstore/env.py``: code and
+    messages use the constant (``os.environ.get(MFSTORE_DB)``, ``f"set {MFSTORE_DB}"``),
+    also in the Metaflow extension's plugin file."""
+    found = _environment_names_spelled_out(PACKAGE, PACKAGE / "env.py")
+    ext = PACKAGE.parent / "ext"
+    if ext.is_dir():
+        found += _environment_names_spelled_out(ext, PACKAGE / "env.py")
+    assert found == []
+
+
+def test_the_environment_check_sees_names_in_strings_and_keywords(tmp_path: Path) -> None:
+    source = textwrap.dedent(
+        '''\
+        """Reads $MFSTORE_DB (a docstring may name it)."""
+        import os
+        os.environ.get("MFSTORE_DB")
+        def f(x):
+            """MFSTORE_X in a docstring."""
+            return f"set METAFLOW_USER {x}"
+        dict(METAFLOW_PRODUCTION_TOKEN=1)
+        click(auto_envvar_prefix="METAFLOW")
+        html = "[METAFLOW_RELOAD_TOKEN]"
+        '''
+    )
+    pkg = _write_package(
+        tmp_path / "pkg", {"a.py": source, "env.py": 'MFSTORE_DB = "MFSTORE_DB"\n'}
+    )
+    found = _environment_names_spelled_out(pkg, pkg / "env.py")
+    assert [s.split(":")[1] for s in found] == [
+        "3 MFSTORE_DB",
+        "6 METAFLOW_USER",
+        "7 METAFLOW_PRODUCTION_TOKEN",
+        "8 METAFLOW",
+    ]

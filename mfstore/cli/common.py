@@ -23,8 +23,9 @@ from typing import Any
 
 import click
 
+from ..env import MFSTORE_DB
 from ..exception import CliError, MetaflowException, is_no_room
-from ..provider import DEFAULT_FILE_NAME, ENV_VAR, discover
+from ..provider import DEFAULT_FILE_NAME, discover
 from .escape import escape_terminal
 
 
@@ -66,9 +67,7 @@ def errors() -> Iterator[None]:
 
 # -- which file -------------------------------------------------------------------
 
-FILE_HELP = (
-    f"The .mfdb file (default: ${ENV_VAR}, else {DEFAULT_FILE_NAME} in this directory or a parent)."
-)
+FILE_HELP = f"The .mfdb file (default: ${MFSTORE_DB}, else {DEFAULT_FILE_NAME} in this directory or a parent)."
 
 
 def mfdb_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,7 +77,7 @@ def mfdb_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def missing_file(path: Path) -> CliError:
     """The one error every command gives for a file that does not exist."""
-    return CliError(f"{path} does not exist (pass --mfdb FILE or set {ENV_VAR})")
+    return CliError(f"{path} does not exist (pass --mfdb FILE or set {MFSTORE_DB})")
 
 
 def resolve_file(mfdb: str | os.PathLike[str] | None, *, must_exist: bool = True) -> Path:
@@ -87,7 +86,7 @@ def resolve_file(mfdb: str | os.PathLike[str] | None, *, must_exist: bool = True
     if path is None:
         raise CliError(
             f"no {DEFAULT_FILE_NAME} found in {Path.cwd()} or its parents: "
-            f"pass --mfdb FILE or set {ENV_VAR}"
+            f"pass --mfdb FILE or set {MFSTORE_DB}"
         )
     if must_exist and not path.exists():
         raise missing_file(path)

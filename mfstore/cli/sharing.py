@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..env import MFSTORE_DB
 from ..exception import CliError, StoreFullError, disk_full
 from .common import (
     errors,
@@ -153,7 +154,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--into",
         metavar="DST",
-        help="The file to merge into (default: $MFSTORE_DB, else the discovered metaflow.mfdb).",
+        help=f"The file to merge into (default: ${MFSTORE_DB}, else the discovered metaflow.mfdb).",
     )
     @click.option(
         "--dry-run",
@@ -205,7 +206,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--into",
         metavar="DST",
-        help="The file to import into (default: $MFSTORE_DB, else the discovered metaflow.mfdb, else ./metaflow.mfdb).",
+        help=f"The file to import into (default: ${MFSTORE_DB}, else the discovered metaflow.mfdb, else ./metaflow.mfdb).",
     )
     def import_metaflow(path: str, into: str | None) -> None:
         """Import a Metaflow local history SRC (a .metaflow directory, or its parent).

@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 from typing import Final
 
+from ..env import MFSTORE_NAMESPACE
 from ..identity import resolve_identity
 
-__all__ = ["ENV_VAR", "UNSET", "default_namespace", "get_namespace", "namespace"]
-
-#: Environment variable giving the initial namespace (set by the runtime inside task
-#: processes for ``run --namespace``); the empty string means ``None`` (global).
-ENV_VAR: Final = "MFSTORE_NAMESPACE"
+__all__ = ["UNSET", "default_namespace", "get_namespace", "namespace"]
 
 
 class _Unset:
@@ -84,7 +81,7 @@ def get_namespace() -> str | None:
     """
     global _current
     if _current is UNSET:
-        env = os.environ.get(ENV_VAR)
+        env = os.environ.get(MFSTORE_NAMESPACE)
         if env is not None:
             _current = env or None
         else:

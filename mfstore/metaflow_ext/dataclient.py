@@ -21,6 +21,7 @@ from typing import Any
 
 from metaflow.exception import MetaflowException
 
+from ..env import MFSTORE_DB
 from . import TYPE, metadata, storage
 from .deps import blobs, core, query
 
@@ -68,7 +69,7 @@ class MfdbDataClient:
         )
         if root is None:
             raise MetaflowException(
-                "No .mfdb file: set MFSTORE_DB or pass --datastore-root FILE.mfdb"
+                f"No .mfdb file: set {MFSTORE_DB} or pass --datastore-root FILE.mfdb"
             )
         return str(core.split_root(root)[0])
 

@@ -35,6 +35,7 @@ from typing import Any
 from metaflow.datastore.datastore_storage import CloseAfterUse, DataStoreStorage
 from metaflow.datastore.exceptions import DataException
 
+from ..env import MFSTORE_DB
 from . import TYPE
 from .deps import artifacts, blobs, core, importer, query
 
@@ -102,7 +103,9 @@ class MfdbStorage(DataStoreStorage):
     def _where(self) -> tuple[Path, list[str]]:
         root = self.datastore_root or core.default_file(create=False)
         if root is None:
-            raise DataException("No .mfdb file: set MFSTORE_DB or pass --datastore-root FILE.mfdb")
+            raise DataException(
+                f"No .mfdb file: set {MFSTORE_DB} or pass --datastore-root FILE.mfdb"
+            )
         return core.split_root(root)
 
     def _key(self, path: str) -> core.Key:

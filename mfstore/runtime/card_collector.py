@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mfstore.env import METAFLOW_CARD_NO_WARNING
 from mfstore.exception import ComponentOverwriteNotSupportedException
 
 #: What a card ``id`` may look like (Metaflow's ``TYPE_CHECK_REGEX``).
@@ -36,7 +37,7 @@ def warning(message: str) -> None:
 def no_warnings() -> bool:
     """``METAFLOW_CARD_NO_WARNING``: keep warnings out of the cards (read when needed, so
     ``@environment(vars={"METAFLOW_CARD_NO_WARNING": "True"})`` applies)."""
-    return os.environ.get("METAFLOW_CARD_NO_WARNING", "").lower() not in ("", "0", "false")
+    return os.environ.get(METAFLOW_CARD_NO_WARNING, "").lower() not in ("", "0", "false")
 
 
 def _is_component(obj: Any) -> bool:

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import click
 
 from mfstore._version import __version__ as MFSTORE_VERSION
+from mfstore.env import METAFLOW_OPTION_PREFIX, MFSTORE_DB
 from mfstore.exception import CommandException, MetaflowException
-from mfstore.provider import ENV_VAR
 
 from .card_cli import card
 from .cli_common import (
@@ -82,7 +82,7 @@ def _local_only(option: str, value: str | None) -> None:
 @click.option(
     "--mfdb",
     default=None,
-    envvar=ENV_VAR,
+    envvar=MFSTORE_DB,
     help="The .mfdb file to use (default: metaflow.mfdb found in this directory or a parent, "
     "else created here).",
 )
@@ -372,7 +372,7 @@ def main(flow_cls: type) -> None:
             prog_name=os.path.basename(sys.argv[0]),
             standalone_mode=True,
             obj=state,
-            auto_envvar_prefix="METAFLOW",
+            auto_envvar_prefix=METAFLOW_OPTION_PREFIX,
         )
     except MetaflowException as exc:
         fail(exc)

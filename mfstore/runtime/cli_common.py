@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
+from mfstore.env import MFSTORE_DB
 from mfstore.exception import CommandException
-from mfstore.provider import ENV_VAR
 
 from .console import echo
 from .graph import FlowGraph
@@ -133,7 +133,7 @@ class State:
                 create_file(path)
             self._store = Store(path, create=create)
             # Task processes and the Client API inside them use the same file.
-            os.environ[ENV_VAR] = str(path)
+            os.environ[MFSTORE_DB] = str(path)
         return self._store
 
 

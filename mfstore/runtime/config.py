@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from mfstore.env import METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE
 from mfstore.exception import MetaflowException
 
 from .config_value import ConfigValue
@@ -109,9 +110,9 @@ def resolve_configs(
     flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
     """``{attribute: ConfigValue}`` of the flow's Configs for a run."""
-    paths = dict(json.loads(os.environ.get("METAFLOW_FLOW_CONFIG") or "{}"))
+    paths = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG) or "{}"))
     paths.update(dict(given))
-    values = dict(json.loads(os.environ.get("METAFLOW_FLOW_CONFIG_VALUE") or "{}"))
+    values = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG_VALUE) or "{}"))
     values.update(dict(given_values))
     out = {}
     for var, p in get_parameters(flow_cls):

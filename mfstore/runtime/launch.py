@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mfstore import query
+from mfstore.env import MFSTORE_NAMESPACE, MFSTORE_TRIGGER_EVENTS
 from mfstore.exception import (
     CommandException,
     ExecutorLostError,
@@ -156,7 +157,7 @@ def start_run(
         origin_run_number=origin_id,
         code_sha=code_sha,
     )
-    trigger_events = os.environ.pop("MFSTORE_TRIGGER_EVENTS", None)  # set by mfstore.production
+    trigger_events = os.environ.pop(MFSTORE_TRIGGER_EVENTS, None)  # set by mfstore.production
     if trigger_events:
         writer.add_trigger_events(run, json.loads(trigger_events))
     if opts.run_id_file:
@@ -182,7 +183,7 @@ def start_run(
         code=code,
     )
     if namespace_given:
-        os.environ["MFSTORE_NAMESPACE"] = namespace or ""
+        os.environ[MFSTORE_NAMESPACE] = namespace or ""
     console(f"Workflow starting (run-id {run.run_number}):")
     try:
         if origin is None:

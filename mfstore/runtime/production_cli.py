@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from mfstore import query
+from mfstore.env import METAFLOW_HOME
 from mfstore.exception import CommandException
 
 from .cli_common import State, code_package, parameter_values, script_path
@@ -36,7 +37,7 @@ def production() -> None:
     "--authorize",
     default=None,
     help="Authorize using this production token. You need this when you "
-    "are re-deploying an existing flow for the first time. The token is cached in METAFLOW_HOME, so "
+    f"are re-deploying an existing flow for the first time. The token is cached in {METAFLOW_HOME}, so "
     "you only need to specify this once.",
 )
 @click.option(

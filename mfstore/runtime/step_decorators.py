@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from mfstore.env import METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE
 from mfstore.exception import MetaflowException, TimeoutException, UnsupportedFeature
 
 from .decorators import (
@@ -96,7 +97,7 @@ class SecretsDecorator(StepDecorator):
 
 def _read_secret_source(source: Any) -> dict[str, str]:
     if isinstance(source, str):
-        source = {"id": source, "type": os.environ.get("METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE")}
+        source = {"id": source, "type": os.environ.get(METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE)}
     if not isinstance(source, dict):
         raise MetaflowException(f"Invalid secrets source {source!r}: give a name or a dict")
     kind = source.get("type")
@@ -117,7 +118,7 @@ def _read_secret_source(source: Any) -> dict[str, str]:
         return {str(k).strip(): str(v).strip() for k, v in data.items()}
     if kind is None:
         raise MetaflowException(
-            "Default secrets backend type is not set. Set METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE "
+            f"Default secrets backend type is not set. Set {METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE} "
             "or give the source as a dict with a *type* (mfstore runs 'inline' and 'file' sources)."
         )
     raise UnsupportedFeature(

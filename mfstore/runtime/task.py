@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from mfstore.artifacts import ForeachFrame, PreparedArtifact, loads, prepare_artifact
+from mfstore.env import MFSTORE_NAMESPACE
 from mfstore.exception import FailureHandledByCatch, MetaflowException, MetaflowExceptionWrapper
 
 from .current import current, set_env, update_env
@@ -185,7 +186,7 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     # Forget the runtime's stores (reset() never closes a store another process
     # opened) so the Client API opens its own here.
     provider.reset()
-    os.environ["MFSTORE_NAMESPACE"] = "" if spec.namespace is None else spec.namespace
+    os.environ[MFSTORE_NAMESPACE] = "" if spec.namespace is None else spec.namespace
     client = sys.modules.get("mfstore.client")
     if client is not None and hasattr(client, "namespace"):
         with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from typing import Any
 
 import apsw
 
+from ..env import MFSTORE_DB
 from ..exception import (
     MetaflowNotFound,
     NotAnMfdbError,
@@ -132,7 +133,7 @@ class Store(ForkSafe):
             if not os.access(p.parent if str(p.parent) else ".", os.W_OK):
                 raise StoreReadOnlyError(
                     f"cannot create {p}: its directory is not writable; choose another place "
-                    "(set MFSTORE_DB or pass --mfdb)"
+                    f"(set {MFSTORE_DB} or pass --mfdb)"
                 )
         elif p.is_dir():
             raise NotAnMfdbError(f"{p} is a directory, not an mfstore file")

@@ -56,6 +56,7 @@ def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> N
     assert loaded == str(
         [
             "mfstore",
+            "mfstore.env",  # the environment variables' names, nothing else
             "mfstore.metaflow_ext",
             "mfstore.metaflow_ext.dataclient",
             "mfstore.metaflow_ext.deps",

@@ -13,21 +13,20 @@ DATASTORES_DESC = [("mfdb", "mfstore.metaflow_ext.storage.MfdbStorage")]
 #: IncludeFile's uploads on ``--datastore mfdb``.
 DATACLIENTS_DESC = [("mfdb", "mfstore.metaflow_ext.dataclient.MfdbDataClient")]
 
-_WARNED = "MFSTORE_METAFLOW_VERSION_WARNED"
-
 
 def _warn_untested():
     """One line on stderr (once per run: child processes inherit the flag) when this
     Metaflow is not a version the extension was tested with."""
-    try:  # both imports are light: this runs in every process Metaflow starts
+    try:  # light imports: this runs in every process Metaflow starts
         from metaflow.version import metaflow_version as found
 
+        from mfstore.env import MFSTORE_METAFLOW_VERSION_WARNED as warned
         from mfstore.metaflow_ext import TESTED_METAFLOW
     except Exception:
         return
-    if found in TESTED_METAFLOW or os.environ.get(_WARNED):
+    if found in TESTED_METAFLOW or os.environ.get(warned):
         return
-    os.environ[_WARNED] = "1"
+    os.environ[warned] = "1"
     print(
         "mfstore: the mfdb metadata provider and datastore are tested with Metaflow {}, "
         "not {}; install mfstore[metaflow] for a tested Metaflow".format(
