@@ -206,7 +206,8 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--into",
         metavar="DST",
-        help=f"The file to import into (default: ${MFSTORE_DB}, else the discovered metaflow.mfdb, else ./metaflow.mfdb).",
+        help=f"The file to import into (default: ${MFSTORE_DB}, else the discovered metaflow.mfdb, "
+        "else ./metaflow.mfdb).",
     )
     def import_metaflow(path: str, into: str | None) -> None:
         """Import a Metaflow local history SRC (a .metaflow directory, or its parent).
