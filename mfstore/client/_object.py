@@ -209,6 +209,11 @@ class MetaflowObject(Generic[_Child]):
     def _iter_filter(self, child_id: str) -> bool:
         return True
 
+    def _shared_value(self, sha: str) -> bytes | None:
+        """The bytes of blob ``sha`` if this object read them already, with others (a
+        task of a step's iteration does), for one of its children; else None."""
+        return None
+
     @classmethod
     def _from_row(
         cls,

@@ -115,8 +115,7 @@ class DataArtifact(MetaflowObject[Never]):
             def loader(fh: IO[bytes]) -> Any:
                 return load_plain(fh, type_name=type_name, what=what)
 
-        group = getattr(self._parent, "_group", None)
-        raw = None if group is None else group.value(self._sha)
+        raw = None if self._parent is None else self._parent._shared_value(self._sha)
         if raw is not None:
             import io
 

@@ -41,22 +41,6 @@ class Flow(MetaflowObject["Run"]):
         self._tagset_id = None
         self._run_pk = None
 
-    @classmethod
-    def _from_listing(cls, store: Store, row: tuple[Any, ...], namespace: str | None) -> Flow:
-        """A flow from a ``compile_flows(created=True)`` row (already known to be in
-        ``namespace``)."""
-        flow = cls.__new__(cls)
-        flow._store = store
-        flow._parent = None
-        flow._attempt = None
-        flow._current_namespace = namespace
-        flow._namespace_check = namespace is not None
-        flow.id = row[0]
-        flow._pathspec = row[0]
-        flow._components = [row[0]]
-        flow._init_row(row)
-        return flow
-
     def _is_in_namespace(self, ns: str | None) -> bool:
         if ns is None:
             return True
@@ -223,3 +207,19 @@ class Flow(MetaflowObject["Run"]):
             A Run in this Flow
         """
         return self.runs()
+
+
+def flow_from_listing(store: Store, row: tuple[Any, ...], namespace: str | None) -> Flow:
+    """A flow from a ``compile_flows(created=True)`` row (already known to be in
+    ``namespace``), without a query of its own (``Metaflow().flows``)."""
+    flow = Flow.__new__(Flow)
+    flow._store = store
+    flow._parent = None
+    flow._attempt = None
+    flow._current_namespace = namespace
+    flow._namespace_check = namespace is not None
+    flow.id = row[0]
+    flow._pathspec = row[0]
+    flow._components = [row[0]]
+    flow._init_row(row)
+    return flow

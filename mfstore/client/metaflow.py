@@ -9,7 +9,7 @@ from .. import query
 from ..provider import current_store
 from ._guard import guard_class
 from ._object import store_for
-from .flow import Flow
+from .flow import Flow, flow_from_listing
 from .namespace import get_namespace
 
 
@@ -77,7 +77,7 @@ class Metaflow:
             return iter([])
         # The query keeps the flows in the namespace: no lookup or check per flow.
         rows = self._store.query(*query.compile_flows(ns, created=True))
-        return iter([Flow._from_listing(self._store, row, ns) for row in rows])
+        return iter([flow_from_listing(self._store, row, ns) for row in rows])
 
     def __str__(self) -> str:
         return "Metaflow()"

@@ -276,9 +276,10 @@ class Run(MetaflowObject["Step"]):
         rows = self._store.query(*query.compile_trigger_events(self._run_pk))  # type: ignore[arg-type]
         if not rows:
             return None
-        from .trigger import MetaflowTrigger
+        from ._object import metadata_str
+        from .trigger import trigger_from_rows
 
-        return MetaflowTrigger._from_rows(rows, self)
+        return trigger_from_rows(rows, type(self), metadata_str(self._store))
 
     # -- tags ---------------------------------------------------------------------
 

@@ -138,14 +138,9 @@ class Step(MetaflowObject["Task"]):
 
     def _make_tasks(self, rows: list[tuple[Any, ...]]) -> Iterator[Task]:
         """Tasks from ``_child_rows``-shaped rows, sharing one ``TaskGroup``."""
-        from ._batch import TaskGroup
-        from .task import Task
+        from .task import Task, read_together
 
-        tasks = [Task._from_row(self, row[0], row[1:]) for row in rows]
-        group = TaskGroup(self._store, [t._task_pk for t in tasks])
-        for t in tasks:
-            t._group = group
-        return iter(tasks)
+        return iter(read_together([Task._from_row(self, row[0], row[1:]) for row in rows]))
 
     def __iter__(self) -> Iterator[Task]:
         """

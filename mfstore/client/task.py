@@ -84,6 +84,9 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
     def _lookup(self, ids: list[str]) -> tuple[Any, ...] | None:
         return self._store.one(*query.compile_task_lookup(ids[0], ids[1], ids[2], ids[3]))
 
+    def _shared_value(self, sha: str) -> bytes | None:
+        return None if self._group is None else self._group.value(sha)
+
     def _init_row(self, row: tuple[Any, ...]) -> None:
         self._run_pk, self._tagset_id, self._task_pk, self._ts, self._origin_task_pk = row
 
@@ -441,3 +444,15 @@ class Task(TaskLogs, TaskLineage, MetaflowObject["DataArtifact"]):
 
 
 __all__ = ["Task"]
+
+
+def read_together(tasks: list[Task]) -> list[Task]:
+    """``tasks`` (of one step, read together) sharing one ``TaskGroup``: the artifacts of
+    all of them are read with a few statements when the first is asked for."""
+    from ._batch import TaskGroup
+
+    if tasks:
+        group = TaskGroup(tasks[0]._store, [t._task_pk for t in tasks])
+        for t in tasks:
+            t._group = group
+    return tasks

@@ -55,21 +55,6 @@ class MetaflowTrigger:
         self._open_run = open_run
         self._runs: list[Any] | None = None
 
-    @classmethod
-    def _from_rows(cls, rows: list[tuple[Any, ...]], run: Any) -> MetaflowTrigger:
-        from ._object import metadata_str
-
-        events = []
-        pathspecs = []
-        for name, event_id, typ, ts, pathspec, _payload in rows:
-            events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
-            pathspecs.append(pathspec if typ == "run" else None)
-        run_cls: type = type(run)
-        md = metadata_str(run._store)
-        return cls(
-            events, pathspecs, partial(run_cls, _namespace_check=False, _current_metadata=md)
-        )
-
     @property
     def event(self) -> MetaflowEvent | None:
         """
@@ -174,3 +159,16 @@ Trigger = MetaflowTrigger
 
 
 guard_class(MetaflowTrigger)
+
+
+def trigger_from_rows(rows: list[tuple[Any, ...]], run_cls: type, metadata: str) -> MetaflowTrigger:
+    """The ``MetaflowTrigger`` of a run from its ``compile_trigger_events`` rows: a
+    triggering run opens as ``run_cls`` on the file ``metadata`` names (the run's own)."""
+    events = []
+    pathspecs = []
+    for name, event_id, typ, ts, pathspec, _payload in rows:
+        events.append(MetaflowEvent(name, event_id, datetime.fromtimestamp(ts / 1000.0), typ))
+        pathspecs.append(pathspec if typ == "run" else None)
+    return MetaflowTrigger(
+        events, pathspecs, partial(run_cls, _namespace_check=False, _current_metadata=metadata)
+    )

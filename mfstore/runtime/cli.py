@@ -155,9 +155,10 @@ def _project_early(state: State) -> None:
     """``current.project_*`` before the run's Parameters are parsed: a Parameter's default
     function may read them, as in Metaflow."""
     from .current import update_env
+    from .events import flow_decorators
     from .flow_decorators import project_info
 
-    if not (getattr(state.flow_cls, "_flow_decorators", None) or {}).get("project"):
+    if not flow_decorators(state.flow_cls).get("project"):
         return
     try:
         username = identity_and_user()[1]

@@ -27,6 +27,7 @@ from .delayed import (
     has_delayed,
     resolve_attributes,
 )
+from .events import flow_decorators
 from .parameters import Parameter, get_parameters
 
 __all__ = ["Config", "ConfigValue", "apply_configs", "config_expr", "resolve_configs"]
@@ -129,8 +130,7 @@ def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
         if isinstance(p, Config) and var in values:
             by_name[var] = by_name[p.name] = values[var]
     activate(by_name)
-    flow_decos = getattr(flow_cls, "_flow_decorators", None) or {}
-    for deco in flow_decos.values():
+    for deco in flow_decorators(flow_cls).values():
         if _resolve(deco):
             deco.init()
     for name in dir(flow_cls):

@@ -192,6 +192,13 @@ class TriggerOnFinishDecorator(_TriggerDecorator):
         return {"type": "run", "name": item}
 
 
+def flow_decorators(flow_cls: type) -> dict[str, FlowDecorator]:
+    """The flow decorators of ``flow_cls`` by name (kept where Metaflow keeps them, in the
+    class's ``_flow_decorators``; inherited from a base flow class too)."""
+    found: dict[str, FlowDecorator] = getattr(flow_cls, "_flow_decorators", None) or {}
+    return found
+
+
 def _attach(cls: Any, deco: FlowDecorator) -> Any:
     if not isinstance(cls, type):
         raise MetaflowException(f"@{deco.name} decorates a FlowSpec class, not {cls!r}")
@@ -224,6 +231,6 @@ trigger_on_finish = make_flow_decorator(TriggerOnFinishDecorator)
 def flow_triggers(flow_cls: type) -> list[dict[str, Any]]:
     """The triggers of a flow class: ``{"type": "event", "name", "parameters"}`` / ``{"type": "run", "name"}``."""
     out: list[dict[str, Any]] = []
-    for deco in (getattr(flow_cls, "_flow_decorators", None) or {}).values():
+    for deco in flow_decorators(flow_cls).values():
         out.extend(dict(t) for t in deco.triggers)
     return out

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from mfstore.exception import MetaflowException, UnsupportedFeature
 
 from .decorators import RefusedAtRun
-from .events import FlowDecorator, make_flow_decorator
+from .events import FlowDecorator, flow_decorators, make_flow_decorator
 
 VALID_NAME_RE = "[^a-z0-9_]"
 VALID_NAME_LEN = 128
@@ -49,7 +49,7 @@ def project_info(
     flow_cls: type, branch: str | None, production: bool, username: str | None
 ) -> dict[str, Any] | None:
     """``current``'s project fields for a run of ``flow_cls`` (None without ``@project``)."""
-    deco = (getattr(flow_cls, "_flow_decorators", None) or {}).get("project")
+    deco = flow_decorators(flow_cls).get("project")
     if deco is None:
         return None
     attrs = deco.attributes
@@ -112,7 +112,7 @@ pypi_base = make_flow_decorator(PypiBaseDecorator)
 
 def flow_runtime_init(flow_cls: type) -> None:
     """Let every flow decorator refuse a run before it starts."""
-    for deco in (getattr(flow_cls, "_flow_decorators", None) or {}).values():
+    for deco in flow_decorators(flow_cls).values():
         init = getattr(deco, "runtime_init", None)
         if init is not None:
             init(flow_cls.__name__, "")
