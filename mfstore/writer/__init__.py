@@ -16,6 +16,13 @@ Typical use::
     w.add_log_lines(task, 0, "stdout", [(ts_us, "hello")])
     w.end_attempt(task, 0, artifacts=prepare_artifacts({"x": 1}), task_ok=True, success=True)
     w.end_run(run, successful=True)
+
+Parameters: a statement that finds rows by a condition (an ``UPDATE``, a ``DELETE``, an
+``INSERT ... SELECT``) names them (``:run``, ``:task`` ...), as ``mfstore.query``'s reads
+do; a row INSERT (``INSERT ... VALUES``, ``records.Insert``) binds its row by position, a
+tuple in column order. Rows are buffered and bound that way, up to 50 per statement from
+one flat list (``insert_flat``), and apsw binds a value by name about 50 ns slower than by
+position (an INSERT of 8 values: 1.2 -> 1.6 us).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 from .. import query
 from ..query.sharing import CHILD_ROWS, UNUSED_BLOB_COUNT, UNUSED_BLOBS
 from ..store import Store
-from .records import Insert, insert_artifact_rows
+from .records import SET_RUN_TAGSET, Insert, insert_artifact_rows
 
 Rows = Iterable[Sequence[Any]]
 
@@ -25,15 +25,17 @@ def merge_flow(store: Store, flow_id: str, ts_epoch: int) -> None:
 
 def set_flow_created(store: Store, flow_id: str, ts_epoch: int) -> None:
     """Set a flow's creation time."""
-    store.execute("UPDATE flows SET ts_epoch = ? WHERE flow_id = ?", (ts_epoch, flow_id))
+    store.execute(
+        "UPDATE flows SET ts_epoch = :ts WHERE flow_id = :flow", {"ts": ts_epoch, "flow": flow_id}
+    )
 
 
 def add_code_package_record(store: Store, sha: str, script_name: str, info: Any) -> None:
     """Add a code package record unless one with ``sha`` is there."""
     store.execute(
-        "INSERT INTO code_packages (sha, script_name, info) SELECT ?, ?, ? WHERE NOT EXISTS "
-        "(SELECT 1 FROM code_packages WHERE sha = ?)",
-        (sha, script_name, info, sha),
+        "INSERT INTO code_packages (sha, script_name, info) SELECT :sha, :script, :info "
+        "WHERE NOT EXISTS (SELECT 1 FROM code_packages WHERE sha = :sha)",
+        {"sha": sha, "script": script_name, "info": info},
     )
 
 
@@ -49,7 +51,7 @@ def insert_run_record(store: Store, record: Sequence[Any]) -> int:
 
 def set_run_tagset(store: Store, run_pk: int, tagset_id: int) -> None:
     """Point a run at another tag set."""
-    store.execute("UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (tagset_id, run_pk))
+    store.execute(SET_RUN_TAGSET, {"tagset": tagset_id, "run": run_pk})
 
 
 def insert_task_record(

@@ -69,8 +69,9 @@ class PieceWrites(TaskWrites):
         """Replace one source's log of one attempt (Metaflow saves a log file whole)."""
         with self.store.write():
             self.store.execute(
-                "DELETE FROM log_lines WHERE task_pk = ? AND attempt = ? AND stream = ? AND source = ?",
-                (task.task_pk, attempt, stream, source),
+                "DELETE FROM log_lines WHERE task_pk = :task AND attempt = :attempt "
+                "AND stream = :stream AND source = :source",
+                {"task": task.task_pk, "attempt": attempt, "stream": stream, "source": source},
             )
             self.add_log_lines(task, attempt, stream, lines, source=source)
 
@@ -79,9 +80,9 @@ class PieceWrites(TaskWrites):
         of the same name. ``value`` is the JSON reference the extension builds."""
         with self.store.write():
             self.store.execute(
-                "DELETE FROM metadata WHERE task_pk = ? AND attempt IS ? AND value_id IN "
-                "(SELECT value_id FROM metadata_values WHERE type = ? AND field_name = ?)",
-                (task.task_pk, attempt, TASK_FILE_TYPE, name),
+                "DELETE FROM metadata WHERE task_pk = :task AND attempt IS :attempt AND value_id IN "
+                "(SELECT value_id FROM metadata_values WHERE type = :type AND field_name = :name)",
+                {"task": task.task_pk, "attempt": attempt, "type": TASK_FILE_TYPE, "name": name},
             )
             self._insert_metadata(
                 task, [MetadataEntry(name, value, TASK_FILE_TYPE, attempt, now_ms())]
@@ -91,16 +92,17 @@ class PieceWrites(TaskWrites):
         """Record the task ``task`` was cloned from (resume)."""
         with self.store.write():
             self.store.execute(
-                "UPDATE tasks SET origin_task_pk = ? WHERE task_pk = ?",
-                (origin_task_pk, task.task_pk),
+                "UPDATE tasks SET origin_task_pk = :origin WHERE task_pk = :task",
+                {"origin": origin_task_pk, "task": task.task_pk},
             )
 
     def set_run_origin(self, run: RunRef, origin_run_number: str) -> None:
         """Record the run ``run`` was resumed from, unless one is recorded already."""
         with self.store.write():
             self.store.execute(
-                "UPDATE runs SET origin_run_number = ? WHERE run_pk = ? AND origin_run_number IS NULL",
-                (origin_run_number, run.run_pk),
+                "UPDATE runs SET origin_run_number = :origin WHERE run_pk = :run "
+                "AND origin_run_number IS NULL",
+                {"origin": origin_run_number, "run": run.run_pk},
             )
 
     def add_code_package_ref(

@@ -228,6 +228,10 @@ def numbered(
     return out
 
 
+#: Point run ``:run`` at tag set ``:tagset`` (a tag edit, a copied run).
+SET_RUN_TAGSET = "UPDATE runs SET tagset_id = :tagset WHERE run_pk = :run"
+
+
 class Insert:
     """The INSERT statements of a task's rows (and a batch's runs), shared by the one-call (``add_done_task``),
     piece-by-piece and batched (``TaskBatch``) writes."""

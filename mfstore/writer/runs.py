@@ -15,7 +15,7 @@ from ..exception import MetaflowInternalError, MetaflowNotFound, MetaflowTagging
 from ..identity import new_run_id, now_ms
 from ..store import Store
 from ..tags import tagset_digest, validate_tags
-from .records import BulkCache, RunBuffer, RunRef
+from .records import SET_RUN_TAGSET, BulkCache, RunBuffer, RunRef
 
 
 class RunWrites:
@@ -165,8 +165,8 @@ class RunWrites:
             return True
         with self.store.write():
             self.store.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE run_pk = ?",
-                (status, ts, run.run_pk),
+                "UPDATE runs SET status = :status, finished_at = :ts WHERE run_pk = :run",
+                {"status": status, "ts": ts, "run": run.run_pk},
             )
         if checkpoint and batch is None:
             return self.store.checkpoint()
@@ -176,7 +176,8 @@ class RunWrites:
         """Attach a stored code package to a run."""
         with self.store.write():
             self.store.execute(
-                "UPDATE runs SET code_sha = ? WHERE run_pk = ?", (code_sha, run.run_pk)
+                "UPDATE runs SET code_sha = :sha WHERE run_pk = :run",
+                {"sha": code_sha, "run": run.run_pk},
             )
 
     def replace_user_tags(
@@ -215,9 +216,7 @@ class RunWrites:
             if new_user != user:
                 validate_tags(new_user, existing_tags=user)
                 new_tagset = self.ensure_tagset(flow_id, new_user, system)
-                self.store.execute(
-                    "UPDATE runs SET tagset_id = ? WHERE run_pk = ?", (new_tagset, run_pk)
-                )
+                self.store.execute(SET_RUN_TAGSET, {"tagset": new_tagset, "run": run_pk})
                 self.store.execute(
                     "INSERT INTO tag_events (run_pk, ts_epoch, user_name, removed, added) VALUES (?, ?, ?, ?, ?)",
                     (

@@ -154,8 +154,15 @@ class TaskWrites(LogLineWrites):
         status = status_entries(attempt, task_ok, ts) if status_metadata else []
         with self.store.write():
             changed = self.store.change(
-                "UPDATE attempts SET ended_at = ?, task_ok = ?, success = ? WHERE task_pk = ? AND attempt = ?",
-                (ts, int(task_ok), int(success), task.task_pk, attempt),
+                "UPDATE attempts SET ended_at = :ts, task_ok = :ok, success = :success "
+                "WHERE task_pk = :task AND attempt = :attempt",
+                {
+                    "ts": ts,
+                    "ok": int(task_ok),
+                    "success": int(success),
+                    "task": task.task_pk,
+                    "attempt": attempt,
+                },
             )
             if changed != 1:
                 raise MetaflowInternalError(f"attempt {attempt} of {task.pathspec} was never begun")
@@ -205,9 +212,9 @@ class TaskWrites(LogLineWrites):
             # The clone's attempt ends at ts: its artifacts' time is that end (NULL).
             self.store.execute(
                 "INSERT INTO task_artifacts (task_pk, attempt, name_id, blob_id, ts_epoch) "
-                "SELECT ?, attempt, name_id, blob_id, NULL FROM task_artifacts "
-                "WHERE task_pk = ? AND attempt = ?",
-                (task.task_pk, origin_task_pk, attempt),
+                "SELECT :task, attempt, name_id, blob_id, NULL FROM task_artifacts "
+                "WHERE task_pk = :origin AND attempt = :attempt",
+                {"task": task.task_pk, "origin": origin_task_pk, "attempt": attempt},
             )
             self._insert_metadata(task, metadata)
             self._insert_metadata(task, status_entries(attempt, task_ok, ts))
