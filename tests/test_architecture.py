@@ -285,9 +285,69 @@ def test_executors_know_the_task_not_the_run_loop() -> None:
     assert found == []
 
 
-def test_task_processes_never_import_the_writer() -> None:
+#: Run as a Dask worker runs a task (``executors.worker``): a process that has not loaded
+#: the store forks a task process, which runs step ``middle`` of LinearParamsFlow with its
+#: input ``x`` read from a blob sent with the task; prints what the task process loaded.
+_TASK_PROCESS = """
+import importlib.util, json, pickle, sys
+from mfstore.runtime.executors.worker import MemoryBlobs, run_forked
+from mfstore.runtime.graph import FlowGraph
+from mfstore.runtime.task import ArtifactRef, InputSource, TaskSpec, load_result, run_task
+
+flow_file, result_path = sys.argv[1:]
+found = importlib.util.spec_from_file_location("linear_params_flow", flow_file)
+module = importlib.util.module_from_spec(found)
+found.loader.exec_module(module)
+graph = FlowGraph(module.LinearParamsFlow)
+x = ArtifactRef("ab" * 20, "builtins.int", None)  # no value_json: loaded from its blob
+spec = TaskSpec("LinearParamsFlow", "1", "middle", "2", 0, 0, [InputSource("start", "1", {"x": x})],
+                [], "", result_path)
+loaded = []
+
+def body():
+    code = run_task(module.LinearParamsFlow, graph, graph.graph_info([], []), spec,
+                    MemoryBlobs({x.sha: pickle.dumps(20)}))
+    print("LOADED", json.dumps(sorted(sys.modules)))
+    return code
+
+lines, status, _ = run_forked(body, lambda *a: None, lambda: False)
+result = load_result(result_path)
+out = [line for _, line in lines["stdout"]]
+print(json.dumps({"status": status, "ok": result and result.task_ok, "out": out,
+                  "y": result and result.artifacts["y"].value_json}))
+"""
+
+
+def test_task_processes_never_import_the_writer_or_the_store(tmp_path: Path) -> None:
+    """A task process imports ``artifacts`` and ``blobs``, never ``writer`` or ``store``:
+    ``runtime.task`` does not import them, and a real task process run the way a Dask
+    worker runs one (not a fork of the runtime, which has them loaded) loads neither, nor
+    the provider or SQLite's driver. (A process forked from the runtime gets its blobs
+    from the file through ``runtime.local_task``, which the runtime imports.)"""
+    import json
+    import subprocess
+    import sys
+
+    from tests.flowfiles import install
+
     task = _imports(PACKAGE / "runtime" / "task.py")
-    assert "mfstore.writer" not in task and "mfstore.artifacts" in task
+    assert not task & {"mfstore.writer", "mfstore.store", "mfstore.provider"}
+    assert "mfstore.artifacts" in task
+    flow = install("linear_params_flow.py", tmp_path)
+    cp = subprocess.run(
+        [sys.executable, "-c", _TASK_PROCESS, str(flow), str(tmp_path / "result")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    report = json.loads(cp.stdout.strip().splitlines()[-1])
+    assert (report["status"], report["ok"], report["y"]) == (0, True, "21"), report
+    line = next(line for line in report["out"] if line.startswith("LOADED "))
+    loaded = set(json.loads(line.removeprefix("LOADED ")))
+    assert "mfstore.artifacts" in loaded and "mfstore.blobs" in loaded
+    assert sorted(loaded & {"mfstore.writer", "mfstore.store", "mfstore.provider", "apsw"}) == []
 
 
 def test_the_recorded_schema_digest_is_current() -> None:

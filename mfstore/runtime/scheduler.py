@@ -22,13 +22,13 @@ from mfstore.writer import MetadataEntry, RunRef, TaskRef, Writer
 from .decorators import EXECUTOR_DECORATORS, MAX_ATTEMPTS, get_decorator, max_retries_of
 from .executors import Executor, TaskDone, TaskLines, make_executor
 from .executors.local import SEGFAULT, LocalExecutor
+from .local_task import run_local_task
 from .task import (
     ArtifactRef,
     InputSource,
     TaskResult,
     TaskSpec,
     crash_result,
-    run_task,
 )
 
 #: How often buffered log lines of running tasks are written (seconds).
@@ -353,7 +353,7 @@ class Runtime:
         local = self.executors.get(("local",))
         if local is None:
             local = LocalExecutor(
-                lambda spec: run_task(self.flow_cls, self.graph, self.graph_info, spec)
+                lambda spec: run_local_task(self.flow_cls, self.graph, self.graph_info, spec)
             )
             self.executors[("local",)] = local
         return local

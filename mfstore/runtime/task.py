@@ -1,10 +1,13 @@
 """Executing one task attempt in a forked child process.
 
-The child never writes the .mfdb: it reads parent artifacts (read-only, its own
-connection), runs the step, pickles/hashes/compresses the artifacts with
-``prepare_artifact`` and hands a ``TaskResult`` back to the runtime through a file.
-Everything a task needs arrives in a ``TaskSpec`` (plain data), so another engine could
-run it elsewhere given a way to fetch blobs.
+The child never writes the .mfdb: it reads parent artifacts from the ``BlobSource`` its
+executor gives (the file, through a read-only connection of its own, in a process forked
+from the runtime: ``local_task``; the blobs sent with the task on a Dask worker), runs
+the step, pickles/hashes/compresses the artifacts with ``prepare_artifact`` and hands a
+``TaskResult`` back to the runtime through a file. Everything a task needs arrives in a
+``TaskSpec`` (plain data), so another engine could run it elsewhere given a way to fetch
+blobs. This module imports ``artifacts`` (and through it ``blobs``), never ``store`` or
+``writer``: a task process that is not a fork of the runtime loads neither.
 """
 
 from __future__ import annotations
@@ -145,22 +148,6 @@ class InputDatastore:
         return loads(self.blobs.get(ref.sha, f"{self.step_name}/{self.task_id}/{name}"))
 
 
-class BlobReader(BlobSource):
-    """Reads blobs through a read-only connection opened in this (child) process."""
-
-    def __init__(self, db_path: str) -> None:
-        self.db_path = db_path
-        self._store: Any = None
-
-    def get(self, sha: str, what: str) -> bytes:
-        from mfstore.blobs import get_blob
-        from mfstore.store import Store
-
-        if self._store is None:
-            self._store = Store(self.db_path, readonly=True)
-        return get_blob(self._store, sha, what=what)
-
-
 def die_with_parent(parent_pid: int) -> None:
     """Linux: get SIGKILLed when the runtime dies (even by SIGKILL), so no task outlives it."""
     try:
@@ -179,13 +166,6 @@ def _prepare_child_process(spec: TaskSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    from mfstore import provider
-    from mfstore.store import forget_inherited
-
-    forget_inherited()  # the runtime's connections never live on in a task process
-    # Forget the runtime's stores (reset() never closes a store another process
-    # opened) so the Client API opens its own here.
-    provider.reset()
     os.environ[MFSTORE_NAMESPACE] = "" if spec.namespace is None else spec.namespace
     client = sys.modules.get("mfstore.client")
     if client is not None and hasattr(client, "namespace"):
@@ -211,16 +191,14 @@ def run_task(
     graph: Any,
     graph_info: dict[str, Any],
     spec: TaskSpec,
-    blobs: BlobSource | None = None,
+    blobs: BlobSource,
 ) -> int:
     """Run one attempt in this (child) process; write the TaskResult; return the exit code.
 
-    Input blobs come from ``blobs`` (a remote worker's memory) or, by default, from a
-    read-only connection to ``spec.db_path``."""
+    Input blobs come from ``blobs``: the .mfdb for a process forked from the runtime
+    (``local_task.run_local_task``), a Dask worker's memory for one of its tasks."""
     _prepare_child_process(spec)
     node = graph[spec.step_name]
-    if blobs is None:
-        blobs = BlobReader(spec.db_path)
     flow = flow_cls.__new__(flow_cls)
     flow.__dict__.update(
         _datastore=None, _cached_input={}, _passdown={}, _graph=graph, _loaded_refs={}
