@@ -47,11 +47,7 @@ def tagset_tags(store: Store, tagset_id: int) -> _TagPair:
     """
 
     def read() -> _TagPair:
-        user: set[str] = set()
-        system: set[str] = set()
-        for tag, is_system in store.query(*query.compile_tagset(tagset_id)):
-            (system if is_system else user).add(tag)
-        return frozenset(user), frozenset(system)
+        return query.tag_groups(store.query(*query.compile_tagset(tagset_id)))
 
     pair: _TagPair = store.memo(("tagset", tagset_id), read)
     return pair

@@ -191,8 +191,8 @@ def _sync_tags(target: Store, staging: Store, pathspecs: list[str]) -> list[str]
         )
         if mine is None or theirs is None:
             continue
-        mf_user, _ = Writer(staging).read_tagset(theirs[1])
-        cur, _ = writer.read_tagset(mine[1])
+        mf_user, _ = query.tag_groups(staging.query(*query.compile_tagset(theirs[1])))
+        cur, _ = query.tag_groups(target.query(*query.compile_tagset(mine[1])))
         if mf_user == cur:
             continue
         mf_ts, mf_by = RECORD_TS.get((flow_id, run_number), (0, None))

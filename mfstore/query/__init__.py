@@ -171,6 +171,7 @@ from .tasks import (
     compile_tasks,
     compile_tasks_with_metadata,
     compile_trigger_events,
+    tag_groups,
 )
 
 __all__ = [
@@ -307,4 +308,5 @@ __all__ = [
     "seek_per_tagset",
     "sha_key",
     "storable",
+    "tag_groups",
 ]

@@ -3,6 +3,9 @@ and the Metaflow extension). Pure: returns SQL + parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from .common import BLOB_JOIN, LOG_STREAM, METADATA_JOIN, Params, done_attempt, sha_key
 
 ARTIFACT_COLUMNS = ("run_pk", "tagset_id", "task_pk", "attempt", "sha", "type", "ts_epoch")
@@ -181,8 +184,17 @@ def compile_task_ids(run_pk: int, step_name: str) -> tuple[str, Params]:
 
 
 def compile_tagset(tagset_id: int) -> tuple[str, Params]:
-    """``(tag, is_system)`` of one tag set."""
+    """``(tag, is_system)`` of one tag set (``tag_groups`` makes them a tag pair)."""
     return "SELECT tag, is_system FROM tagset_tags WHERE tagset_id = :ts", {"ts": tagset_id}
+
+
+def tag_groups(rows: Iterable[Sequence[Any]]) -> tuple[frozenset[str], frozenset[str]]:
+    """``(user_tags, system_tags)`` of ``compile_tagset``'s rows."""
+    user: list[str] = []
+    system: list[str] = []
+    for tag, is_system in rows:
+        (system if is_system else user).append(tag)
+    return frozenset(user), frozenset(system)
 
 
 def compile_task_pathspec(task_pk: int) -> tuple[str, Params]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set as AbstractSet
 from typing import Any
 
 import click
@@ -16,11 +16,9 @@ from .console import echo
 # -- tags -------------------------------------------------------------------------
 
 
-def _run_tags(store: Any, run_pk: int) -> tuple[set[str], set[str]]:
-    from mfstore.writer import Writer
-
+def _run_tags(store: Any, run_pk: int) -> tuple[AbstractSet[str], AbstractSet[str]]:
     tagset = store.scalar(*query.compile_run_fields(run_pk, query.RunFields.TAGSET))
-    return Writer(store).read_tagset(int(tagset))
+    return query.tag_groups(store.query(*query.compile_tagset(int(tagset))))
 
 
 def _get_run_for_tagging(state: State, run_id: str | None, user_namespace: str | None) -> Any:
@@ -306,7 +304,9 @@ def tag_list(
     _print_groups(state, system_by, all_by, group_by_tag)
 
 
-def _flow_runs(state: State, namespace: str | None) -> list[tuple[Any, set[str], set[str]]]:
+def _flow_runs(
+    state: State, namespace: str | None
+) -> list[tuple[Any, AbstractSet[str], AbstractSet[str]]]:
     """``(run, user tags, system tags)`` of the flow's runs, newest first (those in
     ``namespace`` when given); one statement whatever the number of runs."""
     from mfstore.writer import RunRef

@@ -23,7 +23,7 @@ Merge rules (documented in docs/sharing.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Sequence, Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +64,8 @@ class CopyReport(RunOutcomes):
     """merge --dry-run: (flow, user, runs that would be added, runs already there)."""
 
 
-def _tags(store: Store, tagset_id: int) -> tuple[set[str], set[str]]:
-    return Writer(store).read_tagset(tagset_id)
+def _tags(store: Store, tagset_id: int) -> tuple[frozenset[str], frozenset[str]]:
+    return query.tag_groups(store.query(*query.compile_tagset(tagset_id)))
 
 
 def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]:
@@ -73,10 +73,10 @@ def _events(store: Store, run_pk: int) -> list[tuple[int, str | None, str, str]]
 
 
 def reconcile_user_tags(
-    mine: set[str],
+    mine: AbstractSet[str],
     mine_events: Sequence[tuple[int, Any, str, str]],
     mine_ts: int,
-    theirs: set[str],
+    theirs: AbstractSet[str],
     theirs_events: Sequence[tuple[int, Any, str, str]],
     theirs_ts: int,
 ) -> set[str]:
@@ -194,7 +194,7 @@ def _insert_run(
     copied.merge_flow(dst, flow_id, flow[1] if flow is not None else row[4])
     user, system = _tags(src, row[3])
     if provenance is not None:
-        system = {t for t in system if not is_provenance(t)} | {provenance}
+        system = frozenset({t for t in system if not is_provenance(t)} | {provenance})
     tagset = writer.ensure_tagset(flow_id, user, system)
     code_sha = row[9]
     if code_sha is not None:

@@ -35,11 +35,11 @@ class RunWrites:
         if cache is not None:
             cache.flows.add(flow_id)
 
-    def run_tagset(
+    def ensure_run_tagset(
         self, flow_id: str, user_tags: Iterable[str], system_tags: Iterable[str], ts_epoch: int
     ) -> int:
-        """Id of a new run's tag set (user tags checked; the flow recorded first if it is
-        new, dated ``ts_epoch``); inside ``store.write()``."""
+        """Id of a new run's tag set, added if the file lacks it (user tags checked; the
+        flow recorded first if it is new, dated ``ts_epoch``); inside ``store.write()``."""
         user, system = tuple(user_tags), tuple(system_tags)
         cache = self._cache
         if cache is not None:  # inside bulk(): tags seen before were checked then
@@ -120,7 +120,7 @@ class RunWrites:
         """
         ts = now_ms() if ts_epoch is None else ts_epoch
         with self.store.write():
-            tagset = self.run_tagset(flow_id, user_tags, system_tags, ts)
+            tagset = self.ensure_run_tagset(flow_id, user_tags, system_tags, ts)
             number = run_number or new_run_id()
             # A batch's run with a given number is checked when the batch writes it (by
             # the file's unique key: one statement fewer per run).
@@ -205,7 +205,7 @@ class RunWrites:
             if row is None:
                 raise MetaflowNotFound(f"run {run_pk} does not exist")
             flow_id, tagset = row
-            user, system = self.read_tagset(tagset)
+            user, system = query.tag_groups(self.store.query(*query.compile_tagset(tagset)))
             add -= system
             bad = sorted(remove & system)
             if bad:
@@ -232,14 +232,6 @@ class RunWrites:
         if not self.store.in_transaction:
             self.store.checkpoint(wait=False)
         return result
-
-    def read_tagset(self, tagset_id: int) -> tuple[set[str], set[str]]:
-        """``(user_tags, system_tags)`` of a tag set."""
-        user: set[str] = set()
-        system: set[str] = set()
-        for tag, is_system in self.store.query(*query.compile_tagset(tagset_id)):
-            (system if is_system else user).add(tag)
-        return user, system
 
     def add_trigger_events(self, run: RunRef, events: Iterable[Mapping[str, Any]]) -> None:
         """Record the events that started ``run`` (keys: name, event_id, type, ts_epoch, pathspec, payload)."""

@@ -200,3 +200,29 @@ def test_tasks_of_one_iteration_find_what_a_task_alone_finds(histories) -> None:
         running, 0, artifacts=prepare_artifacts({"x": 99}), task_ok=True, success=True
     )
     assert tasks[running.task_id]["x"].data == 99
+
+
+@pytest.mark.parametrize("by_id", [False, True])
+def test_flow_tag_list_reads_without_a_writer(histories, monkeypatch, by_id: bool) -> None:
+    """``tag list`` reads through mfstore.query and the store: no ``Writer`` is made."""
+    from click.testing import CliRunner
+
+    from mfstore.runtime.cli import make_cli
+    from mfstore.runtime.cli_common import State
+    from mfstore.runtime.graph import FlowGraph
+    from mfstore.writer import Writer
+
+    h = histories("tags_read")
+    run = h.run(tags=["mine"])
+    state = State(HelloFlow, FlowGraph(HelloFlow))
+    state.mfdb = str(h.path)
+
+    def no_writer(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tag list made a Writer")
+
+    monkeypatch.setattr(Writer, "__init__", no_writer)
+    options = ["--run-id", run.run_number] if by_id else ["--all"]
+    out = CliRunner().invoke(make_cli(HelloFlow), ["tag", "list", *options], obj=state)
+    state.store().close()
+    assert out.exit_code == 0, out.output
+    assert "mine" in out.output

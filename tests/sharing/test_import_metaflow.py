@@ -40,12 +40,11 @@ def _runs(path: Path) -> dict[str, tuple]:
 
 
 def _tags(path: Path, flow: str) -> dict[str, tuple[set, set]]:
-    from mfstore.writer import Writer
+    from mfstore import query
 
     with Store(path) as s:
-        w = Writer(s)
         return {
-            r: w.read_tagset(t)
+            r: query.tag_groups(s.query(*query.compile_tagset(t)))
             for r, t in s.query("SELECT run_number, tagset_id FROM runs WHERE flow_id = ?", (flow,))
         }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mfstore import sharing
+from mfstore import query, sharing
 from mfstore.artifacts import prepare_artifacts
 from mfstore.cli import cli
 from mfstore.sharing import RunFilter
@@ -162,7 +162,8 @@ def test_merge_reconciles_tag_edits(tmp_path):
     report = sharing.merge(b, a)
     assert report.retagged == [f"F/{_runs(a)[0][1]}"]
     with Store(a) as s:
-        user, _ = Writer(s).read_tagset(s.scalar("SELECT tagset_id FROM runs"))
+        tagset = s.scalar("SELECT tagset_id FROM runs")
+        user, _ = query.tag_groups(s.query(*query.compile_tagset(tagset)))
         assert user == {"orig", "mine", "theirs"}
         assert s.scalar("SELECT count(*) FROM tag_events") == 2
     assert sharing.merge(b, a).retagged == []
