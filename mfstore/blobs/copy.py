@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
+#: A blob's row with its type's name, the first chunk only when small (``SMALL`` is part
+#: of the text: one parameter less per blob copied).
+_SOURCE_ROW = (
+    "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec, "
+    f"CASE WHEN length(b.data) <= {SMALL} THEN b.data END "
+    "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = :sha"
+)
+
+
 def copy_blob(src: Store, dst: Store, sha: str) -> int | None:
     """Copy blob ``sha`` from ``src`` into ``dst`` as stored (never recompressed), inside
     ``dst.write()``. Returns the stored bytes added, or None if ``dst`` has it already."""
@@ -23,12 +32,7 @@ def copy_blob_id(src: Store, dst: Store, sha: str) -> tuple[int, int | None]:
     """``copy_blob`` that also returns the blob's id in ``dst``: ``(blob_id, stored bytes
     added or None)``. A small first chunk comes with the row (no second read)."""
     key = sha_key(sha)
-    row = src.one(
-        "SELECT b.blob_id, b.size, b.stored_size, b.chunks, t.name, b.value_json, b.codec, "
-        "CASE WHEN length(b.data) <= :small THEN b.data END "
-        "FROM blobs b LEFT JOIN types t ON t.type_id = b.type_id WHERE b.sha = :sha",
-        {"small": SMALL, "sha": key},
-    )
+    row = src.one(_SOURCE_ROW, {"sha": key})
     if row is None:
         raise StoreError(f"{src.path}: blob {sha} is missing (run `mfstore verify {src.path}`)")
     bid, size, stored, n_chunks, type_name, value_json, codec, small = row

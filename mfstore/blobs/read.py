@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
+#: A blob's record, its first chunk's stored length, and that chunk when it is small
+#: (``SMALL``, part of the text: one parameter less to bind on every small read).
+_RECORD_AND_SMALL_DATA = (
+    "SELECT blob_id, size, chunks, codec, length(data), "
+    f"CASE WHEN length(data) <= {SMALL} THEN data END FROM blobs WHERE sha = :sha"
+)
+
+
 def iter_blob_chunks(store: Store, sha: str, max_bytes: int | None = None) -> Iterator[bytes]:
     """The raw bytes of a blob, chunk by chunk (sizes checked, content unverified).
 
@@ -52,11 +60,7 @@ def get_blob(
     checked = False
     try:
         with store.read():
-            row = store.one(
-                "SELECT blob_id, size, chunks, codec, length(data), "
-                "CASE WHEN length(data) <= :small THEN data END FROM blobs WHERE sha = :sha",
-                {"small": SMALL, "sha": key},
-            )
+            row = store.one(_RECORD_AND_SMALL_DATA, {"sha": key})
             if row is None:
                 raise MetaflowNotFound(f"blob {sha} is missing from {store.path}")
             bid, size, n_chunks, codec, length, small = row
