@@ -34,8 +34,57 @@ from .decorators import StepDecorator, make_step_decorator, register_step_decora
 
 @register_step_decorator
 class CardDecorator(StepDecorator):
-    """``@card(type="default", id=None, options={}, save_errors=True, customize=False)``:
-    render a card of the task. A step may have several ``@card`` (distinct ids)."""
+    """Render a card (an HTML report) of each task of the step.
+
+    Once the step function has succeeded, the task process renders the card (the card
+    type's ``render(task)``) from the task's artifacts and the components the step added
+    through ``current.card``; the runtime keeps the HTML with the task in the .mfdb. A
+    failed task gets no card, as in Metaflow. Read cards with ``python flow.py card get
+    PATHSPEC`` / ``card view`` or ``mfstore.cards.get_cards(task)``. A step may carry
+    several ``@card`` (give them distinct ``id``). mfstore renders each card once, at the
+    end of the task: there are no live updates while the step runs, so ``refresh_interval``
+    and ``current.card.refresh()`` change nothing shown.
+
+    Parameters
+    ----------
+    type : str, default "default"
+        The card type: ``default`` (the task's artifacts and the user's components),
+        ``blank`` (only the user's components), or the ``type`` of a card class from an
+        installed card extension.
+    id : str, optional, default None
+        Names the card: ``current.card[id]`` adds components to it, and ``card get --id``
+        finds it. Letters, digits and ``_`` only; another id is ignored with a warning.
+    options : dict, default {}
+        Keyword arguments for the card class (what they mean depends on the type).
+    timeout : int, default 45
+        Seconds the rendering may take; then it is stopped (an error card is kept instead
+        when ``save_errors``).
+    save_errors : bool, default True
+        When rendering fails (unknown type, bad options, an exception, the timeout, no
+        HTML), keep an error card with the reason; when False, keep no card.
+    customize : bool, default False
+        Make this card the one ``current.card.append`` adds to when the step has several
+        editable cards (at most one ``@card`` of a step may set it).
+    scope : str, default "task"
+        Metaflow's card scope; recorded, every card is a task's card.
+    rank : str, optional, default None
+        Metaflow's ordering hint for its UI (``"high"``, ``"medium"``, ``"low"``); recorded.
+    refresh_interval : int, default 5
+        Metaflow's seconds between live updates of a running card; recorded, unused (see
+        above).
+
+    Example
+    -------
+    ::
+
+        from mfstore.cards import Markdown
+
+        @card(type="blank", id="summary")
+        @step
+        def report(self):
+            current.card["summary"].append(Markdown(f"# {len(self.rows)} rows"))
+            self.next(self.end)
+    """
 
     name = "card"
     allow_multiple = True

@@ -34,8 +34,53 @@ __all__ = ["Config", "ConfigValue", "apply_configs", "config_expr", "resolve_con
 
 
 class Config(Parameter):
-    """``cfg = Config("cfg", default="config.json")`` or ``default_value={...}``;
-    ``parser=`` turns the file's text into a dict (default: JSON)."""
+    """A flow configuration: a dict read when the command starts (Metaflow's ``Config``).
+
+    Unlike a Parameter, its value is known before the flow's decorators and Parameter
+    defaults are used, so they can refer to it: ``@project(name=cfg.project)``,
+    ``@environment(**cfg.env)``, ``Parameter("n", default=cfg.n)`` (placeholders
+    resolved when the command starts, where Metaflow loads the flow a second time). The
+    value comes from, in order: ``--config-value NAME JSON``, ``--config NAME PATH`` (or
+    the ``METAFLOW_FLOW_CONFIG_VALUE`` / ``METAFLOW_FLOW_CONFIG`` JSON objects of name to
+    value / path), the ``default`` file if it exists, then ``default_value``. In steps
+    ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b`` or
+    ``self.cfg["a"]["b"]``), stored with the run like a parameter; ``resume`` reuses the
+    origin run's.
+
+    Parameters
+    ----------
+    name : str
+        The name of the ``--config`` / ``--config-value`` option.
+    default : str, optional, default None
+        A file to read when no value is given (skipped if it does not exist).
+    default_value : dict, str or function, optional, default None
+        The value when there is neither a given value nor a ``default`` file: a dict, a
+        JSON text, or a function returning one (called with None).
+    help : str, optional, default None
+        The option's help text.
+    required : bool, optional, default None
+        Refuse to start when no value is found.
+    parser : function, optional, default None
+        Turns the file's text into a dict (for YAML, TOML ...); None reads JSON. It is
+        applied to files only. Metaflow also takes the name of a parser function as a
+        string: mfstore does not look such a name up and reads the file as JSON.
+    **kwargs : any
+        Other Metaflow keywords; accepted, unused.
+
+    Example
+    -------
+    ::
+
+        class TrainFlow(FlowSpec):
+            cfg = Config("cfg", default="train.json")
+
+            @step
+            def start(self):
+                print(self.cfg.learning_rate)
+                self.next(self.end)
+
+    ``python train.py --config cfg other.json run``.
+    """
 
     IS_CONFIG_PARAMETER = True
 
@@ -64,6 +109,7 @@ class Config(Parameter):
         return getattr(DelayEvaluator(self.name), name)
 
     def __getitem__(self, key: Any) -> Any:
+        """``cfg["a"]`` at class level: a placeholder for that item of the config's value."""
         if isinstance(key, str) and key.startswith(UNPACK_KEY):
             return self._delayed[key]
         return DelayEvaluator(self.name)[key]
@@ -73,6 +119,7 @@ class Config(Parameter):
         return list(iter(self._delayed))
 
     def __iter__(self) -> Any:
+        """The one key ``**config`` unpacks to (see ``keys``)."""
         return iter(self._delayed)
 
     def __len__(self) -> int:

@@ -131,7 +131,39 @@ def attach_decospecs(nodes: Any, specs: list[str]) -> None:
 
 @register_step_decorator
 class RetryDecorator(StepDecorator):
-    """``@retry(times=3, minutes_between_retries=2)``: re-run a failing step."""
+    """Re-run a step whose task fails.
+
+    When an attempt raises (or its process dies), the runtime starts a new attempt of the
+    same task, up to ``times`` more attempts; ``current.retry_count`` tells the step which
+    attempt it is (0 first). Only when the last attempt fails too does the task fail (or,
+    with ``@catch``, hand its exception over). The Client sees every attempt
+    (``Task(..., attempt=N)``); the task's data is the latest attempt's.
+
+    In mfstore a retry starts as soon as the failed attempt has ended:
+    ``minutes_between_retries`` is recorded with the decorator (in the run's
+    ``_graph_info``) but not waited for, unlike Metaflow. As in Metaflow, a task has at
+    most 6 attempts, so ``times`` above 5 counts as 5.
+
+    Parameters
+    ----------
+    times : int, default 3
+        How many times to retry the task after a failed attempt (attempts ``0..times``).
+        ``--with retry:times=N`` gives it as text; it is read as an int.
+    minutes_between_retries : int, default 2
+        Metaflow's pause before each retry; recorded, not waited for (see above).
+
+    Example
+    -------
+    ::
+
+        @retry(times=2)
+        @step
+        def fetch(self):
+            self.page = download(URL)  # a flaky call: tried at most 3 times
+            self.next(self.end)
+
+    or ``python flow.py run --with retry`` for every step that has no ``@retry`` of its own.
+    """
 
     name = "retry"
     defaults: ClassVar[dict[str, Any]] = {"times": "3", "minutes_between_retries": "2"}
@@ -143,7 +175,41 @@ class RetryDecorator(StepDecorator):
 
 @register_step_decorator
 class CatchDecorator(StepDecorator):
-    """``@catch(var=None, print_exception=True)``: record the exception, continue the run."""
+    """Let the run go on when a step fails: the exception becomes an artifact.
+
+    When the task's last attempt (after any ``@retry``) raises, the task does not fail:
+    it ends successfully, its transition is the one the graph gives the step, and the
+    exception is stored in the artifact ``var`` (if given) so that a later step can look
+    at it. When the last attempt fails without raising (its process was killed or
+    crashed), the runtime makes one more attempt that does not run the step and stores a
+    ``FailureHandledByCatch`` exception in ``var`` instead, as Metaflow does.
+
+    Parameters
+    ----------
+    var : str, optional, default None
+        The name of the artifact that holds the caught exception: a
+        ``MetaflowExceptionWrapper`` (``type``, ``exception`` the message, ``stacktrace``
+        the user's part of the traceback), as Metaflow stores it. Set to None when the step
+        succeeds. Without ``var`` the exception is only printed (see ``print_exception``).
+    print_exception : bool, default True
+        Print ``@catch caught an exception from <flow>`` and the traceback in the task's
+        output (stdout), where the Client's ``Task.stdout`` finds it.
+
+    Example
+    -------
+    ::
+
+        @catch(var="compute_failed")
+        @step
+        def compute(self):
+            self.x = 1 / 0
+            self.next(self.end)
+
+        @step
+        def end(self):
+            if self.compute_failed:
+                print("compute failed:", self.compute_failed)
+    """
 
     name = "catch"
     defaults: ClassVar[dict[str, Any]] = {"var": None, "print_exception": True}
@@ -151,9 +217,36 @@ class CatchDecorator(StepDecorator):
 
 @register_step_decorator
 class DaskDecorator(StepDecorator):
-    """Run the step's tasks on a Dask cluster (``scheduler=tcp://host:8786``), or on a
-    ``LocalCluster`` of ``workers`` processes started for the run when no scheduler is
-    given. See docs/distributed.md."""
+    """Run the step's tasks on a Dask cluster (mfstore's own; Metaflow has no ``@dask``).
+
+    Each attempt of each task of the step becomes a Dask task on the cluster: the
+    scheduler ships the flow's code package and the input artifacts' bytes to the worker
+    and gets back the attempt's output lines and its artifacts (pickled, hashed and
+    compressed). The runtime process stays the only writer of the .mfdb: workers never
+    open it. Steps without ``@dask`` run as local processes as usual. The run refuses to
+    start when ``dask.distributed`` is not installed, and the flow must be in a file (its
+    code is what the workers run). See docs/distributed.md.
+
+    Parameters
+    ----------
+    scheduler : str, optional, default None
+        The address of a running Dask scheduler (``tcp://host:8786``). None: the run
+        starts a ``LocalCluster`` on this machine and closes it at the end.
+    workers : int, optional, default None
+        The number of worker processes of that ``LocalCluster`` (2 when None); ignored
+        when ``scheduler`` is given.
+
+    Example
+    -------
+    ::
+
+        @dask(scheduler="tcp://10.0.0.5:8786")
+        @step
+        def train(self):
+            ...
+
+    or ``python flow.py run --with dask:workers=4`` for every step.
+    """
 
     name = "dask"
     defaults: ClassVar[dict[str, Any]] = {"scheduler": None, "workers": None}
@@ -190,20 +283,30 @@ def make_step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
 
 
 retry = make_step_decorator(RetryDecorator)
-retry.__doc__ = "Retry the step ``times`` times (attempts 0..times) when it fails."
 catch = make_step_decorator(CatchDecorator)
-catch.__doc__ = "Store the step's exception in artifact ``var`` and let the run continue."
 dask = make_step_decorator(DaskDecorator)
-dask.__doc__ = (
-    "Run this step's tasks on a Dask cluster: ``@dask`` (a LocalCluster) or "
-    "``@dask(scheduler='tcp://host:8786')``; the runtime stays the only writer of the .mfdb."
-)
 
 
 def step(f: Callable[..., Any] | None = None, *, start: bool = False, end: bool = False) -> Any:
     """Mark a method of a FlowSpec as a step (Metaflow's ``@step``).
 
-    Example::
+    A step is a method taking ``self`` (a join step: ``self, inputs``) that ends with
+    ``self.next(...)`` (all but the last step). Every step decorator (``@retry``,
+    ``@catch``, ``@card`` ...) goes above ``@step``. The first step is ``start`` and the
+    last ``end``, unless one step is marked ``start=True`` / ``end=True``.
+
+    Parameters
+    ----------
+    f : function
+        The method (``@step`` without parentheses).
+    start : bool, default False
+        This step is the flow's first step (instead of the one named ``start``).
+    end : bool, default False
+        This step is the flow's last step (instead of the one named ``end``).
+
+    Example
+    -------
+    ::
 
         class HelloFlow(FlowSpec):
             @step

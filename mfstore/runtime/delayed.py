@@ -93,10 +93,26 @@ class DelayEvaluator(Mapping):  # type: ignore[type-arg]
 
 
 def config_expr(expr: str) -> DelayEvaluator:
-    """An expression over the flow's configs for places where a ``Config`` is not directly
-    usable (Metaflow's ``config_expr``), e.g. ``@project(name=config_expr("cfg").name)`` or
-    ``@environment(vars={"x": config_expr("str(cfg.value)")})``. Names the expression uses
-    come from the module that calls ``config_expr``."""
+    """A Python expression over the flow's Configs, evaluated when the command starts
+    (Metaflow's ``config_expr``).
+
+    Use it where a ``Config`` attribute cannot be written directly: before the class
+    body (in a flow decorator's arguments), or for a value computed from a config, e.g.
+    ``@project(name=config_expr("cfg.project"))`` or
+    ``@environment(vars={"N": config_expr("str(cfg.workers)")})``. The expression sees
+    the Configs by their names and the globals of the module that calls ``config_expr``.
+
+    Parameters
+    ----------
+    expr : str
+        The expression, e.g. ``"cfg.model.name"``.
+
+    Returns
+    -------
+    DelayEvaluator
+        A placeholder that decorator attributes and Parameter defaults accept; it is
+        replaced by the expression's value once the configs are known.
+    """
     import inspect
 
     frame = inspect.currentframe()

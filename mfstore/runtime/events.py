@@ -87,7 +87,44 @@ class _TriggerDecorator(FlowDecorator):
 
 
 class TriggerDecorator(_TriggerDecorator):
-    """``@trigger(event='foo')`` / ``@trigger(events=[...])``: run the deployed flow when the event is sent."""
+    """Run the deployed flow when an event is sent.
+
+    Like Metaflow, it matters only for production deployments: ``python flow.py
+    production create`` records the triggers, and ``python flow.py production trigger
+    --event NAME --payload KEY=VALUE`` (from any flow file using the same .mfdb) records
+    the event and starts a production run of every deployed flow waiting for ``NAME``;
+    that run's ``current.trigger`` and ``Run.trigger`` describe the event. A plain ``run``
+    of the flow is not triggered. The payload's fields set the flow's Parameters: by the
+    event's ``parameters`` mapping, or, for a flow with a single event and no mapping, the
+    fields named like a Parameter. Unlike Metaflow, where a flow listing several events
+    waits for all of them, mfstore starts the flow on each one of them. The attributes
+    are checked when the class is defined (Metaflow's messages); deploy-time (callable)
+    values are refused.
+
+    Parameters
+    ----------
+    event : str or dict, optional, default None
+        The event: its name, or ``{"name": NAME, "parameters": MAPPING}`` where MAPPING
+        is ``{parameter: payload field}``, or a list of names and ``(parameter, field)``
+        pairs (a name maps the field of the same name).
+    events : list of str or dict, default []
+        Several events, each as ``event`` is given (names must differ). Give ``event`` or
+        ``events``, not both.
+    options : dict, default {}
+        Metaflow's options for the production scheduler's event sensor; accepted, unused.
+
+    Example
+    -------
+    ::
+
+        @trigger(event={"name": "data_ready", "parameters": {"day": "date"}})
+        class DailyFlow(FlowSpec):
+            day = Parameter("day", default="today")
+            ...
+
+    then ``python daily.py production create`` and ``python daily.py production trigger
+    --event data_ready --payload date=2024-01-31``.
+    """
 
     name = "trigger"
     single, plural = "event", "events"
@@ -156,7 +193,36 @@ class TriggerDecorator(_TriggerDecorator):
 
 
 class TriggerOnFinishDecorator(_TriggerDecorator):
-    """``@trigger_on_finish(flow='Upstream')``: run the deployed flow when a production run of Upstream succeeds."""
+    """Run the deployed flow when a production run of another flow succeeds.
+
+    Like Metaflow, it matters only for production deployments: after ``python flow.py
+    production create``, every production run of the upstream flow (one started by
+    ``production trigger``, or itself triggered) that succeeds starts a production run of
+    this flow; its ``current.trigger.run`` (and ``Run.trigger``) is the upstream run. A
+    plain ``run`` of either flow triggers nothing. Unlike Metaflow, where a flow listing
+    several upstream flows waits for all of them, mfstore starts the flow when any one of
+    them succeeds; a chain that comes back to a flow already started in it is not
+    triggered again. The attributes are checked when the class is defined.
+
+    Parameters
+    ----------
+    flow : str or dict, optional, default None
+        The upstream flow's class name (or ``{"name": NAME}``). A project-qualified name
+        (``project.branch.Flow``) is refused: name the flow by its class name.
+    flows : list of str or dict, default []
+        Several upstream flows, each as ``flow`` is given. Give ``flow`` or ``flows``,
+        not both.
+    options : dict, default {}
+        Metaflow's options for the production scheduler's sensor; accepted, unused.
+
+    Example
+    -------
+    ::
+
+        @trigger_on_finish(flow="IngestFlow")
+        class TrainFlow(FlowSpec):
+            ...
+    """
 
     name = "trigger_on_finish"
     single, plural = "flow", "flows"

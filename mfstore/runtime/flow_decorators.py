@@ -18,11 +18,43 @@ VALID_NAME_LEN = 128
 
 
 class ProjectDecorator(FlowDecorator):
-    """``@project(name="x")``: the flow belongs to project ``x``; runs carry the system
-    tags ``project:x`` and ``project_branch:BRANCH`` and ``current`` knows the branch.
+    """Put the flow in a project, on a branch.
 
-    The branch is ``user.<username>`` by default, ``test.<b>`` with ``--branch b``,
-    ``prod`` with ``--production`` (``prod.<b>`` with both).
+    Every run of the flow carries the system tags ``project:NAME`` and
+    ``project_branch:BRANCH`` (the Client filters on them like on any tag), the run
+    prints ``Project: *NAME*, Branch: *BRANCH*``, and ``current`` knows
+    ``project_name``, ``branch_name``, ``is_user_branch``, ``is_production`` and
+    ``project_flow_name`` (``NAME.BRANCH.FlowName``), also in a Parameter's default
+    function. The branch is:
+
+    - ``user.<username>`` by default;
+    - ``test.<b>`` with ``--branch b`` (``python flow.py --branch b run``);
+    - ``prod`` with ``--production``, ``prod.<b>`` with both.
+
+    The name is checked when the class is defined. Unlike Metaflow, mfstore does not
+    keep apart the deployments of different branches: ``production create`` deploys the
+    flow under its class name whatever the branch.
+
+    Parameters
+    ----------
+    name : str
+        The project's name: lowercase letters, digits and ``_``, at most 128 characters.
+        Required.
+    branch : str, optional, default None
+        The branch (as ``--branch`` gives it); when set, it wins over ``--branch``
+        (Metaflow refuses both at once).
+    production : bool, default False
+        Use the production branch (as ``--production`` does); either one is enough.
+
+    Example
+    -------
+    ::
+
+        @project(name="fraud")
+        class ScoreFlow(FlowSpec):
+            ...
+
+    ``python score.py --branch exp1 run`` runs on branch ``test.exp1``.
     """
 
     name = "project"
@@ -81,7 +113,26 @@ class RemoteFlowDecorator(RefusedAtRun, FlowDecorator):
 
 
 class ScheduleDecorator(RemoteFlowDecorator):
-    """``@schedule(...)``: only a deployed scheduler runs it; a local run ignores it."""
+    """Metaflow's ``@schedule``: when a production scheduler runs the deployed flow.
+
+    mfstore has no scheduler: the decorator is accepted and kept with the flow class, a
+    ``run`` runs the flow now (as a local run does in Metaflow), and ``production create``
+    schedules nothing (run the deployment with ``production trigger``, from cron or
+    another scheduler). The attributes are not checked.
+
+    Parameters
+    ----------
+    hourly : bool, default False
+        Metaflow: run every hour. Unused.
+    daily : bool, default True
+        Metaflow: run every day. Unused.
+    weekly : bool, default False
+        Metaflow: run every week. Unused.
+    cron : str, optional, default None
+        Metaflow: a cron expression. Unused.
+    timezone : str, optional, default None
+        Metaflow: the schedule's IANA time zone (Argo Workflows). Unused.
+    """
 
     name = "schedule"
     needs = "a production scheduler"
@@ -90,15 +141,38 @@ class ScheduleDecorator(RemoteFlowDecorator):
         """A local run of a scheduled flow runs now (as in Metaflow)."""
 
 
+#: The docstring of ``@conda_base`` and ``@pypi_base`` (``{name}``, ``{kind}``,
+#: ``{attributes}`` filled in below).
+_PACKAGE_BASE_DOC = """Metaflow's ``@{name}``: every step in a {kind} environment; refused by mfstore.
+
+    mfstore builds no package environments: the flow imports fine (``python flow.py
+    show`` works) but ``run`` and ``resume`` stop before the run starts, saying the flow
+    needs a {kind} environment built by Metaflow. Remove ``@{name}`` and install the
+    packages in the environment you run mfstore in, or run the flow with Metaflow.
+
+    Parameters
+    ----------
+    **attributes : any
+        Whatever Metaflow's ``@{name}`` takes; accepted without checking, never used.
+        Metaflow's are {attributes}.
+    """
+
+
 class CondaBaseDecorator(RemoteFlowDecorator):
-    """``@conda_base(...)``: needs a Conda environment built by Metaflow."""
+    __doc__ = _PACKAGE_BASE_DOC.format(
+        name="conda_base",
+        kind="Conda",
+        attributes="``packages``, ``libraries``, ``python``, ``disabled``",
+    )
 
     name = "conda_base"
     needs = "a Conda environment built by Metaflow"
 
 
 class PypiBaseDecorator(RemoteFlowDecorator):
-    """``@pypi_base(...)``: needs a PyPI environment built by Metaflow."""
+    __doc__ = _PACKAGE_BASE_DOC.format(
+        name="pypi_base", kind="PyPI", attributes="``packages``, ``python``"
+    )
 
     name = "pypi_base"
     needs = "a PyPI environment built by Metaflow"
@@ -131,25 +205,36 @@ class _Unsupported:
 
 
 class FlowMutator(_Unsupported):
-    """Metaflow's ``FlowMutator`` (changing a flow's decorators and parameters at load time)."""
+    """Metaflow's ``FlowMutator`` (changing a flow's decorators and parameters when it
+    loads); not supported by mfstore.
+
+    A flow file may define a subclass (it imports), but making an instance of one, which
+    is how a mutator is applied to a flow, raises ``UnsupportedFeature``.
+    """
 
     feature = "mutating a flow (FlowMutator)"
 
 
 class StepMutator(_Unsupported):
-    """Metaflow's ``StepMutator``."""
+    """Metaflow's ``StepMutator`` (changing a step's decorators when the flow loads); not
+    supported by mfstore: a subclass imports, making an instance raises
+    ``UnsupportedFeature``."""
 
     feature = "mutating a step (StepMutator)"
 
 
 class UserStepDecorator(_Unsupported):
-    """Metaflow's ``UserStepDecorator``."""
+    """Metaflow's ``UserStepDecorator`` (a step decorator written by the user, wrapping
+    the step function); not supported by mfstore: a subclass imports, making an instance
+    raises ``UnsupportedFeature``."""
 
     feature = "user-defined step decorators (UserStepDecorator)"
 
 
 def user_step_decorator(*args: Any, **kwargs: Any) -> Any:
-    """Metaflow's ``user_step_decorator``: refused (not supported by mfstore's runtime)."""
+    """Metaflow's ``user_step_decorator`` (turning a generator function into a step
+    decorator); not supported by mfstore: calling it raises ``UnsupportedFeature``, so a
+    flow file that uses it fails at import, saying so."""
     raise UnsupportedFeature(
         "user_step_decorator: user-defined step decorators are not supported by mfstore's runtime."
     )

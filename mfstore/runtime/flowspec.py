@@ -32,9 +32,48 @@ def foreach_item_value(item: Any) -> str:
 
 
 class FlowSpec:
-    """Base class of a flow. Subclass it, decorate methods with ``@step``, and end the
-    file with ``if __name__ == '__main__': MyFlow()``: instantiating the class runs the
-    command line (``python flow.py run``)."""
+    """The base class of a flow (Metaflow's ``FlowSpec``).
+
+    Subclass it, make each step a method decorated with ``@step`` (``start`` first,
+    ``end`` last, each but ``end`` ending with ``self.next(...)``), and end the file with
+    ``if __name__ == "__main__": MyFlow()``: making an instance runs the command line
+    (``python flow.py run``, ``resume``, ``show``, ``card``, ``tag``, ``production`` ...),
+    which records every run in the .mfdb (``--mfdb PATH`` or ``MFSTORE_DB``).
+
+    In a step, ``self.x = value`` makes ``x`` an artifact of the task (stored when the
+    step ends; the Client reads it as ``Task["x"].data`` / ``Run.data.x``), and ``self.x``
+    reads an artifact of the task before, loaded on first use. Parameters, Configs and
+    class-level constants are read-only artifacts. The class's docstring and each step's
+    are what ``python flow.py show`` prints.
+
+    Parameters
+    ----------
+    use_cli : bool, default True
+        Run the command line when the class is instantiated; False makes a plain
+        instance (the runtime makes its task's instance without calling ``__init__``).
+
+    Attributes
+    ----------
+    name : str
+        The flow's name (its class name).
+    index : int or None
+        In a foreach task, its position in the foreach list.
+    input : object
+        In a foreach task, the element of the foreach list it processes.
+
+    Example
+    -------
+    ::
+
+        from mfstore import FlowSpec, step
+
+        class HelloFlow(FlowSpec):
+            # a docstring here is what `python hello.py show` prints
+            ...  # the steps: see `step`
+
+        if __name__ == "__main__":
+            HelloFlow()
+    """
 
     def __init__(self, use_cli: bool = True) -> None:
         self._datastore: Any = None
@@ -90,17 +129,42 @@ class FlowSpec:
 
     @property
     def index(self) -> int | None:
-        """The zero-based index of this foreach task, or None outside a foreach."""
+        """The position (0-based) of this task's element in the innermost foreach list,
+        None outside a foreach.
+
+        Returns
+        -------
+        int or None
+            ``self.index`` in ``self.next(self.a, foreach="items")``'s ``a``: the position
+            of ``self.input`` in ``items``.
+        """
         stack = self._foreach_stack_value()
         return stack[-1].index if stack else None
 
     @property
     def input(self) -> Any:
-        """The element of the foreach list this task processes, or None."""
+        """The element of the innermost foreach list that this task processes, None
+        outside a foreach.
+
+        Returns
+        -------
+        object
+            ``self.items[self.index]`` for ``self.next(self.a, foreach="items")``, read
+            from the artifact ``items`` of the task that split (so it is not copied into
+            every task's artifacts).
+        """
         return self._find_input()
 
     def foreach_stack(self) -> list[tuple[int, int, Any]] | None:
-        """``[(index, num_splits, value), ...]`` for each enclosing foreach."""
+        """Where this task is in every enclosing foreach, outermost first.
+
+        Returns
+        -------
+        list of (int, int, object)
+            One ``(index, num_splits, value)`` per enclosing foreach: the task's position
+            in that foreach's list, the list's length, and the element; empty outside a
+            foreach.
+        """
         stack = self._foreach_stack_value()
         return [(f.index, f.num_splits, self._find_input(i)) for i, f in enumerate(stack)]
 
@@ -134,18 +198,43 @@ class FlowSpec:
     # -- transitions -------------------------------------------------------------
 
     def next(self, *dsts: Callable[..., Any], **kwargs: Any) -> None:
-        """Name the step(s) that run after this one; the last statement of every step
-        except ``end``.
+        """Name the step(s) that run after this one: the last statement of every step
+        but ``end``.
+
+        The transitions are read from the source when the flow loads (the graph ``show``
+        prints and ``run`` checks); the call at run time must make the same one.
 
         - ``self.next(self.a)``: a linear transition;
-        - ``self.next(self.a, self.b)``: a static split (``a`` and ``b`` run in parallel
-          and meet in a join step taking ``inputs``);
-        - ``self.next(self.a, foreach="items")``: one ``a`` task per element of
-          ``self.items`` (``self.input`` is the element, ``self.index`` its position);
+        - ``self.next(self.a, self.b)``: a static split: ``a`` and ``b`` run in parallel
+          and meet in a join step ``def join(self, inputs)``;
+        - ``self.next(self.a, foreach="items")``: one ``a`` task per element of the
+          artifact ``self.items`` (any iterable; ``self.input`` is the element,
+          ``self.index`` its position), met by a join;
+        - ``self.next(self.a, num_parallel=4)``: ``a`` (a ``@parallel`` step) runs as 4
+          tasks;
         - ``self.next({"x": self.a, "y": self.b}, condition="attr")``: a switch: only the
-          step keyed by the value of ``self.attr`` runs (a step may switch to itself: a loop).
+          step keyed by the value of ``self.attr`` runs (a step may switch back to an
+          earlier one: a loop).
 
-        Raises ``InvalidNextException`` when the transition does not match the graph.
+        Parameters
+        ----------
+        *dsts : step method or dict
+            The next step(s), as ``self.name``; with ``condition``, one dict of value to
+            step.
+        foreach : str, optional
+            The name of the artifact to split on (one target only).
+        num_parallel : int, optional
+            The number of tasks of the ``@parallel`` target (a positive int).
+        condition : str, optional
+            The name of the artifact whose value picks the switch's target; not with
+            ``foreach`` or ``num_parallel``.
+
+        Raises
+        ------
+        InvalidNextException
+            ``self.next`` called twice, an unknown keyword, a target that is not a step,
+            a missing, empty or non-iterable foreach artifact, a switch value without a
+            step, or a transition other than the graph's.
         """
         step = self.__dict__.get("_current_step", "?")
         foreach = kwargs.pop("foreach", None)
@@ -242,8 +331,44 @@ class FlowSpec:
     def merge_artifacts(
         self, inputs: Inputs, exclude: list[str] | None = None, include: list[str] | None = None
     ) -> None:
-        """Copy the artifacts of the join's inputs that are not set yet and agree (same sha)
-        across inputs; raise on conflicts (``UnhandledInMergeArtifactsException``)."""
+        """In a join step, take over the artifacts of the branches that the join has not
+        set itself.
+
+        An artifact present in several inputs is taken over when its value is the same
+        in all of them (same content hash); one set in only some inputs is taken from
+        those. Internal artifacts (``_foreach_*`` ...) are never taken over. The values
+        are not copied: the join's task refers to the inputs' stored artifacts. Set an
+        artifact yourself (``self.x = ...``) before the call to resolve a conflict.
+
+        Parameters
+        ----------
+        inputs : Inputs
+            The join step's ``inputs`` argument.
+        exclude : list of str, optional
+            Names not to take over (not with ``include``).
+        include : list of str, optional
+            Take over only these names (not with ``exclude``); each must be set by some
+            input or by the join.
+
+        Raises
+        ------
+        UnhandledInMergeArtifactsException
+            Artifacts whose values differ between inputs (its ``artifact_names``).
+        MissingInMergeArtifactsException
+            ``include`` names that no input has.
+        MetaflowException
+            Called in a step that is not a join, or with both ``include`` and ``exclude``.
+
+        Example
+        -------
+        ::
+
+            @step
+            def join(self, inputs):
+                self.score = max(i.score for i in inputs)  # differs: resolve it first
+                self.merge_artifacts(inputs, exclude=["model"])
+                self.next(self.end)
+        """
         include = include or []
         exclude = exclude or []
         step = self.__dict__.get("_current_step")

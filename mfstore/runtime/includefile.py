@@ -22,10 +22,42 @@ class _FileType(click.ParamType):  # type: ignore[type-arg]
 
 
 class IncludeFile(Parameter):
-    """Include a local file with the run: ``data = IncludeFile("data", default="x.csv")``.
+    """A Parameter whose value is the content of a local file, stored with the run.
 
-    ``python flow.py run --data other.csv`` includes another file; a missing file without
-    ``required=True`` gives None.
+    ``--name PATH`` (or ``default``) names the file; when the run starts its content is
+    read and stored in the .mfdb like any parameter value, so every step, a ``resume``
+    and the Client see the same bytes even after the file changes. Unlike Metaflow,
+    mfstore reads local paths only (no ``s3://`` ...), and a missing file gives None
+    unless the parameter is required.
+
+    Parameters
+    ----------
+    name : str
+        The option's name (``--name PATH``).
+    default : str, optional, default None
+        The path read when the option is not given (``~`` expanded).
+    is_text : bool, default True
+        Steps see the content as ``str`` decoded with ``encoding``; False: as ``bytes``.
+    encoding : str, default "utf-8"
+        The text encoding (with ``is_text``).
+    required : bool, optional, default None
+        A value is required, and the file must exist.
+    help : str, optional, default None
+        The option's help text.
+    **kwargs : any
+        Other Parameter keywords (``show_default`` ...).
+
+    Example
+    -------
+    ::
+
+        class LoadFlow(FlowSpec):
+            data = IncludeFile("data", default="rows.csv")
+
+            @step
+            def start(self):
+                self.n = len(self.data.splitlines())
+                self.next(self.end)
     """
 
     def __init__(

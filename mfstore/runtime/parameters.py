@@ -44,9 +44,15 @@ RESERVED_NAMES = frozenset(
 
 
 class JSONTypeClass(click.ParamType):  # type: ignore[type-arg]
-    """Parse a parameter value as JSON (Metaflow's ``JSONType``).
+    """The ``type=`` of a JSON-valued Parameter (Metaflow's ``JSONType``).
 
-    Example::
+    The command-line value (or a text default) is decoded with ``json.loads``, so steps
+    see dicts, lists, numbers ...; a value that is not valid JSON is refused before the
+    run starts (click's message). ``JSONType`` is this class's one instance.
+
+    Example
+    -------
+    ::
 
         config = Parameter("config", type=JSONType, default='{"a": 1}')
     """
@@ -74,7 +80,23 @@ JSONType = JSONTypeClass()
 
 
 class ParameterContext(NamedTuple):
-    """What a default given as a function receives (Metaflow's ``ParameterContext``)."""
+    """What a Parameter's default function receives (Metaflow's ``ParameterContext``).
+
+    Attributes
+    ----------
+    flow_name : str
+        The flow's name.
+    user_name : str or None
+        The user running the flow.
+    parameter_name : str
+        The Parameter's name.
+    logger : function
+        Prints a line (``click.echo``).
+    ds_type : str
+        The datastore type: ``"mfstore"``.
+    configs : ConfigValue
+        The flow's Config values, by name.
+    """
 
     flow_name: str
     user_name: str | None
@@ -171,17 +193,50 @@ class _ComputedDefaultOption(click.Option):
 
 
 class Parameter:
-    """A flow parameter: ``alpha = Parameter('alpha', help='...', default=0.01)``.
+    """A flow input, given on the command line as ``--name value``.
 
-    Inside steps ``self.alpha`` is its value (read-only). The type comes from ``type=``
-    (``str``, ``int``, ``float``, ``bool`` or ``JSONType``) or from the default's type
-    (``str`` when neither is given). A ``default`` may be a function of a
-    :class:`ParameterContext`; ``separator=`` splits a string value into a list.
+    Declare it as a class attribute of the flow. It becomes a typed option of ``run``
+    (and of ``production trigger``: a production run's parameters; ``resume`` reuses the
+    origin run's values); ``--help`` shows its type, default and help. When the run
+    starts, the values are stored as artifacts of the run's ``_parameters`` task (as in
+    Metaflow) and passed down to every task, so in every step ``self.alpha`` is the value
+    (read-only) and the Client reads it as ``Run.data.alpha``. Values also come from ``METAFLOW_RUN_<NAME>`` environment
+    variables, as in Metaflow.
 
-    Example::
+    Parameters
+    ----------
+    name : str
+        The option's name (``--name``); its artifact is named by the class attribute.
+        Metaflow's reserved words (``tags``, ``with``, ``run-id`` ...) are refused.
+    default : object or function, optional, default None
+        The value when the option is not given. A function of a :class:`ParameterContext`
+        (and optionally ``deploy_time``) is called when the run starts (by ``production
+        create`` too, so a failing one fails the deployment); its value must match the
+        type (text for ``str`` and ``JSONType``). A ``Config`` value
+        (``default=cfg.alpha``) is read once the configs are known.
+    type : type or click.ParamType, optional, default None
+        ``str``, ``int``, ``float``, ``bool`` or ``JSONType``. None: the type of
+        ``default`` (a list or dict default gives ``JSONType``), ``str`` when there is
+        none or it is a function.
+    help : str, optional, default None
+        The option's help text in ``--help``.
+    required : bool, optional, default None
+        The run refuses to start without a value (click's own message).
+    show_default : bool, optional, default None
+        Show the default in ``--help`` (None: True).
+    separator : str, optional, default None
+        Split a ``str`` parameter's value on it: steps see a list of strings. Only for
+        ``str`` parameters.
+    **kwargs : any
+        Other Metaflow keywords; accepted and kept, unused.
+
+    Example
+    -------
+    ::
 
         class TrainFlow(FlowSpec):
             alpha = Parameter("alpha", help="Learning rate", default=0.01)
+            tags = Parameter("labels", separator=",", default="a,b")
 
     and ``python train.py run --alpha 0.5`` (or ``METAFLOW_RUN_ALPHA=0.5``).
     """
