@@ -6,6 +6,12 @@ the file with its imports rewritten to ``mfstore`` (the only change), ``"metaflo
 copies it as it is. The flows of ``examples/`` (README's, importing ``mfstore``) are test
 flows too, by their name, rewritten the same way. The runtime tests, the differential
 (compat) harness and the Metaflow extension's tests all read flows from here.
+
+How a test starts a flow (or any Python) in a child process is here too: ``child_env``
+(this environment without METAFLOW_*/MFSTORE_* variables), ``lib_env`` (that, set up for
+one library), ``run_python`` (output captured, a failure raised with its output's tails),
+``run_flow`` (a flow file installed and run for one library) and ``FlowRunner`` (mfstore
+flows in one work directory with its own .mfdb).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,14 @@ import mfstore
 FLOWS = Path(__file__).resolve().parent / "flows"
 #: README's example flows, which the tests run as they are.
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: Where the mfstore under test lives (the checkout, or site-packages when installed).
+MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
+
+LIBS = ("metaflow", "mfstore")
+#: Real Metaflow with mfstore's extension: ``--metadata mfdb --datastore mfdb`` (through
+#: METAFLOW_DEFAULT_METADATA/DATASTORE), the file found from the working directory.
+MFDB = "metaflow-mfdb"
+DEFAULT_TIMEOUT = 600  # a safety net only: a busy machine runs flows slowly
 
 _FROM_RE = re.compile(r"^(\s*)from\s+(?:metaflow|mfstore)(?=[\s.])", re.M)
 _IMPORT_RE = re.compile(r"^(\s*)import\s+(?:metaflow|mfstore)(?:\s+as\s+metaflow)?\s*$", re.M)
@@ -72,8 +87,98 @@ def start_end_flow(name: str, **members: Any) -> type:
     return type(name, (StartEnd,), {"__module__": __name__, **members})
 
 
-#: Where the mfstore under test lives (the checkout, or site-packages when installed).
-MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
+def child_env(*, drop: tuple[str, ...] = (), **values: str) -> dict[str, str]:
+    """The environment of a process a test starts: this one's without any METAFLOW_* or
+    MFSTORE_* variable (nor one starting with a prefix in ``drop``), plus ``values``."""
+    prefixes = ("METAFLOW_", "MFSTORE_", *drop)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(values)
+    return env
+
+
+def lib_env(lib: str, workdir: Path, env: dict | None = None) -> dict[str, str]:
+    """``child_env`` for a flow of ``lib`` (``LIBS`` or ``MFDB``) run in ``workdir``, then
+    ``env``: mfstore's file is ``workdir/metaflow.mfdb``; Metaflow's client cache stays in
+    ``workdir`` (not the shared, racy /tmp/metaflow_client); no stray user names."""
+    if lib not in (*LIBS, MFDB):
+        raise ValueError(f"lib must be one of {(*LIBS, MFDB)!r}, got {lib!r}")
+    extra: dict[str, str] = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    if lib == MFDB:
+        extra["METAFLOW_DEFAULT_METADATA"] = "mfdb"
+        extra["METAFLOW_DEFAULT_DATASTORE"] = "mfdb"
+    if lib == "mfstore":
+        extra["MFSTORE_DB"] = str(Path(workdir) / "metaflow.mfdb")
+        pp = os.environ.get("PYTHONPATH")
+        extra["PYTHONPATH"] = str(MFSTORE_ROOT) + (os.pathsep + pp if pp else "")
+    else:
+        extra["METAFLOW_CLIENT_CACHE_PATH"] = str(Path(workdir) / ".mf_client_cache")
+    extra.update({k: str(v) for k, v in (env or {}).items() if v is not None})
+    out = child_env(**extra)
+    for k in ("USERNAME", "SUDO_USER"):
+        if k not in extra:
+            out.pop(k, None)
+    return out
+
+
+class FlowRunError(subprocess.CalledProcessError):
+    """A flow (or script) exited non-zero; str() includes where it ran and the tails of
+    its output."""
+
+    cwd: Path | None = None
+
+    def __str__(self) -> str:
+        return "{} (in {})\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}".format(
+            super().__str__(),
+            self.cwd,
+            (self.output or "")[-3000:],
+            (self.stderr or "")[-3000:],
+        )
+
+
+def run_python(
+    args: Sequence[str | Path],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in ``cwd`` with ``env``, output captured (text); with ``check`` a
+    non-zero exit raises ``FlowRunError``."""
+    cp = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and cp.returncode != 0:
+        error = FlowRunError(cp.returncode, cp.args, output=cp.stdout, stderr=cp.stderr)
+        error.cwd = Path(cwd)
+        raise error
+    return cp
+
+
+def run_flow(
+    lib: str,
+    flow_file: str | Path,
+    workdir: Path,
+    args: Sequence[str | Path],
+    user: str = "alice",
+    env: dict | None = None,
+    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Copy ``flow_file`` (see ``flow_path``) into ``workdir``, rewritten for ``lib``, and
+    run ``python <file> <args>`` there as METAFLOW_USER=``user`` (``lib_env``'s
+    environment, then ``env``), through ``run_python``."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    dest = install(flow_file, workdir, "metaflow" if lib == MFDB else lib)
+    full_env = lib_env(lib, workdir, env)
+    full_env["METAFLOW_USER"] = user
+    return run_python([dest.name, *args], workdir, full_env, timeout=timeout, check=check)
 
 
 class FlowRunner:
@@ -84,10 +189,9 @@ class FlowRunner:
         self.db = workdir / "test.mfdb"
 
     def env(self, user: str = "alice", **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-        env.update(METAFLOW_USER=user, MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT))
-        env.update(extra)
-        return env
+        return child_env(
+            METAFLOW_USER=user, MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT), **extra
+        )
 
     def copy(self, name: str) -> Path:
         """Install flow ``name`` of ``tests/flows`` (imports rewritten to mfstore) once."""
@@ -113,19 +217,8 @@ class FlowRunner:
         self, name: str, *args: str, user: str = "alice", check: bool = True, **extra: str
     ) -> subprocess.CompletedProcess[str]:
         dest = self.copy(name)
-        cp = subprocess.run(
-            [sys.executable, dest.name, *args],
-            cwd=self.workdir,
-            env=self.env(user, **extra),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and cp.returncode != 0:
-            raise AssertionError(
-                f"{name} {args} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
-            )
-        return cp
+        env = self.env(user, **extra)
+        return run_python([dest.name, *args], self.workdir, env, timeout=120, check=check)
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
         # Through mfstore's own (apsw) connection: a stdlib sqlite3 connection closed in

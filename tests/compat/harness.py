@@ -3,7 +3,8 @@ mfstore, dump what the Client API answers in a normalized form, and diff the dum
 
 Usage sketch::
 
-    from tests.compat.harness import run_flow, snapshot, diff
+    from tests.compat.harness import snapshot, diff
+    from tests.flowfiles import run_flow
     run_flow("metaflow", "foreach_flow.py", wd_mf, ["run"])  # a flow of tests/flowfiles.py
     run_flow("mfstore", "foreach_flow.py", wd_ms, ["run"])
     a = snapshot("metaflow", wd_mf, "ForeachFlow", "user:alice")
@@ -17,24 +18,16 @@ so both libraries never share one interpreter.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.flowfiles import install
+from tests.flowfiles import DEFAULT_TIMEOUT, LIBS, MFDB, lib_env, run_flow, run_python
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
 DUMPER = HERE / "_dump.py"
 
-LIBS = ("metaflow", "mfstore")
-#: Real Metaflow with mfstore's extension: ``--metadata mfdb --datastore mfdb`` (through
-#: METAFLOW_DEFAULT_METADATA/DATASTORE), the file found from the working directory.
-MFDB = "metaflow-mfdb"
-DEFAULT_TIMEOUT = 600  # a safety net only: a busy machine runs flows slowly
 
 # Snapshot paths (see `diff`) that differ between Metaflow and mfstore *on purpose*
 # (reference section 7) or depend on the storage implementation.  Paths use `*`
@@ -78,87 +71,6 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _clean_env(extra: dict | None = None) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k.startswith("METAFLOW_") or k.startswith("MFSTORE_"))
-    }
-    # deterministic-ish interpreter, no stray user names
-    for k in ("USERNAME", "SUDO_USER"):
-        env.pop(k, None)
-    env["PYTHONHASHSEED"] = "0"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if extra:
-        env.update({k: str(v) for k, v in extra.items() if v is not None})
-    return env
-
-
-def _lib_env(lib: str, workdir: Path, env: dict | None) -> dict:
-    if lib not in (*LIBS, MFDB):
-        raise ValueError(f"lib must be one of {(*LIBS, MFDB)!r}, got {lib!r}")
-    extra: dict = {}
-    if lib == MFDB:
-        extra["METAFLOW_DEFAULT_METADATA"] = "mfdb"
-        extra["METAFLOW_DEFAULT_DATASTORE"] = "mfdb"
-        extra["METAFLOW_CLIENT_CACHE_PATH"] = str(Path(workdir) / ".mf_client_cache")
-    elif lib == "mfstore":
-        extra["MFSTORE_DB"] = str(Path(workdir) / "metaflow.mfdb")
-        pp = os.environ.get("PYTHONPATH")
-        extra["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + pp if pp else "")
-    else:
-        # keep the client blob cache out of /tmp/metaflow_client (shared, racy)
-        extra["METAFLOW_CLIENT_CACHE_PATH"] = str(Path(workdir) / ".mf_client_cache")
-    if env:
-        extra.update(env)
-    return _clean_env(extra)
-
-
-class FlowRunError(subprocess.CalledProcessError):
-    """A flow run exited non-zero; str() includes the tails of its output."""
-
-    def __str__(self):
-        return "{}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}".format(
-            super().__str__(), (self.output or "")[-3000:], (self.stderr or "")[-3000:]
-        )
-
-
-def run_flow(
-    lib: str,
-    flow_file: str | Path,
-    workdir: Path,
-    args: list[str],
-    user: str = "alice",
-    env: dict | None = None,
-    check: bool = True,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> subprocess.CompletedProcess:
-    """Copy `flow_file` (a test flow's name or a path: `tests.flowfiles.flow_path`) into
-    `workdir` (rewritten for `lib`) and run
-    `python <file> <args>` there as METAFLOW_USER=`user`.
-
-    For mfstore, MFSTORE_DB=workdir/metaflow.mfdb and the repo root is on PYTHONPATH.
-    Output is captured (text).  With `check`, a non-zero exit raises `FlowRunError` (a
-    `subprocess.CalledProcessError`) whose str() includes the output tails.
-    """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    dest = install(flow_file, workdir, "metaflow" if lib == MFDB else lib)
-    full_env = _lib_env(lib, workdir, env)
-    full_env["METAFLOW_USER"] = user
-    cp = subprocess.run(
-        [sys.executable, dest.name] + [str(a) for a in args],
-        cwd=str(workdir),
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and cp.returncode != 0:
-        raise FlowRunError(cp.returncode, cp.args, output=cp.stdout, stderr=cp.stderr)
-    return cp
-
-
 def snapshot(
     lib: str,
     root: Path,
@@ -194,7 +106,7 @@ def snapshot(
     else:
         target = root
         workdir = root if root.is_dir() else root.parent
-    env = _lib_env(lib, workdir, None)
+    env = lib_env(lib, workdir)
     env["METAFLOW_USER"] = user
     if lib == "mfstore":
         env["MFSTORE_DB"] = str(target)
@@ -209,14 +121,7 @@ def snapshot(
         "metadata": metadata,
         "timestamps": timestamps,
     }
-    cp = subprocess.run(
-        [sys.executable, str(DUMPER), json.dumps(cfg)],
-        cwd=str(workdir),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    cp = run_python([DUMPER, json.dumps(cfg)], workdir, env, timeout=timeout, check=False)
     if cp.returncode != 0:
         raise RuntimeError(
             f"dumper failed for {cfg} (rc={cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-5000:]}"

@@ -13,9 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
-from harness import diff, run_flow, snapshot
+from harness import diff, snapshot
 
-from tests.flowfiles import rewrite_source
+from tests.flowfiles import rewrite_source, run_flow
 
 FILES = ["foreach_flow.py", "retry_flow.py", "catch_flow.py", "failing_flow.py"]
 

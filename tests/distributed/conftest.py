@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 import mfstore
+from tests.flowfiles import MFSTORE_ROOT, child_env
 
 FLOWS = Path(__file__).resolve().parent / "flows"
-#: Where the mfstore under test lives (the checkout, or site-packages when installed).
-MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
 
 
 def wait_for(what: str, check: object, timeout: float = 60.0) -> None:
@@ -38,10 +37,7 @@ class Cluster:
     def __init__(self, home: Path, n_workers: int = 2) -> None:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("MFSTORE_", "METAFLOW_"))
-        }
-        self.env["PYTHONPATH"] = str(MFSTORE_ROOT)
+        self.env = child_env(PYTHONPATH=str(MFSTORE_ROOT))
         self.scheduler_file = home / "scheduler.json"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.scheduler = self._start(
@@ -132,9 +128,9 @@ class Runner:
         self.script.write_bytes((FLOWS / name).read_bytes())
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-        env.update(METAFLOW_USER="alice", MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT))
-        return env
+        return child_env(
+            METAFLOW_USER="alice", MFSTORE_DB=str(self.db), PYTHONPATH=str(MFSTORE_ROOT)
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from tests.compat import harness
-from tests.compat.harness import MFDB, _lib_env, run_flow
+from tests.flowfiles import MFDB, lib_env, run_flow, run_python
 
 FLOWS = Path(__file__).resolve().parent / "flows"
 #: Generous: the suite runs on shared 2-core machines.
@@ -50,16 +49,7 @@ def mf_client(workdir: Path, code: str, *, user: str = "tester") -> Any:
         "import json\nfrom metaflow import *\n"
         f"metadata('mfdb@{file}')\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))\n"
     )
-    env = _lib_env("metaflow", Path(workdir), None)
+    env = lib_env("metaflow", Path(workdir))
     env["METAFLOW_USER"] = user
-    cp = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=str(workdir),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    if cp.returncode != 0:
-        raise AssertionError(f"Metaflow client failed:\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}")
+    cp = run_python(["-c", script], Path(workdir), env, timeout=TIMEOUT)
     return json.loads(cp.stdout.strip().splitlines()[-1])

@@ -24,15 +24,13 @@ import pytest
 
 from tests.compat import harness
 from tests.compat.harness import (
-    MFDB,
-    _lib_env,
     build_history,
     diff,
     flow_class_name,
-    run_flow,
     snapshot,
     snapshot_history,
 )
+from tests.flowfiles import MFDB, lib_env, run_flow
 from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW
 
 #: What differs between Metaflow's local backend and mfdb by design, read through
@@ -126,7 +124,7 @@ def _run(lib: str, wd: Path, flow: str, args: list[str], **kw: Any) -> Any:
 
 def _client(lib: str, wd: Path, code: str, user: str) -> None:
     """Run ``code`` with Metaflow's client on ``lib``'s history in ``wd``."""
-    env = _lib_env(lib, wd, {"METAFLOW_USER": user})
+    env = lib_env(lib, wd, {"METAFLOW_USER": user})
     cp = subprocess.run(
         [sys.executable, "-c", "from metaflow import *\n" + code],
         cwd=str(wd),
@@ -142,7 +140,7 @@ def _killed(lib: str, wd: Path) -> None:
     """``run`` SIGKILLed (runtime and task) while its start step runs."""
     (wd / "killed_flow.py").write_text((FLOWS / "killed_flow.py").read_text())
     marker = wd / "killed.marker"
-    env = _lib_env(lib, wd, {"METAFLOW_USER": "alice", "KILLED_FLOW_MARKER": str(marker)})
+    env = lib_env(lib, wd, {"METAFLOW_USER": "alice", "KILLED_FLOW_MARKER": str(marker)})
     proc = subprocess.Popen(
         [sys.executable, "killed_flow.py", "run"],
         cwd=str(wd),

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.harness import MFDB, _lib_env
-from tests.flowfiles import FLOWS as SHARED_FLOWS
+from tests.flowfiles import FLOWS as SHARED_FLOWS, MFDB, lib_env
 from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW, mf_client, mf_run
 
 
@@ -47,7 +46,7 @@ def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> N
         "assert 'mfdb' in [m.TYPE for m in p.METADATA_PROVIDERS]\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mfstore', 'apsw')))\n"
     )
-    env = _lib_env("metaflow", tmp_path, None)
+    env = lib_env("metaflow", tmp_path)
     cp = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
@@ -92,7 +91,7 @@ def test_untested_metaflow_version_warns_once(tmp_path: Path) -> None:
         "assert 'mfdb' in [p.TYPE for p in METADATA_PROVIDERS]\n"
         "assert 'mfdb' in [d.TYPE for d in DATASTORES]\n"
     )
-    env = _lib_env("metaflow", tmp_path, None)
+    env = lib_env("metaflow", tmp_path)
     cp = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
@@ -284,7 +283,7 @@ def test_resume_of_another_users_run(tmp_path: Path) -> None:
 def test_killed_run_stays_running(tmp_path: Path) -> None:
     flow = tmp_path / "features_flow.py"
     flow.write_text((FLOWS / "features_flow.py").read_text())
-    env = _lib_env(MFDB, tmp_path, {"METAFLOW_USER": "tester"})
+    env = lib_env(MFDB, tmp_path, {"METAFLOW_USER": "tester"})
     proc = subprocess.Popen(
         [sys.executable, flow.name, "run", "--sleep", "60"],
         cwd=str(tmp_path),

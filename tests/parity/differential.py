@@ -4,27 +4,17 @@ runtime; read back what each recorded through its own Client API."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import mfstore
+from tests.flowfiles import LIBS, MFSTORE_ROOT, child_env, rewrite_source, run_python
+
+__all__ = ["LIBS", "Workdir", "snapshot"]
 
 FLOWS = Path(__file__).resolve().parent / "flows"
-MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
-LIBS = ("metaflow", "mfstore")
 #: Generous: Metaflow starts a process per task and the machines are shared.
 TIMEOUT = 600
-
-
-def rewrite(source: str, lib: str) -> str:
-    """The flow's source for ``lib``: ``metaflow`` -> ``mfstore`` in imports only."""
-    if lib == "metaflow":
-        return source
-    return re.sub(r"^(\s*)(from|import) metaflow\b", r"\1\2 mfstore", source, flags=re.M)
 
 
 class Workdir:
@@ -36,37 +26,23 @@ class Workdir:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-        env.update(
+        return child_env(
             METAFLOW_USER="tester",
             METAFLOW_HOME=str(self.path),
             MFSTORE_DB=str(self.path / "t.mfdb"),
             PYTHONPATH=str(MFSTORE_ROOT),
+            **extra,
         )
-        env.update(extra)
-        return env
 
     def add(self, name: str, source: str | None = None) -> str:
         text = source if source is not None else (FLOWS / name).read_text()
-        (self.path / name).write_text(rewrite(text, self.lib))
+        (self.path / name).write_text(rewrite_source(text, self.lib))
         return name
 
     def python(
         self, *args: str, check: bool = True, **extra: str
     ) -> subprocess.CompletedProcess[str]:
-        cp = subprocess.run(
-            [sys.executable, *args],
-            cwd=self.path,
-            env=self.env(**extra),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-        if check and cp.returncode != 0:
-            raise AssertionError(
-                f"{self.lib}: {args} failed ({cp.returncode}):\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
-            )
-        return cp
+        return run_python(args, self.path, self.env(**extra), timeout=TIMEOUT, check=check)
 
     def read(self, script: str) -> Any:
         """Run ``script`` (``{lib}`` is the library) and parse its last stdout line as JSON."""

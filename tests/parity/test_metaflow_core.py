@@ -6,10 +6,11 @@ imports rewritten; every case that passes on Metaflow must pass on mfstore.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.flowfiles import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # One vendored copy of Metaflow's test/core subset serves both suites (see its NOTICE).
@@ -27,8 +28,7 @@ GROUPS = [
 
 
 def test_metaflow_core_subset(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-    env["METAFLOW_USER"] = "tester"
+    env = child_env(METAFLOW_USER="tester")
     rows = []
     for i, (tests, graphs) in enumerate(GROUPS):
         out = tmp_path / f"matrix{i}.json"

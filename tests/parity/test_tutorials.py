@@ -20,7 +20,9 @@ from pathlib import Path
 import metaflow
 import pytest
 
-from .differential import Workdir, rewrite
+from tests.flowfiles import rewrite_source
+
+from .differential import Workdir
 
 TUTORIALS = Path(metaflow.__file__).resolve().parent / "tutorials"
 #: (directory, flow file) in the order the tutorials are meant to run.
@@ -45,13 +47,13 @@ def tutorials(tmp_path_factory: pytest.TempPathFactory) -> Workdir:
     for directory, flow in FLOWS:
         dest = wd.path / directory
         shutil.copytree(TUTORIALS / directory, dest, ignore=shutil.ignore_patterns("__pycache__"))
-        (dest / flow).write_text(rewrite((dest / flow).read_text(), "mfstore"))
+        (dest / flow).write_text(rewrite_source((dest / flow).read_text(), "mfstore"))
         wd.python(f"{directory}/{flow}", "run")
     return wd
 
 
 def notebook(wd: Workdir, path: str, skip: int = 0) -> str:
-    script = rewrite(_cells(TUTORIALS / path, skip), "mfstore")
+    script = rewrite_source(_cells(TUTORIALS / path, skip), "mfstore")
     return wd.python("-c", script, MPLBACKEND="Agg").stdout
 
 

@@ -18,7 +18,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import check_file, flow_env, run_flow, sql, verify_cli, write_flow
+from tests.flowfiles import run_python
+
+from .conftest import check_file, flow_env, sql, verify_cli, write_flow
 
 TRIALS = 60
 #: Kills that must land inside a run (the killed run then reads as not finished).
@@ -225,9 +227,15 @@ def test_sigkill_runtime_at_random_moments(tmp_path: Path, client_db) -> None:
 def test_killed_task_process_fails_the_task_cleanly(tmp_path: Path, client_db) -> None:
     flow = write_flow(tmp_path)
     db = tmp_path / "taskkill.mfdb"
-    run_flow(flow, db, "run")
+    run_python([flow, "--mfdb", db, "run"], tmp_path, flow_env(db), timeout=120)
     before = _ended_runs(db)
-    cp = run_flow(flow, db, "run", check=False, REL_SELF_KILL="work")
+    cp = run_python(
+        [flow, "--mfdb", db, "run"],
+        tmp_path,
+        flow_env(db, REL_SELF_KILL="work"),
+        timeout=120,
+        check=False,
+    )
     assert cp.returncode == 1
     assert "Task process was killed by signal 9" in cp.stdout
     assert "Step work (task-id" in cp.stderr and "failed" in cp.stderr

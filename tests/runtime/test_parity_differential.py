@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.parity.differential import Workdir
 
 from .conftest import FlowRunner
 
 FLOW = """
-from {lib} import FlowSpec, step
+from metaflow import FlowSpec, step
 
 
 class TokenFlow(FlowSpec):
@@ -40,28 +39,18 @@ print(json.dumps({{"user": md.get("user"), "production": md.get("production")}})
 """
 
 
-def _run_with_token(workdir: Path, lib: str) -> dict[str, str | None]:
-    workdir.mkdir()
-    (workdir / "flow.py").write_text(FLOW.format(lib=lib))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-    env.update(
-        METAFLOW_USER="tester",
-        METAFLOW_PRODUCTION_TOKEN="tok-123",
-        METAFLOW_HOME=str(workdir),
-        MFSTORE_DB=str(workdir / "t.mfdb"),
-    )
+def _run_with_token(root: Path, lib: str) -> dict[str, str | None]:
+    wd = Workdir(root, lib)
+    wd.add("flow.py", FLOW)
     for cmd in (["flow.py", "run"], ["-c", READ.format(lib=lib)]):
-        cp = subprocess.run(
-            [sys.executable, *cmd], cwd=workdir, env=env, capture_output=True, text=True
-        )
-        assert cp.returncode == 0, cp.stderr[-2000:]
+        cp = wd.python(*cmd, METAFLOW_PRODUCTION_TOKEN="tok-123")
     return json.loads(cp.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def test_production_token_task_metadata(tmp_path: Path) -> None:
-    expected = _run_with_token(tmp_path / "metaflow", "metaflow")
+    expected = _run_with_token(tmp_path, "metaflow")
     assert expected == {"user": None, "production": "tok-123"}
-    assert _run_with_token(tmp_path / "mfstore", "mfstore") == expected
+    assert _run_with_token(tmp_path, "mfstore") == expected
 
 
 def test_metaflow_object_pickles(flows: FlowRunner, client) -> None:

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.compat.harness import _lib_env, run_flow
+from tests.flowfiles import lib_env, run_flow
 
 HERE = Path(__file__).resolve().parent
 KILL_FLOW = HERE / "flows" / "kill_flow.py"
@@ -57,7 +57,7 @@ def _killed_run(workdir: Path) -> None:
     """Start KillFlow and SIGKILL its whole process group while `sleepy` runs."""
     dest = workdir / KILL_FLOW.name
     dest.write_text(KILL_FLOW.read_text())
-    env = _lib_env("metaflow", workdir, None)
+    env = lib_env("metaflow", workdir)
     env["METAFLOW_USER"] = "alice"
     marker = workdir / "kill_flow.started"
     marker.unlink(missing_ok=True)
@@ -92,7 +92,7 @@ def _tag_edits(workdir: Path) -> None:
         "    for t in add: r.add_tag(t)\n"
         "    for t in rm: r.remove_tag(t)\n"
     )
-    env = _lib_env("metaflow", workdir, None)
+    env = lib_env("metaflow", workdir)
     env["METAFLOW_USER"] = "carol"
     subprocess.run(
         [sys.executable, "-c", code, json.dumps(TAG_EDITS)],

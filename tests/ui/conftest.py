@@ -4,7 +4,6 @@ plus ``ManyFlow``, 101 synthetic runs for filters and pagination."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import mfstore
+from tests.flowfiles import MFSTORE_ROOT, child_env
 
 FLOWS = Path(__file__).resolve().parent / "flows"
-MFSTORE_ROOT = Path(mfstore.__file__).resolve().parent.parent
 #: ManyFlow: run i starts at BASE_MS + i hours (2024-01-01T00:00Z + i h).
 BASE_MS = 1_704_067_200_000
 HOUR_MS = 3_600_000
@@ -54,8 +52,7 @@ class UiFile:
 
 
 def _run_flow(workdir: Path, db: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "MFSTORE_"))}
-    env.update(METAFLOW_USER="alice", MFSTORE_DB=str(db), PYTHONPATH=str(MFSTORE_ROOT))
+    env = child_env(METAFLOW_USER="alice", MFSTORE_DB=str(db), PYTHONPATH=str(MFSTORE_ROOT))
     id_file = workdir / "run_id"
     cp = subprocess.run(
         [sys.executable, "ui_flow.py", *args, "--run-id-file", str(id_file)],
