@@ -2,11 +2,14 @@
 forks, pays nothing; target <= 1 ms).
 
 For each workload (no store yet, one Client store in use, a writer plus a reader, eight
-stores, then the same process with every store closed) it times, in the parent:
-``os.fork()`` itself (until it returns in the parent), and fork + child exit +
-``waitpid``; in the child: its first statement on an inherited
-store (where the lazy fork safety reopens the connection). Medians of ``--reps`` forks;
-the load average is printed with the table (the machine may be shared).
+stores, the writer after a large commit, then the same process with every store closed)
+it times, in the parent: ``os.fork()`` itself (until it returns in the parent), and fork +
+child exit + ``waitpid``; in the child: its first statement on an inherited store (where
+the lazy fork safety reopens the connection). Until the writer's first large commit no
+fork hook of mfstore's is installed; that commit's background checkpoint installs the one
+that pauses checkpoints around ``fork()`` (``store.background``), so the rows from then
+on include that pause. Medians of ``--reps`` forks; the load average is printed with the
+table (the machine may be shared).
 
     .venv/bin/python benchmarks/bench_fork.py [--reps 200]
 """
@@ -85,6 +88,16 @@ def main() -> None:
             ("8 stores open", [writer_store, client_store, *extra]),
         ]
         rows += [(name, *_fork_costs(stores, args.reps)) for name, stores in workloads]
+        # a large commit: its checkpoint runs in a background thread, whose first start
+        # installs the fork hook that pauses checkpoints (so fork() waits for none running)
+        from mfstore import blobs
+
+        with writer_store.write():
+            blobs.insert_blob(writer_store, blobs.pack_blob(os.urandom(12 << 20)))
+        assert writer_store.wait_checkpoints()
+        rows.append(
+            ("writer after a large commit", *_fork_costs([writer_store, client_store], args.reps))
+        )
         for store in extra:
             store.close()
         writer_store.close()

@@ -9,6 +9,8 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
 - ``store.core``: ``Store`` (statements, transactions, checkpoints);
 - ``store.fork``: the stores of this process and their fork safety (a forked child opens
   its own connection on first use; nothing runs at ``fork()``);
+- ``store.background``: the checkpoints of large commits, run by a thread (the hook that
+  pauses them around ``fork()`` is installed by the first such thread, not at import);
 - ``store.connection``: the connection policy, the read-only authorizer, ``BlobReader``,
   driver error translation;
 - ``store.checks``: the header check, and a new file's schema / an existing file's

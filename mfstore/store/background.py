@@ -9,11 +9,16 @@ goes on. Nothing changes for durability: a committed transaction is in the log, 
 every connection reads and which survives ``kill -9`` (``synchronous = NORMAL``); a
 checkpoint interrupted by anything is redone later.
 
-Around ``fork()``: the process-wide ``before`` hook pauses every checkpointer (interrupts
+Around ``fork()``: a process-wide ``before`` hook pauses every checkpointer (interrupts
 a running checkpoint and waits until its connection is idle), so a forked child never
 inherits SQLite mid-call; a child puts the inherited connection aside (``put_aside``)
 with the store's own, and gets a thread of its own if it writes. ``close()`` and the end
 of the process let a pending checkpoint finish (as the auto-checkpoint would have).
+
+Those process hooks (``os.register_at_fork``, ``atexit``) are installed when the first
+checkpoint thread of the process starts, once: importing the store installs nothing, and
+a process that only reads (the Client API, a notebook), or writes only small commits,
+runs nothing of mfstore's at ``fork()``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ FINISH_SECONDS = 30.0
 IDLE_SECONDS = 5.0
 
 _all: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+#: Whether this process has installed the fork and exit hooks (``install_process_hooks``).
+_hooks_installed = False
 
 
 class Checkpointer:
@@ -65,6 +72,7 @@ class Checkpointer:
                 return
             self._pending = True
             if self._thread is None:
+                install_process_hooks()
                 thread = threading.Thread(target=self._run, name="mfstore-checkpoint", daemon=True)
                 try:
                     thread.start()
@@ -201,6 +209,21 @@ def _mine() -> list[Checkpointer]:
             continue
 
 
+def install_process_hooks() -> None:
+    """Pause checkpoints around ``fork()`` and finish them at exit, from now on in this
+    process (and its forked children, which inherit the hooks); the first checkpoint
+    thread calls it, later calls do nothing."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    # No lock (a child forked while another thread held it would inherit it held): two
+    # threads starting their first checkpointers at once may install the hooks twice,
+    # which is harmless (each pause has its resume; closing twice does nothing more).
+    _hooks_installed = True
+    os.register_at_fork(before=_pause_all, after_in_parent=_resume_all)
+    atexit.register(_finish_all)
+
+
 def _pause_all() -> None:
     for cp in _mine():
         cp.pause()
@@ -214,7 +237,3 @@ def _resume_all() -> None:
 def _finish_all() -> None:
     for cp in _mine():
         cp.close()
-
-
-os.register_at_fork(before=_pause_all, after_in_parent=_resume_all)
-atexit.register(_finish_all)

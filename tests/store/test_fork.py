@@ -236,3 +236,81 @@ def test_child_of_a_parent_writing_large_values_leaves_the_parents_commit_whole(
     store.close()
     with Store(store_path) as again:
         assert again.scalar("PRAGMA integrity_check") == "ok"
+
+
+#: In a fresh interpreter: which fork hooks mfstore registers, and how many checkpointers
+#: a fork() pauses, after importing the store, while reading and writing small commits,
+#: and after large commits (whose checkpoints run in a background thread).
+_FORK_HOOKS = """
+import json, os, sys
+registered = []
+register = os.register_at_fork
+
+def spy(**hooks):
+    modules = [getattr(f, "__module__", None) or "" for f in hooks.values()]
+    if any(m.startswith("mfstore") for m in modules):
+        registered.append(modules)
+    register(**hooks)
+
+os.register_at_fork = spy
+import mfstore.store
+from mfstore import blobs
+from mfstore.store import Store, background
+
+paused = []
+pause = background.Checkpointer.pause
+background.Checkpointer.pause = lambda self: (paused.append(1), pause(self))[1]
+seen = {}
+
+def fork(what):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    seen[what] = [len(registered), len(paused)]
+
+def put(store, size):
+    with store.write():
+        blobs.insert_blob(store, blobs.pack_blob(os.urandom(size)))
+    assert store.wait_checkpoints()
+
+fork("import")
+path = sys.argv[1]
+writer = Store(path, create=True)
+put(writer, 1000)
+with Store(path, reader=True) as reader:
+    reader.scalar("SELECT count(*) FROM runs")
+    fork("reading, small commits")
+    put(writer, 12 << 20)
+    fork("a large commit")
+    put(writer, 12 << 20)
+    other = Store(path)
+    put(other, 12 << 20)
+    fork("more large commits, another writer")
+print(json.dumps(seen))
+"""
+
+
+def test_importing_the_store_installs_nothing_at_fork(tmp_path: Path) -> None:
+    """``import mfstore.store`` registers no fork hook, and a process that reads or
+    writes small commits runs nothing of mfstore's at ``fork()`` (a notebook that opens
+    the Client, then forks, pays nothing). The first background checkpoint installs the
+    hook that pauses checkpoints around ``fork()``, once."""
+    import json
+    import subprocess
+
+    cp = subprocess.run(
+        [sys.executable, "-c", _FORK_HOOKS, str(tmp_path / "hooks.mfdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    seen = json.loads(cp.stdout.strip().splitlines()[-1])
+    # [registrations of mfstore fork hooks, checkpointers paused by fork()] after each stage
+    assert seen == {
+        "import": [0, 0],
+        "reading, small commits": [0, 0],
+        "a large commit": [1, 1],
+        "more large commits, another writer": [1, 3],
+    }
