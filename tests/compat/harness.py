@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.flowfiles import DEFAULT_TIMEOUT, LIBS, MFDB, lib_env, run_flow, run_python
@@ -236,29 +238,48 @@ def scenario_files(flow_files: Iterable[str] | None = None) -> list[str]:
     return [f for f in SCENARIOS if f in flow_files]
 
 
+#: One execution of a scenario: (user, args, extra environment, expected to fail).
+Execution = tuple[str, list[str], dict[str, str], bool]
+
+
+def run_scenarios(
+    lib: str,
+    workdir: Path,
+    scenarios: dict[str, list[Execution]],
+    timeout: float = DEFAULT_TIMEOUT,
+    parallel: bool = False,
+) -> dict[str, list[subprocess.CompletedProcess[str]]]:
+    """Run each flow file's executions, in order, under `lib` in `workdir` (with
+    `parallel`, the flow files at once, one thread each); an execution that is not
+    expected to fail must succeed. Returns {flow file: [CompletedProcess...]}."""
+
+    def one(fname: str) -> list[subprocess.CompletedProcess[str]]:
+        out = []
+        for user, args, env, fails in scenarios[fname]:
+            cp = run_flow(lib, fname, workdir, args, user, env or None, not fails, timeout)
+            out.append(cp)
+        return out
+
+    if not parallel:
+        return {fname: one(fname) for fname in scenarios}
+    with ThreadPoolExecutor(max_workers=len(scenarios) or 1) as pool:
+        futures = {fname: pool.submit(one, fname) for fname in scenarios}
+        return {fname: fut.result() for fname, fut in futures.items()}
+
+
 def build_history(
     lib: str,
     workdir: Path,
     flow_files: Iterable[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> dict:
+) -> dict[str, list[subprocess.CompletedProcess[str]]]:
     """Run every scenario (or those of `flow_files`) under `lib` in `workdir`.
     Returns {flow file: [CompletedProcess...]}."""
-    results = {}
-    for fname in scenario_files(flow_files):
-        results[fname] = []
-        for user, args in SCENARIOS[fname]:
-            cp = run_flow(
-                lib,
-                fname,
-                workdir,
-                args,
-                user=user,
-                check=fname not in EXPECTED_FAILURES,
-                timeout=timeout,
-            )
-            results[fname].append(cp)
-    return results
+    scenarios = {
+        fname: [(user, args, {}, fname in EXPECTED_FAILURES) for user, args in SCENARIOS[fname]]
+        for fname in scenario_files(flow_files)
+    }
+    return run_scenarios(lib, workdir, scenarios, timeout=timeout)
 
 
 def snapshot_history(

@@ -32,10 +32,10 @@ def mf_history(tmp_path_factory) -> Path:
     """Workdir holding `.metaflow` built by real Metaflow (see mfhistory.py)."""
     import metaflow  # noqa: F401  (test dependency: real Metaflow is the reference)
 
-    from tests.sharing.mfhistory import build_history
+    from tests.sharing.mfhistory import build_sharing_history
 
     workdir = tmp_path_factory.mktemp("mfhist")
-    build_history(workdir)
+    build_sharing_history(workdir)
     return workdir
 
 

@@ -1,6 +1,6 @@
 """Build a real Metaflow local history (a ``.metaflow`` directory) for the sharing tests.
 
-``python -m tests.sharing.mfhistory WORKDIR`` or ``build_history(workdir)``. Runs flows
+``python -m tests.sharing.mfhistory WORKDIR`` or ``build_sharing_history(workdir)``. Runs flows
 in parallel (one thread per flow, each flow's runs in order) with real Metaflow 2.19.39:
 linear with parameters (alice, bob, production token), foreach, branch/join, failing,
 @retry, @catch, run + resume, tags added with ``--tag`` and with ``Run.add_tag``/
@@ -18,13 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.flowfiles import lib_env, run_flow
+from tests.compat.harness import Execution, run_scenarios
+from tests.flowfiles import lib_env
 
 HERE = Path(__file__).resolve().parent
 KILL_FLOW = HERE / "flows" / "kill_flow.py"
 
 #: flow file -> [(user, args, extra env, expect failure)]
-SCENARIOS: dict[str, list[tuple[str, list[str], dict, bool]]] = {
+SCENARIOS: dict[str, list[Execution]] = {
     "linear_params_flow.py": [
         ("alice", ["run", "--tag", "exp1"], {}, False),
         ("bob", ["run", "--tag", "exp1", "--alpha", "5"], {}, False),
@@ -46,11 +47,6 @@ TAG_EDITS = [
     ("LinearParamsFlow", 0, ["shared", "added-later"], []),
     ("LinearParamsFlow", 1, ["shared"], ["exp1"]),
 ]
-
-
-def _run_scenario(fname: str, workdir: Path) -> None:
-    for user, args, env, fails in SCENARIOS[fname]:
-        run_flow("metaflow", fname, workdir, args, user=user, env=env or None, check=not fails)
 
 
 def _killed_run(workdir: Path) -> None:
@@ -105,20 +101,19 @@ def _tag_edits(workdir: Path) -> None:
     )
 
 
-def build_history(workdir: Path) -> Path:
-    """Build the history in ``workdir``; return the ``.metaflow`` directory."""
+def build_sharing_history(workdir: Path) -> Path:
+    """Build the history in ``workdir`` (the scenarios and the killed run at once, then
+    the tag edits); return the ``.metaflow`` directory."""
     workdir = Path(workdir)
     (workdir / ".metaflow").mkdir(parents=True, exist_ok=True)
-    jobs = list(SCENARIOS)
-    with ThreadPoolExecutor(max_workers=len(jobs) + 1) as pool:
-        futures = [pool.submit(_run_scenario, f, workdir) for f in jobs]
-        futures.append(pool.submit(_killed_run, workdir))
-        for fut in futures:
-            fut.result()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        killed = pool.submit(_killed_run, workdir)
+        run_scenarios("metaflow", workdir, SCENARIOS, parallel=True)
+        killed.result()
     _tag_edits(workdir)
     return workdir / ".metaflow"
 
 
 if __name__ == "__main__":  # pragma: no cover
     t0 = time.time()
-    print(build_history(Path(sys.argv[1])), "%.1fs" % (time.time() - t0))
+    print(build_sharing_history(Path(sys.argv[1])), "%.1fs" % (time.time() - t0))
