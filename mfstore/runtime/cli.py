@@ -116,8 +116,8 @@ def _local_only(option: str, value: str | None) -> None:
     "config_values",
     nargs=2,
     multiple=True,
-    metavar="NAME JSON",
-    help="The value of the Config NAME, as JSON (may repeat).",
+    metavar="NAME TEXT",
+    help="The value of the Config NAME, as text for its parser or JSON (may repeat).",
 )
 @click.pass_obj
 def start(

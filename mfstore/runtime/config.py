@@ -1,7 +1,8 @@
 """``Config``: a flow configuration read when the run starts, from ``--config NAME PATH``,
-``--config-value NAME JSON`` (or ``METAFLOW_FLOW_CONFIG`` / ``METAFLOW_FLOW_CONFIG_VALUE``,
-JSON objects of name -> path / value), else its ``default`` file or ``default_value``. In
-steps ``self.NAME`` is a read-only ``ConfigValue`` (attribute or item access).
+``--config-value NAME TEXT`` (or ``METAFLOW_FLOW_CONFIG`` / ``METAFLOW_FLOW_CONFIG_VALUE``,
+JSON objects of name -> path / value), else its ``default`` file or ``default_value``; the
+text goes through its parser (JSON without one). In steps ``self.NAME`` is a read-only
+``ConfigValue`` (attribute or item access), or the value as is with ``plain=True``.
 
 Config values in decorator arguments (``@project(name=cfg.name)``, ``@environment(**cfg)``),
 ``config_expr("expr")`` and Parameter defaults are placeholders (``delayed``) resolved when
@@ -10,10 +11,13 @@ a command starts (:func:`apply_configs`), where Metaflow loads the flow a second
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import click
 
 from mfstore.env import METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE
 from mfstore.exception import MetaflowException
@@ -39,31 +43,48 @@ class Config(Parameter):
     Unlike a Parameter, its value is known before the flow's decorators and Parameter
     defaults are used, so they can refer to it: ``@project(name=cfg.project)``,
     ``@environment(**cfg.env)``, ``Parameter("n", default=cfg.n)`` (placeholders
-    resolved when the command starts, where Metaflow loads the flow a second time). The
-    value comes from, in order: ``--config-value NAME JSON``, ``--config NAME PATH`` (or
-    the ``METAFLOW_FLOW_CONFIG_VALUE`` / ``METAFLOW_FLOW_CONFIG`` JSON objects of name to
-    value / path), the ``default`` file if it exists, then ``default_value``. In steps
-    ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b`` or
-    ``self.cfg["a"]["b"]``), stored with the run like a parameter; ``resume`` reuses the
-    origin run's.
+    resolved when the command starts, where Metaflow loads the flow a second time). Its
+    text comes from, in order: ``--config-value NAME TEXT``, the file of ``--config NAME
+    PATH`` (or the ``METAFLOW_FLOW_CONFIG_VALUE`` / ``METAFLOW_FLOW_CONFIG`` JSON objects
+    of name to value / path), the ``default`` file, then ``default_value`` (a dict as its
+    JSON text). The parser, else JSON, turns that text into the value, as in Metaflow. In
+    steps ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b`` or
+    ``self.cfg["a"]["b"]``), or with ``plain=True`` the value as is. It is stored with the
+    run like a parameter, as a plain dict (the Client reads a dict, as in Metaflow), and
+    ``_graph_info`` lists it with type ``Config``; ``resume`` reuses the origin run's.
+
+    A config that cannot get its value stops the command with click's usage error (exit
+    status 2) ``Bad values passed for configuration options: ...`` naming each (a missing
+    required value, a file that cannot be read, text that is not JSON), Metaflow's
+    words; a parser that cannot be found or returns no mapping (without ``plain``) stops
+    it with exit status 1 and Metaflow's message (Metaflow shows it as an internal error
+    with a traceback, mfstore as the message alone).
 
     Parameters
     ----------
     name : str
         The name of the ``--config`` / ``--config-value`` option.
-    default : str, optional, default None
-        A file to read when no value is given (skipped if it does not exist).
+    default : str or function, optional, default None
+        A file to read when no value is given (a function is called with None for the
+        path). A file that cannot be read is an error, as in Metaflow. Not with
+        ``default_value``.
     default_value : dict, str or function, optional, default None
-        The value when there is neither a given value nor a ``default`` file: a dict, a
-        JSON text, or a function returning one (called with None).
+        The value when no value is given: a dict, a text for the parser (JSON without
+        one), or a function returning one (called with None). Not with ``default``.
     help : str, optional, default None
         The option's help text.
     required : bool, optional, default None
-        Refuse to start when no value is found.
-    parser : function, optional, default None
-        Turns the file's text into a dict (for YAML, TOML ...); None reads JSON. It is
-        applied to files only. Metaflow also takes the name of a parser function as a
-        string: mfstore does not look such a name up and reads the file as JSON.
+        Refuse to start when there is no value (nor a default).
+    parser : function or str, optional, default None
+        Turns the config's text into its value (for YAML, TOML ...); None reads JSON.
+        Applied to every text: a given value, a file, a default value. A string names a
+        function to import, ``"pkg.module.func"``; a leading ``.`` names a module of the
+        ``metaflow`` package (Metaflow's own parsers, e.g.
+        ``".plugins.pypi.parsers.requirements_txt_parser"``, which then needs Metaflow
+        installed), as in Metaflow. Its value must be a mapping unless ``plain``.
+    plain : bool, default False
+        Give steps the value as is, not a ``ConfigValue``: the parser's value (any object,
+        stored with the run as it is), or the text itself without a parser.
     **kwargs : any
         Other Metaflow keywords; accepted, unused.
 
@@ -73,10 +94,11 @@ class Config(Parameter):
 
         class TrainFlow(FlowSpec):
             cfg = Config("cfg", default="train.json")
+            opts = Config("opts", default_value="a = 1", parser="tomllib.loads")
 
             @step
             def start(self):
-                print(self.cfg.learning_rate)
+                print(self.cfg.learning_rate, self.opts.a)
                 self.next(self.end)
 
     ``python train.py --config cfg other.json run``.
@@ -92,13 +114,19 @@ class Config(Parameter):
         *,
         help: str | None = None,
         required: bool | None = None,
-        parser: Callable[[str], dict[str, Any]] | str | None = None,
+        parser: Callable[[str], Any] | str | None = None,
+        plain: bool = False,
         **kwargs: Any,
     ) -> None:
+        if default is not None and default_value is not None:
+            raise MetaflowException(
+                f"For config '{name}', you can only specify default or default_value, not both"
+            )
         super().__init__(name, default=None, type=str, help=help, required=required)
         self.default_path = default
         self.default_value = default_value
         self.parser = parser
+        self.plain = plain
         self._delayed = DelayEvaluator(name)
 
     # Class-level use (decorator arguments): ``cfg.a.b``, ``cfg["a"]`` and ``**cfg`` are
@@ -126,46 +154,121 @@ class Config(Parameter):
         return 1
 
     def resolve(self, paths: dict[str, str], values: dict[str, Any], context: Any) -> Any:
-        """The config's value for this run (a ``ConfigValue``, or None)."""
-        if self.name in values:
-            raw: Any = values[self.name]
-            if isinstance(raw, str):
-                raw = json.loads(raw)
+        """The config's value for this run: a ``ConfigValue``, the parsed value as is when
+        ``plain``, or None. A missing value or file and JSON that does not parse raise a
+        ``click.UsageError`` (``resolve_configs`` gathers them into one, as Metaflow does)."""
+        text = self._text(paths, values, context)
+        if text is None:
+            if self.required:
+                raise click.UsageError(f"missing configuration for '{self.name}'")
+            return None
+        if self.parser is not None:
+            value = call_parser(self.parser, text, self.plain)
+        elif self.plain:
+            return text
         else:
-            path = paths.get(self.name) or self.default_path
-            if path and os.path.exists(path):
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-                raw = self.parser(text) if callable(self.parser) else json.loads(text)
-            elif self.default_value is not None:
-                raw = self.default_value
-                if callable(raw):
-                    raw = raw(context)
-                if isinstance(raw, str):
-                    raw = json.loads(raw)
-            elif self.required:
-                raise MetaflowException(
-                    f"Config *{self.name}* is required: give --config or a default"
-                )
-            else:
-                return None
-        if not isinstance(raw, dict):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise click.UsageError(
+                    f"configuration value for '{self.name}' is not valid JSON: {e}"
+                ) from None
+        if self.plain:
+            return value
+        if not isinstance(value, Mapping):
             raise MetaflowException(f"Config *{self.name}* must be a JSON object (a dict)")
-        return ConfigValue(raw)
+        return ConfigValue(dict(value))
+
+    def load_parameter(self, value: Any) -> Any:
+        """The value a step sees, from the stored one: stored as a plain dict (as Metaflow
+        stores it, so the Client reads a dict), a ``ConfigValue`` again unless ``plain``."""
+        return value if value is None or self.plain else ConfigValue(value)
+
+    def _text(self, paths: dict[str, str], values: dict[str, Any], context: Any) -> str | None:
+        """The config's text, as Metaflow hands it to the parser: the given value, the given
+        file's content, else the ``default`` file's or the ``default_value`` (a dict as
+        JSON); None when there is none."""
+        if self.name in values:
+            return _as_text(values[self.name])
+        if self.name in paths:
+            return _read(
+                paths[self.name], f"configuration file '%s' could not be read for '{self.name}'"
+            )
+        if self.default_path is not None:
+            path = self.default_path(context) if callable(self.default_path) else self.default_path
+            return _read(
+                path, f"default configuration file '%s' could not be read for '{self.name}'"
+            )
+        raw = self.default_value
+        if callable(raw):
+            raw = raw(context)
+        return None if raw is None else _as_text(raw)
+
+
+def _as_text(raw: Any) -> str:
+    return raw if isinstance(raw, str) else json.dumps(raw)
+
+
+def _read(path: str, problem: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        raise click.UsageError(problem % path) from None
+
+
+def call_parser(parser: Callable[[str], Any] | str, text: str, plain: bool) -> Any:
+    """``parser(text)`` (a parser named by a string is found by :func:`find_parser`);
+    unless ``plain``, the result must be a mapping (Metaflow's message)."""
+    func = find_parser(parser) if isinstance(parser, str) else parser
+    value = func(text)
+    if not plain and not isinstance(value, Mapping):
+        raise MetaflowException(
+            f"Parser {func} returned a value that is not a mapping (got type {type(value)}): {value}"
+        )
+    return value
+
+
+def find_parser(name: str) -> Callable[[str], Any]:
+    """The function ``"pkg.module.func"`` names, imported; a leading ``.`` names a module
+    of the ``metaflow`` package (where Metaflow's own parsers are), as in Metaflow, whose
+    messages the errors use."""
+    if name.startswith("."):
+        name = "metaflow" + name
+    path, _, attr = name.rpartition(".")
+    try:
+        module = importlib.import_module(path) if path else None
+    except ImportError:
+        module = None
+    if module is None:
+        raise MetaflowException(f"Cannot locate parser {name}")
+    found = getattr(module, attr, None)
+    if found is None or not callable(found):
+        raise MetaflowException(f"Parser {attr} is either not part of {path} or not a callable")
+    return cast(Callable[[str], Any], found)
 
 
 def resolve_configs(
     flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
-    """``{attribute: ConfigValue}`` of the flow's Configs for a run."""
+    """``{attribute: value}`` of the flow's Configs for a run (see ``Config.resolve``);
+    configs without their value are one usage error naming each, as in Metaflow."""
     paths = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG) or "{}"))
     paths.update(dict(given))
     values = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG_VALUE) or "{}"))
     values.update(dict(given_values))
     out = {}
+    problems = []
     for var, p in get_parameters(flow_cls):
         if isinstance(p, Config):
-            out[var] = p.resolve(paths, values, None)
+            try:
+                out[var] = p.resolve(paths, values, None)
+            except click.UsageError as e:
+                problems.append(e.message)
+    if problems:
+        raise click.UsageError(
+            "Bad values passed for configuration options: " + ", ".join(problems)
+        )
     return out
 
 

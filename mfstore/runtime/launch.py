@@ -30,7 +30,7 @@ from .cli_common import (
     identity_and_user,
     script_path,
 )
-from .config import resolve_configs
+from .config import ConfigValue, resolve_configs
 from .console import echo
 from .current import update_env
 from .decorators import attach_decospecs
@@ -56,7 +56,7 @@ def _graph_info(state: State) -> tuple[dict[str, Any], list[tuple[str, Parameter
     params = get_parameters(state.flow_cls)
     constants = get_constants(state.flow_cls)
     info = state.graph.graph_info(
-        [{"name": var, "type": "Parameter"} for var, _ in params],
+        [{"name": var, "type": type(p).__name__} for var, p in params],
         [{"name": var, "type": type(val).__name__} for var, val in constants.items()],
     )
     return info, params, constants
@@ -113,13 +113,16 @@ def start_run(
         update_env(**project)  # forked task processes inherit it
     flow_runtime_init(state.flow_cls)
     if origin is None:
+        configs = (
+            state.resolved_configs
+            if state.resolved_configs is not None
+            else resolve_configs(state.flow_cls, state.configs, state.config_values)
+        )
+        # Stored as plain dicts, as Metaflow stores them (the Client reads a dict); a
+        # task gives its steps a ConfigValue again (``Config.load_parameter``).
         param_values = {
             **(param_values or {}),
-            **(
-                state.resolved_configs
-                if state.resolved_configs is not None
-                else resolve_configs(state.flow_cls, state.configs, state.config_values)
-            ),
+            **{k: v.to_dict() if isinstance(v, ConfigValue) else v for k, v in configs.items()},
         }
     for node in state.graph:
         for deco in node.decorators:

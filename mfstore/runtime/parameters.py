@@ -371,6 +371,10 @@ class Parameter:
             return value.split(self.separator)
         return value
 
+    def load_parameter(self, value: Any) -> Any:
+        """The value a step sees, from the stored one (the same for a Parameter)."""
+        return value
+
     def __repr__(self) -> str:
         return f"Parameter({self.name!r})"
 

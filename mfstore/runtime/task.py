@@ -29,6 +29,7 @@ from mfstore.exception import FailureHandledByCatch, MetaflowException, Metaflow
 from .current import current, set_env, update_env
 from .decorators import get_decorator
 from .inputs import EPHEMERAL, Inputs
+from .parameters import get_parameters
 
 #: Types whose value is rebuilt from ``value_json`` without reading the blob.
 _JSON_SCALARS = {
@@ -246,9 +247,15 @@ def run_task(
     if stores:
         # Parameters and class constants are read-only values of the flow (as in Metaflow).
         constants = [c["name"] for c in graph_info["constants"]]
+        declared = dict(get_parameters(flow_cls))
         _make_read_only(
             flow_cls,
-            {n: stores[0].load(n) for n in params if n in stores[0]},
+            {
+                n: declared[n].load_parameter(v) if n in declared else v
+                for n in params
+                if n in stores[0]
+                for v in [stores[0].load(n)]
+            },
             constants,
         )
         if not is_join:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .differential import LIBS, Workdir, snapshot
+from .differential import FLOWS, LIBS, Workdir, snapshot
 
 FLOW = "config_decorators.py"
 NAME = "ConfigDecoFlow"
@@ -96,4 +96,142 @@ def test_config_valued_parameter_defaults_match_metaflow(tmp_path) -> None:
             [o for o in options if o.split()[0] in ("--words", "--table", "--count")],
         )
     assert seen["metaflow"][:3] == (2, True, [["a", "b"], {"x": 1, "y": 2}, 5, "7"])
+    assert seen["mfstore"] == seen["metaflow"]
+
+
+#: Each config's artifact through the Client (its type's name and its value), what the
+#: steps saw, and the parameters as ``_graph_info`` lists them (type ``Config``).
+READ_CONFIGS = """
+import json
+from {lib} import Flow, namespace
+namespace(None)
+task = Flow("ConfigParserFlow").latest_run["end"].task
+print(json.dumps({{
+    name: [type(task[name].data).__name__, task[name].data]
+    for name in ("toml", "reqs", "up", "items", "raw")
+}} | {{
+    "in_start": task["in_start"].data,
+    "in_end": task["in_end"].data,
+    "graph_parameters": task["_graph_info"].data["parameters"],
+}}))
+"""
+
+
+def _parser_flow(tmp_path, lib: str, extra_config: str = "") -> Workdir:
+    """The parser flow in ``lib``'s directory with its files (and ``extra_config``, a
+    Config's arguments, as one more config ``c``)."""
+    wd = Workdir(tmp_path, lib)
+    source = (FLOWS / "config_parsers.py").read_text()
+    if extra_config:
+        head = "class ConfigParserFlow(FlowSpec):\n"
+        source = source.replace(head, f'{head}    c = Config("c", {extra_config})\n')
+    wd.add("config_parsers.py", source)
+    (wd.path / "reqs.txt").write_text("requests==2.31.0\n")
+    (wd.path / "more.txt").write_text("numpy>=1.0\n")
+    (wd.path / "given.toml").write_text("a = 2\nlist = [1, 2]\n")
+    return wd
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        [
+            *("--config", "toml", "given.toml", "--config", "reqs", "more.txt"),
+            *("--config-value", "up", "given", "--config-value", "items", "p,q,r"),
+            *("--config-value", "raw", "just text"),
+        ],
+    ],
+    ids=["defaults", "given"],
+)
+def test_config_parsers_and_plain_configs_match_metaflow(tmp_path, args: list[str]) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("config_parsers.py")
+        (wd.path / "reqs.txt").write_text("requests==2.31.0\n")
+        (wd.path / "more.txt").write_text("numpy>=1.0\n")
+        (wd.path / "given.toml").write_text("a = 2\nlist = [1, 2]\n")
+        wd.python("config_parsers.py", *args, "run")
+        seen[lib] = wd.read(READ_CONFIGS)
+    theirs = seen["metaflow"]
+    if not args:
+        assert theirs["in_start"]["up"] == ["ConfigValue", {"up": '{"K": 1}'}]
+        assert theirs["in_start"]["items"] == ["list", ["x", "y"]]
+        assert theirs["in_start"]["raw"] == ["str", '{"r": 2}']
+        assert theirs["reqs"][1]["packages"] == {"requests": "2.31.0"}
+    else:
+        assert theirs["in_end"]["toml"] == ["ConfigValue", {"a": 2, "list": [1, 2]}]
+        assert theirs["items"] == ["list", ["p", "q", "r"]]
+    assert seen["mfstore"] == theirs
+
+
+@pytest.mark.parametrize(
+    ("config_args", "run_args", "status", "message"),
+    [
+        (
+            'default_value="{}", parser="nosuch.mod.func"',
+            [],
+            1,
+            "Cannot locate parser nosuch.mod.func",
+        ),
+        ('default_value="{}", parser=".nosuch.f"', [], 1, "Cannot locate parser metaflow.nosuch.f"),
+        (
+            'default_value="{}", parser="json.nosuch"',
+            [],
+            1,
+            "Parser nosuch is either not part of json or not a callable",
+        ),
+        (
+            'default_value="x", parser=csv_parser',
+            [],
+            1,
+            "returned a value that is not a mapping (got type <class 'list'>): ['x']",
+        ),
+        (
+            "required=True",
+            [],
+            2,
+            "Error: Bad values passed for configuration options: missing configuration for 'c'",
+        ),
+        (
+            'default_value="{nope"',
+            [],
+            2,
+            "Error: Bad values passed for configuration options: configuration value for 'c' "
+            "is not valid JSON: Expecting property name enclosed in double quotes",
+        ),
+        (
+            'default="missing.json"',
+            [],
+            2,
+            "default configuration file 'missing.json' could not be read for 'c'",
+        ),
+        (
+            'default_value="{}"',
+            ["--config", "c", "nofile.json"],
+            2,
+            "configuration file 'nofile.json' could not be read for 'c'",
+        ),
+    ],
+    ids=[
+        "no-module",
+        "no-metaflow-module",
+        "not-in-module",
+        "not-a-mapping",
+        "required",
+        "not-json",
+        "no-default-file",
+        "no-file",
+    ],
+)
+def test_config_errors_match_metaflow(
+    tmp_path, config_args: str, run_args: list[str], status: int, message: str
+) -> None:
+    seen = {}
+    for lib in LIBS:
+        wd = _parser_flow(tmp_path, lib, config_args)
+        cp = wd.python("config_parsers.py", *run_args, "run", check=False)
+        seen[lib] = (cp.returncode, message in cp.stdout + cp.stderr)
+    assert seen["metaflow"] == (status, True)
     assert seen["mfstore"] == seen["metaflow"]
