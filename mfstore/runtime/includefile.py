@@ -14,6 +14,21 @@ from mfstore.exception import MetaflowException
 from .parameters import Parameter
 
 
+class IncludedFile:
+    """Metaflow's ``metaflow.includefile.IncludedFile`` (an included file's descriptor and
+    content), kept so that code written for Metaflow imports it (Metaflow's own core tests
+    check ``isinstance(artifact, IncludedFile)``). mfstore stores an included file's content
+    as the artifact itself, so no artifact it returns is one."""
+
+    def __init__(self, descriptor: str, content: Any = None) -> None:
+        self.descriptor = descriptor
+        self.content = content
+
+    def decode(self, name: str, var_type: str = "Artifact") -> Any:
+        """The file's content."""
+        return self.content
+
+
 class _FileType(click.ParamType):  # type: ignore[type-arg]
     name = "FILE"
 
