@@ -45,11 +45,12 @@ class Config(Parameter):
     ``@environment(**cfg.env)``, ``Parameter("n", default=cfg.n)`` (placeholders
     resolved when the command starts, where Metaflow loads the flow a second time). Its
     text comes from, in order: ``--config-value NAME TEXT``, the file of ``--config NAME
-    PATH`` (or the ``METAFLOW_FLOW_CONFIG_VALUE`` / ``METAFLOW_FLOW_CONFIG`` JSON objects
-    of name to value / path), the ``default`` file, then ``default_value`` (a dict as its
-    JSON text). The parser, else JSON, turns that text into the value, as in Metaflow. In
-    steps ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b`` or
-    ``self.cfg["a"]["b"]``), or with ``plain=True`` the value as is. It is stored with the
+    PATH`` (or, when the option is not given at all, the ``METAFLOW_FLOW_CONFIG_VALUE`` /
+    ``METAFLOW_FLOW_CONFIG`` JSON objects of name to value / path; a config given both a
+    value and a file is a usage error), the ``default`` file, then ``default_value`` (a
+    dict as its JSON text). The parser, else JSON, turns that text into the value, as
+    in Metaflow. In steps ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b``
+    or ``self.cfg["a"]["b"]``), or with ``plain=True`` the value as is. It is stored with the
     run like a parameter, as a plain dict (the Client reads a dict, as in Metaflow), and
     ``_graph_info`` lists it with type ``Config``; ``resume`` reuses the origin run's.
 
@@ -251,25 +252,50 @@ def find_parser(name: str) -> Callable[[str], Any]:
 def resolve_configs(
     flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
 ) -> dict[str, Any]:
-    """``{attribute: value}`` of the flow's Configs for a run (see ``Config.resolve``);
-    configs without their value are one usage error naming each, as in Metaflow."""
-    paths = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG) or "{}"))
-    paths.update(dict(given))
-    values = dict(json.loads(os.environ.get(METAFLOW_FLOW_CONFIG_VALUE) or "{}"))
-    values.update(dict(given_values))
+    """``{attribute: value}`` of the flow's Configs for a run (see ``Config.resolve``).
+
+    As with Metaflow's options: ``--config`` given on the command line replaces
+    ``METAFLOW_FLOW_CONFIG`` (``--config-value`` ``METAFLOW_FLOW_CONFIG_VALUE``), a name
+    that is no config's is click's invalid choice, a config given both a file and a value
+    is a usage error, and configs without their value are one usage error naming each."""
+    configs = [(var, p) for var, p in get_parameters(flow_cls) if isinstance(p, Config)]
+    names = sorted(p.name for _, p in configs)
+    paths = _given("--config", given, METAFLOW_FLOW_CONFIG, names)
+    values = _given("--config-value", given_values, METAFLOW_FLOW_CONFIG_VALUE, names)
+    both = [name for name in values if name in paths]
+    if both:
+        found = "', '".join(both)
+        raise click.UsageError(
+            "Cannot provide both a value and a file for the same configuration. "
+            f"Found such values for '{found}'"
+        )
     out = {}
     problems = []
-    for var, p in get_parameters(flow_cls):
-        if isinstance(p, Config):
-            try:
-                out[var] = p.resolve(paths, values, None)
-            except click.UsageError as e:
-                problems.append(e.message)
+    for var, p in configs:
+        try:
+            out[var] = p.resolve(paths, values, None)
+        except click.UsageError as e:
+            problems.append(e.message)
     if problems:
         raise click.UsageError(
             "Bad values passed for configuration options: " + ", ".join(problems)
         )
     return out
+
+
+def _given(
+    option: str, given: tuple[tuple[str, str], ...], variable: str, names: list[str]
+) -> dict[str, Any]:
+    """``option``'s (name -> text) from the command line, else from the JSON object in
+    the environment ``variable``; each name must be a config's."""
+    pairs = dict(given) if given else dict(json.loads(os.environ.get(variable) or "{}"))
+    for name in pairs:
+        if name not in names:
+            raise click.BadParameter(
+                f"invalid choice: {name}. (choose from {', '.join(names)})",
+                param_hint=f"'{option}'",
+            )
+    return pairs
 
 
 def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:

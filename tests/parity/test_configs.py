@@ -213,6 +213,25 @@ def test_config_parsers_and_plain_configs_match_metaflow(tmp_path, args: list[st
             2,
             "configuration file 'nofile.json' could not be read for 'c'",
         ),
+        (
+            'default_value="{}"',
+            ["--config", "c", "reqs.txt", "--config-value", "c", "{}"],
+            2,
+            "Cannot provide both a value and a file for the same configuration. "
+            "Found such values for 'c'",
+        ),
+        (
+            'default_value="{}"',
+            ["--config-value", "x", "{}"],
+            2,
+            "Invalid value for '--config-value'",
+        ),
+        (
+            "required=True",
+            ["--config-value", "up", "x", "--env", '{"c": {}}'],
+            2,
+            "missing configuration for 'c'",
+        ),
     ],
     ids=[
         "no-module",
@@ -223,15 +242,25 @@ def test_config_parsers_and_plain_configs_match_metaflow(tmp_path, args: list[st
         "not-json",
         "no-default-file",
         "no-file",
+        "file-and-value",
+        "not-a-config",
+        "option-replaces-environment",
     ],
 )
 def test_config_errors_match_metaflow(
     tmp_path, config_args: str, run_args: list[str], status: int, message: str
 ) -> None:
+    # "--env TEXT": METAFLOW_FLOW_CONFIG_VALUE=TEXT (a command-line --config-value
+    # replaces it, so c has no value)
+    env = {}
+    if "--env" in run_args:
+        at = run_args.index("--env")
+        env["METAFLOW_FLOW_CONFIG_VALUE"] = run_args[at + 1]
+        run_args = run_args[:at] + run_args[at + 2 :]
     seen = {}
     for lib in LIBS:
         wd = _parser_flow(tmp_path, lib, config_args)
-        cp = wd.python("config_parsers.py", *run_args, "run", check=False)
+        cp = wd.python("config_parsers.py", *run_args, "run", check=False, **env)
         seen[lib] = (cp.returncode, message in cp.stdout + cp.stderr)
     assert seen["metaflow"] == (status, True)
     assert seen["mfstore"] == seen["metaflow"]
