@@ -21,6 +21,7 @@ import click
 
 from mfstore.env import METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE
 from mfstore.exception import MetaflowException
+from mfstore.identity import get_username
 
 from .config_value import ConfigValue
 from .delayed import (
@@ -32,7 +33,7 @@ from .delayed import (
     resolve_attributes,
 )
 from .events import flow_decorators
-from .parameters import Parameter, get_parameters
+from .parameters import Parameter, ParameterContext, get_parameters
 
 __all__ = ["Config", "ConfigValue", "apply_configs", "config_expr", "resolve_configs"]
 
@@ -66,12 +67,13 @@ class Config(Parameter):
     name : str
         The name of the ``--config`` / ``--config-value`` option.
     default : str or function, optional, default None
-        A file to read when no value is given (a function is called with None for the
-        path). A file that cannot be read is an error, as in Metaflow. Not with
+        A file to read when no value is given (a function of a ``ParameterContext``,
+        whose ``configs`` is None, gives the path). A file that cannot be read is an error, as in Metaflow. Not with
         ``default_value``.
     default_value : dict, str or function, optional, default None
         The value when no value is given: a dict, a text for the parser (JSON without
-        one), or a function returning one (called with None). Not with ``default``.
+        one), or a function of a ``ParameterContext`` (``configs`` None) returning one.
+        Not with ``default``.
     help : str, optional, default None
         The option's help text.
     required : bool, optional, default None
@@ -271,9 +273,12 @@ def resolve_configs(
         )
     out = {}
     problems = []
+    user = get_username()
     for var, p in configs:
+        # default functions get Metaflow's context (no configs: they are being read)
+        context = ParameterContext(flow_cls.__name__, user, p.name, click.echo, "mfstore")
         try:
-            out[var] = p.resolve(paths, values, None)
+            out[var] = p.resolve(paths, values, context)
         except click.UsageError as e:
             problems.append(e.message)
     if problems:

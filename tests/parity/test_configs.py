@@ -108,7 +108,7 @@ namespace(None)
 task = Flow("ConfigParserFlow").latest_run["end"].task
 print(json.dumps({{
     name: [type(task[name].data).__name__, task[name].data]
-    for name in ("toml", "reqs", "up", "items", "raw")
+    for name in ("toml", "reqs", "up", "items", "raw", "made", "made_file")
 }} | {{
     "in_start": task["in_start"].data,
     "in_end": task["in_end"].data,
@@ -160,6 +160,8 @@ def test_config_parsers_and_plain_configs_match_metaflow(tmp_path, args: list[st
         assert theirs["in_start"]["items"] == ["list", ["x", "y"]]
         assert theirs["in_start"]["raw"] == ["str", '{"r": 2}']
         assert theirs["reqs"][1]["packages"] == {"requests": "2.31.0"}
+        made = {"flow": "ConfigParserFlow", "param": "made", "user": "tester", "configs": None}
+        assert theirs["made"] == ["dict", made]
     else:
         assert theirs["in_end"]["toml"] == ["ConfigValue", {"a": 2, "list": [1, 2]}]
         assert theirs["items"] == ["list", ["p", "q", "r"]]
