@@ -1,7 +1,8 @@
 """The test flows, written once, and how a test installs one.
 
-Every flow in ``tests/flows/`` imports ``metaflow`` as a Metaflow user writes it; the
-harness that runs it chooses the library: ``install(name, workdir, "mfstore")`` copies
+Every flow in ``tests/flows/`` (the one directory of test flows, for every test
+directory) imports ``metaflow`` as a Metaflow user writes it, but for mixed_flow.py, which
+uses mfstore's own ``@dask``; the harness that runs it chooses the library: ``install(name, workdir, "mfstore")`` copies
 the file with its imports rewritten to ``mfstore`` (the only change), ``"metaflow"``
 copies it as it is. The flows of ``examples/`` (README's, importing ``mfstore``) are test
 flows too, by their name, rewritten the same way. The runtime tests, the differential

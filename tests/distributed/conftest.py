@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 import mfstore
-from tests.flowfiles import MFSTORE_ROOT, child_env
-
-FLOWS = Path(__file__).resolve().parent / "flows"
+from tests.flowfiles import MFSTORE_ROOT, child_env, install
 
 
 def wait_for(what: str, check: object, timeout: float = 60.0) -> None:
@@ -124,8 +122,7 @@ class Runner:
     def __init__(self, workdir: Path, name: str = "dask_flow.py") -> None:
         self.workdir = workdir
         self.db = workdir / "test.mfdb"
-        self.script = workdir / name
-        self.script.write_bytes((FLOWS / name).read_bytes())
+        self.script = install(name, workdir)
 
     def env(self) -> dict[str, str]:
         return child_env(

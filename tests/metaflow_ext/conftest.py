@@ -12,7 +12,6 @@ from typing import Any
 from tests.compat import harness
 from tests.flowfiles import MFDB, lib_env, run_flow, run_python
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 #: Generous: the suite runs on shared 2-core machines.
 TIMEOUT = 900
 #: mfstore's Client vs Metaflow's client on one file: mfstore's documented differences
@@ -34,11 +33,9 @@ def mf_run(
     check: bool = True,
     env=None,
 ) -> subprocess.CompletedProcess:
-    """``python <flow> <args>`` under real Metaflow with the mfdb backend (``flow``: a file
-    of this directory's ``flows/``, or a path)."""
-    return run_flow(
-        MFDB, FLOWS / flow, workdir, args, user=user, check=check, env=env, timeout=TIMEOUT
-    )
+    """``python <flow> <args>`` under real Metaflow with the mfdb backend (``flow``: a test
+    flow's name, or a path)."""
+    return run_flow(MFDB, flow, workdir, args, user=user, check=check, env=env, timeout=TIMEOUT)
 
 
 def mf_client(workdir: Path, code: str, *, user: str = "tester") -> Any:

@@ -30,8 +30,8 @@ from tests.compat.harness import (
     snapshot,
     snapshot_history,
 )
-from tests.flowfiles import MFDB, lib_env, run_flow
-from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW
+from tests.flowfiles import FLOWS, MFDB, lib_env, run_flow, run_python
+from tests.metaflow_ext.conftest import MFSTORE_VS_METAFLOW
 
 #: What differs between Metaflow's local backend and mfdb by design, read through
 #: Metaflow's client (docs/metaflow.md, "Differences").
@@ -93,12 +93,18 @@ def test_both_clients_agree_on_the_file(histories: Path) -> None:
     wd = histories / MFDB
     metaflow_view = snapshot_history(MFDB, wd, FLOW_FILES)
     mfstore_view = snapshot_history("mfstore", wd / "metaflow.mfdb", FLOW_FILES)
+    assert _client_differences(metaflow_view, mfstore_view) == []
+
+
+def _client_differences(metaflow_view: dict, mfstore_view: dict) -> list[str]:
+    """Where mfstore's Client and Metaflow's, reading one file, answer differently, beyond
+    the documented differences."""
     problems = []
     for key in sorted(metaflow_view):
         a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
         ignore = MFSTORE_VS_METAFLOW | (_RESUMED_CUSTOM_END if "CustomEnds" in key else set())
         problems += [f"{key}: {d}" for d in diff(a, b, ignore)]
-    assert problems == []
+    return problems
 
 
 # -- the other scenarios of the issue's Proof: custom start/end steps (+ resume), @project,
@@ -119,21 +125,13 @@ MORE_TAGS = {"custom_ends_flow.py": "ce", "project_flow.py": "p2"}
 def _run(lib: str, wd: Path, flow: str, args: list[str], **kw: Any) -> Any:
     kw.setdefault("user", "alice")
     kw.setdefault("timeout", TIMEOUT)
-    return run_flow(lib, FLOWS / flow, wd, args, **kw)
+    return run_flow(lib, flow, wd, args, **kw)
 
 
 def _client(lib: str, wd: Path, code: str, user: str) -> None:
     """Run ``code`` with Metaflow's client on ``lib``'s history in ``wd``."""
     env = lib_env(lib, wd, {"METAFLOW_USER": user})
-    cp = subprocess.run(
-        [sys.executable, "-c", "from metaflow import *\n" + code],
-        cwd=str(wd),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert cp.returncode == 0, cp.stderr[-3000:]
+    run_python(["-c", "from metaflow import *\n" + code], wd, env, timeout=TIMEOUT)
 
 
 def _killed(lib: str, wd: Path) -> None:
@@ -302,12 +300,7 @@ def _both_clients_agree_on_more(more_histories: Path) -> None:
     wd = more_histories / MFDB
     metaflow_view = _snapshots(MFDB, wd)
     mfstore_view = _snapshots("mfstore", wd / "metaflow.mfdb")
-    problems = []
-    for key in sorted(metaflow_view):
-        a, b = dict(metaflow_view[key], lib=None), dict(mfstore_view[key], lib=None)
-        ignore = MFSTORE_VS_METAFLOW | (_RESUMED_CUSTOM_END if "CustomEnds" in key else set())
-        problems += [f"{key}: {d}" for d in diff(a, b, ignore)]
-    assert problems == []
+    assert _client_differences(metaflow_view, mfstore_view) == []
     # mfstore's Client finds the resumed run's custom end step (Metaflow's client does not)
     resumed = mfstore_view["CustomEndsFlow@None"]["runs"][0]
     assert resumed["successful"] is True and resumed["end_task"] == "finish/6"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.flowfiles import FLOWS as SHARED_FLOWS, MFDB, lib_env
-from tests.metaflow_ext.conftest import FLOWS, MFSTORE_VS_METAFLOW, mf_client, mf_run
+from tests.flowfiles import FLOWS, MFDB, lib_env
+from tests.metaflow_ext.conftest import MFSTORE_VS_METAFLOW, mf_client, mf_run
 
 
 def _mfstore(file: Path):
@@ -112,7 +112,7 @@ def test_untested_metaflow_version_warns_once(tmp_path: Path) -> None:
 
 def test_wide_foreach_with_16_workers(tmp_path: Path) -> None:
     cp = mf_run(
-        SHARED_FLOWS / "wide_foreach.py",
+        "wide_foreach.py",
         tmp_path,
         ["run", "--max-workers", "16"],
         env={"WIDTH": "50"},

@@ -8,11 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.flowfiles import LIBS, MFSTORE_ROOT, child_env, rewrite_source, run_python
+from tests.flowfiles import FLOWS, LIBS, MFSTORE_ROOT, child_env, rewrite_source, run_python
 
-__all__ = ["LIBS", "Workdir", "snapshot"]
+__all__ = ["FLOWS", "LIBS", "Workdir", "snapshot"]
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 #: Generous: Metaflow starts a process per task and the machines are shared.
 TIMEOUT = 600
 
@@ -88,5 +87,8 @@ print(json.dumps({{"successful": run.successful, "steps": steps, "tasks": tasks,
 
 
 def snapshot(wd: Workdir, flow: str) -> Any:
-    """The latest run of ``flow`` in ``wd``, as ``SNAPSHOT`` reads it."""
+    """The latest run of ``flow`` in ``wd``, as ``SNAPSHOT`` reads it. (Not the compat
+    harness's ``snapshot``, which dumps every run of a flow, normalized, for a field by
+    field diff: this reads what the graph-shape tests compare, each task's loop iteration
+    and transition (internal artifacts, read by name) and the graph.)"""
     return wd.read(f"FLOW = {flow!r}\n" + SNAPSHOT)

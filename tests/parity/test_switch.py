@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flowfiles import FLOWS
+
 from .differential import LIBS, Workdir, snapshot
 
 FLOW = "switch_loops.py"
@@ -105,7 +107,7 @@ def test_switch_graph_errors(tmp_path: Path) -> None:
     """Metaflow's graph checks for switches: a switch straight into a join, a loop through
     an earlier step, a variable as a case key."""
     wd = Workdir(tmp_path, "mfstore")
-    base = (Path(__file__).parent / "flows" / FLOW).read_text()
+    base = (FLOWS / FLOW).read_text()
     cases = {
         "direct join": (
             base.replace(

@@ -19,10 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.compat.harness import Execution, run_scenarios
-from tests.flowfiles import lib_env
+from tests.flowfiles import FLOWS, lib_env
 
-HERE = Path(__file__).resolve().parent
-KILL_FLOW = HERE / "flows" / "kill_flow.py"
+KILL_FLOW = FLOWS / "kill_flow.py"
 
 #: flow file -> [(user, args, extra env, expect failure)]
 SCENARIOS: dict[str, list[Execution]] = {

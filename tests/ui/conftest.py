@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.flowfiles import MFSTORE_ROOT, child_env
+from tests.flowfiles import MFSTORE_ROOT, child_env, install
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 #: ManyFlow: run i starts at BASE_MS + i hours (2024-01-01T00:00Z + i h).
 BASE_MS = 1_704_067_200_000
 HOUR_MS = 3_600_000
@@ -97,7 +96,7 @@ def _many_flow(db: Path) -> None:
 def ui_file(tmp_path_factory: pytest.TempPathFactory) -> UiFile:
     """The shared file (read-only use only: tests that change files copy it)."""
     work = tmp_path_factory.mktemp("uiflow")
-    shutil.copy(FLOWS / "ui_flow.py", work / "ui_flow.py")
+    install("ui_flow.py", work)
     db = work / "ui.mfdb"
     ok = _run_flow(work, db, "run", "--tag", EVIL_TAG, "--tag", "exp")
     failed = _run_flow(work, db, "run", "--alpha", "0.9", "--fail", "true")

@@ -1,7 +1,7 @@
 """A flow for the UI tests: a static split, a foreach with a retried task, logs with
 markup and control characters, and an optional failure."""
 
-from mfstore import FlowSpec, Parameter, current, retry, step
+from metaflow import FlowSpec, Parameter, current, retry, step
 
 
 class UiFlow(FlowSpec):

@@ -3,7 +3,7 @@
 import os
 import time
 
-from mfstore import FlowSpec, Parameter, catch, current, retry, step
+from metaflow import FlowSpec, Parameter, catch, current, retry, step
 
 
 class Point:
