@@ -11,9 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from mfstore.cli import cli
+from tests.helpers import mfstore_cli
 
 ENDLESS_ROWS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
 ENDLESS_COUNT = (
@@ -41,17 +39,15 @@ def sql_child(db: Path, *args: str) -> subprocess.Popen[str]:
 
 def test_streamed_query_without_rows_still_stops(small_db: Path) -> None:
     for fmt in ("--csv", "--tsv", "--json", "--nl"):
-        result = CliRunner().invoke(
-            cli, ["sql", "--mfdb", str(small_db), "--timeout", "0.3", fmt, ENDLESS_COUNT]
-        )
+        result = mfstore_cli("sql", "--mfdb", str(small_db), "--timeout", "0.3", fmt, ENDLESS_COUNT)
         assert result.exit_code == 1, (fmt, result.output)
         assert "time limit" in result.output and "Traceback" not in result.output
 
 
 def test_table_limit_covers_the_whole_query(small_db: Path) -> None:
     # Rows keep coming, but a table reads them all before printing: the limit stops it.
-    result = CliRunner().invoke(
-        cli, ["sql", "--mfdb", str(small_db), "--timeout", "0.3", "--table", "--all", ENDLESS_ROWS]
+    result = mfstore_cli(
+        "sql", "--mfdb", str(small_db), "--timeout", "0.3", "--table", "--all", ENDLESS_ROWS
     )
     assert result.exit_code == 1
     assert "time limit" in result.output
@@ -88,9 +84,7 @@ def test_streamed_endless_rows_stop_with_the_reader(small_db: Path) -> None:
 
 
 def test_limit_streams_and_says_more(small_db: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["sql", "--mfdb", str(small_db), "--csv", "--limit", "3", ENDLESS_ROWS]
-    )
+    result = mfstore_cli("sql", "--mfdb", str(small_db), "--csv", "--limit", "3", ENDLESS_ROWS)
     assert result.exit_code == 0
     assert result.stdout.splitlines() == ["x", "1", "2", "3"]
     assert "more rows not shown (first 3" in result.stderr

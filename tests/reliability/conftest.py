@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tests.flowfiles import MFSTORE_ROOT, child_env, install
+from tests.helpers import mfstore_cli
 
 #: Steps of SmallFlow with their task counts and the artifacts each successful task has.
 EXPECTED_TASKS = {"start": 1, "work": 3, "join": 1, "end": 1}
@@ -70,13 +71,11 @@ def check_file(db: Path) -> None:
 
 def verify_cli(db: Path) -> subprocess.CompletedProcess[str] | None:
     """``mfstore verify FILE`` when the command exists (None otherwise)."""
-    from click.testing import CliRunner
-
     from mfstore.cli import cli
 
     if "verify" not in getattr(cli, "commands", {}):
         return None
-    result = CliRunner().invoke(cli, ["verify", str(db)])
+    result = mfstore_cli("verify", str(db))
     assert result.exit_code == 0, result.output
     return result
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+
+from tests.helpers import mfstore_cli
 
 from .conftest import file_sha
 
@@ -114,7 +115,7 @@ def test_bad_file_through_cli(kind: str, command: str, tmp_path: Path) -> None:
         "sql": ["sql", str(path), "SELECT 1"],
         "verify": ["verify", str(path)],
     }
-    result = CliRunner().invoke(cli, args[command])
+    result = mfstore_cli(*args[command])
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert any(str(path) in line and problem in line for line in lines), result.output

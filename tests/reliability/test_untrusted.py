@@ -8,7 +8,8 @@ import pickle
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+
+from tests.helpers import mfstore_cli
 
 
 class _RunsCode:
@@ -48,7 +49,6 @@ def _hostile_file(tmp_path: Path) -> tuple[Path, Path, str]:
 
 def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> None:
     import mfstore
-    from mfstore.cli import cli
 
     db, marker, task_path = _hostile_file(tmp_path)
     client_db(db)
@@ -64,7 +64,6 @@ def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> No
                 assert task.metadata_dict["note"] == "hello"
                 assert "a log line" in task.stdout
                 assert task.successful and task.finished
-    runner = CliRunner()
     for args in (
         ["flows", "--mfdb", str(db)],
         ["runs", "EvilFlow", "--mfdb", str(db)],
@@ -73,7 +72,7 @@ def test_listing_a_hostile_file_never_unpickles(tmp_path: Path, client_db) -> No
         ["sql", str(db), "SELECT * FROM mf_artifacts"],
         ["verify", str(db)],
     ):
-        result = runner.invoke(cli, args)
+        result = mfstore_cli(*args)
         assert result.exit_code == 0, (args, result.output)
     assert not marker.exists()
 

@@ -9,7 +9,9 @@ import pickle
 import time
 from pathlib import Path
 
-from click.testing import CliRunner, Result
+from click.testing import Result
+
+from tests.helpers import mfstore_cli
 
 
 class RunsCode:
@@ -75,9 +77,9 @@ def build_file(path: Path, *, flow: str = "SharedFlow", user: str = "mallory", r
 
 
 def cli(*args: str) -> Result:
-    from mfstore.cli import cli as main
-
-    return CliRunner().invoke(main, list(args))
+    """``mfstore ARGS`` as click runs it: exceptions caught (``one_line_error`` checks
+    there is none), CliRunner's own terminal width."""
+    return mfstore_cli(*args, columns=None, catch_exceptions=True)
 
 
 def one_line_error(result: Result) -> str:

@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from mfstore import query, sharing
 from mfstore.artifacts import prepare_artifacts
-from mfstore.cli import cli
 from mfstore.sharing import RunFilter
 from mfstore.store import Store
 from mfstore.writer import Writer
+from tests.helpers import mfstore_cli
 
 from .conftest import table_counts
 
@@ -205,7 +204,7 @@ def test_verify_reports_each_problem(imported_copy):
     assert f"blob {sha}" in text and ("content has sha" in text or "recorded size" in text)
     assert f"its blob (blob_id {gone}) is missing" in text
     assert "task ghost/7" in text and "run (run_pk 999999) is missing" in text
-    result = CliRunner().invoke(cli, ["verify", str(imported_copy)])
+    result = mfstore_cli("verify", str(imported_copy))
     assert result.exit_code == 1 and "problems found" in result.output
 
 
@@ -217,42 +216,33 @@ def test_stats(imported):
 
 
 def test_cli_round_trip(imported, moved_history, tmp_path):
-    runner = CliRunner()
     out = tmp_path / "cli.mfdb"
-    r = runner.invoke(cli, ["import-metaflow", str(moved_history), "--into", str(out)])
+    r = mfstore_cli("import-metaflow", str(moved_history), "--into", str(out))
     assert r.exit_code == 0, r.output
     assert r.output.strip().splitlines()[-1].startswith("imported 11 runs")
-    r = runner.invoke(cli, ["import-metaflow", str(moved_history), "--into", str(out)])
+    r = mfstore_cli("import-metaflow", str(moved_history), "--into", str(out))
     assert "imported 0 runs" in r.output and "11 already present" in r.output
-    r = runner.invoke(cli, ["snapshot", str(out), str(tmp_path / "s.mfdb")])
+    r = mfstore_cli("snapshot", str(out), str(tmp_path / "s.mfdb"))
     assert r.exit_code == 0 and r.output.startswith("snapshot ")
-    r = runner.invoke(cli, ["export", str(out), str(tmp_path / "e.mfdb"), "--flow", "RetryFlow"])
+    r = mfstore_cli("export", str(out), str(tmp_path / "e.mfdb"), "--flow", "RetryFlow")
     assert r.exit_code == 0 and "exported 1 runs" in r.output, r.output
-    r = runner.invoke(cli, ["merge", str(tmp_path / "e.mfdb"), "--into", str(tmp_path / "s.mfdb")])
+    r = mfstore_cli("merge", str(tmp_path / "e.mfdb"), "--into", str(tmp_path / "s.mfdb"))
     assert r.exit_code == 0 and "0 added, 1 identical" in r.output, r.output
-    r = runner.invoke(
-        cli,
-        # a finished run (a killed one still reads as running, and delete refuses it)
-        [
-            "delete",
-            "--into",
-            str(tmp_path / "s.mfdb"),
-            "--flow",
-            "RetryFlow",
-            "--dry-run",
-        ],
+    # a finished run (a killed one still reads as running, and delete refuses it)
+    r = mfstore_cli(
+        "delete", "--into", str(tmp_path / "s.mfdb"), "--flow", "RetryFlow", "--dry-run"
     )
     assert r.exit_code == 0 and "would delete 1 runs" in r.output, r.output
-    r = runner.invoke(cli, ["delete", "--into", str(tmp_path / "s.mfdb")])
+    r = mfstore_cli("delete", "--into", str(tmp_path / "s.mfdb"))
     assert r.exit_code == 1 and "refusing" in r.output
-    r = runner.invoke(cli, ["stats", str(out), "--table"])
+    r = mfstore_cli("stats", str(out), "--table")
     assert r.exit_code == 0 and "LinearParamsFlow" in r.output
-    r = runner.invoke(cli, ["export", str(out), str(tmp_path / "x.mfdb"), "--since", "yesterday"])
+    r = mfstore_cli("export", str(out), str(tmp_path / "x.mfdb"), "--since", "yesterday")
     assert (
         r.exit_code == 1
         and r.output.startswith("Error: ")
         and len(r.output.strip().splitlines()) == 1
     )
     for cmd in ("snapshot", "export", "merge", "import-metaflow", "delete", "verify", "stats"):
-        r = runner.invoke(cli, [cmd, "--help"])
+        r = mfstore_cli(cmd, "--help")
         assert r.exit_code == 0 and "Example:" in r.output

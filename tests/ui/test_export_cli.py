@@ -8,18 +8,17 @@ import subprocess
 import sys
 from urllib.parse import unquote
 
-from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from mfstore.cli import cli
 from mfstore.ui import create_app
+from tests.helpers import mfstore_cli
 
 from .conftest import EVIL_TAG
 
 
 def test_export_is_a_working_static_site(ui_file, tmp_path):
     out = tmp_path / "site"
-    result = CliRunner().invoke(cli, ["ui", str(ui_file.path), "--export", str(out), "--runs", "5"])
+    result = mfstore_cli("ui", str(ui_file.path), "--export", str(out), "--runs", "5")
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output
     index = out / "index.html"
@@ -57,7 +56,7 @@ def test_export_names_from_the_file_stay_inside(tmp_path):
         w.add_task(run, "..", ts_epoch=1)
         w.end_run(run, successful=True)
     out = tmp_path / "site"
-    CliRunner().invoke(cli, ["ui", str(db), "--export", str(out)], catch_exceptions=False)
+    mfstore_cli("ui", str(db), "--export", str(out))
     written = [p.resolve() for p in out.rglob("*")]
     assert written and all(out.resolve() in p.parents for p in written)
     assert (out / "Flow" / "%2E%2E" / "index.html").is_file()
@@ -67,15 +66,14 @@ def test_export_names_from_the_file_stay_inside(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    runner = CliRunner()
-    result = runner.invoke(cli, ["ui", str(tmp_path / "missing.mfdb")])
+    result = mfstore_cli("ui", str(tmp_path / "missing.mfdb"))
     assert result.exit_code != 0 and "does not exist" in result.output
     bad = tmp_path / "bad.mfdb"
     bad.write_text("not a database at all, " * 10)
-    result = runner.invoke(cli, ["ui", str(bad), "--export", str(tmp_path / "o")])
+    result = mfstore_cli("ui", str(bad), "--export", str(tmp_path / "o"))
     assert result.exit_code != 0 and "not an mfstore file" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
-    result = runner.invoke(cli, ["ui", "--help"])
+    result = mfstore_cli("ui", "--help")
     assert result.exit_code == 0 and "--export" in result.output and "127.0.0.1" in result.output
 
 
