@@ -30,11 +30,11 @@ from .cli_common import (
     parameter_values,
     with_parameter_options,
 )
-from .config import apply_configs, resolve_configs
+from .config import apply_configs, given_in_environment, has_configs, resolve_configs
 from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
-from .launch import RunOptions, find_origin, start_run
+from .launch import RunOptions, find_origin, origin_configs, start_run
 from .production_cli import production
 from .tag_cli import tag
 
@@ -143,10 +143,15 @@ def start(
     state.production = production
     state.configs = configs
     state.config_values = config_values
-    # Metaflow's second pass: the configs' values, then the decorators that use them
-    state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values)
-    apply_configs(state.flow_cls, state.resolved_configs)
-    _project_early(state)
+    if click.get_current_context().invoked_subcommand == "resume" and has_configs(state.flow_cls):
+        # resume uses the origin run's configs (``resume`` applies them), as in Metaflow
+        if configs or config_values or given_in_environment():
+            raise click.UsageError("Cannot specify --config or --config-value with 'resume'")
+    else:
+        # Metaflow's second pass: the configs' values, then the decorators that use them
+        state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values)
+        apply_configs(state.flow_cls, state.resolved_configs)
+        _project_early(state)
     if not quiet:
         state.echo(f"mfstore {MFSTORE_VERSION} executing *{state.flow_name}* for *{_identity()}*")
 
@@ -262,13 +267,12 @@ def resume(
             f"step *{step_to_rerun}* is not a step of {state.flow_name}",
             param_hint="STEP_TO_RERUN",
         )
-    start_run(
-        state,
-        opts,
-        param_values=None,
-        origin=find_origin(state, origin_run_id),
-        resume_step=step_to_rerun,
-    )
+    origin = find_origin(state, origin_run_id)
+    if state.resolved_configs is None:  # the flow's configs: the origin run's
+        state.resolved_configs = origin_configs(state, origin)
+        apply_configs(state.flow_cls, state.resolved_configs)
+        _project_early(state)
+    start_run(state, opts, param_values=None, origin=origin, resume_step=step_to_rerun)
 
 
 @start.command(help="Show the structure of the flow.\n\nExample: python flow.py show")

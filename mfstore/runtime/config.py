@@ -53,7 +53,9 @@ class Config(Parameter):
     in Metaflow. In steps ``self.cfg`` is a read-only ``ConfigValue`` (``self.cfg.a.b``
     or ``self.cfg["a"]["b"]``), or with ``plain=True`` the value as is. It is stored with the
     run like a parameter, as a plain dict (the Client reads a dict, as in Metaflow), and
-    ``_graph_info`` lists it with type ``Config``; ``resume`` reuses the origin run's.
+    ``_graph_info`` lists it with type ``Config``. ``resume`` runs with the origin run's
+    configs (its decorators too) and refuses ``--config`` / ``--config-value``, as in
+    Metaflow.
 
     A config that cannot get its value stops the command with click's usage error (exit
     status 2) ``Bad values passed for configuration options: ...`` naming each (a missing
@@ -286,6 +288,17 @@ def resolve_configs(
             "Bad values passed for configuration options: " + ", ".join(problems)
         )
     return out
+
+
+def has_configs(flow_cls: type) -> bool:
+    """Whether the flow has a Config."""
+    return any(isinstance(p, Config) for _, p in get_parameters(flow_cls))
+
+
+def given_in_environment() -> bool:
+    """Whether ``METAFLOW_FLOW_CONFIG`` or ``METAFLOW_FLOW_CONFIG_VALUE`` names a config."""
+    variables = (METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE)
+    return any(json.loads(os.environ.get(v) or "{}") for v in variables)
 
 
 def _given(

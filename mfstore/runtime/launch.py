@@ -369,6 +369,37 @@ def _clone_parameters(
     return DoneTask("_parameters", "0", refs, [], ([start_step], None), cloned=True)
 
 
+def origin_configs(state: State, origin: Any) -> dict[str, Any]:
+    """``{attribute: value}`` of the flow's Configs as the origin run recorded them (its
+    ``_parameters`` task; None for one it lacks): ``resume`` runs with the origin run's
+    configs, as in Metaflow."""
+    from mfstore.artifacts import loads
+    from mfstore.blobs import get_blob
+
+    store = state.store(create=False)
+    row = store.one(
+        *query.compile_task_lookup(
+            origin.flow_id, origin.run_number, "_parameters", "0", pk_only=True
+        )
+    )
+    refs = _task_refs(store, int(row[0]), 0) if row is not None else {}
+    out = {}
+    for var, p in get_parameters(state.flow_cls):
+        ref = refs.get(var)
+        if not p.IS_CONFIG_PARAMETER or ref is None:
+            continue
+        if (
+            ref.value_json is not None
+            and ref.type.startswith("builtins.")
+            and ref.type != "builtins.tuple"
+        ):
+            value = json.loads(ref.value_json)
+        else:
+            value = loads(get_blob(store, ref.sha))
+        out[var] = p.load_parameter(value)
+    return out
+
+
 def find_origin(state: State, origin_run_id: str | None) -> Any:
     """The run ``resume`` continues: ``--origin-run-id`` or this user's latest run."""
     from mfstore.writer import RunRef

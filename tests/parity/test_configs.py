@@ -68,6 +68,33 @@ def test_configs_in_decorators_match_metaflow(
         ), step_name
 
 
+def test_resume_runs_with_the_origin_runs_configs_as_metaflow(tmp_path) -> None:
+    """``resume`` takes the origin run's configs (decorators included) and refuses
+    ``--config`` / ``--config-value``."""
+    given = ["--config-value", "extra", '{"vars": {"EXTRA": "given"}}']
+    again = ["--config-value", "extra", '{"vars": {"EXTRA": "again"}}']
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add(FLOW)
+        wd.python(FLOW, *given, "run")
+        refused = wd.python(FLOW, *again, "resume", "b", check=False)
+        wd.python(FLOW, "resume", "b")
+        resumed = snapshot(wd, NAME)
+        # (the order of a resumed run's steps differs, a matter of resume, not of configs)
+        resumed["steps"] = sorted(resumed["steps"])
+        seen[lib] = (
+            refused.returncode,
+            "Cannot specify --config or --config-value with 'resume'" in refused.stderr,
+            resumed,
+            wd.read(DECORATED),
+        )
+    theirs = seen["metaflow"]
+    assert theirs[:2] == (2, True)
+    assert theirs[2]["tasks"]["b"][0]["artifacts"]["extra_env"] == "given"
+    assert seen["mfstore"] == theirs
+
+
 READ_VALUES = """
 import json
 from {lib} import Flow, namespace
