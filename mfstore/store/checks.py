@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from .. import schema as _schema
 from ..exception import (
+    MetaflowNotFound,
     NeedsUpgradeError,
     NotAnMfdbError,
     SchemaTooNewError,
@@ -51,6 +52,38 @@ class CheckedFile(MigrationTarget, Protocol):
 #: pages that extend the file (issue 7). Longer while the file is in use (has a -wal).
 SETTLE_SECONDS = 0.2
 SETTLE_SECONDS_IN_USE = 2.0
+
+
+def check_existing(path: Path) -> None:
+    """Raise a one-line error if the existing ``path`` is not an .mfdb (before SQLite
+    opens it). mfstore publishes new files complete (``store.publish``), so an empty
+    file was made by another program, or by an mfstore that created files in place
+    (older versions, or a file system without hard links): it is given a moment to fill
+    in case one is creating it, then refused - never initialised."""
+    if path.is_dir():
+        raise NotAnMfdbError(f"{path} is a directory, not an mfstore file")
+    start = time.monotonic()
+    while _size(path) == 0:
+        if time.monotonic() - start > SETTLE_SECONDS:
+            raise NotAnMfdbError(
+                f"{path} is empty (0 bytes), not an mfstore file (mfstore never leaves a new "
+                "file empty unless killed while creating it in place): if no process is "
+                "writing it, remove it; or choose another file name for a new .mfdb"
+            )
+        time.sleep(0.01)
+    check_header(path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise StoreError(
+                f"{path} is a symbolic link to a missing file: remove the link, or choose "
+                "another file name for a new .mfdb"
+            ) from None
+        raise MetaflowNotFound(f"{path} does not exist") from None
 
 
 def check_header(path: Path) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -149,6 +150,46 @@ def open_connection(p: Path, *, reader: bool, read_only: bool, immutable: bool) 
         return apsw.Connection(uri, flags=flags)
     except apsw.Error as exc:
         raise translate_error(exc, p) from exc
+
+
+def build_new_file(tmp: Path) -> None:
+    """Write a new file's schema into the empty file ``tmp`` (``store.publish`` then
+    gives it its name): one committed transaction, then WAL mode, then closed, leaving
+    nothing beside it. The file is already an .mfdb in WAL mode when it appears."""
+    from ..migrations import initialize
+
+    conn = apsw.Connection(
+        f"file:{uri_path(tmp)}", flags=apsw.SQLITE_OPEN_URI | apsw.SQLITE_OPEN_READWRITE
+    )
+    try:
+        policy_untrusted_file(conn)
+        policy_foreign_keys(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        initialize(_NewFile(tmp, conn))
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = WAL")
+    except apsw.Error as exc:
+        raise translate_error(exc, tmp, conn) from exc
+    finally:
+        conn.close()
+
+
+class _NewFile:
+    """What ``migrations.initialize`` needs of the file (inside a transaction)."""
+
+    def __init__(self, path: Path, conn: apsw.Connection) -> None:
+        self.path = path
+        self.conn = conn
+
+    def write(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.execute(sql, params)
 
 
 #: How long the end of a run keeps trying to fold the WAL in while readers are busy.

@@ -23,15 +23,15 @@ import apsw
 from ..env import MFSTORE_DB
 from ..exception import (
     MetaflowNotFound,
-    NotAnMfdbError,
     StoreBusyError,
     StoreError,
     StoreReadOnlyError,
 )
 from .background import CHECKPOINT_PAGES, Checkpointer
-from .checks import check_header, initialize_or_check
+from .checks import check_existing, initialize_or_check
 from .connection import (
     BlobReader,
+    build_new_file,
     checkpoint_wal,
     is_writable,
     open_connection,
@@ -46,6 +46,7 @@ from .connection import (
     translate_error,
 )
 from .fork import ForkSafe, forget_inherited, track, untrack, written_at_fork
+from .publish import publish_new
 
 #: Total time a write keeps retrying (with backoff) before StoreBusyError.
 WRITE_RETRY_SECONDS = 120.0
@@ -121,6 +122,8 @@ class Store(ForkSafe):
             initialize_or_check(self)
             return
         p = self.path
+        in_place = False
+        forget_inherited()  # in a forked child, before opening the file again
         if not p.exists():
             if not create:
                 raise MetaflowNotFound(f"{p} does not exist")
@@ -135,18 +138,13 @@ class Store(ForkSafe):
                     f"cannot create {p}: its directory is not writable; choose another place "
                     f"(set {MFSTORE_DB} or pass --mfdb)"
                 )
-        elif p.is_dir():
-            raise NotAnMfdbError(f"{p} is a directory, not an mfstore file")
-        else:
-            if p.stat().st_size == 0:
-                raise NotAnMfdbError(
-                    f"{p} is empty (0 bytes), not an mfstore file: remove it or choose "
-                    "another file name for a new .mfdb"
-                )
-            check_header(p)
-        if self.reader and not p.exists():
-            raise MetaflowNotFound(f"{p} does not exist")
-        forget_inherited()  # in a forked child, before opening the file again
+            if self.reader:
+                raise MetaflowNotFound(f"{p} does not exist")
+            # Made complete under a temporary name and published atomically: a reader
+            # never sees it half made, a kill -9 leaves no file (store.publish).
+            in_place = not publish_new(p, build_new_file)
+        if not in_place:
+            check_existing(p)
         self.readonly = (not is_writable(p)) if readonly is None else readonly
         self._ro_connection = self.readonly
         if salvage:

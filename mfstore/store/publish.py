@@ -1,0 +1,136 @@
+"""A new file appears complete or not at all.
+
+``publish_new(path, build)`` has ``build`` write the whole file under a hidden temporary
+name beside ``path`` (``.NAME.creating-PID-RANDOM``, made with ``O_EXCL``: never a file or
+symlink someone planted there), then gives it its name with ``link`` - atomic, and it never
+replaces a file another process published first - and removes the temporary name. A
+reader that opens ``path`` meanwhile finds either no file or a complete one; a creator
+killed half-way leaves no file at ``path`` (at most its hidden temporary file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+#: ``link`` errors that mean "this file system has no hard links", not "this failed".
+NO_LINKS = frozenset(
+    {
+        errno.EPERM,
+        errno.ENOTSUP,
+        errno.EOPNOTSUPP,
+        errno.EXDEV,
+        errno.ENOSYS,
+        errno.EMLINK,
+    }
+)
+#: A temporary file this old is a killed creator's (a creation takes milliseconds); the
+#: next creation of the same file removes it.
+STALE_SECONDS = 600.0
+#: Suffixes SQLite may leave beside a file it wrote.
+SIDECARS = ("-journal", "-wal", "-shm")
+
+
+def temp_name(path: Path) -> Path:
+    """The hidden temporary name of a new ``path`` (it matches no ``*.mfdb`` glob)."""
+    return path.with_name(f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def publish_new(path: Path, build: Callable[[Path], None]) -> bool:
+    """Create ``path`` complete: ``build(tmp)`` fills an empty file that exists at
+    ``tmp``, then it is published atomically at ``path``. True: a file is at ``path``
+    (this one, or another process's that was published first: check it as any existing
+    file). False: this file system can publish nothing atomically (no hard links, no
+    exclusive rename); nothing was made, the caller creates the file in place."""
+    remove_stale(path)
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        os.close(fd)
+        build(tmp)
+        fsync(tmp)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return True
+        except OSError as exc:
+            if exc.errno not in NO_LINKS:
+                raise
+            published = rename_noreplace(tmp, path)
+            if published is None:
+                return False
+            if not published:
+                return True
+        fsync_dir(path.parent)
+        return True
+    finally:
+        remove_with_sidecars(tmp)
+
+
+def remove_with_sidecars(tmp: Path) -> None:
+    for p in (tmp, *(Path(f"{tmp}{s}") for s in SIDECARS)):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def remove_stale(path: Path) -> None:
+    """Remove the temporary files of creations of ``path`` killed at least
+    ``STALE_SECONDS`` ago (by age, not process id: a creator may run on another host)."""
+    prefix = f".{path.name}.creating-"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent if str(path.parent) else "."):
+            if not entry.name.startswith(prefix) or entry.name.endswith(SIDECARS):
+                continue
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                    remove_with_sidecars(Path(entry.path))
+
+
+def rename_noreplace(src: Path, dst: Path) -> bool | None:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists, atomically (``renameat2`` with
+    ``RENAME_NOREPLACE`` on Linux, ``renamex_np`` with ``RENAME_EXCL`` on macOS). True:
+    renamed; False: ``dst`` exists; None: not supported here."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    old, new = os.fsencode(src), os.fsencode(dst)
+    if sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_noreplace_flag = -100, 1
+        result = libc.renameat2(at_fdcwd, old, at_fdcwd, new, rename_noreplace_flag)
+    elif sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        rename_excl = 4
+        result = libc.renamex_np(old, new, rename_excl)
+    else:
+        return None
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in NO_LINKS or err == errno.EINVAL:
+        return None
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a new name in ``directory`` durable (where directories can be fsynced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory if str(directory) else ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

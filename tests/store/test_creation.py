@@ -1,0 +1,234 @@
+"""A new file appears complete or not at all (mfstore/store/publish.py): readers polling
+while processes create it see no file or a whole one, a creator killed half-way leaves no
+file at the path, and no temporary file is left by a creation that ended."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mfstore.exception import NotAnMfdbError
+from mfstore.store import Store
+from tests.flowfiles import MFSTORE_ROOT
+
+#: A writer creates PATHS in order; a reader polls them in order, each until it opens.
+#: Both start at the same instant (argv: role, directory, number of paths, start time).
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from mfstore.exception import MetaflowNotFound
+from mfstore.store import Store
+role, directory, n, start = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+paths = [directory / f"new{i}.mfdb" for i in range(n)]
+time.sleep(max(0.0, start - time.time()))
+if role == "writer":
+    for p in paths:
+        Store(p, create=True).close()
+else:
+    errors, opened, deadline = [], 0, time.monotonic() + 60
+    for p in paths:
+        while time.monotonic() < deadline:
+            try:
+                Store(p, reader=True).close()
+                opened += 1
+                break
+            except MetaflowNotFound:
+                pass
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps({"errors": errors, "opened": opened}))
+"""
+
+#: Creates argv[1] after patching argv[2] so that the process SIGKILLs itself there.
+KILLED = r"""
+import os, signal, sys
+from pathlib import Path
+import mfstore.migrations
+import mfstore.store.checks
+from mfstore.store import Store
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+where = sys.argv[2]
+if where == "in_schema":  # the schema written, not committed
+    real = mfstore.migrations.initialize
+    def initialize(store):
+        real(store)
+        die()
+    mfstore.migrations.initialize = mfstore.store.checks.initialize = initialize
+elif where == "before_publish":  # the file complete under its temporary name
+    os.link = die
+Store(Path(sys.argv[1]), create=True).close()
+"""
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(MFSTORE_ROOT)}
+
+
+def leftovers(directory: Path, keep: set[str]) -> list[str]:
+    """Names in ``directory`` other than ``keep`` and their -wal/-shm."""
+    sidecars = {f"{k}{s}" for k in keep for s in ("-wal", "-shm")}
+    return sorted(n for n in os.listdir(directory) if n not in keep | sidecars)
+
+
+def test_readers_never_see_a_file_half_made_by_concurrent_creators(tmp_path: Path) -> None:
+    n_paths, n_writers = 12, 6
+    start = time.time() + 3.0  # every child has imported mfstore by then
+    args = [str(tmp_path), str(n_paths), str(start)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, role, *args],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for role in ["reader", "reader"] + ["writer"] * n_writers
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err
+    for out, _ in outs[:2]:
+        report = json.loads(out)
+        assert report == {"errors": [], "opened": n_paths}
+    names = {f"new{i}.mfdb" for i in range(n_paths)}
+    assert leftovers(tmp_path, names) == []
+    for name in names:
+        with Store(tmp_path / name, reader=True) as store:
+            assert store.scalar("SELECT count(*) FROM runs") == 0
+
+
+@pytest.mark.parametrize("where", ["in_schema", "before_publish"])
+def test_a_creator_killed_half_way_leaves_no_file(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "new.mfdb"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(path), where],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not path.exists()
+    # What it leaves is its hidden temporary file, which no *.mfdb glob matches.
+    assert all(n.startswith(".new.mfdb.creating-") for n in os.listdir(tmp_path))
+    assert list(tmp_path.glob("*.mfdb")) == []
+    from mfstore.store import publish
+
+    # The next creation removes it once it is old enough to be surely a killed one's.
+    Store(path, create=True).close()
+    assert any(n.startswith(".new.mfdb.creating-") for n in os.listdir(tmp_path))
+    path.unlink()
+    monkeypatch.setattr(publish, "STALE_SECONDS", 0.0)
+    Store(path, create=True).close()
+    assert leftovers(tmp_path, {"new.mfdb"}) == []
+    with Store(path, reader=True) as store:
+        assert store.scalar("SELECT count(*) FROM runs") == 0
+
+
+def test_a_failed_creation_leaves_no_file_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mfstore.migrations
+
+    def initialize(store: object) -> None:
+        raise RuntimeError("no room")
+
+    monkeypatch.setattr(mfstore.migrations, "initialize", initialize)
+    with pytest.raises(RuntimeError, match="no room"):
+        Store(tmp_path / "new.mfdb", create=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_creation_leaves_no_temporary_file(tmp_path: Path) -> None:
+    Store(tmp_path / "new.mfdb", create=True).close()
+    assert leftovers(tmp_path, {"new.mfdb"}) == []
+
+
+def refuse_links(src: object, dst: object) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfstore.store import publish
+
+    monkeypatch.setattr(os, "link", refuse_links)
+    path = tmp_path / "new.mfdb"
+    Store(path, create=True).close()
+    assert leftovers(tmp_path, {"new.mfdb"}) == []
+    Store(path, reader=True).close()
+    # Another process's file, published first, is kept and used.
+    other = tmp_path / "other.mfdb"
+    Store(other, create=True).close()
+    before = other.read_bytes()
+    tmp = tmp_path / ".x"
+    tmp.write_bytes(b"x")
+    assert publish.rename_noreplace(tmp, other) in (False, None)
+    assert other.read_bytes() == before
+
+
+def test_without_any_atomic_publishing_a_new_file_is_made_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfstore.store import publish
+
+    monkeypatch.setattr(os, "link", refuse_links)
+    monkeypatch.setattr(publish, "rename_noreplace", lambda src, dst: None)
+    path = tmp_path / "new.mfdb"
+    Store(path, create=True).close()
+    assert leftovers(tmp_path, {"new.mfdb"}) == []
+    Store(path, reader=True).close()
+
+
+def test_the_temporary_file_is_never_one_planted_at_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mfstore.store import publish
+
+    planted = tmp_path / ".new.mfdb.creating-planted"
+    target = tmp_path / "victim"
+    target.write_bytes(b"keep")
+    planted.symlink_to(target)
+    monkeypatch.setattr(publish, "temp_name", lambda path: planted)
+    with pytest.raises(FileExistsError):
+        Store(tmp_path / "new.mfdb", create=True)
+    assert target.read_bytes() == b"keep"
+    assert planted.is_symlink()
+    assert not (tmp_path / "new.mfdb").exists()
+
+
+def test_an_empty_file_is_refused_without_advice_to_remove_a_file_being_made(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "empty.mfdb"
+    path.touch()
+    with pytest.raises(NotAnMfdbError) as info:
+        Store(path, reader=True)
+    message = str(info.value)
+    assert "is empty (0 bytes)" in message
+    assert "if no process is writing it, remove it" in message
+    assert path.stat().st_size == 0
+
+
+def test_a_dangling_symlink_is_refused_and_its_target_not_created(tmp_path: Path) -> None:
+    from mfstore.exception import StoreError
+
+    link = tmp_path / "new.mfdb"
+    link.symlink_to(tmp_path / "elsewhere.mfdb")
+    with pytest.raises(StoreError, match="symbolic link to a missing file"):
+        Store(link, create=True)
+    assert sorted(os.listdir(tmp_path)) == ["new.mfdb"]
