@@ -164,6 +164,10 @@ def build_new_file(tmp: Path) -> None:
     try:
         policy_untrusted_file(conn)
         policy_foreign_keys(conn)
+        # No journal, no syncs: nobody else knows this file until it is published, a
+        # crash leaves only the temporary name, and it is fsynced before publishing.
+        conn.execute("PRAGMA journal_mode = MEMORY")
+        conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN IMMEDIATE")
         initialize(_NewFile(tmp, conn))
         conn.execute("COMMIT")
