@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import query
 from .env import (
+    METAFLOW_FLOW_CONFIG,
+    METAFLOW_FLOW_CONFIG_VALUE,
     METAFLOW_HOME,
     METAFLOW_PRODUCTION_TOKEN,
     METAFLOW_TOKEN_HOME,
@@ -359,7 +361,10 @@ def run_deployment(
         for name, value in (params or {}).items():
             cmd += [f"--{name}", str(value)]
         env = dict(os.environ)
-        env.pop(MFSTORE_NAMESPACE, None)
+        # not this process's namespace, nor the configs given to the command that sent the
+        # event (they are another flow's): the deployed flow reads its own
+        for name in (MFSTORE_NAMESPACE, METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE):
+            env.pop(name, None)
         env.update(
             {
                 METAFLOW_PRODUCTION_TOKEN: dep.token,

@@ -305,7 +305,10 @@ def _given(
     option: str, given: tuple[tuple[str, str], ...], variable: str, names: list[str]
 ) -> dict[str, Any]:
     """``option``'s (name -> text) from the command line, else from the JSON object in
-    the environment ``variable``; each name must be a config's."""
+    the environment ``variable``; each name must be a config's. A flow without configs
+    reads no ``variable`` (Metaflow gives such a flow no config options to read it)."""
+    if not given and not names:
+        return {}
     pairs = dict(given) if given else dict(json.loads(os.environ.get(variable) or "{}"))
     for name in pairs:
         if name not in names:

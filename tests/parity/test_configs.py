@@ -293,3 +293,21 @@ def test_config_errors_match_metaflow(
         seen[lib] = (cp.returncode, message in cp.stdout + cp.stderr)
     assert seen["metaflow"] == (status, True)
     assert seen["mfstore"] == seen["metaflow"]
+
+
+def test_a_flow_without_configs_ignores_config_variables_as_metaflow(tmp_path) -> None:
+    # Metaflow gives a flow without configs no config options, so the variables (left by
+    # another flow's command, or a shell profile) are not read; mfstore used to refuse them
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("linear_params_flow.py")
+        cp = wd.python(
+            "linear_params_flow.py",
+            "run",
+            check=False,
+            METAFLOW_FLOW_CONFIG_VALUE='{"cfg": {"a": 1}}',
+            METAFLOW_FLOW_CONFIG='{"other": "missing.json"}',
+        )
+        seen[lib] = cp.returncode
+    assert seen == {"metaflow": 0, "mfstore": 0}
