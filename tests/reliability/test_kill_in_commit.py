@@ -33,14 +33,16 @@ CHILD = textwrap.dedent(
     store = Store(sys.argv[1], create=True)
     w = Writer(store)
     run = w.begin_run("KillFlow", user_name="u", system_tags=["user:u"])
-    print("run", run.run_number, flush=True)
+    # one string per print: print(a, b) writes each piece separately when stdout is
+    # unbuffered (PYTHONUNBUFFERED), so a kill could cut a line between its words
+    print(f"run {run.run_number}", flush=True)
     for i in range(10_000):
         task = w.add_task(run, "work")
         w.begin_attempt(task, 0)
         arts = prepare_artifacts({"blob": os.urandom(8 << 20), "i": i})
-        print("writing", task.task_id, flush=True)
+        print(f"writing {task.task_id}", flush=True)
         w.end_attempt(task, 0, artifacts=arts, task_ok=True, success=True)
-        print("committed", task.task_id, flush=True)
+        print(f"committed {task.task_id}", flush=True)
     """
 )
 
@@ -83,7 +85,12 @@ def test_sigkill_during_commits_keeps_every_committed_attempt(tmp_path: Path) ->
         lines = [*seen, *out.splitlines(keepends=True)]
         if lines[-1].startswith("writing "):
             inside += 1  # killed between BEGIN-ish and the commit's return
-        committed = [line.split()[1] for line in lines if line.startswith("committed ")]
+        # only whole lines count: a line without its newline is one the kill cut short
+        committed = [
+            line.split()[1]
+            for line in lines
+            if line.startswith("committed ") and line.endswith("\n")
+        ]
         committed_total += len(committed)
         run_number = first.split()[1]
 
