@@ -45,14 +45,20 @@ def compile_artifact_lookup(
     )
 
 
-_RUN_STEPS = "SELECT step_name, ts_epoch FROM steps WHERE run_pk = :run"
-_ALL_STEPS = _RUN_STEPS + " ORDER BY ts_epoch DESC, step_name DESC"
+_RUN_STEPS = "SELECT step_name, ts_epoch FROM steps s WHERE run_pk = :run"
+#: Newest first, as Metaflow sorts by ``created_at``; steps created in the same
+#: millisecond: the one whose first task was recorded later first (a resume's cloned
+#: steps, recorded before the steps it runs, stay after them), then by name.
+_ALL_STEPS = _RUN_STEPS + (
+    " ORDER BY ts_epoch DESC, (SELECT min(t.task_pk) FROM tasks t WHERE t.run_pk = s.run_pk"
+    " AND t.step_name = s.step_name AND t.ts_epoch = s.ts_epoch) DESC, step_name DESC"
+)
 _ONE_STEP = _RUN_STEPS + " AND step_name = :step"
 
 
 def compile_steps(run_pk: int, step_name: str | None = None) -> tuple[str, Params]:
-    """``(step_name, ts_epoch)`` of the steps of a run, newest first (ties: name
-    descending); with ``step_name``, that step only (no row: there is none)."""
+    """``(step_name, ts_epoch)`` of the steps of a run, newest first (ties: the later
+    recorded first); with ``step_name``, that step only (no row: there is none)."""
     if step_name is None:
         return _ALL_STEPS, {"run": run_pk}
     return _ONE_STEP, {"run": run_pk, "step": step_name}

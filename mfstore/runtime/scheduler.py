@@ -334,6 +334,19 @@ class Runtime:
             iteration=list(p.iteration),
         )
 
+    def _clone_queued(self) -> None:
+        """Clone every queued task the origin run has, and what those clones make ready,
+        before any task runs, as Metaflow does: a resumed run's cloned steps are its oldest."""
+        kept: deque[Pending] = deque()
+        while self.queue:
+            p = self.queue.popleft()
+            done = self._try_clone(p)
+            if done is None:
+                kept.append(p)
+            else:
+                self.schedule_children(done)
+        self.queue = kept
+
     # -- executors -------------------------------------------------------------------
 
     def executor_for(self, step: str) -> Executor:
@@ -382,6 +395,8 @@ class Runtime:
         try:
             self.executor_for(self.graph.start_step)  # the local executor's signal set-up
             self.schedule_children(start_from)
+            if self.clone_index:
+                self._clone_queued()
             while (self.queue or self.running) and not self.failed:
                 while self.queue and len(self.running) < self.max_workers and not self.failed:
                     p = self.queue.popleft()

@@ -152,6 +152,16 @@ def test_steps_order_and_parameters_hidden(history):
     assert [s.id for s in run.steps("user:alice")] == ["end", "start"]
 
 
+def test_steps_recorded_in_one_millisecond_list_the_later_first(history):
+    """As their creation times would sort them (Metaflow: ``created_at`` descending): a
+    resume clones its steps before it runs any, often in the same millisecond."""
+    r = history.run()
+    ts = history.tick()
+    for step in ("zeta", "b", "a"):
+        history.writer.add_task(r, step, ts_epoch=ts)
+    assert [s.id for s in Run(r.pathspec)] == ["a", "b", "zeta", "end", "start"]
+
+
 def test_custom_end_step(history):
     r = history.run(end_step="finish", values={"result": 42})
     run = Run(r.pathspec)

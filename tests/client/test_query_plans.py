@@ -27,6 +27,7 @@ def _plan(store, sql, params):
         query.compile_step_lookup("HelloFlow", "1", "start"),
         query.compile_task_lookup("HelloFlow", "1", "start", "1"),
         query.compile_artifact_lookup("HelloFlow", "1", "start", "1", "x", None),
+        query.compile_steps(1),
         query.compile_tasks(1, "start"),
         query.compile_log_lines(1, 0, "stdout"),
         query.compile_metadata(1, None),

@@ -81,8 +81,6 @@ def test_resume_runs_with_the_origin_runs_configs_as_metaflow(tmp_path) -> None:
         refused = wd.python(FLOW, *again, "resume", "b", check=False)
         wd.python(FLOW, "resume", "b")
         resumed = snapshot(wd, NAME)
-        # (the order of a resumed run's steps differs, a matter of resume, not of configs)
-        resumed["steps"] = sorted(resumed["steps"])
         seen[lib] = (
             refused.returncode,
             "Cannot specify --config or --config-value with 'resume'" in refused.stderr,
@@ -92,6 +90,7 @@ def test_resume_runs_with_the_origin_runs_configs_as_metaflow(tmp_path) -> None:
     theirs = seen["metaflow"]
     assert theirs[:2] == (2, True)
     assert theirs[2]["tasks"]["b"][0]["artifacts"]["extra_env"] == "given"
+    assert theirs[2]["steps"] == ["end", "b", "start"]  # start cloned first, so oldest
     assert seen["mfstore"] == theirs
 
 
