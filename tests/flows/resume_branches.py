@@ -22,7 +22,7 @@ class ResumeBranchesFlow(FlowSpec):
 
     @step
     def b2(self):
-        self.trail = self.trail + [current.step_name]
+        self.trail = [*self.trail, current.step_name]
         self.next(self.join)
 
     @step
