@@ -337,11 +337,15 @@ def _clone_index(
             "values": value(refs, "_foreach_values", internal=False),
         }
     if params is None:
-        raise CommandException(
-            f"Run {origin.pathspec} stopped before its parameters were recorded, so nothing of it can be resumed: "
-            "start a new run with `run`"
-        )
+        raise _nothing_to_resume(origin)
     return index, params
+
+
+def _nothing_to_resume(origin: Any) -> CommandException:
+    return CommandException(
+        f"Run {origin.pathspec} stopped before its parameters were recorded, so nothing of it can be resumed: "
+        "start a new run with `run`"
+    )
 
 
 def _clone_parameters(
@@ -371,8 +375,8 @@ def _clone_parameters(
 
 def origin_configs(state: State, origin: Any) -> dict[str, Any]:
     """``{attribute: value}`` of the flow's Configs as the origin run recorded them (its
-    ``_parameters`` task; None for one it lacks): ``resume`` runs with the origin run's
-    configs, as in Metaflow."""
+    ``_parameters`` task): ``resume`` runs with the origin run's configs, as in Metaflow
+    (which stops with a KeyError when the origin run has no value for one)."""
     from mfstore.artifacts import loads
     from mfstore.blobs import get_blob
 
@@ -382,12 +386,20 @@ def origin_configs(state: State, origin: Any) -> dict[str, Any]:
             origin.flow_id, origin.run_number, "_parameters", "0", pk_only=True
         )
     )
-    refs = _task_refs(store, int(row[0]), 0) if row is not None else {}
+    if row is None:
+        raise _nothing_to_resume(origin)
+    refs = _task_refs(store, int(row[0]), 0)
     out = {}
     for var, p in get_parameters(state.flow_cls):
-        ref = refs.get(var)
-        if not p.IS_CONFIG_PARAMETER or ref is None:
+        if not p.IS_CONFIG_PARAMETER:
             continue
+        ref = refs.get(var)
+        if ref is None:
+            raise CommandException(
+                f"Run {origin.pathspec} has no value for Config '{p.name}' (the flow declared "
+                "it after that run), and resume runs with the configs of the run it resumes: "
+                "start a new run with `run`"
+            )
         if (
             ref.value_json is not None
             and ref.type.startswith("builtins.")

@@ -310,3 +310,50 @@ def test_a_flow_without_configs_ignores_config_variables_as_metaflow(tmp_path) -
         )
         seen[lib] = cp.returncode
     assert seen == {"metaflow": 0, "mfstore": 0}
+
+
+GAINS_A_CONFIG = """
+from metaflow import Config, FlowSpec, config_expr, retry, step
+
+
+class GainFlow(FlowSpec):
+    # CONFIG
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @retry(times=RETRIES)
+    @step
+    def end(self):
+        self.seen = getattr(self, "cfg", None)
+
+
+if __name__ == "__main__":
+    GainFlow()
+"""
+
+
+@pytest.mark.parametrize("retries", ["0", "config_expr('cfg.times')"], ids=["step", "decorator"])
+def test_resuming_a_run_recorded_before_the_flow_had_a_config(tmp_path, retries: str) -> None:
+    """The origin run has no value for the Config the flow now declares. Metaflow stops
+    with a KeyError traceback; mfstore says so in one line, naming the config (it used to
+    run with ``self.cfg`` a Parameter object, or stop with ``name 'cfg' is not defined``)."""
+    before = GAINS_A_CONFIG.replace("RETRIES", "0")
+    after = GAINS_A_CONFIG.replace("RETRIES", retries).replace(
+        "# CONFIG", "cfg = Config('cfg', default_value={'times': 1})"
+    )
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("gain.py", before)
+        wd.python("gain.py", "run")
+        wd.add("gain.py", after)
+        seen[lib] = wd.python("gain.py", "resume", "end", check=False)
+    theirs, ours = seen["metaflow"], seen["mfstore"]
+    assert theirs.returncode != 0 and "KeyError: 'cfg'" in theirs.stderr
+    assert ours.returncode != 0
+    errors = [ln for ln in ours.stderr.splitlines() if "'cfg'" in ln]
+    assert len(errors) == 1, ours.stderr
+    assert "has no value for Config 'cfg'" in errors[0] and "`run`" in errors[0], errors[0]
+    assert "Traceback" not in ours.stderr and "is not defined" not in ours.stderr
