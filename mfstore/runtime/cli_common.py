@@ -4,7 +4,6 @@ and constants, the code package, the file in use (``State``), and the parameter 
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import os
@@ -53,24 +52,6 @@ def code_package(script: Path) -> bytes:
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
         gz.write(raw.getvalue())
     return out.getvalue()
-
-
-def create_file(path: Path) -> None:
-    """Create a new .mfdb atomically: readers never see a half-initialized file."""
-    from mfstore.store import Store
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    store = Store(tmp, create=True)
-    store.checkpoint()  # fold the schema into the file itself
-    store.close()
-    try:
-        os.link(tmp, path)  # no-clobber: another process may have created it meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
 
 
 def script_path() -> Path:
@@ -130,7 +111,7 @@ class State:
                     raise CommandException(f"No mfstore file found ({path}): run the flow first")
                 where = "current directory " if path.parent == Path.cwd().absolute() else ""
                 self.echo(f"Creating local datastore in {where}({path})")
-                create_file(path)
+            # A new file is made complete and published atomically (store.publish).
             self._store = Store(path, create=create)
             # Task processes and the Client API inside them use the same file.
             os.environ[MFSTORE_DB] = str(path)

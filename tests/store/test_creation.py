@@ -232,3 +232,30 @@ def test_a_dangling_symlink_is_refused_and_its_target_not_created(tmp_path: Path
     with pytest.raises(StoreError, match="symbolic link to a missing file"):
         Store(link, create=True)
     assert sorted(os.listdir(tmp_path)) == ["new.mfdb"]
+
+
+def test_the_flow_command_creates_its_file_as_any_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``flow.py run`` creates its file through the store's creation (one temporary name,
+    the file's own), which removes the temporary file of a creator killed long ago."""
+    from mfstore.env import MFSTORE_DB
+    from mfstore.runtime.cli_common import State
+    from mfstore.runtime.graph import FlowGraph
+    from mfstore.store import publish
+    from tests.flowfiles import start_end_flow
+
+    path = tmp_path / "new.mfdb"
+    stale = publish.temp_name(path)
+    stale.touch()
+    os.utime(stale, (1, 1))
+    named: list[Path] = []
+    real = publish.temp_name
+    monkeypatch.setattr(publish, "temp_name", lambda p: named.append(p) or real(p))
+    monkeypatch.setenv(MFSTORE_DB, str(path))
+    flow = start_end_flow("NewFileFlow")
+    state = State(flow, FlowGraph(flow))
+    state.quiet = True
+    state.store(create=True).close()
+    assert named == [path]
+    assert leftovers(tmp_path, {"new.mfdb"}) == []
