@@ -5,14 +5,20 @@ name beside ``path`` (``.NAME.creating-PID-RANDOM``, made with ``O_EXCL``: never
 symlink someone planted there), then gives it its name with ``link`` - atomic, and it never
 replaces a file another process published first - and removes the temporary name. A
 reader that opens ``path`` meanwhile finds either no file or a complete one; a creator
-killed half-way leaves no file at ``path`` (at most its hidden temporary file).
+killed half-way leaves no file at ``path`` (at most its hidden temporary file, which a
+later creation of ``path`` removes once it is old).
+
+The temporary name always fits where ``path``'s name fits: for a name too long to take the
+suffix, ``NAME`` is its head and a digest of the whole name (``temp_tag``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import secrets
 import sys
 import time
@@ -33,13 +39,48 @@ NO_LINKS = frozenset(
 #: A temporary file this old is a killed creator's (a creation takes milliseconds); the
 #: next creation of the same file removes it.
 STALE_SECONDS = 600.0
+#: Longest file name (bytes) where the file system does not say (``pathconf``).
+NAME_MAX = 255
 #: Suffixes SQLite may leave beside a file it wrote.
 SIDECARS = ("-journal", "-wal", "-shm")
+#: What a temporary name adds to its tag, with the longest sidecar SQLite puts beside
+#: it: ``.`` + ``.creating-`` + a process id (10 digits at most) + ``-`` + 8 hex digits.
+TEMP_EXTRA = 1 + len(".creating-") + 10 + 1 + 8 + max(map(len, SIDECARS))
+#: Hex digits of the digest of a name too long to be its own tag.
+DIGEST_HEX = 16
+
+
+def longest_name(path: Path) -> int:
+    """The longest file name (bytes) in ``path``'s directory."""
+    with contextlib.suppress(OSError, ValueError):
+        return os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    return NAME_MAX
+
+
+def temp_tag(path: Path) -> str:
+    """What the temporary names of ``path`` start with, after the dot: its name when
+    a temporary name and its sidecars fit with it (always, but within ``TEMP_EXTRA``
+    bytes of the file system's longest name), else the head of the name that fits,
+    ``~`` and a digest of the whole name (another name shares the tag only with the
+    same digest)."""
+    name = os.fsencode(path.name)
+    name_max = longest_name(path)
+    if len(name) + TEMP_EXTRA <= name_max:
+        return path.name
+    digest = hashlib.sha256(name).hexdigest()[:DIGEST_HEX]
+    head = name[: max(0, name_max - TEMP_EXTRA - 1 - DIGEST_HEX)]
+    return f"{os.fsdecode(head)}~{digest}"
+
+
+def temp_pattern(path: Path) -> re.Pattern[str]:
+    """Exactly the names ``temp_name`` gives ``path``'s temporary files (not their
+    sidecars, not another file's temporary names)."""
+    return re.compile(rf"\.{re.escape(temp_tag(path))}\.creating-[0-9]+-[0-9a-f]{{8}}")
 
 
 def temp_name(path: Path) -> Path:
     """The hidden temporary name of a new ``path`` (it matches no ``*.mfdb`` glob)."""
-    return path.with_name(f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(f".{temp_tag(path)}.creating-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def publish_new(path: Path, build: Callable[[Path], None]) -> bool:
@@ -82,10 +123,10 @@ def remove_with_sidecars(tmp: Path) -> None:
 def remove_stale(path: Path) -> None:
     """Remove the temporary files of creations of ``path`` killed at least
     ``STALE_SECONDS`` ago (by age, not process id: a creator may run on another host)."""
-    prefix = f".{path.name}.creating-"
+    ours = temp_pattern(path).fullmatch
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent if str(path.parent) else "."):
-            if not entry.name.startswith(prefix) or entry.name.endswith(SIDECARS):
+            if not ours(entry.name):
                 continue
             with contextlib.suppress(OSError):
                 if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:

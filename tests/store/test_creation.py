@@ -259,3 +259,46 @@ def test_the_flow_command_creates_its_file_as_any_store(
     state.store(create=True).close()
     assert named == [path]
     assert leftovers(tmp_path, {"new.mfdb"}) == []
+
+
+def longest(directory: Path) -> int:
+    """The longest name of an .mfdb in ``directory`` (its NAME-wal must fit too)."""
+    return os.pathconf(directory, "PC_NAME_MAX") - len("-wal")
+
+
+@pytest.mark.parametrize("short_of_longest", [0, 1, 10, 26, 33, 34, 40])
+def test_a_name_up_to_the_longest_is_created(tmp_path: Path, short_of_longest: int) -> None:
+    path = tmp_path / ("n" * (longest(tmp_path) - short_of_longest - 5) + ".mfdb")
+    Store(path, create=True).close()
+    assert leftovers(tmp_path, {path.name}) == []
+    with Store(path, reader=True) as store:
+        assert store.scalar("SELECT count(*) FROM runs") == 0
+
+
+def test_stale_temporary_files_are_recognised_by_their_whole_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A creation removes the old temporary files of its own name, also of a name too
+    long to be in them whole, and never a file of another name's or not mfstore's."""
+    from mfstore.store import publish
+
+    monkeypatch.setattr(publish, "STALE_SECONDS", 0.0)
+    long = tmp_path / ("n" * (longest(tmp_path) - 5) + ".mfdb")
+    short = tmp_path / "new.mfdb"
+    ours = [publish.temp_name(long), publish.temp_name(short)]
+    ours.append(Path(f"{ours[0]}-wal"))
+    kept = [
+        # another long name with the same head
+        publish.temp_name(tmp_path / ("n" * (longest(tmp_path) - 6) + "m.mfdb")),
+        # another name that starts as a temporary file of new.mfdb's
+        publish.temp_name(tmp_path / "new.mfdb.creating-1-0123abcd"),
+        tmp_path / ".new.mfdb.creating-mine",
+        tmp_path / ".new.mfdb.creating-1-0123abcd.bak",
+        tmp_path / ".new.mfdb.creating-1-0123abcd-journal",
+    ]
+    for p in ours + kept:
+        p.touch()
+        os.utime(p, (1, 1))
+    Store(long, create=True).close()
+    Store(short, create=True).close()
+    assert leftovers(tmp_path, {long.name, short.name}) == sorted(p.name for p in kept)
