@@ -97,8 +97,8 @@ class State:
         return provider.default_write_path()
 
     def exists(self) -> bool:
-        """Whether the file in use exists yet."""
-        return self.path().exists()
+        """Whether the file in use exists yet (False for a name the system refuses)."""
+        return os.path.exists(self.path())
 
     def store(self, create: bool = False) -> Any:
         """The open Store (created first when ``create`` and missing)."""
@@ -106,7 +106,7 @@ class State:
             from mfstore.store import Store
 
             path = self.path()
-            if not path.exists():
+            if not os.path.exists(path):  # (a name too long is reported by Store)
                 if not create:
                     raise CommandException(f"No mfstore file found ({path}): run the flow first")
                 where = "current directory " if path.parent == Path.cwd().absolute() else ""

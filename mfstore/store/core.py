@@ -46,7 +46,7 @@ from .connection import (
     translate_error,
 )
 from .fork import ForkSafe, forget_inherited, track, untrack, written_at_fork
-from .publish import publish_new
+from .publish import creation_error, publish_new
 
 #: Total time a write keeps retrying (with backoff) before StoreBusyError.
 WRITE_RETRY_SECONDS = 120.0
@@ -55,6 +55,16 @@ WRITE_RETRY_SECONDS = 120.0
 PROGRESS_STEPS = 20_000
 
 Tracer = Callable[[str, Sequence[Any] | dict[str, Any] | None], None]
+
+
+def _exists(p: Path, create: bool) -> bool:
+    """Whether ``p`` exists; a name the system refuses (too long) is a one-line error."""
+    try:
+        return p.exists()
+    except OSError as exc:
+        if create:
+            raise creation_error(p, exc) from exc
+        raise StoreError(f"cannot open {p}: {exc.strerror or exc}") from exc
 
 
 class Store(ForkSafe):
@@ -124,7 +134,7 @@ class Store(ForkSafe):
         p = self.path
         in_place = False
         forget_inherited()  # in a forked child, before opening the file again
-        if not p.exists():
+        if not _exists(p, create):
             if not create:
                 raise MetaflowNotFound(f"{p} does not exist")
             if readonly:

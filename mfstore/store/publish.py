@@ -9,7 +9,9 @@ killed half-way leaves no file at ``path`` (at most its hidden temporary file, w
 later creation of ``path`` removes once it is old).
 
 The temporary name always fits where ``path``'s name fits: for a name too long to take the
-suffix, ``NAME`` is its head and a digest of the whole name (``temp_tag``).
+suffix, ``NAME`` is its head and a digest of the whole name (``temp_tag``). Every file
+system error is reported as one ``StoreError`` naming ``path``, what failed and what to do
+(``creation_error``); a failed creation leaves no temporary file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from ..env import MFSTORE_DB
+from ..exception import StoreError, StoreReadOnlyError, disk_full, is_no_room
 
 #: ``link`` errors that mean "this file system has no hard links", not "this failed".
 NO_LINKS = frozenset(
@@ -88,7 +93,51 @@ def publish_new(path: Path, build: Callable[[Path], None]) -> bool:
     ``tmp``, then it is published atomically at ``path``. True: a file is at ``path``
     (this one, or another process's that was published first: check it as any existing
     file). False: this file system can publish nothing atomically (no hard links, no
-    exclusive rename); nothing was made, the caller creates the file in place."""
+    exclusive rename); nothing was made, the caller creates the file in place.
+
+    An ``OSError`` (no room, a read-only or missing directory, a name too long ...), or
+    a full disk while ``build`` writes, raises ``creation_error``'s one-line error;
+    nothing is left beside ``path``."""
+    try:
+        return _publish_new(path, build)
+    except (OSError, StoreError) as exc:
+        if isinstance(exc, OSError) or is_no_room(exc):
+            raise creation_error(path, exc) from exc
+        raise
+
+
+def creation_error(path: Path, exc: BaseException) -> StoreError:
+    """The one-line error of a creation of ``path`` stopped by ``exc`` (an ``OSError``,
+    or a full disk): the path, what was wrong, that nothing was made, what to do."""
+    elsewhere = f"choose another place (set {MFSTORE_DB} or pass --mfdb)"
+    what = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+    if is_no_room(exc):
+        kept = f"no file was created ({what or 'no room'}); nothing is left beside it"
+        return disk_full(path, kept, f"free some space or {elsewhere}")
+    what = what or str(exc)
+    code = exc.errno if isinstance(exc, OSError) else None
+    directory = path.absolute().parent
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoreReadOnlyError(
+            f"cannot create {path}: {what} (its directory {directory} cannot be written); "
+            f"nothing was created; {elsewhere}"
+        )
+    if code == errno.ENAMETOOLONG:
+        todo = "choose a shorter name or path"
+    elif code in (errno.ENOENT, errno.ENOTDIR):
+        todo = f"check that {directory} is a directory, or {elsewhere}"
+    else:
+        todo = f"check {directory}, or {elsewhere}"
+    return StoreError(f"cannot create {path}: {what}; nothing was created; {todo}")
+
+
+def _publish_new(path: Path, build: Callable[[Path], None]) -> bool:
+    longest = longest_name(path) - len("-wal")
+    if len(os.fsencode(path.name)) > longest:
+        # The file would be made, and then never open: SQLite needs NAME-wal beside it.
+        raise OSError(
+            errno.ENAMETOOLONG, f"File name too long (at most {longest} bytes: NAME-wal must fit)"
+        )
     remove_stale(path)
     tmp = temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)

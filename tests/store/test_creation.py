@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from mfstore.exception import NotAnMfdbError
+from mfstore.exception import (
+    MetaflowNotFound,
+    NotAnMfdbError,
+    StoreError,
+    StoreFullError,
+    StoreReadOnlyError,
+)
 from mfstore.store import Store
 from tests.flowfiles import MFSTORE_ROOT
 
@@ -204,7 +210,7 @@ def test_the_temporary_file_is_never_one_planted_at_its_name(
     target.write_bytes(b"keep")
     planted.symlink_to(target)
     monkeypatch.setattr(publish, "temp_name", lambda path: planted)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(StoreError, match="File exists; nothing was created"):
         Store(tmp_path / "new.mfdb", create=True)
     assert target.read_bytes() == b"keep"
     assert planted.is_symlink()
@@ -225,8 +231,6 @@ def test_an_empty_file_is_refused_without_advice_to_remove_a_file_being_made(
 
 
 def test_a_dangling_symlink_is_refused_and_its_target_not_created(tmp_path: Path) -> None:
-    from mfstore.exception import StoreError
-
     link = tmp_path / "new.mfdb"
     link.symlink_to(tmp_path / "elsewhere.mfdb")
     with pytest.raises(StoreError, match="symbolic link to a missing file"):
@@ -302,3 +306,113 @@ def test_stale_temporary_files_are_recognised_by_their_whole_name(
     Store(long, create=True).close()
     Store(short, create=True).close()
     assert leftovers(tmp_path, {long.name, short.name}) == sorted(p.name for p in kept)
+
+
+def fail_with(code: int) -> object:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    "call, code, error",
+    [
+        ("open", errno.EACCES, StoreReadOnlyError),
+        ("open", errno.EROFS, StoreReadOnlyError),
+        ("open", errno.ENOSPC, StoreFullError),
+        ("fsync", errno.ENOSPC, StoreFullError),
+        ("fsync", errno.EIO, StoreError),
+        ("link", errno.EDQUOT, StoreFullError),
+        ("link", errno.EACCES, StoreReadOnlyError),
+    ],
+)
+def test_a_system_error_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, code: int, error: type
+) -> None:
+    path = tmp_path / "new.mfdb"
+    monkeypatch.setattr(os, call, fail_with(code))
+    with pytest.raises(error) as info:
+        Store(path, create=True)
+    monkeypatch.undo()
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and ".creating-" not in message
+    assert os.strerror(code) in message and "nothing" in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_while_the_schema_is_written_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import apsw
+
+    import mfstore.migrations
+
+    def initialize(store: object) -> None:
+        raise apsw.FullError("database or disk is full")
+
+    monkeypatch.setattr(mfstore.migrations, "initialize", initialize)
+    path = tmp_path / "new.mfdb"
+    with pytest.raises(StoreFullError) as info:
+        Store(path, create=True)
+    message = str(info.value)
+    assert message.startswith(f"{path}: the disk is full") and ".creating-" not in message
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("extra", [1, 4, 300])
+def test_a_name_too_long_is_one_line_and_leaves_nothing(tmp_path: Path, extra: int) -> None:
+    path = tmp_path / ("n" * (longest(tmp_path) + extra - 5) + ".mfdb")
+    with pytest.raises(StoreError, match=r"File name too long.*; choose a shorter name"):
+        Store(path, create=True)
+    # Longer than the system's longest name: opening it says so too.
+    with pytest.raises(MetaflowNotFound if extra < 5 else StoreError):
+        Store(path, reader=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_mfstore_command_says_in_one_line_why_it_cannot_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import mfstore_cli
+
+    too_long = tmp_path / ("n" * (longest(tmp_path) + 1 - 5) + ".mfdb")
+    under_a_file = tmp_path / "file" / "new.mfdb"
+    (tmp_path / "file").touch()
+    for into in (too_long, under_a_file):
+        result = mfstore_cli("import-metaflow", str(tmp_path), "--into", str(into))
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: cannot create {into}: ")
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    monkeypatch.setattr(os, "fsync", fail_with(errno.ENOSPC))
+    result = mfstore_cli("import-metaflow", str(tmp_path), "--into", str(tmp_path / "new.mfdb"))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {tmp_path / 'new.mfdb'}: the disk is full")
+    assert result.output.count("\n") == 1
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+@pytest.mark.parametrize("where", ["too long", "under a file", "long"])
+def test_a_flow_run_says_in_one_line_why_it_cannot_create(tmp_path: Path, where: str) -> None:
+    from tests.flowfiles import FlowRunner
+
+    flows = FlowRunner(tmp_path)
+    n = {"too long": longest(tmp_path) + 1, "long": longest(tmp_path)}.get(where, 8)
+    flows.db = tmp_path / ("n" * (n - 5) + ".mfdb")
+    if where == "under a file":
+        (tmp_path / "file").touch()
+        flows.db = tmp_path / "file" / "new.mfdb"
+    cp = flows.run("linear_params_flow.py", "run", check=False)
+    if where == "long":
+        assert cp.returncode == 0, cp.stderr
+        assert leftovers(tmp_path, {flows.db.name, "linear_params_flow.py"}) == []
+        return
+    assert cp.returncode == 1 and "Traceback" not in cp.stderr, cp.stderr
+    # Metaflow's layout: the headline, then the message on one line.
+    lines = cp.stderr.splitlines()
+    at = lines.index("    mfstore file error:")
+    assert lines[at + 1].startswith(f"    cannot create {flows.db}: ")
+    assert lines[at + 2 :] == [""]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["linear_params_flow.py"] + ["file"] * (where == "under a file")
+    )
