@@ -191,15 +191,17 @@ class _SafeUnpickler(pickle.Unpickler):
         what: str,
         budget: int,
         allowed: frozenset[tuple[str, str]] = SAFE_CLASSES,
+        renamed: Mapping[tuple[str, str], tuple[str, str]] = _RENAMED,
     ) -> None:
         super().__init__(fh)
         self.what = what
         self.budget = budget
         self.spent = 0
         self.allowed = allowed
+        self.renamed = renamed
 
     def find_class(self, module: str, name: str) -> Any:
-        module, name = _RENAMED.get((module, name), (module, name))
+        module, name = self.renamed.get((module, name), (module, name))
         if (module, name) not in self.allowed:
             raise UnsafeArtifactError(
                 f"{self.what} holds a {module}.{name}, which is not plain data: safe loading refuses it; "
@@ -251,8 +253,27 @@ def loads_internal(raw: bytes, *, what: str) -> Any:
     return _load_restricted(raw, what, load_budget(None), SAFE_CLASSES | INTERNAL_CLASSES)
 
 
+#: The type older mfstore recorded a run's Config values with (Metaflow records a plain
+#: dict, as mfstore does now).
+OLD_CONFIG_TYPE = "mfstore.runtime.config.ConfigValue"
+#: A ConfigValue pickles as ``ConfigValue(<its value as plain dicts>)``: ``dict`` instead.
+_CONFIG_AS_DICT = {**_RENAMED, ("mfstore.runtime.config", "ConfigValue"): ("builtins", "dict")}
+
+
+def loads_config(raw: bytes, *, what: str, max_bytes: int | None = None) -> Any:
+    """A run's Config value as older mfstore recorded it (``OLD_CONFIG_TYPE``), as the
+    plain dict Metaflow records: rebuilt by the restricted loader, never running code;
+    a value that is not plain data raises ``UnsafeArtifactError``."""
+    budget = load_budget(max_bytes)
+    return _load_restricted(raw, what, budget, SAFE_CLASSES, _CONFIG_AS_DICT)
+
+
 def _load_restricted(
-    raw: bytes, what: str, budget: int, allowed: frozenset[tuple[str, str]]
+    raw: bytes,
+    what: str,
+    budget: int,
+    allowed: frozenset[tuple[str, str]],
+    renamed: Mapping[tuple[str, str], tuple[str, str]] = _RENAMED,
 ) -> Any:
     if len(raw) > budget:
         raise UnsafeArtifactError(
@@ -260,7 +281,7 @@ def _load_restricted(
             f"raise it with load_safe(max_bytes=...) or ${MFSTORE_LOAD_SAFE_MAX_BYTES}"
         )
     try:
-        return _SafeUnpickler(io.BytesIO(raw), what, budget, allowed).load()
+        return _SafeUnpickler(io.BytesIO(raw), what, budget, allowed, renamed).load()
     except UnsafeArtifactError:
         raise
     except (RecursionError, MemoryError):

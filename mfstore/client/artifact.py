@@ -93,17 +93,25 @@ class DataArtifact(MetaflowObject[Never]):
 
         The stored bytes are checked against the artifact's sha first: a mismatch raises
         ``MetaflowDataCorruption`` naming the artifact. Unpickling runs code from the
-        file: use ``load_safe()`` for files you do not trust.
+        file: use ``load_safe()`` for files you do not trust. A run's Config value as
+        older mfstore recorded it (a ConfigValue) is the plain dict Metaflow records.
 
         Returns
         -------
         object
             Object contained in this artifact
         """
-        from ..artifacts import JSON_CONTAINER_TYPES, PLAIN_TYPES, load, load_plain
+        from ..artifacts import JSON_CONTAINER_TYPES, PLAIN_TYPES, load, load_plain, loads
         from ..blobs import load_blob
+        from ..exception import UnsafeArtifactError
 
         what = f"artifact {self._pathspec}"
+        if self._is_old_config():
+            raw_config = self._raw()
+            try:
+                return self._config_dict(raw_config)
+            except UnsafeArtifactError:  # a parser's value that is not plain data
+                return loads(raw_config).to_dict()
         loader: Callable[[IO[bytes]], Any] = load
         # An artifact the file records as plain data (shown as such by show, the views and
         # the UI) is loaded as plain data: bytes that lie about it are refused, never run.
@@ -134,7 +142,29 @@ class DataArtifact(MetaflowObject[Never]):
         """
         from ..artifacts import loads_safe
 
+        if self._is_old_config():
+            return self._config_dict(self._raw())
         return loads_safe(self._raw(), what=f"artifact {self._pathspec}")
+
+    def _is_old_config(self) -> bool:
+        """True for one of the run's Config values as older mfstore recorded it: a
+        ConfigValue, the run's ``_parameters`` task's value of the same name (tasks and
+        resumed runs share it). Metaflow records a plain dict, as mfstore does now."""
+        from ..artifacts import OLD_CONFIG_TYPE
+
+        if self._type != OLD_CONFIG_TYPE:
+            return False
+        flow_id, run_number = self.path_components[:2]
+        row = self._store.one(
+            *query.compile_artifact_lookup(flow_id, run_number, "_parameters", "0", self.id, None)
+        )
+        return row is not None and row[4] == self._sha
+
+    def _config_dict(self, raw: bytes) -> Any:
+        """An old Config value (``_is_old_config``) as the plain dict Metaflow records."""
+        from ..artifacts import loads_config
+
+        return loads_config(raw, what=f"artifact {self._pathspec}")
 
     @property
     def data_safe(self) -> Any:

@@ -69,11 +69,13 @@ class History:
         ts: int | None = None,
         run_number: str | None = None,
         values: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
         end_step: str = "end",
         origin_run_number: str | None = None,
         code_sha: str | None = None,
     ) -> RunRef:
-        """A linear run start -> end_step; ``status`` successful / failed / running."""
+        """A linear run start -> end_step; ``status`` successful / failed / running;
+        ``values`` join each step's artifacts, ``parameters`` the _parameters task's."""
         w = self.writer
         if system_tags is None:
             system_tags = [f"user:{user}"] if user else []
@@ -108,7 +110,7 @@ class History:
         w.end_attempt(
             params,
             0,
-            artifacts=prepare_artifacts({"name": flow}),
+            artifacts=prepare_artifacts({"name": flow, **(parameters or {})}),
             task_ok=True,
             success=True,
             ts_epoch=t0,

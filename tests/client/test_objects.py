@@ -162,6 +162,25 @@ def test_steps_recorded_in_one_millisecond_list_the_later_first(history):
     assert [s.id for s in Run(r.pathspec)] == ["a", "b", "zeta", "end", "start"]
 
 
+def test_config_values_older_mfstore_recorded_read_as_plain_dicts(history):
+    """Older mfstore recorded a run's Config values as ConfigValues (Metaflow, and mfstore
+    now, record plain dicts): read as dicts, by the restricted loader too. A ConfigValue a
+    step stored under another name stays one, as Metaflow's would."""
+    from mfstore.runtime.config import ConfigValue
+
+    cfg = ConfigValue({"a": {"b": 1}, "items": [1, {"c": 2}]})
+    r = history.run(parameters={"cfg": cfg}, values={"cfg": cfg, "copy": cfg})
+    run = Run(r.pathspec)
+    plain = {"a": {"b": 1}, "items": [1, {"c": 2}]}
+    for task in (run["_parameters"].task, run["start"].task, run["end"].task):
+        art = task["cfg"]
+        assert art._type == "mfstore.runtime.config.ConfigValue"  # as it was recorded
+        for value in (art.data, art.data_safe, task.data.cfg):
+            assert type(value) is dict and type(value["a"]) is dict and value == plain
+    assert type(run.data.cfg) is dict
+    assert type(run["end"].task["copy"].data) is ConfigValue
+
+
 def test_custom_end_step(history):
     r = history.run(end_step="finish", values={"result": 42})
     run = Run(r.pathspec)

@@ -357,3 +357,64 @@ def test_resuming_a_run_recorded_before_the_flow_had_a_config(tmp_path, retries:
     assert len(errors) == 1, ours.stderr
     assert "has no value for Config 'cfg'" in errors[0] and "`run`" in errors[0], errors[0]
     assert "Traceback" not in ours.stderr and "is not defined" not in ours.stderr
+
+
+#: mfstore as it recorded a run's configs before 6340237: the ConfigValue itself, where
+#: Metaflow (and mfstore since) records a plain dict.
+AS_OLDER_MFSTORE = """
+import runpy
+import sys
+
+import mfstore.runtime.launch as launch
+
+
+class NotAConfigValue:
+    pass
+
+
+launch.ConfigValue = NotAConfigValue  # so the configs are stored as they are
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+CONFIG_TYPES = """
+import json
+from {lib} import Flow, namespace
+namespace(None)
+seen = []
+for run in Flow("ConfigDecoFlow"):  # the resumed run, then its origin
+    values = {{}}
+    for step in ("_parameters", "start", "b", "end"):
+        for name in ("cfg", "extra"):
+            value = run[step].task[name].data
+            inner = value.get("vars", value)  # extra's nested dict
+            values[step + "." + name] = [type(value).__name__, type(inner).__name__, value]
+    seen.append([type(run.data.cfg).__name__, values])
+print(json.dumps(seen))
+"""
+
+
+def test_a_run_older_mfstore_recorded_reads_and_resumes_with_plain_config_dicts(tmp_path) -> None:
+    """Older mfstore recorded a run's configs as ConfigValues; a resume cloned them into
+    the new run, so its Client showed ConfigValues where new runs (and Metaflow) show
+    plain dicts. The Client now reads such a run's config values as plain dicts (through
+    the restricted loader), the old run's and the resumed run's alike."""
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add(FLOW)
+        if lib == "mfstore":
+            (wd.path / "as_old.py").write_text(AS_OLDER_MFSTORE)
+            wd.python("as_old.py", FLOW, "run")
+            recorded = wd.read(
+                "from mfstore import Flow, namespace; namespace(None); import json; "
+                'print(json.dumps(Flow("ConfigDecoFlow").latest_run["start"].task["cfg"]._type))'
+            )
+            assert recorded == "mfstore.runtime.config.ConfigValue"  # as older mfstore did
+        else:
+            wd.python(FLOW, "run")
+        wd.python(FLOW, "resume", "b")
+        seen[lib] = wd.read(CONFIG_TYPES)
+    theirs = seen["metaflow"]
+    assert {kind for _, values in theirs for kind, _, _ in values.values()} == {"dict"}
+    assert seen["mfstore"] == theirs
