@@ -24,7 +24,9 @@ def register(cli: click.Group) -> None:
     show_default=True,
     help="Address to bind (localhost only by default).",
 )
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=int, help="Port to listen on (0: a free one)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 @click.option(
     "--export",
@@ -66,9 +68,14 @@ def ui(
             n = ui_pkg.export_site(path, export_dir, runs=runs)
             click.echo(f"wrote {n} pages to {export_dir} (open {export_dir / 'index.html'})")
             return
-        click.echo(
-            f"mfstore ui: serving {path} (read-only) on http://{host}:{port}/  (Ctrl-C to stop)"
+        ui_pkg.serve(
+            path,
+            host=host,
+            port=port,
+            open_browser=open_browser,
+            announce=lambda url: click.echo(
+                f"mfstore ui: serving {path} (read-only) on {url}  (Ctrl-C to stop)"
+            ),
         )
-        ui_pkg.serve(path, host=host, port=port, open_browser=open_browser)
     except MetaflowException as exc:
         raise click.ClickException(" ".join(str(exc).split())) from None

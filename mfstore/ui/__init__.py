@@ -11,6 +11,7 @@ unpickled, and the server binds to localhost unless told otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,48 @@ def export_site(path: Path | str, directory: Path | str, *, runs: int = 100) -> 
 
 
 def serve(
-    path: Path | str, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False
+    path: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = False,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the UI of ``path`` until interrupted."""
+    """Serve the UI of ``path`` until interrupted.
+
+    The socket is bound before anything is announced: ``port=0`` picks a free port, and
+    ``announce`` (if given) is called with the URL actually listened on. A port that cannot
+    be bound raises :class:`~mfstore.exception.CliError`.
+    """
+    import socket
+
     import uvicorn
 
+    from ..exception import CliError
+
     app = create_app(path)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "give another --port (--port 0 picks a free one)"
+        ) from None
+    url = "http://{}:{}/".format(f"[{host}]" if ":" in host else host, sock.getsockname()[1])
+    if announce is not None:
+        announce(url)
     if open_browser:
         import threading
         import webbrowser
 
-        url = "http://{}:{}/".format(f"[{host}]" if ":" in host else host, port)
         threading.Timer(0.8, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

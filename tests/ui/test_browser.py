@@ -16,12 +16,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(ui_file):
     import uvicorn
@@ -29,17 +23,20 @@ def server(ui_file):
     from mfstore.ui import create_app
 
     app = create_app(ui_file.path)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    sock = socket.socket()  # bound here and handed over: no other process can take the port
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a safety net only
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
-    thread.join(timeout=20)
+    thread.join(timeout=60)
+    sock.close()
     app.state.reader.close()
 
 
@@ -84,7 +81,7 @@ def test_browse_filter_run_dag_task_log_compare(server, browser, ui_file, tmp_pa
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 15)
+    wait = WebDriverWait(browser, 60)
     errors: list[str] = []
 
     # the flow list
