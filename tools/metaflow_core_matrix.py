@@ -283,6 +283,10 @@ def _run_case_in(
         # worker processes of a local @parallel step)
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", ".")]),
         "PYTHONIOENCODING": "utf_8",
+        # this case's own datastore and client cache: not one found by walking up from the
+        # case's directory (a stray /tmp/.metaflow), nor /tmp's cache shared by all cases
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(tmp),
+        "METAFLOW_CLIENT_CACHE_PATH": str(tmp / "client_cache"),
         # the case's directory, then test/core (as run_tests.py sets it: Metaflow loads the
         # suite's test-only extension package metaflow_extensions.test_org from there),
         # then the caller's PYTHONPATH (e.g. an mfstore checkout)

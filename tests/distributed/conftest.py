@@ -49,8 +49,8 @@ class Cluster:
             "--scheduler-file",
             str(self.scheduler_file),
         )
-        wait_for("the scheduler file", self.scheduler_file.exists, 60)
-        wait_for("the scheduler address", lambda: "address" in self._info(), 10)
+        wait_for("the scheduler file", self.scheduler_file.exists, 300)
+        wait_for("the scheduler address", lambda: "address" in self._info(), 60)
         self.address = self._info()["address"]
         self.workers = [
             self._start(
@@ -73,7 +73,7 @@ class Cluster:
         wait_for(
             f"{n_workers} workers to register",
             lambda: self.log("scheduler").count("Register worker") >= n_workers,
-            90,
+            300,  # safety nets only: each is an interpreter importing distributed
         )
 
     def _info(self) -> dict[str, object]:

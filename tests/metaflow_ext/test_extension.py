@@ -33,7 +33,7 @@ def test_mfstore_never_imports_metaflow() -> None:
         "assert 'metaflow' not in sys.modules, 'metaflow imported'\n"
         "assert getattr(metaflow_extensions, '__file__', None) is None, 'not a namespace package'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_an_installed_mfstore_keeps_metaflow_start_up_light(tmp_path: Path) -> None:
@@ -293,7 +293,7 @@ def test_killed_run_stays_running(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a safety net: Metaflow starts slowly under load
         run_id = None
         while time.monotonic() < deadline and run_id is None:
             time.sleep(1)

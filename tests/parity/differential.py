@@ -28,6 +28,7 @@ class Workdir:
         return child_env(
             METAFLOW_USER="tester",
             METAFLOW_HOME=str(self.path),
+            METAFLOW_CLIENT_CACHE_PATH=str(self.path / "client_cache"),  # not /tmp's shared one
             MFSTORE_DB=str(self.path / "t.mfdb"),
             PYTHONPATH=str(MFSTORE_ROOT),
             **extra,

@@ -130,8 +130,16 @@ ALLOWED_STDERR = (
 )
 
 
+def _allowed(line: str) -> bool:
+    # A run whose end-of-run checkpoint lost to the readers and the other writers for
+    # its whole wait says so (correct under this load; not a lock error).
+    return line in ALLOWED_STDERR or (
+        line.startswith("Run SmallFlow/") and "write-ahead log (another program held" in line
+    )
+
+
 def _bad_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line not in ALLOWED_STDERR]
+    return [line for line in text.splitlines() if not _allowed(line)]
 
 
 def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
@@ -174,7 +182,7 @@ def test_eight_writers_two_readers_every_run_complete(tmp_path: Path) -> None:
         for i in range(WRITERS)
     ]
     try:
-        outs = [w.communicate(timeout=600) for w in writers]
+        outs = [w.communicate(timeout=1200) for w in writers]  # a safety net only
         stop.write_text("")
         reads = [r.communicate(timeout=120) for r in readers]
     finally:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.compat.harness import Execution, run_scenarios
-from tests.flowfiles import FLOWS, lib_env
+from tests.flowfiles import DEFAULT_TIMEOUT, FLOWS, lib_env
 
 KILL_FLOW = FLOWS / "kill_flow.py"
 
@@ -65,7 +65,7 @@ def _killed_run(workdir: Path) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + DEFAULT_TIMEOUT  # a safety net: the kill waits for the marker
     while not marker.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
@@ -96,7 +96,7 @@ def _tag_edits(workdir: Path) -> None:
         check=True,
         capture_output=True,
         text=True,
-        timeout=600,  # a safety net only: the machine may be busy
+        timeout=DEFAULT_TIMEOUT,
     )
 
 

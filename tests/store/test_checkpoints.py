@@ -225,7 +225,9 @@ def test_a_paused_checkpointer_leaves_its_connection_alone(
 
     calls: list[str] = []
     real_open = background.checkpoint_connection
-    monkeypatch.setattr(background, "IDLE_SECONDS", 0.05)
+    # Long enough that the thread cannot go idle between wait_idle() and pause() on a
+    # loaded machine; shortened once it is paused.
+    monkeypatch.setattr(background, "IDLE_SECONDS", 30.0)
     monkeypatch.setattr(
         background, "checkpoint_connection", lambda path: _Spy(real_open(path), calls)
     )
@@ -235,6 +237,9 @@ def test_a_paused_checkpointer_leaves_its_connection_alone(
         assert cp.wait_idle()
         assert calls == ["wal_checkpoint"]
         cp.pause()
+        monkeypatch.setattr(background, "IDLE_SECONDS", 0.05)
+        cp.pause()
+        cp.resume()  # wakes the thread (still paused): it now waits 0.05 s at a time
         time.sleep(1.0)  # twenty idle periods: the thread must still wait
         assert calls == ["wal_checkpoint"]
         cp.resume()
