@@ -30,7 +30,13 @@ from .cli_common import (
     parameter_values,
     with_parameter_options,
 )
-from .config import apply_configs, given_in_environment, has_configs, resolve_configs
+from .config import (
+    apply_configs,
+    configs_listed,
+    given_in_environment,
+    has_configs,
+    resolve_configs,
+)
 from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
@@ -109,7 +115,7 @@ def _local_only(option: str, value: str | None) -> None:
     nargs=2,
     multiple=True,
     metavar="NAME PATH",
-    help="Read the Config NAME from the file PATH (may repeat).",
+    help="Read the Config NAME from the file PATH (may repeat). Cannot be used with resume.",
 )
 @click.option(
     "--config-value",
@@ -117,7 +123,8 @@ def _local_only(option: str, value: str | None) -> None:
     nargs=2,
     multiple=True,
     metavar="NAME TEXT",
-    help="The value of the Config NAME, as text for its parser or JSON (may repeat).",
+    help="The value of the Config NAME, as text for its parser or JSON (may repeat). Cannot be "
+    "used with resume.",
 )
 @click.pass_obj
 def start(
@@ -129,8 +136,8 @@ def start(
     decospecs: tuple[str, ...],
     branch: str | None,
     production: bool,
-    configs: tuple[tuple[str, str], ...],
-    config_values: tuple[tuple[str, str], ...],
+    configs: tuple[tuple[str, str], ...] = (),
+    config_values: tuple[tuple[str, str], ...] = (),
     **metaflow_only: str | None,
 ) -> None:
     """The flow's top-level options (stored on ``State``)."""
@@ -346,9 +353,11 @@ _PARAMETER_COMMANDS = ((("run",), True), (("production", "trigger"), False))
 
 
 def make_cli(flow_cls: type) -> click.Group:
-    """The command line of ``flow_cls``: ``start`` with the flow's Parameters added."""
+    """The command line of ``flow_cls``: ``start`` with the flow's Parameters added, and
+    ``--config``/``--config-value`` listing its configs (only if it has any, as Metaflow)."""
     cli = copy.copy(start)
     cli.commands = dict(start.commands)
+    cli.params = _config_options(start.params, configs_listed(flow_cls))
     for path, for_run in _PARAMETER_COMMANDS:
         group = cli
         for name in path[:-1]:
@@ -361,6 +370,18 @@ def make_cli(flow_cls: type) -> click.Group:
             group.commands[path[-1]], flow_cls, for_run=for_run
         )
     return cli
+
+
+def _config_options(params: list[click.Parameter], listed: str | None) -> list[click.Parameter]:
+    out = []
+    for param in params:
+        if isinstance(param, click.Option) and param.name in ("configs", "config_values"):
+            if listed is None:
+                continue  # no such option, as in Metaflow
+            param = copy.copy(param)
+            param.help = f"{param.help}\n\n{listed}"
+        out.append(param)
+    return out
 
 
 def main(flow_cls: type) -> None:

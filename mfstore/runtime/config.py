@@ -295,6 +295,15 @@ def has_configs(flow_cls: type) -> bool:
     return any(isinstance(p, Config) for _, p in get_parameters(flow_cls))
 
 
+def configs_listed(flow_cls: type) -> str | None:
+    """The flow's configs as Metaflow's ``--config``/``--config-value`` help lists them
+    (``- name: help``, in its order: attribute names descending); None without any."""
+    configs = [p for _, p in get_parameters(flow_cls) if isinstance(p, Config)]
+    if not configs:
+        return None
+    return "\n\n".join(f"  - {p.name}: {p.help or ''}" for p in reversed(configs))
+
+
 def given_in_environment() -> bool:
     """Whether ``METAFLOW_FLOW_CONFIG`` or ``METAFLOW_FLOW_CONFIG_VALUE`` names a config."""
     variables = (METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE)

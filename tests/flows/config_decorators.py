@@ -41,7 +41,11 @@ class ConfigDecoFlow(FlowSpec):
         },
     )
     # "note" is no attribute of @environment: **extra passes it on as it is
-    extra = Config("extra", default_value={"vars": {"EXTRA": "default"}, "note": "kept"})
+    extra = Config(
+        "extra",
+        default_value={"vars": {"EXTRA": "default"}, "note": "kept"},
+        help="More environment variables for b.",
+    )
 
     from_cfg = Parameter("from_cfg", default=config_expr("cfg").value, type=int)
     from_func = Parameter("from_func", default=from_context, type=int)

@@ -418,3 +418,40 @@ def test_a_run_older_mfstore_recorded_reads_and_resumes_with_plain_config_dicts(
     theirs = seen["metaflow"]
     assert {kind for _, values in theirs for kind, _, _ in values.values()} == {"dict"}
     assert seen["mfstore"] == theirs
+
+
+def _listed_configs(help_text: str) -> list[str]:
+    """The configs the help of --config / --config-value lists (``- name: help``)."""
+    return [" ".join(ln.split()) for ln in help_text.splitlines() if ln.strip().startswith("- ")]
+
+
+def _words(line: str) -> str:
+    return " ".join(line.lower().replace("'", " ").replace(":", " ").rstrip(".").split())
+
+
+def test_config_options_and_their_help_as_metaflow(tmp_path) -> None:
+    """Metaflow gives a flow --config / --config-value only when it has a Config (click's
+    "no such option" otherwise), and their help lists each config with its help."""
+    seen = {}
+    for lib in LIBS:
+        wd = Workdir(tmp_path, lib)
+        wd.add("linear_params_flow.py")
+        wd.add(FLOW)
+        refused = [
+            wd.python("linear_params_flow.py", option, "x", "{}", "run", check=False)
+            for option in ("--config", "--config-value")
+        ]
+        seen[lib] = (
+            # (the punctuation is each click's: Metaflow's 7 "no such option: --config",
+            # mfstore's 8 "No such option '--config'.", as for any unknown option)
+            [(cp.returncode, _words(cp.stderr.strip().splitlines()[-1])) for cp in refused],
+            "--config" in wd.python("linear_params_flow.py", "--help").stdout,
+            _listed_configs(wd.python(FLOW, "--help").stdout),
+        )
+    theirs = seen["metaflow"]
+    assert theirs[0] == [
+        (2, "error no such option --config"),
+        (2, "error no such option --config-value"),
+    ]
+    assert theirs[2] == ["- extra: More environment variables for b.", "- cfg:"] * 2
+    assert seen["mfstore"] == theirs
