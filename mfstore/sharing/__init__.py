@@ -26,7 +26,6 @@ from .files import (
     export,
     fold_after_commit,
     merge,
-    remove_stale_temp_files,
     snapshot,
 )
 from .maintenance import (
@@ -56,7 +55,6 @@ __all__ = [
     "merge",
     "parse_time",
     "reconcile_user_tags",
-    "remove_stale_temp_files",
     "run_digest",
     "select_runs",
     "snapshot",

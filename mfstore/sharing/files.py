@@ -1,72 +1,55 @@
-"""Whole-file commands: snapshot, export, merge (written to a temp file, fsynced, renamed)."""
+"""Whole-file commands: snapshot and export (a new file, made as every new file is:
+``store.publish_new``), merge."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
-from contextlib import suppress
-from glob import escape as glob_escape
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import query
 from ..blobs import Progress
-from ..exception import CommandException, StoreError, StoreFullError, disk_full, is_no_room
-from ..store import Store
+from ..exception import CommandException, StoreError, StoreFullError, disk_full
+from ..store import Store, build_new_file, publish_new
 from .copy import CopyReport, copy_runs
 from .select import RunFilter, select_runs
 
 # -- commands --------------------------------------------------------------------------
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with suppress(OSError):  # some file systems cannot fsync a directory
-        _fsync(path)
-
-
 def _fresh_target(dst: Path) -> Path:
-    if dst.exists():
+    # (os.path.exists: a name too long has no file; publish_new says it is too long)
+    if os.path.exists(dst):
         raise CommandException(
             f"{dst} already exists: choose a new file name (nothing was written)"
         )
     for suffix in ("-wal", "-shm", "-journal"):
-        if Path(str(dst) + suffix).exists():
+        if os.path.exists(f"{dst}{suffix}"):
             raise CommandException(f"{dst}{suffix} exists beside the target: remove it first")
     if not dst.parent.is_dir():
         raise CommandException(f"directory {dst.parent} does not exist")
     return dst
 
 
-def remove_stale_temp_files(dst: Path, kind: str) -> list[Path]:
-    """Remove what a killed ``snapshot``/``export`` to ``dst`` left: the hidden
-    ``.NAME.<kind>-PID`` file (and its -wal/-shm) of a process that no longer runs."""
-    removed = []
-    prefix = f".{dst.name}.{kind}-"
-    for p in dst.parent.glob(f".{glob_escape(dst.name)}.{kind}-*"):
-        pid_text = p.name[len(prefix) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
-            continue
-        p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
-
-
-def _alive(pid: int) -> bool:
+def _write_new(
+    dst_path: Path, build: Callable[[Path], None], kind: str, unwritten: str, advice: str
+) -> None:
+    """Write the new file ``dst_path`` with ``build(tmp)`` as every new file is made
+    (``store.publish_new``: under a hidden temporary name, fsynced, published atomically,
+    never over another file; a killed one's temporary file is removed by a later one).
+    A full disk is reported as ``disk_full(dst_path, unwritten, advice)``; nothing is
+    left beside ``dst_path`` by a failure."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        published = publish_new(
+            dst_path, build, or_replace=True, elsewhere=f"{kind} to another place"
+        )
+    except StoreFullError:
+        raise disk_full(dst_path, unwritten, advice) from None
+    if not published:
+        raise CommandException(
+            f"{dst_path} was created by another process meanwhile and is kept; {unwritten}; "
+            "choose a new file name"
+        )
 
 
 def snapshot(src_path: Path, dst_path: Path) -> int:
@@ -74,44 +57,24 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
     while other processes write; fsynced; returns its size in bytes. A failure (a full
     disk) leaves no ``dst_path`` and no temporary file."""
     dst_path = _fresh_target(Path(dst_path))
-    with _new_file(
-        dst_path,
-        "snapshot",
-        f"no snapshot was written (nothing left beside it) and {src_path} is unchanged",
-        "free some space there, or snapshot to another disk",
-    ) as tmp:
+
+    def build(tmp: Path) -> None:
         src = Store(src_path, reader=True)
         try:
-            # VACUUM INTO reads one snapshot of the source (a read transaction: writers go on).
+            # VACUUM INTO reads one snapshot of the source (a read transaction: writers
+            # go on); it writes into the empty temporary file.
             src.execute("VACUUM INTO ?", (str(tmp),))
         finally:
             src.close()
+
+    _write_new(
+        dst_path,
+        build,
+        "snapshot",
+        f"no snapshot was written (nothing left beside it) and {src_path} is unchanged",
+        "free some space there, or snapshot to another disk",
+    )
     return dst_path.stat().st_size
-
-
-@contextlib.contextmanager
-def _new_file(dst_path: Path, kind: str, unwritten: str, advice: str) -> Iterator[Path]:
-    """A temporary path beside ``dst_path`` for the body to write: renamed to ``dst_path``
-    (fsynced) when the body succeeds, removed with its sidecars when anything fails. A full
-    disk is reported as ``disk_full(dst_path, unwritten, advice)``."""
-    remove_stale_temp_files(dst_path, kind)
-    tmp = dst_path.with_name(f".{dst_path.name}.{kind}-{os.getpid()}")
-    _remove_with_sidecars(tmp)
-    try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, dst_path)
-        _fsync_dir(dst_path.parent)
-    except BaseException as exc:
-        _remove_with_sidecars(tmp)
-        if is_no_room(exc):
-            raise disk_full(dst_path, unwritten, advice) from None
-        raise
-
-
-def _remove_with_sidecars(path: Path) -> None:
-    for p in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))):
-        p.unlink(missing_ok=True)
 
 
 def export(
@@ -123,31 +86,32 @@ def export(
     # Salvage: a file refused for a planted SQL object can still be exported; the copy
     # reads only the data tables and the new file is made from schema.sql alone.
     src = Store(src_path, salvage=True)
+    reports: list[CopyReport] = []
+
+    def build(tmp: Path) -> None:
+        build_new_file(tmp)
+        dst = Store(tmp)
+        try:
+            reports.append(copy_runs(src, dst, run_pks, progress=progress))
+            # Everything in the main file: the published file has no -wal to go with it.
+            if not dst.checkpoint():
+                raise StoreError(f"{tmp}: could not fold its log into the file; nothing exported")
+        finally:
+            dst.close()
+
     try:
         run_pks = select_runs(src, f)
-        with _new_file(
+        _write_new(
             dst_path,
+            build,
             "export",
             f"nothing was exported (no file and no temporary file left) and "
             f"{src_path} is unchanged",
             "free some space there, or export to another disk",
-        ) as tmp:
-            dst = Store(tmp, create=True)
-            try:
-                report = copy_runs(src, dst, run_pks, progress=progress)
-                if not dst.checkpoint():
-                    raise StoreError(
-                        f"{tmp}: could not fold its log into the file; nothing exported"
-                    )
-            finally:
-                dst.close()
-            # Everything is in the main file (checkpointed): a finished export leaves no
-            # -wal/-shm of its temporary file behind.
-            for p in (Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-                p.unlink(missing_ok=True)
+        )
     finally:
         src.close()
-    return report
+    return reports[0]
 
 
 def merge(

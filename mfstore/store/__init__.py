@@ -13,6 +13,8 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
   pauses them around ``fork()`` is installed by the first such thread, not at import);
 - ``store.connection``: the connection policy, the read-only authorizer, ``BlobReader``,
   driver error translation;
+- ``store.publish``: a new file made under a hidden name and published atomically
+  (``publish_new``; ``build_new_file`` writes a new file's schema);
 - ``store.checks``: the header check, and a new file's schema / an existing file's
   format and schema checks (with migration).
 """
@@ -20,9 +22,10 @@ snapshot). apsw errors are translated into ``mfstore.exception`` here and nowher
 from __future__ import annotations
 
 from ..migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT
-from .connection import BlobReader
+from .connection import BlobReader, build_new_file
 from .core import Store, Tracer
 from .fork import forget_inherited
+from .publish import publish_new
 
 __all__ = [
     "APPLICATION_ID",
@@ -31,5 +34,7 @@ __all__ = [
     "BlobReader",
     "Store",
     "Tracer",
+    "build_new_file",
     "forget_inherited",
+    "publish_new",
 ]

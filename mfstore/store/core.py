@@ -152,7 +152,7 @@ class Store(ForkSafe):
                 raise MetaflowNotFound(f"{p} does not exist")
             # Made complete under a temporary name and published atomically: a reader
             # never sees it half made, a kill -9 leaves no file (store.publish).
-            in_place = not publish_new(p, build_new_file)
+            in_place = publish_new(p, build_new_file) is None
         if not in_place:
             check_existing(p)
         self.readonly = (not is_writable(p)) if readonly is None else readonly

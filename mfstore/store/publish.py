@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..env import MFSTORE_DB
-from ..exception import StoreError, StoreReadOnlyError, disk_full, is_no_room
+from ..exception import StoreError, StoreFullError, StoreReadOnlyError, disk_full, is_no_room
 
 #: ``link`` errors that mean "this file system has no hard links", not "this failed".
 NO_LINKS = frozenset(
@@ -88,28 +88,80 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{temp_tag(path)}.creating-{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def publish_new(path: Path, build: Callable[[Path], None]) -> bool:
+#: What a creation error advises by default (a new file of ``Store(path, create=True)``).
+ELSEWHERE = f"choose another place (set {MFSTORE_DB} or pass --mfdb)"
+
+
+def publish_new(
+    path: Path,
+    build: Callable[[Path], None],
+    *,
+    or_replace: bool = False,
+    elsewhere: str = ELSEWHERE,
+) -> bool | None:
     """Create ``path`` complete: ``build(tmp)`` fills an empty file that exists at
-    ``tmp``, then it is published atomically at ``path``. True: a file is at ``path``
-    (this one, or another process's that was published first: check it as any existing
-    file). False: this file system can publish nothing atomically (no hard links, no
-    exclusive rename); nothing was made, the caller creates the file in place.
+    ``tmp``, then it is published atomically at ``path``, never over another file. True:
+    this file is at ``path``. False: another process's file was published there first
+    (this one is dropped: check that one as any existing file). None: this file system
+    can publish nothing atomically (no hard links, no exclusive rename); nothing was
+    made, the caller creates the file in place - or, with ``or_replace``, the file is
+    renamed to ``path`` unless a file is there (checked just before: not atomic).
 
-    An ``OSError`` (no room, a read-only or missing directory, a name too long ...), or
-    a full disk while ``build`` writes, raises ``creation_error``'s one-line error;
-    nothing is left beside ``path``."""
+    An ``OSError`` of the creation itself (no room, a read-only or missing directory, a
+    name too long ...), or no room while ``build`` writes, raises ``creation_error``'s
+    one-line error (``elsewhere``: where else to write, in its advice); any other error
+    of ``build`` is raised as it is. Nothing is left beside ``path``."""
+    longest = longest_name(path) - len("-wal")
+    if len(os.fsencode(path.name)) > longest:
+        # The file would be made, and then never open: SQLite needs NAME-wal beside it.
+        why = f"File name too long (at most {longest} bytes: NAME-wal must fit)"
+        raise creation_error(path, OSError(errno.ENAMETOOLONG, why), elsewhere)
+    remove_stale(path)
+    tmp = temp_name(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        return _publish_new(path, build)
-    except (OSError, StoreError) as exc:
-        if isinstance(exc, OSError) or is_no_room(exc):
-            raise creation_error(path, exc) from exc
-        raise
+        os.close(os.open(tmp, flags, 0o644))
+    except OSError as exc:
+        raise creation_error(path, exc, elsewhere) from exc
+    try:
+        try:
+            build(tmp)
+        except (OSError, StoreFullError) as exc:
+            if not is_no_room(exc):
+                raise
+            raise creation_error(path, exc, elsewhere) from exc
+        try:
+            return _publish(tmp, path, or_replace)
+        except OSError as exc:
+            raise creation_error(path, exc, elsewhere) from exc
+    finally:
+        remove_with_sidecars(tmp)
 
 
-def creation_error(path: Path, exc: BaseException) -> StoreError:
+def _publish(tmp: Path, path: Path, or_replace: bool) -> bool | None:
+    fsync(tmp)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in NO_LINKS:
+            raise
+        published = rename_noreplace(tmp, path)
+        if published is None and or_replace:
+            if os.path.lexists(path):
+                return False
+            os.replace(tmp, path)
+            published = True
+        if not published:
+            return published
+    fsync_dir(path.parent)
+    return True
+
+
+def creation_error(path: Path, exc: BaseException, elsewhere: str = ELSEWHERE) -> StoreError:
     """The one-line error of a creation of ``path`` stopped by ``exc`` (an ``OSError``,
     or a full disk): the path, what was wrong, that nothing was made, what to do."""
-    elsewhere = f"choose another place (set {MFSTORE_DB} or pass --mfdb)"
     what = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
     if is_no_room(exc):
         kept = f"no file was created ({what or 'no room'}); nothing is left beside it"
@@ -131,38 +183,6 @@ def creation_error(path: Path, exc: BaseException) -> StoreError:
     return StoreError(f"cannot create {path}: {what}; nothing was created; {todo}")
 
 
-def _publish_new(path: Path, build: Callable[[Path], None]) -> bool:
-    longest = longest_name(path) - len("-wal")
-    if len(os.fsencode(path.name)) > longest:
-        # The file would be made, and then never open: SQLite needs NAME-wal beside it.
-        raise OSError(
-            errno.ENAMETOOLONG, f"File name too long (at most {longest} bytes: NAME-wal must fit)"
-        )
-    remove_stale(path)
-    tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        os.close(fd)
-        build(tmp)
-        fsync(tmp)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return True
-        except OSError as exc:
-            if exc.errno not in NO_LINKS:
-                raise
-            published = rename_noreplace(tmp, path)
-            if published is None:
-                return False
-            if not published:
-                return True
-        fsync_dir(path.parent)
-        return True
-    finally:
-        remove_with_sidecars(tmp)
-
-
 def remove_with_sidecars(tmp: Path) -> None:
     for p in (tmp, *(Path(f"{tmp}{s}") for s in SIDECARS)):
         with contextlib.suppress(FileNotFoundError):
@@ -171,15 +191,26 @@ def remove_with_sidecars(tmp: Path) -> None:
 
 def remove_stale(path: Path) -> None:
     """Remove the temporary files of creations of ``path`` killed at least
-    ``STALE_SECONDS`` ago (by age, not process id: a creator may run on another host)."""
+    ``STALE_SECONDS`` ago (by age, not process id: a creator may run on another host),
+    the age of the last write to the file or its sidecars."""
     ours = temp_pattern(path).fullmatch
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent if str(path.parent) else "."):
             if not ours(entry.name):
                 continue
             with contextlib.suppress(OSError):
-                if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                if time.time() - last_written(Path(entry.path)) > STALE_SECONDS:
                     remove_with_sidecars(Path(entry.path))
+
+
+def last_written(tmp: Path) -> float:
+    """When ``tmp`` or one of its sidecars was last written (a long build may write only
+    its -wal for a while); 0 for a file gone meanwhile."""
+    times = [0.0]
+    for p in (tmp, *(Path(f"{tmp}{s}") for s in SIDECARS)):
+        with contextlib.suppress(OSError):
+            times.append(os.lstat(p).st_mtime)
+    return max(times)
 
 
 def rename_noreplace(src: Path, dst: Path) -> bool | None:

@@ -140,28 +140,34 @@ def test_delete_refuses_a_running_run_and_force_only_when_its_runtime_is_gone(
     assert "deleted 1 runs" in result.output
 
 
-def test_temp_files_of_a_killed_snapshot_or_export_are_removed_next_time(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_temp_files_of_a_killed_snapshot_or_export_are_removed_once_old(tmp_path: Path) -> None:
+    """Snapshot and export make their file as every new file is made (store.publish): the
+    next one removes a killed one's temporary file (and sidecars) once nothing was
+    written to it for STALE_SECONDS, and keeps one written recently (another process's,
+    maybe on another host, still at work)."""
+    import os
+
+    from mfstore.store import publish
 
     src = tmp_path / "src.mfdb"
     build_file(src)
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    pid = int(dead.stdout)
+    old = time.time() - publish.STALE_SECONDS - 60
     for kind, args in (("snapshot", ["snapshot", str(src)]), ("export", ["export", str(src)])):
         dst = tmp_path / f"{kind}.mfdb"
-        left = [tmp_path / f".{dst.name}.{kind}-{pid}{s}" for s in ("", "-wal", "-shm")]
+        killed, live = publish.temp_name(dst), publish.temp_name(dst)
+        left = [Path(f"{killed}{s}") for s in ("", "-wal", "-shm")]
         for p in left:
             p.write_bytes(b"half written")
+            os.utime(p, (old, old))
+        live.write_bytes(b"being written")
+        os.utime(live, (old, old))
+        Path(f"{live}-wal").write_bytes(b"written just now")
         result = cli(*args, str(dst))
         assert result.exit_code == 0, result.output
         assert not any(p.exists() for p in left)
-        assert sorted(p.name for p in tmp_path.iterdir() if kind in p.name) == [dst.name]
+        assert sorted(p.name for p in tmp_path.iterdir() if dst.name in p.name) == sorted(
+            [dst.name, live.name, f"{live.name}-wal"]
+        )
 
 
 def test_a_run_whose_end_cannot_be_folded_in_says_so(tmp_path: Path) -> None:

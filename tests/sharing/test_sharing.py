@@ -246,3 +246,65 @@ def test_cli_round_trip(imported, moved_history, tmp_path):
     for cmd in ("snapshot", "export", "merge", "import-metaflow", "delete", "verify", "stats"):
         r = mfstore_cli(cmd, "--help")
         assert r.exit_code == 0 and "Example:" in r.output
+
+
+# -- snapshot and export make their file as every new file is made (store.publish) -------
+
+
+def _src_with_a_run(tmp_path: Path) -> Path:
+    src = tmp_path / "src.mfdb"
+    with Store(src, create=True) as store:
+        _make_run(store, "F", {"x": 1})
+    return src
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "export"])
+def test_snapshot_and_export_take_any_name_a_file_can_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Up to the longest usable name (before: a name within about 20 bytes of it failed
+    at the temporary name), under one temporary name, the file's own (export made its
+    file under a temporary name of its temporary file's)."""
+    from mfstore.store import publish
+
+    src = _src_with_a_run(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    dst = out / ("n" * (os.pathconf(out, "PC_NAME_MAX") - len("-wal") - 5) + ".mfdb")
+    named: list[Path] = []
+    real = publish.temp_name
+    monkeypatch.setattr(publish, "temp_name", lambda p: named.append(p) or real(p))
+    if kind == "snapshot":
+        sharing.snapshot(src, dst)
+    else:
+        sharing.export(src, dst, RunFilter())
+    assert named == [dst]
+    assert os.listdir(out) == [dst.name]
+    with Store(dst, reader=True) as store:
+        assert store.scalar("SELECT count(*) FROM runs") == 1
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "export"])
+def test_snapshot_and_export_never_replace_a_file_made_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from mfstore.exception import CommandException
+    from mfstore.sharing import files
+
+    src = _src_with_a_run(tmp_path)
+    dst = tmp_path / "dst.mfdb"
+    real_fresh_target = files._fresh_target
+
+    def made_meanwhile(path: Path) -> Path:
+        checked = real_fresh_target(path)
+        path.write_bytes(b"another process's file")
+        return checked
+
+    monkeypatch.setattr(files, "_fresh_target", made_meanwhile)
+    with pytest.raises(CommandException, match="created by another process meanwhile"):
+        if kind == "snapshot":
+            sharing.snapshot(src, dst)
+        else:
+            sharing.export(src, dst, RunFilter())
+    assert dst.read_bytes() == b"another process's file"
+    assert sorted(p.name for p in tmp_path.iterdir() if "dst" in p.name) == ["dst.mfdb"]

@@ -384,6 +384,15 @@ def test_the_mfstore_command_says_in_one_line_why_it_cannot_create(
         assert result.exit_code == 1
         assert result.output.startswith(f"Error: cannot create {into}: ")
         assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    src = tmp_path / "src.mfdb"
+    Store(src, create=True).close()
+    for command in ("snapshot", "export"):
+        result = mfstore_cli(command, str(src), str(too_long))
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: cannot create {too_long}: File name too long")
+        assert result.output.count("\n") == 1
+    for p in (src, Path(f"{src}-wal"), Path(f"{src}-shm")):
+        p.unlink(missing_ok=True)
     monkeypatch.setattr(os, "fsync", fail_with(errno.ENOSPC))
     result = mfstore_cli("import-metaflow", str(tmp_path), "--into", str(tmp_path / "new.mfdb"))
     assert result.exit_code == 1
@@ -416,3 +425,27 @@ def test_a_flow_run_says_in_one_line_why_it_cannot_create(tmp_path: Path, where:
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["linear_params_flow.py"] + ["file"] * (where == "under a file")
     )
+
+
+def test_or_replace_renames_where_nothing_can_be_published_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``publish_new(or_replace=True)`` (snapshot, export): without hard links or an
+    exclusive rename, the file is renamed into place unless a file is there."""
+    from mfstore.store import publish
+
+    monkeypatch.setattr(os, "link", refuse_links)
+    monkeypatch.setattr(publish, "rename_noreplace", lambda src, dst: None)
+
+    def build(tmp: Path) -> None:
+        tmp.write_bytes(b"new")
+
+    path = tmp_path / "new.bin"
+    assert publish.publish_new(path, build) is None
+    assert os.listdir(tmp_path) == []
+    assert publish.publish_new(path, build, or_replace=True) is True
+    assert path.read_bytes() == b"new"
+    path.write_bytes(b"theirs")
+    assert publish.publish_new(path, build, or_replace=True) is False
+    assert path.read_bytes() == b"theirs"
+    assert os.listdir(tmp_path) == ["new.bin"]
