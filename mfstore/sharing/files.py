@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import query
 from ..blobs import Progress
 from ..exception import CommandException, StoreError, StoreFullError, disk_full
-from ..store import Store, build_new_file, publish_new
+from ..store import SIDECARS, Store, build_new_file, publish_new
 from .copy import CopyReport, copy_runs
 from .select import RunFilter, select_runs
 
@@ -23,11 +23,12 @@ def _fresh_target(dst: Path) -> Path:
         raise CommandException(
             f"{dst} already exists: choose a new file name (nothing was written)"
         )
-    for suffix in ("-wal", "-shm", "-journal"):
+    for suffix in SIDECARS:
         if os.path.exists(f"{dst}{suffix}"):
             raise CommandException(f"{dst}{suffix} exists beside the target: remove it first")
     if not dst.parent.is_dir():
-        raise CommandException(f"directory {dst.parent} does not exist")
+        what = "is not a directory" if dst.parent.exists() else "does not exist"
+        raise CommandException(f"directory {dst.parent} {what}")
     return dst
 
 
@@ -63,7 +64,8 @@ def snapshot(src_path: Path, dst_path: Path) -> int:
         try:
             # VACUUM INTO reads one snapshot of the source (a read transaction: writers
             # go on); it writes into the empty temporary file.
-            src.execute("VACUUM INTO ?", (str(tmp),))
+            # (absolute: a relative name starting "file:" would be read as a URI)
+            src.execute("VACUUM INTO ?", (os.path.abspath(tmp),))
         finally:
             src.close()
 
@@ -95,7 +97,9 @@ def export(
             reports.append(copy_runs(src, dst, run_pks, progress=progress))
             # Everything in the main file: the published file has no -wal to go with it.
             if not dst.checkpoint():
-                raise StoreError(f"{tmp}: could not fold its log into the file; nothing exported")
+                raise StoreError(
+                    f"{dst_path}: could not fold the new file's log into it; nothing exported"
+                )
         finally:
             dst.close()
 

@@ -25,12 +25,13 @@ from ..migrations import APPLICATION_ID, FORMAT_VERSION, OLDEST_FORMAT
 from .connection import BlobReader, build_new_file
 from .core import Store, Tracer
 from .fork import forget_inherited
-from .publish import publish_new
+from .publish import SIDECARS, publish_new
 
 __all__ = [
     "APPLICATION_ID",
     "FORMAT_VERSION",
     "OLDEST_FORMAT",
+    "SIDECARS",
     "BlobReader",
     "Store",
     "Tracer",

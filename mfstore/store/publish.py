@@ -6,7 +6,8 @@ symlink someone planted there), then gives it its name with ``link`` - atomic, a
 replaces a file another process published first - and removes the temporary name. A
 reader that opens ``path`` meanwhile finds either no file or a complete one; a creator
 killed half-way leaves no file at ``path`` (at most its hidden temporary file, which a
-later creation of ``path`` removes once it is old).
+later creation of ``path`` removes once no creator holds it locked: ``remove_stale``).
+Only a SQLite file is published (``build`` wrote into the temporary file).
 
 The temporary name always fits where ``path``'s name fits: for a name too long to take the
 suffix, ``NAME`` is its head and a digest of the whole name (``temp_tag``). Every file
@@ -41,9 +42,14 @@ NO_LINKS = frozenset(
         errno.EMLINK,
     }
 )
-#: A temporary file this old is a killed creator's (a creation takes milliseconds); the
-#: next creation of the same file removes it.
+#: A temporary file nobody holds locked is a killed creator's once it is this old (the
+#: moment between its creation and its creator's lock); the next creation removes it.
+UNLOCKED_STALE_SECONDS = 10.0
+#: Where file locks are not supported: a temporary file unwritten this long is a killed
+#: creator's (a creation writes continuously).
 STALE_SECONDS = 600.0
+#: What every SQLite database file starts with: only such a file is published.
+SQLITE_HEADER = b"SQLite format 3\x00"
 #: Longest file name (bytes) where the file system does not say (``pathconf``).
 NAME_MAX = 255
 #: Suffixes SQLite may leave beside a file it wrote.
@@ -73,8 +79,11 @@ def temp_tag(path: Path) -> str:
     if len(name) + TEMP_EXTRA <= name_max:
         return path.name
     digest = hashlib.sha256(name).hexdigest()[:DIGEST_HEX]
-    head = name[: max(0, name_max - TEMP_EXTRA - 1 - DIGEST_HEX)]
-    return f"{os.fsdecode(head)}~{digest}"
+    room = max(0, name_max - TEMP_EXTRA - 1 - DIGEST_HEX)
+    head = path.name
+    while len(os.fsencode(head)) > room:  # whole characters: a cut one is not a name
+        head = head[:-1]
+    return f"{head}~{digest}"
 
 
 def temp_pattern(path: Path) -> re.Pattern[str]:
@@ -120,9 +129,13 @@ def publish_new(
     tmp = temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        os.close(os.open(tmp, flags, 0o644))
+        fd = os.open(tmp, flags, 0o644)
     except OSError as exc:
         raise creation_error(path, exc, elsewhere) from exc
+    # Held until the end: another creation of ``path`` sees this temporary file is alive
+    # (however long the build is quiet) and never removes it.
+    with contextlib.suppress(OSError):
+        lock(fd, blocking=True)
     try:
         try:
             build(tmp)
@@ -136,9 +149,23 @@ def publish_new(
             raise creation_error(path, exc, elsewhere) from exc
     finally:
         remove_with_sidecars(tmp)
+        os.close(fd)
 
 
 def _publish(tmp: Path, path: Path, or_replace: bool) -> bool | None:
+    try:
+        with open(tmp, "rb") as fh:
+            header = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        raise StoreError(
+            f"cannot create {path}: its temporary file {tmp.name} was removed meanwhile (by "
+            "another creation of the same file?); nothing was created; try again"
+        ) from None
+    if header != SQLITE_HEADER:
+        raise StoreError(
+            f"cannot create {path}: nothing was written into its temporary file; nothing was "
+            "created; report this with the command you ran"
+        )
     fsync(tmp)
     try:
         os.link(tmp, path)
@@ -190,17 +217,58 @@ def remove_with_sidecars(tmp: Path) -> None:
 
 
 def remove_stale(path: Path) -> None:
-    """Remove the temporary files of creations of ``path`` killed at least
-    ``STALE_SECONDS`` ago (by age, not process id: a creator may run on another host),
-    the age of the last write to the file or its sidecars."""
+    """Remove the temporary files of killed creations of ``path``: one its creator no
+    longer holds locked (``UNLOCKED_STALE_SECONDS`` after it was last written, the moment
+    between its creation and its lock), or - where locks are not supported - one unwritten
+    for ``STALE_SECONDS``. The age is that of the last write to the file or its sidecars."""
     ours = temp_pattern(path).fullmatch
+    older = legacy_temp_pattern(path).fullmatch
     with contextlib.suppress(OSError):
         for entry in os.scandir(path.parent if str(path.parent) else "."):
-            if not ours(entry.name):
+            legacy = older(entry.name) is not None
+            if not (legacy or ours(entry.name)):
                 continue
             with contextlib.suppress(OSError):
-                if time.time() - last_written(Path(entry.path)) > STALE_SECONDS:
-                    remove_with_sidecars(Path(entry.path))
+                tmp = Path(entry.path)
+                age = time.time() - last_written(tmp)
+                if age <= UNLOCKED_STALE_SECONDS:
+                    continue
+                # (older versions locked nothing: theirs go by age alone)
+                held = None if legacy else held_by_creator(tmp)
+                if held is False or (held is None and age > STALE_SECONDS):
+                    remove_with_sidecars(tmp)
+
+
+def legacy_temp_pattern(path: Path) -> re.Pattern[str]:
+    """The temporary names older versions gave ``path`` (``.NAME.PID.tmp`` of a flow's
+    run, ``.NAME.snapshot-PID`` and ``.NAME.export-PID``): a killed one's is removed too."""
+    name = re.escape(path.name)
+    return re.compile(rf"\.{name}\.(?:[0-9]+\.tmp|(?:snapshot|export)-[0-9]+)")
+
+
+def lock(fd: int, *, blocking: bool) -> None:
+    """An exclusive ``flock`` on ``fd`` (``OSError`` where unsupported or, not blocking,
+    held by another)."""
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+
+
+def held_by_creator(tmp: Path) -> bool | None:
+    """Whether a live creator holds ``tmp`` locked; None where locks are not supported."""
+    try:
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        lock(fd, blocking=False)
+    except BlockingIOError:
+        return True
+    except (OSError, ImportError):
+        return None
+    finally:
+        os.close(fd)  # (releases the lock this took)
+    return False
 
 
 def last_written(tmp: Path) -> float:

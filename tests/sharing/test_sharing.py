@@ -258,19 +258,22 @@ def _src_with_a_run(tmp_path: Path) -> Path:
     return src
 
 
+@pytest.mark.parametrize("char", ["n", "é", "中"])
 @pytest.mark.parametrize("kind", ["snapshot", "export"])
 def test_snapshot_and_export_take_any_name_a_file_can_have(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, char: str
 ) -> None:
     """Up to the longest usable name (before: a name within about 20 bytes of it failed
     at the temporary name), under one temporary name, the file's own (export made its
-    file under a temporary name of its temporary file's)."""
+    file under a temporary name of its temporary file's), in any characters (a long
+    name's temporary name is cut between characters, never inside one)."""
     from mfstore.store import publish
 
     src = _src_with_a_run(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    dst = out / ("n" * (os.pathconf(out, "PC_NAME_MAX") - len("-wal") - 5) + ".mfdb")
+    room = os.pathconf(out, "PC_NAME_MAX") - len("-wal") - len("a.mfdb")
+    dst = out / ("a" + char * (room // len(char.encode())) + ".mfdb")
     named: list[Path] = []
     real = publish.temp_name
     monkeypatch.setattr(publish, "temp_name", lambda p: named.append(p) or real(p))
@@ -308,3 +311,24 @@ def test_snapshot_and_export_never_replace_a_file_made_meanwhile(
             sharing.export(src, dst, RunFilter())
     assert dst.read_bytes() == b"another process's file"
     assert sorted(p.name for p in tmp_path.iterdir() if "dst" in p.name) == ["dst.mfdb"]
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "export"])
+def test_a_relative_target_in_a_directory_named_like_a_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``file:x/y.mfdb`` is a path: the copy is written there, not where SQLite would read
+    the temporary name as a URI (snapshot published an empty file there and exited 0)."""
+    src = _src_with_a_run(tmp_path)
+    (tmp_path / "file:x").mkdir()
+    (tmp_path / "x").mkdir()
+    monkeypatch.chdir(tmp_path)
+    dst = Path("file:x/y.mfdb")
+    if kind == "snapshot":
+        sharing.snapshot(src, dst)
+    else:
+        sharing.export(src, dst, RunFilter())
+    assert os.listdir("x") == []
+    assert sorted(os.listdir("file:x")) == ["y.mfdb"]
+    with Store(tmp_path / dst, reader=True) as store:
+        assert store.scalar("SELECT count(*) FROM runs") == 1

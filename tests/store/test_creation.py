@@ -124,7 +124,7 @@ def test_a_creator_killed_half_way_leaves_no_file(
         env=child_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a safety net only
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert not path.exists()
@@ -133,11 +133,12 @@ def test_a_creator_killed_half_way_leaves_no_file(
     assert list(tmp_path.glob("*.mfdb")) == []
     from mfstore.store import publish
 
-    # The next creation removes it once it is old enough to be surely a killed one's.
+    # The next creation removes it, its creator's lock being gone, once it is older than
+    # the moment between a creator's creating its file and locking it.
     Store(path, create=True).close()
     assert any(n.startswith(".new.mfdb.creating-") for n in os.listdir(tmp_path))
     path.unlink()
-    monkeypatch.setattr(publish, "STALE_SECONDS", 0.0)
+    monkeypatch.setattr(publish, "UNLOCKED_STALE_SECONDS", 0.0)
     Store(path, create=True).close()
     assert leftovers(tmp_path, {"new.mfdb"}) == []
     with Store(path, reader=True) as store:
@@ -270,9 +271,15 @@ def longest(directory: Path) -> int:
     return os.pathconf(directory, "PC_NAME_MAX") - len("-wal")
 
 
+@pytest.mark.parametrize("char", ["n", "é", "中", "😀"])
 @pytest.mark.parametrize("short_of_longest", [0, 1, 10, 26, 33, 34, 40])
-def test_a_name_up_to_the_longest_is_created(tmp_path: Path, short_of_longest: int) -> None:
-    path = tmp_path / ("n" * (longest(tmp_path) - short_of_longest - 5) + ".mfdb")
+def test_a_name_up_to_the_longest_is_created(
+    tmp_path: Path, short_of_longest: int, char: str
+) -> None:
+    """In any characters: a long name's temporary name is cut between characters (cut
+    inside one, it was not a name SQLite could open)."""
+    room = longest(tmp_path) - short_of_longest - len("a.mfdb")
+    path = tmp_path / ("a" + char * (room // len(char.encode())) + ".mfdb")
     Store(path, create=True).close()
     assert leftovers(tmp_path, {path.name}) == []
     with Store(path, reader=True) as store:
@@ -286,7 +293,6 @@ def test_stale_temporary_files_are_recognised_by_their_whole_name(
     long to be in them whole, and never a file of another name's or not mfstore's."""
     from mfstore.store import publish
 
-    monkeypatch.setattr(publish, "STALE_SECONDS", 0.0)
     long = tmp_path / ("n" * (longest(tmp_path) - 5) + ".mfdb")
     short = tmp_path / "new.mfdb"
     ours = [publish.temp_name(long), publish.temp_name(short)]
@@ -306,6 +312,65 @@ def test_stale_temporary_files_are_recognised_by_their_whole_name(
     Store(long, create=True).close()
     Store(short, create=True).close()
     assert leftovers(tmp_path, {long.name, short.name}) == sorted(p.name for p in kept)
+
+
+def test_a_temporary_file_is_removed_once_its_creator_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A creator holds its temporary file locked for as long as it builds: a later
+    creation of the same file removes a killed creator's at once (nobody holds it), and
+    never a live one's, however long it has been quiet."""
+    import fcntl
+
+    from mfstore.store import publish
+
+    path = tmp_path / "new.mfdb"
+    dead, alive, young = (publish.temp_name(path) for _ in range(3))
+    for p in (dead, alive, young):
+        p.write_bytes(b"x")
+    for p in (dead, alive):
+        os.utime(p, (time.time() - 30, time.time() - 30))  # quiet for 30 s
+    held = os.open(alive, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a live creator (any process: the lock is the fd's)
+        monkeypatch.setattr(publish, "STALE_SECONDS", 0.0)  # only where locks are missing
+        Store(path, create=True).close()
+        # the young one: a creator between creating its file and taking its lock
+        assert leftovers(tmp_path, {path.name}) == sorted([alive.name, young.name])
+    finally:
+        os.close(held)
+
+
+def test_older_versions_temporary_files_are_removed_once_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older mfstore named its temporary files ``.NAME.PID.tmp`` (a flow's run) and
+    ``.NAME.snapshot-PID``/``.NAME.export-PID``; they locked nothing, so theirs go by age."""
+    from mfstore.store import publish
+
+    path = tmp_path / "new.mfdb"
+    legacy = [f".new.mfdb.{n}" for n in ("123.tmp", "snapshot-123", "export-123")]
+    others = [".new.mfdb.x.tmp", ".new.mfdb.snapshot-12a", ".other.mfdb.123.tmp"]
+    for name in legacy + others:
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (time.time() - 30, time.time() - 30))
+    Store(path, create=True).close()  # 30 s old: maybe a live older process's
+    assert leftovers(tmp_path, {path.name}) == sorted(legacy + others)
+    path.unlink()
+    monkeypatch.setattr(publish, "STALE_SECONDS", 20.0)
+    Store(path, create=True).close()
+    assert leftovers(tmp_path, {path.name}) == sorted(others)
+
+
+def test_only_a_file_that_was_written_is_published(tmp_path: Path) -> None:
+    from mfstore.store import publish
+
+    path = tmp_path / "new.mfdb"
+    with pytest.raises(StoreError, match="nothing was written into its temporary file"):
+        publish.publish_new(path, lambda tmp: None)
+    with pytest.raises(StoreError, match=r"its temporary file .* was removed meanwhile"):
+        publish.publish_new(path, lambda tmp: tmp.unlink())
+    assert os.listdir(tmp_path) == []
 
 
 def fail_with(code: int) -> object:
@@ -437,14 +502,16 @@ def test_or_replace_renames_where_nothing_can_be_published_atomically(
     monkeypatch.setattr(os, "link", refuse_links)
     monkeypatch.setattr(publish, "rename_noreplace", lambda src, dst: None)
 
+    new = publish.SQLITE_HEADER + b"new"  # only a SQLite file is published
+
     def build(tmp: Path) -> None:
-        tmp.write_bytes(b"new")
+        tmp.write_bytes(new)
 
     path = tmp_path / "new.bin"
     assert publish.publish_new(path, build) is None
     assert os.listdir(tmp_path) == []
     assert publish.publish_new(path, build, or_replace=True) is True
-    assert path.read_bytes() == b"new"
+    assert path.read_bytes() == new
     path.write_bytes(b"theirs")
     assert publish.publish_new(path, build, or_replace=True) is False
     assert path.read_bytes() == b"theirs"
