@@ -25,7 +25,11 @@ def register(cli: click.Group) -> None:
     help="Address to bind (localhost only by default).",
 )
 @click.option(
-    "--port", default=8000, show_default=True, type=int, help="Port to listen on (0: a free one)."
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: a free one).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
 @click.option(

@@ -101,7 +101,14 @@ class DataArtifact(MetaflowObject[Never]):
         object
             Object contained in this artifact
         """
-        from ..artifacts import JSON_CONTAINER_TYPES, PLAIN_TYPES, load, load_plain, loads
+        from ..artifacts import (
+            JSON_CONTAINER_TYPES,
+            OLD_CONFIG_TYPE,
+            PLAIN_TYPES,
+            load,
+            load_plain,
+            loads,
+        )
         from ..blobs import load_blob
         from ..exception import UnsafeArtifactError
 
@@ -111,7 +118,10 @@ class DataArtifact(MetaflowObject[Never]):
             try:
                 return self._config_dict(raw_config)
             except UnsafeArtifactError:  # a parser's value that is not plain data
-                return loads(raw_config).to_dict()
+                value = loads(raw_config)  # as .data loads any value
+                kind = type(value)
+                is_config = f"{kind.__module__}.{kind.__qualname__}" == OLD_CONFIG_TYPE
+                return value.to_dict() if is_config else value
         loader: Callable[[IO[bytes]], Any] = load
         # An artifact the file records as plain data (shown as such by show, the views and
         # the UI) is loaded as plain data: bytes that lie about it are refused, never run.

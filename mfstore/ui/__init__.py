@@ -47,6 +47,7 @@ def serve(
     ``announce`` (if given) is called with the URL actually listened on. A port that cannot
     be bound raises :class:`~mfstore.exception.CliError`.
     """
+    import errno
     import socket
 
     import uvicorn
@@ -62,10 +63,11 @@ def serve(
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise CliError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "give another --port (--port 0 picks a free one)"
-        ) from None
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            todo = "give --host an address of this machine (e.g. 127.0.0.1)"
+        else:
+            todo = "give another --port (--port 0 picks a free one)"
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {todo}") from None
     url = "http://{}:{}/".format(f"[{host}]" if ":" in host else host, sock.getsockname()[1])
     if announce is not None:
         announce(url)

@@ -181,6 +181,34 @@ def test_config_values_older_mfstore_recorded_read_as_plain_dicts(history):
     assert type(run["end"].task["copy"].data) is ConfigValue
 
 
+def test_old_config_values_that_are_not_plain_data(history):
+    """``.data`` of an old Config value the restricted loader refuses loads it as ``.data``
+    loads any value: a ConfigValue (a parser's non-plain value inside) as a dict, and a
+    value whose recorded type lies (a damaged file) as what it is, not an AttributeError."""
+    from collections import Counter
+    from ipaddress import IPv4Address
+
+    from mfstore.exception import UnsafeArtifactError
+    from mfstore.runtime.config import ConfigValue
+
+    cfg = ConfigValue({"host": IPv4Address("10.0.0.1")})
+    lying = Counter("xyy")
+    r = history.run(parameters={"cfg": cfg, "other": lying}, values={"cfg": cfg, "other": lying})
+    old_type = "mfstore.runtime.config.ConfigValue"
+    history.store.execute("INSERT OR IGNORE INTO types (name) VALUES (:t)", {"t": old_type})
+    history.store.execute(
+        "UPDATE blobs SET type_id = (SELECT type_id FROM types WHERE name = :t) "
+        "WHERE type_id = (SELECT type_id FROM types WHERE name = 'collections.Counter')",
+        {"t": old_type},
+    )
+    start = Run(r.pathspec)["start"].task
+    value = start["cfg"].data
+    assert type(value) is dict and value == {"host": IPv4Address("10.0.0.1")}
+    assert start["other"]._type == old_type and start["other"].data == lying
+    with pytest.raises(UnsafeArtifactError):
+        start["cfg"].data_safe
+
+
 def test_custom_end_step(history):
     r = history.run(end_step="finish", values={"result": 42})
     run = Run(r.pathspec)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from urllib.parse import unquote
 
+import pytest
 from starlette.testclient import TestClient
 
 from mfstore.ui import create_app
@@ -120,6 +121,32 @@ def test_server_binds_localhost_by_default(tmp_path, ui_file):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (
+            ["--port", "70000"],
+            "Error: Invalid value for '--port': 70000 is not in the range 0<=x<=65535.",
+        ),
+        (
+            ["--host", "nosuch.invalid", "--port", "0"],
+            "Error: cannot listen on nosuch.invalid:0: * give --host an address of this machine "
+            "(e.g. 127.0.0.1)",
+        ),
+    ],
+)
+def test_a_bad_host_or_port_is_a_one_line_error(ui_file, args, error):
+    import fnmatch
+
+    cp = subprocess.run(
+        [sys.executable, "-m", "mfstore", "ui", str(ui_file.path), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cp.returncode in (1, 2) and cp.stdout == ""
+    assert fnmatch.fnmatch(cp.stderr.strip().splitlines()[-1], error), cp.stderr
+    assert "Traceback" not in cp.stderr
 
 
 def test_a_port_in_use_is_a_one_line_error(ui_file):
