@@ -1,4 +1,4 @@
--- mfstore file format, version 4: the single source of the .mfdb schema.
+-- mfstore file format, version 5: the single source of the .mfdb schema.
 --
 -- A .mfdb file is identified by PRAGMA application_id = 0x6d666462 ('mfdb') and
 -- versioned by PRAGMA user_version (mfstore/migrations.py moves older files forward).
@@ -242,7 +242,10 @@ CREATE TABLE deployments (
     deployed_by TEXT NOT NULL,
     ts_epoch    INTEGER NOT NULL,
     code_sha    TEXT NOT NULL REFERENCES code_packages (sha),
-    triggers    TEXT NOT NULL DEFAULT '[]'  -- JSON list of {"type": "event"|"run", "name": ...}
+    triggers    TEXT NOT NULL DEFAULT '[]', -- JSON list of {"type": "event"|"run", "name": ...}
+    values_json TEXT                        -- format 5: what create fixed, a JSON object
+                -- {"parameters": {name: text}, "configs": {name: value}}: the values of the
+                -- Parameter default functions and of the configs; NULL before format 5
 ) STRICT;
 CREATE INDEX deployments_by_flow ON deployments (flow_id, deployment_pk);
 

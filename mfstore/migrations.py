@@ -29,7 +29,7 @@ from .exception import SchemaTooOldError, StoreCorruptError
 #: PRAGMA application_id of every .mfdb file: the ASCII bytes 'mfdb'.
 APPLICATION_ID = 0x6D666462
 #: Format version written by this mfstore (PRAGMA user_version).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Oldest format this mfstore can migrate forward.
 OLDEST_FORMAT = 1
 
@@ -145,6 +145,21 @@ MIGRATIONS: dict[int, str] = {
     DROP TABLE v3_artifacts;
     DROP TABLE v3_metadata;
     DROP TABLE v3_metadata_values;
+    """,
+    # Format 5 (docs/production.md): a deployment keeps what `production create` fixed, the
+    # values of the Parameter default functions and of the configs (deployments.values_json),
+    # so its runs use them as Metaflow's deployed runs do. Deployments made before keep
+    # NULL: their runs evaluate the defaults when they start, as before. Rebuilt as the
+    # formats before did (renamed away, created from schema.sql, rows copied, old dropped).
+    5: """
+    ALTER TABLE deployments RENAME TO v4_deployments;
+    DROP INDEX IF EXISTS deployments_by_flow;
+    @deployments
+    @deployments_by_flow
+    INSERT INTO deployments (deployment_pk, flow_id, token, deployed_by, ts_epoch, code_sha, triggers)
+        SELECT deployment_pk, flow_id, token, deployed_by, ts_epoch, code_sha, triggers
+        FROM v4_deployments ORDER BY deployment_pk;
+    DROP TABLE v4_deployments;
     """,
 }
 

@@ -37,6 +37,7 @@ from .env import (
     METAFLOW_HOME,
     METAFLOW_PRODUCTION_TOKEN,
     METAFLOW_TOKEN_HOME,
+    MFSTORE_DEPLOYED_VALUES,
     MFSTORE_NAMESPACE,
     MFSTORE_TRIGGER_CHAIN,
     MFSTORE_TRIGGER_EVENTS,
@@ -116,6 +117,9 @@ class Deployment:
     ts_epoch: int
     code_sha: str
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    #: What ``production create`` fixed (see ``deployment_values``); None for a deployment
+    #: made before file format 5, whose runs evaluate and read them when they start.
+    values_json: str | None = None
 
     @property
     def namespace(self) -> str:
@@ -140,7 +144,27 @@ class Deployment:
 
 def _dep(row: tuple[Any, ...]) -> Deployment:
     return Deployment(
-        int(row[0]), row[1], row[2], row[3], int(row[4]), row[5], json.loads(row[6] or "[]")
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        int(row[4]),
+        row[5],
+        json.loads(row[6] or "[]"),
+        row[7],
+    )
+
+
+def deployment_values(parameters: dict[str, str], configs: dict[str, Any]) -> str:
+    """``deployments.values_json`` of a new deployment: ``parameters`` (the text each
+    Parameter default function gave at deploy time, by parameter name) and ``configs``
+    (each config's value, by config name). ``ValueError`` / ``TypeError`` when a value is
+    not JSON (a NaN, an object a config's parser returned)."""
+    return json.dumps(
+        {"parameters": parameters, "configs": configs},
+        sort_keys=True,
+        ensure_ascii=False,
+        allow_nan=False,
     )
 
 
@@ -251,12 +275,14 @@ def deploy(
     package: bytes,
     script_name: str,
     triggers: list[dict[str, Any]],
+    values_json: str,
     authorize: str | None,
     given_token: str | None,
     generate_new_token: bool,
     echo: Echo,
 ) -> Deployment:
-    """Record a new deployment of ``flow_name`` (code package + token); store the token for this user."""
+    """Record a new deployment of ``flow_name`` (code package, token and the values
+    ``production create`` fixed, ``values_json``); store the token for this user."""
     from .writer import Writer
     from .writer.production import add_deployment
 
@@ -275,11 +301,18 @@ def deploy(
     ts = now_ms()
     with store.write():
         pk = add_deployment(
-            store, flow_name, token, user, ts, code_sha, json.dumps(triggers, sort_keys=True)
+            store,
+            flow_name,
+            token,
+            user,
+            ts,
+            code_sha,
+            json.dumps(triggers, sort_keys=True),
+            values_json,
         )
     store.checkpoint()
     store_token(token_prefix(flow_name), token)
-    return Deployment(pk, flow_name, token, user, ts, code_sha, triggers)
+    return Deployment(pk, flow_name, token, user, ts, code_sha, triggers, values_json)
 
 
 # -- running deployments ----------------------------------------------------------------
@@ -336,6 +369,10 @@ def run_deployment(
     The code package is extracted to a temporary directory and run from there with
     ``METAFLOW_PRODUCTION_TOKEN`` set, so the run uses the deployed version, not the
     working copy. ``events`` (the triggering events) are recorded on the new run.
+    The values ``production create`` fixed (``dep.values_json``) are handed to the run as
+    they are (``MFSTORE_DEPLOYED_VALUES``): the flow command reads them as data
+    (``runtime.parameters.take_deployed_values``); ``params`` (given, or from an event)
+    override the fixed Parameter values, as in Metaflow.
     """
     from .blobs import get_blob
 
@@ -363,8 +400,15 @@ def run_deployment(
         env = dict(os.environ)
         # not this process's namespace, nor the configs given to the command that sent the
         # event (they are another flow's): the deployed flow reads its own
-        for name in (MFSTORE_NAMESPACE, METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE):
+        for name in (
+            MFSTORE_NAMESPACE,
+            METAFLOW_FLOW_CONFIG,
+            METAFLOW_FLOW_CONFIG_VALUE,
+            MFSTORE_DEPLOYED_VALUES,
+        ):
             env.pop(name, None)
+        if dep.values_json is not None:  # None: made before format 5, nothing fixed
+            env[MFSTORE_DEPLOYED_VALUES] = dep.values_json
         env.update(
             {
                 METAFLOW_PRODUCTION_TOKEN: dep.token,

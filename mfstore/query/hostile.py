@@ -47,6 +47,12 @@ _JSON_COLUMNS = (
     ("code_packages", "sha", "info", "json_type(info) IS NOT 'object'"),
     ("trigger_events", "trigger_pk", "payload", "NOT json_valid(payload)"),
     ("deployments", "deployment_pk", "triggers", "json_type(triggers) IS NOT 'array'"),
+    (
+        "deployments",
+        "deployment_pk",
+        "values_json",
+        "values_json IS NOT NULL AND json_type(values_json) IS NOT 'object'",
+    ),
     ("events", "event_pk", "payload", "NOT json_valid(payload)"),
 )
 

@@ -15,6 +15,7 @@ DEPLOYMENT_COLUMNS = (
     "ts_epoch",
     "code_sha",
     "triggers",
+    "values_json",
 )
 _COLS = ", ".join(DEPLOYMENT_COLUMNS)
 

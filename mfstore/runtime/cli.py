@@ -41,6 +41,7 @@ from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
 from .launch import RunOptions, find_origin, origin_configs, start_run
+from .parameters import take_deployed_values
 from .production_cli import production
 from .tag_cli import tag
 
@@ -150,13 +151,14 @@ def start(
     state.production = production
     state.configs = configs
     state.config_values = config_values
+    deployed = take_deployed_values()  # a production run: what its deployment fixed
     if click.get_current_context().invoked_subcommand == "resume" and has_configs(state.flow_cls):
         # resume uses the origin run's configs (``resume`` applies them), as in Metaflow
         if configs or config_values or given_in_environment():
             raise click.UsageError("Cannot specify --config or --config-value with 'resume'")
     else:
         # Metaflow's second pass: the configs' values, then the decorators that use them
-        state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values)
+        state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values, deployed)
         apply_configs(state.flow_cls, state.resolved_configs)
         _project_early(state)
     if not quiet:

@@ -184,6 +184,20 @@ class Config(Parameter):
             raise MetaflowException(f"Config *{self.name}* must be a JSON object (a dict)")
         return ConfigValue(dict(value))
 
+    def deployed(self, value: Any) -> Any:
+        """The config's value as ``production create`` fixed it (JSON from the file), used
+        as it is, without the parser: Metaflow's deployed runs read their configs' values so
+        (``kv.NAME``). A ``ConfigValue`` unless ``plain`` or None."""
+        if value is None or self.plain:
+            return value
+        if not isinstance(value, Mapping):
+            raise MetaflowException(
+                f"The value this run's deployment fixed for config *{self.name}* is not a JSON "
+                "object (deployments.values_json is damaged): deploy the flow again with "
+                "`production create`"
+            )
+        return ConfigValue(dict(value))
+
     def load_parameter(self, value: Any) -> Any:
         """The value a step sees, from the stored one: stored as a plain dict (as Metaflow
         stores it, so the Client reads a dict), a ``ConfigValue`` again unless ``plain``."""
@@ -254,9 +268,14 @@ def find_parser(name: str) -> Callable[[str], Any]:
 
 
 def resolve_configs(
-    flow_cls: type, given: tuple[tuple[str, str], ...], given_values: tuple[tuple[str, str], ...]
+    flow_cls: type,
+    given: tuple[tuple[str, str], ...],
+    given_values: tuple[tuple[str, str], ...],
+    deployed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{attribute: value}`` of the flow's Configs for a run (see ``Config.resolve``).
+    """``{attribute: value}`` of the flow's Configs for a run (see ``Config.resolve``);
+    a config in ``deployed`` (config name -> the value ``production create`` fixed) takes
+    that value (``Config.deployed``).
 
     As with Metaflow's options: ``--config`` given on the command line replaces
     ``METAFLOW_FLOW_CONFIG`` (``--config-value`` ``METAFLOW_FLOW_CONFIG_VALUE``), a name
@@ -279,6 +298,9 @@ def resolve_configs(
     for var, p in configs:
         # default functions get Metaflow's context (no configs: they are being read)
         context = ParameterContext(flow_cls.__name__, user, p.name, click.echo, "mfstore")
+        if deployed is not None and p.name in deployed:
+            out[var] = p.deployed(deployed[p.name])
+            continue
         try:
             out[var] = p.resolve(paths, values, context)
         except click.UsageError as e:

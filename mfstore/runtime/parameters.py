@@ -8,12 +8,14 @@ invalid value in its own words, as Metaflow does.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
 import click
 
+from mfstore.env import MFSTORE_DEPLOYED_VALUES
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
 from .config_value import ConfigValue
@@ -104,6 +106,43 @@ class ParameterContext(NamedTuple):
     logger: Callable[..., Any]
     ds_type: str
     configs: Any = None
+
+
+#: The values ``production create`` fixed for this production run's Parameter default
+#: functions, by parameter name (``take_deployed_values``): the run uses them instead of
+#: calling the functions, as Metaflow's deployed runs do.
+_DEPLOYED_PARAMETERS: dict[str, str] = {}
+
+
+def take_deployed_values() -> dict[str, Any] | None:
+    """Read and remove ``MFSTORE_DEPLOYED_VALUES`` (``mfstore.production`` sets it for a run
+    of a deployment): what ``production create`` fixed. The Parameter values are kept for
+    this run's default functions; the configs' (config name -> value) are returned. None
+    when nothing was fixed (no deployment, or one made before file format 5).
+
+    The text comes from the file and is data: parsed as JSON and checked, never evaluated
+    (a parameter's value is text that its type converts, as a command-line value); anything
+    else stops the command with one line."""
+    text = os.environ.pop(MFSTORE_DEPLOYED_VALUES, None)
+    _DEPLOYED_PARAMETERS.clear()
+    if text is None:
+        return None
+    damaged = MetaflowException(
+        "The values this run's deployment fixed (deployments.values_json) are damaged: "
+        "deploy the flow again with `production create`"
+    )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise damaged from None
+    parameters = data.get("parameters", {}) if isinstance(data, dict) else None
+    configs = data.get("configs", {}) if isinstance(data, dict) else None
+    if not isinstance(parameters, dict) or not isinstance(configs, dict):
+        raise damaged
+    if not all(isinstance(value, str) for value in parameters.values()):
+        raise damaged
+    _DEPLOYED_PARAMETERS.update(parameters)
+    return configs
 
 
 #: The types a default function's value must have exactly (given to click as text), as
@@ -210,9 +249,10 @@ class Parameter:
         Metaflow's reserved words (``tags``, ``with``, ``run-id`` ...) are refused.
     default : object or function, optional, default None
         The value when the option is not given. A function of a :class:`ParameterContext`
-        (and optionally ``deploy_time``) is called when the run starts (by ``production
-        create`` too, so a failing one fails the deployment); its value must match the
-        type (text for ``str`` and ``JSONType``). A ``Config`` value
+        (and optionally ``deploy_time``) is called when the run starts; ``production
+        create`` calls it once (a failing one fails the deployment) and the deployment's
+        runs use that value, as in Metaflow. Its value must match the type (text for
+        ``str`` and ``JSONType``). A ``Config`` value
         (``default=cfg.alpha``) is read once the configs are known.
     type : type or click.ParamType, optional, default None
         ``str``, ``int``, ``float``, ``bool`` or ``JSONType``. None: the type of
@@ -331,13 +371,16 @@ class Parameter:
         value)."""
         return callable(self.default) and not isinstance(self.default, (type, DelayEvaluator))
 
-    def deploy_time_default(self, flow_name: str) -> Any:
+    def deploy_time_default(self, flow_name: str) -> str | None:
         """What the default function gives when the flow is deployed (``deploy_time`` True),
-        checked as ``run`` checks it: ``production create`` calls it so that a failing one
-        fails the deployment, as in Metaflow. None when the default is no function."""
+        checked as ``run`` checks it, as text: ``production create`` calls it and fixes the
+        value in the deployment (a failing one fails the deployment), as Metaflow does.
+        None when the default is no function."""
         if not self._default_is_function:
             return None
-        return self._evaluate_default(flow_name, deploy_time=True)
+        value = self._evaluate_default(flow_name, deploy_time=True)
+        # bytes (for a str parameter) as click gives them to the run that would evaluate it
+        return value if isinstance(value, str) else click.STRING.convert(value, None, None)
 
     def _evaluate_default(self, flow_name: str, deploy_time: bool | None = None) -> Any:
         """The default function's value, checked as Metaflow's ``DeployTimeField`` checks
@@ -346,6 +389,8 @@ class Parameter:
 
         from .delayed import active_values
 
+        if deploy_time is None and self.name in _DEPLOYED_PARAMETERS:
+            return _DEPLOYED_PARAMETERS[self.name]  # fixed by `production create`
         ctx = ParameterContext(
             flow_name,
             get_username(),

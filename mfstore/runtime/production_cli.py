@@ -67,9 +67,7 @@ def create(
     state.graph.check()
     if not path.is_file():
         raise CommandException(f"Cannot find the flow file {path} to deploy")
-    for _, parameter in get_parameters(state.flow_cls):
-        if not parameter.IS_CONFIG_PARAMETER:  # a failing default function fails create
-            parameter.deploy_time_default(flow_name)
+    values_json = _deploy_time_values(state)
     triggers = prod.deployed_triggers(
         flow_triggers(state.flow_cls), [p.name for _, p in get_parameters(state.flow_cls)]
     )
@@ -80,6 +78,7 @@ def create(
         package=code_package(path),
         script_name=path.name,
         triggers=triggers,
+        values_json=values_json,
         authorize=authorize,
         given_token=given_token,
         generate_new_token=generate_new_token,
@@ -90,6 +89,35 @@ def create(
         f"*{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
     )
     _echo(f"Run it with `python {path.name} production trigger`.")
+
+
+def _deploy_time_values(state: State) -> str:
+    """What ``create`` fixes in the deployment, as Metaflow's ``<scheduler> create`` does:
+    the value of each Parameter default function, evaluated once with ``deploy_time`` True
+    (a failing one fails the deployment), and each config's value as this command resolved
+    it (``--config`` / ``--config-value`` given to ``create``, else its default), as
+    ``deployments.values_json``."""
+    from mfstore import production as prod
+
+    from .config import ConfigValue
+
+    parameters: dict[str, str] = {}
+    configs: dict[str, Any] = {}
+    resolved = state.resolved_configs or {}
+    for var, parameter in get_parameters(state.flow_cls):
+        if parameter.IS_CONFIG_PARAMETER:
+            value = resolved.get(var)
+            configs[parameter.name] = value.to_dict() if isinstance(value, ConfigValue) else value
+        else:
+            fixed = parameter.deploy_time_default(state.flow_name)
+            if fixed is not None:
+                parameters[parameter.name] = fixed
+    try:
+        return prod.deployment_values(parameters, configs)
+    except (TypeError, ValueError) as e:
+        raise CommandException(
+            f"The configs' values cannot be kept with the deployment: they must be JSON ({e})"
+        ) from None
 
 
 def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]) -> dict[str, str]:

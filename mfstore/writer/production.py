@@ -14,12 +14,15 @@ def add_deployment(
     ts_epoch: int,
     code_sha: str,
     triggers_json: str,
+    values_json: str,
 ) -> int:
-    """Record a deployment; returns its ``deployment_pk``."""
+    """Record a deployment (``values_json``: what ``production create`` fixed, a JSON
+    object); returns its ``deployment_pk``."""
     return store.insert(
-        "INSERT INTO deployments (flow_id, token, deployed_by, ts_epoch, code_sha, triggers) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (flow_id, token, deployed_by, ts_epoch, code_sha, triggers_json),
+        "INSERT INTO deployments "
+        "(flow_id, token, deployed_by, ts_epoch, code_sha, triggers, values_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (flow_id, token, deployed_by, ts_epoch, code_sha, triggers_json, values_json),
     )
 
 

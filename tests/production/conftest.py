@@ -26,10 +26,12 @@ class Prod(FlowRunner):
     ) -> subprocess.CompletedProcess[str]:
         return self.run(name, *args, user=user, check=check, **extra)
 
-    def trigger(self, name: str, *args: str, user: str = "alice") -> str:
-        """``production trigger``; returns the run id."""
+    def trigger(self, name: str, *args: str, user: str = "alice", **extra: str) -> str:
+        """``production trigger`` (``extra``: environment variables); returns the run id."""
         id_file = self.workdir / "run_id"
-        self(name, "production", "trigger", "--run-id-file", str(id_file), *args, user=user)
+        self(
+            name, "production", "trigger", "--run-id-file", str(id_file), *args, user=user, **extra
+        )
         return id_file.read_text().strip()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -232,3 +234,66 @@ def test_default_functions_are_evaluated_as_at_deploy_time(prod):
     assert cp.returncode == 1
     assert "has a wrong type. Expected a string." in cp.stdout + cp.stderr
     assert "Traceback" not in cp.stdout + cp.stderr
+
+
+def test_create_fixes_default_functions_and_configs(prod):
+    """As Metaflow's ``<scheduler> create``: the default function is evaluated once, by
+    create, and the configs are resolved there (``--config-value`` given to create, through
+    the config's parser); every deployed run uses those values, whatever the function would
+    give now; ``--PARAM`` given to trigger, and an event's payload, still override."""
+    flow = "deployed_values_flow.py"
+    prod(flow, "--config-value", "opts", "a = 5", "production", "create", STAMP="at-create")
+    fixed = {"stamp": "at-create", "lr": 0.1, "a": 5}
+    seen = lambda run_id: run_of("DeployedValuesFlow", run_id).data.seen  # noqa: E731
+    assert seen(prod.trigger(flow, STAMP="later")) == fixed
+    assert seen(prod.trigger(flow, "--stamp", "given", STAMP="later")) == {
+        **fixed,
+        "stamp": "given",
+    }
+    id_file = prod.workdir / "event_run"
+    for payload, stamp in ((("--payload", "stamp=sent"), "sent"), ((), "at-create")):
+        prod(
+            flow, "production", "trigger", "--event", "go", *payload, "--run-id-file", str(id_file)
+        )
+        assert seen(id_file.read_text()) == {**fixed, "stamp": stamp}
+    # a personal run evaluates the function and reads the configs' defaults, as before
+    prod(flow, "run", "--run-id-file", str(id_file), STAMP="mine")
+    assert seen(id_file.read_text()) == {"stamp": "mine", "lr": 0.1, "a": 1}
+    # a new deployment fixes new values
+    prod(flow, "--config-value", "cfg", '{"lr": 0.5}', "production", "create", STAMP="second")
+    assert seen(prod.trigger(flow, STAMP="later")) == {"stamp": "second", "lr": 0.5, "a": 1}
+    ((values,), _first) = prod.sql(
+        "SELECT values_json FROM deployments ORDER BY deployment_pk DESC"
+    )
+    assert json.loads(values) == {
+        "parameters": {"stamp": "second"},
+        "configs": {"cfg": {"lr": 0.5}, "opts": {"a": 1}},
+    }
+
+
+def _plant_values(db, text):
+    """Set every deployment's ``values_json`` as a file's author could (another process: a
+    stdlib connection closed here would drop this process's locks on the file)."""
+    code = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+    code += "c.execute('UPDATE deployments SET values_json = ?', (sys.argv[2],)); c.commit()"
+    subprocess.run([sys.executable, "-c", code, str(db), text], check=True)
+
+
+def test_deployed_values_are_data(prod):
+    """The fixed values come from the file: text given to the parameter as it is (never
+    evaluated), configs used as JSON (no parser); anything else stops the run with one
+    line."""
+    flow = "deployed_values_flow.py"
+    prod(flow, "production", "create")
+    planted = "__import__('os').system('touch planted')"
+    values = {"parameters": {"stamp": planted}, "configs": {"cfg": {"lr": 2}, "opts": {"a": 3}}}
+    _plant_values(prod.db, json.dumps(values))
+    run_id = prod.trigger(flow)
+    assert run_of("DeployedValuesFlow", run_id).data.seen == {"stamp": planted, "lr": 2, "a": 3}
+    assert not (prod.workdir / "planted").exists()
+    for damaged in ('{"parameters": {"stamp": 5}}', '{"configs": {"cfg": [1]}}', "[]", "{"):
+        _plant_values(prod.db, damaged)
+        cp = prod(flow, "production", "trigger", check=False)
+        out = cp.stdout + cp.stderr
+        assert cp.returncode == 1 and "deploy the flow again with `production create`" in out
+        assert "Traceback" not in out

@@ -1,4 +1,4 @@
-"""Format migrations on populated files: v1, v2 and v3 histories move to the current format
+"""Format migrations on populated files: v1, v2, v3 and v4 histories move to the current format
 in one transaction, and every documented view shows exactly what it showed before."""
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from mfstore.store import FORMAT_VERSION, Store
 V2_FILE = Path(__file__).parent / "fixtures" / "history_v2.mfdb"
 #: The same history written in format 3 (V2_FILE migrated by mfstore's format-3 code).
 V3_FILE = Path(__file__).parent / "fixtures" / "history_v3.mfdb"
+#: The same history written in format 4 (V3_FILE migrated by mfstore's format-4 code), plus
+#: a deployment made by that code: tests/flows/deployed_values_flow.py, `production create`
+#: with STAMP=at-create and `--config-value opts "a = 5"` (format 4 kept neither); journal
+#: mode DELETE, like the others, so reading it in place leaves nothing beside it.
+V4_FILE = Path(__file__).parent / "fixtures" / "history_v4.mfdb"
+#: Each format's fixture (format 1: V2_FILE without the views).
+FIXTURES = {1: V2_FILE, 2: V2_FILE, 3: V3_FILE, 4: V4_FILE}
 #: The documented views (schema.sql's other views give older formats' tables back).
 VIEWS = [name for name, _ in schema_views() if name.startswith("mf_")]
 
@@ -52,7 +59,7 @@ def _columns(path: Path) -> dict[str, list[str]]:
 
 def _old_file(tmp_path: Path, version: int) -> Path:
     path = tmp_path / f"history_v{version}.mfdb"
-    shutil.copyfile(V3_FILE if version == 3 else V2_FILE, path)
+    shutil.copyfile(FIXTURES[version], path)
     if version == 1:  # format 1 = format 2 without the views
         con = sqlite3.connect(path)
         for view in reversed(VIEWS):
@@ -87,16 +94,16 @@ def _user_version(path: Path) -> int:
         con.close()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_populated_file_migrates_and_views_are_unchanged(tmp_path: Path, version: int) -> None:
-    source = V3_FILE if version == 3 else V2_FILE
+    source = FIXTURES[version]
     assert _user_version(source) == max(version, 2)
     before_cols = _columns(source)
     before = _views(source, before_cols)
     assert sum(len(rows) for rows in before.values()) > 100
     path = _old_file(tmp_path, version)
     Store(path).close()
-    assert _user_version(path) == FORMAT_VERSION == 4
+    assert _user_version(path) == FORMAT_VERSION == 5
     after_cols = _columns(path)
     for view, cols in before_cols.items():  # views only gain columns
         assert after_cols[view][: len(cols)] == cols, view
@@ -107,7 +114,7 @@ def test_populated_file_migrates_and_views_are_unchanged(tmp_path: Path, version
             assert _rows(path, table) == _rows(source, table)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path, version: int) -> None:
     import mfstore
 
@@ -129,7 +136,7 @@ def test_migrated_file_reads_like_before_through_the_client(tmp_path: Path, vers
         mfstore.namespace(mfstore.default_namespace())
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_interrupted_migration_leaves_the_file_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
@@ -170,6 +177,34 @@ def test_migrated_file_takes_new_metadata_after_its_own(tmp_path: Path) -> None:
         ).fetchall()
         assert after[-1][0] == before + 1
         assert store.scalar("SELECT foreach_index FROM mf_tasks WHERE task_pk = ?", (row[0],)) == 7
+
+
+def test_deployment_from_format_4_runs_as_before(tmp_path: Path) -> None:
+    """Format 5 keeps what `production create` fixed; a deployment made before keeps NULL
+    and its runs do what they did: evaluate the default function when they start and use
+    the configs' defaults (not the --config-value given to that create)."""
+    import mfstore
+    from tests.flowfiles import FlowRunner
+
+    runner = FlowRunner(tmp_path)
+    shutil.copyfile(V4_FILE, runner.db)
+    Store(runner.db).close()
+    assert _user_version(runner.db) == FORMAT_VERSION
+    assert _rows(runner.db, "deployments")[0][-1] is None  # values_json
+    tokens = str(tmp_path / "tokens")
+    runner.run(
+        "deployed_values_flow.py", "production", "trigger", "--run-id-file", "rid",
+        STAMP="later", METAFLOW_TOKEN_HOME=tokens,
+    )  # fmt: skip
+    mfstore.metadata(str(runner.db))
+    try:
+        mfstore.namespace(None)
+        run = mfstore.Run("DeployedValuesFlow/" + (tmp_path / "rid").read_text())
+        assert run.data.seen == {"stamp": "later", "lr": 0.1, "a": 1}
+        assert any(t.startswith("production:") for t in run.system_tags)
+    finally:
+        mfstore.default_metadata()
+        mfstore.namespace(mfstore.default_namespace())
 
 
 def test_schema_sql_is_parsed_once_per_process(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_migrated_v1_file_equals_fresh_file(tmp_path: Path) -> None:
     Store(fresh, create=True).close()
     assert _master(old) == _master(fresh)
     con = sqlite3.connect(old)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == FORMAT_VERSION == 5
     con.close()
 
 
