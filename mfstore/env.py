@@ -20,9 +20,9 @@ MFSTORE_NAMESPACE: Final = "MFSTORE_NAMESPACE"
 #: The events that start a triggered run (a JSON list; set by ``mfstore.production``
 #: for the run it starts, read and removed by the runtime).
 MFSTORE_TRIGGER_EVENTS: Final = "MFSTORE_TRIGGER_EVENTS"
-#: What the deployment a production run starts from fixed (``deployments.values_json``, a
-#: JSON object; set by ``mfstore.production`` for the run it starts, read and removed by
-#: the flow command).
+#: The file holding what the deployment a production run starts from fixed
+#: (``deployments.values_json``, a JSON object; set by ``mfstore.production`` for the run it
+#: starts, read and removed by the flow command).
 MFSTORE_DEPLOYED_VALUES: Final = "MFSTORE_DEPLOYED_VALUES"
 #: Flows already started in the current trigger chain (comma separated; stops cycles).
 MFSTORE_TRIGGER_CHAIN: Final = "MFSTORE_TRIGGER_CHAIN"

@@ -370,7 +370,9 @@ def run_deployment(
     ``METAFLOW_PRODUCTION_TOKEN`` set, so the run uses the deployed version, not the
     working copy. ``events`` (the triggering events) are recorded on the new run.
     The values ``production create`` fixed (``dep.values_json``) are handed to the run as
-    they are (``MFSTORE_DEPLOYED_VALUES``): the flow command reads them as data
+    they are, in a file beside the extracted code named by ``MFSTORE_DEPLOYED_VALUES`` (not
+    the variable itself: Linux limits one to 128 KiB, and a config may be larger): the
+    flow command reads them as data
     (``runtime.parameters.take_deployed_values``); ``params`` (given, or from an event)
     override the fixed Parameter values, as in Metaflow.
     """
@@ -408,7 +410,10 @@ def run_deployment(
         ):
             env.pop(name, None)
         if dep.values_json is not None:  # None: made before format 5, nothing fixed
-            env[MFSTORE_DEPLOYED_VALUES] = dep.values_json
+            values_file = os.path.join(tmp, ".mfstore-deployed-values.json")
+            with open(values_file, "w", encoding="utf-8") as fh:
+                fh.write(dep.values_json)
+            env[MFSTORE_DEPLOYED_VALUES] = values_file
         env.update(
             {
                 METAFLOW_PRODUCTION_TOKEN: dep.token,

@@ -115,24 +115,30 @@ _DEPLOYED_PARAMETERS: dict[str, str] = {}
 
 
 def take_deployed_values() -> dict[str, Any] | None:
-    """Read and remove ``MFSTORE_DEPLOYED_VALUES`` (``mfstore.production`` sets it for a run
-    of a deployment): what ``production create`` fixed. The Parameter values are kept for
+    """Read the file ``MFSTORE_DEPLOYED_VALUES`` names, and remove the variable
+    (``mfstore.production`` sets it for a run of a deployment): what ``production create``
+    fixed. The Parameter values are kept for
     this run's default functions; the configs' (config name -> value) are returned. None
     when nothing was fixed (no deployment, or one made before file format 5).
 
     The text comes from the file and is data: parsed as JSON and checked, never evaluated
     (a parameter's value is text that its type converts, as a command-line value); anything
     else stops the command with one line."""
-    text = os.environ.pop(MFSTORE_DEPLOYED_VALUES, None)
+    path = os.environ.pop(MFSTORE_DEPLOYED_VALUES, None)
     _DEPLOYED_PARAMETERS.clear()
-    if text is None:
+    if path is None:
         return None
     damaged = MetaflowException(
         "The values this run's deployment fixed (deployments.values_json) are damaged: "
         "deploy the flow again with `production create`"
     )
     try:
-        data = json.loads(text)
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as e:
+        raise MetaflowException(
+            f"Cannot read the values this run's deployment fixed ({path}): {e.strerror}"
+        ) from None
     except (ValueError, RecursionError):
         raise damaged from None
     parameters = data.get("parameters", {}) if isinstance(data, dict) else None

@@ -297,3 +297,13 @@ def test_deployed_values_are_data(prod):
         out = cp.stdout + cp.stderr
         assert cp.returncode == 1 and "deploy the flow again with `production create`" in out
         assert "Traceback" not in out
+
+
+def test_a_large_config_reaches_the_deployed_run(prod):
+    """A config above Linux's 128 KiB limit of one environment variable (or argument): the
+    run gets the fixed values through a file, not the environment."""
+    big = prod.workdir / "big.json"
+    big.write_text(json.dumps({"lr": 0.25, "pad": "x" * 200_000}))
+    prod("deployed_values_flow.py", "--config", "cfg", str(big), "production", "create")
+    run_id = prod.trigger("deployed_values_flow.py", STAMP="later")
+    assert run_of("DeployedValuesFlow", run_id).data.seen == {"stamp": "unset", "lr": 0.25, "a": 1}
