@@ -244,8 +244,9 @@ CREATE TABLE deployments (
     code_sha    TEXT NOT NULL REFERENCES code_packages (sha),
     triggers    TEXT NOT NULL DEFAULT '[]', -- JSON list of {"type": "event"|"run", "name": ...}
     values_json TEXT                        -- format 5: what create fixed, a JSON object
-                -- {"parameters": {name: text}, "configs": {name: value}}: the values of the
-                -- Parameter default functions and of the configs; NULL before format 5
+                -- {"parameters": {name: text}, "configs": {name: value}, "files": {name:
+                -- base64}}: the values of the Parameter default functions, of the configs
+                -- and the IncludeFile defaults' bytes; NULL before format 5
 ) STRICT;
 CREATE INDEX deployments_by_flow ON deployments (flow_id, deployment_pk);
 

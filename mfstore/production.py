@@ -155,13 +155,16 @@ def _dep(row: tuple[Any, ...]) -> Deployment:
     )
 
 
-def deployment_values(parameters: dict[str, str], configs: dict[str, Any]) -> str:
+def deployment_values(
+    parameters: dict[str, str], configs: dict[str, Any], files: dict[str, str]
+) -> str:
     """``deployments.values_json`` of a new deployment: ``parameters`` (the text each
-    Parameter default function gave at deploy time, by parameter name) and ``configs``
-    (each config's value, by config name). ``ValueError`` / ``TypeError`` when a value is
-    not JSON (a NaN, an object a config's parser returned)."""
+    Parameter default function gave at deploy time, by parameter name), ``configs`` (each
+    config's value, by config name) and ``files`` (each ``IncludeFile`` default's bytes,
+    base64, by parameter name). ``ValueError`` / ``TypeError`` when a value is not JSON
+    (a NaN, an object a config's parser returned)."""
     return json.dumps(
-        {"parameters": parameters, "configs": configs},
+        {"parameters": parameters, "configs": configs, "files": files},
         sort_keys=True,
         ensure_ascii=False,
         allow_nan=False,

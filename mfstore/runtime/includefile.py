@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from mfstore.exception import MetaflowException
+from mfstore.exception import CommandException, MetaflowException
 
-from .parameters import Parameter
+from .parameters import DEPLOYED_FILES, Parameter
 
 
 class IncludedFile:
@@ -41,7 +41,9 @@ class IncludeFile(Parameter):
 
     ``--name PATH`` (or ``default``) names the file; when the run starts its content is
     read and stored in the .mfdb like any parameter value, so every step, a ``resume``
-    and the Client see the same bytes even after the file changes. Unlike Metaflow,
+    and the Client see the same bytes even after the file changes. ``production create``
+    reads the default file and keeps its bytes with the deployment (one it cannot read
+    fails the deployment), and the deployment's runs use them, as in Metaflow. Unlike Metaflow,
     mfstore reads local paths only (no ``s3://`` ...), and a missing file gives None
     unless the parameter is required.
 
@@ -93,7 +95,15 @@ class IncludeFile(Parameter):
         self.encoding = encoding
 
     def finish(self, value: Any) -> Any:
-        """Read the file named on the command line (or by the default)."""
+        """Read the file named on the command line (or by the default; in a production
+        run, the default's content as ``production create`` read it)."""
+        ctx = click.get_current_context(silent=True)
+        from_default = ctx is not None and ctx.get_parameter_source(self.dest) in (
+            None,
+            click.core.ParameterSource.DEFAULT,
+        )
+        if from_default and self.name in DEPLOYED_FILES:
+            return self._decoded(DEPLOYED_FILES[self.name])
         if value is None:
             return None
         path = Path(str(value)).expanduser()
@@ -105,5 +115,21 @@ class IncludeFile(Parameter):
             return None
         if not path.is_file():
             raise MetaflowException(f"IncludeFile *{self.name}*: {path} is not a file")
-        data = path.read_bytes()
+        return self._decoded(path.read_bytes())
+
+    def _decoded(self, data: bytes) -> Any:
         return data.decode(self.encoding) if self.is_text else data
+
+    def deploy_time_content(self, flow_name: str) -> bytes | None:
+        """The default file's bytes, read by ``production create`` to be kept with the
+        deployment, as Metaflow's create reads (and uploads) it: a file that cannot be read
+        fails the deployment (Metaflow's words). None without a default."""
+        path = self.deploy_time_default(flow_name) if callable(self.default) else self.default
+        if path is None:
+            return None
+        try:
+            return Path(str(path)).expanduser().read_bytes()
+        except OSError:
+            raise CommandException(
+                f"IncludeFile: could not open file '{path}' for reading"
+            ) from None

@@ -112,20 +112,27 @@ class ParameterContext(NamedTuple):
 #: functions, by parameter name (``take_deployed_values``): the run uses them instead of
 #: calling the functions, as Metaflow's deployed runs do.
 _DEPLOYED_PARAMETERS: dict[str, str] = {}
+#: The bytes of the files ``production create`` read for this production run's
+#: ``IncludeFile`` defaults, by parameter name (``take_deployed_values``).
+DEPLOYED_FILES: dict[str, bytes] = {}
 
 
 def take_deployed_values() -> dict[str, Any] | None:
     """Read the file ``MFSTORE_DEPLOYED_VALUES`` names, and remove the variable
     (``mfstore.production`` sets it for a run of a deployment): what ``production create``
-    fixed. The Parameter values are kept for
-    this run's default functions; the configs' (config name -> value) are returned. None
-    when nothing was fixed (no deployment, or one made before file format 5).
+    fixed. The Parameter values are kept for this run's default functions, the included
+    files' bytes for its ``IncludeFile`` defaults; the configs' (config name -> value) are
+    returned. None when nothing was fixed (no deployment, or one made before file format 5).
 
     The text comes from the file and is data: parsed as JSON and checked, never evaluated
-    (a parameter's value is text that its type converts, as a command-line value); anything
-    else stops the command with one line."""
+    (a parameter's value is text that its type converts, as a command-line value; a file's
+    bytes are base64); anything else stops the command with one line."""
+    import base64
+    import binascii
+
     path = os.environ.pop(MFSTORE_DEPLOYED_VALUES, None)
     _DEPLOYED_PARAMETERS.clear()
+    DEPLOYED_FILES.clear()
     if path is None:
         return None
     damaged = MetaflowException(
@@ -145,9 +152,17 @@ def take_deployed_values() -> dict[str, Any] | None:
     configs = data.get("configs", {}) if isinstance(data, dict) else None
     if not isinstance(parameters, dict) or not isinstance(configs, dict):
         raise damaged
+    files = data.get("files", {})
     if not all(isinstance(value, str) for value in parameters.values()):
         raise damaged
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise damaged
+    try:
+        contents = {name: base64.b64decode(text, validate=True) for name, text in files.items()}
+    except (binascii.Error, ValueError):
+        raise damaged from None
     _DEPLOYED_PARAMETERS.update(parameters)
+    DEPLOYED_FILES.update(contents)
     return configs
 
 

@@ -12,7 +12,7 @@ from mfstore import query
 from mfstore.env import METAFLOW_HOME
 from mfstore.exception import CommandException
 
-from .cli_common import State, code_package, parameter_values, script_path
+from .cli_common import State, code_package, script_path
 from .console import echo
 from .parameters import get_parameters
 
@@ -94,26 +94,35 @@ def create(
 def _deploy_time_values(state: State) -> str:
     """What ``create`` fixes in the deployment, as Metaflow's ``<scheduler> create`` does:
     the value of each Parameter default function, evaluated once with ``deploy_time`` True
-    (a failing one fails the deployment), and each config's value as this command resolved
-    it (``--config`` / ``--config-value`` given to ``create``, else its default), as
-    ``deployments.values_json``."""
+    (a failing one fails the deployment), the content of each ``IncludeFile``'s default
+    file (one that cannot be read fails it) and each config's value as this command
+    resolved it (``--config`` / ``--config-value`` given to ``create``, else its default),
+    as ``deployments.values_json``."""
+    import base64
+
     from mfstore import production as prod
 
     from .config import ConfigValue
+    from .includefile import IncludeFile
 
     parameters: dict[str, str] = {}
     configs: dict[str, Any] = {}
+    files: dict[str, str] = {}
     resolved = state.resolved_configs or {}
     for var, parameter in get_parameters(state.flow_cls):
         if parameter.IS_CONFIG_PARAMETER:
             value = resolved.get(var)
             configs[parameter.name] = value.to_dict() if isinstance(value, ConfigValue) else value
+        elif isinstance(parameter, IncludeFile):
+            content = parameter.deploy_time_content(state.flow_name)
+            if content is not None:
+                files[parameter.name] = base64.b64encode(content).decode("ascii")
         else:
             fixed = parameter.deploy_time_default(state.flow_name)
             if fixed is not None:
                 parameters[parameter.name] = fixed
     try:
-        return prod.deployment_values(parameters, configs)
+        return prod.deployment_values(parameters, configs, files)
     except (TypeError, ValueError) as e:
         raise CommandException(
             f"The configs' values cannot be kept with the deployment: they must be JSON ({e})"
@@ -121,15 +130,17 @@ def _deploy_time_values(state: State) -> str:
 
 
 def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]) -> dict[str, str]:
-    """The Parameters given on the command line (or environment), as command-line text."""
+    """The Parameters given on the command line (or environment), as command-line text:
+    the value click parsed, not what a step sees (an IncludeFile's path, not the file's
+    content; a separator parameter's text, not its list), for the run to parse again."""
     import json
 
     out = {}
-    for var, p in get_parameters(flow_cls):
+    for _, p in get_parameters(flow_cls):
         source = ctx.get_parameter_source(p.dest)
         if source in (None, click.core.ParameterSource.DEFAULT):
             continue
-        value = parameter_values(flow_cls, kwargs)[var]
+        value = kwargs.get(p.dest)
         out[p.name] = value if isinstance(value, str) else json.dumps(value)
     return out
 

@@ -268,6 +268,7 @@ def test_create_fixes_default_functions_and_configs(prod):
     assert json.loads(values) == {
         "parameters": {"stamp": "second"},
         "configs": {"cfg": {"lr": 0.5}, "opts": {"a": 1}},
+        "files": {},
     }
 
 
@@ -307,3 +308,24 @@ def test_a_large_config_reaches_the_deployed_run(prod):
     prod("deployed_values_flow.py", "--config", "cfg", str(big), "production", "create")
     run_id = prod.trigger("deployed_values_flow.py", STAMP="later")
     assert run_of("DeployedValuesFlow", run_id).data.seen == {"stamp": "unset", "lr": 0.25, "a": 1}
+
+
+def test_create_reads_include_files(prod):
+    """As Metaflow's create: IncludeFile defaults are read by create (one that cannot be
+    read fails the deployment); the deployed runs get that content, even once the file
+    changed or went; a path given to trigger is read by the run."""
+    flow = "include_flow.py"
+    cp = prod(flow, "production", "create", check=False)
+    assert cp.returncode == 1
+    assert "IncludeFile: could not open file 'data.bin' for reading" in cp.stdout + cp.stderr
+    assert not prod.db.exists()  # refused before anything is written
+    (prod.workdir / "data.txt").write_text("at create\n")
+    (prod.workdir / "data.bin").write_bytes(b"\x00\xff")
+    prod(flow, "production", "create")
+    (prod.workdir / "data.txt").write_text("later\n")
+    (prod.workdir / "data.bin").unlink()
+    run = run_of("IncludeFlow", prod.trigger(flow))
+    assert (run.data.text, run.data.blob) == ("at create\n", b"\x00\xff")
+    (prod.workdir / "other.txt").write_text("given\n")
+    run = run_of("IncludeFlow", prod.trigger(flow, "--text", "other.txt"))
+    assert (run.data.text, run.data.blob) == ("given\n", b"\x00\xff")
