@@ -69,7 +69,9 @@ def create(
         raise CommandException(f"Cannot find the flow file {path} to deploy")
     values_json = _deploy_time_values(state)
     triggers = prod.deployed_triggers(
-        flow_triggers(state.flow_cls), [p.name for _, p in get_parameters(state.flow_cls)]
+        flow_triggers(state.flow_cls),
+        # (not the configs: fixed at create, never set by an event, as in Metaflow)
+        [p.name for _, p in get_parameters(state.flow_cls) if not p.IS_CONFIG_PARAMETER],
     )
     _echo(f"Deploying *{flow_name}* to production...")
     dep = prod.deploy(

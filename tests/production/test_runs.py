@@ -251,7 +251,9 @@ def test_create_fixes_default_functions_and_configs(prod):
         "stamp": "given",
     }
     id_file = prod.workdir / "event_run"
-    for payload, stamp in ((("--payload", "stamp=sent"), "sent"), ((), "at-create")):
+    # a payload field named like a config is no parameter of the run (configs are fixed)
+    cfg_field = ("--payload", 'cfg={"lr": 9}')
+    for payload, stamp in ((("--payload", "stamp=sent", *cfg_field), "sent"), ((), "at-create")):
         prod(
             flow, "production", "trigger", "--event", "go", *payload, "--run-id-file", str(id_file)
         )
@@ -270,6 +272,8 @@ def test_create_fixes_default_functions_and_configs(prod):
         "configs": {"cfg": {"lr": 0.5}, "opts": {"a": 1}},
         "files": {},
     }
+    ((triggers,), *_) = prod.sql("SELECT triggers FROM deployments")
+    assert [t["parameters"] for t in json.loads(triggers)] == [{"stamp": "stamp"}]
 
 
 def _plant_values(db, text):
