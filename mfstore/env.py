@@ -20,10 +20,13 @@ MFSTORE_NAMESPACE: Final = "MFSTORE_NAMESPACE"
 #: The events that start a triggered run (a JSON list; set by ``mfstore.production``
 #: for the run it starts, read and removed by the runtime).
 MFSTORE_TRIGGER_EVENTS: Final = "MFSTORE_TRIGGER_EVENTS"
-#: The file holding what the deployment a production run starts from fixed
-#: (``deployments.values_json``, a JSON object; set by ``mfstore.production`` for the run it
-#: starts, read and removed by the flow command).
+#: The file holding what the deployment a production run starts from fixed and what its
+#: trigger gave: a JSON object, ``DEPLOYED_FIXED`` -> ``deployments.values_json`` (its text,
+#: or null), ``DEPLOYED_GIVEN`` -> {parameter name: command-line text} (set by
+#: ``mfstore.production`` for the run it starts, read and removed by the flow command).
 MFSTORE_DEPLOYED_VALUES: Final = "MFSTORE_DEPLOYED_VALUES"
+DEPLOYED_FIXED: Final = "fixed"
+DEPLOYED_GIVEN: Final = "given"
 #: Flows already started in the current trigger chain (comma separated; stops cycles).
 MFSTORE_TRIGGER_CHAIN: Final = "MFSTORE_TRIGGER_CHAIN"
 #: The default byte budget of ``loads_safe`` (``mfstore.artifacts``).

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import query
 from .env import (
+    DEPLOYED_FIXED,
+    DEPLOYED_GIVEN,
     METAFLOW_FLOW_CONFIG,
     METAFLOW_FLOW_CONFIG_VALUE,
     METAFLOW_HOME,
@@ -117,9 +119,6 @@ class Deployment:
     ts_epoch: int
     code_sha: str
     triggers: list[dict[str, Any]] = field(default_factory=list)
-    #: What ``production create`` fixed (see ``deployment_values``); None for a deployment
-    #: made before file format 5, whose runs evaluate and read them when they start.
-    values_json: str | None = None
 
     @property
     def namespace(self) -> str:
@@ -151,23 +150,6 @@ def _dep(row: tuple[Any, ...]) -> Deployment:
         int(row[4]),
         row[5],
         json.loads(row[6] or "[]"),
-        row[7],
-    )
-
-
-def deployment_values(
-    parameters: dict[str, str], configs: dict[str, Any], files: dict[str, str]
-) -> str:
-    """``deployments.values_json`` of a new deployment: ``parameters`` (the text each
-    Parameter default function gave at deploy time, by parameter name), ``configs`` (each
-    config's value, by config name) and ``files`` (each ``IncludeFile`` default's bytes,
-    base64, by parameter name). ``ValueError`` / ``TypeError`` when a value is not JSON
-    (a NaN, an object a config's parser returned)."""
-    return json.dumps(
-        {"parameters": parameters, "configs": configs, "files": files},
-        sort_keys=True,
-        ensure_ascii=False,
-        allow_nan=False,
     )
 
 
@@ -315,7 +297,7 @@ def deploy(
         )
     store.checkpoint()
     store_token(token_prefix(flow_name), token)
-    return Deployment(pk, flow_name, token, user, ts, code_sha, triggers, values_json)
+    return Deployment(pk, flow_name, token, user, ts, code_sha, triggers)
 
 
 # -- running deployments ----------------------------------------------------------------
@@ -337,11 +319,31 @@ def parse_payload(items: tuple[str, ...] | list[str]) -> dict[str, str]:
 def deployed_triggers(
     triggers: list[dict[str, Any]], param_names: list[str]
 ) -> list[dict[str, Any]]:
-    """Triggers as deployed: a single event trigger without a mapping maps the payload fields
-    named like the flow's parameters to them (Metaflow does this at deploy time too)."""
+    """Triggers as deployed, as Metaflow's create deploys them: an event's mapping names
+    parameters of the flow (``param_names``: not its configs, which no event sets), case
+    insensitively, each once (else a ``CommandException`` in Metaflow's words); a single
+    event trigger without a mapping maps the payload fields named like the parameters to
+    them."""
+    by_lower = {name.lower(): name for name in param_names}
     out = [dict(t) for t in triggers]
     events = [t for t in out if t.get("type") == "event"]
-    if len(events) == 1 and not events[0].get("parameters"):
+    for event in events:
+        mapping: dict[str, str] = {}
+        for key, fld in (event.get("parameters") or {}).items():
+            name = by_lower.get(str(key).lower())
+            if name is None:
+                raise CommandException(
+                    f"Parameter *{key}* defined in the event mappings for *@trigger* decorator "
+                    "not found in the flow."
+                )
+            if name in mapping:
+                raise CommandException(
+                    f"Duplicate entries for parameter *{name.lower()}* defined in the event "
+                    "mappings for *@trigger* decorator."
+                )
+            mapping[name] = fld
+        event["parameters"] = mapping
+    if len(events) == 1 and not events[0]["parameters"]:
         events[0]["parameters"] = {p: p for p in param_names}
     return out
 
@@ -372,24 +374,35 @@ def run_deployment(
     The code package is extracted to a temporary directory and run from there with
     ``METAFLOW_PRODUCTION_TOKEN`` set, so the run uses the deployed version, not the
     working copy. ``events`` (the triggering events) are recorded on the new run.
-    The values ``production create`` fixed (``dep.values_json``) are handed to the run as
-    they are, in a file beside the extracted code named by ``MFSTORE_DEPLOYED_VALUES`` (not
-    the variable itself: Linux limits one to 128 KiB, and a config may be larger): the
-    flow command reads them as data
-    (``runtime.parameters.take_deployed_values``); ``params`` (given, or from an event)
-    override the fixed Parameter values, as in Metaflow.
+    The values ``production create`` fixed (``values_json``) and ``params`` (given, or
+    from an event; they override the fixed ones, as in Metaflow) are handed to the run in
+    a file named by ``MFSTORE_DEPLOYED_VALUES`` (not the variable itself: Linux limits one
+    to 128 KiB, and a config may be larger), never as command-line options: the names come
+    from the file, and the flow command takes only its own parameters' values from it
+    (``runtime.deployed``).
     """
     from .blobs import get_blob
 
     script_name = store.scalar(*query.compile_code_package(dep.code_sha))
     tarball = get_blob(store, dep.code_sha, what=f"code package of {dep.flow_id}")
+    fixed = store.scalar(*query.compile_deployment_values(dep.deployment_pk))
+    values = {  # (a fixed value that is not text is damaged: the run says so)
+        DEPLOYED_FIXED: fixed if fixed is None or isinstance(fixed, str) else False,
+        DEPLOYED_GIVEN: {str(name): str(value) for name, value in (params or {}).items()},
+    }
     chain = [c for c in os.environ.get(MFSTORE_TRIGGER_CHAIN, "").split(",") if c]
-    with tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp,
+        tempfile.TemporaryDirectory(prefix="mfstore-values-") as values_dir,
+    ):
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
             try:
-                tar.extractall(tmp, filter="data")
-            except TypeError:  # Python without extraction filters
-                tar.extractall(tmp)
+                tar.extractall(tmp, filter="data")  # no member outside tmp, no device ...
+            except TypeError:  # Python 3.11.0-3.11.3: no extraction filters
+                raise CommandException(
+                    f"This Python ({sys.version.split()[0]}) cannot extract a deployed code "
+                    "package safely: run production flows with Python 3.11.4 or newer"
+                ) from None
         id_file = run_id_file or os.path.join(tmp, ".run_id")
         cmd = [
             sys.executable,
@@ -400,23 +413,14 @@ def run_deployment(
             "--run-id-file",
             id_file,
         ]
-        for name, value in (params or {}).items():
-            cmd += [f"--{name}", str(value)]
         env = dict(os.environ)
         # not this process's namespace, nor the configs given to the command that sent the
         # event (they are another flow's): the deployed flow reads its own
-        for name in (
-            MFSTORE_NAMESPACE,
-            METAFLOW_FLOW_CONFIG,
-            METAFLOW_FLOW_CONFIG_VALUE,
-            MFSTORE_DEPLOYED_VALUES,
-        ):
+        for name in (MFSTORE_NAMESPACE, METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE):
             env.pop(name, None)
-        if dep.values_json is not None:  # None: made before format 5, nothing fixed
-            values_file = os.path.join(tmp, ".mfstore-deployed-values.json")
-            with open(values_file, "w", encoding="utf-8") as fh:
-                fh.write(dep.values_json)
-            env[MFSTORE_DEPLOYED_VALUES] = values_file
+        env[MFSTORE_DEPLOYED_VALUES] = _write_private(
+            os.path.join(values_dir, "values.json"), json.dumps(values, ensure_ascii=False)
+        )
         env.update(
             {
                 METAFLOW_PRODUCTION_TOKEN: dep.token,
@@ -438,6 +442,15 @@ def run_deployment(
             )
         )
     return rc, run_id
+
+
+def _write_private(path: str, text: str) -> str:
+    """Write ``text`` to a new file ``path`` only this user reads (never through a link
+    or over an existing file); ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
 
 
 def _skip_cycle(dep: Deployment, echo: Echo) -> bool:

@@ -74,6 +74,7 @@ from .pages import (
 from .production import (
     CURRENT_DEPLOYMENTS,
     DEPLOYMENT_COLUMNS,
+    compile_deployment_values,
     compile_deployments,
     compile_end_task,
 )
@@ -228,6 +229,7 @@ __all__ = [
     "compile_child_rows",
     "compile_clone_origin",
     "compile_code_package",
+    "compile_deployment_values",
     "compile_deployments",
     "compile_done_attempt",
     "compile_done_tasks",

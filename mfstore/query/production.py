@@ -15,7 +15,6 @@ DEPLOYMENT_COLUMNS = (
     "ts_epoch",
     "code_sha",
     "triggers",
-    "values_json",
 )
 _COLS = ", ".join(DEPLOYMENT_COLUMNS)
 
@@ -28,6 +27,15 @@ def compile_deployments(flow_id: str, *, latest: bool = False) -> tuple[str, Par
     """Every deployment of a flow, newest first; ``latest``: only the newest (the one in
     effect)."""
     return (_CURRENT if latest else _HISTORY), {"flow": flow_id}
+
+
+def compile_deployment_values(deployment_pk: int) -> tuple[str, Params]:
+    """A deployment's ``values_json`` (what ``production create`` fixed; read only to start
+    one of its runs: it may hold the bytes of included files)."""
+    return (
+        "SELECT values_json FROM deployments WHERE deployment_pk = :pk",
+        {"pk": deployment_pk},
+    )
 
 
 #: The deployment in effect of every deployed flow, by flow name.

@@ -41,7 +41,7 @@ from .console import echo, fail
 from .graph import FlowGraph
 from .inspect_cli import dump, logs
 from .launch import RunOptions, find_origin, origin_configs, start_run
-from .parameters import take_deployed_values
+from .parameters import get_parameters, take_deployed_values
 from .production_cli import production
 from .tag_cli import tag
 
@@ -151,14 +151,20 @@ def start(
     state.production = production
     state.configs = configs
     state.config_values = config_values
-    deployed = take_deployed_values()  # a production run: what its deployment fixed
+    deployed = take_deployed_values(state.flow_cls)  # a production run: what its deployment
+    if deployed.given:  # fixed, and its trigger gave: the run's values for those parameters
+        parameters = get_parameters(state.flow_cls)
+        given = {p.dest: deployed.given[p.name] for _, p in parameters if p.name in deployed.given}
+        click.get_current_context().default_map = {"run": given}
     if click.get_current_context().invoked_subcommand == "resume" and has_configs(state.flow_cls):
         # resume uses the origin run's configs (``resume`` applies them), as in Metaflow
         if configs or config_values or given_in_environment():
             raise click.UsageError("Cannot specify --config or --config-value with 'resume'")
     else:
         # Metaflow's second pass: the configs' values, then the decorators that use them
-        state.resolved_configs = resolve_configs(state.flow_cls, configs, config_values, deployed)
+        state.resolved_configs = resolve_configs(
+            state.flow_cls, configs, config_values, deployed.configs
+        )
         apply_configs(state.flow_cls, state.resolved_configs)
         _project_early(state)
     if not quiet:

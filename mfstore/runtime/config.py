@@ -23,6 +23,7 @@ from mfstore.env import METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE
 from mfstore.exception import MetaflowException
 from mfstore.identity import get_username
 
+from . import deployed
 from .config_value import ConfigValue
 from .delayed import (
     UNPACK_KEY,
@@ -184,6 +185,11 @@ class Config(Parameter):
             raise MetaflowException(f"Config *{self.name}* must be a JSON object (a dict)")
         return ConfigValue(dict(value))
 
+    @property
+    def deployed_section(self) -> str | None:
+        """A config's value is fixed at create (``configs``), never given by a trigger."""
+        return deployed.CONFIGS
+
     def deployed(self, value: Any) -> Any:
         """The config's value as ``production create`` fixed it (JSON from the file), used
         as it is, without the parser: Metaflow's deployed runs read their configs' values so
@@ -191,11 +197,7 @@ class Config(Parameter):
         if value is None or self.plain:
             return value
         if not isinstance(value, Mapping):
-            raise MetaflowException(
-                f"The value this run's deployment fixed for config *{self.name}* is not a JSON "
-                "object (deployments.values_json is damaged): deploy the flow again with "
-                "`production create`"
-            )
+            raise MetaflowException(deployed.DAMAGED)
         return ConfigValue(dict(value))
 
     def load_parameter(self, value: Any) -> Any:

@@ -11,7 +11,8 @@ import click
 
 from mfstore.exception import CommandException, MetaflowException
 
-from .parameters import DEPLOYED_FILES, Parameter
+from . import deployed
+from .parameters import Parameter
 
 
 class IncludedFile:
@@ -102,8 +103,9 @@ class IncludeFile(Parameter):
             None,
             click.core.ParameterSource.DEFAULT,
         )
-        if from_default and self.name in DEPLOYED_FILES:
-            return self._decoded(DEPLOYED_FILES[self.name])
+        fixed = deployed.current().files
+        if from_default and self.name in fixed:
+            return self._decoded(fixed[self.name])
         if value is None:
             return None
         path = Path(str(value)).expanduser()
@@ -116,6 +118,19 @@ class IncludeFile(Parameter):
         if not path.is_file():
             raise MetaflowException(f"IncludeFile *{self.name}*: {path} is not a file")
         return self._decoded(path.read_bytes())
+
+    @property
+    def deployed_section(self) -> str | None:
+        """A value fixed for an IncludeFile is its default file's bytes (``files``)."""
+        return deployed.FILES
+
+    def _evaluate_default(self, flow_name: str, deploy_time: bool | None = None) -> Any:
+        """The default function's path; in a production run whose deployment kept the
+        default file's bytes, the function is not called again (``finish`` uses the bytes),
+        as in Metaflow, whose deployed default is the file ``create`` uploaded."""
+        if deploy_time is None and self.name in deployed.current().files:
+            return self.name  # (a value, so a required one is given; finish ignores it)
+        return super()._evaluate_default(flow_name, deploy_time)
 
     def _decoded(self, data: bytes) -> Any:
         return data.decode(self.encoding) if self.is_text else data

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 
 import click
 
-from mfstore.env import MFSTORE_DEPLOYED_VALUES
+from mfstore.env import METAFLOW_OPTION_PREFIX
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
+from . import deployed
 from .config_value import ConfigValue
 from .delayed import DelayEvaluator
 
@@ -108,62 +109,16 @@ class ParameterContext(NamedTuple):
     configs: Any = None
 
 
-#: The values ``production create`` fixed for this production run's Parameter default
-#: functions, by parameter name (``take_deployed_values``): the run uses them instead of
-#: calling the functions, as Metaflow's deployed runs do.
-_DEPLOYED_PARAMETERS: dict[str, str] = {}
-#: The bytes of the files ``production create`` read for this production run's
-#: ``IncludeFile`` defaults, by parameter name (``take_deployed_values``).
-DEPLOYED_FILES: dict[str, bytes] = {}
-
-
-def take_deployed_values() -> dict[str, Any] | None:
-    """Read the file ``MFSTORE_DEPLOYED_VALUES`` names, and remove the variable
-    (``mfstore.production`` sets it for a run of a deployment): what ``production create``
-    fixed. The Parameter values are kept for this run's default functions, the included
-    files' bytes for its ``IncludeFile`` defaults; the configs' (config name -> value) are
-    returned. None when nothing was fixed (no deployment, or one made before file format 5).
-
-    The text comes from the file and is data: parsed as JSON and checked, never evaluated
-    (a parameter's value is text that its type converts, as a command-line value; a file's
-    bytes are base64); anything else stops the command with one line."""
-    import base64
-    import binascii
-
-    path = os.environ.pop(MFSTORE_DEPLOYED_VALUES, None)
-    _DEPLOYED_PARAMETERS.clear()
-    DEPLOYED_FILES.clear()
-    if path is None:
-        return None
-    damaged = MetaflowException(
-        "The values this run's deployment fixed (deployments.values_json) are damaged: "
-        "deploy the flow again with `production create`"
-    )
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as e:
-        raise MetaflowException(
-            f"Cannot read the values this run's deployment fixed ({path}): {e.strerror}"
-        ) from None
-    except (ValueError, RecursionError):
-        raise damaged from None
-    parameters = data.get("parameters", {}) if isinstance(data, dict) else None
-    configs = data.get("configs", {}) if isinstance(data, dict) else None
-    if not isinstance(parameters, dict) or not isinstance(configs, dict):
-        raise damaged
-    files = data.get("files", {})
-    if not all(isinstance(value, str) for value in parameters.values()):
-        raise damaged
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise damaged
-    try:
-        contents = {name: base64.b64decode(text, validate=True) for name, text in files.items()}
-    except (binascii.Error, ValueError):
-        raise damaged from None
-    _DEPLOYED_PARAMETERS.update(parameters)
-    DEPLOYED_FILES.update(contents)
-    return configs
+def take_deployed_values(flow_cls: type) -> deployed.DeployedValues:
+    """This production run's deployed values (``deployed.take``), checked against the
+    flow's parameters; empty for any other command. A parameter given a value by the
+    trigger ignores its ``METAFLOW_RUN_<NAME>`` variable (a command-line value would)."""
+    parameters = get_parameters(flow_cls)
+    values = deployed.take({p.name: p.deployed_section for _, p in parameters}, click.echo)
+    for _, p in parameters:
+        if p.name in values.given:
+            os.environ.pop(f"{METAFLOW_OPTION_PREFIX}_RUN_{p.dest.upper()}", None)
+    return values
 
 
 #: The types a default function's value must have exactly (given to click as text), as
@@ -392,6 +347,13 @@ class Parameter:
         value)."""
         return callable(self.default) and not isinstance(self.default, (type, DelayEvaluator))
 
+    @property
+    def deployed_section(self) -> str | None:
+        """The section of ``deployments.values_json`` a value fixed for this parameter
+        comes from: its default function's (``production create`` evaluates it), else
+        none."""
+        return deployed.PARAMETERS if self._default_is_function else None
+
     def deploy_time_default(self, flow_name: str) -> str | None:
         """What the default function gives when the flow is deployed (``deploy_time`` True),
         checked as ``run`` checks it, as text: ``production create`` calls it and fixes the
@@ -410,8 +372,9 @@ class Parameter:
 
         from .delayed import active_values
 
-        if deploy_time is None and self.name in _DEPLOYED_PARAMETERS:
-            return _DEPLOYED_PARAMETERS[self.name]  # fixed by `production create`
+        fixed = deployed.current().parameters
+        if deploy_time is None and self.name in fixed:
+            return fixed[self.name]  # fixed by `production create`
         ctx = ParameterContext(
             flow_name,
             get_username(),

@@ -12,6 +12,7 @@ from mfstore import query
 from mfstore.env import METAFLOW_HOME
 from mfstore.exception import CommandException
 
+from . import deployed
 from .cli_common import State, code_package, script_path
 from .console import echo
 from .parameters import get_parameters
@@ -100,16 +101,12 @@ def _deploy_time_values(state: State) -> str:
     file (one that cannot be read fails it) and each config's value as this command
     resolved it (``--config`` / ``--config-value`` given to ``create``, else its default),
     as ``deployments.values_json``."""
-    import base64
-
-    from mfstore import production as prod
-
     from .config import ConfigValue
     from .includefile import IncludeFile
 
     parameters: dict[str, str] = {}
     configs: dict[str, Any] = {}
-    files: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     resolved = state.resolved_configs or {}
     for var, parameter in get_parameters(state.flow_cls):
         if parameter.IS_CONFIG_PARAMETER:
@@ -118,13 +115,13 @@ def _deploy_time_values(state: State) -> str:
         elif isinstance(parameter, IncludeFile):
             content = parameter.deploy_time_content(state.flow_name)
             if content is not None:
-                files[parameter.name] = base64.b64encode(content).decode("ascii")
+                files[parameter.name] = content
         else:
             fixed = parameter.deploy_time_default(state.flow_name)
             if fixed is not None:
                 parameters[parameter.name] = fixed
     try:
-        return prod.deployment_values(parameters, configs, files)
+        return deployed.values_json(parameters, configs, files)
     except (TypeError, ValueError) as e:
         raise CommandException(
             f"The configs' values cannot be kept with the deployment: they must be JSON ({e})"

@@ -333,3 +333,143 @@ def test_create_reads_include_files(prod):
     (prod.workdir / "other.txt").write_text("given\n")
     run = run_of("IncludeFlow", prod.trigger(flow, "--text", "other.txt"))
     assert (run.data.text, run.data.blob) == ("given\n", b"\x00\xff")
+
+
+def test_include_default_function_is_not_called_again(prod):
+    """As Metaflow's deployed runs (whose default is the file create uploaded): the
+    IncludeFile's default function runs once, at create; the runs use the bytes kept."""
+    flow = "include_default_fn_flow.py"
+    (prod.workdir / "notes.txt").write_text("at create")
+    cp = prod(flow, "production", "create", NOTES="notes.txt")
+    assert "notes_path called" in cp.stdout + cp.stderr
+    (prod.workdir / "notes.txt").unlink()
+    id_file = prod.workdir / "run_id"
+    cp = prod(flow, "production", "trigger", "--run-id-file", str(id_file))
+    assert "notes_path called" not in cp.stdout + cp.stderr
+    assert run_of("IncludeDefaultFnFlow", id_file.read_text()).data.seen == {
+        "notes": "at create",
+        "label": "none",
+    }
+    # an event's mapping names the parameter in any case (Metaflow's create lowercases it)
+    prod(
+        flow,
+        "production",
+        "trigger",
+        "--event",
+        "go",
+        "--payload",
+        "l=sent",
+        "--run-id-file",
+        str(id_file),
+    )
+    assert run_of("IncludeDefaultFnFlow", id_file.read_text()).data.seen["label"] == "sent"
+
+
+def test_fixed_values_only_for_parameters_of_their_kind(prod):
+    """A value planted for a parameter of another kind is damage, not data: a "path" for
+    an IncludeFile (the run would read that file into the .mfdb), bytes for a Parameter,
+    a config the flow has not; the run stops with one line, reading nothing."""
+    flow = "include_default_fn_flow.py"
+    (prod.workdir / "notes.txt").write_text("at create")
+    prod(flow, "production", "create", NOTES="notes.txt")
+    secret = prod.workdir / "secret.txt"
+    secret.write_text("do not read me")
+    b64 = "ZG8gbm90"
+    for planted in (
+        {"parameters": {"notes": str(secret)}, "files": {}},
+        {"parameters": {}, "files": {"notes": b64, "label": b64}},
+        {"parameters": {}, "configs": {"cfg": {}}, "files": {"notes": b64}},
+        {"parameters": {"label": "x", "nope": "y"}, "files": {"notes": b64}},
+    ):
+        _plant_values(prod.db, json.dumps(planted))
+        cp = prod(flow, "production", "trigger", check=False)
+        out = cp.stdout + cp.stderr
+        assert cp.returncode == 1, planted
+        assert "deploy the flow again with `production create`" in out
+        assert "Traceback" not in out
+    assert prod.sql("SELECT count(*) FROM runs")[0] == (0,)  # no run started
+    # deep nesting is damage too, never a crash
+    deep = '{"a":' * 500 + "1" + "}" * 500
+    _plant_values(prod.db, '{"parameters": {}, "configs": {}, "files": {}, "x": ' + deep + "}")
+    cp = prod(flow, "production", "trigger", check=False)
+    assert cp.returncode == 1 and "Traceback" not in cp.stdout + cp.stderr
+    assert "damaged" in cp.stdout + cp.stderr
+
+
+def _write_flow(prod, body):
+    path = prod.workdir / "mapped.py"
+    path.write_text(
+        "from mfstore import Config, FlowSpec, Parameter, step, trigger\n\n"
+        f"{body}\nclass MappedFlow(FlowSpec):\n"
+        "    alpha = Parameter('alpha', default='a')\n"
+        "    cfg = Config('cfg', default_value={'lr': 1})\n\n"
+        "    @step\n    def start(self):\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    MappedFlow()\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"cfg": "c"},
+            "Parameter cfg defined in the event mappings for @trigger decorator not found",
+        ),
+        (
+            {"tag": "t"},
+            "Parameter tag defined in the event mappings for @trigger decorator not found",
+        ),
+        (
+            {"alpha": "a", "ALPHA": "b"},
+            "Duplicate entries for parameter alpha defined in the event mappings",
+        ),
+    ],
+)
+def test_create_refuses_mappings_to_what_is_no_parameter(prod, mapping, message):
+    """As Metaflow's create: an event mapping names the flow's parameters (not a config,
+    which is fixed at create; not a run option such as ``tag``), each once."""
+    trig = json.dumps({"name": "go", "parameters": mapping})
+    path = _write_flow(prod, f"@trigger(event={trig})")
+    cp = prod(str(path), "production", "create", check=False)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1 and message in out and "Traceback" not in out
+    assert not prod.db.exists()
+
+
+def test_a_stored_mapping_sets_only_parameters(prod):
+    """The mapping comes from the file (a deployment made before create checked it, or
+    planted): an event value mapped to a config or to a run option (``tag``,
+    ``run-id-file``) is ignored with a line, never a command-line option of the run."""
+    path = _write_flow(prod, "@trigger(event='go')")
+    prod(str(path), "production", "create")
+    pwn = prod.workdir / "pwn"
+    mapping = {"alpha": "a", "cfg": "c", "tag": "a", "run-id-file": "p"}
+    code = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+    code += "c.execute('UPDATE deployments SET triggers = ?', (sys.argv[2],)); c.commit()"
+    triggers = json.dumps([{"type": "event", "name": "go", "parameters": mapping}])
+    subprocess.run([sys.executable, "-c", code, str(prod.db), triggers], check=True)
+    id_file = prod.workdir / "run_id"
+    cp = prod(
+        str(path),
+        "production",
+        "trigger",
+        "--event",
+        "go",
+        "--payload",
+        "a=sent",
+        "--payload",
+        'c={"lr": 9}',
+        "--payload",
+        f"p={pwn}",
+        "--run-id-file",
+        str(id_file),
+    )
+    out = cp.stdout + cp.stderr
+    assert "Ignoring the value given for *cfg*: it is a config" in out
+    assert "Ignoring the value given for *tag*: it is no parameter" in out
+    assert not pwn.exists()
+    run = run_of("MappedFlow", id_file.read_text())
+    assert run.data.alpha == "sent" and run["start"].task["cfg"].data == {"lr": 1}
+    assert "sent" not in run.user_tags
