@@ -24,7 +24,7 @@ from mfstore.exception import MetaflowException
 from mfstore.identity import get_username
 
 from . import deployed
-from .config_value import ConfigValue
+from .config_value import TOO_DEEP, ConfigValue, nested_too_deeply
 from .delayed import (
     UNPACK_KEY,
     DelayEvaluator,
@@ -60,10 +60,11 @@ class Config(Parameter):
 
     A config that cannot get its value stops the command with click's usage error (exit
     status 2) ``Bad values passed for configuration options: ...`` naming each (a missing
-    required value, a file that cannot be read, text that is not JSON), Metaflow's
-    words; a parser that cannot be found or returns no mapping (without ``plain``) stops
-    it with exit status 1 and Metaflow's message (Metaflow shows it as an internal error
-    with a traceback, mfstore as the message alone).
+    required value, a file that cannot be read, text that is not JSON: Metaflow's words;
+    a value nesting more than 100 levels of objects and lists: mfstore's own limit,
+    ``MAX_DEPTH``); a parser that cannot be found or returns no mapping (without
+    ``plain``) stops it with exit status 1 and Metaflow's message (Metaflow shows it as
+    an internal error with a traceback, mfstore as the message alone).
 
     Parameters
     ----------
@@ -179,6 +180,10 @@ class Config(Parameter):
                 raise click.UsageError(
                     f"configuration value for '{self.name}' is not valid JSON: {e}"
                 ) from None
+            except RecursionError:
+                raise click.UsageError(_too_deep(self.name)) from None
+        if nested_too_deeply(value):
+            raise click.UsageError(_too_deep(self.name))
         if self.plain:
             return value
         if not isinstance(value, Mapping):
@@ -224,6 +229,10 @@ class Config(Parameter):
         if callable(raw):
             raw = raw(context)
         return None if raw is None else _as_text(raw)
+
+
+def _too_deep(name: str) -> str:
+    return f"configuration value for '{name}' {TOO_DEEP}"
 
 
 def _as_text(raw: Any) -> str:

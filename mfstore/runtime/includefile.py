@@ -57,7 +57,8 @@ class IncludeFile(Parameter):
     is_text : bool, default True
         Steps see the content as ``str`` decoded with ``encoding``; False: as ``bytes``.
     encoding : str, default "utf-8"
-        The text encoding (with ``is_text``).
+        The text encoding (with ``is_text``); content not valid in it stops the run with
+        a one-line error.
     required : bool, optional, default None
         A value is required, and the file must exist.
     help : str, optional, default None
@@ -117,7 +118,7 @@ class IncludeFile(Parameter):
             return None
         if not path.is_file():
             raise MetaflowException(f"IncludeFile *{self.name}*: {path} is not a file")
-        return self._decoded(path.read_bytes())
+        return self._decoded(path.read_bytes(), path)
 
     @property
     def deployed_section(self) -> str | None:
@@ -132,8 +133,24 @@ class IncludeFile(Parameter):
             return self.name  # (a value, so a required one is given; finish ignores it)
         return super()._evaluate_default(flow_name, deploy_time)
 
-    def _decoded(self, data: bytes) -> Any:
-        return data.decode(self.encoding) if self.is_text else data
+    def _decoded(self, data: bytes, path: Path | None = None) -> Any:
+        """The content as steps see it: ``bytes``, or text in ``encoding`` (content that is
+        not is refused with one line; without ``path``, the deployment's copy of the file)."""
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError as e:
+            where = path or "the default file kept with this run's deployment"
+            raise MetaflowException(
+                f"IncludeFile *{self.name}*: the content of {where} is not valid {self.encoding} "
+                f"text ({e.reason} at byte {e.start}): give a file in {self.encoding}, the "
+                "file's encoding as encoding=, or is_text=False to read its bytes"
+            ) from None
+        except LookupError:
+            raise MetaflowException(
+                f"IncludeFile *{self.name}*: there is no text encoding {self.encoding!r}"
+            ) from None
 
     def deploy_time_content(self, flow_name: str) -> bytes | None:
         """The default file's bytes, read by ``production create`` to be kept with the

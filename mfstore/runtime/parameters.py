@@ -19,7 +19,7 @@ from mfstore.env import METAFLOW_OPTION_PREFIX
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
 from . import deployed
-from .config_value import ConfigValue
+from .config_value import TOO_DEEP, ConfigValue, nested_too_deeply
 from .delayed import DelayEvaluator
 
 #: Option names a Parameter may not take (Metaflow's reserved words for ``run``).
@@ -50,8 +50,9 @@ class JSONTypeClass(click.ParamType):  # type: ignore[type-arg]
     """The ``type=`` of a JSON-valued Parameter (Metaflow's ``JSONType``).
 
     The command-line value (or a text default) is decoded with ``json.loads``, so steps
-    see dicts, lists, numbers ...; a value that is not valid JSON is refused before the
-    run starts (click's message). ``JSONType`` is this class's one instance.
+    see dicts, lists, numbers ...; a value that is not valid JSON, or nests more than
+    ``MAX_DEPTH`` (100) levels of objects and lists, is refused before the run starts
+    (click's message). ``JSONType`` is this class's one instance.
 
     Example
     -------
@@ -67,9 +68,14 @@ class JSONTypeClass(click.ParamType):  # type: ignore[type-arg]
         if not isinstance(value, str):
             return value
         try:
-            return json.loads(value)
+            decoded = json.loads(value)
         except ValueError:
             self.fail(f"{value} is not a valid JSON object", param, ctx)
+        except RecursionError:  # deeper than json.loads reads
+            self.fail(f"the JSON value {TOO_DEEP}", param, ctx)
+        if nested_too_deeply(decoded):
+            self.fail(f"the JSON value {TOO_DEEP}", param, ctx)
+        return decoded
 
     def __str__(self) -> str:
         return "JSON"

@@ -166,6 +166,71 @@ def test_bad_input_writes_nothing(flows: FlowRunner, args, message) -> None:
     assert not flows.db.exists() or flows.sql("SELECT count(*) FROM runs") == [(0,)]
 
 
+TOO_DEEP = "is nested too deeply (more than 100 levels of objects and lists)"
+
+
+@pytest.mark.parametrize(
+    "name, args, status, message",
+    [
+        (
+            "parameter_kinds_flow.py",
+            ["run", "--label", "L", "--config", "[" * 50_000 + "]" * 50_000],
+            2,
+            f"Error: Invalid value for '--config': the JSON value {TOO_DEEP}",
+        ),
+        (
+            "parameter_kinds_flow.py",
+            ["run", "--label", "L", "--config", "[" * 101 + "]" * 101],
+            2,
+            f"Error: Invalid value for '--config': the JSON value {TOO_DEEP}",
+        ),
+        *(
+            (
+                "config_params.py",
+                ["--config-value", "cfg", '{"a":' * depth + "1" + "}" * depth, "run"],
+                2,
+                "Error: Bad values passed for configuration options: "
+                f"configuration value for 'cfg' {TOO_DEEP}",
+            )
+            for depth in (101, 600, 3000)
+        ),
+        (
+            "include_flow.py",
+            ["run"],
+            1,
+            "IncludeFile text: the content of data.txt is not valid utf-8 text (invalid start "
+            "byte at byte 0): give a file in utf-8, the file's encoding as encoding=, or "
+            "is_text=False to read its bytes",
+        ),
+    ],
+    ids=["json-too-deep-to-read", "json-101", "config-101", "config-600", "config-3000", "include"],
+)
+def test_bad_values_are_one_line_errors(flows: FlowRunner, name, args, status, message) -> None:
+    """Values too deep to handle, and a text file not in its encoding, stop the command
+    with one line saying so (no traceback) before anything is written."""
+    (flows.workdir / "data.txt").write_bytes(b"\xff\xfe")
+    (flows.workdir / "data.bin").write_bytes(b"\xff\xfe")
+    cp = flows.run(name, *args, check=False)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == status, out[-3000:]
+    assert message in [line.strip() for line in out.splitlines()], out[-3000:]
+    assert "Traceback" not in out
+    assert not flows.db.exists() or flows.sql("SELECT count(*) FROM runs") == [(0,)]
+
+
+def test_values_nested_100_levels_are_taken(flows: FlowRunner, client) -> None:
+    table = '{"a":' * 98 + "{}" + "}" * 98  # 99 levels, in the config's 100th
+    deep = f'{{"s": "x", "d": {table}, "i": 1, "z": null}}'
+    nested = "[" * 100 + "]" * 100
+    cp = flows.run("config_params.py", "--config-value", "cfg", deep, "run", "--needed", "n")
+    assert client.Run(f"ConfigParamsFlow/{run_id_of(cp)}").data.values[0] == ["x"]
+    cp = flows.run("parameter_kinds_flow.py", "run", "--label", "L", "--config", nested)
+    value = client.Run(f"ParameterKindsFlow/{run_id_of(cp)}").data.seen[3]
+    for _ in range(99):
+        (value,) = value
+    assert value == []
+
+
 def test_branch_join_merge(flows: FlowRunner, client) -> None:
     cp = flows.run("branch_join_flow.py", "run")
     run = client.Run(f"BranchJoinFlow/{run_id_of(cp)}")
