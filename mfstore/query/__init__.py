@@ -43,6 +43,7 @@ from .hostile import (
     MAX_MS,
     MAX_SIZE,
     compile_hostile_value_checks,
+    compile_value_checks,
 )
 from .pages import (
     FLOW_SUMMARIES,
@@ -299,6 +300,7 @@ __all__ = [
     "compile_tasks_with_metadata",
     "compile_tasks_with_value",
     "compile_trigger_events",
+    "compile_value_checks",
     "compile_window",
     "compile_window_bound",
     "iso",

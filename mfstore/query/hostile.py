@@ -39,19 +39,27 @@ _NUMBERS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("log_lines", "line_pk", (), True),
 )
 
+
+def _not_json_of_type(col: str, kind: str) -> str:
+    """SQL true when ``col`` is not JSON text of type ``kind`` (or is NULL). Never an
+    error: ``json_type`` of text that is not JSON (``{``) raises SQLite's "malformed
+    JSON", which would stop the scan before every later check."""
+    return f"CASE WHEN json_valid({col}) THEN json_type({col}) IS NOT '{kind}' ELSE 1 END"
+
+
 _JSON_COLUMNS = (
-    ("tag_events", "event_pk", "removed", "json_type(removed) IS NOT 'array'"),
-    ("tag_events", "event_pk", "added", "json_type(added) IS NOT 'array'"),
+    ("tag_events", "event_pk", "removed", _not_json_of_type("removed", "array")),
+    ("tag_events", "event_pk", "added", _not_json_of_type("added", "array")),
     ("blobs", "blob_id", "value_json", "value_json IS NOT NULL AND NOT json_valid(value_json)"),
     ("metadata_values", "value_id", "value", "is_json = 1 AND NOT json_valid(value)"),
-    ("code_packages", "sha", "info", "json_type(info) IS NOT 'object'"),
+    ("code_packages", "sha", "info", _not_json_of_type("info", "object")),
     ("trigger_events", "trigger_pk", "payload", "NOT json_valid(payload)"),
-    ("deployments", "deployment_pk", "triggers", "json_type(triggers) IS NOT 'array'"),
+    ("deployments", "deployment_pk", "triggers", _not_json_of_type("triggers", "array")),
     (
         "deployments",
         "deployment_pk",
         "values_json",
-        "values_json IS NOT NULL AND json_type(values_json) IS NOT 'object'",
+        "values_json IS NOT NULL AND " + _not_json_of_type("values_json", "object"),
     ),
     ("events", "event_pk", "payload", "NOT json_valid(payload)"),
 )
@@ -65,8 +73,10 @@ def _out_of_range(table: str, key: str, col: str, high: int, what: str) -> tuple
     )
 
 
-def compile_hostile_value_checks() -> list[tuple[str, str]]:
-    """``(what, sql)`` per kind of value mfstore never writes (see the module docstring)."""
+def compile_value_checks() -> list[tuple[str, str]]:
+    """``(what, sql)`` per column whose values mfstore keeps in a range or as JSON of one
+    type (a time, an attempt number, a JSON array ...): the checks of one row's own
+    values, which ``mfstore verify`` runs too."""
     checks = [
         _out_of_range(table, key, col, MAX_MS, "a time")
         for table, key, cols, _attempt in _NUMBERS
@@ -85,6 +95,13 @@ def compile_hostile_value_checks() -> list[tuple[str, str]]:
                 f"SELECT {key} FROM {table} WHERE {bad} LIMIT 1",
             )
         )
+    return checks
+
+
+def compile_hostile_value_checks() -> list[tuple[str, str]]:
+    """``(what, sql)`` per kind of value mfstore never writes (see the module docstring):
+    ``compile_value_checks`` and the references, blob sizes and chunks."""
+    checks = compile_value_checks()
     checks += [
         (
             "a run's tag set is missing",

@@ -125,6 +125,10 @@ def verify(path: Path, *, progress: Progress | None = None) -> list[str]:
                 problems.append(f"run {flow_id}/{run_number}: its tag set is missing")
             for (sha,) in store.query(query.CODE_MISSING_BLOBS):
                 problems.append(f"code package {sha}: its blob is missing")
+            for what, sql in query.compile_value_checks():
+                row = store.one(sql)
+                if row is not None:
+                    problems.append(f"{what} (the first such row: {row[0]!r})")
             problems += _verify_blobs(store, progress)
     finally:
         store.close()

@@ -250,3 +250,47 @@ def test_only_data_errors_become_corruption(base: Path, tmp_path: Path, monkeypa
     run = _open_run(hostile)
     with pytest.raises(MetaflowDataCorruption, match=r"created_at .*runs\.ts_epoch is not a time"):
         _ = run.created_at
+
+
+def test_json_checks_survive_text_that_is_not_json(base: Path, tmp_path: Path) -> None:
+    """``{`` in a column holding a JSON object or array is found by that column's check,
+    and the checks after it still run (``json_type`` of such text is SQLite's "malformed
+    JSON" error, which stopped the whole scan), in the Client's guard and in ``verify``."""
+    from types import SimpleNamespace
+
+    from mfstore import sharing
+    from mfstore.client._guard import _bad_value
+    from mfstore.query import compile_hostile_value_checks
+    from mfstore.store import Store
+
+    path = tmp_path / "hostile.mfdb"
+    shutil.copy(base, path)
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO code_packages VALUES ('c0de', 'flow.py', '{}')")
+    deployment = "INSERT INTO deployments VALUES (?, 'SharedFlow', 't', 'mallory', 1, 'c0de', ?, ?)"
+    con.execute(deployment, (7, "[]", "{"))
+    con.execute(deployment, (8, "{", None))
+    con.execute(deployment, (9, "[]", None))  # no values (before format 5): fine
+    # what later checks find
+    con.execute("INSERT INTO events VALUES (1, 'e1', 'go', 1, '{')")
+    (run_pk,) = con.execute("SELECT min(run_pk) FROM runs").fetchone()
+    con.execute("UPDATE runs SET code_sha = 'gone' WHERE run_pk = ?", (run_pk,))
+    con.commit()
+    con.close()
+    with Store(path, reader=True) as store:
+        found = {}
+        for what, sql in compile_hostile_value_checks():
+            row = store.one(sql)
+            if row is not None:
+                found[what] = row[0]
+        first = _bad_value(SimpleNamespace(_store=store), "created_at")
+    assert found == {
+        "deployments.triggers is not the JSON it should be": 8,
+        "deployments.values_json is not the JSON it should be": 7,
+        "events.payload is not the JSON it should be": 1,
+        "a run's code package is missing": run_pk,
+    }
+    assert first == "deployments.triggers is not the JSON it should be: 8"
+    problems = sharing.verify(path)
+    for what, row in list(found.items())[:3]:
+        assert f"{what} (the first such row: {row!r})" in problems, problems
