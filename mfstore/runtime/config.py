@@ -340,7 +340,26 @@ def configs_listed(flow_cls: type) -> str | None:
 def given_in_environment() -> bool:
     """Whether ``METAFLOW_FLOW_CONFIG`` or ``METAFLOW_FLOW_CONFIG_VALUE`` names a config."""
     variables = (METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE)
-    return any(json.loads(os.environ.get(v) or "{}") for v in variables)
+    return any(_from_environment(v) for v in variables)
+
+
+def _from_environment(variable: str) -> dict[str, Any]:
+    """The JSON object in the environment ``variable`` (config name -> file path, or ->
+    value), {} when unset; anything else is a usage error naming the variable (Metaflow
+    shows a traceback). A path must be a string (``open`` takes a number as a file
+    descriptor)."""
+    text = os.environ.get(variable) or "{}"
+    try:
+        pairs = json.loads(text)
+    except (ValueError, RecursionError):
+        pairs = None
+    paths = variable == METAFLOW_FLOW_CONFIG
+    if not isinstance(pairs, dict) or (
+        paths and not all(isinstance(v, str) for v in pairs.values())
+    ):
+        what = "file paths" if paths else "values"
+        raise click.UsageError(f"{variable} must be a JSON object of config names to {what}")
+    return pairs
 
 
 def _given(
@@ -351,7 +370,7 @@ def _given(
     reads no ``variable`` (Metaflow gives such a flow no config options to read it)."""
     if not given and not names:
         return {}
-    pairs = dict(given) if given else dict(json.loads(os.environ.get(variable) or "{}"))
+    pairs = dict(given) if given else _from_environment(variable)
     for name in pairs:
         if name not in names:
             raise click.BadParameter(

@@ -210,7 +210,25 @@ def test_bad_values_are_one_line_errors(flows: FlowRunner, name, args, status, m
     with one line saying so (no traceback) before anything is written."""
     (flows.workdir / "data.txt").write_bytes(b"\xff\xfe")
     (flows.workdir / "data.bin").write_bytes(b"\xff\xfe")
-    cp = flows.run(name, *args, check=False)
+    _one_line_error(flows, flows.run(name, *args, check=False), status, message)
+
+
+@pytest.mark.parametrize(
+    "variable, text, what",
+    [
+        ("METAFLOW_FLOW_CONFIG_VALUE", "{", "values"),
+        ("METAFLOW_FLOW_CONFIG_VALUE", '["cfg"]', "values"),
+        ("METAFLOW_FLOW_CONFIG", '{"cfg": 1}', "file paths"),  # 1: not stdout's descriptor
+    ],
+)
+def test_config_variables_must_be_json_objects(flows: FlowRunner, variable, text, what) -> None:
+    cp = flows.run("config_params.py", "run", check=False, **{variable: text})
+    message = f"Error: {variable} must be a JSON object of config names to {what}"
+    _one_line_error(flows, cp, 2, message)
+
+
+def _one_line_error(flows: FlowRunner, cp, status: int, message: str) -> None:
+    """``cp`` exited with ``status`` and the line ``message``, no traceback, no run."""
     out = cp.stdout + cp.stderr
     assert cp.returncode == status, out[-3000:]
     assert message in [line.strip() for line in out.splitlines()], out[-3000:]
