@@ -17,16 +17,17 @@ MFSTORE_DB: Final = "MFSTORE_DB"
 #: The Client API's initial namespace (set by the runtime in task processes for
 #: ``run --namespace``; cleared for a production run); the empty string means None.
 MFSTORE_NAMESPACE: Final = "MFSTORE_NAMESPACE"
-#: The events that start a triggered run (a JSON list; set by ``mfstore.production``
-#: for the run it starts, read and removed by the runtime).
-MFSTORE_TRIGGER_EVENTS: Final = "MFSTORE_TRIGGER_EVENTS"
 #: The file holding what the deployment a production run starts from fixed and what its
 #: trigger gave: a JSON object, ``DEPLOYED_FIXED`` -> ``deployments.values_json`` (its text,
-#: or null), ``DEPLOYED_GIVEN`` -> {parameter name: command-line text} (set by
-#: ``mfstore.production`` for the run it starts, read and removed by the flow command).
+#: or null), ``DEPLOYED_GIVEN`` -> {parameter name: command-line text}, ``DEPLOYED_EVENTS``
+#: -> the events that start the run (a list; recorded as the run's trigger). Set by
+#: ``mfstore.production`` for the run it starts, read and removed by the flow command (a
+#: file, not variables: Linux limits one variable to 128 KiB, and a config or a payload may
+#: be larger).
 MFSTORE_DEPLOYED_VALUES: Final = "MFSTORE_DEPLOYED_VALUES"
 DEPLOYED_FIXED: Final = "fixed"
 DEPLOYED_GIVEN: Final = "given"
+DEPLOYED_EVENTS: Final = "events"
 #: Flows already started in the current trigger chain (comma separated; stops cycles).
 MFSTORE_TRIGGER_CHAIN: Final = "MFSTORE_TRIGGER_CHAIN"
 #: The default byte budget of ``loads_safe`` (``mfstore.artifacts``).

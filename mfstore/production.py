@@ -16,6 +16,7 @@ import io
 import json
 import os
 import random
+import re
 import string
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import query
 from .env import (
+    DEPLOYED_EVENTS,
     DEPLOYED_FIXED,
     DEPLOYED_GIVEN,
     METAFLOW_FLOW_CONFIG,
@@ -42,7 +44,6 @@ from .env import (
     MFSTORE_DEPLOYED_VALUES,
     MFSTORE_NAMESPACE,
     MFSTORE_TRIGGER_CHAIN,
-    MFSTORE_TRIGGER_EVENTS,
 )
 from .exception import CommandException, IncorrectProductionToken, MetaflowException
 from .identity import get_username, now_ms
@@ -308,6 +309,12 @@ def parse_payload(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise CommandException(
+                f"Invalid --payload *{item!r}*: it is not valid text (UTF-8); give the value as text"
+            ) from None
         if not sep or not key.strip():
             raise CommandException(
                 f"Invalid --payload *{item}*: give it as KEY=VALUE, e.g. --payload alpha=0.5"
@@ -316,18 +323,28 @@ def parse_payload(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+#: What Metaflow's create allows in an event's name.
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def deployed_triggers(
     triggers: list[dict[str, Any]], param_names: list[str]
 ) -> list[dict[str, Any]]:
     """Triggers as deployed, as Metaflow's create deploys them: an event's mapping names
     parameters of the flow (``param_names``: not its configs, which no event sets), case
-    insensitively, each once (else a ``CommandException`` in Metaflow's words); a single
-    event trigger without a mapping maps the payload fields named like the parameters to
-    them."""
+    insensitively, each once, and an event's name is made of letters, digits, ``_``, ``-``
+    and ``.`` (else a ``CommandException`` in Metaflow's words); a single event trigger
+    without a mapping maps the payload fields named like the parameters (lowercased, as
+    Metaflow names them) to them."""
     by_lower = {name.lower(): name for name in param_names}
     out = [dict(t) for t in triggers]
     events = [t for t in out if t.get("type") == "event"]
     for event in events:
+        if not _EVENT_NAME.fullmatch(str(event.get("name"))):
+            raise CommandException(
+                f"Invalid event name *{event.get('name')}* in *@trigger* decorator. Only "
+                "alphanumeric characters, underscores(_), dashes(-) and dots(.) are allowed."
+            )
         mapping: dict[str, str] = {}
         for key, fld in (event.get("parameters") or {}).items():
             name = by_lower.get(str(key).lower())
@@ -344,7 +361,7 @@ def deployed_triggers(
             mapping[name] = fld
         event["parameters"] = mapping
     if len(events) == 1 and not events[0]["parameters"]:
-        events[0]["parameters"] = {p: p for p in param_names}
+        events[0]["parameters"] = {p: p.lower() for p in param_names}
     return out
 
 
@@ -373,13 +390,12 @@ def run_deployment(
 
     The code package is extracted to a temporary directory and run from there with
     ``METAFLOW_PRODUCTION_TOKEN`` set, so the run uses the deployed version, not the
-    working copy. ``events`` (the triggering events) are recorded on the new run.
-    The values ``production create`` fixed (``values_json``) and ``params`` (given, or
-    from an event; they override the fixed ones, as in Metaflow) are handed to the run in
-    a file named by ``MFSTORE_DEPLOYED_VALUES`` (not the variable itself: Linux limits one
-    to 128 KiB, and a config may be larger), never as command-line options: the names come
-    from the file, and the flow command takes only its own parameters' values from it
-    (``runtime.deployed``).
+    working copy. The values ``production create`` fixed (``values_json``), ``params``
+    (given, or from an event; they override the fixed ones, as in Metaflow) and
+    ``events`` (the triggering events, recorded on the new run) are handed to the run in
+    a private file named by ``MFSTORE_DEPLOYED_VALUES``, never as command-line options:
+    the names come from the file, and the flow command takes only its own parameters'
+    values from it (``runtime.deployed``).
     """
     from .blobs import get_blob
 
@@ -389,6 +405,7 @@ def run_deployment(
     values = {  # (a fixed value that is not text is damaged: the run says so)
         DEPLOYED_FIXED: fixed if fixed is None or isinstance(fixed, str) else False,
         DEPLOYED_GIVEN: {str(name): str(value) for name, value in (params or {}).items()},
+        DEPLOYED_EVENTS: events or [],
     }
     chain = [c for c in os.environ.get(MFSTORE_TRIGGER_CHAIN, "").split(",") if c]
     with (
@@ -419,7 +436,7 @@ def run_deployment(
         for name in (MFSTORE_NAMESPACE, METAFLOW_FLOW_CONFIG, METAFLOW_FLOW_CONFIG_VALUE):
             env.pop(name, None)
         env[MFSTORE_DEPLOYED_VALUES] = _write_private(
-            os.path.join(values_dir, "values.json"), json.dumps(values, ensure_ascii=False)
+            os.path.join(values_dir, "values.json"), json.dumps(values)
         )
         env.update(
             {
@@ -428,9 +445,6 @@ def run_deployment(
                 MFSTORE_TRIGGER_CHAIN: ",".join([*chain, dep.flow_id]),
             }
         )
-        env.pop(MFSTORE_TRIGGER_EVENTS, None)
-        if events:
-            env[MFSTORE_TRIGGER_EVENTS] = json.dumps(events)
         sys.stdout.flush()
         sys.stderr.flush()
         rc = subprocess.call(cmd, env=env, cwd=os.getcwd())

@@ -242,7 +242,7 @@ def _run_options(f: Any) -> Any:
             ),
             click.option(
                 "--with",
-                "with_decos",
+                "decospecs",
                 multiple=True,
                 help="Add a decorator to all steps (as the top-level --with): --with retry:times=2, "
                 "--with dask:scheduler=tcp://host:8786.",

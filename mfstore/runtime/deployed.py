@@ -24,17 +24,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mfstore.env import DEPLOYED_FIXED, DEPLOYED_GIVEN, MFSTORE_DEPLOYED_VALUES
+from mfstore.env import DEPLOYED_EVENTS, DEPLOYED_FIXED, DEPLOYED_GIVEN, MFSTORE_DEPLOYED_VALUES
 from mfstore.exception import MetaflowException
+
+from .config_value import nested_too_deeply
 
 #: ``deployments.values_json``'s sections (``values_json`` writes them):
 #: the Parameter default functions' values, the configs' values, the IncludeFiles' bytes.
 PARAMETERS: Final = "parameters"
 CONFIGS: Final = "configs"
 FILES: Final = "files"
-
-#: How deep a fixed config's value may nest (a deeper one is damaged, never a crash).
-MAX_DEPTH: Final = 100
 
 DAMAGED: Final = (
     "The values this run's deployment fixed (deployments.values_json) are damaged: "
@@ -57,6 +56,9 @@ class DeployedValues:
     #: Parameter name -> command-line text given to ``production trigger`` (or mapped
     #: from an event's payload).
     given: dict[str, str] = field(default_factory=dict)
+    #: The events that start this run (``name``, ``event_id``, ``type``, ``ts_epoch``,
+    #: ``payload``; ``pathspec`` of a finished run), recorded as its trigger.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 _current = DeployedValues()
@@ -84,20 +86,6 @@ def values_json(
     )
 
 
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests, counted up to ``MAX_DEPTH + 1`` (iteratively: a hostile
-    depth cannot exhaust the stack)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack and deepest <= MAX_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
-
-
 def _strings(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
@@ -108,11 +96,13 @@ def _fixed(text: Any, kinds: dict[str, str | None]) -> DeployedValues:
         data = json.loads(text) if isinstance(text, str) else None
     except (ValueError, RecursionError):
         data = None
-    if not isinstance(data, dict) or _depth(data) > MAX_DEPTH:
+    if not isinstance(data, dict):
         raise MetaflowException(DAMAGED)
     parameters, configs = data.get(PARAMETERS, {}), data.get(CONFIGS, {})
     files = data.get(FILES, {})
     if not (_strings(parameters) and _strings(files) and isinstance(configs, dict)):
+        raise MetaflowException(DAMAGED)
+    if any(nested_too_deeply(value) for value in configs.values()):  # as create checks them
         raise MetaflowException(DAMAGED)
     for section, names in ((PARAMETERS, parameters), (CONFIGS, configs), (FILES, files)):
         # a value only for a parameter of its kind: a "path" is never planted for a file
@@ -146,13 +136,14 @@ def take(kinds: dict[str, str | None], warn: Any) -> DeployedValues:
         ) from None
     except (ValueError, RecursionError):
         raise MetaflowException(DAMAGED) from None
+    events = data.get(DEPLOYED_EVENTS, []) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not _strings(data.get(DEPLOYED_GIVEN, {})):
         raise MetaflowException(DAMAGED)
-    values = (
-        DeployedValues()
-        if data.get(DEPLOYED_FIXED) is None
-        else _fixed(data[DEPLOYED_FIXED], kinds)
-    )
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise MetaflowException(DAMAGED)
+    fixed = data.get(DEPLOYED_FIXED)
+    values = DeployedValues() if fixed is None else _fixed(fixed, kinds)
+    values.events = events
     for name, text in data.get(DEPLOYED_GIVEN, {}).items():
         if name in kinds and kinds[name] != CONFIGS:
             values.given[name] = text

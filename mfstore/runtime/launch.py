@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mfstore import query
-from mfstore.env import MFSTORE_NAMESPACE, MFSTORE_TRIGGER_EVENTS
+from mfstore.env import MFSTORE_NAMESPACE
 from mfstore.exception import (
     CommandException,
     ExecutorLostError,
@@ -23,6 +23,7 @@ from mfstore.exception import (
 )
 from mfstore.tags import validate_tags
 
+from . import deployed
 from .cli_common import (
     State,
     code_package,
@@ -78,7 +79,7 @@ class RunOptions:
     max_workers: int
     max_num_splits: int
     run_id_file: str | None
-    with_decos: tuple[str, ...]
+    decospecs: tuple[str, ...]
     """``--with`` decorator specs for every step."""
 
 
@@ -95,7 +96,7 @@ def start_run(
 
     from .scheduler import Runtime, console
 
-    state.decospecs += opts.with_decos
+    state.decospecs += opts.decospecs
     namespace, namespace_given = opts.user_namespace, opts.user_namespace is not None
     user_tags = validate_tags(opts.tags)
     state.graph.check()
@@ -160,9 +161,9 @@ def start_run(
         origin_run_number=origin_id,
         code_sha=code_sha,
     )
-    trigger_events = os.environ.pop(MFSTORE_TRIGGER_EVENTS, None)  # set by mfstore.production
+    trigger_events = deployed.current().events  # a run of a deployment: what started it
     if trigger_events:
-        writer.add_trigger_events(run, json.loads(trigger_events))
+        writer.add_trigger_events(run, trigger_events)
     if opts.run_id_file:
         Path(opts.run_id_file).write_text(run.run_number)
     _preimport_client()

@@ -15,7 +15,7 @@ from mfstore.exception import CommandException
 from . import deployed
 from .cli_common import State, code_package, script_path
 from .console import echo
-from .parameters import get_parameters
+from .parameters import JSONTypeClass, get_parameters
 
 
 def _echo(msg: str) -> None:
@@ -134,13 +134,16 @@ def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]
     content; a separator parameter's text, not its list), for the run to parse again."""
     import json
 
-    out = {}
+    out: dict[str, str] = {}
     for _, p in get_parameters(flow_cls):
         source = ctx.get_parameter_source(p.dest)
         if source in (None, click.core.ParameterSource.DEFAULT):
             continue
         value = kwargs.get(p.dest)
-        out[p.name] = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, str) and not isinstance(p.click_type(), JSONTypeClass):
+            out[p.name] = value
+        else:  # (a JSON parameter's "x" stays a JSON string)
+            out[p.name] = json.dumps(value)
     return out
 
 

@@ -296,7 +296,14 @@ def test_deployed_values_are_data(prod):
     run_id = prod.trigger(flow)
     assert run_of("DeployedValuesFlow", run_id).data.seen == {"stamp": planted, "lr": 2, "a": 3}
     assert not (prod.workdir / "planted").exists()
-    for damaged in ('{"parameters": {"stamp": 5}}', '{"configs": {"cfg": [1]}}', "[]", "{"):
+    deep = '{"a":' * 500 + "1" + "}" * 500  # (json reads it; nesting is checked after)
+    for damaged in (
+        '{"parameters": {"stamp": 5}}',
+        '{"configs": {"cfg": [1]}}',
+        "[]",
+        "{",
+        '{"configs": {"cfg": ' + deep + "}}",
+    ):
         _plant_values(prod.db, damaged)
         cp = prod(flow, "production", "trigger", check=False)
         out = cp.stdout + cp.stderr
@@ -388,12 +395,6 @@ def test_fixed_values_only_for_parameters_of_their_kind(prod):
         assert "deploy the flow again with `production create`" in out
         assert "Traceback" not in out
     assert prod.sql("SELECT count(*) FROM runs")[0] == (0,)  # no run started
-    # deep nesting is damage too, never a crash
-    deep = '{"a":' * 500 + "1" + "}" * 500
-    _plant_values(prod.db, '{"parameters": {}, "configs": {}, "files": {}, "x": ' + deep + "}")
-    cp = prod(flow, "production", "trigger", check=False)
-    assert cp.returncode == 1 and "Traceback" not in cp.stdout + cp.stderr
-    assert "damaged" in cp.stdout + cp.stderr
 
 
 def _write_flow(prod, body):
@@ -473,3 +474,82 @@ def test_a_stored_mapping_sets_only_parameters(prod):
     run = run_of("MappedFlow", id_file.read_text())
     assert run.data.alpha == "sent" and run["start"].task["cfg"].data == {"lr": 1}
     assert "sent" not in run.user_tags
+
+
+_VALUES_FLOW = """
+from mfstore import Config, FlowSpec, JSONType, Parameter, step, trigger
+
+
+@trigger(event="go")
+class ValuesFlow(FlowSpec):
+    js = Parameter("js", type=JSONType, default="{}")
+    Alpha = Parameter("Alpha", default="a")
+    with_decos = Parameter("with_decos", default="w")
+    cfg = Config("cfg", default_value=DEEP)
+
+    @step
+    def start(self):
+        self.seen = {"js": self.js, "Alpha": self.Alpha, "with_decos": self.with_decos}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ValuesFlow()
+"""
+
+
+def test_trigger_values_reach_the_run_as_given(prod):
+    """What ``production trigger`` and an event give reaches the run as ``run`` would take
+    it: a JSON string stays a string, text that is not UTF-8 is text, a payload above the
+    128 KiB an environment variable may hold, a config 100 levels deep (as ``run`` takes);
+    a Parameter named like the dest of ``run``'s own option works; the automatic event
+    mapping takes payload fields by the lowercased name, as Metaflow's."""
+    deep = "{'a': " * 99 + "{}" + "}" * 99  # 100 levels: the most a config may nest
+    path = prod.workdir / "values_flow.py"
+    path.write_text(_VALUES_FLOW.replace("DEEP", deep))
+    prod(str(path), "run")
+    prod(str(path), "production", "create")
+    seen = lambda run_id: run_of("ValuesFlow", run_id).data.seen  # noqa: E731
+    assert seen(prod.trigger(str(path), "--js", '"[1]"'))["js"] == "[1]"
+    assert seen(prod.trigger(str(path), "--js", '"hello"'))["js"] == "hello"
+    assert seen(prod.trigger(str(path), "--Alpha", "\udcff"))["Alpha"] == "\udcff"
+    big = "x" * 70_000  # (one argument may hold 128 KiB: two of them in one event)
+    id_file = prod.workdir / "event_run"
+    prod(
+        str(path),
+        "production",
+        "trigger",
+        "--event",
+        "go",
+        "--payload",
+        "alpha=low",
+        "--payload",
+        f"big={big}",
+        "--payload",
+        f"big2={big}",
+        "--run-id-file",
+        str(id_file),
+    )
+    run = run_of("ValuesFlow", id_file.read_text())
+    assert run.data.seen == {"js": {}, "Alpha": "low", "with_decos": "w"}
+    assert run.trigger.event.name == "go"
+    ((payload,),) = prod.sql("SELECT payload FROM trigger_events")
+    assert json.loads(payload)["big2"] == big
+    cp = prod(
+        str(path), "production", "trigger", "--event", "go", "--payload", "a=\udcff", check=False
+    )
+    assert cp.returncode == 1 and "Traceback" not in cp.stdout + cp.stderr
+    assert "is not valid text (UTF-8)" in cp.stdout + cp.stderr
+
+
+def test_create_refuses_an_event_name_metaflow_refuses(prod):
+    """Metaflow's create allows letters, digits, ``_``, ``-`` and ``.`` in an event name."""
+    path = _write_flow(prod, "@trigger(event='data ready')")
+    cp = prod(str(path), "production", "create", check=False)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1 and "Traceback" not in out
+    assert "Invalid event name data ready in @trigger decorator." in out
