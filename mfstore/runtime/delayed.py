@@ -85,6 +85,12 @@ class DelayEvaluator(Mapping):  # type: ignore[type-arg]
             raise MetaflowException(
                 f"Config expression '{expr}' could not be evaluated: {e}"
             ) from None
+        except (AttributeError, LookupError, TypeError, ValueError) as e:
+            # the config's value lacks what the expression reads (``cfg.missing``): one
+            # line naming it (Metaflow shows these with a traceback)
+            raise MetaflowException(
+                f"Config expression '{expr}' could not be evaluated: {type(e).__name__}: {e}"
+            ) from None
 
     def __repr__(self) -> str:
         return (

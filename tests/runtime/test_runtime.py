@@ -202,12 +202,27 @@ TOO_DEEP = "is nested too deeply (more than 100 levels of objects and lists)"
             "byte at byte 0): give a file in utf-8, the file's encoding as encoding=, or "
             "is_text=False to read its bytes",
         ),
+        (
+            "config_params.py",
+            ["--config-value", "cfg", '{"s": "a", "d": {}, "i": 1}', "run", "--needed", "n"],
+            1,
+            "Config expression 'cfg.z' could not be evaluated: AttributeError: z",
+        ),
     ],
-    ids=["json-too-deep-to-read", "json-101", "config-101", "config-600", "config-3000", "include"],
+    ids=[
+        "json-too-deep-to-read",
+        "json-101",
+        "config-101",
+        "config-600",
+        "config-3000",
+        "include",
+        "config-lacks-a-key",
+    ],
 )
 def test_bad_values_are_one_line_errors(flows: FlowRunner, name, args, status, message) -> None:
-    """Values too deep to handle, and a text file not in its encoding, stop the command
-    with one line saying so (no traceback) before anything is written."""
+    """Values too deep to handle, a text file not in its encoding and a config value
+    without a key a Parameter default reads stop the command with one line saying so (no
+    traceback) before anything is written."""
     (flows.workdir / "data.txt").write_bytes(b"\xff\xfe")
     (flows.workdir / "data.bin").write_bytes(b"\xff\xfe")
     _one_line_error(flows, flows.run(name, *args, check=False), status, message)
