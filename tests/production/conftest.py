@@ -34,6 +34,27 @@ class Prod(FlowRunner):
         )
         return id_file.read_text().strip()
 
+    def send(
+        self, name: str, event: str, *fields: str, check: bool = True
+    ) -> tuple[subprocess.CompletedProcess[str], str | None]:
+        """``production trigger --event EVENT --payload FIELD...`` from flow file ``name``;
+        ``(the command, the id of the run it started or None)``."""
+        id_file = self.workdir / "event_run_id"
+        id_file.unlink(missing_ok=True)
+        payload = [arg for field in fields for arg in ("--payload", field)]
+        cp = self(
+            name,
+            "production",
+            "trigger",
+            "--event",
+            event,
+            *payload,
+            "--run-id-file",
+            str(id_file),
+            check=check,
+        )
+        return cp, id_file.read_text().strip() if id_file.exists() else None
+
 
 @pytest.fixture
 def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

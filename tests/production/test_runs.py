@@ -451,27 +451,12 @@ def test_a_stored_mapping_sets_only_parameters(prod):
     code += "c.execute('UPDATE deployments SET triggers = ?', (sys.argv[2],)); c.commit()"
     triggers = json.dumps([{"type": "event", "name": "go", "parameters": mapping}])
     subprocess.run([sys.executable, "-c", code, str(prod.db), triggers], check=True)
-    id_file = prod.workdir / "run_id"
-    cp = prod(
-        str(path),
-        "production",
-        "trigger",
-        "--event",
-        "go",
-        "--payload",
-        "a=sent",
-        "--payload",
-        'c={"lr": 9}',
-        "--payload",
-        f"p={pwn}",
-        "--run-id-file",
-        str(id_file),
-    )
+    cp, run_id = prod.send(str(path), "go", "a=sent", 'c={"lr": 9}', f"p={pwn}")
     out = cp.stdout + cp.stderr
     assert "Ignoring the value given for *cfg*: it is a config" in out
     assert "Ignoring the value given for *tag*: it is no parameter" in out
     assert not pwn.exists()
-    run = run_of("MappedFlow", id_file.read_text())
+    run = run_of("MappedFlow", run_id)
     assert run.data.alpha == "sent" and run["start"].task["cfg"].data == {"lr": 1}
     assert "sent" not in run.user_tags
 
@@ -518,23 +503,8 @@ def test_trigger_values_reach_the_run_as_given(prod):
     assert seen(prod.trigger(str(path), "--js", '"hello"'))["js"] == "hello"
     assert seen(prod.trigger(str(path), "--Alpha", "\udcff"))["Alpha"] == "\udcff"
     big = "x" * 70_000  # (one argument may hold 128 KiB: two of them in one event)
-    id_file = prod.workdir / "event_run"
-    prod(
-        str(path),
-        "production",
-        "trigger",
-        "--event",
-        "go",
-        "--payload",
-        "alpha=low",
-        "--payload",
-        f"big={big}",
-        "--payload",
-        f"big2={big}",
-        "--run-id-file",
-        str(id_file),
-    )
-    run = run_of("ValuesFlow", id_file.read_text())
+    _, run_id = prod.send(str(path), "go", "alpha=low", f"big={big}", f"big2={big}")
+    run = run_of("ValuesFlow", run_id)
     assert run.data.seen == {"js": {}, "Alpha": "low", "with_decos": "w"}
     assert run.trigger.event.name == "go"
     ((payload,),) = prod.sql("SELECT payload FROM trigger_events")
