@@ -125,18 +125,25 @@ def identity_and_user() -> tuple[str, str | None]:
     return resolve_identity(), get_username()
 
 
+def shadowed(command: click.Command, parameter: Any) -> bool:
+    """Whether ``command`` has an option of its own named like ``parameter``'s."""
+    return "--" + parameter.name in {opt for param in command.params for opt in param.opts}
+
+
 def with_parameter_options(
     command: click.Command, flow_cls: type, *, for_run: bool = True
 ) -> click.Command:
     """A copy of ``command`` taking the flow's Parameters as typed options (in flow order);
-    ``for_run``: see ``Parameter.option``."""
+    ``for_run``: see ``Parameter.option``. A Parameter named like one of the command's own
+    options (``production trigger --event``) is not an option of it: the command's own
+    wins (``run``'s are reserved words, refused by ``Parameter.option``)."""
     import copy
 
     out = copy.copy(command)
     options = [
         p.option(flow_cls.__name__, for_run=for_run)
         for _, p in get_parameters(flow_cls)
-        if not p.IS_CONFIG_PARAMETER
+        if not p.IS_CONFIG_PARAMETER and (for_run or not shadowed(command, p))
     ]
     out.params = [*options, *command.params]
     return out

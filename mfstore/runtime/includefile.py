@@ -155,13 +155,16 @@ class IncludeFile(Parameter):
     def deploy_time_content(self, flow_name: str) -> bytes | None:
         """The default file's bytes, read by ``production create`` to be kept with the
         deployment, as Metaflow's create reads (and uploads) it: a file that cannot be read
-        fails the deployment (Metaflow's words). None without a default."""
+        fails the deployment (Metaflow's words), and so does text not in its encoding (every
+        run would refuse it). None without a default."""
         path = self.deploy_time_default(flow_name) if callable(self.default) else self.default
         if path is None:
             return None
         try:
-            return Path(str(path)).expanduser().read_bytes()
+            content = Path(str(path)).expanduser().read_bytes()
         except OSError:
             raise CommandException(
                 f"IncludeFile: could not open file '{path}' for reading"
             ) from None
+        self._decoded(content, Path(str(path)))
+        return content

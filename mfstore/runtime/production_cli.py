@@ -13,7 +13,7 @@ from mfstore.env import METAFLOW_HOME
 from mfstore.exception import CommandException
 
 from . import deployed
-from .cli_common import State, code_package, script_path
+from .cli_common import State, code_package, script_path, shadowed
 from .console import echo
 from .parameters import JSONTypeClass, get_parameters
 
@@ -136,6 +136,8 @@ def _given_parameters(ctx: click.Context, flow_cls: type, kwargs: dict[str, Any]
 
     out: dict[str, str] = {}
     for _, p in get_parameters(flow_cls):
+        if shadowed(trigger, p):  # (not an option of trigger: see with_parameter_options)
+            continue
         source = ctx.get_parameter_source(p.dest)
         if source in (None, click.core.ParameterSource.DEFAULT):
             continue

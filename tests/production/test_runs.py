@@ -330,8 +330,13 @@ def test_create_reads_include_files(prod):
     assert cp.returncode == 1
     assert "IncludeFile: could not open file 'data.bin' for reading" in cp.stdout + cp.stderr
     assert not prod.db.exists()  # refused before anything is written
-    (prod.workdir / "data.txt").write_text("at create\n")
     (prod.workdir / "data.bin").write_bytes(b"\x00\xff")
+    (prod.workdir / "data.txt").write_bytes(b"\xff not utf-8")  # every run would refuse it
+    cp = prod(flow, "production", "create", check=False)
+    assert cp.returncode == 1 and "Traceback" not in cp.stdout + cp.stderr
+    assert "IncludeFile text: the content of data.txt is not valid utf-8" in cp.stdout + cp.stderr
+    assert not prod.db.exists()
+    (prod.workdir / "data.txt").write_text("at create\n")
     prod(flow, "production", "create")
     (prod.workdir / "data.txt").write_text("later\n")
     (prod.workdir / "data.bin").unlink()
@@ -523,3 +528,23 @@ def test_create_refuses_an_event_name_metaflow_refuses(prod):
     out = cp.stdout + cp.stderr
     assert cp.returncode == 1 and "Traceback" not in out
     assert "Invalid event name data ready in @trigger decorator." in out
+
+
+def test_a_parameter_named_like_a_trigger_option(prod):
+    """A Parameter named ``event`` (no reserved word in Metaflow) is not an option of
+    ``production trigger``, whose own ``--event`` it would shadow: it takes its default,
+    or an event's payload field."""
+    path = prod.workdir / "ev.py"
+    path.write_text(
+        _VALUES_FLOW.replace("ValuesFlow", "EvFlow")
+        .replace(
+            'Alpha = Parameter("Alpha", default="a")', 'event = Parameter("event", default="e")'
+        )
+        .replace('"Alpha": self.Alpha', '"event": self.event')
+        .replace("DEEP", "{}")
+    )
+    prod(str(path), "production", "create")
+    cp, run_id = prod.send(str(path), "go", "event=sent")
+    assert "is used more than once" not in cp.stdout + cp.stderr
+    assert run_of("EvFlow", run_id).data.seen["event"] == "sent"
+    assert run_of("EvFlow", prod.trigger(str(path))).data.seen["event"] == "e"
