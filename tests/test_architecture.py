@@ -24,6 +24,7 @@ LAYERS = {
     "exception": 0,
     "_version": 0,
     "env": 0,
+    "escape": 0,
     "migrations": 1,
     "identity": 1,
     "tags": 1,

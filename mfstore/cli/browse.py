@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..escape import escape_log
 from ..exception import CliError
 from ..query import (
     FLOW_SUMMARIES,
@@ -28,7 +29,6 @@ from .common import (
     reading,
     resolve_file,
 )
-from .escape import escape_log
 from .output import Output, columns, output_options
 from .runlist import iso, list_runs, split_pathspec
 from .show import show_command

@@ -7,7 +7,7 @@
 - Output (``mfstore.cli.output``, ``mfstore.cli.stream``): ``output_options`` adds
   ``--json`` / ``--nl`` and, for tabular results, ``--csv`` / ``--tsv``; without one, a
   rich table on a terminal and TSV when piped (``Output``). Every value from the file is
-  escaped for the chosen format (``mfstore.cli.escape``).
+  escaped for the chosen format (``mfstore.escape``).
 - ``namespace_option``: ``--namespace ""`` means the global namespace, as in Metaflow.
 - ``progress``: a rich progress bar on a terminal, nothing when stderr is not one.
 """
@@ -24,9 +24,9 @@ from typing import Any
 import click
 
 from ..env import MFSTORE_DB
+from ..escape import escape_terminal
 from ..exception import CliError, MetaflowException, is_no_room
 from ..provider import DEFAULT_FILE_NAME, discover
-from .escape import escape_terminal
 
 
 def one_line(text: object) -> str:

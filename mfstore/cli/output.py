@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .escape import dumps, escape_terminal, escape_tsv
+from ..escape import dumps, escape_terminal, escape_tsv
 from .stream import WRITERS, Tags, blocks, text_of
 
 STATUS_STYLE = {"successful": "green", "failed": "red", "running": "yellow"}

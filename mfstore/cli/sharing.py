@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from ..env import MFSTORE_DB
+from ..escape import escape_terminal
 from ..exception import CliError, StoreFullError, disk_full
 from .common import (
     errors,
@@ -21,7 +22,6 @@ from .common import (
     progress,
     resolve_file,
 )
-from .escape import escape_terminal
 from .output import Output, columns, output_options
 
 _T = TypeVar("_T")

@@ -5,7 +5,7 @@ block is formatted column by column: a column of one plain type (text, integers,
 floats, tag lists) is converted, checked for anything to escape or quote, and joined by
 built-in functions over the whole column; only a mixed column (NULLs among numbers,
 BLOBs ...) or a column that needs escaping costs a Python call per value. Each block is
-written with one ``write``. Every value is escaped by the rules of ``mfstore.cli.escape``.
+written with one ``write``. Every value is escaped by the rules of ``mfstore.escape``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from itertools import islice, repeat
 from json.encoder import encode_basestring
 from typing import Any
 
-from .escape import (
+from ..escape import (
     CSV_UNSAFE,
     dumps,
     escape_csv,

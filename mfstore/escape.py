@@ -1,4 +1,5 @@
-"""Escaping every value printed by ``mfstore`` (docs/cli.md, "Values are data").
+"""Escaping every value printed by ``mfstore`` (docs/cli.md, "Values are data") and every
+value from the file that the flow command prints (``production list``/``show`` ...).
 
 C0/C1 controls, DEL, lone surrogates and bidi overrides are shown escaped (``\\x1b``,
 ``\\u202e``), never sent to the terminal; each format keeps what it needs as data (CSV
