@@ -25,13 +25,20 @@ import tempfile
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import dropwhile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import query
+from .deployments import (
+    Damaged,
+    Deployment,
+    current_deployment,
+    current_deployments,
+    deployed_script,
+    fixed_values,
+    script_in,
+)
 from .env import (
     DEPLOYED_EVENTS,
     DEPLOYED_FIXED,
@@ -45,7 +52,13 @@ from .env import (
     MFSTORE_NAMESPACE,
     MFSTORE_TRIGGER_CHAIN,
 )
-from .exception import CommandException, IncorrectProductionToken, MetaflowException
+from .escape import escape_terminal
+from .exception import (
+    CommandException,
+    IncorrectProductionToken,
+    MetaflowDataCorruption,
+    MetaflowException,
+)
 from .identity import get_username, now_ms
 
 if TYPE_CHECKING:
@@ -109,67 +122,6 @@ def store_token(prefix: str, token: str) -> None:
 
 
 # -- deployments ----------------------------------------------------------------------
-
-
-@dataclass
-class Deployment:
-    deployment_pk: int
-    flow_id: str
-    token: str
-    deployed_by: str
-    ts_epoch: int
-    code_sha: str
-    triggers: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def namespace(self) -> str:
-        return f"production:{self.token}"
-
-    @property
-    def deployed_at(self) -> str:
-        return (
-            datetime.fromtimestamp(self.ts_epoch / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-            + "Z"
-        )
-
-    def describe_triggers(self) -> str:
-        parts = []
-        for t in self.triggers:
-            if t.get("type") == "run":
-                parts.append("@trigger_on_finish(flow={})".format(t["name"]))
-            else:
-                parts.append("@trigger(event={})".format(t["name"]))
-        return ", ".join(parts) or "-"
-
-
-def _dep(row: tuple[Any, ...]) -> Deployment:
-    return Deployment(
-        int(row[0]),
-        row[1],
-        row[2],
-        row[3],
-        int(row[4]),
-        row[5],
-        json.loads(row[6] or "[]"),
-    )
-
-
-def current_deployment(store: Any, flow_id: str) -> Deployment | None:
-    """The latest deployment of ``flow_id`` (the one in effect), or None."""
-    row = store.one(*query.compile_deployments(flow_id, latest=True))
-    return _dep(row) if row else None
-
-
-def deployment_history(store: Any, flow_id: str) -> list[Deployment]:
-    """All deployments of ``flow_id``, newest first."""
-    rows = store.query(*query.compile_deployments(flow_id))
-    return [_dep(r) for r in rows]
-
-
-def current_deployments(store: Any) -> list[Deployment]:
-    """The deployment in effect for every deployed flow, by flow name."""
-    rows = store.query(query.CURRENT_DEPLOYMENTS)
-    return [_dep(r) for r in rows]
 
 
 def not_deployed(flow_id: str, script: str = "flow.py") -> CommandException:
@@ -279,7 +231,8 @@ def deploy(
         from .exception import MetaflowUnknownUser
 
         raise MetaflowUnknownUser()
-    prev = current_deployment(store, flow_name)
+    # (a new deployment replaces a damaged row; who may deploy it is still checked)
+    prev = current_deployment(store, flow_name, whole=False)
     token = resolve_token(flow_name, prev, authorize, given_token, generate_new_token, echo)
     code_sha = Writer(store).put_code_package(
         package, script_name=script_name, info={"script": script_name, "flow_name": flow_name}
@@ -399,9 +352,11 @@ def run_deployment(
     """
     from .blobs import get_blob
 
-    script_name = store.scalar(*query.compile_code_package(dep.code_sha))
+    script_name = deployed_script(store, dep)
+    if isinstance(script_name, Damaged):
+        raise script_name.error()
     tarball = get_blob(store, dep.code_sha, what=f"code package of {dep.flow_id}")
-    fixed = store.scalar(*query.compile_deployment_values(dep.deployment_pk))
+    fixed = fixed_values(store, dep.deployment_pk)
     values = {  # (a fixed value that is not text is damaged: the run says so)
         DEPLOYED_FIXED: fixed if fixed is None or isinstance(fixed, str) else False,
         DEPLOYED_GIVEN: {str(name): str(value) for name, value in (params or {}).items()},
@@ -423,7 +378,7 @@ def run_deployment(
         id_file = run_id_file or os.path.join(tmp, ".run_id")
         cmd = [
             sys.executable,
-            os.path.join(tmp, script_name),
+            script_in(tmp, script_name, dep),
             "--mfdb",
             str(store.path),
             "run",
@@ -452,7 +407,10 @@ def run_deployment(
     if run_id:
         echo(
             "Production run {}/{} (namespace {}) {}.".format(
-                dep.flow_id, run_id, dep.namespace, "finished" if rc == 0 else "failed"
+                escape_terminal(dep.flow_id),
+                escape_terminal(run_id),
+                escape_terminal(dep.namespace),
+                "finished" if rc == 0 else "failed",
             )
         )
     return rc, run_id
@@ -467,12 +425,18 @@ def _write_private(path: str, text: str) -> str:
     return path
 
 
-def _skip_cycle(dep: Deployment, echo: Echo) -> bool:
+def _skip(store: Any, dep: Deployment, echo: Echo) -> bool:
+    """Whether an event or a run's end does not start ``dep`` (a line says why): its code
+    package is damaged, or it already ran in this trigger chain."""
+    script = deployed_script(store, dep)
+    if isinstance(script, Damaged):
+        echo(script.skipped("triggering"))
+        return True
     chain = [c for c in os.environ.get(MFSTORE_TRIGGER_CHAIN, "").split(",") if c]
     if dep.flow_id in chain:
         echo(
             "Not triggering *{}*: it already ran in this trigger chain ({}).".format(
-                dep.flow_id, " -> ".join(chain)
+                escape_terminal(dep.flow_id), escape_terminal(" -> ".join(chain))
             )
         )
         return True
@@ -494,21 +458,21 @@ def send_event(
             store, event_id, name, ts, json.dumps(payload, sort_keys=True, ensure_ascii=False)
         )
     store.checkpoint()
-    echo(f"Event *{name}* sent (id {event_id}).")
+    echo(f"Event *{escape_terminal(name)}* sent (id {event_id}).")
     results = []
     targets = [
         d
-        for d in current_deployments(store)
+        for d in current_deployments(store, lambda e: echo(e.skipped("triggering")))
         if any(t.get("type") == "event" and t.get("name") == name for t in d.triggers)
     ]
     if not targets:
-        echo(f"No deployed flow is triggered by event *{name}*.")
+        echo(f"No deployed flow is triggered by event *{escape_terminal(name)}*.")
     for dep in targets:
-        if _skip_cycle(dep, echo):
+        if _skip(store, dep, echo):
             continue
         trig = next(t for t in dep.triggers if t.get("type") == "event" and t.get("name") == name)
         params = event_parameters(trig, payload)
-        echo(f"Triggering *{dep.flow_id}* in {dep.namespace}.")
+        echo(f"Triggering *{escape_terminal(dep.flow_id)}* in {escape_terminal(dep.namespace)}.")
         events = [
             {
                 "name": name,
@@ -518,7 +482,11 @@ def send_event(
                 "payload": payload,
             }
         ]
-        rc, run_id = run_deployment(store, dep, params=params, events=events, echo=echo)
+        try:
+            rc, run_id = run_deployment(store, dep, params=params, events=events, echo=echo)
+        except MetaflowDataCorruption as e:  # (its code package: nothing ran)
+            echo(f"Not triggering *{escape_terminal(dep.flow_id)}*: {e}")
+            continue
         results.append((dep, rc, run_id))
     return event_id, results
 
@@ -528,7 +496,7 @@ def on_run_finished(store: Any, run: RunRef, end_step: str, echo: Echo) -> None:
     flow_id, run_number = run.flow_id, run.run_number
     targets = [
         d
-        for d in current_deployments(store)
+        for d in current_deployments(store, lambda e: echo(e.skipped("triggering")))
         if any(t.get("type") == "run" and t.get("name") == flow_id for t in d.triggers)
     ]
     if not targets:
@@ -544,9 +512,13 @@ def on_run_finished(store: Any, run: RunRef, end_step: str, echo: Echo) -> None:
         "payload": {},
     }
     for dep in targets:
-        if _skip_cycle(dep, echo):
+        if _skip(store, dep, echo):
             continue
         echo(
-            f"Triggering *{dep.flow_id}* in {dep.namespace} (@trigger_on_finish {flow_id}/{run_number})."
+            f"Triggering *{escape_terminal(dep.flow_id)}* in {escape_terminal(dep.namespace)} "
+            f"(@trigger_on_finish {escape_terminal(flow_id)}/{run_number})."
         )
-        run_deployment(store, dep, events=[event], echo=echo)
+        try:
+            run_deployment(store, dep, events=[event], echo=echo)
+        except MetaflowDataCorruption as e:  # (its code package: nothing ran)
+            echo(f"Not triggering *{escape_terminal(dep.flow_id)}*: {e}")

@@ -40,6 +40,7 @@ LAYERS = {
     "guards": 5,
     "cards": 5,
     "importer": 5,
+    "deployments": 5,
     "production": 5,
     "ui": 5,
     "metaflow_ext": 5,

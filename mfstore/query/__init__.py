@@ -75,6 +75,7 @@ from .pages import (
 from .production import (
     CURRENT_DEPLOYMENTS,
     DEPLOYMENT_COLUMNS,
+    compile_deployed_script,
     compile_deployment_values,
     compile_deployments,
     compile_end_task,
@@ -230,6 +231,7 @@ __all__ = [
     "compile_child_rows",
     "compile_clone_origin",
     "compile_code_package",
+    "compile_deployed_script",
     "compile_deployment_values",
     "compile_deployments",
     "compile_done_attempt",

@@ -16,7 +16,10 @@ DEPLOYMENT_COLUMNS = (
     "code_sha",
     "triggers",
 )
-_COLS = ", ".join(DEPLOYMENT_COLUMNS)
+#: Text columns read as their bytes: text that is not UTF-8 is a damaged deployment
+#: (``mfstore.production``), not a decoding error of the driver.
+_AS_BYTES = ("flow_id", "token", "deployed_by", "code_sha", "triggers")
+_COLS = ", ".join(f"CAST({c} AS BLOB)" if c in _AS_BYTES else c for c in DEPLOYMENT_COLUMNS)
 
 
 _HISTORY = f"SELECT {_COLS} FROM deployments WHERE flow_id = :flow ORDER BY deployment_pk DESC"
@@ -31,9 +34,10 @@ def compile_deployments(flow_id: str, *, latest: bool = False) -> tuple[str, Par
 
 def compile_deployment_values(deployment_pk: int) -> tuple[str, Params]:
     """A deployment's ``values_json`` (what ``production create`` fixed; read only to start
-    one of its runs: it may hold the bytes of included files)."""
+    one of its runs or show that deployment: it may hold the bytes of included files), as
+    its bytes (text that is not UTF-8 is damage, not a decoding error)."""
     return (
-        "SELECT values_json FROM deployments WHERE deployment_pk = :pk",
+        "SELECT CAST(values_json AS BLOB) FROM deployments WHERE deployment_pk = :pk",
         {"pk": deployment_pk},
     )
 
@@ -43,6 +47,11 @@ CURRENT_DEPLOYMENTS: Final = (
     f"SELECT {_COLS} FROM deployments d WHERE deployment_pk = "
     "(SELECT max(deployment_pk) FROM deployments WHERE flow_id = d.flow_id) ORDER BY flow_id"
 )
+
+
+def compile_deployed_script(sha: str) -> tuple[str, Params]:
+    """The ``script_name`` of a deployed code package, as its bytes (see ``_AS_BYTES``)."""
+    return "SELECT CAST(script_name AS BLOB) FROM code_packages WHERE sha = :sha", {"sha": sha}
 
 
 def compile_end_task(run_pk: int, end_step: str) -> tuple[str, Params]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mfstore.env import DEPLOYED_EVENTS, DEPLOYED_FIXED, DEPLOYED_GIVEN, MFSTORE_DEPLOYED_VALUES
+from mfstore.escape import escape_terminal
 from mfstore.exception import MetaflowException
 
 from .config_value import nested_too_deeply
@@ -149,6 +150,8 @@ def take(kinds: dict[str, str | None], warn: Any) -> DeployedValues:
             values.given[name] = text
         else:
             what = "a config (fixed by `production create`)" if name in kinds else "no parameter"
-            warn(f"Ignoring the value given for *{name}*: it is {what} of this flow.")
+            warn(
+                f"Ignoring the value given for *{escape_terminal(name)}*: it is {what} of this flow."
+            )
     _current = values
     return values

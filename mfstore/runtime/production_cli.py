@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from mfstore import query
+from mfstore import deployments
 from mfstore.env import METAFLOW_HOME
+from mfstore.escape import dumps, escape_terminal
 from mfstore.exception import CommandException
 
 from . import deployed
@@ -190,10 +191,10 @@ def trigger(
                 "--payload goes with --event NAME: pass parameters as --PARAM VALUE instead"
             )
         store = state.store(create=False) if state.path().exists() else None
-        dep = prod.current_deployment(store, flow_name) if store is not None else None
+        dep = deployments.current_deployment(store, flow_name) if store is not None else None
         if dep is None:
             raise prod.not_deployed(flow_name, script_path().name)
-        _echo(f"Triggering the deployed *{flow_name}* in {dep.namespace}.")
+        _echo(f"Triggering the deployed *{flow_name}* in {escape_terminal(dep.namespace)}.")
         rc, _ = prod.run_deployment(store, dep, params=params, run_id_file=run_id_file, echo=_echo)
         sys.exit(rc)
     if params:
@@ -214,18 +215,35 @@ def trigger(
 )
 @click.pass_obj
 def list_(state: State) -> None:
-    """Print a table of the current deployments."""
-    from mfstore import production as prod
+    """Print a table of the current deployments (a damaged one: a line instead)."""
 
-    deps = prod.current_deployments(state.store(create=False)) if state.path().exists() else []
-    if not deps:
-        click.echo(
-            f"No flow is deployed to production in {state.path()}. Deploy one with `python flow.py production create`."
+    damaged: list[str] = []
+    deps = (
+        deployments.current_deployments(
+            state.store(create=False), lambda e: damaged.append(e.skipped("listing"))
         )
+        if state.path().exists()
+        else []
+    )
+    for line in damaged:
+        _echo(line)
+    if not deps:
+        if not damaged:
+            click.echo(
+                f"No flow is deployed to production in {state.path()}. "
+                "Deploy one with `python flow.py production create`."
+            )
         return
     rows = [("flow", "namespace", "deployed by", "deployed at", "triggers")]
     rows += [
-        (d.flow_id, d.namespace, d.deployed_by, d.deployed_at, d.describe_triggers()) for d in deps
+        (
+            escape_terminal(d.flow_id),
+            escape_terminal(d.namespace),
+            escape_terminal(d.deployed_by),
+            d.deployed_at,
+            d.describe_triggers(),
+        )
+        for d in deps
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
@@ -233,7 +251,8 @@ def list_(state: State) -> None:
 
 
 @production.command(
-    help="Show what is deployed for this flow (or FLOW) and its deployment history.\n\n"
+    help="Show what is deployed for this flow (or FLOW): its code, the values its deployment "
+    "fixed, what triggers it and what its runs trigger, and its deployment history.\n\n"
     "Example: python flow.py production show"
 )
 @click.argument("flow", required=False)
@@ -244,23 +263,89 @@ def show(state: State, flow: str | None) -> None:
 
     name = flow or state.flow_name
     store = state.store(create=False) if state.path().exists() else None
-    history = prod.deployment_history(store, name) if store is not None else []
-    if store is None or not history:
+    d = deployments.current_deployment(store, name) if store is not None else None
+    if store is None or d is None:
         if flow:
             raise CommandException(
-                f"Unknown flow deployment *{name}*: `python flow.py production list` shows the "
-                "deployed flows."
+                f"Unknown flow deployment *{escape_terminal(name)}*: `python flow.py production "
+                "list` shows the deployed flows."
             )
         raise prod.not_deployed(name, script_path().name)
-    d = history[0]
-    script_name = store.scalar(*query.compile_code_package(d.code_sha))
-    click.echo(f"Flow *{name}* is deployed to production.")
-    click.echo(f"    namespace:    {d.namespace}")
-    click.echo(f"    token:        {d.token}")
-    click.echo(f"    deployed by:  {d.deployed_by}")
+    history = deployments.deployment_history(
+        store, name, lambda e: _echo(e.skipped("listing a deployment of"))
+    )
+    found = deployments.deployed_script(store, d)
+    script = escape_terminal(found) if isinstance(found, str) else f"damaged: {found.what}"
+    # (a damaged deployment is never triggered: not one of these)
+    downstream = [
+        escape_terminal(o.flow_id)
+        for o in deployments.current_deployments(store, lambda e: None)
+        if any(t["type"] == "run" and t["name"] == name for t in o.triggers)
+    ]
+    click.echo(f"Flow *{escape_terminal(name)}* is deployed to production.")
+    click.echo(f"    namespace:    {escape_terminal(d.namespace)}")
+    click.echo(f"    token:        {escape_terminal(d.token)}")
+    click.echo(f"    deployed by:  {escape_terminal(d.deployed_by)}")
     click.echo(f"    deployed at:  {d.deployed_at}")
-    click.echo(f"    code package: {d.code_sha} ({script_name})")
+    click.echo(f"    code package: {escape_terminal(d.code_sha)} ({script})")
     click.echo(f"    triggers:     {d.describe_triggers()}")
+    click.echo(
+        "    on success:   "
+        + (f"triggers {', '.join(downstream)} (their @trigger_on_finish)" if downstream else "-")
+    )
+    for line in _fixed_lines(deployments.fixed_values(store, d.deployment_pk)):
+        click.echo(line)
     click.echo("Deployments, newest first:")
     for h in history:
-        click.echo(f"    {h.deployed_at}  {h.namespace}  {h.deployed_by}")
+        click.echo(
+            f"    {h.deployed_at}  {escape_terminal(h.namespace)}  {escape_terminal(h.deployed_by)}"
+        )
+
+
+#: How much of a fixed value's JSON ``production show`` prints.
+SHOWN_CHARS = 200
+
+
+def _shown(value: Any) -> str:
+    """A fixed value as escaped JSON, its start only when long."""
+    text = dumps(value, sort_keys=True)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _fixed_lines(text: str | bool | None) -> list[str]:
+    """``production show``'s lines for what a deployment fixed (``values_json``): each
+    Parameter default function's value and config value as JSON, each IncludeFile's size;
+    one line if there is nothing, or it is damaged."""
+    import base64
+    import binascii
+    import json
+
+    if text is None:  # (deployed before file format 5: its runs use the flow's defaults)
+        return ["    fixed values: none (its runs use the flow's defaults)"]
+    damaged = [
+        "    fixed values: damaged (deployments.values_json): deploy the flow again with "
+        "`production create`"
+    ]
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+        if not isinstance(data, dict):
+            return damaged
+        sections = [
+            data.get(s, {}) for s in (deployed.PARAMETERS, deployed.CONFIGS, deployed.FILES)
+        ]
+        if not all(isinstance(s, dict) for s in sections):
+            return damaged
+        parameters, configs, files = sections
+        lines = [
+            f"        parameter {escape_terminal(k)} = {_shown(v)}" for k, v in parameters.items()
+        ]
+        lines += [f"        config {escape_terminal(k)} = {_shown(v)}" for k, v in configs.items()]
+        lines += [
+            f"        file {escape_terminal(k)}: {len(base64.b64decode(v, validate=True))} bytes"
+            for k, v in files.items()
+        ]
+    except (TypeError, ValueError, RecursionError, binascii.Error):
+        return damaged
+    return ["    fixed values:" + ("" if lines else " none"), *lines]

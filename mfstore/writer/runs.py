@@ -84,13 +84,16 @@ class RunWrites:
     def put_code_package(
         self, tarball: bytes, *, script_name: str, info: Mapping[str, Any] | None = None
     ) -> str:
-        """Store a code package (deduplicated by content); return its sha."""
+        """Store a code package (deduplicated by content); return its sha. The script is
+        part of the content (its one member), so a stored package naming another script
+        (a damaged row) gets its name back."""
         packed = pack_blob(tarball)
         with self.store.write():
             insert_blob(self.store, packed)
             self.store.execute(
                 "INSERT INTO code_packages (sha, script_name, info) VALUES (?, ?, ?) "
-                "ON CONFLICT (sha) DO NOTHING",
+                "ON CONFLICT (sha) DO UPDATE SET script_name = excluded.script_name "
+                "WHERE code_packages.script_name IS NOT excluded.script_name",
                 (packed.sha, script_name, json.dumps(dict(info or {}), sort_keys=True)),
             )
         return packed.sha

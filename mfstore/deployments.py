@@ -1,0 +1,223 @@
+"""Production deployments as stored (table ``deployments``), read and checked.
+
+A row is what ``production create`` writes (``mfstore.production.deploy``), or what a
+file's author planted: each value is checked as it becomes a ``Deployment``, and one that
+is not what ``create`` writes (triggers that are no triggers, text that is not UTF-8, a
+time out of range, a code package naming a script that is not its own) is a
+``Damaged`` naming the flow: one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import query
+from .escape import escape_terminal
+from .exception import MetaflowDataCorruption
+
+
+@dataclass
+class Deployment:
+    deployment_pk: int
+    flow_id: str
+    token: str
+    deployed_by: str
+    ts_epoch: int
+    code_sha: str
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return f"production:{self.token}"
+
+    @property
+    def deployed_at(self) -> str:
+        return _deployed_at(self.ts_epoch)
+
+    def describe_triggers(self) -> str:
+        """The triggers as ``@trigger(event=...)`` / ``@trigger_on_finish(flow=...)``
+        (names escaped: they come from the file)."""
+        parts = []
+        for t in self.triggers:
+            if t.get("type") == "run":
+                parts.append("@trigger_on_finish(flow={})".format(escape_terminal(t["name"])))
+            else:
+                parts.append("@trigger(event={})".format(escape_terminal(t["name"])))
+        return ", ".join(parts) or "-"
+
+
+def _deployed_at(ts_epoch: int) -> str:
+    return datetime.fromtimestamp(ts_epoch / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A deployment (row or code package) that is not what ``production create`` writes:
+    ``what`` is wrong with it. A command about it stops with ``error()``; one that goes
+    over every deployment goes on without it, with the line ``skipped(...)``."""
+
+    flow_id: str
+    what: str
+
+    @property
+    def reason(self) -> str:
+        return f"its deployment is damaged ({self.what}): deploy it again with `production create`"
+
+    def skipped(self, doing: str) -> str:
+        """The line of a command that goes on without it (``doing``: "triggering" ...)."""
+        return f"Not {doing} *{escape_terminal(self.flow_id)}*: {self.reason}."
+
+    def error(self) -> MetaflowDataCorruption:
+        return MetaflowDataCorruption(f"Flow *{escape_terminal(self.flow_id)}*: {self.reason}.")
+
+
+def _text(value: Any) -> str | None:
+    """A text column read as its bytes (``query.production``): the text, None if not
+    UTF-8 text."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, bytes):
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _str_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _is_trigger(t: Any) -> bool:
+    """One trigger as ``deploy`` stores it: ``{"type": "event"|"run", "name": str}``, an
+    event's ``parameters`` a mapping of parameter name to payload field."""
+    return (
+        isinstance(t, dict)
+        and t.get("type") in ("event", "run")
+        and isinstance(t.get("name"), str)
+        and _str_map(t.get("parameters", {}))
+    )
+
+
+def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
+    """The deployment of a row (``query.DEPLOYMENT_COLUMNS``), or ``Damaged`` when a
+    value is not what ``deploy`` writes (``whole`` False: only who deployed it and
+    its token are needed, a damaged time or triggers read as 0 and none, a damaged user
+    as nobody's)."""
+    raw_flow = row[1]
+    flow_id = _text(raw_flow)
+    if flow_id is None:  # (named as well as it can be)
+        shown = raw_flow.decode("utf-8", "replace") if isinstance(raw_flow, bytes) else "?"
+        return Damaged(shown, "its flow name is not text")
+    texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
+    for name, text in texts.items():
+        if text is None:
+            if whole or name == "token":
+                return Damaged(flow_id, f"{name} is not text")
+            texts[name] = ""  # (no user: only the token's holder deploys it again)
+    ts_epoch = row[4]
+    try:
+        _deployed_at(ts_epoch)
+    except (TypeError, ValueError, OverflowError, OSError):
+        if whole:
+            return Damaged(flow_id, "ts_epoch is not a time")
+        ts_epoch = 0
+    try:
+        raw = row[6]
+        triggers = json.loads(_text(raw) or "x") if raw is not None else []
+    except (ValueError, RecursionError):
+        triggers = None
+    if not (isinstance(triggers, list) and all(_is_trigger(t) for t in triggers)):
+        if whole:
+            return Damaged(flow_id, "triggers is not a list of triggers")
+        triggers = []
+    return Deployment(
+        int(row[0]),
+        flow_id,
+        str(texts["token"]),
+        str(texts["deployed_by"]),
+        ts_epoch,
+        str(texts["code_sha"]),
+        triggers,
+    )
+
+
+#: Called with each damaged deployment a command goes on without (it prints a line).
+Skip = Callable[[Damaged], None]
+
+
+def current_deployment(store: Any, flow_id: str, *, whole: bool = True) -> Deployment | None:
+    """The latest deployment of ``flow_id`` (the one in effect), or None; a damaged one
+    is a one-line ``MetaflowDataCorruption`` (``whole``: see ``_dep``)."""
+    row = store.one(*query.compile_deployments(flow_id, latest=True))
+    dep = _dep(row, whole=whole) if row else None
+    if isinstance(dep, Damaged):
+        raise dep.error()
+    return dep
+
+
+def _deps(rows: list[tuple[Any, ...]], skip: Skip) -> list[Deployment]:
+    out = []
+    for row in rows:
+        dep = _dep(row)
+        if isinstance(dep, Damaged):
+            skip(dep)
+        else:
+            out.append(dep)
+    return out
+
+
+def deployment_history(store: Any, flow_id: str, skip: Skip) -> list[Deployment]:
+    """All deployments of ``flow_id``, newest first (damaged ones passed to ``skip``)."""
+    return _deps(store.query(*query.compile_deployments(flow_id)), skip)
+
+
+def current_deployments(store: Any, skip: Skip) -> list[Deployment]:
+    """The deployment in effect for every deployed flow, by flow name (damaged ones
+    passed to ``skip``)."""
+    return _deps(store.query(query.CURRENT_DEPLOYMENTS), skip)
+
+
+NO_SCRIPT = "its code package names no script in it"
+
+
+def deployed_script(store: Any, dep: Deployment) -> str | Damaged:
+    """The script of ``dep``'s code package: a plain ``.py`` file name (a path, or a name
+    that is not text, is damage: it would run another file)."""
+    name = _text(store.scalar(*query.compile_deployed_script(dep.code_sha)))
+    plain = (
+        name is not None
+        and os.path.basename(name) == name
+        and os.sep not in name
+        and not (os.altsep and os.altsep in name)
+        and name not in (".", "..")
+        and name.endswith(".py")
+        and "\0" not in name
+    )
+    if name is None or not plain:
+        return Damaged(dep.flow_id, NO_SCRIPT)
+    return name
+
+
+def script_in(tmp: str, name: str, dep: Deployment) -> str:
+    """``tmp/name``, once it is a regular file in ``tmp`` (not a link out of it)."""
+    root = os.path.realpath(tmp)
+    path = os.path.realpath(os.path.join(root, name))
+    if os.path.dirname(path) != root or not os.path.isfile(path):
+        raise Damaged(dep.flow_id, NO_SCRIPT).error()
+    return os.path.join(tmp, name)
+
+
+def fixed_values(store: Any, deployment_pk: int) -> str | bool | None:
+    """A deployment's ``values_json`` text; None when it has none (made before file
+    format 5), False when it is damaged (not UTF-8 text)."""
+    raw = store.scalar(*query.compile_deployment_values(deployment_pk))
+    text = _text(raw)
+    return text if text is not None or raw is None else False
