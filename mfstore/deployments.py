@@ -23,6 +23,9 @@ from .exception import MetaflowDataCorruption
 
 @dataclass
 class Deployment:
+    """One deployment of a flow to production (a checked row of ``deployments``): its
+    code package, production token, who deployed it when, and its triggers."""
+
     deployment_pk: int
     flow_id: str
     token: str
@@ -33,10 +36,12 @@ class Deployment:
 
     @property
     def namespace(self) -> str:
+        """The namespace of the deployment's runs, ``production:<token>``."""
         return f"production:{self.token}"
 
     @property
     def deployed_at(self) -> str:
+        """When it was deployed, ISO 8601 in UTC with milliseconds."""
         return _deployed_at(self.ts_epoch)
 
     def describe_triggers(self) -> str:
@@ -66,6 +71,7 @@ class Damaged:
 
     @property
     def reason(self) -> str:
+        """What is wrong and what to do, as the end of a line naming the flow."""
         return f"its deployment is damaged ({self.what}): deploy it again with `production create`"
 
     def skipped(self, doing: str) -> str:
@@ -73,6 +79,7 @@ class Damaged:
         return f"Not {doing} *{escape_terminal(self.flow_id)}*: {self.reason}."
 
     def error(self) -> MetaflowDataCorruption:
+        """The one-line error of a command about this deployment."""
         return MetaflowDataCorruption(f"Flow *{escape_terminal(self.flow_id)}*: {self.reason}.")
 
 
