@@ -196,8 +196,8 @@ NO_SCRIPT = "its code package names no script in it"
 
 
 def deployed_script(store: Any, dep: Deployment) -> str | Damaged:
-    """The script of ``dep``'s code package: a plain ``.py`` file name (a path, or a name
-    that is not text, is damage: it would run another file)."""
+    """The script of ``dep``'s code package: a plain file name (a path, or a name that is
+    not text, is damage: it would run another file)."""
     name = _text(store.scalar(*query.compile_deployed_script(dep.code_sha)))
     plain = (
         name is not None
@@ -205,7 +205,6 @@ def deployed_script(store: Any, dep: Deployment) -> str | Damaged:
         and os.sep not in name
         and not (os.altsep and os.altsep in name)
         and name not in (".", "..")
-        and name.endswith(".py")
         and "\0" not in name
     )
     if name is None or not plain:

@@ -156,7 +156,7 @@ def resolve_token(
         if prev_user != get_username() and authorize != prev_token:
             echo(
                 f"There is an existing version of *{flow_name}* in production which was "
-                f"deployed by the user *{prev_user}*."
+                f"deployed by the user *{escape_terminal(prev_user)}*."
             )
             echo(
                 "To deploy a new version of this flow, you need to use the same production token that they used. "
@@ -176,7 +176,7 @@ def resolve_token(
             )
         token = given_token
         echo("")
-        echo(f"Using the given token, *{token}*.")
+        echo(f"Using the given token, *{escape_terminal(token)}*.")
     elif prev_token is None or generate_new_token:
         new = new_token(prefix, prev_token)
         if new is None:
@@ -189,15 +189,16 @@ def resolve_token(
         echo("A new production token generated.")
     else:
         token = prev_token
+    shown = escape_terminal(token)  # (a received file's token is data)
     echo("")
     echo("The namespace of this production flow is")
-    echo(f"    production:{token}")
+    echo(f"    production:{shown}")
     echo("To analyze results of this production flow add this line in your notebooks:")
-    echo(f'    namespace("production:{token}")')
+    echo(f'    namespace("production:{shown}")')
     echo(
         "If you want to authorize other people to deploy new versions of this flow to production, they need to call"
     )
-    echo(f"    production create --authorize {token}")
+    echo(f"    production create --authorize {shown}")
     echo("when deploying this flow to production for the first time.")
     echo(
         'See "Organizing Results" at https://docs.metaflow.org/ for more information about production tokens.'

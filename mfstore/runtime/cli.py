@@ -155,7 +155,12 @@ def start(
     if deployed.given:  # fixed, and its trigger gave: the run's values for those parameters
         parameters = get_parameters(state.flow_cls)
         given = {p.dest: deployed.given[p.name] for _, p in parameters if p.name in deployed.given}
-        click.get_current_context().default_map = {"run": given}
+        ctx = click.get_current_context()
+        ctx.default_map = {"run": given}
+        run = ctx.command.get_command(ctx, "run") if isinstance(ctx.command, click.Group) else None
+        for option in run.params if run is not None else ():
+            if option.name in given:  # the trigger's value wins over METAFLOW_RUN_<NAME>,
+                option.allow_from_autoenv = False  # left set for the runs this one triggers
     if click.get_current_context().invoked_subcommand == "resume" and has_configs(state.flow_cls):
         # resume uses the origin run's configs (``resume`` applies them), as in Metaflow
         if configs or config_values or given_in_environment():

@@ -126,8 +126,12 @@ def identity_and_user() -> tuple[str, str | None]:
 
 
 def shadowed(command: click.Command, parameter: Any) -> bool:
-    """Whether ``command`` has an option of its own named like ``parameter``'s."""
-    return "--" + parameter.name in {opt for param in command.params for opt in param.opts}
+    """Whether ``command`` has an option of its own named like ``parameter``'s, or whose
+    value click would pass under the same keyword (``--Event`` and ``--event``)."""
+    return any(
+        param.name == parameter.dest or "--" + parameter.name in param.opts
+        for param in command.params
+    )
 
 
 def with_parameter_options(

@@ -8,14 +8,12 @@ invalid value in its own words, as Metaflow does.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
 import click
 
-from mfstore.env import METAFLOW_OPTION_PREFIX
 from mfstore.exception import MetaflowException, ParameterFieldFailed, ParameterFieldTypeMismatch
 
 from . import deployed
@@ -117,14 +115,9 @@ class ParameterContext(NamedTuple):
 
 def take_deployed_values(flow_cls: type) -> deployed.DeployedValues:
     """This production run's deployed values (``deployed.take``), checked against the
-    flow's parameters; empty for any other command. A parameter given a value by the
-    trigger ignores its ``METAFLOW_RUN_<NAME>`` variable (a command-line value would)."""
+    flow's parameters; empty for any other command."""
     parameters = get_parameters(flow_cls)
-    values = deployed.take({p.name: p.deployed_section for _, p in parameters}, click.echo)
-    for _, p in parameters:
-        if p.name in values.given:
-            os.environ.pop(f"{METAFLOW_OPTION_PREFIX}_RUN_{p.dest.upper()}", None)
-    return values
+    return deployed.take({p.name: p.deployed_section for _, p in parameters}, click.echo)
 
 
 #: The types a default function's value must have exactly (given to click as text), as

@@ -89,8 +89,8 @@ def create(
         echo=_echo,
     )
     _echo(
-        f"Flow *{flow_name}* is deployed to production ({dep.namespace}) by "
-        f"*{dep.deployed_by}*; triggers: {dep.describe_triggers()}."
+        f"Flow *{flow_name}* is deployed to production ({escape_terminal(dep.namespace)}) by "
+        f"*{escape_terminal(dep.deployed_by)}*; triggers: {dep.describe_triggers()}."
     )
     _echo(f"Run it with `python {path.name} production trigger`.")
 

@@ -33,8 +33,8 @@ def _one_line(cp, *needles):
 
 def test_a_script_name_that_is_no_file_of_the_package_runs_nothing(prod):
     """``code_packages.script_name`` must name the package's own script: a path (absolute
-    or ``../``), a name not in it, or one that is not a ``.py`` file is damage, and nothing
-    runs; deploying again sets the name back."""
+    or ``../``) or a name not in it is damage, and nothing runs; deploying again sets the
+    name back."""
     prod("prod_flow.py", "production", "create")
     other = prod.workdir / "other"
     other.mkdir()
@@ -45,7 +45,7 @@ def test_a_script_name_that_is_no_file_of_the_package_runs_nothing(prod):
         cp = prod("prod_flow.py", "production", "trigger", check=False)
         assert cp.returncode == 1, name
         _one_line(cp, "ProdFlow: its deployment is damaged", "names no script", "production create")
-        if name != "nope.py":  # (show reads the name, not the package)
+        if name not in ("nope.py", "prod_flow"):  # (show reads the name, not the package)
             show = _one_line(prod("prod_flow.py", "production", "show"))
             assert "(damaged: its code package names no script in it)" in show
     _plant(prod.db, "UPDATE code_packages SET script_name = CAST(x'ff' AS TEXT)")
@@ -177,3 +177,18 @@ def test_show_lists_what_the_deployment_fixed(prod):
     cp = prod("deployed_values_flow.py", "production", "trigger", check=False)
     assert cp.returncode == 1
     _one_line(cp, "deploy the flow again with `production create`")
+
+
+def test_create_prints_the_previous_deployment_escaped(prod):
+    """``production create`` over a received deployment prints its deployer and token (both
+    from the file) escaped."""
+    prod("up_flow.py", "production", "create")
+    _plant(prod.db, "UPDATE deployments SET deployed_by = ?, token = ?", f"x{OSC}", f"t{OSC}")
+    escaped = "\\x1b]0;PWNED\\x07"
+    cp = prod("up_flow.py", "production", "create", check=False)
+    assert cp.returncode == 1
+    assert f"deployed by the user x{escaped}." in cp.stdout + cp.stderr
+    cp = prod("up_flow.py", "production", "create", "--authorize", f"t{OSC}")
+    assert f"production:t{escaped}" in cp.stdout + cp.stderr
+    for out in (cp.stdout, cp.stderr):
+        assert "\x1b" not in out and "\x07" not in out

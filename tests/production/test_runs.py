@@ -548,3 +548,44 @@ def test_a_parameter_named_like_a_trigger_option(prod):
     assert "is used more than once" not in cp.stdout + cp.stderr
     assert run_of("EvFlow", run_id).data.seen["event"] == "sent"
     assert run_of("EvFlow", prod.trigger(str(path))).data.seen["event"] == "e"
+    # named so that click would pass its value under trigger's own keyword: shadowed too
+    path.write_text(path.read_text().replace('Parameter("event"', 'Parameter("Payload"'))
+    prod(str(path), "production", "create")
+    cp, run_id = prod.send(str(path), "go", "payload=sent")
+    assert "Traceback" not in cp.stdout + cp.stderr
+    assert run_of("EvFlow", run_id).data.seen["event"] == "sent"
+    assert run_of("EvFlow", prod.trigger(str(path))).data.seen["event"] == "e"
+
+
+def test_a_trigger_value_beats_the_environment_and_leaves_it_to_followers(prod):
+    """``production trigger --fail no`` wins over ``METAFLOW_RUN_FAIL`` (as a command-line
+    value would), and the variable stays for the runs this one triggers: a follower with a
+    Parameter of that name takes it from the environment, as its own ``run`` would."""
+    prod("up_flow.py", "production", "create")
+    follower = prod.workdir / "follow_flow.py"
+    follower.write_text(
+        "from mfstore import FlowSpec, Parameter, step, trigger_on_finish\n\n\n"
+        "@trigger_on_finish(flow='UpFlow')\nclass FollowFlow(FlowSpec):\n"
+        "    fail = Parameter('fail', default='default')\n\n"
+        "    @step\n    def start(self):\n        self.seen = self.fail\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n\n\n"
+        "if __name__ == '__main__':\n    FollowFlow()\n"
+    )
+    prod(str(follower), "production", "create")
+    up_id = prod.trigger("up_flow.py", "--fail", "no", METAFLOW_RUN_FAIL="yes")
+    assert run_of("UpFlow", up_id).successful
+    ((follow_id,),) = prod.sql("SELECT run_number FROM runs WHERE flow_id = 'FollowFlow'")
+    assert run_of("FollowFlow", follow_id).data.seen == "yes"
+
+
+def test_a_flow_file_not_named_py_deploys_and_triggers(prod):
+    """A flow file is any file Python runs: one without ``.py`` deploys and its
+    deployment triggers, from its code package."""
+    src = prod.copy("up_flow.py")
+    script = prod.workdir / "upflow"
+    script.write_text(src.read_text())
+    prod(str(script), "production", "create")
+    script.unlink()
+    run_id = prod.trigger(str(src))
+    assert run_of("UpFlow", run_id).code.script_name == "upflow"
