@@ -60,6 +60,10 @@ def _deployed_at(ts_epoch: int) -> str:
     return datetime.fromtimestamp(ts_epoch / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+#: What is wrong with a deployment whose token is not text (it authorizes nobody).
+NO_TOKEN = "token is not text"
+
+
 @dataclass(frozen=True)
 class Damaged:
     """A deployment (row or code package) that is not what ``production create`` writes:
@@ -72,7 +76,8 @@ class Damaged:
     @property
     def reason(self) -> str:
         """What is wrong and what to do, as the end of a line naming the flow."""
-        return f"its deployment is damaged ({self.what}): deploy it again with `production create`"
+        again = "production create" + (" --generate-new-token" if self.what == NO_TOKEN else "")
+        return f"its deployment is damaged ({self.what}): deploy it again with `{again}`"
 
     def skipped(self, doing: str) -> str:
         """The line of a command that goes on without it (``doing``: "triggering" ...)."""
@@ -117,7 +122,7 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
     """The deployment of a row (``query.DEPLOYMENT_COLUMNS``), or ``Damaged`` when a
     value is not what ``deploy`` writes (``whole`` False: only who deployed it and
     its token are needed, a damaged time or triggers read as 0 and none, a damaged user
-    as nobody's)."""
+    or token as ``""``: nobody's)."""
     raw_flow = row[1]
     flow_id = _text(raw_flow)
     if flow_id is None:  # (named as well as it can be)
@@ -126,9 +131,11 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
     texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
     for name, text in texts.items():
         if text is None:
-            if whole or name == "token":
-                return Damaged(flow_id, f"{name} is not text")
-            texts[name] = ""  # (no user: only the token's holder deploys it again)
+            if whole:
+                return Damaged(flow_id, NO_TOKEN if name == "token" else f"{name} is not text")
+            # (no user: only the token's holder deploys it again; no token: only its
+            # deployer, with a new token)
+            texts[name] = ""
     ts_epoch = row[4]
     try:
         _deployed_at(ts_epoch)
@@ -192,6 +199,7 @@ def current_deployments(store: Any, skip: Skip) -> list[Deployment]:
     return _deps(store.query(query.CURRENT_DEPLOYMENTS), skip)
 
 
+#: What is wrong with a deployment whose code package names no script of it.
 NO_SCRIPT = "its code package names no script in it"
 
 

@@ -125,6 +125,8 @@ def store_token(prefix: str, token: str) -> None:
 
 
 def not_deployed(flow_id: str, script: str = "flow.py") -> CommandException:
+    """The one-line error of a command about ``flow_id``'s deployment when it has none
+    (``script``: the flow file named in the command it suggests)."""
     return CommandException(
         f"Flow *{flow_id}* is not deployed to production: deploy it first with `python {script} production create`."
     )
@@ -153,7 +155,8 @@ def resolve_token(
         elif authorize.startswith("production:"):
             authorize = authorize[11:]
         # the user who deployed the previous version may re-deploy without the token
-        if prev_user != get_username() and authorize != prev_token:
+        # (a damaged token, "", authorizes nobody)
+        if prev_user != get_username() and (not prev_token or authorize != prev_token):
             echo(
                 f"There is an existing version of *{flow_name}* in production which was "
                 f"deployed by the user *{escape_terminal(prev_user)}*."
@@ -177,8 +180,14 @@ def resolve_token(
         token = given_token
         echo("")
         echo(f"Using the given token, *{escape_terminal(token)}*.")
+    elif prev_token == "" and not generate_new_token:
+        raise CommandException(
+            f"The production token of *{escape_terminal(flow_name)}* in this file is damaged "
+            "(not text): deploy it with a new one, `production create --generate-new-token` "
+            "(or --new-token TOKEN)"
+        )
     elif prev_token is None or generate_new_token:
-        new = new_token(prefix, prev_token)
+        new = new_token(prefix, prev_token or None)
         if new is None:
             raise MetaflowException(
                 "--generate-new-token option is not supported after using --new-token. "

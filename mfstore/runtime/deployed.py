@@ -36,6 +36,7 @@ PARAMETERS: Final = "parameters"
 CONFIGS: Final = "configs"
 FILES: Final = "files"
 
+#: The error of a run whose deployment's fixed values are not what ``values_json`` writes.
 DAMAGED: Final = (
     "The values this run's deployment fixed (deployments.values_json) are damaged: "
     "deploy the flow again with `production create`"

@@ -192,3 +192,24 @@ def test_create_prints_the_previous_deployment_escaped(prod):
     assert f"production:t{escaped}" in cp.stdout + cp.stderr
     for out in (cp.stdout, cp.stderr):
         assert "\x1b" not in out and "\x07" not in out
+
+
+def test_a_damaged_token_is_replaced_by_its_deployer_with_a_new_one(prod):
+    """A token that is not text authorizes nobody: another user is refused, its deployer
+    is told to deploy with a new token, and ``--generate-new-token`` does."""
+    prod("up_flow.py", "production", "create")
+    _plant(prod.db, "UPDATE deployments SET token = CAST(x'ff' AS TEXT)")
+    cp = prod("up_flow.py", "production", "create", check=False)
+    assert cp.returncode == 1
+    _one_line(cp, "The production token of UpFlow in this file is damaged", "--generate-new-token")
+    cp = prod("up_flow.py", "production", "trigger", check=False)
+    _one_line(
+        cp, "(token is not text): deploy it again with `production create --generate-new-token`"
+    )
+    cp = prod("up_flow.py", "production", "create", "--authorize", "", user="bob", check=False)
+    assert cp.returncode == 1
+    _one_line(cp, "deployed by the user alice", "Try again with the correct production token")
+    created = prod("up_flow.py", "production", "create", "--generate-new-token")
+    assert "The namespace of this production flow is" in created.stderr + created.stdout
+    run_id = prod.trigger("up_flow.py")
+    assert prod.sql("SELECT run_number FROM runs") == [(run_id,)]
