@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from .blobs import PackedBlob, pack_blob, pack_parts, sha1_hex
 from .env import MFSTORE_LOAD_SAFE_MAX_BYTES
+from .escape import escape_terminal
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
@@ -569,3 +570,27 @@ def type_from_repr(type_repr: str | None) -> str:
     m = re.match(r"<class '([^']+)'>", str(type_repr or ""))
     name = m.group(1) if m else "builtins.object"
     return name if "." in name else "builtins." + name
+
+
+def extract_code_package(tarball: bytes, dest: str) -> None:
+    """Extract a code package (a tar file, compressed or not) into ``dest`` with tarfile's
+    ``data`` filter: no member outside ``dest``, no device, no link out of it (such a
+    member is a ``MetaflowDataCorruption``). A Python without extraction filters
+    (3.11.0-3.11.3) is a one-line ``MetaflowException``."""
+    import sys
+    import tarfile
+
+    from .exception import MetaflowException
+
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:*") as tar:
+        if not hasattr(tarfile, "data_filter"):
+            raise MetaflowException(
+                f"This Python ({sys.version.split()[0]}) cannot extract a code package "
+                "safely: use Python 3.11.4 or newer"
+            )
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as e:  # (a link out of dest, an absolute path ...)
+            raise MetaflowDataCorruption(
+                f"The code package is damaged: {escape_terminal(str(e))}"
+            ) from None

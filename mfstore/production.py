@@ -12,7 +12,6 @@ The token scheme and the per-user token storage are Metaflow's
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -20,7 +19,6 @@ import re
 import string
 import subprocess
 import sys
-import tarfile
 import tempfile
 import uuid
 import zlib
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import query
+from .artifacts import extract_code_package
 from .deployments import (
     Damaged,
     Deployment,
@@ -377,14 +376,7 @@ def run_deployment(
         tempfile.TemporaryDirectory(prefix="mfstore-deploy-") as tmp,
         tempfile.TemporaryDirectory(prefix="mfstore-values-") as values_dir,
     ):
-        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-            try:
-                tar.extractall(tmp, filter="data")  # no member outside tmp, no device ...
-            except TypeError:  # Python 3.11.0-3.11.3: no extraction filters
-                raise CommandException(
-                    f"This Python ({sys.version.split()[0]}) cannot extract a deployed code "
-                    "package safely: run production flows with Python 3.11.4 or newer"
-                ) from None
+        extract_code_package(tarball, tmp)
         id_file = run_id_file or os.path.join(tmp, ".run_id")
         cmd = [
             sys.executable,

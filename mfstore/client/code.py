@@ -9,6 +9,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from .. import query
+from ..artifacts import extract_code_package
 from ..exception import MetaflowInternalError
 from ..store import Store
 from ._guard import guard_class
@@ -126,9 +127,7 @@ class MetaflowCode:
             this object is garbage collected.
         """
         tmp = TemporaryDirectory()
-        data = io.BytesIO(self._code_obj.getvalue())
-        with tarfile.open(fileobj=data, mode="r:*") as tar:
-            tar.extractall(tmp.name, filter="data")
+        extract_code_package(self._code_obj.getvalue(), tmp.name)
         return tmp
 
     @property

@@ -14,7 +14,13 @@ import pytest
 
 from mfstore import DataArtifact, Flow, Metaflow, MetaflowData, Run, Step, Task, namespace
 from mfstore.artifacts import prepare_artifacts
-from mfstore.exception import MetaflowExceptionWrapper, MetaflowInvalidPathspec, MetaflowNotFound
+from mfstore.exception import (
+    MetaflowDataCorruption,
+    MetaflowException,
+    MetaflowExceptionWrapper,
+    MetaflowInvalidPathspec,
+    MetaflowNotFound,
+)
 from mfstore.writer import MetadataEntry
 
 
@@ -457,6 +463,24 @@ def test_code_package(history):
         assert Path(d, "flow.py").read_text() == src.decode()
     assert Task(r.pathspec + "/start/1").code.flowspec == src.decode()
     assert Run(history.run().pathspec).code is None
+
+
+def test_code_is_never_extracted_without_tarfile_filters(history, monkeypatch):
+    """A Python without tarfile's extraction filters (3.11.0-3.11.3) would extract a
+    received package's links and absolute paths as they are: a one-line error instead."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        link = tarfile.TarInfo("flow.py")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    sha = history.writer.put_code_package(buf.getvalue(), script_name="flow.py", info={})
+    code = Run(history.run(code_sha=sha).pathspec).code
+    monkeypatch.delattr(tarfile, "data_filter")
+    with pytest.raises(MetaflowException, match=r"cannot extract a code package safely"):
+        code.extract()
+    monkeypatch.undo()
+    with pytest.raises(MetaflowDataCorruption, match=r"code package is damaged.*absolute"):
+        code.extract()
 
 
 def test_trigger(history):
