@@ -376,7 +376,8 @@ def register(cli: click.Group) -> None:
             for p in problems:
                 click.echo(escape_terminal(p))
         if problems:
-            raise CliError(f"{target}: {len(problems)} problems found")
+            n = len(problems)
+            raise CliError(f"{target}: {n} problem{'' if n == 1 else 's'} found")
         if not out.is_json:
             click.echo(escape_terminal(f"{target}: ok"))
 

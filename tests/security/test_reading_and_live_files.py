@@ -93,6 +93,9 @@ def test_an_older_file_is_not_migrated_by_reading_only_by_upgrade(tmp_path: Path
     with pytest.raises(NeedsUpgradeError, match="mfstore upgrade"):
         Store(path, reader=True)
     assert "mfstore upgrade" in one_line_error(cli("flows", "--mfdb", str(path)))
+    verify = cli("verify", "--mfdb", str(path))  # (the file's one problem, then the count)
+    assert verify.exit_code == 1 and "run `mfstore upgrade" in verify.output
+    assert verify.output.splitlines()[-1] == f"Error: {path}: 1 problem found"
     assert digest(path) == before
     result = cli("upgrade", str(path))
     assert result.exit_code == 0 and f"1 -> {FORMAT_VERSION}" in result.output
