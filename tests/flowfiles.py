@@ -136,6 +136,13 @@ class FlowRunError(subprocess.CalledProcessError):
         )
 
 
+def run_id_of(cp: subprocess.CompletedProcess[str]) -> str:
+    """The run id a ``run`` printed (``Workflow starting (run-id N)``)."""
+    m = re.search(r"Workflow starting \(run-id (\d+)\)", cp.stdout + cp.stderr)
+    assert m, cp.stdout + cp.stderr
+    return m.group(1)
+
+
 def run_python(
     args: Sequence[str | Path],
     cwd: Path,
