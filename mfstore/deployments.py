@@ -72,6 +72,15 @@ class Damaged:
 
     flow_id: str
     what: str
+    #: Its triggers when they could be read (None: they are damaged too).
+    triggers: list[dict[str, Any]] | None = None
+
+    def may_wait_for(self, kind: str, name: str) -> bool:
+        """Whether it may be triggered by the ``kind`` ("event"/"run") named ``name``:
+        its triggers say so, or cannot be read."""
+        return self.triggers is None or any(
+            t["type"] == kind and t["name"] == name for t in self.triggers
+        )
 
     @property
     def reason(self) -> str:
@@ -123,16 +132,24 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
     value is not what ``deploy`` writes (``whole`` False: only who deployed it and
     its token are needed, a damaged time or triggers read as 0 and none, a damaged user
     or token as ``""``: nobody's)."""
+    try:
+        raw = row[6]
+        triggers = json.loads(_text(raw) or "x") if raw is not None else []
+    except (ValueError, RecursionError):
+        triggers = None
+    if not (isinstance(triggers, list) and all(_is_trigger(t) for t in triggers)):
+        triggers = None
     raw_flow = row[1]
     flow_id = _text(raw_flow)
     if flow_id is None:  # (named as well as it can be)
         shown = raw_flow.decode("utf-8", "replace") if isinstance(raw_flow, bytes) else "?"
-        return Damaged(shown, "its flow name is not text")
+        return Damaged(shown, "its flow name is not text", triggers)
     texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
     for name, text in texts.items():
         if text is None:
             if whole:
-                return Damaged(flow_id, NO_TOKEN if name == "token" else f"{name} is not text")
+                what = NO_TOKEN if name == "token" else f"{name} is not text"
+                return Damaged(flow_id, what, triggers)
             # (no user: only the token's holder deploys it again; no token: only its
             # deployer, with a new token)
             texts[name] = ""
@@ -141,14 +158,9 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
         _deployed_at(ts_epoch)
     except (TypeError, ValueError, OverflowError, OSError):
         if whole:
-            return Damaged(flow_id, "ts_epoch is not a time")
+            return Damaged(flow_id, "ts_epoch is not a time", triggers)
         ts_epoch = 0
-    try:
-        raw = row[6]
-        triggers = json.loads(_text(raw) or "x") if raw is not None else []
-    except (ValueError, RecursionError):
-        triggers = None
-    if not (isinstance(triggers, list) and all(_is_trigger(t) for t in triggers)):
+    if triggers is None:
         if whole:
             return Damaged(flow_id, "triggers is not a list of triggers")
         triggers = []

@@ -464,7 +464,7 @@ def send_event(
     results = []
     targets = [
         d
-        for d in current_deployments(store, lambda e: echo(e.skipped("triggering")))
+        for d in current_deployments(store, _say_skipped("event", name, echo))
         if any(t.get("type") == "event" and t.get("name") == name for t in d.triggers)
     ]
     if not targets:
@@ -493,12 +493,22 @@ def send_event(
     return event_id, results
 
 
+def _say_skipped(kind: str, name: str, echo: Echo) -> Callable[[Damaged], None]:
+    """Says which damaged deployment is not triggered, if it may wait for this."""
+
+    def skip(damaged: Damaged) -> None:
+        if damaged.may_wait_for(kind, name):
+            echo(damaged.skipped("triggering"))
+
+    return skip
+
+
 def on_run_finished(store: Any, run: RunRef, end_step: str, echo: Echo) -> None:
     """A production ``run`` succeeded: run the deployments with ``@trigger_on_finish`` on its flow."""
     flow_id, run_number = run.flow_id, run.run_number
     targets = [
         d
-        for d in current_deployments(store, lambda e: echo(e.skipped("triggering")))
+        for d in current_deployments(store, _say_skipped("run", flow_id, echo))
         if any(t.get("type") == "run" and t.get("name") == flow_id for t in d.triggers)
     ]
     if not targets:

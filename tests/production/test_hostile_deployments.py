@@ -115,7 +115,8 @@ def test_damaged_deployment_rows_are_one_line(prod, sql, args, what):
 
 def test_a_damaged_deployment_does_not_fail_other_production_runs(prod):
     """A damaged row of a flow that is not downstream: the production run of another flow
-    succeeds, says so, and its downstream flows run."""
+    succeeds, says so (only when the row's triggers cannot be read: it might have been
+    downstream), and its downstream flows run."""
     for flow in ("up_flow.py", "down_flow.py", "event_flow.py"):
         prod(flow, "production", "create")
     _plant(prod.db, "UPDATE deployments SET triggers = '{\"a\": 1}' WHERE flow_id = 'EventFlow'")
@@ -126,6 +127,15 @@ def test_a_damaged_deployment_does_not_fail_other_production_runs(prod):
     assert ") failed." not in out
     assert "Production run DownFlow/" in out and "Production run UpFlow/" in out
     assert sorted(prod.sql("SELECT flow_id FROM runs")) == [("DownFlow",), ("UpFlow",)]
+    # damaged where its triggers can still be read (an event's): not UpFlow's follower,
+    # so not named when UpFlow runs
+    prod("event_flow.py", "production", "create")
+    _plant(
+        prod.db,
+        "UPDATE deployments SET deployed_by = CAST(x'ff' AS TEXT) WHERE flow_id = 'EventFlow'",
+    )
+    out = _one_line(prod("up_flow.py", "production", "trigger"), "Triggering DownFlow")
+    assert "EventFlow" not in out
 
 
 def test_values_from_rows_are_escaped(prod):
