@@ -158,9 +158,10 @@ def start(
         ctx = click.get_current_context()
         ctx.default_map = {"run": given}
         run = ctx.command.get_command(ctx, "run") if isinstance(ctx.command, click.Group) else None
-        for option in run.params if run is not None else ():
-            if option.name in given:  # the trigger's value wins over METAFLOW_RUN_<NAME>,
-                option.allow_from_autoenv = False  # left set for the runs this one triggers
+        # the trigger's value wins over METAFLOW_RUN_<NAME>, left set for the runs it triggers
+        for run_param in run.params if run is not None else ():
+            if isinstance(run_param, click.Option) and run_param.name in given:
+                run_param.allow_from_autoenv = False
     if click.get_current_context().invoked_subcommand == "resume" and has_configs(state.flow_cls):
         # resume uses the origin run's configs (``resume`` applies them), as in Metaflow
         if configs or config_values or given_in_environment():
