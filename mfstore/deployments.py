@@ -60,8 +60,14 @@ def _deployed_at(ts_epoch: int) -> str:
     return datetime.fromtimestamp(ts_epoch / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-#: What is wrong with a deployment whose token is not text (it authorizes nobody).
-NO_TOKEN = "token is not text"
+#: What is wrong with a deployment whose token is no token ``create`` makes (it
+#: authorizes nobody).
+NO_TOKEN = "its token is not a production token"
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` may be a production token: printable, no spaces, not empty."""
+    return bool(text) and text.isprintable() and not any(c.isspace() for c in text)
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
         shown = raw_flow.decode("utf-8", "replace") if isinstance(raw_flow, bytes) else "?"
         return Damaged(shown, "its flow name is not text", triggers)
     texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
+    if texts["token"] is not None and not is_token(texts["token"]):
+        texts["token"] = None
     for name, text in texts.items():
         if text is None:
             if whole:
@@ -198,6 +206,16 @@ def _deps(rows: list[tuple[Any, ...]], skip: Skip) -> list[Deployment]:
         else:
             out.append(dep)
     return out
+
+
+def used_tokens(store: Any, flow_id: str) -> set[str]:
+    """Every token ``flow_id`` has used: its deployments' (those that can be read) and
+    the ``production:`` namespaces of its runs (where a damaged token's runs are)."""
+    deps = (_dep(row, whole=False) for row in store.query(*query.compile_deployments(flow_id)))
+    used = {d.token for d in deps if isinstance(d, Deployment) and d.token}
+    prefix = "production:"
+    tags = query.compile_flow_tag_names(flow_id, system=True, prefix=prefix, limit=100_000)
+    return used | {str(tag)[len(prefix) :] for (tag,) in store.query(*tags)}
 
 
 def deployment_history(store: Any, flow_id: str, skip: Skip) -> list[Deployment]:

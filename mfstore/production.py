@@ -36,7 +36,9 @@ from .deployments import (
     current_deployments,
     deployed_script,
     fixed_values,
+    is_token,
     script_in,
+    used_tokens,
 )
 from .env import (
     DEPLOYED_EVENTS,
@@ -138,10 +140,13 @@ def resolve_token(
     given_token: str | None,
     generate_new_token: bool,
     echo: Echo,
+    used: frozenset[str] | set[str] = frozenset(),
 ) -> str:
     """Metaflow's ``resolve_token``: which token this deployment uses (raises if not authorized).
 
     Unlike Metaflow it does not store the token: the caller does once the deployment is recorded.
+    A damaged previous token (``""``) authorizes nobody: its deployer (anyone, if who that is
+    is damaged too) deploys with a new token, one not in ``used`` (the flow's earlier ones).
     """
     prefix = token_prefix(flow_name)
     if prev is None:
@@ -154,8 +159,11 @@ def resolve_token(
         elif authorize.startswith("production:"):
             authorize = authorize[11:]
         # the user who deployed the previous version may re-deploy without the token
-        # (a damaged token, "", authorizes nobody)
-        if prev_user != get_username() and (not prev_token or authorize != prev_token):
+        if prev_token:
+            allowed = prev_user == get_username() or authorize == prev_token
+        else:
+            allowed = prev_user in (get_username(), "")
+        if not allowed:
             echo(
                 f"There is an existing version of *{flow_name}* in production which was "
                 f"deployed by the user *{escape_terminal(prev_user)}*."
@@ -172,9 +180,10 @@ def resolve_token(
     if given_token:
         if given_token.startswith("production:"):
             given_token = given_token[11:]
-        if not given_token.strip() or any(c.isspace() for c in given_token):
+        if not is_token(given_token):
             raise CommandException(
-                "--new-token must be a non-empty token without spaces, e.g. --new-token myflow-prod"
+                "--new-token must be a non-empty token of printable characters without spaces, "
+                "e.g. --new-token myflow-prod"
             )
         token = given_token
         echo("")
@@ -182,11 +191,18 @@ def resolve_token(
     elif prev_token == "" and not generate_new_token:
         raise CommandException(
             f"The production token of *{escape_terminal(flow_name)}* in this file is damaged "
-            "(not text): deploy it with a new one, `production create --generate-new-token` "
-            "(or --new-token TOKEN)"
+            "(not a production token): deploy it with a new one, `production create "
+            "--generate-new-token` (or --new-token TOKEN)"
         )
+    elif prev_token == "":  # (after a damaged one: the first of the sequence never used)
+        new = next((t for t in _token_generator(prefix) if t not in used), None)
+        if new is None:
+            raise MetaflowException("Every generated token was used: use --new-token TOKEN.")
+        token = new
+        echo("")
+        echo("A new production token generated.")
     elif prev_token is None or generate_new_token:
-        new = new_token(prefix, prev_token or None)
+        new = new_token(prefix, prev_token)
         if new is None:
             raise MetaflowException(
                 "--generate-new-token option is not supported after using --new-token. "
@@ -242,7 +258,8 @@ def deploy(
         raise MetaflowUnknownUser()
     # (a new deployment replaces a damaged row; who may deploy it is still checked)
     prev = current_deployment(store, flow_name, whole=False)
-    token = resolve_token(flow_name, prev, authorize, given_token, generate_new_token, echo)
+    used = used_tokens(store, flow_name) if prev is not None and not prev.token else set()
+    token = resolve_token(flow_name, prev, authorize, given_token, generate_new_token, echo, used)
     code_sha = Writer(store).put_code_package(
         package, script_name=script_name, info={"script": script_name, "flow_name": flow_name}
     )

@@ -20,6 +20,7 @@ import click
 
 from mfstore._version import __version__ as MFSTORE_VERSION
 from mfstore.env import METAFLOW_OPTION_PREFIX, MFSTORE_DB
+from mfstore.escape import escape_terminal
 from mfstore.exception import CommandException, MetaflowException
 
 from .card_cli import card
@@ -196,8 +197,9 @@ def _project_early(state: State) -> None:
 
 
 def _identity() -> str:
+    """Who runs it, escaped (a production run's token comes from its deployment's row)."""
     try:
-        return identity_and_user()[0]
+        return escape_terminal(identity_and_user()[0])
     except MetaflowException:
         return "an unknown user"
 

@@ -481,6 +481,11 @@ def test_code_is_never_extracted_without_tarfile_filters(history, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(MetaflowDataCorruption, match=r"code package is damaged.*absolute"):
         code.extract()
+    for junk in (b"garbage" * 10, buf.getvalue()[:40], b"\x1f\x8b" + b"\0" * 30):
+        sha = history.writer.put_code_package(junk, script_name="flow.py", info={})
+        code = Run(history.run(code_sha=sha).pathspec).code
+        with pytest.raises(MetaflowDataCorruption, match=r"^The code package is damaged: "):
+            code.extract()
 
 
 def test_trigger(history):

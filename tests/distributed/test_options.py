@@ -24,3 +24,28 @@ def test_unreachable_scheduler_is_one_clear_line(flows: Runner) -> None:
     assert code == 1
     assert "Cannot reach the Dask scheduler at tcp://127.0.0.1:9" in out
     assert "resume" in out and "Traceback" not in out
+
+
+def test_a_worker_loads_a_flow_file_not_named_py(tmp_path, monkeypatch) -> None:
+    """A worker imports the run's script from its code package whatever its name (a flow
+    file need not end in ``.py``), as a private module, never ``__main__``."""
+    import io
+    import tarfile
+    import tempfile
+
+    from mfstore.runtime.executors.worker import load_flow
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    src = (
+        b"from mfstore import FlowSpec, step\n\n\nclass NoSuffixFlow(FlowSpec):\n"
+        b"    @step\n    def start(self):\n        self.next(self.end)\n\n"
+        b"    @step\n    def end(self):\n        pass\n"
+    )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("noflowsuffix")
+        info.size = len(src)
+        tar.addfile(info, io.BytesIO(src))
+    flow_cls, graph = load_flow("ab12cd34", "noflowsuffix", "NoSuffixFlow", buf.getvalue())
+    assert flow_cls.__name__ == "NoSuffixFlow" and flow_cls.__module__ != "__main__"
+    assert [n for n in graph.sorted_nodes] == ["start", "end"]

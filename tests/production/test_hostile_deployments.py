@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+import mfstore
+
 OSC = "\x1b]0;PWNED\x07"
 
 
@@ -189,37 +191,59 @@ def test_show_lists_what_the_deployment_fixed(prod):
     _one_line(cp, "deploy the flow again with `production create`")
 
 
-def test_create_prints_the_previous_deployment_escaped(prod):
-    """``production create`` over a received deployment prints its deployer and token (both
-    from the file) escaped."""
+def test_create_prints_the_previous_deployer_escaped(prod):
+    """``production create`` over a received deployment prints its deployer (from the
+    file) escaped; a token with a control sequence is no token: one line, escaped."""
     prod("up_flow.py", "production", "create")
-    _plant(prod.db, "UPDATE deployments SET deployed_by = ?, token = ?", f"x{OSC}", f"t{OSC}")
+    _plant(prod.db, "UPDATE deployments SET deployed_by = ?", f"x{OSC}")
     escaped = "\\x1b]0;PWNED\\x07"
-    cp = prod("up_flow.py", "production", "create", check=False)
+    cp = prod("up_flow.py", "production", "create", user="bob", check=False)
     assert cp.returncode == 1
     assert f"deployed by the user x{escaped}." in cp.stdout + cp.stderr
-    cp = prod("up_flow.py", "production", "create", "--authorize", f"t{OSC}")
-    assert f"production:t{escaped}" in cp.stdout + cp.stderr
-    for out in (cp.stdout, cp.stderr):
-        assert "\x1b" not in out and "\x07" not in out
+    _plant(prod.db, "UPDATE deployments SET token = ?", f"t{OSC}")
+    for command in ("create", "trigger", "show"):
+        cp = prod("up_flow.py", "production", command, check=False)
+        assert cp.returncode == 1
+        assert "\x1b" not in cp.stdout + cp.stderr and "\x07" not in cp.stdout + cp.stderr
+
+
+DAMAGED_TOKENS = ["CAST(x'ff' AS TEXT)", "''", "'t' || char(0) || 'x'", "'t x'", "'t' || char(27)"]
 
 
 def test_a_damaged_token_is_replaced_by_its_deployer_with_a_new_one(prod):
-    """A token that is not text authorizes nobody: another user is refused, its deployer
-    is told to deploy with a new token, and ``--generate-new-token`` does."""
+    """A token that is no token ``create`` makes (not text, empty, with a space or a
+    control character) authorizes nobody and runs nothing; another user is refused, its
+    deployer is told to deploy with a new token, and ``--generate-new-token`` makes one
+    the flow never had. Once who deployed it is damaged too, anyone may."""
     prod("up_flow.py", "production", "create")
-    _plant(prod.db, "UPDATE deployments SET token = CAST(x'ff' AS TEXT)")
+    ((first,),) = prod.sql("SELECT token FROM deployments")
+    prod.trigger("up_flow.py")  # (runs in production:<first>: the new token is another)
+    for token in DAMAGED_TOKENS:
+        _plant(prod.db, f"UPDATE deployments SET token = {token}")
+        cp = prod("up_flow.py", "production", "trigger", check=False)
+        assert cp.returncode == 1, token
+        _one_line(
+            cp,
+            "(its token is not a production token): deploy it again with "
+            "`production create --generate-new-token`",
+        )
+        assert prod.sql("SELECT count(*) FROM runs") == [(1,)]
     cp = prod("up_flow.py", "production", "create", check=False)
     assert cp.returncode == 1
     _one_line(cp, "The production token of UpFlow in this file is damaged", "--generate-new-token")
-    cp = prod("up_flow.py", "production", "trigger", check=False)
-    _one_line(
-        cp, "(token is not text): deploy it again with `production create --generate-new-token`"
-    )
     cp = prod("up_flow.py", "production", "create", "--authorize", "", user="bob", check=False)
     assert cp.returncode == 1
     _one_line(cp, "deployed by the user alice", "Try again with the correct production token")
-    created = prod("up_flow.py", "production", "create", "--generate-new-token")
-    assert "The namespace of this production flow is" in created.stderr + created.stdout
+    prod("up_flow.py", "production", "create", "--generate-new-token")
     run_id = prod.trigger("up_flow.py")
-    assert prod.sql("SELECT run_number FROM runs") == [(run_id,)]
+    assert prod.sql("SELECT count(*) FROM runs") == [(2,)]
+    newest = "SELECT token, deployed_by FROM deployments ORDER BY deployment_pk DESC LIMIT 1"
+    ((second, _),) = prod.sql(newest)
+    assert second != first
+    mfstore.namespace(None)
+    assert f"production:{second}" in mfstore.Run(f"UpFlow/{run_id}").system_tags
+    # neither token nor deployer can be read: nobody is the deployer, anyone deploys anew
+    _plant(prod.db, "UPDATE deployments SET token = '', deployed_by = CAST(x'ff' AS TEXT)")
+    prod("up_flow.py", "production", "create", "--generate-new-token", user="bob")
+    ((third, by),) = prod.sql(newest)
+    assert by == "bob" and third not in (first, second)

@@ -14,6 +14,7 @@ Nothing here opens a .mfdb or needs the directory it is in.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import io
 import os
@@ -81,7 +82,9 @@ def load_flow(code_sha: str, script_name: str, flow_name: str, package: bytes) -
         tmp.write_bytes(fh.read())
         os.replace(tmp, path)
     module_name = f"mfstore_flow_{code_sha[:16]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    # (any file name: a flow file need not end in .py)
+    loader = importlib.machinery.SourceFileLoader(module_name, str(path))
+    spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
     if spec is None or spec.loader is None:
         raise MetaflowException(f"Cannot import {path}")
     module = importlib.util.module_from_spec(spec)
