@@ -150,6 +150,8 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
     if flow_id is None:  # (named as well as it can be)
         shown = raw_flow.decode("utf-8", "replace") if isinstance(raw_flow, bytes) else "?"
         return Damaged(shown, "its flow name is not text", triggers)
+    if not flow_id.isidentifier():  # (a flow is a Python class: its name is one)
+        return Damaged(flow_id, "its flow name is not a flow's name", triggers)
     texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
     if texts["token"] is not None and not is_token(texts["token"]):
         texts["token"] = None

@@ -247,3 +247,18 @@ def test_a_damaged_token_is_replaced_by_its_deployer_with_a_new_one(prod):
     prod("up_flow.py", "production", "create", "--generate-new-token", user="bob")
     ((third, by),) = prod.sql(newest)
     assert by == "bob" and third not in (first, second)
+
+
+@pytest.mark.parametrize("name", ["'Event' || char(0) || 'Flow'", "'Event,Flow'", "'../x'"])
+def test_a_flow_name_that_is_no_class_name_is_damage(prod, name):
+    """A deployment's flow name reaches the run's environment: one that no Python class
+    has is damage, and an event goes on without it."""
+    prod("event_flow.py", "production", "create")
+    prod("mapped_event_flow.py", "production", "create")
+    _plant(prod.db, f"UPDATE deployments SET flow_id = {name} WHERE flow_id = 'EventFlow'")
+    cp, run_id = prod.send("event_flow.py", "data_ready", "table=users")
+    _one_line(cp, "its flow name is not a flow's name", "Triggering MappedEventFlow")
+    assert run_id is not None
+    assert prod.sql("SELECT flow_id FROM runs") == [("MappedEventFlow",)]
+    listed = _one_line(prod("event_flow.py", "production", "list"), "Not listing")
+    assert "MappedEventFlow" in listed
