@@ -22,7 +22,6 @@ from typing import IO, Any
 
 from .blobs import PackedBlob, pack_blob, pack_parts, sha1_hex
 from .env import MFSTORE_LOAD_SAFE_MAX_BYTES
-from .escape import escape_terminal
 from .exception import MetaflowDataCorruption, UnsafeArtifactError
 
 #: One level of a foreach: the ``_foreach_stack`` artifact is a list of these.
@@ -570,31 +569,3 @@ def type_from_repr(type_repr: str | None) -> str:
     m = re.match(r"<class '([^']+)'>", str(type_repr or ""))
     name = m.group(1) if m else "builtins.object"
     return name if "." in name else "builtins." + name
-
-
-def extract_code_package(tarball: bytes, dest: str) -> None:
-    """Extract a code package (a tar file, compressed or not) into ``dest`` with tarfile's
-    ``data`` filter: no member outside ``dest``, no device, no link out of it. Such a
-    member, or bytes that are no archive, is a ``MetaflowDataCorruption``; a Python
-    without extraction filters (3.11.0-3.11.3) a one-line ``MetaflowException``."""
-    import gzip
-    import lzma
-    import sys
-    import tarfile
-    import zlib
-
-    from .exception import MetaflowException
-
-    if not hasattr(tarfile, "data_filter"):
-        raise MetaflowException(
-            f"This Python ({sys.version.split()[0]}) cannot extract a code package "
-            "safely: use Python 3.11.4 or newer"
-        )
-    try:
-        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as e:
-        # (a link out of dest, an absolute path, a truncated or foreign archive ...)
-        raise MetaflowDataCorruption(
-            f"The code package is damaged: {escape_terminal(str(e) or type(e).__name__)}"
-        ) from None

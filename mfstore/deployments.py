@@ -65,9 +65,30 @@ def _deployed_at(ts_epoch: int) -> str:
 NO_TOKEN = "its token is not a production token"
 
 
+#: What is wrong with a deployment whose flow name no flow has (nothing can replace it).
+NO_FLOW_NAME = "its flow name is not a flow's name"
+
+
+def _plain(text: str, forbidden: str = "") -> bool:
+    """Not empty; nothing the terminal escaping escapes (controls, bidi overrides ...), no
+    white space, none of ``forbidden`` (the same answer on every Python version)."""
+    return (
+        bool(text)
+        and escape_terminal(text) == text
+        and not any(c.isspace() or c in forbidden for c in text)
+    )
+
+
 def is_token(text: str) -> bool:
-    """Whether ``text`` may be a production token: printable, no spaces, not empty."""
-    return bool(text) and text.isprintable() and not any(c.isspace() for c in text)
+    """Whether ``text`` may be a production token: not empty, no white space, no control
+    characters."""
+    return _plain(text)
+
+
+def _is_flow_name(text: str) -> bool:
+    """Whether ``text`` may be a flow's name as it reaches a run's environment (a Python
+    class name: no control characters, spaces, commas, dots or slashes)."""
+    return _plain(text, ",./\\")
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,8 @@ class Damaged:
     @property
     def reason(self) -> str:
         """What is wrong and what to do, as the end of a line naming the flow."""
+        if self.what == NO_FLOW_NAME:
+            return f"its deployment is damaged ({self.what}): nothing runs it"
         again = "production create" + (" --generate-new-token" if self.what == NO_TOKEN else "")
         return f"its deployment is damaged ({self.what}): deploy it again with `{again}`"
 
@@ -150,8 +173,8 @@ def _dep(row: tuple[Any, ...], *, whole: bool = True) -> Deployment | Damaged:
     if flow_id is None:  # (named as well as it can be)
         shown = raw_flow.decode("utf-8", "replace") if isinstance(raw_flow, bytes) else "?"
         return Damaged(shown, "its flow name is not text", triggers)
-    if not flow_id.isidentifier():  # (a flow is a Python class: its name is one)
-        return Damaged(flow_id, "its flow name is not a flow's name", triggers)
+    if not _is_flow_name(flow_id):
+        return Damaged(flow_id, NO_FLOW_NAME, triggers)
     texts = {name: _text(row[i]) for i, name in ((2, "token"), (3, "deployed_by"), (5, "code_sha"))}
     if texts["token"] is not None and not is_token(texts["token"]):
         texts["token"] = None

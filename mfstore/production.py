@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import query
-from .artifacts import extract_code_package
+from .code_packages import extract_code_package
 from .deployments import (
     Damaged,
     Deployment,

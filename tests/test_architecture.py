@@ -32,6 +32,7 @@ LAYERS = {
     "store": 2,
     "blobs": 3,
     "artifacts": 4,
+    "code_packages": 4,
     "query": 4,
     "provider": 4,
     "writer": 4,

@@ -9,8 +9,8 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from .. import query
-from ..artifacts import extract_code_package
-from ..exception import MetaflowInternalError
+from ..code_packages import extract_code_package, open_code_package, read_member
+from ..exception import MetaflowDataCorruption, MetaflowInternalError
 from ..store import Store
 from ._guard import guard_class
 
@@ -88,10 +88,15 @@ class MetaflowCode:
             Content of the Python file
         """
         if self._flowspec is None:
-            member = self.tarball.extractfile(self.script_name)
-            if member is None:
+            raw = read_member(self.tarball, self.script_name)
+            if raw is None:
                 raise MetaflowInternalError("Code package metadata is invalid.")
-            self._flowspec = member.read().decode("utf-8")
+            try:
+                self._flowspec = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MetaflowDataCorruption(
+                    "The code package is damaged: its script is not UTF-8 text"
+                ) from None
         return self._flowspec
 
     @property
@@ -105,9 +110,8 @@ class MetaflowCode:
             TarFile for everything in this code package
         """
         if self._tarball is None:
-            self._code_obj.seek(0)
-            # kept open for the object's life (``tarball`` is a property)
-            self._tarball = tarfile.open(fileobj=self._code_obj, mode="r:*")  # noqa: SIM115
+            # (in memory, kept open for the object's life: ``tarball`` is a property)
+            self._tarball = open_code_package(self._code_obj.getvalue())
         return self._tarball
 
     def extract(self) -> TemporaryDirectory[str]:

@@ -486,6 +486,8 @@ def test_code_is_never_extracted_without_tarfile_filters(history, monkeypatch):
         code = Run(history.run(code_sha=sha).pathspec).code
         with pytest.raises(MetaflowDataCorruption, match=r"^The code package is damaged: "):
             code.extract()
+        with pytest.raises(MetaflowDataCorruption, match=r"^The code package is damaged: "):
+            code.flowspec
 
 
 def test_trigger(history):

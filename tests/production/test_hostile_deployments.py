@@ -142,22 +142,27 @@ def test_a_damaged_deployment_does_not_fail_other_production_runs(prod):
 
 def test_values_from_rows_are_escaped(prod):
     """Terminal control sequences from the file are printed escaped by ``production
-    list``/``show`` and by the lines of a trigger."""
+    list``/``show`` and by the lines of a trigger; a flow name with one is no flow's name:
+    named (escaped) in one line, and nothing runs it."""
     for flow in ("up_flow.py", "down_flow.py"):
         prod(flow, "production", "create")
     _plant(prod.db, "UPDATE deployments SET deployed_by = ?", f"x{OSC}")
-    _plant(prod.db, "UPDATE deployments SET flow_id = ? WHERE flow_id = 'DownFlow'", f"Down{OSC}")
     escaped = "\\x1b]0;PWNED\\x07"
-    for command in (["list"], ["show"], ["show", f"Down{OSC}"]):
+    for command in (["list"], ["show"], ["show", "DownFlow"]):
         out = prod("up_flow.py", "production", *command).stdout
         assert "\x1b" not in out and "\x07" not in out
         assert f"x{escaped}" in out
-    assert f"Down{escaped}" in prod("up_flow.py", "production", "list").stdout
-    show = prod("up_flow.py", "production", "show").stdout
-    assert f"on success:   triggers Down{escaped} (their @trigger_on_finish)" in show
+    _plant(prod.db, "UPDATE deployments SET flow_id = ? WHERE flow_id = 'DownFlow'", f"Down{OSC}")
+    listed = prod("up_flow.py", "production", "list")
+    assert f"Not listing Down{escaped}: its deployment is damaged" in listed.stderr
+    cp = prod("up_flow.py", "production", "show", f"Down{OSC}", check=False)
+    assert cp.returncode == 1
+    _one_line(cp, f"Flow Down{escaped}: its deployment is damaged (its flow name is not a")
     cp = prod("up_flow.py", "production", "trigger")
-    assert f"Triggering Down{escaped} in production:" in cp.stderr
-    assert "\x1b]" not in cp.stderr and "\x07" not in cp.stderr
+    assert f"Not triggering Down{escaped}" in cp.stderr and "nothing runs it" in cp.stderr
+    for out in (listed.stdout, listed.stderr, cp.stdout, cp.stderr):
+        assert "\x1b]" not in out and "\x07" not in out
+    assert prod.sql("SELECT flow_id FROM runs") == [("UpFlow",)]
 
 
 def test_show_lists_what_the_deployment_fixed(prod):

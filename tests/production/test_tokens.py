@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import mfstore
 from mfstore.production import load_token, new_token, store_token, token_path
 
 
@@ -128,3 +129,18 @@ def test_new_token_then_generate_is_refused(prod, args):
         new_token("prodflow"),
         "custom",
     ]
+
+
+def test_a_new_token_is_any_text_without_spaces_or_controls(prod):
+    """``--new-token`` takes any text without white space or control characters (an emoji
+    with a zero-width joiner, letters of any script), and its runs are in its namespace;
+    a token with a space or an escape sequence is one line, and nothing is deployed."""
+    token = "dev-\U0001f469\u200d\U0001f4bb-\u00fcn\u00ef"
+    prod("prod_flow.py", "production", "create", "--new-token", token)
+    run_id = prod.trigger("prod_flow.py")
+    mfstore.namespace(None)
+    assert f"production:{token}" in mfstore.Run(f"ProdFlow/{run_id}").system_tags
+    for bad in ("a b", "a\x1b[31m", "a\u202eb"):
+        cp = prod("prod_flow.py", "production", "create", "--new-token", bad, check=False)
+        assert cp.returncode == 1 and "--new-token must be a non-empty token" in cp.stderr
+    assert prod.sql("SELECT count(*) FROM deployments") == [(1,)]
