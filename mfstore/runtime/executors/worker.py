@@ -16,20 +16,19 @@ from __future__ import annotations
 import contextlib
 import importlib.machinery
 import importlib.util
-import io
 import os
 import select
 import shutil
 import signal
 import socket
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mfstore.code_packages import open_code_package, read_member
 from mfstore.exception import MetaflowDataCorruption, MetaflowException
 
 from ..task import BlobSource, TaskSpec, run_task
@@ -73,14 +72,13 @@ def load_flow(code_sha: str, script_name: str, flow_name: str, package: bytes) -
     root = Path(tempfile.gettempdir()) / f"mfstore-code-{os.getuid()}" / code_sha
     root.mkdir(parents=True, exist_ok=True)
     path = root / script_name
-    with tarfile.open(fileobj=io.BytesIO(package), mode="r:gz") as tar:
-        member = tar.getmember(script_name)
-        fh = tar.extractfile(member) if member.isfile() else None
-        if fh is None:
-            raise MetaflowException(f"The code package has no file {script_name}")
-        tmp = root / f".{script_name}.{os.getpid()}.tmp"
-        tmp.write_bytes(fh.read())
-        os.replace(tmp, path)
+    with open_code_package(package) as tar:
+        src = read_member(tar, script_name)
+    if src is None:
+        raise MetaflowException(f"The code package has no file {script_name}")
+    tmp = root / f".{script_name}.{os.getpid()}.tmp"
+    tmp.write_bytes(src)
+    os.replace(tmp, path)
     module_name = f"mfstore_flow_{code_sha[:16]}"
     # (any file name: a flow file need not end in .py)
     loader = importlib.machinery.SourceFileLoader(module_name, str(path))
