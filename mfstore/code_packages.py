@@ -25,8 +25,11 @@ _MAX_MTIME = 1 << 34
 _BAD_STREAM = (OSError, EOFError, ValueError)
 
 
-def _damaged(what: Any) -> MetaflowDataCorruption:
-    return MetaflowDataCorruption(f"The code package is damaged: {escape_terminal(str(what))}")
+def _damaged(what: str | BaseException) -> MetaflowDataCorruption:
+    """The one-line error for a damaged package: ``what`` is wrong (or the error that said so)."""
+    if isinstance(what, BaseException):
+        what = str(what) or type(what).__name__
+    return MetaflowDataCorruption(f"The code package is damaged: {escape_terminal(what)}")
 
 
 def _decompressor(data: bytes) -> Any:
@@ -56,7 +59,7 @@ def unpacked(data: bytes) -> bytes:
     try:
         out = d.decompress(data, MAX_UNPACKED + 1)
     except (*_BAD_STREAM, zlib.error, lzma.LZMAError) as e:
-        raise _damaged(str(e) or type(e).__name__) from None
+        raise _damaged(e) from None
     if len(out) > MAX_UNPACKED:
         raise _damaged(f"it holds more than {MAX_UNPACKED} bytes uncompressed")
     if not d.eof:
@@ -69,7 +72,7 @@ def open_code_package(data: bytes) -> tarfile.TarFile:
     try:
         return tarfile.open(fileobj=io.BytesIO(unpacked(data)), mode="r:")
     except (tarfile.TarError, *_BAD_STREAM) as e:
-        raise _damaged(str(e) or type(e).__name__) from None
+        raise _damaged(e) from None
 
 
 def read_member(tar: tarfile.TarFile, name: str) -> bytes | None:
@@ -80,7 +83,7 @@ def read_member(tar: tarfile.TarFile, name: str) -> bytes | None:
     except KeyError:
         return None
     except (tarfile.TarError, *_BAD_STREAM) as e:
-        raise _damaged(str(e) or type(e).__name__) from None
+        raise _damaged(e) from None
 
 
 def _data_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
@@ -109,4 +112,4 @@ def extract_code_package(data: bytes, dest: str) -> None:
             tar.extractall(dest, filter=_data_filter)
         except (tarfile.TarError, EOFError, ValueError, OverflowError) as e:
             # (a link out of dest, an absolute path, a member cut short ...)
-            raise _damaged(str(e) or type(e).__name__) from None
+            raise _damaged(e) from None

@@ -188,13 +188,13 @@ def resolve_token(
         token = given_token
         echo("")
         echo(f"Using the given token, *{escape_terminal(token)}*.")
-    elif prev_token == "" and not generate_new_token:
-        raise CommandException(
-            f"The production token of *{escape_terminal(flow_name)}* in this file is damaged "
-            "(not a production token): deploy it with a new one, `production create "
-            "--generate-new-token` (or --new-token TOKEN)"
-        )
-    elif prev_token == "":  # (after a damaged one: the first of the sequence never used)
+    elif prev_token == "":  # damaged: a new token, the first of the sequence never used
+        if not generate_new_token:
+            raise CommandException(
+                f"The production token of *{escape_terminal(flow_name)}* in this file is "
+                "damaged (not a production token): deploy it with a new one, `production "
+                "create --generate-new-token` (or --new-token TOKEN)"
+            )
         new = next((t for t in _token_generator(prefix) if t not in used), None)
         if new is None:
             raise MetaflowException("Every generated token was used: use --new-token TOKEN.")
